@@ -1,9 +1,29 @@
 //! trichometry: quantitative trichoscopy.
+//!
+//! One dermatoscope image of the scalp in, objective numbers out: capillary
+//! loops, erythema (CIELAB a*, erythema index), hair shafts and follicle
+//! miniaturization; two images of the same spot in, what changed.
 #![deny(missing_docs)]
 
+pub mod analysis;
+pub mod calibration;
+pub mod color;
 pub mod error;
+pub mod erythema;
+pub mod follicles;
+pub mod hairs;
 pub mod image;
+pub mod image_io;
 pub mod kernels;
+pub mod quality;
+pub mod synth;
+pub mod vessels;
+pub mod warnings;
 
+pub use analysis::{analyze, Analysis, Maps, Params, Provenance, StageInput, Summary};
+pub use calibration::{Calibration, ChartReference, ColourReference, NeutralReference, RectPx};
+pub use color::{ColourCalibrationKind, LinearRgb};
 pub use error::{Error, Result};
 pub use image::{Image, ImageMeta, ImageRef, Labels, Mask, Plane, Samples, SamplesRef};
+pub use image_io::{decode, load};
+pub use warnings::Warning;

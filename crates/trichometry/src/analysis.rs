@@ -1,0 +1,271 @@
+//! `analyze()`: runs the stages on one image and builds an [`Analysis`].
+
+use crate::calibration::{resolve_colour, Calibration};
+use crate::color::{self, ColourCalibrationKind, LinearRgb};
+use crate::error::Result;
+use crate::erythema::{self, ErythemaMaps, ErythemaSummary};
+use crate::follicles::{self, FollicleParams, FollicleSummary};
+use crate::hairs::{self, HairParams, HairShaft, HairSummary};
+use crate::image::{ImageRef, Labels, Mask};
+use crate::quality::{self, QualityParams};
+use crate::vessels::{self, Capillary, VesselParams, VesselSummary};
+use crate::warnings::Warning;
+use serde::{Deserialize, Serialize};
+
+/// All tunable parameters, by stage. Serialised into every result's provenance.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, Default)]
+#[serde(default)]
+pub struct Params {
+    /// Image quality.
+    pub quality: QualityParams,
+    /// Hair shafts.
+    pub hairs: HairParams,
+    /// Follicular units, yellow dots, scaling.
+    pub follicles: FollicleParams,
+    /// Capillaries.
+    pub vessels: VesselParams,
+}
+
+/// What every stage gets: colour-corrected linear RGB, the scale, and the
+/// analysable pixels (not glare).
+#[derive(Debug, Clone, Copy)]
+pub struct StageInput<'a> {
+    /// Colour-corrected linear RGB.
+    pub rgb: &'a LinearRgb,
+    /// Micrometres per pixel.
+    pub um_per_px: f64,
+    /// Analysable pixels (in frame, not glare).
+    pub valid: &'a Mask,
+}
+
+/// Where a result came from.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Provenance {
+    /// trichometry crate version.
+    pub version: String,
+    /// Parameters used.
+    pub params: Params,
+    /// µm per pixel used (if any).
+    pub um_per_px: Option<f64>,
+    /// How colours were calibrated.
+    pub colour_calibration: ColourCalibrationKind,
+    /// The colour-correction matrix applied to linear RGB (identity if none).
+    pub colour_matrix: [[f32; 3]; 3],
+    /// Input width × height.
+    pub input_size_px: [usize; 2],
+    /// SHA-256 of the encoded input (when read from bytes).
+    pub input_sha256: Option<String>,
+    /// EXIF orientation applied while decoding.
+    pub exif_orientation: u8,
+}
+
+/// The flat, per-image record: the public output contract. Field names are
+/// identical in JSON keys, CSV columns and Python attributes.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Summary {
+    /// Width in pixels.
+    pub width_px: usize,
+    /// Height in pixels.
+    pub height_px: usize,
+    /// Scale used.
+    pub um_per_px: Option<f64>,
+    /// Area of analysable skin (not glare, hair or vessels) in mm².
+    pub analysed_area_mm2: Option<f64>,
+    /// Erythema figures.
+    #[serde(flatten)]
+    pub erythema: ErythemaSummary,
+    /// How colours were calibrated.
+    pub colour_calibration: ColourCalibrationKind,
+    /// Mean ΔE2000 of the chart patches after correction (chart only).
+    pub colour_delta_e2000_mean: Option<f64>,
+    /// Fraction of glare pixels.
+    pub glare_fraction: f64,
+    /// Fraction of clipped pixels.
+    pub clipped_fraction: f64,
+    /// Focus score (higher = sharper).
+    pub focus_score: f64,
+    /// Hair figures.
+    #[serde(flatten)]
+    pub hairs: HairSummary,
+    /// Follicle figures.
+    #[serde(flatten)]
+    pub follicles: FollicleSummary,
+    /// Vessel figures.
+    #[serde(flatten)]
+    pub vessels: VesselSummary,
+}
+
+/// Per-pixel maps and masks (not serialised).
+#[derive(Debug, Clone, PartialEq, Default)]
+pub struct Maps {
+    /// a* and EI maps (`None` for greyscale input).
+    pub erythema: Option<ErythemaMaps>,
+    /// Skin pixels the erythema summaries ran over.
+    pub skin_mask: Mask,
+    /// Glare pixels.
+    pub glare_mask: Mask,
+    /// Hair pixels (`None` when the hair stage did not run).
+    pub hair_mask: Option<Mask>,
+    /// One label per shaft.
+    pub hair_labels: Option<Labels>,
+    /// Scale (flake) pixels.
+    pub scale_mask: Option<Mask>,
+    /// Vessel pixels.
+    pub vessel_mask: Option<Mask>,
+    /// One label per capillary.
+    pub vessel_labels: Option<Labels>,
+}
+
+/// The result of [`analyze`].
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Analysis {
+    /// The flat record.
+    #[serde(flatten)]
+    pub summary: Summary,
+    /// Warnings.
+    pub warnings: Vec<Warning>,
+    /// Provenance.
+    pub provenance: Provenance,
+    /// Hair shafts.
+    pub hairs: Vec<HairShaft>,
+    /// Capillaries.
+    pub capillaries: Vec<Capillary>,
+    /// Maps and masks.
+    #[serde(skip)]
+    pub maps: Maps,
+}
+
+/// Analyse one image.
+///
+/// Errors on invalid calibration or parameters, and on a colour reference
+/// that cannot be used; a greyscale image is analysed without colour measures.
+pub fn analyze<'a>(
+    image: impl Into<ImageRef<'a>>,
+    calibration: &Calibration,
+    params: &Params,
+) -> Result<Analysis> {
+    let image: ImageRef<'a> = image.into();
+    calibration.validate()?;
+    let mut warnings = Vec::new();
+    if image.meta.had_alpha {
+        warnings.push(Warning::AlphaDropped);
+    }
+    let mut rgb = color::to_linear(&image)?;
+    let correction = if rgb.is_colour {
+        let c = resolve_colour(&calibration.colour, &rgb)?;
+        c.apply(&mut rgb);
+        c
+    } else {
+        warnings.push(Warning::Greyscale);
+        crate::calibration::ColourCorrection::identity()
+    };
+    match correction.kind {
+        ColourCalibrationKind::None if rgb.is_colour => warnings.push(Warning::UncalibratedColour),
+        ColourCalibrationKind::Estimated => warnings.push(Warning::EstimatedColour),
+        _ => {}
+    }
+
+    let q = quality::assess(&rgb, &params.quality);
+    warnings.extend(q.warnings.iter().copied());
+    let valid = Mask {
+        width: rgb.width,
+        height: rgb.height,
+        data: q.glare_mask.data.iter().map(|&g| !g).collect(),
+    };
+
+    let (w, h) = (rgb.width, rgb.height);
+    let mut maps = Maps {
+        glare_mask: q.glare_mask.clone(),
+        ..Maps::default()
+    };
+    let mut hair_summary = HairSummary::default();
+    let mut follicle_summary = FollicleSummary::default();
+    let mut vessel_summary = VesselSummary::default();
+    let mut shafts = Vec::new();
+    let mut capillaries = Vec::new();
+    let mut skin = valid.clone();
+
+    if let Some(um_per_px) = calibration.um_per_px {
+        let input = StageInput {
+            rgb: &rgb,
+            um_per_px,
+            valid: &valid,
+        };
+        let hair = hairs::detect_hairs(&input, &params.hairs)?;
+        let fol = follicles::detect_follicles(&input, &hair, &params.follicles)?;
+        let ves = if rgb.is_colour {
+            Some(vessels::detect_vessels(
+                &input,
+                Some(&hair.mask),
+                &params.vessels,
+            )?)
+        } else {
+            None
+        };
+        for (i, s) in skin.data.iter_mut().enumerate() {
+            let not_skin = hair.mask.data[i]
+                || fol.scale_mask.data[i]
+                || ves.as_ref().is_some_and(|v| v.mask.data[i]);
+            *s = *s && !not_skin;
+        }
+        hair_summary = hair.summary;
+        shafts = hair.shafts;
+        maps.hair_mask = Some(hair.mask);
+        maps.hair_labels = Some(hair.labels);
+        follicle_summary = fol.summary;
+        maps.scale_mask = Some(fol.scale_mask);
+        if let Some(v) = ves {
+            vessel_summary = v.summary;
+            capillaries = v.capillaries;
+            maps.vessel_mask = Some(v.mask);
+            maps.vessel_labels = Some(v.labels);
+        }
+    } else {
+        warnings.push(Warning::NoScale);
+    }
+
+    let erythema_summary = if rgb.is_colour {
+        let m = erythema::erythema_maps(&rgb);
+        let s = erythema::summarize(&m, &skin);
+        maps.erythema = Some(m);
+        s
+    } else {
+        ErythemaSummary::default()
+    };
+    let analysed_area_mm2 = calibration
+        .um_per_px
+        .map(|s| skin.count() as f64 * s * s * 1e-6);
+    maps.skin_mask = skin;
+
+    Ok(Analysis {
+        summary: Summary {
+            width_px: w,
+            height_px: h,
+            um_per_px: calibration.um_per_px,
+            analysed_area_mm2,
+            erythema: erythema_summary,
+            colour_calibration: correction.kind,
+            colour_delta_e2000_mean: correction.delta_e2000_mean,
+            glare_fraction: q.glare_fraction,
+            clipped_fraction: q.clipped_fraction,
+            focus_score: q.focus_score,
+            hairs: hair_summary,
+            follicles: follicle_summary,
+            vessels: vessel_summary,
+        },
+        warnings,
+        provenance: Provenance {
+            version: env!("CARGO_PKG_VERSION").to_string(),
+            params: params.clone(),
+            um_per_px: calibration.um_per_px,
+            colour_calibration: correction.kind,
+            colour_matrix: correction.matrix,
+            input_size_px: [w, h],
+            input_sha256: image.meta.sha256.clone(),
+            exif_orientation: image.meta.exif_orientation,
+        },
+        hairs: shafts,
+        capillaries,
+        maps,
+    })
+}

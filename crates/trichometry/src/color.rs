@@ -1,0 +1,252 @@
+//! Colour: sRGB ⇄ linear ⇄ XYZ (D65) ⇄ CIELAB, and erythema measures.
+//!
+//! Erythema figures: CIELAB a* (D65 white) and the erythema index
+//! EI = 100·log10(R/G) on linear reflectance (Dawson/Diffey style).
+
+use crate::error::{Error, Result};
+use crate::image::{ImageRef, SamplesRef};
+use serde::{Deserialize, Serialize};
+
+/// D65 reference white in XYZ (Y = 1).
+pub const D65_WHITE: [f32; 3] = [0.950_47, 1.0, 1.088_83];
+
+/// Linear-sRGB (D65) → XYZ matrix (IEC 61966-2-1).
+pub const RGB_TO_XYZ: [[f32; 3]; 3] = [
+    [0.412_456_4, 0.357_576_1, 0.180_437_5],
+    [0.212_672_9, 0.715_152_2, 0.072_175_0],
+    [0.019_333_9, 0.119_192, 0.950_304_1],
+];
+
+/// XYZ → linear-sRGB (D65) matrix.
+pub const XYZ_TO_RGB: [[f32; 3]; 3] = [
+    [3.240_454_2, -1.537_138_5, -0.498_531_4],
+    [-0.969_266, 1.876_010_8, 0.041_556],
+    [0.055_643_4, -0.204_025_9, 1.057_225_2],
+];
+
+/// sRGB transfer function, encoded (0..1) → linear (0..1).
+#[inline]
+pub fn srgb_to_linear(v: f32) -> f32 {
+    if v <= 0.040_45 {
+        v / 12.92
+    } else {
+        ((v + 0.055) / 1.055).powf(2.4)
+    }
+}
+
+/// Inverse sRGB transfer function, linear (0..1) → encoded (0..1).
+#[inline]
+pub fn linear_to_srgb(v: f32) -> f32 {
+    if v <= 0.003_130_8 {
+        v * 12.92
+    } else {
+        1.055 * v.powf(1.0 / 2.4) - 0.055
+    }
+}
+
+/// Multiply a 3×3 matrix by a vector.
+#[inline]
+pub fn mat3_mul(m: &[[f32; 3]; 3], v: [f32; 3]) -> [f32; 3] {
+    [
+        m[0][0] * v[0] + m[0][1] * v[1] + m[0][2] * v[2],
+        m[1][0] * v[0] + m[1][1] * v[1] + m[1][2] * v[2],
+        m[2][0] * v[0] + m[2][1] * v[1] + m[2][2] * v[2],
+    ]
+}
+
+#[inline]
+fn lab_f(t: f32) -> f32 {
+    const D: f32 = 6.0 / 29.0;
+    if t > D * D * D {
+        t.cbrt()
+    } else {
+        t / (3.0 * D * D) + 4.0 / 29.0
+    }
+}
+
+#[inline]
+fn lab_f_inv(t: f32) -> f32 {
+    const D: f32 = 6.0 / 29.0;
+    if t > D {
+        t * t * t
+    } else {
+        3.0 * D * D * (t - 4.0 / 29.0)
+    }
+}
+
+/// XYZ (D65, Y of white = 1) → CIELAB.
+#[inline]
+pub fn xyz_to_lab(xyz: [f32; 3]) -> [f32; 3] {
+    let fx = lab_f(xyz[0] / D65_WHITE[0]);
+    let fy = lab_f(xyz[1] / D65_WHITE[1]);
+    let fz = lab_f(xyz[2] / D65_WHITE[2]);
+    [116.0 * fy - 16.0, 500.0 * (fx - fy), 200.0 * (fy - fz)]
+}
+
+/// CIELAB → XYZ (D65).
+#[inline]
+pub fn lab_to_xyz(lab: [f32; 3]) -> [f32; 3] {
+    let fy = (lab[0] + 16.0) / 116.0;
+    let fx = fy + lab[1] / 500.0;
+    let fz = fy - lab[2] / 200.0;
+    [
+        D65_WHITE[0] * lab_f_inv(fx),
+        D65_WHITE[1] * lab_f_inv(fy),
+        D65_WHITE[2] * lab_f_inv(fz),
+    ]
+}
+
+/// Linear sRGB → CIELAB.
+#[inline]
+pub fn linear_rgb_to_lab(rgb: [f32; 3]) -> [f32; 3] {
+    xyz_to_lab(mat3_mul(&RGB_TO_XYZ, rgb))
+}
+
+/// CIELAB → linear sRGB (may fall outside 0..1 for out-of-gamut colours).
+#[inline]
+pub fn lab_to_linear_rgb(lab: [f32; 3]) -> [f32; 3] {
+    mat3_mul(&XYZ_TO_RGB, lab_to_xyz(lab))
+}
+
+/// Erythema index EI = 100·log10(R/G) on linear reflectance. Reflectances are
+/// floored at 1e-4 so that black pixels give a finite number.
+#[inline]
+pub fn erythema_index(r: f32, g: f32) -> f32 {
+    100.0 * (r.max(1e-4) / g.max(1e-4)).log10()
+}
+
+/// Linear-light RGB planes (reflectance 0..1, before or after colour correction).
+#[derive(Debug, Clone, PartialEq, Default)]
+pub struct LinearRgb {
+    /// Width in pixels.
+    pub width: usize,
+    /// Height in pixels.
+    pub height: usize,
+    /// Red plane, row-major.
+    pub r: Vec<f32>,
+    /// Green plane.
+    pub g: Vec<f32>,
+    /// Blue plane.
+    pub b: Vec<f32>,
+    /// False when the source was greyscale (r = g = b): colour measures refuse it.
+    pub is_colour: bool,
+}
+
+/// How the colours of a result were calibrated. Serialised as
+/// `chart`, `reference_patch`, `estimated` or `none`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Default)]
+#[serde(rename_all = "snake_case")]
+pub enum ColourCalibrationKind {
+    /// A 24-patch ColorChecker fitted to a 3×3 matrix.
+    Chart,
+    /// Per-channel gains from a neutral patch of known lightness.
+    ReferencePatch,
+    /// A colour-constancy estimate (Shades-of-Gray), asked for explicitly.
+    Estimated,
+    /// Measured as sRGB (D65) as it is.
+    #[default]
+    None,
+}
+
+/// Decode sRGB-encoded samples to linear planes (lookup tables, parallel).
+pub fn to_linear(image: &ImageRef<'_>) -> Result<LinearRgb> {
+    let (w, h, c) = (image.width(), image.height(), image.channels());
+    let n = w * h;
+    let mut out = LinearRgb {
+        width: w,
+        height: h,
+        r: vec![0.0; n],
+        g: vec![0.0; n],
+        b: vec![0.0; n],
+        is_colour: c == 3,
+    };
+    match image.samples() {
+        SamplesRef::U8(s) => {
+            let lut: Vec<f32> = (0..256u32)
+                .map(|v| srgb_to_linear(v as f32 / 255.0))
+                .collect();
+            fill_planes(&mut out, s, c, |v| lut[v as usize]);
+        }
+        SamplesRef::U16(s) => {
+            let lut: Vec<f32> = (0..65536u32)
+                .map(|v| srgb_to_linear(v as f32 / 65535.0))
+                .collect();
+            fill_planes(&mut out, s, c, |v| lut[v as usize]);
+        }
+    }
+    Ok(out)
+}
+
+fn fill_planes<T: Copy + Sync>(
+    out: &mut LinearRgb,
+    s: &[T],
+    c: usize,
+    f: impl Fn(T) -> f32 + Sync,
+) {
+    use rayon::prelude::*;
+    let w = out.width;
+    out.r
+        .par_chunks_mut(w)
+        .zip(out.g.par_chunks_mut(w))
+        .zip(out.b.par_chunks_mut(w))
+        .enumerate()
+        .for_each(|(y, ((r, g), b))| {
+            let row = &s[y * w * c..(y + 1) * w * c];
+            if c == 3 {
+                for x in 0..w {
+                    r[x] = f(row[3 * x]);
+                    g[x] = f(row[3 * x + 1]);
+                    b[x] = f(row[3 * x + 2]);
+                }
+            } else {
+                for x in 0..w {
+                    let v = f(row[x]);
+                    r[x] = v;
+                    g[x] = v;
+                    b[x] = v;
+                }
+            }
+        });
+}
+
+/// Refuse greyscale input for a measure that needs colour.
+pub fn require_colour(rgb: &LinearRgb, what: &str) -> Result<()> {
+    if rgb.is_colour {
+        Ok(())
+    } else {
+        Err(Error::ColourRequired(format!(
+            "{what} needs a colour (RGB) image; this one is greyscale"
+        )))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn white_is_l100_a0_b0() {
+        let lab = linear_rgb_to_lab([1.0, 1.0, 1.0]);
+        assert!((lab[0] - 100.0).abs() < 0.01, "{lab:?}");
+        assert!(lab[1].abs() < 0.01 && lab[2].abs() < 0.01, "{lab:?}");
+    }
+
+    #[test]
+    fn lab_round_trip() {
+        for lab in [[50.0, 20.0, 10.0], [70.0, -10.0, 30.0], [30.0, 5.0, -20.0]] {
+            let back = linear_rgb_to_lab(lab_to_linear_rgb(lab));
+            for k in 0..3 {
+                assert!((back[k] - lab[k]).abs() < 0.01, "{lab:?} -> {back:?}");
+            }
+        }
+    }
+
+    #[test]
+    fn srgb_red_is_known_lab() {
+        // sRGB (255,0,0) is L*=53.24, a*=80.09, b*=67.20 (D65).
+        let lab = linear_rgb_to_lab([1.0, 0.0, 0.0]);
+        assert!((lab[0] - 53.24).abs() < 0.05, "{lab:?}");
+        assert!((lab[1] - 80.09).abs() < 0.05, "{lab:?}");
+        assert!((lab[2] - 67.20).abs() < 0.05, "{lab:?}");
+    }
+}

@@ -1,0 +1,152 @@
+//! Phantom generator: trichoscopy-like images with exact ground truth,
+//! deterministic from a seed.
+//!
+//! Rendering works on linear reflectance planes ([`Canvas`]) in scene order:
+//! skin (mottling, erythema patches) → vessels under the epidermis → hairs,
+//! yellow dots and scales on top → optics (blur, vignetting, colour cast,
+//! glare, noise, 8-bit quantisation, JPEG). Ground truth is taken from the
+//! scene before the optics.
+
+pub mod hairs;
+pub mod optics;
+pub mod rng;
+pub mod skin;
+pub mod vessels;
+
+pub use rng::Rng;
+
+use crate::error::Result;
+use crate::image::{Image, Mask};
+use serde::{Deserialize, Serialize};
+
+/// Linear reflectance planes being painted, plus what covers the skin.
+#[derive(Debug, Clone)]
+pub struct Canvas {
+    /// Width in pixels.
+    pub width: usize,
+    /// Height in pixels.
+    pub height: usize,
+    /// Micrometres per pixel of the rendered image.
+    pub um_per_px: f64,
+    /// Red reflectance, row-major.
+    pub r: Vec<f32>,
+    /// Green reflectance.
+    pub g: Vec<f32>,
+    /// Blue reflectance.
+    pub b: Vec<f32>,
+    /// Pixels where the skin is covered (hair, vessel, dot, scale): excluded
+    /// from the skin truth.
+    pub covered: Vec<bool>,
+}
+
+impl Canvas {
+    /// A canvas of uniform reflectance.
+    pub fn new(width: usize, height: usize, um_per_px: f64, rgb: [f32; 3]) -> Self {
+        let n = width * height;
+        Canvas {
+            width,
+            height,
+            um_per_px,
+            r: vec![rgb[0]; n],
+            g: vec![rgb[1]; n],
+            b: vec![rgb[2]; n],
+            covered: vec![false; n],
+        }
+    }
+}
+
+/// Everything that defines a phantom.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(default)]
+pub struct SceneSpec {
+    /// Width in pixels.
+    pub width: usize,
+    /// Height in pixels.
+    pub height: usize,
+    /// Micrometres per pixel.
+    pub um_per_px: f64,
+    /// Seed: the same spec and seed give the same image, bit for bit.
+    pub seed: u64,
+    /// Skin colour and texture.
+    pub skin: skin::SkinSpec,
+    /// Vessels (none when `None`).
+    pub vessels: Option<vessels::VesselSceneSpec>,
+    /// Hairs, yellow dots, scales (none when `None`).
+    pub hairs: Option<hairs::HairSceneSpec>,
+    /// Camera and dermatoscope optics.
+    pub optics: optics::OpticsSpec,
+}
+
+impl Default for SceneSpec {
+    fn default() -> Self {
+        SceneSpec {
+            width: 640,
+            height: 480,
+            um_per_px: 3.5,
+            seed: 1,
+            skin: skin::SkinSpec::default(),
+            vessels: None,
+            hairs: None,
+            optics: optics::OpticsSpec::default(),
+        }
+    }
+}
+
+/// Exact ground truth of a phantom.
+#[derive(Debug, Clone, PartialEq, Default, Serialize)]
+pub struct Truth {
+    /// Mean CIELAB a* of uncovered skin in the scene (before optics).
+    pub skin_a_star_mean: f64,
+    /// Median a* of uncovered skin.
+    pub skin_a_star_median: f64,
+    /// Mean erythema index of uncovered skin.
+    pub skin_erythema_index_mean: f64,
+    /// Median erythema index of uncovered skin.
+    pub skin_erythema_index_median: f64,
+    /// Vessels.
+    pub vessels: vessels::VesselTruth,
+    /// Hairs, yellow dots, scales.
+    pub hairs: hairs::HairTruth,
+    /// Pixels covered by glare in the rendered image.
+    #[serde(skip)]
+    pub glare_mask: Mask,
+    /// Uncovered skin in the scene.
+    #[serde(skip)]
+    pub skin_mask: Mask,
+}
+
+/// A rendered phantom.
+#[derive(Debug, Clone)]
+pub struct Phantom {
+    /// The image, 8-bit sRGB (JPEG-degraded when the optics ask for it).
+    pub image: Image,
+    /// Its ground truth.
+    pub truth: Truth,
+    /// The spec it was rendered from.
+    pub spec: SceneSpec,
+}
+
+/// Render a phantom.
+pub fn render(spec: &SceneSpec) -> Result<Phantom> {
+    crate::error::check_positive("um_per_px", spec.um_per_px)?;
+    if spec.width == 0 || spec.height == 0 {
+        return Err(crate::Error::param("width/height", "must be > 0"));
+    }
+    let rng = Rng::new(spec.seed);
+    let mut canvas = skin::paint_skin(spec, &mut rng.fork(1));
+    let mut truth = Truth::default();
+    if let Some(v) = &spec.vessels {
+        truth.vessels = vessels::paint_vessels(&mut canvas, v, &mut rng.fork(2))?;
+    }
+    if let Some(h) = &spec.hairs {
+        truth.hairs = hairs::paint_hairs(&mut canvas, h, &mut rng.fork(3))?;
+    }
+    skin::skin_truth(&canvas, &mut truth);
+    let (image, glare) = optics::apply(&canvas, &spec.optics, &mut rng.fork(4))?;
+    truth.glare_mask = glare;
+    Ok(Phantom {
+        image,
+        truth,
+        spec: spec.clone(),
+    })
+}
