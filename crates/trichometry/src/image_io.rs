@@ -79,6 +79,13 @@ pub fn decode_with_limits(bytes: &[u8], limits: &DecodeLimits) -> Result<Image> 
             format_name(format)
         )));
     }
+    // The JPEG decoder fills a truncated scan with grey rather than failing:
+    // that would be measured as skin, so a JPEG must reach its end marker.
+    if format == ImageFormat::Jpeg && !jpeg_reaches_eoi(bytes) {
+        return Err(Error::Decoding(
+            "truncated JPEG: the data ends before the end-of-image marker".into(),
+        ));
+    }
     // Decoders are third-party code fed untrusted bytes: a panic in one must
     // still come out as a typed error for this file (a batch goes on).
     let decoded = std::panic::catch_unwind(|| decode_pixels(bytes, format, limits))
@@ -89,6 +96,62 @@ pub fn decode_with_limits(bytes: &[u8], limits: &DecodeLimits) -> Result<Image> 
     image.meta.format = Some(format_name(format).to_string());
     image.meta.sha256 = Some(sha256_hex(bytes));
     Ok(image)
+}
+
+/// Walk the JPEG marker segments (skipping their payloads, so an EXIF
+/// thumbnail's own markers do not count) and the entropy-coded scans; true
+/// when an EOI marker (FF D9) ends the image.
+fn jpeg_reaches_eoi(bytes: &[u8]) -> bool {
+    let n = bytes.len();
+    if n < 4 || bytes[0] != 0xFF || bytes[1] != 0xD8 {
+        return false;
+    }
+    let mut i = 2;
+    loop {
+        // Expect a marker, possibly preceded by fill bytes (FF FF …).
+        if i >= n || bytes[i] != 0xFF {
+            return false;
+        }
+        while i < n && bytes[i] == 0xFF {
+            i += 1;
+        }
+        if i >= n {
+            return false;
+        }
+        let marker = bytes[i];
+        i += 1;
+        match marker {
+            0xD9 => return true,
+            0x01 | 0xD0..=0xD7 => continue, // markers without payload
+            _ => {}
+        }
+        if i + 2 > n {
+            return false;
+        }
+        let len = usize::from(u16::from_be_bytes([bytes[i], bytes[i + 1]]));
+        if len < 2 {
+            return false;
+        }
+        i += len;
+        if marker == 0xDA {
+            // Entropy-coded data runs to the next marker that is neither a
+            // stuffed zero (FF 00) nor a restart marker (FF D0–D7).
+            loop {
+                while i < n && bytes[i] != 0xFF {
+                    i += 1;
+                }
+                if i + 1 >= n {
+                    return false;
+                }
+                let next = bytes[i + 1];
+                if next == 0x00 || (0xD0..=0xD7).contains(&next) || next == 0xFF {
+                    i += if next == 0xFF { 1 } else { 2 };
+                    continue;
+                }
+                break;
+            }
+        }
+    }
 }
 
 /// SHA-256 of `bytes` as lower-case hex.
@@ -441,7 +504,7 @@ mod tests {
         assert_eq!(decode(&[]).unwrap_err().kind(), "decoding");
         let (w, h) = (64, 48);
         let jpeg = encode_jpeg(w, h, &pattern(w, h));
-        for cut in [4, 20, jpeg.len() / 3] {
+        for cut in [4, 20, jpeg.len() / 3, jpeg.len() - 2, jpeg.len() - 1] {
             let e = decode(&jpeg[..cut]).unwrap_err();
             assert_eq!(e.kind(), "decoding", "JPEG cut at {cut}: {e}");
         }
@@ -449,6 +512,20 @@ mod tests {
         for cut in [10, 40, png.len() / 2, png.len() - 20] {
             let e = decode(&png[..cut]).unwrap_err();
             assert_eq!(e.kind(), "decoding", "PNG cut at {cut}: {e}");
+        }
+        let mut tiff = Cursor::new(Vec::new());
+        image::codecs::tiff::TiffEncoder::new(&mut tiff)
+            .write_image(
+                &pattern(w, h),
+                w as u32,
+                h as u32,
+                image::ExtendedColorType::Rgb8,
+            )
+            .unwrap();
+        let tiff = tiff.into_inner();
+        for cut in [6, 30, tiff.len() / 2, tiff.len() - 10] {
+            let e = decode(&tiff[..cut]).unwrap_err();
+            assert_eq!(e.kind(), "decoding", "TIFF cut at {cut}: {e}");
         }
         // Flip bytes in the PNG image data: the CRC / zlib check fails.
         let mut bad = png.clone();
@@ -510,6 +587,30 @@ mod tests {
         );
         png_chunk(&mut out, b"IEND", &[]);
         out
+    }
+
+    #[test]
+    fn jpeg_end_marker_walk() {
+        let (w, h) = (40, 30);
+        let jpeg = encode_jpeg(w, h, &pattern(w, h));
+        assert!(jpeg_reaches_eoi(&jpeg));
+        // Trailing data after EOI (some cameras append previews) is fine.
+        let mut trailing = jpeg.clone();
+        trailing.extend_from_slice(b"trailer");
+        assert!(decode(&trailing).is_ok());
+        // An EXIF block holding a complete thumbnail JPEG (with its own EOI)
+        // does not make a truncated main image look complete.
+        let mut app1 = vec![0xFF, 0xD8, 0xFF, 0xE1];
+        let thumb = &jpeg;
+        app1.extend_from_slice(&((thumb.len() + 2) as u16).to_be_bytes());
+        app1.extend_from_slice(thumb);
+        let main_cut = &jpeg[2..jpeg.len() * 2 / 3];
+        app1.extend_from_slice(main_cut);
+        assert!(!jpeg_reaches_eoi(&app1));
+        assert_eq!(decode(&app1).unwrap_err().kind(), "decoding");
+        for cut in 0..jpeg.len() {
+            assert!(!jpeg_reaches_eoi(&jpeg[..cut]), "cut at {cut}");
+        }
     }
 
     #[test]
