@@ -9,6 +9,7 @@ mod gaussian;
 mod hessian;
 mod label;
 mod morphology;
+mod thin;
 
 pub use self::bilinear::{downsample2, sample_bilinear, upsample_to};
 pub use self::distance::distance_transform;
@@ -20,4 +21,7 @@ pub use self::hessian::{
 pub use self::label::{hysteresis, label, label_with, regions, Connectivity, RegionStats};
 pub use self::morphology::{
     black_tophat, close, dilate, erode, max_filter, min_filter, open, white_tophat, Footprint,
+};
+pub use self::thin::{
+    skeleton_graph, skeletonize, NodeKind, SkeletonBranch, SkeletonGraph, SkeletonNode,
 };
