@@ -208,7 +208,15 @@ fn csv_columns_match_json_keys() {
     let w = col("width_px");
     assert_eq!(rows[1][w], "320");
     assert_eq!(rows[2][w], "");
-    assert_eq!(rows[1][col("warnings")], "uncalibrated_colour");
+    // Lists are joined with ';' in the same order as the JSON array.
+    let json_warnings: Vec<&str> = rec["warnings"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|w| w.as_str().unwrap())
+        .collect();
+    assert!(json_warnings.contains(&"uncalibrated_colour"));
+    assert_eq!(rows[1][col("warnings")], json_warnings.join(";"));
 }
 
 #[test]
