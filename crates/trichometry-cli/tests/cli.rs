@@ -208,7 +208,15 @@ fn csv_columns_match_json_keys() {
     let w = col("width_px");
     assert_eq!(rows[1][w], "320");
     assert_eq!(rows[2][w], "");
-    assert_eq!(rows[1][col("warnings")], "uncalibrated_colour");
+    // Lists are joined with ';' in the same order as the JSON array.
+    let json_warnings: Vec<&str> = rec["warnings"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|w| w.as_str().unwrap())
+        .collect();
+    assert!(json_warnings.contains(&"uncalibrated_colour"));
+    assert_eq!(rows[1][col("warnings")], json_warnings.join(";"));
 }
 
 #[test]
@@ -321,4 +329,53 @@ fn results_do_not_depend_on_thread_count() {
         o.stdout
     };
     assert_eq!(out("1"), out("2"));
+}
+
+#[test]
+fn colour_options_reach_the_core() {
+    let dir = tmpdir("colour");
+    fixtures(&dir);
+    std::fs::write(
+        dir.join("m.csv"),
+        "path,reference_rect,reference_lightness\n\
+         good.png,\"10,10,40,30\",60\n\
+         good.png,,\n",
+    )
+    .unwrap();
+    let o = run(
+        &[
+            "analyze",
+            "--manifest",
+            "m.csv",
+            "--um-per-px",
+            "3.5",
+            "--colour-constancy",
+            "shades-of-gray",
+        ],
+        &dir,
+    );
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    let recs = lines(&String::from_utf8(o.stdout).unwrap());
+    // The row's colour cells replace the flags; the empty row keeps them.
+    assert_eq!(recs[0]["colour_calibration"], "reference_patch");
+    assert_eq!(recs[1]["colour_calibration"], "estimated");
+    assert!(recs[1]["warnings"]
+        .as_array()
+        .unwrap()
+        .contains(&Value::from("estimated_colour")));
+    // A colour reference on a greyscale image is that file's typed error.
+    std::fs::copy(
+        Path::new(env!("CARGO_MANIFEST_DIR")).join("../../testdata/bad/grey.png"),
+        dir.join("grey.png"),
+    )
+    .unwrap();
+    let o = run(
+        &["analyze", "grey.png", "--reference-rect", "0,0,4,4"],
+        &dir,
+    );
+    assert_eq!(o.status.code(), Some(1));
+    assert_eq!(
+        lines(&String::from_utf8(o.stdout).unwrap())[0]["error_kind"],
+        "colour_required"
+    );
 }

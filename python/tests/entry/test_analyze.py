@@ -206,12 +206,21 @@ def test_gil_is_released_during_analysis():
     assert ticks >= 0.3 * elapsed / 0.0011, (ticks, elapsed)
 
 
-@pytest.mark.xfail(
-    reason="core (issue 2): a colour reference given for a greyscale image is ignored, "
-    "not refused with ColourRequiredError; remove this mark when the core refuses it",
-)
 def test_colour_reference_on_greyscale_is_refused(phantom):
     image, _ = phantom
     grey = image.mean(axis=2).astype(np.uint8)
     with pytest.raises(trichometry.ColourRequiredError):
         trichometry.analyze(grey, reference_rect=(0, 0, 10, 10))
+
+
+def test_colour_options_reach_the_core(phantom):
+    image, _ = phantom
+    r = trichometry.analyze(image, um_per_px=3.5, colour_constancy="shades-of-gray")
+    assert r.colour_calibration == "estimated" and "estimated_colour" in r.warnings
+    r = trichometry.analyze(image, reference_rect=(10, 10, 40, 30), reference_lightness=60.0)
+    assert r.colour_calibration == "reference_patch"
+    assert r.provenance["colour_calibration"] == "reference_patch"
+    card = np.full((20, 30, 3), 118, dtype=np.uint8)  # a grey card, as a separate image
+    r = trichometry.analyze(image, reference=card)
+    assert r.colour_calibration == "reference_patch"
+    assert "uncalibrated_colour" not in r.warnings
