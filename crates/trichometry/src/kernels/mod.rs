@@ -3,14 +3,21 @@
 //! transform, thinning. Deterministic for any number of threads.
 
 mod bilinear;
-#[allow(dead_code)] // used by morphology and distance (next commits)
 mod columns;
+mod distance;
 mod gaussian;
 mod hessian;
+mod label;
+mod morphology;
 
 pub use self::bilinear::{downsample2, sample_bilinear, upsample_to};
+pub use self::distance::distance_transform;
 pub use self::gaussian::gaussian_blur;
 pub use self::hessian::{
     blob_response, hessian, hessian_eigen, ridge_direction, ridge_response, BlobResponse,
     HessianPlanes, Polarity, RidgeResponse,
+};
+pub use self::label::{hysteresis, label, label_with, regions, Connectivity, RegionStats};
+pub use self::morphology::{
+    black_tophat, close, dilate, erode, max_filter, min_filter, open, white_tophat, Footprint,
 };
