@@ -166,7 +166,7 @@ pub(crate) fn measure(
             }
         }
         let (ml, mr) = (median(&mut bg_l), median(&mut bg_r));
-        if !(ml > 0.0 && mr > 0.0) {
+        if ml.is_nan() || mr.is_nan() || ml <= 0.0 || mr <= 0.0 {
             continue;
         }
         // A neighbouring dark structure on one side: trust the brighter side.
@@ -187,7 +187,7 @@ pub(crate) fn measure(
                 kp = k;
             }
         }
-        if !(peak > 0.0) {
+        if peak.is_nan() || peak <= 0.0 {
             continue;
         }
         let half = 0.5 * peak;
