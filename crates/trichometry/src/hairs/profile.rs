@@ -190,6 +190,16 @@ pub(crate) fn measure(
         if peak.is_nan() || peak <= 0.0 {
             continue;
         }
+        // Noise lifts the maximum of a flat-bottomed profile: take the mean
+        // of the samples within 10 % of it (the plateau) as the depth.
+        let (mut sum, mut cnt) = (0.0f32, 0u32);
+        for k in -kc.min(kin)..=kc.min(kin) {
+            if a(k) >= 0.9 * peak {
+                sum += a(k);
+                cnt += 1;
+            }
+        }
+        let peak = sum / cnt.max(1) as f32;
         let half = 0.5 * peak;
         // Walk out to the half-depth crossings.
         let mut kl = kp;

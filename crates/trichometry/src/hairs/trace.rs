@@ -367,6 +367,28 @@ pub(crate) fn pieces(det: &Detection, params: &HairParams, upp: f64) -> (Vec<Pie
             };
             let depth = profile::median(&mut dv);
             let _ = upp;
+            // The profiles' sub-pixel centres are a better centreline than
+            // the detection grid; the ends move with their nearest sample.
+            let pts = if samples.len() >= 3 {
+                samples.sort_by(|a, b| a.arc_px.total_cmp(&b.arc_px));
+                let arc = profile::arc_lengths(&pts);
+                let shift = |s: &WidthSample| {
+                    let (c, _) = profile::point_and_tangent(&pts, &arc, s.arc_px, 1.0);
+                    [s.centre[0] - c[0], s.centre[1] - c[1]]
+                };
+                let (d0, d1) = (shift(&samples[0]), shift(&samples[samples.len() - 1]));
+                let (a, b) = (pts[0], pts[pts.len() - 1]);
+                let mut r = vec![[a[0] + d0[0], a[1] + d0[1]]];
+                r.extend(samples.iter().map(|s| s.centre));
+                r.push([b[0] + d1[0], b[1] + d1[1]]);
+                let ra = profile::arc_lengths(&r);
+                for (k, s) in samples.iter_mut().enumerate() {
+                    s.arc_px = ra[k + 1];
+                }
+                r
+            } else {
+                pts
+            };
             Some(Piece {
                 pts,
                 samples,
@@ -392,21 +414,31 @@ fn end_of(piece: &Piece, idx: usize, which: usize) -> End {
     let pts = &piece.pts;
     let arc = profile::arc_lengths(pts);
     let total = *arc.last().unwrap_or(&0.0);
-    let l = (2.0 * piece.width).clamp(4.0, 40.0).min(total);
+    // The last stretch of a piece cut at a junction often hooks towards the
+    // other hair: measure the end direction further in.
+    let l1 = (0.75 * piece.width + 2.0).min(0.25 * total);
+    let l2 = (l1 + (3.0 * piece.width).clamp(10.0, 60.0)).min(total);
+    let at = |s: f32| profile::point_and_tangent(pts, &arc, s, 0.0).0;
     let (p, q) = if which == 0 {
-        let (q, _) = profile::point_and_tangent(pts, &arc, l, 0.0);
-        (pts[0], q)
+        (at(l1), at(l2))
     } else {
-        let (q, _) = profile::point_and_tangent(pts, &arc, total - l, 0.0);
-        (pts[pts.len() - 1], q)
+        (at(total - l1), at(total - l2))
     };
     let (dx, dy) = (p[0] - q[0], p[1] - q[1]);
     let n = (dx * dx + dy * dy).sqrt().max(1e-6);
+    let d = [dx / n, dy / n];
+    // Extrapolate the straight end to the actual end of the piece.
+    let e = if which == 0 {
+        pts[0]
+    } else {
+        pts[pts.len() - 1]
+    };
+    let along = (e[0] - p[0]) * d[0] + (e[1] - p[1]) * d[1];
     End {
         piece: idx,
         which,
-        p,
-        d: [dx / n, dy / n],
+        p: [p[0] + along.max(0.0) * d[0], p[1] + along.max(0.0) * d[1]],
+        d,
     }
 }
 
