@@ -5,6 +5,20 @@ use crate::error::Result;
 use crate::image::{Labels, Mask};
 use serde::{Deserialize, Serialize};
 
+/// Shape class of a vessel.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum VesselClass {
+    /// A dot or globule: a capillary seen end-on.
+    Dot,
+    /// A hairpin loop: two parallel limbs joined by a U-turn.
+    Loop,
+    /// A twisted (tortuous, coiled) loop.
+    Twisted,
+    /// A long branching vessel (not a capillary).
+    Arborizing,
+}
+
 /// Vessel-stage parameters.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, Default)]
 #[serde(default)]
