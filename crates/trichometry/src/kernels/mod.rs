@@ -1,3 +1,11 @@
 //! Parallel building blocks on f32 planes and masks: Gaussian smoothing,
 //! scale-normalised Hessian, morphology, connected components, distance
 //! transform, thinning. Deterministic for any number of threads.
+
+mod bilinear;
+#[allow(dead_code)] // used by morphology and distance (next commits)
+mod columns;
+mod gaussian;
+
+pub use self::bilinear::{downsample2, sample_bilinear, upsample_to};
+pub use self::gaussian::gaussian_blur;
