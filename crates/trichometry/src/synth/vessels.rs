@@ -24,7 +24,8 @@
 
 use super::{Canvas, Rng};
 use crate::error::{check_positive, Error, Result};
-use crate::image::{Labels, Mask};
+use crate::image::{Labels, Mask, Plane};
+use crate::kernels::gaussian_blur;
 pub use crate::vessels::VesselClass;
 use serde::{Deserialize, Serialize};
 
@@ -328,7 +329,13 @@ fn make_twisted(spec: &VesselSceneSpec, rng: &mut Rng) -> Shape {
     }
 }
 
-fn smooth_path(rng: &mut Rng, start: [f64; 2], heading: f64, length: f64, step: f64) -> Vec<[f64; 2]> {
+fn smooth_path(
+    rng: &mut Rng,
+    start: [f64; 2],
+    heading: f64,
+    length: f64,
+    step: f64,
+) -> Vec<[f64; 2]> {
     let n = (length / step).ceil().max(1.0) as usize;
     let mut pts = vec![start];
     let (mut p, mut th) = (start, heading);
@@ -383,45 +390,6 @@ fn make_arborizing(spec: &VesselSceneSpec, rng: &mut Rng) -> Shape {
     }
 }
 
-/// Separable Gaussian with edge clamping (phantom only: exact, not fast).
-fn blur(data: &mut [f32], w: usize, h: usize, sigma_px: f64) {
-    if sigma_px < 0.05 {
-        return;
-    }
-    let r = (3.5 * sigma_px).ceil() as isize;
-    let k: Vec<f32> = (-r..=r)
-        .map(|i| (-(i * i) as f64 / (2.0 * sigma_px * sigma_px)).exp() as f32)
-        .collect();
-    let s: f32 = k.iter().sum();
-    let k: Vec<f32> = k.iter().map(|v| v / s).collect();
-    let mut tmp = vec![0.0f32; w.max(h)];
-    for y in 0..h {
-        let row = &mut data[y * w..(y + 1) * w];
-        for x in 0..w {
-            let mut acc = 0.0;
-            for (j, &kv) in k.iter().enumerate() {
-                let xx = (x as isize + j as isize - r).clamp(0, w as isize - 1) as usize;
-                acc += kv * row[xx];
-            }
-            tmp[x] = acc;
-        }
-        row.copy_from_slice(&tmp[..w]);
-    }
-    for x in 0..w {
-        for y in 0..h {
-            let mut acc = 0.0;
-            for (j, &kv) in k.iter().enumerate() {
-                let yy = (y as isize + j as isize - r).clamp(0, h as isize - 1) as usize;
-                acc += kv * data[yy * w + x];
-            }
-            tmp[y] = acc;
-        }
-        for y in 0..h {
-            data[y * w + x] = tmp[y];
-        }
-    }
-}
-
 /// Paint vessels on the canvas.
 pub fn paint_vessels(
     canvas: &mut Canvas,
@@ -432,14 +400,20 @@ pub fn paint_vessels(
         ("dot_density_per_mm2", spec.dot_density_per_mm2),
         ("loop_density_per_mm2", spec.loop_density_per_mm2),
         ("twisted_density_per_mm2", spec.twisted_density_per_mm2),
-        ("arborizing_density_per_mm2", spec.arborizing_density_per_mm2),
+        (
+            "arborizing_density_per_mm2",
+            spec.arborizing_density_per_mm2,
+        ),
         ("halo_weight", spec.halo_weight),
         ("scatter_sigma_um", spec.scatter_sigma_um),
         ("halo_sigma_um", spec.halo_sigma_um),
         ("spacing_um", spec.spacing_um),
     ] {
         if !(v.is_finite() && v >= 0.0) {
-            return Err(Error::param(name, format!("must be finite and ≥ 0, got {v}")));
+            return Err(Error::param(
+                name,
+                format!("must be finite and ≥ 0, got {v}"),
+            ));
         }
     }
     if spec.halo_weight > 1.0 {
@@ -469,7 +443,7 @@ pub fn paint_vessels(
         (VesselClass::Dot, spec.dot_density_per_mm2),
     ] {
         let n = (d * area_mm2).round() as usize;
-        wanted.extend(std::iter::repeat_n(class, n));
+        wanted.extend((0..n).map(|_| class));
     }
     // Placed shapes: bounding boxes for the non-overlap test (exact test on
     // sub-samples would be slow; boxes of rotated shapes are conservative
@@ -573,18 +547,16 @@ pub fn paint_vessels(
     }
 
     // Scatter: narrow Gaussian plus a diffuse halo, then Beer–Lambert.
-    let mut narrow = absorb.clone();
-    blur(&mut narrow, w, h, spec.scatter_sigma_um / s);
+    let absorb = Plane::from_vec(w, h, absorb);
+    let mut narrow = gaussian_blur(&absorb, (spec.scatter_sigma_um / s) as f32).data;
     if spec.halo_weight > 0.0 {
-        let mut halo = absorb;
-        blur(&mut halo, w, h, spec.halo_sigma_um / s);
+        let halo = gaussian_blur(&absorb, (spec.halo_sigma_um / s) as f32).data;
         let hw = spec.halo_weight as f32;
         for (a, hv) in narrow.iter_mut().zip(&halo) {
             *a = (1.0 - hw) * *a + hw * hv;
         }
     }
-    for i in 0..n {
-        let a = narrow[i];
+    for (i, &a) in narrow.iter().enumerate() {
         if a > 0.0 {
             canvas.r[i] *= (-HAEMOGLOBIN_K[0] * a).exp();
             canvas.g[i] *= (-HAEMOGLOBIN_K[1] * a).exp();
@@ -668,10 +640,7 @@ mod tests {
         }
         assert!(dv / t.vessels.len() as f64 > 3.0, "mean Δa* {dv}");
         // Skin truth excludes vessel pixels.
-        assert_eq!(
-            p.truth.skin_mask.count() + t.mask.count(),
-            400 * 300
-        );
+        assert_eq!(p.truth.skin_mask.count() + t.mask.count(), 400 * 300);
     }
 
     #[test]
