@@ -6,7 +6,9 @@
 //!    integer factor `f = round(work_um_per_px / um_per_px)` (≥ 1), so the
 //!    filters run on ≈ 4 µm pixels whatever the magnification.
 //! 2. **Haemoglobin channel** `h = ln R − ln G` (vessels bright). Glare
-//!    (`input.valid`) and hair (dilated by `hair_margin_um`) are excluded.
+//!    (`input.valid`) and hair (dilated by `hair_margin_um`) are excluded, and
+//!    so are pixels much brighter than the skin (white/yellow dots, scales:
+//!    `bright_exclude`), around which JPEG rings into red-looking halos.
 //! 3. **Background**: block medians of `h` over analysable skin
 //!    (`background_block_um`), bilinearly interpolated. The contrast
 //!    `d = h − background` is in ln-units of R/G: 0.05 means "5 % redder
@@ -18,7 +20,9 @@
 //!    at `scales_um`, each divided by its peak for a unit-contrast bar or disc,
 //!    so it too is in contrast units.
 //! 5. **Hysteresis**: pixels with vesselness and contrast ≥ `low_contrast`,
-//!    in components holding a pixel with both ≥ `high_contrast`.
+//!    in components holding a pixel with both ≥ `high_contrast` and whose
+//!    seeds darken green as blood does (`green_drop_ratio`; rejects JPEG
+//!    chroma ringing next to white dots and hair).
 //! 6. **Edges at half maximum**: within those components a pixel is vessel
 //!    when its contrast reaches `edge_fraction` of the local peak contrast —
 //!    decided on the full-resolution pixels (R ≥ G·e^threshold), so the mask
@@ -73,6 +77,12 @@ pub struct VesselParams {
     pub high_contrast: f64,
     /// Extension threshold (hysteresis low).
     pub low_contrast: f64,
+    /// A vessel must darken ln G by at least this × its ln R/G contrast
+    /// (haemoglobin absorbs green; chroma artefacts do not darken it).
+    pub green_drop_ratio: f64,
+    /// Pixels brighter than the local skin by this much (ln luminance) —
+    /// white and yellow dots, scales — are excluded, with the hair margin.
+    pub bright_exclude: f64,
     /// Edge: fraction of the local peak contrast (0.5 = half maximum).
     pub edge_fraction: f64,
     /// Radius over which the local peak contrast is taken (µm).
@@ -106,6 +116,8 @@ impl Default for VesselParams {
             scales_um: vec![4.0, 7.0, 12.0],
             high_contrast: 0.08,
             low_contrast: 0.04,
+            green_drop_ratio: 0.5,
+            bright_exclude: 0.25,
             edge_fraction: 0.5,
             peak_radius_um: 20.0,
             min_area_um2: 50.0,
@@ -133,6 +145,7 @@ impl VesselParams {
         check_positive("background_block_um", self.background_block_um)?;
         check_positive("inpaint_sigma_um", self.inpaint_sigma_um)?;
         check_positive("ring_um", self.ring_um)?;
+        check_positive("bright_exclude", self.bright_exclude)?;
         check_positive("dot_max_elongation", self.dot_max_elongation)?;
         check_positive("arborizing_min_extent_um", self.arborizing_min_extent_um)?;
         check_positive("arborizing_min_width_um", self.arborizing_min_width_um)?;
@@ -141,6 +154,7 @@ impl VesselParams {
             ("merge_gap_um", self.merge_gap_um),
             ("hair_margin_um", self.hair_margin_um),
             ("twisted_min_turns", self.twisted_min_turns),
+            ("green_drop_ratio", self.green_drop_ratio),
         ] {
             if !(v.is_finite() && v >= 0.0) {
                 return Err(Error::param(

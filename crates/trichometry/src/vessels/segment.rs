@@ -256,15 +256,35 @@ pub(crate) fn segment(work: &Work, params: &VesselParams) -> Segmented {
     let (w, h, um) = (work.w, work.h, work.um);
     let hch = redness(work);
     let block = (params.background_block_um / um).round().max(4.0) as usize;
-    let bg = background(&hch, &work.ok, w, h, block);
-    let d = contrast_filled(
-        &hch,
-        &bg,
-        &work.ok,
-        w,
-        h,
-        (params.inpaint_sigma_um / um) as f32,
-    );
+    // White and yellow dots, scales: much brighter than the skin. They are
+    // not skin, and JPEG rings (darker, redder) around them, so they are
+    // excluded like glare, with the hair margin.
+    let lny: Vec<f32> = (0..w * h)
+        .into_par_iter()
+        .map(|i| {
+            (0.2126 * work.r[i] + 0.7152 * work.g[i] + 0.0722 * work.b[i])
+                .max(1e-4)
+                .ln()
+        })
+        .collect();
+    let bg_y = background(&lny, &work.ok, w, h, block);
+    let bright: Vec<f32> = (0..w * h)
+        .map(|i| (lny[i] - bg_y[i] >= params.bright_exclude as f32) as u8 as f32)
+        .collect();
+    let margin = (params.hair_margin_um / um).ceil() as usize;
+    let ok: Vec<bool> = if bright.iter().any(|&b| b > 0.0) {
+        let grown = fallback::max_filter(&bright, w, h, margin);
+        work.ok
+            .iter()
+            .zip(&grown)
+            .map(|(&o, &g)| o && g == 0.0)
+            .collect()
+    } else {
+        work.ok.clone()
+    };
+    let ok = &ok[..];
+    let bg = background(&hch, ok, w, h, block);
+    let d = contrast_filled(&hch, &bg, ok, w, h, (params.inpaint_sigma_um / um) as f32);
     let sigmas: Vec<f32> = params
         .scales_um
         .iter()
@@ -276,15 +296,47 @@ pub(crate) fn segment(work: &Work, params: &VesselParams) -> Segmented {
     let ds = gaussian_blur(&Plane::from_vec(w, h, d.clone()), sigmas[0].min(1.0)).data;
     let (lo, hi) = (params.low_contrast as f32, params.high_contrast as f32);
     let cand: Vec<bool> = (0..w * h)
-        .map(|i| work.ok[i] && v[i] >= lo && ds[i] >= lo)
+        .map(|i| ok[i] && v[i] >= lo && ds[i] >= lo)
         .collect();
     let comps = fallback::label8(&cand, w, h);
-    let mut seeded = vec![false; comps.count as usize + 1];
+    // Haemoglobin check: blood darkens green (ln G falls by ≈ 1.1 × the
+    // rise of ln R/G for the absorption spectrum of haemoglobin), whereas
+    // chroma artefacts (JPEG ringing next to white dots or hair) raise R/G
+    // without darkening green. A component is kept when its seed pixels
+    // darken green by at least half their redness contrast.
+    let lng: Vec<f32> = work.g.par_iter().map(|&g| g.max(1e-4).ln()).collect();
+    let bg_g = background(&lng, ok, w, h, block);
+    let nc = comps.count as usize + 1;
+    let mut sum_d = vec![0.0f64; nc];
+    let mut sum_g = vec![0.0f64; nc];
+    // Seeds keep 2 px off the frame: the Hessian is one-sided there and JPEG
+    // pads partial blocks.
+    let inner = |i: usize| {
+        let (x, y) = (i % w, i / w);
+        x >= 2 && y >= 2 && x + 2 < w && y + 2 < h
+    };
     for i in 0..w * h {
-        if cand[i] && v[i] >= hi && ds[i] >= hi {
-            seeded[comps.data[i] as usize] = true;
+        if cand[i] && v[i] >= hi && ds[i] >= hi && inner(i) {
+            let l = comps.data[i] as usize;
+            sum_d[l] += d[i] as f64;
+            sum_g[l] += (lng[i] - bg_g[i]) as f64;
         }
     }
+    if std::env::var("VDBG").is_ok() {
+        for l in 1..nc {
+            if sum_d[l] > 0.0 {
+                eprintln!(
+                    "comp {l} d {:.3} g {:.3} ratio {:.2}",
+                    sum_d[l],
+                    sum_g[l],
+                    -sum_g[l] / sum_d[l]
+                );
+            }
+        }
+    }
+    let seeded: Vec<bool> = (0..nc)
+        .map(|l| sum_d[l] > 0.0 && sum_g[l] <= -params.green_drop_ratio * sum_d[l])
+        .collect();
     // Half-maximum edge: a pixel is vessel when its contrast reaches
     // `edge_fraction` of the local peak contrast (within the widest vessel
     // half-width), and at least the low threshold.
