@@ -495,3 +495,51 @@ fn dump(rgb: &LinearRgb, path: &str) {
     )
     .unwrap();
 }
+
+/// Real image: retinal vessels (dark in green) in scikit-image's CC0 retina,
+/// against a hand-checked reference mask (testdata/retina/LICENSE.md).
+#[test]
+fn retina_smoke_ridge_response_finds_the_vessels() {
+    use trichometry::kernels::{ridge_response, Polarity};
+    let dir = concat!(env!("CARGO_MANIFEST_DIR"), "/../../testdata/retina/");
+    let rgb = image::open(format!("{dir}retina.png")).unwrap().to_rgb8();
+    let refm = image::open(format!("{dir}retina_vessels_mask.png"))
+        .unwrap()
+        .to_luma8();
+    let fov = image::open(format!("{dir}retina_fov_mask.png"))
+        .unwrap()
+        .to_luma8();
+    let (w, h) = (rgb.width() as usize, rgb.height() as usize);
+    let g: Vec<f32> = rgb
+        .pixels()
+        .map(|p| color::srgb_to_linear(p[1] as f32 / 255.0).max(1e-3).ln())
+        .collect();
+    // Vessels 2–12 px wide at this size: σ = w/2.
+    let resp = ridge_response(
+        &Plane::from_vec(w, h, g),
+        &[1.0, 2.0, 3.5, 5.0],
+        Polarity::Dark,
+    );
+    // Threshold in contrast units (ln green): 0.15 ≈ 15 % darker than around.
+    // The reference holds the main vessels and most second-order branches;
+    // lower thresholds add the finest vessels, which it lacks (at 0.05:
+    // precision 0.31, recall 0.99; at 0.1: 0.53 / 0.98; at 0.2: 0.81 / 0.87).
+    let (mut tp, mut fp, mut fnn) = (0usize, 0usize, 0usize);
+    for i in 0..w * h {
+        if fov.as_raw()[i] == 0 {
+            continue;
+        }
+        let (p, t) = (resp.strength.data[i] / 0.484 >= 0.15, refm.as_raw()[i] > 0);
+        tp += (p && t) as usize;
+        fp += (p && !t) as usize;
+        fnn += (!p && t) as usize;
+    }
+    let precision = tp as f64 / (tp + fp).max(1) as f64;
+    let recall = tp as f64 / (tp + fnn).max(1) as f64;
+    let dice = 2.0 * tp as f64 / (2 * tp + fp + fnn).max(1) as f64;
+    eprintln!("retina: precision {precision:.3} recall {recall:.3} dice {dice:.3}");
+    assert!(
+        recall >= 0.8 && dice >= 0.6,
+        "precision {precision:.3} recall {recall:.3} dice {dice:.3}"
+    );
+}
