@@ -322,18 +322,6 @@ pub(crate) fn segment(work: &Work, params: &VesselParams) -> Segmented {
             sum_g[l] += (lng[i] - bg_g[i]) as f64;
         }
     }
-    if std::env::var("VDBG").is_ok() {
-        for l in 1..nc {
-            if sum_d[l] > 0.0 {
-                eprintln!(
-                    "comp {l} d {:.3} g {:.3} ratio {:.2}",
-                    sum_d[l],
-                    sum_g[l],
-                    -sum_g[l] / sum_d[l]
-                );
-            }
-        }
-    }
     let seeded: Vec<bool> = (0..nc)
         .map(|l| sum_d[l] > 0.0 && sum_g[l] <= -params.green_drop_ratio * sum_d[l])
         .collect();
