@@ -67,9 +67,20 @@ fn maps_band_avx2(r: &[f32], g: &[f32], b: &[f32], a: &mut [f32], e: &mut [f32])
     maps_band_portable(r, g, b, a, e)
 }
 
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx512f")]
+fn maps_band_avx512(r: &[f32], g: &[f32], b: &[f32], a: &mut [f32], e: &mut [f32]) {
+    maps_band_portable(r, g, b, a, e)
+}
+
 fn maps_band(r: &[f32], g: &[f32], b: &[f32], a: &mut [f32], e: &mut [f32]) {
     #[cfg(target_arch = "x86_64")]
     {
+        if std::arch::is_x86_feature_detected!("avx512f") {
+            // SAFETY: the CPU supports AVX-512F (checked just above).
+            unsafe { maps_band_avx512(r, g, b, a, e) };
+            return;
+        }
         if std::arch::is_x86_feature_detected!("avx2") {
             // SAFETY: the CPU supports AVX2 (checked just above).
             unsafe { maps_band_avx2(r, g, b, a, e) };
@@ -85,23 +96,34 @@ fn maps_band(r: &[f32], g: &[f32], b: &[f32], a: &mut [f32], e: &mut [f32]) {
 /// and EI with [`crate::color::erythema_index`] to < 0.001.
 #[must_use]
 pub fn erythema_maps(rgb: &LinearRgb) -> ErythemaMaps {
+    let mut maps = ErythemaMaps::default();
+    erythema_maps_into(rgb, &mut maps);
+    maps
+}
+
+/// [`erythema_maps`] into existing maps (reallocated only when the size
+/// changes), to skip the page faults of fresh buffers in a batch.
+pub fn erythema_maps_into(rgb: &LinearRgb, maps: &mut ErythemaMaps) {
     let (w, h) = (rgb.width, rgb.height);
     let n = w * h;
-    let mut a = vec![0f32; n];
-    let mut ei = vec![0f32; n];
+    for p in [&mut maps.a_star, &mut maps.erythema_index] {
+        if p.data.len() != n {
+            p.data = crate::color::alloc_plane(n);
+        }
+        p.width = w;
+        p.height = h;
+    }
     let band = (BAND_ROWS * w).max(1);
-    a.par_chunks_mut(band)
-        .zip(ei.par_chunks_mut(band))
+    maps.a_star
+        .data
+        .par_chunks_mut(band)
+        .zip(maps.erythema_index.data.par_chunks_mut(band))
         .enumerate()
         .for_each(|(k, (a, e))| {
             let s = k * band;
             let t = s + a.len();
             maps_band(&rgb.r[s..t], &rgb.g[s..t], &rgb.b[s..t], a, e);
         });
-    ErythemaMaps {
-        a_star: Plane::from_vec(w, h, a),
-        erythema_index: Plane::from_vec(w, h, ei),
-    }
 }
 
 /// Exact per-pixel maps with the scalar reference formulas (slow; for tests
@@ -344,7 +366,7 @@ mod tests {
     }
 
     #[test]
-    fn avx2_path_is_bit_identical_to_portable() {
+    fn simd_path_is_bit_identical_to_portable() {
         let rgb = random_rgb(300, 7, 3);
         let n = rgb.r.len();
         let (mut a1, mut e1) = (vec![0f32; n], vec![0f32; n]);
