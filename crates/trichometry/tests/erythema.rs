@@ -585,3 +585,30 @@ fn blur_lowers_the_focus_score_and_warns() {
     assert!(!sharp_warn);
     assert!(blurred_warn && very_warn);
 }
+
+#[test]
+fn chart_corners_starting_at_the_wrong_patch_give_a_poor_fit_warning() {
+    let ph = synth::render(&synth::SceneSpec {
+        chart: Some(chart_spec()),
+        optics: OpticsSpec::default().with_cast(CAST, 0.85),
+        ..base_spec(22)
+    })
+    .unwrap();
+    let c = ph.truth.chart_corners_px.unwrap();
+    // Still clockwise, but starting at the corner of patch 24: the chart is
+    // read upside down.
+    let rotated = [c[2], c[3], c[0], c[1]];
+    let res = analyze(
+        &ph.image,
+        &cal(ColourReference::Chart(ChartReference {
+            corners_px: rotated,
+            image: None,
+        })),
+        &Params::default(),
+    )
+    .unwrap();
+    let de = res.summary.colour_delta_e2000_mean.unwrap();
+    eprintln!("upside-down chart: mean ΔE00 {de:.2}");
+    assert!(de > 5.0, "{de}");
+    assert!(res.warnings.contains(&Warning::PoorChartFit));
+}
