@@ -240,7 +240,7 @@ impl Frame {
             && p[0] < self.w as f64 - 0.5
             && p[1] < self.h as f64 - 0.5;
         inside
-            && self.fov_px.map_or(true, |r| {
+            && self.fov_px.is_none_or(|r| {
                 let (dx, dy) = (p[0] - self.cx, p[1] - self.cy);
                 dx * dx + dy * dy <= r * r
             })
@@ -890,7 +890,7 @@ pub fn paint_hairs(canvas: &mut Canvas, spec: &HairSceneSpec, rng: &mut Rng) -> 
                     [f64::NAN, f64::NAN]
                 });
             }
-            if (g.pts.len() - 1) % every != 0 {
+            if !(g.pts.len() - 1).is_multiple_of(every) {
                 let k = g.pts.len() - 1;
                 c.push(if vis[k] {
                     g.pts[k]
