@@ -40,7 +40,6 @@
 //! skeleton ≥ `twisted_min_turns`·π), else `dot` (elongation <
 //! `dot_max_elongation`), else `loop`.
 
-mod fallback;
 mod measure;
 mod segment;
 
@@ -93,6 +92,12 @@ pub struct VesselParams {
     pub merge_gap_um: f64,
     /// Margin added around hair (µm).
     pub hair_margin_um: f64,
+    /// Seeds keep at least this far from excluded pixels (hair and bright
+    /// margins, glare, outside the field), µm: blur and JPEG ring redder
+    /// and darker just outside white dots, where the filled contrast also
+    /// makes a half-structure look whole. Vessels still extend up to the
+    /// margin from seeds further away.
+    pub seed_clearance_um: f64,
     /// σ of the normalised-convolution fill under hair and glare (µm).
     pub inpaint_sigma_um: f64,
     /// Block size of the background medians (µm).
@@ -123,6 +128,7 @@ impl Default for VesselParams {
             min_area_um2: 50.0,
             merge_gap_um: 8.0,
             hair_margin_um: 6.0,
+            seed_clearance_um: 6.0,
             inpaint_sigma_um: 8.0,
             background_block_um: 200.0,
             ring_um: 20.0,
@@ -153,6 +159,7 @@ impl VesselParams {
             ("min_area_um2", self.min_area_um2),
             ("merge_gap_um", self.merge_gap_um),
             ("hair_margin_um", self.hair_margin_um),
+            ("seed_clearance_um", self.seed_clearance_um),
             ("twisted_min_turns", self.twisted_min_turns),
             ("green_drop_ratio", self.green_drop_ratio),
         ] {

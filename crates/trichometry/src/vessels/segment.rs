@@ -1,10 +1,11 @@
 //! Vessel segmentation: haemoglobin channel, background, inpainting of hair
 //! and glare, multi-scale Hessian, contrast hysteresis, half-maximum edges.
 
-use super::fallback;
 use super::VesselParams;
 use crate::image::{Labels, Mask, Plane};
-use crate::kernels::{blob_response, gaussian_blur, ridge_response, Polarity};
+use crate::kernels::{
+    blob_response, gaussian_blur, label, max_filter, ridge_response, Footprint, Polarity,
+};
 use rayon::prelude::*;
 
 /// Peak σ²-normalised ridge response of a bar of contrast 1 at its best
@@ -93,7 +94,12 @@ pub(crate) fn to_work(
     let mut ok: Vec<bool> = bad.iter().map(|&v| v == 0).collect();
     if hair_margin_px > 0 && bad.contains(&1) {
         let hairf: Vec<f32> = bad.iter().map(|&v| (v == 1) as u8 as f32).collect();
-        let grown = fallback::max_filter(&hairf, w, h, hair_margin_px);
+        let grown = max_filter(
+            &Plane::from_vec(w, h, hairf),
+            hair_margin_px,
+            Footprint::Square,
+        )
+        .data;
         for (o, &gv) in ok.iter_mut().zip(&grown) {
             *o = *o && gv == 0.0;
         }
@@ -273,7 +279,7 @@ pub(crate) fn segment(work: &Work, params: &VesselParams) -> Segmented {
         .collect();
     let margin = (params.hair_margin_um / um).ceil() as usize;
     let ok: Vec<bool> = if bright.iter().any(|&b| b > 0.0) {
-        let grown = fallback::max_filter(&bright, w, h, margin);
+        let grown = max_filter(&Plane::from_vec(w, h, bright), margin, Footprint::Square).data;
         work.ok
             .iter()
             .zip(&grown)
@@ -298,7 +304,7 @@ pub(crate) fn segment(work: &Work, params: &VesselParams) -> Segmented {
     let cand: Vec<bool> = (0..w * h)
         .map(|i| ok[i] && v[i] >= lo && ds[i] >= lo)
         .collect();
-    let comps = fallback::label8(&cand, w, h);
+    let comps = label(&mask_of(cand.clone(), w, h));
     // Haemoglobin check: blood darkens green (ln G falls by ≈ 1.1 × the
     // rise of ln R/G for the absorption spectrum of haemoglobin), whereas
     // chroma artefacts (JPEG ringing next to white dots or hair) raise R/G
@@ -309,11 +315,18 @@ pub(crate) fn segment(work: &Work, params: &VesselParams) -> Segmented {
     let nc = comps.count as usize + 1;
     let mut sum_d = vec![0.0f64; nc];
     let mut sum_g = vec![0.0f64; nc];
-    // Seeds keep 2 px off the frame: the Hessian is one-sided there and JPEG
-    // pads partial blocks.
+    // Seeds keep 2 px off the frame (the Hessian is one-sided there and JPEG
+    // pads partial blocks) and `seed_clearance_um` off excluded pixels.
+    let clear_px = (params.seed_clearance_um / um).ceil() as usize;
+    let near_excluded = if clear_px > 0 && ok.iter().any(|&o| !o) {
+        let ex: Vec<f32> = ok.iter().map(|&o| (!o) as u8 as f32).collect();
+        max_filter(&Plane::from_vec(w, h, ex), clear_px, Footprint::Square).data
+    } else {
+        vec![0.0; w * h]
+    };
     let inner = |i: usize| {
         let (x, y) = (i % w, i / w);
-        x >= 2 && y >= 2 && x + 2 < w && y + 2 < h
+        x >= 2 && y >= 2 && x + 2 < w && y + 2 < h && near_excluded[i] == 0.0
     };
     for i in 0..w * h {
         if cand[i] && v[i] >= hi && ds[i] >= hi && inner(i) {
@@ -329,7 +342,7 @@ pub(crate) fn segment(work: &Work, params: &VesselParams) -> Segmented {
     // `edge_fraction` of the local peak contrast (within the widest vessel
     // half-width), and at least the low threshold.
     let rad = (params.peak_radius_um / um).ceil().max(1.0) as usize;
-    let peak = fallback::max_filter(&ds, w, h, rad);
+    let peak = max_filter(&Plane::from_vec(w, h, ds.clone()), rad, Footprint::Square).data;
     let ef = params.edge_fraction as f32;
     let edge: Vec<f32> = peak.iter().map(|&m| (ef * m).max(lo)).collect();
     let mask: Vec<bool> = (0..w * h)
@@ -343,10 +356,10 @@ pub(crate) fn segment(work: &Work, params: &VesselParams) -> Segmented {
     let r_merge = (params.merge_gap_um / (2.0 * um)).round() as usize;
     let grouped = if r_merge > 0 {
         let mf: Vec<f32> = mask.iter().map(|&b| b as u8 as f32).collect();
-        let dil = fallback::max_filter(&mf, w, h, r_merge);
-        fallback::label8(&dil.iter().map(|&v| v > 0.0).collect::<Vec<_>>(), w, h)
+        let dil = max_filter(&Plane::from_vec(w, h, mf), r_merge, Footprint::Square);
+        label(&mask_of(dil.data.iter().map(|&v| v > 0.0).collect(), w, h))
     } else {
-        fallback::label8(&mask, w, h)
+        label(&mask_of(mask.clone(), w, h))
     };
     let mut labels = Labels {
         width: w,
@@ -381,4 +394,13 @@ pub(crate) fn segment(work: &Work, params: &VesselParams) -> Segmented {
     }
     labels.count = next;
     Segmented { labels, edge, bg }
+}
+
+/// A `Mask` over `data` (w × h).
+pub(crate) fn mask_of(data: Vec<bool>, w: usize, h: usize) -> Mask {
+    Mask {
+        width: w,
+        height: h,
+        data,
+    }
 }
