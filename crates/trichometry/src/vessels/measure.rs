@@ -26,7 +26,8 @@
 //!    that (a fat loop whose limbs merged is not arborizing);
 //! 2. `twisted` when `turns ≥ twisted_min_turns` and the path is at least 3
 //!    widths long;
-//! 3. `dot` when `elongation < dot_max_elongation`;
+//! 3. `dot` when `elongation < dot_max_elongation` and `extent_um ≤
+//!    dot_max_extent_um` (a larger round blob is a loop whose limbs merged);
 //! 4. `loop` otherwise (elongated, few turns: a hairpin seen from above,
 //!    whether its limbs segment apart as a U or together as a bar).
 
@@ -328,7 +329,7 @@ pub(crate) fn classify(
         VesselClass::Arborizing
     } else if s.turns >= p.twisted_min_turns && path_um >= 3.0 * tube_width_um {
         VesselClass::Twisted
-    } else if s.elongation < p.dot_max_elongation {
+    } else if s.elongation < p.dot_max_elongation && extent_um <= p.dot_max_extent_um {
         VesselClass::Dot
     } else {
         VesselClass::Loop

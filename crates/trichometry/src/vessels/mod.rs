@@ -38,7 +38,7 @@
 //! `arborizing` (extent ≥ `arborizing_min_extent_um`, or width ≥
 //! `arborizing_min_width_um` and extent ≥ 60 % of that), else `twisted` (turning of the
 //! skeleton ≥ `twisted_min_turns`·π), else `dot` (elongation <
-//! `dot_max_elongation`), else `loop`.
+//! `dot_max_elongation` and extent ≤ `dot_max_extent_um`), else `loop`.
 
 mod measure;
 mod segment;
@@ -86,6 +86,11 @@ pub struct VesselParams {
     pub edge_fraction: f64,
     /// Radius over which the local peak contrast is taken (µm).
     pub peak_radius_um: f64,
+    /// A component needs at least this many seed pixels (both thresholds
+    /// met, working resolution): noise and JPEG ringing are independent
+    /// from pixel to pixel, so a lone pixel over the seed threshold is
+    /// not evidence of a vessel.
+    pub min_seed_px: usize,
     /// Smallest vessel kept (µm²).
     pub min_area_um2: f64,
     /// Pieces closer than this are one vessel (µm).
@@ -106,6 +111,9 @@ pub struct VesselParams {
     pub ring_um: f64,
     /// Dots are less elongated than this (major/minor axis).
     pub dot_max_elongation: f64,
+    /// Dots (and globules) span at most this much (µm); a larger round
+    /// blob is a loop whose limbs merged.
+    pub dot_max_extent_um: f64,
     /// Twisted loops turn at least this many half-turns (units of π).
     pub twisted_min_turns: f64,
     /// Vessels at least this long are arborizing (µm).
@@ -125,6 +133,7 @@ impl Default for VesselParams {
             bright_exclude: 0.25,
             edge_fraction: 0.5,
             peak_radius_um: 20.0,
+            min_seed_px: 2,
             min_area_um2: 50.0,
             merge_gap_um: 8.0,
             hair_margin_um: 6.0,
@@ -133,6 +142,7 @@ impl Default for VesselParams {
             background_block_um: 200.0,
             ring_um: 20.0,
             dot_max_elongation: 1.7,
+            dot_max_extent_um: 60.0,
             twisted_min_turns: 1.5,
             arborizing_min_extent_um: 280.0,
             arborizing_min_width_um: 45.0,
@@ -153,6 +163,7 @@ impl VesselParams {
         check_positive("ring_um", self.ring_um)?;
         check_positive("bright_exclude", self.bright_exclude)?;
         check_positive("dot_max_elongation", self.dot_max_elongation)?;
+        check_positive("dot_max_extent_um", self.dot_max_extent_um)?;
         check_positive("arborizing_min_extent_um", self.arborizing_min_extent_um)?;
         check_positive("arborizing_min_width_um", self.arborizing_min_width_um)?;
         for (name, v) in [

@@ -315,6 +315,7 @@ pub(crate) fn segment(work: &Work, params: &VesselParams) -> Segmented {
     let nc = comps.count as usize + 1;
     let mut sum_d = vec![0.0f64; nc];
     let mut sum_g = vec![0.0f64; nc];
+    let mut n_seed = vec![0usize; nc];
     // Seeds keep 2 px off the frame (the Hessian is one-sided there and JPEG
     // pads partial blocks) and `seed_clearance_um` off excluded pixels.
     let clear_px = (params.seed_clearance_um / um).ceil() as usize;
@@ -332,11 +333,16 @@ pub(crate) fn segment(work: &Work, params: &VesselParams) -> Segmented {
         if cand[i] && v[i] >= hi && ds[i] >= hi && inner(i) {
             let l = comps.data[i] as usize;
             sum_d[l] += d[i] as f64;
+            n_seed[l] += 1;
             sum_g[l] += (lng[i] - bg_g[i]) as f64;
         }
     }
     let seeded: Vec<bool> = (0..nc)
-        .map(|l| sum_d[l] > 0.0 && sum_g[l] <= -params.green_drop_ratio * sum_d[l])
+        .map(|l| {
+            sum_d[l] > 0.0
+                && sum_g[l] <= -params.green_drop_ratio * sum_d[l]
+                && n_seed[l] >= params.min_seed_px
+        })
         .collect();
     // Half-maximum edge: a pixel is vessel when its contrast reaches
     // `edge_fraction` of the local peak contrast (within the widest vessel
