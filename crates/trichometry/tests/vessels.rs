@@ -622,17 +622,7 @@ fn realistic_optics_and_hair_phantom_through_analyze() {
             "{um} µm/px: hair stage marks {:.1} % of visible vessel pixels as hair",
             100.0 * false_hair
         );
-        if um < 5.0 {
-            assert_accuracy(&s, &format!("realistic {um} µm/px"));
-        } else {
-            // Known weak point (reported): at 5 µm/px the shape class is
-            // right for only 22/28 = 0.79 of the matched capillaries
-            // (twisted loops partly under hair read as loops); Dice and
-            // count are asserted, the class bound is not met there.
-            eprintln!("class right {}/{}", s.class_right, s.matched);
-            s.class_right = s.matched;
-            assert_accuracy(&s, &format!("realistic {um} µm/px (classes not asserted)"));
-        }
+        assert_accuracy(&s, &format!("realistic {um} µm/px"));
     }
 }
 

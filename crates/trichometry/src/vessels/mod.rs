@@ -387,19 +387,28 @@ pub fn detect_vessels(
     let mut remap = vec![0u32; n + 1];
     let mut caps = Vec::new();
     let um = work.um;
+    let min_px0 = params.min_area_um2 / (um0 * um0);
+    let kept = |l: usize| area0[l] > 0 && (area0[l] as f64) >= min_px0;
+    // Shapes per component in parallel (each is independent; collected in
+    // label order, so the result does not depend on threads).
+    let shapes: Vec<Option<measure::Shape>> = {
+        use rayon::prelude::*;
+        (0..=n)
+            .into_par_iter()
+            .map(|l| (l > 0 && kept(l)).then(|| measure::shape(&pix[l])))
+            .collect()
+    };
     for l in 1..=n {
-        let min_px0 = params.min_area_um2 / (um0 * um0);
-        if area0[l] == 0 || (area0[l] as f64) < min_px0 {
+        let Some(s) = shapes[l].as_ref() else {
             continue;
-        }
+        };
         let id = caps.len() as u32 + 1;
         remap[l] = id;
-        let s = measure::shape(&pix[l]);
         let area_um2 = area0[l] as f64 * um0 * um0;
         let length_um = s.length_px * um;
         let extent_um = s.extent_px * um;
         let tube_w = area_um2 / length_um;
-        let class = measure::classify(&s, extent_um, tube_w, s.path_px * um, params);
+        let class = measure::classify(s, extent_um, tube_w, s.path_px * um, params);
         let width_um = if class == VesselClass::Dot {
             (4.0 * area_um2 / std::f64::consts::PI).sqrt()
         } else {

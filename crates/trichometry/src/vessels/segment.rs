@@ -133,18 +133,20 @@ pub(crate) fn background(h: &[f32], ok: &[bool], w: usize, hh: usize, block: usi
     let (nbx, nby) = (w.div_ceil(block), hh.div_ceil(block));
     let mut med = vec![f32::NAN; nbx * nby];
     med.par_chunks_mut(nbx).enumerate().for_each(|(by, row)| {
-        let mut vals = Vec::with_capacity(block * block);
+        let mut vals = Vec::with_capacity(block * block / 4 + block);
         for (bx, m) in row.iter_mut().enumerate() {
             vals.clear();
-            for y in by * block..((by + 1) * block).min(hh) {
-                for x in bx * block..((bx + 1) * block).min(w) {
+            // Every other pixel in both directions: the median of a
+            // 4 × subsample of a block of ≥ 50² px is as good, 4 × cheaper.
+            for y in (by * block..((by + 1) * block).min(hh)).step_by(2) {
+                for x in (bx * block..((bx + 1) * block).min(w)).step_by(2) {
                     let i = y * w + x;
                     if ok[i] {
                         vals.push(h[i]);
                     }
                 }
             }
-            if vals.len() * 5 >= block * block {
+            if vals.len() * 20 >= block * block {
                 let k = vals.len() / 2;
                 let (_, v, _) = vals.select_nth_unstable_by(k, f32::total_cmp);
                 *m = *v;
@@ -275,6 +277,7 @@ pub(crate) fn segment(work: &Work, params: &VesselParams) -> Segmented {
         .collect();
     let bg_y = background(&lny, &work.ok, w, h, block);
     let bright: Vec<f32> = (0..w * h)
+        .into_par_iter()
         .map(|i| (lny[i] - bg_y[i] >= params.bright_exclude as f32) as u8 as f32)
         .collect();
     let margin = (params.hair_margin_um / um).ceil() as usize;
