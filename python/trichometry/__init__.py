@@ -143,8 +143,10 @@ def analyze(
     # The chart or grey card may be in the analysed image itself: then the core
     # must know, so that it leaves the reference out of the skin it measures.
     if chart is not None and _same_image(chart, image):
+        if chart_corners is None:
+            raise ValueError("chart_corners is required with chart")
         chart = None
-    if reference is not None and _same_image(reference, image):
+    if reference is not None and reference_rect is not None and _same_image(reference, image):
         reference = None
     corners = None
     if chart_corners is not None:
