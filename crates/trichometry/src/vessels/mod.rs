@@ -16,7 +16,7 @@
 //!    filled by a normalised convolution of their neighbours that falls back
 //!    to the background, so hair edges do not ring into false vessels.
 //! 4. **Vesselness**: σ²-normalised Hessian ridge and blob responses
-//!    (`kernels::ridge_response`, `kernels::blob_response`, `Polarity::Bright`)
+//!    (`kernels::ridge_and_blob_response`: one Hessian per scale, `Polarity::Bright`)
 //!    at `scales_um`, each divided by its peak for a unit-contrast bar or disc,
 //!    so it too is in contrast units.
 //! 5. **Hysteresis**: pixels with vesselness and contrast ≥ `low_contrast`,

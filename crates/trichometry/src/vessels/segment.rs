@@ -4,7 +4,7 @@
 use super::VesselParams;
 use crate::image::{Labels, Mask, Plane};
 use crate::kernels::{
-    blob_response, gaussian_blur, label, max_filter, ridge_response, Footprint, Polarity,
+    gaussian_blur, label, max_filter, ridge_and_blob_response, Footprint, Polarity,
 };
 use rayon::prelude::*;
 
@@ -238,8 +238,7 @@ pub(crate) fn contrast_filled(
 /// and the blob strength / disc peak, max over scales, bright structures.
 pub(crate) fn vesselness(d: &[f32], w: usize, h: usize, sigmas_px: &[f32]) -> Vec<f32> {
     let p = Plane::from_vec(w, h, d.to_vec());
-    let ridge = ridge_response(&p, sigmas_px, Polarity::Bright);
-    let blob = blob_response(&p, sigmas_px, Polarity::Bright);
+    let (ridge, blob) = ridge_and_blob_response(&p, sigmas_px, Polarity::Bright);
     ridge
         .strength
         .data
