@@ -185,34 +185,39 @@ pub fn assess(rgb: &LinearRgb, params: &QualityParams) -> Quality {
         .zip(lum.par_chunks_mut(bw.max(1)))
         .enumerate()
         .map(|(pair, (c, out))| {
-            let (mut over, mut under) = (0, 0);
+            let (mut over, mut under) = (0usize, 0usize);
             let mut any = [false; 2];
+            // Luminance of the pair's two rows (same operations as ever).
+            let mut lrow = [vec![0f32; w], vec![0f32; w]];
             for (dy, c) in c.chunks_mut(w).enumerate() {
                 let s = (2 * pair + dy) * w;
                 let (r, g, b) = (&rgb.r[s..s + w], &rgb.g[s..s + w], &rgb.b[s..s + w]);
-                let mut n_core = 0usize;
+                let l = &mut lrow[dy][..w];
+                let (mut n_core, mut o, mut u) = (0u32, 0u32, 0u32);
                 for x in 0..w {
                     let mn = r[x].min(g[x]).min(b[x]);
                     let mx = r[x].max(g[x]).max(b[x]);
-                    c[x] = mn >= level;
-                    n_core += c[x] as usize;
-                    over += (mx >= OVER_LEVEL) as usize;
-                    under += (mx <= UNDER_LEVEL) as usize;
+                    let is_core = mn >= level;
+                    c[x] = is_core;
+                    n_core += is_core as u32;
+                    o += (mx >= OVER_LEVEL) as u32;
+                    u += (mx <= UNDER_LEVEL) as u32;
+                    l[x] = 0.2126 * r[x] + 0.7152 * g[x] + 0.0722 * b[x];
                 }
                 any[dy] = n_core > 0;
+                over += o as usize;
+                under += u as usize;
             }
             if 2 * pair + 1 < h {
-                let s0 = 2 * pair * w;
-                let s1 = s0 + w;
-                let y = |i: usize| 0.2126 * rgb.r[i] + 0.7152 * rgb.g[i] + 0.0722 * rgb.b[i];
+                let (l0, l1) = (&lrow[0][..w], &lrow[1][..w]);
                 for x in 0..bw {
                     // Same operations in the same order as ever: (0,0),
                     // (0,1), (1,0), (1,1).
                     let mut acc = 0f32;
-                    acc += y(s0 + 2 * x);
-                    acc += y(s0 + 2 * x + 1);
-                    acc += y(s1 + 2 * x);
-                    acc += y(s1 + 2 * x + 1);
+                    acc += l0[2 * x];
+                    acc += l0[2 * x + 1];
+                    acc += l1[2 * x];
+                    acc += l1[2 * x + 1];
                     out[x] = 0.25 * acc;
                 }
             }
