@@ -18,6 +18,12 @@ fn bench(c: &mut Criterion) {
     g.bench_function("erythema_maps", |b| {
         b.iter(|| erythema::erythema_maps(black_box(&rgb)))
     });
+    // Everything outside the hair, follicle and vessel stages: without a
+    // scale the stages are skipped (decode not included).
+    let no_scale = Calibration::default();
+    g.bench_function("analyze_no_stages", |b| {
+        b.iter(|| analyze(black_box(&image), &no_scale, &params).unwrap())
+    });
     g.bench_function("analyze", |b| {
         b.iter(|| analyze(black_box(&image), &cal, &params).unwrap())
     });
