@@ -204,6 +204,22 @@ fn evaluate(c: &Case, st: &HairStage, verbose: bool) -> Report {
     // Diameters over truth shafts ≥ 4 px wide; one detected shaft per truth
     // shaft (the one with the most points on it).
     let mut best: std::collections::BTreeMap<u32, (usize, f64)> = Default::default();
+    if verbose {
+        for (k, d) in st.shafts.iter().enumerate() {
+            let fr = m
+                .pairs
+                .iter()
+                .find(|p| p.0 == k)
+                .map(|p| p.2)
+                .unwrap_or(0.0);
+            if fr < 0.6 {
+                println!(
+                    "unmatched det {} frac {fr:.2} len {:.0} d {:.1} n {} contrast {:.2} pieces {} at {:?}",
+                    d.id, d.length_um, d.diameter_um, d.width_samples, d.contrast, d.pieces, d.centreline_px[0]
+                );
+            }
+        }
+    }
     for &(k, id, frac) in &m.pairs {
         if frac < 0.6 {
             continue;
@@ -537,4 +553,94 @@ fn rescaling_by_0_8_changes_little() {
     let a = invariance_figures(&fov_scene(), 3.0, 0.0);
     let s = invariance_figures(&fov_scene(), 3.0 / 0.8, 0.0);
     within_5pct("rescaled", a, s);
+}
+
+#[test]
+#[ignore]
+fn explore_false() {
+    for rot in [0.0, 30.0] {
+        let hs = HairSceneSpec {
+            rotation_deg: rot,
+            ..fov_scene()
+        };
+        let side = (3100.0 / 3.0) as usize;
+        let c = render(side, side, 3.0, 51, &hs, NUISANCE);
+        let st = run(&c);
+        let r = evaluate(&c, &st, true);
+        print(&r, &format!("fov rot {rot}"));
+    }
+    let hs = HairSceneSpec {
+        density_per_cm2: 0.0,
+        yellow_dots_per_cm2: 150.0,
+        white_dots_per_cm2: 300.0,
+        scales_per_cm2: 80.0,
+        ..HairSceneSpec::default()
+    };
+    for upp in [2.0, 3.5, 5.5] {
+        let (w, h) = size(upp);
+        let c = render(w, h, upp, 6, &hs, NUISANCE);
+        let st = run(&c);
+        println!("dots upp {upp}: {} false", st.shafts.len());
+        for s in &st.shafts {
+            println!(
+                "  len {:.0} d {:.1} iqr {:.1} n {} contrast {:.3} pieces {} trunc {} at {:?}",
+                s.length_um,
+                s.diameter_um,
+                s.diameter_iqr_um,
+                s.width_samples,
+                s.contrast,
+                s.pieces,
+                s.truncated,
+                s.centreline_px[0]
+            );
+        }
+    }
+    if std::env::var("ONLY_FIRST").is_ok() {
+        return;
+    }
+    let hs = HairSceneSpec {
+        density_per_cm2: 0.0,
+        ..HairSceneSpec::default()
+    };
+    for (upp, seed) in [(2.0, 5), (5.5, 5), (3.0, 51), (2.0, 7), (3.5, 8)] {
+        let (w, h) = size(upp);
+        let c = render(w, h, upp, seed, &hs, NUISANCE);
+        let st = run(&c);
+        println!("upp {upp} seed {seed}: {} false", st.shafts.len());
+        for s in &st.shafts {
+            println!(
+                "  len {:.0} d {:.1} iqr {:.1} n {} contrast {:.3} pieces {} trunc {}",
+                s.length_um,
+                s.diameter_um,
+                s.diameter_iqr_um,
+                s.width_samples,
+                s.contrast,
+                s.pieces,
+                s.truncated
+            );
+        }
+    }
+    for (upp, seed) in [(2.0, 31), (3.5, 32), (5.5, 33)] {
+        let (w, h) = size(upp);
+        let c = render(w, h, upp, seed, &sparse(), NUISANCE);
+        let st = run(&c);
+        println!(
+            "sparse upp {upp}: {} / {}",
+            st.shafts.len(),
+            c.truth.hair_count
+        );
+        for s in &st.shafts {
+            println!(
+                "  len {:.0} d {:.1} iqr {:.1} n {} contrast {:.3} pieces {} trunc {}",
+                s.length_um,
+                s.diameter_um,
+                s.diameter_iqr_um,
+                s.width_samples,
+                s.contrast,
+                s.pieces,
+                s.truncated
+            );
+        }
+        evaluate(&c, &st, true);
+    }
 }

@@ -57,6 +57,14 @@ pub struct HairParams {
     pub min_strength_high: f32,
     /// Absolute floor of the low threshold.
     pub min_strength_low: f32,
+    /// Smallest median peak absorbance (1 − I/I_skin) of a shaft's
+    /// profiles; also the depth a single profile needs to count as support.
+    pub min_contrast: f32,
+    /// Share of the profile positions along a piece (and a shaft) that must
+    /// show a two-edge dark profile of at least `min_contrast`: skin
+    /// mottling, erythema patches and texture can look ridge-like to the
+    /// filter at one scale but rarely have two parallel edges.
+    pub min_profile_support: f32,
     /// Shafts shorter than this are dropped (µm).
     pub min_length_um: f64,
     /// Largest gap bridged when rejoining pieces (µm); at least twice the
@@ -92,6 +100,8 @@ impl Default for HairParams {
             noise_k_low: 3.0,
             min_strength_high: 0.05,
             min_strength_low: 0.025,
+            min_contrast: 0.04,
+            min_profile_support: 0.3,
             min_length_um: 150.0,
             max_join_gap_um: 250.0,
             max_join_angle_deg: 30.0,
@@ -126,6 +136,8 @@ impl HairParams {
             ("noise_k_low", self.noise_k_low),
             ("min_strength_high", self.min_strength_high),
             ("min_strength_low", self.min_strength_low),
+            ("min_contrast", self.min_contrast),
+            ("min_profile_support", self.min_profile_support),
         ] {
             if !v.is_finite() || v < 0.0 {
                 return Err(Error::param(n, format!("must be finite and ≥ 0, got {v}")));
@@ -284,6 +296,20 @@ pub fn detect_hairs(input: &StageInput<'_>, params: &HairParams) -> Result<HairS
         let arc = profile::arc_lengths(&t.pts);
         let len_px = *arc.last().unwrap_or(&0.0);
         if len_px < min_len_px || t.pts.len() < 2 {
+            continue;
+        }
+        // The whole shaft must be supported by two-edge profiles too (a
+        // chain of short unprofiled pieces is not a hair).
+        let good = t
+            .samples
+            .iter()
+            .filter(|s| s.depth >= params.min_contrast)
+            .count();
+        if good < 3
+            || (good as f32) < params.min_profile_support * t.attempts as f32
+            || t.depth.is_nan()
+            || t.depth < params.min_contrast
+        {
             continue;
         }
         let r = 0.5 * t.width + 2.0 + f as f32;

@@ -97,7 +97,10 @@ pub(crate) fn quantile_sorted(v: &[f32], q: f32) -> f32 {
 ///
 /// `width_guess_px` sets the profile extent (the measured width may be up to
 /// about twice it); `skip_px` excludes both ends; `step_px` is the spacing of
-/// samples; `excluded(x, y)` rejects samples (crossings).
+/// samples; `excluded(x, y)` rejects samples (crossings). Returns the number
+/// of positions where a profile was read (inside the image, not excluded):
+/// the share of them that gave a two-edge profile tells a shaft from a
+/// ridge-like patch of skin.
 pub(crate) fn measure(
     lum: &Plane,
     pts: &[[f32; 2]],
@@ -106,11 +109,12 @@ pub(crate) fn measure(
     skip_px: f32,
     excluded: &dyn Fn(f32, f32) -> bool,
     out: &mut Vec<WidthSample>,
-) {
+) -> usize {
     out.clear();
     if pts.len() < 2 {
-        return;
+        return 0;
     }
+    let mut attempts = 0usize;
     let arc = arc_lengths(pts);
     let total = *arc.last().unwrap_or(&0.0);
     let wg = width_guess_px.max(1.0);
@@ -144,6 +148,7 @@ pub(crate) fn measure(
         {
             continue;
         }
+        attempts += 1;
         for k in -n..=n {
             let u = k as f32 * du;
             let (x, y) = (c[0] + nrm[0] * u, c[1] + nrm[1] * u);
@@ -236,6 +241,7 @@ pub(crate) fn measure(
             depth: peak,
         });
     }
+    attempts
 }
 
 #[cfg(test)]

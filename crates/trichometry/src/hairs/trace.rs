@@ -29,6 +29,8 @@ pub(crate) struct Piece {
     pub width: f32,
     /// Median depth (absorbance).
     pub depth: f32,
+    /// Profile positions read (see [`profile::measure`]).
+    pub attempts: usize,
 }
 
 /// One traced shaft: its pieces in order (each oriented along the shaft).
@@ -40,6 +42,8 @@ pub(crate) struct Traced {
     pub depth: f32,
     /// Number of pieces joined.
     pub n_pieces: usize,
+    /// Profile positions read over all pieces.
+    pub attempts: usize,
 }
 
 /// Non-maximum suppression across the ridge within the hysteresis mask.
@@ -351,12 +355,41 @@ pub(crate) fn pieces(det: &Detection, params: &HairParams, upp: f64) -> (Vec<Pie
                 let (xi, yi) = ((x / f) as usize, (y / f) as usize);
                 xi >= zw || yi >= zh || zone_f.data[yi * zw + xi]
             };
-            profile::measure(lum, &pts, width_guess, step, skip, &excluded, &mut samples);
+            let mut attempts =
+                profile::measure(lum, &pts, width_guess, step, skip, &excluded, &mut samples);
+            // A shaft wider than the detection scale says (the largest σ
+            // saturates) gives no two-edge profile in a window sized by the
+            // guess: look again with a wider one.
+            if samples.len() * 4 < attempts {
+                let mut wider = Vec::new();
+                let a2 = profile::measure(
+                    lum,
+                    &pts,
+                    2.0 * width_guess,
+                    step,
+                    skip,
+                    &excluded,
+                    &mut wider,
+                );
+                if wider.len() > samples.len() {
+                    samples = wider;
+                    attempts = a2;
+                }
+            }
             // A second pass when the first says the guess was far off.
             let mut wv: Vec<f32> = samples.iter().map(|s| s.width_px).collect();
             let m = profile::median(&mut wv);
             if m.is_finite() && (m / width_guess - 1.0).abs() > 0.3 {
-                profile::measure(lum, &pts, m, step, skip, &excluded, &mut samples);
+                attempts = profile::measure(lum, &pts, m, step, skip, &excluded, &mut samples);
+            }
+            // Two edges and some contrast on a fair share of the profiles,
+            // or this is a ridge-like patch of skin (mottling, erythema,
+            // texture), not a shaft. Short pieces between crossings that
+            // could not be profiled are kept for joining.
+            let min_depth = params.min_contrast;
+            let good = samples.iter().filter(|s| s.depth >= min_depth).count();
+            if attempts >= 3 && (good as f32) < params.min_profile_support * attempts as f32 {
+                return None;
             }
             let mut wv: Vec<f32> = samples.iter().map(|s| s.width_px).collect();
             let mut dv: Vec<f32> = samples.iter().map(|s| s.depth).collect();
@@ -394,6 +427,7 @@ pub(crate) fn pieces(det: &Detection, params: &HairParams, upp: f64) -> (Vec<Pie
                 samples,
                 width,
                 depth,
+                attempts,
             })
         })
         .collect();
@@ -585,6 +619,7 @@ pub(crate) fn join(pieces: &[Piece], params: &HairParams, upp: f64) -> Vec<Trace
             width,
             depth,
             n_pieces: chain.len(),
+            attempts: chain.iter().map(|&(pi, _)| pieces[pi].attempts).sum(),
         });
     }
     out
