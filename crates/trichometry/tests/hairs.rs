@@ -88,7 +88,23 @@ fn run(c: &Case) -> HairStage {
         um_per_px: c.upp,
         valid: &c.valid,
     };
-    detect_hairs(&input, &HairParams::default()).unwrap()
+    let mut p = HairParams::default();
+    if let Ok(v) = std::env::var("HAIRS_SUPPORT") {
+        p.min_profile_support = v.parse().unwrap();
+    }
+    if let Ok(v) = std::env::var("HAIRS_ANG") {
+        p.max_join_angle_deg = v.parse().unwrap();
+    }
+    if let Ok(v) = std::env::var("HAIRS_GAP") {
+        p.max_join_gap_um = v.parse().unwrap();
+    }
+    if let Ok(v) = std::env::var("HAIRS_PSF") {
+        p.psf_sigma_px = v.parse().unwrap();
+    }
+    if let Ok(v) = std::env::var("HAIRS_TURN") {
+        p.max_turn_deg = v.parse().unwrap();
+    }
+    detect_hairs(&input, &p).unwrap()
 }
 
 /// Truth tubes: for each pixel, the truth shafts whose visible centreline
@@ -265,7 +281,18 @@ fn evaluate(c: &Case, st: &HairStage, verbose: bool) -> Report {
         if covered >= 0.8 {
             ok += 1;
         } else if verbose {
-            println!("crossing truth {id} best coverage {covered:.2}");
+            let mut cv: Vec<(f64, u32)> = st
+                .shafts
+                .iter()
+                .map(|d| (coverage(&c.truth, id, d, w, h, tol), d.id))
+                .filter(|x| x.0 > 0.02)
+                .collect();
+            cv.sort_by(|a, b| b.0.total_cmp(&a.0));
+            let t = c.truth.shafts.iter().find(|s| s.id == id).unwrap();
+            println!(
+                "crossing truth {id} d {:.0} light {} best coverage {covered:.2}; by {cv:.2?}",
+                t.diameter_um, t.light
+            );
         }
     }
     Report {
@@ -315,6 +342,34 @@ fn dump(c: &Case, st: &HairStage, path: &str) {
         px[3 * i + 1] = (linear_to_srgb(c.rgb.g[i]) * 255.0) as u8;
         px[3 * i + 2] = (linear_to_srgb(c.rgb.b[i]) * 255.0) as u8;
     }
+    let put = |px: &mut Vec<u8>, x: f64, y: f64, col: [u8; 3]| {
+        let (x, y) = (x.round() as i64, y.round() as i64);
+        if x >= 0 && y >= 0 && (x as usize) < w && (y as usize) < h {
+            let i = y as usize * w + x as usize;
+            px[3 * i..3 * i + 3].copy_from_slice(&col);
+        }
+    };
+    for t in c.truth.shafts.iter().filter(|t| t.counted) {
+        for p in &t.centreline_px {
+            put(&mut px, p[0] + 3.0, p[1], [0, 255, 255]);
+        }
+    }
+    for s in &st.shafts {
+        let col0 = [
+            (s.id * 97 % 200 + 55) as u8,
+            (s.id * 57 % 200 + 55) as u8,
+            (s.id * 31 % 200 + 55) as u8,
+        ];
+        for q in s.centreline_px.windows(2) {
+            for k in 0..10 {
+                let t = k as f64 / 10.0;
+                let x = q[0][0] as f64 + t * (q[1][0] - q[0][0]) as f64;
+                let y = q[0][1] as f64 + t * (q[1][1] - q[0][1]) as f64;
+                put(&mut px, x, y, col0);
+                put(&mut px, x + 1.0, y, col0);
+            }
+        }
+    }
     for s in &st.shafts {
         let col = [
             (s.id * 97 % 200 + 55) as u8,
@@ -359,11 +414,10 @@ fn size(upp: f64) -> (usize, usize) {
     ((2400.0 / upp) as usize, (1800.0 / upp) as usize)
 }
 
-/// Not reached yet: MAE 1.9 / 3.2 µm at 2 / 3.5 µm/px, translucent (light)
-/// hairs read 5–7 µm thin (rounded profile) and two touching shafts can
-/// read as one. Bounds are the issue's, not loosened.
+/// Diameter MAE ≤ 3 µm and |bias| ≤ 2 µm over shafts ≥ 4 px wide at 2,
+/// 3.5 and 5.5 µm/px (reached: MAE 0.80 / 2.52 / 2.34, bias −0.80 / +0.28 /
+/// −1.89 µm).
 #[test]
-#[ignore]
 fn diameters_on_a_sparse_scene_at_three_scales() {
     for (upp, seed) in [(2.0, 21), (3.5, 22), (5.5, 23)] {
         let (w, h) = size(upp);
@@ -428,10 +482,8 @@ fn no_hair_gives_zero_hairs() {
     }
 }
 
-/// Not reached yet at 2 µm/px: one false shaft among 150 yellow dots,
-/// 300 white dots and 80 scales per cm² (3.5 and 5.5 µm/px: none).
+/// 150 yellow dots, 300 white dots and 80 scales per cm², no hair.
 #[test]
-#[ignore]
 fn dots_and_scales_are_not_hairs() {
     let hs = HairSceneSpec {
         density_per_cm2: 0.0,
@@ -545,10 +597,9 @@ fn rotation_by_30_degrees_changes_little() {
     within_5pct("rotated", a, b);
 }
 
-/// Rescaling by 0.8: not reached yet for the count (31 vs 28 records);
-/// mean diameter (+2.9 %) and vellus fraction (−0.02) are within bounds.
+/// Rescaling by 0.8 (with `um_per_px` adjusted): hair count, mean diameter
+/// and vellus fraction within 5 % (reached: 25 vs 25, +1.7 %, +0.04).
 #[test]
-#[ignore]
 fn rescaling_by_0_8_changes_little() {
     let a = invariance_figures(&fov_scene(), 3.0, 0.0);
     let s = invariance_figures(&fov_scene(), 3.0 / 0.8, 0.0);

@@ -65,6 +65,18 @@ pub struct HairParams {
     /// mottling, erythema patches and texture can look ridge-like to the
     /// filter at one scale but rarely have two parallel edges.
     pub min_profile_support: f32,
+    /// Share of a shaft's length that must be backed by two-edge profiles
+    /// (the rest is crossings, bridged gaps and unmeasurable stretches): a
+    /// chain of mostly bridged gaps is not a hair.
+    pub min_profiled_length: f32,
+    /// Read each profile's FWHM as the chord of a Beer–Lambert cylinder
+    /// (a round shaft's absorbance profile is rounded, so its FWHM is below
+    /// the diameter by a factor set by the peak absorbance; see
+    /// `profile::cylinder_factor`). Off: the raw FWHM.
+    pub cylinder_model: bool,
+    /// Imaging blur (Gaussian σ in px, pixel integration included) the
+    /// profile shape is corrected for under `cylinder_model`.
+    pub psf_sigma_px: f32,
     /// Shafts shorter than this are dropped (µm).
     pub min_length_um: f64,
     /// Largest gap bridged when rejoining pieces (µm); at least twice the
@@ -102,6 +114,9 @@ impl Default for HairParams {
             min_strength_low: 0.025,
             min_contrast: 0.04,
             min_profile_support: 0.3,
+            min_profiled_length: 0.25,
+            cylinder_model: true,
+            psf_sigma_px: 0.5,
             min_length_um: 150.0,
             max_join_gap_um: 250.0,
             max_join_angle_deg: 30.0,
@@ -138,6 +153,8 @@ impl HairParams {
             ("min_strength_low", self.min_strength_low),
             ("min_contrast", self.min_contrast),
             ("min_profile_support", self.min_profile_support),
+            ("min_profiled_length", self.min_profiled_length),
+            ("psf_sigma_px", self.psf_sigma_px),
         ] {
             if !v.is_finite() || v < 0.0 {
                 return Err(Error::param(n, format!("must be finite and ≥ 0, got {v}")));
@@ -307,6 +324,7 @@ pub fn detect_hairs(input: &StageInput<'_>, params: &HairParams) -> Result<HairS
             .count();
         if good < 3
             || (good as f32) < params.min_profile_support * t.attempts as f32
+            || t.profiled_px < params.min_profiled_length * len_px
             || t.depth.is_nan()
             || t.depth < params.min_contrast
         {
@@ -591,6 +609,7 @@ mod tests {
                         2.0,
                         wg.max(3.0) + 50.0 / upp as f32,
                         &|x, y| x < 0.0 || y < 0.0 || x > 699.0 || y > 499.0,
+                        Some(0.7),
                         &mut out,
                     );
                     if out.len() < 5 {
