@@ -439,7 +439,9 @@ fn diameters_on_a_sparse_scene_at_three_scales() {
     }
 }
 
-/// Not reached yet: over-segmentation (13 records for 9 hairs at 2 µm/px).
+/// Not reached yet: at 2 µm/px count 9 / 9 but vellus fraction 0.22 vs
+/// 0.11 (one of 9 shafts read across the 30 µm line); at 3.5 µm/px 14 / 14;
+/// at 5.5 µm/px 14 / 17 (−18 %). Bounds are the issue's, not loosened.
 #[test]
 #[ignore]
 fn sparse_scene_count_and_vellus_fraction() {
@@ -517,8 +519,10 @@ fn bad_scale_is_an_error() {
     assert!(detect_hairs(&input, &HairParams::default()).is_err());
 }
 
-/// The figures on crowded images with crossings. Not reached yet
-/// (see the report); kept with the bounds, not loosened.
+/// The figures on crowded images with crossings. Not reached yet:
+/// at 2 µm/px count 13 / 13 and diameter MAE 0.67 µm, but only 57 % of the
+/// crossing shafts come out as one record (≥ 80 % coverage); the joining is
+/// still end-to-end greedy, not a skeleton-graph pairing at junctions.
 #[test]
 #[ignore]
 fn crowded_scene_counts_and_crossings() {
@@ -693,5 +697,28 @@ fn explore_false() {
             );
         }
         evaluate(&c, &st, true);
+    }
+}
+
+/// Scratch timing of the stage on a 12 MP phantom (dev profile has
+/// opt-level 2): `cargo test -p trichometry --test hairs time_12mp -- --ignored --nocapture`.
+#[test]
+#[ignore]
+fn time_12mp() {
+    for upp in [2.0, 3.5] {
+        let c = render(4000, 3000, upp, 77, &sparse(), NUISANCE);
+        let mut best = f64::INFINITY;
+        let mut n = 0;
+        for _ in 0..3 {
+            let t0 = std::time::Instant::now();
+            let st = run(&c);
+            best = best.min(t0.elapsed().as_secs_f64());
+            n = st.shafts.len();
+        }
+        println!(
+            "12 MP at {upp} µm/px: {:.0} ms (best of 3), {n} shafts / truth {}",
+            best * 1e3,
+            c.truth.hair_count
+        );
     }
 }

@@ -12,10 +12,15 @@
 //!    junctions cut out, simple pieces ordered into polylines.
 //! 3. `profile`: at samples along each piece (full resolution, ends and
 //!    crossings excluded) the perpendicular luminance profile gives a
-//!    sub-pixel full width at half depth; median per piece.
+//!    sub-pixel full width at half depth, turned into a diameter under the
+//!    Beer–Lambert cylinder model from the profile's shape; median per
+//!    piece. Pieces (and shafts) without two-edge profiles of some contrast
+//!    on a fair share of their length are ridge-like skin (mottling,
+//!    erythema patches, texture), not hair, and are dropped.
 //! 4. `trace::join`: pieces are rejoined across crossings and gaps by
 //!    direction continuity (anti-parallel end directions, small lateral
 //!    offset, similar widths), greedily by best score: one shaft, one record.
+//!    The gaps (crossings) are bridged by a Hermite curve along both ends.
 //! 5. Per shaft: median diameter and IQR over all its samples, class,
 //!    truncation at the frame or the analysable area, follicle exit (best
 //!    effort, see [`HairShaft::exit_px`]); then mask and labels are painted
