@@ -722,3 +722,55 @@ fn time_12mp() {
         );
     }
 }
+
+/// Vessels (dots, hairpin and twisted loops, arborizing vessels of 20–50
+/// µm) on realistic skin, no hair: red structures are not hairs. Not
+/// reached yet: 0 / 1 / ? false shafts at 2 / 3.5 / 5.5 µm/px (71 vessels
+/// at 3.5); the profile check is on luminance, a red-vs-green absorbance
+/// test per shaft is the missing piece.
+#[test]
+#[ignore]
+fn vessels_are_not_hairs() {
+    use trichometry::synth::vessels::{paint_vessels, VesselSceneSpec};
+    let vs = VesselSceneSpec {
+        arborizing_density_per_mm2: 1.5,
+        ..VesselSceneSpec::default()
+    };
+    for (upp, seed) in [(2.0, 61), (3.5, 62), (5.5, 63)] {
+        let (w, h) = size(upp);
+        let spec = SceneSpec {
+            width: w,
+            height: h,
+            um_per_px: upp,
+            seed,
+            ..SceneSpec::default()
+        };
+        let rng = Rng::new(seed);
+        let mut canvas = skin::paint_skin(&spec, &mut rng.fork(1));
+        let vt = paint_vessels(&mut canvas, &vs, &mut rng.fork(2)).unwrap();
+        assert!(vt.vessels.len() >= 10, "{}", vt.vessels.len());
+        let img = degrade(&canvas, NUISANCE, seed);
+        let c = Case {
+            rgb: to_linear(&img.view()).unwrap(),
+            truth: paint_hairs(
+                &mut skin::paint_skin(&spec, &mut rng.fork(1)),
+                &HairSceneSpec {
+                    density_per_cm2: 0.0,
+                    ..HairSceneSpec::default()
+                },
+                &mut rng.fork(3),
+            )
+            .unwrap(),
+            upp,
+            valid: Mask::filled(w, h, true),
+        };
+        let st = run(&c);
+        assert_eq!(
+            st.shafts.len(),
+            0,
+            "upp {upp}: {} false hairs from {} vessels",
+            st.shafts.len(),
+            vt.vessels.len()
+        );
+    }
+}
