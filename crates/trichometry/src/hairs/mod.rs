@@ -82,6 +82,10 @@ pub struct HairParams {
     /// Imaging blur (Gaussian σ in px, pixel integration included) the
     /// profile shape is corrected for under `cylinder_model`.
     pub psf_sigma_px: f32,
+    /// Smallest ratio of red to green absorbance along a shaft: hair
+    /// melanin darkens red nearly as much as green, blood hardly (vessels
+    /// ≈ 0.1–0.2).
+    pub min_red_green_ratio: f32,
     /// Shafts shorter than this are dropped (µm).
     pub min_length_um: f64,
     /// Largest gap bridged when rejoining pieces (µm); at least twice the
@@ -122,6 +126,7 @@ impl Default for HairParams {
             min_profiled_length: 0.25,
             cylinder_model: true,
             psf_sigma_px: 0.5,
+            min_red_green_ratio: 0.4,
             min_length_um: 150.0,
             max_join_gap_um: 250.0,
             max_join_angle_deg: 30.0,
@@ -160,6 +165,7 @@ impl HairParams {
             ("min_profile_support", self.min_profile_support),
             ("min_profiled_length", self.min_profiled_length),
             ("psf_sigma_px", self.psf_sigma_px),
+            ("min_red_green_ratio", self.min_red_green_ratio),
         ] {
             if !v.is_finite() || v < 0.0 {
                 return Err(Error::param(n, format!("must be finite and ≥ 0, got {v}")));
@@ -327,6 +333,10 @@ pub fn detect_hairs(input: &StageInput<'_>, params: &HairParams) -> Result<HairS
             .iter()
             .filter(|s| s.depth >= params.min_contrast)
             .count();
+        let rg = red_green_absorbance(input, &t.samples, t.width);
+        if rg.is_some_and(|r| r < params.min_red_green_ratio) {
+            continue;
+        }
         if good < 3
             || (good as f32) < params.min_profile_support * t.attempts as f32
             || t.profiled_px < params.min_profiled_length * len_px
@@ -446,6 +456,57 @@ pub fn detect_hairs(input: &StageInput<'_>, params: &HairParams) -> Result<HairS
         labels,
         summary,
     })
+}
+
+/// Ratio of the red to the green absorbance (1 − I/I_beside) along a
+/// shaft's width samples: melanin absorbs red nearly as much as green,
+/// haemoglobin hardly (a vessel's ratio is ≈ 0.1–0.2). `None` without
+/// enough samples.
+fn red_green_absorbance(
+    input: &StageInput<'_>,
+    samples: &[profile::WidthSample],
+    width: f32,
+) -> Option<f32> {
+    let rgb = input.rgb;
+    let (w, h) = (rgb.width as f32, rgb.height as f32);
+    let at = |p: &[f32], x: f32, y: f32| -> Option<f32> {
+        if x < 0.0 || y < 0.0 || x > w - 1.0 || y > h - 1.0 {
+            return None;
+        }
+        Some(p[y.round() as usize * rgb.width + x.round() as usize])
+    };
+    let off = 0.5 * width + (0.5 * width).max(3.0);
+    let (mut ar, mut ag) = (0.0f32, 0.0f32);
+    let mut n = 0;
+    for k in 1..samples.len().saturating_sub(1) {
+        let (a, b) = (samples[k - 1].centre, samples[k + 1].centre);
+        let (dx, dy) = (b[0] - a[0], b[1] - a[1]);
+        let l = (dx * dx + dy * dy).sqrt();
+        if l < 1e-3 {
+            continue;
+        }
+        let nrm = [-dy / l, dx / l];
+        let c = samples[k].centre;
+        let side = |sg: f32, p: &[f32]| at(p, c[0] + sg * off * nrm[0], c[1] + sg * off * nrm[1]);
+        let (Some(rc), Some(gc), Some(r1), Some(r2), Some(g1), Some(g2)) = (
+            at(&rgb.r, c[0], c[1]),
+            at(&rgb.g, c[0], c[1]),
+            side(1.0, &rgb.r),
+            side(-1.0, &rgb.r),
+            side(1.0, &rgb.g),
+            side(-1.0, &rgb.g),
+        ) else {
+            continue;
+        };
+        let (rb, gb) = (r1.max(r2), g1.max(g2));
+        if rb <= 0.0 || gb <= 0.0 {
+            continue;
+        }
+        ar += 1.0 - rc / rb;
+        ag += 1.0 - gc / gb;
+        n += 1;
+    }
+    (n >= 3 && ag > 0.0).then(|| ar / ag)
 }
 
 /// Paint each shaft as the swept disc of its measured width along its
