@@ -88,7 +88,23 @@ fn run(c: &Case) -> HairStage {
         um_per_px: c.upp,
         valid: &c.valid,
     };
-    detect_hairs(&input, &HairParams::default()).unwrap()
+    let mut p = HairParams::default();
+    if let Ok(v) = std::env::var("HAIRS_SUPPORT") {
+        p.min_profile_support = v.parse().unwrap();
+    }
+    if let Ok(v) = std::env::var("HAIRS_ANG") {
+        p.max_join_angle_deg = v.parse().unwrap();
+    }
+    if let Ok(v) = std::env::var("HAIRS_GAP") {
+        p.max_join_gap_um = v.parse().unwrap();
+    }
+    if let Ok(v) = std::env::var("HAIRS_PSF") {
+        p.psf_sigma_px = v.parse().unwrap();
+    }
+    if let Ok(v) = std::env::var("HAIRS_TURN") {
+        p.max_turn_deg = v.parse().unwrap();
+    }
+    detect_hairs(&input, &p).unwrap()
 }
 
 /// Truth tubes: for each pixel, the truth shafts whose visible centreline
@@ -204,6 +220,22 @@ fn evaluate(c: &Case, st: &HairStage, verbose: bool) -> Report {
     // Diameters over truth shafts ≥ 4 px wide; one detected shaft per truth
     // shaft (the one with the most points on it).
     let mut best: std::collections::BTreeMap<u32, (usize, f64)> = Default::default();
+    if verbose {
+        for (k, d) in st.shafts.iter().enumerate() {
+            let fr = m
+                .pairs
+                .iter()
+                .find(|p| p.0 == k)
+                .map(|p| p.2)
+                .unwrap_or(0.0);
+            if fr < 0.6 {
+                println!(
+                    "unmatched det {} frac {fr:.2} len {:.0} d {:.1} n {} contrast {:.2} pieces {} at {:?}",
+                    d.id, d.length_um, d.diameter_um, d.width_samples, d.contrast, d.pieces, d.centreline_px[0]
+                );
+            }
+        }
+    }
     for &(k, id, frac) in &m.pairs {
         if frac < 0.6 {
             continue;
@@ -249,7 +281,18 @@ fn evaluate(c: &Case, st: &HairStage, verbose: bool) -> Report {
         if covered >= 0.8 {
             ok += 1;
         } else if verbose {
-            println!("crossing truth {id} best coverage {covered:.2}");
+            let mut cv: Vec<(f64, u32)> = st
+                .shafts
+                .iter()
+                .map(|d| (coverage(&c.truth, id, d, w, h, tol), d.id))
+                .filter(|x| x.0 > 0.02)
+                .collect();
+            cv.sort_by(|a, b| b.0.total_cmp(&a.0));
+            let t = c.truth.shafts.iter().find(|s| s.id == id).unwrap();
+            println!(
+                "crossing truth {id} d {:.0} light {} best coverage {covered:.2}; by {cv:.2?}",
+                t.diameter_um, t.light
+            );
         }
     }
     Report {
@@ -299,6 +342,34 @@ fn dump(c: &Case, st: &HairStage, path: &str) {
         px[3 * i + 1] = (linear_to_srgb(c.rgb.g[i]) * 255.0) as u8;
         px[3 * i + 2] = (linear_to_srgb(c.rgb.b[i]) * 255.0) as u8;
     }
+    let put = |px: &mut Vec<u8>, x: f64, y: f64, col: [u8; 3]| {
+        let (x, y) = (x.round() as i64, y.round() as i64);
+        if x >= 0 && y >= 0 && (x as usize) < w && (y as usize) < h {
+            let i = y as usize * w + x as usize;
+            px[3 * i..3 * i + 3].copy_from_slice(&col);
+        }
+    };
+    for t in c.truth.shafts.iter().filter(|t| t.counted) {
+        for p in &t.centreline_px {
+            put(&mut px, p[0] + 3.0, p[1], [0, 255, 255]);
+        }
+    }
+    for s in &st.shafts {
+        let col0 = [
+            (s.id * 97 % 200 + 55) as u8,
+            (s.id * 57 % 200 + 55) as u8,
+            (s.id * 31 % 200 + 55) as u8,
+        ];
+        for q in s.centreline_px.windows(2) {
+            for k in 0..10 {
+                let t = k as f64 / 10.0;
+                let x = q[0][0] as f64 + t * (q[1][0] - q[0][0]) as f64;
+                let y = q[0][1] as f64 + t * (q[1][1] - q[0][1]) as f64;
+                put(&mut px, x, y, col0);
+                put(&mut px, x + 1.0, y, col0);
+            }
+        }
+    }
     for s in &st.shafts {
         let col = [
             (s.id * 97 % 200 + 55) as u8,
@@ -343,11 +414,10 @@ fn size(upp: f64) -> (usize, usize) {
     ((2400.0 / upp) as usize, (1800.0 / upp) as usize)
 }
 
-/// Not reached yet: MAE 1.9 / 3.2 µm at 2 / 3.5 µm/px, translucent (light)
-/// hairs read 5–7 µm thin (rounded profile) and two touching shafts can
-/// read as one. Bounds are the issue's, not loosened.
+/// Diameter MAE ≤ 3 µm and |bias| ≤ 2 µm over shafts ≥ 4 px wide at 2,
+/// 3.5 and 5.5 µm/px (reached: MAE 0.80 / 2.52 / 2.34, bias −0.80 / +0.28 /
+/// −1.89 µm).
 #[test]
-#[ignore]
 fn diameters_on_a_sparse_scene_at_three_scales() {
     for (upp, seed) in [(2.0, 21), (3.5, 22), (5.5, 23)] {
         let (w, h) = size(upp);
@@ -369,7 +439,9 @@ fn diameters_on_a_sparse_scene_at_three_scales() {
     }
 }
 
-/// Not reached yet: over-segmentation (13 records for 9 hairs at 2 µm/px).
+/// Not reached yet: at 2 µm/px count 9 / 9 but vellus fraction 0.22 vs
+/// 0.11 (one of 9 shafts read across the 30 µm line); at 3.5 µm/px 14 / 14;
+/// at 5.5 µm/px 14 / 17 (−18 %). Bounds are the issue's, not loosened.
 #[test]
 #[ignore]
 fn sparse_scene_count_and_vellus_fraction() {
@@ -412,10 +484,8 @@ fn no_hair_gives_zero_hairs() {
     }
 }
 
-/// Not reached yet at 2 µm/px: one false shaft among 150 yellow dots,
-/// 300 white dots and 80 scales per cm² (3.5 and 5.5 µm/px: none).
+/// 150 yellow dots, 300 white dots and 80 scales per cm², no hair.
 #[test]
-#[ignore]
 fn dots_and_scales_are_not_hairs() {
     let hs = HairSceneSpec {
         density_per_cm2: 0.0,
@@ -449,8 +519,10 @@ fn bad_scale_is_an_error() {
     assert!(detect_hairs(&input, &HairParams::default()).is_err());
 }
 
-/// The figures on crowded images with crossings. Not reached yet
-/// (see the report); kept with the bounds, not loosened.
+/// The figures on crowded images with crossings. Not reached yet:
+/// at 2 µm/px count 13 / 13 and diameter MAE 0.67 µm, but only 57 % of the
+/// crossing shafts come out as one record (≥ 80 % coverage); the joining is
+/// still end-to-end greedy, not a skeleton-graph pairing at junctions.
 #[test]
 #[ignore]
 fn crowded_scene_counts_and_crossings() {
@@ -529,12 +601,243 @@ fn rotation_by_30_degrees_changes_little() {
     within_5pct("rotated", a, b);
 }
 
-/// Rescaling by 0.8: not reached yet for the count (31 vs 28 records);
-/// mean diameter (+2.9 %) and vellus fraction (−0.02) are within bounds.
+/// Rescaling by 0.8 (with `um_per_px` adjusted): hair count, mean diameter
+/// and vellus fraction within 5 % (reached: 25 vs 25, +1.7 %, +0.04).
 #[test]
-#[ignore]
 fn rescaling_by_0_8_changes_little() {
     let a = invariance_figures(&fov_scene(), 3.0, 0.0);
     let s = invariance_figures(&fov_scene(), 3.0 / 0.8, 0.0);
     within_5pct("rescaled", a, s);
+}
+
+#[test]
+#[ignore]
+fn explore_false() {
+    for rot in [0.0, 30.0] {
+        let hs = HairSceneSpec {
+            rotation_deg: rot,
+            ..fov_scene()
+        };
+        let side = (3100.0 / 3.0) as usize;
+        let c = render(side, side, 3.0, 51, &hs, NUISANCE);
+        let st = run(&c);
+        let r = evaluate(&c, &st, true);
+        print(&r, &format!("fov rot {rot}"));
+    }
+    let hs = HairSceneSpec {
+        density_per_cm2: 0.0,
+        yellow_dots_per_cm2: 150.0,
+        white_dots_per_cm2: 300.0,
+        scales_per_cm2: 80.0,
+        ..HairSceneSpec::default()
+    };
+    for upp in [2.0, 3.5, 5.5] {
+        let (w, h) = size(upp);
+        let c = render(w, h, upp, 6, &hs, NUISANCE);
+        let st = run(&c);
+        println!("dots upp {upp}: {} false", st.shafts.len());
+        for s in &st.shafts {
+            println!(
+                "  len {:.0} d {:.1} iqr {:.1} n {} contrast {:.3} pieces {} trunc {} at {:?}",
+                s.length_um,
+                s.diameter_um,
+                s.diameter_iqr_um,
+                s.width_samples,
+                s.contrast,
+                s.pieces,
+                s.truncated,
+                s.centreline_px[0]
+            );
+        }
+    }
+    if std::env::var("ONLY_FIRST").is_ok() {
+        return;
+    }
+    let hs = HairSceneSpec {
+        density_per_cm2: 0.0,
+        ..HairSceneSpec::default()
+    };
+    for (upp, seed) in [(2.0, 5), (5.5, 5), (3.0, 51), (2.0, 7), (3.5, 8)] {
+        let (w, h) = size(upp);
+        let c = render(w, h, upp, seed, &hs, NUISANCE);
+        let st = run(&c);
+        println!("upp {upp} seed {seed}: {} false", st.shafts.len());
+        for s in &st.shafts {
+            println!(
+                "  len {:.0} d {:.1} iqr {:.1} n {} contrast {:.3} pieces {} trunc {}",
+                s.length_um,
+                s.diameter_um,
+                s.diameter_iqr_um,
+                s.width_samples,
+                s.contrast,
+                s.pieces,
+                s.truncated
+            );
+        }
+    }
+    for (upp, seed) in [(2.0, 31), (3.5, 32), (5.5, 33)] {
+        let (w, h) = size(upp);
+        let c = render(w, h, upp, seed, &sparse(), NUISANCE);
+        let st = run(&c);
+        println!(
+            "sparse upp {upp}: {} / {}",
+            st.shafts.len(),
+            c.truth.hair_count
+        );
+        for s in &st.shafts {
+            println!(
+                "  len {:.0} d {:.1} iqr {:.1} n {} contrast {:.3} pieces {} trunc {}",
+                s.length_um,
+                s.diameter_um,
+                s.diameter_iqr_um,
+                s.width_samples,
+                s.contrast,
+                s.pieces,
+                s.truncated
+            );
+        }
+        evaluate(&c, &st, true);
+    }
+}
+
+/// Scratch timing of the stage on a 12 MP phantom (dev profile has
+/// opt-level 2): `cargo test -p trichometry --test hairs time_12mp -- --ignored --nocapture`.
+#[test]
+#[ignore]
+fn time_12mp() {
+    for upp in [2.0, 3.5] {
+        let c = render(4000, 3000, upp, 77, &sparse(), NUISANCE);
+        let mut best = f64::INFINITY;
+        let mut n = 0;
+        for _ in 0..3 {
+            let t0 = std::time::Instant::now();
+            let st = run(&c);
+            best = best.min(t0.elapsed().as_secs_f64());
+            n = st.shafts.len();
+        }
+        println!(
+            "12 MP at {upp} µm/px: {:.0} ms (best of 3), {n} shafts / truth {}",
+            best * 1e3,
+            c.truth.hair_count
+        );
+    }
+}
+
+/// Vessels (dots, hairpin and twisted loops, arborizing vessels of 20–50
+/// µm) on realistic skin, no hair: red structures are not hairs (a vessel
+/// candidate's red/green absorbance ratio is ≈ 0.22, the phantom hairs'
+/// ≥ 0.98).
+#[test]
+fn vessels_are_not_hairs() {
+    use trichometry::synth::vessels::{paint_vessels, VesselSceneSpec};
+    let vs = VesselSceneSpec {
+        arborizing_density_per_mm2: 1.5,
+        ..VesselSceneSpec::default()
+    };
+    for (upp, seed) in [(2.0, 61), (3.5, 62), (5.5, 63)] {
+        let (w, h) = size(upp);
+        let spec = SceneSpec {
+            width: w,
+            height: h,
+            um_per_px: upp,
+            seed,
+            ..SceneSpec::default()
+        };
+        let rng = Rng::new(seed);
+        let mut canvas = skin::paint_skin(&spec, &mut rng.fork(1));
+        let vt = paint_vessels(&mut canvas, &vs, &mut rng.fork(2)).unwrap();
+        assert!(vt.vessels.len() >= 10, "{}", vt.vessels.len());
+        let img = degrade(&canvas, NUISANCE, seed);
+        let c = Case {
+            rgb: to_linear(&img.view()).unwrap(),
+            truth: paint_hairs(
+                &mut skin::paint_skin(&spec, &mut rng.fork(1)),
+                &HairSceneSpec {
+                    density_per_cm2: 0.0,
+                    ..HairSceneSpec::default()
+                },
+                &mut rng.fork(3),
+            )
+            .unwrap(),
+            upp,
+            valid: Mask::filled(w, h, true),
+        };
+        let st = run(&c);
+        assert_eq!(
+            st.shafts.len(),
+            0,
+            "upp {upp}: {} false hairs from {} vessels",
+            st.shafts.len(),
+            vt.vessels.len()
+        );
+    }
+}
+
+/// Realistic dermatoscope optics (blur, vignetting, colour cast, specular
+/// glare, Poisson–Gaussian noise, JPEG) on realistic skin with dots and
+/// scales but no hair: no shaft. Not reached yet: at 2 µm/px 3 false
+/// shafts (contrast 0.15–0.44, 28–170 µm wide, 250–980 µm long), the same
+/// with the glare excluded from the valid mask; not yet diagnosed (3.5 and
+/// 5.5 µm/px not reached in the run). The bound is the issue's.
+#[test]
+#[ignore]
+fn realistic_optics_without_hair_gives_no_hair() {
+    use trichometry::synth::optics::{apply, OpticsSpec};
+    let hs = HairSceneSpec {
+        density_per_cm2: 0.0,
+        yellow_dots_per_cm2: 150.0,
+        white_dots_per_cm2: 300.0,
+        scales_per_cm2: 80.0,
+        ..HairSceneSpec::default()
+    };
+    for (upp, seed) in [(2.0, 71), (3.5, 72), (5.5, 73)] {
+        let (w, h) = size(upp);
+        let spec = SceneSpec {
+            width: w,
+            height: h,
+            um_per_px: upp,
+            seed,
+            ..SceneSpec::default()
+        };
+        let rng = Rng::new(seed);
+        let mut canvas = skin::paint_skin(&spec, &mut rng.fork(1));
+        let truth = paint_hairs(&mut canvas, &hs, &mut rng.fork(3)).unwrap();
+        let (img, glare) = apply(&canvas, &OpticsSpec::realistic(), &mut rng.fork(4), &[]).unwrap();
+        let mut c = Case {
+            rgb: to_linear(&img.view()).unwrap(),
+            truth,
+            upp,
+            valid: Mask::filled(w, h, true),
+        };
+        let all = run(&c);
+        c.valid = Mask {
+            width: w,
+            height: h,
+            data: glare.data.iter().map(|&g| !g).collect(),
+        };
+        let st = run(&c);
+        for s in all.shafts.iter().chain(&st.shafts) {
+            println!(
+                "  len {:.0} d {:.1} n {} contrast {:.3} pieces {} trunc {} at {:?}",
+                s.length_um,
+                s.diameter_um,
+                s.width_samples,
+                s.contrast,
+                s.pieces,
+                s.truncated,
+                s.centreline_px[0]
+            );
+        }
+        println!(
+            "upp {upp}: {} false (all valid), {} (glare excluded)",
+            all.shafts.len(),
+            st.shafts.len()
+        );
+        assert_eq!(
+            st.shafts.len(),
+            0,
+            "upp {upp}: {} false hairs",
+            st.shafts.len()
+        );
+    }
 }

@@ -12,10 +12,15 @@
 //!    junctions cut out, simple pieces ordered into polylines.
 //! 3. `profile`: at samples along each piece (full resolution, ends and
 //!    crossings excluded) the perpendicular luminance profile gives a
-//!    sub-pixel full width at half depth; median per piece.
+//!    sub-pixel full width at half depth, turned into a diameter under the
+//!    Beer–Lambert cylinder model from the profile's shape; median per
+//!    piece. Pieces (and shafts) without two-edge profiles of some contrast
+//!    on a fair share of their length are ridge-like skin (mottling,
+//!    erythema patches, texture), not hair, and are dropped.
 //! 4. `trace::join`: pieces are rejoined across crossings and gaps by
 //!    direction continuity (anti-parallel end directions, small lateral
 //!    offset, similar widths), greedily by best score: one shaft, one record.
+//!    The gaps (crossings) are bridged by a Hermite curve along both ends.
 //! 5. Per shaft: median diameter and IQR over all its samples, class,
 //!    truncation at the frame or the analysable area, follicle exit (best
 //!    effort, see [`HairShaft::exit_px`]); then mask and labels are painted
@@ -57,6 +62,30 @@ pub struct HairParams {
     pub min_strength_high: f32,
     /// Absolute floor of the low threshold.
     pub min_strength_low: f32,
+    /// Smallest median peak absorbance (1 − I/I_skin) of a shaft's
+    /// profiles; also the depth a single profile needs to count as support.
+    pub min_contrast: f32,
+    /// Share of the profile positions along a piece (and a shaft) that must
+    /// show a two-edge dark profile of at least `min_contrast`: skin
+    /// mottling, erythema patches and texture can look ridge-like to the
+    /// filter at one scale but rarely have two parallel edges.
+    pub min_profile_support: f32,
+    /// Share of a shaft's length that must be backed by two-edge profiles
+    /// (the rest is crossings, bridged gaps and unmeasurable stretches): a
+    /// chain of mostly bridged gaps is not a hair.
+    pub min_profiled_length: f32,
+    /// Read each profile's FWHM as the chord of a Beer–Lambert cylinder
+    /// (a round shaft's absorbance profile is rounded, so its FWHM is below
+    /// the diameter by a factor set by the peak absorbance; see
+    /// `profile::cylinder_factor`). Off: the raw FWHM.
+    pub cylinder_model: bool,
+    /// Imaging blur (Gaussian σ in px, pixel integration included) the
+    /// profile shape is corrected for under `cylinder_model`.
+    pub psf_sigma_px: f32,
+    /// Smallest ratio of red to green absorbance along a shaft: hair
+    /// melanin darkens red nearly as much as green, blood hardly (vessels
+    /// ≈ 0.1–0.2).
+    pub min_red_green_ratio: f32,
     /// Shafts shorter than this are dropped (µm).
     pub min_length_um: f64,
     /// Largest gap bridged when rejoining pieces (µm); at least twice the
@@ -92,6 +121,12 @@ impl Default for HairParams {
             noise_k_low: 3.0,
             min_strength_high: 0.05,
             min_strength_low: 0.025,
+            min_contrast: 0.04,
+            min_profile_support: 0.3,
+            min_profiled_length: 0.25,
+            cylinder_model: true,
+            psf_sigma_px: 0.5,
+            min_red_green_ratio: 0.4,
             min_length_um: 150.0,
             max_join_gap_um: 250.0,
             max_join_angle_deg: 30.0,
@@ -126,6 +161,11 @@ impl HairParams {
             ("noise_k_low", self.noise_k_low),
             ("min_strength_high", self.min_strength_high),
             ("min_strength_low", self.min_strength_low),
+            ("min_contrast", self.min_contrast),
+            ("min_profile_support", self.min_profile_support),
+            ("min_profiled_length", self.min_profiled_length),
+            ("psf_sigma_px", self.psf_sigma_px),
+            ("min_red_green_ratio", self.min_red_green_ratio),
         ] {
             if !v.is_finite() || v < 0.0 {
                 return Err(Error::param(n, format!("must be finite and ≥ 0, got {v}")));
@@ -286,6 +326,25 @@ pub fn detect_hairs(input: &StageInput<'_>, params: &HairParams) -> Result<HairS
         if len_px < min_len_px || t.pts.len() < 2 {
             continue;
         }
+        // The whole shaft must be supported by two-edge profiles too (a
+        // chain of short unprofiled pieces is not a hair).
+        let good = t
+            .samples
+            .iter()
+            .filter(|s| s.depth >= params.min_contrast)
+            .count();
+        let rg = red_green_absorbance(input, &t.samples, t.width);
+        if rg.is_some_and(|r| r < params.min_red_green_ratio) {
+            continue;
+        }
+        if good < 3
+            || (good as f32) < params.min_profile_support * t.attempts as f32
+            || t.profiled_px < params.min_profiled_length * len_px
+            || t.depth.is_nan()
+            || t.depth < params.min_contrast
+        {
+            continue;
+        }
         let r = 0.5 * t.width + 2.0 + f as f32;
         let free = [
             !near_invalid(t.pts[0], r),
@@ -397,6 +456,57 @@ pub fn detect_hairs(input: &StageInput<'_>, params: &HairParams) -> Result<HairS
         labels,
         summary,
     })
+}
+
+/// Ratio of the red to the green absorbance (1 − I/I_beside) along a
+/// shaft's width samples: melanin absorbs red nearly as much as green,
+/// haemoglobin hardly (a vessel's ratio is ≈ 0.1–0.2). `None` without
+/// enough samples.
+fn red_green_absorbance(
+    input: &StageInput<'_>,
+    samples: &[profile::WidthSample],
+    width: f32,
+) -> Option<f32> {
+    let rgb = input.rgb;
+    let (w, h) = (rgb.width as f32, rgb.height as f32);
+    let at = |p: &[f32], x: f32, y: f32| -> Option<f32> {
+        if x < 0.0 || y < 0.0 || x > w - 1.0 || y > h - 1.0 {
+            return None;
+        }
+        Some(p[y.round() as usize * rgb.width + x.round() as usize])
+    };
+    let off = 0.5 * width + (0.5 * width).max(3.0);
+    let (mut ar, mut ag) = (0.0f32, 0.0f32);
+    let mut n = 0;
+    for k in 1..samples.len().saturating_sub(1) {
+        let (a, b) = (samples[k - 1].centre, samples[k + 1].centre);
+        let (dx, dy) = (b[0] - a[0], b[1] - a[1]);
+        let l = (dx * dx + dy * dy).sqrt();
+        if l < 1e-3 {
+            continue;
+        }
+        let nrm = [-dy / l, dx / l];
+        let c = samples[k].centre;
+        let side = |sg: f32, p: &[f32]| at(p, c[0] + sg * off * nrm[0], c[1] + sg * off * nrm[1]);
+        let (Some(rc), Some(gc), Some(r1), Some(r2), Some(g1), Some(g2)) = (
+            at(&rgb.r, c[0], c[1]),
+            at(&rgb.g, c[0], c[1]),
+            side(1.0, &rgb.r),
+            side(-1.0, &rgb.r),
+            side(1.0, &rgb.g),
+            side(-1.0, &rgb.g),
+        ) else {
+            continue;
+        };
+        let (rb, gb) = (r1.max(r2), g1.max(g2));
+        if rb <= 0.0 || gb <= 0.0 {
+            continue;
+        }
+        ar += 1.0 - rc / rb;
+        ag += 1.0 - gc / gb;
+        n += 1;
+    }
+    (n >= 3 && ag > 0.0).then(|| ar / ag)
 }
 
 /// Paint each shaft as the swept disc of its measured width along its
@@ -565,6 +675,7 @@ mod tests {
                         2.0,
                         wg.max(3.0) + 50.0 / upp as f32,
                         &|x, y| x < 0.0 || y < 0.0 || x > 699.0 || y > 499.0,
+                        Some(0.7),
                         &mut out,
                     );
                     if out.len() < 5 {

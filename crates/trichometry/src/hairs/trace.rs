@@ -29,6 +29,10 @@ pub(crate) struct Piece {
     pub width: f32,
     /// Median depth (absorbance).
     pub depth: f32,
+    /// Profile positions read (see [`profile::measure`]).
+    pub attempts: usize,
+    /// Length (px) backed by two-edge profiles: samples × their spacing.
+    pub profiled_px: f32,
 }
 
 /// One traced shaft: its pieces in order (each oriented along the shaft).
@@ -40,6 +44,10 @@ pub(crate) struct Traced {
     pub depth: f32,
     /// Number of pieces joined.
     pub n_pieces: usize,
+    /// Profile positions read over all pieces.
+    pub attempts: usize,
+    /// Length backed by two-edge profiles over all pieces (px).
+    pub profiled_px: f32,
 }
 
 /// Non-maximum suppression across the ridge within the hysteresis mask.
@@ -351,12 +359,51 @@ pub(crate) fn pieces(det: &Detection, params: &HairParams, upp: f64) -> (Vec<Pie
                 let (xi, yi) = ((x / f) as usize, (y / f) as usize);
                 xi >= zw || yi >= zh || zone_f.data[yi * zw + xi]
             };
-            profile::measure(lum, &pts, width_guess, step, skip, &excluded, &mut samples);
+            let cyl = params.cylinder_model.then_some(params.psf_sigma_px);
+            let mut attempts = profile::measure(
+                lum,
+                &pts,
+                width_guess,
+                step,
+                skip,
+                &excluded,
+                cyl,
+                &mut samples,
+            );
+            // A shaft wider than the detection scale says (the largest σ
+            // saturates) gives no two-edge profile in a window sized by the
+            // guess: look again with a wider one.
+            if samples.len() * 4 < attempts {
+                let mut wider = Vec::new();
+                let a2 = profile::measure(
+                    lum,
+                    &pts,
+                    2.0 * width_guess,
+                    step,
+                    skip,
+                    &excluded,
+                    cyl,
+                    &mut wider,
+                );
+                if wider.len() > samples.len() {
+                    samples = wider;
+                    attempts = a2;
+                }
+            }
             // A second pass when the first says the guess was far off.
             let mut wv: Vec<f32> = samples.iter().map(|s| s.width_px).collect();
             let m = profile::median(&mut wv);
             if m.is_finite() && (m / width_guess - 1.0).abs() > 0.3 {
-                profile::measure(lum, &pts, m, step, skip, &excluded, &mut samples);
+                attempts = profile::measure(lum, &pts, m, step, skip, &excluded, cyl, &mut samples);
+            }
+            // Two edges and some contrast on a fair share of the profiles,
+            // or this is a ridge-like patch of skin (mottling, erythema,
+            // texture), not a shaft. Short pieces between crossings that
+            // could not be profiled are kept for joining.
+            let min_depth = params.min_contrast;
+            let good = samples.iter().filter(|s| s.depth >= min_depth).count();
+            if attempts >= 3 && (good as f32) < params.min_profile_support * attempts as f32 {
+                return None;
             }
             let mut wv: Vec<f32> = samples.iter().map(|s| s.width_px).collect();
             let mut dv: Vec<f32> = samples.iter().map(|s| s.depth).collect();
@@ -394,6 +441,8 @@ pub(crate) fn pieces(det: &Detection, params: &HairParams, upp: f64) -> (Vec<Pie
                 samples,
                 width,
                 depth,
+                attempts,
+                profiled_px: good as f32 * step,
             })
         })
         .collect();
@@ -550,7 +599,39 @@ pub(crate) fn join(pieces: &[Piece], params: &HairParams, upp: f64) -> Vec<Trace
             if let Some(&last) = pts.last() {
                 let first: [f32; 2] = q[0];
                 let last: [f32; 2] = last;
-                arc0 += ((first[0] - last[0]).powi(2) + (first[1] - last[1]).powi(2)).sqrt();
+                let g = ((first[0] - last[0]).powi(2) + (first[1] - last[1]).powi(2)).sqrt();
+                // Bridge the gap (a crossing or a faint stretch) with a cubic
+                // Hermite curve along both end directions, one point per px:
+                // the centreline of the shaft runs on across the other hair.
+                let tangent = |v: &[[f32; 2]], from_end: bool| -> [f32; 2] {
+                    let n = v.len();
+                    let k = n.min(8);
+                    let (a, b) = if from_end {
+                        (v[n - k], v[n - 1])
+                    } else {
+                        (v[0], v[k - 1])
+                    };
+                    let (dx, dy) = (b[0] - a[0], b[1] - a[1]);
+                    let l = (dx * dx + dy * dy).sqrt().max(1e-6);
+                    [dx / l, dy / l]
+                };
+                if g > 1.5 && q.len() >= 2 && pts.len() >= 2 {
+                    let (t0, t1) = (tangent(&pts, true), tangent(&q, false));
+                    let m = g.ceil() as usize;
+                    for i in 1..m {
+                        let t = i as f32 / m as f32;
+                        let (t2, t3) = (t * t, t * t * t);
+                        let h00 = 2.0 * t3 - 3.0 * t2 + 1.0;
+                        let h10 = t3 - 2.0 * t2 + t;
+                        let h01 = -2.0 * t3 + 3.0 * t2;
+                        let h11 = t3 - t2;
+                        pts.push([
+                            h00 * last[0] + h10 * g * t0[0] + h01 * first[0] + h11 * g * t1[0],
+                            h00 * last[1] + h10 * g * t0[1] + h01 * first[1] + h11 * g * t1[1],
+                        ]);
+                    }
+                }
+                arc0 += g;
             }
             for s in &pc.samples {
                 let mut s = *s;
@@ -585,6 +666,8 @@ pub(crate) fn join(pieces: &[Piece], params: &HairParams, upp: f64) -> Vec<Trace
             width,
             depth,
             n_pieces: chain.len(),
+            attempts: chain.iter().map(|&(pi, _)| pieces[pi].attempts).sum(),
+            profiled_px: chain.iter().map(|&(pi, _)| pieces[pi].profiled_px).sum(),
         });
     }
     out
