@@ -8,6 +8,7 @@
 pub mod analysis;
 pub mod calibration;
 pub mod color;
+pub mod compare;
 pub mod error;
 pub mod erythema;
 pub mod follicles;

@@ -9,6 +9,7 @@
 
 pub mod hairs;
 pub mod optics;
+pub mod pair;
 pub mod rng;
 pub mod skin;
 pub mod vessels;
