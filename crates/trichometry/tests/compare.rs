@@ -1,7 +1,86 @@
 //! Baseline vs follow-up on phantom pairs with exact truth.
 
-use trichometry::compare::{register, RegistrationParams, Similarity};
-use trichometry::synth::pair::{render_pair, Pair, PairSpec, SceneChanges, VisitSpec};
+use trichometry::compare::{
+    compare, register, CompareParams, Comparison, RegistrationParams, Similarity, Visit,
+};
+use trichometry::hairs::HairShaft;
+use trichometry::image::Mask;
+use trichometry::synth::pair::{render_pair, Pair, PairSpec, PairVisit, SceneChanges, VisitSpec};
+use trichometry::vessels::Capillary;
+use trichometry::{analyze, Analysis, Calibration, Params};
+
+/// The analysis of a visit with ideal hair and capillary detectors: the
+/// real `analyze()` (colour, erythema maps, quality) with the phantom's
+/// labels and diameters put in place of the detectors' output, so that these
+/// tests measure the comparison itself.
+fn oracle_analysis(v: &PairVisit) -> Analysis {
+    let cal = Calibration::with_um_per_px(v.um_per_px_nominal).unwrap();
+    let mut a = analyze(&v.image, &cal, &Params::default()).unwrap();
+    let (w, h) = (v.image.width(), v.image.height());
+    let mask = |l: &trichometry::Labels| Mask {
+        width: w,
+        height: h,
+        data: l.data.iter().map(|&x| x > 0).collect(),
+    };
+    let hm = mask(&v.hair_labels);
+    let vm = mask(&v.capillary_labels);
+    for i in 0..w * h {
+        if hm.data[i] || vm.data[i] {
+            a.maps.skin_mask.data[i] = false;
+        }
+    }
+    a.hairs = v
+        .hair_diameter_um
+        .iter()
+        .enumerate()
+        .map(|(i, &d)| HairShaft {
+            id: i as u32 + 1,
+            diameter_um: d,
+        })
+        .collect();
+    a.capillaries = (1..=v.capillary_labels.count)
+        .map(|id| Capillary { id })
+        .collect();
+    a.summary.hairs.hair_count = Some(a.hairs.len());
+    a.summary.vessels.capillary_count = Some(a.capillaries.len());
+    a.maps.hair_mask = Some(hm);
+    a.maps.hair_labels = Some(v.hair_labels.clone());
+    a.maps.vessel_mask = Some(vm);
+    a.maps.vessel_labels = Some(v.capillary_labels.clone());
+    a.maps.scale_mask = Some(Mask::filled(w, h, false));
+    a
+}
+
+fn compare_pair(p: &Pair) -> Comparison {
+    let ab = oracle_analysis(&p.baseline);
+    let af = oracle_analysis(&p.followup);
+    let t0 = std::time::Instant::now();
+    let c = compare(
+        &Visit::new(&p.baseline.image, &ab),
+        &Visit::new(&p.followup.image, &af),
+        &CompareParams::default(),
+    )
+    .unwrap();
+    eprintln!("compare took {:?}", t0.elapsed());
+    c
+}
+
+fn print(c: &Comparison) {
+    eprintln!("{:?}", c.matches);
+    for (k, d) in &c.deltas {
+        eprintln!(
+            "{k:28} {:9.3} → {:9.3}  Δ {:8.3} [{:8.3}, {:8.3}] p {:.3} sig {} cmp {}",
+            d.baseline,
+            d.followup,
+            d.delta,
+            d.ci95_low,
+            d.ci95_high,
+            d.p_value,
+            d.significant,
+            d.comparable
+        );
+    }
+}
 
 fn nuisance_followup(rot: f64, scale: f64, shift: [f64; 2]) -> VisitSpec {
     VisitSpec {
@@ -105,4 +184,132 @@ fn different_spots_are_refused() {
         matches!(r, Err(trichometry::Error::Registration(_))),
         "{r:?}"
     );
+}
+
+#[test]
+fn null_pair_shows_no_significant_change() {
+    let p = pair(
+        21,
+        nuisance_followup(-8.0, 1.04, [0.15, 0.1]),
+        SceneChanges::default(),
+    );
+    let c = compare_pair(&p);
+    print(&c);
+    let m = &c.matches;
+    assert_eq!(
+        (
+            m.hairs_gained,
+            m.hairs_lost,
+            m.hairs_thinned,
+            m.hairs_thickened
+        ),
+        (0, 0, 0, 0),
+        "{m:?}"
+    );
+    assert_eq!((m.capillaries_gained, m.capillaries_lost), (0, 0), "{m:?}");
+    assert!(c.deltas.len() >= 10, "{:?}", c.deltas.keys());
+    for (k, d) in &c.deltas {
+        assert!(!d.significant, "{k}: {d:?}");
+    }
+    // No colour reference on either side: redness is reported but flagged.
+    assert!(!c.colour_comparable);
+    assert!(!c.deltas["erythema_a_star_median"].comparable);
+}
+
+#[test]
+fn true_changes_are_found() {
+    let changes = SceneChanges {
+        capillaries_added: 0.35,
+        capillaries_removed: 0.1,
+        a_star_shift: 3.0,
+        thickened_fraction: 0.3,
+        diameter_change_um: 15.0,
+        vellus_to_terminal: 0.6,
+        hairs_lost: 0.25,
+        hairs_gained: 0.06,
+        growth_um: 100.0,
+        ..SceneChanges::default()
+    };
+    // Geometric nuisances and a different JPEG quality, no colour drift (the
+    // a* change must be measurable without a colour reference here).
+    let fol = VisitSpec {
+        rotation_deg: 7.0,
+        scale: 0.96,
+        shift_frac: [-0.12, 0.08],
+        jpeg_quality: Some(80),
+        ..VisitSpec::default()
+    };
+    // A larger, denser field (≈ 230 hairs): a net hair-count change is only
+    // detectable against the turnover when the field holds enough hairs.
+    let mut spec = PairSpec {
+        followup: fol,
+        changes,
+        ..PairSpec::default()
+    };
+    spec.scene.seed = 22;
+    spec.scene.width = 1280;
+    spec.scene.height = 960;
+    if let Some(h) = spec.hairs.as_mut() {
+        h.units_per_cm2 = 400.0;
+    }
+    let p = render_pair(&spec).unwrap();
+    let c = compare_pair(&p);
+    print(&c);
+    let params = CompareParams::default();
+    let e = p.expected(params.vellus_max_um, params.diameter_tolerance_um);
+    eprintln!("expected {e:?}");
+    eprintln!(
+        "scene skin a* median {} → {}",
+        p.baseline.scene_truth.skin_a_star_median, p.followup.scene_truth.skin_a_star_median
+    );
+    let m = &c.matches;
+    let d = &c.deltas;
+    // Hair count change by matching: within 2 % of the baseline count.
+    let true_change = e.hair_count[1] as i64 - e.hair_count[0] as i64;
+    let err = (m.hair_count_change - true_change).abs() as f64;
+    assert!(
+        err <= 0.02 * e.hair_count[0] as f64,
+        "hair change {} vs {true_change}",
+        m.hair_count_change
+    );
+    eprintln!(
+        "hairs gained {} (truth {}), lost {} (truth {}), thickened {} (truth {}), thinned {} (truth {})",
+        m.hairs_gained, e.hairs_gained, m.hairs_lost, e.hairs_lost, m.hairs_thickened, e.hairs_thickened, m.hairs_thinned, e.hairs_thinned
+    );
+    // Gained and lost capillaries within 10 %.
+    for (got, want) in [
+        (m.capillaries_gained, e.capillaries_gained),
+        (m.capillaries_lost, e.capillaries_lost),
+    ] {
+        assert!(
+            (got as f64 - want as f64).abs() <= 0.1 * want as f64,
+            "capillaries {got} vs {want}"
+        );
+    }
+    // Every true change: right sign, within 20 % of its size, significant.
+    let within = |name: &str, truth: f64| {
+        let x = &d[name];
+        assert!(
+            x.delta.signum() == truth.signum() && (x.delta - truth).abs() <= 0.2 * truth.abs(),
+            "{name}: {} vs {truth}",
+            x.delta
+        );
+        assert!(x.significant || !x.comparable, "{name}: {x:?}");
+    };
+    within(
+        "capillary_count",
+        e.capillary_count[1] as f64 - e.capillary_count[0] as f64,
+    );
+    within("hair_count", true_change as f64);
+    within(
+        "shaft_diameter_mean_um",
+        e.shaft_diameter_mean_um[1] - e.shaft_diameter_mean_um[0],
+    );
+    within(
+        "vellus_fraction",
+        e.vellus_count[1] as f64 / e.hair_count[1] as f64
+            - e.vellus_count[0] as f64 / e.hair_count[0] as f64,
+    );
+    within("erythema_a_star_median", e.a_star_shift);
+    assert!(!d["erythema_a_star_median"].comparable);
 }

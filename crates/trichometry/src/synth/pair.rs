@@ -289,77 +289,136 @@ pub struct Pair {
 }
 
 impl Pair {
-    /// Counts and changes in the shared field: items whose anchor (the
-    /// hair's midpoint at the baseline, or at the follow-up when new; the
-    /// capillary's centre) lies in both fields, at least `edge_px` inside.
+    /// What an ideal comparison finds in the shared field (both frames), by
+    /// visibility: an item is seen at a visit when it has label pixels there;
+    /// it counts when its anchor lies in both frames. The anchor is the
+    /// centroid (baseline pixels) of its label pixels that both frames show —
+    /// at the baseline, or at the follow-up when the baseline shows none of
+    /// it. Hairs seen at both visits are persisting (thinned/thickened when
+    /// the true diameter changed by more than `tolerance_um`), seen only at
+    /// the follow-up gained, only at the baseline lost. The identity of each
+    /// item across visits comes from the scene, not from matching.
     #[allow(clippy::needless_range_loop)]
-    pub fn expected(&self, vellus_max_um: f64, tolerance_um: f64, edge_px: f64) -> ExpectedChanges {
-        let s2b = self.baseline.view_to_scene.inverse();
-        let s2f = self.followup.view_to_scene.inverse();
-        let spec = &self.spec.scene;
-        let inside = |p: [f64; 2]| {
-            let (bx, by) = s2b.apply(p[0], p[1]);
-            let (fx, fy) = s2f.apply(p[0], p[1]);
-            let fw = self.followup.image.width() as f64;
-            let fh = self.followup.image.height() as f64;
-            let bw = self.baseline.image.width() as f64;
-            let bh = self.baseline.image.height() as f64;
-            bx >= edge_px
-                && by >= edge_px
-                && bx <= bw - 1.0 - edge_px
-                && by <= bh - 1.0 - edge_px
-                && fx >= edge_px
-                && fy >= edge_px
-                && fx <= fw - 1.0 - edge_px
-                && fy <= fh - 1.0 - edge_px
+    pub fn expected(&self, vellus_max_um: f64, tolerance_um: f64) -> ExpectedChanges {
+        let f2b = self.truth.followup_to_baseline;
+        let b2f = f2b.inverse();
+        let (bw, bh) = (self.baseline.image.width(), self.baseline.image.height());
+        let (fw, fh) = (self.followup.image.width(), self.followup.image.height());
+        let in_frame = |x: f64, y: f64, w: usize, h: usize| {
+            x >= -0.5 && y >= -0.5 && x < w as f64 - 0.5 && y < h as f64 - 0.5
         };
+        let in_both = |p: (f64, f64)| {
+            let q = b2f.apply(p.0, p.1);
+            in_frame(p.0, p.1, bw, bh) && in_frame(q.0, q.1, fw, fh)
+        };
+        // Per visit: item → (seen, anchor of the part both frames show).
+        let anchors = |labels: &Labels, items: &[usize], to_base: &Similarity, n_items: usize| {
+            let mut acc = vec![(false, 0.0f64, 0.0f64, 0usize); n_items];
+            for (i, &l) in labels.data.iter().enumerate() {
+                if l == 0 {
+                    continue;
+                }
+                let item = items[l as usize - 1];
+                acc[item].0 = true;
+                let (x, y) = ((i % labels.width) as f64, (i / labels.width) as f64);
+                let p = to_base.apply(x, y);
+                if in_both(p) {
+                    acc[item].1 += p.0;
+                    acc[item].2 += p.1;
+                    acc[item].3 += 1;
+                }
+            }
+            acc.into_iter()
+                .map(|(seen, sx, sy, n)| (seen, (n > 0).then(|| (sx / n as f64, sy / n as f64))))
+                .collect::<Vec<_>>()
+        };
+        let nh = self.truth.hairs.len();
+        let hb = anchors(
+            &self.baseline.hair_labels,
+            &self.baseline.hair_items,
+            &Similarity::IDENTITY,
+            nh,
+        );
+        let hf = anchors(
+            &self.followup.hair_labels,
+            &self.followup.hair_items,
+            &f2b,
+            nh,
+        );
         let mut e = ExpectedChanges {
             a_star_shift: self.spec.changes.a_star_shift,
             ..ExpectedChanges::default()
         };
         let mut dsum = [0.0, 0.0];
-        for h in &self.truth.hairs {
-            let v = if h.diameter_um[0].is_some() { 0 } else { 1 };
-            let len_px = h.length_um[v] / spec.um_per_px;
-            let mid = [
-                h.exit_px[0] + 0.5 * len_px * h.angle_rad.cos(),
-                h.exit_px[1] + 0.5 * len_px * h.angle_rad.sin(),
-            ];
-            if !inside(mid) {
-                continue;
-            }
-            for k in 0..2 {
-                if let Some(d) = h.diameter_um[k] {
-                    e.hair_count[k] += 1;
-                    dsum[k] += d;
+        for (k, h) in self.truth.hairs.iter().enumerate() {
+            let (sb, ab) = hb[k];
+            let (sf, af) = hf[k];
+            let counted = match (sb, sf) {
+                (true, true) => ab.or(af).is_some_and(&in_both).then_some([true, true]),
+                (true, false) => ab.is_some_and(&in_both).then_some([true, false]),
+                (false, true) => af.is_some_and(&in_both).then_some([false, true]),
+                _ => None,
+            };
+            let Some(counted) = counted else { continue };
+            for v in 0..2 {
+                if counted[v] {
+                    let d = h.diameter_um[v].unwrap_or(f64::NAN);
+                    e.hair_count[v] += 1;
+                    dsum[v] += d;
                     if d < vellus_max_um {
-                        e.vellus_count[k] += 1;
+                        e.vellus_count[v] += 1;
                     }
                 }
             }
-            match (h.diameter_um[0], h.diameter_um[1]) {
-                (None, Some(_)) => e.hairs_gained += 1,
-                (Some(_), None) => e.hairs_lost += 1,
-                (Some(a), Some(b)) if b < a - tolerance_um => e.hairs_thinned += 1,
-                (Some(a), Some(b)) if b > a + tolerance_um => e.hairs_thickened += 1,
-                _ => {}
-            }
-        }
-        for k in 0..2 {
-            e.shaft_diameter_mean_um[k] = dsum[k] / e.hair_count[k].max(1) as f64;
-        }
-        for c in &self.truth.capillaries {
-            if !inside(c.centre_px) {
-                continue;
-            }
-            for k in 0..2 {
-                if c.present[k] {
-                    e.capillary_count[k] += 1;
+            match counted {
+                [false, true] => e.hairs_gained += 1,
+                [true, false] => e.hairs_lost += 1,
+                _ => {
+                    let (a, b) = (
+                        h.diameter_um[0].unwrap_or(0.0),
+                        h.diameter_um[1].unwrap_or(0.0),
+                    );
+                    if b < a - tolerance_um {
+                        e.hairs_thinned += 1;
+                    } else if b > a + tolerance_um {
+                        e.hairs_thickened += 1;
+                    }
                 }
             }
-            match c.present {
-                [false, true] => e.capillaries_gained += 1,
-                [true, false] => e.capillaries_lost += 1,
+        }
+        for v in 0..2 {
+            e.shaft_diameter_mean_um[v] = dsum[v] / e.hair_count[v].max(1) as f64;
+        }
+        let nc = self.truth.capillaries.len();
+        let cb = anchors(
+            &self.baseline.capillary_labels,
+            &self.baseline.capillary_items,
+            &Similarity::IDENTITY,
+            nc,
+        );
+        let cf = anchors(
+            &self.followup.capillary_labels,
+            &self.followup.capillary_items,
+            &f2b,
+            nc,
+        );
+        for k in 0..nc {
+            let ((sb, ab), (sf, af)) = (cb[k], cf[k]);
+            let inb = sb && ab.is_some_and(&in_both);
+            let inf = sf && af.is_some_and(&in_both);
+            match (sb && sf, inb || inf) {
+                (true, true) => {
+                    e.capillary_count[0] += 1;
+                    e.capillary_count[1] += 1;
+                }
+                (false, _) if inb => {
+                    e.capillary_count[0] += 1;
+                    e.capillaries_lost += 1;
+                }
+                (false, _) if inf => {
+                    e.capillary_count[1] += 1;
+                    e.capillaries_gained += 1;
+                }
                 _ => {}
             }
         }
