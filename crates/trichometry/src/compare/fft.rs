@@ -261,20 +261,31 @@ mod tests {
 
     #[test]
     fn phase_correlation_finds_a_known_shift() {
-        let (w, h) = (64, 64);
-        let f = |x: f64, y: f64| {
-            (x * 0.31).sin() * (y * 0.17).cos()
-                + ((x - 20.0).powi(2) + (y - 30.0).powi(2)).sqrt().sin()
-        };
-        let (dx, dy) = (3.0, -5.0);
+        // A random texture and its circular shift by (3, −5).
+        let (w, h) = (64usize, 64usize);
+        let mut state = 12345u64;
         let b: Vec<f32> = (0..w * h)
-            .map(|i| f((i % w) as f64, (i / w) as f64) as f32)
+            .map(|_| {
+                state = state
+                    .wrapping_mul(6364136223846793005)
+                    .wrapping_add(1442695040888963407);
+                (state >> 40) as f32 / (1u64 << 24) as f32
+            })
             .collect();
+        let (dx, dy) = (3isize, -5isize);
         let a: Vec<f32> = (0..w * h)
-            .map(|i| f((i % w) as f64 - dx, (i / w) as f64 - dy) as f32)
+            .map(|i| {
+                let (x, y) = ((i % w) as isize, (i / w) as isize);
+                let sx = (x - dx).rem_euclid(w as isize) as usize;
+                let sy = (y - dy).rem_euclid(h as isize) as usize;
+                b[sy * w + sx]
+            })
             .collect();
         let p = phase_correlate(&a, &b, w, h);
-        assert!((p.dx - dx).abs() < 0.3 && (p.dy - dy).abs() < 0.3, "{p:?}");
-        assert!(p.psr > 10.0, "{p:?}");
+        assert!(
+            (p.dx - 3.0).abs() < 0.05 && (p.dy + 5.0).abs() < 0.05,
+            "{p:?}"
+        );
+        assert!(p.psr > 20.0, "{p:?}");
     }
 }
