@@ -151,26 +151,37 @@ pub fn analyze<'a>(
         warnings.push(Warning::AlphaDropped);
     }
     let mut rgb = color::to_linear(&image)?;
-    let correction = if rgb.is_colour {
-        let c = resolve_colour(&calibration.colour, &rgb)?;
-        c.apply(&mut rgb);
-        c
+    // Glare and clipping are sensor facts: assess them before correction.
+    let q = quality::assess(&rgb, &params.quality);
+    // Errors (ColourRequired) when a colour reference is asked for on a
+    // greyscale image; identity for `ColourReference::None`.
+    let correction = resolve_colour(&calibration.colour, &rgb)?;
+    if rgb.is_colour {
+        correction.apply(&mut rgb);
     } else {
         warnings.push(Warning::Greyscale);
-        crate::calibration::ColourCorrection::identity()
-    };
+    }
     match correction.kind {
         ColourCalibrationKind::None if rgb.is_colour => warnings.push(Warning::UncalibratedColour),
         ColourCalibrationKind::Estimated => warnings.push(Warning::EstimatedColour),
         _ => {}
     }
+    warnings.extend(correction.warnings.iter().copied());
 
-    let q = quality::assess(&rgb, &params.quality);
     warnings.extend(q.warnings.iter().copied());
+    // Analysable: not glare, and not the colour reference (chart, grey card)
+    // when it lies in the analysed image.
+    let reference_mask = correction.exclusion_mask(rgb.width, rgb.height);
     let valid = Mask {
         width: rgb.width,
         height: rgb.height,
-        data: q.glare_mask.data.iter().map(|&g| !g).collect(),
+        data: q
+            .glare_mask
+            .data
+            .iter()
+            .enumerate()
+            .map(|(i, &g)| !g && !reference_mask.as_ref().is_some_and(|m| m.data[i]))
+            .collect(),
     };
 
     let (w, h) = (rgb.width, rgb.height);

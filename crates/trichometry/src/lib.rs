@@ -9,6 +9,7 @@ pub mod analysis;
 pub mod calibration;
 pub mod color;
 pub mod compare;
+pub mod deltae;
 pub mod error;
 pub mod erythema;
 pub mod follicles;

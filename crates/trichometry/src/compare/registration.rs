@@ -570,7 +570,7 @@ fn global_estimate(b: &Plane, f: &Plane) -> Result<(Similarity, f64)> {
             tx + a * shift.0 - bb * shift.1,
             ty + bb * shift.0 + a * shift.1,
         );
-        if best.as_ref().map_or(true, |(_, p)| psr > *p) {
+        if best.as_ref().is_none_or(|(_, p)| psr > *p) {
             best = Some((cand, psr));
         }
     }

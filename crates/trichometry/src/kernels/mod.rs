@@ -1,3 +1,27 @@
 //! Parallel building blocks on f32 planes and masks: Gaussian smoothing,
 //! scale-normalised Hessian, morphology, connected components, distance
 //! transform, thinning. Deterministic for any number of threads.
+
+mod bilinear;
+mod columns;
+mod distance;
+mod gaussian;
+mod hessian;
+mod label;
+mod morphology;
+mod thin;
+
+pub use self::bilinear::{downsample2, sample_bilinear, upsample_to};
+pub use self::distance::distance_transform;
+pub use self::gaussian::gaussian_blur;
+pub use self::hessian::{
+    blob_response, hessian, hessian_eigen, ridge_direction, ridge_response, BlobResponse,
+    HessianPlanes, Polarity, RidgeResponse,
+};
+pub use self::label::{hysteresis, label, label_with, regions, Connectivity, RegionStats};
+pub use self::morphology::{
+    black_tophat, close, dilate, erode, max_filter, min_filter, open, white_tophat, Footprint,
+};
+pub use self::thin::{
+    skeleton_graph, skeletonize, NodeKind, SkeletonBranch, SkeletonGraph, SkeletonNode,
+};

@@ -1,0 +1,20 @@
+//! Shared fixtures for the criterion benches: 12-megapixel phantoms.
+#![deny(missing_docs)]
+
+use trichometry::synth::{self, SceneSpec};
+use trichometry::Image;
+
+/// Width and height of the benchmark image (12 MP, as a trichoscope camera).
+pub const BENCH_SIZE: (usize, usize) = (4000, 3000);
+
+/// A 12 MP phantom with everything the generator can render, at 3.5 µm/px.
+pub fn phantom_12mp() -> Image {
+    let spec = SceneSpec {
+        width: BENCH_SIZE.0,
+        height: BENCH_SIZE.1,
+        um_per_px: 3.5,
+        seed: 7,
+        ..SceneSpec::default()
+    };
+    synth::render(&spec).expect("phantom renders").image
+}

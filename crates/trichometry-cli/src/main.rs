@@ -1,0 +1,60 @@
+//! `trichometry`: the batch analyzer. One module per subcommand; the CLI only
+//! converts arguments and results, the core does all the work.
+//!
+//! Exit codes: 0 = every file analysed, 1 = at least one file failed (its
+//! record says why), 2 = usage error (bad flags, unreadable manifest).
+
+mod analyze;
+mod calib;
+mod csvio;
+mod manifest;
+mod masks;
+mod output;
+mod synth;
+
+use clap::{Parser, Subcommand};
+use std::process::ExitCode;
+
+/// Quantitative trichoscopy: capillary loops, erythema, hair shafts.
+#[derive(Debug, Parser)]
+#[command(name = "trichometry", version, about, long_about = None)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+enum Command {
+    /// Analyse images: one JSON record per image.
+    Analyze(analyze::Args),
+    /// Render phantom images with exact ground truth.
+    Synth(synth::Args),
+}
+
+/// A failure that ends the whole command (not one file's failure).
+#[derive(Debug)]
+pub enum Fatal {
+    /// Bad flags or inputs: exit code 2.
+    Usage(String),
+    /// Anything else (an output that cannot be written): exit code 1.
+    Runtime(String),
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let result = match cli.command {
+        Command::Analyze(args) => analyze::run(args),
+        Command::Synth(args) => synth::run(args),
+    };
+    match result {
+        Ok(code) => code,
+        Err(Fatal::Usage(msg)) => {
+            eprintln!("error: {msg}");
+            ExitCode::from(2)
+        }
+        Err(Fatal::Runtime(msg)) => {
+            eprintln!("error: {msg}");
+            ExitCode::from(1)
+        }
+    }
+}

@@ -1,0 +1,422 @@
+//! The Python binding of trichometry: thin wrappers only. Every call converts
+//! its arguments, runs the core with the GIL released (one helper, [`run`]),
+//! and converts the result; core errors map to Python exceptions in one place
+//! ([`to_py_err`]). The pure-Python layer (python/trichometry) builds the
+//! result object from the JSON record and the maps handed over here.
+#![deny(missing_docs)]
+
+use numpy::ndarray::{ArrayD, IxDyn};
+use numpy::{IntoPyArray, PyReadonlyArrayDyn, PyUntypedArrayMethods};
+use pyo3::exceptions::{PyFileNotFoundError, PyOSError, PyRuntimeError, PyValueError};
+use pyo3::prelude::*;
+use pyo3::types::PyDict;
+use std::panic::AssertUnwindSafe;
+use std::path::PathBuf;
+use trichometry::{
+    Calibration, ChartReference, ColourReference, Error, Image, ImageRef, Labels, Mask,
+    NeutralReference, Params, Plane, RectPx, Samples, SamplesRef,
+};
+
+pyo3::create_exception!(
+    _core,
+    TrichometryError,
+    PyValueError,
+    "Base of trichometry's own errors (a ValueError)."
+);
+pyo3::create_exception!(
+    _core,
+    DecodeError,
+    TrichometryError,
+    "The bytes are not a decodable image: corrupt, truncated or empty."
+);
+pyo3::create_exception!(
+    _core,
+    UnsupportedImageError,
+    TrichometryError,
+    "The image format or pixel layout is not supported."
+);
+pyo3::create_exception!(
+    _core,
+    ImageLimitsError,
+    TrichometryError,
+    "The image exceeds the decoder limits (a guard against decompression bombs)."
+);
+pyo3::create_exception!(
+    _core,
+    ColourRequiredError,
+    TrichometryError,
+    "The measure needs a colour image but the image is greyscale."
+);
+pyo3::create_exception!(
+    _core,
+    CalibrationError,
+    TrichometryError,
+    "A colour reference (chart or neutral patch) could not be used."
+);
+pyo3::create_exception!(
+    _core,
+    RegistrationError,
+    TrichometryError,
+    "Two images could not be registered."
+);
+
+/// The one map from core errors to Python exceptions.
+fn to_py_err(e: Error) -> PyErr {
+    let msg = e.to_string();
+    match e {
+        Error::Io { path, source } => {
+            let errno = source.raw_os_error().unwrap_or(0);
+            let args = (errno, msg, path.display().to_string());
+            if source.kind() == std::io::ErrorKind::NotFound {
+                PyFileNotFoundError::new_err(args)
+            } else {
+                PyOSError::new_err(args)
+            }
+        }
+        Error::Output { .. } => PyOSError::new_err(msg),
+        Error::Parameter { .. } => PyValueError::new_err(msg),
+        Error::Decoding(_) => DecodeError::new_err(msg),
+        Error::Unsupported(_) => UnsupportedImageError::new_err(msg),
+        Error::Limits(_) => ImageLimitsError::new_err(msg),
+        Error::ColourRequired(_) => ColourRequiredError::new_err(msg),
+        Error::Calibration(_) => CalibrationError::new_err(msg),
+        Error::Registration(_) => RegistrationError::new_err(msg),
+        _ => TrichometryError::new_err(msg),
+    }
+}
+
+/// Run core work with the GIL released. A panic (a bug) becomes a
+/// RuntimeError instead of a PanicException.
+fn run<T, F>(py: Python<'_>, work: F) -> PyResult<T>
+where
+    T: Send,
+    F: FnOnce() -> trichometry::Result<T> + Send,
+{
+    py.detach(|| std::panic::catch_unwind(AssertUnwindSafe(work)))
+        .map_err(|payload| {
+            let what = payload
+                .downcast_ref::<&str>()
+                .map(|s| s.to_string())
+                .or_else(|| payload.downcast_ref::<String>().cloned())
+                .unwrap_or_else(|| "unknown panic".into());
+            PyRuntimeError::new_err(format!(
+                "internal error in trichometry (a bug; please report it): {what}"
+            ))
+        })?
+        .map_err(to_py_err)
+}
+
+/// An image argument: a path, or a uint8/uint16 array (H, W) or (H, W, 3).
+#[derive(FromPyObject)]
+enum ImageArg<'py> {
+    U8(PyReadonlyArrayDyn<'py, u8>),
+    U16(PyReadonlyArrayDyn<'py, u16>),
+    Path(PathBuf),
+}
+
+/// Samples of an array argument: borrowed when C-contiguous, else copied.
+enum Buf<'a> {
+    U8(std::borrow::Cow<'a, [u8]>),
+    U16(std::borrow::Cow<'a, [u16]>),
+}
+
+/// (width, height, channels).
+type Layout = (usize, usize, usize);
+
+fn shape_of(shape: &[usize], name: &str) -> PyResult<Layout> {
+    match *shape {
+        [h, w] => Ok((w, h, 1)),
+        [h, w, 3] => Ok((w, h, 3)),
+        _ => Err(PyValueError::new_err(format!(
+            "{name}: expected an array of shape (H, W) or (H, W, 3), got {shape:?}"
+        ))),
+    }
+}
+
+impl ImageArg<'_> {
+    /// Borrow or copy the samples with the (width, height, channels) layout.
+    fn buffer(&self, name: &str) -> PyResult<Option<(Buf<'_>, Layout)>> {
+        Ok(match self {
+            ImageArg::Path(_) => None,
+            ImageArg::U8(a) => {
+                let layout = shape_of(a.shape(), name)?;
+                let buf = match a.as_slice() {
+                    Ok(s) => std::borrow::Cow::Borrowed(s),
+                    Err(_) => std::borrow::Cow::Owned(a.as_array().iter().copied().collect()),
+                };
+                Some((Buf::U8(buf), layout))
+            }
+            ImageArg::U16(a) => {
+                let layout = shape_of(a.shape(), name)?;
+                let buf = match a.as_slice() {
+                    Ok(s) => std::borrow::Cow::Borrowed(s),
+                    Err(_) => std::borrow::Cow::Owned(a.as_array().iter().copied().collect()),
+                };
+                Some((Buf::U16(buf), layout))
+            }
+        })
+    }
+}
+
+fn view<'a>(buf: &'a Buf<'_>, (w, h, c): Layout) -> trichometry::Result<ImageRef<'a>> {
+    let samples = match buf {
+        Buf::U8(s) => SamplesRef::U8(s),
+        Buf::U16(s) => SamplesRef::U16(s),
+    };
+    ImageRef::new(w, h, c, samples)
+}
+
+/// An owned image for a calibration reference (a path is decoded).
+fn owned_image(arg: &ImageArg<'_>, name: &str) -> PyResult<ImageSource> {
+    Ok(match arg {
+        ImageArg::Path(p) => ImageSource::Path(p.clone()),
+        other => {
+            let (buf, layout) = other.buffer(name)?.expect("array argument");
+            ImageSource::Image(view(&buf, layout).map_err(to_py_err)?.to_owned_image())
+        }
+    })
+}
+
+/// A calibration image before decoding (decoded with the GIL released).
+enum ImageSource {
+    Path(PathBuf),
+    Image(Image),
+}
+
+impl ImageSource {
+    fn resolve(self) -> trichometry::Result<Image> {
+        match self {
+            ImageSource::Path(p) => trichometry::load(p),
+            ImageSource::Image(i) => Ok(i),
+        }
+    }
+}
+
+fn parse_params(params: Option<&str>) -> PyResult<Params> {
+    match params {
+        None => Ok(Params::default()),
+        Some(s) => serde_json::from_str(s)
+            .map_err(|e| PyValueError::new_err(format!("invalid params: {e}"))),
+    }
+}
+
+fn array2<'py, T: numpy::Element>(
+    py: Python<'py>,
+    w: usize,
+    h: usize,
+    data: Vec<T>,
+) -> PyResult<Bound<'py, PyAny>> {
+    let arr = ArrayD::from_shape_vec(IxDyn(&[h, w]), data)
+        .map_err(|e| PyRuntimeError::new_err(format!("internal shape error: {e}")))?;
+    Ok(arr.into_pyarray(py).into_any())
+}
+
+fn plane<'py>(py: Python<'py>, p: Plane) -> PyResult<Bound<'py, PyAny>> {
+    array2(py, p.width, p.height, p.data)
+}
+
+fn mask<'py>(py: Python<'py>, m: Mask) -> PyResult<Bound<'py, PyAny>> {
+    array2(py, m.width, m.height, m.data)
+}
+
+fn labels<'py>(py: Python<'py>, l: Labels) -> PyResult<Bound<'py, PyAny>> {
+    array2(py, l.width, l.height, l.data)
+}
+
+/// Hand an image's samples to numpy without copying: (H, W) or (H, W, 3).
+fn image_to_numpy<'py>(py: Python<'py>, image: Image) -> PyResult<Bound<'py, PyAny>> {
+    let (w, h, c) = (image.width(), image.height(), image.channels());
+    let dims = if c == 1 { vec![h, w] } else { vec![h, w, c] };
+    let err = |e: numpy::ndarray::ShapeError| {
+        PyRuntimeError::new_err(format!("internal shape error: {e}"))
+    };
+    Ok(match image.into_samples() {
+        Samples::U8(v) => ArrayD::from_shape_vec(IxDyn(&dims), v)
+            .map_err(err)?
+            .into_pyarray(py)
+            .into_any(),
+        Samples::U16(v) => ArrayD::from_shape_vec(IxDyn(&dims), v)
+            .map_err(err)?
+            .into_pyarray(py)
+            .into_any(),
+    })
+}
+
+/// Decode an image file: a uint8 or uint16 array, (H, W, 3) or (H, W) for grey.
+#[pyfunction]
+fn load<'py>(py: Python<'py>, path: PathBuf) -> PyResult<Bound<'py, PyAny>> {
+    let image = run(py, || trichometry::load(&path))?;
+    image_to_numpy(py, image)
+}
+
+/// Analyse one image. Returns the JSON record (a string) and a dict of maps.
+#[pyfunction]
+#[pyo3(signature = (image, *, um_per_px=None, chart=None, chart_corners=None, reference=None,
+                    reference_rect=None, reference_lightness=50.0, colour_constancy=None,
+                    params=None))]
+#[allow(clippy::too_many_arguments)]
+fn analyze<'py>(
+    py: Python<'py>,
+    image: ImageArg<'py>,
+    um_per_px: Option<f64>,
+    chart: Option<ImageArg<'py>>,
+    chart_corners: Option<Vec<f64>>,
+    reference: Option<ImageArg<'py>>,
+    reference_rect: Option<(usize, usize, usize, usize)>,
+    reference_lightness: f64,
+    colour_constancy: Option<String>,
+    params: Option<&str>,
+) -> PyResult<(String, Bound<'py, PyDict>)> {
+    let params = parse_params(params)?;
+    // Colour reference: the same rules as the CLI's flags.
+    let chart_set = chart.is_some() || chart_corners.is_some();
+    let neutral_set = reference.is_some() || reference_rect.is_some();
+    if [chart_set, neutral_set, colour_constancy.is_some()]
+        .iter()
+        .filter(|&&b| b)
+        .count()
+        > 1
+    {
+        return Err(PyValueError::new_err(
+            "give only one colour reference: chart, reference or colour_constancy",
+        ));
+    }
+    let corners = match chart_corners {
+        None if chart_set => {
+            return Err(PyValueError::new_err(
+                "chart_corners is required with chart",
+            ))
+        }
+        None => None,
+        Some(v) if v.len() == 8 => Some([[v[0], v[1]], [v[2], v[3]], [v[4], v[5]], [v[6], v[7]]]),
+        Some(v) => {
+            return Err(PyValueError::new_err(format!(
+                "chart_corners: expected 8 numbers x1, y1, ..., x4, y4, got {}",
+                v.len()
+            )))
+        }
+    };
+    let chart_src = chart
+        .as_ref()
+        .map(|c| owned_image(c, "chart"))
+        .transpose()?;
+    let reference_src = reference
+        .as_ref()
+        .map(|r| owned_image(r, "reference"))
+        .transpose()?;
+    let rect = reference_rect.map(|(x, y, w, h)| RectPx { x, y, w, h });
+    let constancy = match colour_constancy.as_deref() {
+        None => false,
+        Some("shades-of-gray") | Some("shades_of_gray") => true,
+        Some(other) => {
+            return Err(PyValueError::new_err(format!(
+                "colour_constancy: unknown method {other:?} (expected 'shades-of-gray')"
+            )))
+        }
+    };
+    let buffer = image.buffer("image")?;
+    let path = match &image {
+        ImageArg::Path(p) => Some(p.clone()),
+        _ => None,
+    };
+
+    let analysis = run(py, move || {
+        let colour = if let Some(corners_px) = corners {
+            ColourReference::Chart(ChartReference {
+                corners_px,
+                image: chart_src.map(ImageSource::resolve).transpose()?,
+            })
+        } else if neutral_set {
+            ColourReference::Neutral(NeutralReference {
+                rect,
+                lightness: reference_lightness,
+                image: reference_src.map(ImageSource::resolve).transpose()?,
+            })
+        } else if constancy {
+            ColourReference::ShadesOfGray
+        } else {
+            ColourReference::None
+        };
+        let calibration = Calibration { um_per_px, colour };
+        calibration.validate()?;
+        match (&buffer, path) {
+            (Some((buf, layout)), _) => {
+                trichometry::analyze(view(buf, *layout)?, &calibration, &params)
+            }
+            (None, Some(p)) => trichometry::analyze(&trichometry::load(p)?, &calibration, &params),
+            (None, None) => unreachable!("an image argument is a path or an array"),
+        }
+    })?;
+
+    let record = serde_json::to_string(&analysis)
+        .map_err(|e| PyRuntimeError::new_err(format!("cannot serialise the result: {e}")))?;
+    let maps = analysis.maps;
+    let out = PyDict::new(py);
+    let none = py.None();
+    match maps.erythema {
+        Some(e) => {
+            out.set_item("a_star_map", plane(py, e.a_star)?)?;
+            out.set_item("erythema_index_map", plane(py, e.erythema_index)?)?;
+        }
+        None => {
+            out.set_item("a_star_map", &none)?;
+            out.set_item("erythema_index_map", &none)?;
+        }
+    }
+    let opt_mask = |m: Option<Mask>| -> PyResult<Bound<'py, PyAny>> {
+        m.filter(|m| !m.data.is_empty())
+            .map_or_else(|| Ok(py.None().into_bound(py)), |m| mask(py, m))
+    };
+    let opt_labels = |l: Option<Labels>| -> PyResult<Bound<'py, PyAny>> {
+        l.filter(|l| !l.data.is_empty())
+            .map_or_else(|| Ok(py.None().into_bound(py)), |l| labels(py, l))
+    };
+    out.set_item("skin_mask", opt_mask(Some(maps.skin_mask))?)?;
+    out.set_item("glare_mask", opt_mask(Some(maps.glare_mask))?)?;
+    out.set_item("hair_mask", opt_mask(maps.hair_mask)?)?;
+    out.set_item("hair_labels", opt_labels(maps.hair_labels)?)?;
+    out.set_item("scale_mask", opt_mask(maps.scale_mask)?)?;
+    out.set_item("vessel_mask", opt_mask(maps.vessel_mask)?)?;
+    out.set_item("vessel_labels", opt_labels(maps.vessel_labels)?)?;
+    Ok((record, out))
+}
+
+/// Render a phantom from a JSON scene spec (missing keys take defaults).
+/// Returns the image array, the JSON truth + spec, and a dict of truth masks.
+#[pyfunction]
+fn synth<'py>(
+    py: Python<'py>,
+    spec: &str,
+) -> PyResult<(Bound<'py, PyAny>, String, Bound<'py, PyDict>)> {
+    let spec: trichometry::synth::SceneSpec = serde_json::from_str(spec)
+        .map_err(|e| PyValueError::new_err(format!("invalid scene spec: {e}")))?;
+    let phantom = run(py, move || trichometry::synth::render(&spec))?;
+    let truth = serde_json::json!({ "spec": phantom.spec, "truth": phantom.truth });
+    let truth = serde_json::to_string(&truth)
+        .map_err(|e| PyRuntimeError::new_err(format!("cannot serialise the truth: {e}")))?;
+    let masks = PyDict::new(py);
+    masks.set_item("skin_mask", mask(py, phantom.truth.skin_mask)?)?;
+    masks.set_item("glare_mask", mask(py, phantom.truth.glare_mask)?)?;
+    Ok((image_to_numpy(py, phantom.image)?, truth, masks))
+}
+
+/// The compiled core of the `trichometry` package.
+#[pymodule]
+fn _core(m: &Bound<'_, PyModule>) -> PyResult<()> {
+    let py = m.py();
+    m.add("__version__", env!("CARGO_PKG_VERSION"))?;
+    m.add_function(wrap_pyfunction!(load, m)?)?;
+    m.add_function(wrap_pyfunction!(analyze, m)?)?;
+    m.add_function(wrap_pyfunction!(synth, m)?)?;
+    m.add("TrichometryError", py.get_type::<TrichometryError>())?;
+    m.add("DecodeError", py.get_type::<DecodeError>())?;
+    m.add(
+        "UnsupportedImageError",
+        py.get_type::<UnsupportedImageError>(),
+    )?;
+    m.add("ImageLimitsError", py.get_type::<ImageLimitsError>())?;
+    m.add("ColourRequiredError", py.get_type::<ColourRequiredError>())?;
+    m.add("CalibrationError", py.get_type::<CalibrationError>())?;
+    m.add("RegistrationError", py.get_type::<RegistrationError>())?;
+    Ok(())
+}

@@ -1,0 +1,108 @@
+//! Bilinear sampling and factor-2 resampling (the pyramid used for large σ).
+//! Pixel centres are at integer coordinates.
+
+use crate::image::Plane;
+use rayon::prelude::*;
+
+/// Bilinear interpolation at (x, y) with pixel centres at integer
+/// coordinates; positions outside the plane are clamped to the border.
+/// NaN coordinates sample (0, 0). An empty plane gives 0.
+#[inline]
+pub fn sample_bilinear(image: &Plane, x: f32, y: f32) -> f32 {
+    let (w, h) = (image.width, image.height);
+    if w == 0 || h == 0 {
+        return 0.0;
+    }
+    // `clamp` keeps NaN; `max` first maps NaN to 0.
+    let x = x.max(0.0).min((w - 1) as f32);
+    let y = y.max(0.0).min((h - 1) as f32);
+    let (x0, y0) = (x.floor() as usize, y.floor() as usize);
+    let (x1, y1) = ((x0 + 1).min(w - 1), (y0 + 1).min(h - 1));
+    let (fx, fy) = (x - x0 as f32, y - y0 as f32);
+    let d = &image.data;
+    let top = d[y0 * w + x0] + fx * (d[y0 * w + x1] - d[y0 * w + x0]);
+    let bot = d[y1 * w + x0] + fx * (d[y1 * w + x1] - d[y1 * w + x0]);
+    top + fy * (bot - top)
+}
+
+/// Halve a plane by 2×2 box averaging; the result is ⌈w/2⌉ × ⌈h/2⌉
+/// (an odd last row or column is replicated). Coarse pixel (i, j) is
+/// centred at fine (2i + 0.5, 2j + 0.5).
+#[must_use = "the function does not modify the original image"]
+pub fn downsample2(image: &Plane) -> Plane {
+    let (w, h) = (image.width, image.height);
+    let (sw, sh) = (w.div_ceil(2), h.div_ceil(2));
+    let mut out = vec![0.0f32; sw * sh];
+    if sw == 0 || sh == 0 {
+        return Plane::from_vec(sw, sh, out);
+    }
+    out.par_chunks_mut(sw).enumerate().for_each(|(j, orow)| {
+        let r0 = image.row(2 * j);
+        let r1 = image.row((2 * j + 1).min(h - 1));
+        for (i, o) in orow.iter_mut().enumerate() {
+            let (x0, x1) = (2 * i, (2 * i + 1).min(w - 1));
+            *o = 0.25 * ((r0[x0] + r0[x1]) + (r1[x0] + r1[x1]));
+        }
+    });
+    Plane::from_vec(sw, sh, out)
+}
+
+/// Bilinear resize of a plane made by [`downsample2`] back to `width × height`
+/// (fine x maps to coarse (x − 0.5) / 2; borders clamp).
+#[must_use = "the function does not modify the original image"]
+pub fn upsample_to(coarse: &Plane, width: usize, height: usize) -> Plane {
+    let mut out = vec![0.0f32; width * height];
+    if width == 0 || height == 0 {
+        return Plane::from_vec(width, height, out);
+    }
+    out.par_chunks_mut(width).enumerate().for_each(|(y, orow)| {
+        let cy = (y as f32 - 0.5) * 0.5;
+        for (x, o) in orow.iter_mut().enumerate() {
+            *o = sample_bilinear(coarse, (x as f32 - 0.5) * 0.5, cy);
+        }
+    });
+    Plane::from_vec(width, height, out)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn bilinear_reproduces_a_linear_ramp() {
+        let (w, h) = (7, 5);
+        let p = Plane::from_vec(
+            w,
+            h,
+            (0..w * h)
+                .map(|i| (i % w) as f32 * 2.0 + (i / w) as f32 * 3.0)
+                .collect(),
+        );
+        for &(x, y) in &[(0.0, 0.0), (1.25, 2.5), (5.9, 3.1), (6.0, 4.0)] {
+            assert!((sample_bilinear(&p, x, y) - (2.0 * x + 3.0 * y)).abs() < 1e-5);
+        }
+        // Clamped outside, NaN safe.
+        assert_eq!(sample_bilinear(&p, -3.0, -1.0), 0.0);
+        assert_eq!(sample_bilinear(&p, 100.0, 100.0), 2.0 * 6.0 + 3.0 * 4.0);
+        assert_eq!(sample_bilinear(&p, f32::NAN, f32::NAN), 0.0);
+    }
+
+    #[test]
+    fn down_and_up_keep_a_ramp() {
+        let (w, h) = (40, 31);
+        let p = Plane::from_vec(w, h, (0..w * h).map(|i| (i % w) as f32).collect());
+        let d = downsample2(&p);
+        assert_eq!((d.width, d.height), (20, 16));
+        assert!((d.get(3, 2) - 6.5).abs() < 1e-6);
+        let u = upsample_to(&d, w, h);
+        for x in 2..w - 2 {
+            assert!(
+                (u.get(x, 10) - x as f32).abs() < 1e-4,
+                "x={x}: {}",
+                u.get(x, 10)
+            );
+        }
+        let one = downsample2(&Plane::filled(1, 1, 2.0));
+        assert_eq!(one.data, vec![2.0]);
+    }
+}

@@ -1,0 +1,187 @@
+//! Exact Euclidean distance transform (Felzenszwalb & Huttenlocher, "Distance
+//! Transforms of Sampled Functions", 2012): a 1-D scan down every column,
+//! then the lower envelope of parabolas along every row. Both passes are
+//! parallel and each output value is computed by one task (deterministic).
+
+use super::columns::map_columns;
+use crate::image::{Mask, Plane};
+use rayon::prelude::*;
+
+/// Distance of each `true` pixel to the nearest `false` pixel (centre to
+/// centre, px); 0 on `false` pixels. Pixels outside the image do not count
+/// as `false`, so a mask with no `false` pixel at all gives `f32::INFINITY`
+/// everywhere.
+///
+/// ```
+/// use trichometry::{kernels::distance_transform, Mask};
+/// let mut m = Mask::filled(5, 1, true);
+/// m.data[0] = false;
+/// let d = distance_transform(&m);
+/// assert_eq!(d.data, vec![0.0, 1.0, 2.0, 3.0, 4.0]);
+/// ```
+#[must_use = "the function does not modify the original image"]
+pub fn distance_transform(mask: &Mask) -> Plane {
+    let mut d = squared_distance_to(mask, false);
+    d.par_iter_mut().for_each(|v| *v = v.sqrt());
+    Plane::from_vec(mask.width, mask.height, d)
+}
+
+/// Squared distance of every pixel to the nearest pixel whose flag equals
+/// `target` (0 on those pixels, +∞ when there is none).
+pub(crate) fn squared_distance_to(mask: &Mask, target: bool) -> Vec<f32> {
+    let (w, h) = (mask.width, mask.height);
+    assert_eq!(mask.data.len(), w * h, "mask buffer size");
+    if w == 0 || h == 0 {
+        return Vec::new();
+    }
+    // Column pass: distance (in rows) to the nearest target in the column.
+    let g: Vec<u32> = map_columns(&mask.data, w, h, |col, out| {
+        let mut last: Option<usize> = None;
+        for (y, (&m, o)) in col.iter().zip(out.iter_mut()).enumerate() {
+            if m == target {
+                last = Some(y);
+            }
+            *o = last.map_or(u32::MAX, |l| (y - l) as u32);
+        }
+        let mut next: Option<usize> = None;
+        for y in (0..col.len()).rev() {
+            if col[y] == target {
+                next = Some(y);
+            }
+            if let Some(n) = next {
+                out[y] = out[y].min((n - y) as u32);
+            }
+        }
+    });
+    let mut out = vec![0.0f32; w * h];
+    out.par_chunks_mut(w).enumerate().for_each_init(
+        || {
+            (
+                vec![0.0f64; w],
+                Vec::with_capacity(w),
+                Vec::with_capacity(w + 1),
+            )
+        },
+        |(f, v, z), (y, orow)| {
+            for (fx, &gx) in f.iter_mut().zip(&g[y * w..(y + 1) * w]) {
+                *fx = if gx == u32::MAX {
+                    f64::INFINITY
+                } else {
+                    (gx as f64) * (gx as f64)
+                };
+            }
+            lower_envelope(f, v, z, orow);
+        },
+    );
+    out
+}
+
+/// `out[q] = min_p (q − p)² + f[p]` over finite `f[p]`.
+fn lower_envelope(f: &[f64], v: &mut Vec<usize>, z: &mut Vec<f64>, out: &mut [f32]) {
+    v.clear();
+    z.clear();
+    for (q, &fq) in f.iter().enumerate() {
+        if !fq.is_finite() {
+            continue;
+        }
+        let qf = q as f64;
+        loop {
+            let Some(&p) = v.last() else {
+                z.push(f64::NEG_INFINITY);
+                break;
+            };
+            let pf = p as f64;
+            let s = ((fq + qf * qf) - (f[p] + pf * pf)) / (2.0 * (qf - pf));
+            if s <= *z.last().expect("one boundary per vertex") {
+                v.pop();
+                z.pop();
+            } else {
+                z.push(s);
+                break;
+            }
+        }
+        v.push(q);
+    }
+    if v.is_empty() {
+        out.fill(f32::INFINITY);
+        return;
+    }
+    z.push(f64::INFINITY);
+    let mut k = 0;
+    for (q, o) in out.iter_mut().enumerate() {
+        let qf = q as f64;
+        while z[k + 1] < qf {
+            k += 1;
+        }
+        let p = v[k] as f64;
+        *o = ((qf - p) * (qf - p) + f[v[k]]) as f32;
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use proptest::prelude::*;
+
+    fn brute(mask: &Mask) -> Vec<f32> {
+        let (w, h) = (mask.width, mask.height);
+        let zeros: Vec<(usize, usize)> = (0..w * h)
+            .filter(|&i| !mask.data[i])
+            .map(|i| (i % w, i / w))
+            .collect();
+        (0..w * h)
+            .map(|i| {
+                let (x, y) = (i % w, i / w);
+                zeros
+                    .iter()
+                    .map(|&(a, b)| {
+                        let (dx, dy) = (a as f32 - x as f32, b as f32 - y as f32);
+                        (dx * dx + dy * dy).sqrt()
+                    })
+                    .fold(f32::INFINITY, f32::min)
+            })
+            .collect()
+    }
+
+    #[test]
+    fn disc_interior_distance() {
+        let n = 41;
+        let mut m = Mask::filled(n, n, false);
+        for y in 0..n {
+            for x in 0..n {
+                let (dx, dy) = (x as f32 - 20.0, y as f32 - 20.0);
+                m.data[y * n + x] = dx * dx + dy * dy <= 15.0 * 15.0;
+            }
+        }
+        let d = distance_transform(&m);
+        assert_eq!(d.data, brute(&m));
+        // Nearest lattice point outside r² ≤ 225 is (15, 1).
+        assert!((d.get(20, 20) - 226f32.sqrt()).abs() < 1e-6);
+    }
+
+    #[test]
+    fn degenerate_masks() {
+        assert!(distance_transform(&Mask::filled(3, 2, true))
+            .data
+            .iter()
+            .all(|v| v.is_infinite()));
+        assert!(distance_transform(&Mask::filled(3, 2, false))
+            .data
+            .iter()
+            .all(|&v| v == 0.0));
+        assert_eq!(
+            distance_transform(&Mask::filled(1, 1, true)).data,
+            vec![f32::INFINITY]
+        );
+        assert!(distance_transform(&Mask::default()).data.is_empty());
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig::with_cases(64))]
+        #[test]
+        fn matches_brute_force(w in 1usize..24, h in 1usize..24, bits in proptest::collection::vec(proptest::bool::weighted(0.8), 576)) {
+            let m = Mask { width: w, height: h, data: bits[..w * h].to_vec() };
+            prop_assert_eq!(distance_transform(&m).data, brute(&m));
+        }
+    }
+}

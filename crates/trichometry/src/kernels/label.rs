@@ -1,0 +1,559 @@
+//! Connected components (run-based union–find, parallel per row band),
+//! region statistics, hysteresis thresholding.
+//!
+//! Labels are numbered 1..=count in raster order of each component's first
+//! pixel, whatever the number of threads: the union–find keeps the smallest
+//! run index as the root, and runs are indexed in raster order.
+
+use crate::image::{Labels, Mask, Plane};
+use rayon::prelude::*;
+use serde::{Deserialize, Serialize};
+
+/// Pixel adjacency for connected components.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Connectivity {
+    /// Edge neighbours only.
+    Four,
+    /// Edge and corner neighbours.
+    #[default]
+    Eight,
+}
+
+/// Rows per union–find band (fixed, so results never depend on threads).
+const BAND: usize = 64;
+
+/// A horizontal run `[x0, x1)` of foreground pixels in one row.
+#[derive(Debug, Clone, Copy)]
+struct Run {
+    x0: u32,
+    x1: u32,
+}
+
+/// Runs of a mask, row by row, and the component root of every run.
+struct Components {
+    /// Index of the first run of each row; `row_start[h]` = number of runs.
+    row_start: Vec<usize>,
+    runs: Vec<Run>,
+    /// Label (1..) of every run.
+    label: Vec<u32>,
+    count: u32,
+}
+
+fn find(parent: &mut [u32], mut i: u32, offset: u32) -> u32 {
+    while parent[(i - offset) as usize] != i {
+        let p = parent[(i - offset) as usize];
+        let gp = parent[(p - offset) as usize];
+        parent[(i - offset) as usize] = gp;
+        i = gp;
+    }
+    i
+}
+
+fn union(parent: &mut [u32], a: u32, b: u32, offset: u32) {
+    let (ra, rb) = (find(parent, a, offset), find(parent, b, offset));
+    if ra < rb {
+        parent[(rb - offset) as usize] = ra;
+    } else if rb < ra {
+        parent[(ra - offset) as usize] = rb;
+    }
+}
+
+/// Union overlapping runs of two consecutive rows (`a` above `b`).
+fn join_rows(parent: &mut [u32], offset: u32, a: (&[Run], u32), b: (&[Run], u32), slack: u32) {
+    let (ra, ia0) = a;
+    let (rb, ib0) = b;
+    let (mut i, mut j) = (0, 0);
+    while i < ra.len() && j < rb.len() {
+        let (p, q) = (ra[i], rb[j]);
+        // Touching when p.x0 < q.x1 + slack and q.x0 < p.x1 + slack.
+        if p.x0 < q.x1 + slack && q.x0 < p.x1 + slack {
+            union(parent, ia0 + i as u32, ib0 + j as u32, offset);
+        }
+        if p.x1 < q.x1 {
+            i += 1;
+        } else {
+            j += 1;
+        }
+    }
+}
+
+fn components(mask: &Mask, conn: Connectivity) -> Components {
+    let (w, h) = (mask.width, mask.height);
+    assert_eq!(mask.data.len(), w * h, "mask buffer size");
+    let per_row: Vec<Vec<Run>> = (0..h)
+        .into_par_iter()
+        .map(|y| {
+            let row = &mask.data[y * w..(y + 1) * w];
+            let mut runs = Vec::new();
+            let mut x = 0;
+            while x < w {
+                if row[x] {
+                    let x0 = x;
+                    while x < w && row[x] {
+                        x += 1;
+                    }
+                    runs.push(Run {
+                        x0: x0 as u32,
+                        x1: x as u32,
+                    });
+                } else {
+                    x += 1;
+                }
+            }
+            runs
+        })
+        .collect();
+    let mut row_start = Vec::with_capacity(h + 1);
+    let mut n = 0usize;
+    for r in &per_row {
+        row_start.push(n);
+        n += r.len();
+    }
+    row_start.push(n);
+    assert!(n < u32::MAX as usize, "too many runs for u32 labels");
+    let runs: Vec<Run> = per_row.into_iter().flatten().collect();
+    let slack = match conn {
+        Connectivity::Four => 0,
+        Connectivity::Eight => 1,
+    };
+    let mut parent: Vec<u32> = (0..n as u32).collect();
+    // Bands in parallel: each owns the parent entries of its own runs.
+    {
+        let mut slices = Vec::new();
+        let mut rest = parent.as_mut_slice();
+        let mut y0 = 0;
+        while y0 < h {
+            let y1 = (y0 + BAND).min(h);
+            let len = row_start[y1] - row_start[y0];
+            let (band, tail) = rest.split_at_mut(len);
+            slices.push((y0, y1, band));
+            rest = tail;
+            y0 = y1;
+        }
+        slices.into_par_iter().for_each(|(y0, y1, band)| {
+            let off = row_start[y0] as u32;
+            for y in y0 + 1..y1 {
+                let a = (
+                    &runs[row_start[y - 1]..row_start[y]],
+                    row_start[y - 1] as u32,
+                );
+                let b = (&runs[row_start[y]..row_start[y + 1]], row_start[y] as u32);
+                join_rows(band, off, a, b, slack);
+            }
+        });
+    }
+    // Band seams, in order.
+    for y in (BAND..h).step_by(BAND) {
+        let a = (
+            &runs[row_start[y - 1]..row_start[y]],
+            row_start[y - 1] as u32,
+        );
+        let b = (&runs[row_start[y]..row_start[y + 1]], row_start[y] as u32);
+        join_rows(&mut parent, 0, a, b, slack);
+    }
+    // Roots are the smallest run index of their component, hence appear in
+    // raster order of first pixel.
+    let mut label = vec![0u32; n];
+    let mut count = 0u32;
+    for i in 0..n {
+        let r = find(&mut parent, i as u32, 0) as usize;
+        if r == i {
+            count += 1;
+            label[i] = count;
+        } else {
+            label[i] = label[r];
+        }
+    }
+    Components {
+        row_start,
+        runs,
+        label,
+        count,
+    }
+}
+
+fn paint(c: &Components, w: usize, h: usize, keep: impl Fn(u32) -> bool + Sync) -> Vec<u32> {
+    let mut data = vec![0u32; w * h];
+    if w == 0 {
+        return data;
+    }
+    data.par_chunks_mut(w).enumerate().for_each(|(y, row)| {
+        for i in c.row_start[y]..c.row_start[y + 1] {
+            let l = c.label[i];
+            if keep(l) {
+                let r = c.runs[i];
+                row[r.x0 as usize..r.x1 as usize].fill(l);
+            }
+        }
+    });
+    data
+}
+
+/// Connected components of `mask` with 8-connectivity, labelled 1..=count
+/// in raster order of each component's first pixel; 0 = background.
+///
+/// ```
+/// use trichometry::{kernels::label, Mask};
+/// let m = Mask { width: 4, height: 2, data: vec![true, false, false, true,
+///                                                false, true, false, true] };
+/// let l = label(&m);
+/// assert_eq!(l.count, 2);
+/// assert_eq!(l.data, vec![1, 0, 0, 2, 0, 1, 0, 2]);
+/// ```
+#[must_use]
+pub fn label(mask: &Mask) -> Labels {
+    label_with(mask, Connectivity::Eight)
+}
+
+/// Connected components with the given connectivity (see [`label`]).
+#[must_use]
+pub fn label_with(mask: &Mask, connectivity: Connectivity) -> Labels {
+    let c = components(mask, connectivity);
+    Labels {
+        width: mask.width,
+        height: mask.height,
+        data: paint(&c, mask.width, mask.height, |_| true),
+        count: c.count,
+    }
+}
+
+/// Hysteresis threshold: pixels ≥ `low` that are 8-connected (through
+/// pixels ≥ `low`) to a pixel ≥ `high`. NaN pixels are background. A `high`
+/// below `low` acts as `low`.
+#[must_use]
+pub fn hysteresis(image: &Plane, low: f32, high: f32) -> Mask {
+    let (w, h) = (image.width, image.height);
+    let weak = Mask {
+        width: w,
+        height: h,
+        data: image.data.par_iter().map(|&v| v >= low).collect(),
+    };
+    let c = components(&weak, Connectivity::Eight);
+    let high = high.max(low);
+    let strong_runs: Vec<u32> = (0..h)
+        .into_par_iter()
+        .flat_map_iter(|y| {
+            let row = image.row(y);
+            let c = &c;
+            (c.row_start[y]..c.row_start[y + 1]).filter_map(move |i| {
+                let r = c.runs[i];
+                row[r.x0 as usize..r.x1 as usize]
+                    .iter()
+                    .any(|&v| v >= high)
+                    .then_some(c.label[i])
+            })
+        })
+        .collect();
+    let mut seeded = vec![false; c.count as usize + 1];
+    for l in strong_runs {
+        seeded[l as usize] = true;
+    }
+    let painted = paint(&c, w, h, |l| seeded[l as usize]);
+    Mask {
+        width: w,
+        height: h,
+        data: painted.into_par_iter().map(|l| l != 0).collect(),
+    }
+}
+
+/// Geometry of one labelled region. Moments treat pixels as points at their
+/// centres (as scikit-image's `regionprops` does).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct RegionStats {
+    /// The region's label (1..).
+    pub label: u32,
+    /// Number of pixels.
+    pub area_px: u64,
+    /// Smallest x of the region (inclusive).
+    pub bbox_x_min: u32,
+    /// Smallest y of the region (inclusive).
+    pub bbox_y_min: u32,
+    /// Largest x of the region (inclusive).
+    pub bbox_x_max: u32,
+    /// Largest y of the region (inclusive).
+    pub bbox_y_max: u32,
+    /// Mean x of the pixel centres.
+    pub centroid_x: f64,
+    /// Mean y of the pixel centres.
+    pub centroid_y: f64,
+    /// Central second moment ⟨(x − x̄)²⟩ (px²).
+    pub mu20_px2: f64,
+    /// Central second moment ⟨(x − x̄)(y − ȳ)⟩ (px²).
+    pub mu11_px2: f64,
+    /// Central second moment ⟨(y − ȳ)²⟩ (px²).
+    pub mu02_px2: f64,
+}
+
+impl RegionStats {
+    /// Eigenvalues of the covariance matrix, larger first (px²).
+    pub fn inertia_eigenvalues_px2(&self) -> (f64, f64) {
+        let m = 0.5 * (self.mu20_px2 + self.mu02_px2);
+        let d = (0.25 * (self.mu20_px2 - self.mu02_px2).powi(2) + self.mu11_px2.powi(2)).sqrt();
+        (m + d, (m - d).max(0.0))
+    }
+    /// Angle of the major axis, radians from +x towards +y, in (−π/2, π/2].
+    pub fn orientation_rad(&self) -> f64 {
+        0.5 * (2.0 * self.mu11_px2).atan2(self.mu20_px2 - self.mu02_px2)
+    }
+    /// Major axis of the ellipse with the same second moments (4√λ1, px).
+    pub fn axis_major_length_px(&self) -> f64 {
+        4.0 * self.inertia_eigenvalues_px2().0.sqrt()
+    }
+    /// Minor axis of the ellipse with the same second moments (4√λ2, px).
+    pub fn axis_minor_length_px(&self) -> f64 {
+        4.0 * self.inertia_eigenvalues_px2().1.sqrt()
+    }
+    /// Elongation √(λ1/λ2) ≥ 1 (∞ for a one-pixel-wide straight line).
+    pub fn elongation(&self) -> f64 {
+        let (a, b) = self.inertia_eigenvalues_px2();
+        if a == 0.0 {
+            1.0
+        } else {
+            (a / b).sqrt()
+        }
+    }
+}
+
+#[derive(Clone, Copy, Default)]
+struct Acc {
+    n: u64,
+    sx: u64,
+    sy: u64,
+    sxx: u64,
+    syy: u64,
+    sxy: u64,
+    x0: u32,
+    y0: u32,
+    x1: u32,
+    y1: u32,
+}
+
+/// Σ_{x=0}^{m−1} x².
+fn sq_sum(m: u64) -> u64 {
+    if m == 0 {
+        0
+    } else {
+        (m - 1) * m * (2 * m - 1) / 6
+    }
+}
+
+/// Area, bounding box, centroid and central second moments of every label
+/// 1..=count (index i holds label i + 1; absent labels have area 0).
+/// Integer sums, so the result is exact and thread-independent.
+#[must_use]
+pub fn regions(labels: &Labels) -> Vec<RegionStats> {
+    let (w, h) = (labels.width, labels.height);
+    let mut acc = vec![
+        Acc {
+            x0: u32::MAX,
+            y0: u32::MAX,
+            ..Acc::default()
+        };
+        labels.count as usize
+    ];
+    for y in 0..h {
+        let row = &labels.data[y * w..(y + 1) * w];
+        let mut x = 0;
+        while x < w {
+            let l = row[x];
+            let x0 = x;
+            while x < w && row[x] == l {
+                x += 1;
+            }
+            if l == 0 || l > labels.count {
+                continue;
+            }
+            let a = &mut acc[l as usize - 1];
+            let (n, yy) = ((x - x0) as u64, y as u64);
+            let sx = (x0 as u64 + x as u64 - 1) * n / 2;
+            a.n += n;
+            a.sx += sx;
+            a.sxx += sq_sum(x as u64) - sq_sum(x0 as u64);
+            a.sy += n * yy;
+            a.syy += n * yy * yy;
+            a.sxy += sx * yy;
+            a.x0 = a.x0.min(x0 as u32);
+            a.x1 = a.x1.max(x as u32 - 1);
+            a.y0 = a.y0.min(y as u32);
+            a.y1 = a.y1.max(y as u32);
+        }
+    }
+    acc.iter()
+        .enumerate()
+        .map(|(i, a)| {
+            let n = a.n.max(1) as f64;
+            let (cx, cy) = (a.sx as f64 / n, a.sy as f64 / n);
+            let empty = a.n == 0;
+            RegionStats {
+                label: i as u32 + 1,
+                area_px: a.n,
+                bbox_x_min: if empty { 0 } else { a.x0 },
+                bbox_y_min: if empty { 0 } else { a.y0 },
+                bbox_x_max: a.x1,
+                bbox_y_max: a.y1,
+                centroid_x: cx,
+                centroid_y: cy,
+                mu20_px2: (a.sxx as f64 / n - cx * cx).max(0.0),
+                mu11_px2: a.sxy as f64 / n - cx * cy,
+                mu02_px2: (a.syy as f64 / n - cy * cy).max(0.0),
+            }
+        })
+        .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use proptest::prelude::*;
+
+    /// Flood fill in raster order: the reference labelling.
+    fn naive(mask: &Mask, conn: Connectivity) -> (Vec<u32>, u32) {
+        let (w, h) = (mask.width as isize, mask.height as isize);
+        let mut out = vec![0u32; mask.data.len()];
+        let mut count = 0;
+        for start in 0..mask.data.len() {
+            if !mask.data[start] || out[start] != 0 {
+                continue;
+            }
+            count += 1;
+            let mut stack = vec![start];
+            out[start] = count;
+            while let Some(i) = stack.pop() {
+                let (x, y) = ((i as isize) % w, (i as isize) / w);
+                for dy in -1..=1isize {
+                    for dx in -1..=1isize {
+                        if (dx == 0 && dy == 0)
+                            || (conn == Connectivity::Four && dx != 0 && dy != 0)
+                        {
+                            continue;
+                        }
+                        let (xx, yy) = (x + dx, y + dy);
+                        if xx < 0 || yy < 0 || xx >= w || yy >= h {
+                            continue;
+                        }
+                        let j = (yy * w + xx) as usize;
+                        if mask.data[j] && out[j] == 0 {
+                            out[j] = count;
+                            stack.push(j);
+                        }
+                    }
+                }
+            }
+        }
+        (out, count)
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig::with_cases(128))]
+        #[test]
+        fn agrees_with_flood_fill(w in 1usize..40, h in 1usize..150, p in 0.2f64..0.7, seed in proptest::collection::vec(proptest::bool::ANY, 64)) {
+            // Cheap pseudo-random mask with density ≈ p (tall, to cross band seams).
+            let mut s: u64 = seed.iter().fold(17, |a, &b| a.wrapping_mul(31).wrapping_add(b as u64 + 1));
+            let data = (0..w * h).map(|_| {
+                s = s.wrapping_mul(6364136223846793005).wrapping_add(1442695040888963407);
+                ((s >> 33) as f64 / (1u64 << 31) as f64) < p
+            }).collect();
+            let m = Mask { width: w, height: h, data };
+            for conn in [Connectivity::Four, Connectivity::Eight] {
+                let l = label_with(&m, conn);
+                let (d, c) = naive(&m, conn);
+                prop_assert_eq!(l.count, c);
+                prop_assert_eq!(l.data, d);
+            }
+        }
+    }
+
+    #[test]
+    fn u_shape_merges_across_band_seam() {
+        let (w, h) = (5, 200);
+        let mut m = Mask::filled(w, h, false);
+        for y in 0..h {
+            m.data[y * w] = true;
+            m.data[y * w + 4] = true;
+        }
+        for x in 0..w {
+            m.data[(h - 1) * w + x] = true;
+        }
+        let l = label(&m);
+        assert_eq!(l.count, 1);
+        // Diagonal touch: one component in 8, two in 4.
+        let d = Mask {
+            width: 2,
+            height: 2,
+            data: vec![true, false, false, true],
+        };
+        assert_eq!(label(&d).count, 1);
+        assert_eq!(label_with(&d, Connectivity::Four).count, 2);
+        assert_eq!(label(&Mask::default()).count, 0);
+        assert_eq!(label(&Mask::filled(1, 1, true)).data, vec![1]);
+    }
+
+    #[test]
+    fn region_stats_of_a_rectangle_and_a_line() {
+        let (w, h) = (20, 10);
+        let mut m = Mask::filled(w, h, false);
+        for y in 2..5 {
+            for x in 3..10 {
+                m.data[y * w + x] = true;
+            }
+        }
+        for i in 0..6 {
+            m.data[(4 + i) * w + 12 + i] = true; // diagonal line
+        }
+        let l = label(&m);
+        assert_eq!(l.count, 2);
+        let r = regions(&l);
+        let a = &r[0];
+        assert_eq!(a.area_px, 21);
+        assert_eq!(
+            (a.bbox_x_min, a.bbox_y_min, a.bbox_x_max, a.bbox_y_max),
+            (3, 2, 9, 4)
+        );
+        assert!((a.centroid_x - 6.0).abs() < 1e-12 && (a.centroid_y - 3.0).abs() < 1e-12);
+        // Discrete uniform variance: (n² − 1)/12.
+        assert!((a.mu20_px2 - 4.0).abs() < 1e-12);
+        assert!((a.mu02_px2 - 8.0 / 12.0).abs() < 1e-12);
+        assert!(a.mu11_px2.abs() < 1e-12);
+        assert!(a.orientation_rad().abs() < 1e-12);
+        let b = &r[1];
+        assert_eq!(b.area_px, 6);
+        assert!((b.orientation_rad() - std::f64::consts::FRAC_PI_4).abs() < 1e-12);
+        assert!(b.elongation().is_infinite());
+    }
+
+    #[test]
+    fn hysteresis_keeps_only_seeded_components() {
+        let p = Plane::from_vec(
+            7,
+            2,
+            vec![
+                0.1,
+                0.5,
+                0.6,
+                0.0,
+                0.5,
+                0.5,
+                0.9, //
+                0.5,
+                0.0,
+                0.0,
+                0.0,
+                f32::NAN,
+                0.0,
+                0.0,
+            ],
+        );
+        let m = hysteresis(&p, 0.4, 0.8);
+        assert_eq!(
+            m.data,
+            vec![
+                false, false, false, false, true, true, true, //
+                false, false, false, false, false, false, false
+            ]
+        );
+        // high < low acts as low.
+        assert_eq!(hysteresis(&p, 0.4, 0.0).count(), 6);
+        assert_eq!(hysteresis(&Plane::default(), 0.0, 1.0).count(), 0);
+    }
+}

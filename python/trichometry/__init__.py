@@ -1,0 +1,230 @@
+"""trichometry: quantitative trichoscopy.
+
+One dermatoscope image of the scalp in, objective numbers out: erythema
+(CIELAB a*, erythema index), capillary loops, hair shafts and follicle
+miniaturization.
+
+>>> import trichometry
+>>> image, truth = trichometry.synth(width=320, height=240, um_per_px=3.5, seed=1)
+>>> result = trichometry.analyze(image, um_per_px=3.5)
+>>> abs(result.erythema_a_star_mean - truth["skin_a_star_mean"]) < 0.5
+True
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from typing import Any, Mapping, Optional, Sequence, Tuple, Union
+
+import numpy as np
+
+from . import _core
+from ._core import (
+    CalibrationError,
+    ColourRequiredError,
+    DecodeError,
+    ImageLimitsError,
+    RegistrationError,
+    TrichometryError,
+    UnsupportedImageError,
+)
+from ._result import Analysis
+
+__version__: str = _core.__version__
+
+__all__ = [
+    "Analysis",
+    "CalibrationError",
+    "ColourRequiredError",
+    "DecodeError",
+    "ImageLimitsError",
+    "RegistrationError",
+    "TrichometryError",
+    "UnsupportedImageError",
+    "analyze",
+    "load",
+    "synth",
+    "__version__",
+]
+
+PathLike = Union[str, "os.PathLike[str]"]
+ImageLike = Union[PathLike, np.ndarray]
+
+
+def load(path: PathLike) -> np.ndarray:
+    """Decode an image file (JPEG, PNG 8/16-bit, TIFF).
+
+    EXIF orientation is applied and alpha dropped.
+
+    Parameters
+    ----------
+    path : str or os.PathLike
+        The image file.
+
+    Returns
+    -------
+    numpy.ndarray
+        ``(H, W, 3)`` for colour, ``(H, W)`` for greyscale; ``uint8`` or
+        ``uint16`` as in the file.
+
+    Raises
+    ------
+    FileNotFoundError
+        The file does not exist.
+    DecodeError, UnsupportedImageError, ImageLimitsError
+        Corrupt/truncated/empty data, an unsupported format, or more pixels
+        than the decoder limits allow (all subclass ``ValueError``).
+    """
+    return _core.load(_fspath(path, "path"))
+
+
+def analyze(
+    image: ImageLike,
+    *,
+    um_per_px: Optional[float] = None,
+    chart: Optional[ImageLike] = None,
+    chart_corners: Optional[Sequence[Any]] = None,
+    reference: Optional[ImageLike] = None,
+    reference_rect: Optional[Sequence[int]] = None,
+    reference_lightness: float = 50.0,
+    colour_constancy: Optional[str] = None,
+    params: Optional[Union[Mapping[str, Any], str]] = None,
+) -> Analysis:
+    """Analyse one trichoscopy image.
+
+    The work runs in Rust with the GIL released.
+
+    Parameters
+    ----------
+    image : str, os.PathLike or numpy.ndarray
+        A file, or a ``uint8``/``uint16`` sRGB array of shape ``(H, W, 3)`` or
+        ``(H, W)``. A C-contiguous array is read in place (do not modify it
+        while the call runs); others are copied.
+    um_per_px : float, optional
+        Micrometres per pixel. Without it no µm, mm² or cm² figure is
+        reported and the hair and vessel stages are skipped.
+    chart : str, os.PathLike or numpy.ndarray, optional
+        A separate image of a 24-patch ColorChecker Classic; omit it (and give
+        ``chart_corners``) when the chart is in ``image`` itself.
+    chart_corners : sequence, optional
+        The chart's corners ``x1, y1, ..., x4, y4`` (or four ``(x, y)``
+        pairs) in pixels, clockwise from the corner of patch 1 ("dark skin").
+    reference : str, os.PathLike or numpy.ndarray, optional
+        An image of a grey card taken with the same camera settings.
+    reference_rect : (x, y, w, h), optional
+        A neutral patch, in ``reference`` when given, else in ``image``.
+    reference_lightness : float
+        The neutral reference's CIELAB L* (default 50).
+    colour_constancy : {"shades-of-gray"}, optional
+        Estimate the illuminant from the image itself (no reference).
+    params : dict or str, optional
+        Analysis parameters (``trichometry::Params`` as a dict or JSON);
+        missing keys take defaults.
+
+    Returns
+    -------
+    Analysis
+        Every output field as an attribute, maps as numpy arrays, tables.
+
+    Raises
+    ------
+    ValueError
+        Invalid parameters (NaN, zero or negative ``um_per_px``, conflicting
+        colour references, a wrong array dtype or shape).
+    FileNotFoundError
+        A file does not exist.
+    TrichometryError
+        ``DecodeError``, ``UnsupportedImageError``, ``ImageLimitsError``,
+        ``ColourRequiredError``, ``CalibrationError`` (all ``ValueError``).
+    """
+    img = _image_arg(image, "image")
+    corners = None
+    if chart_corners is not None:
+        try:
+            corners = [float(v) for v in np.asarray(chart_corners, dtype=float).ravel()]
+        except (TypeError, ValueError) as e:
+            raise ValueError(f"chart_corners: expected 8 numbers, {e}") from None
+    rect = None
+    if reference_rect is not None:
+        rect = tuple(int(v) for v in reference_rect)
+        if len(rect) != 4 or min(rect) < 0:
+            raise ValueError(f"reference_rect: expected (x, y, w, h) >= 0, got {reference_rect!r}")
+    if params is not None and not isinstance(params, str):
+        params = json.dumps(dict(params))
+    record, maps = _core.analyze(
+        img,
+        um_per_px=None if um_per_px is None else float(um_per_px),
+        chart=None if chart is None else _image_arg(chart, "chart"),
+        chart_corners=corners,
+        reference=None if reference is None else _image_arg(reference, "reference"),
+        reference_rect=rect,
+        reference_lightness=float(reference_lightness),
+        colour_constancy=colour_constancy,
+        params=params,
+    )
+    return Analysis(json.loads(record), maps)
+
+
+def synth(
+    *,
+    width: int = 640,
+    height: int = 480,
+    um_per_px: float = 3.5,
+    seed: int = 1,
+    spec: Optional[Mapping[str, Any]] = None,
+) -> Tuple[np.ndarray, dict]:
+    """Render a phantom trichoscopy image with exact ground truth.
+
+    Parameters
+    ----------
+    width, height : int
+        Size in pixels.
+    um_per_px : float
+        Micrometres per pixel.
+    seed : int
+        The same spec and seed give the same image, bit for bit.
+    spec : dict, optional
+        A full scene spec (``trichometry::synth::SceneSpec``: skin, hairs,
+        vessels, optics); the keywords above override its keys.
+
+    Returns
+    -------
+    image : numpy.ndarray
+        ``(H, W, 3)`` ``uint8``.
+    truth : dict
+        The ground truth (e.g. ``skin_a_star_mean``), the ``spec`` used, and
+        ``skin_mask`` / ``glare_mask`` as boolean arrays.
+    """
+    full = dict(spec or {})
+    full.update(width=int(width), height=int(height), um_per_px=float(um_per_px), seed=int(seed))
+    image, truth_json, masks = _core.synth(json.dumps(full))
+    parsed = json.loads(truth_json)
+    truth = dict(parsed["truth"])
+    truth["spec"] = parsed["spec"]
+    truth.update(masks)
+    return image, truth
+
+
+def _fspath(p: Any, name: str) -> str:
+    try:
+        return os.fspath(p)
+    except TypeError:
+        raise TypeError(f"{name}: expected a path, got {type(p).__name__}") from None
+
+
+def _image_arg(image: Any, name: str) -> Union[str, np.ndarray]:
+    if isinstance(image, (str, os.PathLike)):
+        return os.fspath(image)
+    if isinstance(image, np.ndarray):
+        if image.dtype not in (np.uint8, np.uint16):
+            raise ValueError(
+                f"{name}: expected a uint8 or uint16 array, got {image.dtype}"
+                " (convert floats in [0, 1] with (a * 255).round().astype(np.uint8))"
+            )
+        if not (image.ndim == 2 or (image.ndim == 3 and image.shape[2] == 3)):
+            raise ValueError(f"{name}: expected shape (H, W) or (H, W, 3), got {image.shape}")
+        if image.dtype.byteorder not in ("=", "|"):
+            image = image.astype(image.dtype.newbyteorder("="))
+        return image
+    raise TypeError(f"{name}: expected a path or a numpy array, got {type(image).__name__}")

@@ -1,0 +1,33 @@
+"""Type stubs of the compiled core (trichometry._core)."""
+
+import os
+from typing import Dict, Optional, Sequence, Tuple, Union
+
+import numpy as np
+
+__version__: str
+
+_Image = Union[str, os.PathLike[str], np.ndarray]
+
+class TrichometryError(ValueError): ...
+class DecodeError(TrichometryError): ...
+class UnsupportedImageError(TrichometryError): ...
+class ImageLimitsError(TrichometryError): ...
+class ColourRequiredError(TrichometryError): ...
+class CalibrationError(TrichometryError): ...
+class RegistrationError(TrichometryError): ...
+
+def load(path: Union[str, os.PathLike[str]]) -> np.ndarray: ...
+def analyze(
+    image: _Image,
+    *,
+    um_per_px: Optional[float] = None,
+    chart: Optional[_Image] = None,
+    chart_corners: Optional[Sequence[float]] = None,
+    reference: Optional[_Image] = None,
+    reference_rect: Optional[Tuple[int, int, int, int]] = None,
+    reference_lightness: float = 50.0,
+    colour_constancy: Optional[str] = None,
+    params: Optional[str] = None,
+) -> Tuple[str, Dict[str, Optional[np.ndarray]]]: ...
+def synth(spec: str) -> Tuple[np.ndarray, str, Dict[str, np.ndarray]]: ...

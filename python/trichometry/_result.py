@@ -1,0 +1,216 @@
+"""The result of :func:`trichometry.analyze`."""
+
+from __future__ import annotations
+
+import copy
+from typing import Any, Dict, List, Optional
+
+import numpy as np
+
+_MAPS = (
+    "a_star_map",
+    "erythema_index_map",
+    "skin_mask",
+    "glare_mask",
+    "hair_mask",
+    "hair_labels",
+    "scale_mask",
+    "vessel_mask",
+    "vessel_labels",
+)
+_NOT_SUMMARY = ("warnings", "provenance", "hairs", "capillaries")
+
+
+class Analysis:
+    """One analysed image.
+
+    Every field of the output record is an attribute with the same name as
+    the JSON key and CSV column (``erythema_a_star_median``, ``hair_count``,
+    ``capillary_density_per_mm2``, …); ``None`` means "not measured".
+
+    Maps are numpy arrays handed over from Rust without copying (``None`` when
+    the stage did not run): ``a_star_map`` and ``erythema_index_map``
+    (float32), ``skin_mask``, ``glare_mask``, ``hair_mask``, ``vessel_mask``,
+    ``scale_mask`` (bool), ``hair_labels`` and ``vessel_labels`` (uint32,
+    0 = background, label = the record's ``id``).
+
+    ``hairs`` and ``capillaries`` are tables: ``dict[str, numpy.ndarray]``,
+    one column per record field (polylines as an object column of ``(N, 2)``
+    arrays), ready for ``pandas.DataFrame``; ``hairs_frame()`` and
+    ``capillaries_frame()`` build that DataFrame.
+    """
+
+    __slots__ = ("_record", "_maps", "_tables")
+
+    def __init__(self, record: Dict[str, Any], maps: Dict[str, Optional[np.ndarray]]):
+        self._record = record
+        self._maps = maps
+        self._tables: Dict[str, Dict[str, np.ndarray]] = {}
+
+    def __getattr__(self, name: str) -> Any:
+        record = object.__getattribute__(self, "_record")
+        if name in record and name not in _NOT_SUMMARY:
+            return record[name]
+        raise AttributeError(f"'Analysis' object has no attribute {name!r}")
+
+    def __dir__(self) -> List[str]:
+        return sorted(set(object.__dir__(self)) | set(self._record))
+
+    def __repr__(self) -> str:
+        keys = (
+            "width_px",
+            "height_px",
+            "um_per_px",
+            "erythema_a_star_median",
+            "hair_count",
+            "capillary_count",
+        )
+        parts = [f"{k}={self._record[k]!r}" for k in keys if k in self._record]
+        parts.append(f"warnings={self.warnings!r}")
+        return f"Analysis({', '.join(parts)})"
+
+    # The record ------------------------------------------------------------
+
+    def to_dict(self) -> Dict[str, Any]:
+        """The full record as plain Python data (what the CLI writes as JSON)."""
+        return copy.deepcopy(self._record)
+
+    def summary(self) -> Dict[str, Any]:
+        """The flat image-level figures (no warnings, provenance or tables)."""
+        return {k: v for k, v in self._record.items() if k not in _NOT_SUMMARY}
+
+    @property
+    def warnings(self) -> List[str]:
+        """Warning codes (``uncalibrated_colour``, ``glare``, ``blurred``, …)."""
+        return list(self._record.get("warnings", []))
+
+    @property
+    def provenance(self) -> Dict[str, Any]:
+        """Version, parameters, calibration, input size and SHA-256."""
+        return copy.deepcopy(self._record.get("provenance", {}))
+
+    # Tables ----------------------------------------------------------------
+
+    def _table(self, key: str) -> Dict[str, np.ndarray]:
+        if key not in self._tables:
+            self._tables[key] = records_to_table(self._record.get(key, []))
+        return self._tables[key]
+
+    @property
+    def hairs(self) -> Dict[str, np.ndarray]:
+        """One row per hair shaft, regionprops-table style."""
+        return self._table("hairs")
+
+    @property
+    def capillaries(self) -> Dict[str, np.ndarray]:
+        """One row per capillary, regionprops-table style."""
+        return self._table("capillaries")
+
+    def hairs_frame(self) -> Any:
+        """``hairs`` as a pandas DataFrame (needs pandas)."""
+        return _frame(self.hairs, "hairs_frame")
+
+    def capillaries_frame(self) -> Any:
+        """``capillaries`` as a pandas DataFrame (needs pandas)."""
+        return _frame(self.capillaries, "capillaries_frame")
+
+    # Maps ------------------------------------------------------------------
+
+    @property
+    def a_star_map(self) -> Optional[np.ndarray]:
+        """CIELAB a* per pixel (float32), ``None`` for greyscale input."""
+        return self._maps.get("a_star_map")
+
+    @property
+    def erythema_index_map(self) -> Optional[np.ndarray]:
+        """Erythema index 100·log10(R/G) per pixel (float32)."""
+        return self._maps.get("erythema_index_map")
+
+    @property
+    def skin_mask(self) -> Optional[np.ndarray]:
+        """Skin pixels the erythema figures ran over (bool)."""
+        return self._maps.get("skin_mask")
+
+    @property
+    def glare_mask(self) -> Optional[np.ndarray]:
+        """Glare pixels (bool)."""
+        return self._maps.get("glare_mask")
+
+    @property
+    def hair_mask(self) -> Optional[np.ndarray]:
+        """Hair pixels (bool), ``None`` when the hair stage did not run."""
+        return self._maps.get("hair_mask")
+
+    @property
+    def hair_labels(self) -> Optional[np.ndarray]:
+        """One label per shaft (uint32, 0 = no hair)."""
+        return self._maps.get("hair_labels")
+
+    @property
+    def scale_mask(self) -> Optional[np.ndarray]:
+        """Scale (flake) pixels (bool)."""
+        return self._maps.get("scale_mask")
+
+    @property
+    def vessel_mask(self) -> Optional[np.ndarray]:
+        """Vessel pixels (bool), ``None`` when the vessel stage did not run."""
+        return self._maps.get("vessel_mask")
+
+    @property
+    def vessel_labels(self) -> Optional[np.ndarray]:
+        """One label per capillary (uint32, 0 = none)."""
+        return self._maps.get("vessel_labels")
+
+
+def _frame(table: Dict[str, np.ndarray], what: str) -> Any:
+    try:
+        import pandas as pd
+    except ImportError as e:
+        raise ImportError(
+            f"{what}() needs pandas (pip install pandas); the plain table is a dict of arrays"
+        ) from e
+    return pd.DataFrame(table)
+
+
+def _is_int(v: Any) -> bool:
+    return isinstance(v, int) and not isinstance(v, bool)
+
+
+def _cell(v: Any) -> Any:
+    """A list of numbers or of [x, y] pairs becomes an array; anything else stays."""
+    if isinstance(v, list):
+        try:
+            a = np.asarray(v, dtype=np.float64)
+        except (TypeError, ValueError):
+            return v
+        return a.reshape(0, 2) if a.size == 0 else a
+    return v
+
+
+def _column(values: List[Any]) -> np.ndarray:
+    present = [v for v in values if v is not None]
+    complete = len(present) == len(values)
+    if present and complete and all(isinstance(v, bool) for v in present):
+        return np.array(values, dtype=bool)
+    if present and complete and all(_is_int(v) for v in present):
+        return np.array(values, dtype=np.int64)
+    if all(_is_int(v) or isinstance(v, float) for v in present):
+        return np.array([np.nan if v is None else float(v) for v in values], dtype=np.float64)
+    out = np.empty(len(values), dtype=object)
+    for i, v in enumerate(values):
+        out[i] = _cell(v)
+    return out
+
+
+def records_to_table(records: List[Dict[str, Any]]) -> Dict[str, np.ndarray]:
+    """Serde records → ``dict[str, ndarray]`` (one column per key, first-seen order).
+
+    Integers → int64 (float64 with NaN when some are missing), floats →
+    float64, booleans → bool, everything else (strings, polylines, nested
+    objects) → an object column; polylines become ``(N, 2)`` float arrays.
+    """
+    columns: Dict[str, None] = {}
+    for r in records:
+        for k in r:
+            columns.setdefault(k, None)
+    return {k: _column([r.get(k) for r in records]) for k in columns}
