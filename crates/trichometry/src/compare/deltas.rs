@@ -115,24 +115,20 @@ pub(crate) struct PixelPass {
     pub tiles: Vec<[VisitTile; 2]>,
     /// The shared analysable field in baseline pixels.
     pub shared: Mask,
-    /// Follow-up a* (bilinear, in baseline coordinates) − baseline a*; NaN
+    /// Follow-up a* (nearest pixel, in baseline coordinates) − baseline a*; NaN
     /// outside the shared field.
     pub delta_a_star: Option<Plane>,
 }
 
 #[inline]
 fn hbin(v: f32, bins: usize) -> usize {
-    let b = ((v as f64 - H_LO) / H_RES).floor();
-    if b.is_nan() {
-        0
-    } else {
-        (b.max(0.0) as usize).min(bins - 1)
-    }
+    // Saturating float → int cast: NaN → 0, below → 0, above → clamped.
+    let b = ((v - H_LO as f32) * (1.0 / H_RES as f32)) as usize;
+    b.min(bins - 1)
 }
 
 /// One pass over the baseline pixels of the grid's bounding box; the
-/// follow-up is read at the nearest pixel through `b2f` (bilinear for the
-/// Δa* map).
+/// follow-up is read at the nearest pixel through `b2f`.
 #[allow(clippy::too_many_arguments)]
 pub(crate) fn pixel_pass(
     bw: usize,
@@ -147,11 +143,25 @@ pub(crate) fn pixel_pass(
 ) -> PixelPass {
     let hist = base.a_star.is_some() && fol.a_star.is_some();
     let (a, b, tx, ty) = b2f.matrix();
-    let bands: Vec<usize> = (0..grid.ny).collect();
-    let results: Vec<BandOut> = bands
+    // Statistics on every pixel up to 4 MP, on every other pixel of every
+    // other row beyond (each sample then stands for step² pixels): medians and
+    // fractions over millions of samples do not need more, and this keeps a
+    // 12 MP comparison within its time budget. The shared mask and the Δa*
+    // map stay at full resolution.
+    let step = if bw * bh > 4_000_000 { 2 } else { 1 };
+    let wpx = (step * step) as f64;
+    // Each tile row is cut into SUB parts, for load balance; parts are merged
+    // in order (integer counts, and f64 sums added in a fixed order).
+    const SUB: usize = 4;
+    let tasks: Vec<(usize, usize)> = (0..grid.ny)
+        .flat_map(|t| (0..SUB).map(move |k| (t, k)))
+        .collect();
+    let results: Vec<BandOut> = tasks
         .par_iter()
-        .map(|&tyi| {
-            let (r0, r1) = grid.band_rows(tyi);
+        .map(|&(tyi, part)| {
+            let (b0, b1) = grid.band_rows(tyi);
+            let r0 = b0 + (b1 - b0) * part / SUB;
+            let r1 = b0 + (b1 - b0) * (part + 1) / SUB;
             let mut tiles: Vec<[VisitTile; 2]> = (0..grid.nx)
                 .map(|_| [VisitTile::new(hist), VisitTile::new(hist)])
                 .collect();
@@ -162,50 +172,65 @@ pub(crate) fn pixel_pass(
             } else {
                 Vec::new()
             };
+            // Column → tile column, once.
+            let col_tile: Vec<usize> = (grid.x0..grid.x1)
+                .map(|x| grid.tile(x as f64, r0 as f64).map_or(0, |t| t % grid.nx))
+                .collect();
+            let (fwf, fhf) = (fw as f64 - 0.5, fh as f64 - 0.5);
             for y in r0..r1 {
+                let yf = y as f64;
+                let sampled_row = (y - grid.y0).is_multiple_of(step);
+                let mut u = a * grid.x0 as f64 - b * yf + tx;
+                let mut v = b * grid.x0 as f64 + a * yf + ty;
                 for x in grid.x0..grid.x1 {
-                    let (xf, yf) = (x as f64, y as f64);
-                    let u = a * xf - b * yf + tx;
-                    let v = b * xf + a * yf + ty;
-                    if !(u >= -0.5 && v >= -0.5 && u < fw as f64 - 0.5 && v < fh as f64 - 0.5) {
+                    let (uu, vv) = (u, v);
+                    u += a;
+                    v += b;
+                    if !(uu >= -0.5 && vv >= -0.5 && uu < fwf && vv < fhf) {
                         continue;
                     }
                     let i = y * bw + x;
+                    // Nearest follow-up pixel: uu + 0.5 ≥ 0 here, so the cast floors.
                     let j =
-                        (v.round() as usize).min(fh - 1) * fw + (u.round() as usize).min(fw - 1);
+                        ((vv + 0.5) as usize).min(fh - 1) * fw + ((uu + 0.5) as usize).min(fw - 1);
                     if flag(Some(base.glare), i) || flag(Some(fol.glare), j) {
                         continue;
                     }
                     smask[(y - r0) * bw + x] = true;
-                    let t = grid.tile(xf, yf).map_or(0, |t| t % grid.nx);
+                    if !(sampled_row && (x - grid.x0).is_multiple_of(step)) {
+                        continue;
+                    }
+                    let t = col_tile[x - grid.x0];
                     for (k, (m, p)) in [(base, i), (fol, j)].into_iter().enumerate() {
                         let st = &mut tiles[t][k];
-                        st.s[SHARED] += 1.0;
+                        st.s[SHARED] += wpx;
                         let hair = flag(m.hair, p);
                         let scale = flag(m.scale, p);
                         if scale {
-                            st.s[SCALE] += 1.0;
+                            st.s[SCALE] += wpx;
                         }
                         if !hair && !scale {
-                            st.s[FREE] += 1.0;
+                            st.s[FREE] += wpx;
                         }
-                        if hist {
-                            let av = m.a_star.expect("hist").data[p];
-                            if flag(m.vessel, p) {
-                                st.s[VPX] += 1.0;
-                                st.s[VASUM] += av as f64;
+                        if let (Some(am), Some(em)) = (m.a_star, m.ei) {
+                            let av = am.data[p];
+                            let vessel = flag(m.vessel, p);
+                            if vessel {
+                                st.s[VPX] += wpx;
+                                st.s[VASUM] += wpx * av as f64;
                             }
                             let skin = m.skin.data.is_empty() || m.skin.data[p];
-                            if skin && !hair && !scale && !flag(m.vessel, p) {
+                            if skin && !hair && !scale && !vessel {
                                 st.a_hist[hbin(av, A_BINS)] += 1;
-                                st.ei_hist[hbin(m.ei.expect("hist").data[p], EI_BINS)] += 1;
+                                st.ei_hist[hbin(em.data[p], EI_BINS)] += 1;
                             }
                         }
                     }
                     if !dmap.is_empty() {
-                        let fa = super::registration::bilinear(fol.a_star.expect("hist"), u, v)
-                            .unwrap_or(fol.a_star.expect("hist").data[j]);
-                        dmap[(y - r0) * bw + x] = fa - base.a_star.expect("hist").data[i];
+                        // Nearest follow-up pixel: the map is for display and
+                        // for local reading; the figures never use it.
+                        dmap[(y - r0) * bw + x] =
+                            fol.a_star.expect("hist").data[j] - base.a_star.expect("hist").data[i];
                     }
                 }
             }
@@ -219,13 +244,32 @@ pub(crate) fn pixel_pass(
         None
     };
     let mut tiles = Vec::with_capacity(grid.nx * grid.ny);
-    for (tyi, (t, s, d)) in results.into_iter().enumerate() {
-        let (r0, r1) = grid.band_rows(tyi);
+    for (&(tyi, part), (t, s, d)) in tasks.iter().zip(results) {
+        let (b0, b1) = grid.band_rows(tyi);
+        let r0 = b0 + (b1 - b0) * part / SUB;
+        let r1 = b0 + (b1 - b0) * (part + 1) / SUB;
         shared.data[r0 * bw..r1 * bw].copy_from_slice(&s);
         if let Some(m) = dmap.as_mut() {
             m.data[r0 * bw..r1 * bw].copy_from_slice(&d);
         }
-        tiles.extend(t);
+        if part == 0 {
+            tiles.extend(t);
+        } else {
+            let base = tyi * grid.nx;
+            for (dst, src) in tiles[base..base + grid.nx].iter_mut().zip(t) {
+                for (dv, sv) in dst.iter_mut().zip(src) {
+                    for (a, b) in dv.s.iter_mut().zip(&sv.s) {
+                        *a += b;
+                    }
+                    for (a, b) in dv.a_hist.iter_mut().zip(&sv.a_hist) {
+                        *a += b;
+                    }
+                    for (a, b) in dv.ei_hist.iter_mut().zip(&sv.ei_hist) {
+                        *a += b;
+                    }
+                }
+            }
+        }
     }
     PixelPass {
         tiles,

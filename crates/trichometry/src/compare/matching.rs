@@ -30,84 +30,170 @@ impl Geom {
 }
 
 /// Exact integer moments per label (order-independent, hence deterministic
-/// for any thread count), mapped through `to_base` (visit → baseline pixels).
-/// Only pixels that `keep` accepts count: the caller keeps the part of the
-/// frame both visits show, so that a shaft cut by one visit's frame edge is
-/// measured on the same piece in both.
+/// for any thread count), mapped through `to_base` (visit → baseline
+/// pixels). Returns the geometry of every whole object and of the part of it
+/// that `keep` accepts (the caller keeps the part of the frame both visits
+/// show, so that a shaft cut by one visit's frame edge is measured on the
+/// same piece in both).
 pub(crate) fn geometry(
     labels: &Labels,
     to_base: &Similarity,
     keep: impl Fn(usize, usize) -> bool + Sync,
-) -> Vec<Option<Geom>> {
+) -> (Vec<Option<Geom>>, Vec<Option<Geom>>) {
     let n = labels.count as usize;
     let w = labels.width;
     if n == 0 || w == 0 {
-        return Vec::new();
+        return (Vec::new(), Vec::new());
     }
-    // [count, Σx, Σy, Σxx, Σxy, Σyy]
+    // [count, Σx, Σy, Σxx, Σxy, Σyy] for the whole object, then for the kept part.
     let band = 64usize;
-    let partial: Vec<Vec<[u64; 6]>> = labels
+    let partial: Vec<Vec<[u64; 12]>> = labels
         .data
         .par_chunks(w * band)
         .enumerate()
         .map(|(bi, chunk)| {
-            let mut m = vec![[0u64; 6]; n];
+            let mut m = vec![[0u64; 12]; n];
             for (r, row) in chunk.chunks(w).enumerate() {
-                let y = (bi * band + r) as u64;
+                let y = bi * band + r;
+                let yu = y as u64;
                 for (x, &l) in row.iter().enumerate() {
-                    if l == 0 || l as usize > n || !keep(x, y as usize) {
+                    if l == 0 || l as usize > n {
                         continue;
                     }
-                    let x = x as u64;
+                    let xu = x as u64;
+                    let v = [1, xu, yu, xu * xu, xu * yu, yu * yu];
                     let e = &mut m[l as usize - 1];
-                    e[0] += 1;
-                    e[1] += x;
-                    e[2] += y;
-                    e[3] += x * x;
-                    e[4] += x * y;
-                    e[5] += y * y;
+                    for k in 0..6 {
+                        e[k] += v[k];
+                    }
+                    if keep(x, y) {
+                        for k in 0..6 {
+                            e[6 + k] += v[k];
+                        }
+                    }
                 }
             }
             m
         })
         .collect();
-    let mut tot = vec![[0u64; 6]; n];
+    let mut tot = vec![[0u64; 12]; n];
     for p in &partial {
         for (t, v) in tot.iter_mut().zip(p) {
-            for k in 0..6 {
+            for k in 0..12 {
                 t[k] += v[k];
             }
         }
     }
     let (a, b, _, _) = to_base.matrix();
     let s = to_base.scale;
-    tot.iter()
-        .map(|m| {
-            if m[0] == 0 {
-                return None;
-            }
-            let k = m[0] as f64;
-            let (cx, cy) = (m[1] as f64 / k, m[2] as f64 / k);
-            let sxx = m[3] as f64 / k - cx * cx;
-            let sxy = m[4] as f64 / k - cx * cy;
-            let syy = m[5] as f64 / k - cy * cy;
-            let tr = sxx + syy;
-            let det = sxx * syy - sxy * sxy;
-            let root = (tr * tr / 4.0 - det).max(0.0).sqrt();
-            let l1 = tr / 2.0 + root;
-            let l2 = (tr / 2.0 - root).max(0.0);
-            let th = 0.5 * (2.0 * sxy).atan2(sxx - syy);
-            let (dx, dy) = (th.cos(), th.sin());
-            let c = to_base.apply(cx, cy);
-            let dir = ((a * dx - b * dy) / s, (b * dx + a * dy) / s);
-            Some(Geom {
-                c,
-                dir,
-                half_len: 0.5 * (12.0 * l1).sqrt() * s,
-                half_width: 0.5 * (12.0 * l2).sqrt() * s,
-            })
+    let geom = |m: &[u64]| {
+        if m[0] == 0 {
+            return None;
+        }
+        let k = m[0] as f64;
+        let (cx, cy) = (m[1] as f64 / k, m[2] as f64 / k);
+        let sxx = m[3] as f64 / k - cx * cx;
+        let sxy = m[4] as f64 / k - cx * cy;
+        let syy = m[5] as f64 / k - cy * cy;
+        let tr = sxx + syy;
+        let det = sxx * syy - sxy * sxy;
+        let root = (tr * tr / 4.0 - det).max(0.0).sqrt();
+        let l1 = tr / 2.0 + root;
+        let l2 = (tr / 2.0 - root).max(0.0);
+        let th = 0.5 * (2.0 * sxy).atan2(sxx - syy);
+        let (dx, dy) = (th.cos(), th.sin());
+        Some(Geom {
+            c: to_base.apply(cx, cy),
+            dir: ((a * dx - b * dy) / s, (b * dx + a * dy) / s),
+            half_len: 0.5 * (12.0 * l1).sqrt() * s,
+            half_width: 0.5 * (12.0 * l2).sqrt() * s,
         })
-        .collect()
+    };
+    (
+        tot.iter().map(|m| geom(&m[..6])).collect(),
+        tot.iter().map(|m| geom(&m[6..])).collect(),
+    )
+}
+
+/// Points in square buckets, for neighbour queries without an O(n²) scan.
+pub(crate) struct Buckets {
+    cell: f64,
+    x0: f64,
+    y0: f64,
+    nx: usize,
+    ny: usize,
+    lists: Vec<Vec<usize>>,
+}
+
+impl Buckets {
+    /// Bucket `points` (index, position) with square cells of side `cell`.
+    pub fn new(points: impl Iterator<Item = (usize, (f64, f64))> + Clone, cell: f64) -> Self {
+        let cell = cell.max(1.0);
+        let (mut x0, mut y0, mut x1, mut y1) = (
+            f64::INFINITY,
+            f64::INFINITY,
+            f64::NEG_INFINITY,
+            f64::NEG_INFINITY,
+        );
+        for (_, p) in points.clone() {
+            x0 = x0.min(p.0);
+            y0 = y0.min(p.1);
+            x1 = x1.max(p.0);
+            y1 = y1.max(p.1);
+        }
+        if !x0.is_finite() {
+            return Buckets {
+                cell,
+                x0: 0.0,
+                y0: 0.0,
+                nx: 0,
+                ny: 0,
+                lists: Vec::new(),
+            };
+        }
+        let nx = ((x1 - x0) / cell) as usize + 1;
+        let ny = ((y1 - y0) / cell) as usize + 1;
+        let mut lists = vec![Vec::new(); nx * ny];
+        for (i, p) in points {
+            let cx = ((p.0 - x0) / cell) as usize;
+            let cy = ((p.1 - y0) / cell) as usize;
+            lists[cy * nx + cx].push(i);
+        }
+        Buckets {
+            cell,
+            x0,
+            y0,
+            nx,
+            ny,
+            lists,
+        }
+    }
+
+    /// Indices of the points within the cells that a disc of radius `r`
+    /// around `p` touches (a superset of the points within `r`), in
+    /// increasing order.
+    pub fn near(&self, p: (f64, f64), r: f64) -> Vec<usize> {
+        let mut out = Vec::new();
+        if self.nx == 0 {
+            return out;
+        }
+        let lo = |v: f64, o: f64| (((v - r - o) / self.cell).floor().max(0.0)) as usize;
+        let hi = |v: f64, o: f64, n: usize| {
+            ((((v + r - o) / self.cell).floor()).max(-1.0) as isize).min(n as isize - 1)
+        };
+        let (cx0, cy0) = (lo(p.0, self.x0), lo(p.1, self.y0));
+        let (cx1, cy1) = (hi(p.0, self.x0, self.nx), hi(p.1, self.y0, self.ny));
+        if cx1 < 0 || cy1 < 0 {
+            return out;
+        }
+        for cy in cy0..=cy1 as usize {
+            for cx in cx0..=cx1 as usize {
+                out.extend_from_slice(&self.lists[cy * self.nx + cx]);
+            }
+        }
+        out.sort_unstable();
+        out
+    }
 }
 
 /// One-to-one matching of minimum total cost, where leaving an object
@@ -313,7 +399,7 @@ mod tests {
             data,
             count: 1,
         };
-        let g = geometry(&labels, &Similarity::IDENTITY, |_, _| true)[0].unwrap();
+        let g = geometry(&labels, &Similarity::IDENTITY, |_, _| true).0[0].unwrap();
         assert!((g.c.0 - 30.0).abs() < 1e-9 && (g.c.1 - 10.0).abs() < 1e-9);
         assert!(g.dir.1.abs() < 1e-9);
         assert!(

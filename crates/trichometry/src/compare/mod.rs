@@ -137,7 +137,7 @@ impl Default for CompareParams {
             diameter_tolerance_fraction: 0.1,
             hair_match_distance_um: 50.0,
             hair_match_angle_deg: 20.0,
-            hair_growth_um: 1000.0,
+            hair_growth_um: 500.0,
             capillary_match_distance_um: 40.0,
             follicular_unit_radius_um: 50.0,
             tiles: 8,
@@ -512,10 +512,10 @@ pub fn compare(
     if let (Some(lb), Some(lf)) = (&ab.maps.hair_labels, &af.maps.hair_labels) {
         // Whole shafts for matching (a shaft cut by one frame still matches);
         // the part both frames show for anchoring (what is counted where).
-        let gb = matching::geometry(lb, &Similarity::IDENTITY, |_, _| true);
-        let gf = matching::geometry(lf, &f2b, |_, _| true);
-        let cb = matching::geometry(lb, &Similarity::IDENTITY, keep_b);
-        let cf = matching::geometry(lf, &f2b, keep_f);
+        let ((gb, cb), (gf, cf)) = rayon::join(
+            || matching::geometry(lb, &Similarity::IDENTITY, keep_b),
+            || matching::geometry(lf, &f2b, keep_f),
+        );
         let diam = |a: &Analysis, n: usize, k: f64| {
             let mut d = vec![f64::NAN; n];
             for s in &a.hairs {
@@ -531,10 +531,17 @@ pub fn compare(
         let gate_ang = params.hair_match_angle_deg.to_radians();
         let growth = params.hair_growth_um / um_b;
         let mut cands = Vec::new();
+        let max_hl = gf.iter().flatten().map(|g| g.half_len).fold(0.0, f64::max);
+        let buckets = matching::Buckets::new(
+            gf.iter()
+                .enumerate()
+                .filter_map(|(j, g)| g.map(|g| (j, g.c))),
+            4.0 * gate,
+        );
         for (i, a) in gb.iter().enumerate() {
             let Some(a) = a else { continue };
-            for (j, b) in gf.iter().enumerate() {
-                let Some(b) = b else { continue };
+            for j in buckets.near(a.c, a.half_len + max_hl + 2.0 * gate + growth) {
+                let Some(b) = &gf[j] else { continue };
                 // Whole shafts, or the pieces both frames show, whichever fits better.
                 let whole = matching::hair_cost(a, b, gate, gate_ang, growth);
                 let piece = match (&cb[i], &cf[j]) {
@@ -655,14 +662,22 @@ pub fn compare(
     let mut cap_rows = Vec::new();
     let have_vessels = ab.maps.vessel_labels.is_some() && af.maps.vessel_labels.is_some();
     if let (Some(lb), Some(lf)) = (&ab.maps.vessel_labels, &af.maps.vessel_labels) {
-        let gb = matching::geometry(lb, &Similarity::IDENTITY, keep_b);
-        let gf = matching::geometry(lf, &f2b, keep_f);
+        let ((_, gb), (_, gf)) = rayon::join(
+            || matching::geometry(lb, &Similarity::IDENTITY, keep_b),
+            || matching::geometry(lf, &f2b, keep_f),
+        );
         let gate = params.capillary_match_distance_um / um_b;
         let mut cands = Vec::new();
+        let buckets = matching::Buckets::new(
+            gf.iter()
+                .enumerate()
+                .filter_map(|(j, g)| g.map(|g| (j, g.c))),
+            2.0 * gate,
+        );
         for (i, a) in gb.iter().enumerate() {
             let Some(a) = a else { continue };
-            for (j, b) in gf.iter().enumerate() {
-                let Some(b) = b else { continue };
+            for j in buckets.near(a.c, gate) {
+                let Some(b) = &gf[j] else { continue };
                 let d = (a.c.0 - b.c.0).hypot(a.c.1 - b.c.1);
                 if d <= gate {
                     cands.push((i, j, d));
@@ -882,15 +897,23 @@ fn units(hairs: &[Counted], r: f64) -> Vec<((f64, f64), usize)> {
         i
     }
     let ends: Vec<[(f64, f64); 2]> = hairs.iter().map(|h| h.2.ends()).collect();
+    let buckets = matching::Buckets::new(
+        ends.iter()
+            .enumerate()
+            .flat_map(|(i, e)| [(i, e[0]), (i, e[1])]),
+        2.0 * r,
+    );
     for i in 0..n {
-        for j in i + 1..n {
-            let close = ends[i]
-                .iter()
-                .any(|a| ends[j].iter().any(|b| (a.0 - b.0).hypot(a.1 - b.1) <= r));
-            if close {
-                let (a, b) = (find(&mut parent, i), find(&mut parent, j));
-                if a != b {
-                    parent[a.max(b)] = a.min(b);
+        for e in ends[i] {
+            let mut near = buckets.near(e, r);
+            near.dedup();
+            for j in near.into_iter().filter(|&j| j > i) {
+                let close = ends[j].iter().any(|b| (e.0 - b.0).hypot(e.1 - b.1) <= r);
+                if close {
+                    let (a, b) = (find(&mut parent, i), find(&mut parent, j));
+                    if a != b {
+                        parent[a.max(b)] = a.min(b);
+                    }
                 }
             }
         }

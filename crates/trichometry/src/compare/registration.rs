@@ -224,10 +224,29 @@ pub fn register(
             2 * params.block_px
         )));
     }
-    let g = maxdim.div_ceil(params.global_size_px).max(1);
-    let r = maxdim.div_ceil(params.refine_size_px).max(1).min(g);
-
-    let (bg, fg) = rayon::join(|| structure(baseline, g), || structure(followup, g));
+    // Pyramid factors are powers of two, so that the coarse level is made
+    // from the fine one without reading the samples again.
+    let g = maxdim
+        .div_ceil(params.global_size_px)
+        .max(1)
+        .next_power_of_two();
+    let r = maxdim
+        .div_ceil(params.refine_size_px)
+        .max(1)
+        .next_power_of_two()
+        .min(g);
+    let (lb, lf) = rayon::join(
+        || linear_luminance_level(baseline, r),
+        || linear_luminance_level(followup, r),
+    );
+    let (mut lbg, mut lfg) = (lb.clone(), lf.clone());
+    let mut k = r;
+    while k < g {
+        lbg = halve(&lbg);
+        lfg = halve(&lfg);
+        k *= 2;
+    }
+    let (bg, fg) = rayon::join(|| band_pass(&lbg), || band_pass(&lfg));
     let (sim_g, psr) = global_estimate(&bg, &fg)?;
     // Coarse refinement: generous threshold, the global estimate may be off
     // by a pixel or two.
@@ -243,7 +262,7 @@ pub fn register(
     .ok_or_else(|| not_same_spot("too few consistent landmarks at the coarse level", psr))?;
     let mut sim = sim_g.level_to_full(g);
     let fine = if r < g {
-        let (br, fr) = rayon::join(|| structure(baseline, r), || structure(followup, r));
+        let (br, fr) = rayon::join(|| band_pass(&lb), || band_pass(&lf));
         Some((br, fr))
     } else {
         None
@@ -377,11 +396,13 @@ pub(crate) fn overlap_fraction(
 
 // ---------------------------------------------------------------- structure
 
-/// Log luminance, box-averaged by `f`, band-passed.
-pub(crate) fn structure(img: &ImageRef<'_>, f: usize) -> Plane {
-    let lum = luminance_level(img, f);
-    let w = lum.width;
-    let h = lum.height;
+/// ln of a linear luminance plane, band-passed (difference of box-Gaussians).
+pub(crate) fn band_pass(lin: &Plane) -> Plane {
+    let lum = Plane::from_vec(
+        lin.width,
+        lin.height,
+        lin.data.iter().map(|v| v.max(1e-4).ln()).collect(),
+    );
     let small = box_blur(&lum, 1, 1);
     let large = box_blur(&lum, 6, 3);
     let data = small
@@ -390,12 +411,28 @@ pub(crate) fn structure(img: &ImageRef<'_>, f: usize) -> Plane {
         .zip(&large.data)
         .map(|(a, b)| a - b)
         .collect();
-    Plane::from_vec(w, h, data)
+    Plane::from_vec(lin.width, lin.height, data)
 }
 
-/// ln(linear luminance), averaged over `f × f` blocks (partial blocks at the
+/// 2 × 2 block means (a partial block at an odd edge averages what it has).
+pub(crate) fn halve(p: &Plane) -> Plane {
+    let (w, h) = (p.width.div_ceil(2), p.height.div_ceil(2));
+    let mut out = vec![0f32; w * h];
+    out.par_chunks_mut(w).enumerate().for_each(|(y, row)| {
+        let y0 = 2 * y;
+        let y1 = (y0 + 1).min(p.height - 1);
+        for (x, o) in row.iter_mut().enumerate() {
+            let x0 = 2 * x;
+            let x1 = (x0 + 1).min(p.width - 1);
+            *o = 0.25 * (p.get(x0, y0) + p.get(x1, y0) + p.get(x0, y1) + p.get(x1, y1));
+        }
+    });
+    Plane::from_vec(w, h, out)
+}
+
+/// Linear luminance averaged over `f × f` blocks (partial blocks at the
 /// right and bottom edges average what they have).
-pub(crate) fn luminance_level(img: &ImageRef<'_>, f: usize) -> Plane {
+pub(crate) fn linear_luminance_level(img: &ImageRef<'_>, f: usize) -> Plane {
     let (w, h, c) = (img.width(), img.height(), img.channels());
     let (lw, lh) = (w.div_ceil(f), h.div_ceil(f));
     let weights: [f32; 3] = if c == 3 {
@@ -437,23 +474,27 @@ fn fill_lum<T: Copy + Sync>(
         let y0 = ly * f;
         let y1 = (y0 + f).min(h);
         let mut acc = vec![0f32; lw];
-        let mut cnt = vec![0u32; lw];
         for y in y0..y1 {
             let line = &s[y * w * c..(y + 1) * w * c];
-            for x in 0..w {
-                let v = if c == 3 {
-                    wt[0] * lin(line[3 * x])
-                        + wt[1] * lin(line[3 * x + 1])
-                        + wt[2] * lin(line[3 * x + 2])
+            for (lx, a) in acc.iter_mut().enumerate() {
+                let (x0, x1) = (lx * f, ((lx + 1) * f).min(w));
+                let mut sum = 0f32;
+                if c == 3 {
+                    for px in line[3 * x0..3 * x1].chunks_exact(3) {
+                        sum += wt[0] * lin(px[0]) + wt[1] * lin(px[1]) + wt[2] * lin(px[2]);
+                    }
                 } else {
-                    lin(line[x])
-                };
-                acc[x / f] += v;
-                cnt[x / f] += 1;
+                    for &v in &line[x0..x1] {
+                        sum += lin(v);
+                    }
+                }
+                *a += sum;
             }
         }
-        for (o, (a, n)) in row.iter_mut().zip(acc.iter().zip(&cnt)) {
-            *o = (a / *n as f32).max(1e-4).ln();
+        let rows = (y1 - y0) as f32;
+        for (lx, (o, a)) in row.iter_mut().zip(&acc).enumerate() {
+            let cols = (((lx + 1) * f).min(w) - lx * f) as f32;
+            *o = a / (rows * cols);
         }
     });
 }
