@@ -29,7 +29,7 @@ enum Command {
     /// Analyse images: one JSON record per image.
     Analyze(analyze::Args),
     /// Compare a baseline and a follow-up image of one spot.
-    Compare(compare::Args),
+    Compare(Box<compare::Args>),
     /// Render phantom images with exact ground truth.
     Synth(synth::Args),
 }
@@ -47,7 +47,7 @@ fn main() -> ExitCode {
     let cli = Cli::parse();
     let result = match cli.command {
         Command::Analyze(args) => analyze::run(args),
-        Command::Compare(args) => compare::run(args),
+        Command::Compare(args) => compare::run(*args),
         Command::Synth(args) => synth::run(args),
     };
     match result {
