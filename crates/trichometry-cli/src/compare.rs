@@ -62,15 +62,13 @@ macro_rules! prefixed_colour {
             #[arg(long, value_name = "FILE", help_heading = $heading)]
             pub $chart: Option<PathBuf>,
             /// The chart's corners for this visit: x1,y1,...,x4,y4.
-            #[arg(long, value_name = "X1,Y1,...,X4,Y4", value_parser = calib::parse_corners,
-                                          allow_hyphen_values = true, help_heading = $heading)]
+            #[arg(long, value_name = "X1,Y1,...,X4,Y4", value_parser = calib::parse_corners, allow_hyphen_values = true, help_heading = $heading)]
             pub $corners: Option<[[f64; 2]; 4]>,
             /// Grey-card image of this visit.
             #[arg(long, value_name = "FILE", help_heading = $heading)]
             pub $reference: Option<PathBuf>,
             /// Neutral patch x,y,w,h of this visit.
-            #[arg(long, value_name = "X,Y,W,H", value_parser = calib::parse_rect,
-                                          help_heading = $heading)]
+            #[arg(long, value_name = "X,Y,W,H", value_parser = calib::parse_rect, help_heading = $heading)]
             pub $rect: Option<RectPx>,
             /// The neutral reference's CIELAB L* for this visit.
             #[arg(long, value_name = "L", allow_negative_numbers = true, help_heading = $heading)]
