@@ -313,3 +313,68 @@ fn true_changes_are_found() {
     within("erythema_a_star_median", e.a_star_shift);
     assert!(!d["erythema_a_star_median"].comparable);
 }
+
+#[test]
+fn too_little_overlap_is_refused() {
+    // Shifted by 75 % and 50 % of the field: an eighth of it is shared.
+    let p = pair(
+        31,
+        nuisance_followup(2.0, 1.0, [0.75, 0.5]),
+        SceneChanges::default(),
+    );
+    let r = register(
+        &p.baseline.image.view(),
+        &p.followup.image.view(),
+        Some(5.0),
+        &RegistrationParams::default(),
+    );
+    assert!(
+        matches!(r, Err(trichometry::Error::Registration(_))),
+        "{r:?}"
+    );
+}
+
+#[test]
+fn comparison_is_deterministic_across_thread_counts_and_series_agree() {
+    let p = pair(
+        41,
+        nuisance_followup(3.0, 1.01, [0.05, 0.05]),
+        SceneChanges {
+            capillaries_removed: 0.3,
+            ..SceneChanges::default()
+        },
+    );
+    let ab = oracle_analysis(&p.baseline);
+    let af = oracle_analysis(&p.followup);
+    let b = Visit::new(&p.baseline.image, &ab).with_date("2026-01-05");
+    let f = Visit::new(&p.followup.image, &af).with_date("2026-02-16");
+    let params = CompareParams::default();
+    let json = |c: &Comparison| serde_json::to_string(c).unwrap();
+    let one = rayon::ThreadPoolBuilder::new()
+        .num_threads(1)
+        .build()
+        .unwrap();
+    let c1 = one.install(|| compare(&b, &f, &params).unwrap());
+    let c2 = compare(&b, &f, &params).unwrap();
+    assert_eq!(json(&c1), json(&c2));
+    assert_eq!(c1.maps.shared, c2.maps.shared);
+    let bits = |c: &Comparison| -> Vec<u32> {
+        c.maps
+            .delta_a_star
+            .as_ref()
+            .unwrap()
+            .data
+            .iter()
+            .map(|v| v.to_bits())
+            .collect()
+    };
+    assert!(bits(&c1) == bits(&c2), "Δa* maps differ");
+    let s = trichometry::compare_series(&[b.clone(), f.clone(), f.clone()], &params).unwrap();
+    assert_eq!(s.rows.len(), 3);
+    assert_eq!(s.rows[1].date.as_deref(), Some("2026-02-16"));
+    assert_eq!(json(&s.comparisons[0]), json(&c2));
+    let k = "capillary_count";
+    assert_eq!(s.rows[0].figures[k], c2.deltas[k].baseline);
+    assert_eq!(s.rows[2].figures[k], c2.deltas[k].followup);
+    assert!(s.rows[1].deltas[k].delta < 0.0 && s.rows[1].deltas[k].significant);
+}
