@@ -69,6 +69,20 @@ fn flag(m: Option<&Mask>, i: usize) -> bool {
     m.is_some_and(|m| !m.data.is_empty() && m.data[i])
 }
 
+/// Analysable pixel: not glare, and (when the analysis has a skin mask) skin
+/// or an object on it. `analyze` builds skin = analysable − hair − vessels −
+/// scale, so this recovers the analysable field, which excludes an in-image
+/// colour reference (chart, grey card) as well as glare.
+#[inline]
+fn analysable(m: &VisitMaps<'_>, i: usize) -> bool {
+    !flag(Some(m.glare), i)
+        && (m.skin.data.is_empty()
+            || m.skin.data[i]
+            || flag(m.hair, i)
+            || flag(m.vessel, i)
+            || flag(m.scale, i))
+}
+
 /// The tile grid over the shared field's bounding box (baseline pixels).
 #[derive(Debug, Clone, Copy)]
 pub(crate) struct Grid {
@@ -193,7 +207,7 @@ pub(crate) fn pixel_pass(
                     // Nearest follow-up pixel: uu + 0.5 ≥ 0 here, so the cast floors.
                     let j =
                         ((vv + 0.5) as usize).min(fh - 1) * fw + ((uu + 0.5) as usize).min(fw - 1);
-                    if flag(Some(base.glare), i) || flag(Some(fol.glare), j) {
+                    if !analysable(base, i) || !analysable(fol, j) {
                         continue;
                     }
                     smask[(y - r0) * bw + x] = true;

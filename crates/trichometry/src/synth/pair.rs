@@ -41,6 +41,9 @@ pub struct VisitSpec {
     pub noise_sigma: f32,
     /// JPEG quality (`None` = no JPEG).
     pub jpeg_quality: Option<u8>,
+    /// A grey card in the field of view (fixed in the image, lit like the
+    /// scene): `(x, y, w, h)` in view pixels and its CIELAB L*.
+    pub grey_card: Option<([usize; 4], f32)>,
 }
 
 impl Default for VisitSpec {
@@ -53,6 +56,7 @@ impl Default for VisitSpec {
             exposure: 1.0,
             noise_sigma: 0.004,
             jpeg_quality: Some(92),
+            grey_card: None,
         }
     }
 }
@@ -825,6 +829,19 @@ fn render_view(
                 crow[x] = cap_lab[j];
             }
         });
+    if let Some(([x0, y0, cw, ch], l)) = view.grey_card {
+        let grey = color::lab_to_linear_rgb([l, 0.0, 0.0]);
+        for y in y0..(y0 + ch).min(h) {
+            for x in x0..(x0 + cw).min(w) {
+                let i = y * w + x;
+                out.r[i] = grey[0] * gain[0];
+                out.g[i] = grey[1] * gain[1];
+                out.b[i] = grey[2] * gain[2];
+                hl[i] = 0;
+                cl[i] = 0;
+            }
+        }
+    }
     let (mut image, _glare) = optics::apply(&out, &spec.scene.optics, &mut rng.fork(0))?;
     if let Some(q) = view.jpeg_quality {
         image = jpeg_round_trip(&image, q)?;
