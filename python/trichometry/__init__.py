@@ -108,8 +108,9 @@ def analyze(
         Micrometres per pixel. Without it no µm, mm² or cm² figure is
         reported and the hair and vessel stages are skipped.
     chart : str, os.PathLike or numpy.ndarray, optional
-        A separate image of a 24-patch ColorChecker Classic; omit it (and give
-        ``chart_corners``) when the chart is in ``image`` itself.
+        A separate image of a 24-patch ColorChecker Classic. When the chart is
+        in ``image`` itself, omit it (or pass ``image`` again) and give
+        ``chart_corners``: the chart is then left out of the measured skin.
     chart_corners : sequence, optional
         The chart's corners ``x1, y1, ..., x4, y4`` (or four ``(x, y)``
         pairs) in pixels, clockwise from the corner of patch 1 ("dark skin").
@@ -142,6 +143,14 @@ def analyze(
         ``ColourRequiredError``, ``CalibrationError`` (all ``ValueError``).
     """
     img = _image_arg(image, "image")
+    # The chart or grey card may be in the analysed image itself: then the core
+    # must know, so that it leaves the reference out of the skin it measures.
+    if chart is not None and _same_image(chart, image):
+        if chart_corners is None:
+            raise ValueError("chart_corners is required with chart")
+        chart = None
+    if reference is not None and reference_rect is not None and _same_image(reference, image):
+        reference = None
     corners = None
     if chart_corners is not None:
         try:
@@ -324,6 +333,16 @@ def synth(
     truth["spec"] = parsed["spec"]
     truth.update(masks)
     return image, truth
+
+
+def _same_image(a: Any, b: Any) -> bool:
+    """Whether two image arguments are the same array or the same file."""
+    if isinstance(a, np.ndarray) or isinstance(b, np.ndarray):
+        return a is b
+    try:
+        return os.path.samefile(os.fspath(a), os.fspath(b))
+    except (OSError, TypeError):
+        return False
 
 
 def _fspath(p: Any, name: str) -> str:

@@ -441,18 +441,25 @@ fn sample_chart(rgb: &LinearRgb, corners: &[[f64; 2]; 4]) -> Result<Vec<PatchSam
 }
 
 /// How the 3×3 chart matrix is fitted (least squares in linear RGB).
+///
+/// Measured on rendered charts with a 3×3 cast, sensor noise and JPEG 90
+/// (test `chart_fit_methods_compared`), mean / max ΔE2000 over 24 patches:
+/// exposure 0.85: plain 0.183 / 0.58, weighted 0.180 / 0.58,
+/// white-preserving 0.212 / 0.85; exposure 0.6: 0.213 / 0.58, 0.210 / 0.58,
+/// 0.221 / 0.53. The weighted fit is marginally the best on the mean, so it
+/// is the default; the white constraint costs a little on the other patches.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum ChartFitMethod {
     /// Ordinary least squares over the usable patches.
     Plain,
-    /// Least squares with the white patch (19) mapped exactly (a
-    /// white-balance row constraint), each patch weighted by 1/(0.05 + Y_ref)
-    /// so that dark patches count relatively as much as bright ones.
+    /// Least squares, each patch weighted by 1/(0.05 + Y_ref) so that dark
+    /// patches count relatively about as much as bright ones.
     #[default]
-    WhitePreservingWeighted,
-    /// Least squares, weighted as above, without the white constraint.
     Weighted,
+    /// Weighted as above, with the white patch (19) mapped exactly (a
+    /// white-balance row constraint).
+    WhitePreservingWeighted,
 }
 
 fn solve3(a: [[f64; 3]; 3], b: [f64; 3]) -> Option<[f64; 3]> {
@@ -604,7 +611,8 @@ fn chart_correction(rgb: &LinearRgb, chart: &ChartReference) -> Result<ColourCor
 }
 
 /// Mean and max ΔE2000 over the 24 patches of `matrix · measured` against
-/// the reference.
+/// the reference. Clipped patches (left out of the fit) are included: a
+/// clipped white patch shows up here as a large max.
 pub fn chart_delta_e(
     matrix: &[[f64; 3]; 3],
     measured: &[[f64; 3]],
@@ -834,5 +842,79 @@ pub fn resolve_colour(reference: &ColourReference, rgb: &LinearRgb) -> Result<Co
         ColourReference::Chart(c) => chart_correction(rgb, c),
         ColourReference::Neutral(n) => neutral_correction(rgb, n),
         ColourReference::ShadesOfGray => shades_of_gray(rgb),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::synth::{self, chart::ChartSpec, optics::OpticsSpec};
+
+    fn rendered_chart(cast: [[f32; 3]; 3], exposure: f32, seed: u64) -> (LinearRgb, [[f64; 2]; 4]) {
+        let ph = synth::render(&synth::SceneSpec {
+            width: 640,
+            height: 480,
+            seed,
+            chart: Some(ChartSpec {
+                width_fraction: 0.8,
+                rotation_deg: 3.0,
+                keystone: 0.08,
+                ..Default::default()
+            }),
+            optics: OpticsSpec {
+                vignetting: 0.0,
+                ..OpticsSpec::realistic()
+            }
+            .with_cast(cast, exposure),
+            ..Default::default()
+        })
+        .unwrap();
+        (
+            crate::color::to_linear(&ph.image.view()).unwrap(),
+            ph.truth.chart_corners_px.unwrap(),
+        )
+    }
+
+    #[test]
+    fn homography_maps_corners_and_inverts() {
+        let c = [[10.0, 20.0], [200.0, 35.0], [190.0, 160.0], [5.0, 140.0]];
+        let h = Homography::from_unit_square(&c).unwrap();
+        let inv = h.inverse();
+        for (uv, p) in [[0.0, 0.0], [1.0, 0.0], [1.0, 1.0], [0.0, 1.0]]
+            .iter()
+            .zip(&c)
+        {
+            let q = h.map(uv[0], uv[1]);
+            assert!((q[0] - p[0]).abs() < 1e-9 && (q[1] - p[1]).abs() < 1e-9);
+            let back = inv.map(p[0], p[1]);
+            assert!((back[0] - uv[0]).abs() < 1e-9 && (back[1] - uv[1]).abs() < 1e-9);
+        }
+    }
+
+    #[test]
+    fn chart_fit_methods_compared() {
+        let cast = [[1.20, 0.06, -0.02], [0.02, 0.90, 0.03], [-0.02, 0.05, 0.80]];
+        let reference: Vec<[f64; 3]> = colorchecker_linear()
+            .iter()
+            .map(|p| p.map(|v| v as f64))
+            .collect();
+        for (seed, exposure) in [(1, 0.85), (2, 0.6), (3, 0.75)] {
+            let (rgb, corners) = rendered_chart(cast, exposure, seed);
+            let samples = sample_chart(&rgb, &corners).unwrap();
+            let measured: Vec<[f64; 3]> = samples.iter().map(|s| s.mean).collect();
+            let use_patch: Vec<bool> = samples.iter().map(|s| s.clipped <= 0.1).collect();
+            let mut line = format!("exposure {exposure}:");
+            for method in [
+                ChartFitMethod::Plain,
+                ChartFitMethod::Weighted,
+                ChartFitMethod::WhitePreservingWeighted,
+            ] {
+                let m = fit_chart_matrix(&measured, &reference, &use_patch, 18, method).unwrap();
+                let (mean, max) = chart_delta_e(&m, &measured, &reference);
+                line += &format!(" {method:?} mean {mean:.3} max {max:.3};");
+                assert!(mean < 1.0 && max < 3.0, "{line}");
+            }
+            eprintln!("{line}");
+        }
     }
 }

@@ -229,33 +229,140 @@ pub enum ColourCalibrationKind {
     None,
 }
 
-/// Decode sRGB-encoded samples to linear planes (lookup tables, parallel).
-pub fn to_linear(image: &ImageRef<'_>) -> Result<LinearRgb> {
-    let (w, h, c) = (image.width(), image.height(), image.channels());
-    let n = w * h;
-    let mut out = LinearRgb {
-        width: w,
-        height: h,
-        r: vec![0.0; n],
-        g: vec![0.0; n],
-        b: vec![0.0; n],
-        is_colour: c == 3,
-    };
-    match image.samples() {
-        SamplesRef::U8(s) => {
-            let lut: Vec<f32> = (0..256u32)
-                .map(|v| srgb_to_linear(v as f32 / 255.0))
-                .collect();
-            fill_planes(&mut out, s, c, |v| lut[v as usize]);
-        }
-        SamplesRef::U16(s) => {
-            let lut: Vec<f32> = (0..65536u32)
-                .map(|v| srgb_to_linear(v as f32 / 65535.0))
-                .collect();
-            fill_planes(&mut out, s, c, |v| lut[v as usize]);
+/// A zero-filled f32 plane of `n` samples for a large output buffer.
+///
+/// On Linux the allocation is advised to be backed by transparent huge
+/// pages: first-touch page faults dominate the cost of a fresh 48 MB plane
+/// (measured on the 2-core VM: 33 ms with 4 KiB pages, 15 ms with huge
+/// pages, 6 ms to rewrite an already-touched buffer). Callers should fill it
+/// in parallel so that the faults are taken by the worker threads.
+pub fn alloc_plane(n: usize) -> Vec<f32> {
+    let v = vec![0f32; n];
+    advise_huge_pages(&v);
+    v
+}
+
+#[cfg(target_os = "linux")]
+fn advise_huge_pages(v: &[f32]) {
+    use std::ffi::{c_int, c_void};
+    const HUGE: usize = 1 << 21;
+    const MADV_HUGEPAGE: c_int = 14;
+    extern "C" {
+        fn madvise(addr: *mut c_void, len: usize, advice: c_int) -> c_int;
+    }
+    let bytes = std::mem::size_of_val(v);
+    if bytes < 4 * HUGE {
+        return;
+    }
+    let p = v.as_ptr() as usize;
+    let start = (p + HUGE - 1) & !(HUGE - 1);
+    let end = (p + bytes) & !(HUGE - 1);
+    if end > start {
+        // SAFETY: [start, end) lies inside `v`'s live allocation. MADV_HUGEPAGE
+        // is a hint about how the kernel backs the pages: it never changes
+        // their contents, and an error (e.g. THP disabled) is harmless, so the
+        // return value is ignored.
+        unsafe {
+            madvise(start as *mut c_void, end - start, MADV_HUGEPAGE);
         }
     }
+}
+
+#[cfg(not(target_os = "linux"))]
+fn advise_huge_pages(_v: &[f32]) {}
+
+fn lut8() -> &'static [f32; 256] {
+    static LUT: std::sync::OnceLock<[f32; 256]> = std::sync::OnceLock::new();
+    LUT.get_or_init(|| std::array::from_fn(|v| srgb_to_linear(v as f32 / 255.0)))
+}
+
+fn lut16() -> &'static [f32] {
+    static LUT: std::sync::OnceLock<Vec<f32>> = std::sync::OnceLock::new();
+    LUT.get_or_init(|| {
+        (0..65536u32)
+            .map(|v| srgb_to_linear(v as f32 / 65535.0))
+            .collect()
+    })
+}
+
+/// Rows per parallel task in the conversions.
+const BAND_ROWS: usize = 32;
+
+#[inline(always)]
+fn rgb8_band_portable(s: &[u8], r: &mut [f32], g: &mut [f32], b: &mut [f32], lut: &[f32; 256]) {
+    let n = r.len();
+    let (g, b) = (&mut g[..n], &mut b[..n]);
+    for (i, px) in s[..3 * n].chunks_exact(3).enumerate() {
+        r[i] = lut[px[0] as usize];
+        g[i] = lut[px[1] as usize];
+        b[i] = lut[px[2] as usize];
+    }
+}
+
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx2")]
+fn rgb8_band_avx2(s: &[u8], r: &mut [f32], g: &mut [f32], b: &mut [f32], lut: &[f32; 256]) {
+    rgb8_band_portable(s, r, g, b, lut)
+}
+
+fn rgb8_band(s: &[u8], r: &mut [f32], g: &mut [f32], b: &mut [f32], lut: &[f32; 256]) {
+    #[cfg(target_arch = "x86_64")]
+    {
+        if std::arch::is_x86_feature_detected!("avx2") {
+            // SAFETY: the CPU supports AVX2 (checked just above).
+            unsafe { rgb8_band_avx2(s, r, g, b, lut) };
+            return;
+        }
+    }
+    rgb8_band_portable(s, r, g, b, lut)
+}
+
+/// Decode sRGB-encoded samples to linear planes (lookup tables, parallel).
+pub fn to_linear(image: &ImageRef<'_>) -> Result<LinearRgb> {
+    let mut out = LinearRgb::default();
+    to_linear_into(image, &mut out)?;
     Ok(out)
+}
+
+/// [`to_linear`] into existing planes (reallocated only when the size
+/// changes): a batch that reuses one `LinearRgb` skips the page faults of
+/// fresh buffers.
+pub fn to_linear_into(image: &ImageRef<'_>, out: &mut LinearRgb) -> Result<()> {
+    let (w, h, c) = (image.width(), image.height(), image.channels());
+    let n = w * h;
+    for p in [&mut out.r, &mut out.g, &mut out.b] {
+        if p.len() != n {
+            *p = alloc_plane(n);
+        }
+    }
+    out.width = w;
+    out.height = h;
+    out.is_colour = c == 3;
+    match image.samples() {
+        SamplesRef::U8(s) if c == 3 => {
+            use rayon::prelude::*;
+            let lut = lut8();
+            let band = (BAND_ROWS * w).max(1);
+            out.r
+                .par_chunks_mut(band)
+                .zip(out.g.par_chunks_mut(band))
+                .zip(out.b.par_chunks_mut(band))
+                .enumerate()
+                .for_each(|(k, ((r, g), b))| {
+                    let s0 = 3 * k * band;
+                    rgb8_band(&s[s0..s0 + 3 * r.len()], r, g, b, lut);
+                });
+        }
+        SamplesRef::U8(s) => {
+            let lut = lut8();
+            fill_planes(out, s, c, |v| lut[v as usize]);
+        }
+        SamplesRef::U16(s) => {
+            let lut = lut16();
+            fill_planes(out, s, c, |v| lut[v as usize]);
+        }
+    }
+    Ok(())
 }
 
 fn fill_planes<T: Copy + Sync>(
@@ -366,6 +473,27 @@ mod tests {
         }
         assert!(wa < 0.01, "max a* error {wa}");
         assert!(we < 1e-3, "max EI error {we}");
+    }
+
+    #[test]
+    fn to_linear_matches_transfer_function_and_reuses_buffers() {
+        use crate::image::{Image, Samples};
+        let (w, h) = (97, 71);
+        let data: Vec<u8> = (0..3 * w * h).map(|i| (i * 37 % 256) as u8).collect();
+        let img = Image::new(w, h, 3, Samples::U8(data.clone())).unwrap();
+        let rgb = to_linear(&img.view()).unwrap();
+        for i in 0..w * h {
+            for (k, p) in [&rgb.r, &rgb.g, &rgb.b].iter().enumerate() {
+                assert_eq!(p[i], srgb_to_linear(data[3 * i + k] as f32 / 255.0));
+            }
+        }
+        let mut again = rgb.clone();
+        again.r.iter_mut().for_each(|v| *v = -1.0);
+        to_linear_into(&img.view(), &mut again).unwrap();
+        assert_eq!(again, rgb);
+        let grey = Image::new(w, h, 1, Samples::U16(vec![40000; w * h])).unwrap();
+        let g = to_linear(&grey.view()).unwrap();
+        assert!(!g.is_colour && g.r == g.b && g.r[5] == srgb_to_linear(40000.0 / 65535.0));
     }
 
     #[test]

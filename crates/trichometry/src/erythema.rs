@@ -67,9 +67,20 @@ fn maps_band_avx2(r: &[f32], g: &[f32], b: &[f32], a: &mut [f32], e: &mut [f32])
     maps_band_portable(r, g, b, a, e)
 }
 
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx512f")]
+fn maps_band_avx512(r: &[f32], g: &[f32], b: &[f32], a: &mut [f32], e: &mut [f32]) {
+    maps_band_portable(r, g, b, a, e)
+}
+
 fn maps_band(r: &[f32], g: &[f32], b: &[f32], a: &mut [f32], e: &mut [f32]) {
     #[cfg(target_arch = "x86_64")]
     {
+        if std::arch::is_x86_feature_detected!("avx512f") {
+            // SAFETY: the CPU supports AVX-512F (checked just above).
+            unsafe { maps_band_avx512(r, g, b, a, e) };
+            return;
+        }
         if std::arch::is_x86_feature_detected!("avx2") {
             // SAFETY: the CPU supports AVX2 (checked just above).
             unsafe { maps_band_avx2(r, g, b, a, e) };
@@ -85,23 +96,34 @@ fn maps_band(r: &[f32], g: &[f32], b: &[f32], a: &mut [f32], e: &mut [f32]) {
 /// and EI with [`crate::color::erythema_index`] to < 0.001.
 #[must_use]
 pub fn erythema_maps(rgb: &LinearRgb) -> ErythemaMaps {
+    let mut maps = ErythemaMaps::default();
+    erythema_maps_into(rgb, &mut maps);
+    maps
+}
+
+/// [`erythema_maps`] into existing maps (reallocated only when the size
+/// changes), to skip the page faults of fresh buffers in a batch.
+pub fn erythema_maps_into(rgb: &LinearRgb, maps: &mut ErythemaMaps) {
     let (w, h) = (rgb.width, rgb.height);
     let n = w * h;
-    let mut a = vec![0f32; n];
-    let mut ei = vec![0f32; n];
+    for p in [&mut maps.a_star, &mut maps.erythema_index] {
+        if p.data.len() != n {
+            p.data = crate::color::alloc_plane(n);
+        }
+        p.width = w;
+        p.height = h;
+    }
     let band = (BAND_ROWS * w).max(1);
-    a.par_chunks_mut(band)
-        .zip(ei.par_chunks_mut(band))
+    maps.a_star
+        .data
+        .par_chunks_mut(band)
+        .zip(maps.erythema_index.data.par_chunks_mut(band))
         .enumerate()
         .for_each(|(k, (a, e))| {
             let s = k * band;
             let t = s + a.len();
             maps_band(&rgb.r[s..t], &rgb.g[s..t], &rgb.b[s..t], a, e);
         });
-    ErythemaMaps {
-        a_star: Plane::from_vec(w, h, a),
-        erythema_index: Plane::from_vec(w, h, ei),
-    }
 }
 
 /// Exact per-pixel maps with the scalar reference formulas (slow; for tests
@@ -275,29 +297,183 @@ pub fn masked_quantiles(plane: &Plane, mask: &Mask, ps: &[f64]) -> Option<Vec<f6
     )
 }
 
+/// Means and exact type-7 quantiles of several planes over one mask, in two
+/// fused passes over the data (histograms + sums, then the chosen bins).
+/// `ps[j]` lists the probabilities wanted for plane `j`. `None` per plane
+/// when the mask selects no finite value of it.
+pub fn masked_summaries(
+    planes: &[&Plane],
+    mask: &Mask,
+    ps: &[&[f64]],
+) -> Vec<Option<(f64, Vec<f64>)>> {
+    const BINS: usize = 1 << 16;
+    let k = planes.len();
+    let w = mask.width.max(1);
+    let band = w * BAND_ROWS;
+    let n_bands = mask.data.len().div_ceil(band);
+    // Pass 1: per-plane histograms (integer counts: merge order is
+    // irrelevant) and per-band sums (added in band order below).
+    type Acc = (Vec<Vec<u32>>, Vec<(usize, Vec<f64>, Vec<usize>)>);
+    let (hists, mut band_sums): Acc = (0..n_bands)
+        .into_par_iter()
+        .with_min_len(4)
+        .fold(
+            || (vec![vec![0u32; BINS]; k], Vec::new()),
+            |(mut hists, mut sums), bi| {
+                let lo = bi * band;
+                let hi = (lo + band).min(mask.data.len());
+                let m = &mask.data[lo..hi];
+                let mut s = vec![0f64; k];
+                let mut c = vec![0usize; k];
+                for j in 0..k {
+                    let p = &planes[j].data[lo..hi];
+                    let hist = &mut hists[j];
+                    let (mut sj, mut cj) = (0f64, 0usize);
+                    for (&v, &mk) in p.iter().zip(m) {
+                        if mk && v.is_finite() {
+                            hist[(key(v) >> 16) as usize] += 1;
+                            sj += v as f64;
+                            cj += 1;
+                        }
+                    }
+                    s[j] = sj;
+                    c[j] = cj;
+                }
+                sums.push((bi, s, c));
+                (hists, sums)
+            },
+        )
+        .reduce(
+            || (vec![vec![0u32; BINS]; k], Vec::new()),
+            |(mut ha, mut sa), (hb, sb)| {
+                for (x, y) in ha.iter_mut().zip(&hb) {
+                    for (a, b) in x.iter_mut().zip(y) {
+                        *a += b;
+                    }
+                }
+                sa.extend(sb);
+                (ha, sa)
+            },
+        );
+    band_sums.sort_unstable_by_key(|t| t.0);
+    let mut sum = vec![0f64; k];
+    let mut count = vec![0usize; k];
+    for (_, s, c) in &band_sums {
+        for j in 0..k {
+            sum[j] += s[j];
+            count[j] += c[j];
+        }
+    }
+    // Ranks needed per plane, and the bins that hold them.
+    let mut plan = Vec::with_capacity(k);
+    let mut chosen = vec![vec![false; BINS]; k];
+    for j in 0..k {
+        let n = count[j] as u64;
+        let mut cum = vec![0u64; BINS + 1];
+        for i in 0..BINS {
+            cum[i + 1] = cum[i] + hists[j][i] as u64;
+        }
+        let mut ranks = Vec::new();
+        if n > 0 {
+            for &p in ps[j] {
+                let h = (n - 1) as f64 * p.clamp(0.0, 1.0);
+                let r = (h.floor() as u64).min(n - 1);
+                ranks.push((r, (r + 1).min(n - 1), h - r as f64));
+            }
+        }
+        for &(r0, r1, _) in &ranks {
+            for r in [r0, r1] {
+                let b = cum.partition_point(|&c| c <= r) - 1;
+                chosen[j][b] = true;
+            }
+        }
+        plan.push((cum, ranks));
+    }
+    // Pass 2: the values of the chosen bins (sorted afterwards, so the
+    // collection order does not matter).
+    let mut vals: Vec<Vec<f32>> = (0..n_bands)
+        .into_par_iter()
+        .with_min_len(4)
+        .fold(
+            || vec![Vec::new(); k],
+            |mut acc, bi| {
+                let lo = bi * band;
+                let hi = (lo + band).min(mask.data.len());
+                let m = &mask.data[lo..hi];
+                for j in 0..k {
+                    let ch = &chosen[j];
+                    for (&v, &mk) in planes[j].data[lo..hi].iter().zip(m) {
+                        if mk && v.is_finite() && ch[(key(v) >> 16) as usize] {
+                            acc[j].push(v);
+                        }
+                    }
+                }
+                acc
+            },
+        )
+        .reduce(
+            || vec![Vec::new(); k],
+            |mut a, b| {
+                for (x, y) in a.iter_mut().zip(b) {
+                    x.extend(y);
+                }
+                a
+            },
+        );
+    let mut out = Vec::with_capacity(k);
+    for j in 0..k {
+        if count[j] == 0 {
+            out.push(None);
+            continue;
+        }
+        let v = &mut vals[j];
+        v.sort_unstable_by_key(|&x| key(x));
+        let (cum, ranks) = &plan[j];
+        // Values of chosen bins are stored bin by bin in key order: rank r in
+        // bin b sits at (values of chosen bins before b) + r − cum[b].
+        let mut before = vec![0u64; BINS];
+        let mut o = 0u64;
+        for b in 0..BINS {
+            before[b] = o;
+            if chosen[j][b] {
+                o += hists[j][b] as u64;
+            }
+        }
+        let at = |r: u64| -> f64 {
+            let b = cum.partition_point(|&c| c <= r) - 1;
+            v[(before[b] + r - cum[b]) as usize] as f64
+        };
+        let q = ranks
+            .iter()
+            .map(|&(r0, r1, f)| {
+                let lo = at(r0);
+                if f == 0.0 {
+                    lo
+                } else {
+                    lo + f * (at(r1) - lo)
+                }
+            })
+            .collect();
+        out.push(Some((sum[j] / count[j] as f64, q)));
+    }
+    out
+}
+
 /// Summaries of the maps over `skin`.
 pub fn summarize(maps: &ErythemaMaps, skin: &Mask) -> ErythemaSummary {
-    let (a_mean, (a_q, (e_mean, e_q))) = rayon::join(
-        || masked_mean(&maps.a_star, skin),
-        || {
-            rayon::join(
-                || masked_quantiles(&maps.a_star, skin, &[0.1, 0.5, 0.9]),
-                || {
-                    rayon::join(
-                        || masked_mean(&maps.erythema_index, skin),
-                        || masked_quantiles(&maps.erythema_index, skin, &[0.5]),
-                    )
-                },
-            )
-        },
+    let r = masked_summaries(
+        &[&maps.a_star, &maps.erythema_index],
+        skin,
+        &[&[0.1, 0.5, 0.9], &[0.5]],
     );
+    let (a, e) = (&r[0], &r[1]);
     ErythemaSummary {
-        erythema_a_star_mean: a_mean.map(|s| s.mean),
-        erythema_a_star_median: a_q.as_ref().map(|q| q[1]),
-        erythema_a_star_p10: a_q.as_ref().map(|q| q[0]),
-        erythema_a_star_p90: a_q.as_ref().map(|q| q[2]),
-        erythema_index_mean: e_mean.map(|s| s.mean),
-        erythema_index_median: e_q.map(|q| q[0]),
+        erythema_a_star_mean: a.as_ref().map(|s| s.0),
+        erythema_a_star_median: a.as_ref().map(|s| s.1[1]),
+        erythema_a_star_p10: a.as_ref().map(|s| s.1[0]),
+        erythema_a_star_p90: a.as_ref().map(|s| s.1[2]),
+        erythema_index_mean: e.as_ref().map(|s| s.0),
+        erythema_index_median: e.as_ref().map(|s| s.1[0]),
     }
 }
 
@@ -344,7 +520,7 @@ mod tests {
     }
 
     #[test]
-    fn avx2_path_is_bit_identical_to_portable() {
+    fn simd_path_is_bit_identical_to_portable() {
         let rgb = random_rgb(300, 7, 3);
         let n = rgb.r.len();
         let (mut a1, mut e1) = (vec![0f32; n], vec![0f32; n]);
@@ -402,6 +578,11 @@ mod tests {
             let want = quantile_sorted(&v, *p);
             assert!((g - want).abs() < 1e-9, "p={p}: {g} vs {want}");
         }
+        let fused = masked_summaries(&[&plane], &mask, &[&ps]);
+        let (fm, fq) = fused[0].clone().unwrap();
+        assert_eq!(fq, got);
+        let mean = v.iter().sum::<f64>() / v.len() as f64;
+        assert!((fm - mean).abs() < 1e-9, "{fm} vs {mean}");
         // Hand-checked tiny case: values 1,2,3,4 → median 2.5, p10 = 1.3.
         let plane = Plane::from_vec(2, 2, vec![4.0, 1.0, 3.0, 2.0]);
         let mask = Mask::filled(2, 2, true);

@@ -3,7 +3,6 @@
 //! then the lower envelope of parabolas along every row. Both passes are
 //! parallel and each output value is computed by one task (deterministic).
 
-use super::columns::map_columns;
 use crate::image::{Mask, Plane};
 use rayon::prelude::*;
 
@@ -34,25 +33,19 @@ pub(crate) fn squared_distance_to(mask: &Mask, target: bool) -> Vec<f32> {
     if w == 0 || h == 0 {
         return Vec::new();
     }
-    // Column pass: distance (in rows) to the nearest target in the column.
-    let g: Vec<u32> = map_columns(&mask.data, w, h, |col, out| {
-        let mut last: Option<usize> = None;
-        for (y, (&m, o)) in col.iter().zip(out.iter_mut()).enumerate() {
-            if m == target {
-                last = Some(y);
-            }
-            *o = last.map_or(u32::MAX, |l| (y - l) as u32);
-        }
-        let mut next: Option<usize> = None;
-        for y in (0..col.len()).rev() {
-            if col[y] == target {
-                next = Some(y);
-            }
-            if let Some(n) = next {
-                out[y] = out[y].min((n - y) as u32);
-            }
-        }
-    });
+    // Column pass: distance (in rows) to the nearest target in the column,
+    // computed a row at a time over strips of CSTRIP columns (contiguous,
+    // vectorised loads) into a strip-major buffer: strip s holds `h` rows of
+    // its (up to) CSTRIP values.
+    let strips = w.div_ceil(CSTRIP);
+    let mut g = vec![0u32; strips * CSTRIP * h];
+    g.par_chunks_mut(CSTRIP * h)
+        .enumerate()
+        .for_each(|(s, strip)| {
+            let x0 = s * CSTRIP;
+            let sw = (x0 + CSTRIP).min(w) - x0;
+            column_pass(&mask.data, w, x0, sw, target, strip);
+        });
     let mut out = vec![0.0f32; w * h];
     out.par_chunks_mut(w).enumerate().for_each_init(
         || {
@@ -63,17 +56,68 @@ pub(crate) fn squared_distance_to(mask: &Mask, target: bool) -> Vec<f32> {
             )
         },
         |(f, v, z), (y, orow)| {
-            for (fx, &gx) in f.iter_mut().zip(&g[y * w..(y + 1) * w]) {
-                *fx = if gx == u32::MAX {
-                    f64::INFINITY
-                } else {
-                    (gx as f64) * (gx as f64)
-                };
+            let mut all_zero = true;
+            for (s, fs) in f.chunks_mut(CSTRIP).enumerate() {
+                let base = s * CSTRIP * h + y * CSTRIP;
+                for (fx, &gx) in fs.iter_mut().zip(&g[base..base + CSTRIP]) {
+                    all_zero &= gx == 0;
+                    *fx = if gx == u32::MAX {
+                        f64::INFINITY
+                    } else {
+                        (gx as f64) * (gx as f64)
+                    };
+                }
             }
-            lower_envelope(f, v, z, orow);
+            if all_zero {
+                // Every pixel of the row is a target: 0 (already).
+                return;
+            }
+            // A target pixel p (f = 0) bounds every pixel beyond it: for q > p,
+            // (q − p')² + f[p'] > (q − p)² whenever p' < p. So each run of
+            // non-target pixels only needs the parabolas of the run and of
+            // its two bounding targets; target pixels stay 0.
+            let mut q = 0;
+            while q < w {
+                if f[q] == 0.0 {
+                    q += 1;
+                    continue;
+                }
+                let a = q;
+                while q < w && f[q] != 0.0 {
+                    q += 1;
+                }
+                let (lo, hi) = (a.saturating_sub(1), (q + 1).min(w));
+                lower_envelope(&f[lo..hi], v, z, &mut orow[lo..hi]);
+            }
         },
     );
     out
+}
+
+/// Columns per strip of the column pass (1 KiB of u32 per row).
+const CSTRIP: usize = 256;
+
+/// Forward then backward scan down columns `x0..x0 + sw` of the mask, one
+/// row at a time; `strip` is one row of CSTRIP values per mask row
+/// (u32::MAX = no target in the column).
+fn column_pass(mask: &[bool], w: usize, x0: usize, sw: usize, target: bool, strip: &mut [u32]) {
+    let mut prev = [u32::MAX; CSTRIP];
+    for (y, grow) in strip.chunks_exact_mut(CSTRIP).enumerate() {
+        let m = &mask[y * w + x0..y * w + x0 + sw];
+        for ((o, p), &mv) in grow[..sw].iter_mut().zip(&mut prev[..sw]).zip(m) {
+            let d = if mv == target { 0 } else { p.saturating_add(1) };
+            *o = d;
+            *p = d;
+        }
+    }
+    let mut next = [u32::MAX; CSTRIP];
+    for grow in strip.chunks_exact_mut(CSTRIP).rev() {
+        for (o, n) in grow[..sw].iter_mut().zip(&mut next[..sw]) {
+            let d = (*o).min(n.saturating_add(1));
+            *o = d;
+            *n = d;
+        }
+    }
 }
 
 /// `out[q] = min_p (q − p)² + f[p]` over finite `f[p]`.

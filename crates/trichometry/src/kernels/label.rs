@@ -249,11 +249,22 @@ pub fn hysteresis(image: &Plane, low: f32, high: f32) -> Mask {
     for l in strong_runs {
         seeded[l as usize] = true;
     }
-    let painted = paint(&c, w, h, |l| seeded[l as usize]);
+    // Paint the seeded runs straight into the mask (no label plane).
+    let mut data = vec![false; w * h];
+    if w > 0 {
+        data.par_chunks_mut(w).enumerate().for_each(|(y, row)| {
+            for i in c.row_start[y]..c.row_start[y + 1] {
+                if seeded[c.label[i] as usize] {
+                    let r = c.runs[i];
+                    row[r.x0 as usize..r.x1 as usize].fill(true);
+                }
+            }
+        });
+    }
     Mask {
         width: w,
         height: h,
-        data: painted.into_par_iter().map(|l| l != 0).collect(),
+        data,
     }
 }
 

@@ -9,6 +9,7 @@ mod gaussian;
 mod hessian;
 mod label;
 mod morphology;
+mod simd;
 mod thin;
 
 pub use self::bilinear::{downsample2, sample_bilinear, upsample_to};

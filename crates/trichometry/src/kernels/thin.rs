@@ -42,6 +42,23 @@ fn code(img: &[u8], w: usize, h: usize, x: usize, y: usize) -> u8 {
     c
 }
 
+/// Positions of the non-zero bytes of a row, skipping zero runs 8 bytes at a time.
+fn nonzero_positions(row: &[u8]) -> impl Iterator<Item = usize> + '_ {
+    let words = row.chunks(8).enumerate();
+    words.flat_map(|(k, c)| {
+        let any = if c.len() == 8 {
+            u64::from_ne_bytes(c.try_into().expect("8 bytes")) != 0
+        } else {
+            c.iter().any(|&v| v != 0)
+        };
+        let base = k * 8;
+        c.iter()
+            .enumerate()
+            .filter(move |&(_, &v)| any && v != 0)
+            .map(move |(i, _)| base + i)
+    })
+}
+
 /// Zhang–Suen deletion tables for the two subiterations.
 fn zs_tables() -> [[bool; 256]; 2] {
     let mut t = [[false; 256]; 2];
@@ -82,26 +99,44 @@ pub fn skeletonize(mask: &Mask) -> Mask {
     let tables = zs_tables();
     let mut cur: Vec<u8> = mask.data.iter().map(|&b| b as u8).collect();
     let mut next = cur.clone();
+    // Rows changed by the last two subiterations. A row whose 3-row
+    // neighbourhood did not change in either cannot change now (the same
+    // table saw the same neighbourhood two subiterations ago and deleted
+    // nothing), and its row in `next` (two subiterations old) equals `cur`:
+    // it is skipped without a copy. Exact, so the result is unchanged.
+    let mut changed_last = vec![true; h];
+    let mut changed_before = vec![true; h];
     loop {
         let mut changed = false;
         for table in &tables {
             let src = &cur;
-            changed |= next
+            let active: Vec<bool> = (0..h)
+                .map(|y| {
+                    (y.saturating_sub(1)..(y + 2).min(h))
+                        .any(|yy| changed_last[yy] || changed_before[yy])
+                })
+                .collect();
+            let row_changed: Vec<bool> = next
                 .par_chunks_mut(w)
                 .enumerate()
                 .map(|(y, row)| {
+                    if !active[y] {
+                        return false;
+                    }
+                    let srow = &src[y * w..(y + 1) * w];
+                    row.copy_from_slice(srow);
                     let mut ch = false;
-                    for (x, o) in row.iter_mut().enumerate() {
-                        let v = src[y * w + x];
-                        *o = v;
-                        if v != 0 && table[code(src, w, h, x, y) as usize] {
-                            *o = 0;
+                    for x in nonzero_positions(srow) {
+                        if table[code(src, w, h, x, y) as usize] {
+                            row[x] = 0;
                             ch = true;
                         }
                     }
                     ch
                 })
-                .reduce(|| false, |a, b| a | b);
+                .collect();
+            changed |= row_changed.iter().any(|&c| c);
+            changed_before = std::mem::replace(&mut changed_last, row_changed);
             std::mem::swap(&mut cur, &mut next);
         }
         if !changed {
@@ -110,7 +145,8 @@ pub fn skeletonize(mask: &Mask) -> Mask {
     }
     // Staircase removal, sequential in raster order (deterministic).
     for y in 0..h {
-        for x in 0..w {
+        let xs: Vec<usize> = nonzero_positions(&cur[y * w..(y + 1) * w]).collect();
+        for x in xs {
             if cur[y * w + x] == 0 {
                 continue;
             }

@@ -7,6 +7,7 @@
 //! glare, noise, 8-bit quantisation, JPEG). Ground truth is taken from the
 //! scene before the optics.
 
+pub mod chart;
 pub mod hairs;
 pub mod optics;
 pub mod pair;
@@ -76,6 +77,10 @@ pub struct SceneSpec {
     pub hairs: Option<hairs::HairSceneSpec>,
     /// Camera and dermatoscope optics.
     pub optics: optics::OpticsSpec,
+    /// A ColorChecker Classic in the scene (none when `None`).
+    pub chart: Option<chart::ChartSpec>,
+    /// A neutral grey card in the scene (none when `None`).
+    pub grey_card: Option<chart::GreyCardSpec>,
 }
 
 impl Default for SceneSpec {
@@ -89,6 +94,8 @@ impl Default for SceneSpec {
             vessels: None,
             hairs: None,
             optics: optics::OpticsSpec::default(),
+            chart: None,
+            grey_card: None,
         }
     }
 }
@@ -108,6 +115,11 @@ pub struct Truth {
     pub vessels: vessels::VesselTruth,
     /// Hairs, yellow dots, scales.
     pub hairs: hairs::HairTruth,
+    /// Corners of the rendered ColorChecker (clockwise from the outer corner
+    /// of patch 1), when the scene has one.
+    pub chart_corners_px: Option<[[f64; 2]; 4]>,
+    /// Where the grey card is, when the scene has one.
+    pub grey_card_rect: Option<crate::calibration::RectPx>,
     /// Pixels covered by glare in the rendered image.
     #[serde(skip)]
     pub glare_mask: Mask,
@@ -142,8 +154,26 @@ pub fn render(spec: &SceneSpec) -> Result<Phantom> {
     if let Some(h) = &spec.hairs {
         truth.hairs = hairs::paint_hairs(&mut canvas, h, &mut rng.fork(3))?;
     }
+    let mut avoid = Vec::new();
+    if let Some(c) = &spec.chart {
+        let corners = chart::paint_chart(&mut canvas, c)?;
+        avoid.push(crate::calibration::chart_frame_polygon(&corners)?);
+        truth.chart_corners_px = Some(corners);
+    }
+    if let Some(g) = &spec.grey_card {
+        chart::paint_grey_card(&mut canvas, g)?;
+        let r = g.rect;
+        let (x0, y0, x1, y1) = (
+            r.x as f64,
+            r.y as f64,
+            (r.x + r.w) as f64,
+            (r.y + r.h) as f64,
+        );
+        avoid.push([[x0, y0], [x1, y0], [x1, y1], [x0, y1]]);
+        truth.grey_card_rect = Some(r);
+    }
     skin::skin_truth(&canvas, &mut truth);
-    let (image, glare) = optics::apply(&canvas, &spec.optics, &mut rng.fork(4))?;
+    let (image, glare) = optics::apply(&canvas, &spec.optics, &mut rng.fork(4), &avoid)?;
     truth.glare_mask = glare;
     Ok(Phantom {
         image,

@@ -1,0 +1,593 @@
+//! Hair shafts: segmentation, tracing, sub-pixel diameters, and the
+//! image-level miniaturization figures.
+//!
+//! Pipeline ([`detect_hairs`]):
+//! 1. `detect`: red-channel optical density at a working resolution of
+//!    about [`HairParams::detection_um_per_px`], clipped at the local skin
+//!    level (bright dots, scales and glare become flat), multi-scale
+//!    σ²-normalised dark-ridge filter over widths
+//!    [`HairParams::min_width_um`]..[`HairParams::max_width_um`], hysteresis
+//!    relative to the robust noise level with an absolute contrast floor.
+//! 2. `trace`: centreline by non-maximum suppression across the ridge,
+//!    junctions cut out, simple pieces ordered into polylines.
+//! 3. `profile`: at samples along each piece (full resolution, ends and
+//!    crossings excluded) the perpendicular luminance profile gives a
+//!    sub-pixel full width at half depth; median per piece.
+//! 4. `trace::join`: pieces are rejoined across crossings and gaps by
+//!    direction continuity (anti-parallel end directions, small lateral
+//!    offset, similar widths), greedily by best score: one shaft, one record.
+//! 5. Per shaft: median diameter and IQR over all its samples, class,
+//!    truncation at the frame or the analysable area, follicle exit (best
+//!    effort, see [`HairShaft::exit_px`]); then mask and labels are painted
+//!    from the centrelines and measured diameters.
+//!
+//! Classes: `vellus` below [`HairParams::vellus_max_um`] (30 µm: Rakowska et
+//! al. 2009, "Trichoscopy in androgenetic alopecia", thin hairs < 30 µm),
+//! `terminal` from [`HairParams::terminal_min_um`] (60 µm), `intermediate`
+//! between. [`HairSummary::vellus_fraction_40um`] uses TrichoScan's vellus
+//! criterion, ≤ 40 µm (Hoffmann 2001).
+
+use crate::analysis::StageInput;
+use crate::error::{check_positive, Error, Result};
+use crate::image::{Labels, Mask};
+use serde::{Deserialize, Serialize};
+
+mod detect;
+mod profile;
+mod trace;
+
+/// Hair-stage parameters.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(default)]
+pub struct HairParams {
+    /// Thinnest hair looked for (µm).
+    pub min_width_um: f64,
+    /// Thickest hair looked for (µm).
+    pub max_width_um: f64,
+    /// Pixel size the ridge filter works at (the image is box-averaged by
+    /// the integer factor closest below this / `um_per_px`).
+    pub detection_um_per_px: f64,
+    /// Hysteresis high threshold as a multiple of the robust noise level of
+    /// the ridge strength.
+    pub noise_k_high: f32,
+    /// Hysteresis low threshold as a multiple of the noise level.
+    pub noise_k_low: f32,
+    /// Absolute floor of the high threshold (ridge strength in optical
+    /// density; a flat bar of depth D gives ≈ 0.48·D).
+    pub min_strength_high: f32,
+    /// Absolute floor of the low threshold.
+    pub min_strength_low: f32,
+    /// Shafts shorter than this are dropped (µm).
+    pub min_length_um: f64,
+    /// Largest gap bridged when rejoining pieces (µm); at least twice the
+    /// shaft width is always allowed (a crossing hair as wide as this one).
+    pub max_join_gap_um: f64,
+    /// Largest direction change when rejoining pieces (degrees).
+    pub max_join_angle_deg: f64,
+    /// A centreline turning by more than this within about 1.5 shaft widths
+    /// is split there (it ran from one hair into another at a crossing).
+    pub max_turn_deg: f64,
+    /// Largest width ratio of two pieces that are joined.
+    pub max_join_width_ratio: f64,
+    /// Spacing of width samples along a shaft (full-resolution px, minimum).
+    pub sample_step_px: f64,
+    /// Vellus: diameter below this (µm); Rakowska's thin-hair criterion.
+    pub vellus_max_um: f64,
+    /// Terminal: diameter at or above this (µm).
+    pub terminal_min_um: f64,
+    /// TrichoScan vellus criterion: diameter ≤ this (µm).
+    pub trichoscan_vellus_max_um: f64,
+    /// Shaft ends of different hairs closer than this count as one exit
+    /// cluster when locating follicle exits (µm).
+    pub exit_cluster_radius_um: f64,
+}
+
+impl Default for HairParams {
+    fn default() -> Self {
+        HairParams {
+            min_width_um: 5.0,
+            max_width_um: 120.0,
+            detection_um_per_px: 7.0,
+            noise_k_high: 6.0,
+            noise_k_low: 3.0,
+            min_strength_high: 0.05,
+            min_strength_low: 0.025,
+            min_length_um: 150.0,
+            max_join_gap_um: 250.0,
+            max_join_angle_deg: 30.0,
+            max_join_width_ratio: 1.5,
+            max_turn_deg: 40.0,
+            sample_step_px: 1.5,
+            vellus_max_um: 30.0,
+            terminal_min_um: 60.0,
+            trichoscan_vellus_max_um: 40.0,
+            exit_cluster_radius_um: 150.0,
+        }
+    }
+}
+
+impl HairParams {
+    /// Check the parameters.
+    pub fn validate(&self) -> Result<()> {
+        check_positive("min_width_um", self.min_width_um)?;
+        check_positive("max_width_um", self.max_width_um)?;
+        check_positive("detection_um_per_px", self.detection_um_per_px)?;
+        check_positive("min_length_um", self.min_length_um)?;
+        check_positive("max_join_gap_um", self.max_join_gap_um)?;
+        check_positive("max_join_angle_deg", self.max_join_angle_deg)?;
+        check_positive("sample_step_px", self.sample_step_px)?;
+        check_positive("max_turn_deg", self.max_turn_deg)?;
+        check_positive("vellus_max_um", self.vellus_max_um)?;
+        check_positive("terminal_min_um", self.terminal_min_um)?;
+        check_positive("trichoscan_vellus_max_um", self.trichoscan_vellus_max_um)?;
+        check_positive("exit_cluster_radius_um", self.exit_cluster_radius_um)?;
+        for (n, v) in [
+            ("noise_k_high", self.noise_k_high),
+            ("noise_k_low", self.noise_k_low),
+            ("min_strength_high", self.min_strength_high),
+            ("min_strength_low", self.min_strength_low),
+        ] {
+            if !v.is_finite() || v < 0.0 {
+                return Err(Error::param(n, format!("must be finite and ≥ 0, got {v}")));
+            }
+        }
+        if self.max_width_um < self.min_width_um {
+            return Err(Error::param("max_width_um", "must be ≥ min_width_um"));
+        }
+        if self.terminal_min_um < self.vellus_max_um {
+            return Err(Error::param("terminal_min_um", "must be ≥ vellus_max_um"));
+        }
+        if self.max_join_width_ratio.is_nan() || self.max_join_width_ratio < 1.0 {
+            return Err(Error::param("max_join_width_ratio", "must be ≥ 1"));
+        }
+        Ok(())
+    }
+}
+
+/// Diameter class of a shaft.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum HairClass {
+    /// Below [`HairParams::vellus_max_um`].
+    Vellus,
+    /// Between vellus and terminal.
+    Intermediate,
+    /// At or above [`HairParams::terminal_min_um`].
+    Terminal,
+}
+
+/// One hair shaft.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct HairShaft {
+    /// 1-based id, equal to its label in the label image.
+    pub id: u32,
+    /// Centreline (x, y) in pixels, from the follicle exit when one was
+    /// found, else in tracing order.
+    pub centreline_px: Vec<[f32; 2]>,
+    /// Length of the centreline (µm), gaps across crossings included.
+    pub length_um: f64,
+    /// Median of the sub-pixel widths along the shaft (µm).
+    pub diameter_um: f64,
+    /// Interquartile range of the widths (µm).
+    pub diameter_iqr_um: f64,
+    /// Number of width samples behind the diameter (0: the detection
+    /// scale's estimate was used).
+    pub width_samples: usize,
+    /// Median peak absorbance of the profiles (1 − I/I_background, 0..1).
+    pub contrast: f64,
+    /// The shaft reaches the image border or the non-analysable area.
+    pub truncated: bool,
+    /// Follicle exit (proximal end), when a free end was judged to be one:
+    /// the end where other shafts' ends converge (hairs of one follicular
+    /// unit share an exit), else the only free end of a truncated shaft,
+    /// else the end whose contrast fades (the shaft emerging from the skin).
+    /// Best effort: `None` when neither end is free.
+    pub exit_px: Option<[f32; 2]>,
+    /// Diameter class.
+    pub class: HairClass,
+    /// Number of centreline pieces joined across crossings or gaps.
+    pub pieces: usize,
+}
+
+/// Image-level hair figures (`None` when the stage did not run).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, Default)]
+pub struct HairSummary {
+    /// Number of shafts.
+    pub hair_count: Option<usize>,
+    /// Shafts per cm² of analysable area (glare excluded).
+    pub hair_density_per_cm2: Option<f64>,
+    /// Mean shaft diameter (µm).
+    pub shaft_diameter_mean_um: Option<f64>,
+    /// Median shaft diameter (µm).
+    pub shaft_diameter_median_um: Option<f64>,
+    /// Coefficient of variation of shaft diameters (heterogeneity).
+    pub shaft_diameter_cv: Option<f64>,
+    /// Fraction of shafts below the vellus threshold (30 µm by default).
+    pub vellus_fraction: Option<f64>,
+    /// Fraction of shafts ≤ 40 µm (TrichoScan's vellus criterion).
+    pub vellus_fraction_40um: Option<f64>,
+    /// Fraction of terminal shafts.
+    pub terminal_fraction: Option<f64>,
+    /// Sum of shaft diameters in mm per cm² of analysable area: the
+    /// "cumulative hair thickness" of one cm² (hair count × mean diameter,
+    /// in mm per cm²).
+    pub cumulative_thickness_mm_per_cm2: Option<f64>,
+    /// Analysable area the densities refer to (mm²).
+    pub hair_analysed_area_mm2: Option<f64>,
+}
+
+/// The output of the hair stage.
+#[derive(Debug, Clone, PartialEq, Default)]
+pub struct HairStage {
+    /// The shafts.
+    pub shafts: Vec<HairShaft>,
+    /// Hair pixels.
+    pub mask: Mask,
+    /// One label per shaft.
+    pub labels: Labels,
+    /// Image-level figures.
+    pub summary: HairSummary,
+}
+
+fn classify(d: f64, p: &HairParams) -> HairClass {
+    if d < p.vellus_max_um {
+        HairClass::Vellus
+    } else if d < p.terminal_min_um {
+        HairClass::Intermediate
+    } else {
+        HairClass::Terminal
+    }
+}
+
+/// Find the hair shafts.
+///
+/// Errors on invalid parameters or scale, or when the valid mask does not
+/// match the image; an image without hair gives zero shafts.
+pub fn detect_hairs(input: &StageInput<'_>, params: &HairParams) -> Result<HairStage> {
+    params.validate()?;
+    let upp = check_positive("um_per_px", input.um_per_px)?;
+    let (w, h) = (input.rgb.width, input.rgb.height);
+    if input.valid.width != w || input.valid.height != h || input.rgb.r.len() != w * h {
+        return Err(Error::param("valid", "mask size does not match the image"));
+    }
+    let det = detect::detect(input, params);
+    let (pieces, _zones) = trace::pieces(&det, params, upp);
+    let traced = trace::join(&pieces, params, upp);
+
+    let f = det.factor;
+    let near_invalid = |p: [f32; 2], r: f32| -> bool {
+        let (x, y) = (p[0], p[1]);
+        if x < r || y < r || x > w as f32 - 1.0 - r || y > h as f32 - 1.0 - r {
+            return true;
+        }
+        let (dw, dh) = (det.valid.width as i64, det.valid.height as i64);
+        let rd = (r / f as f32).ceil() as i64 + 1;
+        let (cx, cy) = ((x / f as f32) as i64, (y / f as f32) as i64);
+        for yy in (cy - rd).max(0)..=(cy + rd).min(dh - 1) {
+            for xx in (cx - rd).max(0)..=(cx + rd).min(dw - 1) {
+                if !det.valid.data[(yy * dw + xx) as usize] {
+                    return true;
+                }
+            }
+        }
+        false
+    };
+
+    let min_len_px = (params.min_length_um / upp) as f32;
+    struct Pre {
+        t: trace::Traced,
+        len_px: f32,
+        free: [bool; 2],
+    }
+    let mut pre: Vec<Pre> = Vec::new();
+    for t in traced {
+        let arc = profile::arc_lengths(&t.pts);
+        let len_px = *arc.last().unwrap_or(&0.0);
+        if len_px < min_len_px || t.pts.len() < 2 {
+            continue;
+        }
+        let r = 0.5 * t.width + 2.0 + f as f32;
+        let free = [
+            !near_invalid(t.pts[0], r),
+            !near_invalid(t.pts[t.pts.len() - 1], r),
+        ];
+        pre.push(Pre { t, len_px, free });
+    }
+    // Follicle exits: ends where other shafts' free ends converge, else the
+    // single free end, else the end whose contrast fades.
+    let rc = (params.exit_cluster_radius_um / upp) as f32;
+    let ends: Vec<(usize, usize, [f32; 2])> = pre
+        .iter()
+        .enumerate()
+        .flat_map(|(i, p)| {
+            let n = p.t.pts.len();
+            [(i, 0, p.t.pts[0]), (i, 1, p.t.pts[n - 1])]
+        })
+        .filter(|&(i, k, _)| pre[i].free[k])
+        .collect();
+    let mut shafts = Vec::new();
+    let mut traced_pts: Vec<(Vec<[f32; 2]>, f32)> = Vec::new();
+    for (i, p) in pre.iter().enumerate() {
+        let n = p.t.pts.len();
+        let tips = [p.t.pts[0], p.t.pts[n - 1]];
+        let mut score = [0.0f32; 2];
+        for k in 0..2 {
+            if !p.free[k] {
+                score[k] = f32::NEG_INFINITY;
+                continue;
+            }
+            let conv = ends
+                .iter()
+                .filter(|&&(j, _, q)| {
+                    j != i && (q[0] - tips[k][0]).powi(2) + (q[1] - tips[k][1]).powi(2) < rc * rc
+                })
+                .count();
+            score[k] = 2.0 * conv as f32;
+            // Contrast near this end relative to the shaft's median.
+            let near: Vec<f32> =
+                p.t.samples
+                    .iter()
+                    .filter(|s| {
+                        let d = if k == 0 {
+                            s.arc_px
+                        } else {
+                            p.len_px - s.arc_px
+                        };
+                        d < 3.0 * p.t.width + 10.0
+                    })
+                    .map(|s| s.depth)
+                    .collect();
+            if !near.is_empty() && p.t.depth.is_finite() {
+                let m = near.iter().sum::<f32>() / near.len() as f32;
+                if m < 0.8 * p.t.depth {
+                    score[k] += 1.0;
+                }
+            }
+        }
+        let exit_end = if score[0] == f32::NEG_INFINITY && score[1] == f32::NEG_INFINITY {
+            None
+        } else if score[1] > score[0] {
+            Some(1)
+        } else {
+            Some(0)
+        };
+        let mut pts = p.t.pts.clone();
+        if exit_end == Some(1) {
+            pts.reverse();
+        }
+        let mut wv: Vec<f32> = p.t.samples.iter().map(|s| s.width_px).collect();
+        wv.sort_by(f32::total_cmp);
+        let iqr = if wv.len() >= 4 {
+            (profile::quantile_sorted(&wv, 0.75) - profile::quantile_sorted(&wv, 0.25)) as f64
+        } else {
+            f64::NAN
+        };
+        let d_um = p.t.width as f64 * upp;
+        let id = shafts.len() as u32 + 1;
+        traced_pts.push((pts.clone(), p.t.width));
+        shafts.push(HairShaft {
+            id,
+            exit_px: exit_end.map(|_| pts[0]),
+            centreline_px: pts,
+            length_um: p.len_px as f64 * upp,
+            diameter_um: d_um,
+            diameter_iqr_um: iqr * upp,
+            width_samples: p.t.samples.len(),
+            contrast: if p.t.depth.is_finite() {
+                p.t.depth as f64
+            } else {
+                0.0
+            },
+            truncated: !(p.free[0] && p.free[1]),
+            class: classify(d_um, params),
+            pieces: p.t.n_pieces,
+        });
+    }
+    let labels = paint_labels(w, h, &traced_pts);
+    let mask = Mask {
+        width: w,
+        height: h,
+        data: labels.data.iter().map(|&l| l != 0).collect(),
+    };
+    let area_mm2 = input.valid.count() as f64 * upp * upp * 1e-6;
+    let summary = summarize(&shafts, area_mm2, params);
+    Ok(HairStage {
+        shafts,
+        mask,
+        labels,
+        summary,
+    })
+}
+
+/// Paint each shaft as the swept disc of its measured width along its
+/// centreline; where shafts overlap, the nearer centreline wins.
+fn paint_labels(w: usize, h: usize, shafts: &[(Vec<[f32; 2]>, f32)]) -> Labels {
+    let mut lab = vec![0u32; w * h];
+    let mut best = vec![f32::INFINITY; w * h];
+    for (k, (pts, width)) in shafts.iter().enumerate() {
+        let r = 0.5 * width.max(1.0);
+        let reach = r + 0.5;
+        // Subsample the polyline so that segments are not much shorter than r.
+        let step = ((r / 2.0).max(1.0)) as usize;
+        let mut q: Vec<[f32; 2]> = pts.iter().step_by(step).copied().collect();
+        if let Some(&l) = pts.last() {
+            q.push(l);
+        }
+        for s in q.windows(2) {
+            let (a, b) = (s[0], s[1]);
+            let x0 = (a[0].min(b[0]) - reach).floor().max(0.0) as usize;
+            let y0 = (a[1].min(b[1]) - reach).floor().max(0.0) as usize;
+            let x1 = ((a[0].max(b[0]) + reach).ceil() as usize).min(w - 1);
+            let y1 = ((a[1].max(b[1]) + reach).ceil() as usize).min(h - 1);
+            let (vx, vy) = (b[0] - a[0], b[1] - a[1]);
+            let l2 = (vx * vx + vy * vy).max(1e-12);
+            for y in y0..=y1 {
+                for x in x0..=x1 {
+                    let (px, py) = (x as f32 - a[0], y as f32 - a[1]);
+                    let t = ((px * vx + py * vy) / l2).clamp(0.0, 1.0);
+                    let (dx, dy) = (px - t * vx, py - t * vy);
+                    let d = (dx * dx + dy * dy).sqrt();
+                    // Relative distance, so that a thin hair over a thick
+                    // one keeps its own core.
+                    let rel = d / r;
+                    let i = y * w + x;
+                    if d <= r && rel < best[i] {
+                        best[i] = rel;
+                        lab[i] = k as u32 + 1;
+                    }
+                }
+            }
+        }
+    }
+    Labels {
+        width: w,
+        height: h,
+        data: lab,
+        count: shafts.len() as u32,
+    }
+}
+
+fn summarize(shafts: &[HairShaft], area_mm2: f64, p: &HairParams) -> HairSummary {
+    let n = shafts.len();
+    let area_cm2 = area_mm2 / 100.0;
+    let d: Vec<f64> = shafts.iter().map(|s| s.diameter_um).collect();
+    let mean = (n > 0).then(|| d.iter().sum::<f64>() / n as f64);
+    let median = (n > 0).then(|| {
+        let mut v = d.clone();
+        v.sort_by(f64::total_cmp);
+        if n % 2 == 1 {
+            v[n / 2]
+        } else {
+            0.5 * (v[n / 2 - 1] + v[n / 2])
+        }
+    });
+    let cv = mean.filter(|_| n > 1).map(|m| {
+        let var = d.iter().map(|x| (x - m).powi(2)).sum::<f64>() / (n - 1) as f64;
+        var.sqrt() / m
+    });
+    let frac = |f: &dyn Fn(f64) -> bool| {
+        (n > 0).then(|| d.iter().filter(|&&x| f(x)).count() as f64 / n as f64)
+    };
+    let per_cm2 = |v: f64| (area_cm2 > 0.0).then(|| v / area_cm2);
+    HairSummary {
+        hair_count: Some(n),
+        hair_density_per_cm2: per_cm2(n as f64),
+        shaft_diameter_mean_um: mean,
+        shaft_diameter_median_um: median,
+        shaft_diameter_cv: cv,
+        vellus_fraction: frac(&|x| x < p.vellus_max_um),
+        vellus_fraction_40um: frac(&|x| x <= p.trichoscan_vellus_max_um),
+        terminal_fraction: frac(&|x| x >= p.terminal_min_um),
+        cumulative_thickness_mm_per_cm2: per_cm2(d.iter().sum::<f64>() * 1e-3),
+        hair_analysed_area_mm2: Some(area_mm2),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::profile;
+    use crate::color::{linear_to_srgb, srgb_to_linear};
+    use crate::image::Plane;
+    use crate::kernels::gaussian_blur;
+    use crate::synth::{hairs::paint_hairs, hairs::HairSceneSpec, skin, Rng, SceneSpec};
+
+    /// Phantom → blurred, noisy, 8-bit luminance (linear).
+    fn lum_phantom(
+        upp: f64,
+        blur: f32,
+        noise: f32,
+        seed: u64,
+    ) -> (Plane, crate::synth::hairs::HairTruth) {
+        let spec = SceneSpec {
+            width: 700,
+            height: 500,
+            um_per_px: upp,
+            seed,
+            ..SceneSpec::default()
+        };
+        let rng = Rng::new(seed);
+        let mut c = skin::paint_skin(&spec, &mut rng.fork(1));
+        let hs = HairSceneSpec {
+            density_per_cm2: 80.0,
+            hairs_per_unit_weights: [1.0, 0.0, 0.0, 0.0],
+            vellus_fraction: 0.3,
+            terminal_fraction: 0.3,
+            light_fraction: 0.3,
+            ..HairSceneSpec::default()
+        };
+        let truth = paint_hairs(&mut c, &hs, &mut rng.fork(3)).unwrap();
+        let mut nr = rng.fork(9);
+        let mut planes = Vec::new();
+        for ch in [&c.r, &c.g, &c.b] {
+            let p = gaussian_blur(&Plane::from_vec(c.width, c.height, ch.clone()), blur);
+            let q: Vec<f32> = p
+                .data
+                .iter()
+                .map(|&v| {
+                    let s = (linear_to_srgb(v.clamp(0.0, 1.0)) * 255.0
+                        + noise * nr.normal() as f32)
+                        .round()
+                        .clamp(0.0, 255.0);
+                    srgb_to_linear(s / 255.0)
+                })
+                .collect();
+            planes.push(q);
+        }
+        let lum: Vec<f32> = (0..planes[0].len())
+            .map(|i| 0.2126 * planes[0][i] + 0.7152 * planes[1][i] + 0.0722 * planes[2][i])
+            .collect();
+        (Plane::from_vec(c.width, c.height, lum), truth)
+    }
+
+    #[test]
+    #[ignore]
+    fn explore_width_estimator_on_truth_centrelines() {
+        for upp in [2.0, 3.5, 5.5] {
+            for blur in [0.7f32, 1.2] {
+                let (lum, truth) = lum_phantom(upp, blur, 2.0, 5 + upp as u64);
+                let mut errs = Vec::new();
+                for s in truth
+                    .shafts
+                    .iter()
+                    .filter(|s| s.counted && s.crosses.is_empty())
+                {
+                    let pts: Vec<[f32; 2]> = s
+                        .centreline_px
+                        .iter()
+                        .map(|p| [p[0] as f32, p[1] as f32])
+                        .collect();
+                    let wg = (s.diameter_um / upp) as f32;
+                    let mut out = Vec::new();
+                    profile::measure(
+                        &lum,
+                        &pts,
+                        wg,
+                        2.0,
+                        wg.max(3.0) + 50.0 / upp as f32,
+                        &|x, y| x < 0.0 || y < 0.0 || x > 699.0 || y > 499.0,
+                        &mut out,
+                    );
+                    if out.len() < 5 {
+                        continue;
+                    }
+                    let mut wv: Vec<f32> = out.iter().map(|o| o.width_px).collect();
+                    let m = profile::median(&mut wv) as f64 * upp;
+                    errs.push((s.diameter_um, m - s.diameter_um, s.light, wg));
+                }
+                let big: Vec<_> = errs.iter().filter(|e| e.3 >= 4.0).collect();
+                let mae = big.iter().map(|e| e.1.abs()).sum::<f64>() / big.len() as f64;
+                let bias = big.iter().map(|e| e.1).sum::<f64>() / big.len() as f64;
+                println!(
+                    "upp {upp} blur {blur}: n {} mae {mae:.2} bias {bias:.2}",
+                    big.len()
+                );
+                for e in &errs {
+                    println!(
+                        "   d {:.1} err {:+.2} light {} wpx {:.1}",
+                        e.0, e.1, e.2, e.3
+                    );
+                }
+            }
+        }
+    }
+}

@@ -1,0 +1,642 @@
+//! From ridge strength to shafts: centreline pixels by non-maximum
+//! suppression across the ridge, junctions cut out, the remaining simple
+//! pieces ordered into polylines, measured, and rejoined across crossings
+//! and gaps by direction continuity (so that one shaft is one record).
+//!
+//! The centreline comes from non-maximum suppression of the ridge strength
+//! rather than from thinning the mask: it is one pixel thin, lies on the
+//! ridge axis for every width, and naturally breaks where two hairs cross
+//! (the Hessian sees one orientation there), which is exactly where the
+//! pieces must be split anyway. Pixels where three or more thin branches
+//! meet are cut out with a margin of about the local width. (The pixel
+//! walk below is hair-specific; the kernels' skeleton graph, when it lands,
+//! could replace `pieces` without changing the joining.)
+
+use super::detect::Detection;
+use super::profile::{self, WidthSample};
+use super::HairParams;
+use crate::image::Mask;
+use crate::kernels::{label_with, sample_bilinear, Connectivity};
+use rayon::prelude::*;
+
+/// An ordered centreline piece between cuts, in full-resolution px.
+#[derive(Debug, Clone)]
+pub(crate) struct Piece {
+    pub pts: Vec<[f32; 2]>,
+    /// Width samples along the piece.
+    pub samples: Vec<WidthSample>,
+    /// Median measured width (full px), or the guess without samples.
+    pub width: f32,
+    /// Median depth (absorbance).
+    pub depth: f32,
+}
+
+/// One traced shaft: its pieces in order (each oriented along the shaft).
+#[derive(Debug, Clone)]
+pub(crate) struct Traced {
+    pub pts: Vec<[f32; 2]>,
+    pub samples: Vec<WidthSample>,
+    pub width: f32,
+    pub depth: f32,
+    /// Number of pieces joined.
+    pub n_pieces: usize,
+}
+
+/// Non-maximum suppression across the ridge within the hysteresis mask.
+fn nms(det: &Detection) -> Mask {
+    let s = &det.strength;
+    let (w, h) = (s.width, s.height);
+    let smax = det.scale.data.iter().fold(0.0f32, |a, &b| a.max(b));
+    let data: Vec<bool> = (0..w * h)
+        .into_par_iter()
+        .map(|i| {
+            if !det.mask.data[i] {
+                return false;
+            }
+            let (x, y) = ((i % w) as f32, (i / w) as f32);
+            let th = det.direction.data[i];
+            let (nx, ny) = (-th.sin(), th.cos());
+            let v = s.data[i];
+            let a = sample_bilinear(s, x + nx, y + ny);
+            let b = sample_bilinear(s, x - nx, y - ny);
+            if !(v >= a && v > b) {
+                return false;
+            }
+            // Edge shoulders: a flat-topped wide shaft also gives a weaker
+            // small-scale ridge just inside each edge. Drop a maximum that
+            // lies within the half-width (σ = w/2) of a stronger, wider
+            // ridge across it.
+            let sp = det.scale.data[i];
+            let reach = (2.0 * smax).ceil() as i32;
+            for k in 1..=reach {
+                for sign in [-1.0f32, 1.0] {
+                    let (qx, qy) = (x + sign * k as f32 * nx, y + sign * k as f32 * ny);
+                    let (xi, yi) = (qx.round() as i64, qy.round() as i64);
+                    if xi < 0 || yi < 0 || xi >= w as i64 || yi >= h as i64 {
+                        continue;
+                    }
+                    let j = yi as usize * w + xi as usize;
+                    let sq = det.scale.data[j];
+                    if s.data[j] > v && sq > 1.4 * sp && (k as f32) < 1.1 * sq {
+                        return false;
+                    }
+                }
+            }
+            true
+        })
+        .collect();
+    Mask {
+        width: w,
+        height: h,
+        data,
+    }
+}
+
+const RING: [(i32, i32); 8] = [
+    (1, 0),
+    (1, 1),
+    (0, 1),
+    (-1, 1),
+    (-1, 0),
+    (-1, -1),
+    (0, -1),
+    (1, -1),
+];
+
+/// Number of separate runs of set pixels around the 8-ring (branches).
+fn branches(m: &Mask, x: usize, y: usize) -> usize {
+    let (w, h) = (m.width as i32, m.height as i32);
+    let get = |k: usize| {
+        let (dx, dy) = RING[k % 8];
+        let (xx, yy) = (x as i32 + dx, y as i32 + dy);
+        xx >= 0 && yy >= 0 && xx < w && yy < h && m.data[(yy * w + xx) as usize]
+    };
+    let mut runs = 0;
+    for k in 0..8 {
+        if get(k) && !get(k + 1) {
+            runs += 1;
+        }
+    }
+    if runs == 0 && get(0) {
+        1
+    } else {
+        runs
+    }
+}
+
+/// Cut junctions (≥ 3 branches) out of the thin set with a margin of the
+/// local scale; returns the cut set and the junction zones.
+fn cut_junctions(thin: &Mask, det: &Detection) -> (Mask, Mask) {
+    let (w, h) = (thin.width, thin.height);
+    let mut zones = Mask::filled(w, h, false);
+    let mut cut = thin.clone();
+    for y in 0..h {
+        for x in 0..w {
+            if thin.data[y * w + x] && branches(thin, x, y) >= 3 {
+                let r = (1.5 * det.scale.data[y * w + x]).max(1.5);
+                let ri = r.ceil() as i32;
+                for dy in -ri..=ri {
+                    for dx in -ri..=ri {
+                        let (xx, yy) = (x as i32 + dx, y as i32 + dy);
+                        if xx < 0 || yy < 0 || xx >= w as i32 || yy >= h as i32 {
+                            continue;
+                        }
+                        if ((dx * dx + dy * dy) as f32) <= r * r {
+                            let j = yy as usize * w + xx as usize;
+                            zones.data[j] = true;
+                            cut.data[j] = false;
+                        }
+                    }
+                }
+            }
+        }
+    }
+    (cut, zones)
+}
+
+/// Order the pixels of one component into a path by walking from an end.
+fn order(pix: &[usize], w: usize, in_comp: &dyn Fn(usize) -> bool) -> Vec<usize> {
+    let nb = |i: usize| -> Vec<usize> {
+        let (x, y) = ((i % w) as i64, (i / w) as i64);
+        RING.iter()
+            .filter_map(|&(dx, dy)| {
+                let (xx, yy) = (x + dx as i64, y + dy as i64);
+                if xx < 0 || yy < 0 || xx >= w as i64 {
+                    return None;
+                }
+                let j = (yy as usize) * w + xx as usize;
+                in_comp(j).then_some(j)
+            })
+            .collect()
+    };
+    // Start: the pixel farthest from an arbitrary pixel (a path end), then
+    // the end is the one farthest from that (two sweeps by Euclid distance).
+    let far = |from: usize| -> usize {
+        let (fx, fy) = ((from % w) as i64, (from / w) as i64);
+        *pix.iter()
+            .max_by_key(|&&i| {
+                let (x, y) = ((i % w) as i64, (i / w) as i64);
+                ((x - fx).pow(2) + (y - fy).pow(2), std::cmp::Reverse(i))
+            })
+            .unwrap_or(&from)
+    };
+    let start = far(far(pix[0]));
+    let mut path = vec![start];
+    let mut visited = std::collections::HashSet::new();
+    visited.insert(start);
+    let mut dir = (0.0f32, 0.0f32);
+    let mut cur = start;
+    loop {
+        let (cx, cy) = ((cur % w) as f32, (cur / w) as f32);
+        let mut best: Option<(f32, usize)> = None;
+        for j in nb(cur) {
+            if visited.contains(&j) {
+                continue;
+            }
+            let (dx, dy) = ((j % w) as f32 - cx, (j / w) as f32 - cy);
+            let l = (dx * dx + dy * dy).sqrt();
+            // Prefer straight continuation, then 4-neighbours.
+            let score = -(dx * dir.0 + dy * dir.1) / l + 0.1 * l;
+            if best.is_none_or_gt(score) {
+                best = Some((score, j));
+            }
+        }
+        let Some((_, j)) = best else { break };
+        let (dx, dy) = ((j % w) as f32 - cx, (j / w) as f32 - cy);
+        let l = (dx * dx + dy * dy).sqrt();
+        dir = (0.5 * dir.0 + 0.5 * dx / l, 0.5 * dir.1 + 0.5 * dy / l);
+        visited.insert(j);
+        path.push(j);
+        cur = j;
+    }
+    path
+}
+
+trait BestExt {
+    fn is_none_or_gt(&self, score: f32) -> bool;
+}
+impl BestExt for Option<(f32, usize)> {
+    fn is_none_or_gt(&self, score: f32) -> bool {
+        match self {
+            None => true,
+            Some((s, _)) => score < *s,
+        }
+    }
+}
+
+/// Split a pixel path where its direction turns by more than `max_deg`
+/// between the `k` pixels before and the `k` after a point; `k` pixels on
+/// each side of a split are dropped (their direction is unreliable).
+fn split_at_turns(path: &[usize], w: usize, k: usize, max_deg: f32) -> Vec<Vec<usize>> {
+    let n = path.len();
+    if n < 2 * k + 1 {
+        return vec![path.to_vec()];
+    }
+    let xy = |i: usize| ((path[i] % w) as f32, (path[i] / w) as f32);
+    let turn = |i: usize| -> f32 {
+        let (a, b, c) = (xy(i - k), xy(i), xy(i + k));
+        let (u, v) = ((b.0 - a.0, b.1 - a.1), (c.0 - b.0, c.1 - b.1));
+        let nu = (u.0 * u.0 + u.1 * u.1).sqrt().max(1e-6);
+        let nv = (v.0 * v.0 + v.1 * v.1).sqrt().max(1e-6);
+        ((u.0 * v.0 + u.1 * v.1) / (nu * nv))
+            .clamp(-1.0, 1.0)
+            .acos()
+    };
+    let lim = max_deg.to_radians();
+    let ang: Vec<f32> = (0..n)
+        .map(|i| if i >= k && i + k < n { turn(i) } else { 0.0 })
+        .collect();
+    let mut cuts = Vec::new();
+    let mut i = 0;
+    while i < n {
+        if ang[i] > lim {
+            let mut j = i;
+            let mut best = i;
+            while j < n && ang[j] > lim {
+                if ang[j] > ang[best] {
+                    best = j;
+                }
+                j += 1;
+            }
+            cuts.push(best);
+            i = j;
+        } else {
+            i += 1;
+        }
+    }
+    let mut out = Vec::new();
+    let mut start = 0usize;
+    for c in cuts {
+        let end = c.saturating_sub(k);
+        if end > start {
+            out.push(path[start..end].to_vec());
+        }
+        start = (c + k + 1).min(n);
+    }
+    if start < n {
+        out.push(path[start..].to_vec());
+    }
+    out
+}
+
+/// Smooth a polyline with a moving average of ±`k` points (ends kept).
+fn smooth(pts: &[[f32; 2]], k: usize) -> Vec<[f32; 2]> {
+    let n = pts.len();
+    (0..n)
+        .map(|i| {
+            let r = k.min(i).min(n - 1 - i);
+            let mut s = [0.0f32; 2];
+            for p in &pts[i - r..=i + r] {
+                s[0] += p[0];
+                s[1] += p[1];
+            }
+            let c = (2 * r + 1) as f32;
+            [s[0] / c, s[1] / c]
+        })
+        .collect()
+}
+
+/// Pieces: ordered, smoothed centreline polylines in full-res px.
+pub(crate) fn pieces(det: &Detection, params: &HairParams, upp: f64) -> (Vec<Piece>, Mask) {
+    let thin = nms(det);
+    let (cut, zones) = cut_junctions(&thin, det);
+    let lab = label_with(&cut, Connectivity::Eight);
+    let w = cut.width;
+    let mut comps: Vec<Vec<usize>> = vec![Vec::new(); lab.count as usize + 1];
+    for (i, &l) in lab.data.iter().enumerate() {
+        if l != 0 {
+            comps[l as usize].push(i);
+        }
+    }
+    let f = det.factor as f32;
+    let off = (f - 1.0) / 2.0;
+    let min_px = 3usize;
+    let lum = &det.lum;
+    let zone_f = &zones;
+    // Ordered paths, split at sharp turns: where the thin set runs from one
+    // hair into another across a crossing without a three-way junction.
+    let paths: Vec<Vec<usize>> = comps
+        .par_iter()
+        .skip(1)
+        .filter(|c| c.len() >= min_px)
+        .flat_map_iter(|c| {
+            let l = lab.data[c[0]];
+            let n = lab.data.len();
+            let path = order(c, w, &|j| j < n && lab.data[j] == l);
+            let mut sig: Vec<f32> = path.iter().map(|&i| det.scale.data[i]).collect();
+            let k = (1.5 * profile::median(&mut sig)).round().max(3.0) as usize;
+            split_at_turns(&path, w, k, params.max_turn_deg as f32)
+        })
+        .filter(|p| p.len() >= min_px)
+        .collect();
+    let out: Vec<Piece> = paths
+        .par_iter()
+        .filter_map(|path| {
+            let mut sig: Vec<f32> = path.iter().map(|&i| det.scale.data[i]).collect();
+            let sig_med = profile::median(&mut sig);
+            let pts: Vec<[f32; 2]> = path
+                .iter()
+                .map(|&i| [(i % w) as f32 * f + off, (i / w) as f32 * f + off])
+                .collect();
+            let pts = smooth(&pts, 2);
+            // Flat bar: best σ = w/2 (kernels docs); full-res px.
+            let width_guess = (2.0 * sig_med * f).max(1.0);
+            let mut samples = Vec::new();
+            let total = *profile::arc_lengths(&pts).last().unwrap_or(&0.0);
+            let skip = (0.5 * width_guess + 1.0).min(0.3 * total);
+            let step = (width_guess / 4.0).clamp(params.sample_step_px as f32, 8.0);
+            let zw = zone_f.width;
+            let zh = zone_f.height;
+            let excluded = |x: f32, y: f32| {
+                let (xi, yi) = ((x / f) as usize, (y / f) as usize);
+                xi >= zw || yi >= zh || zone_f.data[yi * zw + xi]
+            };
+            profile::measure(lum, &pts, width_guess, step, skip, &excluded, &mut samples);
+            // A second pass when the first says the guess was far off.
+            let mut wv: Vec<f32> = samples.iter().map(|s| s.width_px).collect();
+            let m = profile::median(&mut wv);
+            if m.is_finite() && (m / width_guess - 1.0).abs() > 0.3 {
+                profile::measure(lum, &pts, m, step, skip, &excluded, &mut samples);
+            }
+            let mut wv: Vec<f32> = samples.iter().map(|s| s.width_px).collect();
+            let mut dv: Vec<f32> = samples.iter().map(|s| s.depth).collect();
+            let width = if wv.len() >= 2 {
+                profile::median(&mut wv)
+            } else {
+                width_guess
+            };
+            let depth = profile::median(&mut dv);
+            let _ = upp;
+            // The profiles' sub-pixel centres are a better centreline than
+            // the detection grid; the ends move with their nearest sample.
+            let pts = if samples.len() >= 3 {
+                samples.sort_by(|a, b| a.arc_px.total_cmp(&b.arc_px));
+                let arc = profile::arc_lengths(&pts);
+                let shift = |s: &WidthSample| {
+                    let (c, _) = profile::point_and_tangent(&pts, &arc, s.arc_px, 1.0);
+                    [s.centre[0] - c[0], s.centre[1] - c[1]]
+                };
+                let (d0, d1) = (shift(&samples[0]), shift(&samples[samples.len() - 1]));
+                let (a, b) = (pts[0], pts[pts.len() - 1]);
+                let mut r = vec![[a[0] + d0[0], a[1] + d0[1]]];
+                r.extend(samples.iter().map(|s| s.centre));
+                r.push([b[0] + d1[0], b[1] + d1[1]]);
+                let ra = profile::arc_lengths(&r);
+                for (k, s) in samples.iter_mut().enumerate() {
+                    s.arc_px = ra[k + 1];
+                }
+                r
+            } else {
+                pts
+            };
+            Some(Piece {
+                pts,
+                samples,
+                width,
+                depth,
+            })
+        })
+        .collect();
+    (out, zones)
+}
+
+#[derive(Clone, Copy)]
+struct End {
+    piece: usize,
+    /// 0 = start, 1 = end of the polyline.
+    which: usize,
+    p: [f32; 2],
+    /// Outward unit direction.
+    d: [f32; 2],
+}
+
+fn end_of(piece: &Piece, idx: usize, which: usize) -> End {
+    let pts = &piece.pts;
+    let arc = profile::arc_lengths(pts);
+    let total = *arc.last().unwrap_or(&0.0);
+    // The last stretch of a piece cut at a junction often hooks towards the
+    // other hair: measure the end direction further in.
+    let l1 = (0.75 * piece.width + 2.0).min(0.25 * total);
+    let l2 = (l1 + (3.0 * piece.width).clamp(10.0, 60.0)).min(total);
+    let at = |s: f32| profile::point_and_tangent(pts, &arc, s, 0.0).0;
+    let (p, q) = if which == 0 {
+        (at(l1), at(l2))
+    } else {
+        (at(total - l1), at(total - l2))
+    };
+    let (dx, dy) = (p[0] - q[0], p[1] - q[1]);
+    let n = (dx * dx + dy * dy).sqrt().max(1e-6);
+    let d = [dx / n, dy / n];
+    // Extrapolate the straight end to the actual end of the piece.
+    let e = if which == 0 {
+        pts[0]
+    } else {
+        pts[pts.len() - 1]
+    };
+    let along = (e[0] - p[0]) * d[0] + (e[1] - p[1]) * d[1];
+    End {
+        piece: idx,
+        which,
+        p: [p[0] + along.max(0.0) * d[0], p[1] + along.max(0.0) * d[1]],
+        d,
+    }
+}
+
+fn angle(a: [f32; 2], b: [f32; 2]) -> f32 {
+    (a[0] * b[0] + a[1] * b[1]).clamp(-1.0, 1.0).acos()
+}
+
+/// Join pieces into shafts by direction continuity.
+pub(crate) fn join(pieces: &[Piece], params: &HairParams, upp: f64) -> Vec<Traced> {
+    let ends: Vec<End> = pieces
+        .iter()
+        .enumerate()
+        .flat_map(|(i, p)| [end_of(p, i, 0), end_of(p, i, 1)])
+        .collect();
+    let max_gap = (params.max_join_gap_um / upp) as f32;
+    let max_ang = (params.max_join_angle_deg as f32).to_radians();
+    // Candidate links, scored; a simple grid would speed this up for
+    // thousands of pieces (see the report: ~O(n²) on ends here).
+    let mut cand: Vec<(f32, usize, usize)> = Vec::new();
+    for a in 0..ends.len() {
+        for b in a + 1..ends.len() {
+            let (ea, eb) = (ends[a], ends[b]);
+            if ea.piece == eb.piece {
+                continue;
+            }
+            let (pa, pb) = (&pieces[ea.piece], &pieces[eb.piece]);
+            let wmax = pa.width.max(pb.width);
+            let gap_lim = max_gap.max(2.0 * wmax + 6.0);
+            let v = [eb.p[0] - ea.p[0], eb.p[1] - ea.p[1]];
+            let g = (v[0] * v[0] + v[1] * v[1]).sqrt();
+            if g > gap_lim {
+                continue;
+            }
+            let anti = angle(ea.d, [-eb.d[0], -eb.d[1]]);
+            if anti > max_ang {
+                continue;
+            }
+            let (ta, tb) = if g > 2.0 {
+                let u = [v[0] / g, v[1] / g];
+                (angle(ea.d, u), angle(eb.d, [-u[0], -u[1]]))
+            } else {
+                (0.0, 0.0)
+            };
+            if ta > max_ang || tb > max_ang {
+                continue;
+            }
+            // Lateral offset of each end from the other's line.
+            let lat_a = (v[0] * ea.d[1] - v[1] * ea.d[0]).abs();
+            let lat_b = (v[0] * eb.d[1] - v[1] * eb.d[0]).abs();
+            if lat_a.max(lat_b) > (0.6 * wmax).max(3.0) + 0.15 * g {
+                continue;
+            }
+            let wmin = pa.width.min(pb.width);
+            if wmax - wmin > (params.max_join_width_ratio as f32 - 1.0) * wmax + 1.5 {
+                continue;
+            }
+            let score = anti + ta + tb + 0.5 * (wmax - wmin) / wmax + 0.3 * g / gap_lim;
+            cand.push((score, a, b));
+        }
+    }
+    cand.sort_by(|x, y| x.0.total_cmp(&y.0).then(x.1.cmp(&y.1)).then(x.2.cmp(&y.2)));
+    let mut link: Vec<Option<usize>> = vec![None; ends.len()];
+    for &(_, a, b) in &cand {
+        if link[a].is_none() && link[b].is_none() {
+            link[a] = Some(b);
+            link[b] = Some(a);
+        }
+    }
+    // Walk chains: start at pieces with a free end; then leftover cycles.
+    let mut used = vec![false; pieces.len()];
+    let mut out = Vec::new();
+    let mut starts: Vec<(usize, usize)> = Vec::new();
+    for (k, e) in ends.iter().enumerate() {
+        if link[k].is_none() {
+            starts.push((e.piece, e.which));
+        }
+    }
+    for p in 0..pieces.len() {
+        starts.push((p, 0));
+    }
+    for (p0, w0) in starts {
+        if used[p0] {
+            continue;
+        }
+        let mut chain: Vec<(usize, bool)> = Vec::new(); // (piece, reversed)
+        let (mut p, mut entry) = (p0, w0);
+        loop {
+            used[p] = true;
+            chain.push((p, entry == 1));
+            let exit_end = 2 * p + (1 - entry);
+            match link[exit_end] {
+                Some(nb) if !used[ends[nb].piece] => {
+                    p = ends[nb].piece;
+                    entry = ends[nb].which;
+                }
+                _ => break,
+            }
+        }
+        let mut pts = Vec::new();
+        let mut samples = Vec::new();
+        let mut arc0 = 0.0f32;
+        for &(pi, rev) in &chain {
+            let pc = &pieces[pi];
+            let mut q = pc.pts.clone();
+            let len = *profile::arc_lengths(&q).last().unwrap_or(&0.0);
+            if rev {
+                q.reverse();
+            }
+            if let Some(&last) = pts.last() {
+                let first: [f32; 2] = q[0];
+                let last: [f32; 2] = last;
+                arc0 += ((first[0] - last[0]).powi(2) + (first[1] - last[1]).powi(2)).sqrt();
+            }
+            for s in &pc.samples {
+                let mut s = *s;
+                s.arc_px = arc0 + if rev { len - s.arc_px } else { s.arc_px };
+                samples.push(s);
+            }
+            arc0 += len;
+            pts.extend(q);
+        }
+        let mut wv: Vec<f32> = samples.iter().map(|s| s.width_px).collect();
+        let mut dv: Vec<f32> = samples.iter().map(|s| s.depth).collect();
+        // Without samples: the length-weighted guess of the pieces.
+        let width = if wv.len() >= 2 {
+            profile::median(&mut wv)
+        } else {
+            let mut ws: Vec<f32> = chain.iter().map(|&(pi, _)| pieces[pi].width).collect();
+            profile::median(&mut ws)
+        };
+        let depth = if dv.is_empty() {
+            let mut ds: Vec<f32> = chain
+                .iter()
+                .map(|&(pi, _)| pieces[pi].depth)
+                .filter(|d| d.is_finite())
+                .collect();
+            profile::median(&mut ds)
+        } else {
+            profile::median(&mut dv)
+        };
+        out.push(Traced {
+            pts,
+            samples,
+            width,
+            depth,
+            n_pieces: chain.len(),
+        });
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::analysis::StageInput;
+    use crate::color::LinearRgb;
+
+    fn bar_image(w: usize, h: usize, cx: f32, width: f32) -> LinearRgb {
+        let mut r = vec![0.4f32; w * h];
+        for y in 0..h {
+            for x in 0..w {
+                let (l, rr) = (x as f32 - 0.5, x as f32 + 0.5);
+                let cov = (rr.min(cx + width / 2.0) - l.max(cx - width / 2.0)).clamp(0.0, 1.0);
+                r[y * w + x] = 0.4 * (1.0 - 0.9 * cov);
+            }
+        }
+        LinearRgb {
+            width: w,
+            height: h,
+            r: r.clone(),
+            g: r.clone(),
+            b: r,
+            is_colour: true,
+        }
+    }
+
+    #[test]
+    fn centreline_of_a_wide_bar_is_central() {
+        for width in [4.0f32, 9.0, 17.0, 26.0] {
+            let rgb = bar_image(160, 120, 80.3, width);
+            let valid = Mask::filled(160, 120, true);
+            let input = StageInput {
+                rgb: &rgb,
+                um_per_px: 3.5,
+                valid: &valid,
+            };
+            let params = HairParams::default();
+            let det = super::super::detect::detect(&input, &params);
+            let (pieces, _) = pieces(&det, &params, 3.5);
+            assert_eq!(pieces.len(), 1, "width {width}: {} pieces", pieces.len());
+            let xs: Vec<f32> = pieces[0].pts.iter().map(|p| p[0]).collect();
+            let mean = xs.iter().sum::<f32>() / xs.len() as f32;
+            assert!((mean - 80.3).abs() < 1.0, "width {width}: centre {mean}");
+            assert!(
+                (pieces[0].width - width).abs() < 0.3,
+                "width {width}: {}",
+                pieces[0].width
+            );
+        }
+    }
+}

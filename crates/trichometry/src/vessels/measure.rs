@@ -1,0 +1,338 @@
+//! Per-capillary morphometry and shape classes.
+//!
+//! Measured on the working-resolution component (shape) and on the
+//! full-resolution mask (area, centroid):
+//!
+//! - `length_um`: skeleton length (Zhang–Suen thinning, 8-connected steps of
+//!   1 or √2 px) plus, at each skeleton end, the distance to the boundary
+//!   (the skeleton stops about half a width short of a tube's tip). A dot's
+//!   skeleton is a point: its length is its diameter.
+//! - `width_um`: area / length for tubes (sub-pixel: the area comes from the
+//!   full-resolution half-maximum mask); equivalent diameter √(4A/π) for dots.
+//! - `elongation`: √(λ1/λ2) of the pixel covariance (major / minor axis).
+//! - `extent_um`: span of the pixels along the major axis.
+//! - `tortuosity`: length of the longest skeleton path / distance between
+//!   its ends (1 for a straight line; a U-shaped loop is high).
+//! - `turns`: turning of the longest skeleton path (tips trimmed, sampled
+//!   every ~1 width), in units of π: the heading changes are grouped into
+//!   runs of one sign (bends), and bends of at least a quarter turn are
+//!   summed by their net angle. A U is 1, a meander of n periods ≈ 1.6 n.
+//! - `branch_count`: skeleton segments between ends and junctions, spurs
+//!   shorter than the local half-width removed (a line is 1, a Y is 3).
+//!
+//! Classes, in order:
+//! 1. `arborizing` when `extent_um ≥ arborizing_min_extent_um`, or when
+//!    `width_um ≥ arborizing_min_width_um` and the extent reaches 60 % of
+//!    that (a fat loop whose limbs merged is not arborizing);
+//! 2. `twisted` when `turns ≥ twisted_min_turns` and the path is at least 3
+//!    widths long;
+//! 3. `dot` when `elongation < dot_max_elongation`;
+//! 4. `loop` otherwise (elongated, few turns: a hairpin seen from above,
+//!    whether its limbs segment apart as a U or together as a bar).
+
+use super::fallback;
+use super::{VesselClass, VesselParams};
+
+/// Shape figures of one component (work pixels).
+#[derive(Debug, Clone, Default)]
+pub(crate) struct Shape {
+    pub elongation: f64,
+    pub extent_px: f64,
+    pub length_px: f64,
+    pub path_px: f64,
+    pub tortuosity: f64,
+    pub turns: f64,
+    pub branch_count: usize,
+}
+
+const N8: [(i32, i32); 8] = [
+    (1, 0),
+    (1, 1),
+    (0, 1),
+    (-1, 1),
+    (-1, 0),
+    (-1, -1),
+    (0, -1),
+    (1, -1),
+];
+
+/// Shape of the pixels `pix` (x, y work coordinates).
+pub(crate) fn shape(pix: &[(usize, usize)]) -> Shape {
+    let n = pix.len() as f64;
+    let (mut mx, mut my) = (0.0, 0.0);
+    for &(x, y) in pix {
+        mx += x as f64;
+        my += y as f64;
+    }
+    mx /= n;
+    my /= n;
+    let (mut sxx, mut syy, mut sxy) = (0.0, 0.0, 0.0);
+    for &(x, y) in pix {
+        let (dx, dy) = (x as f64 - mx, y as f64 - my);
+        sxx += dx * dx;
+        syy += dy * dy;
+        sxy += dx * dy;
+    }
+    // Each pixel is a unit square: add its own variance 1/12.
+    let (sxx, syy, sxy) = (sxx / n + 1.0 / 12.0, syy / n + 1.0 / 12.0, sxy / n);
+    let tr = (sxx + syy) / 2.0;
+    let disc = (((sxx - syy) / 2.0).powi(2) + sxy * sxy).sqrt();
+    let (l1, l2) = (tr + disc, (tr - disc).max(1e-9));
+    let elongation = (l1 / l2).sqrt();
+    let theta = 0.5 * (2.0 * sxy).atan2(sxx - syy);
+    let (c, s) = (theta.cos(), theta.sin());
+    let (mut pmin, mut pmax) = (f64::MAX, f64::MIN);
+    for &(x, y) in pix {
+        let p = (x as f64 - mx) * c + (y as f64 - my) * s;
+        pmin = pmin.min(p);
+        pmax = pmax.max(p);
+    }
+    let extent_px = pmax - pmin + 1.0;
+
+    // Local image of the component with a 1-px border.
+    let x0 = pix.iter().map(|p| p.0).min().unwrap_or(0);
+    let y0 = pix.iter().map(|p| p.1).min().unwrap_or(0);
+    let x1 = pix.iter().map(|p| p.0).max().unwrap_or(0);
+    let y1 = pix.iter().map(|p| p.1).max().unwrap_or(0);
+    let (bw, bh) = (x1 - x0 + 3, y1 - y0 + 3);
+    let mut img = vec![false; bw * bh];
+    for &(x, y) in pix {
+        img[(y - y0 + 1) * bw + (x - x0 + 1)] = true;
+    }
+    let dt: Vec<f32> = fallback::edt2(&img, bw, bh)
+        .iter()
+        .map(|v| v.sqrt())
+        .collect();
+    let mut sk = img.clone();
+    fallback::thin(&mut sk, bw, bh);
+    let at = |x: i32, y: i32| -> bool {
+        x >= 0
+            && y >= 0
+            && (x as usize) < bw
+            && (y as usize) < bh
+            && sk[y as usize * bw + x as usize]
+    };
+    let skel: Vec<usize> = (0..bw * bh).filter(|&i| sk[i]).collect();
+    let neigh = |i: usize| -> usize {
+        let (x, y) = ((i % bw) as i32, (i / bw) as i32);
+        N8.iter().filter(|&&(dx, dy)| at(x + dx, y + dy)).count()
+    };
+    // Skeleton length: 4-steps once, diagonal steps unless bridged by a
+    // 4-neighbour pair (avoids double counting at corners).
+    let mut len = 0.0;
+    for &i in &skel {
+        let (x, y) = ((i % bw) as i32, (i / bw) as i32);
+        if at(x + 1, y) {
+            len += 1.0;
+        }
+        if at(x, y + 1) {
+            len += 1.0;
+        }
+        if at(x + 1, y + 1) && !at(x + 1, y) && !at(x, y + 1) {
+            len += std::f64::consts::SQRT_2;
+        }
+        if at(x - 1, y + 1) && !at(x - 1, y) && !at(x, y + 1) {
+            len += std::f64::consts::SQRT_2;
+        }
+    }
+    let ends: Vec<usize> = skel.iter().copied().filter(|&i| neigh(i) <= 1).collect();
+    let dtmax = dt.iter().copied().fold(0.0f32, f32::max) as f64;
+    let ext = |i: usize| (dt[i] as f64 - 0.5).max(0.5);
+    let length_px = if skel.len() <= 2 || ends.is_empty() && skel.len() <= 4 {
+        len + 2.0 * (dtmax - 0.5).max(0.5)
+    } else {
+        len + ends.iter().map(|&i| ext(i)).sum::<f64>()
+    };
+
+    // Longest path: farthest pixel from any start, then farthest from it.
+    let (path, path_px) = if skel.len() >= 2 {
+        let bfs = |start: usize| -> (usize, Vec<usize>) {
+            let mut dist = vec![f64::MAX; bw * bh];
+            let mut par = vec![usize::MAX; bw * bh];
+            // Dijkstra with 1 / √2 steps on a small graph.
+            let mut heap = std::collections::BinaryHeap::new();
+            dist[start] = 0.0;
+            heap.push((std::cmp::Reverse(0u64), start));
+            while let Some((std::cmp::Reverse(dk), i)) = heap.pop() {
+                let di = dk as f64 / 1e6;
+                if di > dist[i] + 1e-9 {
+                    continue;
+                }
+                let (x, y) = ((i % bw) as i32, (i / bw) as i32);
+                for &(dx, dy) in &N8 {
+                    if at(x + dx, y + dy) {
+                        let j = (y + dy) as usize * bw + (x + dx) as usize;
+                        let step = if dx != 0 && dy != 0 {
+                            std::f64::consts::SQRT_2
+                        } else {
+                            1.0
+                        };
+                        if di + step < dist[j] - 1e-9 {
+                            dist[j] = di + step;
+                            par[j] = i;
+                            heap.push((std::cmp::Reverse(((di + step) * 1e6) as u64), j));
+                        }
+                    }
+                }
+            }
+            let far = skel
+                .iter()
+                .copied()
+                .max_by(|&a, &b| dist[a].total_cmp(&dist[b]).then(b.cmp(&a)))
+                .unwrap_or(start);
+            let mut p = vec![far];
+            while par[*p.last().unwrap_or(&start)] != usize::MAX {
+                p.push(par[*p.last().unwrap_or(&start)]);
+            }
+            (far, p)
+        };
+        let (a, _) = bfs(ends.first().copied().unwrap_or(skel[0]));
+        let (_, p) = bfs(a);
+        let pl: f64 = p
+            .windows(2)
+            .map(|s| {
+                let (dx, dy) = (
+                    (s[0] % bw) as f64 - (s[1] % bw) as f64,
+                    (s[0] / bw) as f64 - (s[1] / bw) as f64,
+                );
+                (dx * dx + dy * dy).sqrt()
+            })
+            .sum();
+        (p, pl)
+    } else {
+        (skel.clone(), 0.0)
+    };
+    let xy = |i: usize| ((i % bw) as f64, (i / bw) as f64);
+    let tortuosity = if path.len() >= 3 {
+        let (a, b) = (xy(path[0]), xy(*path.last().unwrap_or(&path[0])));
+        let chord = ((a.0 - b.0).powi(2) + (a.1 - b.1).powi(2)).sqrt().max(1.0);
+        (path_px / chord).max(1.0)
+    } else {
+        1.0
+    };
+    // Turning: resample the path every `step` px of arc length.
+    let mean_half_width = if skel.is_empty() {
+        0.5
+    } else {
+        skel.iter().map(|&i| dt[i] as f64).sum::<f64>() / skel.len() as f64
+    };
+    let step = (2.0 * mean_half_width).max(2.0);
+    // Thinning leaves hooks towards the corners of a tube's tip: drop about
+    // one half-width of arc at each end before measuring the turning.
+    let trim = {
+        let cut = 1.5 * mean_half_width.max(1.0);
+        let mut acc = 0.0;
+        let mut k = 0;
+        while k + 1 < path.len() && acc < cut {
+            let (a, b) = (xy(path[k]), xy(path[k + 1]));
+            acc += ((a.0 - b.0).powi(2) + (a.1 - b.1).powi(2)).sqrt();
+            k += 1;
+        }
+        k
+    };
+    let core: &[usize] = if path.len() > 2 * trim + 3 {
+        &path[trim..path.len() - trim]
+    } else {
+        &path
+    };
+    let mut samples = Vec::new();
+    if core.len() >= 3 {
+        let path = core;
+        let mut acc = 0.0;
+        samples.push(xy(path[0]));
+        for s in path.windows(2) {
+            let (a, b) = (xy(s[0]), xy(s[1]));
+            acc += ((a.0 - b.0).powi(2) + (a.1 - b.1).powi(2)).sqrt();
+            if acc >= step {
+                samples.push(b);
+                acc = 0.0;
+            }
+        }
+        if acc > step / 2.0 {
+            samples.push(xy(*path.last().unwrap_or(&path[0])));
+        }
+    }
+    // Turning: heading changes grouped into runs of one sign; a run is a
+    // bend, counted by its net angle when that exceeds a quarter turn
+    // (smaller runs are pixel wiggle, which would otherwise add up along a
+    // long limb).
+    let mut turning = 0.0;
+    let mut run = 0.0f64;
+    for s in samples.windows(3) {
+        let a1 = (s[1].1 - s[0].1).atan2(s[1].0 - s[0].0);
+        let a2 = (s[2].1 - s[1].1).atan2(s[2].0 - s[1].0);
+        let mut d = a2 - a1;
+        while d > std::f64::consts::PI {
+            d -= std::f64::consts::TAU;
+        }
+        while d < -std::f64::consts::PI {
+            d += std::f64::consts::TAU;
+        }
+        if run != 0.0 && d.signum() != run.signum() {
+            if run.abs() >= std::f64::consts::FRAC_PI_4 {
+                turning += run.abs();
+            }
+            run = 0.0;
+        }
+        run += d;
+    }
+    if run.abs() >= std::f64::consts::FRAC_PI_4 {
+        turning += run.abs();
+    }
+
+    // Branches: skeleton minus junction pixels, segments of at least the
+    // local half-width (shorter end segments are thinning spurs).
+    let junction: Vec<bool> = (0..bw * bh).map(|i| sk[i] && neigh(i) >= 3).collect();
+    let seg_mask: Vec<bool> = (0..bw * bh).map(|i| sk[i] && !junction[i]).collect();
+    let segs = fallback::label8(&seg_mask, bw, bh);
+    let mut seg_len = vec![0usize; segs.count as usize + 1];
+    let mut seg_end = vec![false; segs.count as usize + 1];
+    for &i in &skel {
+        let l = segs.data[i] as usize;
+        if l > 0 {
+            seg_len[l] += 1;
+            if neigh(i) <= 1 {
+                seg_end[l] = true;
+            }
+        }
+    }
+    let min_spur = mean_half_width.max(1.5);
+    let branch_count = if junction.iter().any(|&j| j) {
+        (1..seg_len.len())
+            .filter(|&l| !(seg_end[l] && (seg_len[l] as f64) < min_spur))
+            .count()
+    } else {
+        1
+    };
+    Shape {
+        elongation,
+        extent_px,
+        length_px: length_px.max(1.0),
+        path_px,
+        tortuosity,
+        turns: turning / std::f64::consts::PI,
+        branch_count: branch_count.max(1),
+    }
+}
+
+/// The documented class rules (module docs).
+pub(crate) fn classify(
+    s: &Shape,
+    extent_um: f64,
+    tube_width_um: f64,
+    path_um: f64,
+    p: &VesselParams,
+) -> VesselClass {
+    if extent_um >= p.arborizing_min_extent_um
+        || (tube_width_um >= p.arborizing_min_width_um
+            && extent_um >= 0.6 * p.arborizing_min_extent_um)
+    {
+        VesselClass::Arborizing
+    } else if s.turns >= p.twisted_min_turns && path_um >= 3.0 * tube_width_um {
+        VesselClass::Twisted
+    } else if s.elongation < p.dot_max_elongation {
+        VesselClass::Dot
+    } else {
+        VesselClass::Loop
+    }
+}

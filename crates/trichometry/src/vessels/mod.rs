@@ -1,0 +1,530 @@
+//! Capillary loops: segmentation, counting, shape classes, vessel tone.
+//!
+//! # Method
+//!
+//! 1. **Working resolution.** The linear RGB planes are box-averaged by an
+//!    integer factor `f = round(work_um_per_px / um_per_px)` (≥ 1), so the
+//!    filters run on ≈ 4 µm pixels whatever the magnification.
+//! 2. **Haemoglobin channel** `h = ln R − ln G` (vessels bright). Glare
+//!    (`input.valid`) and hair (dilated by `hair_margin_um`) are excluded, and
+//!    so are pixels much brighter than the skin (white/yellow dots, scales:
+//!    `bright_exclude`), around which JPEG rings into red-looking halos.
+//! 3. **Background**: block medians of `h` over analysable skin
+//!    (`background_block_um`), bilinearly interpolated. The contrast
+//!    `d = h − background` is in ln-units of R/G: 0.05 means "5 % redder
+//!    than the skin around", the same in every image. Excluded pixels are
+//!    filled by a normalised convolution of their neighbours that falls back
+//!    to the background, so hair edges do not ring into false vessels.
+//! 4. **Vesselness**: σ²-normalised Hessian ridge and blob responses
+//!    (`kernels::ridge_response`, `kernels::blob_response`, `Polarity::Bright`)
+//!    at `scales_um`, each divided by its peak for a unit-contrast bar or disc,
+//!    so it too is in contrast units.
+//! 5. **Hysteresis**: pixels with vesselness and contrast ≥ `low_contrast`,
+//!    in components holding a pixel with both ≥ `high_contrast` and whose
+//!    seeds darken green as blood does (`green_drop_ratio`; rejects JPEG
+//!    chroma ringing next to white dots and hair).
+//! 6. **Edges at half maximum**: within those components a pixel is vessel
+//!    when its contrast reaches `edge_fraction` of the local peak contrast —
+//!    decided on the full-resolution pixels (R ≥ G·e^threshold), so the mask
+//!    is as sharp as the input.
+//! 7. **Grouping**: pieces closer than `merge_gap_um` form one vessel (the
+//!    two limbs of a hairpin); groups under `min_area_um2` are dropped.
+//! 8. **Morphometry and classes**: see [`measure`](self#classes) below and the
+//!    `measure` module docs: skeleton length, width, elongation, tortuosity,
+//!    turns, branches; redness contrast Δa* against a skin ring.
+//!
+//! # Classes
+//!
+//! `arborizing` (extent ≥ `arborizing_min_extent_um`, or width ≥
+//! `arborizing_min_width_um` and extent ≥ 60 % of that), else `twisted` (turning of the
+//! skeleton ≥ `twisted_min_turns`·π), else `dot` (elongation <
+//! `dot_max_elongation`), else `loop`.
+
+mod fallback;
+mod measure;
+mod segment;
+
+use crate::analysis::StageInput;
+use crate::color::linear_rgb_to_lab;
+use crate::error::{Error, Result};
+use crate::image::{Labels, Mask};
+use serde::{Deserialize, Serialize};
+
+/// Shape class of a vessel.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum VesselClass {
+    /// A dot or globule: a capillary seen end-on.
+    Dot,
+    /// A hairpin loop: two parallel limbs joined by a U-turn.
+    Loop,
+    /// A twisted (tortuous, coiled) loop.
+    Twisted,
+    /// A long branching vessel (not a capillary).
+    Arborizing,
+}
+
+/// Vessel-stage parameters. Lengths in µm; contrasts in ln-units of R/G
+/// against the local skin background.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(default)]
+pub struct VesselParams {
+    /// Target pixel size of the working resolution (µm).
+    pub work_um_per_px: f64,
+    /// Hessian scales σ (µm).
+    pub scales_um: Vec<f64>,
+    /// Seed threshold: vesselness and contrast (ln R/G above background).
+    pub high_contrast: f64,
+    /// Extension threshold (hysteresis low).
+    pub low_contrast: f64,
+    /// A vessel must darken ln G by at least this × its ln R/G contrast
+    /// (haemoglobin absorbs green; chroma artefacts do not darken it).
+    pub green_drop_ratio: f64,
+    /// Pixels brighter than the local skin by this much (ln luminance) —
+    /// white and yellow dots, scales — are excluded, with the hair margin.
+    pub bright_exclude: f64,
+    /// Edge: fraction of the local peak contrast (0.5 = half maximum).
+    pub edge_fraction: f64,
+    /// Radius over which the local peak contrast is taken (µm).
+    pub peak_radius_um: f64,
+    /// Smallest vessel kept (µm²).
+    pub min_area_um2: f64,
+    /// Pieces closer than this are one vessel (µm).
+    pub merge_gap_um: f64,
+    /// Margin added around hair (µm).
+    pub hair_margin_um: f64,
+    /// σ of the normalised-convolution fill under hair and glare (µm).
+    pub inpaint_sigma_um: f64,
+    /// Block size of the background medians (µm).
+    pub background_block_um: f64,
+    /// Width of the skin ring for Δa* (µm).
+    pub ring_um: f64,
+    /// Dots are less elongated than this (major/minor axis).
+    pub dot_max_elongation: f64,
+    /// Twisted loops turn at least this many half-turns (units of π).
+    pub twisted_min_turns: f64,
+    /// Vessels at least this long are arborizing (µm).
+    pub arborizing_min_extent_um: f64,
+    /// Elongated vessels at least this wide are arborizing (µm).
+    pub arborizing_min_width_um: f64,
+}
+
+impl Default for VesselParams {
+    fn default() -> Self {
+        VesselParams {
+            work_um_per_px: 4.0,
+            scales_um: vec![4.0, 7.0, 12.0],
+            high_contrast: 0.08,
+            low_contrast: 0.04,
+            green_drop_ratio: 0.5,
+            bright_exclude: 0.25,
+            edge_fraction: 0.5,
+            peak_radius_um: 20.0,
+            min_area_um2: 50.0,
+            merge_gap_um: 8.0,
+            hair_margin_um: 6.0,
+            inpaint_sigma_um: 8.0,
+            background_block_um: 200.0,
+            ring_um: 20.0,
+            dot_max_elongation: 1.7,
+            twisted_min_turns: 1.5,
+            arborizing_min_extent_um: 280.0,
+            arborizing_min_width_um: 45.0,
+        }
+    }
+}
+
+impl VesselParams {
+    /// Check every value; a bad one is an [`Error::Parameter`].
+    pub fn validate(&self) -> Result<()> {
+        use crate::error::check_positive;
+        check_positive("work_um_per_px", self.work_um_per_px)?;
+        check_positive("high_contrast", self.high_contrast)?;
+        check_positive("low_contrast", self.low_contrast)?;
+        check_positive("peak_radius_um", self.peak_radius_um)?;
+        check_positive("background_block_um", self.background_block_um)?;
+        check_positive("inpaint_sigma_um", self.inpaint_sigma_um)?;
+        check_positive("ring_um", self.ring_um)?;
+        check_positive("bright_exclude", self.bright_exclude)?;
+        check_positive("dot_max_elongation", self.dot_max_elongation)?;
+        check_positive("arborizing_min_extent_um", self.arborizing_min_extent_um)?;
+        check_positive("arborizing_min_width_um", self.arborizing_min_width_um)?;
+        for (name, v) in [
+            ("min_area_um2", self.min_area_um2),
+            ("merge_gap_um", self.merge_gap_um),
+            ("hair_margin_um", self.hair_margin_um),
+            ("twisted_min_turns", self.twisted_min_turns),
+            ("green_drop_ratio", self.green_drop_ratio),
+        ] {
+            if !(v.is_finite() && v >= 0.0) {
+                return Err(Error::param(
+                    name,
+                    format!("must be finite and ≥ 0, got {v}"),
+                ));
+            }
+        }
+        if self.low_contrast > self.high_contrast {
+            return Err(Error::param("low_contrast", "must be ≤ high_contrast"));
+        }
+        if !(self.edge_fraction > 0.0 && self.edge_fraction < 1.0) {
+            return Err(Error::param("edge_fraction", "must be in (0, 1)"));
+        }
+        if self.scales_um.is_empty() || self.scales_um.iter().any(|s| !(s.is_finite() && *s > 0.0))
+        {
+            return Err(Error::param("scales_um", "needs at least one finite σ > 0"));
+        }
+        Ok(())
+    }
+}
+
+/// One capillary (or arborizing vessel).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Capillary {
+    /// 1-based id, equal to its label in the label image.
+    pub id: u32,
+    /// Shape class.
+    pub class: VesselClass,
+    /// Centroid x (px, input image).
+    pub centroid_x_px: f64,
+    /// Centroid y (px).
+    pub centroid_y_px: f64,
+    /// Centroid x (µm).
+    pub centroid_x_um: f64,
+    /// Centroid y (µm).
+    pub centroid_y_um: f64,
+    /// Area (µm²) of the full-resolution mask.
+    pub area_um2: f64,
+    /// Skeleton length extended to the tips (µm).
+    pub length_um: f64,
+    /// Mean width (µm): area / length, or the equivalent diameter of a dot.
+    pub width_um: f64,
+    /// Span along the major axis (µm).
+    pub extent_um: f64,
+    /// Major / minor axis ratio (≥ 1).
+    pub elongation: f64,
+    /// Longest skeleton path / end-to-end distance (≥ 1).
+    pub tortuosity: f64,
+    /// Total turning of the longest skeleton path, in half-turns (π).
+    pub turns: f64,
+    /// Skeleton branches (1 for an unbranched vessel).
+    pub branch_count: usize,
+    /// Mean a* of the vessel minus mean a* of the skin ring around it.
+    pub contrast_a_star: f64,
+    /// Peak redness contrast (ln R/G above background).
+    pub contrast_peak: f64,
+}
+
+/// Image-level vessel figures (`None` when the stage did not run).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, Default)]
+pub struct VesselSummary {
+    /// Dots, loops and twisted loops (arborizing vessels counted apart).
+    pub capillary_count: Option<usize>,
+    /// Capillaries per mm² of analysable skin.
+    pub capillary_density_per_mm2: Option<f64>,
+    /// Analysable skin the density refers to: valid minus hair (mm²).
+    pub vessel_analysed_area_mm2: Option<f64>,
+    /// Capillary area / analysable area.
+    pub capillary_area_fraction: Option<f64>,
+    /// All vessels (arborizing included) / analysable area.
+    pub vessel_area_fraction: Option<f64>,
+    /// Dots.
+    pub capillary_dot_count: Option<usize>,
+    /// Hairpin loops.
+    pub capillary_loop_count: Option<usize>,
+    /// Twisted loops.
+    pub capillary_twisted_count: Option<usize>,
+    /// Arborizing vessels.
+    pub arborizing_vessel_count: Option<usize>,
+    /// Mean capillary width (µm).
+    pub capillary_width_mean_um: Option<f64>,
+    /// Vessel tone: area-weighted mean Δa* of vessels against the skin ring
+    /// around each.
+    pub vessel_contrast_a_star: Option<f64>,
+}
+
+/// The output of the vessel stage.
+#[derive(Debug, Clone, PartialEq, Default)]
+pub struct VesselStage {
+    /// The capillaries and arborizing vessels, by id.
+    pub capillaries: Vec<Capillary>,
+    /// Vessel pixels.
+    pub mask: Mask,
+    /// One label per vessel (its id).
+    pub labels: Labels,
+    /// Image-level figures.
+    pub summary: VesselSummary,
+}
+
+/// Find the capillaries. `hair_mask` (when the hair stage ran) is excluded.
+pub fn detect_vessels(
+    input: &StageInput<'_>,
+    hair_mask: Option<&Mask>,
+    params: &VesselParams,
+) -> Result<VesselStage> {
+    params.validate()?;
+    let um0 = crate::error::check_positive("um_per_px", input.um_per_px)?;
+    let rgb = input.rgb;
+    let (w0, h0) = (rgb.width, rgb.height);
+    if !rgb.is_colour {
+        return Err(Error::ColourRequired("vessels need a colour image".into()));
+    }
+    if input.valid.width != w0 || input.valid.height != h0 || input.valid.data.len() != w0 * h0 {
+        return Err(Error::param("valid", "mask size differs from the image"));
+    }
+    if let Some(m) = hair_mask {
+        if m.width != w0 || m.height != h0 || m.data.len() != w0 * h0 {
+            return Err(Error::param(
+                "hair_mask",
+                "mask size differs from the image",
+            ));
+        }
+    }
+    let f = ((params.work_um_per_px / um0).round() as usize).clamp(1, 64);
+    let hair_margin_px = (params.hair_margin_um / (um0 * f as f64)).ceil() as usize;
+    let work = segment::to_work(rgb, input.valid, hair_mask, f, um0, hair_margin_px);
+    let seg = segment::segment(&work, params);
+    let (w, h) = (work.w, work.h);
+
+    // Full resolution: grow work labels by one pixel, then decide each input
+    // pixel on its own R/G against the interpolated edge threshold.
+    let grown = grow_labels(&seg.labels);
+    let thr: Vec<f32> = seg
+        .bg
+        .iter()
+        .zip(&seg.edge)
+        .map(|(&b, &e)| (b + e).exp())
+        .collect();
+    let thr = crate::image::Plane::from_vec(w, h, thr);
+    let mut labels0 = vec![0u32; w0 * h0];
+    {
+        use rayon::prelude::*;
+        let inv = 1.0 / f as f32;
+        labels0.par_chunks_mut(w0).enumerate().for_each(|(y, row)| {
+            let wy = y / f;
+            let fy = (y as f32 + 0.5) * inv - 0.5;
+            for (x, o) in row.iter_mut().enumerate() {
+                let l = grown[wy * w + x / f];
+                if l == 0 {
+                    continue;
+                }
+                let i = y * w0 + x;
+                if !input.valid.data[i] || hair_mask.is_some_and(|m| m.data[i]) {
+                    continue;
+                }
+                let t = if f == 1 {
+                    thr.data[i]
+                } else {
+                    crate::kernels::sample_bilinear(&thr, (x as f32 + 0.5) * inv - 0.5, fy)
+                };
+                if rgb.r[i] >= t * rgb.g[i] {
+                    *o = l;
+                }
+            }
+        });
+    }
+    let n = seg.labels.count as usize;
+    // Per-label sums at full resolution.
+    let mut area0 = vec![0usize; n + 1];
+    let mut sx = vec![0.0f64; n + 1];
+    let mut sy = vec![0.0f64; n + 1];
+    for (i, &l) in labels0.iter().enumerate() {
+        if l > 0 {
+            area0[l as usize] += 1;
+            sx[l as usize] += (i % w0) as f64 + 0.5;
+            sy[l as usize] += (i / w0) as f64 + 0.5;
+        }
+    }
+    // Work pixels per label (shape), and the ring for Δa*.
+    let mut pix: Vec<Vec<(usize, usize)>> = vec![Vec::new(); n + 1];
+    for (i, &l) in seg.labels.data.iter().enumerate() {
+        if l > 0 {
+            pix[l as usize].push((i % w, i / w));
+        }
+    }
+    let ring = ring_labels(
+        &seg.labels,
+        &work.ok,
+        (params.ring_um / work.um).ceil().max(1.0) as usize,
+    );
+    let astar = |i: usize| linear_rgb_to_lab([work.r[i], work.g[i], work.b[i]])[1] as f64;
+    let mut a_in = vec![(0.0f64, 0usize); n + 1];
+    let mut a_ring = vec![(0.0f64, 0usize); n + 1];
+    let mut peak = vec![0.0f64; n + 1];
+    for (i, &rl) in ring.iter().enumerate() {
+        let l = seg.labels.data[i] as usize;
+        if l > 0 {
+            a_in[l].0 += astar(i);
+            a_in[l].1 += 1;
+            let d = (work.r[i].max(1e-4).ln() - work.g[i].max(1e-4).ln() - seg.bg[i]) as f64;
+            peak[l] = peak[l].max(d);
+        } else if rl > 0 {
+            let r = rl as usize;
+            a_ring[r].0 += astar(i);
+            a_ring[r].1 += 1;
+        }
+    }
+
+    // Records; labels that kept no full-resolution pixel are dropped and the
+    // rest renumbered in order.
+    let mut remap = vec![0u32; n + 1];
+    let mut caps = Vec::new();
+    let um = work.um;
+    for l in 1..=n {
+        let min_px0 = params.min_area_um2 / (um0 * um0);
+        if area0[l] == 0 || (area0[l] as f64) < min_px0 {
+            continue;
+        }
+        let id = caps.len() as u32 + 1;
+        remap[l] = id;
+        let s = measure::shape(&pix[l]);
+        let area_um2 = area0[l] as f64 * um0 * um0;
+        let length_um = s.length_px * um;
+        let extent_um = s.extent_px * um;
+        let tube_w = area_um2 / length_um;
+        let class = measure::classify(&s, extent_um, tube_w, s.path_px * um, params);
+        let width_um = if class == VesselClass::Dot {
+            (4.0 * area_um2 / std::f64::consts::PI).sqrt()
+        } else {
+            tube_w
+        };
+        let (cx, cy) = (sx[l] / area0[l] as f64, sy[l] / area0[l] as f64);
+        let contrast_a_star = if a_in[l].1 > 0 && a_ring[l].1 > 0 {
+            a_in[l].0 / a_in[l].1 as f64 - a_ring[l].0 / a_ring[l].1 as f64
+        } else {
+            f64::NAN
+        };
+        caps.push(Capillary {
+            id,
+            class,
+            centroid_x_px: cx,
+            centroid_y_px: cy,
+            centroid_x_um: cx * um0,
+            centroid_y_um: cy * um0,
+            area_um2,
+            length_um: if class == VesselClass::Dot {
+                width_um
+            } else {
+                length_um
+            },
+            width_um,
+            extent_um,
+            elongation: s.elongation,
+            tortuosity: s.tortuosity,
+            turns: s.turns,
+            branch_count: s.branch_count,
+            contrast_a_star,
+            contrast_peak: peak[l],
+        });
+    }
+    for l in labels0.iter_mut() {
+        *l = remap[*l as usize];
+    }
+    let mask = Mask {
+        width: w0,
+        height: h0,
+        data: labels0.iter().map(|&l| l > 0).collect(),
+    };
+    let summary = summarize(&caps, work.analysable_px as f64 * um0 * um0 * 1e-6);
+    Ok(VesselStage {
+        summary,
+        labels: Labels {
+            width: w0,
+            height: h0,
+            data: labels0,
+            count: caps.len() as u32,
+        },
+        mask,
+        capillaries: caps,
+    })
+}
+
+fn summarize(caps: &[Capillary], area_mm2: f64) -> VesselSummary {
+    let is_cap = |c: &&Capillary| c.class != VesselClass::Arborizing;
+    let count = |k: VesselClass| caps.iter().filter(|c| c.class == k).count();
+    let n_cap = caps.iter().filter(is_cap).count();
+    let cap_area: f64 = caps.iter().filter(is_cap).map(|c| c.area_um2).sum::<f64>() * 1e-6;
+    let all_area: f64 = caps.iter().map(|c| c.area_um2).sum::<f64>() * 1e-6;
+    let (mut sa, mut wa) = (0.0, 0.0);
+    for c in caps {
+        if c.contrast_a_star.is_finite() {
+            sa += c.contrast_a_star * c.area_um2;
+            wa += c.area_um2;
+        }
+    }
+    let per_area = |v: f64| (area_mm2 > 0.0).then(|| v / area_mm2);
+    VesselSummary {
+        capillary_count: Some(n_cap),
+        capillary_density_per_mm2: per_area(n_cap as f64),
+        vessel_analysed_area_mm2: Some(area_mm2),
+        capillary_area_fraction: per_area(cap_area),
+        vessel_area_fraction: per_area(all_area),
+        capillary_dot_count: Some(count(VesselClass::Dot)),
+        capillary_loop_count: Some(count(VesselClass::Loop)),
+        capillary_twisted_count: Some(count(VesselClass::Twisted)),
+        arborizing_vessel_count: Some(count(VesselClass::Arborizing)),
+        capillary_width_mean_um: (n_cap > 0)
+            .then(|| caps.iter().filter(is_cap).map(|c| c.width_um).sum::<f64>() / n_cap as f64),
+        vessel_contrast_a_star: (wa > 0.0).then(|| sa / wa),
+    }
+}
+
+/// Labels grown into unlabelled 8-neighbours by one pixel (largest label wins).
+fn grow_labels(l: &Labels) -> Vec<u32> {
+    let (w, h) = (l.width, l.height);
+    let mut out = l.data.clone();
+    for y in 0..h {
+        for x in 0..w {
+            if l.data[y * w + x] != 0 {
+                continue;
+            }
+            let mut best = 0;
+            for yy in y.saturating_sub(1)..=(y + 1).min(h - 1) {
+                for xx in x.saturating_sub(1)..=(x + 1).min(w - 1) {
+                    best = best.max(l.data[yy * w + xx]);
+                }
+            }
+            out[y * w + x] = best;
+        }
+    }
+    out
+}
+
+/// For skin pixels within `r` px (8-connected steps) of a vessel, the label
+/// of the nearest vessel (breadth-first, deterministic); 0 elsewhere.
+fn ring_labels(l: &Labels, ok: &[bool], r: usize) -> Vec<u32> {
+    let (w, h) = (l.width, l.height);
+    let mut out = vec![0u32; w * h];
+    let mut dist = vec![u16::MAX; w * h];
+    let mut front: Vec<usize> = Vec::new();
+    for (i, &v) in l.data.iter().enumerate() {
+        if v > 0 {
+            dist[i] = 0;
+            out[i] = v;
+            front.push(i);
+        }
+    }
+    // The vessel mask itself plus one pixel is not skin.
+    for step in 1..=(r + 1) as u16 {
+        let mut next = Vec::new();
+        for &i in &front {
+            let (x, y) = (i % w, i / w);
+            for yy in y.saturating_sub(1)..=(y + 1).min(h - 1) {
+                for xx in x.saturating_sub(1)..=(x + 1).min(w - 1) {
+                    let j = yy * w + xx;
+                    if dist[j] == u16::MAX {
+                        dist[j] = step;
+                        out[j] = out[i];
+                        next.push(j);
+                    }
+                }
+            }
+        }
+        front = next;
+    }
+    for i in 0..w * h {
+        if dist[i] <= 1 || !ok[i] {
+            out[i] = 0;
+        }
+    }
+    out
+}

@@ -1,0 +1,545 @@
+//! Capillary detection against phantom truth: mask, counts, classes,
+//! hairs, no-vessel images, rotation and rescaling.
+
+use trichometry::color::{self, LinearRgb};
+use trichometry::kernels::{gaussian_blur, sample_bilinear};
+use trichometry::synth::{
+    render, vessels::VesselClass, vessels::VesselSceneSpec, Phantom, Rng, SceneSpec,
+};
+use trichometry::vessels::{detect_vessels, VesselParams, VesselStage};
+use trichometry::{Mask, Plane, StageInput};
+
+/// A ~1.8 × 1.35 mm field of skin with vessels at `um` µm/px.
+fn scene(um: f64, seed: u64, vessels: bool) -> Phantom {
+    render(&SceneSpec {
+        width: (1800.0 / um) as usize,
+        height: (1350.0 / um) as usize,
+        um_per_px: um,
+        seed,
+        vessels: vessels.then(VesselSceneSpec::default),
+        ..SceneSpec::default()
+    })
+    .unwrap()
+}
+
+fn planes(p: &Phantom) -> LinearRgb {
+    color::to_linear(&p.image.view()).unwrap()
+}
+
+/// Optics the phantom does not do yet: blur (µm), sensor noise (sRGB
+/// levels), 8-bit quantisation and JPEG at `quality`.
+fn degrade(
+    rgb: &LinearRgb,
+    um: f64,
+    blur_um: f64,
+    noise: f64,
+    quality: u8,
+    seed: u64,
+) -> LinearRgb {
+    let (w, h) = (rgb.width, rgb.height);
+    let bl =
+        |v: &Vec<f32>| gaussian_blur(&Plane::from_vec(w, h, v.clone()), (blur_um / um) as f32).data;
+    let (r, g, b) = (bl(&rgb.r), bl(&rgb.g), bl(&rgb.b));
+    let mut rng = Rng::new(seed);
+    let mut bytes = Vec::with_capacity(3 * w * h);
+    for i in 0..w * h {
+        for v in [r[i], g[i], b[i]] {
+            let e = color::linear_to_srgb(v.clamp(0.0, 1.0)) as f64 * 255.0 + noise * rng.normal();
+            bytes.push(e.round().clamp(0.0, 255.0) as u8);
+        }
+    }
+    let mut jpg = Vec::new();
+    image::codecs::jpeg::JpegEncoder::new_with_quality(&mut jpg, quality)
+        .encode(&bytes, w as u32, h as u32, image::ExtendedColorType::Rgb8)
+        .unwrap();
+    let dec = image::load_from_memory(&jpg).unwrap().to_rgb8().into_raw();
+    let img = trichometry::Image::new(w, h, 3, trichometry::Samples::U8(dec)).unwrap();
+    color::to_linear(&img.view()).unwrap()
+}
+
+/// Dark hair shafts drawn over the image (linear planes); returns the hair
+/// mask (pixels at least half covered).
+fn paint_hairs(rgb: &mut LinearRgb, um: f64, n: usize, seed: u64) -> Mask {
+    let (w, h) = (rgb.width, rgb.height);
+    let mut rng = Rng::new(seed);
+    let mut mask = Mask::filled(w, h, false);
+    for _ in 0..n {
+        let (cx, cy) = (rng.range(0.0, w as f64), rng.range(0.0, h as f64));
+        let th = rng.range(0.0, std::f64::consts::PI);
+        let r = rng.range(25.0, 45.0) / um; // 50–90 µm shafts
+        let (nx, ny) = (-th.sin(), th.cos());
+        for y in 0..h {
+            for x in 0..w {
+                let d = ((x as f64 + 0.5 - cx) * nx + (y as f64 + 0.5 - cy) * ny).abs();
+                let cov = (r - d + 0.5).clamp(0.0, 1.0) as f32;
+                if cov > 0.0 {
+                    let i = y * w + x;
+                    rgb.r[i] = rgb.r[i] * (1.0 - cov) + 0.035 * cov;
+                    rgb.g[i] = rgb.g[i] * (1.0 - cov) + 0.024 * cov;
+                    rgb.b[i] = rgb.b[i] * (1.0 - cov) + 0.018 * cov;
+                    if cov >= 0.5 {
+                        mask.data[i] = true;
+                    }
+                }
+            }
+        }
+    }
+    mask
+}
+
+/// White / yellow dots (follicular openings) of 30–90 µm.
+fn paint_white_dots(rgb: &mut LinearRgb, um: f64, n: usize, seed: u64) {
+    let (w, h) = (rgb.width, rgb.height);
+    let mut rng = Rng::new(seed);
+    for _ in 0..n {
+        let (cx, cy) = (rng.range(0.0, w as f64), rng.range(0.0, h as f64));
+        let r = rng.range(15.0, 45.0) / um;
+        let col = if rng.uniform() < 0.5 {
+            [0.75f32, 0.72, 0.65]
+        } else {
+            [0.72, 0.62, 0.35]
+        };
+        for y in 0..h {
+            for x in 0..w {
+                let d = ((x as f64 + 0.5 - cx).powi(2) + (y as f64 + 0.5 - cy).powi(2)).sqrt();
+                let cov = (r - d + 0.5).clamp(0.0, 1.0) as f32;
+                if cov > 0.0 {
+                    let i = y * w + x;
+                    rgb.r[i] = rgb.r[i] * (1.0 - cov) + col[0] * cov;
+                    rgb.g[i] = rgb.g[i] * (1.0 - cov) + col[1] * cov;
+                    rgb.b[i] = rgb.b[i] * (1.0 - cov) + col[2] * cov;
+                }
+            }
+        }
+    }
+}
+
+fn run(rgb: &LinearRgb, um: f64, valid: Option<&Mask>, hair: Option<&Mask>) -> VesselStage {
+    let all = Mask::filled(rgb.width, rgb.height, true);
+    let input = StageInput {
+        rgb,
+        um_per_px: um,
+        valid: valid.unwrap_or(&all),
+    };
+    detect_vessels(&input, hair, &VesselParams::default()).unwrap()
+}
+
+struct Score {
+    dice: f64,
+    truth_caps: usize,
+    found_caps: usize,
+    matched: usize,
+    class_right: usize,
+}
+
+/// Dice over pixels not under hair; one-to-one matching by largest overlap.
+fn score(p: &Phantom, st: &VesselStage, hair: Option<&Mask>) -> Score {
+    let t = &p.truth.vessels;
+    let n = t.mask.data.len();
+    let keep = |i: usize| !hair.is_some_and(|m| m.data[i]);
+    let (mut inter, mut a, mut b) = (0usize, 0usize, 0usize);
+    for i in (0..n).filter(|&i| keep(i)) {
+        let (x, y) = (t.mask.data[i], st.mask.data[i]);
+        inter += (x && y) as usize;
+        a += x as usize;
+        b += y as usize;
+    }
+    let (nt, nd) = (t.vessels.len(), st.capillaries.len());
+    let mut ov = vec![0usize; (nt + 1) * (nd + 1)];
+    for i in 0..n {
+        ov[t.labels.data[i] as usize * (nd + 1) + st.labels.data[i] as usize] += 1;
+    }
+    let (mut matched, mut right) = (0, 0);
+    for tv in 1..=nt {
+        let best_d = (1..=nd).max_by_key(|&d| (ov[tv * (nd + 1) + d], std::cmp::Reverse(d)));
+        let Some(d) = best_d.filter(|&d| ov[tv * (nd + 1) + d] > 0) else {
+            continue;
+        };
+        let best_t = (1..=nt).max_by_key(|&u| (ov[u * (nd + 1) + d], std::cmp::Reverse(u)));
+        if best_t == Some(tv) {
+            matched += 1;
+            right += (st.capillaries[d - 1].class == t.vessels[tv - 1].class) as usize;
+        }
+    }
+    Score {
+        dice: 2.0 * inter as f64 / (a + b).max(1) as f64,
+        truth_caps: t.capillary_count(),
+        found_caps: st.summary.capillary_count.unwrap(),
+        matched,
+        class_right: right,
+    }
+}
+
+fn assert_accuracy(s: &Score, what: &str) {
+    let count_err = (s.found_caps as f64 - s.truth_caps as f64).abs() / s.truth_caps as f64;
+    let class = s.class_right as f64 / s.matched.max(1) as f64;
+    eprintln!(
+        "{what}: dice {:.3}, capillaries {} found / {} true ({:.1} %), class right {}/{} ({:.2})",
+        s.dice,
+        s.found_caps,
+        s.truth_caps,
+        100.0 * count_err,
+        s.class_right,
+        s.matched,
+        class
+    );
+    assert!(s.dice >= 0.80, "{what}: Dice {:.3}", s.dice);
+    assert!(
+        count_err <= 0.10,
+        "{what}: count {} vs {}",
+        s.found_caps,
+        s.truth_caps
+    );
+    assert!(class >= 0.80, "{what}: class accuracy {class:.2}");
+}
+
+#[test]
+fn mask_count_and_classes_across_magnifications_with_blur_noise_jpeg() {
+    for (k, um) in [1.5, 2.5, 3.5, 5.0].into_iter().enumerate() {
+        let p = scene(um, 11 + k as u64, true);
+        let rgb = degrade(&planes(&p), um, 2.0, 2.0, 85, 5);
+        let st = run(&rgb, um, None, None);
+        assert_accuracy(&score(&p, &st, None), &format!("{um} µm/px"));
+        // Every class is present in the phantom and found.
+        for c in [VesselClass::Dot, VesselClass::Loop, VesselClass::Twisted] {
+            assert!(p.truth.vessels.count(c) >= 5);
+        }
+    }
+}
+
+#[test]
+fn hairs_over_vessels_are_not_vessels_and_do_not_break_counts() {
+    let um = 3.0;
+    let p = scene(um, 21, true);
+    let mut rgb = planes(&p);
+    let hair = paint_hairs(&mut rgb, um, 6, 4);
+    let rgb = degrade(&rgb, um, 1.5, 2.0, 90, 6);
+    let st = run(&rgb, um, None, Some(&hair));
+    assert_accuracy(&score(&p, &st, Some(&hair)), "hairs");
+    // No detected vessel pixel lies on hair.
+    assert!(st
+        .mask
+        .data
+        .iter()
+        .zip(&hair.data)
+        .all(|(&v, &h)| !(v && h)));
+    // Analysed area excludes hair.
+    let area = st.summary.vessel_analysed_area_mm2.unwrap();
+    let expect = hair.data.iter().filter(|&&h| !h).count() as f64 * um * um * 1e-6;
+    assert!(
+        (area - expect).abs() < 1e-9 * expect.max(1.0) + 1e-12,
+        "{area} vs {expect}"
+    );
+}
+
+#[test]
+fn skin_without_vessels_has_no_capillaries_even_with_hair_and_white_dots() {
+    for (k, um) in [1.5, 3.5].into_iter().enumerate() {
+        let p = scene(um, 31 + k as u64, false);
+        let mut rgb = planes(&p);
+        let hair = paint_hairs(&mut rgb, um, 5, 7 + k as u64);
+        paint_white_dots(&mut rgb, um, 25, 8 + k as u64);
+        let rgb = degrade(
+            &rgb,
+            um,
+            1.5,
+            2.5,
+            std::env::var("Q").map(|q| q.parse().unwrap()).unwrap_or(85),
+            9,
+        );
+        if std::env::var("DUMP").is_ok() {
+            dump(&rgb, &format!("/tmp/nov_{um}.png"));
+        }
+        let st = run(&rgb, um, None, Some(&hair));
+        assert_eq!(
+            st.summary.capillary_count,
+            Some(0),
+            "{um}: {:?}",
+            st.capillaries.first()
+        );
+        assert_eq!(st.summary.arborizing_vessel_count, Some(0));
+        assert_eq!(st.mask.count(), 0);
+    }
+}
+
+#[test]
+fn white_dots_among_vessels_do_not_become_capillaries() {
+    let um = 2.5;
+    let p = scene(um, 41, true);
+    let mut rgb = planes(&p);
+    paint_white_dots(&mut rgb, um, 30, 3);
+    let st = run(&rgb, um, None, None);
+    // White dots painted over vessels hide them, so compare with truth only
+    // through false positives: every detection overlaps a true vessel.
+    let t = &p.truth.vessels;
+    let mut hit = vec![false; st.capillaries.len() + 1];
+    for i in 0..t.mask.data.len() {
+        if t.mask.data[i] {
+            hit[st.labels.data[i] as usize] = true;
+        }
+    }
+    let false_pos = (1..=st.capillaries.len()).filter(|&d| !hit[d]).count();
+    assert_eq!(false_pos, 0);
+}
+
+/// Rotate linear planes by `deg` about the centre (bilinear); pixels from
+/// outside the source are invalid.
+fn rotate(rgb: &LinearRgb, deg: f64) -> (LinearRgb, Mask) {
+    let (w, h) = (rgb.width, rgb.height);
+    let (s, c) = deg.to_radians().sin_cos();
+    let (cx, cy) = (w as f64 / 2.0, h as f64 / 2.0);
+    let pl = |v: &Vec<f32>| Plane::from_vec(w, h, v.clone());
+    let src = [pl(&rgb.r), pl(&rgb.g), pl(&rgb.b)];
+    let mut out = [
+        vec![0.0f32; w * h],
+        vec![0.0f32; w * h],
+        vec![0.0f32; w * h],
+    ];
+    let mut valid = Mask::filled(w, h, false);
+    for y in 0..h {
+        for x in 0..w {
+            let (dx, dy) = (x as f64 + 0.5 - cx, y as f64 + 0.5 - cy);
+            let (sx, sy) = (c * dx + s * dy + cx - 0.5, -s * dx + c * dy + cy - 0.5);
+            let i = y * w + x;
+            valid.data[i] = sx >= 0.0 && sy >= 0.0 && sx <= (w - 1) as f64 && sy <= (h - 1) as f64;
+            for k in 0..3 {
+                out[k][i] = sample_bilinear(&src[k], sx as f32, sy as f32);
+            }
+        }
+    }
+    let [r, g, b] = out;
+    (
+        LinearRgb {
+            width: w,
+            height: h,
+            r,
+            g,
+            b,
+            is_colour: true,
+        },
+        valid,
+    )
+}
+
+fn capillaries_in_disc(st: &VesselStage, cx: f64, cy: f64, rad: f64) -> usize {
+    st.capillaries
+        .iter()
+        .filter(|c| c.class != VesselClass::Arborizing)
+        .filter(|c| (c.centroid_x_px - cx).hypot(c.centroid_y_px - cy) < rad)
+        .count()
+}
+
+#[test]
+fn rotation_by_30_degrees_keeps_count_and_density() {
+    let um = 3.0;
+    let p = render(&SceneSpec {
+        width: 800,
+        height: 800,
+        um_per_px: um,
+        seed: 51,
+        vessels: Some(VesselSceneSpec::default()),
+        ..SceneSpec::default()
+    })
+    .unwrap();
+    let rgb = degrade(&planes(&p), um, 1.5, 2.0, 90, 2);
+    let (rot, valid) = rotate(&rgb, 30.0);
+    let a = run(&rgb, um, None, None);
+    let b = run(&rot, um, Some(&valid), None);
+    let (w, h) = (rgb.width as f64, rgb.height as f64);
+    let rad = h / 2.0 - 60.0 / um;
+    let (na, nb) = (
+        capillaries_in_disc(&a, w / 2.0, h / 2.0, rad),
+        capillaries_in_disc(&b, w / 2.0, h / 2.0, rad),
+    );
+    let rel = (na as f64 - nb as f64).abs() / na as f64;
+    eprintln!(
+        "rotation: {na} vs {nb} capillaries in the common disc ({:.1} %)",
+        100.0 * rel
+    );
+    assert!(na >= 20);
+    assert!(rel <= 0.05, "{na} vs {nb}");
+}
+
+/// Resample linear planes by `factor` (pre-blur then bilinear).
+fn rescale(rgb: &LinearRgb, factor: f64) -> LinearRgb {
+    let (w, h) = (rgb.width, rgb.height);
+    let (nw, nh) = (
+        (w as f64 * factor).round() as usize,
+        (h as f64 * factor).round() as usize,
+    );
+    let sigma = (0.5 * (1.0 / (factor * factor) - 1.0).max(0.0).sqrt()) as f32;
+    let rs = |v: &Vec<f32>| {
+        let p = gaussian_blur(&Plane::from_vec(w, h, v.clone()), sigma);
+        let mut o = vec![0.0f32; nw * nh];
+        for y in 0..nh {
+            for x in 0..nw {
+                let sx = (x as f64 + 0.5) / factor - 0.5;
+                let sy = (y as f64 + 0.5) / factor - 0.5;
+                o[y * nw + x] = sample_bilinear(&p, sx as f32, sy as f32);
+            }
+        }
+        o
+    };
+    LinearRgb {
+        width: nw,
+        height: nh,
+        r: rs(&rgb.r),
+        g: rs(&rgb.g),
+        b: rs(&rgb.b),
+        is_colour: true,
+    }
+}
+
+#[test]
+fn rescaling_by_0_8_keeps_count_and_density() {
+    for um in [2.0, 3.5] {
+        let p = scene(um, 61, true);
+        let rgb = degrade(&planes(&p), um, 1.5, 2.0, 90, 3);
+        let small = rescale(&rgb, 0.8);
+        let a = run(&rgb, um, None, None);
+        let b = run(&small, um / 0.8, None, None);
+        let (na, nb) = (
+            a.summary.capillary_count.unwrap(),
+            b.summary.capillary_count.unwrap(),
+        );
+        let (da, db) = (
+            a.summary.capillary_density_per_mm2.unwrap(),
+            b.summary.capillary_density_per_mm2.unwrap(),
+        );
+        eprintln!("rescale at {um}: {na} vs {nb} capillaries, {da:.2} vs {db:.2} per mm²");
+        assert!(
+            (na as f64 - nb as f64).abs() / na as f64 <= 0.05,
+            "{na} vs {nb}"
+        );
+        assert!((da - db).abs() / da <= 0.05, "{da} vs {db}");
+    }
+}
+
+#[test]
+fn per_capillary_measures_follow_truth() {
+    let um = 2.0;
+    let p = scene(um, 71, true);
+    let st = run(&planes(&p), um, None, None);
+    let t = &p.truth.vessels;
+    let (w, _) = (p.image.width(), p.image.height());
+    let mut dot_err = Vec::new();
+    for c in &st.capillaries {
+        let i = c.centroid_y_px as usize * w + c.centroid_x_px as usize;
+        let tl = t.labels.data[i];
+        assert!(c.contrast_a_star > 1.0, "{c:?}");
+        assert!(c.area_um2 > 0.0 && c.length_um > 0.0 && c.width_um > 0.0);
+        if tl == 0 {
+            continue;
+        }
+        let tv = &t.vessels[tl as usize - 1];
+        if tv.class == VesselClass::Dot && c.class == VesselClass::Dot {
+            dot_err.push(c.width_um / tv.width_um - 1.0);
+            eprintln!("dot {:.1} µm -> {:.1} µm", tv.width_um, c.width_um);
+        }
+    }
+    let mean = dot_err.iter().sum::<f64>() / dot_err.len() as f64;
+    eprintln!(
+        "dot diameter relative error: mean {mean:+.3} over {}",
+        dot_err.len()
+    );
+    assert!(dot_err.len() >= 5 && mean.abs() < 0.15);
+    let s = &st.summary;
+    assert!(s.vessel_contrast_a_star.unwrap() > 2.0);
+    assert_eq!(
+        s.capillary_count.unwrap(),
+        s.capillary_dot_count.unwrap()
+            + s.capillary_loop_count.unwrap()
+            + s.capillary_twisted_count.unwrap()
+    );
+}
+
+#[test]
+fn bad_input_is_an_error() {
+    let p = scene(3.0, 1, false);
+    let rgb = planes(&p);
+    let valid = Mask::filled(rgb.width, rgb.height, true);
+    let input = StageInput {
+        rgb: &rgb,
+        um_per_px: f64::NAN,
+        valid: &valid,
+    };
+    assert!(detect_vessels(&input, None, &VesselParams::default()).is_err());
+    let input = StageInput {
+        rgb: &rgb,
+        um_per_px: 3.0,
+        valid: &valid,
+    };
+    let bad = VesselParams {
+        low_contrast: 0.5,
+        ..VesselParams::default()
+    };
+    assert!(detect_vessels(&input, None, &bad).is_err());
+    let small = Mask::filled(3, 3, false);
+    assert!(detect_vessels(&input, Some(&small), &VesselParams::default()).is_err());
+}
+
+#[allow(dead_code)]
+fn dump(rgb: &LinearRgb, path: &str) {
+    let mut b = Vec::new();
+    for i in 0..rgb.r.len() {
+        for v in [rgb.r[i], rgb.g[i], rgb.b[i]] {
+            b.push((color::linear_to_srgb(v.clamp(0.0, 1.0)) * 255.0).round() as u8);
+        }
+    }
+    image::save_buffer(
+        path,
+        &b,
+        rgb.width as u32,
+        rgb.height as u32,
+        image::ExtendedColorType::Rgb8,
+    )
+    .unwrap();
+}
+
+/// Real image: retinal vessels (dark in green) in scikit-image's CC0 retina,
+/// against a hand-checked reference mask (testdata/retina/LICENSE.md).
+#[test]
+fn retina_smoke_ridge_response_finds_the_vessels() {
+    use trichometry::kernels::{ridge_response, Polarity};
+    let dir = concat!(env!("CARGO_MANIFEST_DIR"), "/../../testdata/retina/");
+    let rgb = image::open(format!("{dir}retina.png")).unwrap().to_rgb8();
+    let refm = image::open(format!("{dir}retina_vessels_mask.png"))
+        .unwrap()
+        .to_luma8();
+    let fov = image::open(format!("{dir}retina_fov_mask.png"))
+        .unwrap()
+        .to_luma8();
+    let (w, h) = (rgb.width() as usize, rgb.height() as usize);
+    let g: Vec<f32> = rgb
+        .pixels()
+        .map(|p| color::srgb_to_linear(p[1] as f32 / 255.0).max(1e-3).ln())
+        .collect();
+    // Vessels 2–12 px wide at this size: σ = w/2.
+    let resp = ridge_response(
+        &Plane::from_vec(w, h, g),
+        &[1.0, 2.0, 3.5, 5.0],
+        Polarity::Dark,
+    );
+    // Threshold in contrast units (ln green): 0.15 ≈ 15 % darker than around.
+    // The reference holds the main vessels and most second-order branches;
+    // lower thresholds add the finest vessels, which it lacks (at 0.05:
+    // precision 0.31, recall 0.99; at 0.1: 0.53 / 0.98; at 0.2: 0.81 / 0.87).
+    let (mut tp, mut fp, mut fnn) = (0usize, 0usize, 0usize);
+    for i in 0..w * h {
+        if fov.as_raw()[i] == 0 {
+            continue;
+        }
+        let (p, t) = (resp.strength.data[i] / 0.484 >= 0.15, refm.as_raw()[i] > 0);
+        tp += (p && t) as usize;
+        fp += (p && !t) as usize;
+        fnn += (!p && t) as usize;
+    }
+    let precision = tp as f64 / (tp + fp).max(1) as f64;
+    let recall = tp as f64 / (tp + fnn).max(1) as f64;
+    let dice = 2.0 * tp as f64 / (2 * tp + fp + fnn).max(1) as f64;
+    eprintln!("retina: precision {precision:.3} recall {recall:.3} dice {dice:.3}");
+    assert!(
+        recall >= 0.8 && dice >= 0.6,
+        "precision {precision:.3} recall {recall:.3} dice {dice:.3}"
+    );
+}
