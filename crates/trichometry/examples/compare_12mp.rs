@@ -8,10 +8,8 @@
 
 use std::time::Instant;
 use trichometry::compare::{compare, CompareParams, Visit};
-use trichometry::hairs::HairShaft;
 use trichometry::image::Mask;
 use trichometry::synth::pair::{render_pair, PairSpec, PairVisit, SceneChanges, VisitSpec};
-use trichometry::vessels::Capillary;
 use trichometry::{analyze, Analysis, Calibration, Params};
 
 fn oracle(v: &PairVisit) -> Analysis {
@@ -23,18 +21,17 @@ fn oracle(v: &PairVisit) -> Analysis {
         height: h,
         data: l.data.iter().map(|&x| x > 0).collect(),
     };
-    a.hairs = v
-        .hair_diameter_um
-        .iter()
-        .enumerate()
-        .map(|(i, &d)| HairShaft {
-            id: i as u32 + 1,
-            diameter_um: d,
-        })
-        .collect();
-    a.capillaries = (1..=v.capillary_labels.count)
-        .map(|id| Capillary { id })
-        .collect();
+    let (hm, vm) = (mask(&v.hair_labels), mask(&v.capillary_labels));
+    let on = |m: &Option<Mask>, i: usize| m.as_ref().is_some_and(|m| m.data[i]);
+    for i in 0..w * h {
+        let analysable = a.maps.skin_mask.data[i]
+            || on(&a.maps.hair_mask, i)
+            || on(&a.maps.vessel_mask, i)
+            || on(&a.maps.scale_mask, i);
+        a.maps.skin_mask.data[i] = analysable && !hm.data[i] && !vm.data[i];
+    }
+    a.hairs = v.oracle_shafts();
+    a.capillaries = v.oracle_capillaries();
     a.maps.hair_mask = Some(mask(&v.hair_labels));
     a.maps.hair_labels = Some(v.hair_labels.clone());
     a.maps.vessel_mask = Some(mask(&v.capillary_labels));

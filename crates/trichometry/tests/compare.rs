@@ -3,10 +3,8 @@
 use trichometry::compare::{
     compare, register, CompareParams, Comparison, RegistrationParams, Similarity, Visit,
 };
-use trichometry::hairs::HairShaft;
 use trichometry::image::Mask;
 use trichometry::synth::pair::{render_pair, Pair, PairSpec, PairVisit, SceneChanges, VisitSpec};
-use trichometry::vessels::Capillary;
 use trichometry::{analyze, Analysis, Calibration, Params};
 
 /// The analysis of a visit with ideal hair and capillary detectors: the
@@ -18,7 +16,15 @@ fn oracle_analysis(v: &PairVisit) -> Analysis {
 }
 
 fn oracle_analysis_with(v: &PairVisit, cal: Calibration) -> Analysis {
+    // Without a scale `analyze` skips the hair and vessel stages (fast, and
+    // their output would be replaced anyway); the scale is set afterwards.
+    let um = cal.um_per_px;
+    let cal = Calibration {
+        um_per_px: None,
+        ..cal
+    };
     let mut a = analyze(&v.image, &cal, &Params::default()).unwrap();
+    a.summary.um_per_px = um;
     let (w, h) = (v.image.width(), v.image.height());
     let mask = |l: &trichometry::Labels| Mask {
         width: w,
@@ -27,23 +33,18 @@ fn oracle_analysis_with(v: &PairVisit, cal: Calibration) -> Analysis {
     };
     let hm = mask(&v.hair_labels);
     let vm = mask(&v.capillary_labels);
+    // Skin = the analysable field (skin or what the real stages found on
+    // it) minus the ideal detectors' hairs and capillaries.
+    let on = |m: &Option<Mask>, i: usize| m.as_ref().is_some_and(|m| m.data[i]);
     for i in 0..w * h {
-        if hm.data[i] || vm.data[i] {
-            a.maps.skin_mask.data[i] = false;
-        }
+        let analysable = a.maps.skin_mask.data[i]
+            || on(&a.maps.hair_mask, i)
+            || on(&a.maps.vessel_mask, i)
+            || on(&a.maps.scale_mask, i);
+        a.maps.skin_mask.data[i] = analysable && !hm.data[i] && !vm.data[i];
     }
-    a.hairs = v
-        .hair_diameter_um
-        .iter()
-        .enumerate()
-        .map(|(i, &d)| HairShaft {
-            id: i as u32 + 1,
-            diameter_um: d,
-        })
-        .collect();
-    a.capillaries = (1..=v.capillary_labels.count)
-        .map(|id| Capillary { id })
-        .collect();
+    a.hairs = v.oracle_shafts();
+    a.capillaries = v.oracle_capillaries();
     a.summary.hairs.hair_count = Some(a.hairs.len());
     a.summary.vessels.capillary_count = Some(a.capillaries.len());
     a.maps.hair_mask = Some(hm);

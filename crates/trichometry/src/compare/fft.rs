@@ -154,6 +154,43 @@ pub(crate) fn phase_correlate(a: &[f32], b: &[f32], w: usize, h: usize) -> Peak 
     peak_of(&surf, w, h)
 }
 
+/// Like [`phase_correlate`], but the `k` highest separated peaks (each
+/// found after blanking a 7 × 7 window around the previous ones).
+pub(crate) fn phase_correlate_peaks(
+    a: &[f32],
+    b: &[f32],
+    w: usize,
+    h: usize,
+    k: usize,
+) -> Vec<Peak> {
+    let mut fa: Vec<Cpx> = a.iter().map(|&v| Cpx::new(v, 0.0)).collect();
+    let mut fb: Vec<Cpx> = b.iter().map(|&v| Cpx::new(v, 0.0)).collect();
+    fft2(&mut fa, w, h, false);
+    fft2(&mut fb, w, h, false);
+    for (x, y) in fa.iter_mut().zip(&fb) {
+        let c = x.mul(Cpx::new(y.re, -y.im));
+        let n = c.norm().max(1e-12);
+        *x = Cpx::new(c.re / n, c.im / n);
+    }
+    fft2(&mut fa, w, h, true);
+    let mut surf: Vec<f32> = fa.iter().map(|c| c.re).collect();
+    let floor = surf.iter().copied().fold(f32::INFINITY, f32::min);
+    let mut out = Vec::new();
+    for _ in 0..k {
+        let p = peak_of(&surf, w, h);
+        out.push(p);
+        let (cx, cy) = (p.dx.round() as isize, p.dy.round() as isize);
+        for dy in -3..=3isize {
+            for dx in -3..=3isize {
+                let x = (cx + dx).rem_euclid(w as isize) as usize;
+                let y = (cy + dy).rem_euclid(h as isize) as usize;
+                surf[y * w + x] = floor;
+            }
+        }
+    }
+    out
+}
+
 /// The peak of a correlation surface (wrapped coordinates), refined to
 /// sub-pixel by a parabola through the neighbours on each axis.
 pub(crate) fn peak_of(surf: &[f32], w: usize, h: usize) -> Peak {

@@ -23,7 +23,7 @@
 //!    implausible scale → [`Error::Registration`]: two images that do not show
 //!    the same spot are refused rather than given a confident wrong answer.
 
-use super::fft::{phase_correlate, Cpx};
+use super::fft::{phase_correlate, phase_correlate_peaks, Cpx};
 use crate::error::{Error, Result};
 use crate::image::{ImageRef, Plane, SamplesRef};
 use crate::synth::Rng;
@@ -247,19 +247,34 @@ pub fn register(
         k *= 2;
     }
     let (bg, fg) = rayon::join(|| band_pass(&lbg), || band_pass(&lfg));
-    let (sim_g, psr) = global_estimate(&bg, &fg)?;
-    // Coarse refinement: generous threshold, the global estimate may be off
-    // by a pixel or two.
-    let (sim_g, _) = refine(
-        &bg,
-        &fg,
-        sim_g,
-        params.block_px.min(64),
-        2.0,
-        params,
-        &mut Rng::new(11),
-    )
-    .ok_or_else(|| not_same_spot("too few consistent landmarks at the coarse level", psr))?;
+    let cands = global_estimate(&bg, &fg)?;
+    let psr = cands[0].1;
+    // Coarse refinement of each hypothesis in turn, generous threshold (the
+    // global estimate may be off by a pixel or two); stop at the first that
+    // most blocks agree with, else keep the best.
+    let mut best: Option<(Similarity, FitQuality)> = None;
+    for (k, &(sim0, _)) in cands.iter().enumerate() {
+        let fit = refine(
+            &bg,
+            &fg,
+            sim0,
+            params.block_px.min(64),
+            2.0,
+            params,
+            &mut Rng::new(11 + k as u64),
+        );
+        if let Some((s, q)) = fit {
+            let better = best.as_ref().is_none_or(|(_, bq)| q.inliers > bq.inliers);
+            if better {
+                best = Some((s, q));
+            }
+            if q.inliers * 2 >= q.tested {
+                break;
+            }
+        }
+    }
+    let (sim_g, _) =
+        best.ok_or_else(|| not_same_spot("too few consistent landmarks at the coarse level", psr))?;
     let mut sim = sim_g.level_to_full(g);
     let fine = if r < g {
         let (br, fr) = rayon::join(|| band_pass(&lb), || band_pass(&lf));
@@ -575,7 +590,7 @@ fn hann(n: usize) -> Vec<f32> {
 // ---------------------------------------------------------------- global
 
 /// Fourier–Mellin estimate of the baseline→follow-up map on one level.
-fn global_estimate(b: &Plane, f: &Plane) -> Result<(Similarity, f64)> {
+fn global_estimate(b: &Plane, f: &Plane) -> Result<Vec<(Similarity, f64)>> {
     let n = b
         .width
         .max(b.height)
@@ -585,37 +600,45 @@ fn global_estimate(b: &Plane, f: &Plane) -> Result<(Similarity, f64)> {
     let spec_b = log_polar_spectrum(b, n);
     let spec_f = log_polar_spectrum(f, n);
     let (nt, nr, lr) = LOG_POLAR;
-    let pk = phase_correlate(&spec_f, &spec_b, nr, nt);
-    // LP_F(φ, l) = LP_B(φ − θ, l + ln s): dy = θ in bins, dx = −ln s in bins.
-    let theta = pk.dy * std::f64::consts::PI / nt as f64;
-    let scale = (-pk.dx * lr / nr as f64).exp();
-    let mut best: Option<(Similarity, f64)> = None;
-    for extra in [0.0, std::f64::consts::PI] {
-        let t = theta + extra;
-        let rs = Similarity::from_matrix(scale * t.cos(), scale * t.sin(), 0.0, 0.0);
-        // About the centres.
-        let (cbx, cby) = ((b.width as f64 - 1.0) / 2.0, (b.height as f64 - 1.0) / 2.0);
-        let (cfx, cfy) = ((f.width as f64 - 1.0) / 2.0, (f.height as f64 - 1.0) / 2.0);
-        let (rx, ry) = rs.apply(cbx, cby);
-        let t0 = Similarity {
-            tx_px: cfx - rx,
-            ty_px: cfy - ry,
-            ..rs
-        };
-        let (shift, psr) = translation(b, f, &t0, n);
-        // p_f = A(p_b + d) + t0.
-        let (a, bb, tx, ty) = t0.matrix();
-        let cand = Similarity::from_matrix(
-            a,
-            bb,
-            tx + a * shift.0 - bb * shift.1,
-            ty + bb * shift.0 + a * shift.1,
-        );
-        if best.as_ref().is_none_or(|(_, p)| psr > *p) {
-            best = Some((cand, psr));
+    // Three rotation/scale hypotheses, strongest first: a textured scene can
+    // give a spurious log-polar peak, which the refinement then rejects.
+    let mut cands = Vec::new();
+    for pk in phase_correlate_peaks(&spec_f, &spec_b, nr, nt, 3) {
+        // LP_F(φ, l) = LP_B(φ − θ, l + ln s): dy = θ in bins, dx = −ln s in bins.
+        let theta = pk.dy * std::f64::consts::PI / nt as f64;
+        let scale = (-pk.dx * lr / nr as f64).exp();
+        let mut best: Option<(Similarity, f64)> = None;
+        for extra in [0.0, std::f64::consts::PI] {
+            let t = theta + extra;
+            let rs = Similarity::from_matrix(scale * t.cos(), scale * t.sin(), 0.0, 0.0);
+            // About the centres.
+            let (cbx, cby) = ((b.width as f64 - 1.0) / 2.0, (b.height as f64 - 1.0) / 2.0);
+            let (cfx, cfy) = ((f.width as f64 - 1.0) / 2.0, (f.height as f64 - 1.0) / 2.0);
+            let (rx, ry) = rs.apply(cbx, cby);
+            let t0 = Similarity {
+                tx_px: cfx - rx,
+                ty_px: cfy - ry,
+                ..rs
+            };
+            let (shift, psr) = translation(b, f, &t0, n);
+            // p_f = A(p_b + d) + t0.
+            let (a, bb, tx, ty) = t0.matrix();
+            let cand = Similarity::from_matrix(
+                a,
+                bb,
+                tx + a * shift.0 - bb * shift.1,
+                ty + bb * shift.0 + a * shift.1,
+            );
+            if best.as_ref().is_none_or(|(_, p)| psr > *p) {
+                best = Some((cand, psr));
+            }
         }
+        cands.extend(best);
     }
-    best.ok_or_else(|| Error::Registration("no global estimate".into()))
+    if cands.is_empty() {
+        return Err(Error::Registration("no global estimate".into()));
+    }
+    Ok(cands)
 }
 
 /// (angles over π, log-radius bins, ln(r_max / r_min)).

@@ -241,6 +241,60 @@ pub struct PairVisit {
     pub scene_truth: Truth,
 }
 
+impl PairVisit {
+    /// The shafts an ideal hair detector reports for this visit (id = label,
+    /// diameter in nominal µm); geometry fields are left empty, the labels
+    /// carry it.
+    pub fn oracle_shafts(&self) -> Vec<crate::hairs::HairShaft> {
+        self.hair_diameter_um
+            .iter()
+            .enumerate()
+            .map(|(i, &d)| crate::hairs::HairShaft {
+                id: i as u32 + 1,
+                centreline_px: Vec::new(),
+                length_um: 0.0,
+                diameter_um: d,
+                diameter_iqr_um: 0.0,
+                width_samples: 0,
+                contrast: 0.0,
+                truncated: false,
+                exit_px: None,
+                class: if d < 30.0 {
+                    crate::hairs::HairClass::Vellus
+                } else {
+                    crate::hairs::HairClass::Terminal
+                },
+                pieces: 1,
+            })
+            .collect()
+    }
+
+    /// The capillaries an ideal detector reports (id = label; the labels
+    /// carry the geometry).
+    pub fn oracle_capillaries(&self) -> Vec<crate::vessels::Capillary> {
+        (1..=self.capillary_labels.count)
+            .map(|id| crate::vessels::Capillary {
+                id,
+                class: crate::vessels::VesselClass::Dot,
+                centroid_x_px: 0.0,
+                centroid_y_px: 0.0,
+                centroid_x_um: 0.0,
+                centroid_y_um: 0.0,
+                area_um2: 0.0,
+                length_um: 0.0,
+                width_um: 0.0,
+                extent_um: 0.0,
+                elongation: 0.0,
+                tortuosity: 0.0,
+                turns: 0.0,
+                branch_count: 0,
+                contrast_a_star: 0.0,
+                contrast_peak: 0.0,
+            })
+            .collect()
+    }
+}
+
 /// What should be found in the shared field (baseline coordinates).
 #[derive(Debug, Clone, PartialEq, Default, Serialize)]
 pub struct ExpectedChanges {
@@ -842,7 +896,16 @@ fn render_view(
             }
         }
     }
-    let (mut image, _glare) = optics::apply(&out, &spec.scene.optics, &mut rng.fork(0))?;
+    // Glare spots keep off the grey card, as they keep off colour references
+    // in single phantoms.
+    let avoid: Vec<[[f64; 2]; 4]> = view
+        .grey_card
+        .map(|([x, y, cw, ch], _)| {
+            let (x0, y0, x1, y1) = (x as f64, y as f64, (x + cw) as f64, (y + ch) as f64);
+            vec![[[x0, y0], [x1, y0], [x1, y1], [x0, y1]]]
+        })
+        .unwrap_or_default();
+    let (mut image, _glare) = optics::apply(&out, &spec.scene.optics, &mut rng.fork(0), &avoid)?;
     if let Some(q) = view.jpeg_quality {
         image = jpeg_round_trip(&image, q)?;
     }
