@@ -7,8 +7,9 @@ use std::hint::black_box;
 use trichometry::calibration::ColourCorrection;
 use trichometry::color::{to_linear, to_linear_into};
 use trichometry::erythema::{erythema_maps, erythema_maps_into, summarize};
+use trichometry::quality::{assess, QualityParams};
 use trichometry::synth::{self, SceneSpec};
-use trichometry::{ColourCalibrationKind, Mask};
+use trichometry::{ColourCalibrationKind, Mask, Samples};
 
 fn phantom_12mp() -> trichometry::Image {
     synth::render(&SceneSpec {
@@ -72,8 +73,47 @@ fn colour(c: &mut Criterion) {
             criterion::BatchSize::LargeInput,
         )
     });
+    g.bench_function("quality_assess", |b| {
+        b.iter(|| assess(black_box(&rgb), &QualityParams::default()))
+    });
     g.finish();
 }
 
-criterion_group!(benches, colour);
+/// Encode the phantom as JPEG (quality 90) or PNG (8-bit RGB, default
+/// compression) in memory.
+fn encoded(image: &trichometry::Image, png: bool) -> Vec<u8> {
+    use image::ImageEncoder;
+    let Samples::U8(s) = image.samples() else {
+        panic!("8-bit phantom")
+    };
+    let (w, h) = (image.width() as u32, image.height() as u32);
+    let mut buf = Vec::new();
+    if png {
+        image::codecs::png::PngEncoder::new(&mut buf)
+            .write_image(s, w, h, image::ExtendedColorType::Rgb8)
+            .expect("png");
+    } else {
+        image::codecs::jpeg::JpegEncoder::new_with_quality(&mut buf, 90)
+            .encode(s, w, h, image::ExtendedColorType::Rgb8)
+            .expect("jpeg");
+    }
+    buf
+}
+
+fn decode(c: &mut Criterion) {
+    let image = phantom_12mp();
+    let jpeg = encoded(&image, false);
+    let png = encoded(&image, true);
+    let mut g = c.benchmark_group("decode_12mp");
+    g.sample_size(10);
+    g.bench_function("jpeg_q90", |b| {
+        b.iter(|| trichometry::decode(black_box(&jpeg)).expect("jpeg"))
+    });
+    g.bench_function("png_rgb8", |b| {
+        b.iter(|| trichometry::decode(black_box(&png)).expect("png"))
+    });
+    g.finish();
+}
+
+criterion_group!(benches, colour, decode);
 criterion_main!(benches);

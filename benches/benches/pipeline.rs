@@ -1,8 +1,9 @@
 //! Whole-pipeline and per-stage benchmarks on a 12 MP image.
 use criterion::{criterion_group, criterion_main, Criterion};
 use std::hint::black_box;
-use trichometry::{analyze, color, erythema, Calibration, Params};
-use trichometry_benches::phantom_12mp;
+use trichometry::vessels::{detect_vessels, VesselParams};
+use trichometry::{analyze, color, erythema, Calibration, Mask, Params, StageInput};
+use trichometry_benches::{phantom_12mp, vessel_phantom_12mp};
 
 fn bench(c: &mut Criterion) {
     let image = phantom_12mp();
@@ -17,11 +18,39 @@ fn bench(c: &mut Criterion) {
     g.bench_function("erythema_maps", |b| {
         b.iter(|| erythema::erythema_maps(black_box(&rgb)))
     });
+    // Everything outside the hair, follicle and vessel stages: without a
+    // scale the stages are skipped (decode not included).
+    let no_scale = Calibration::default();
+    g.bench_function("analyze_no_stages", |b| {
+        b.iter(|| analyze(black_box(&image), &no_scale, &params).unwrap())
+    });
     g.bench_function("analyze", |b| {
         b.iter(|| analyze(black_box(&image), &cal, &params).unwrap())
     });
     g.finish();
 }
 
-criterion_group!(benches, bench);
+/// The vessel stage alone (no hair mask) on 12 MP phantoms with capillaries
+/// at 1.5, 3.5 and 5 µm/px.
+fn bench_vessels(c: &mut Criterion) {
+    let mut g = c.benchmark_group("12mp_vessels");
+    g.sample_size(10);
+    for um in [1.5, 3.5, 5.0] {
+        let image = vessel_phantom_12mp(um);
+        let rgb = color::to_linear(&image.view()).unwrap();
+        let valid = Mask::filled(rgb.width, rgb.height, true);
+        let input = StageInput {
+            rgb: &rgb,
+            um_per_px: um,
+            valid: &valid,
+        };
+        let params = VesselParams::default();
+        g.bench_function(format!("detect_vessels_{um}um"), |b| {
+            b.iter(|| detect_vessels(black_box(&input), None, &params).unwrap())
+        });
+    }
+    g.finish();
+}
+
+criterion_group!(benches, bench, bench_vessels);
 criterion_main!(benches);

@@ -18,3 +18,18 @@ pub fn phantom_12mp() -> Image {
     };
     synth::render(&spec).expect("phantom renders").image
 }
+
+/// A 12 MP phantom of skin with capillaries (dots, loops, twisted loops,
+/// arborizing vessels) under the realistic optics, at `um_per_px`.
+pub fn vessel_phantom_12mp(um_per_px: f64) -> Image {
+    let spec = SceneSpec {
+        width: BENCH_SIZE.0,
+        height: BENCH_SIZE.1,
+        um_per_px,
+        seed: 9,
+        vessels: Some(synth::vessels::VesselSceneSpec::default()),
+        optics: synth::optics::OpticsSpec::realistic(),
+        ..SceneSpec::default()
+    };
+    synth::render(&spec).expect("phantom renders").image
+}

@@ -175,26 +175,24 @@ pub fn analyze<'a>(
     let valid = Mask {
         width: rgb.width,
         height: rgb.height,
-        data: q
-            .glare_mask
-            .data
-            .iter()
-            .enumerate()
-            .map(|(i, &g)| !g && !reference_mask.as_ref().is_some_and(|m| m.data[i]))
-            .collect(),
+        data: match &reference_mask {
+            None => q.glare_mask.data.iter().map(|&g| !g).collect(),
+            Some(r) => {
+                let g = &q.glare_mask.data;
+                g.iter().zip(&r.data).map(|(&g, &r)| !(g | r)).collect()
+            }
+        },
     };
 
     let (w, h) = (rgb.width, rgb.height);
-    let mut maps = Maps {
-        glare_mask: q.glare_mask.clone(),
-        ..Maps::default()
-    };
+    let mut maps = Maps::default();
     let mut hair_summary = HairSummary::default();
     let mut follicle_summary = FollicleSummary::default();
     let mut vessel_summary = VesselSummary::default();
     let mut shafts = Vec::new();
     let mut capillaries = Vec::new();
-    let mut skin = valid.clone();
+    // Skin: the valid pixels, less hair, scale and vessels once the stages ran.
+    let mut skin = None;
 
     if let Some(um_per_px) = calibration.um_per_px {
         let input = StageInput {
@@ -213,12 +211,24 @@ pub fn analyze<'a>(
         } else {
             None
         };
-        for (i, s) in skin.data.iter_mut().enumerate() {
-            let not_skin = hair.mask.data[i]
-                || fol.scale_mask.data[i]
-                || ves.as_ref().is_some_and(|v| v.mask.data[i]);
-            *s = *s && !not_skin;
+        // One pass, branch-free per pixel.
+        let mut data: Vec<bool> = valid
+            .data
+            .iter()
+            .zip(&hair.mask.data)
+            .zip(&fol.scale_mask.data)
+            .map(|((&v, &hm), &sm)| v & !(hm | sm))
+            .collect();
+        if let Some(v) = &ves {
+            for (s, &vm) in data.iter_mut().zip(&v.mask.data) {
+                *s &= !vm;
+            }
         }
+        skin = Some(Mask {
+            width: w,
+            height: h,
+            data,
+        });
         hair_summary = hair.summary;
         shafts = hair.shafts;
         maps.hair_mask = Some(hair.mask);
@@ -235,6 +245,8 @@ pub fn analyze<'a>(
         warnings.push(Warning::NoScale);
     }
 
+    let skin = skin.unwrap_or(valid);
+    maps.glare_mask = q.glare_mask;
     let erythema_summary = if rgb.is_colour {
         let m = erythema::erythema_maps(&rgb);
         let s = erythema::summarize(&m, &skin);

@@ -149,11 +149,8 @@ pub fn erythema_maps_exact(rgb: &LinearRgb) -> ErythemaMaps {
 #[inline]
 fn key(v: f32) -> u32 {
     let b = v.to_bits();
-    if b & 0x8000_0000 != 0 {
-        !b
-    } else {
-        b | 0x8000_0000
-    }
+    // Negative: all bits flipped; positive: sign bit set.
+    b ^ (((b as i32 >> 31) as u32) | 0x8000_0000)
 }
 
 /// Robust statistics of one map over a mask.
@@ -196,31 +193,108 @@ pub fn masked_mean(plane: &Plane, mask: &Mask) -> Option<MapStats> {
     })
 }
 
+/// Bins of the first-level histogram: the top 16 bits of the key.
+const BINS: usize = 1 << 16;
+
+/// Inverse of [`key`].
+#[inline]
+fn from_key(k: u32) -> f32 {
+    if k & 0x8000_0000 != 0 {
+        f32::from_bits(k & 0x7fff_ffff)
+    } else {
+        f32::from_bits(!k)
+    }
+}
+
+/// Pass 1 over one band of one plane: adds the bins of the finite values
+/// under the mask to `h0`/`h1` (even/odd pixels, so that runs of equal bins
+/// do not wait on one counter) and returns their sum and count. The sum
+/// uses four f64 lanes (pixel index mod 4) added as (l0 + l1) + (l2 + l3):
+/// a fixed order for a given band.
+#[inline(always)]
+fn pass1_band(p: &[f32], m: &[bool], h0: &mut [u32], h1: &mut [u32]) -> (f64, usize) {
+    let n = p.len();
+    let m = &m[..n];
+    let (h0, h1) = (&mut h0[..BINS], &mut h1[..BINS]);
+    let mut s = [0f64; 4];
+    let mut c = [0usize; 4];
+    let mut pc = p.chunks_exact(4);
+    let mut mc = m.chunks_exact(4);
+    for (pv, mv) in (&mut pc).zip(&mut mc) {
+        for t in 0..4 {
+            let v = pv[t];
+            let ok = mv[t] & v.is_finite();
+            s[t] += if ok { v as f64 } else { 0.0 };
+            c[t] += ok as usize;
+            let b = (key(v) >> 16) as usize;
+            if t & 1 == 0 {
+                h0[b] += ok as u32;
+            } else {
+                h1[b] += ok as u32;
+            }
+        }
+    }
+    for (t, (&v, &mk)) in pc.remainder().iter().zip(mc.remainder()).enumerate() {
+        let ok = mk & v.is_finite();
+        s[t] += if ok { v as f64 } else { 0.0 };
+        c[t] += ok as usize;
+        h0[(key(v) >> 16) as usize] += ok as u32;
+    }
+    ((s[0] + s[1]) + (s[2] + s[3]), c.iter().sum())
+}
+
 /// Exact quantiles (type 7, see the module docs) of the finite values of
 /// `plane` under `mask`, one per entry of `ps` (each in [0, 1]). `None`
 /// when the mask selects no finite value.
 pub fn masked_quantiles(plane: &Plane, mask: &Mask, ps: &[f64]) -> Option<Vec<f64>> {
-    const BINS: usize = 1 << 16;
-    let w = plane.width.max(1);
-    // Pass 1: histogram of the top 16 bits of the key. Integer counts, so the
-    // merge order does not matter.
-    let hist = plane
-        .data
-        .par_chunks(w * BAND_ROWS)
-        .zip(mask.data.par_chunks(w * BAND_ROWS))
+    masked_summaries(&[plane], mask, &[ps])
+        .pop()
+        .flatten()
+        .map(|(_, q)| q)
+}
+
+/// Means and exact type-7 quantiles of several planes over one mask, in two
+/// fused passes over fixed bands of rows (the result does not depend on the
+/// thread count):
+/// 1. per plane, a 65 536-bin histogram of the top 16 bits of the
+///    order-preserving key (integer counts: the merge order is irrelevant)
+///    and per-band f64 sums, added in band order;
+/// 2. the keys of the values in the (at most two per quantile) bins holding
+///    the ranks wanted, then a selection inside each bin.
+///
+/// `ps[j]` lists the probabilities wanted for plane `j`. `None` per plane
+/// when the mask selects no finite value of it. Planes must have the mask's
+/// size.
+pub fn masked_summaries(
+    planes: &[&Plane],
+    mask: &Mask,
+    ps: &[&[f64]],
+) -> Vec<Option<(f64, Vec<f64>)>> {
+    let k = planes.len();
+    let len = mask.data.len();
+    let band = (mask.width.max(1) * BAND_ROWS).max(1);
+    let n_bands = len.div_ceil(band);
+    let range = |bi: usize| bi * band..((bi + 1) * band).min(len);
+    // Pass 1. band_stats[bi·k + j] = (sum, count) of plane j in band bi.
+    let mut band_stats = vec![(0f64, 0usize); n_bands * k];
+    let hist = band_stats
+        .par_chunks_mut(k.max(1))
+        .enumerate()
+        .with_min_len(2)
         .fold(
-            || vec![0u32; BINS],
-            |mut h, (p, m)| {
-                for (&v, &k) in p.iter().zip(m) {
-                    if k && v.is_finite() {
-                        h[(key(v) >> 16) as usize] += 1;
-                    }
+            || vec![0u32; 2 * k * BINS],
+            |mut h, (bi, st)| {
+                let r = range(bi);
+                let m = &mask.data[r.clone()];
+                for (j, (hj, sj)) in h.chunks_exact_mut(2 * BINS).zip(st).enumerate() {
+                    let (h0, h1) = hj.split_at_mut(BINS);
+                    *sj = pass1_band(&planes[j].data[r.clone()], m, h0, h1);
                 }
                 h
             },
         )
         .reduce(
-            || vec![0u32; BINS],
+            || vec![0u32; 2 * k * BINS],
             |mut a, b| {
                 for (x, y) in a.iter_mut().zip(&b) {
                     *x += y;
@@ -228,151 +302,26 @@ pub fn masked_quantiles(plane: &Plane, mask: &Mask, ps: &[f64]) -> Option<Vec<f6
                 a
             },
         );
-    let n: u64 = hist.iter().map(|&c| c as u64).sum();
-    if n == 0 {
-        return None;
-    }
-    // Ranks needed: k and k+1 for each p.
-    let mut ranks: Vec<(u64, u64, f64)> = Vec::with_capacity(ps.len());
-    for &p in ps {
-        let h = (n - 1) as f64 * p.clamp(0.0, 1.0);
-        let k = (h.floor() as u64).min(n - 1);
-        ranks.push((k, (k + 1).min(n - 1), h - k as f64));
-    }
-    // Cumulative counts → which bin holds each needed rank.
-    let mut cum = vec![0u64; BINS + 1];
-    for i in 0..BINS {
-        cum[i + 1] = cum[i] + hist[i] as u64;
-    }
-    let bin_of = |r: u64| -> usize { cum.partition_point(|&c| c <= r) - 1 };
-    let mut bins: Vec<usize> = ranks
-        .iter()
-        .flat_map(|&(k, k1, _)| [bin_of(k), bin_of(k1)])
-        .collect();
-    bins.sort_unstable();
-    bins.dedup();
-    // Pass 2: collect the values of the chosen bins (order does not matter,
-    // they are sorted below).
-    let mut chosen = vec![false; BINS];
-    for &b in &bins {
-        chosen[b] = true;
-    }
-    let mut vals: Vec<f32> = plane
-        .data
-        .par_chunks(w * BAND_ROWS)
-        .zip(mask.data.par_chunks(w * BAND_ROWS))
-        .flat_map_iter(|(p, m)| {
-            p.iter()
-                .zip(m)
-                .filter(|&(&v, &k)| k && v.is_finite() && chosen[(key(v) >> 16) as usize])
-                .map(|(&v, _)| v)
-                .collect::<Vec<f32>>()
-        })
-        .collect();
-    vals.sort_unstable_by_key(|&v| key(v));
-    // Rank r in bin b is vals[offset(b) + r − cum[b]], offset = values of the
-    // chosen bins before b.
-    let mut offset = std::collections::HashMap::new();
-    let mut o = 0u64;
-    for &b in &bins {
-        offset.insert(b, o);
-        o += hist[b] as u64;
-    }
-    let at = |r: u64| -> f64 {
-        let b = bin_of(r);
-        vals[(offset[&b] + r - cum[b]) as usize] as f64
-    };
-    Some(
-        ranks
-            .iter()
-            .map(|&(k, k1, f)| {
-                let lo = at(k);
-                if f == 0.0 {
-                    lo
-                } else {
-                    lo + f * (at(k1) - lo)
-                }
-            })
-            .collect(),
-    )
-}
-
-/// Means and exact type-7 quantiles of several planes over one mask, in two
-/// fused passes over the data (histograms + sums, then the chosen bins).
-/// `ps[j]` lists the probabilities wanted for plane `j`. `None` per plane
-/// when the mask selects no finite value of it.
-pub fn masked_summaries(
-    planes: &[&Plane],
-    mask: &Mask,
-    ps: &[&[f64]],
-) -> Vec<Option<(f64, Vec<f64>)>> {
-    const BINS: usize = 1 << 16;
-    let k = planes.len();
-    let w = mask.width.max(1);
-    let band = w * BAND_ROWS;
-    let n_bands = mask.data.len().div_ceil(band);
-    // Pass 1: per-plane histograms (integer counts: merge order is
-    // irrelevant) and per-band sums (added in band order below).
-    type Acc = (Vec<Vec<u32>>, Vec<(usize, Vec<f64>, Vec<usize>)>);
-    let (hists, mut band_sums): Acc = (0..n_bands)
-        .into_par_iter()
-        .with_min_len(4)
-        .fold(
-            || (vec![vec![0u32; BINS]; k], Vec::new()),
-            |(mut hists, mut sums), bi| {
-                let lo = bi * band;
-                let hi = (lo + band).min(mask.data.len());
-                let m = &mask.data[lo..hi];
-                let mut s = vec![0f64; k];
-                let mut c = vec![0usize; k];
-                for j in 0..k {
-                    let p = &planes[j].data[lo..hi];
-                    let hist = &mut hists[j];
-                    let (mut sj, mut cj) = (0f64, 0usize);
-                    for (&v, &mk) in p.iter().zip(m) {
-                        if mk && v.is_finite() {
-                            hist[(key(v) >> 16) as usize] += 1;
-                            sj += v as f64;
-                            cj += 1;
-                        }
-                    }
-                    s[j] = sj;
-                    c[j] = cj;
-                }
-                sums.push((bi, s, c));
-                (hists, sums)
-            },
-        )
-        .reduce(
-            || (vec![vec![0u32; BINS]; k], Vec::new()),
-            |(mut ha, mut sa), (hb, sb)| {
-                for (x, y) in ha.iter_mut().zip(&hb) {
-                    for (a, b) in x.iter_mut().zip(y) {
-                        *a += b;
-                    }
-                }
-                sa.extend(sb);
-                (ha, sa)
-            },
-        );
-    band_sums.sort_unstable_by_key(|t| t.0);
     let mut sum = vec![0f64; k];
     let mut count = vec![0usize; k];
-    for (_, s, c) in &band_sums {
+    for st in band_stats.chunks_exact(k.max(1)) {
         for j in 0..k {
-            sum[j] += s[j];
-            count[j] += c[j];
+            sum[j] += st[j].0;
+            count[j] += st[j].1;
         }
     }
-    // Ranks needed per plane, and the bins that hold them.
-    let mut plan = Vec::with_capacity(k);
-    let mut chosen = vec![vec![false; BINS]; k];
+    // Ranks wanted per plane, the bins holding them, and a bin → slot table
+    // for pass 2 (NONE = not wanted).
+    const NONE: u8 = u8::MAX;
+    let mut plans = Vec::with_capacity(k);
+    let mut slots = vec![NONE; k * BINS];
     for j in 0..k {
-        let n = count[j] as u64;
+        let hj = &hist[2 * j * BINS..2 * (j + 1) * BINS];
         let mut cum = vec![0u64; BINS + 1];
         for i in 0..BINS {
-            cum[i + 1] = cum[i] + hists[j][i] as u64;
+            cum[i + 1] = cum[i] + u64::from(hj[i]) + u64::from(hj[BINS + i]);
         }
+        let n = count[j] as u64;
         let mut ranks = Vec::new();
         if n > 0 {
             for &p in ps[j] {
@@ -381,67 +330,65 @@ pub fn masked_summaries(
                 ranks.push((r, (r + 1).min(n - 1), h - r as f64));
             }
         }
-        for &(r0, r1, _) in &ranks {
-            for r in [r0, r1] {
-                let b = cum.partition_point(|&c| c <= r) - 1;
-                chosen[j][b] = true;
-            }
+        let bin_of = |r: u64| cum.partition_point(|&c| c <= r) - 1;
+        let mut bins: Vec<usize> = ranks
+            .iter()
+            .flat_map(|&(r0, r1, _)| [bin_of(r0), bin_of(r1)])
+            .collect();
+        bins.sort_unstable();
+        bins.dedup();
+        assert!(bins.len() < NONE as usize, "too many quantiles");
+        for (s, &b) in bins.iter().enumerate() {
+            slots[j * BINS + b] = s as u8;
         }
-        plan.push((cum, ranks));
+        plans.push((cum, ranks, bins));
     }
-    // Pass 2: the values of the chosen bins (sorted afterwards, so the
-    // collection order does not matter).
-    let mut vals: Vec<Vec<f32>> = (0..n_bands)
+    // Pass 2: keys of the values in the wanted bins, per plane and slot
+    // (their order does not matter: selection below).
+    let n_slots: Vec<usize> = plans.iter().map(|p| p.2.len()).collect();
+    let empty = || -> Vec<Vec<Vec<u32>>> { n_slots.iter().map(|&s| vec![Vec::new(); s]).collect() };
+    let mut keys = (0..n_bands)
         .into_par_iter()
-        .with_min_len(4)
-        .fold(
-            || vec![Vec::new(); k],
-            |mut acc, bi| {
-                let lo = bi * band;
-                let hi = (lo + band).min(mask.data.len());
-                let m = &mask.data[lo..hi];
-                for j in 0..k {
-                    let ch = &chosen[j];
-                    for (&v, &mk) in planes[j].data[lo..hi].iter().zip(m) {
-                        if mk && v.is_finite() && ch[(key(v) >> 16) as usize] {
-                            acc[j].push(v);
-                        }
+        .with_min_len(2)
+        .fold(empty, |mut acc, bi| {
+            let r = range(bi);
+            let m = &mask.data[r.clone()];
+            for j in 0..k {
+                if n_slots[j] == 0 {
+                    continue;
+                }
+                let sl = &slots[j * BINS..(j + 1) * BINS];
+                let out = &mut acc[j];
+                for (&v, &mk) in planes[j].data[r.clone()].iter().zip(m) {
+                    let kv = key(v);
+                    let s = sl[(kv >> 16) as usize];
+                    if s != NONE && mk && v.is_finite() {
+                        out[s as usize].push(kv);
                     }
                 }
-                acc
-            },
-        )
-        .reduce(
-            || vec![Vec::new(); k],
-            |mut a, b| {
-                for (x, y) in a.iter_mut().zip(b) {
-                    x.extend(y);
+            }
+            acc
+        })
+        .reduce(empty, |mut a, b| {
+            for (x, y) in a.iter_mut().zip(b) {
+                for (u, v) in x.iter_mut().zip(y) {
+                    u.extend(v);
                 }
-                a
-            },
-        );
+            }
+            a
+        });
     let mut out = Vec::with_capacity(k);
-    for j in 0..k {
+    for (j, (cum, ranks, bins)) in plans.iter().enumerate() {
         if count[j] == 0 {
             out.push(None);
             continue;
         }
-        let v = &mut vals[j];
-        v.sort_unstable_by_key(|&x| key(x));
-        let (cum, ranks) = &plan[j];
-        // Values of chosen bins are stored bin by bin in key order: rank r in
-        // bin b sits at (values of chosen bins before b) + r − cum[b].
-        let mut before = vec![0u64; BINS];
-        let mut o = 0u64;
-        for b in 0..BINS {
-            before[b] = o;
-            if chosen[j][b] {
-                o += hists[j][b] as u64;
-            }
-        }
-        let at = |r: u64| -> f64 {
+        let mut at = |r: u64| -> f64 {
             let b = cum.partition_point(|&c| c <= r) - 1;
-            v[(before[b] + r - cum[b]) as usize] as f64
+            let s = bins.binary_search(&b).expect("bin of a wanted rank");
+            let v = &mut keys[j][s];
+            let i = (r - cum[b]) as usize;
+            from_key(*v.select_nth_unstable(i).1) as f64
         };
         let q = ranks
             .iter()

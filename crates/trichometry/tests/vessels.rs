@@ -543,3 +543,99 @@ fn retina_smoke_ridge_response_finds_the_vessels() {
         "precision {precision:.3} recall {recall:.3} dice {dice:.3}"
     );
 }
+
+/// A phantom with the realistic optics (blur, vignetting, glare, sensor
+/// noise, JPEG 90) and realistic skin, optionally with vessels and with the
+/// hair phantom, run through the whole `analyze` (so the hair stage's mask
+/// is what the vessel stage excludes). Returns the phantom, the stage view
+/// and the hair stage's false-hair fraction on true vessel pixels.
+fn full_analysis(um: f64, seed: u64, vessels: bool) -> (Phantom, VesselStage, f64) {
+    use trichometry::synth::{hairs::HairSceneSpec, optics::OpticsSpec};
+    let p = render(&SceneSpec {
+        width: (1800.0 / um) as usize,
+        height: (1350.0 / um) as usize,
+        um_per_px: um,
+        seed,
+        vessels: vessels.then(VesselSceneSpec::default),
+        hairs: Some(HairSceneSpec::default()),
+        optics: OpticsSpec::realistic(),
+        ..SceneSpec::default()
+    })
+    .unwrap();
+    let cal = trichometry::Calibration {
+        um_per_px: Some(um),
+        colour: trichometry::ColourReference::None,
+    };
+    let a = trichometry::analyze(&p.image, &cal, &trichometry::Params::default()).unwrap();
+    let hm = a.maps.hair_mask.clone().unwrap();
+    let th = &p.truth.hairs.hair_mask;
+    let tv = &p.truth.vessels.mask;
+    let on_vessels = (0..tv.data.len())
+        .filter(|&i| tv.data[i] && !th.data[i])
+        .count();
+    let false_hair = (0..tv.data.len())
+        .filter(|&i| tv.data[i] && !th.data[i] && hm.data[i])
+        .count();
+    let st = VesselStage {
+        capillaries: a.capillaries,
+        mask: a.maps.vessel_mask.unwrap(),
+        labels: a.maps.vessel_labels.unwrap(),
+        summary: a.summary.vessels,
+    };
+    (p, st, false_hair as f64 / on_vessels.max(1) as f64)
+}
+
+#[test]
+fn realistic_optics_and_hair_phantom_through_analyze() {
+    for (k, um) in [1.5, 3.5, 5.0].into_iter().enumerate() {
+        let (p, st, false_hair) = full_analysis(um, 61 + k as u64, true);
+        // Dice where neither true hair nor glare hides the vessels.
+        let hidden = Mask {
+            width: p.truth.glare_mask.width,
+            height: p.truth.glare_mask.height,
+            data: (p.truth.glare_mask.data.iter())
+                .zip(&p.truth.hairs.hair_mask.data)
+                .map(|(&g, &h)| g || h)
+                .collect(),
+        };
+        let mut s = score(&p, &st, Some(&hidden));
+        // Truth: the capillaries at least a quarter visible (the hair
+        // phantom and glare hide some completely; nothing can find those).
+        let t = &p.truth.vessels;
+        let mut px = vec![(0usize, 0usize); t.vessels.len() + 1];
+        for (i, &l) in t.labels.data.iter().enumerate() {
+            px[l as usize].0 += 1;
+            px[l as usize].1 += hidden.data[i] as usize;
+        }
+        let all = s.truth_caps;
+        s.truth_caps = t
+            .vessels
+            .iter()
+            .filter(|v| v.class != trichometry::synth::vessels::VesselClass::Arborizing)
+            .filter(|v| 4 * (px[v.id as usize].0 - px[v.id as usize].1) >= px[v.id as usize].0)
+            .count();
+        eprintln!(
+            "{um} µm/px: {} of {all} true capillaries at least a quarter visible",
+            s.truth_caps
+        );
+        eprintln!(
+            "{um} µm/px: hair stage marks {:.1} % of visible vessel pixels as hair",
+            100.0 * false_hair
+        );
+        assert_accuracy(&s, &format!("realistic {um} µm/px"));
+    }
+}
+
+#[test]
+fn realistic_skin_and_hairs_without_vessels_give_no_capillaries() {
+    for (k, um) in [1.5, 3.5, 5.0].into_iter().enumerate() {
+        let (_, st, _) = full_analysis(um, 71 + k as u64, false);
+        assert_eq!(
+            st.summary.capillary_count,
+            Some(0),
+            "{um}: {:?}",
+            st.capillaries.first()
+        );
+        assert_eq!(st.mask.count(), 0, "{um}");
+    }
+}

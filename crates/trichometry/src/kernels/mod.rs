@@ -16,8 +16,8 @@ pub use self::bilinear::{downsample2, sample_bilinear, upsample_to};
 pub use self::distance::distance_transform;
 pub use self::gaussian::gaussian_blur;
 pub use self::hessian::{
-    blob_response, hessian, hessian_eigen, ridge_direction, ridge_response, BlobResponse,
-    HessianPlanes, Polarity, RidgeResponse,
+    blob_response, hessian, hessian_eigen, ridge_and_blob_response, ridge_direction,
+    ridge_response, BlobResponse, HessianPlanes, Polarity, RidgeResponse,
 };
 pub use self::label::{hysteresis, label, label_with, regions, Connectivity, RegionStats};
 pub use self::morphology::{

@@ -26,12 +26,14 @@
 //!    that (a fat loop whose limbs merged is not arborizing);
 //! 2. `twisted` when `turns ≥ twisted_min_turns` and the path is at least 3
 //!    widths long;
-//! 3. `dot` when `elongation < dot_max_elongation`;
+//! 3. `dot` when `elongation < dot_max_elongation` and `extent_um ≤
+//!    dot_max_extent_um` (a larger round blob is a loop whose limbs merged);
 //! 4. `loop` otherwise (elongated, few turns: a hairpin seen from above,
 //!    whether its limbs segment apart as a U or together as a bar).
 
-use super::fallback;
+use super::segment::mask_of;
 use super::{VesselClass, VesselParams};
+use crate::kernels::{distance_transform, label, skeletonize};
 
 /// Shape figures of one component (work pixels).
 #[derive(Debug, Clone, Default)]
@@ -99,12 +101,9 @@ pub(crate) fn shape(pix: &[(usize, usize)]) -> Shape {
     for &(x, y) in pix {
         img[(y - y0 + 1) * bw + (x - x0 + 1)] = true;
     }
-    let dt: Vec<f32> = fallback::edt2(&img, bw, bh)
-        .iter()
-        .map(|v| v.sqrt())
-        .collect();
-    let mut sk = img.clone();
-    fallback::thin(&mut sk, bw, bh);
+    let img = mask_of(img, bw, bh);
+    let dt = distance_transform(&img).data;
+    let sk = skeletonize(&img).data;
     let at = |x: i32, y: i32| -> bool {
         x >= 0
             && y >= 0
@@ -284,7 +283,7 @@ pub(crate) fn shape(pix: &[(usize, usize)]) -> Shape {
     // local half-width (shorter end segments are thinning spurs).
     let junction: Vec<bool> = (0..bw * bh).map(|i| sk[i] && neigh(i) >= 3).collect();
     let seg_mask: Vec<bool> = (0..bw * bh).map(|i| sk[i] && !junction[i]).collect();
-    let segs = fallback::label8(&seg_mask, bw, bh);
+    let segs = label(&mask_of(seg_mask, bw, bh));
     let mut seg_len = vec![0usize; segs.count as usize + 1];
     let mut seg_end = vec![false; segs.count as usize + 1];
     for &i in &skel {
@@ -330,7 +329,7 @@ pub(crate) fn classify(
         VesselClass::Arborizing
     } else if s.turns >= p.twisted_min_turns && path_um >= 3.0 * tube_width_um {
         VesselClass::Twisted
-    } else if s.elongation < p.dot_max_elongation {
+    } else if s.elongation < p.dot_max_elongation && extent_um <= p.dot_max_extent_um {
         VesselClass::Dot
     } else {
         VesselClass::Loop

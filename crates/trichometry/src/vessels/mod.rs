@@ -16,7 +16,7 @@
 //!    filled by a normalised convolution of their neighbours that falls back
 //!    to the background, so hair edges do not ring into false vessels.
 //! 4. **Vesselness**: σ²-normalised Hessian ridge and blob responses
-//!    (`kernels::ridge_response`, `kernels::blob_response`, `Polarity::Bright`)
+//!    (`kernels::ridge_and_blob_response`: one Hessian per scale, `Polarity::Bright`)
 //!    at `scales_um`, each divided by its peak for a unit-contrast bar or disc,
 //!    so it too is in contrast units.
 //! 5. **Hysteresis**: pixels with vesselness and contrast ≥ `low_contrast`,
@@ -38,9 +38,8 @@
 //! `arborizing` (extent ≥ `arborizing_min_extent_um`, or width ≥
 //! `arborizing_min_width_um` and extent ≥ 60 % of that), else `twisted` (turning of the
 //! skeleton ≥ `twisted_min_turns`·π), else `dot` (elongation <
-//! `dot_max_elongation`), else `loop`.
+//! `dot_max_elongation` and extent ≤ `dot_max_extent_um`), else `loop`.
 
-mod fallback;
 mod measure;
 mod segment;
 
@@ -87,12 +86,23 @@ pub struct VesselParams {
     pub edge_fraction: f64,
     /// Radius over which the local peak contrast is taken (µm).
     pub peak_radius_um: f64,
+    /// A component needs at least this many seed pixels (both thresholds
+    /// met, working resolution): noise and JPEG ringing are independent
+    /// from pixel to pixel, so a lone pixel over the seed threshold is
+    /// not evidence of a vessel.
+    pub min_seed_px: usize,
     /// Smallest vessel kept (µm²).
     pub min_area_um2: f64,
     /// Pieces closer than this are one vessel (µm).
     pub merge_gap_um: f64,
     /// Margin added around hair (µm).
     pub hair_margin_um: f64,
+    /// Seeds keep at least this far from excluded pixels (hair and bright
+    /// margins, glare, outside the field), µm: blur and JPEG ring redder
+    /// and darker just outside white dots, where the filled contrast also
+    /// makes a half-structure look whole. Vessels still extend up to the
+    /// margin from seeds further away.
+    pub seed_clearance_um: f64,
     /// σ of the normalised-convolution fill under hair and glare (µm).
     pub inpaint_sigma_um: f64,
     /// Block size of the background medians (µm).
@@ -101,6 +111,9 @@ pub struct VesselParams {
     pub ring_um: f64,
     /// Dots are less elongated than this (major/minor axis).
     pub dot_max_elongation: f64,
+    /// Dots (and globules) span at most this much (µm); a larger round
+    /// blob is a loop whose limbs merged.
+    pub dot_max_extent_um: f64,
     /// Twisted loops turn at least this many half-turns (units of π).
     pub twisted_min_turns: f64,
     /// Vessels at least this long are arborizing (µm).
@@ -120,13 +133,16 @@ impl Default for VesselParams {
             bright_exclude: 0.25,
             edge_fraction: 0.5,
             peak_radius_um: 20.0,
+            min_seed_px: 2,
             min_area_um2: 50.0,
             merge_gap_um: 8.0,
             hair_margin_um: 6.0,
+            seed_clearance_um: 6.0,
             inpaint_sigma_um: 8.0,
             background_block_um: 200.0,
             ring_um: 20.0,
             dot_max_elongation: 1.7,
+            dot_max_extent_um: 60.0,
             twisted_min_turns: 1.5,
             arborizing_min_extent_um: 280.0,
             arborizing_min_width_um: 45.0,
@@ -147,12 +163,14 @@ impl VesselParams {
         check_positive("ring_um", self.ring_um)?;
         check_positive("bright_exclude", self.bright_exclude)?;
         check_positive("dot_max_elongation", self.dot_max_elongation)?;
+        check_positive("dot_max_extent_um", self.dot_max_extent_um)?;
         check_positive("arborizing_min_extent_um", self.arborizing_min_extent_um)?;
         check_positive("arborizing_min_width_um", self.arborizing_min_width_um)?;
         for (name, v) in [
             ("min_area_um2", self.min_area_um2),
             ("merge_gap_um", self.merge_gap_um),
             ("hair_margin_um", self.hair_margin_um),
+            ("seed_clearance_um", self.seed_clearance_um),
             ("twisted_min_turns", self.twisted_min_turns),
             ("green_drop_ratio", self.green_drop_ratio),
         ] {
@@ -369,19 +387,28 @@ pub fn detect_vessels(
     let mut remap = vec![0u32; n + 1];
     let mut caps = Vec::new();
     let um = work.um;
+    let min_px0 = params.min_area_um2 / (um0 * um0);
+    let kept = |l: usize| area0[l] > 0 && (area0[l] as f64) >= min_px0;
+    // Shapes per component in parallel (each is independent; collected in
+    // label order, so the result does not depend on threads).
+    let shapes: Vec<Option<measure::Shape>> = {
+        use rayon::prelude::*;
+        (0..=n)
+            .into_par_iter()
+            .map(|l| (l > 0 && kept(l)).then(|| measure::shape(&pix[l])))
+            .collect()
+    };
     for l in 1..=n {
-        let min_px0 = params.min_area_um2 / (um0 * um0);
-        if area0[l] == 0 || (area0[l] as f64) < min_px0 {
+        let Some(s) = shapes[l].as_ref() else {
             continue;
-        }
+        };
         let id = caps.len() as u32 + 1;
         remap[l] = id;
-        let s = measure::shape(&pix[l]);
         let area_um2 = area0[l] as f64 * um0 * um0;
         let length_um = s.length_px * um;
         let extent_um = s.extent_px * um;
         let tube_w = area_um2 / length_um;
-        let class = measure::classify(&s, extent_um, tube_w, s.path_px * um, params);
+        let class = measure::classify(s, extent_um, tube_w, s.path_px * um, params);
         let width_um = if class == VesselClass::Dot {
             (4.0 * area_um2 / std::f64::consts::PI).sqrt()
         } else {
@@ -468,25 +495,24 @@ fn summarize(caps: &[Capillary], area_mm2: f64) -> VesselSummary {
     }
 }
 
-/// Labels grown into unlabelled 8-neighbours by one pixel (largest label wins).
+/// Labels grown into unlabelled 8-neighbours by one pixel (largest label
+/// wins): a 3 × 3 max filter (labels < 2²⁴ are exact in f32) kept only where
+/// the pixel had no label.
 fn grow_labels(l: &Labels) -> Vec<u32> {
-    let (w, h) = (l.width, l.height);
-    let mut out = l.data.clone();
-    for y in 0..h {
-        for x in 0..w {
-            if l.data[y * w + x] != 0 {
-                continue;
-            }
-            let mut best = 0;
-            for yy in y.saturating_sub(1)..=(y + 1).min(h - 1) {
-                for xx in x.saturating_sub(1)..=(x + 1).min(w - 1) {
-                    best = best.max(l.data[yy * w + xx]);
-                }
-            }
-            out[y * w + x] = best;
-        }
-    }
-    out
+    use crate::kernels::{max_filter, Footprint};
+    use rayon::prelude::*;
+    debug_assert!(l.count < 1 << 24);
+    let f = crate::image::Plane::from_vec(
+        l.width,
+        l.height,
+        l.data.par_iter().map(|&v| v as f32).collect(),
+    );
+    let m = max_filter(&f, 1, Footprint::Square);
+    l.data
+        .par_iter()
+        .zip(m.data.par_iter())
+        .map(|(&v, &g)| if v != 0 { v } else { g as u32 })
+        .collect()
 }
 
 /// For skin pixels within `r` px (8-connected steps) of a vessel, the label
