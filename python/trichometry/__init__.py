@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import json
 import os
-from typing import Any, Mapping, Optional, Sequence, Tuple, Union
+from typing import Any, Dict, Mapping, Optional, Sequence, Tuple, Union
 
 import numpy as np
 
@@ -29,12 +29,14 @@ from ._core import (
     TrichometryError,
     UnsupportedImageError,
 )
+from ._compare import Comparison
 from ._result import Analysis
 
 __version__: str = _core.__version__
 
 __all__ = [
     "Analysis",
+    "Comparison",
     "CalibrationError",
     "ColourRequiredError",
     "DecodeError",
@@ -43,6 +45,7 @@ __all__ = [
     "TrichometryError",
     "UnsupportedImageError",
     "analyze",
+    "compare",
     "load",
     "synth",
     "__version__",
@@ -173,6 +176,123 @@ def analyze(
         params=params,
     )
     return Analysis(json.loads(record), maps)
+
+
+_COLOUR_KEYS = (
+    "chart",
+    "chart_corners",
+    "reference",
+    "reference_rect",
+    "reference_lightness",
+    "colour_constancy",
+)
+
+
+def _colour_tuple(opts: Mapping[str, Any], who: str) -> Optional[tuple]:
+    if not any(opts.get(k) is not None for k in _COLOUR_KEYS):
+        return None
+    corners = None
+    if opts.get("chart_corners") is not None:
+        try:
+            corners = [float(v) for v in np.asarray(opts["chart_corners"], dtype=float).ravel()]
+        except (TypeError, ValueError) as e:
+            raise ValueError(f"{who}chart_corners: expected 8 numbers, {e}") from None
+    rect = None
+    if opts.get("reference_rect") is not None:
+        rect = tuple(int(v) for v in opts["reference_rect"])
+        if len(rect) != 4 or min(rect) < 0:
+            raise ValueError(f"{who}reference_rect: expected (x, y, w, h) >= 0, got {rect!r}")
+    lightness = opts.get("reference_lightness")
+    return (
+        None if opts.get("chart") is None else _image_arg(opts["chart"], who + "chart"),
+        corners,
+        None if opts.get("reference") is None else _image_arg(opts["reference"], who + "reference"),
+        rect,
+        50.0 if lightness is None else float(lightness),
+        opts.get("colour_constancy"),
+    )
+
+
+def compare(
+    baseline: ImageLike,
+    followup: ImageLike,
+    *,
+    um_per_px: float,
+    params: Optional[Union[Mapping[str, Any], str]] = None,
+    compare_params: Optional[Union[Mapping[str, Any], str]] = None,
+    overlay: bool = True,
+    **colour: Any,
+) -> Comparison:
+    """Compare a follow-up image of one spot with its baseline.
+
+    Both images are analysed, the follow-up is registered to the baseline
+    (rotation, scale, shift), hairs and capillaries are matched one to one,
+    and every figure is recomputed on the shared field with a 95 % interval
+    (paired tile bootstrap). The work runs in Rust with the GIL released.
+
+    Parameters
+    ----------
+    baseline, followup : str, os.PathLike or numpy.ndarray
+        The two images (files or ``uint8``/``uint16`` sRGB arrays).
+    um_per_px : float
+        The device's nominal micrometres per pixel; registration finds the
+        follow-up's true scale (the baseline's is the reference).
+    params : dict or str, optional
+        Analysis parameters for both visits.
+    compare_params : dict or str, optional
+        Comparison parameters (``trichometry::compare::CompareParams``).
+    overlay : bool
+        Also draw the change overlay.
+    **colour
+        The colour options of :func:`analyze` (``chart``, ``chart_corners``,
+        ``reference``, ``reference_rect``, ``reference_lightness``,
+        ``colour_constancy``) apply to both visits; prefixed with
+        ``baseline_`` or ``followup_`` they apply to one visit (and replace
+        the shared ones for that visit). Without a chart or reference patch
+        on both visits, redness changes are reported but flagged
+        ``comparable = False``.
+
+    Returns
+    -------
+    Comparison
+
+    Raises
+    ------
+    RegistrationError
+        The images do not show the same spot, or share too little of it.
+    ValueError
+        Invalid parameters.
+    """
+    shared: Dict[str, Any] = {}
+    own: Dict[str, Dict[str, Any]] = {"baseline_": {}, "followup_": {}}
+    for key, value in colour.items():
+        for prefix in own:
+            if key.startswith(prefix) and key[len(prefix):] in _COLOUR_KEYS:
+                own[prefix][key[len(prefix):]] = value
+                break
+        else:
+            if key not in _COLOUR_KEYS:
+                raise TypeError(f"compare() got an unexpected keyword argument {key!r}")
+            shared[key] = value
+    tuples = {}
+    for prefix, opts in own.items():
+        chosen = opts if any(v is not None for v in opts.values()) else shared
+        tuples[prefix] = _colour_tuple(chosen, prefix)
+    if params is not None and not isinstance(params, str):
+        params = json.dumps(dict(params))
+    if compare_params is not None and not isinstance(compare_params, str):
+        compare_params = json.dumps(dict(compare_params))
+    record, maps = _core.compare(
+        _image_arg(baseline, "baseline"),
+        _image_arg(followup, "followup"),
+        um_per_px=float(um_per_px),
+        baseline_colour=tuples["baseline_"],
+        followup_colour=tuples["followup_"],
+        params=params,
+        compare_params=compare_params,
+        overlay=bool(overlay),
+    )
+    return Comparison(json.loads(record), maps)
 
 
 def synth(

@@ -30,4 +30,24 @@ def analyze(
     colour_constancy: Optional[str] = None,
     params: Optional[str] = None,
 ) -> Tuple[str, Dict[str, Optional[np.ndarray]]]: ...
+_ColourTuple = Tuple[
+    Optional[_Image],
+    Optional[Sequence[float]],
+    Optional[_Image],
+    Optional[Tuple[int, int, int, int]],
+    float,
+    Optional[str],
+]
+
+def compare(
+    baseline: _Image,
+    followup: _Image,
+    *,
+    um_per_px: float,
+    baseline_colour: Optional[_ColourTuple] = None,
+    followup_colour: Optional[_ColourTuple] = None,
+    params: Optional[str] = None,
+    compare_params: Optional[str] = None,
+    overlay: bool = True,
+) -> Tuple[str, Dict[str, Optional[np.ndarray]]]: ...
 def synth(spec: str) -> Tuple[np.ndarray, str, Dict[str, np.ndarray]]: ...

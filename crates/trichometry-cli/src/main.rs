@@ -6,6 +6,7 @@
 
 mod analyze;
 mod calib;
+mod compare;
 mod csvio;
 mod manifest;
 mod masks;
@@ -27,6 +28,8 @@ struct Cli {
 enum Command {
     /// Analyse images: one JSON record per image.
     Analyze(analyze::Args),
+    /// Compare a baseline and a follow-up image of one spot.
+    Compare(Box<compare::Args>),
     /// Render phantom images with exact ground truth.
     Synth(synth::Args),
 }
@@ -44,6 +47,7 @@ fn main() -> ExitCode {
     let cli = Cli::parse();
     let result = match cli.command {
         Command::Analyze(args) => analyze::run(args),
+        Command::Compare(args) => compare::run(*args),
         Command::Synth(args) => synth::run(args),
     };
     match result {

@@ -381,6 +381,165 @@ fn analyze<'py>(
     Ok((record, out))
 }
 
+/// One visit's colour options, as the Python layer passes them:
+/// (chart, chart_corners, reference, reference_rect, reference_lightness,
+/// colour_constancy).
+type ColourTuple<'py> = (
+    Option<ImageArg<'py>>,
+    Option<Vec<f64>>,
+    Option<ImageArg<'py>>,
+    Option<(usize, usize, usize, usize)>,
+    f64,
+    Option<String>,
+);
+
+/// A colour reference before its images are decoded.
+enum ColourPrep {
+    Chart([[f64; 2]; 4], Option<ImageSource>),
+    Neutral(Option<RectPx>, f64, Option<ImageSource>),
+    ShadesOfGray,
+    None,
+}
+
+impl ColourPrep {
+    fn from_tuple(t: Option<ColourTuple<'_>>, who: &str) -> PyResult<Self> {
+        let Some((chart, corners, reference, rect, lightness, constancy)) = t else {
+            return Ok(ColourPrep::None);
+        };
+        let chart_set = chart.is_some() || corners.is_some();
+        let neutral_set = reference.is_some() || rect.is_some();
+        if [chart_set, neutral_set, constancy.is_some()]
+            .iter()
+            .filter(|&&b| b)
+            .count()
+            > 1
+        {
+            return Err(PyValueError::new_err(format!(
+                "{who}: give only one colour reference: chart, reference or colour_constancy"
+            )));
+        }
+        if chart_set {
+            let v = corners.ok_or_else(|| {
+                PyValueError::new_err(format!("{who}: chart_corners is required with chart"))
+            })?;
+            if v.len() != 8 {
+                return Err(PyValueError::new_err(format!(
+                    "{who}: chart_corners: expected 8 numbers x1, y1, ..., x4, y4, got {}",
+                    v.len()
+                )));
+            }
+            let c = [[v[0], v[1]], [v[2], v[3]], [v[4], v[5]], [v[6], v[7]]];
+            let img = chart
+                .as_ref()
+                .map(|c| owned_image(c, "chart"))
+                .transpose()?;
+            return Ok(ColourPrep::Chart(c, img));
+        }
+        if neutral_set {
+            let img = reference
+                .as_ref()
+                .map(|r| owned_image(r, "reference"))
+                .transpose()?;
+            let rect = rect.map(|(x, y, w, h)| RectPx { x, y, w, h });
+            return Ok(ColourPrep::Neutral(rect, lightness, img));
+        }
+        match constancy.as_deref() {
+            None => Ok(ColourPrep::None),
+            Some("shades-of-gray") | Some("shades_of_gray") => Ok(ColourPrep::ShadesOfGray),
+            Some(other) => Err(PyValueError::new_err(format!(
+                "{who}: colour_constancy: unknown method {other:?} (expected 'shades-of-gray')"
+            ))),
+        }
+    }
+
+    fn resolve(self) -> trichometry::Result<ColourReference> {
+        Ok(match self {
+            ColourPrep::Chart(corners_px, img) => ColourReference::Chart(ChartReference {
+                corners_px,
+                image: img.map(ImageSource::resolve).transpose()?,
+            }),
+            ColourPrep::Neutral(rect, lightness, img) => {
+                ColourReference::Neutral(NeutralReference {
+                    rect,
+                    lightness,
+                    image: img.map(ImageSource::resolve).transpose()?,
+                })
+            }
+            ColourPrep::ShadesOfGray => ColourReference::ShadesOfGray,
+            ColourPrep::None => ColourReference::None,
+        })
+    }
+}
+
+/// Compare a follow-up with its baseline: analyse both, register, match,
+/// deltas with 95 % intervals. Returns the JSON record and a dict of maps
+/// (`delta_a_star_map`, `shared_mask`, `overlay`).
+#[pyfunction]
+#[pyo3(signature = (baseline, followup, *, um_per_px, baseline_colour=None, followup_colour=None,
+                    params=None, compare_params=None, overlay=true))]
+#[allow(clippy::too_many_arguments)]
+fn compare<'py>(
+    py: Python<'py>,
+    baseline: ImageArg<'py>,
+    followup: ImageArg<'py>,
+    um_per_px: f64,
+    baseline_colour: Option<ColourTuple<'py>>,
+    followup_colour: Option<ColourTuple<'py>>,
+    params: Option<&str>,
+    compare_params: Option<&str>,
+    overlay: bool,
+) -> PyResult<(String, Bound<'py, PyDict>)> {
+    let params = parse_params(params)?;
+    let cparams: trichometry::CompareParams = match compare_params {
+        None => trichometry::CompareParams::default(),
+        Some(s) => serde_json::from_str(s)
+            .map_err(|e| PyValueError::new_err(format!("invalid compare_params: {e}")))?,
+    };
+    let cb = ColourPrep::from_tuple(baseline_colour, "baseline")?;
+    let cf = ColourPrep::from_tuple(followup_colour, "followup")?;
+    let bsrc = owned_image(&baseline, "baseline")?;
+    let fsrc = owned_image(&followup, "followup")?;
+    let (cmp, over) = run(py, move || {
+        let visit = |src: ImageSource, colour: ColourPrep| {
+            let cal = Calibration {
+                um_per_px: Some(um_per_px),
+                colour: colour.resolve()?,
+            };
+            cal.validate()?;
+            let image = src.resolve()?;
+            let a = trichometry::analyze(&image, &cal, &params)?;
+            Ok::<_, Error>((image, a))
+        };
+        // Each analysis is parallel inside; run them one after the other.
+        let (bi, ba) = visit(bsrc, cb)?;
+        let (fi, fa) = visit(fsrc, cf)?;
+        let cmp = trichometry::compare(
+            &trichometry::Visit::new(&bi, &ba),
+            &trichometry::Visit::new(&fi, &fa),
+            &cparams,
+        )?;
+        let over = if overlay {
+            Some(trichometry::compare::overlay(&cmp, &bi.view())?)
+        } else {
+            None
+        };
+        Ok((cmp, over))
+    })?;
+    let record = serde_json::to_string(&cmp)
+        .map_err(|e| PyRuntimeError::new_err(format!("cannot serialise the result: {e}")))?;
+    let out = PyDict::new(py);
+    match cmp.maps.delta_a_star {
+        Some(p) => out.set_item("delta_a_star_map", plane(py, p)?)?,
+        None => out.set_item("delta_a_star_map", py.None())?,
+    }
+    out.set_item("shared_mask", mask(py, cmp.maps.shared)?)?;
+    match over {
+        Some(img) => out.set_item("overlay", image_to_numpy(py, img)?)?,
+        None => out.set_item("overlay", py.None())?,
+    }
+    Ok((record, out))
+}
+
 /// Render a phantom from a JSON scene spec (missing keys take defaults).
 /// Returns the image array, the JSON truth + spec, and a dict of truth masks.
 #[pyfunction]
@@ -407,6 +566,7 @@ fn _core(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add("__version__", env!("CARGO_PKG_VERSION"))?;
     m.add_function(wrap_pyfunction!(load, m)?)?;
     m.add_function(wrap_pyfunction!(analyze, m)?)?;
+    m.add_function(wrap_pyfunction!(compare, m)?)?;
     m.add_function(wrap_pyfunction!(synth, m)?)?;
     m.add("TrichometryError", py.get_type::<TrichometryError>())?;
     m.add("DecodeError", py.get_type::<DecodeError>())?;

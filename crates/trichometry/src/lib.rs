@@ -8,6 +8,7 @@
 pub mod analysis;
 pub mod calibration;
 pub mod color;
+pub mod compare;
 pub mod deltae;
 pub mod error;
 pub mod erythema;
@@ -24,6 +25,7 @@ pub mod warnings;
 pub use analysis::{analyze, Analysis, Maps, Params, Provenance, StageInput, Summary};
 pub use calibration::{Calibration, ChartReference, ColourReference, NeutralReference, RectPx};
 pub use color::{ColourCalibrationKind, LinearRgb};
+pub use compare::{compare, compare_series, CompareParams, Comparison, Visit};
 pub use error::{Error, Result};
 pub use image::{Image, ImageMeta, ImageRef, Labels, Mask, Plane, Samples, SamplesRef};
 pub use image_io::{decode, load};

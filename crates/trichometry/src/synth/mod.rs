@@ -10,6 +10,7 @@
 pub mod chart;
 pub mod hairs;
 pub mod optics;
+pub mod pair;
 pub mod rng;
 pub mod skin;
 pub mod vessels;

@@ -1,0 +1,1002 @@
+//! Baseline vs follow-up: registration, matched hairs and capillaries,
+//! changes with 95 % intervals, change maps, series over visits.
+//!
+//! [`compare`] takes two [`Visit`]s (an image and its [`Analysis`]); it never
+//! re-runs a stage. Steps:
+//! 1. [`register`] the follow-up to the baseline (similarity transform).
+//! 2. The **shared field**: baseline pixels that the follow-up also shows,
+//!    glare-free in both. Every figure is recomputed on it, in baseline
+//!    coordinates; the follow-up's µm figures are rescaled by the registered
+//!    scale (the baseline's `um_per_px` is the reference), so a change of
+//!    magnification is not mistaken for thinner hairs.
+//! 3. **Matching**: hair shafts one to one by position and direction of their
+//!    principal axis (greedy by cost under a gate), capillaries by registered
+//!    centroid; an object counts when its anchor (the baseline centroid of a
+//!    matched pair, its own centroid otherwise) lies in the shared field.
+//!    Thinned/thickened: the diameter changed by more than
+//!    `max(diameter_tolerance_um, diameter_tolerance_fraction · d)`.
+//! 4. **Deltas** with 95 % intervals by a paired tile bootstrap (see
+//!    `deltas.rs`); `significant` means: the figure is comparable, its
+//!    bootstrap p-value passes Holm's step-down test over the `m` comparable
+//!    figures reported (the family of figures keeps a 5 % false-alarm rate) and the change is at least the figure's repeatability
+//!    floor ([`MinEffect`]). Erythema figures are `comparable` only when both
+//!    visits were colour-corrected by a chart or a reference patch: without
+//!    one, lamp and camera drift cannot be told from a change in redness.
+
+mod deltas;
+mod fft;
+mod maps;
+mod matching;
+pub mod registration;
+
+pub use maps::overlay;
+pub use registration::{register, Registration, RegistrationParams, Similarity};
+
+use crate::analysis::Analysis;
+use crate::color::ColourCalibrationKind;
+use crate::error::{Error, Result};
+use crate::image::{ImageRef, Mask, Plane};
+use deltas::*;
+use matching::Geom;
+use serde::{Deserialize, Serialize};
+use std::collections::BTreeMap;
+
+/// One visit: the image (registration needs pixels) and its analysis.
+#[derive(Debug, Clone)]
+pub struct Visit<'a> {
+    /// The image the analysis was made from.
+    pub image: ImageRef<'a>,
+    /// Its analysis.
+    pub analysis: &'a Analysis,
+    /// When it was taken (free text, e.g. ISO 8601), carried into tables.
+    pub date: Option<String>,
+}
+
+impl<'a> Visit<'a> {
+    /// A visit without a date.
+    pub fn new(image: impl Into<ImageRef<'a>>, analysis: &'a Analysis) -> Self {
+        Visit {
+            image: image.into(),
+            analysis,
+            date: None,
+        }
+    }
+    /// Set the date.
+    pub fn with_date(mut self, date: impl Into<String>) -> Self {
+        self.date = Some(date.into());
+        self
+    }
+}
+
+/// Smallest changes reported as significant (below the measurement's
+/// repeatability a change is not a finding, however tight its interval).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(default)]
+pub struct MinEffect {
+    /// CIELAB a* (skin median and vessel contrast).
+    pub a_star: f64,
+    /// Erythema index.
+    pub erythema_index: f64,
+    /// Mean shaft diameter (µm).
+    pub diameter_um: f64,
+}
+
+impl Default for MinEffect {
+    fn default() -> Self {
+        MinEffect {
+            a_star: 0.5,
+            erythema_index: 0.5,
+            diameter_um: 1.0,
+        }
+    }
+}
+
+/// Comparison parameters.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(default)]
+pub struct CompareParams {
+    /// Registration.
+    pub registration: RegistrationParams,
+    /// Shafts thinner than this are vellus (µm).
+    pub vellus_max_um: f64,
+    /// Absolute diameter change below which a matched hair is unchanged (µm).
+    pub diameter_tolerance_um: f64,
+    /// Relative diameter change below which a matched hair is unchanged.
+    pub diameter_tolerance_fraction: f64,
+    /// Largest perpendicular offset between matched shafts (µm).
+    pub hair_match_distance_um: f64,
+    /// Largest angle between matched shafts (degrees).
+    pub hair_match_angle_deg: f64,
+    /// Largest shift of a shaft along its own axis between visits (µm):
+    /// growth moves the visible part of a shaft along its line.
+    pub hair_growth_um: f64,
+    /// Largest distance between matched capillary centroids (µm).
+    pub capillary_match_distance_um: f64,
+    /// Shaft ends closer than this belong to one follicular unit (µm).
+    pub follicular_unit_radius_um: f64,
+    /// Tiles per side of the bootstrap grid.
+    pub tiles: usize,
+    /// Bootstrap resamples.
+    pub bootstrap_samples: usize,
+    /// Seed of the bootstrap.
+    pub seed: u64,
+    /// Family-wise significance level.
+    pub alpha: f64,
+    /// Repeatability floors.
+    pub min_effect: MinEffect,
+    /// Compute the Δa* map.
+    pub change_maps: bool,
+}
+
+impl Default for CompareParams {
+    fn default() -> Self {
+        CompareParams {
+            registration: RegistrationParams::default(),
+            vellus_max_um: 30.0,
+            diameter_tolerance_um: 3.0,
+            diameter_tolerance_fraction: 0.1,
+            hair_match_distance_um: 50.0,
+            hair_match_angle_deg: 20.0,
+            hair_growth_um: 500.0,
+            capillary_match_distance_um: 40.0,
+            follicular_unit_radius_um: 50.0,
+            tiles: 8,
+            bootstrap_samples: 1000,
+            seed: 1,
+            alpha: 0.05,
+            min_effect: MinEffect::default(),
+            change_maps: true,
+        }
+    }
+}
+
+/// One figure at both visits, its change and 95 % interval.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Delta {
+    /// Value at the baseline (shared field).
+    pub baseline: f64,
+    /// Value at the follow-up (shared field).
+    pub followup: f64,
+    /// `followup − baseline`.
+    pub delta: f64,
+    /// Lower end of the 95 % interval of the change (paired tile bootstrap).
+    pub ci95_low: f64,
+    /// Upper end.
+    pub ci95_high: f64,
+    /// Two-sided bootstrap p-value of "no change".
+    pub p_value: f64,
+    /// A real change: comparable, p passes Holm's step-down test over the
+    /// comparable figures (family-wise 5 %), and at least the repeatability floor.
+    pub significant: bool,
+    /// False when the figure cannot be compared (redness without colour
+    /// references on both visits).
+    pub comparable: bool,
+}
+
+/// Counts of matched, gained and lost objects in the shared field.
+#[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
+pub struct MatchCounts {
+    /// Hairs seen at both visits.
+    pub hairs_matched: usize,
+    /// Hairs seen only at the follow-up.
+    pub hairs_gained: usize,
+    /// Hairs seen only at the baseline.
+    pub hairs_lost: usize,
+    /// Matched hairs that became thinner beyond the tolerance.
+    pub hairs_thinned: usize,
+    /// Matched hairs that became thicker beyond the tolerance.
+    pub hairs_thickened: usize,
+    /// `hairs_gained − hairs_lost`: the matched change of the hair count.
+    pub hair_count_change: i64,
+    /// Capillaries seen at both visits.
+    pub capillaries_matched: usize,
+    /// Capillaries seen only at the follow-up.
+    pub capillaries_gained: usize,
+    /// Capillaries seen only at the baseline.
+    pub capillaries_lost: usize,
+}
+
+/// What happened to one object.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ChangeKind {
+    /// Seen at both visits, no change beyond the tolerance.
+    Unchanged,
+    /// Seen at both, thinner.
+    Thinned,
+    /// Seen at both, thicker.
+    Thickened,
+    /// Only at the follow-up.
+    Gained,
+    /// Only at the baseline.
+    Lost,
+}
+
+/// One row of the hair match table.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct HairMatch {
+    /// Baseline shaft id (label).
+    pub baseline_id: Option<u32>,
+    /// Follow-up shaft id (label).
+    pub followup_id: Option<u32>,
+    /// What happened.
+    pub change: ChangeKind,
+    /// Baseline diameter (µm).
+    pub baseline_diameter_um: Option<f64>,
+    /// Follow-up diameter, rescaled to the baseline's scale (µm).
+    pub followup_diameter_um: Option<f64>,
+    /// Anchor in baseline pixels.
+    pub x_px: f64,
+    /// Anchor in baseline pixels.
+    pub y_px: f64,
+    /// Shaft axis end points in baseline pixels (of the follow-up shaft when gained).
+    pub ends_px: [[f64; 2]; 2],
+}
+
+/// One row of the capillary match table.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct CapillaryMatch {
+    /// Baseline capillary id (label).
+    pub baseline_id: Option<u32>,
+    /// Follow-up capillary id (label).
+    pub followup_id: Option<u32>,
+    /// `Unchanged`, `Gained` or `Lost`.
+    pub change: ChangeKind,
+    /// Centroid in baseline pixels.
+    pub x_px: f64,
+    /// Centroid in baseline pixels.
+    pub y_px: f64,
+    /// Distance between the registered centroids of a matched pair (µm).
+    pub distance_um: Option<f64>,
+}
+
+/// Maps in baseline coordinates (not serialised).
+#[derive(Debug, Clone, PartialEq, Default)]
+pub struct ChangeMaps {
+    /// The shared analysable field.
+    pub shared: Mask,
+    /// Follow-up a* − baseline a*, NaN outside the shared field.
+    pub delta_a_star: Option<Plane>,
+}
+
+/// The result of [`compare`].
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Comparison {
+    /// Baseline date.
+    pub baseline_date: Option<String>,
+    /// Follow-up date.
+    pub followup_date: Option<String>,
+    /// Registration and its quality.
+    pub registration: Registration,
+    /// Area of the shared analysable field (mm², baseline scale).
+    pub shared_area_mm2: f64,
+    /// Factor applied to the follow-up's µm figures (registered scale ×
+    /// baseline µm/px ÷ follow-up nominal µm/px).
+    pub followup_scale_correction: f64,
+    /// Whether redness figures can be compared (both visits colour-referenced).
+    pub colour_comparable: bool,
+    /// Figure → change.
+    pub deltas: BTreeMap<String, Delta>,
+    /// Matched, gained and lost counts.
+    pub matches: MatchCounts,
+    /// Per-hair table.
+    pub hair_matches: Vec<HairMatch>,
+    /// Per-capillary table.
+    pub capillary_matches: Vec<CapillaryMatch>,
+    /// Notes for the reader (e.g. why a figure is not comparable).
+    pub notes: Vec<String>,
+    /// Maps.
+    #[serde(skip)]
+    pub maps: ChangeMaps,
+}
+
+/// The figures, in a fixed order.
+pub const FIGURES: [&str; 11] = [
+    "capillary_count",
+    "capillary_density_per_mm2",
+    "vessel_contrast_a_star",
+    "erythema_a_star_median",
+    "erythema_index_median",
+    "hair_count",
+    "hair_density_per_cm2",
+    "shaft_diameter_mean_um",
+    "vellus_fraction",
+    "single_hair_unit_fraction",
+    "scale_area_fraction",
+];
+const NF: usize = FIGURES.len();
+
+fn ratio(a: f64, b: f64) -> f64 {
+    if b > 0.0 {
+        a / b
+    } else {
+        f64::NAN
+    }
+}
+
+/// Every figure of one visit from aggregated statistics.
+fn figures(s: &[f64; NS], a_med: Option<f64>, ei_med: Option<f64>, um: f64) -> [f64; NF] {
+    let px_mm2 = um * um * 1e-6;
+    let a = a_med.unwrap_or(f64::NAN);
+    [
+        s[CAPS],
+        ratio(s[CAPS], s[FREE] * px_mm2),
+        ratio(s[VASUM], s[VPX]) - a,
+        a,
+        ei_med.unwrap_or(f64::NAN),
+        s[HAIRS],
+        ratio(s[HAIRS], s[SHARED] * px_mm2 * 1e-2),
+        ratio(s[DIAM], s[HAIRS]),
+        ratio(s[VELLUS], s[HAIRS]),
+        ratio(s[SINGLE], s[UNITS]),
+        ratio(s[SCALE], s[SHARED]),
+    ]
+}
+
+fn check(p: &CompareParams) -> Result<()> {
+    let pos = |name: &'static str, v: f64| crate::error::check_positive(name, v).map(|_| ());
+    pos("vellus_max_um", p.vellus_max_um)?;
+    pos("hair_match_distance_um", p.hair_match_distance_um)?;
+    pos("hair_match_angle_deg", p.hair_match_angle_deg)?;
+    pos("capillary_match_distance_um", p.capillary_match_distance_um)?;
+    if p.hair_growth_um.is_nan() || p.hair_growth_um < 0.0 {
+        return Err(Error::param("hair_growth_um", "must be ≥ 0"));
+    }
+    pos("follicular_unit_radius_um", p.follicular_unit_radius_um)?;
+    if !(p.diameter_tolerance_um >= 0.0 && p.diameter_tolerance_fraction >= 0.0) {
+        return Err(Error::param("diameter_tolerance_um", "must be ≥ 0"));
+    }
+    if !(1..=64).contains(&p.tiles) {
+        return Err(Error::param("tiles", "must lie in 1..=64"));
+    }
+    if p.bootstrap_samples < 100 {
+        return Err(Error::param("bootstrap_samples", "must be ≥ 100"));
+    }
+    if !(p.alpha > 0.0 && p.alpha < 1.0) {
+        return Err(Error::param("alpha", "must lie in (0, 1)"));
+    }
+    Ok(())
+}
+
+fn check_visit(v: &Visit<'_>, which: &'static str) -> Result<f64> {
+    let s = &v.analysis.summary;
+    if s.width_px != v.image.width() || s.height_px != v.image.height() {
+        return Err(Error::param(
+            which,
+            format!(
+                "the analysis is of a {}×{} image but the image is {}×{}",
+                s.width_px,
+                s.height_px,
+                v.image.width(),
+                v.image.height()
+            ),
+        ));
+    }
+    let um = s.um_per_px.ok_or_else(|| {
+        Error::param(
+            which,
+            "the analysis has no um_per_px: comparison needs a scale",
+        )
+    })?;
+    crate::error::check_positive("um_per_px", um)
+}
+
+fn colour_referenced(a: &Analysis) -> bool {
+    matches!(
+        a.summary.colour_calibration,
+        ColourCalibrationKind::Chart | ColourCalibrationKind::ReferencePatch
+    )
+}
+
+/// Compare a follow-up visit with its baseline.
+///
+/// Errors: [`Error::Registration`] when the images do not show the same spot
+/// (or share too little of it); [`Error::Parameter`] for invalid parameters,
+/// a missing scale, or an analysis that does not belong to its image.
+pub fn compare(
+    baseline: &Visit<'_>,
+    followup: &Visit<'_>,
+    params: &CompareParams,
+) -> Result<Comparison> {
+    check(params)?;
+    let um_b = check_visit(baseline, "baseline")?;
+    let um_f = check_visit(followup, "followup")?;
+    let reg = register(
+        &baseline.image,
+        &followup.image,
+        Some(um_b),
+        &params.registration,
+    )?;
+    let f2b = reg.followup_to_baseline;
+    let b2f = f2b.inverse();
+    let k_um = reg.scale * um_b / um_f;
+    let (ab, af) = (baseline.analysis, followup.analysis);
+    let (bw, bh) = (baseline.image.width(), baseline.image.height());
+    let (fw, fh) = (followup.image.width(), followup.image.height());
+
+    // Bounding box of the follow-up frame in baseline pixels.
+    let corners = [
+        (0.0, 0.0),
+        (fw as f64 - 1.0, 0.0),
+        (0.0, fh as f64 - 1.0),
+        (fw as f64 - 1.0, fh as f64 - 1.0),
+    ]
+    .map(|(x, y)| f2b.apply(x, y));
+    let lo = |i: usize| {
+        corners
+            .iter()
+            .map(|c| if i == 0 { c.0 } else { c.1 })
+            .fold(f64::INFINITY, f64::min)
+    };
+    let hi = |i: usize| {
+        corners
+            .iter()
+            .map(|c| if i == 0 { c.0 } else { c.1 })
+            .fold(f64::NEG_INFINITY, f64::max)
+    };
+    let x0 = lo(0).floor().max(0.0) as usize;
+    let y0 = lo(1).floor().max(0.0) as usize;
+    let x1 = ((hi(0).ceil() + 1.0).max(0.0) as usize).min(bw);
+    let y1 = ((hi(1).ceil() + 1.0).max(0.0) as usize).min(bh);
+    if x1 <= x0 + params.tiles || y1 <= y0 + params.tiles {
+        return Err(Error::Registration("the visits do not overlap".into()));
+    }
+    let grid = Grid {
+        x0,
+        y0,
+        x1,
+        y1,
+        nx: params.tiles,
+        ny: params.tiles,
+    };
+    fn vm(a: &Analysis) -> (Option<&Plane>, Option<&Plane>) {
+        let e = a.maps.erythema.as_ref();
+        (e.map(|e| &e.a_star), e.map(|e| &e.erythema_index))
+    }
+    let (ab_a, ab_ei) = vm(ab);
+    let (af_a, af_ei) = vm(af);
+    let base_maps = VisitMaps {
+        glare: &ab.maps.glare_mask,
+        skin: &ab.maps.skin_mask,
+        hair: ab.maps.hair_mask.as_ref(),
+        vessel: ab.maps.vessel_mask.as_ref(),
+        scale: ab.maps.scale_mask.as_ref(),
+        a_star: ab_a,
+        ei: ab_ei,
+    };
+    let fol_maps = VisitMaps {
+        glare: &af.maps.glare_mask,
+        skin: &af.maps.skin_mask,
+        hair: af.maps.hair_mask.as_ref(),
+        vessel: af.maps.vessel_mask.as_ref(),
+        scale: af.maps.scale_mask.as_ref(),
+        a_star: af_a,
+        ei: af_ei,
+    };
+    let mut pass = pixel_pass(
+        bw,
+        bh,
+        fw,
+        fh,
+        &b2f,
+        &base_maps,
+        &fol_maps,
+        &grid,
+        params.change_maps,
+    );
+    let shared = &pass.shared;
+    let in_shared = |p: (f64, f64)| {
+        let (x, y) = (p.0.round(), p.1.round());
+        x >= 0.0
+            && y >= 0.0
+            && (x as usize) < bw
+            && (y as usize) < bh
+            && shared.data[y as usize * bw + x as usize]
+    };
+    let tile_of = |p: (f64, f64)| grid.tile(p.0, p.1);
+    // Pixels of each visit that the other visit's frame also shows.
+    let inside = |s: &Similarity, w: usize, h: usize| {
+        let s = *s;
+        move |x: usize, y: usize| {
+            let (u, v) = s.apply(x as f64, y as f64);
+            u >= -0.5 && v >= -0.5 && u < w as f64 - 0.5 && v < h as f64 - 0.5
+        }
+    };
+    let keep_b = inside(&b2f, fw, fh);
+    let keep_f = inside(&f2b, bw, bh);
+
+    // ---- hairs
+    let mut counts = MatchCounts::default();
+    let mut hair_rows = Vec::new();
+    let have_hairs = ab.maps.hair_labels.is_some() && af.maps.hair_labels.is_some();
+    if let (Some(lb), Some(lf)) = (&ab.maps.hair_labels, &af.maps.hair_labels) {
+        // Whole shafts for matching (a shaft cut by one frame still matches);
+        // the part both frames show for anchoring (what is counted where).
+        let ((gb, cb), (gf, cf)) = rayon::join(
+            || matching::geometry(lb, &Similarity::IDENTITY, keep_b),
+            || matching::geometry(lf, &f2b, keep_f),
+        );
+        let diam = |a: &Analysis, n: usize, k: f64| {
+            let mut d = vec![f64::NAN; n];
+            for s in &a.hairs {
+                if s.id >= 1 && (s.id as usize) <= n {
+                    d[s.id as usize - 1] = s.diameter_um * k;
+                }
+            }
+            d
+        };
+        let db = diam(ab, gb.len(), 1.0);
+        let df = diam(af, gf.len(), k_um);
+        let gate = params.hair_match_distance_um / um_b;
+        let gate_ang = params.hair_match_angle_deg.to_radians();
+        let growth = params.hair_growth_um / um_b;
+        let mut cands = Vec::new();
+        let max_hl = gf.iter().flatten().map(|g| g.half_len).fold(0.0, f64::max);
+        let buckets = matching::Buckets::new(
+            gf.iter()
+                .enumerate()
+                .filter_map(|(j, g)| g.map(|g| (j, g.c))),
+            4.0 * gate,
+        );
+        for (i, a) in gb.iter().enumerate() {
+            let Some(a) = a else { continue };
+            for j in buckets.near(a.c, a.half_len + max_hl + 2.0 * gate + growth) {
+                let Some(b) = &gf[j] else { continue };
+                // Whole shafts, or the pieces both frames show, whichever fits better.
+                let whole = matching::hair_cost(a, b, gate, gate_ang, growth);
+                let piece = match (&cb[i], &cf[j]) {
+                    (Some(x), Some(y)) => matching::hair_cost(x, y, gate, gate_ang, growth),
+                    _ => None,
+                };
+                let c = match (whole, piece) {
+                    (Some(x), Some(y)) => Some(x.min(y)),
+                    (x, y) => x.or(y),
+                };
+                if let Some(c) = c {
+                    cands.push((i, j, c));
+                }
+            }
+        }
+        let m = matching::assign(cands, gb.len(), gf.len(), 2.5);
+        let mut used_b = vec![false; gb.len()];
+        let mut used_f = vec![false; gf.len()];
+        // (visit, anchor, diameter, geometry) of every counted hair.
+        let mut counted: [Vec<Counted>; 2] = [Vec::new(), Vec::new()];
+        let ends = |g: &Geom| g.ends().map(|e| [e.0, e.1]);
+        for &(i, j, _) in &m {
+            used_b[i] = true;
+            used_f[j] = true;
+            let (g0, g1) = (gb[i].expect("matched"), gf[j].expect("matched"));
+            let Some(anchor) = cb[i].or(cf[j]).map(|g| g.c).filter(|&c| in_shared(c)) else {
+                continue;
+            };
+            let (d0, d1) = (db[i], df[j]);
+            let tol = params
+                .diameter_tolerance_um
+                .max(params.diameter_tolerance_fraction * d0);
+            let change = if d1 < d0 - tol {
+                counts.hairs_thinned += 1;
+                ChangeKind::Thinned
+            } else if d1 > d0 + tol {
+                counts.hairs_thickened += 1;
+                ChangeKind::Thickened
+            } else {
+                ChangeKind::Unchanged
+            };
+            counts.hairs_matched += 1;
+            counted[0].push((anchor, d0, g0));
+            counted[1].push((anchor, d1, g1));
+            hair_rows.push(HairMatch {
+                baseline_id: Some(i as u32 + 1),
+                followup_id: Some(j as u32 + 1),
+                change,
+                baseline_diameter_um: d0.is_finite().then_some(d0),
+                followup_diameter_um: d1.is_finite().then_some(d1),
+                x_px: anchor.0,
+                y_px: anchor.1,
+                ends_px: ends(&g0),
+            });
+        }
+        for (i, g) in gb.iter().enumerate() {
+            let anchor = cb[i].map(|c| c.c).filter(|&c| in_shared(c));
+            if let (Some(g), Some(anchor)) = (g.filter(|_| !used_b[i]), anchor) {
+                counts.hairs_lost += 1;
+                counted[0].push((anchor, db[i], g));
+                hair_rows.push(HairMatch {
+                    baseline_id: Some(i as u32 + 1),
+                    followup_id: None,
+                    change: ChangeKind::Lost,
+                    baseline_diameter_um: db[i].is_finite().then_some(db[i]),
+                    followup_diameter_um: None,
+                    x_px: anchor.0,
+                    y_px: anchor.1,
+                    ends_px: ends(&g),
+                });
+            }
+        }
+        for (j, g) in gf.iter().enumerate() {
+            let anchor = cf[j].map(|c| c.c).filter(|&c| in_shared(c));
+            if let (Some(g), Some(anchor)) = (g.filter(|_| !used_f[j]), anchor) {
+                counts.hairs_gained += 1;
+                counted[1].push((anchor, df[j], g));
+                hair_rows.push(HairMatch {
+                    baseline_id: None,
+                    followup_id: Some(j as u32 + 1),
+                    change: ChangeKind::Gained,
+                    baseline_diameter_um: None,
+                    followup_diameter_um: df[j].is_finite().then_some(df[j]),
+                    x_px: anchor.0,
+                    y_px: anchor.1,
+                    ends_px: ends(&g),
+                });
+            }
+        }
+        counts.hair_count_change = counts.hairs_gained as i64 - counts.hairs_lost as i64;
+        let r_unit = params.follicular_unit_radius_um / um_b;
+        for (v, hs) in counted.iter().enumerate() {
+            for &(anchor, d, _) in hs {
+                if let Some(t) = tile_of(anchor) {
+                    let s = &mut pass.tiles[t][v].s;
+                    s[HAIRS] += 1.0;
+                    if d.is_finite() {
+                        s[DIAM] += d;
+                        if d < params.vellus_max_um {
+                            s[VELLUS] += 1.0;
+                        }
+                    }
+                }
+            }
+            for (anchor, size) in units(hs, r_unit) {
+                if let Some(t) = tile_of(anchor) {
+                    let s = &mut pass.tiles[t][v].s;
+                    s[UNITS] += 1.0;
+                    if size == 1 {
+                        s[SINGLE] += 1.0;
+                    }
+                }
+            }
+        }
+    }
+
+    // ---- capillaries
+    let mut cap_rows = Vec::new();
+    let have_vessels = ab.maps.vessel_labels.is_some() && af.maps.vessel_labels.is_some();
+    if let (Some(lb), Some(lf)) = (&ab.maps.vessel_labels, &af.maps.vessel_labels) {
+        let ((_, gb), (_, gf)) = rayon::join(
+            || matching::geometry(lb, &Similarity::IDENTITY, keep_b),
+            || matching::geometry(lf, &f2b, keep_f),
+        );
+        let gate = params.capillary_match_distance_um / um_b;
+        let mut cands = Vec::new();
+        let buckets = matching::Buckets::new(
+            gf.iter()
+                .enumerate()
+                .filter_map(|(j, g)| g.map(|g| (j, g.c))),
+            2.0 * gate,
+        );
+        for (i, a) in gb.iter().enumerate() {
+            let Some(a) = a else { continue };
+            for j in buckets.near(a.c, gate) {
+                let Some(b) = &gf[j] else { continue };
+                let d = (a.c.0 - b.c.0).hypot(a.c.1 - b.c.1);
+                if d <= gate {
+                    cands.push((i, j, d));
+                }
+            }
+        }
+        let m = matching::assign(cands, gb.len(), gf.len(), 1.5 * gate);
+        let mut used_b = vec![false; gb.len()];
+        let mut used_f = vec![false; gf.len()];
+        let add = |v: usize, p: (f64, f64), tiles: &mut Vec<[VisitTile; 2]>| {
+            if let Some(t) = tile_of(p) {
+                tiles[t][v].s[CAPS] += 1.0;
+            }
+        };
+        for &(i, j, d) in &m {
+            used_b[i] = true;
+            used_f[j] = true;
+            let c = gb[i].expect("matched").c;
+            if !in_shared(c) {
+                continue;
+            }
+            counts.capillaries_matched += 1;
+            add(0, c, &mut pass.tiles);
+            add(1, c, &mut pass.tiles);
+            cap_rows.push(CapillaryMatch {
+                baseline_id: Some(i as u32 + 1),
+                followup_id: Some(j as u32 + 1),
+                change: ChangeKind::Unchanged,
+                x_px: c.0,
+                y_px: c.1,
+                distance_um: Some(d * um_b),
+            });
+        }
+        for (v, (g, used)) in [(&gb, &used_b), (&gf, &used_f)].into_iter().enumerate() {
+            for (i, g) in g.iter().enumerate() {
+                let Some(g) = g.filter(|g| !used[i] && in_shared(g.c)) else {
+                    continue;
+                };
+                add(v, g.c, &mut pass.tiles);
+                let (change, bid, fid) = if v == 0 {
+                    counts.capillaries_lost += 1;
+                    (ChangeKind::Lost, Some(i as u32 + 1), None)
+                } else {
+                    counts.capillaries_gained += 1;
+                    (ChangeKind::Gained, None, Some(i as u32 + 1))
+                };
+                cap_rows.push(CapillaryMatch {
+                    baseline_id: bid,
+                    followup_id: fid,
+                    change,
+                    x_px: g.c.0,
+                    y_px: g.c.1,
+                    distance_um: None,
+                });
+            }
+        }
+    }
+
+    // ---- deltas
+    let have_hist = base_maps.a_star.is_some() && fol_maps.a_star.is_some();
+    let have_scale = ab.maps.scale_mask.is_some() && af.maps.scale_mask.is_some();
+    let available = [
+        have_vessels,
+        have_vessels,
+        have_vessels && have_hist,
+        have_hist,
+        have_hist,
+        have_hairs,
+        have_hairs,
+        have_hairs,
+        have_hairs,
+        have_hairs,
+        have_scale,
+    ];
+    let colour_comparable = colour_referenced(ab) && colour_referenced(af);
+    let mut notes = Vec::new();
+    if have_hist && !colour_comparable {
+        notes.push(
+            "redness (a*, erythema index) is not comparable: at least one visit has no colour chart or reference patch, so lamp and camera drift cannot be told from a change in redness".to_string(),
+        );
+    }
+    // Redness figures (a* of skin and of vessels against skin, EI) depend on
+    // the lamp and the camera's white balance.
+    let comparable = |i: usize| !(2..=4).contains(&i) || colour_comparable;
+    let tiles = &pass.tiles;
+    let ca = coarsen(tiles, |v| &v.a_hist, 512);
+    let ce = coarsen(tiles, |v| &v.ei_hist, 512);
+    let eval = |w: &[f64]| -> [[f64; NF]; 2] {
+        [0, 1].map(|v| {
+            let mut s = [0.0; NS];
+            for (t, &wt) in tiles.iter().zip(w) {
+                if wt > 0.0 {
+                    for (a, &b) in s.iter_mut().zip(&t[v].s) {
+                        *a += wt * b;
+                    }
+                }
+            }
+            let med = |c: &Option<Coarse>| {
+                c.as_ref().and_then(|c| {
+                    let mut h = vec![0.0; c.h[0][0].len()];
+                    for (t, &wt) in c.h.iter().zip(w) {
+                        if wt > 0.0 {
+                            for (a, &b) in h.iter_mut().zip(&t[v]) {
+                                *a += wt * b;
+                            }
+                        }
+                    }
+                    hist_median(&h, c.lo, c.res)
+                })
+            };
+            figures(&s, med(&ca), med(&ce), um_b)
+        })
+    };
+    let ones = vec![1.0; tiles.len()];
+    let point = eval(&ones);
+    let in_play: Vec<usize> = (0..tiles.len())
+        .filter(|&t| tiles[t][0].s[SHARED] > 0.0)
+        .collect();
+    let boots: Vec<[f64; NF]> = bootstrap(
+        &in_play,
+        tiles.len(),
+        params.bootstrap_samples,
+        params.seed,
+        |w| {
+            let r = eval(w);
+            std::array::from_fn(|i| r[1][i] - r[0][i])
+        },
+    );
+    let present: Vec<usize> = (0..NF)
+        .filter(|&i| available[i] && point[0][i].is_finite() && point[1][i].is_finite())
+        .collect();
+    let m = present.iter().filter(|&&i| comparable(i)).count().max(1);
+    let floor = |i: usize| match FIGURES[i] {
+        "vessel_contrast_a_star" | "erythema_a_star_median" => params.min_effect.a_star,
+        "erythema_index_median" => params.min_effect.erythema_index,
+        "shaft_diameter_mean_um" => params.min_effect.diameter_um,
+        _ => 0.0,
+    };
+    let mut rows = Vec::new();
+    for &i in &present {
+        let mut d: Vec<f64> = boots
+            .iter()
+            .map(|b| b[i])
+            .filter(|v| v.is_finite())
+            .collect();
+        d.sort_by(f64::total_cmp);
+        let delta = point[1][i] - point[0][i];
+        let n = d.len().max(1) as f64;
+        let le = d.iter().filter(|&&v| v <= 0.0).count() as f64;
+        let ge = d.iter().filter(|&&v| v >= 0.0).count() as f64;
+        let p = (2.0 * le.min(ge) / n).min(1.0);
+        rows.push((i, delta, p, d));
+    }
+    // Holm step-down over the comparable figures: the k-th smallest p-value
+    // is tested at alpha / (m − k); the first failure stops the descent.
+    let mut order: Vec<usize> = (0..rows.len()).filter(|&r| comparable(rows[r].0)).collect();
+    order.sort_by(|&x, &y| rows[x].2.total_cmp(&rows[y].2).then(x.cmp(&y)));
+    let mut holm = vec![false; rows.len()];
+    for (k, &r) in order.iter().enumerate() {
+        if rows[r].2 < params.alpha / (m - k) as f64 {
+            holm[r] = true;
+        } else {
+            break;
+        }
+    }
+    let mut out = BTreeMap::new();
+    for (r, (i, delta, p, d)) in rows.into_iter().enumerate() {
+        let ok = comparable(i);
+        out.insert(
+            FIGURES[i].to_string(),
+            Delta {
+                baseline: point[0][i],
+                followup: point[1][i],
+                delta,
+                ci95_low: percentile(&d, 0.025),
+                ci95_high: percentile(&d, 0.975),
+                p_value: p,
+                significant: ok && holm[r] && delta.abs() >= floor(i) && delta != 0.0,
+                comparable: ok,
+            },
+        );
+    }
+    let shared_px = pass.shared.count();
+    Ok(Comparison {
+        baseline_date: baseline.date.clone(),
+        followup_date: followup.date.clone(),
+        registration: reg,
+        shared_area_mm2: shared_px as f64 * um_b * um_b * 1e-6,
+        followup_scale_correction: k_um,
+        colour_comparable,
+        deltas: out,
+        matches: counts,
+        hair_matches: hair_rows,
+        capillary_matches: cap_rows,
+        notes,
+        maps: ChangeMaps {
+            shared: pass.shared,
+            delta_a_star: pass.delta_a_star,
+        },
+    })
+}
+
+/// A counted hair: anchor (baseline px), diameter (µm), geometry.
+type Counted = ((f64, f64), f64, Geom);
+
+/// Follicular units of one visit's counted hairs: single-linkage of shaft
+/// ends closer than `r` (baseline px). Returns (anchor of the unit's first
+/// hair, number of hairs).
+fn units(hairs: &[Counted], r: f64) -> Vec<((f64, f64), usize)> {
+    let n = hairs.len();
+    let mut parent: Vec<usize> = (0..n).collect();
+    fn find(p: &mut [usize], mut i: usize) -> usize {
+        while p[i] != i {
+            p[i] = p[p[i]];
+            i = p[i];
+        }
+        i
+    }
+    let ends: Vec<[(f64, f64); 2]> = hairs.iter().map(|h| h.2.ends()).collect();
+    let buckets = matching::Buckets::new(
+        ends.iter()
+            .enumerate()
+            .flat_map(|(i, e)| [(i, e[0]), (i, e[1])]),
+        2.0 * r,
+    );
+    for i in 0..n {
+        for e in ends[i] {
+            let mut near = buckets.near(e, r);
+            near.dedup();
+            for j in near.into_iter().filter(|&j| j > i) {
+                let close = ends[j].iter().any(|b| (e.0 - b.0).hypot(e.1 - b.1) <= r);
+                if close {
+                    let (a, b) = (find(&mut parent, i), find(&mut parent, j));
+                    if a != b {
+                        parent[a.max(b)] = a.min(b);
+                    }
+                }
+            }
+        }
+    }
+    let mut size = vec![0usize; n];
+    for i in 0..n {
+        let root = find(&mut parent, i);
+        size[root] += 1;
+    }
+    (0..n)
+        .filter(|&i| find(&mut parent, i) == i)
+        .map(|i| (hairs[i].0, size[i]))
+        .collect()
+}
+
+/// One row of a [`Series`] table.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct SeriesRow {
+    /// 0 = baseline.
+    pub visit: usize,
+    /// Date, when given.
+    pub date: Option<String>,
+    /// Figure → value (the baseline row: the baseline's values on the field
+    /// it shares with the first follow-up).
+    pub figures: BTreeMap<String, f64>,
+    /// Figure → change against the baseline (follow-ups only).
+    pub deltas: BTreeMap<String, Delta>,
+    /// Matched counts against the baseline (follow-ups only).
+    pub matches: Option<MatchCounts>,
+}
+
+/// A baseline and its follow-ups as one table.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Series {
+    /// One row per visit.
+    pub rows: Vec<SeriesRow>,
+    /// The pairwise comparisons (baseline vs each follow-up).
+    pub comparisons: Vec<Comparison>,
+}
+
+/// Compare every follow-up with the baseline (`visits[0]`). Each comparison
+/// uses its own shared field; a follow-up that cannot be registered fails
+/// the whole series with its error.
+pub fn compare_series(visits: &[Visit<'_>], params: &CompareParams) -> Result<Series> {
+    let Some((base, rest)) = visits.split_first() else {
+        return Err(Error::param(
+            "visits",
+            "need a baseline and at least one follow-up",
+        ));
+    };
+    if rest.is_empty() {
+        return Err(Error::param(
+            "visits",
+            "need a baseline and at least one follow-up",
+        ));
+    }
+    let comparisons = rest
+        .iter()
+        .map(|f| compare(base, f, params))
+        .collect::<Result<Vec<_>>>()?;
+    let mut rows = vec![SeriesRow {
+        visit: 0,
+        date: base.date.clone(),
+        figures: comparisons[0]
+            .deltas
+            .iter()
+            .map(|(k, d)| (k.clone(), d.baseline))
+            .collect(),
+        deltas: BTreeMap::new(),
+        matches: None,
+    }];
+    for (i, c) in comparisons.iter().enumerate() {
+        rows.push(SeriesRow {
+            visit: i + 1,
+            date: c.followup_date.clone(),
+            figures: c
+                .deltas
+                .iter()
+                .map(|(k, d)| (k.clone(), d.followup))
+                .collect(),
+            deltas: c.deltas.clone(),
+            matches: Some(c.matches.clone()),
+        });
+    }
+    Ok(Series { rows, comparisons })
+}
