@@ -122,23 +122,7 @@ fn skin_level(od: &Plane, valid: &Mask, b: usize) -> Plane {
             *v.select_nth_unstable_by(m, f32::total_cmp).1
         })
         .collect();
-    let mut out = vec![0.0f32; w * h];
-    out.par_chunks_mut(w).enumerate().for_each(|(y, row)| {
-        let fy = ((y as f32 + 0.5) / b as f32 - 0.5).clamp(0.0, (bh - 1) as f32);
-        let y0 = fy.floor() as usize;
-        let y1 = (y0 + 1).min(bh - 1);
-        let ty = fy - y0 as f32;
-        for (x, o) in row.iter_mut().enumerate() {
-            let fx = ((x as f32 + 0.5) / b as f32 - 0.5).clamp(0.0, (bw - 1) as f32);
-            let x0 = fx.floor() as usize;
-            let x1 = (x0 + 1).min(bw - 1);
-            let tx = fx - x0 as f32;
-            let top = med[y0 * bw + x0] + tx * (med[y0 * bw + x1] - med[y0 * bw + x0]);
-            let bot = med[y1 * bw + x0] + tx * (med[y1 * bw + x1] - med[y1 * bw + x0]);
-            *o = top + ty * (bot - top);
-        }
-    });
-    Plane::from_vec(w, h, out)
+    crate::kernels::upsample_from_blocks(&Plane::from_vec(bw, bh, med), b, w, h)
 }
 
 /// Scales (detection px) covering widths `min_um..max_um` at σ = w/2,

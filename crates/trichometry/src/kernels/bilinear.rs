@@ -90,6 +90,36 @@ pub fn upsample_to(coarse: &Plane, width: usize, height: usize) -> Plane {
     Plane::from_vec(width, height, out)
 }
 
+/// Bilinear interpolation of a grid of block values (block `block`×`block`
+/// pixels, each value at its block's centre) back to `width`×`height`
+/// pixels, clamped at the borders: how a block-median background becomes a
+/// per-pixel plane.
+#[must_use = "the function does not modify the original image"]
+pub fn upsample_from_blocks(coarse: &Plane, block: usize, width: usize, height: usize) -> Plane {
+    let mut out = vec![0.0f32; width * height];
+    if width == 0 || height == 0 || coarse.width == 0 || coarse.height == 0 {
+        return Plane::from_vec(width, height, out);
+    }
+    let (bw, bh, b) = (coarse.width, coarse.height, block.max(1) as f32);
+    let med = &coarse.data;
+    out.par_chunks_mut(width).enumerate().for_each(|(y, row)| {
+        let fy = ((y as f32 + 0.5) / b - 0.5).clamp(0.0, (bh - 1) as f32);
+        let y0 = fy.floor() as usize;
+        let y1 = (y0 + 1).min(bh - 1);
+        let ty = fy - y0 as f32;
+        for (x, o) in row.iter_mut().enumerate() {
+            let fx = ((x as f32 + 0.5) / b - 0.5).clamp(0.0, (bw - 1) as f32);
+            let x0 = fx.floor() as usize;
+            let x1 = (x0 + 1).min(bw - 1);
+            let tx = fx - x0 as f32;
+            let top = med[y0 * bw + x0] + tx * (med[y0 * bw + x1] - med[y0 * bw + x0]);
+            let bot = med[y1 * bw + x0] + tx * (med[y1 * bw + x1] - med[y1 * bw + x0]);
+            *o = top + ty * (bot - top);
+        }
+    });
+    Plane::from_vec(width, height, out)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -111,6 +141,20 @@ mod tests {
         assert_eq!(sample_bilinear(&p, -3.0, -1.0), 0.0);
         assert_eq!(sample_bilinear(&p, 100.0, 100.0), 2.0 * 6.0 + 3.0 * 4.0);
         assert_eq!(sample_bilinear(&p, f32::NAN, f32::NAN), 0.0);
+    }
+
+    #[test]
+    fn block_upsampling_reproduces_a_ramp_between_block_centres() {
+        // Blocks of 4 px: block k's centre is pixel 4k + 1.5.
+        let coarse = Plane::from_vec(3, 2, vec![0.0, 4.0, 8.0, 10.0, 14.0, 18.0]);
+        let up = upsample_from_blocks(&coarse, 4, 12, 8);
+        for y in 0..8 {
+            for x in 0..12 {
+                let fx = (x as f32 - 1.5).clamp(0.0, 8.0);
+                let fy = ((y as f32 - 1.5) / 4.0).clamp(0.0, 1.0);
+                assert!((up.get(x, y) - (fx + 10.0 * fy)).abs() < 1e-5, "({x},{y})");
+            }
+        }
     }
 
     #[test]

@@ -12,7 +12,7 @@ mod morphology;
 mod simd;
 mod thin;
 
-pub use self::bilinear::{downsample2, sample_bilinear, upsample_to};
+pub use self::bilinear::{downsample2, sample_bilinear, upsample_from_blocks, upsample_to};
 pub use self::distance::distance_transform;
 pub use self::gaussian::gaussian_blur;
 pub use self::hessian::{
