@@ -79,9 +79,18 @@ pub struct VesselParams {
     /// A vessel must darken ln G by at least this × its ln R/G contrast
     /// (haemoglobin absorbs green; chroma artefacts do not darken it).
     pub green_drop_ratio: f64,
+    /// Hair check: a component whose seed pixels darken red (ln R below
+    /// the local skin) by more than this fraction of their green drop is
+    /// hair, not blood (melanin absorbs red nearly as much as green;
+    /// haemoglobin hardly absorbs red).
+    pub red_drop_ratio: f64,
     /// Pixels brighter than the local skin by this much (ln luminance) —
     /// white and yellow dots, scales — are excluded, with the hair margin.
     pub bright_exclude: f64,
+    /// Pixels darker than the local skin in red by this much (ln R) are
+    /// hair (melanin absorbs red, blood hardly does) and are excluded with
+    /// the hair margin.
+    pub dark_red_exclude: f64,
     /// Edge: fraction of the local peak contrast (0.5 = half maximum).
     pub edge_fraction: f64,
     /// Radius over which the local peak contrast is taken (µm).
@@ -130,7 +139,9 @@ impl Default for VesselParams {
             high_contrast: 0.08,
             low_contrast: 0.04,
             green_drop_ratio: 0.5,
+            red_drop_ratio: 0.5,
             bright_exclude: 0.25,
+            dark_red_exclude: 0.7,
             edge_fraction: 0.5,
             peak_radius_um: 20.0,
             min_seed_px: 2,
@@ -162,6 +173,7 @@ impl VesselParams {
         check_positive("inpaint_sigma_um", self.inpaint_sigma_um)?;
         check_positive("ring_um", self.ring_um)?;
         check_positive("bright_exclude", self.bright_exclude)?;
+        check_positive("dark_red_exclude", self.dark_red_exclude)?;
         check_positive("dot_max_elongation", self.dot_max_elongation)?;
         check_positive("dot_max_extent_um", self.dot_max_extent_um)?;
         check_positive("arborizing_min_extent_um", self.arborizing_min_extent_um)?;
@@ -173,6 +185,7 @@ impl VesselParams {
             ("seed_clearance_um", self.seed_clearance_um),
             ("twisted_min_turns", self.twisted_min_turns),
             ("green_drop_ratio", self.green_drop_ratio),
+            ("red_drop_ratio", self.red_drop_ratio),
         ] {
             if !(v.is_finite() && v >= 0.0) {
                 return Err(Error::param(

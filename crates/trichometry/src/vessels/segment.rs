@@ -275,9 +275,17 @@ pub(crate) fn segment(work: &Work, params: &VesselParams) -> Segmented {
         })
         .collect();
     let bg_y = background(&lny, &work.ok, w, h, block);
+    // Hair the hair stage left unmasked (ends, shafts it rejected, shafts at
+    // the frame): melanin absorbs red nearly as much as green, blood hardly
+    // absorbs red. Pixels much darker than the skin in red are hair and are
+    // excluded like the bright ones, with the hair margin (their edges ring
+    // redder after blur and JPEG).
+    let lnr: Vec<f32> = work.r.par_iter().map(|&r| r.max(1e-4).ln()).collect();
+    let bg_r = background(&lnr, &work.ok, w, h, block);
+    let (be, de) = (params.bright_exclude as f32, params.dark_red_exclude as f32);
     let bright: Vec<f32> = (0..w * h)
         .into_par_iter()
-        .map(|i| (lny[i] - bg_y[i] >= params.bright_exclude as f32) as u8 as f32)
+        .map(|i| (lny[i] - bg_y[i] >= be || lnr[i] - bg_r[i] <= -de) as u8 as f32)
         .collect();
     let margin = (params.hair_margin_um / um).ceil() as usize;
     let ok: Vec<bool> = if bright.iter().any(|&b| b > 0.0) {
@@ -314,9 +322,13 @@ pub(crate) fn segment(work: &Work, params: &VesselParams) -> Segmented {
     // darken green by at least half their redness contrast.
     let lng: Vec<f32> = work.g.par_iter().map(|&g| g.max(1e-4).ln()).collect();
     let bg_g = background(&lng, ok, w, h, block);
+    // Hair check per component: blood hardly darkens red, hair darkens red
+    // nearly as much as green. A component whose seeds darken red by more
+    // than `red_drop_ratio` × their green drop is hair left unmasked.
     let nc = comps.count as usize + 1;
     let mut sum_d = vec![0.0f64; nc];
     let mut sum_g = vec![0.0f64; nc];
+    let mut sum_r = vec![0.0f64; nc];
     let mut n_seed = vec![0usize; nc];
     // Seeds keep 2 px off the frame (the Hessian is one-sided there and JPEG
     // pads partial blocks) and `seed_clearance_um` off excluded pixels.
@@ -337,12 +349,14 @@ pub(crate) fn segment(work: &Work, params: &VesselParams) -> Segmented {
             sum_d[l] += d[i] as f64;
             n_seed[l] += 1;
             sum_g[l] += (lng[i] - bg_g[i]) as f64;
+            sum_r[l] += (lnr[i] - bg_r[i]) as f64;
         }
     }
     let seeded: Vec<bool> = (0..nc)
         .map(|l| {
             sum_d[l] > 0.0
                 && sum_g[l] <= -params.green_drop_ratio * sum_d[l]
+                && sum_r[l] >= params.red_drop_ratio * sum_g[l]
                 && n_seed[l] >= params.min_seed_px
         })
         .collect();
