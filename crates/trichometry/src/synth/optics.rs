@@ -92,36 +92,14 @@ impl OpticsSpec {
 
 /// Separable Gaussian blur of one plane, clamp-to-edge (phantoms only; the
 /// analysis uses `kernels`).
+/// The optics' blur: the shared kernel, on a bare channel buffer.
 fn gaussian_blur(p: &[f32], w: usize, h: usize, sigma: f64) -> Vec<f32> {
-    let r = (3.0 * sigma).ceil() as isize;
-    let mut k: Vec<f32> = (-r..=r)
-        .map(|i| (-(i * i) as f64 / (2.0 * sigma * sigma)).exp() as f32)
-        .collect();
-    let s: f32 = k.iter().sum();
-    k.iter_mut().for_each(|v| *v /= s);
-    let mut tmp = vec![0f32; w * h];
-    tmp.par_chunks_mut(w).enumerate().for_each(|(y, out)| {
-        let row = &p[y * w..(y + 1) * w];
-        for (x, o) in out.iter_mut().enumerate() {
-            let mut acc = 0f32;
-            for (j, &kv) in k.iter().enumerate() {
-                let xx = (x as isize + j as isize - r).clamp(0, w as isize - 1) as usize;
-                acc += kv * row[xx];
-            }
-            *o = acc;
-        }
-    });
-    let mut out = vec![0f32; w * h];
-    out.par_chunks_mut(w).enumerate().for_each(|(y, o)| {
-        for (j, &kv) in k.iter().enumerate() {
-            let yy = (y as isize + j as isize - r).clamp(0, h as isize - 1) as usize;
-            let row = &tmp[yy * w..(yy + 1) * w];
-            for (a, &b) in o.iter_mut().zip(row) {
-                *a += kv * b;
-            }
-        }
-    });
-    out
+    let plane = crate::image::Plane {
+        width: w,
+        height: h,
+        data: p.to_vec(),
+    };
+    crate::kernels::gaussian_blur(&plane, sigma as f32).data
 }
 
 /// Glare light added per pixel; spots avoid the `avoid` quadrilaterals.
