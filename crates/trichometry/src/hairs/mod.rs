@@ -86,6 +86,11 @@ pub struct HairParams {
     /// melanin darkens red nearly as much as green, blood hardly (vessels
     /// ≈ 0.1–0.2).
     pub min_red_green_ratio: f32,
+    /// Smallest ratio of a shaft's core absorbance against the local skin
+    /// level (the mode of the surrounding red) to its absorbance against its
+    /// sides: the skin between bright dots, scales or glare is darker than
+    /// its sides but not than the skin.
+    pub min_skin_depth_ratio: f32,
     /// Shafts shorter than this are dropped (µm).
     pub min_length_um: f64,
     /// Largest gap bridged when rejoining pieces (µm); at least twice the
@@ -127,6 +132,7 @@ impl Default for HairParams {
             cylinder_model: true,
             psf_sigma_px: 0.5,
             min_red_green_ratio: 0.4,
+            min_skin_depth_ratio: 0.25,
             min_length_um: 150.0,
             max_join_gap_um: 250.0,
             max_join_angle_deg: 30.0,
@@ -166,6 +172,7 @@ impl HairParams {
             ("min_profiled_length", self.min_profiled_length),
             ("psf_sigma_px", self.psf_sigma_px),
             ("min_red_green_ratio", self.min_red_green_ratio),
+            ("min_skin_depth_ratio", self.min_skin_depth_ratio),
         ] {
             if !v.is_finite() || v < 0.0 {
                 return Err(Error::param(n, format!("must be finite and ≥ 0, got {v}")));
@@ -314,6 +321,8 @@ pub fn detect_hairs(input: &StageInput<'_>, params: &HairParams) -> Result<HairS
     };
 
     let min_len_px = (params.min_length_um / upp) as f32;
+    // Ridge pixels and their surround (detection resolution): not skin.
+    let near_hair = crate::kernels::dilate(&det.mask, 2.0);
     struct Pre {
         t: trace::Traced,
         len_px: f32,
@@ -335,6 +344,12 @@ pub fn detect_hairs(input: &StageInput<'_>, params: &HairParams) -> Result<HairS
             .count();
         let rg = red_green_absorbance(input, &t.samples, t.width);
         if rg.is_some_and(|r| r < params.min_red_green_ratio) {
+            continue;
+        }
+        // Darker than the skin, not only than its sides: the skin between
+        // bright structures (dots, scales, glare) is a valley, not a shaft.
+        let sk = skin_relative_absorbance(input, &near_hair, f, &t.samples, upp);
+        if sk.is_some_and(|a| a < params.min_skin_depth_ratio * t.depth) {
             continue;
         }
         if good < 3
@@ -456,6 +471,131 @@ pub fn detect_hairs(input: &StageInput<'_>, params: &HairParams) -> Result<HairS
         labels,
         summary,
     })
+}
+
+/// Median absorbance in red of a shaft's core against the local skin level
+/// (1 − R_core / R_skin) over points about every 150 µm along it. The skin
+/// level is the mode of ln R in a window around the point (pixels on or
+/// next to detected ridges left out): the most common value is skin even
+/// where bright dots, scales or glare cover a good part of the window, while
+/// the median or the profile's sides are pulled up by them. `None` without
+/// samples.
+fn skin_relative_absorbance(
+    input: &StageInput<'_>,
+    near_hair: &Mask,
+    f: usize,
+    samples: &[profile::WidthSample],
+    upp: f64,
+) -> Option<f32> {
+    let rgb = input.rgb;
+    let (w, h) = (rgb.width, rgb.height);
+    if samples.is_empty() {
+        return None;
+    }
+    let every = ((150.0 / upp) as f32).max(1.0);
+    let radius = ((300.0 / upp) as i64).max(8);
+    let step = ((2 * radius + 1) / 60).max(1) as usize;
+    const BIN: f32 = 0.01;
+    const NB: usize = 600;
+    let mut hist = vec![0u32; NB];
+    let mut out = Vec::new();
+    let mut next = f32::NEG_INFINITY;
+    for s in samples {
+        if s.arc_px < next {
+            continue;
+        }
+        next = s.arc_px + every;
+        let c = s.centre;
+        let (cx, cy) = (c[0].round() as i64, c[1].round() as i64);
+        if cx < 0 || cy < 0 || cx >= w as i64 || cy >= h as i64 {
+            continue;
+        }
+        hist.iter_mut().for_each(|v| *v = 0);
+        let mut n = 0u32;
+        let (x0, x1) = (
+            (cx - radius).max(0) as usize,
+            ((cx + radius) as usize).min(w - 1),
+        );
+        let (y0, y1) = (
+            (cy - radius).max(0) as usize,
+            ((cy + radius) as usize).min(h - 1),
+        );
+        for y in (y0..=y1).step_by(step) {
+            for x in (x0..=x1).step_by(step) {
+                let i = y * w + x;
+                if !input.valid.data[i] {
+                    continue;
+                }
+                let (dx, dy) = (x / f, y / f);
+                if dx < near_hair.width
+                    && dy < near_hair.height
+                    && near_hair.data[dy * near_hair.width + dx]
+                {
+                    continue;
+                }
+                let od = -rgb.r[i].max(1e-4).ln();
+                let b = ((od / BIN) as usize).min(NB - 1);
+                hist[b] += 1;
+                n += 1;
+            }
+        }
+        if n < 30 {
+            continue;
+        }
+        // Skin: the darkest level that holds a good share (a quarter) of
+        // the non-hair pixels at a tolerance of ±0.05 OD. Dots, scales and
+        // glare are brighter than skin and can hold more of the window than
+        // the skin does (a scale beside the point).
+        let win: Vec<u32> = (0..NB)
+            .map(|b| {
+                if b < 5 || b + 5 >= NB {
+                    0
+                } else {
+                    hist[b - 5..=b + 5].iter().sum()
+                }
+            })
+            .collect();
+        let share = n / 8;
+        let mut best = (0u32, 0usize);
+        for (b, &v) in win.iter().enumerate() {
+            if v > best.0 {
+                best = (v, b);
+            }
+        }
+        for b in (5..NB - 5).rev() {
+            if win[b] >= share && win[b] >= win[b - 1] && win[b] >= win[b + 1] {
+                best = (win[b], b);
+                break;
+            }
+        }
+        // The mean within the window of the mode.
+        let (mut sw, mut sv) = (0.0f32, 0.0f32);
+        for (b, &c) in hist.iter().enumerate().take(best.1 + 6).skip(best.1 - 5) {
+            sw += c as f32;
+            sv += c as f32 * (b as f32 + 0.5) * BIN;
+        }
+        let skin_od = sv / sw.max(1.0);
+        let core = sample_bilinear_rgb_r(input, c);
+        let Some(core) = core else { continue };
+        out.push(1.0 - (skin_od - (-core.max(1e-4).ln())).exp());
+    }
+    (!out.is_empty()).then(|| profile::median(&mut out))
+}
+
+fn sample_bilinear_rgb_r(input: &StageInput<'_>, c: [f32; 2]) -> Option<f32> {
+    let rgb = input.rgb;
+    let (w, h) = (rgb.width as f32, rgb.height as f32);
+    if c[0] < 0.0 || c[1] < 0.0 || c[0] > w - 1.0 || c[1] > h - 1.0 {
+        return None;
+    }
+    let (x0, y0) = (c[0].floor() as usize, c[1].floor() as usize);
+    let (x1, y1) = ((x0 + 1).min(rgb.width - 1), (y0 + 1).min(rgb.height - 1));
+    let (fx, fy) = (c[0] - x0 as f32, c[1] - y0 as f32);
+    let g = |x: usize, y: usize| rgb.r[y * rgb.width + x];
+    Some(
+        (1.0 - fy) * ((1.0 - fx) * g(x0, y0) + fx * g(x1, y0))
+            + fy * ((1.0 - fx) * g(x0, y1) + fx * g(x1, y1)),
+    )
 }
 
 /// Ratio of the red to the green absorbance (1 − I/I_beside) along a
