@@ -889,12 +889,20 @@ fn survey() {
                 let c = render(w, h, upp, seed, &hs, NUISANCE);
                 let st = run(&c);
                 let r = evaluate(&c, &st, verbose);
-                let ex = exit_errors(&c, &st);
+                let ex = exit_figures(&c, &st);
+                if verbose {
+                    for t in c.truth.shafts.iter().filter(|t| t.counted) {
+                        println!(
+                            "truth exit {:?} in frame {} d {:.0}",
+                            t.exit_px, t.exit_in_frame, t.diameter_um
+                        );
+                    }
+                }
                 print(
                     &r,
                     &format!(
-                        "{kind} upp {upp} seed {seed} exit med {:.0} µm n {} / {}",
-                        ex.0, ex.1, ex.2
+                        "{kind} upp {upp} seed {seed} exit med {:.0} µm ≤100 {} with {} / {}, false {} / {}",
+                        ex.median_um, ex.within_100um, ex.with_exit, ex.n, ex.false_exits, ex.n_out
                     ),
                 );
                 if std::env::var("HAIRS_DUMP").is_ok() {
@@ -911,6 +919,25 @@ fn survey() {
 /// an exit reported and the number of such shafts. A detected exit at the
 /// wrong end counts with its (large) distance.
 fn exit_errors(c: &Case, st: &HairStage) -> (f64, usize, usize) {
+    let e = exit_figures(c, st);
+    (e.median_um, e.with_exit, e.n)
+}
+
+/// Exit figures over matched truth shafts (see [`exit_errors`]).
+struct ExitFigures {
+    median_um: f64,
+    /// Shafts with a reported exit within 100 µm of the true one.
+    within_100um: usize,
+    with_exit: usize,
+    n: usize,
+    /// Matched shafts whose true exit is outside the field but which report
+    /// one.
+    false_exits: usize,
+    /// Matched shafts whose true exit is outside the field.
+    n_out: usize,
+}
+
+fn exit_figures(c: &Case, st: &HairStage) -> ExitFigures {
     let (w, h) = (c.rgb.width, c.rgb.height);
     let tol = 4.0f64.max(20.0 / c.upp);
     let tb = tubes(&c.truth, w, h, tol);
@@ -928,9 +955,12 @@ fn exit_errors(c: &Case, st: &HairStage) -> (f64, usize, usize) {
     }
     let mut errs = Vec::new();
     let mut n_truth = 0;
+    let (mut false_exits, mut n_out) = (0, 0);
     for (&id, &(k, _)) in &best {
         let t = c.truth.shafts.iter().find(|s| s.id == id).unwrap();
         if !t.exit_in_frame {
+            n_out += 1;
+            false_exits += st.shafts[k].exit_px.is_some() as usize;
             continue;
         }
         n_truth += 1;
@@ -947,7 +977,14 @@ fn exit_errors(c: &Case, st: &HairStage) -> (f64, usize, usize) {
     } else {
         errs[errs.len() / 2]
     };
-    (med, errs.len(), n_truth)
+    ExitFigures {
+        median_um: med,
+        within_100um: errs.iter().filter(|&&e| e <= 100.0).count(),
+        with_exit: errs.len(),
+        n: n_truth,
+        false_exits,
+        n_out,
+    }
 }
 
 /// Development: false shafts under realistic optics over several seeds,
@@ -1013,4 +1050,38 @@ fn survey_realistic() {
             }
         }
     }
+}
+
+/// Follicle exits against the phantom's truth on sparse scenes (one hair
+/// per unit, exit fade 40 µm): of the matched shafts whose exit is in the
+/// field, ≥ 70 % report an exit within 100 µm of the true one, and the
+/// median error of the reported exits is ≤ 60 µm; of those whose exit is
+/// outside the field, ≤ 25 % report one (a tip taken for an exit). Compare
+/// (issue 5) matches hairs by exit and direction.
+#[test]
+#[ignore = "not reached: within 100 µm 3/3, 2/4, 3/3, 1/5; median 8, 58, 12, 109 µm; \
+            false exits 2/6, 1/7, 5/10, 5/11 (2 µm/px s31, 3.5 s32, 5.5 s33, 2 s34): \
+            found exits are close, but many shafts' exit regions are not traced and \
+            crossing ends can look like fading ends"]
+fn follicle_exits_against_truth() {
+    let mut fails = Vec::new();
+    for (upp, seed) in [(2.0, 31), (3.5, 32), (5.5, 33), (2.0, 34)] {
+        let (w, h) = size(upp);
+        let c = render(w, h, upp, seed, &sparse(), NUISANCE);
+        let st = run(&c);
+        let e = exit_figures(&c, &st);
+        println!(
+            "exits upp {upp} seed {seed}: within 100 µm {} / {}, median {:.0} µm over {}, false {} / {}",
+            e.within_100um, e.n, e.median_um, e.with_exit, e.false_exits, e.n_out
+        );
+        if e.n < 3
+            || (e.within_100um as f64) < 0.7 * e.n as f64
+            || e.median_um.is_nan()
+            || e.median_um > 60.0
+            || e.false_exits as f64 > 0.25 * e.n_out as f64
+        {
+            fails.push(upp);
+        }
+    }
+    assert!(fails.is_empty(), "not reached at {fails:?} µm/px");
 }

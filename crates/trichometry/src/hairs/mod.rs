@@ -34,7 +34,7 @@
 
 use crate::analysis::StageInput;
 use crate::error::{check_positive, Error, Result};
-use crate::image::{Labels, Mask};
+use crate::image::{Labels, Mask, Plane};
 use serde::{Deserialize, Serialize};
 
 mod detect;
@@ -91,6 +91,10 @@ pub struct HairParams {
     /// sides: the skin between bright dots, scales or glare is darker than
     /// its sides but not than the skin.
     pub min_skin_depth_ratio: f32,
+    /// An end whose core optical density rises from 20 % to 80 % of the shaft's
+    /// over at least this length (µm) fades into the skin: a follicle exit
+    /// (a cut or broken tip ends within the blur).
+    pub min_exit_fade_um: f64,
     /// Shafts shorter than this are dropped (µm).
     pub min_length_um: f64,
     /// Largest gap bridged when rejoining pieces (µm); at least twice the
@@ -133,6 +137,7 @@ impl Default for HairParams {
             psf_sigma_px: 0.5,
             min_red_green_ratio: 0.4,
             min_skin_depth_ratio: 0.25,
+            min_exit_fade_um: 16.0,
             min_length_um: 150.0,
             max_join_gap_um: 250.0,
             max_join_angle_deg: 30.0,
@@ -162,6 +167,7 @@ impl HairParams {
         check_positive("terminal_min_um", self.terminal_min_um)?;
         check_positive("trichoscan_vellus_max_um", self.trichoscan_vellus_max_um)?;
         check_positive("exit_cluster_radius_um", self.exit_cluster_radius_um)?;
+        check_positive("min_exit_fade_um", self.min_exit_fade_um)?;
         for (n, v) in [
             ("noise_k_high", self.noise_k_high),
             ("noise_k_low", self.noise_k_low),
@@ -224,11 +230,14 @@ pub struct HairShaft {
     pub contrast: f64,
     /// The shaft reaches the image border or the non-analysable area.
     pub truncated: bool,
-    /// Follicle exit (proximal end), when a free end was judged to be one:
-    /// the end where other shafts' ends converge (hairs of one follicular
-    /// unit share an exit), else the only free end of a truncated shaft,
-    /// else the end whose contrast fades (the shaft emerging from the skin).
-    /// Best effort: `None` when neither end is free.
+    /// Follicle exit (proximal end), when a free end (not at the border or
+    /// the analysable area's edge) was judged to be one: an end whose core
+    /// optical density fades in over at least
+    /// [`HairParams::min_exit_fade_um`] (the shaft rising out of the skin;
+    /// a cut tip ends within the blur), placed where the density is 20 % of
+    /// the shaft's, or an end where other shafts' free ends converge (hairs
+    /// of one follicular unit share an exit); both cues: the stronger end.
+    /// `None` when no end is either (tips, crossings, the border).
     pub exit_px: Option<[f32; 2]>,
     /// Diameter class.
     pub class: HairClass,
@@ -367,8 +376,15 @@ pub fn detect_hairs(input: &StageInput<'_>, params: &HairParams) -> Result<HairS
         ];
         pre.push(Pre { t, len_px, free });
     }
-    // Follicle exits: ends where other shafts' free ends converge, else the
-    // single free end, else the end whose contrast fades.
+    // Follicle exits. A shaft leaves the skin through its follicular
+    // opening: its absorbance ramps up over tens of µm from the exit (the
+    // shaft rises out of the skin), while a cut or broken tip ends within
+    // the blur; hairs of one follicular unit leave within about 100 µm of
+    // each other, so their proximal ends converge. An end that is free
+    // (not at the border or the analysable area's edge) and fades, or where
+    // other shafts' free ends converge, is an exit candidate; the better one
+    // wins; neither: no exit (a shaft whose visible ends are tips, crossings
+    // or the border).
     let rc = (params.exit_cluster_radius_um / upp) as f32;
     let ends: Vec<(usize, usize, [f32; 2])> = pre
         .iter()
@@ -384,10 +400,10 @@ pub fn detect_hairs(input: &StageInput<'_>, params: &HairParams) -> Result<HairS
     for (i, p) in pre.iter().enumerate() {
         let n = p.t.pts.len();
         let tips = [p.t.pts[0], p.t.pts[n - 1]];
-        let mut score = [0.0f32; 2];
+        let mut score = [f32::NEG_INFINITY; 2];
+        let mut exit_at = [[0.0f32; 2]; 2];
         for k in 0..2 {
             if !p.free[k] {
-                score[k] = f32::NEG_INFINITY;
                 continue;
             }
             let conv = ends
@@ -396,26 +412,16 @@ pub fn detect_hairs(input: &StageInput<'_>, params: &HairParams) -> Result<HairS
                     j != i && (q[0] - tips[k][0]).powi(2) + (q[1] - tips[k][1]).powi(2) < rc * rc
                 })
                 .count();
-            score[k] = 2.0 * conv as f32;
-            // Contrast near this end relative to the shaft's median.
-            let near: Vec<f32> =
-                p.t.samples
-                    .iter()
-                    .filter(|s| {
-                        let d = if k == 0 {
-                            s.arc_px
-                        } else {
-                            p.len_px - s.arc_px
-                        };
-                        d < 3.0 * p.t.width + 10.0
-                    })
-                    .map(|s| s.depth)
-                    .collect();
-            if !near.is_empty() && p.t.depth.is_finite() {
-                let m = near.iter().sum::<f32>() / near.len() as f32;
-                if m < 0.8 * p.t.depth {
-                    score[k] += 1.0;
-                }
+            let ramp = end_ramp(&det.lum, &p.t.pts, p.t.width, k == 1, upp);
+            let fades = ramp
+                .as_ref()
+                .is_some_and(|r| r.ramp_um >= params.min_exit_fade_um);
+            exit_at[k] = match &ramp {
+                Some(r) if fades => r.exit,
+                _ => tips[k],
+            };
+            if fades || conv > 0 {
+                score[k] = 2.0 * fades as u8 as f32 + conv.min(3) as f32;
             }
         }
         let exit_end = if score[0] == f32::NEG_INFINITY && score[1] == f32::NEG_INFINITY {
@@ -441,7 +447,7 @@ pub fn detect_hairs(input: &StageInput<'_>, params: &HairParams) -> Result<HairS
         traced_pts.push((pts.clone(), p.t.width));
         shafts.push(HairShaft {
             id,
-            exit_px: exit_end.map(|_| pts[0]),
+            exit_px: exit_end.map(|k| exit_at[k]),
             centreline_px: pts,
             length_um: p.len_px as f64 * upp,
             diameter_um: d_um,
@@ -470,6 +476,115 @@ pub fn detect_hairs(input: &StageInput<'_>, params: &HairParams) -> Result<HairS
         mask,
         labels,
         summary,
+    })
+}
+
+/// How a shaft's end meets the skin.
+struct EndRamp {
+    /// Length (µm) over which the core optical density rises from 20 % to
+    /// 80 % of the shaft's, going inwards from the end.
+    ramp_um: f64,
+    /// Outermost point of the shaft still at 20 % of its absorbance (px).
+    exit: [f32; 2],
+}
+
+/// Core optical density along the axis across one end of a centreline
+/// (density, not absorbance: a dark shaft's absorbance saturates within a
+/// few µm of a fading exit, its density rises with the path): from
+/// 100 µm (plus a width) inside to 60 µm beyond the end, against the
+/// brighter of the two sides. `None` when the profile leaves the image, the
+/// shaft does not end there (still dark beyond) or shows no contrast.
+fn end_ramp(
+    lum: &Plane,
+    pts: &[[f32; 2]],
+    width_px: f32,
+    at_end: bool,
+    upp: f64,
+) -> Option<EndRamp> {
+    let n = pts.len();
+    if n < 3 {
+        return None;
+    }
+    let k = n.min((width_px.max(4.0) * 2.0) as usize).max(2) - 1;
+    let (e, q) = if at_end {
+        (pts[n - 1], pts[n - 1 - k])
+    } else {
+        (pts[0], pts[k])
+    };
+    let (dx, dy) = (e[0] - q[0], e[1] - q[1]);
+    let l = (dx * dx + dy * dy).sqrt();
+    if l < 1e-3 {
+        return None;
+    }
+    let d = [dx / l, dy / l];
+    let nrm = [-d[1], d[0]];
+    let side = 0.5 * width_px + (0.5 * width_px).max(3.0) + (10.0 / upp) as f32;
+    let inner = (100.0 / upp) as f32 + width_px;
+    let outer = (60.0 / upp) as f32;
+    let step = 0.5f32;
+    let (w, h) = (lum.width as f32, lum.height as f32);
+    let inside = |x: f32, y: f32| x >= 0.0 && y >= 0.0 && x <= w - 1.0 && y <= h - 1.0;
+    let mut a = Vec::new();
+    let mut s = -inner;
+    while s <= outer {
+        let c = [e[0] + s * d[0], e[1] + s * d[1]];
+        let l1 = [c[0] + side * nrm[0], c[1] + side * nrm[1]];
+        let l2 = [c[0] - side * nrm[0], c[1] - side * nrm[1]];
+        for p in [c, l1, l2] {
+            if !inside(p[0], p[1]) {
+                return None;
+            }
+        }
+        let bg = crate::kernels::sample_bilinear(lum, l1[0], l1[1])
+            .max(crate::kernels::sample_bilinear(lum, l2[0], l2[1]));
+        if bg <= 0.0 {
+            return None;
+        }
+        let t = crate::kernels::sample_bilinear(lum, c[0], c[1]) / bg;
+        a.push((s, -t.clamp(1e-3, 1.0).ln()));
+        s += step;
+    }
+    // Light smoothing (±1 px).
+    let m = a.len();
+    let r = (1.0 / step) as usize;
+    let sm: Vec<(f32, f32)> = (0..m)
+        .map(|i| {
+            let (lo, hi) = (i.saturating_sub(r), (i + r).min(m - 1));
+            let v = a[lo..=hi].iter().map(|x| x.1).sum::<f32>() / (hi - lo + 1) as f32;
+            (a[i].0, v)
+        })
+        .collect();
+    let mut inn: Vec<f32> = sm.iter().filter(|x| x.0 < 0.0).map(|x| x.1).collect();
+    inn.sort_by(f32::total_cmp);
+    let big = *inn.get(inn.len() * 9 / 10)?;
+    if big.is_nan() || big <= 0.02 {
+        return None;
+    }
+    // Beyond the end the shaft must be gone (not a crossing or a gap).
+    let beyond: Vec<f32> = sm
+        .iter()
+        .filter(|x| x.0 > outer - (30.0 / upp) as f32)
+        .map(|x| x.1)
+        .collect();
+    if beyond.iter().sum::<f32>() / beyond.len().max(1) as f32 > 0.3 * big {
+        return None;
+    }
+    // Outermost crossings of 20 % and 80 %, searching inwards from beyond.
+    let mut s20 = None;
+    let mut s80 = None;
+    for &(s, v) in sm.iter().rev() {
+        if s20.is_none() && v >= 0.2 * big {
+            s20 = Some(s);
+        }
+        if v >= 0.8 * big {
+            s80 = Some(s);
+            break;
+        }
+    }
+    let (s20, s80) = (s20?, s80?);
+    Some(EndRamp {
+        ramp_um: ((s20 - s80).max(0.0) as f64) * upp,
+        exit: [e[0] + s20 * d[0], e[1] + s20 * d[1]],
     })
 }
 
