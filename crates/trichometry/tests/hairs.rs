@@ -913,17 +913,11 @@ fn survey() {
     }
 }
 
-/// Follicle exits against truth: over counted truth shafts whose exit is in
-/// the visible field and that one detected shaft matches, the median
-/// distance (µm) from the detected exit to the true exit, the number with
-/// an exit reported and the number of such shafts. A detected exit at the
-/// wrong end counts with its (large) distance.
-fn exit_errors(c: &Case, st: &HairStage) -> (f64, usize, usize) {
-    let e = exit_figures(c, st);
-    (e.median_um, e.with_exit, e.n)
-}
-
-/// Exit figures over matched truth shafts (see [`exit_errors`]).
+/// Follicle exits against truth: over counted truth shafts that one
+/// detected shaft matches, the distance (µm) from the detected exit to the
+/// true exit when that is in the visible field (an exit at the wrong end
+/// counts with its large distance), and the exits reported for shafts whose
+/// true exit is outside the field.
 struct ExitFigures {
     median_um: f64,
     /// Shafts with a reported exit within 100 µm of the true one.
