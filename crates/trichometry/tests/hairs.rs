@@ -635,6 +635,23 @@ fn rescaling_by_0_8_changes_little() {
     within_5pct("rescaled", a, s);
 }
 
+/// One line per detected shaft (development output).
+fn print_shafts(st: &HairStage) {
+    for s in &st.shafts {
+        println!(
+            "  len {:.0} d {:.1} iqr {:.1} n {} contrast {:.3} pieces {} trunc {} at {:?}",
+            s.length_um,
+            s.diameter_um,
+            s.diameter_iqr_um,
+            s.width_samples,
+            s.contrast,
+            s.pieces,
+            s.truncated,
+            s.centreline_px[0]
+        );
+    }
+}
+
 #[test]
 #[ignore]
 fn explore_false() {
@@ -661,19 +678,7 @@ fn explore_false() {
         let c = render(w, h, upp, 6, &hs, NUISANCE);
         let st = run(&c);
         println!("dots upp {upp}: {} false", st.shafts.len());
-        for s in &st.shafts {
-            println!(
-                "  len {:.0} d {:.1} iqr {:.1} n {} contrast {:.3} pieces {} trunc {} at {:?}",
-                s.length_um,
-                s.diameter_um,
-                s.diameter_iqr_um,
-                s.width_samples,
-                s.contrast,
-                s.pieces,
-                s.truncated,
-                s.centreline_px[0]
-            );
-        }
+        print_shafts(&st);
     }
     if std::env::var("ONLY_FIRST").is_ok() {
         return;
@@ -687,18 +692,7 @@ fn explore_false() {
         let c = render(w, h, upp, seed, &hs, NUISANCE);
         let st = run(&c);
         println!("upp {upp} seed {seed}: {} false", st.shafts.len());
-        for s in &st.shafts {
-            println!(
-                "  len {:.0} d {:.1} iqr {:.1} n {} contrast {:.3} pieces {} trunc {}",
-                s.length_um,
-                s.diameter_um,
-                s.diameter_iqr_um,
-                s.width_samples,
-                s.contrast,
-                s.pieces,
-                s.truncated
-            );
-        }
+        print_shafts(&st);
     }
     for (upp, seed) in [(2.0, 31), (3.5, 32), (5.5, 33)] {
         let (w, h) = size(upp);
@@ -709,18 +703,7 @@ fn explore_false() {
             st.shafts.len(),
             c.truth.hair_count
         );
-        for s in &st.shafts {
-            println!(
-                "  len {:.0} d {:.1} iqr {:.1} n {} contrast {:.3} pieces {} trunc {}",
-                s.length_um,
-                s.diameter_um,
-                s.diameter_iqr_um,
-                s.width_samples,
-                s.contrast,
-                s.pieces,
-                s.truncated
-            );
-        }
+        print_shafts(&st);
         evaluate(&c, &st, true);
     }
 }
@@ -1026,19 +1009,7 @@ fn survey_realistic() {
             };
             let st = run(&c);
             println!("upp {upp} seed {seed}: {} false", st.shafts.len());
-            for s in &st.shafts {
-                println!(
-                    "  len {:.0} d {:.1} iqr {:.1} n {} contrast {:.3} pieces {} trunc {} at {:?}",
-                    s.length_um,
-                    s.diameter_um,
-                    s.diameter_iqr_um,
-                    s.width_samples,
-                    s.contrast,
-                    s.pieces,
-                    s.truncated,
-                    s.centreline_px[0]
-                );
-            }
+            print_shafts(&st);
             if std::env::var("HAIRS_DUMP").is_ok() {
                 dump(&c, &st, &format!("/tmp/hairs_real_{upp}_{seed}.png"));
             }
