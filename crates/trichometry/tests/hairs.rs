@@ -395,6 +395,31 @@ fn dump(c: &Case, st: &HairStage, path: &str) {
         }
     }
     image::save_buffer(path, &px, w as u32, h as u32, image::ColorType::Rgb8).unwrap();
+    // HAIRS_CROP=x,y,w,h,k: also a crop of the raw image, k× enlarged.
+    if let Ok(cr) = std::env::var("HAIRS_CROP") {
+        let v: Vec<usize> = cr.split(',').map(|s| s.parse().unwrap()).collect();
+        let (x0, y0, cw, ch, k) = (v[0], v[1], v[2], v[3], v[4]);
+        let mut out = vec![0u8; 3 * cw * ch * k * k];
+        for y in 0..ch * k {
+            for x in 0..cw * k {
+                let (sx, sy) = ((x0 + x / k).min(w - 1), (y0 + y / k).min(h - 1));
+                let i = sy * w + sx;
+                let o = 3 * (y * cw * k + x);
+                out[o] = (linear_to_srgb(c.rgb.r[i]) * 255.0) as u8;
+                out[o + 1] = (linear_to_srgb(c.rgb.g[i]) * 255.0) as u8;
+                out[o + 2] = (linear_to_srgb(c.rgb.b[i]) * 255.0) as u8;
+            }
+        }
+        let p = path.replace(".png", "_crop.png");
+        image::save_buffer(
+            &p,
+            &out,
+            (cw * k) as u32,
+            (ch * k) as u32,
+            image::ColorType::Rgb8,
+        )
+        .unwrap();
+    }
 }
 
 fn sparse() -> HairSceneSpec {
@@ -610,6 +635,23 @@ fn rescaling_by_0_8_changes_little() {
     within_5pct("rescaled", a, s);
 }
 
+/// One line per detected shaft (development output).
+fn print_shafts(st: &HairStage) {
+    for s in &st.shafts {
+        println!(
+            "  len {:.0} d {:.1} iqr {:.1} n {} contrast {:.3} pieces {} trunc {} at {:?}",
+            s.length_um,
+            s.diameter_um,
+            s.diameter_iqr_um,
+            s.width_samples,
+            s.contrast,
+            s.pieces,
+            s.truncated,
+            s.centreline_px[0]
+        );
+    }
+}
+
 #[test]
 #[ignore]
 fn explore_false() {
@@ -636,19 +678,7 @@ fn explore_false() {
         let c = render(w, h, upp, 6, &hs, NUISANCE);
         let st = run(&c);
         println!("dots upp {upp}: {} false", st.shafts.len());
-        for s in &st.shafts {
-            println!(
-                "  len {:.0} d {:.1} iqr {:.1} n {} contrast {:.3} pieces {} trunc {} at {:?}",
-                s.length_um,
-                s.diameter_um,
-                s.diameter_iqr_um,
-                s.width_samples,
-                s.contrast,
-                s.pieces,
-                s.truncated,
-                s.centreline_px[0]
-            );
-        }
+        print_shafts(&st);
     }
     if std::env::var("ONLY_FIRST").is_ok() {
         return;
@@ -662,18 +692,7 @@ fn explore_false() {
         let c = render(w, h, upp, seed, &hs, NUISANCE);
         let st = run(&c);
         println!("upp {upp} seed {seed}: {} false", st.shafts.len());
-        for s in &st.shafts {
-            println!(
-                "  len {:.0} d {:.1} iqr {:.1} n {} contrast {:.3} pieces {} trunc {}",
-                s.length_um,
-                s.diameter_um,
-                s.diameter_iqr_um,
-                s.width_samples,
-                s.contrast,
-                s.pieces,
-                s.truncated
-            );
-        }
+        print_shafts(&st);
     }
     for (upp, seed) in [(2.0, 31), (3.5, 32), (5.5, 33)] {
         let (w, h) = size(upp);
@@ -684,18 +703,7 @@ fn explore_false() {
             st.shafts.len(),
             c.truth.hair_count
         );
-        for s in &st.shafts {
-            println!(
-                "  len {:.0} d {:.1} iqr {:.1} n {} contrast {:.3} pieces {} trunc {}",
-                s.length_um,
-                s.diameter_um,
-                s.diameter_iqr_um,
-                s.width_samples,
-                s.contrast,
-                s.pieces,
-                s.truncated
-            );
-        }
+        print_shafts(&st);
         evaluate(&c, &st, true);
     }
 }
@@ -775,12 +783,10 @@ fn vessels_are_not_hairs() {
 
 /// Realistic dermatoscope optics (blur, vignetting, colour cast, specular
 /// glare, Poisson–Gaussian noise, JPEG) on realistic skin with dots and
-/// scales but no hair: no shaft. Not reached yet: at 2 µm/px 3 false
-/// shafts (contrast 0.15–0.44, 28–170 µm wide, 250–980 µm long), the same
-/// with the glare excluded from the valid mask; not yet diagnosed (3.5 and
-/// 5.5 µm/px not reached in the run). The bound is the issue's.
+/// scales but no hair: no shaft. The false shafts were the skin between
+/// bright dots and scales (darker than its bright sides, not than the
+/// skin): a shaft's core must be darker than the local skin level too.
 #[test]
-#[ignore]
 fn realistic_optics_without_hair_gives_no_hair() {
     use trichometry::synth::optics::{apply, OpticsSpec};
     let hs = HairSceneSpec {
@@ -790,7 +796,7 @@ fn realistic_optics_without_hair_gives_no_hair() {
         scales_per_cm2: 80.0,
         ..HairSceneSpec::default()
     };
-    for (upp, seed) in [(2.0, 71), (3.5, 72), (5.5, 73)] {
+    for (upp, seed) in [(2.0, 71), (3.5, 72), (5.5, 73), (2.0, 74)] {
         let (w, h) = size(upp);
         let spec = SceneSpec {
             width: w,
@@ -840,4 +846,207 @@ fn realistic_optics_without_hair_gives_no_hair() {
             st.shafts.len()
         );
     }
+}
+
+/// Development survey over several seeds per scale (not a test of bounds):
+/// `HAIRS_SEEDS=a,b,c cargo test -p trichometry --test hairs survey -- --ignored --nocapture`.
+#[test]
+#[ignore]
+fn survey() {
+    let seeds: Vec<u64> = std::env::var("HAIRS_SEEDS")
+        .unwrap_or("41,101,102".into())
+        .split(',')
+        .map(|s| s.parse().unwrap())
+        .collect();
+    let which = std::env::var("HAIRS_WHICH").unwrap_or("crowded,sparse".into());
+    let verbose = std::env::var("HAIRS_VERBOSE").is_ok();
+    for upp in [2.0, 3.5, 5.5] {
+        for &seed in &seeds {
+            let (w, h) = size(upp);
+            for kind in which.split(',') {
+                let hs = match kind {
+                    "crowded" => HairSceneSpec::default(),
+                    "sparse" => sparse(),
+                    _ => continue,
+                };
+                let c = render(w, h, upp, seed, &hs, NUISANCE);
+                let st = run(&c);
+                let r = evaluate(&c, &st, verbose);
+                let ex = exit_figures(&c, &st);
+                if verbose {
+                    for t in c.truth.shafts.iter().filter(|t| t.counted) {
+                        println!(
+                            "truth exit {:?} in frame {} d {:.0}",
+                            t.exit_px, t.exit_in_frame, t.diameter_um
+                        );
+                    }
+                }
+                print(
+                    &r,
+                    &format!(
+                        "{kind} upp {upp} seed {seed} exit med {:.0} µm ≤100 {} with {} / {}, false {} / {}",
+                        ex.median_um, ex.within_100um, ex.with_exit, ex.n, ex.false_exits, ex.n_out
+                    ),
+                );
+                if std::env::var("HAIRS_DUMP").is_ok() {
+                    dump(&c, &st, &format!("/tmp/hairs_{kind}_{upp}_{seed}.png"));
+                }
+            }
+        }
+    }
+}
+
+/// Follicle exits against truth: over counted truth shafts that one
+/// detected shaft matches, the distance (µm) from the detected exit to the
+/// true exit when that is in the visible field (an exit at the wrong end
+/// counts with its large distance), and the exits reported for shafts whose
+/// true exit is outside the field.
+struct ExitFigures {
+    median_um: f64,
+    /// Shafts with a reported exit within 100 µm of the true one.
+    within_100um: usize,
+    with_exit: usize,
+    n: usize,
+    /// Matched shafts whose true exit is outside the field but which report
+    /// one.
+    false_exits: usize,
+    /// Matched shafts whose true exit is outside the field.
+    n_out: usize,
+}
+
+fn exit_figures(c: &Case, st: &HairStage) -> ExitFigures {
+    let (w, h) = (c.rgb.width, c.rgb.height);
+    let tol = 4.0f64.max(20.0 / c.upp);
+    let tb = tubes(&c.truth, w, h, tol);
+    let m = match_shafts(st, &tb);
+    let mut best: std::collections::BTreeMap<u32, (usize, f64)> = Default::default();
+    for &(k, id, frac) in &m.pairs {
+        if frac < 0.6 {
+            continue;
+        }
+        let n = st.shafts[k].centreline_px.len() as f64 * frac;
+        let e = best.entry(id).or_insert((k, 0.0));
+        if n > e.1 {
+            *e = (k, n);
+        }
+    }
+    let mut errs = Vec::new();
+    let mut n_truth = 0;
+    let (mut false_exits, mut n_out) = (0, 0);
+    for (&id, &(k, _)) in &best {
+        let t = c.truth.shafts.iter().find(|s| s.id == id).unwrap();
+        if !t.exit_in_frame {
+            n_out += 1;
+            false_exits += st.shafts[k].exit_px.is_some() as usize;
+            continue;
+        }
+        n_truth += 1;
+        if let Some(e) = st.shafts[k].exit_px {
+            let d = ((e[0] as f64 - t.exit_px[0]).powi(2) + (e[1] as f64 - t.exit_px[1]).powi(2))
+                .sqrt()
+                * c.upp;
+            errs.push(d);
+        }
+    }
+    errs.sort_by(f64::total_cmp);
+    let med = if errs.is_empty() {
+        f64::NAN
+    } else {
+        errs[errs.len() / 2]
+    };
+    ExitFigures {
+        median_um: med,
+        within_100um: errs.iter().filter(|&&e| e <= 100.0).count(),
+        with_exit: errs.len(),
+        n: n_truth,
+        false_exits,
+        n_out,
+    }
+}
+
+/// Development: false shafts under realistic optics over several seeds,
+/// with overlays in /tmp (`HAIRS_DUMP=1`).
+#[test]
+#[ignore]
+fn survey_realistic() {
+    use trichometry::synth::optics::{apply, OpticsSpec};
+    let seeds: Vec<u64> = std::env::var("HAIRS_SEEDS")
+        .unwrap_or("71,81,91".into())
+        .split(',')
+        .map(|s| s.parse().unwrap())
+        .collect();
+    let hs = HairSceneSpec {
+        density_per_cm2: 0.0,
+        yellow_dots_per_cm2: 150.0,
+        white_dots_per_cm2: 300.0,
+        scales_per_cm2: 80.0,
+        ..HairSceneSpec::default()
+    };
+    for upp in [2.0, 3.5, 5.5] {
+        for &seed in &seeds {
+            let (w, h) = size(upp);
+            let spec = SceneSpec {
+                width: w,
+                height: h,
+                um_per_px: upp,
+                seed,
+                ..SceneSpec::default()
+            };
+            let rng = Rng::new(seed);
+            let mut canvas = skin::paint_skin(&spec, &mut rng.fork(1));
+            let truth = paint_hairs(&mut canvas, &hs, &mut rng.fork(3)).unwrap();
+            let (img, glare) =
+                apply(&canvas, &OpticsSpec::realistic(), &mut rng.fork(4), &[]).unwrap();
+            let c = Case {
+                rgb: to_linear(&img.view()).unwrap(),
+                truth,
+                upp,
+                valid: Mask {
+                    width: w,
+                    height: h,
+                    data: glare.data.iter().map(|&g| !g).collect(),
+                },
+            };
+            let st = run(&c);
+            println!("upp {upp} seed {seed}: {} false", st.shafts.len());
+            print_shafts(&st);
+            if std::env::var("HAIRS_DUMP").is_ok() {
+                dump(&c, &st, &format!("/tmp/hairs_real_{upp}_{seed}.png"));
+            }
+        }
+    }
+}
+
+/// Follicle exits against the phantom's truth on sparse scenes (one hair
+/// per unit, exit fade 40 µm): of the matched shafts whose exit is in the
+/// field, ≥ 70 % report an exit within 100 µm of the true one, and the
+/// median error of the reported exits is ≤ 60 µm; of those whose exit is
+/// outside the field, ≤ 25 % report one (a tip taken for an exit). Compare
+/// (issue 5) matches hairs by exit and direction.
+#[test]
+#[ignore = "not reached: within 100 µm 3/3, 2/4, 3/3, 1/5; median 8, 58, 12, 109 µm; \
+            false exits 2/6, 1/7, 5/10, 5/11 (2 µm/px s31, 3.5 s32, 5.5 s33, 2 s34): \
+            found exits are close, but many shafts' exit regions are not traced and \
+            crossing ends can look like fading ends"]
+fn follicle_exits_against_truth() {
+    let mut fails = Vec::new();
+    for (upp, seed) in [(2.0, 31), (3.5, 32), (5.5, 33), (2.0, 34)] {
+        let (w, h) = size(upp);
+        let c = render(w, h, upp, seed, &sparse(), NUISANCE);
+        let st = run(&c);
+        let e = exit_figures(&c, &st);
+        println!(
+            "exits upp {upp} seed {seed}: within 100 µm {} / {}, median {:.0} µm over {}, false {} / {}",
+            e.within_100um, e.n, e.median_um, e.with_exit, e.false_exits, e.n_out
+        );
+        if e.n < 3
+            || (e.within_100um as f64) < 0.7 * e.n as f64
+            || e.median_um.is_nan()
+            || e.median_um > 60.0
+            || e.false_exits as f64 > 0.25 * e.n_out as f64
+        {
+            fails.push(upp);
+        }
+    }
+    assert!(fails.is_empty(), "not reached at {fails:?} µm/px");
 }

@@ -34,7 +34,7 @@
 
 use crate::analysis::StageInput;
 use crate::error::{check_positive, Error, Result};
-use crate::image::{Labels, Mask};
+use crate::image::{Labels, Mask, Plane};
 use serde::{Deserialize, Serialize};
 
 mod detect;
@@ -86,6 +86,15 @@ pub struct HairParams {
     /// melanin darkens red nearly as much as green, blood hardly (vessels
     /// ≈ 0.1–0.2).
     pub min_red_green_ratio: f32,
+    /// Smallest ratio of a shaft's core absorbance against the local skin
+    /// level (the mode of the surrounding red) to its absorbance against its
+    /// sides: the skin between bright dots, scales or glare is darker than
+    /// its sides but not than the skin.
+    pub min_skin_depth_ratio: f32,
+    /// An end whose core optical density rises from 20 % to 80 % of the shaft's
+    /// over at least this length (µm) fades into the skin: a follicle exit
+    /// (a cut or broken tip ends within the blur).
+    pub min_exit_fade_um: f64,
     /// Shafts shorter than this are dropped (µm).
     pub min_length_um: f64,
     /// Largest gap bridged when rejoining pieces (µm); at least twice the
@@ -127,6 +136,8 @@ impl Default for HairParams {
             cylinder_model: true,
             psf_sigma_px: 0.5,
             min_red_green_ratio: 0.4,
+            min_skin_depth_ratio: 0.25,
+            min_exit_fade_um: 16.0,
             min_length_um: 150.0,
             max_join_gap_um: 250.0,
             max_join_angle_deg: 30.0,
@@ -156,6 +167,7 @@ impl HairParams {
         check_positive("terminal_min_um", self.terminal_min_um)?;
         check_positive("trichoscan_vellus_max_um", self.trichoscan_vellus_max_um)?;
         check_positive("exit_cluster_radius_um", self.exit_cluster_radius_um)?;
+        check_positive("min_exit_fade_um", self.min_exit_fade_um)?;
         for (n, v) in [
             ("noise_k_high", self.noise_k_high),
             ("noise_k_low", self.noise_k_low),
@@ -166,6 +178,7 @@ impl HairParams {
             ("min_profiled_length", self.min_profiled_length),
             ("psf_sigma_px", self.psf_sigma_px),
             ("min_red_green_ratio", self.min_red_green_ratio),
+            ("min_skin_depth_ratio", self.min_skin_depth_ratio),
         ] {
             if !v.is_finite() || v < 0.0 {
                 return Err(Error::param(n, format!("must be finite and ≥ 0, got {v}")));
@@ -217,11 +230,14 @@ pub struct HairShaft {
     pub contrast: f64,
     /// The shaft reaches the image border or the non-analysable area.
     pub truncated: bool,
-    /// Follicle exit (proximal end), when a free end was judged to be one:
-    /// the end where other shafts' ends converge (hairs of one follicular
-    /// unit share an exit), else the only free end of a truncated shaft,
-    /// else the end whose contrast fades (the shaft emerging from the skin).
-    /// Best effort: `None` when neither end is free.
+    /// Follicle exit (proximal end), when a free end (not at the border or
+    /// the analysable area's edge) was judged to be one: an end whose core
+    /// optical density fades in over at least
+    /// [`HairParams::min_exit_fade_um`] (the shaft rising out of the skin;
+    /// a cut tip ends within the blur), placed where the density is 20 % of
+    /// the shaft's, or an end where other shafts' free ends converge (hairs
+    /// of one follicular unit share an exit); both cues: the stronger end.
+    /// `None` when no end is either (tips, crossings, the border).
     pub exit_px: Option<[f32; 2]>,
     /// Diameter class.
     pub class: HairClass,
@@ -314,6 +330,8 @@ pub fn detect_hairs(input: &StageInput<'_>, params: &HairParams) -> Result<HairS
     };
 
     let min_len_px = (params.min_length_um / upp) as f32;
+    // Ridge pixels and their surround (detection resolution): not skin.
+    let near_hair = crate::kernels::dilate(&det.mask, 2.0);
     struct Pre {
         t: trace::Traced,
         len_px: f32,
@@ -337,6 +355,12 @@ pub fn detect_hairs(input: &StageInput<'_>, params: &HairParams) -> Result<HairS
         if rg.is_some_and(|r| r < params.min_red_green_ratio) {
             continue;
         }
+        // Darker than the skin, not only than its sides: the skin between
+        // bright structures (dots, scales, glare) is a valley, not a shaft.
+        let sk = skin_relative_absorbance(input, &near_hair, f, &t.samples, upp);
+        if sk.is_some_and(|a| a < params.min_skin_depth_ratio * t.depth) {
+            continue;
+        }
         if good < 3
             || (good as f32) < params.min_profile_support * t.attempts as f32
             || t.profiled_px < params.min_profiled_length * len_px
@@ -352,8 +376,15 @@ pub fn detect_hairs(input: &StageInput<'_>, params: &HairParams) -> Result<HairS
         ];
         pre.push(Pre { t, len_px, free });
     }
-    // Follicle exits: ends where other shafts' free ends converge, else the
-    // single free end, else the end whose contrast fades.
+    // Follicle exits. A shaft leaves the skin through its follicular
+    // opening: its absorbance ramps up over tens of µm from the exit (the
+    // shaft rises out of the skin), while a cut or broken tip ends within
+    // the blur; hairs of one follicular unit leave within about 100 µm of
+    // each other, so their proximal ends converge. An end that is free
+    // (not at the border or the analysable area's edge) and fades, or where
+    // other shafts' free ends converge, is an exit candidate; the better one
+    // wins; neither: no exit (a shaft whose visible ends are tips, crossings
+    // or the border).
     let rc = (params.exit_cluster_radius_um / upp) as f32;
     let ends: Vec<(usize, usize, [f32; 2])> = pre
         .iter()
@@ -369,10 +400,10 @@ pub fn detect_hairs(input: &StageInput<'_>, params: &HairParams) -> Result<HairS
     for (i, p) in pre.iter().enumerate() {
         let n = p.t.pts.len();
         let tips = [p.t.pts[0], p.t.pts[n - 1]];
-        let mut score = [0.0f32; 2];
+        let mut score = [f32::NEG_INFINITY; 2];
+        let mut exit_at = [[0.0f32; 2]; 2];
         for k in 0..2 {
             if !p.free[k] {
-                score[k] = f32::NEG_INFINITY;
                 continue;
             }
             let conv = ends
@@ -381,26 +412,16 @@ pub fn detect_hairs(input: &StageInput<'_>, params: &HairParams) -> Result<HairS
                     j != i && (q[0] - tips[k][0]).powi(2) + (q[1] - tips[k][1]).powi(2) < rc * rc
                 })
                 .count();
-            score[k] = 2.0 * conv as f32;
-            // Contrast near this end relative to the shaft's median.
-            let near: Vec<f32> =
-                p.t.samples
-                    .iter()
-                    .filter(|s| {
-                        let d = if k == 0 {
-                            s.arc_px
-                        } else {
-                            p.len_px - s.arc_px
-                        };
-                        d < 3.0 * p.t.width + 10.0
-                    })
-                    .map(|s| s.depth)
-                    .collect();
-            if !near.is_empty() && p.t.depth.is_finite() {
-                let m = near.iter().sum::<f32>() / near.len() as f32;
-                if m < 0.8 * p.t.depth {
-                    score[k] += 1.0;
-                }
+            let ramp = end_ramp(&det.lum, &p.t.pts, p.t.width, k == 1, upp);
+            let fades = ramp
+                .as_ref()
+                .is_some_and(|r| r.ramp_um >= params.min_exit_fade_um);
+            exit_at[k] = match &ramp {
+                Some(r) if fades => r.exit,
+                _ => tips[k],
+            };
+            if fades || conv > 0 {
+                score[k] = 2.0 * fades as u8 as f32 + conv.min(3) as f32;
             }
         }
         let exit_end = if score[0] == f32::NEG_INFINITY && score[1] == f32::NEG_INFINITY {
@@ -426,7 +447,7 @@ pub fn detect_hairs(input: &StageInput<'_>, params: &HairParams) -> Result<HairS
         traced_pts.push((pts.clone(), p.t.width));
         shafts.push(HairShaft {
             id,
-            exit_px: exit_end.map(|_| pts[0]),
+            exit_px: exit_end.map(|k| exit_at[k]),
             centreline_px: pts,
             length_um: p.len_px as f64 * upp,
             diameter_um: d_um,
@@ -456,6 +477,240 @@ pub fn detect_hairs(input: &StageInput<'_>, params: &HairParams) -> Result<HairS
         labels,
         summary,
     })
+}
+
+/// How a shaft's end meets the skin.
+struct EndRamp {
+    /// Length (µm) over which the core optical density rises from 20 % to
+    /// 80 % of the shaft's, going inwards from the end.
+    ramp_um: f64,
+    /// Outermost point of the shaft still at 20 % of its absorbance (px).
+    exit: [f32; 2],
+}
+
+/// Core optical density along the axis across one end of a centreline
+/// (density, not absorbance: a dark shaft's absorbance saturates within a
+/// few µm of a fading exit, its density rises with the path): from
+/// 100 µm (plus a width) inside to 60 µm beyond the end, against the
+/// brighter of the two sides. `None` when the profile leaves the image, the
+/// shaft does not end there (still dark beyond) or shows no contrast.
+fn end_ramp(
+    lum: &Plane,
+    pts: &[[f32; 2]],
+    width_px: f32,
+    at_end: bool,
+    upp: f64,
+) -> Option<EndRamp> {
+    let n = pts.len();
+    if n < 3 {
+        return None;
+    }
+    let k = n.min((width_px.max(4.0) * 2.0) as usize).max(2) - 1;
+    let (e, q) = if at_end {
+        (pts[n - 1], pts[n - 1 - k])
+    } else {
+        (pts[0], pts[k])
+    };
+    let (dx, dy) = (e[0] - q[0], e[1] - q[1]);
+    let l = (dx * dx + dy * dy).sqrt();
+    if l < 1e-3 {
+        return None;
+    }
+    let d = [dx / l, dy / l];
+    let nrm = [-d[1], d[0]];
+    let side = 0.5 * width_px + (0.5 * width_px).max(3.0) + (10.0 / upp) as f32;
+    let inner = (100.0 / upp) as f32 + width_px;
+    let outer = (60.0 / upp) as f32;
+    let step = 0.5f32;
+    let (w, h) = (lum.width as f32, lum.height as f32);
+    let inside = |x: f32, y: f32| x >= 0.0 && y >= 0.0 && x <= w - 1.0 && y <= h - 1.0;
+    let mut a = Vec::new();
+    let mut s = -inner;
+    while s <= outer {
+        let c = [e[0] + s * d[0], e[1] + s * d[1]];
+        let l1 = [c[0] + side * nrm[0], c[1] + side * nrm[1]];
+        let l2 = [c[0] - side * nrm[0], c[1] - side * nrm[1]];
+        for p in [c, l1, l2] {
+            if !inside(p[0], p[1]) {
+                return None;
+            }
+        }
+        let bg = crate::kernels::sample_bilinear(lum, l1[0], l1[1])
+            .max(crate::kernels::sample_bilinear(lum, l2[0], l2[1]));
+        if bg <= 0.0 {
+            return None;
+        }
+        let t = crate::kernels::sample_bilinear(lum, c[0], c[1]) / bg;
+        a.push((s, -t.clamp(1e-3, 1.0).ln()));
+        s += step;
+    }
+    // Light smoothing (±1 px).
+    let m = a.len();
+    let r = (1.0 / step) as usize;
+    let sm: Vec<(f32, f32)> = (0..m)
+        .map(|i| {
+            let (lo, hi) = (i.saturating_sub(r), (i + r).min(m - 1));
+            let v = a[lo..=hi].iter().map(|x| x.1).sum::<f32>() / (hi - lo + 1) as f32;
+            (a[i].0, v)
+        })
+        .collect();
+    let mut inn: Vec<f32> = sm.iter().filter(|x| x.0 < 0.0).map(|x| x.1).collect();
+    inn.sort_by(f32::total_cmp);
+    let big = *inn.get(inn.len() * 9 / 10)?;
+    if big.is_nan() || big <= 0.02 {
+        return None;
+    }
+    // Beyond the end the shaft must be gone (not a crossing or a gap).
+    let beyond: Vec<f32> = sm
+        .iter()
+        .filter(|x| x.0 > outer - (30.0 / upp) as f32)
+        .map(|x| x.1)
+        .collect();
+    if beyond.iter().sum::<f32>() / beyond.len().max(1) as f32 > 0.3 * big {
+        return None;
+    }
+    // Outermost crossings of 20 % and 80 %, searching inwards from beyond.
+    let mut s20 = None;
+    let mut s80 = None;
+    for &(s, v) in sm.iter().rev() {
+        if s20.is_none() && v >= 0.2 * big {
+            s20 = Some(s);
+        }
+        if v >= 0.8 * big {
+            s80 = Some(s);
+            break;
+        }
+    }
+    let (s20, s80) = (s20?, s80?);
+    Some(EndRamp {
+        ramp_um: ((s20 - s80).max(0.0) as f64) * upp,
+        exit: [e[0] + s20 * d[0], e[1] + s20 * d[1]],
+    })
+}
+
+/// Median absorbance in red of a shaft's core against the local skin level
+/// (1 − R_core / R_skin) over points about every 150 µm along it. The skin
+/// level is the mode of ln R in a window around the point (pixels on or
+/// next to detected ridges left out): the most common value is skin even
+/// where bright dots, scales or glare cover a good part of the window, while
+/// the median or the profile's sides are pulled up by them. `None` without
+/// samples.
+fn skin_relative_absorbance(
+    input: &StageInput<'_>,
+    near_hair: &Mask,
+    f: usize,
+    samples: &[profile::WidthSample],
+    upp: f64,
+) -> Option<f32> {
+    let rgb = input.rgb;
+    let (w, h) = (rgb.width, rgb.height);
+    if samples.is_empty() {
+        return None;
+    }
+    let every = ((150.0 / upp) as f32).max(1.0);
+    let radius = ((300.0 / upp) as i64).max(8);
+    let step = ((2 * radius + 1) / 60).max(1) as usize;
+    const BIN: f32 = 0.01;
+    const NB: usize = 600;
+    let mut hist = vec![0u32; NB];
+    let mut out = Vec::new();
+    let mut next = f32::NEG_INFINITY;
+    for s in samples {
+        if s.arc_px < next {
+            continue;
+        }
+        next = s.arc_px + every;
+        let c = s.centre;
+        let (cx, cy) = (c[0].round() as i64, c[1].round() as i64);
+        if cx < 0 || cy < 0 || cx >= w as i64 || cy >= h as i64 {
+            continue;
+        }
+        hist.iter_mut().for_each(|v| *v = 0);
+        let mut n = 0u32;
+        let (x0, x1) = (
+            (cx - radius).max(0) as usize,
+            ((cx + radius) as usize).min(w - 1),
+        );
+        let (y0, y1) = (
+            (cy - radius).max(0) as usize,
+            ((cy + radius) as usize).min(h - 1),
+        );
+        for y in (y0..=y1).step_by(step) {
+            for x in (x0..=x1).step_by(step) {
+                let i = y * w + x;
+                if !input.valid.data[i] {
+                    continue;
+                }
+                let (dx, dy) = (x / f, y / f);
+                if dx < near_hair.width
+                    && dy < near_hair.height
+                    && near_hair.data[dy * near_hair.width + dx]
+                {
+                    continue;
+                }
+                let od = -rgb.r[i].max(1e-4).ln();
+                let b = ((od / BIN) as usize).min(NB - 1);
+                hist[b] += 1;
+                n += 1;
+            }
+        }
+        if n < 30 {
+            continue;
+        }
+        // Skin: the darkest level that holds a good share (a quarter) of
+        // the non-hair pixels at a tolerance of ±0.05 OD. Dots, scales and
+        // glare are brighter than skin and can hold more of the window than
+        // the skin does (a scale beside the point).
+        let win: Vec<u32> = (0..NB)
+            .map(|b| {
+                if b < 5 || b + 5 >= NB {
+                    0
+                } else {
+                    hist[b - 5..=b + 5].iter().sum()
+                }
+            })
+            .collect();
+        let share = n / 8;
+        let mut best = (0u32, 0usize);
+        for (b, &v) in win.iter().enumerate() {
+            if v > best.0 {
+                best = (v, b);
+            }
+        }
+        for b in (5..NB - 5).rev() {
+            if win[b] >= share && win[b] >= win[b - 1] && win[b] >= win[b + 1] {
+                best = (win[b], b);
+                break;
+            }
+        }
+        // The mean within the window of the mode.
+        let (mut sw, mut sv) = (0.0f32, 0.0f32);
+        for (b, &c) in hist.iter().enumerate().take(best.1 + 6).skip(best.1 - 5) {
+            sw += c as f32;
+            sv += c as f32 * (b as f32 + 0.5) * BIN;
+        }
+        let skin_od = sv / sw.max(1.0);
+        let core = sample_bilinear_rgb_r(input, c);
+        let Some(core) = core else { continue };
+        out.push(1.0 - (skin_od - (-core.max(1e-4).ln())).exp());
+    }
+    (!out.is_empty()).then(|| profile::median(&mut out))
+}
+
+fn sample_bilinear_rgb_r(input: &StageInput<'_>, c: [f32; 2]) -> Option<f32> {
+    let rgb = input.rgb;
+    let (w, h) = (rgb.width as f32, rgb.height as f32);
+    if c[0] < 0.0 || c[1] < 0.0 || c[0] > w - 1.0 || c[1] > h - 1.0 {
+        return None;
+    }
+    let (x0, y0) = (c[0].floor() as usize, c[1].floor() as usize);
+    let (x1, y1) = ((x0 + 1).min(rgb.width - 1), (y0 + 1).min(rgb.height - 1));
+    let (fx, fy) = (c[0] - x0 as f32, c[1] - y0 as f32);
+    let g = |x: usize, y: usize| rgb.r[y * rgb.width + x];
+    Some(
+        (1.0 - fy) * ((1.0 - fx) * g(x0, y0) + fx * g(x1, y0))
+            + fy * ((1.0 - fx) * g(x0, y1) + fx * g(x1, y1)),
+    )
 }
 
 /// Ratio of the red to the green absorbance (1 − I/I_beside) along a
