@@ -19,7 +19,9 @@ use super::HairParams;
 use crate::analysis::StageInput;
 use crate::color::LinearRgb;
 use crate::image::{Mask, Plane};
-use crate::kernels::{hysteresis, ridge_response, sample_bilinear_with, Polarity};
+use crate::kernels::{
+    hysteresis, ridge_response, sample_bilinear_with, upsample_from_blocks_apply, Polarity,
+};
 use rayon::prelude::*;
 
 /// What detection hands to tracing.
@@ -149,8 +151,9 @@ fn box_row_body(row: &[f32], f: usize, full: usize, first: bool, acc: &mut [f32]
     }
 }
 
-/// Local skin level: median OD of blocks of `b` px, bilinear between block
-/// centres. Blocks with too few valid pixels borrow the global median.
+/// Local skin level: median OD of blocks of `b` px (bilinear between block
+/// centres: `kernels::upsample_from_blocks`). Blocks with too few valid
+/// pixels borrow the global median. Returns the block grid.
 fn skin_level(od: &Plane, valid: &Mask, b: usize) -> Plane {
     let (w, h) = (od.width, od.height);
     let (bw, bh) = (w.div_ceil(b), h.div_ceil(b));
@@ -194,7 +197,7 @@ fn skin_level(od: &Plane, valid: &Mask, b: usize) -> Plane {
         0.0
     };
     let med: Vec<f32> = med.into_iter().map(|m| m.unwrap_or(global)).collect();
-    crate::kernels::upsample_from_blocks(&Plane::from_vec(bw, bh, med), b, w, h)
+    Plane::from_vec(bw, bh, med)
 }
 
 /// Scales (detection px) covering widths `min_um..max_um` at σ = w/2,
@@ -217,13 +220,13 @@ pub(crate) fn detect<'a>(input: &StageInput<'a>, params: &HairParams) -> Detecti
     let block = ((400.0 / det_um).round() as usize).clamp(16, 256);
     let skin = skin_level(&od, &valid, block);
     // Relative darkness above the local skin level; brighter things are flat.
-    od.data
-        .par_iter_mut()
-        .zip(skin.data.par_iter())
-        .zip(valid.data.par_iter())
-        .for_each(|((o, &s), &v)| {
+    let dw = od.width;
+    upsample_from_blocks_apply(&skin, block, dw, &mut od.data, |y, sk, orow| {
+        let vrow = &valid.data[y * dw..(y + 1) * dw];
+        for ((o, &s), &v) in orow.iter_mut().zip(sk).zip(vrow) {
             *o = if v { (*o - s).max(0.0) } else { 0.0 };
-        });
+        }
+    });
     let sig = sigmas(params, det_um);
     let r = ridge_response(&od, &sig, Polarity::Bright);
     // Robust noise level: median strength over a sparse sample of valid

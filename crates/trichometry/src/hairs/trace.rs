@@ -75,11 +75,18 @@ fn nms(det: &Detection) -> Mask {
             // lies within the half-width (σ = w/2) of a stronger, wider
             // ridge across it.
             let sp = det.scale.data[i];
+            // Only a wider ridge (σ > 1.4 sp ≤ smax) within 1.1 σ counts.
+            if 1.4 * sp >= smax {
+                return true;
+            }
             let reach = (2.0 * smax).ceil() as i32;
             for k in 1..=reach {
+                if k as f32 >= 1.1 * smax {
+                    break;
+                }
                 for sign in [-1.0f32, 1.0] {
                     let (qx, qy) = (x + sign * k as f32 * nx, y + sign * k as f32 * ny);
-                    let (xi, yi) = (qx.round() as i64, qy.round() as i64);
+                    let (xi, yi) = (round_i64(qx), round_i64(qy));
                     if xi < 0 || yi < 0 || xi >= w as i64 || yi >= h as i64 {
                         continue;
                     }
@@ -97,6 +104,21 @@ fn nms(det: &Detection) -> Mask {
         width: w,
         height: h,
         data,
+    }
+}
+
+/// `v.round() as i64` (half away from zero) without a libm call; exact
+/// for |v| < 2²³ (the fractional part `v − trunc(v)` is exact).
+#[inline]
+fn round_i64(v: f32) -> i64 {
+    let t = v as i64;
+    let fr = v - t as f32;
+    if fr >= 0.5 {
+        t + 1
+    } else if fr <= -0.5 {
+        t - 1
+    } else {
+        t
     }
 }
 

@@ -107,8 +107,25 @@ pub fn upsample_to(coarse: &Plane, width: usize, height: usize) -> Plane {
 #[must_use = "the function does not modify the original image"]
 pub fn upsample_from_blocks(coarse: &Plane, block: usize, width: usize, height: usize) -> Plane {
     let mut out = vec![0.0f32; width * height];
-    if width == 0 || height == 0 || coarse.width == 0 || coarse.height == 0 {
-        return Plane::from_vec(width, height, out);
+    upsample_from_blocks_apply(coarse, block, width, &mut out, |_, up, row| {
+        row.copy_from_slice(up)
+    });
+    Plane::from_vec(width, height, out)
+}
+
+/// [`upsample_from_blocks`] one row at a time, without the full plane:
+/// `f(y, upsampled_row, target_row)` for every row of the row-major
+/// `target` (`width` wide), rows in parallel (e.g. to subtract a
+/// background in place). Nothing is called when `coarse` is empty.
+pub fn upsample_from_blocks_apply<T: Send>(
+    coarse: &Plane,
+    block: usize,
+    width: usize,
+    target: &mut [T],
+    f: impl Fn(usize, &[f32], &mut [T]) + Sync,
+) {
+    if width == 0 || target.is_empty() || coarse.width == 0 || coarse.height == 0 {
+        return;
     }
     let (bw, bh, b) = (coarse.width, coarse.height, block.max(1) as f32);
     let med = &coarse.data;
@@ -121,19 +138,22 @@ pub fn upsample_from_blocks(coarse: &Plane, block: usize, width: usize, height: 
             (x0, (x0 + 1).min(bw - 1), fx - x0 as f32)
         })
         .collect();
-    out.par_chunks_mut(width).enumerate().for_each(|(y, row)| {
-        let fy = ((y as f32 + 0.5) / b - 0.5).clamp(0.0, (bh - 1) as f32);
-        let y0 = fy as usize;
-        let y1 = (y0 + 1).min(bh - 1);
-        let ty = fy - y0 as f32;
-        let (m0, m1) = (&med[y0 * bw..(y0 + 1) * bw], &med[y1 * bw..(y1 + 1) * bw]);
-        for (o, &(x0, x1, tx)) in row.iter_mut().zip(&cols) {
-            let top = m0[x0] + tx * (m0[x1] - m0[x0]);
-            let bot = m1[x0] + tx * (m1[x1] - m1[x0]);
-            *o = top + ty * (bot - top);
-        }
-    });
-    Plane::from_vec(width, height, out)
+    target.par_chunks_mut(width).enumerate().for_each_init(
+        || vec![0.0f32; width],
+        |up, (y, trow)| {
+            let fy = ((y as f32 + 0.5) / b - 0.5).clamp(0.0, (bh - 1) as f32);
+            let y0 = fy as usize;
+            let y1 = (y0 + 1).min(bh - 1);
+            let ty = fy - y0 as f32;
+            let (m0, m1) = (&med[y0 * bw..(y0 + 1) * bw], &med[y1 * bw..(y1 + 1) * bw]);
+            for (o, &(x0, x1, tx)) in up.iter_mut().zip(&cols) {
+                let top = m0[x0] + tx * (m0[x1] - m0[x0]);
+                let bot = m1[x0] + tx * (m1[x1] - m1[x0]);
+                *o = top + ty * (bot - top);
+            }
+            f(y, up, trow);
+        },
+    );
 }
 
 #[cfg(test)]

@@ -14,7 +14,8 @@ pub(crate) mod simd;
 mod thin;
 
 pub use self::bilinear::{
-    downsample2, sample_bilinear, sample_bilinear_with, upsample_from_blocks, upsample_to,
+    downsample2, sample_bilinear, sample_bilinear_with, upsample_from_blocks,
+    upsample_from_blocks_apply, upsample_to,
 };
 pub use self::distance::distance_transform;
 pub use self::gaussian::gaussian_blur;
