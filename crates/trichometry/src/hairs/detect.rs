@@ -96,8 +96,11 @@ fn planes(input: &StageInput<'_>, f: usize) -> (Plane, Mask) {
                         acc[full] = if first { s } else { acc[full] + s };
                     }
                     let vr = &input.valid.data[y * w..(y + 1) * w];
-                    for (v, c) in vrow.iter_mut().zip(vr.chunks(f)) {
-                        *v &= c.iter().all(|&b| b);
+                    // Usually the whole row is valid: one quick test.
+                    if !vr.iter().fold(true, |a, &b| a & b) {
+                        for (v, c) in vrow.iter_mut().zip(vr.chunks(f)) {
+                            *v &= c.iter().all(|&b| b);
+                        }
                     }
                 }
                 for (i, (o, &s)) in orow.iter_mut().zip(acc.iter()).enumerate() {

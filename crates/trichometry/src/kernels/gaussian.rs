@@ -260,7 +260,7 @@ fn fir_blur(image: &Plane, sigma: f32) -> Plane {
 /// Number of poles of the recursive filter.
 const K: usize = 5;
 /// Lines filtered together (one SIMD-friendly group).
-const LANES: usize = 8;
+const LANES: usize = 16;
 
 /// Coefficients of `y[n] = b0 x[n] − Σ a[k] y[n−1−k]` and the right-border matrix.
 #[derive(Debug, Clone)]
