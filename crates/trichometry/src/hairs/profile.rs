@@ -35,6 +35,20 @@ pub(crate) trait Intensity: Sync {
     fn size(&self) -> (usize, usize);
     /// Bilinear value at (x, y).
     fn bilinear(&self, x: f32, y: f32) -> f32;
+    /// The profile [`measure`] reads: for `k` in `−n..=n` (into
+    /// `prof[k + n]`), the mean of the values at `c + k·du·nrm` and one
+    /// pixel either side along `t`.
+    #[allow(clippy::too_many_arguments)]
+    fn profile(&self, c: [f32; 2], nrm: [f32; 2], t: [f32; 2], du: f32, n: i32, prof: &mut [f32]) {
+        for k in -n..=n {
+            let u = k as f32 * du;
+            let (x, y) = (c[0] + nrm[0] * u, c[1] + nrm[1] * u);
+            prof[(k + n) as usize] = (self.bilinear(x - t[0], y - t[1])
+                + self.bilinear(x, y)
+                + self.bilinear(x + t[0], y + t[1]))
+                / 3.0;
+        }
+    }
 }
 
 impl Intensity for Plane {
@@ -287,14 +301,7 @@ pub(crate) fn measure(
             continue;
         }
         attempts += 1;
-        for k in -n..=n {
-            let u = k as f32 * du;
-            let (x, y) = (c[0] + nrm[0] * u, c[1] + nrm[1] * u);
-            prof[(k + n) as usize] = (lum.bilinear(x - t[0], y - t[1])
-                + lum.bilinear(x, y)
-                + lum.bilinear(x + t[0], y + t[1]))
-                / 3.0;
-        }
+        lum.profile(c, nrm, t, du, n, &mut prof);
         bg_l.clear();
         bg_r.clear();
         for k in -n..=n {
