@@ -3,8 +3,8 @@ use criterion::{criterion_group, criterion_main, Criterion};
 use std::hint::black_box;
 use trichometry::hairs::{detect_hairs, HairParams};
 use trichometry::vessels::{detect_vessels, VesselParams};
-use trichometry::{analyze, color, erythema, Calibration, Mask, Params, StageInput};
-use trichometry_benches::{hair_phantom_12mp, phantom_12mp, vessel_phantom_12mp};
+use trichometry::{analyze, color, erythema, Calibration, Params, StageInput};
+use trichometry_benches::{hair_phantom_12mp, linear_all_valid, phantom_12mp, vessel_phantom_12mp};
 
 fn bench(c: &mut Criterion) {
     let image = phantom_12mp();
@@ -38,8 +38,7 @@ fn bench_vessels(c: &mut Criterion) {
     g.sample_size(10);
     for um in [1.5, 3.5, 5.0] {
         let image = vessel_phantom_12mp(um);
-        let rgb = color::to_linear(&image.view()).unwrap();
-        let valid = Mask::filled(rgb.width, rgb.height, true);
+        let (rgb, valid) = linear_all_valid(&image);
         let input = StageInput {
             rgb: &rgb,
             um_per_px: um,
@@ -60,8 +59,7 @@ fn bench_hairs(c: &mut Criterion) {
     g.sample_size(10);
     for um in [2.0, 3.5] {
         let image = hair_phantom_12mp(um);
-        let rgb = color::to_linear(&image.view()).unwrap();
-        let valid = Mask::filled(rgb.width, rgb.height, true);
+        let (rgb, valid) = linear_all_valid(&image);
         let input = StageInput {
             rgb: &rgb,
             um_per_px: um,

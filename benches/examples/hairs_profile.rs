@@ -4,7 +4,7 @@
 use std::time::Instant;
 use trichometry::hairs::{detect_hairs, HairParams};
 use trichometry::{color, Image, Mask, Samples, StageInput};
-use trichometry_benches::{hair_phantom_12mp, BENCH_SIZE};
+use trichometry_benches::{hair_phantom_12mp, linear_all_valid, BENCH_SIZE};
 
 /// FNV-1a over bytes.
 fn fnv(h: &mut u64, bytes: &[u8]) {
@@ -177,8 +177,7 @@ fn main() {
             im
         }
     };
-    let rgb = color::to_linear(&image.view()).unwrap();
-    let valid = Mask::filled(rgb.width, rgb.height, true);
+    let (rgb, valid) = linear_all_valid(&image);
     let input = StageInput {
         rgb: &rgb,
         um_per_px: um,

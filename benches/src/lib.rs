@@ -49,3 +49,10 @@ pub fn hair_phantom_12mp(um_per_px: f64) -> Image {
     };
     synth::render(&spec).expect("phantom renders").image
 }
+
+/// An image as a stage sees it: linear RGB and an all-valid mask.
+pub fn linear_all_valid(image: &Image) -> (trichometry::color::LinearRgb, trichometry::Mask) {
+    let rgb = trichometry::color::to_linear(&image.view()).expect("8-bit RGB converts");
+    let valid = trichometry::Mask::filled(rgb.width, rgb.height, true);
+    (rgb, valid)
+}
