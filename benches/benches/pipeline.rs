@@ -1,9 +1,10 @@
 //! Whole-pipeline and per-stage benchmarks on a 12 MP image.
 use criterion::{criterion_group, criterion_main, Criterion};
 use std::hint::black_box;
+use trichometry::hairs::{detect_hairs, HairParams};
 use trichometry::vessels::{detect_vessels, VesselParams};
-use trichometry::{analyze, color, erythema, Calibration, Mask, Params, StageInput};
-use trichometry_benches::{phantom_12mp, vessel_phantom_12mp};
+use trichometry::{analyze, color, erythema, Calibration, Params, StageInput};
+use trichometry_benches::{hair_phantom_12mp, linear_all_valid, phantom_12mp, vessel_phantom_12mp};
 
 fn bench(c: &mut Criterion) {
     let image = phantom_12mp();
@@ -37,8 +38,7 @@ fn bench_vessels(c: &mut Criterion) {
     g.sample_size(10);
     for um in [1.5, 3.5, 5.0] {
         let image = vessel_phantom_12mp(um);
-        let rgb = color::to_linear(&image.view()).unwrap();
-        let valid = Mask::filled(rgb.width, rgb.height, true);
+        let (rgb, valid) = linear_all_valid(&image);
         let input = StageInput {
             rgb: &rgb,
             um_per_px: um,
@@ -52,5 +52,26 @@ fn bench_vessels(c: &mut Criterion) {
     g.finish();
 }
 
-criterion_group!(benches, bench, bench_vessels);
+/// The hair stage alone on 12 MP phantoms with hair at 2 and 3.5 µm/px
+/// (issue 3: ≤ 100 ms on the 2-core machine).
+fn bench_hairs(c: &mut Criterion) {
+    let mut g = c.benchmark_group("12mp_hairs");
+    g.sample_size(10);
+    for um in [2.0, 3.5] {
+        let image = hair_phantom_12mp(um);
+        let (rgb, valid) = linear_all_valid(&image);
+        let input = StageInput {
+            rgb: &rgb,
+            um_per_px: um,
+            valid: &valid,
+        };
+        let params = HairParams::default();
+        g.bench_function(format!("detect_hairs_{um}um"), |b| {
+            b.iter(|| detect_hairs(black_box(&input), &params).unwrap())
+        });
+    }
+    g.finish();
+}
+
+criterion_group!(benches, bench, bench_vessels, bench_hairs);
 criterion_main!(benches);

@@ -14,14 +14,18 @@
 //! a multiple of the robust noise level and an absolute contrast floor
 //! (skin texture and furrows are low-contrast).
 
+use super::profile::Intensity;
 use super::HairParams;
 use crate::analysis::StageInput;
+use crate::color::LinearRgb;
 use crate::image::{Mask, Plane};
-use crate::kernels::{hysteresis, ridge_response, Polarity};
+use crate::kernels::{
+    hysteresis, ridge_response, sample_bilinear_with, upsample_from_blocks_apply, Polarity,
+};
 use rayon::prelude::*;
 
 /// What detection hands to tracing.
-pub(crate) struct Detection {
+pub(crate) struct Detection<'a> {
     /// Full-resolution pixels per detection pixel.
     pub factor: usize,
     /// Ridge strength (OD units) at detection resolution.
@@ -35,47 +39,130 @@ pub(crate) struct Detection {
     /// Analysable detection pixels.
     pub valid: Mask,
     /// Full-resolution luminance (linear).
-    pub lum: Plane,
+    pub lum: Luminance<'a>,
 }
 
-/// Box-downsample red (as OD) by `f`, and build full-resolution luminance.
-fn planes(input: &StageInput<'_>, f: usize) -> (Plane, Plane, Mask) {
+/// Linear luminance `0.2126 R + 0.7152 G + 0.0722 B` at full resolution,
+/// computed where it is read (the profiles touch a fraction of the image).
+pub(crate) struct Luminance<'a> {
+    rgb: &'a LinearRgb,
+}
+
+impl Luminance<'_> {
+    /// Luminance of pixel `i` (row-major).
+    #[inline(always)]
+    fn px(&self, i: usize) -> f32 {
+        0.2126 * self.rgb.r[i] + 0.7152 * self.rgb.g[i] + 0.0722 * self.rgb.b[i]
+    }
+}
+
+impl Intensity for Luminance<'_> {
+    fn size(&self) -> (usize, usize) {
+        (self.rgb.width, self.rgb.height)
+    }
+    #[inline(always)]
+    fn bilinear(&self, x: f32, y: f32) -> f32 {
+        sample_bilinear_with(self.rgb.width, self.rgb.height, x, y, |i| self.px(i))
+    }
+    fn profile(&self, c: [f32; 2], nrm: [f32; 2], t: [f32; 2], du: f32, n: i32, prof: &mut [f32]) {
+        let rgb = self.rgb;
+        lum_profile(
+            [&rgb.r, &rgb.g, &rgb.b],
+            [rgb.width, rgb.height],
+            [c, nrm, t],
+            du,
+            n,
+            prof,
+        );
+    }
+}
+
+crate::kernels::simd::dispatch! {
+    fn lum_profile(rgb: [&[f32]; 3], size: [usize; 2], geo: [[f32; 2]; 3], du: f32, n: i32, prof: &mut [f32]) => lum_profile_body
+}
+
+/// [`Intensity::profile`] of the luminance, written as one loop over the
+/// profile without bounds checks so that it vectorises (gathers); the same
+/// operations per sample as `Luminance::bilinear`, so the same bits.
+#[inline(always)]
+fn lum_profile_body(
+    rgb: [&[f32]; 3],
+    size: [usize; 2],
+    geo: [[f32; 2]; 3],
+    du: f32,
+    n: i32,
+    prof: &mut [f32],
+) {
+    let [r, g, b] = rgb;
+    let [w, h] = size;
+    let [c, nrm, t] = geo;
+    assert!(w > 0 && h > 0 && r.len() == w * h && g.len() == w * h && b.len() == w * h);
+    let px = |i: usize| -> f32 {
+        debug_assert!(i < w * h);
+        // SAFETY: `sample_bilinear_with` reads indices y·w + x with
+        // x ≤ w − 1 and y ≤ h − 1 (clamped), so < w·h = the length of all
+        // three planes (asserted above).
+        unsafe {
+            0.2126 * *r.get_unchecked(i)
+                + 0.7152 * *g.get_unchecked(i)
+                + 0.0722 * *b.get_unchecked(i)
+        }
+    };
+    let bil = |x: f32, y: f32| sample_bilinear_with(w, h, x, y, px);
+    let m = (2 * n + 1) as usize;
+    for (j, p) in prof[..m].iter_mut().enumerate() {
+        let u = (j as i32 - n) as f32 * du;
+        let (x, y) = (c[0] + nrm[0] * u, c[1] + nrm[1] * u);
+        *p = (bil(x - t[0], y - t[1]) + bil(x, y) + bil(x + t[0], y + t[1])) / 3.0;
+    }
+}
+
+/// Box-downsample red (as OD) by `f`, and the analysable detection pixels
+/// (all `f × f` full-resolution pixels valid). One pass over the red plane,
+/// in parallel rows of detection pixels.
+fn planes(input: &StageInput<'_>, f: usize) -> (Plane, Mask) {
     let rgb = input.rgb;
     let (w, h) = (rgb.width, rgb.height);
-    let lum: Vec<f32> = rgb
-        .r
-        .par_iter()
-        .zip(rgb.g.par_iter())
-        .zip(rgb.b.par_iter())
-        .map(|((&r, &g), &b)| 0.2126 * r + 0.7152 * g + 0.0722 * b)
-        .collect();
     let (dw, dh) = (w.div_ceil(f), h.div_ceil(f));
     let mut od = vec![0.0f32; dw * dh];
     let mut valid = vec![false; dw * dh];
+    let full = w / f;
     od.par_chunks_mut(dw)
         .zip(valid.par_chunks_mut(dw))
         .enumerate()
-        .for_each(|(j, (orow, vrow))| {
-            let y0 = j * f;
-            let y1 = (y0 + f).min(h);
-            for i in 0..dw {
-                let x0 = i * f;
-                let x1 = (x0 + f).min(w);
-                let mut s = 0.0f32;
-                let mut ok = true;
+        .for_each_init(
+            || vec![0.0f32; dw],
+            |acc, (j, (orow, vrow))| {
+                let y0 = j * f;
+                let y1 = (y0 + f).min(h);
+                vrow.fill(true);
                 for y in y0..y1 {
-                    let row = &rgb.r[y * w + x0..y * w + x1];
-                    s += row.iter().sum::<f32>();
-                    ok &= input.valid.data[y * w + x0..y * w + x1].iter().all(|&v| v);
+                    let row = &rgb.r[y * w..(y + 1) * w];
+                    let first = y == y0;
+                    // Sum of each block's part of this row, left to right,
+                    // added to the block's running sum.
+                    box_row(row, f, full, first, &mut acc[..full]);
+                    if full < dw {
+                        let s: f32 = row[full * f..].iter().sum();
+                        acc[full] = if first { s } else { acc[full] + s };
+                    }
+                    let vr = &input.valid.data[y * w..(y + 1) * w];
+                    // Usually the whole row is valid: one quick test.
+                    if !vr.iter().fold(true, |a, &b| a & b) {
+                        for (v, c) in vrow.iter_mut().zip(vr.chunks(f)) {
+                            *v &= c.iter().all(|&b| b);
+                        }
+                    }
                 }
-                let n = ((y1 - y0) * (x1 - x0)) as f32;
-                orow[i] = -(s / n).max(1e-4).ln();
-                vrow[i] = ok;
-            }
-        });
+                for (i, (o, &s)) in orow.iter_mut().zip(acc.iter()).enumerate() {
+                    let x1 = ((i + 1) * f).min(w);
+                    let n = ((y1 - y0) * (x1 - i * f)) as f32;
+                    *o = -(s / n).max(1e-4).ln();
+                }
+            },
+        );
     (
         Plane::from_vec(dw, dh, od),
-        Plane::from_vec(w, h, lum),
         Mask {
             width: dw,
             height: dh,
@@ -84,30 +171,52 @@ fn planes(input: &StageInput<'_>, f: usize) -> (Plane, Plane, Mask) {
     )
 }
 
-/// Local skin level: median OD of blocks of `b` px, bilinear between block
-/// centres. Blocks with too few valid pixels borrow the global median.
+crate::kernels::simd::dispatch! {
+    fn box_row(row: &[f32], f: usize, full: usize, first: bool, acc: &mut [f32]) => box_row_body
+}
+
+/// `acc[i] (+)= row[i f] + … + row[i f + f − 1]` over the `full` complete
+/// blocks (summed left to right, as `Iterator::sum` does).
+#[inline(always)]
+fn box_row_body(row: &[f32], f: usize, full: usize, first: bool, acc: &mut [f32]) {
+    let acc = &mut acc[..full];
+    macro_rules! go {
+        ($f:literal) => {
+            for (a, c) in acc.iter_mut().zip(row.chunks_exact($f)) {
+                let mut s = c[0];
+                for &v in &c[1..] {
+                    s += v;
+                }
+                *a = if first { s } else { *a + s };
+            }
+        };
+    }
+    match f {
+        1 => go!(1),
+        2 => go!(2),
+        3 => go!(3),
+        4 => go!(4),
+        _ => {
+            for (a, c) in acc.iter_mut().zip(row.chunks_exact(f)) {
+                let s: f32 = c.iter().sum();
+                *a = if first { s } else { *a + s };
+            }
+        }
+    }
+}
+
+/// Local skin level: median OD of blocks of `b` px (bilinear between block
+/// centres: `kernels::upsample_from_blocks`). Blocks with too few valid
+/// pixels borrow the global median. Returns the block grid.
 fn skin_level(od: &Plane, valid: &Mask, b: usize) -> Plane {
     let (w, h) = (od.width, od.height);
     let (bw, bh) = (w.div_ceil(b), h.div_ceil(b));
-    let mut all: Vec<f32> = od
-        .data
-        .iter()
-        .zip(&valid.data)
-        .step_by(3)
-        .filter(|(_, &v)| v)
-        .map(|(&o, _)| o)
-        .collect();
-    let global = if all.is_empty() {
-        0.0
-    } else {
-        let m = all.len() / 2;
-        *all.select_nth_unstable_by(m, f32::total_cmp).1
-    };
-    let med: Vec<f32> = (0..bw * bh)
+    // Block medians; `None` where a block has too few valid pixels.
+    let med: Vec<Option<f32>> = (0..bw * bh)
         .into_par_iter()
-        .map(|k| {
+        .map_init(Vec::new, |v, k| {
             let (bx, by) = (k % bw, k / bw);
-            let mut v = Vec::with_capacity(b * b / 4);
+            v.clear();
             for y in (by * b..((by + 1) * b).min(h)).step_by(2) {
                 for x in (bx * b..((bx + 1) * b).min(w)).step_by(2) {
                     if valid.data[y * w + x] {
@@ -116,13 +225,33 @@ fn skin_level(od: &Plane, valid: &Mask, b: usize) -> Plane {
                 }
             }
             if v.len() < 8 {
-                return global;
+                return None;
             }
             let m = v.len() / 2;
-            *v.select_nth_unstable_by(m, f32::total_cmp).1
+            Some(*v.select_nth_unstable_by(m, f32::total_cmp).1)
         })
         .collect();
-    crate::kernels::upsample_from_blocks(&Plane::from_vec(bw, bh, med), b, w, h)
+    // Those borrow the global median (computed only when needed).
+    let global = if med.iter().any(Option::is_none) {
+        let mut all: Vec<f32> = od
+            .data
+            .iter()
+            .zip(&valid.data)
+            .step_by(3)
+            .filter(|(_, &v)| v)
+            .map(|(&o, _)| o)
+            .collect();
+        if all.is_empty() {
+            0.0
+        } else {
+            let m = all.len() / 2;
+            *all.select_nth_unstable_by(m, f32::total_cmp).1
+        }
+    } else {
+        0.0
+    };
+    let med: Vec<f32> = med.into_iter().map(|m| m.unwrap_or(global)).collect();
+    Plane::from_vec(bw, bh, med)
 }
 
 /// Scales (detection px) covering widths `min_um..max_um` at σ = w/2,
@@ -137,20 +266,21 @@ pub(crate) fn sigmas(params: &HairParams, det_um: f64) -> Vec<f32> {
 }
 
 /// Run detection.
-pub(crate) fn detect(input: &StageInput<'_>, params: &HairParams) -> Detection {
+pub(crate) fn detect<'a>(input: &StageInput<'a>, params: &HairParams) -> Detection<'a> {
     let f = ((params.detection_um_per_px / input.um_per_px).floor() as usize).max(1);
     let det_um = input.um_per_px * f as f64;
-    let (mut od, lum, valid) = planes(input, f);
+    let (mut od, valid) = planes(input, f);
+    let lum = Luminance { rgb: input.rgb };
     let block = ((400.0 / det_um).round() as usize).clamp(16, 256);
     let skin = skin_level(&od, &valid, block);
     // Relative darkness above the local skin level; brighter things are flat.
-    od.data
-        .par_iter_mut()
-        .zip(skin.data.par_iter())
-        .zip(valid.data.par_iter())
-        .for_each(|((o, &s), &v)| {
+    let dw = od.width;
+    upsample_from_blocks_apply(&skin, block, dw, &mut od.data, |y, sk, orow| {
+        let vrow = &valid.data[y * dw..(y + 1) * dw];
+        for ((o, &s), &v) in orow.iter_mut().zip(sk).zip(vrow) {
             *o = if v { (*o - s).max(0.0) } else { 0.0 };
-        });
+        }
+    });
     let sig = sigmas(params, det_um);
     let r = ridge_response(&od, &sig, Polarity::Bright);
     // Robust noise level: median strength over a sparse sample of valid

@@ -34,7 +34,8 @@
 
 use crate::analysis::StageInput;
 use crate::error::{check_positive, Error, Result};
-use crate::image::{Labels, Mask, Plane};
+use crate::image::{Labels, Mask};
+use rayon::prelude::*;
 use serde::{Deserialize, Serialize};
 
 mod detect;
@@ -463,11 +464,13 @@ pub fn detect_hairs(input: &StageInput<'_>, params: &HairParams) -> Result<HairS
             pieces: p.t.n_pieces,
         });
     }
-    let labels = paint_labels(w, h, &traced_pts);
+    // Each shaft as the swept disc of its measured width along its
+    // centreline; where shafts overlap, the nearer centreline wins.
+    let labels = crate::kernels::paint_tubes(w, h, &traced_pts);
     let mask = Mask {
         width: w,
         height: h,
-        data: labels.data.iter().map(|&l| l != 0).collect(),
+        data: labels.data.par_iter().map(|&l| l != 0).collect(),
     };
     let area_mm2 = input.valid.count() as f64 * upp * upp * 1e-6;
     let summary = summarize(&shafts, area_mm2, params);
@@ -495,7 +498,7 @@ struct EndRamp {
 /// brighter of the two sides. `None` when the profile leaves the image, the
 /// shaft does not end there (still dark beyond) or shows no contrast.
 fn end_ramp(
-    lum: &Plane,
+    lum: &impl profile::Intensity,
     pts: &[[f32; 2]],
     width_px: f32,
     at_end: bool,
@@ -522,7 +525,8 @@ fn end_ramp(
     let inner = (100.0 / upp) as f32 + width_px;
     let outer = (60.0 / upp) as f32;
     let step = 0.5f32;
-    let (w, h) = (lum.width as f32, lum.height as f32);
+    let (w, h) = lum.size();
+    let (w, h) = (w as f32, h as f32);
     let inside = |x: f32, y: f32| x >= 0.0 && y >= 0.0 && x <= w - 1.0 && y <= h - 1.0;
     let mut a = Vec::new();
     let mut s = -inner;
@@ -535,12 +539,11 @@ fn end_ramp(
                 return None;
             }
         }
-        let bg = crate::kernels::sample_bilinear(lum, l1[0], l1[1])
-            .max(crate::kernels::sample_bilinear(lum, l2[0], l2[1]));
+        let bg = lum.bilinear(l1[0], l1[1]).max(lum.bilinear(l2[0], l2[1]));
         if bg <= 0.0 {
             return None;
         }
-        let t = crate::kernels::sample_bilinear(lum, c[0], c[1]) / bg;
+        let t = lum.bilinear(c[0], c[1]) / bg;
         a.push((s, -t.clamp(1e-3, 1.0).ln()));
         s += step;
     }
@@ -762,54 +765,6 @@ fn red_green_absorbance(
         n += 1;
     }
     (n >= 3 && ag > 0.0).then(|| ar / ag)
-}
-
-/// Paint each shaft as the swept disc of its measured width along its
-/// centreline; where shafts overlap, the nearer centreline wins.
-fn paint_labels(w: usize, h: usize, shafts: &[(Vec<[f32; 2]>, f32)]) -> Labels {
-    let mut lab = vec![0u32; w * h];
-    let mut best = vec![f32::INFINITY; w * h];
-    for (k, (pts, width)) in shafts.iter().enumerate() {
-        let r = 0.5 * width.max(1.0);
-        let reach = r + 0.5;
-        // Subsample the polyline so that segments are not much shorter than r.
-        let step = ((r / 2.0).max(1.0)) as usize;
-        let mut q: Vec<[f32; 2]> = pts.iter().step_by(step).copied().collect();
-        if let Some(&l) = pts.last() {
-            q.push(l);
-        }
-        for s in q.windows(2) {
-            let (a, b) = (s[0], s[1]);
-            let x0 = (a[0].min(b[0]) - reach).floor().max(0.0) as usize;
-            let y0 = (a[1].min(b[1]) - reach).floor().max(0.0) as usize;
-            let x1 = ((a[0].max(b[0]) + reach).ceil() as usize).min(w - 1);
-            let y1 = ((a[1].max(b[1]) + reach).ceil() as usize).min(h - 1);
-            let (vx, vy) = (b[0] - a[0], b[1] - a[1]);
-            let l2 = (vx * vx + vy * vy).max(1e-12);
-            for y in y0..=y1 {
-                for x in x0..=x1 {
-                    let (px, py) = (x as f32 - a[0], y as f32 - a[1]);
-                    let t = ((px * vx + py * vy) / l2).clamp(0.0, 1.0);
-                    let (dx, dy) = (px - t * vx, py - t * vy);
-                    let d = (dx * dx + dy * dy).sqrt();
-                    // Relative distance, so that a thin hair over a thick
-                    // one keeps its own core.
-                    let rel = d / r;
-                    let i = y * w + x;
-                    if d <= r && rel < best[i] {
-                        best[i] = rel;
-                        lab[i] = k as u32 + 1;
-                    }
-                }
-            }
-        }
-    }
-    Labels {
-        width: w,
-        height: h,
-        data: lab,
-        count: shafts.len() as u32,
-    }
 }
 
 fn summarize(shafts: &[HairShaft], area_mm2: f64, p: &HairParams) -> HairSummary {

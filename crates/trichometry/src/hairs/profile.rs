@@ -26,6 +26,41 @@
 use crate::image::Plane;
 use crate::kernels::sample_bilinear;
 
+/// An intensity image read by bilinear interpolation
+/// ([`sample_bilinear`]'s convention): a stored plane, or the luminance
+/// computed from the colour planes where it is read
+/// (`detect::Luminance`), which spares a full-resolution plane.
+pub(crate) trait Intensity: Sync {
+    /// Width and height in pixels.
+    fn size(&self) -> (usize, usize);
+    /// Bilinear value at (x, y).
+    fn bilinear(&self, x: f32, y: f32) -> f32;
+    /// The profile [`measure`] reads: for `k` in `−n..=n` (into
+    /// `prof[k + n]`), the mean of the values at `c + k·du·nrm` and one
+    /// pixel either side along `t`.
+    #[allow(clippy::too_many_arguments)]
+    fn profile(&self, c: [f32; 2], nrm: [f32; 2], t: [f32; 2], du: f32, n: i32, prof: &mut [f32]) {
+        for k in -n..=n {
+            let u = k as f32 * du;
+            let (x, y) = (c[0] + nrm[0] * u, c[1] + nrm[1] * u);
+            prof[(k + n) as usize] = (self.bilinear(x - t[0], y - t[1])
+                + self.bilinear(x, y)
+                + self.bilinear(x + t[0], y + t[1]))
+                / 3.0;
+        }
+    }
+}
+
+impl Intensity for Plane {
+    fn size(&self) -> (usize, usize) {
+        (self.width, self.height)
+    }
+    #[inline(always)]
+    fn bilinear(&self, x: f32, y: f32) -> f32 {
+        sample_bilinear(self, x, y)
+    }
+}
+
 /// One width measurement.
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub(crate) struct WidthSample {
@@ -105,8 +140,62 @@ pub(crate) fn quantile_sorted(v: &[f32], q: f32) -> f32 {
 /// the chord fraction is `s = −ln(1 − l·(1 − e^{−k}))/k`, the offset
 /// `√(1 − s²)`. (The hair's own reflectance scales the profile and cancels.)
 fn cyl_half_width(k: f32, l: f32) -> f32 {
-    let s = -(1.0 - l * (1.0 - (-k).exp())).ln() / k;
+    cyl_half_width_e(k, (-k).exp(), l)
+}
+
+/// [`cyl_half_width`] with `e = exp(−k)` given.
+#[inline(always)]
+fn cyl_half_width_e(k: f32, e: f32, l: f32) -> f32 {
+    let s = -(1.0 - l * (1.0 - e)).ln() / k;
     (1.0 - s * s).max(0.0).sqrt()
+}
+
+/// Ratio of the full widths at 80 % and 50 % of the peak of a cylinder of
+/// optical thickness `k` (one exponential for both).
+#[inline]
+fn rho_of(k: f32) -> f32 {
+    let e = (-k).exp();
+    cyl_half_width_e(k, e, 0.8) / cyl_half_width_e(k, e, 0.5)
+}
+
+/// Bisection bracket of [`cylinder_factor`] and its number of steps.
+const CYL_LO: f32 = 0.01;
+const CYL_HI: f32 = 30.0;
+const CYL_STEPS: usize = 30;
+/// Levels of the bisection tree whose midpoint ratios are tabulated.
+const CYL_TREE_LEVELS: usize = 15;
+
+/// [`rho_of`] at the bracket ends and at every midpoint of the first
+/// [`CYL_TREE_LEVELS`] levels of the bisection (heap order, root at 1): the
+/// bisection reads them instead of computing them, with the same bits.
+struct CylTree {
+    rho_lo: f32,
+    rho_hi: f32,
+    node: Vec<f32>,
+}
+
+fn cyl_tree() -> &'static CylTree {
+    static TREE: std::sync::OnceLock<CylTree> = std::sync::OnceLock::new();
+    TREE.get_or_init(|| {
+        let mut node = vec![0.0f32; 1 << CYL_TREE_LEVELS];
+        // Level by level: node i spans (lo, hi); its children split at m.
+        let mut spans = vec![(CYL_LO, CYL_HI)];
+        for level in 0..CYL_TREE_LEVELS {
+            let mut next = Vec::with_capacity(2 * spans.len());
+            for (j, &(lo, hi)) in spans.iter().enumerate() {
+                let m = 0.5 * (lo + hi);
+                node[(1 << level) + j] = rho_of(m);
+                next.push((lo, m));
+                next.push((m, hi));
+            }
+            spans = next;
+        }
+        CylTree {
+            rho_lo: rho_of(CYL_LO),
+            rho_hi: rho_of(CYL_HI),
+            node,
+        }
+    })
 }
 
 /// Diameter / FWHM of a cylinder's absorbance profile from the measured
@@ -115,16 +204,30 @@ fn cyl_half_width(k: f32, l: f32) -> f32 {
 /// 1.155), an opaque one a flat core (ρ → 1, diameter = FWHM). ρ does not
 /// depend on the hair's own reflectance or the skin level; blur lowers it a
 /// little for thin shafts.
+///
+/// Bisection on the optical thickness; the first levels' midpoint ratios
+/// come from a table (the same values, computed once).
 pub(crate) fn cylinder_factor(rho: f32) -> f32 {
-    let (mut lo, mut hi) = (0.01f32, 30.0f32);
-    let rho_of = |k: f32| cyl_half_width(k, 0.8) / cyl_half_width(k, 0.5);
-    if rho.is_nan() || rho <= rho_of(lo) {
+    let tree = cyl_tree();
+    let (mut lo, mut hi) = (CYL_LO, CYL_HI);
+    if rho.is_nan() || rho <= tree.rho_lo {
         return 1.0 / cyl_half_width(lo, 0.5);
     }
-    if rho >= rho_of(hi) {
+    if rho >= tree.rho_hi {
         return 1.0 / cyl_half_width(hi, 0.5);
     }
-    for _ in 0..30 {
+    let mut i = 1usize;
+    for _ in 0..CYL_TREE_LEVELS {
+        let m = 0.5 * (lo + hi);
+        if tree.node[i] < rho {
+            lo = m;
+            i = 2 * i + 1;
+        } else {
+            hi = m;
+            i *= 2;
+        }
+    }
+    for _ in CYL_TREE_LEVELS..CYL_STEPS {
         let m = 0.5 * (lo + hi);
         if rho_of(m) < rho {
             lo = m;
@@ -147,7 +250,7 @@ pub(crate) fn cylinder_factor(rho: f32) -> f32 {
 /// ridge-like patch of skin.
 #[allow(clippy::too_many_arguments)]
 pub(crate) fn measure(
-    lum: &Plane,
+    lum: &impl Intensity,
     pts: &[[f32; 2]],
     width_guess_px: f32,
     step_px: f32,
@@ -176,7 +279,8 @@ pub(crate) fn measure(
     let mut bg_r = Vec::with_capacity(n as usize);
     let win = (0.5 * wg).max(3.0);
     let mut s = skip_px;
-    let (w, h) = (lum.width as f32, lum.height as f32);
+    let (w, h) = lum.size();
+    let (w, h) = (w as f32, h as f32);
     while s <= total - skip_px {
         let (c, t) = point_and_tangent(pts, &arc, s, win);
         let s_here = s;
@@ -197,14 +301,7 @@ pub(crate) fn measure(
             continue;
         }
         attempts += 1;
-        for k in -n..=n {
-            let u = k as f32 * du;
-            let (x, y) = (c[0] + nrm[0] * u, c[1] + nrm[1] * u);
-            prof[(k + n) as usize] = (sample_bilinear(lum, x - t[0], y - t[1])
-                + sample_bilinear(lum, x, y)
-                + sample_bilinear(lum, x + t[0], y + t[1]))
-                / 3.0;
-        }
+        lum.profile(c, nrm, t, du, n, &mut prof);
         bg_l.clear();
         bg_r.clear();
         for k in -n..=n {

@@ -75,11 +75,18 @@ fn nms(det: &Detection) -> Mask {
             // lies within the half-width (σ = w/2) of a stronger, wider
             // ridge across it.
             let sp = det.scale.data[i];
+            // Only a wider ridge (σ > 1.4 sp ≤ smax) within 1.1 σ counts.
+            if 1.4 * sp >= smax {
+                return true;
+            }
             let reach = (2.0 * smax).ceil() as i32;
             for k in 1..=reach {
+                if k as f32 >= 1.1 * smax {
+                    break;
+                }
                 for sign in [-1.0f32, 1.0] {
                     let (qx, qy) = (x + sign * k as f32 * nx, y + sign * k as f32 * ny);
-                    let (xi, yi) = (qx.round() as i64, qy.round() as i64);
+                    let (xi, yi) = (round_i64(qx), round_i64(qy));
                     if xi < 0 || yi < 0 || xi >= w as i64 || yi >= h as i64 {
                         continue;
                     }
@@ -97,6 +104,21 @@ fn nms(det: &Detection) -> Mask {
         width: w,
         height: h,
         data,
+    }
+}
+
+/// `v.round() as i64` (half away from zero) without a libm call; exact
+/// for |v| < 2²³ (the fractional part `v − trunc(v)` is exact).
+#[inline]
+fn round_i64(v: f32) -> i64 {
+    let t = v as i64;
+    let fr = v - t as f32;
+    if fr >= 0.5 {
+        t + 1
+    } else if fr <= -0.5 {
+        t - 1
+    } else {
+        t
     }
 }
 
@@ -190,15 +212,21 @@ fn order(pix: &[usize], w: usize, in_comp: &dyn Fn(usize) -> bool) -> Vec<usize>
     };
     let start = far(far(pix[0]));
     let mut path = vec![start];
-    let mut visited = std::collections::HashSet::new();
-    visited.insert(start);
+    // `pix` is in increasing index order (components are gathered by a
+    // raster scan): visited flags by position.
+    debug_assert!(pix.windows(2).all(|p| p[0] < p[1]));
+    let slot = |j: usize| pix.binary_search(&j).ok();
+    let mut visited = vec![false; pix.len()];
+    if let Some(k) = slot(start) {
+        visited[k] = true;
+    }
     let mut dir = (0.0f32, 0.0f32);
     let mut cur = start;
     loop {
         let (cx, cy) = ((cur % w) as f32, (cur / w) as f32);
         let mut best: Option<(f32, usize)> = None;
         for j in nb(cur) {
-            if visited.contains(&j) {
+            if slot(j).is_some_and(|k| visited[k]) {
                 continue;
             }
             let (dx, dy) = ((j % w) as f32 - cx, (j / w) as f32 - cy);
@@ -213,7 +241,9 @@ fn order(pix: &[usize], w: usize, in_comp: &dyn Fn(usize) -> bool) -> Vec<usize>
         let (dx, dy) = ((j % w) as f32 - cx, (j / w) as f32 - cy);
         let l = (dx * dx + dy * dy).sqrt();
         dir = (0.5 * dir.0 + 0.5 * dx / l, 0.5 * dir.1 + 0.5 * dy / l);
-        visited.insert(j);
+        if let Some(k) = slot(j) {
+            visited[k] = true;
+        }
         path.push(j);
         cur = j;
     }
@@ -504,11 +534,31 @@ pub(crate) fn join(pieces: &[Piece], params: &HairParams, upp: f64) -> Vec<Trace
         .collect();
     let max_gap = (params.max_join_gap_um / upp) as f32;
     let max_ang = (params.max_join_angle_deg as f32).to_radians();
-    // Candidate links, scored; a simple grid would speed this up for
-    // thousands of pieces (see the report: ~O(n²) on ends here).
+    // Candidate links, scored. Only ends closer in x than the largest gap
+    // limit can link: a sweep over the ends sorted by x gives those pairs
+    // (ends off the finite plane pair with all, as before).
+    let g_all = max_gap.max(2.0 * pieces.iter().map(|p| p.width).fold(0.0f32, f32::max) + 6.0);
+    let reach = g_all * 1.001 + 1.0;
+    let finite = |k: usize| ends[k].p[0].is_finite() && ends[k].p[1].is_finite();
+    let mut by_x: Vec<usize> = (0..ends.len()).filter(|&k| finite(k)).collect();
+    by_x.sort_by(|&i, &j| ends[i].p[0].total_cmp(&ends[j].p[0]).then(i.cmp(&j)));
+    let mut pairs: Vec<(usize, usize)> = Vec::new();
+    for (s, &i) in by_x.iter().enumerate() {
+        for &j in &by_x[s + 1..] {
+            if ends[j].p[0] - ends[i].p[0] > reach {
+                break;
+            }
+            pairs.push((i.min(j), i.max(j)));
+        }
+    }
+    for i in (0..ends.len()).filter(|&k| !finite(k)) {
+        for j in (0..ends.len()).filter(|&j| j != i && (finite(j) || j > i)) {
+            pairs.push((i.min(j), i.max(j)));
+        }
+    }
     let mut cand: Vec<(f32, usize, usize)> = Vec::new();
-    for a in 0..ends.len() {
-        for b in a + 1..ends.len() {
+    {
+        for (a, b) in pairs {
             let (ea, eb) = (ends[a], ends[b]);
             if ea.piece == eb.piece {
                 continue;

@@ -9,19 +9,29 @@ use rayon::prelude::*;
 /// NaN coordinates sample (0, 0). An empty plane gives 0.
 #[inline]
 pub fn sample_bilinear(image: &Plane, x: f32, y: f32) -> f32 {
-    let (w, h) = (image.width, image.height);
+    let d = &image.data;
+    sample_bilinear_with(image.width, image.height, x, y, |i| d[i])
+}
+
+/// [`sample_bilinear`] of a `w × h` image whose pixel `i` (row-major) is
+/// `px(i)`: for images that are never stored whole (e.g. a luminance
+/// computed from colour planes where it is read).
+#[inline(always)]
+pub fn sample_bilinear_with(w: usize, h: usize, x: f32, y: f32, px: impl Fn(usize) -> f32) -> f32 {
     if w == 0 || h == 0 {
         return 0.0;
     }
     // `clamp` keeps NaN; `max` first maps NaN to 0.
     let x = x.max(0.0).min((w - 1) as f32);
     let y = y.max(0.0).min((h - 1) as f32);
-    let (x0, y0) = (x.floor() as usize, y.floor() as usize);
+    // Non-negative here: truncation is the floor (and needs no libm call).
+    let (x0, y0) = (x as usize, y as usize);
     let (x1, y1) = ((x0 + 1).min(w - 1), (y0 + 1).min(h - 1));
     let (fx, fy) = (x - x0 as f32, y - y0 as f32);
-    let d = &image.data;
-    let top = d[y0 * w + x0] + fx * (d[y0 * w + x1] - d[y0 * w + x0]);
-    let bot = d[y1 * w + x0] + fx * (d[y1 * w + x1] - d[y1 * w + x0]);
+    let (a, b) = (px(y0 * w + x0), px(y0 * w + x1));
+    let (c, d) = (px(y1 * w + x0), px(y1 * w + x1));
+    let top = a + fx * (b - a);
+    let bot = c + fx * (d - c);
     top + fy * (bot - top)
 }
 
@@ -97,27 +107,53 @@ pub fn upsample_to(coarse: &Plane, width: usize, height: usize) -> Plane {
 #[must_use = "the function does not modify the original image"]
 pub fn upsample_from_blocks(coarse: &Plane, block: usize, width: usize, height: usize) -> Plane {
     let mut out = vec![0.0f32; width * height];
-    if width == 0 || height == 0 || coarse.width == 0 || coarse.height == 0 {
-        return Plane::from_vec(width, height, out);
+    upsample_from_blocks_apply(coarse, block, width, &mut out, |_, up, row| {
+        row.copy_from_slice(up)
+    });
+    Plane::from_vec(width, height, out)
+}
+
+/// [`upsample_from_blocks`] one row at a time, without the full plane:
+/// `f(y, upsampled_row, target_row)` for every row of the row-major
+/// `target` (`width` wide), rows in parallel (e.g. to subtract a
+/// background in place). Nothing is called when `coarse` is empty.
+pub fn upsample_from_blocks_apply<T: Send>(
+    coarse: &Plane,
+    block: usize,
+    width: usize,
+    target: &mut [T],
+    f: impl Fn(usize, &[f32], &mut [T]) + Sync,
+) {
+    if width == 0 || target.is_empty() || coarse.width == 0 || coarse.height == 0 {
+        return;
     }
     let (bw, bh, b) = (coarse.width, coarse.height, block.max(1) as f32);
     let med = &coarse.data;
-    out.par_chunks_mut(width).enumerate().for_each(|(y, row)| {
-        let fy = ((y as f32 + 0.5) / b - 0.5).clamp(0.0, (bh - 1) as f32);
-        let y0 = fy.floor() as usize;
-        let y1 = (y0 + 1).min(bh - 1);
-        let ty = fy - y0 as f32;
-        for (x, o) in row.iter_mut().enumerate() {
+    // Block coordinate of every column (the same for all rows); clamped to
+    // ≥ 0, so truncation is the floor.
+    let cols: Vec<(usize, usize, f32)> = (0..width)
+        .map(|x| {
             let fx = ((x as f32 + 0.5) / b - 0.5).clamp(0.0, (bw - 1) as f32);
-            let x0 = fx.floor() as usize;
-            let x1 = (x0 + 1).min(bw - 1);
-            let tx = fx - x0 as f32;
-            let top = med[y0 * bw + x0] + tx * (med[y0 * bw + x1] - med[y0 * bw + x0]);
-            let bot = med[y1 * bw + x0] + tx * (med[y1 * bw + x1] - med[y1 * bw + x0]);
-            *o = top + ty * (bot - top);
-        }
-    });
-    Plane::from_vec(width, height, out)
+            let x0 = fx as usize;
+            (x0, (x0 + 1).min(bw - 1), fx - x0 as f32)
+        })
+        .collect();
+    target.par_chunks_mut(width).enumerate().for_each_init(
+        || vec![0.0f32; width],
+        |up, (y, trow)| {
+            let fy = ((y as f32 + 0.5) / b - 0.5).clamp(0.0, (bh - 1) as f32);
+            let y0 = fy as usize;
+            let y1 = (y0 + 1).min(bh - 1);
+            let ty = fy - y0 as f32;
+            let (m0, m1) = (&med[y0 * bw..(y0 + 1) * bw], &med[y1 * bw..(y1 + 1) * bw]);
+            for (o, &(x0, x1, tx)) in up.iter_mut().zip(&cols) {
+                let top = m0[x0] + tx * (m0[x1] - m0[x0]);
+                let bot = m1[x0] + tx * (m1[x1] - m1[x0]);
+                *o = top + ty * (bot - top);
+            }
+            f(y, up, trow);
+        },
+    );
 }
 
 #[cfg(test)]

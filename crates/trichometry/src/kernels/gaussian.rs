@@ -260,7 +260,7 @@ fn fir_blur(image: &Plane, sigma: f32) -> Plane {
 /// Number of poles of the recursive filter.
 const K: usize = 5;
 /// Lines filtered together (one SIMD-friendly group).
-const LANES: usize = 8;
+const LANES: usize = 16;
 
 /// Coefficients of `y[n] = b0 x[n] − Σ a[k] y[n−1−k]` and the right-border matrix.
 #[derive(Debug, Clone)]
@@ -409,7 +409,7 @@ impl Iir {
 
     /// Filter `LANES` lines of length `n` at once: forward then backward.
     /// `load(i)` gives sample i of each line, `store(i, v)` takes the result.
-    #[inline]
+    #[inline(always)]
     fn lines(
         &self,
         n: usize,
@@ -479,44 +479,76 @@ fn iir_blur(image: &Plane, sigma: f32) -> Plane {
     let mut inter = vec![0.0f32; strips * LANES * h];
     inter.par_chunks_mut(LANES * h).enumerate().for_each_init(
         || vec![[0.0f32; LANES]; h],
-        |tmp, (s, strip)| {
-            let x0 = s * LANES;
-            let load = |i: usize| {
-                let mut v = [0.0f32; LANES];
-                let row = &src[i * w..(i + 1) * w];
-                for (l, vl) in v.iter_mut().enumerate() {
-                    *vl = row[(x0 + l).min(w - 1)];
-                }
-                v
-            };
-            iir.lines(h, load, tmp, |i, v| {
-                strip[i * LANES..(i + 1) * LANES].copy_from_slice(&v);
-            });
-        },
+        |tmp, (s, strip)| iir_vertical(&iir, src, w, h, s * LANES, tmp, strip),
     );
     // Horizontal pass: groups of LANES rows, read across the strips.
     let mut out = vec![0.0f32; w * h];
     out.par_chunks_mut(LANES * w).enumerate().for_each_init(
         || vec![[0.0f32; LANES]; w],
-        |tmp, (g, chunk)| {
-            let y0 = g * LANES;
-            let rows = chunk.len() / w;
-            let load = |i: usize| {
-                let base = (i / LANES) * LANES * h + i % LANES;
-                let mut v = [0.0f32; LANES];
-                for (l, vl) in v.iter_mut().enumerate() {
-                    *vl = inter[base + (y0 + l).min(h - 1) * LANES];
-                }
-                v
-            };
-            iir.lines(w, load, tmp, |i, v| {
-                for (l, &vl) in v.iter().enumerate().take(rows) {
-                    chunk[l * w + i] = vl;
-                }
-            });
-        },
+        |tmp, (g, chunk)| iir_horizontal(&iir, &inter, w, h, g * LANES, tmp, chunk),
     );
     Plane::from_vec(w, h, out)
+}
+
+// The recursions in AVX2/AVX-512 copies (the same f64 operations per lane,
+// so the same bits as the baseline build).
+super::simd::dispatch! {
+    fn iir_vertical(iir: &Iir, src: &[f32], w: usize, h: usize, x0: usize, tmp: &mut [[f32; LANES]], strip: &mut [f32]) => iir_vertical_body
+}
+super::simd::dispatch! {
+    fn iir_horizontal(iir: &Iir, inter: &[f32], w: usize, h: usize, y0: usize, tmp: &mut [[f32; LANES]], chunk: &mut [f32]) => iir_horizontal_body
+}
+
+/// Columns `x0..x0 + LANES` (clamped) filtered down into `strip`.
+#[inline(always)]
+fn iir_vertical_body(
+    iir: &Iir,
+    src: &[f32],
+    w: usize,
+    h: usize,
+    x0: usize,
+    tmp: &mut [[f32; LANES]],
+    strip: &mut [f32],
+) {
+    let load = |i: usize| {
+        let mut v = [0.0f32; LANES];
+        let row = &src[i * w..(i + 1) * w];
+        for (l, vl) in v.iter_mut().enumerate() {
+            *vl = row[(x0 + l).min(w - 1)];
+        }
+        v
+    };
+    iir.lines(h, load, tmp, |i, v| {
+        strip[i * LANES..(i + 1) * LANES].copy_from_slice(&v);
+    });
+}
+
+/// Rows `y0..y0 + LANES` (clamped) of the strip-major `inter` filtered
+/// across into `chunk`.
+#[inline(always)]
+fn iir_horizontal_body(
+    iir: &Iir,
+    inter: &[f32],
+    w: usize,
+    h: usize,
+    y0: usize,
+    tmp: &mut [[f32; LANES]],
+    chunk: &mut [f32],
+) {
+    let rows = chunk.len() / w;
+    let load = |i: usize| {
+        let base = (i / LANES) * LANES * h + i % LANES;
+        let mut v = [0.0f32; LANES];
+        for (l, vl) in v.iter_mut().enumerate() {
+            *vl = inter[base + (y0 + l).min(h - 1) * LANES];
+        }
+        v
+    };
+    iir.lines(w, load, tmp, |i, v| {
+        for (l, &vl) in v.iter().enumerate().take(rows) {
+            chunk[l * w + i] = vl;
+        }
+    });
 }
 
 #[cfg(test)]

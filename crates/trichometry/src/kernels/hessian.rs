@@ -48,7 +48,7 @@
 //! smoothed plane, so a pyramid would save little and cost interpolation
 //! error in the direction and the strength.
 
-use super::gaussian::{fir_for, gaussian_blur};
+use super::gaussian::{fir_for, gaussian_blur, Fir};
 use crate::image::Plane;
 use rayon::prelude::*;
 use serde::{Deserialize, Serialize};
@@ -258,6 +258,34 @@ struct BandScratch {
     hrow: Vec<f32>,
 }
 
+/// What one scale needs before the bands run: the FIR filter fused per
+/// band, or the whole smoothed plane (recursive Gaussian, or no smoothing).
+struct ScalePrep {
+    sigma: f32,
+    s2: f32,
+    fir: Option<Fir>,
+    full: Option<Plane>,
+}
+
+impl ScalePrep {
+    fn new(image: &Plane, sigma_px: f32) -> ScalePrep {
+        let valid = sigma_px.is_finite() && sigma_px > 0.0;
+        let s2 = if valid { sigma_px * sigma_px } else { 1.0 };
+        let fir = if valid { fir_for(sigma_px) } else { None };
+        let full = match fir {
+            Some(_) => None,
+            None if valid => Some(gaussian_blur(image, sigma_px)),
+            None => Some(image.clone()),
+        };
+        ScalePrep {
+            sigma: sigma_px,
+            s2,
+            fir,
+            full,
+        }
+    }
+}
+
 /// Run `f(j, xx, xy, yy, band_outputs)` for every row `j` of every band of
 /// [`HBAND`] rows, where `xx, xy, yy` is the σ²-normalised Hessian of the
 /// image smoothed at `sigma_px` (as [`hessian`] defines it) and `outputs`
@@ -272,15 +300,20 @@ where
     O: IndexedParallelIterator,
     F: Fn(usize, &[f32], &[f32], &[f32], &mut O::Item) + Sync + Send,
 {
+    let prep = [ScalePrep::new(image, sigma_px)];
+    for_each_hessian_band_scales(image, &prep, outputs, |_, j, a, b, c, o| f(j, a, b, c, o));
+}
+
+/// [`for_each_hessian_band`] for several scales at once: per band, the
+/// scales in order (`f(σ, j, …)`), so that a band's outputs are updated by
+/// every scale while they are in cache (one pass over the outputs instead
+/// of one per scale; per pixel the same updates in the same order).
+fn for_each_hessian_band_scales<O, F>(image: &Plane, preps: &[ScalePrep], outputs: O, f: F)
+where
+    O: IndexedParallelIterator,
+    F: Fn(f32, usize, &[f32], &[f32], &[f32], &mut O::Item) + Sync + Send,
+{
     let (w, h) = (image.width, image.height);
-    let valid = sigma_px.is_finite() && sigma_px > 0.0;
-    let s2 = if valid { sigma_px * sigma_px } else { 1.0 };
-    let fir = if valid { fir_for(sigma_px) } else { None };
-    let full = match fir {
-        Some(_) => None,
-        None if valid => Some(gaussian_blur(image, sigma_px)),
-        None => Some(image.clone()),
-    };
     outputs
         .enumerate()
         .for_each_init(BandScratch::default, |sc, (b, mut out)| {
@@ -288,29 +321,52 @@ where
             let y1 = (y0 + HBAND).min(h);
             // Smoothed rows ly0..ly1 covering y0 − 2 ..= y1 + 1 (clamped).
             let (ly0, ly1) = (y0.saturating_sub(2), (y1 + 2).min(h));
-            let lrows: &[f32] = match (&fir, &full) {
-                (Some(fir), _) => {
-                    sc.smooth.resize((ly1 - ly0) * w, 0.0);
-                    fir.band(image, ly0, ly1, &mut sc.smooth, &mut sc.fir_tmp);
-                    &sc.smooth
+            for p in preps {
+                let lrows: &[f32] = match (&p.fir, &p.full) {
+                    (Some(fir), _) => {
+                        sc.smooth.resize((ly1 - ly0) * w, 0.0);
+                        fir.band(image, ly0, ly1, &mut sc.smooth, &mut sc.fir_tmp);
+                        &sc.smooth
+                    }
+                    (None, Some(l)) => &l.data[ly0 * w..ly1 * w],
+                    (None, None) => unreachable!("one of the two is set"),
+                };
+                let row = |y: isize| {
+                    let y = y.clamp(0, h as isize - 1) as usize - ly0;
+                    &lrows[y * w..(y + 1) * w]
+                };
+                sc.hrow.resize(3 * w, 0.0);
+                let (xx, rest) = sc.hrow.split_at_mut(w);
+                let (xy, yy) = rest.split_at_mut(w);
+                for y in y0..y1 {
+                    let yi = y as isize;
+                    let rows = [row(yi - 2), row(yi - 1), row(yi), row(yi + 1), row(yi + 2)];
+                    hessian_row(rows, p.s2, xx, xy, yy);
+                    f(p.sigma, y - y0, xx, xy, yy, &mut out);
                 }
-                (None, Some(l)) => &l.data[ly0 * w..ly1 * w],
-                (None, None) => unreachable!("one of the two is set"),
-            };
-            let row = |y: isize| {
-                let y = y.clamp(0, h as isize - 1) as usize - ly0;
-                &lrows[y * w..(y + 1) * w]
-            };
-            sc.hrow.resize(3 * w, 0.0);
-            let (xx, rest) = sc.hrow.split_at_mut(w);
-            let (xy, yy) = rest.split_at_mut(w);
-            for y in y0..y1 {
-                let yi = y as isize;
-                let rows = [row(yi - 2), row(yi - 1), row(yi), row(yi + 1), row(yi + 2)];
-                hessian_row(rows, s2, xx, xy, yy);
-                f(y - y0, xx, xy, yy, &mut out);
             }
         });
+}
+
+/// Valid scales in groups of consecutive ones that hold at most one whole
+/// smoothed plane at a time (the FIR scales need none).
+fn scale_groups(sigmas: &[f32]) -> Vec<Vec<f32>> {
+    let mut groups: Vec<Vec<f32>> = Vec::new();
+    let mut full_in_last = false;
+    for s in valid_sigmas(sigmas) {
+        let full = fir_for(s).is_none();
+        match groups.last_mut() {
+            Some(g) if !(full && full_in_last) => {
+                g.push(s);
+                full_in_last |= full;
+            }
+            _ => {
+                groups.push(vec![s]);
+                full_in_last = full;
+            }
+        }
+    }
+    groups
 }
 
 /// Row `j` of a band chunk of width `w`.
@@ -506,15 +562,21 @@ pub fn ridge_response(image: &Plane, sigmas: &[f32], polarity: Polarity) -> Ridg
     let mut scale = vec![0.0f32; w * h];
     let mut direction = vec![0.0f32; w * h];
     if w > 0 && h > 0 {
-        for sigma in valid_sigmas(sigmas) {
+        for group in scale_groups(sigmas) {
+            let preps: Vec<ScalePrep> = group.iter().map(|&s| ScalePrep::new(image, s)).collect();
             let outs = strength
                 .par_chunks_mut(HBAND * w)
                 .zip(scale.par_chunks_mut(HBAND * w))
                 .zip(direction.par_chunks_mut(HBAND * w));
-            for_each_hessian_band(image, sigma, outs, |j, a, b, c, ((st, sc), di)| {
-                let (st, sc, di) = (band_row(st, j, w), band_row(sc, j, w), band_row(di, j, w));
-                ridge_update_row(a, b, c, sigma, polarity, st, sc, di);
-            });
+            for_each_hessian_band_scales(
+                image,
+                &preps,
+                outs,
+                |sigma, j, a, b, c, ((st, sc), di)| {
+                    let (st, sc, di) = (band_row(st, j, w), band_row(sc, j, w), band_row(di, j, w));
+                    ridge_update_row(a, b, c, sigma, polarity, st, sc, di);
+                },
+            );
         }
     }
     RidgeResponse {
@@ -538,11 +600,12 @@ pub fn blob_response(image: &Plane, sigmas: &[f32], polarity: Polarity) -> BlobR
     let mut strength = vec![0.0f32; w * h];
     let mut scale = vec![0.0f32; w * h];
     if w > 0 && h > 0 {
-        for sigma in valid_sigmas(sigmas) {
+        for group in scale_groups(sigmas) {
+            let preps: Vec<ScalePrep> = group.iter().map(|&s| ScalePrep::new(image, s)).collect();
             let outs = strength
                 .par_chunks_mut(HBAND * w)
                 .zip(scale.par_chunks_mut(HBAND * w));
-            for_each_hessian_band(image, sigma, outs, |j, a, b, c, (st, sc)| {
+            for_each_hessian_band_scales(image, &preps, outs, |sigma, j, a, b, c, (st, sc)| {
                 let (st, sc) = (band_row(st, j, w), band_row(sc, j, w));
                 blob_update_row(a, b, c, sigma, polarity, st, sc);
             });
@@ -573,18 +636,19 @@ pub fn ridge_and_blob_response(
     let mut b_st = vec![0.0f32; w * h];
     let mut b_sc = vec![0.0f32; w * h];
     if w > 0 && h > 0 {
-        for sigma in valid_sigmas(sigmas) {
+        for group in scale_groups(sigmas) {
+            let preps: Vec<ScalePrep> = group.iter().map(|&s| ScalePrep::new(image, s)).collect();
             let outs = r_st
                 .par_chunks_mut(HBAND * w)
                 .zip(r_sc.par_chunks_mut(HBAND * w))
                 .zip(r_di.par_chunks_mut(HBAND * w))
                 .zip(b_st.par_chunks_mut(HBAND * w))
                 .zip(b_sc.par_chunks_mut(HBAND * w));
-            for_each_hessian_band(
+            for_each_hessian_band_scales(
                 image,
-                sigma,
+                &preps,
                 outs,
-                |j, a, b, c, ((((rst, rsc), rdi), bst), bsc)| {
+                |sigma, j, a, b, c, ((((rst, rsc), rdi), bst), bsc)| {
                     let (rst, rsc, rdi) = (
                         band_row(rst, j, w),
                         band_row(rsc, j, w),

@@ -9,10 +9,14 @@ mod gaussian;
 mod hessian;
 mod label;
 mod morphology;
-mod simd;
+mod paint;
+pub(crate) mod simd;
 mod thin;
 
-pub use self::bilinear::{downsample2, sample_bilinear, upsample_from_blocks, upsample_to};
+pub use self::bilinear::{
+    downsample2, sample_bilinear, sample_bilinear_with, upsample_from_blocks,
+    upsample_from_blocks_apply, upsample_to,
+};
 pub use self::distance::distance_transform;
 pub use self::gaussian::gaussian_blur;
 pub use self::hessian::{
@@ -23,6 +27,7 @@ pub use self::label::{hysteresis, label, label_with, regions, Connectivity, Regi
 pub use self::morphology::{
     black_tophat, close, dilate, erode, max_filter, min_filter, open, white_tophat, Footprint,
 };
+pub use self::paint::paint_tubes;
 pub use self::thin::{
     skeleton_graph, skeletonize, NodeKind, SkeletonBranch, SkeletonGraph, SkeletonNode,
 };
