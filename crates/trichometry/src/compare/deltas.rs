@@ -27,7 +27,8 @@ pub(crate) const VELLUS: usize = 7;
 pub(crate) const UNITS: usize = 8;
 pub(crate) const SINGLE: usize = 9;
 pub(crate) const CAPS: usize = 10;
-pub(crate) const NS: usize = 11;
+pub(crate) const DIAMN: usize = 11;
+pub(crate) const NS: usize = 12;
 
 /// Fine histograms: a* and EI from −40 in steps of 0.02.
 pub(crate) const H_LO: f64 = -40.0;
