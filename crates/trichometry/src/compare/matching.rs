@@ -305,8 +305,9 @@ fn to_polyline(p: (f64, f64), line: &[(f64, f64)]) -> (f64, f64) {
 /// - Direction: principal axes within `gate_angle` (radians, modulo π),
 ///   unless one shaft is a stub (shorter than twice the gate) whose axis is
 ///   not reliable.
-/// - Follicle exits, when both records have one: no further apart than
-///   `gate_px`. When only one has an exit, it lies on the other's line.
+/// - Follicle exits, when both records have one: their distance (in gates,
+///   at most 1) is added; when only one has an exit, its distance to the
+///   other's line (at most ½).
 pub(crate) fn shaft_cost(
     a: &Shaft,
     b: &Shaft,
@@ -352,27 +353,26 @@ pub(crate) fn shaft_cost(
     } else {
         ang / gate_angle
     };
+    // Exits are evidence, not a gate: the hair stage's exit is best effort
+    // (it may pick the tip at one visit), so a disagreement costs at most
+    // one unit and never forbids a pair the centrelines support.
     let exit_cost = match (a.exit, b.exit) {
-        (Some(x), Some(y)) => {
-            let d = (x.0 - y.0).hypot(x.1 - y.1);
-            if d > gate_px {
-                return None;
-            }
-            d / gate_px
-        }
+        (Some(x), Some(y)) => ((x.0 - y.0).hypot(x.1 - y.1) / gate_px).min(1.0),
         (Some(x), None) => {
             let (d, over) = to_polyline(x, &b.line);
             if d > gate_px || over > growth_px + gate_px {
-                return None;
+                0.5
+            } else {
+                0.5 * d / gate_px
             }
-            0.5 * d / gate_px
         }
         (None, Some(y)) => {
             let (d, over) = to_polyline(y, &a.line);
             if d > gate_px || over > growth_px + gate_px {
-                return None;
+                0.5
+            } else {
+                0.5 * d / gate_px
             }
-            0.5 * d / gate_px
         }
         (None, None) => 0.0,
     };

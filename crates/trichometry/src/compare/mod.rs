@@ -178,6 +178,26 @@ pub struct Delta {
     /// False when the figure cannot be compared (redness without colour
     /// references on both visits).
     pub comparable: bool,
+    /// False when an input of the figure is missing on either visit (the
+    /// stage did not run or does not measure it yet): every value is then NaN
+    /// in Rust and `null` in JSON, and `significant` is false.
+    pub computed: bool,
+}
+
+impl Delta {
+    fn not_computed(comparable: bool) -> Self {
+        Delta {
+            baseline: f64::NAN,
+            followup: f64::NAN,
+            delta: f64::NAN,
+            ci95_low: f64::NAN,
+            ci95_high: f64::NAN,
+            p_value: f64::NAN,
+            significant: false,
+            comparable,
+            computed: false,
+        }
+    }
 }
 
 /// Counts of matched, gained and lost objects in the shared field.
@@ -260,8 +280,13 @@ pub struct CapillaryMatch {
 /// Maps in baseline coordinates (not serialised).
 #[derive(Debug, Clone, PartialEq, Default)]
 pub struct ChangeMaps {
-    /// The shared analysable field.
+    /// The shared analysable field: baseline pixels both frames show that
+    /// are analysable (not glare, not a colour reference) at both visits.
+    /// Every figure of the comparison is computed on it.
     pub shared: Mask,
+    /// The frames' overlap: baseline pixels the follow-up's frame also
+    /// shows, analysable or not (`shared` ⊆ `overlap`).
+    pub overlap: Mask,
     /// Follow-up a* − baseline a*, NaN outside the shared field.
     pub delta_a_star: Option<Plane>,
 }
@@ -758,7 +783,13 @@ pub fn compare(
 
     // ---- deltas
     let have_hist = base_maps.a_star.is_some() && fol_maps.a_star.is_some();
-    let have_scale = ab.maps.scale_mask.is_some() && af.maps.scale_mask.is_some();
+    // Scale (flakes) is measured only when the follicle stage reports its
+    // figure on both visits: an empty mask from a stage that does not look
+    // for scale is no evidence of "no scale".
+    let have_scale = ab.maps.scale_mask.is_some()
+        && af.maps.scale_mask.is_some()
+        && ab.summary.follicles.scale_area_fraction.is_some()
+        && af.summary.follicles.scale_area_fraction.is_some();
     let available = [
         have_vessels,
         have_vessels,
@@ -877,8 +908,16 @@ pub fn compare(
                 p_value: p,
                 significant: ok && holm[r] && delta.abs() >= floor(i) && delta != 0.0,
                 comparable: ok,
+                computed: true,
             },
         );
+    }
+    // Figures whose inputs are missing on either visit: present, not computed
+    // (null values in JSON), never 0 with an interval.
+    for (i, name) in FIGURES.iter().enumerate() {
+        if !present.contains(&i) {
+            out.insert(name.to_string(), Delta::not_computed(comparable(i)));
+        }
     }
     let shared_px = pass.shared.count();
     Ok(Comparison {
@@ -895,6 +934,7 @@ pub fn compare(
         notes,
         maps: ChangeMaps {
             shared: pass.shared,
+            overlap: pass.overlap,
             delta_a_star: pass.delta_a_star,
         },
     })
