@@ -329,6 +329,25 @@ pub(crate) fn shaft_cost(
         };
     }
     let (short, long) = if a.len <= b.len { (a, b) } else { (b, a) };
+    let stub = short.len < 2.0 * gate_px;
+    let ang = (a.dir.0 * b.dir.0 + a.dir.1 * b.dir.1)
+        .abs()
+        .min(1.0)
+        .acos();
+    if !stub && ang > gate_angle {
+        return None;
+    }
+    // Cheap rejection first: the median lateral distance of five vertices
+    // spread along the shorter shaft.
+    let n = short.line.len();
+    if n >= 8 {
+        let mut five = [0usize, n / 4, n / 2, 3 * n / 4, n - 1]
+            .map(|k| to_polyline(short.line[k], &long.line).0);
+        five.sort_by(f64::total_cmp);
+        if five[2] > 2.0 * gate_px {
+            return None;
+        }
+    }
     let mut lat: Vec<f64> = Vec::with_capacity(short.line.len());
     let mut reach = f64::INFINITY;
     for &p in &short.line {
@@ -341,11 +360,6 @@ pub(crate) fn shaft_cost(
     if lateral > gate_px || reach > growth_px + gate_px {
         return None;
     }
-    let stub = short.len < 2.0 * gate_px;
-    let ang = (a.dir.0 * b.dir.0 + a.dir.1 * b.dir.1)
-        .abs()
-        .min(1.0)
-        .acos();
     let ang_cost = if stub {
         1.0
     } else if ang > gate_angle {

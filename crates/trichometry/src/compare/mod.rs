@@ -6,15 +6,25 @@
 //! 1. [`register`] the follow-up to the baseline (similarity transform).
 //! 2. The **shared field**: baseline pixels that the follow-up also shows,
 //!    glare-free in both. Every figure is recomputed on it, in baseline
-//!    coordinates; the follow-up's µm figures are rescaled by the registered
+//!    coordinates (`ChangeMaps::shared`; `ChangeMaps::overlap` is the frames'
+//!    overlap); the follow-up's µm figures are rescaled by the registered
 //!    scale (the baseline's `um_per_px` is the reference), so a change of
 //!    magnification is not mistaken for thinner hairs.
-//! 3. **Matching**: hair shafts one to one by position and direction of their
-//!    principal axis (greedy by cost under a gate), capillaries by registered
-//!    centroid; an object counts when its anchor (the baseline centroid of a
-//!    matched pair, its own centroid otherwise) lies in the shared field.
+//! 3. **Matching**, one to one (minimum total cost, Hungarian algorithm per
+//!    connected group of candidates). Hair shafts from their
+//!    [`crate::hairs::HairShaft`] records mapped to baseline pixels: the
+//!    shorter shaft's centreline lies on the longer one's (extended along
+//!    its ends: growth and cutting move the tip, not the line), principal
+//!    axes agree, follicle exits (best effort) add evidence when present,
+//!    and a similar diameter separates unit-mates on one line. Records
+//!    without a centreline fall back to the label image's moments.
+//!    Capillaries by their records' registered centroids. An object counts
+//!    when its anchor (the middle of the part of it both frames show, else
+//!    its exit) lies in the shared field; a matched pair counts once, at the
+//!    baseline's anchor.
 //!    Thinned/thickened: the diameter changed by more than
-//!    `max(diameter_tolerance_um, diameter_tolerance_fraction · d)`.
+//!    `max(diameter_tolerance_um, diameter_tolerance_fraction · d,
+//!    diameter_uncertainty_z · SE)`, SE from both records' width spread.
 //! 4. **Deltas** with 95 % intervals by a paired tile bootstrap (see
 //!    `deltas.rs`); `significant` means: the figure is comparable, its
 //!    bootstrap p-value passes Holm's step-down test over the `m` comparable
@@ -22,6 +32,8 @@
 //!    floor ([`MinEffect`]). Erythema figures are `comparable` only when both
 //!    visits were colour-corrected by a chart or a reference patch: without
 //!    one, lamp and camera drift cannot be told from a change in redness.
+//!    A figure whose inputs are missing on either visit is reported with
+//!    `computed: false` and null values, never as 0 with an interval.
 
 mod deltas;
 mod fft;
