@@ -15,6 +15,7 @@ _DELTA_FIELDS = (
     "p_value",
     "significant",
     "comparable",
+    "computed",
 )
 
 
@@ -31,7 +32,9 @@ class Comparison:
     ``shared_area_mm2``, ``notes``.
 
     Maps in baseline pixel coordinates: ``delta_a_star_map`` (float32, NaN
-    outside the shared field), ``shared_mask`` (bool) and ``overlay``
+    outside the shared field), ``shared_mask`` (bool: the shared analysable
+    field every figure is computed on), ``overlap_mask`` (bool: the frames'
+    overlap) and ``overlay``
     (uint8 RGB: gained hairs green, lost red, thinned orange, thickened
     blue; gained/lost capillaries as circles).
     """
@@ -79,8 +82,14 @@ class Comparison:
         names = list(deltas)
         table: Dict[str, np.ndarray] = {"figure": np.array(names, dtype=object)}
         for f in _DELTA_FIELDS:
-            dtype = bool if f in ("significant", "comparable") else float
-            table[f] = np.array([deltas[n][f] for n in names], dtype=dtype)
+            if f in ("significant", "comparable", "computed"):
+                table[f] = np.array([bool(deltas[n].get(f, True)) for n in names], dtype=bool)
+            else:
+                # A figure whose inputs are missing is null in the record: NaN here.
+                table[f] = np.array(
+                    [np.nan if deltas[n].get(f) is None else deltas[n][f] for n in names],
+                    dtype=float,
+                )
         try:
             import pandas as pd
         except ImportError:

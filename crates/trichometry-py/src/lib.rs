@@ -473,7 +473,7 @@ impl ColourPrep {
 
 /// Compare a follow-up with its baseline: analyse both, register, match,
 /// deltas with 95 % intervals. Returns the JSON record and a dict of maps
-/// (`delta_a_star_map`, `shared_mask`, `overlay`).
+/// (`delta_a_star_map`, `shared_mask`, `overlap_mask`, `overlay`).
 #[pyfunction]
 #[pyo3(signature = (baseline, followup, *, um_per_px, baseline_colour=None, followup_colour=None,
                     params=None, compare_params=None, overlay=true))]
@@ -533,6 +533,7 @@ fn compare<'py>(
         None => out.set_item("delta_a_star_map", py.None())?,
     }
     out.set_item("shared_mask", mask(py, cmp.maps.shared)?)?;
+    out.set_item("overlap_mask", mask(py, cmp.maps.overlap)?)?;
     match over {
         Some(img) => out.set_item("overlay", image_to_numpy(py, img)?)?,
         None => out.set_item("overlay", py.None())?,

@@ -43,6 +43,8 @@ def test_compare_registers_and_reports(pair):
     assert abs(d["delta"]) < 0.5
     assert c.delta_a_star_map.shape == (480, 640)
     assert c.shared_mask.dtype == bool
+    # The shared field lies within the frames' overlap.
+    assert c.overlap_mask.dtype == bool and not (c.shared_mask & ~c.overlap_mask).any()
     assert c.overlay.shape == (480, 640, 3)
     s = c.summary()
     assert "erythema_a_star_median" in list(s.index)

@@ -27,7 +27,8 @@ pub(crate) const VELLUS: usize = 7;
 pub(crate) const UNITS: usize = 8;
 pub(crate) const SINGLE: usize = 9;
 pub(crate) const CAPS: usize = 10;
-pub(crate) const NS: usize = 11;
+pub(crate) const DIAMN: usize = 11;
+pub(crate) const NS: usize = 12;
 
 /// Fine histograms: a* and EI from −40 in steps of 0.02.
 pub(crate) const H_LO: f64 = -40.0;
@@ -121,7 +122,7 @@ impl Grid {
 }
 
 /// One band's tiles, shared-mask rows and Δa* rows.
-type BandOut = (Vec<[VisitTile; 2]>, Vec<bool>, Vec<f32>);
+type BandOut = (Vec<[VisitTile; 2]>, Vec<bool>, Vec<bool>, Vec<f32>);
 
 /// Output of the pixel pass.
 pub(crate) struct PixelPass {
@@ -129,6 +130,9 @@ pub(crate) struct PixelPass {
     pub tiles: Vec<[VisitTile; 2]>,
     /// The shared analysable field in baseline pixels.
     pub shared: Mask,
+    /// The frames' overlap in baseline pixels (what both visits show,
+    /// analysable or not).
+    pub overlap: Mask,
     /// Follow-up a* (nearest pixel, in baseline coordinates) − baseline a*; NaN
     /// outside the shared field.
     pub delta_a_star: Option<Plane>,
@@ -181,6 +185,7 @@ pub(crate) fn pixel_pass(
                 .collect();
             let rows = r1 - r0;
             let mut smask = vec![false; rows * bw];
+            let mut omask = vec![false; rows * bw];
             let mut dmap = if want_map && hist {
                 vec![f32::NAN; rows * bw]
             } else {
@@ -204,6 +209,7 @@ pub(crate) fn pixel_pass(
                         continue;
                     }
                     let i = y * bw + x;
+                    omask[(y - r0) * bw + x] = true;
                     // Nearest follow-up pixel: uu + 0.5 ≥ 0 here, so the cast floors.
                     let j =
                         ((vv + 0.5) as usize).min(fh - 1) * fw + ((uu + 0.5) as usize).min(fw - 1);
@@ -248,21 +254,23 @@ pub(crate) fn pixel_pass(
                     }
                 }
             }
-            (tiles, smask, dmap)
+            (tiles, smask, omask, dmap)
         })
         .collect();
     let mut shared = Mask::filled(bw, bh, false);
+    let mut overlap = Mask::filled(bw, bh, false);
     let mut dmap = if want_map && hist {
         Some(Plane::filled(bw, bh, f32::NAN))
     } else {
         None
     };
     let mut tiles = Vec::with_capacity(grid.nx * grid.ny);
-    for (&(tyi, part), (t, s, d)) in tasks.iter().zip(results) {
+    for (&(tyi, part), (t, s, o, d)) in tasks.iter().zip(results) {
         let (b0, b1) = grid.band_rows(tyi);
         let r0 = b0 + (b1 - b0) * part / SUB;
         let r1 = b0 + (b1 - b0) * (part + 1) / SUB;
         shared.data[r0 * bw..r1 * bw].copy_from_slice(&s);
+        overlap.data[r0 * bw..r1 * bw].copy_from_slice(&o);
         if let Some(m) = dmap.as_mut() {
             m.data[r0 * bw..r1 * bw].copy_from_slice(&d);
         }
@@ -288,6 +296,7 @@ pub(crate) fn pixel_pass(
     PixelPass {
         tiles,
         shared,
+        overlap,
         delta_a_star: dmap,
     }
 }

@@ -115,6 +115,284 @@ pub(crate) fn geometry(
     )
 }
 
+/// A hair shaft from its record ([`crate::hairs::HairShaft`]), in baseline
+/// pixels.
+#[derive(Debug, Clone, PartialEq)]
+pub(crate) struct Shaft {
+    /// Centreline, decimated to at most [`MAX_VERTICES`] vertices.
+    pub line: Vec<(f64, f64)>,
+    /// Follicle exit, when the hair stage found one.
+    pub exit: Option<(f64, f64)>,
+    /// Unit direction of the principal axis of the centreline.
+    pub dir: (f64, f64),
+    /// Centre of the centreline's bounding box.
+    pub c: (f64, f64),
+    /// Half the diagonal of the bounding box (a radius that holds the shaft).
+    pub radius: f64,
+    /// Arc length of the centreline.
+    pub len: f64,
+    /// Centroid of the part of the centreline both frames show (arc-length
+    /// weighted), `None` when no part is shown by both.
+    pub shared_c: Option<(f64, f64)>,
+    /// Label moments of the whole object and of the part both frames show,
+    /// when the shaft comes from the label image.
+    pub moments: Option<(Geom, Option<Geom>)>,
+}
+
+/// Most vertices kept of a centreline for matching.
+pub(crate) const MAX_VERTICES: usize = 48;
+
+impl Shaft {
+    /// From a record's centreline and exit (visit pixels), mapped through
+    /// `to_base`; `in_both` tells whether a baseline point is in both frames.
+    /// `None` for a record without a centreline.
+    pub fn from_record(
+        centreline: &[[f32; 2]],
+        exit: Option<[f32; 2]>,
+        to_base: &Similarity,
+        in_both: impl Fn((f64, f64)) -> bool,
+    ) -> Option<Shaft> {
+        if centreline.is_empty() {
+            return None;
+        }
+        let mut full: Vec<(f64, f64)> = centreline
+            .iter()
+            .map(|p| to_base.apply(p[0] as f64, p[1] as f64))
+            .collect();
+        // Repeated vertices make degenerate segments.
+        full.dedup();
+        // Arc length and the shared part's centroid (segment midpoints
+        // weighted by length; a one-point centreline counts as its point).
+        let (mut len, mut sx, mut sy, mut sw) = (0.0, 0.0, 0.0, 0.0);
+        for s in full.windows(2) {
+            let l = (s[1].0 - s[0].0).hypot(s[1].1 - s[0].1);
+            len += l;
+            let m = (0.5 * (s[0].0 + s[1].0), 0.5 * (s[0].1 + s[1].1));
+            if in_both(m) {
+                sx += l * m.0;
+                sy += l * m.1;
+                sw += l;
+            }
+        }
+        if sw == 0.0 {
+            for &p in &full {
+                if in_both(p) {
+                    sx += p.0;
+                    sy += p.1;
+                    sw += 1.0;
+                }
+            }
+        }
+        let shared_c = (sw > 0.0).then(|| (sx / sw, sy / sw));
+        // Principal axis of the vertices.
+        let n = full.len() as f64;
+        let (mx, my) = (
+            full.iter().map(|p| p.0).sum::<f64>() / n,
+            full.iter().map(|p| p.1).sum::<f64>() / n,
+        );
+        let (mut sxx, mut sxy, mut syy) = (0.0, 0.0, 0.0);
+        for p in &full {
+            let (dx, dy) = (p.0 - mx, p.1 - my);
+            sxx += dx * dx;
+            sxy += dx * dy;
+            syy += dy * dy;
+        }
+        let th = 0.5 * (2.0 * sxy).atan2(sxx - syy);
+        let (x0, x1, y0, y1) = full.iter().fold(
+            (
+                f64::INFINITY,
+                f64::NEG_INFINITY,
+                f64::INFINITY,
+                f64::NEG_INFINITY,
+            ),
+            |a, p| (a.0.min(p.0), a.1.max(p.0), a.2.min(p.1), a.3.max(p.1)),
+        );
+        let step = full.len().div_ceil(MAX_VERTICES).max(1);
+        let mut line: Vec<(f64, f64)> = full.iter().copied().step_by(step).collect();
+        if !(full.len() - 1).is_multiple_of(step) {
+            line.push(*full.last().expect("non-empty"));
+        }
+        Some(Shaft {
+            line,
+            exit: exit.map(|e| to_base.apply(e[0] as f64, e[1] as f64)),
+            dir: (th.cos(), th.sin()),
+            c: (0.5 * (x0 + x1), 0.5 * (y0 + y1)),
+            radius: 0.5 * (x1 - x0).hypot(y1 - y0),
+            len,
+            shared_c,
+            moments: None,
+        })
+    }
+
+    /// From label moments: the principal axis as a two-point centreline,
+    /// no exit; `shared_c` the centroid of the part both frames show.
+    pub fn from_geom(g: &Geom, kept: Option<Geom>) -> Shaft {
+        let shared_c = kept.map(|k| k.c);
+        let [e0, e1] = g.ends();
+        Shaft {
+            line: if g.half_len > 0.0 {
+                vec![e0, e1]
+            } else {
+                vec![g.c]
+            },
+            exit: None,
+            dir: g.dir,
+            c: g.c,
+            radius: g.half_len,
+            len: 2.0 * g.half_len,
+            shared_c,
+            moments: Some((*g, kept)),
+        }
+    }
+
+    /// End points of the centreline.
+    pub fn ends(&self) -> [(f64, f64); 2] {
+        [self.line[0], *self.line.last().expect("non-empty")]
+    }
+}
+
+/// Distance from `p` to a polyline extended beyond both ends along its end
+/// segments: (perpendicular distance, how far beyond the nearer end `p`
+/// projects, 0 when it projects onto the polyline).
+fn to_polyline(p: (f64, f64), line: &[(f64, f64)]) -> (f64, f64) {
+    if line.len() == 1 {
+        return (0.0, (p.0 - line[0].0).hypot(p.1 - line[0].1));
+    }
+    // The first and last segments of non-zero length extend beyond the ends.
+    let proper = |s: &[(f64, f64)]| s[0] != s[1];
+    let first = line.windows(2).position(proper).unwrap_or(0);
+    let last = line.windows(2).rposition(proper).unwrap_or(0);
+    let mut best = (f64::INFINITY, 0.0);
+    for (k, s) in line.windows(2).enumerate() {
+        let (ax, ay) = s[0];
+        let (dx, dy) = (s[1].0 - ax, s[1].1 - ay);
+        let l2 = dx * dx + dy * dy;
+        if l2 == 0.0 {
+            continue;
+        }
+        let t = ((p.0 - ax) * dx + (p.1 - ay) * dy) / l2;
+        // Only the end segments extend beyond their outer end.
+        let lo = if k == first { f64::NEG_INFINITY } else { 0.0 };
+        let hi = if k == last { f64::INFINITY } else { 1.0 };
+        let tc = t.clamp(lo, hi);
+        let (qx, qy) = (ax + tc * dx, ay + tc * dy);
+        let d = (p.0 - qx).hypot(p.1 - qy);
+        let l = l2.sqrt();
+        let over = if tc < 0.0 {
+            -tc * l
+        } else if tc > 1.0 {
+            (tc - 1.0) * l
+        } else {
+            0.0
+        };
+        if d < best.0 {
+            best = (d, over);
+        }
+    }
+    if !best.0.is_finite() {
+        return (0.0, (p.0 - line[0].0).hypot(p.1 - line[0].1));
+    }
+    best
+}
+
+/// Cost of pairing two shafts (baseline pixels), or `None` outside the gate.
+///
+/// - Lateral: the shorter shaft's vertices lie on the longer one's centreline
+///   (extended along its end directions): median distance ≤ `gate_px`.
+///   Growth and cutting move a shaft's tip along its own line, never its
+///   line; the shorter shaft reaches no further beyond the longer one's ends
+///   than `growth_px`.
+/// - Direction: principal axes within `gate_angle` (radians, modulo π),
+///   unless one shaft is a stub (shorter than twice the gate) whose axis is
+///   not reliable.
+/// - Follicle exits, when both records have one: their distance (in gates,
+///   at most 1) is added; when only one has an exit, its distance to the
+///   other's line (at most ½).
+pub(crate) fn shaft_cost(
+    a: &Shaft,
+    b: &Shaft,
+    gate_px: f64,
+    gate_angle: f64,
+    growth_px: f64,
+) -> Option<f64> {
+    if let (Some((ga, ka)), Some((gb, kb))) = (&a.moments, &b.moments) {
+        // Both from label moments: whole shafts, or the pieces both frames
+        // show, whichever fits better.
+        let whole = hair_cost(ga, gb, gate_px, gate_angle, growth_px);
+        let piece = match (ka, kb) {
+            (Some(x), Some(y)) => hair_cost(x, y, gate_px, gate_angle, growth_px),
+            _ => None,
+        };
+        return match (whole, piece) {
+            (Some(x), Some(y)) => Some(x.min(y)),
+            (x, y) => x.or(y),
+        };
+    }
+    let (short, long) = if a.len <= b.len { (a, b) } else { (b, a) };
+    let stub = short.len < 2.0 * gate_px;
+    let ang = (a.dir.0 * b.dir.0 + a.dir.1 * b.dir.1)
+        .abs()
+        .min(1.0)
+        .acos();
+    if !stub && ang > gate_angle {
+        return None;
+    }
+    // Cheap rejection first: the median lateral distance of five vertices
+    // spread along the shorter shaft.
+    let n = short.line.len();
+    if n >= 8 {
+        let mut five = [0usize, n / 4, n / 2, 3 * n / 4, n - 1]
+            .map(|k| to_polyline(short.line[k], &long.line).0);
+        five.sort_by(f64::total_cmp);
+        if five[2] > 2.0 * gate_px {
+            return None;
+        }
+    }
+    let mut lat: Vec<f64> = Vec::with_capacity(short.line.len());
+    let mut reach = f64::INFINITY;
+    for &p in &short.line {
+        let (d, over) = to_polyline(p, &long.line);
+        lat.push(d);
+        reach = reach.min(over);
+    }
+    lat.sort_by(f64::total_cmp);
+    let lateral = lat[lat.len() / 2];
+    if lateral > gate_px || reach > growth_px + gate_px {
+        return None;
+    }
+    let ang_cost = if stub {
+        1.0
+    } else if ang > gate_angle {
+        return None;
+    } else {
+        ang / gate_angle
+    };
+    // Exits are evidence, not a gate: the hair stage's exit is best effort
+    // (it may pick the tip at one visit), so a disagreement costs at most
+    // one unit and never forbids a pair the centrelines support.
+    let exit_cost = match (a.exit, b.exit) {
+        (Some(x), Some(y)) => ((x.0 - y.0).hypot(x.1 - y.1) / gate_px).min(1.0),
+        (Some(x), None) => {
+            let (d, over) = to_polyline(x, &b.line);
+            if d > gate_px || over > growth_px + gate_px {
+                0.5
+            } else {
+                0.5 * d / gate_px
+            }
+        }
+        (None, Some(y)) => {
+            let (d, over) = to_polyline(y, &a.line);
+            if d > gate_px || over > growth_px + gate_px {
+                0.5
+            } else {
+                0.5 * d / gate_px
+            }
+        }
+        (None, None) => 0.0,
+    };
+    Some(lateral / gate_px + ang_cost + exit_cost + 0.25 * reach / (growth_px + gate_px))
+}
+
 /// Points in square buckets, for neighbour queries without an O(n²) scan.
 pub(crate) struct Buckets {
     cell: f64,
@@ -423,5 +701,106 @@ mod tests {
         // A pair dearer than leaving both unmatched is not taken.
         let m = assign(vec![(0, 0, 6.0)], 1, 1, 2.5);
         assert!(m.is_empty());
+    }
+}
+
+#[cfg(test)]
+mod shaft_tests {
+    use super::*;
+
+    fn line(a: (f64, f64), b: (f64, f64), n: usize) -> Vec<[f32; 2]> {
+        (0..=n)
+            .map(|k| {
+                let f = k as f64 / n as f64;
+                [
+                    (a.0 + f * (b.0 - a.0)) as f32,
+                    (a.1 + f * (b.1 - a.1)) as f32,
+                ]
+            })
+            .collect()
+    }
+
+    #[test]
+    fn a_shaft_cut_by_a_frame_matches_its_whole() {
+        let all = |_: (f64, f64)| true;
+        let id = Similarity::IDENTITY;
+        let a =
+            Shaft::from_record(&line((5.1, 255.8), (136.5, 282.5), 134), None, &id, all).unwrap();
+        let b =
+            Shaft::from_record(&line((101.6, 273.4), (136.5, 282.5), 36), None, &id, all).unwrap();
+        let c = shaft_cost(&a, &b, 10.0, 20f64.to_radians(), 100.0);
+        assert!(c.unwrap() < 0.3, "{c:?}");
+        // The same shaft with its follicle exit, against a piece of it whose
+        // first vertices repeat (clamped at a frame edge): the exit lies on
+        // the piece's line extended.
+        let a = Shaft::from_record(
+            &line((5.0, 255.0), (136.0, 282.0), 134),
+            Some([5.0, 255.0]),
+            &id,
+            all,
+        )
+        .unwrap();
+        let mut piece = line((101.0, 275.2), (136.0, 282.0), 36);
+        piece.insert(0, piece[0]);
+        piece.insert(0, piece[0]);
+        let b = Shaft::from_record(&piece, None, &id, all).unwrap();
+        let c = shaft_cost(&a, &b, 10.0, 20f64.to_radians(), 100.0);
+        assert!(c.is_some_and(|c| c < 0.3), "{c:?}");
+        // A crossing shaft is not a match.
+        let x =
+            Shaft::from_record(&line((60.0, 200.0), (90.0, 330.0), 130), None, &id, all).unwrap();
+        assert_eq!(shaft_cost(&a, &x, 10.0, 20f64.to_radians(), 100.0), None);
+        // A parallel shaft 15 px away is not either.
+        let p =
+            Shaft::from_record(&line((5.0, 270.0), (136.0, 297.0), 134), None, &id, all).unwrap();
+        assert_eq!(shaft_cost(&a, &p, 10.0, 20f64.to_radians(), 100.0), None);
+    }
+}
+
+#[cfg(test)]
+mod assign_tests {
+    use super::*;
+
+    /// Exhaustive optimum over all partial matchings (tiny sizes).
+    fn brute(c: &[Vec<Option<f64>>], unmatched: f64) -> f64 {
+        fn go(i: usize, c: &[Vec<Option<f64>>], used: &mut Vec<bool>, u: f64) -> f64 {
+            if i == c.len() {
+                return u * used.iter().filter(|&&x| !x).count() as f64;
+            }
+            let mut best = u + go(i + 1, c, used, u);
+            for j in 0..used.len() {
+                if let (false, Some(v)) = (used[j], c[i][j]) {
+                    used[j] = true;
+                    best = best.min(v + go(i + 1, c, used, u));
+                    used[j] = false;
+                }
+            }
+            best
+        }
+        go(0, c, &mut vec![false; c[0].len()], unmatched)
+    }
+
+    #[test]
+    fn assignment_is_optimal_on_random_graphs() {
+        let mut rng = crate::synth::Rng::new(5);
+        for _ in 0..300 {
+            let (na, nb) = (1 + rng.below(5) as usize, 1 + rng.below(5) as usize);
+            let mut c = vec![vec![None; nb]; na];
+            let mut cands = Vec::new();
+            for (i, row) in c.iter_mut().enumerate() {
+                for (j, v) in row.iter_mut().enumerate() {
+                    if rng.uniform() < 0.6 {
+                        let x = rng.range(0.0, 6.0);
+                        *v = Some(x);
+                        cands.push((i, j, x));
+                    }
+                }
+            }
+            let m = assign(cands, na, nb, 2.5);
+            let got: f64 =
+                m.iter().map(|x| x.2).sum::<f64>() + 2.5 * ((na - m.len()) + (nb - m.len())) as f64;
+            let want = brute(&c, 2.5);
+            assert!((got - want).abs() < 1e-9, "{got} vs {want}: {c:?} → {m:?}");
+        }
     }
 }

@@ -6,15 +6,25 @@
 //! 1. [`register`] the follow-up to the baseline (similarity transform).
 //! 2. The **shared field**: baseline pixels that the follow-up also shows,
 //!    glare-free in both. Every figure is recomputed on it, in baseline
-//!    coordinates; the follow-up's µm figures are rescaled by the registered
+//!    coordinates (`ChangeMaps::shared`; `ChangeMaps::overlap` is the frames'
+//!    overlap); the follow-up's µm figures are rescaled by the registered
 //!    scale (the baseline's `um_per_px` is the reference), so a change of
 //!    magnification is not mistaken for thinner hairs.
-//! 3. **Matching**: hair shafts one to one by position and direction of their
-//!    principal axis (greedy by cost under a gate), capillaries by registered
-//!    centroid; an object counts when its anchor (the baseline centroid of a
-//!    matched pair, its own centroid otherwise) lies in the shared field.
+//! 3. **Matching**, one to one (minimum total cost, Hungarian algorithm per
+//!    connected group of candidates). Hair shafts from their
+//!    [`crate::hairs::HairShaft`] records mapped to baseline pixels: the
+//!    shorter shaft's centreline lies on the longer one's (extended along
+//!    its ends: growth and cutting move the tip, not the line), principal
+//!    axes agree, follicle exits (best effort) add evidence when present,
+//!    and a similar diameter separates unit-mates on one line. Records
+//!    without a centreline fall back to the label image's moments.
+//!    Capillaries by their records' registered centroids. An object counts
+//!    when its anchor (the middle of the part of it both frames show, else
+//!    its exit) lies in the shared field; a matched pair counts once, at the
+//!    baseline's anchor.
 //!    Thinned/thickened: the diameter changed by more than
-//!    `max(diameter_tolerance_um, diameter_tolerance_fraction · d)`.
+//!    `max(diameter_tolerance_um, diameter_tolerance_fraction · d,
+//!    diameter_uncertainty_z · SE)`, SE from both records' width spread.
 //! 4. **Deltas** with 95 % intervals by a paired tile bootstrap (see
 //!    `deltas.rs`); `significant` means: the figure is comparable, its
 //!    bootstrap p-value passes Holm's step-down test over the `m` comparable
@@ -22,6 +32,8 @@
 //!    floor ([`MinEffect`]). Erythema figures are `comparable` only when both
 //!    visits were colour-corrected by a chart or a reference patch: without
 //!    one, lamp and camera drift cannot be told from a change in redness.
+//!    A figure whose inputs are missing on either visit is reported with
+//!    `computed: false` and null values, never as 0 with an interval.
 
 mod deltas;
 mod fft;
@@ -37,7 +49,8 @@ use crate::color::ColourCalibrationKind;
 use crate::error::{Error, Result};
 use crate::image::{ImageRef, Mask, Plane};
 use deltas::*;
-use matching::Geom;
+use matching::Shaft;
+use rayon::prelude::*;
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
 
@@ -103,6 +116,11 @@ pub struct CompareParams {
     pub diameter_tolerance_um: f64,
     /// Relative diameter change below which a matched hair is unchanged.
     pub diameter_tolerance_fraction: f64,
+    /// A matched hair is thinned or thickened only beyond this many standard
+    /// errors of the change, from each record's own spread of widths
+    /// (`diameter_iqr_um`, `width_samples`): a change within the
+    /// measurement's uncertainty is not a finding.
+    pub diameter_uncertainty_z: f64,
     /// Largest perpendicular offset between matched shafts (µm).
     pub hair_match_distance_um: f64,
     /// Largest angle between matched shafts (degrees).
@@ -135,6 +153,7 @@ impl Default for CompareParams {
             vellus_max_um: 30.0,
             diameter_tolerance_um: 3.0,
             diameter_tolerance_fraction: 0.1,
+            diameter_uncertainty_z: 1.96,
             hair_match_distance_um: 50.0,
             hair_match_angle_deg: 20.0,
             hair_growth_um: 500.0,
@@ -171,6 +190,26 @@ pub struct Delta {
     /// False when the figure cannot be compared (redness without colour
     /// references on both visits).
     pub comparable: bool,
+    /// False when an input of the figure is missing on either visit (the
+    /// stage did not run or does not measure it yet): every value is then NaN
+    /// in Rust and `null` in JSON, and `significant` is false.
+    pub computed: bool,
+}
+
+impl Delta {
+    fn not_computed(comparable: bool) -> Self {
+        Delta {
+            baseline: f64::NAN,
+            followup: f64::NAN,
+            delta: f64::NAN,
+            ci95_low: f64::NAN,
+            ci95_high: f64::NAN,
+            p_value: f64::NAN,
+            significant: false,
+            comparable,
+            computed: false,
+        }
+    }
 }
 
 /// Counts of matched, gained and lost objects in the shared field.
@@ -253,8 +292,13 @@ pub struct CapillaryMatch {
 /// Maps in baseline coordinates (not serialised).
 #[derive(Debug, Clone, PartialEq, Default)]
 pub struct ChangeMaps {
-    /// The shared analysable field.
+    /// The shared analysable field: baseline pixels both frames show that
+    /// are analysable (not glare, not a colour reference) at both visits.
+    /// Every figure of the comparison is computed on it.
     pub shared: Mask,
+    /// The frames' overlap: baseline pixels the follow-up's frame also
+    /// shows, analysable or not (`shared` ⊆ `overlap`).
+    pub overlap: Mask,
     /// Follow-up a* − baseline a*, NaN outside the shared field.
     pub delta_a_star: Option<Plane>,
 }
@@ -326,7 +370,7 @@ fn figures(s: &[f64; NS], a_med: Option<f64>, ei_med: Option<f64>, um: f64) -> [
         ei_med.unwrap_or(f64::NAN),
         s[HAIRS],
         ratio(s[HAIRS], s[SHARED] * px_mm2 * 1e-2),
-        ratio(s[DIAM], s[HAIRS]),
+        ratio(s[DIAM], s[DIAMN]),
         ratio(s[VELLUS], s[HAIRS]),
         ratio(s[SINGLE], s[UNITS]),
         ratio(s[SCALE], s[SHARED]),
@@ -343,7 +387,10 @@ fn check(p: &CompareParams) -> Result<()> {
         return Err(Error::param("hair_growth_um", "must be ≥ 0"));
     }
     pos("follicular_unit_radius_um", p.follicular_unit_radius_um)?;
-    if !(p.diameter_tolerance_um >= 0.0 && p.diameter_tolerance_fraction >= 0.0) {
+    if !(p.diameter_tolerance_um >= 0.0
+        && p.diameter_tolerance_fraction >= 0.0
+        && p.diameter_uncertainty_z >= 0.0)
+    {
         return Err(Error::param("diameter_tolerance_um", "must be ≥ 0"));
     }
     if !(1..=64).contains(&p.tiles) {
@@ -508,72 +555,83 @@ pub fn compare(
     // ---- hairs
     let mut counts = MatchCounts::default();
     let mut hair_rows = Vec::new();
-    let have_hairs = ab.maps.hair_labels.is_some() && af.maps.hair_labels.is_some();
-    if let (Some(lb), Some(lf)) = (&ab.maps.hair_labels, &af.maps.hair_labels) {
-        // Whole shafts for matching (a shaft cut by one frame still matches);
-        // the part both frames show for anchoring (what is counted where).
-        let ((gb, cb), (gf, cf)) = rayon::join(
-            || matching::geometry(lb, &Similarity::IDENTITY, keep_b),
-            || matching::geometry(lf, &f2b, keep_f),
+    let have_hairs = ab.summary.hairs.hair_count.is_some() && af.summary.hairs.hair_count.is_some();
+    if have_hairs {
+        // The shafts of both visits in baseline pixels: from the records'
+        // centrelines and exits, or from label moments for records without
+        // a centreline.
+        let ((sb, ib), (sf, jf)) = rayon::join(
+            || visit_shafts(ab, &Similarity::IDENTITY, keep_b),
+            || visit_shafts(af, &f2b, keep_f),
         );
-        let diam = |a: &Analysis, n: usize, k: f64| {
-            let mut d = vec![f64::NAN; n];
-            for s in &a.hairs {
-                if s.id >= 1 && (s.id as usize) <= n {
-                    d[s.id as usize - 1] = s.diameter_um * k;
-                }
-            }
-            d
+        let unc = |a: &Analysis, ids: &[u32], k: f64| -> Vec<(f64, f64)> {
+            let by_id: std::collections::HashMap<u32, &crate::hairs::HairShaft> =
+                a.hairs.iter().map(|s| (s.id, s)).collect();
+            ids.iter()
+                .map(|id| match by_id.get(id) {
+                    // Standard error of a median: 1.2533 σ / √n, σ ≈ IQR / 1.349.
+                    Some(s) => (
+                        s.diameter_um * k,
+                        k * 0.929 * s.diameter_iqr_um / (s.width_samples.max(1) as f64).sqrt(),
+                    ),
+                    None => (f64::NAN, 0.0),
+                })
+                .collect()
         };
-        let db = diam(ab, gb.len(), 1.0);
-        let df = diam(af, gf.len(), k_um);
+        let db = unc(ab, &ib, 1.0);
+        let df = unc(af, &jf, k_um);
         let gate = params.hair_match_distance_um / um_b;
         let gate_ang = params.hair_match_angle_deg.to_radians();
         let growth = params.hair_growth_um / um_b;
-        let mut cands = Vec::new();
-        let max_hl = gf.iter().flatten().map(|g| g.half_len).fold(0.0, f64::max);
-        let buckets = matching::Buckets::new(
-            gf.iter()
-                .enumerate()
-                .filter_map(|(j, g)| g.map(|g| (j, g.c))),
-            4.0 * gate,
-        );
-        for (i, a) in gb.iter().enumerate() {
-            let Some(a) = a else { continue };
-            for j in buckets.near(a.c, a.half_len + max_hl + 2.0 * gate + growth) {
-                let Some(b) = &gf[j] else { continue };
-                // Whole shafts, or the pieces both frames show, whichever fits better.
-                let whole = matching::hair_cost(a, b, gate, gate_ang, growth);
-                let piece = match (&cb[i], &cf[j]) {
-                    (Some(x), Some(y)) => matching::hair_cost(x, y, gate, gate_ang, growth),
-                    _ => None,
-                };
-                let c = match (whole, piece) {
-                    (Some(x), Some(y)) => Some(x.min(y)),
-                    (x, y) => x.or(y),
-                };
-                if let Some(c) = c {
-                    cands.push((i, j, c));
-                }
-            }
-        }
-        let m = matching::assign(cands, gb.len(), gf.len(), 2.5);
-        let mut used_b = vec![false; gb.len()];
-        let mut used_f = vec![false; gf.len()];
-        // (visit, anchor, diameter, geometry) of every counted hair.
+        let max_r = sf.iter().map(|g| g.radius).fold(0.0, f64::max);
+        let buckets =
+            matching::Buckets::new(sf.iter().enumerate().map(|(j, g)| (j, g.c)), 4.0 * gate);
+        let cands: Vec<(usize, usize, f64)> = sb
+            .par_iter()
+            .enumerate()
+            .flat_map_iter(|(i, a)| {
+                let near = buckets.near(a.c, a.radius + max_r + gate + growth);
+                let (sf, db, df) = (&sf, &db, &df);
+                near.into_iter().filter_map(move |j| {
+                    // Geometry first; of two hairs of one follicular unit on
+                    // nearly one line, the one of similar diameter.
+                    let (d0, d1) = (db[i].0, df[j].0);
+                    let dd = if d0 > 0.0 && d1 > 0.0 {
+                        0.5 * (d0 - d1).abs() / d0.max(d1)
+                    } else {
+                        0.0
+                    };
+                    matching::shaft_cost(a, &sf[j], gate, gate_ang, growth).map(|c| (i, j, c + dd))
+                })
+            })
+            .collect();
+        let m = matching::assign(cands, sb.len(), sf.len(), 2.5);
+        let mut used_b = vec![false; sb.len()];
+        let mut used_f = vec![false; sf.len()];
+        // (anchor, diameter, ends) of every counted hair, per visit.
         let mut counted: [Vec<Counted>; 2] = [Vec::new(), Vec::new()];
-        let ends = |g: &Geom| g.ends().map(|e| [e.0, e.1]);
+        let ends = |g: &Shaft| g.ends().map(|e| [e.0, e.1]);
+        // Where a shaft is counted: the middle of the part of it both frames
+        // show when that lies in the shared field, else its follicle exit
+        // when that does.
+        let anchor_of = |g: &Shaft| {
+            g.shared_c
+                .filter(|&c| in_shared(c))
+                .or(g.exit.filter(|&e| in_shared(e)))
+        };
+        let z = params.diameter_uncertainty_z;
         for &(i, j, _) in &m {
             used_b[i] = true;
             used_f[j] = true;
-            let (g0, g1) = (gb[i].expect("matched"), gf[j].expect("matched"));
-            let Some(anchor) = cb[i].or(cf[j]).map(|g| g.c).filter(|&c| in_shared(c)) else {
+            let (g0, g1) = (&sb[i], &sf[j]);
+            let Some(anchor) = anchor_of(g0).or_else(|| anchor_of(g1)) else {
                 continue;
             };
-            let (d0, d1) = (db[i], df[j]);
+            let ((d0, u0), (d1, u1)) = (db[i], df[j]);
             let tol = params
                 .diameter_tolerance_um
-                .max(params.diameter_tolerance_fraction * d0);
+                .max(params.diameter_tolerance_fraction * d0)
+                .max(z * u0.hypot(u1));
             let change = if d1 < d0 - tol {
                 counts.hairs_thinned += 1;
                 ChangeKind::Thinned
@@ -584,50 +642,46 @@ pub fn compare(
                 ChangeKind::Unchanged
             };
             counts.hairs_matched += 1;
-            counted[0].push((anchor, d0, g0));
-            counted[1].push((anchor, d1, g1));
+            counted[0].push((anchor, d0, g0.ends()));
+            counted[1].push((anchor, d1, g1.ends()));
             hair_rows.push(HairMatch {
-                baseline_id: Some(i as u32 + 1),
-                followup_id: Some(j as u32 + 1),
+                baseline_id: Some(ib[i]),
+                followup_id: Some(jf[j]),
                 change,
                 baseline_diameter_um: d0.is_finite().then_some(d0),
                 followup_diameter_um: d1.is_finite().then_some(d1),
                 x_px: anchor.0,
                 y_px: anchor.1,
-                ends_px: ends(&g0),
+                ends_px: ends(g0),
             });
         }
-        for (i, g) in gb.iter().enumerate() {
-            let anchor = cb[i].map(|c| c.c).filter(|&c| in_shared(c));
-            if let (Some(g), Some(anchor)) = (g.filter(|_| !used_b[i]), anchor) {
-                counts.hairs_lost += 1;
-                counted[0].push((anchor, db[i], g));
+        for (v, (shafts, used, ids, ds)) in [(&sb, &used_b, &ib, &db), (&sf, &used_f, &jf, &df)]
+            .into_iter()
+            .enumerate()
+        {
+            for (i, g) in shafts.iter().enumerate() {
+                if used[i] {
+                    continue;
+                }
+                let Some(anchor) = anchor_of(g) else { continue };
+                let d = ds[i].0;
+                counted[v].push((anchor, d, g.ends()));
+                let (change, bid, fid, bd, fd) = if v == 0 {
+                    counts.hairs_lost += 1;
+                    (ChangeKind::Lost, Some(ids[i]), None, Some(d), None)
+                } else {
+                    counts.hairs_gained += 1;
+                    (ChangeKind::Gained, None, Some(ids[i]), None, Some(d))
+                };
                 hair_rows.push(HairMatch {
-                    baseline_id: Some(i as u32 + 1),
-                    followup_id: None,
-                    change: ChangeKind::Lost,
-                    baseline_diameter_um: db[i].is_finite().then_some(db[i]),
-                    followup_diameter_um: None,
+                    baseline_id: bid,
+                    followup_id: fid,
+                    change,
+                    baseline_diameter_um: bd.filter(|d| d.is_finite()),
+                    followup_diameter_um: fd.filter(|d| d.is_finite()),
                     x_px: anchor.0,
                     y_px: anchor.1,
-                    ends_px: ends(&g),
-                });
-            }
-        }
-        for (j, g) in gf.iter().enumerate() {
-            let anchor = cf[j].map(|c| c.c).filter(|&c| in_shared(c));
-            if let (Some(g), Some(anchor)) = (g.filter(|_| !used_f[j]), anchor) {
-                counts.hairs_gained += 1;
-                counted[1].push((anchor, df[j], g));
-                hair_rows.push(HairMatch {
-                    baseline_id: None,
-                    followup_id: Some(j as u32 + 1),
-                    change: ChangeKind::Gained,
-                    baseline_diameter_um: None,
-                    followup_diameter_um: df[j].is_finite().then_some(df[j]),
-                    x_px: anchor.0,
-                    y_px: anchor.1,
-                    ends_px: ends(&g),
+                    ends_px: ends(g),
                 });
             }
         }
@@ -640,6 +694,7 @@ pub fn compare(
                     s[HAIRS] += 1.0;
                     if d.is_finite() {
                         s[DIAM] += d;
+                        s[DIAMN] += 1.0;
                         if d < params.vellus_max_um {
                             s[VELLUS] += 1.0;
                         }
@@ -660,31 +715,33 @@ pub fn compare(
 
     // ---- capillaries
     let mut cap_rows = Vec::new();
-    let have_vessels = ab.maps.vessel_labels.is_some() && af.maps.vessel_labels.is_some();
-    if let (Some(lb), Some(lf)) = (&ab.maps.vessel_labels, &af.maps.vessel_labels) {
-        let ((_, gb), (_, gf)) = rayon::join(
-            || matching::geometry(lb, &Similarity::IDENTITY, keep_b),
-            || matching::geometry(lf, &f2b, keep_f),
-        );
+    let have_vessels = ab.summary.vessels.capillary_count.is_some()
+        && af.summary.vessels.capillary_count.is_some();
+    if have_vessels {
+        // Centroids from the records (baseline pixels).
+        let cents = |a: &Analysis, t: &Similarity| -> Vec<((f64, f64), u32)> {
+            a.capillaries
+                .iter()
+                .filter(|c| c.centroid_x_px.is_finite() && c.centroid_y_px.is_finite())
+                .map(|c| (t.apply(c.centroid_x_px, c.centroid_y_px), c.id))
+                .collect()
+        };
+        let gb = cents(ab, &Similarity::IDENTITY);
+        let gf = cents(af, &f2b);
         let gate = params.capillary_match_distance_um / um_b;
         let mut cands = Vec::new();
-        let buckets = matching::Buckets::new(
-            gf.iter()
-                .enumerate()
-                .filter_map(|(j, g)| g.map(|g| (j, g.c))),
-            2.0 * gate,
-        );
+        let buckets =
+            matching::Buckets::new(gf.iter().enumerate().map(|(j, g)| (j, g.0)), 2.0 * gate);
         for (i, a) in gb.iter().enumerate() {
-            let Some(a) = a else { continue };
-            for j in buckets.near(a.c, gate) {
-                let Some(b) = &gf[j] else { continue };
-                let d = (a.c.0 - b.c.0).hypot(a.c.1 - b.c.1);
+            for j in buckets.near(a.0, gate) {
+                let b = gf[j].0;
+                let d = (a.0 .0 - b.0).hypot(a.0 .1 - b.1);
                 if d <= gate {
-                    cands.push((i, j, d));
+                    cands.push((i, j, d / gate));
                 }
             }
         }
-        let m = matching::assign(cands, gb.len(), gf.len(), 1.5 * gate);
+        let m = matching::assign(cands, gb.len(), gf.len(), 1.5);
         let mut used_b = vec![false; gb.len()];
         let mut used_f = vec![false; gf.len()];
         let add = |v: usize, p: (f64, f64), tiles: &mut Vec<[VisitTile; 2]>| {
@@ -695,7 +752,7 @@ pub fn compare(
         for &(i, j, d) in &m {
             used_b[i] = true;
             used_f[j] = true;
-            let c = gb[i].expect("matched").c;
+            let c = gb[i].0;
             if !in_shared(c) {
                 continue;
             }
@@ -703,33 +760,33 @@ pub fn compare(
             add(0, c, &mut pass.tiles);
             add(1, c, &mut pass.tiles);
             cap_rows.push(CapillaryMatch {
-                baseline_id: Some(i as u32 + 1),
-                followup_id: Some(j as u32 + 1),
+                baseline_id: Some(gb[i].1),
+                followup_id: Some(gf[j].1),
                 change: ChangeKind::Unchanged,
                 x_px: c.0,
                 y_px: c.1,
-                distance_um: Some(d * um_b),
+                distance_um: Some(d * gate * um_b),
             });
         }
         for (v, (g, used)) in [(&gb, &used_b), (&gf, &used_f)].into_iter().enumerate() {
-            for (i, g) in g.iter().enumerate() {
-                let Some(g) = g.filter(|g| !used[i] && in_shared(g.c)) else {
+            for (i, &(c, id)) in g.iter().enumerate() {
+                if used[i] || !in_shared(c) {
                     continue;
-                };
-                add(v, g.c, &mut pass.tiles);
+                }
+                add(v, c, &mut pass.tiles);
                 let (change, bid, fid) = if v == 0 {
                     counts.capillaries_lost += 1;
-                    (ChangeKind::Lost, Some(i as u32 + 1), None)
+                    (ChangeKind::Lost, Some(id), None)
                 } else {
                     counts.capillaries_gained += 1;
-                    (ChangeKind::Gained, None, Some(i as u32 + 1))
+                    (ChangeKind::Gained, None, Some(id))
                 };
                 cap_rows.push(CapillaryMatch {
                     baseline_id: bid,
                     followup_id: fid,
                     change,
-                    x_px: g.c.0,
-                    y_px: g.c.1,
+                    x_px: c.0,
+                    y_px: c.1,
                     distance_um: None,
                 });
             }
@@ -738,7 +795,13 @@ pub fn compare(
 
     // ---- deltas
     let have_hist = base_maps.a_star.is_some() && fol_maps.a_star.is_some();
-    let have_scale = ab.maps.scale_mask.is_some() && af.maps.scale_mask.is_some();
+    // Scale (flakes) is measured only when the follicle stage reports its
+    // figure on both visits: an empty mask from a stage that does not look
+    // for scale is no evidence of "no scale".
+    let have_scale = ab.maps.scale_mask.is_some()
+        && af.maps.scale_mask.is_some()
+        && ab.summary.follicles.scale_area_fraction.is_some()
+        && af.summary.follicles.scale_area_fraction.is_some();
     let available = [
         have_vessels,
         have_vessels,
@@ -857,8 +920,16 @@ pub fn compare(
                 p_value: p,
                 significant: ok && holm[r] && delta.abs() >= floor(i) && delta != 0.0,
                 comparable: ok,
+                computed: true,
             },
         );
+    }
+    // Figures whose inputs are missing on either visit: present, not computed
+    // (null values in JSON), never 0 with an interval.
+    for (i, name) in FIGURES.iter().enumerate() {
+        if !present.contains(&i) {
+            out.insert(name.to_string(), Delta::not_computed(comparable(i)));
+        }
     }
     let shared_px = pass.shared.count();
     Ok(Comparison {
@@ -875,13 +946,63 @@ pub fn compare(
         notes,
         maps: ChangeMaps {
             shared: pass.shared,
+            overlap: pass.overlap,
             delta_a_star: pass.delta_a_star,
         },
     })
 }
 
+/// The hair shafts of one visit in baseline pixels and their record ids:
+/// from the records' centrelines (and exits) when every record has one, else
+/// from the label image's moments (the part `keep` accepts gives the shared
+/// anchor).
+fn visit_shafts(
+    a: &Analysis,
+    to_base: &Similarity,
+    keep: impl Fn(usize, usize) -> bool + Sync,
+) -> (Vec<Shaft>, Vec<u32>) {
+    // Label moments, only when a record lacks a centreline.
+    let need_labels = a.hairs.iter().any(|s| s.centreline_px.is_empty())
+        || (a.hairs.is_empty() && a.maps.hair_labels.is_some());
+    let moments = match (&a.maps.hair_labels, need_labels) {
+        (Some(l), true) => Some(matching::geometry(l, to_base, &keep)),
+        _ => None,
+    };
+    // A point is shown by both frames when `keep` accepts its nearest pixel
+    // of this visit.
+    let back = to_base.inverse();
+    let in_both = |p: (f64, f64)| {
+        let (x, y) = back.apply(p.0, p.1);
+        let (xr, yr) = (x.round(), y.round());
+        xr >= 0.0 && yr >= 0.0 && keep(xr as usize, yr as usize)
+    };
+    let from_label = |id: u32| {
+        let (whole, kept) = moments.as_ref()?;
+        let k = id as usize;
+        let g = whole.get(k.checked_sub(1)?)?.as_ref()?;
+        Some(Shaft::from_geom(g, kept[k - 1]))
+    };
+    if a.hairs.is_empty() {
+        // Labels without records (an analysis built by hand).
+        let n = moments.as_ref().map_or(0, |m| m.0.len()) as u32;
+        return (1..=n)
+            .filter_map(|id| from_label(id).map(|g| (g, id)))
+            .unzip();
+    }
+    let out: Vec<(Shaft, u32)> = a
+        .hairs
+        .par_iter()
+        .filter_map(|s| {
+            Shaft::from_record(&s.centreline_px, s.exit_px, to_base, in_both)
+                .or_else(|| from_label(s.id))
+                .map(|g| (g, s.id))
+        })
+        .collect();
+    out.into_iter().unzip()
+}
+
 /// A counted hair: anchor (baseline px), diameter (µm), geometry.
-type Counted = ((f64, f64), f64, Geom);
+type Counted = ((f64, f64), f64, [(f64, f64); 2]);
 
 /// Follicular units of one visit's counted hairs: single-linkage of shaft
 /// ends closer than `r` (baseline px). Returns (anchor of the unit's first
@@ -896,7 +1017,7 @@ fn units(hairs: &[Counted], r: f64) -> Vec<((f64, f64), usize)> {
         }
         i
     }
-    let ends: Vec<[(f64, f64); 2]> = hairs.iter().map(|h| h.2.ends()).collect();
+    let ends: Vec<[(f64, f64); 2]> = hairs.iter().map(|h| h.2).collect();
     let buckets = matching::Buckets::new(
         ends.iter()
             .enumerate()

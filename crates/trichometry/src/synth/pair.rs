@@ -233,6 +233,11 @@ pub struct PairVisit {
     pub hair_items: Vec<usize>,
     /// Diameter an ideal measurement reports with the nominal scale (µm), per label.
     pub hair_diameter_um: Vec<f64>,
+    /// Follicle exit and tip of each labelled hair in view pixels (either
+    /// may lie outside the frame), per label.
+    pub hair_axis_px: Vec<[[f64; 2]; 2]>,
+    /// Centroid of each capillary label in view pixels.
+    pub capillary_centroid_px: Vec<[f64; 2]>,
     /// Capillary labels in view pixels.
     pub capillary_labels: Labels,
     /// Scene capillary item of each label.
@@ -243,43 +248,88 @@ pub struct PairVisit {
 
 impl PairVisit {
     /// The shafts an ideal hair detector reports for this visit (id = label,
-    /// diameter in nominal µm); geometry fields are left empty, the labels
-    /// carry it.
+    /// diameter in nominal µm): the true axis from the follicle exit to the
+    /// tip, clipped to the frame, sampled every pixel; `exit_px` when the
+    /// exit lies in the frame.
     pub fn oracle_shafts(&self) -> Vec<crate::hairs::HairShaft> {
+        let (w, h) = (self.image.width() as f64, self.image.height() as f64);
+        let inside = |p: [f64; 2]| p[0] >= -0.5 && p[1] >= -0.5 && p[0] < w - 0.5 && p[1] < h - 0.5;
         self.hair_diameter_um
             .iter()
+            .zip(&self.hair_axis_px)
             .enumerate()
-            .map(|(i, &d)| crate::hairs::HairShaft {
-                id: i as u32 + 1,
-                centreline_px: Vec::new(),
-                length_um: 0.0,
-                diameter_um: d,
-                diameter_iqr_um: 0.0,
-                width_samples: 0,
-                contrast: 0.0,
-                truncated: false,
-                exit_px: None,
-                class: if d < 30.0 {
-                    crate::hairs::HairClass::Vellus
-                } else {
-                    crate::hairs::HairClass::Terminal
-                },
-                pieces: 1,
+            .map(|(i, (&d, &[e, t]))| {
+                let len = (t[0] - e[0]).hypot(t[1] - e[1]);
+                let n = len.ceil().max(1.0) as usize;
+                // The axis where this hair is visible (its label within a
+                // pixel: not outside the frame, not under another hair), as
+                // a detector sees it. A hair hidden all along its axis keeps
+                // an empty centreline (the label then gives its geometry).
+                let lab = &self.hair_labels;
+                let id = i as u32 + 1;
+                let visible = |p: [f64; 2]| {
+                    let (x, y) = (p[0].round() as i64, p[1].round() as i64);
+                    (-1..=1).any(|dy| {
+                        (-1..=1).any(|dx| {
+                            let (u, v) = (x + dx, y + dy);
+                            u >= 0
+                                && v >= 0
+                                && (u as usize) < lab.width
+                                && (v as usize) < lab.height
+                                && lab.data[v as usize * lab.width + u as usize] == id
+                        })
+                    })
+                };
+                let centreline_px: Vec<[f32; 2]> = (0..=n)
+                    .map(|k| {
+                        let f = k as f64 / n as f64;
+                        [e[0] + f * (t[0] - e[0]), e[1] + f * (t[1] - e[1])]
+                    })
+                    .filter(|&p| inside(p) && visible(p))
+                    .map(|p| [p[0] as f32, p[1] as f32])
+                    .collect();
+                // The exit when it lies in the frame (the phantom paints the
+                // hairs of a unit over one another at their exit); a hair
+                // hidden all along keeps its exit as its centreline.
+                let exit_px = inside(e).then_some([e[0] as f32, e[1] as f32]);
+                let mut centreline_px = centreline_px;
+                if let (true, Some(x)) = (centreline_px.is_empty(), exit_px) {
+                    centreline_px.push(x);
+                }
+                crate::hairs::HairShaft {
+                    id: i as u32 + 1,
+                    length_um: centreline_px.len() as f64 * self.um_per_px_nominal,
+                    truncated: exit_px.is_none() || !inside(t),
+                    width_samples: centreline_px.len(),
+                    centreline_px,
+                    diameter_um: d,
+                    diameter_iqr_um: 0.0,
+                    contrast: 0.0,
+                    exit_px,
+                    class: if d < 30.0 {
+                        crate::hairs::HairClass::Vellus
+                    } else {
+                        crate::hairs::HairClass::Terminal
+                    },
+                    pieces: 1,
+                }
             })
             .collect()
     }
 
-    /// The capillaries an ideal detector reports (id = label; the labels
-    /// carry the geometry).
+    /// The capillaries an ideal detector reports (id = label, centroid of
+    /// the label; the other fields are left empty).
     pub fn oracle_capillaries(&self) -> Vec<crate::vessels::Capillary> {
-        (1..=self.capillary_labels.count)
-            .map(|id| crate::vessels::Capillary {
-                id,
+        self.capillary_centroid_px
+            .iter()
+            .enumerate()
+            .map(|(i, c)| crate::vessels::Capillary {
+                id: i as u32 + 1,
                 class: crate::vessels::VesselClass::Dot,
-                centroid_x_px: 0.0,
-                centroid_y_px: 0.0,
-                centroid_x_um: 0.0,
-                centroid_y_um: 0.0,
+                centroid_x_px: c[0],
+                centroid_y_px: c[1],
+                centroid_x_um: c[0] * self.um_per_px_nominal,
+                centroid_y_um: c[1] * self.um_per_px_nominal,
                 area_um2: 0.0,
                 length_um: 0.0,
                 width_um: 0.0,
@@ -916,6 +966,32 @@ fn render_view(
         // The item's diameter at this visit, in nominal units.
         .map(|&i| hairs[i].diameter_um[visit].unwrap_or(0.0) / view.scale)
         .collect();
+    let s2v = v2s.inverse();
+    let hair_axis_px = hair_items
+        .iter()
+        .map(|&i| {
+            let hi = &hairs[i];
+            let len = hi.length_um[visit] / spec.scene.um_per_px;
+            let [ex, ey] = hi.exit_px;
+            let tip = (ex + len * hi.angle_rad.cos(), ey + len * hi.angle_rad.sin());
+            let e = s2v.apply(ex, ey);
+            let t = s2v.apply(tip.0, tip.1);
+            [[e.0, e.1], [t.0, t.1]]
+        })
+        .collect();
+    let mut csum = vec![[0.0f64; 3]; capillary_items.len()];
+    for (i, &l) in capillary_labels.data.iter().enumerate() {
+        if l > 0 {
+            let c = &mut csum[l as usize - 1];
+            c[0] += (i % w) as f64;
+            c[1] += (i / w) as f64;
+            c[2] += 1.0;
+        }
+    }
+    let capillary_centroid_px = csum
+        .iter()
+        .map(|c| [c[0] / c[2].max(1.0), c[1] / c[2].max(1.0)])
+        .collect();
     Ok(PairVisit {
         image,
         um_per_px_nominal: spec.scene.um_per_px,
@@ -924,7 +1000,9 @@ fn render_view(
         hair_labels,
         hair_items,
         hair_diameter_um,
+        hair_axis_px,
         capillary_labels,
+        capillary_centroid_px,
         capillary_items,
         scene_truth,
     })
