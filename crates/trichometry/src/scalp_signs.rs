@@ -38,7 +38,7 @@ use crate::color::{lab_f_fast, linear_rgb_to_lab_fast};
 use crate::error::{check_positive, Error, Result};
 use crate::image::{Labels, Mask, Plane};
 use crate::kernels::{
-    block_median, dilate, gaussian_blur, hysteresis, label, min_filter, regions, Footprint,
+    block_median, gaussian_blur, hysteresis, label, max_filter, min_filter, regions, Footprint,
 };
 use rayon::prelude::*;
 use serde::{Deserialize, Serialize};
@@ -256,19 +256,30 @@ fn work_planes(input: &StageInput<'_>, hair: Option<&Mask>, f: usize) -> Work {
             let mut nvalid = vec![0u32; w];
             let mut nhair = vec![0u32; w];
             for y in y0..y1 {
-                let row = y * fw;
-                for (i, (s, (nv, nh))) in acc
+                let row = y * fw..(y + 1) * fw;
+                let (r, g, b) = (
+                    &rgb.r[row.clone()],
+                    &rgb.g[row.clone()],
+                    &rgb.b[row.clone()],
+                );
+                let v = &input.valid.data[row.clone()];
+                for ((((s, rc), gc), bc), (nv, vc)) in acc
                     .iter_mut()
-                    .zip(nvalid.iter_mut().zip(nhair.iter_mut()))
-                    .enumerate()
+                    .zip(r.chunks(f))
+                    .zip(g.chunks(f))
+                    .zip(b.chunks(f))
+                    .zip(nvalid.iter_mut().zip(v.chunks(f)))
                 {
-                    let (x0, x1) = (row + i * f, row + ((i + 1) * f).min(fw));
-                    s[0] += rgb.r[x0..x1].iter().sum::<f32>();
-                    s[1] += rgb.g[x0..x1].iter().sum::<f32>();
-                    s[2] += rgb.b[x0..x1].iter().sum::<f32>();
-                    *nv += input.valid.data[x0..x1].iter().filter(|&&v| v).count() as u32;
-                    if let Some(hm) = hair {
-                        *nh += hm.data[x0..x1].iter().filter(|&&v| v).count() as u32;
+                    for k in 0..rc.len() {
+                        s[0] += rc[k];
+                        s[1] += gc[k];
+                        s[2] += bc[k];
+                        *nv += vc[k] as u32;
+                    }
+                }
+                if let Some(hm) = hair {
+                    for (nh, hc) in nhair.iter_mut().zip(hm.data[row].chunks(f)) {
+                        *nh += hc.iter().map(|&x| x as u32).sum::<u32>();
                     }
                 }
             }
@@ -320,7 +331,8 @@ fn skin_colour(work: &Work, block: usize) -> [Plane; 3] {
         Plane::from_vec(w, h, work.a.clone()),
         Plane::from_vec(w, h, work.b.clone()),
     ];
-    let first: Vec<Plane> = planes
+    // L* and b* decide what stands out; a* is only reported.
+    let first: Vec<Plane> = [&planes[0], &planes[2]]
         .iter()
         .map(|p| block_median(p, &skin, block, 0.05))
         .collect();
@@ -328,10 +340,11 @@ fn skin_colour(work: &Work, block: usize) -> [Plane; 3] {
         w,
         h,
         (0..w * h)
+            .into_par_iter()
             .map(|i| {
                 skin.data[i]
                     && (planes[0].data[i] - first[0].data[i]).abs() < 4.0
-                    && (planes[2].data[i] - first[2].data[i]).abs() < 4.0
+                    && (planes[2].data[i] - first[1].data[i]).abs() < 4.0
             })
             .collect(),
     );
@@ -369,6 +382,16 @@ fn quantile(v: &mut [f32], q: f64) -> f32 {
     }
     let k = ((v.len() - 1) as f64 * q).round() as usize;
     *v.select_nth_unstable_by(k, f32::total_cmp).1
+}
+
+/// `cells` grown by one pixel (3 × 3 square), through the max filter.
+fn grow1(cells: &[bool], w: usize, h: usize) -> Vec<bool> {
+    let p = Plane::from_vec(w, h, cells.par_iter().map(|&c| c as u8 as f32).collect());
+    max_filter(&p, 1, Footprint::Square)
+        .data
+        .into_par_iter()
+        .map(|v| v > 0.0)
+        .collect()
 }
 
 /// Regions of `mask`, each cut at its half level (half its plateau, the
@@ -415,13 +438,13 @@ fn refine(
     out: &mut [bool],
 ) {
     let (w, f) = (work.w, work.f);
-    let grown = dilate(&mask_of(w, work.h, cells.to_vec()), 1.5);
+    let grown = grow1(cells, w, work.h);
     out.par_chunks_mut(full_w * f)
         .enumerate()
         .for_each(|(j, band)| {
             for i in 0..w {
                 let k = j * w + i;
-                if !grown.data[k] {
+                if !grown[k] {
                     continue;
                 }
                 let y1 = ((j + 1) * f).min(full_h) - j * f;
@@ -463,12 +486,22 @@ pub fn detect_scalp_signs(
     let n = w * h;
     let block = ((params.background_block_um / um).round() as usize).max(4);
     let [bg_l, bg_a, bg_b] = skin_colour(&work, block);
-    let dl: Vec<f32> = (0..n).map(|i| work.l[i] - bg_l.data[i]).collect();
-    let db: Vec<f32> = (0..n).map(|i| work.b[i] - bg_b.data[i]).collect();
+    let dl: Vec<f32> = (0..n)
+        .into_par_iter()
+        .map(|i| work.l[i] - bg_l.data[i])
+        .collect();
+    let db: Vec<f32> = (0..n)
+        .into_par_iter()
+        .map(|i| work.b[i] - bg_b.data[i])
+        .collect();
     let dark: Vec<bool> = (0..n)
+        .into_par_iter()
         .map(|i| work.hair[i] || dl[i] < -(params.dark_l_star as f32))
         .collect();
-    let clear: Vec<bool> = (0..n).map(|i| work.ok[i] && !dark[i]).collect();
+    let clear: Vec<bool> = (0..n)
+        .into_par_iter()
+        .map(|i| work.ok[i] && !dark[i])
+        .collect();
 
     // ---- yellow dots
     let sigma_fill = (params.hair_fill_um / um) as f32;
@@ -484,6 +517,7 @@ pub fn detect_scalp_signs(
     // Yellowness where the pixel is yellow rather than white; hair inside a
     // dot takes the filled-in contrasts.
     let yel: Vec<f32> = (0..n)
+        .into_par_iter()
         .map(|i| {
             let (l, b) = if dark[i] {
                 (dl_f[i], db_f[i])
@@ -602,6 +636,7 @@ pub fn detect_scalp_signs(
     let mut dot_data = vec![false; fw * fh];
     if !dots.is_empty() {
         let level: Vec<f32> = (0..n)
+            .into_par_iter()
             .map(|i| {
                 let l = ylab.data[i];
                 if l > 0 {
@@ -630,8 +665,13 @@ pub fn detect_scalp_signs(
 
     // ---- scales
     // Bright, not yellow, away from yellow dots (their soft rims).
-    let near_yellow = dilate(&ymask, 1.5);
+    let near_yellow = Mask {
+        width: w,
+        height: h,
+        data: grow1(&ymask.data, w, h),
+    };
     let bri: Vec<f32> = (0..n)
+        .into_par_iter()
         .map(|i| {
             if clear[i] && !near_yellow.data[i] && db[i] < ratio * dl[i].max(0.0) + 2.0 {
                 dl[i]
@@ -646,12 +686,11 @@ pub fn detect_scalp_signs(
         params.scale_seed_l_star as f32,
     );
     let (blab, blevel) = split_at_half(&bmask, &bri, 0.75);
-    let bstats = regions(&blab);
     let bmembers = members(&blab);
     let mut scale_cells = vec![false; n];
     let mut scale_level = vec![f32::INFINITY; n];
     let mut white_dots = 0usize;
-    for (st, px) in bstats.iter().zip(&bmembers) {
+    for px in &bmembers {
         if px.is_empty() {
             continue;
         }
@@ -664,7 +703,7 @@ pub fn detect_scalp_signs(
         // A pinpoint white dot is round where its outline is free (not cut
         // by hair, glare or the border): fit a circle to the free outline.
         if d_eq <= params.white_dot_max_um {
-            let pts = free_outline(&blab, st.label, &bri, half, &clear);
+            let pts = free_outline(&blab, px, &bri, half, &clear);
             if let Some((cx, cy, r, rms)) = fit_circle(&pts) {
                 let disc = std::f64::consts::PI * r * r;
                 let n_px = px.len() as f64;
@@ -730,17 +769,22 @@ pub fn detect_scalp_signs(
     })
 }
 
-/// Sub-pixel outline points of label `id` where its edge is free: between a
+/// Sub-pixel outline points of the region made of `members` where its edge is free: between a
 /// member pixel and a 4-neighbour that is outside the object but clear skin
 /// (analysable, not hair), at the crossing of `half` by linear
 /// interpolation of `v`.
-fn free_outline(labels: &Labels, id: u32, v: &[f32], half: f32, clear: &[bool]) -> Vec<[f64; 2]> {
+fn free_outline(
+    labels: &Labels,
+    members: &[u32],
+    v: &[f32],
+    half: f32,
+    clear: &[bool],
+) -> Vec<[f64; 2]> {
     let (w, h) = (labels.width, labels.height);
     let mut pts = Vec::new();
-    for (i, &l) in labels.data.iter().enumerate() {
-        if l != id {
-            continue;
-        }
+    for &m in members {
+        let i = m as usize;
+        let id = labels.data[i];
         let (x, y) = (i % w, i / w);
         for (dx, dy) in [(-1i64, 0i64), (1, 0), (0, -1), (0, 1)] {
             let (nx, ny) = (x as i64 + dx, y as i64 + dy);

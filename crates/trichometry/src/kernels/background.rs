@@ -9,8 +9,9 @@ use rayon::prelude::*;
 /// of `block`×`block` pixels, interpolated bilinearly between block centres
 /// ([`upsample_from_blocks`]).
 ///
-/// Blocks of 16 px and more are sampled on every other row and column (the
-/// median of a 4× subsample is as good and 4× cheaper). A block with fewer
+/// Blocks of 16 px and more are sampled on every other row and column, of
+/// 64 px and more on every fourth (the median of a subsample of ≥ 256
+/// values is as good and 4–16× cheaper). A block with fewer
 /// valid samples than `min_fraction` of its sampled pixels takes the mean of
 /// its filled 4-neighbours, sweep after sweep (deterministic); when no block
 /// has enough, the plane is the median of all valid samples (0 when there
@@ -33,7 +34,13 @@ pub fn block_median(image: &Plane, valid: &Mask, block: usize, min_fraction: f64
         return image.clone();
     }
     let b = block.max(1);
-    let step = if b >= 16 { 2 } else { 1 };
+    let step = if b >= 64 {
+        4
+    } else if b >= 16 {
+        2
+    } else {
+        1
+    };
     let (bw, bh) = (w.div_ceil(b), h.div_ceil(b));
     let mut med = vec![f32::NAN; bw * bh];
     med.par_chunks_mut(bw).enumerate().for_each(|(by, row)| {
