@@ -15,10 +15,11 @@ _MAPS = (
     "hair_mask",
     "hair_labels",
     "scale_mask",
+    "yellow_dot_mask",
     "vessel_mask",
     "vessel_labels",
 )
-_NOT_SUMMARY = ("warnings", "provenance", "hairs", "capillaries")
+_NOT_SUMMARY = ("warnings", "provenance", "hairs", "capillaries", "yellow_dots")
 
 
 class Analysis:
@@ -31,13 +32,14 @@ class Analysis:
     Maps are numpy arrays handed over from Rust without copying (``None`` when
     the stage did not run): ``a_star_map`` and ``erythema_index_map``
     (float32), ``skin_mask``, ``glare_mask``, ``hair_mask``, ``vessel_mask``,
-    ``scale_mask`` (bool), ``hair_labels`` and ``vessel_labels`` (uint32,
-    0 = background, label = the record's ``id``).
+    ``scale_mask``, ``yellow_dot_mask`` (bool), ``hair_labels`` and
+    ``vessel_labels`` (uint32, 0 = background, label = the record's ``id``).
 
-    ``hairs`` and ``capillaries`` are tables: ``dict[str, numpy.ndarray]``,
-    one column per record field (polylines as an object column of ``(N, 2)``
-    arrays), ready for ``pandas.DataFrame``; ``hairs_frame()`` and
-    ``capillaries_frame()`` build that DataFrame.
+    ``hairs``, ``capillaries`` and ``yellow_dots`` are tables:
+    ``dict[str, numpy.ndarray]``, one column per record field (polylines as an
+    object column of ``(N, 2)`` arrays), ready for ``pandas.DataFrame``;
+    ``hairs_frame()``, ``capillaries_frame()`` and ``yellow_dots_frame()``
+    build that DataFrame.
     """
 
     __slots__ = ("_record", "_maps", "_tables")
@@ -106,6 +108,14 @@ class Analysis:
         """One row per capillary, regionprops-table style."""
         return self._table("capillaries")
 
+    @property
+    def yellow_dots(self) -> Dict[str, np.ndarray]:
+        """One row per yellow dot: ``id``, ``centre_x_px``, ``centre_y_px``,
+        ``centre_x_um``, ``centre_y_um``, ``diameter_um``, ``area_um2``,
+        ``elongation``, ``contrast_b_star``, ``contrast_l_star``,
+        ``contrast_chroma``, ``truncated``."""
+        return self._table("yellow_dots")
+
     def hairs_frame(self) -> Any:
         """``hairs`` as a pandas DataFrame (needs pandas)."""
         return _frame(self.hairs, "hairs_frame")
@@ -113,6 +123,10 @@ class Analysis:
     def capillaries_frame(self) -> Any:
         """``capillaries`` as a pandas DataFrame (needs pandas)."""
         return _frame(self.capillaries, "capillaries_frame")
+
+    def yellow_dots_frame(self) -> Any:
+        """``yellow_dots`` as a pandas DataFrame (needs pandas)."""
+        return _frame(self.yellow_dots, "yellow_dots_frame")
 
     # Maps ------------------------------------------------------------------
 
@@ -148,8 +162,14 @@ class Analysis:
 
     @property
     def scale_mask(self) -> Optional[np.ndarray]:
-        """Scale (flake) pixels (bool)."""
+        """Scale (flake) pixels (bool), ``None`` when the stage did not run
+        (no ``um_per_px``, or a greyscale image)."""
         return self._maps.get("scale_mask")
+
+    @property
+    def yellow_dot_mask(self) -> Optional[np.ndarray]:
+        """Yellow-dot pixels (bool), ``None`` when the stage did not run."""
+        return self._maps.get("yellow_dot_mask")
 
     @property
     def vessel_mask(self) -> Optional[np.ndarray]:

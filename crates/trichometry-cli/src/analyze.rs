@@ -28,7 +28,8 @@ pub struct Args {
     #[arg(long, value_name = "FILE")]
     pub out: Option<PathBuf>,
     /// Write masks as PNG: <stem>_skin.png, _hairs.png, _hair_labels.png (16-bit),
-    /// _vessels.png, _vessel_labels.png, … (those the analysis produced).
+    /// _vessels.png, _vessel_labels.png, _scales.png, _yellow_dots.png, … (those
+    /// the analysis produced).
     #[arg(long, value_name = "DIR")]
     pub masks: Option<PathBuf>,
     /// CSV with one row per image: path,um_per_px[,chart,chart_corners,reference,

@@ -72,6 +72,7 @@ pub fn write_all(dir: &Path, stem: &str, maps: &Maps) -> Result<Vec<PathBuf>, Er
     mask("hairs", maps.hair_mask.as_ref())?;
     mask("vessels", maps.vessel_mask.as_ref())?;
     mask("scales", maps.scale_mask.as_ref())?;
+    mask("yellow_dots", maps.yellow_dot_mask.as_ref())?;
     for (name, l) in [
         ("hair_labels", maps.hair_labels.as_ref()),
         ("vessel_labels", maps.vessel_labels.as_ref()),

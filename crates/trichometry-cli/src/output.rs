@@ -278,7 +278,7 @@ fn write_csv(out: &Path, records: &[Value]) -> Result<Vec<PathBuf>, Error> {
         written.push(p);
     }
     // A side table left by an earlier run would now describe other results.
-    for name in ["hairs", "capillaries"] {
+    for name in ["hairs", "capillaries", "yellow_dots"] {
         if !sides.iter().any(|(n, _)| n == name) {
             let stale = side_table_path(out, name);
             if stale.exists() && std::fs::remove_file(&stale).is_ok() {

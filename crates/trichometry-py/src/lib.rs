@@ -376,6 +376,7 @@ fn analyze<'py>(
     out.set_item("hair_mask", opt_mask(maps.hair_mask)?)?;
     out.set_item("hair_labels", opt_labels(maps.hair_labels)?)?;
     out.set_item("scale_mask", opt_mask(maps.scale_mask)?)?;
+    out.set_item("yellow_dot_mask", opt_mask(maps.yellow_dot_mask)?)?;
     out.set_item("vessel_mask", opt_mask(maps.vessel_mask)?)?;
     out.set_item("vessel_labels", opt_labels(maps.vessel_labels)?)?;
     Ok((record, out))

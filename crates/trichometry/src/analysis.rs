@@ -8,6 +8,7 @@ use crate::follicles::{self, FollicleParams, FollicleSummary};
 use crate::hairs::{self, HairParams, HairShaft, HairSummary};
 use crate::image::{ImageRef, Labels, Mask};
 use crate::quality::{self, QualityParams};
+use crate::scalp_signs::{self, ScalpSignParams, ScalpSignSummary, YellowDot};
 use crate::vessels::{self, Capillary, VesselParams, VesselSummary};
 use crate::warnings::Warning;
 use serde::{Deserialize, Serialize};
@@ -20,8 +21,10 @@ pub struct Params {
     pub quality: QualityParams,
     /// Hair shafts.
     pub hairs: HairParams,
-    /// Follicular units, yellow dots, scaling.
+    /// Follicular units.
     pub follicles: FollicleParams,
+    /// Yellow dots and scales.
+    pub scalp_signs: ScalpSignParams,
     /// Capillaries.
     pub vessels: VesselParams,
 }
@@ -90,6 +93,9 @@ pub struct Summary {
     /// Follicle figures.
     #[serde(flatten)]
     pub follicles: FollicleSummary,
+    /// Yellow-dot and scale figures.
+    #[serde(flatten)]
+    pub scalp_signs: ScalpSignSummary,
     /// Vessel figures.
     #[serde(flatten)]
     pub vessels: VesselSummary,
@@ -108,8 +114,10 @@ pub struct Maps {
     pub hair_mask: Option<Mask>,
     /// One label per shaft.
     pub hair_labels: Option<Labels>,
-    /// Scale (flake) pixels.
+    /// Scale (flake) pixels (`None` when the stage did not run).
     pub scale_mask: Option<Mask>,
+    /// Yellow-dot pixels (`None` when the stage did not run).
+    pub yellow_dot_mask: Option<Mask>,
     /// Vessel pixels.
     pub vessel_mask: Option<Mask>,
     /// One label per capillary.
@@ -130,6 +138,8 @@ pub struct Analysis {
     pub hairs: Vec<HairShaft>,
     /// Capillaries.
     pub capillaries: Vec<Capillary>,
+    /// Yellow dots.
+    pub yellow_dots: Vec<YellowDot>,
     /// Maps and masks.
     #[serde(skip)]
     pub maps: Maps,
@@ -189,6 +199,8 @@ pub fn analyze<'a>(
     let mut hair_summary = HairSummary::default();
     let mut follicle_summary = FollicleSummary::default();
     let mut vessel_summary = VesselSummary::default();
+    let mut sign_summary = ScalpSignSummary::default();
+    let mut yellow_dots = Vec::new();
     let mut shafts = Vec::new();
     let mut capillaries = Vec::new();
     // Skin: the valid pixels, less hair, scale and vessels once the stages ran.
@@ -202,6 +214,15 @@ pub fn analyze<'a>(
         };
         let hair = hairs::detect_hairs(&input, &params.hairs)?;
         let fol = follicles::detect_follicles(&input, &hair, &params.follicles)?;
+        let signs = if rgb.is_colour {
+            Some(scalp_signs::detect_scalp_signs(
+                &input,
+                Some(&hair.mask),
+                &params.scalp_signs,
+            )?)
+        } else {
+            None
+        };
         let ves = if rgb.is_colour {
             Some(vessels::detect_vessels(
                 &input,
@@ -216,9 +237,13 @@ pub fn analyze<'a>(
             .data
             .iter()
             .zip(&hair.mask.data)
-            .zip(&fol.scale_mask.data)
-            .map(|((&v, &hm), &sm)| v & !(hm | sm))
+            .map(|(&v, &hm)| v & !hm)
             .collect();
+        if let Some(sg) = &signs {
+            for (s, &sm) in data.iter_mut().zip(&sg.scale_mask.data) {
+                *s &= !sm;
+            }
+        }
         if let Some(v) = &ves {
             for (s, &vm) in data.iter_mut().zip(&v.mask.data) {
                 *s &= !vm;
@@ -234,7 +259,12 @@ pub fn analyze<'a>(
         maps.hair_mask = Some(hair.mask);
         maps.hair_labels = Some(hair.labels);
         follicle_summary = fol.summary;
-        maps.scale_mask = Some(fol.scale_mask);
+        if let Some(sg) = signs {
+            sign_summary = sg.summary;
+            yellow_dots = sg.yellow_dots;
+            maps.scale_mask = Some(sg.scale_mask);
+            maps.yellow_dot_mask = Some(sg.yellow_dot_mask);
+        }
         if let Some(v) = ves {
             vessel_summary = v.summary;
             capillaries = v.capillaries;
@@ -274,6 +304,7 @@ pub fn analyze<'a>(
             focus_score: q.focus_score,
             hairs: hair_summary,
             follicles: follicle_summary,
+            scalp_signs: sign_summary,
             vessels: vessel_summary,
         },
         warnings,
@@ -289,6 +320,7 @@ pub fn analyze<'a>(
         },
         hairs: shafts,
         capillaries,
+        yellow_dots,
         maps,
     })
 }

@@ -196,6 +196,17 @@ pub fn a_star_fast(r: f32, g: f32, b: f32) -> f32 {
     500.0 * (lab_f_fast(x) - lab_f_fast(y))
 }
 
+/// Fast CIELAB (D65) of a linear-sRGB pixel, with [`lab_f_fast`]; agrees
+/// with [`linear_rgb_to_lab`] to ~1e-4.
+#[inline(always)]
+pub fn linear_rgb_to_lab_fast(rgb: [f32; 3]) -> [f32; 3] {
+    let xyz = mat3_mul(&RGB_TO_XYZ, rgb);
+    let fx = lab_f_fast(xyz[0] * (1.0 / D65_WHITE[0]));
+    let fy = lab_f_fast(xyz[1]);
+    let fz = lab_f_fast(xyz[2] * (1.0 / D65_WHITE[2]));
+    [116.0 * fy - 16.0, 500.0 * (fx - fy), 200.0 * (fy - fz)]
+}
+
 /// Linear-light RGB planes (reflectance 0..1, before or after colour correction).
 #[derive(Debug, Clone, PartialEq, Default)]
 pub struct LinearRgb {
@@ -425,6 +436,21 @@ mod tests {
             let back = linear_rgb_to_lab(lab_to_linear_rgb(lab));
             for k in 0..3 {
                 assert!((back[k] - lab[k]).abs() < 0.01, "{lab:?} -> {back:?}");
+            }
+        }
+    }
+
+    #[test]
+    fn fast_lab_matches_exact() {
+        for rgb in [
+            [0.3f32, 0.2, 0.1],
+            [0.9, 0.8, 0.5],
+            [0.004, 0.003, 0.002],
+            [0.5, 0.5, 0.5],
+        ] {
+            let (a, b) = (linear_rgb_to_lab(rgb), linear_rgb_to_lab_fast(rgb));
+            for k in 0..3 {
+                assert!((a[k] - b[k]).abs() < 1e-3, "{rgb:?}: {a:?} vs {b:?}");
             }
         }
     }

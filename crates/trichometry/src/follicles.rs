@@ -1,5 +1,5 @@
-//! Follicular units and miniaturization indices from the hair stage;
-//! yellow dots and scaling (not yet detected: reported as `None`).
+//! Follicular units and miniaturization indices from the hair stage
+//! (yellow dots and scales: [`crate::scalp_signs`]).
 //!
 //! A follicular unit is a cluster of follicle exits (single linkage within
 //! [`FollicleParams::unit_radius_um`]): hairs of one unit leave the skin
@@ -10,7 +10,6 @@
 use crate::analysis::StageInput;
 use crate::error::{check_positive, Result};
 use crate::hairs::HairStage;
-use crate::image::Mask;
 use serde::{Deserialize, Serialize};
 
 /// Follicle-stage parameters.
@@ -50,18 +49,11 @@ pub struct FollicleSummary {
     pub hairs_per_unit_mean: Option<f64>,
     /// Fraction of units with a single hair.
     pub single_hair_unit_fraction: Option<f64>,
-    /// Yellow dots (not detected yet: `None`).
-    pub yellow_dot_count: Option<usize>,
-    /// Fraction of the analysable area covered by scales (not detected yet:
-    /// `None`).
-    pub scale_area_fraction: Option<f64>,
 }
 
 /// The output of the follicle stage.
 #[derive(Debug, Clone, PartialEq, Default)]
 pub struct FollicleStage {
-    /// Scale (white/yellow flakes) pixels (empty until scaling is detected).
-    pub scale_mask: Mask,
     /// Follicular units.
     pub units: Vec<FollicularUnit>,
     /// Image-level figures.
@@ -129,12 +121,6 @@ pub fn detect_follicles(
         hairs_per_unit_mean: (nu > 0).then(|| n as f64 / nu as f64),
         single_hair_unit_fraction: (nu > 0)
             .then(|| units.iter().filter(|u| u.hair_ids.len() == 1).count() as f64 / nu as f64),
-        yellow_dot_count: None,
-        scale_area_fraction: None,
     };
-    Ok(FollicleStage {
-        scale_mask: Mask::filled(input.rgb.width, input.rgb.height, false),
-        units,
-        summary,
-    })
+    Ok(FollicleStage { units, summary })
 }

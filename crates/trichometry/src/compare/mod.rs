@@ -795,13 +795,13 @@ pub fn compare(
 
     // ---- deltas
     let have_hist = base_maps.a_star.is_some() && fol_maps.a_star.is_some();
-    // Scale (flakes) is measured only when the follicle stage reports its
+    // Scale (flakes) is measured only when the scalp-sign stage reports its
     // figure on both visits: an empty mask from a stage that does not look
     // for scale is no evidence of "no scale".
     let have_scale = ab.maps.scale_mask.is_some()
         && af.maps.scale_mask.is_some()
-        && ab.summary.follicles.scale_area_fraction.is_some()
-        && af.summary.follicles.scale_area_fraction.is_some();
+        && ab.summary.scalp_signs.scale_area_fraction.is_some()
+        && af.summary.scalp_signs.scale_area_fraction.is_some();
     let available = [
         have_vessels,
         have_vessels,

@@ -1,7 +1,8 @@
 //! Parallel building blocks on f32 planes and masks: Gaussian smoothing,
 //! scale-normalised Hessian, morphology, connected components, distance
-//! transform, thinning. Deterministic for any number of threads.
+//! transform, thinning, block-median background. Deterministic for any number of threads.
 
+mod background;
 mod bilinear;
 mod columns;
 mod distance;
@@ -13,6 +14,7 @@ mod paint;
 pub(crate) mod simd;
 mod thin;
 
+pub use self::background::block_median;
 pub use self::bilinear::{
     downsample2, sample_bilinear, sample_bilinear_with, upsample_from_blocks,
     upsample_from_blocks_apply, upsample_to,

@@ -17,6 +17,15 @@
 //! rounded, shallow profile. At the follicle exit the absorbance ramps up
 //! over `exit_fade_um` (the shaft emerging from the skin); the distal end is
 //! a cut tip (round cap).
+//!
+//! Yellow dots, white dots and scales are soft-edged blobs (see
+//! `SoftBlob`): a geometric outline blurred into an opacity ramp whose half
+//! level lies on the outline, with a colour and opacity drawn per object.
+//! Yellow dots are round or polycyclic, yellow to yellow-pink; pinpoint
+//! white dots are round, white, fairly sharp; scales are unions of ellipses,
+//! white to yellowish, with a patchy opacity, under or over the hairs. The
+//! scale truth is what is visible: a flake under a hair is hidden where the
+//! hair is.
 
 use super::{Canvas, Rng};
 use crate::color::lab_to_linear_rgb;
@@ -67,20 +76,26 @@ pub struct HairSceneSpec {
     pub alpha_light_per_um: f64,
     /// Length over which a shaft emerges from the skin at its exit.
     pub exit_fade_um: f64,
-    /// Yellow dots per cm² (round yellowish keratin/sebum plugs).
+    /// Yellow dots per cm² (follicular openings filled with sebum and
+    /// keratin: round or polycyclic, yellow to yellow-pink, soft-edged).
     pub yellow_dots_per_cm2: f64,
     /// Yellow dot diameter range.
     pub yellow_dot_um: [f64; 2],
     /// Fraction of yellow dots placed on a follicular unit (with hair).
     pub yellow_dot_with_hair_fraction: f64,
-    /// White (follicular/eccrine) dots per cm².
+    /// Pinpoint white dots per cm² (eccrine and follicular openings: round,
+    /// white; neither yellow dots nor scales).
     pub white_dots_per_cm2: f64,
-    /// White dot diameter range.
+    /// White dot diameter range (pinpoint white dots are 100–200 µm).
     pub white_dot_um: [f64; 2],
-    /// White scales (irregular flakes) per cm².
+    /// White scales per cm²: irregular, patchy flakes, white to yellowish,
+    /// with soft edges, on the skin and (see `scale_over_hair_fraction`)
+    /// over hairs.
     pub scales_per_cm2: f64,
     /// Scale size range (overall extent).
     pub scale_um: [f64; 2],
+    /// Fraction of scales lying on the hairs (the rest lie under them).
+    pub scale_over_hair_fraction: f64,
     /// Scene rotation about the image centre, degrees.
     pub rotation_deg: f64,
     /// Clip everything to a disc of this radius around the image centre.
@@ -116,9 +131,10 @@ impl Default for HairSceneSpec {
             yellow_dot_um: [100.0, 300.0],
             yellow_dot_with_hair_fraction: 0.3,
             white_dots_per_cm2: 0.0,
-            white_dot_um: [40.0, 120.0],
+            white_dot_um: [100.0, 200.0],
             scales_per_cm2: 0.0,
             scale_um: [150.0, 600.0],
+            scale_over_hair_fraction: 0.5,
             rotation_deg: 0.0,
             fov_radius_um: None,
             min_visible_length_um: 150.0,
@@ -179,6 +195,9 @@ pub struct DotTruth {
     pub diameter_um: f64,
     /// A hair emerges from it.
     pub with_hair: bool,
+    /// Fraction of the dot (its disc within the visible field) not hidden
+    /// by hair or scale lying over it.
+    pub visible_fraction: f64,
 }
 
 /// Hair ground truth.
@@ -200,7 +219,8 @@ pub struct HairTruth {
     pub yellow_dots: Vec<DotTruth>,
     /// White dots whose centre is visible.
     pub white_dots: Vec<DotTruth>,
-    /// Fraction of the visible field covered by scales (coverage ≥ 0.5).
+    /// Fraction of the visible field covered by visible scales (coverage of
+    /// the flake outline ≥ 0.5, less hair over a flake).
     pub scale_area_fraction: f64,
     /// Visible field (frame ∩ field-of-view disc).
     #[serde(skip)]
@@ -208,7 +228,7 @@ pub struct HairTruth {
     /// Hair pixels (sub-pixel coverage ≥ 0.5).
     #[serde(skip)]
     pub hair_mask: Mask,
-    /// Scale pixels (coverage ≥ 0.5).
+    /// Visible scale pixels (coverage ≥ 0.5, less hair over a flake).
     #[serde(skip)]
     pub scale_mask: Mask,
 }
@@ -310,6 +330,7 @@ impl HairSceneSpec {
         check_fraction("vellus_fraction", self.vellus_fraction)?;
         check_fraction("terminal_fraction", self.terminal_fraction)?;
         check_fraction("light_fraction", self.light_fraction)?;
+        check_fraction("scale_over_hair_fraction", self.scale_over_hair_fraction)?;
         check_fraction(
             "yellow_dot_with_hair_fraction",
             self.yellow_dot_with_hair_fraction,
@@ -498,54 +519,208 @@ fn paint_one(
     }
 }
 
-/// Paint a blob (disc or union of ellipses) with colour `col` and opacity
-/// `alpha`; `inside(x, y)` in px tells whether a sub-sample is covered.
-/// Returns nothing; sets `mask` where coverage ≥ 0.5.
-#[allow(clippy::too_many_arguments)]
-fn paint_blob(
-    canvas: &mut Canvas,
-    frame: &Frame,
+/// The outline of a [`SoftBlob`], in pixels.
+enum Outline {
+    /// A polycyclic disc: radius `r · (1 + eps · cos(k θ + phi))`.
+    Dot {
+        c: [f64; 2],
+        r: f64,
+        eps: f64,
+        k: f64,
+        phi: f64,
+    },
+    /// A union of ellipses `(cx, cy, a, b, cos θ, sin θ)`.
+    Ellipses(Vec<[f64; 6]>),
+}
+
+/// A soft-edged, partly translucent blob (dot or scale): its geometric
+/// outline is blurred by a Gaussian of σ `edge_px` into an opacity ramp whose
+/// half level lies on the outline, so the truth (coverage ≥ 0.5 of the
+/// outline) is where the blob is half as opaque as inside. Scales also get a
+/// patchy opacity (a few random waves).
+struct SoftBlob {
+    outline: Outline,
     bbox: [f64; 4],
-    col: [f32; 3],
+    colour: [f32; 3],
     alpha: f32,
-    inside: impl Fn(f64, f64) -> bool,
-    mask: Option<&mut Vec<bool>>,
-) {
-    let (w, h) = (canvas.width, canvas.height);
-    let x0 = bbox[0].floor().max(0.0) as i64;
-    let y0 = bbox[1].floor().max(0.0) as i64;
-    let x1 = bbox[2].ceil().min(w as f64 - 1.0) as i64;
-    let y1 = bbox[3].ceil().min(h as f64 - 1.0) as i64;
-    let off = sub_offsets();
-    let mut mask = mask;
-    for y in y0..=y1 {
-        for x in x0..=x1 {
-            if !frame.pixel_visible(x as usize, y as usize) {
+    edge_px: f64,
+    texture_depth: f32,
+    /// (kx, ky, phase): waves in radians per pixel.
+    waves: [[f64; 3]; 3],
+}
+
+impl SoftBlob {
+    /// A round or polycyclic dot of radius `r` px (no texture).
+    fn dot(
+        c: [f64; 2],
+        r: f64,
+        lab: [f32; 3],
+        alpha: f32,
+        edge_px: f64,
+        eps: f64,
+        rng: &mut Rng,
+    ) -> Self {
+        let k = (3 + rng.below(4)) as f64;
+        let phi = rng.range(0.0, std::f64::consts::TAU);
+        let reach = r * (1.0 + eps);
+        SoftBlob {
+            outline: Outline::Dot { c, r, eps, k, phi },
+            bbox: [c[0] - reach, c[1] - reach, c[0] + reach, c[1] + reach],
+            colour: lab_to_linear_rgb(lab),
+            alpha,
+            edge_px,
+            texture_depth: 0.0,
+            waves: [[0.0; 3]; 3],
+        }
+    }
+
+    /// A flake of overall extent `size` px: a union of 3–6 random ellipses,
+    /// white to yellowish, soft-edged and patchy.
+    fn flake(c: [f64; 2], size: f64, upp: f64, rng: &mut Rng) -> Self {
+        let k = 3 + rng.below(4) as usize;
+        let mut ell = Vec::with_capacity(k);
+        for _ in 0..k {
+            let off = [rng.range(-0.3, 0.3) * size, rng.range(-0.3, 0.3) * size];
+            let a = rng.range(0.15, 0.35) * size;
+            let b = rng.range(0.08, 0.2) * size;
+            let th: f64 = rng.range(0.0, std::f64::consts::PI);
+            ell.push([c[0] + off[0], c[1] + off[1], a, b, th.cos(), th.sin()]);
+        }
+        let lab = [
+            rng.range(82.0, 92.0) as f32,
+            rng.range(0.0, 3.0) as f32,
+            rng.range(5.0, 18.0) as f32,
+        ];
+        let alpha = rng.range(0.5, 0.85) as f32;
+        let edge_px = (rng.range(5.0, 15.0) / upp).max(0.3);
+        let texture_depth = rng.range(0.15, 0.35) as f32;
+        let mut waves = [[0.0; 3]; 3];
+        for wv in &mut waves {
+            let lambda_px = rng.range(30.0, 100.0) / upp;
+            let th = rng.range(0.0, std::f64::consts::PI);
+            let kk = std::f64::consts::TAU / lambda_px;
+            *wv = [
+                kk * th.cos(),
+                kk * th.sin(),
+                rng.range(0.0, std::f64::consts::TAU),
+            ];
+        }
+        let mut bbox = [f64::INFINITY, f64::INFINITY, -f64::INFINITY, -f64::INFINITY];
+        for e in &ell {
+            let r = e[2].max(e[3]);
+            bbox = [
+                bbox[0].min(e[0] - r),
+                bbox[1].min(e[1] - r),
+                bbox[2].max(e[0] + r),
+                bbox[3].max(e[1] + r),
+            ];
+        }
+        SoftBlob {
+            outline: Outline::Ellipses(ell),
+            bbox,
+            colour: lab_to_linear_rgb(lab),
+            alpha,
+            edge_px,
+            texture_depth,
+            waves,
+        }
+    }
+
+    fn inside(&self, x: f64, y: f64) -> bool {
+        match &self.outline {
+            Outline::Dot { c, r, eps, k, phi } => {
+                let (dx, dy) = (x - c[0], y - c[1]);
+                let rr = r * (1.0 + eps * (k * dy.atan2(dx) + phi).cos());
+                dx * dx + dy * dy < rr * rr
+            }
+            Outline::Ellipses(ell) => ell.iter().any(|&[ex, ey, a, b, co, si]| {
+                let (dx, dy) = (x - ex, y - ey);
+                let u = co * dx + si * dy;
+                let v = -si * dx + co * dy;
+                (u / a).powi(2) + (v / b).powi(2) < 1.0
+            }),
+        }
+    }
+
+    fn texture(&self, x: f64, y: f64) -> f32 {
+        if self.texture_depth == 0.0 {
+            return 1.0;
+        }
+        let s: f64 = self
+            .waves
+            .iter()
+            .map(|&[kx, ky, ph]| (kx * x + ky * y + ph).sin())
+            .sum::<f64>()
+            / 3.0;
+        1.0 - self.texture_depth * (0.5 + 0.5 * s) as f32
+    }
+
+    /// Composite onto the canvas; sets `mask` where the outline covers at
+    /// least half of a visible pixel.
+    fn paint(&self, canvas: &mut Canvas, frame: &Frame, mask: Option<&mut Vec<bool>>) {
+        let (w, h) = (canvas.width as i64, canvas.height as i64);
+        let margin = (3.0 * self.edge_px).ceil() as i64 + 1;
+        let x0 = self.bbox[0].floor() as i64 - margin;
+        let y0 = self.bbox[1].floor() as i64 - margin;
+        let x1 = self.bbox[2].ceil() as i64 + margin;
+        let y1 = self.bbox[3].ceil() as i64 + margin;
+        if x1 < 0 || y1 < 0 || x0 >= w || y0 >= h {
+            return;
+        }
+        let (pw, ph) = ((x1 - x0 + 1) as usize, (y1 - y0 + 1) as usize);
+        let off = sub_offsets();
+        let mut cov = vec![0.0f32; pw * ph];
+        for (j, row) in cov.chunks_mut(pw).enumerate() {
+            let y = (y0 + j as i64) as f64;
+            if y < self.bbox[1] - 1.0 || y > self.bbox[3] + 1.0 {
                 continue;
             }
-            let mut n = 0;
-            for oy in off {
-                for ox in off {
-                    if inside(x as f64 + ox, y as f64 + oy) {
-                        n += 1;
+            for (i, c) in row.iter_mut().enumerate() {
+                let x = (x0 + i as i64) as f64;
+                if x < self.bbox[0] - 1.0 || x > self.bbox[2] + 1.0 {
+                    continue;
+                }
+                let mut n = 0;
+                for oy in off {
+                    for ox in off {
+                        n += self.inside(x + ox, y + oy) as u32;
                     }
                 }
+                *c = n as f32 / (SUB * SUB) as f32;
             }
-            if n == 0 {
+        }
+        let soft = crate::kernels::gaussian_blur(
+            &crate::image::Plane::from_vec(pw, ph, cov.clone()),
+            self.edge_px as f32,
+        );
+        let mut mask = mask;
+        for j in 0..ph {
+            let y = y0 + j as i64;
+            if y < 0 || y >= h {
                 continue;
             }
-            let cov = n as f32 / (SUB * SUB) as f32;
-            let a = alpha * cov;
-            let i = y as usize * w + x as usize;
-            canvas.r[i] = canvas.r[i] * (1.0 - a) + col[0] * a;
-            canvas.g[i] = canvas.g[i] * (1.0 - a) + col[1] * a;
-            canvas.b[i] = canvas.b[i] * (1.0 - a) + col[2] * a;
-            if a > 0.03 {
-                canvas.covered[i] = true;
-            }
-            if cov >= 0.5 {
-                if let Some(m) = mask.as_deref_mut() {
-                    m[i] = true;
+            for i in 0..pw {
+                let x = x0 + i as i64;
+                if x < 0 || x >= w || !frame.pixel_visible(x as usize, y as usize) {
+                    continue;
+                }
+                let k = j * pw + i;
+                let a = self.alpha * soft.data[k] * self.texture(x as f64, y as f64);
+                if a <= 1e-4 {
+                    continue;
+                }
+                let p = y as usize * w as usize + x as usize;
+                let col = self.colour;
+                canvas.r[p] = canvas.r[p] * (1.0 - a) + col[0] * a;
+                canvas.g[p] = canvas.g[p] * (1.0 - a) + col[1] * a;
+                canvas.b[p] = canvas.b[p] * (1.0 - a) + col[2] * a;
+                if a > 0.03 {
+                    canvas.covered[p] = true;
+                }
+                if cov[k] >= 0.5 {
+                    if let Some(m) = mask.as_deref_mut() {
+                        m[p] = true;
+                    }
                 }
             }
         }
@@ -657,96 +832,135 @@ pub fn paint_hairs(canvas: &mut Canvas, spec: &HairSceneSpec, rng: &mut Rng) -> 
         }
     }
 
-    // Dots and scales lie under the hairs: paint them first.
-    let mut scale_mask = vec![false; w * h];
-    let area_cm2 = (w * h) as f64 * upp * upp * 1e-8;
+    // Dots and most scales lie under the hairs: paint them first; scales
+    // flagged `over` lie on the hairs and are painted after them.
+    let mut scale_under = vec![false; w * h];
+    let mut scale_over = vec![false; w * h];
+    let mut over_flakes: Vec<SoftBlob> = Vec::new();
     let mut truth = HairTruth::default();
     let mut drng = rng.fork(11);
-    let yellow = lab_to_linear_rgb([76.0, 6.0, 40.0]);
-    let white = lab_to_linear_rgb([88.0, 1.0, 6.0]);
-    let flake = lab_to_linear_rgb([86.0, 2.0, 12.0]);
     let scene_pt = |drng: &mut Rng| -> [f64; 2] {
         let rr = view_um * drng.uniform().sqrt();
         let th = drng.range(0.0, std::f64::consts::TAU);
         [rr * th.cos(), rr * th.sin()]
     };
     let disc_area_cm2 = std::f64::consts::PI * view_um * view_um * 1e-8;
-    let _ = area_cm2;
     let n_yellow = (spec.yellow_dots_per_cm2 * disc_area_cm2).round() as usize;
-    let mut yellow_on_unit = Vec::new();
+    // Yellow dots are follicular openings: they do not overlap each other,
+    // one with a hair sits on a follicular unit (each unit at most once),
+    // an empty one away from the units with hair.
+    let near_units: Vec<[f64; 2]> = units
+        .iter()
+        .copied()
+        .filter(|u| (u[0] * u[0] + u[1] * u[1]).sqrt() < view_um + 500.0)
+        .collect();
+    let mut free_units: Vec<usize> = (0..near_units.len())
+        .filter(|&k| {
+            let u = near_units[k];
+            (u[0] * u[0] + u[1] * u[1]).sqrt() < view_um
+        })
+        .collect();
+    let mut placed: Vec<([f64; 2], f64)> = Vec::new();
+    let dist = |p: [f64; 2], q: [f64; 2]| ((p[0] - q[0]).powi(2) + (p[1] - q[1]).powi(2)).sqrt();
     for _ in 0..n_yellow {
-        let with_hair = drng.uniform() < spec.yellow_dot_with_hair_fraction && !units.is_empty();
-        let c_um = if with_hair {
-            // A unit inside the view.
-            let mut best = None;
-            for _ in 0..50 {
-                let k = drng.below(units.len() as u64) as usize;
-                let u = units[k];
-                if (u[0] * u[0] + u[1] * u[1]).sqrt() < view_um {
-                    best = Some(k);
+        let with_hair = drng.uniform() < spec.yellow_dot_with_hair_fraction;
+        let d = drng.range(spec.yellow_dot_um[0], spec.yellow_dot_um[1]);
+        let mut spot = None;
+        for _ in 0..50 {
+            let (p, unit) = if with_hair {
+                if free_units.is_empty() {
                     break;
                 }
-            }
-            match best {
-                Some(k) => {
-                    yellow_on_unit.push(k);
-                    units[k]
+                let j = drng.below(free_units.len() as u64) as usize;
+                (near_units[free_units[j]], Some(j))
+            } else {
+                (scene_pt(&mut drng), None)
+            };
+            let clash = placed
+                .iter()
+                .any(|&(q, dq)| dist(p, q) < 0.5 * (d + dq) + 30.0)
+                || (unit.is_none()
+                    && near_units
+                        .iter()
+                        .any(|&u| dist(p, u) < 0.5 * d + spec.unit_radius_um + 20.0));
+            if !clash {
+                if let Some(j) = unit {
+                    free_units.swap_remove(j);
                 }
-                None => scene_pt(&mut drng),
+                spot = Some(p);
+                break;
             }
-        } else {
-            scene_pt(&mut drng)
-        };
-        let d = drng.range(spec.yellow_dot_um[0], spec.yellow_dot_um[1]);
+        }
+        let Some(c_um) = spot else { continue };
+        placed.push((c_um, d));
         let c = frame.to_px(c_um);
-        let r = d / 2.0 / upp;
-        paint_blob(
-            canvas,
-            &frame,
-            [
-                c[0] - r - 1.0,
-                c[1] - r - 1.0,
-                c[0] + r + 1.0,
-                c[1] + r + 1.0,
-            ],
-            yellow,
-            0.8,
-            |x, y| (x - c[0]).powi(2) + (y - c[1]).powi(2) < r * r,
-            None,
+        // Yellow to yellow-pink (sebum and keratin in the follicular
+        // opening), round or polycyclic, soft-edged, partly translucent.
+        let lab = [
+            drng.range(70.0, 80.0) as f32,
+            drng.range(4.0, 14.0) as f32,
+            drng.range(28.0, 42.0) as f32,
+        ];
+        let blob = SoftBlob::dot(
+            c,
+            d / 2.0 / upp,
+            lab,
+            drng.range(0.6, 0.9) as f32,
+            (0.05 * d / upp).max(0.3),
+            drng.range(0.0, 0.12),
+            &mut drng,
         );
+        blob.paint(canvas, &frame, None);
         if frame.visible(c) {
             truth.yellow_dots.push(DotTruth {
                 centre_px: c,
                 diameter_um: d,
                 with_hair,
+                visible_fraction: 1.0,
             });
         }
     }
     let n_white = (spec.white_dots_per_cm2 * disc_area_cm2).round() as usize;
     for _ in 0..n_white {
-        let c_um = scene_pt(&mut drng);
+        // Openings too: they do not overlap each other or yellow dots.
         let d = drng.range(spec.white_dot_um[0], spec.white_dot_um[1]);
+        let mut spot = None;
+        for _ in 0..50 {
+            let p = scene_pt(&mut drng);
+            if !placed
+                .iter()
+                .any(|&(q, dq)| dist(p, q) < 0.5 * (d + dq) + 20.0)
+            {
+                spot = Some(p);
+                break;
+            }
+        }
+        let Some(c_um) = spot else { continue };
+        placed.push((c_um, d));
         let c = frame.to_px(c_um);
-        let r = d / 2.0 / upp;
-        paint_blob(
-            canvas,
-            &frame,
-            [
-                c[0] - r - 1.0,
-                c[1] - r - 1.0,
-                c[0] + r + 1.0,
-                c[1] + r + 1.0,
-            ],
-            white,
-            0.75,
-            |x, y| (x - c[0]).powi(2) + (y - c[1]).powi(2) < r * r,
-            None,
+        // Pinpoint white dots (eccrine and follicular openings): round,
+        // fairly sharp, white with a faint warm tint.
+        let lab = [
+            drng.range(86.0, 92.0) as f32,
+            drng.range(0.0, 2.0) as f32,
+            drng.range(2.0, 8.0) as f32,
+        ];
+        let blob = SoftBlob::dot(
+            c,
+            d / 2.0 / upp,
+            lab,
+            drng.range(0.6, 0.85) as f32,
+            (3.0 / upp).max(0.3),
+            drng.range(0.0, 0.05),
+            &mut drng,
         );
+        blob.paint(canvas, &frame, None);
         if frame.visible(c) {
             truth.white_dots.push(DotTruth {
                 centre_px: c,
                 diameter_um: d,
                 with_hair: false,
+                visible_fraction: 1.0,
             });
         }
     }
@@ -755,34 +969,12 @@ pub fn paint_hairs(canvas: &mut Canvas, spec: &HairSceneSpec, rng: &mut Rng) -> 
         let c_um = scene_pt(&mut drng);
         let size = drng.range(spec.scale_um[0], spec.scale_um[1]) / upp;
         let c = frame.to_px(c_um);
-        // A flake: union of 3–6 random ellipses.
-        let k = 3 + drng.below(4) as usize;
-        let mut ell = Vec::with_capacity(k);
-        for _ in 0..k {
-            let off = [drng.range(-0.3, 0.3) * size, drng.range(-0.3, 0.3) * size];
-            let a = drng.range(0.15, 0.35) * size;
-            let b = drng.range(0.08, 0.2) * size;
-            let th: f64 = drng.range(0.0, std::f64::consts::PI);
-            ell.push((c[0] + off[0], c[1] + off[1], a, b, th.cos(), th.sin()));
+        let blob = SoftBlob::flake(c, size, upp, &mut drng);
+        if drng.uniform() < spec.scale_over_hair_fraction {
+            over_flakes.push(blob);
+        } else {
+            blob.paint(canvas, &frame, Some(&mut scale_under));
         }
-        let alpha = drng.range(0.55, 0.85) as f32;
-        let r = size;
-        paint_blob(
-            canvas,
-            &frame,
-            [c[0] - r, c[1] - r, c[0] + r, c[1] + r],
-            flake,
-            alpha,
-            |x, y| {
-                ell.iter().any(|&(ex, ey, a, b, co, si)| {
-                    let (dx, dy) = (x - ex, y - ey);
-                    let u = co * dx + si * dy;
-                    let v = -si * dx + co * dy;
-                    (u / a).powi(2) + (v / b).powi(2) < 1.0
-                })
-            },
-            Some(&mut scale_mask),
-        );
     }
 
     // Hairs.
@@ -977,6 +1169,48 @@ pub fn paint_hairs(canvas: &mut Canvas, spec: &HairSceneSpec, rng: &mut Rng) -> 
         }
     }
 
+    // Scales lying on the hairs.
+    for blob in &over_flakes {
+        blob.paint(canvas, &frame, Some(&mut scale_over));
+    }
+    // How much of each dot hair and scales leave visible.
+    for dot in truth
+        .yellow_dots
+        .iter_mut()
+        .chain(truth.white_dots.iter_mut())
+    {
+        let (c, r) = (dot.centre_px, 0.5 * dot.diameter_um / upp);
+        let (mut all, mut seen) = (0usize, 0usize);
+        let y0 = (c[1] - r).floor().max(0.0) as usize;
+        let y1 = ((c[1] + r).ceil().max(0.0) as usize).min(h - 1);
+        let x0 = (c[0] - r).floor().max(0.0) as usize;
+        let x1 = ((c[0] + r).ceil().max(0.0) as usize).min(w - 1);
+        for y in y0..=y1 {
+            for x in x0..=x1 {
+                if (x as f64 - c[0]).powi(2) + (y as f64 - c[1]).powi(2) > r * r
+                    || !frame.pixel_visible(x, y)
+                {
+                    continue;
+                }
+                let i = y * w + x;
+                all += 1;
+                seen += !(hair_mask[i] | scale_under[i] | scale_over[i]) as usize;
+            }
+        }
+        dot.visible_fraction = if all > 0 {
+            seen as f64 / all as f64
+        } else {
+            0.0
+        };
+    }
+    // Visible scale: a flake under a hair is hidden where the hair is.
+    let scale_mask: Vec<bool> = scale_under
+        .iter()
+        .zip(&scale_over)
+        .zip(&hair_mask)
+        .map(|((&u, &o), &hm)| o | (u & !hm))
+        .collect();
+
     let counted: Vec<&HairTruthShaft> = truth.shafts.iter().filter(|s| s.counted).collect();
     truth.hair_count = counted.len();
     if !counted.is_empty() {
@@ -1005,7 +1239,6 @@ pub fn paint_hairs(canvas: &mut Canvas, spec: &HairSceneSpec, rng: &mut Rng) -> 
         height: h,
         data: scale_mask,
     };
-    let _ = yellow_on_unit;
     Ok(truth)
 }
 
