@@ -2,6 +2,7 @@
 //! scale-normalised Hessian, morphology, connected components, distance
 //! transform, thinning. Deterministic for any number of threads.
 
+mod background;
 mod bilinear;
 mod columns;
 mod distance;
@@ -12,6 +13,7 @@ mod morphology;
 mod simd;
 mod thin;
 
+pub use self::background::{block_median_background, block_medians, EmptyBlocks};
 pub use self::bilinear::{downsample2, sample_bilinear, upsample_from_blocks, upsample_to};
 pub use self::distance::distance_transform;
 pub use self::gaussian::gaussian_blur;
