@@ -2,36 +2,44 @@
 //!
 //! # Method
 //!
-//! 1. **Working resolution.** The linear RGB planes are box-averaged by an
-//!    integer factor `f = round(work_um_per_px / um_per_px)` (≥ 1), so the
-//!    filters run on ≈ 4 µm pixels whatever the magnification.
-//! 2. **Haemoglobin channel** `h = ln R − ln G` (vessels bright). Glare
-//!    (`input.valid`) and hair (dilated by `hair_margin_um`) are excluded, and
-//!    so are pixels much brighter than the skin (white/yellow dots, scales:
-//!    `bright_exclude`), around which JPEG rings into red-looking halos.
-//! 3. **Background**: block medians of `h` over analysable skin
-//!    (`background_block_um`), bilinearly interpolated. The contrast
-//!    `d = h − background` is in ln-units of R/G: 0.05 means "5 % redder
-//!    than the skin around", the same in every image. Excluded pixels are
-//!    filled by a normalised convolution of their neighbours that falls back
-//!    to the background, so hair edges do not ring into false vessels.
-//! 4. **Vesselness**: σ²-normalised Hessian ridge and blob responses
-//!    (`kernels::ridge_and_blob_response`: one Hessian per scale, `Polarity::Bright`)
-//!    at `scales_um`, each divided by its peak for a unit-contrast bar or disc,
-//!    so it too is in contrast units.
-//! 5. **Hysteresis**: pixels with vesselness and contrast ≥ `low_contrast`,
-//!    in components holding a pixel with both ≥ `high_contrast` and whose
-//!    seeds darken green as blood does (`green_drop_ratio`; rejects JPEG
-//!    chroma ringing next to white dots and hair).
-//! 6. **Edges at half maximum**: within those components a pixel is vessel
-//!    when its contrast reaches `edge_fraction` of the local peak contrast —
-//!    decided on the full-resolution pixels (R ≥ G·e^threshold), so the mask
-//!    is as sharp as the input.
-//! 7. **Grouping**: pieces closer than `merge_gap_um` form one vessel (the
-//!    two limbs of a hairpin); groups under `min_area_um2` are dropped.
-//! 8. **Morphometry and classes**: see [`measure`](self#classes) below and the
-//!    `measure` module docs: skeleton length, width, elongation, tortuosity,
-//!    turns, branches; redness contrast Δa* against a skin ring.
+//! Two levels, so that a 12 MP image is read once and filtered only where
+//! vessels may be.
+//!
+//! **Coarse level** (`segment`), on pixels of about `coarse_um_per_px`
+//! (an integer box factor of the input):
+//! 1. One pass over the input: box-averaged linear R, G, B, ln R, ln G and
+//!    ln luminance (a vectorisable ln), glare / hair flags.
+//! 2. Exclusions: glare (`input.valid`), hair dilated by `hair_margin_um`,
+//!    pixels much brighter than the skin (white/yellow dots, scales:
+//!    `bright_exclude`) or much darker in red (hair the hair stage left:
+//!    `dark_red_exclude`), with the margin.
+//! 3. Background: block medians over analysable skin
+//!    (`kernels::block_median_background`, `background_block_um`). The
+//!    contrast `d = ln R/G − background` is in ln-units: 0.05 means "5 %
+//!    redder than the skin around" in every image. Excluded pixels are filled
+//!    by a normalised convolution of their neighbours.
+//! 4. σ²-normalised Hessian ridge and blob responses
+//!    (`kernels::ridge_and_blob_response`, `Polarity::Bright`) at
+//!    `scales_um`, in contrast units; candidates: hysteresis at
+//!    `proposal_fraction` × (`low_contrast`, `high_contrast`).
+//!
+//! **Fine level** (`refine`), in each candidate's window (the candidate
+//! grown by two coarse pixels; a cell belongs to one candidate only), on
+//! cells of about `work_um_per_px`:
+//! 5. The same exclusions with the cells' own values; contrast lightly
+//!    smoothed; a cell is vessel when its contrast reaches `edge_fraction`
+//!    of the local peak (`peak_radius_um`) and `low_contrast`.
+//! 6. Pieces closer than `merge_gap_um` are one vessel; a vessel needs
+//!    `min_seed_px` seed cells (contrast ≥ `high_contrast`, clear of
+//!    exclusions, on coarse Hessian evidence) that darken green as blood does
+//!    (`green_drop_ratio`) and do not darken red like hair
+//!    (`red_drop_ratio`).
+//! 7. Each input pixel of a vessel's cells (grown by one) is decided on its
+//!    own R/G against the cell threshold, so the mask is as sharp as the
+//!    input; groups under `min_area_um2` are dropped.
+//! 8. Morphometry and classes on the fine cells (see `measure`); Δa* is the
+//!    a* of the mean vessel colour minus that of the mean skin ring
+//!    (`ring_um`, coarse grid).
 //!
 //! # Classes
 //!
@@ -328,7 +336,6 @@ pub fn detect_vessels(
     let ff = ((params.work_um_per_px / um0).round() as usize).clamp(1, 64);
     let fc = ((params.coarse_um_per_px / um0).round() as usize).clamp(1, 256);
     let um_c = um0 * fc as f64;
-    let mut tm = Tm::new();
     let c = segment::coarse(rgb, input.valid, hair_mask, fc, um_c, params);
     let grid = refine::Grid {
         w0,
@@ -336,9 +343,7 @@ pub fn detect_vessels(
         ff,
         um_f: um0 * ff as f64,
     };
-    tm.lap("coarse");
     let found = refine::refine(rgb, input.valid, hair_mask, &c, &grid, params);
-    tm.lap("refine");
     // Skin ring of each candidate on the coarse grid (Δa*).
     let nc = c.labels.count as usize;
     let ring = ring_labels(
@@ -360,7 +365,6 @@ pub fn detect_vessels(
         let m = s.0.map(|v| (v / s.1 as f64) as f32);
         linear_rgb_to_lab(m)[1] as f64
     };
-    tm.lap("ring");
     let um = grid.um_f;
     // Shapes per vessel in parallel (each is independent; collected in
     // order, so the result does not depend on threads).
@@ -368,7 +372,6 @@ pub fn detect_vessels(
         use rayon::prelude::*;
         found.par_iter().map(|v| measure::shape(&v.cells)).collect()
     };
-    tm.lap("shapes");
     let mut caps = Vec::with_capacity(found.len());
     for (v, s) in found.iter().zip(&shapes) {
         let id = caps.len() as u32 + 1;
@@ -421,7 +424,6 @@ pub fn detect_vessels(
             mask.data[i as usize] = true;
         }
     }
-    tm.lap("records+labels");
     let summary = summarize(&caps, c.analysable_px as f64 * um0 * um0 * 1e-6);
     Ok(VesselStage {
         summary,
@@ -504,21 +506,4 @@ fn ring_labels(l: &Labels, ok: &[bool], r: usize) -> Vec<u32> {
         }
     }
     out
-}
-
-/// Temporary step timer (env TRICHOMETRY_VTIME).
-pub(crate) struct Tm(std::time::Instant, bool);
-impl Tm {
-    pub(crate) fn new() -> Tm {
-        Tm(
-            std::time::Instant::now(),
-            std::env::var_os("TRICHOMETRY_VTIME").is_some(),
-        )
-    }
-    pub(crate) fn lap(&mut self, what: &str) {
-        if self.1 {
-            eprintln!("  {what}: {:.1} ms", self.0.elapsed().as_secs_f64() * 1e3);
-        }
-        self.0 = std::time::Instant::now();
-    }
 }

@@ -93,47 +93,13 @@ pub(crate) fn refine(
             b.3 = b.3.max(y);
         }
     }
-    if std::env::var_os("TRICHOMETRY_VTIME").is_some() {
-        let mut areas: Vec<usize> = (1..=n)
-            .map(|l| {
-                let b = bb[l];
-                (b.2 + 1 - b.0) * (b.3 + 1 - b.1)
-            })
-            .collect();
-        areas.sort_unstable();
-        let tot: usize = areas.iter().sum();
-        eprintln!(
-            "  windows {n}, coarse px total {tot} of {}, median {}, max {}",
-            c.w * c.h,
-            areas[n / 2],
-            areas[n - 1]
-        );
-    }
-    for a in &ACC {
-        a.store(0, std::sync::atomic::Ordering::Relaxed);
-    }
-    let r: Vec<Found> = (1..=n as u32)
+    (1..=n as u32)
         .into_par_iter()
         .map(|l| window(rgb, valid, hair, c, &claim, bb[l as usize], l, g, params))
         .collect::<Vec<_>>()
         .into_iter()
         .flatten()
-        .collect();
-    if std::env::var_os("TRICHOMETRY_VTIME").is_some() {
-        let v: Vec<String> = ACC
-            .iter()
-            .map(|a| {
-                format!(
-                    "{:.1}",
-                    a.load(std::sync::atomic::Ordering::Relaxed) as f64 * 1e-6
-                )
-            })
-            .collect();
-        eprintln!("  window steps (ms cpu): read {} ln/excl {} dilate/ok/d {} blur {} peak/mask {} group/seed {} fullres {}", v[0], v[1], v[2], v[3], v[4], v[5], v[6]);
-        let x = ACC[7].load(std::sync::atomic::Ordering::Relaxed);
-        eprintln!("  cells {} claimed {}", x >> 32, x & 0xffff_ffff);
-    }
-    r
+        .collect()
 }
 
 #[allow(clippy::too_many_arguments)]
@@ -161,7 +127,6 @@ fn window(
     let (ww, wh) = (fx1 - fx0, fy1 - fy0);
     let nw = ww * wh;
     let hm: &[bool] = hair.map(|m| &m.data[..]).unwrap_or(&[]);
-    let t0 = std::time::Instant::now();
     // Coarse pixel under each cell centre (the backgrounds vary over
     // hundreds of µm: the coarse pixel's value is as good as interpolation).
     let kc = ff as f32 / fc as f32;
@@ -223,12 +188,6 @@ fn window(
             mb[k] = s[2] * inv;
         }
     }
-    acc(0, t0);
-    ACC[7].fetch_add(
-        ((nw as u64) << 32) | claimed.iter().filter(|&&c| c).count() as u64,
-        std::sync::atomic::Ordering::Relaxed,
-    );
-    let t0 = std::time::Instant::now();
     // Exclusions as on the coarse level, with the cells' own values.
     let lnr: Vec<f32> = mr.iter().map(|&v| ln_fast(v.max(1e-4))).collect();
     let lng: Vec<f32> = mg.iter().map(|&v| ln_fast(v.max(1e-4))).collect();
@@ -249,8 +208,6 @@ fn window(
                     && (lny[k] - c.bg_y.data[ci] >= be || lnr[k] - c.bg_r.data[ci] <= -de));
         }
     }
-    acc(1, t0);
-    let t0 = std::time::Instant::now();
     // Hair and the bright / dark-red exclusions, with the hair margin.
     let ex = dilate(&ex, ww, wh, margin);
     let ok_ex: Vec<bool> = (0..nw).map(|k| flag[k] == 0 && !ex[k]).collect();
@@ -272,11 +229,7 @@ fn window(
         })
         .collect();
     let sig = ((p.scales_um.first().copied().unwrap_or(4.0) / um_f) as f32).clamp(0.7, 1.0);
-    acc(2, t0);
-    let t0 = std::time::Instant::now();
     let ds = blur(&d, ww, wh, sig);
-    acc(3, t0);
-    let t0 = std::time::Instant::now();
     let rad = (p.peak_radius_um / um_f).ceil().max(1.0) as usize;
     let masked: Vec<f32> = (0..nw).map(|k| if ok[k] { ds[k] } else { -1.0 }).collect();
     let peak = max_square(&masked, ww, wh, rad);
@@ -289,8 +242,6 @@ fn window(
     let mask: Vec<bool> = (0..nw)
         .map(|k| ok[k] && ds[k] >= lo && d[k] >= edge[k])
         .collect();
-    acc(4, t0);
-    let t0 = std::time::Instant::now();
     if !mask.iter().any(|&m| m) {
         return Vec::new();
     }
@@ -352,8 +303,6 @@ fn window(
             peak: f64::MIN,
         })
         .collect();
-    acc(5, t0);
-    let t0 = std::time::Instant::now();
     // ln R/G threshold per cell: background + edge.
     let thr = Plane::from_vec(ww, wh, (0..nw).map(|k| bg_h[k] + edge[k]).collect());
     let inv_ff = 1.0 / ff as f32;
@@ -400,7 +349,6 @@ fn window(
             }
         }
     }
-    acc(6, t0);
     let min_px0 = p.min_area_um2 / (um_f / ff as f64).powi(2);
     let min_cells = p.min_area_um2 / (um_f * um_f);
     out.into_iter()
@@ -423,45 +371,52 @@ fn window(
 // kernels' parallel bands, transposes and allocations cost more than the
 // work there, so these are plain loops.
 
-/// Square (Chebyshev) dilation of radius `r`: running counts per row, then
-/// per column.
+/// Square (Chebyshev) dilation of radius `r`: ORs of shifted rows (the
+/// radii here are 1–3 cells).
 fn dilate(m: &[bool], w: usize, h: usize, r: usize) -> Vec<bool> {
     if r == 0 {
         return m.to_vec();
     }
-    let mut rows = vec![false; w * h];
-    let mut acc = vec![0u32; w.max(h) + 1];
+    let mut rows = m.to_vec();
     for y in 0..h {
         let src = &m[y * w..(y + 1) * w];
-        for x in 0..w {
-            acc[x + 1] = acc[x] + src[x] as u32;
-        }
-        for x in 0..w {
-            let (a, b) = (x.saturating_sub(r), (x + r + 1).min(w));
-            rows[y * w + x] = acc[b] > acc[a];
+        let o = &mut rows[y * w..(y + 1) * w];
+        for s in 1..=r.min(w.saturating_sub(1)) {
+            for (a, &b) in o[..w - s].iter_mut().zip(&src[s..]) {
+                *a |= b;
+            }
+            for (a, &b) in o[s..].iter_mut().zip(&src[..w - s]) {
+                *a |= b;
+            }
         }
     }
     let mut out = vec![false; w * h];
-    for x in 0..w {
-        for y in 0..h {
-            acc[y + 1] = acc[y] + rows[y * w + x] as u32;
-        }
-        for y in 0..h {
-            let (a, b) = (y.saturating_sub(r), (y + r + 1).min(h));
-            out[y * w + x] = acc[b] > acc[a];
+    for y in 0..h {
+        let (a, b) = (y.saturating_sub(r), (y + r + 1).min(h));
+        let o = &mut out[y * w..(y + 1) * w];
+        for yy in a..b {
+            for (v, &s) in o.iter_mut().zip(&rows[yy * w..(yy + 1) * w]) {
+                *v |= s;
+            }
         }
     }
     out
 }
 
-/// Square maximum filter of radius `r` (border: the window is cut).
+/// Square maximum filter of radius `r` (border: the window is cut), by
+/// maxima of shifted rows.
 fn max_square(v: &[f32], w: usize, h: usize, r: usize) -> Vec<f32> {
-    let mut rows = vec![0.0f32; w * h];
+    let mut rows = v.to_vec();
     for y in 0..h {
         let src = &v[y * w..(y + 1) * w];
-        for x in 0..w {
-            let (a, b) = (x.saturating_sub(r), (x + r + 1).min(w));
-            rows[y * w + x] = src[a..b].iter().copied().fold(f32::MIN, f32::max);
+        let o = &mut rows[y * w..(y + 1) * w];
+        for s in 1..=r.min(w.saturating_sub(1)) {
+            for (a, &b) in o[..w - s].iter_mut().zip(&src[s..]) {
+                *a = a.max(b);
+            }
+            for (a, &b) in o[s..].iter_mut().zip(&src[..w - s]) {
+                *a = a.max(b);
+            }
         }
     }
     let mut out = vec![0.0f32; w * h];
@@ -565,13 +520,4 @@ fn grow1(l: &[u32], w: usize, h: usize, near: &[u32]) -> Vec<u32> {
         }
     }
     out
-}
-
-pub(crate) static ACC: [std::sync::atomic::AtomicU64; 8] =
-    [const { std::sync::atomic::AtomicU64::new(0) }; 8];
-fn acc(k: usize, t0: std::time::Instant) {
-    ACC[k].fetch_add(
-        t0.elapsed().as_nanos() as u64,
-        std::sync::atomic::Ordering::Relaxed,
-    );
 }

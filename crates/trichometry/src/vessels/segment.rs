@@ -230,9 +230,7 @@ pub(crate) fn coarse(
     um: f64,
     params: &VesselParams,
 ) -> Coarse {
-    let mut tm = super::Tm::new();
     let pl = read_planes(rgb, valid, hair, f);
-    tm.lap("  read_planes");
     let (w, h) = (rgb.width.div_ceil(f), rgb.height.div_ceil(f));
     let block = (params.background_block_um / um).round().max(4.0) as usize;
     let minb = min_block_samples(block);
@@ -260,7 +258,6 @@ pub(crate) fn coarse(
         .collect();
     let mut ok = ok0;
     clear_around(&mut ok, &excl, w, h, margin);
-    tm.lap("  exclusions");
     let hch: Vec<f32> = pl
         .lnr
         .par_iter()
@@ -276,7 +273,6 @@ pub(crate) fn coarse(
         h,
         (params.inpaint_sigma_um / um) as f32,
     );
-    tm.lap("  bg_h+contrast");
     let mut sigmas: Vec<f32> = params
         .scales_um
         .iter()
@@ -285,7 +281,6 @@ pub(crate) fn coarse(
     sigmas.dedup();
     let (ridge, blob) =
         ridge_and_blob_response(&Plane::from_vec(w, h, d.clone()), &sigmas, Polarity::Bright);
-    tm.lap("  hessian");
     let ds = gaussian_blur(&Plane::from_vec(w, h, d), sigmas[0].min(1.0)).data;
     let pf = params.proposal_fraction as f32;
     let (lo, hi) = (
@@ -329,9 +324,7 @@ pub(crate) fn coarse(
     }
     // Background of ln G over the skin left after the exclusions (the fine
     // level's haemoglobin check; its hair check uses that of ln R).
-    tm.lap("  cand+label");
     let bg_g = bgf(&pl.lng, &ok);
-    tm.lap("  bg_g");
     let bg_r = bg_r0;
     Coarse {
         w,
