@@ -130,6 +130,9 @@ def analyze(
     -------
     Analysis
         Every output field as an attribute, maps as numpy arrays, tables.
+        It also keeps the decoded image and the maps in Rust, so that
+        :func:`compare` can take it without analysing again (memory: about
+        the image plus the maps once more; see :class:`Analysis`).
 
     Raises
     ------
@@ -164,7 +167,7 @@ def analyze(
             raise ValueError(f"reference_rect: expected (x, y, w, h) >= 0, got {reference_rect!r}")
     if params is not None and not isinstance(params, str):
         params = json.dumps(dict(params))
-    record, maps = _core.analyze(
+    record, maps, handle = _core.analyze(
         img,
         um_per_px=None if um_per_px is None else float(um_per_px),
         chart=None if chart is None else _image_arg(chart, "chart"),
@@ -175,7 +178,7 @@ def analyze(
         colour_constancy=colour_constancy,
         params=params,
     )
-    return Analysis(json.loads(record), maps)
+    return Analysis(json.loads(record), maps, handle)
 
 
 _COLOUR_KEYS = (
@@ -214,8 +217,8 @@ def _colour_tuple(opts: Mapping[str, Any], who: str) -> Optional[tuple]:
 
 
 def compare(
-    baseline: ImageLike,
-    followup: ImageLike,
+    baseline: Union[ImageLike, Analysis],
+    followup: Union[ImageLike, Analysis],
     *,
     um_per_px: float,
     params: Optional[Union[Mapping[str, Any], str]] = None,
@@ -225,20 +228,28 @@ def compare(
 ) -> Comparison:
     """Compare a follow-up image of one spot with its baseline.
 
-    Both images are analysed, the follow-up is registered to the baseline
-    (rotation, scale, shift), hairs and capillaries are matched one to one,
-    and every figure is recomputed on the shared field with a 95 % interval
-    (paired tile bootstrap). The work runs in Rust with the GIL released.
+    Each visit given as an image is analysed; a visit given as the
+    :class:`Analysis` that :func:`analyze` returned is used as it is, without
+    analysing it again (the result keeps its image in Rust for this). The
+    follow-up is registered to the baseline (rotation, scale, shift), hairs
+    and capillaries are matched one to one, and every figure is recomputed
+    on the shared field with a 95 % interval (paired tile bootstrap). The
+    work runs in Rust with the GIL released. Comparing two results gives
+    exactly what comparing their two images gives.
 
     Parameters
     ----------
-    baseline, followup : str, os.PathLike or numpy.ndarray
-        The two images (files or ``uint8``/``uint16`` sRGB arrays).
+    baseline, followup : str, os.PathLike, numpy.ndarray or Analysis
+        The two visits: images (files or ``uint8``/``uint16`` sRGB arrays),
+        results of :func:`analyze`, or one of each. A result must have been
+        analysed with this ``um_per_px``.
     um_per_px : float
         The device's nominal micrometres per pixel; registration finds the
         follow-up's true scale (the baseline's is the reference).
     params : dict or str, optional
-        Analysis parameters for both visits.
+        Analysis parameters for the visits given as images. Beside a result,
+        an image is analysed with the result's parameters by default; params
+        that differ from a result's are an error (it is not analysed again).
     compare_params : dict or str, optional
         Comparison parameters (``trichometry::compare::CompareParams``).
     overlay : bool
@@ -250,7 +261,8 @@ def compare(
         ``baseline_`` or ``followup_`` they apply to one visit (and replace
         the shared ones for that visit). Without a chart or reference patch
         on both visits, redness changes are reported but flagged
-        ``comparable = False``.
+        ``comparable = False``. Colour options for a visit given as a result
+        are an error: the result was already calibrated by :func:`analyze`.
 
     Returns
     -------
@@ -261,7 +273,11 @@ def compare(
     RegistrationError
         The images do not show the same spot, or share too little of it.
     ValueError
-        Invalid parameters.
+        Invalid parameters; a result analysed with another ``um_per_px`` or
+        other ``params``; colour options for a visit given as a result.
+    TypeError
+        A visit that is neither an image nor a comparable :class:`Analysis`
+        (e.g. one rebuilt by hand, which has no image to register).
     """
     shared: Dict[str, Any] = {}
     own: Dict[str, Dict[str, Any]] = {"baseline_": {}, "followup_": {}}
@@ -283,8 +299,8 @@ def compare(
     if compare_params is not None and not isinstance(compare_params, str):
         compare_params = json.dumps(dict(compare_params))
     record, maps = _core.compare(
-        _image_arg(baseline, "baseline"),
-        _image_arg(followup, "followup"),
+        _visit_arg(baseline, "baseline"),
+        _visit_arg(followup, "followup"),
         um_per_px=float(um_per_px),
         baseline_colour=tuples["baseline_"],
         followup_colour=tuples["followup_"],
@@ -350,6 +366,20 @@ def _fspath(p: Any, name: str) -> str:
         return os.fspath(p)
     except TypeError:
         raise TypeError(f"{name}: expected a path, got {type(p).__name__}") from None
+
+
+def _visit_arg(visit: Any, name: str) -> Any:
+    """A compare() side: an Analysis's handle, or an image argument."""
+    if isinstance(visit, Analysis):
+        handle = getattr(visit, "_handle", None)
+        if not isinstance(handle, _core.AnalysisHandle):
+            raise TypeError(
+                f"{name}: this Analysis carries no image to compare (it was not made by"
+                " trichometry.analyze(), e.g. rebuilt by hand or unpickled); pass the image"
+                " or analyse it again"
+            )
+        return handle
+    return _image_arg(visit, name)
 
 
 def _image_arg(image: Any, name: str) -> Union[str, np.ndarray]:

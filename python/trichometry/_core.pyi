@@ -17,6 +17,11 @@ class ColourRequiredError(TrichometryError): ...
 class CalibrationError(TrichometryError): ...
 class RegistrationError(TrichometryError): ...
 
+class AnalysisHandle:
+    """Opaque: one analysis in Rust (the decoded image and the core result)."""
+    @property
+    def um_per_px(self) -> Optional[float]: ...
+
 def load(path: Union[str, os.PathLike[str]]) -> np.ndarray: ...
 def analyze(
     image: _Image,
@@ -29,7 +34,7 @@ def analyze(
     reference_lightness: float = 50.0,
     colour_constancy: Optional[str] = None,
     params: Optional[str] = None,
-) -> Tuple[str, Dict[str, Optional[np.ndarray]]]: ...
+) -> Tuple[str, Dict[str, Optional[np.ndarray]], AnalysisHandle]: ...
 _ColourTuple = Tuple[
     Optional[_Image],
     Optional[Sequence[float]],
@@ -40,8 +45,8 @@ _ColourTuple = Tuple[
 ]
 
 def compare(
-    baseline: _Image,
-    followup: _Image,
+    baseline: Union[_Image, AnalysisHandle],
+    followup: Union[_Image, AnalysisHandle],
     *,
     um_per_px: float,
     baseline_colour: Optional[_ColourTuple] = None,

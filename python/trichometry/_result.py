@@ -40,14 +40,29 @@ class Analysis:
     object column of ``(N, 2)`` arrays), ready for ``pandas.DataFrame``;
     ``hairs_frame()``, ``capillaries_frame()`` and ``yellow_dots_frame()``
     build that DataFrame.
+
+    An Analysis made by :func:`trichometry.analyze` can be passed to
+    :func:`trichometry.compare` in place of its image, without analysing it
+    again. For that it keeps, in Rust, the decoded image and its own copy of
+    the maps: about the image's size (3 bytes per pixel for 8-bit colour)
+    plus the maps' size (up to about 21 bytes per pixel) beyond the numpy arrays
+    above. Drop the Analysis (or its ``_handle``) to free it; an Analysis
+    rebuilt by hand, or unpickled, has no handle and cannot be compared.
     """
 
-    __slots__ = ("_record", "_maps", "_tables")
+    __slots__ = ("_record", "_maps", "_tables", "_handle")
 
-    def __init__(self, record: Dict[str, Any], maps: Dict[str, Optional[np.ndarray]]):
+    def __init__(
+        self,
+        record: Dict[str, Any],
+        maps: Dict[str, Optional[np.ndarray]],
+        handle: Any = None,
+    ):
         self._record = record
         self._maps = maps
         self._tables: Dict[str, Dict[str, np.ndarray]] = {}
+        # The image and core result in Rust, for compare() (None: not comparable).
+        self._handle = handle
 
     def __getattr__(self, name: str) -> Any:
         record = object.__getattribute__(self, "_record")

@@ -12,6 +12,7 @@ use pyo3::prelude::*;
 use pyo3::types::PyDict;
 use std::panic::AssertUnwindSafe;
 use std::path::PathBuf;
+use std::sync::Arc;
 use trichometry::{
     Calibration, ChartReference, ColourReference, Error, Image, ImageRef, Labels, Mask,
     NeutralReference, Params, Plane, RectPx, Samples, SamplesRef,
@@ -249,7 +250,8 @@ fn load<'py>(py: Python<'py>, path: PathBuf) -> PyResult<Bound<'py, PyAny>> {
     image_to_numpy(py, image)
 }
 
-/// Analyse one image. Returns the JSON record (a string) and a dict of maps.
+/// Analyse one image. Returns the JSON record (a string), a dict of maps and
+/// an [`AnalysisHandle`] (the image and core result, for `compare`).
 #[pyfunction]
 #[pyo3(signature = (image, *, um_per_px=None, chart=None, chart_corners=None, reference=None,
                     reference_rect=None, reference_lightness=50.0, colour_constancy=None,
@@ -266,7 +268,7 @@ fn analyze<'py>(
     reference_lightness: f64,
     colour_constancy: Option<String>,
     params: Option<&str>,
-) -> PyResult<(String, Bound<'py, PyDict>)> {
+) -> PyResult<(String, Bound<'py, PyDict>, AnalysisHandle)> {
     let params = parse_params(params)?;
     // Colour reference: the same rules as the CLI's flags.
     let chart_set = chart.is_some() || chart_corners.is_some();
@@ -320,7 +322,7 @@ fn analyze<'py>(
         _ => None,
     };
 
-    let analysis = run(py, move || {
+    let (analysed, maps) = run(py, move || {
         let colour = if let Some(corners_px) = corners {
             ColourReference::Chart(ChartReference {
                 corners_px,
@@ -339,18 +341,29 @@ fn analyze<'py>(
         };
         let calibration = Calibration { um_per_px, colour };
         calibration.validate()?;
-        match (&buffer, path) {
+        let (image, analysis) = match (&buffer, path) {
             (Some((buf, layout)), _) => {
-                trichometry::analyze(view(buf, *layout)?, &calibration, &params)
+                let image = view(buf, *layout)?;
+                let a = trichometry::analyze(image.clone(), &calibration, &params)?;
+                (image.to_owned_image(), a)
             }
-            (None, Some(p)) => trichometry::analyze(&trichometry::load(p)?, &calibration, &params),
+            (None, Some(p)) => {
+                let image = trichometry::load(p)?;
+                let a = trichometry::analyze(&image, &calibration, &params)?;
+                (image, a)
+            }
             (None, None) => unreachable!("an image argument is a path or an array"),
-        }
+        };
+        // The handle keeps the core's maps for a later comparison; numpy gets
+        // its own copy (the documented memory cost of keeping a result
+        // comparable).
+        let maps = analysis.maps.clone();
+        Ok((Analysed { image, analysis }, maps))
     })?;
 
-    let record = serde_json::to_string(&analysis)
+    let record = serde_json::to_string(&analysed.analysis)
         .map_err(|e| PyRuntimeError::new_err(format!("cannot serialise the result: {e}")))?;
-    let maps = analysis.maps;
+    let handle = AnalysisHandle(Arc::new(analysed));
     let out = PyDict::new(py);
     let none = py.None();
     match maps.erythema {
@@ -379,7 +392,46 @@ fn analyze<'py>(
     out.set_item("yellow_dot_mask", opt_mask(maps.yellow_dot_mask)?)?;
     out.set_item("vessel_mask", opt_mask(maps.vessel_mask)?)?;
     out.set_item("vessel_labels", opt_labels(maps.vessel_labels)?)?;
-    Ok((record, out))
+    Ok((record, out, handle))
+}
+
+/// An image and its core analysis, as `analyze` made them.
+struct Analysed {
+    image: Image,
+    analysis: trichometry::Analysis,
+}
+
+/// An opaque handle on one analysis in Rust: the decoded image and the core
+/// result with its maps, so that `compare` can use a result without
+/// analysing the image again. Immutable; copying shares it.
+#[pyclass(frozen, module = "trichometry._core", name = "AnalysisHandle")]
+struct AnalysisHandle(Arc<Analysed>);
+
+#[pymethods]
+impl AnalysisHandle {
+    /// The micrometres per pixel the analysis was made with (None without).
+    #[getter]
+    fn um_per_px(&self) -> Option<f64> {
+        self.0.analysis.provenance.um_per_px
+    }
+    fn __copy__(slf: Py<Self>) -> Py<Self> {
+        slf
+    }
+    fn __deepcopy__(slf: Py<Self>, _memo: Bound<'_, PyAny>) -> Py<Self> {
+        slf
+    }
+    /// Pickling drops the handle (it unpickles as None): a pickled result
+    /// keeps its record and maps but is no longer comparable.
+    fn __reduce__<'py>(&self, py: Python<'py>) -> (Bound<'py, PyAny>, ()) {
+        (py.None().into_bound(py).get_type().into_any(), ())
+    }
+    fn __repr__(&self) -> String {
+        let s = &self.0.analysis.summary;
+        format!(
+            "<AnalysisHandle {}x{} um_per_px={:?}>",
+            s.width_px, s.height_px, self.0.analysis.provenance.um_per_px
+        )
+    }
 }
 
 /// One visit's colour options, as the Python layer passes them:
@@ -472,8 +524,106 @@ impl ColourPrep {
     }
 }
 
-/// Compare a follow-up with its baseline: analyse both, register, match,
-/// deltas with 95 % intervals. Returns the JSON record and a dict of maps
+/// One side of a comparison as Python passes it: the handle of an analysed
+/// result, or an image (path or array) to analyse.
+#[derive(FromPyObject)]
+enum SideArg<'py> {
+    Analysed(Bound<'py, AnalysisHandle>),
+    Image(ImageArg<'py>),
+}
+
+/// One side of a comparison, ready to leave the GIL.
+enum Side {
+    Analysed(Arc<Analysed>),
+    Image(ImageSource, Box<ColourPrep>),
+}
+
+impl Side {
+    /// Convert and check one side: a result must have been analysed with the
+    /// comparison's scale and takes no colour options (it is calibrated).
+    fn from_arg(
+        arg: SideArg<'_>,
+        colour: Option<ColourTuple<'_>>,
+        um_per_px: f64,
+        who: &str,
+    ) -> PyResult<Self> {
+        match arg {
+            SideArg::Analysed(h) => {
+                if colour.is_some() {
+                    return Err(PyValueError::new_err(format!(
+                        "{who}: colour options (chart, chart_corners, reference, reference_rect, \
+                         reference_lightness, colour_constancy) cannot be applied to an analysed \
+                         result: its colour was already calibrated by analyze(); give them to \
+                         analyze(), or pass the image instead of the result"
+                    )));
+                }
+                let a = Arc::clone(&h.get().0);
+                let um = a.analysis.provenance.um_per_px;
+                if um != Some(um_per_px) {
+                    let um =
+                        um.map_or_else(|| "no um_per_px".to_string(), |u| format!("um_per_px={u}"));
+                    return Err(PyValueError::new_err(format!(
+                        "{who}: the result was analysed with {um} but compare() was called with \
+                         um_per_px={um_per_px}; analyse it again with the same um_per_px, or pass \
+                         the image instead of the result"
+                    )));
+                }
+                Ok(Side::Analysed(a))
+            }
+            SideArg::Image(img) => Ok(Side::Image(
+                owned_image(&img, who)?,
+                Box::new(ColourPrep::from_tuple(colour, who)?),
+            )),
+        }
+    }
+
+    /// The analysed side: a result as it is, an image decoded and analysed.
+    fn resolve(self, um_per_px: f64, params: &Params) -> trichometry::Result<Arc<Analysed>> {
+        match self {
+            Side::Analysed(a) => Ok(a),
+            Side::Image(src, colour) => {
+                let cal = Calibration {
+                    um_per_px: Some(um_per_px),
+                    colour: colour.resolve()?,
+                };
+                cal.validate()?;
+                let image = src.resolve()?;
+                let analysis = trichometry::analyze(&image, &cal, params)?;
+                Ok(Arc::new(Analysed { image, analysis }))
+            }
+        }
+    }
+}
+
+/// The one comparison path of the binding (images and results alike):
+/// analyse what is not analysed yet, compare, draw the overlay.
+fn compare_sides(
+    baseline: Side,
+    followup: Side,
+    um_per_px: f64,
+    params: &Params,
+    cparams: &trichometry::CompareParams,
+    overlay: bool,
+) -> trichometry::Result<(trichometry::Comparison, Option<Image>)> {
+    // Each analysis is parallel inside; run them one after the other.
+    let b = baseline.resolve(um_per_px, params)?;
+    let f = followup.resolve(um_per_px, params)?;
+    let cmp = trichometry::compare(
+        &trichometry::Visit::new(&b.image, &b.analysis),
+        &trichometry::Visit::new(&f.image, &f.analysis),
+        cparams,
+    )?;
+    let over = if overlay {
+        Some(trichometry::compare::overlay(&cmp, &b.image.view())?)
+    } else {
+        None
+    };
+    Ok((cmp, over))
+}
+
+/// Compare a follow-up with its baseline: analyse each side given as an
+/// image (a result's handle is used as it is), register, match, deltas with
+/// 95 % intervals. Returns the JSON record and a dict of maps
 /// (`delta_a_star_map`, `shared_mask`, `overlap_mask`, `overlay`).
 #[pyfunction]
 #[pyo3(signature = (baseline, followup, *, um_per_px, baseline_colour=None, followup_colour=None,
@@ -481,8 +631,8 @@ impl ColourPrep {
 #[allow(clippy::too_many_arguments)]
 fn compare<'py>(
     py: Python<'py>,
-    baseline: ImageArg<'py>,
-    followup: ImageArg<'py>,
+    baseline: SideArg<'py>,
+    followup: SideArg<'py>,
     um_per_px: f64,
     baseline_colour: Option<ColourTuple<'py>>,
     followup_colour: Option<ColourTuple<'py>>,
@@ -490,41 +640,37 @@ fn compare<'py>(
     compare_params: Option<&str>,
     overlay: bool,
 ) -> PyResult<(String, Bound<'py, PyDict>)> {
-    let params = parse_params(params)?;
     let cparams: trichometry::CompareParams = match compare_params {
         None => trichometry::CompareParams::default(),
         Some(s) => serde_json::from_str(s)
             .map_err(|e| PyValueError::new_err(format!("invalid compare_params: {e}")))?,
     };
-    let cb = ColourPrep::from_tuple(baseline_colour, "baseline")?;
-    let cf = ColourPrep::from_tuple(followup_colour, "followup")?;
-    let bsrc = owned_image(&baseline, "baseline")?;
-    let fsrc = owned_image(&followup, "followup")?;
+    let b = Side::from_arg(baseline, baseline_colour, um_per_px, "baseline")?;
+    let f = Side::from_arg(followup, followup_colour, um_per_px, "followup")?;
+    // Analysis parameters: an image beside a result is analysed like the
+    // result was; explicit params must agree with every result's.
+    let analysed: Vec<(&str, &Params)> = [("baseline", &b), ("followup", &f)]
+        .into_iter()
+        .filter_map(|(who, s)| match s {
+            Side::Analysed(a) => Some((who, &a.analysis.provenance.params)),
+            Side::Image(..) => None,
+        })
+        .collect();
+    let params = match (params, analysed.first()) {
+        (None, Some((_, p))) => (*p).clone(),
+        (given, _) => {
+            let p = parse_params(given)?;
+            if let Some((who, _)) = analysed.iter().find(|(_, q)| **q != p) {
+                return Err(PyValueError::new_err(format!(
+                    "params differ from those the {who} result was analysed with; give params \
+                     to analyze() instead (a result is not analysed again)"
+                )));
+            }
+            p
+        }
+    };
     let (cmp, over) = run(py, move || {
-        let visit = |src: ImageSource, colour: ColourPrep| {
-            let cal = Calibration {
-                um_per_px: Some(um_per_px),
-                colour: colour.resolve()?,
-            };
-            cal.validate()?;
-            let image = src.resolve()?;
-            let a = trichometry::analyze(&image, &cal, &params)?;
-            Ok::<_, Error>((image, a))
-        };
-        // Each analysis is parallel inside; run them one after the other.
-        let (bi, ba) = visit(bsrc, cb)?;
-        let (fi, fa) = visit(fsrc, cf)?;
-        let cmp = trichometry::compare(
-            &trichometry::Visit::new(&bi, &ba),
-            &trichometry::Visit::new(&fi, &fa),
-            &cparams,
-        )?;
-        let over = if overlay {
-            Some(trichometry::compare::overlay(&cmp, &bi.view())?)
-        } else {
-            None
-        };
-        Ok((cmp, over))
+        compare_sides(b, f, um_per_px, &params, &cparams, overlay)
     })?;
     let record = serde_json::to_string(&cmp)
         .map_err(|e| PyRuntimeError::new_err(format!("cannot serialise the result: {e}")))?;
@@ -570,6 +716,7 @@ fn _core(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_function(wrap_pyfunction!(analyze, m)?)?;
     m.add_function(wrap_pyfunction!(compare, m)?)?;
     m.add_function(wrap_pyfunction!(synth, m)?)?;
+    m.add_class::<AnalysisHandle>()?;
     m.add("TrichometryError", py.get_type::<TrichometryError>())?;
     m.add("DecodeError", py.get_type::<DecodeError>())?;
     m.add(
