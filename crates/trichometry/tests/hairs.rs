@@ -315,6 +315,17 @@ fn evaluate(c: &Case, st: &HairStage, verbose: bool) -> Report {
     }
 }
 
+/// The hair-count bound: within 10 % of truth.
+fn assert_count_within_10pct(r: &Report, upp: f64) {
+    let rel = (r.count_det as f64 - r.count_truth as f64).abs() / r.count_truth as f64;
+    assert!(
+        rel <= 0.10,
+        "upp {upp}: count {} vs {}",
+        r.count_det,
+        r.count_truth
+    );
+}
+
 fn print(r: &Report, tag: &str) {
     println!(
         "{tag}: count {} / truth {}; diam MAE {:.2} bias {:+.2} (n {}); crossing one-record {:.2} (n {}); vellus {:.3} / {:.3}",
@@ -483,13 +494,7 @@ fn sparse_scene_count_and_vellus_fraction() {
         let st = run(&c);
         let r = evaluate(&c, &st, false);
         print(&r, &format!("sparse count upp {upp}"));
-        let rel = (r.count_det as f64 - r.count_truth as f64).abs() / r.count_truth as f64;
-        assert!(
-            rel <= 0.10,
-            "upp {upp}: count {} vs {}",
-            r.count_det,
-            r.count_truth
-        );
+        assert_count_within_10pct(&r, upp);
         assert!(
             (r.vellus_det - r.vellus_truth).abs() <= 0.05,
             "upp {upp}: vellus {:.3} vs {:.3}",
@@ -564,13 +569,7 @@ fn crowded_scene_counts_and_crossings() {
         let st = run(&c);
         let r = evaluate(&c, &st, false);
         print(&r, &format!("crowded upp {upp}"));
-        let rel = (r.count_det as f64 - r.count_truth as f64).abs() / r.count_truth as f64;
-        assert!(
-            rel <= 0.10,
-            "upp {upp}: count {} vs {}",
-            r.count_det,
-            r.count_truth
-        );
+        assert_count_within_10pct(&r, upp);
         assert!(
             r.crossing_one_record >= 0.9,
             "upp {upp}: {:.2}",
