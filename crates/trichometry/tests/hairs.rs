@@ -148,6 +148,23 @@ struct Matched {
     pairs: Vec<(usize, u32, f64)>,
 }
 
+/// One detected shaft per truth shaft: the one with the most centreline
+/// points on it (of those with ≥ 60 % of their points on it).
+fn best_per_truth(st: &HairStage, m: &Matched) -> std::collections::BTreeMap<u32, (usize, f64)> {
+    let mut best: std::collections::BTreeMap<u32, (usize, f64)> = Default::default();
+    for &(k, id, frac) in &m.pairs {
+        if frac < 0.6 {
+            continue;
+        }
+        let n = st.shafts[k].centreline_px.len() as f64 * frac;
+        let e = best.entry(id).or_insert((k, 0.0));
+        if n > e.1 {
+            *e = (k, n);
+        }
+    }
+    best
+}
+
 fn match_shafts(st: &HairStage, tb: &Tubes) -> Matched {
     let mut pairs = Vec::new();
     for (k, s) in st.shafts.iter().enumerate() {
@@ -219,7 +236,6 @@ fn evaluate(c: &Case, st: &HairStage, verbose: bool) -> Report {
     let m = match_shafts(st, &tb);
     // Diameters over truth shafts ≥ 4 px wide; one detected shaft per truth
     // shaft (the one with the most points on it).
-    let mut best: std::collections::BTreeMap<u32, (usize, f64)> = Default::default();
     if verbose {
         for (k, d) in st.shafts.iter().enumerate() {
             let fr = m
@@ -236,16 +252,7 @@ fn evaluate(c: &Case, st: &HairStage, verbose: bool) -> Report {
             }
         }
     }
-    for &(k, id, frac) in &m.pairs {
-        if frac < 0.6 {
-            continue;
-        }
-        let n = st.shafts[k].centreline_px.len() as f64 * frac;
-        let e = best.entry(id).or_insert((k, 0.0));
-        if n > e.1 {
-            *e = (k, n);
-        }
-    }
+    let best = best_per_truth(st, &m);
     let mut errs = Vec::new();
     for (&id, &(k, _)) in &best {
         let t = c.truth.shafts.iter().find(|s| s.id == id).unwrap();
@@ -306,6 +313,17 @@ fn evaluate(c: &Case, st: &HairStage, verbose: bool) -> Report {
         vellus_truth: c.truth.vellus_fraction,
         vellus_det: st.summary.vellus_fraction.unwrap_or(f64::NAN),
     }
+}
+
+/// The hair-count bound: within 10 % of truth.
+fn assert_count_within_10pct(r: &Report, upp: f64) {
+    let rel = (r.count_det as f64 - r.count_truth as f64).abs() / r.count_truth as f64;
+    assert!(
+        rel <= 0.10,
+        "upp {upp}: count {} vs {}",
+        r.count_det,
+        r.count_truth
+    );
 }
 
 fn print(r: &Report, tag: &str) {
@@ -476,13 +494,7 @@ fn sparse_scene_count_and_vellus_fraction() {
         let st = run(&c);
         let r = evaluate(&c, &st, false);
         print(&r, &format!("sparse count upp {upp}"));
-        let rel = (r.count_det as f64 - r.count_truth as f64).abs() / r.count_truth as f64;
-        assert!(
-            rel <= 0.10,
-            "upp {upp}: count {} vs {}",
-            r.count_det,
-            r.count_truth
-        );
+        assert_count_within_10pct(&r, upp);
         assert!(
             (r.vellus_det - r.vellus_truth).abs() <= 0.05,
             "upp {upp}: vellus {:.3} vs {:.3}",
@@ -557,13 +569,7 @@ fn crowded_scene_counts_and_crossings() {
         let st = run(&c);
         let r = evaluate(&c, &st, false);
         print(&r, &format!("crowded upp {upp}"));
-        let rel = (r.count_det as f64 - r.count_truth as f64).abs() / r.count_truth as f64;
-        assert!(
-            rel <= 0.10,
-            "upp {upp}: count {} vs {}",
-            r.count_det,
-            r.count_truth
-        );
+        assert_count_within_10pct(&r, upp);
         assert!(
             r.crossing_one_record >= 0.9,
             "upp {upp}: {:.2}",
@@ -919,17 +925,7 @@ fn exit_figures(c: &Case, st: &HairStage) -> ExitFigures {
     let tol = 4.0f64.max(20.0 / c.upp);
     let tb = tubes(&c.truth, w, h, tol);
     let m = match_shafts(st, &tb);
-    let mut best: std::collections::BTreeMap<u32, (usize, f64)> = Default::default();
-    for &(k, id, frac) in &m.pairs {
-        if frac < 0.6 {
-            continue;
-        }
-        let n = st.shafts[k].centreline_px.len() as f64 * frac;
-        let e = best.entry(id).or_insert((k, 0.0));
-        if n > e.1 {
-            *e = (k, n);
-        }
-    }
+    let best = best_per_truth(st, &m);
     let mut errs = Vec::new();
     let mut n_truth = 0;
     let (mut false_exits, mut n_out) = (0, 0);
