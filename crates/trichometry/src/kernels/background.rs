@@ -9,7 +9,7 @@
 //! tens of pixels the median of a subsample is as good and several times
 //! cheaper.
 
-use super::bilinear::upsample_from_blocks;
+use super::bilinear::{interpolate_from_centres, upsample_from_blocks};
 use crate::image::{Mask, Plane};
 use rayon::prelude::*;
 
@@ -149,8 +149,30 @@ fn fill_from_neighbours(med: &mut [f32], bw: usize, bh: usize) {
     }
 }
 
-/// [`block_medians`] interpolated back to the plane's size
-/// ([`upsample_from_blocks`]): the per-pixel background.
+/// Centres (pixel coordinates, pixel centres at integers) of the samples
+/// that [`block_medians`] reads from each block along a side of `len`
+/// pixels: every `step`-th pixel from the block's start to its end. A full
+/// block's centre is near its middle; the partial last block's is the middle
+/// of the pixels it actually covers, not where a full block's would be.
+fn sample_centres(len: usize, block: usize, step: usize) -> Vec<f32> {
+    (0..len.div_ceil(block))
+        .map(|k| {
+            let (s, e) = (k * block, ((k + 1) * block).min(len));
+            let last = s + (e - s - 1) / step * step;
+            0.5 * (s + last) as f32
+        })
+        .collect()
+}
+
+/// [`block_medians`] interpolated back to the plane's size: the per-pixel
+/// background. Each median sits at the centre of the samples it was taken
+/// from (the partial blocks at the right and bottom borders included), and
+/// the grid is interpolated linearly between those centres and extended
+/// linearly beyond the outer ones ([`interpolate_from_centres`]): a
+/// background that varies smoothly across the image (a redness or
+/// brightness ramp) is followed up to the borders, where holding the outer
+/// medians flat would leave a border band above or below the background —
+/// "contrast" that is only the ramp.
 #[must_use = "the function does not modify the original image"]
 pub fn block_median_background(
     plane: &Plane,
@@ -159,8 +181,11 @@ pub fn block_median_background(
     min_samples: usize,
     empty: EmptyBlocks,
 ) -> Plane {
+    let block = block.max(1);
     let grid = block_medians(plane, valid, block, min_samples, empty);
-    upsample_from_blocks(&grid, block.max(1), plane.width, plane.height)
+    let xc = sample_centres(plane.width, block, 2);
+    let yc = sample_centres(plane.height, block, 2);
+    interpolate_from_centres(&grid, &xc, &yc, plane.width, plane.height)
 }
 
 /// Local background of `image`: the median of its `valid` samples in blocks
@@ -276,10 +301,43 @@ mod tests {
             1,
             EmptyBlocks::GlobalMedian,
         );
-        // Block centres at x = 3.5 and 11.5: 0 up to x = 3, 8 from x = 12.
-        assert_eq!(bg.get(2, 3), 0.0);
-        assert_eq!(bg.get(13, 3), 8.0);
-        assert!((bg.get(7, 3) - 3.5).abs() < 1e-5);
+        // Medians at the centres of their samples (x = 0, 2, 4, 6 and 8,
+        // …, 14: x = 3 and 11), linear between them and extended linearly
+        // beyond (slope 1 per px), not held flat.
+        assert_eq!(bg.get(3, 3), 0.0);
+        assert_eq!(bg.get(11, 3), 8.0);
+        assert!((bg.get(7, 3) - 4.0).abs() < 1e-5);
+        assert!((bg.get(0, 3) + 3.0).abs() < 1e-5);
+        assert!((bg.get(15, 3) - 12.0).abs() < 1e-5);
+    }
+
+    #[test]
+    fn background_follows_a_ramp_up_to_the_borders_with_partial_blocks() {
+        // 45 × 30 px in blocks of 19: the last blocks cover 7 columns and
+        // 11 rows. A plane ramp is the background everywhere (no border
+        // band of false contrast), and a small bright spot stays contrast.
+        // (The median of an even number of samples is the upper middle
+        // one: within one sample step, 0.06, of the ramp at the centre;
+        // medians held flat from nominal full-block centres would leave
+        // about 0.1–0.4 at the borders.)
+        let (w, h, b) = (45, 30, 19);
+        let f = |x: usize, y: usize| 0.02 * x as f32 - 0.03 * y as f32;
+        let mut data: Vec<f32> = (0..w * h).map(|i| f(i % w, i / w)).collect();
+        data[2 * w + 43] += 1.0; // in the partial corner block
+        let bg = block_median_background(
+            &Plane::from_vec(w, h, data.clone()),
+            &vec![true; w * h],
+            b,
+            1,
+            EmptyBlocks::GlobalMedian,
+        );
+        for y in 0..h {
+            for x in 0..w {
+                let e = if (x, y) == (43, 2) { 1.0 } else { 0.0 };
+                let d = data[y * w + x] - bg.get(x, y);
+                assert!((d - e).abs() < 0.03, "({x},{y}): contrast {d}");
+            }
+        }
     }
 
     #[test]
