@@ -123,7 +123,9 @@ pub struct VesselParams {
     pub min_area_um2: f64,
     /// Pieces closer than this are one vessel (µm).
     pub merge_gap_um: f64,
-    /// Margin added around hair (µm).
+    /// Margin added around hair (µm), in whole cells rounded up (5 µm: one
+    /// cell at 5 µm/px, two at 3.5 µm/px; 6 µm was two cells, 10 µm, at
+    /// 5 µm/px and hid small vessels beside hair, glare and white dots).
     pub hair_margin_um: f64,
     /// Seeds keep at least this far from excluded pixels (hair and bright
     /// margins, glare, outside the field), µm: blur and JPEG ring redder
@@ -168,8 +170,8 @@ impl Default for VesselParams {
             min_seed_px: 2,
             min_area_um2: 50.0,
             merge_gap_um: 8.0,
-            hair_margin_um: 6.0,
-            seed_clearance_um: 6.0,
+            hair_margin_um: 5.0,
+            seed_clearance_um: 5.0,
             inpaint_sigma_um: 8.0,
             background_block_um: 200.0,
             ring_um: 20.0,
