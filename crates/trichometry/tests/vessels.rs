@@ -591,9 +591,6 @@ fn realistic_optics_and_hair_phantom_through_analyze() {
 }
 
 #[test]
-#[ignore = "not reached: at 5 µm/px class right 21 of 27 matched (0.78, bound 0.80); reached: 27 of 29 \
-            capillaries (6.9 %, bound 10 %), Dice 0.848 (coarse-candidate stage with 5 µm hair margin and seed \
-            clearance; with 6 µm: 23/29, 0.79, 0.824; the per-pixel stage reached 26/29, 0.76, 0.832)"]
 fn realistic_optics_and_hair_phantom_through_analyze_5um() {
     realistic_through_analyze(&[(2, 5.0)]);
 }
