@@ -591,10 +591,6 @@ fn realistic_optics_and_hair_phantom_through_analyze() {
 }
 
 #[test]
-#[ignore = "not reached: at 5 µm/px 23 of 29 capillaries (20.7 %, bound 10 %), class right 0.79 (bound 0.80), \
-            Dice 0.823 (coarse-candidate stage; the per-pixel stage reached 26/29, 0.76, 0.832). Missed: a loop \
-            beside glare (its halo is 0.3–0.6 ln brighter than the skin: excluded as a white dot), dots of \
-            13–14 µm (4–6 px), and vessels beside hair shafts"]
 fn realistic_optics_and_hair_phantom_through_analyze_5um() {
     realistic_through_analyze(&[(2, 5.0)]);
 }

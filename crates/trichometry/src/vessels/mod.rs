@@ -45,8 +45,9 @@
 //!
 //! `arborizing` (extent ≥ `arborizing_min_extent_um`, or width ≥
 //! `arborizing_min_width_um` and extent ≥ 60 % of that), else `twisted` (turning of the
-//! skeleton ≥ `twisted_min_turns`·π), else `dot` (elongation <
-//! `dot_max_elongation` and extent ≤ `dot_max_extent_um`), else `loop`.
+//! skeleton ≥ `twisted_min_turns`·π), else `dot` (extent ≤
+//! `dot_max_extent_um`, and elongation < `dot_max_elongation` or extent <
+//! `loop_min_extent_widths` tube widths), else `loop`.
 
 mod measure;
 mod refine;
@@ -123,7 +124,9 @@ pub struct VesselParams {
     pub min_area_um2: f64,
     /// Pieces closer than this are one vessel (µm).
     pub merge_gap_um: f64,
-    /// Margin added around hair (µm).
+    /// Margin added around hair (µm), in whole cells rounded up (5 µm: one
+    /// cell at 5 µm/px, two at 3.5 µm/px; 6 µm was two cells, 10 µm, at
+    /// 5 µm/px and hid small vessels beside hair, glare and white dots).
     pub hair_margin_um: f64,
     /// Seeds keep at least this far from excluded pixels (hair and bright
     /// margins, glare, outside the field), µm: blur and JPEG ring redder
@@ -142,6 +145,11 @@ pub struct VesselParams {
     /// Dots (and globules) span at most this much (µm); a larger round
     /// blob is a loop whose limbs merged.
     pub dot_max_extent_um: f64,
+    /// A loop is at least this many tube widths long (extent): a shorter
+    /// vessel cannot show two limbs and a U-turn, and is a dot however
+    /// elongated its few pixels look (small dots at 5 µm/px, cut by hair or
+    /// glare).
+    pub loop_min_extent_widths: f64,
     /// Twisted loops turn at least this many half-turns (units of π).
     pub twisted_min_turns: f64,
     /// Vessels at least this long are arborizing (µm).
@@ -168,13 +176,14 @@ impl Default for VesselParams {
             min_seed_px: 2,
             min_area_um2: 50.0,
             merge_gap_um: 8.0,
-            hair_margin_um: 6.0,
-            seed_clearance_um: 6.0,
+            hair_margin_um: 5.0,
+            seed_clearance_um: 5.0,
             inpaint_sigma_um: 8.0,
             background_block_um: 200.0,
             ring_um: 20.0,
             dot_max_elongation: 1.7,
             dot_max_extent_um: 60.0,
+            loop_min_extent_widths: 2.0,
             twisted_min_turns: 1.5,
             arborizing_min_extent_um: 280.0,
             arborizing_min_width_um: 45.0,
@@ -207,6 +216,7 @@ impl VesselParams {
             ("hair_margin_um", self.hair_margin_um),
             ("seed_clearance_um", self.seed_clearance_um),
             ("twisted_min_turns", self.twisted_min_turns),
+            ("loop_min_extent_widths", self.loop_min_extent_widths),
             ("green_drop_ratio", self.green_drop_ratio),
             ("red_drop_ratio", self.red_drop_ratio),
         ] {
