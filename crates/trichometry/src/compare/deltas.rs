@@ -368,6 +368,7 @@ pub(crate) fn pixel_pass(
 
 /// Median of a histogram with bins of `res` from `lo`, interpolated within
 /// the bin; `None` when empty.
+#[cfg(test)]
 pub(crate) fn hist_median(h: &[f64], lo: f64, res: f64) -> Option<f64> {
     let total: f64 = h.iter().sum();
     if total <= 0.0 {
@@ -389,8 +390,47 @@ pub(crate) fn hist_median(h: &[f64], lo: f64, res: f64) -> Option<f64> {
 pub(crate) struct Coarse {
     pub lo: f64,
     pub res: f64,
-    /// Per tile, per visit.
-    pub h: Vec<[Vec<f64>; 2]>,
+    /// Per tile, per visit: cumulative counts, `cum[j]` = counts of bins
+    /// `0..j` (length bins + 1).
+    pub cum: Vec<[Vec<f64>; 2]>,
+}
+
+impl Coarse {
+    /// The median (interpolated within its bin; the tests' `hist_median`) of
+    /// visit `v`'s histogram summed over the tiles with
+    /// weights `w`, by bisection on the weighted cumulative counts (a few
+    /// dozen tiles × log2(bins) steps instead of tiles × bins per bootstrap
+    /// resample). Counts and weights are integers, so every sum is exact and
+    /// the result is that of `hist_median` on the summed histogram.
+    pub fn weighted_median(&self, v: usize, w: &[f64]) -> Option<f64> {
+        let tiles: Vec<(&Vec<f64>, f64)> = self
+            .cum
+            .iter()
+            .zip(w)
+            .filter(|(_, &wt)| wt > 0.0)
+            .map(|(t, &wt)| (&t[v], wt))
+            .collect();
+        let at = |j: usize| -> f64 { tiles.iter().map(|(c, wt)| wt * c[j]).sum() };
+        let n = self.cum.first()?[v].len() - 1;
+        let total = at(n);
+        if total <= 0.0 {
+            return None;
+        }
+        let target = total / 2.0;
+        // Smallest j in 1..=n with at(j) ≥ target; bin i = j − 1.
+        let (mut lo, mut hi) = (1usize, n);
+        while lo < hi {
+            let mid = (lo + hi) / 2;
+            if at(mid) >= target {
+                hi = mid;
+            } else {
+                lo = mid + 1;
+            }
+        }
+        let i = lo - 1;
+        let (before, upto) = (at(i), at(i + 1));
+        Some(self.lo + self.res * (i as f64 + (target - before) / (upto - before)))
+    }
 }
 
 pub(crate) fn coarsen(
@@ -429,7 +469,7 @@ pub(crate) fn coarsen(
     let width_bins = ((b1 - b0) as f64 / n as f64).max(1.0);
     let lo = H_LO + b0 as f64 * H_RES;
     let res = width_bins * H_RES;
-    let h = tiles
+    let cum = tiles
         .iter()
         .map(|t| {
             [0, 1].map(|k| {
@@ -442,11 +482,15 @@ pub(crate) fn coarsen(
                         .min(n - 1);
                     c[j] += v as f64;
                 }
-                c
+                let mut cum = vec![0.0; n + 1];
+                for (j, &x) in c.iter().enumerate() {
+                    cum[j + 1] = cum[j] + x;
+                }
+                cum
             })
         })
         .collect();
-    Some(Coarse { lo, res, h })
+    Some(Coarse { lo, res, cum })
 }
 
 /// Draw `b` paired tile resamples and evaluate `eval(weights) -> deltas`.
@@ -499,6 +543,56 @@ mod tests {
         let h = vec![1.0; 10];
         assert!((hist_median(&h, 0.0, 1.0).unwrap() - 5.0).abs() < 1e-12);
         assert_eq!(hist_median(&[0.0; 4], 0.0, 1.0), None);
+    }
+
+    #[test]
+    fn weighted_median_is_the_median_of_the_summed_histogram() {
+        let mut rng = crate::synth::Rng::new(3);
+        for _ in 0..200 {
+            let (tiles, bins) = (1 + rng.below(6) as usize, 1 + rng.below(40) as usize);
+            let h: Vec<[Vec<f64>; 2]> = (0..tiles)
+                .map(|_| {
+                    [0, 1].map(|_| {
+                        (0..bins)
+                            .map(|_| {
+                                if rng.uniform() < 0.5 {
+                                    0.0
+                                } else {
+                                    rng.below(9) as f64
+                                }
+                            })
+                            .collect()
+                    })
+                })
+                .collect();
+            let w: Vec<f64> = (0..tiles).map(|_| rng.below(3) as f64).collect();
+            let cum = h
+                .iter()
+                .map(|t| {
+                    t.clone().map(|c| {
+                        let mut s = vec![0.0];
+                        for x in c {
+                            s.push(s.last().unwrap() + x);
+                        }
+                        s
+                    })
+                })
+                .collect();
+            let c = Coarse {
+                lo: -3.0,
+                res: 0.5,
+                cum,
+            };
+            for v in 0..2 {
+                let mut sum = vec![0.0; bins];
+                for (t, &wt) in h.iter().zip(&w) {
+                    for (a, &b) in sum.iter_mut().zip(&t[v]) {
+                        *a += wt * b;
+                    }
+                }
+                assert_eq!(c.weighted_median(v, &w), hist_median(&sum, -3.0, 0.5));
+            }
+        }
     }
 
     #[test]

@@ -854,19 +854,7 @@ pub fn compare(
                     }
                 }
             }
-            let med = |c: &Option<Coarse>| {
-                c.as_ref().and_then(|c| {
-                    let mut h = vec![0.0; c.h[0][0].len()];
-                    for (t, &wt) in c.h.iter().zip(w) {
-                        if wt > 0.0 {
-                            for (a, &b) in h.iter_mut().zip(&t[v]) {
-                                *a += wt * b;
-                            }
-                        }
-                    }
-                    hist_median(&h, c.lo, c.res)
-                })
-            };
+            let med = |c: &Option<Coarse>| c.as_ref().and_then(|c| c.weighted_median(v, w));
             figures(&s, med(&ca), med(&ce), um_b)
         })
     };
