@@ -432,10 +432,20 @@ fn colour_referenced_null_pair_is_comparable_and_unchanged() {
         },
         followup: VisitSpec {
             grey_card: Some(card),
-            // No JPEG here: JPEG applied after a white-balance drift shifts
-            // skin a* against the grey card (measured on this pair: −0.85
-            // a* with q92 on both visits, −2.0 with q75 against q92), a bias
-            // no colour reference removes. Without JPEG the residual is −0.23.
+            // No JPEG here. With JPEG the grey card itself is mis-read: a
+            // uniform patch gives every 8×8 block the same DCT coefficients,
+            // so the encoder's rounding of the DC terms (Y, Cb, Cr; half a
+            // quantisation step, ±0.56 level of Cr at q75) and of its
+            // RGB↔YCbCr conversions is the same in every block and does not
+            // average out over the patch. On a drifted (off-neutral) card
+            // that is a per-channel gain error (seed 51, WB 1.08/1/0.9 ×
+            // 0.85: R −1.9 % at q92 and q80, −3.2 % at q75; B +0.7 %, −2.1 %)
+            // and skin a* after the card's correction moves by −0.55 (q92),
+            // −0.54 (q80), −1.74 (q75) against the true gains. A neutral card
+            // (Cb = Cr = 128 exactly) is read without error. Skin itself moves
+            // by only −0.12…+0.35 a* with the quality (its texture dithers the
+            // rounding). This is the JPEG file, not the analysis: the patch's
+            // true colour is not in the file. See compare's module docs.
             jpeg_quality: None,
             ..nuisance_followup(-5.0, 1.03, [0.1, 0.1])
         },

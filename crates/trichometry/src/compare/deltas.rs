@@ -65,25 +65,6 @@ pub(crate) struct VisitMaps<'a> {
     pub ei: Option<&'a Plane>,
 }
 
-#[inline]
-fn flag(m: Option<&Mask>, i: usize) -> bool {
-    m.is_some_and(|m| !m.data.is_empty() && m.data[i])
-}
-
-/// Analysable pixel: not glare, and (when the analysis has a skin mask) skin
-/// or an object on it. `analyze` builds skin = analysable − hair − vessels −
-/// scale, so this recovers the analysable field, which excludes an in-image
-/// colour reference (chart, grey card) as well as glare.
-#[inline]
-fn analysable(m: &VisitMaps<'_>, i: usize) -> bool {
-    !flag(Some(m.glare), i)
-        && (m.skin.data.is_empty()
-            || m.skin.data[i]
-            || flag(m.hair, i)
-            || flag(m.vessel, i)
-            || flag(m.scale, i))
-}
-
 /// The tile grid over the shared field's bounding box (baseline pixels).
 #[derive(Debug, Clone, Copy)]
 pub(crate) struct Grid {
@@ -121,9 +102,6 @@ impl Grid {
     }
 }
 
-/// One band's tiles, shared-mask rows and Δa* rows.
-type BandOut = (Vec<[VisitTile; 2]>, Vec<bool>, Vec<bool>, Vec<f32>);
-
 /// Output of the pixel pass.
 pub(crate) struct PixelPass {
     /// Per tile: (baseline, follow-up).
@@ -145,6 +123,69 @@ fn hbin(v: f32, bins: usize) -> usize {
     b.min(bins - 1)
 }
 
+/// Per-pixel class bits of one visit (see [`codes`]).
+const C_ANALYSABLE: u8 = 1;
+const C_HAIR: u8 = 2;
+const C_SCALE: u8 = 4;
+const C_VESSEL: u8 = 8;
+const C_SKIN: u8 = 16;
+
+/// One byte per pixel (of a `w × h` visit) holding what the pixel pass asks
+/// of a visit's masks: the pass then reads one byte of the follow-up (at a
+/// rotated position) instead of up to five masks. Analysable: not glare, and
+/// (when the analysis has a skin mask) skin or an object on it. `analyze`
+/// builds skin = analysable − hair − vessels − scale, so this recovers the
+/// analysable field, which excludes an in-image colour reference (chart, grey
+/// card) as well as glare. An empty mask is an absent one.
+fn codes(m: &VisitMaps<'_>, w: usize, h: usize) -> Vec<u8> {
+    let mut out = vec![0u8; w * h];
+    let w = w.max(1);
+    fn some(x: Option<&Mask>) -> Option<&[bool]> {
+        x.filter(|x| !x.data.is_empty()).map(|x| &x.data[..])
+    }
+    let glare = some(Some(m.glare));
+    let (hair, vessel, scale) = (some(m.hair), some(m.vessel), some(m.scale));
+    let skin = (!m.skin.data.is_empty()).then_some(&m.skin.data[..]);
+    // Branch-free passes per row (they vectorise).
+    out.par_chunks_mut(w).enumerate().for_each(|(y, row)| {
+        let r = y * w..y * w + row.len();
+        match skin {
+            Some(sk) => {
+                for (o, &v) in row.iter_mut().zip(&sk[r.clone()]) {
+                    *o = v as u8 * C_SKIN;
+                }
+            }
+            None => row.fill(C_SKIN),
+        }
+        for (x, b) in [(hair, C_HAIR), (vessel, C_VESSEL), (scale, C_SCALE)] {
+            if let Some(x) = x {
+                for (o, &v) in row.iter_mut().zip(&x[r.clone()]) {
+                    *o |= v as u8 * b;
+                }
+            }
+        }
+        // Without a skin mask every pixel but glare is analysable.
+        let any = if skin.is_some() {
+            C_SKIN | C_HAIR | C_VESSEL | C_SCALE
+        } else {
+            C_SKIN
+        };
+        match glare {
+            Some(g) => {
+                for (o, &v) in row.iter_mut().zip(&g[r.clone()]) {
+                    *o |= ((*o & any != 0) & !v) as u8 * C_ANALYSABLE;
+                }
+            }
+            None => {
+                for o in row.iter_mut() {
+                    *o |= (*o & any != 0) as u8 * C_ANALYSABLE;
+                }
+            }
+        }
+    });
+    out
+}
+
 /// One pass over the baseline pixels of the grid's bounding box; the
 /// follow-up is read at the nearest pixel through `b2f`.
 #[allow(clippy::too_many_arguments)]
@@ -161,6 +202,7 @@ pub(crate) fn pixel_pass(
 ) -> PixelPass {
     let hist = base.a_star.is_some() && fol.a_star.is_some();
     let (a, b, tx, ty) = b2f.matrix();
+    let (cb, cf) = rayon::join(|| codes(base, bw, bh), || codes(fol, fw, fh));
     // Statistics on every pixel up to 4 MP, on every other pixel of every
     // other row beyond (each sample then stands for step² pixels): medians and
     // fractions over millions of samples do not need more, and this keeps a
@@ -171,92 +213,19 @@ pub(crate) fn pixel_pass(
     // Each tile row is cut into SUB parts, for load balance; parts are merged
     // in order (integer counts, and f64 sums added in a fixed order).
     const SUB: usize = 4;
+    // Columns in blocks, so that the follow-up pixels a block of rows reads
+    // (a rotated band of the follow-up) stay in cache.
+    const COLS: usize = 256;
     let tasks: Vec<(usize, usize)> = (0..grid.ny)
         .flat_map(|t| (0..SUB).map(move |k| (t, k)))
         .collect();
-    let results: Vec<BandOut> = tasks
-        .par_iter()
-        .map(|&(tyi, part)| {
-            let (b0, b1) = grid.band_rows(tyi);
-            let r0 = b0 + (b1 - b0) * part / SUB;
-            let r1 = b0 + (b1 - b0) * (part + 1) / SUB;
-            let mut tiles: Vec<[VisitTile; 2]> = (0..grid.nx)
-                .map(|_| [VisitTile::new(hist), VisitTile::new(hist)])
-                .collect();
-            let rows = r1 - r0;
-            let mut smask = vec![false; rows * bw];
-            let mut omask = vec![false; rows * bw];
-            let mut dmap = if want_map && hist {
-                vec![f32::NAN; rows * bw]
-            } else {
-                Vec::new()
-            };
-            // Column → tile column, once.
-            let col_tile: Vec<usize> = (grid.x0..grid.x1)
-                .map(|x| grid.tile(x as f64, r0 as f64).map_or(0, |t| t % grid.nx))
-                .collect();
-            let (fwf, fhf) = (fw as f64 - 0.5, fh as f64 - 0.5);
-            for y in r0..r1 {
-                let yf = y as f64;
-                let sampled_row = (y - grid.y0).is_multiple_of(step);
-                let mut u = a * grid.x0 as f64 - b * yf + tx;
-                let mut v = b * grid.x0 as f64 + a * yf + ty;
-                for x in grid.x0..grid.x1 {
-                    let (uu, vv) = (u, v);
-                    u += a;
-                    v += b;
-                    if !(uu >= -0.5 && vv >= -0.5 && uu < fwf && vv < fhf) {
-                        continue;
-                    }
-                    let i = y * bw + x;
-                    omask[(y - r0) * bw + x] = true;
-                    // Nearest follow-up pixel: uu + 0.5 ≥ 0 here, so the cast floors.
-                    let j =
-                        ((vv + 0.5) as usize).min(fh - 1) * fw + ((uu + 0.5) as usize).min(fw - 1);
-                    if !analysable(base, i) || !analysable(fol, j) {
-                        continue;
-                    }
-                    smask[(y - r0) * bw + x] = true;
-                    if !(sampled_row && (x - grid.x0).is_multiple_of(step)) {
-                        continue;
-                    }
-                    let t = col_tile[x - grid.x0];
-                    for (k, (m, p)) in [(base, i), (fol, j)].into_iter().enumerate() {
-                        let st = &mut tiles[t][k];
-                        st.s[SHARED] += wpx;
-                        let hair = flag(m.hair, p);
-                        let scale = flag(m.scale, p);
-                        if scale {
-                            st.s[SCALE] += wpx;
-                        }
-                        if !hair && !scale {
-                            st.s[FREE] += wpx;
-                        }
-                        if let (Some(am), Some(em)) = (m.a_star, m.ei) {
-                            let av = am.data[p];
-                            let vessel = flag(m.vessel, p);
-                            if vessel {
-                                st.s[VPX] += wpx;
-                                st.s[VASUM] += wpx * av as f64;
-                            }
-                            let skin = m.skin.data.is_empty() || m.skin.data[p];
-                            if skin && !hair && !scale && !vessel {
-                                st.a_hist[hbin(av, A_BINS)] += 1;
-                                st.ei_hist[hbin(em.data[p], EI_BINS)] += 1;
-                            }
-                        }
-                    }
-                    if !dmap.is_empty() {
-                        // Nearest follow-up pixel: the map is for display and
-                        // for local reading; the figures never use it.
-                        dmap[(y - r0) * bw + x] =
-                            fol.a_star.expect("hist").data[j] - base.a_star.expect("hist").data[i];
-                    }
-                }
-            }
-            (tiles, smask, omask, dmap)
-        })
-        .collect();
+    let rows_of = |tyi: usize, part: usize| {
+        let (b0, b1) = grid.band_rows(tyi);
+        (
+            b0 + (b1 - b0) * part / SUB,
+            b0 + (b1 - b0) * (part + 1) / SUB,
+        )
+    };
     let mut shared = Mask::filled(bw, bh, false);
     let mut overlap = Mask::filled(bw, bh, false);
     let mut dmap = if want_map && hist {
@@ -264,16 +233,112 @@ pub(crate) fn pixel_pass(
     } else {
         None
     };
-    let mut tiles = Vec::with_capacity(grid.nx * grid.ny);
-    for (&(tyi, part), (t, s, o, d)) in tasks.iter().zip(results) {
-        let (b0, b1) = grid.band_rows(tyi);
-        let r0 = b0 + (b1 - b0) * part / SUB;
-        let r1 = b0 + (b1 - b0) * (part + 1) / SUB;
-        shared.data[r0 * bw..r1 * bw].copy_from_slice(&s);
-        overlap.data[r0 * bw..r1 * bw].copy_from_slice(&o);
-        if let Some(m) = dmap.as_mut() {
-            m.data[r0 * bw..r1 * bw].copy_from_slice(&d);
+    // Each task writes its own rows of the outputs.
+    let mut outs: Vec<(&mut [bool], &mut [bool], &mut [f32])> = Vec::with_capacity(tasks.len());
+    {
+        let mut s = &mut shared.data[grid.y0 * bw..];
+        let mut o = &mut overlap.data[grid.y0 * bw..];
+        let mut d: &mut [f32] = match dmap.as_mut() {
+            Some(m) => &mut m.data[grid.y0 * bw..],
+            None => &mut [],
+        };
+        for &(tyi, part) in &tasks {
+            let (r0, r1) = rows_of(tyi, part);
+            let n = (r1 - r0) * bw;
+            let (s0, s1) = std::mem::take(&mut s).split_at_mut(n);
+            let (o0, o1) = std::mem::take(&mut o).split_at_mut(n);
+            let (d0, d1) = if d.is_empty() {
+                (<&mut [f32]>::default(), <&mut [f32]>::default())
+            } else {
+                std::mem::take(&mut d).split_at_mut(n)
+            };
+            outs.push((s0, o0, d0));
+            (s, o, d) = (s1, o1, d1);
         }
+    }
+    let (cb, cf) = (&cb, &cf);
+    let results: Vec<Vec<[VisitTile; 2]>> = tasks
+        .par_iter()
+        .zip(outs)
+        .map(|(&(tyi, part), (smask, omask, dmap))| {
+            let (r0, r1) = rows_of(tyi, part);
+            let mut tiles: Vec<[VisitTile; 2]> = (0..grid.nx)
+                .map(|_| [VisitTile::new(hist), VisitTile::new(hist)])
+                .collect();
+            // Column → tile column, once.
+            let col_tile: Vec<usize> = (grid.x0..grid.x1)
+                .map(|x| grid.tile(x as f64, r0 as f64).map_or(0, |t| t % grid.nx))
+                .collect();
+            let (fwf, fhf) = (fw as f64 - 0.5, fh as f64 - 0.5);
+            let maps = [base, fol];
+            for xb in (grid.x0..grid.x1).step_by(COLS) {
+                let xe = (xb + COLS).min(grid.x1);
+                for y in r0..r1 {
+                    let yf = y as f64;
+                    let sampled_row = (y - grid.y0).is_multiple_of(step);
+                    let mut u = a * xb as f64 - b * yf + tx;
+                    let mut v = b * xb as f64 + a * yf + ty;
+                    let row = (y - r0) * bw;
+                    for x in xb..xe {
+                        let (uu, vv) = (u, v);
+                        u += a;
+                        v += b;
+                        if !(uu >= -0.5 && vv >= -0.5 && uu < fwf && vv < fhf) {
+                            continue;
+                        }
+                        let i = y * bw + x;
+                        omask[row + x] = true;
+                        // Nearest follow-up pixel: uu + 0.5 ≥ 0 here, so the cast floors.
+                        let j = ((vv + 0.5) as usize).min(fh - 1) * fw
+                            + ((uu + 0.5) as usize).min(fw - 1);
+                        let (kb, kf) = (cb[i], cf[j]);
+                        if kb & kf & C_ANALYSABLE == 0 {
+                            continue;
+                        }
+                        smask[row + x] = true;
+                        if !dmap.is_empty() {
+                            // Nearest follow-up pixel: the map is for display
+                            // and for local reading; the figures never use it.
+                            dmap[row + x] = fol.a_star.expect("hist").data[j]
+                                - base.a_star.expect("hist").data[i];
+                        }
+                        if !(sampled_row && (x - grid.x0).is_multiple_of(step)) {
+                            continue;
+                        }
+                        let t = col_tile[x - grid.x0];
+                        for (k, (code, p)) in [(kb, i), (kf, j)].into_iter().enumerate() {
+                            let m = maps[k];
+                            let st = &mut tiles[t][k];
+                            st.s[SHARED] += wpx;
+                            let hair = code & C_HAIR != 0;
+                            let scale = code & C_SCALE != 0;
+                            if scale {
+                                st.s[SCALE] += wpx;
+                            }
+                            if !hair && !scale {
+                                st.s[FREE] += wpx;
+                            }
+                            if let (Some(am), Some(em)) = (m.a_star, m.ei) {
+                                let av = am.data[p];
+                                let vessel = code & C_VESSEL != 0;
+                                if vessel {
+                                    st.s[VPX] += wpx;
+                                    st.s[VASUM] += wpx * av as f64;
+                                }
+                                if code & C_SKIN != 0 && !hair && !scale && !vessel {
+                                    st.a_hist[hbin(av, A_BINS)] += 1;
+                                    st.ei_hist[hbin(em.data[p], EI_BINS)] += 1;
+                                }
+                            }
+                        }
+                    }
+                }
+            }
+            tiles
+        })
+        .collect();
+    let mut tiles = Vec::with_capacity(grid.nx * grid.ny);
+    for (&(tyi, part), t) in tasks.iter().zip(results) {
         if part == 0 {
             tiles.extend(t);
         } else {
@@ -303,6 +368,7 @@ pub(crate) fn pixel_pass(
 
 /// Median of a histogram with bins of `res` from `lo`, interpolated within
 /// the bin; `None` when empty.
+#[cfg(test)]
 pub(crate) fn hist_median(h: &[f64], lo: f64, res: f64) -> Option<f64> {
     let total: f64 = h.iter().sum();
     if total <= 0.0 {
@@ -324,8 +390,47 @@ pub(crate) fn hist_median(h: &[f64], lo: f64, res: f64) -> Option<f64> {
 pub(crate) struct Coarse {
     pub lo: f64,
     pub res: f64,
-    /// Per tile, per visit.
-    pub h: Vec<[Vec<f64>; 2]>,
+    /// Per tile, per visit: cumulative counts, `cum[j]` = counts of bins
+    /// `0..j` (length bins + 1).
+    pub cum: Vec<[Vec<f64>; 2]>,
+}
+
+impl Coarse {
+    /// The median (interpolated within its bin; the tests' `hist_median`) of
+    /// visit `v`'s histogram summed over the tiles with
+    /// weights `w`, by bisection on the weighted cumulative counts (a few
+    /// dozen tiles × log2(bins) steps instead of tiles × bins per bootstrap
+    /// resample). Counts and weights are integers, so every sum is exact and
+    /// the result is that of `hist_median` on the summed histogram.
+    pub fn weighted_median(&self, v: usize, w: &[f64]) -> Option<f64> {
+        let tiles: Vec<(&Vec<f64>, f64)> = self
+            .cum
+            .iter()
+            .zip(w)
+            .filter(|(_, &wt)| wt > 0.0)
+            .map(|(t, &wt)| (&t[v], wt))
+            .collect();
+        let at = |j: usize| -> f64 { tiles.iter().map(|(c, wt)| wt * c[j]).sum() };
+        let n = self.cum.first()?[v].len() - 1;
+        let total = at(n);
+        if total <= 0.0 {
+            return None;
+        }
+        let target = total / 2.0;
+        // Smallest j in 1..=n with at(j) ≥ target; bin i = j − 1.
+        let (mut lo, mut hi) = (1usize, n);
+        while lo < hi {
+            let mid = (lo + hi) / 2;
+            if at(mid) >= target {
+                hi = mid;
+            } else {
+                lo = mid + 1;
+            }
+        }
+        let i = lo - 1;
+        let (before, upto) = (at(i), at(i + 1));
+        Some(self.lo + self.res * (i as f64 + (target - before) / (upto - before)))
+    }
 }
 
 pub(crate) fn coarsen(
@@ -364,7 +469,7 @@ pub(crate) fn coarsen(
     let width_bins = ((b1 - b0) as f64 / n as f64).max(1.0);
     let lo = H_LO + b0 as f64 * H_RES;
     let res = width_bins * H_RES;
-    let h = tiles
+    let cum = tiles
         .iter()
         .map(|t| {
             [0, 1].map(|k| {
@@ -377,11 +482,15 @@ pub(crate) fn coarsen(
                         .min(n - 1);
                     c[j] += v as f64;
                 }
-                c
+                let mut cum = vec![0.0; n + 1];
+                for (j, &x) in c.iter().enumerate() {
+                    cum[j + 1] = cum[j] + x;
+                }
+                cum
             })
         })
         .collect();
-    Some(Coarse { lo, res, h })
+    Some(Coarse { lo, res, cum })
 }
 
 /// Draw `b` paired tile resamples and evaluate `eval(weights) -> deltas`.
@@ -434,6 +543,56 @@ mod tests {
         let h = vec![1.0; 10];
         assert!((hist_median(&h, 0.0, 1.0).unwrap() - 5.0).abs() < 1e-12);
         assert_eq!(hist_median(&[0.0; 4], 0.0, 1.0), None);
+    }
+
+    #[test]
+    fn weighted_median_is_the_median_of_the_summed_histogram() {
+        let mut rng = crate::synth::Rng::new(3);
+        for _ in 0..200 {
+            let (tiles, bins) = (1 + rng.below(6) as usize, 1 + rng.below(40) as usize);
+            let h: Vec<[Vec<f64>; 2]> = (0..tiles)
+                .map(|_| {
+                    [0, 1].map(|_| {
+                        (0..bins)
+                            .map(|_| {
+                                if rng.uniform() < 0.5 {
+                                    0.0
+                                } else {
+                                    rng.below(9) as f64
+                                }
+                            })
+                            .collect()
+                    })
+                })
+                .collect();
+            let w: Vec<f64> = (0..tiles).map(|_| rng.below(3) as f64).collect();
+            let cum = h
+                .iter()
+                .map(|t| {
+                    t.clone().map(|c| {
+                        let mut s = vec![0.0];
+                        for x in c {
+                            s.push(s.last().unwrap() + x);
+                        }
+                        s
+                    })
+                })
+                .collect();
+            let c = Coarse {
+                lo: -3.0,
+                res: 0.5,
+                cum,
+            };
+            for v in 0..2 {
+                let mut sum = vec![0.0; bins];
+                for (t, &wt) in h.iter().zip(&w) {
+                    for (a, &b) in sum.iter_mut().zip(&t[v]) {
+                        *a += wt * b;
+                    }
+                }
+                assert_eq!(c.weighted_median(v, &w), hist_median(&sum, -3.0, 0.5));
+            }
+        }
     }
 
     #[test]

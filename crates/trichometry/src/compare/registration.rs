@@ -560,24 +560,52 @@ pub(crate) fn box_blur(p: &Plane, r: usize, passes: usize) -> Plane {
         tmp.par_chunks_mut(w).enumerate().for_each(|(y, out)| {
             blur_line(&cur[y * w..(y + 1) * w], out, r);
         });
-        // Columns, through a transpose for locality.
-        let mut t = vec![0f32; w * h];
-        t.par_chunks_mut(h).enumerate().for_each(|(x, col)| {
-            for (y, v) in col.iter_mut().enumerate() {
-                *v = tmp[y * w + x];
-            }
-        });
-        let mut t2 = vec![0f32; w * h];
-        t2.par_chunks_mut(h).enumerate().for_each(|(x, out)| {
-            blur_line(&t[x * h..(x + 1) * h], out, r);
-        });
-        cur.par_chunks_mut(w).enumerate().for_each(|(y, row)| {
-            for (x, v) in row.iter_mut().enumerate() {
-                *v = t2[x * h + y];
-            }
-        });
+        // Columns: running sums down strips of columns, the same arithmetic
+        // as `blur_line` per column (no transposes).
+        blur_columns(&tmp, &mut cur, w, h, r);
     }
     Plane::from_vec(w, h, cur)
+}
+
+/// `blur_line` down every column of a `w × h` plane, in strips of columns.
+fn blur_columns(src: &[f32], out: &mut [f32], w: usize, h: usize, r: usize) {
+    const STRIP: usize = 64;
+    let k = 1.0 / (2 * r + 1) as f32;
+    let ri = r as isize;
+    let row = |y: isize| y.clamp(0, h as isize - 1) as usize * w;
+    // Each strip is blurred into its own buffer, then scattered into rows.
+    let strips: Vec<(usize, Vec<f32>)> = (0..w.div_ceil(STRIP))
+        .into_par_iter()
+        .map(|sidx| {
+            let x0 = sidx * STRIP;
+            let x1 = (x0 + STRIP).min(w);
+            let n = x1 - x0;
+            let mut s = vec![0f32; n];
+            for d in -ri..=ri {
+                let o = row(d) + x0;
+                for (a, &v) in s.iter_mut().zip(&src[o..o + n]) {
+                    *a += v;
+                }
+            }
+            let mut col = vec![0f32; n * h];
+            for y in 0..h {
+                for (c, &a) in col[y * n..(y + 1) * n].iter_mut().zip(&s) {
+                    *c = a * k;
+                }
+                let (add, sub) = (row(y as isize + ri + 1) + x0, row(y as isize - ri) + x0);
+                for ((a, &p), &m) in s.iter_mut().zip(&src[add..add + n]).zip(&src[sub..sub + n]) {
+                    *a += p - m;
+                }
+            }
+            (x0, col)
+        })
+        .collect();
+    out.par_chunks_mut(w).enumerate().for_each(|(y, o)| {
+        for (x0, col) in &strips {
+            let n = col.len() / h;
+            o[*x0..x0 + n].copy_from_slice(&col[y * n..(y + 1) * n]);
+        }
+    });
 }
 
 fn blur_line(src: &[f32], out: &mut [f32], r: usize) {

@@ -625,19 +625,58 @@ fn hash2(ix: i64, iy: i64, seed: u64) -> f32 {
     ((z >> 40) as f32 / (1u64 << 24) as f32) * 2.0 - 1.0
 }
 
-fn value_noise(x: f64, y: f64, cell: f64, seed: u64) -> f32 {
-    let (u, v) = (x / cell, y / cell);
-    let (ix, iy) = (u.floor() as i64, v.floor() as i64);
-    let (fx, fy) = ((u - ix as f64) as f32, (v - iy as f64) as f32);
-    let s = |t: f32| t * t * (3.0 - 2.0 * t);
-    let (sx, sy) = (s(fx), s(fy));
-    let a = hash2(ix, iy, seed);
-    let b = hash2(ix + 1, iy, seed);
-    let c = hash2(ix, iy + 1, seed);
-    let d = hash2(ix + 1, iy + 1, seed);
-    let top = a + sx * (b - a);
-    let bot = c + sx * (d - c);
-    top + sy * (bot - top)
+/// Value noise along one row: the corner hashes of a cell are computed once
+/// per cell rather than once per pixel (the same values as a per-pixel
+/// evaluation).
+struct NoiseRow {
+    cell: f64,
+    seed: u64,
+    iy: i64,
+    sy: f32,
+    ix: i64,
+    corners: [f32; 4],
+}
+
+impl NoiseRow {
+    fn new(y: f64, cell: f64, seed: u64) -> Self {
+        let v = y / cell;
+        let iy = v.floor() as i64;
+        let fy = (v - iy as f64) as f32;
+        NoiseRow {
+            cell,
+            seed,
+            iy,
+            sy: smooth(fy),
+            ix: i64::MIN,
+            corners: [0.0; 4],
+        }
+    }
+
+    #[inline]
+    fn at(&mut self, x: f64) -> f32 {
+        let u = x / self.cell;
+        let ix = u.floor() as i64;
+        if ix != self.ix {
+            let (iy, seed) = (self.iy, self.seed);
+            self.corners = [
+                hash2(ix, iy, seed),
+                hash2(ix + 1, iy, seed),
+                hash2(ix, iy + 1, seed),
+                hash2(ix + 1, iy + 1, seed),
+            ];
+            self.ix = ix;
+        }
+        let sx = smooth((u - ix as f64) as f32);
+        let [a, b, c, d] = self.corners;
+        let top = a + sx * (b - a);
+        let bot = c + sx * (d - c);
+        top + self.sy * (bot - top)
+    }
+}
+
+#[inline]
+fn smooth(t: f32) -> f32 {
+    t * t * (3.0 - 2.0 * t)
 }
 
 /// Multiplicative skin texture: lightness at three scales, redness at one.
@@ -655,14 +694,18 @@ fn paint_texture(c: &mut Canvas, amp: f32, seed: u64) {
         .zip(c.b.par_chunks_mut(w))
         .enumerate()
         .for_each(|(y, ((r, g), b))| {
+            let yf = y as f64;
+            let mut oct: [NoiseRow; 3] = std::array::from_fn(|k| {
+                NoiseRow::new(yf, cells[k], seed.wrapping_add(k as u64 * 7919))
+            });
+            let mut redn = NoiseRow::new(yf, 150.0 / um, seed.wrapping_add(99));
             for x in 0..w {
-                let (xf, yf) = (x as f64, y as f64);
+                let xf = x as f64;
                 let mut l = 0.0;
                 for k in 0..3 {
-                    l +=
-                        amps[k] * value_noise(xf, yf, cells[k], seed.wrapping_add(k as u64 * 7919));
+                    l += amps[k] * oct[k].at(xf);
                 }
-                let red = value_noise(xf, yf, 150.0 / um, seed.wrapping_add(99));
+                let red = redn.at(xf);
                 let m = 1.0 + amp * l;
                 r[x] *= m;
                 g[x] *= m * (1.0 - 0.2 * amp * red);
