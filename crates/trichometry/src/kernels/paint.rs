@@ -88,37 +88,14 @@ pub fn paint_tubes(width: usize, height: usize, tubes: &[(Vec<[f32; 2]>, f32)]) 
                 let (a, b, r) = (s.a, s.b, s.r);
                 let (vx, vy) = (b[0] - a[0], b[1] - a[1]);
                 let l2 = (vx * vx + vy * vy).max(1e-12);
-                let len = l2.sqrt();
-                // Pixels of a row farther than r from the segment's line
-                // cannot be painted: the row is cut to the band of the line
-                // (widened by 0.01 px and one pixel, far beyond rounding)
-                // unless the segment is nearly horizontal.
-                let band = vy.abs() > 1e-3 * len;
-                let half = (r + 0.01) * len / vy.abs();
                 for y in s.y0.max(by0)..=s.y1.min(by0 + rows - 1) {
                     let row = (y - by0) * w;
                     let py = y as f32 - a[1];
-                    let (mut xa, mut xb) = (s.x0, s.x1);
-                    if band {
-                        // On the line: px·vy = py·vx.
-                        let xc = a[0] + py * vx / vy;
-                        let lo = (xc - half).floor() - 1.0;
-                        let hi = (xc + half).ceil() + 1.0;
-                        if hi < xa as f32 || lo > xb as f32 {
-                            continue;
-                        }
-                        if lo > xa as f32 {
-                            xa = lo as usize;
-                        }
-                        if hi < xb as f32 {
-                            xb = hi as usize;
-                        }
-                    }
                     let (bs, ls) = (
-                        &mut best[row + xa..=row + xb],
-                        &mut chunk[row + xa..=row + xb],
+                        &mut best[row + s.x0..=row + s.x1],
+                        &mut chunk[row + s.x0..=row + s.x1],
                     );
-                    paint_row(xa, a[0], vx, vy, l2, py, r, s.label, bs, ls);
+                    paint_row(s.x0, a[0], vx, vy, l2, py, r, s.label, bs, ls);
                 }
             }
         });
@@ -151,16 +128,14 @@ fn paint_row_body(
     best: &mut [f32],
     lab: &mut [u32],
 ) {
-    let n = best.len();
-    let lab = &mut lab[..n];
-    // (A range, not `enumerate`: no overflow check in unoptimised builds.)
-    for (x, (b, l)) in (x0..x0 + n).zip(best.iter_mut().zip(lab.iter_mut())) {
-        let px = x as f32 - ax;
+    let lab = &mut lab[..best.len()];
+    for (i, (b, l)) in best.iter_mut().zip(lab.iter_mut()).enumerate() {
+        let px = (x0 + i) as f32 - ax;
         let t = ((px * vx + py * vy) / l2).clamp(0.0, 1.0);
         let (dx, dy) = (px - t * vx, py - t * vy);
         let d = (dx * dx + dy * dy).sqrt();
         let rel = d / r;
-        let take = (d <= r) & (rel < *b);
+        let take = d <= r && rel < *b;
         *b = if take { rel } else { *b };
         *l = if take { label } else { *l };
     }
