@@ -591,8 +591,6 @@ fn realistic_optics_and_hair_phantom_through_analyze() {
 }
 
 #[test]
-#[ignore = "not reached with the current hair stage: at 5 µm/px 26 of 29 capillaries (10.3 %, bound 10 %), \
-            class right 0.76 (bound 0.80), Dice 0.832; hair shafts the hair stage leaves unmasked cut vessels"]
 fn realistic_optics_and_hair_phantom_through_analyze_5um() {
     realistic_through_analyze(&[(2, 5.0)]);
 }

@@ -98,11 +98,30 @@ fn transpose(src: &[Cpx], w: usize, h: usize, dst: &mut [Cpx]) {
     });
 }
 
+thread_local! {
+    /// Plans by log2 of the length: block matching runs hundreds of small
+    /// transforms of one size, and a plan costs n sines and cosines.
+    static PLANS: std::cell::RefCell<Vec<Option<std::rc::Rc<Fft>>>> =
+        const { std::cell::RefCell::new(Vec::new()) };
+}
+
+/// The plan for length `n` (a power of two), cached per thread.
+fn plan(n: usize) -> std::rc::Rc<Fft> {
+    let k = n.trailing_zeros() as usize;
+    PLANS.with(|p| {
+        let mut p = p.borrow_mut();
+        if p.len() <= k {
+            p.resize(k + 1, None);
+        }
+        p[k].get_or_insert_with(|| std::rc::Rc::new(Fft::new(n)))
+            .clone()
+    })
+}
+
 /// 2-D transform of a row-major `w × h` buffer (both powers of two), in place.
 /// The inverse is normalised (divides by w·h).
 pub(crate) fn fft2(data: &mut [Cpx], w: usize, h: usize, inverse: bool) {
-    let fw = Fft::new(w);
-    let fh = Fft::new(h);
+    let (fw, fh) = (plan(w), plan(h));
     let parallel = w * h >= 1 << 14;
     let rows = |d: &mut [Cpx], f: &Fft, len: usize| {
         if parallel {
@@ -137,21 +156,61 @@ pub(crate) struct Peak {
     pub psr: f64,
 }
 
+/// Spectra of two real `w × h` images from one complex transform: with
+/// `z = a + i·b`, `A[k] = (Z[k] + conj Z[−k]) / 2` and
+/// `B[k] = (Z[k] − conj Z[−k]) / 2i`.
+pub(crate) fn fft2_real_pair(a: &[f32], b: &[f32], w: usize, h: usize) -> (Vec<Cpx>, Vec<Cpx>) {
+    let mut z: Vec<Cpx> = a.iter().zip(b).map(|(&x, &y)| Cpx::new(x, y)).collect();
+    fft2(&mut z, w, h, false);
+    let mut fa = vec![Cpx::default(); w * h];
+    let mut fb = vec![Cpx::default(); w * h];
+    let parallel = w * h >= 1 << 14;
+    let unpack = |ky: usize, ra: &mut [Cpx], rb: &mut [Cpx]| {
+        let my = (h - ky) % h;
+        for kx in 0..w {
+            let p = z[ky * w + kx];
+            let q = z[my * w + (w - kx) % w];
+            // conj(q) = (q.re, −q.im).
+            ra[kx] = Cpx::new(0.5 * (p.re + q.re), 0.5 * (p.im - q.im));
+            // (p − conj q) / 2i = ((p.im + q.im), −(p.re − q.re)) / 2.
+            rb[kx] = Cpx::new(0.5 * (p.im + q.im), -0.5 * (p.re - q.re));
+        }
+    };
+    if parallel {
+        fa.par_chunks_mut(w)
+            .zip(fb.par_chunks_mut(w))
+            .enumerate()
+            .for_each(|(ky, (ra, rb))| unpack(ky, ra, rb));
+    } else {
+        fa.chunks_mut(w)
+            .zip(fb.chunks_mut(w))
+            .enumerate()
+            .for_each(|(ky, (ra, rb))| unpack(ky, ra, rb));
+    }
+    (fa, fb)
+}
+
+/// The correlation surface of two spectra: the inverse transform of the
+/// normalised cross-power spectrum `FA · conj FB / |FA · conj FB|`.
+pub(crate) fn cross_power_surface(fa: &[Cpx], fb: &[Cpx], w: usize, h: usize) -> Vec<f32> {
+    let mut c: Vec<Cpx> = fa
+        .iter()
+        .zip(fb)
+        .map(|(x, y)| {
+            let c = x.mul(Cpx::new(y.re, -y.im));
+            let n = c.norm().max(1e-12);
+            Cpx::new(c.re / n, c.im / n)
+        })
+        .collect();
+    fft2(&mut c, w, h, true);
+    c.iter().map(|c| c.re).collect()
+}
+
 /// Phase correlation of two real `w × h` images (powers of two), already
 /// windowed by the caller. Returns the shift `d` with `a(x) ≈ b(x − d)`.
 pub(crate) fn phase_correlate(a: &[f32], b: &[f32], w: usize, h: usize) -> Peak {
-    let mut fa: Vec<Cpx> = a.iter().map(|&v| Cpx::new(v, 0.0)).collect();
-    let mut fb: Vec<Cpx> = b.iter().map(|&v| Cpx::new(v, 0.0)).collect();
-    fft2(&mut fa, w, h, false);
-    fft2(&mut fb, w, h, false);
-    for (x, y) in fa.iter_mut().zip(&fb) {
-        let c = x.mul(Cpx::new(y.re, -y.im));
-        let n = c.norm().max(1e-12);
-        *x = Cpx::new(c.re / n, c.im / n);
-    }
-    fft2(&mut fa, w, h, true);
-    let surf: Vec<f32> = fa.iter().map(|c| c.re).collect();
-    peak_of(&surf, w, h)
+    let (fa, fb) = fft2_real_pair(a, b, w, h);
+    peak_of(&cross_power_surface(&fa, &fb, w, h), w, h)
 }
 
 /// Like [`phase_correlate`], but the `k` highest separated peaks (each
@@ -163,17 +222,8 @@ pub(crate) fn phase_correlate_peaks(
     h: usize,
     k: usize,
 ) -> Vec<Peak> {
-    let mut fa: Vec<Cpx> = a.iter().map(|&v| Cpx::new(v, 0.0)).collect();
-    let mut fb: Vec<Cpx> = b.iter().map(|&v| Cpx::new(v, 0.0)).collect();
-    fft2(&mut fa, w, h, false);
-    fft2(&mut fb, w, h, false);
-    for (x, y) in fa.iter_mut().zip(&fb) {
-        let c = x.mul(Cpx::new(y.re, -y.im));
-        let n = c.norm().max(1e-12);
-        *x = Cpx::new(c.re / n, c.im / n);
-    }
-    fft2(&mut fa, w, h, true);
-    let mut surf: Vec<f32> = fa.iter().map(|c| c.re).collect();
+    let (fa, fb) = fft2_real_pair(a, b, w, h);
+    let mut surf = cross_power_surface(&fa, &fb, w, h);
     let floor = surf.iter().copied().fold(f32::INFINITY, f32::min);
     let mut out = Vec::new();
     for _ in 0..k {
@@ -225,24 +275,24 @@ pub(crate) fn peak_of(surf: &[f32], w: usize, h: usize) -> Peak {
             p as f64
         }
     };
-    // Sidelobe statistics outside a (2r+1)² window around the peak.
+    // Sidelobe statistics outside a (2r+1)² window around the peak: sums
+    // over the whole surface minus those over the window.
     let r = 5isize;
-    let (mut s, mut s2, mut k) = (0.0f64, 0.0f64, 0usize);
-    for y in 0..h {
-        let dy = (y as isize - yi).rem_euclid(h as isize);
-        let dy = dy.min(h as isize - dy);
-        for x in 0..w {
-            let dx = (x as isize - xi).rem_euclid(w as isize);
-            let dx = dx.min(w as isize - dx);
-            if dx <= r && dy <= r {
-                continue;
-            }
-            let v = surf[y * w + x] as f64;
-            s += v;
-            s2 += v * v;
-            k += 1;
+    let (mut s, mut s2) = (0.0f64, 0.0f64);
+    for &v in surf {
+        let v = v as f64;
+        s += v;
+        s2 += v * v;
+    }
+    let (rx, ry) = (r.min((w as isize - 1) / 2), r.min((h as isize - 1) / 2));
+    for dy in -ry..=ry {
+        for dx in -rx..=rx {
+            let v = at(xi + dx, yi + dy);
+            s -= v;
+            s2 -= v * v;
         }
     }
+    let k = w * h - ((2 * rx + 1) * (2 * ry + 1)) as usize;
     let psr = if k > 1 {
         let mean = s / k as f64;
         let sd = (s2 / k as f64 - mean * mean).max(1e-24).sqrt();

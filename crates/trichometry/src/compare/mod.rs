@@ -42,7 +42,7 @@ mod matching;
 pub mod registration;
 
 pub use maps::overlay;
-pub use registration::{register, Registration, RegistrationParams, Similarity};
+pub use registration::{register, Affine, Registration, RegistrationParams, Similarity};
 
 use crate::analysis::Analysis;
 use crate::color::ColourCalibrationKind;
@@ -543,7 +543,7 @@ pub fn compare(
     let tile_of = |p: (f64, f64)| grid.tile(p.0, p.1);
     // Pixels of each visit that the other visit's frame also shows.
     let inside = |s: &Similarity, w: usize, h: usize| {
-        let s = *s;
+        let s = s.affine();
         move |x: usize, y: usize| {
             let (u, v) = s.apply(x as f64, y as f64);
             u >= -0.5 && v >= -0.5 && u < w as f64 - 0.5 && v < h as f64 - 0.5
@@ -720,6 +720,7 @@ pub fn compare(
     if have_vessels {
         // Centroids from the records (baseline pixels).
         let cents = |a: &Analysis, t: &Similarity| -> Vec<((f64, f64), u32)> {
+            let t = t.affine();
             a.capillaries
                 .iter()
                 .filter(|c| c.centroid_x_px.is_finite() && c.centroid_y_px.is_finite())
@@ -970,7 +971,7 @@ fn visit_shafts(
     };
     // A point is shown by both frames when `keep` accepts its nearest pixel
     // of this visit.
-    let back = to_base.inverse();
+    let back = to_base.inverse().affine();
     let in_both = |p: (f64, f64)| {
         let (x, y) = back.apply(p.0, p.1);
         let (xr, yr) = (x.round(), y.round());

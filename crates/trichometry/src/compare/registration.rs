@@ -88,6 +88,15 @@ impl Similarity {
         (a * x - b * y + tx, b * x + a * y + ty)
     }
 
+    /// The matrix form, for mapping many points: [`Similarity::apply`]
+    /// recomputes a sine and a cosine on every call. Gives bit-identical
+    /// results.
+    #[inline]
+    pub fn affine(&self) -> Affine {
+        let (a, b, tx, ty) = self.matrix();
+        Affine { a, b, tx, ty }
+    }
+
     /// The inverse transform.
     pub fn inverse(&self) -> Similarity {
         let (a, b, tx, ty) = self.matrix();
@@ -117,6 +126,26 @@ impl Similarity {
     fn level_to_full(self, f: usize) -> Similarity {
         let lv = level_map(f);
         lv.compose(&self).compose(&lv.inverse())
+    }
+}
+
+/// A [`Similarity`] in matrix form `[a −b; b a]·p + t`, cheap to apply.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Affine {
+    a: f64,
+    b: f64,
+    tx: f64,
+    ty: f64,
+}
+
+impl Affine {
+    /// Map a point (the same arithmetic as [`Similarity::apply`]).
+    #[inline]
+    pub fn apply(&self, x: f64, y: f64) -> (f64, f64) {
+        (
+            self.a * x - self.b * y + self.tx,
+            self.b * x + self.a * y + self.ty,
+        )
     }
 }
 
@@ -247,13 +276,17 @@ pub fn register(
         k *= 2;
     }
     let (bg, fg) = rayon::join(|| band_pass(&lbg), || band_pass(&lfg));
-    let cands = global_estimate(&bg, &fg)?;
-    let psr = cands[0].1;
+    let global = Global::new(&bg, &fg);
+    let mut psr = f64::NAN;
     // Coarse refinement of each hypothesis in turn, generous threshold (the
     // global estimate may be off by a pixel or two); stop at the first that
     // most blocks agree with, else keep the best.
     let mut best: Option<(Similarity, FitQuality)> = None;
-    for (k, &(sim0, _)) in cands.iter().enumerate() {
+    for k in 0..global.peaks.len() {
+        let (sim0, p) = global.candidate(k);
+        if k == 0 {
+            psr = p;
+        }
         let fit = refine(
             &bg,
             &fg,
@@ -396,6 +429,7 @@ pub(crate) fn overlap_fraction(
 ) -> f64 {
     let n = 128;
     let mut inside = 0usize;
+    let b2f = b2f.affine();
     for j in 0..n {
         for i in 0..n {
             let x = (i as f64 + 0.5) / n as f64 * bw as f64 - 0.5;
@@ -589,125 +623,167 @@ fn hann(n: usize) -> Vec<f32> {
 
 // ---------------------------------------------------------------- global
 
-/// Fourier–Mellin estimate of the baseline→follow-up map on one level.
-fn global_estimate(b: &Plane, f: &Plane) -> Result<Vec<(Similarity, f64)>> {
-    let n = b
-        .width
-        .max(b.height)
-        .max(f.width)
-        .max(f.height)
-        .next_power_of_two();
-    let spec_b = log_polar_spectrum(b, n);
-    let spec_f = log_polar_spectrum(f, n);
-    let (nt, nr, lr) = LOG_POLAR;
-    // Three rotation/scale hypotheses, strongest first: a textured scene can
-    // give a spurious log-polar peak, which the refinement then rejects.
-    let mut cands = Vec::new();
-    for pk in phase_correlate_peaks(&spec_f, &spec_b, nr, nt, 3) {
+/// Fourier–Mellin estimate of the baseline→follow-up map on one level: the
+/// rotation/scale peaks are found at once, the translation of each lazily
+/// ([`Global::candidate`]), as the refinement usually accepts the first.
+struct Global<'p> {
+    b: &'p Plane,
+    f: &'p Plane,
+    n: usize,
+    /// Rotation/scale hypotheses, strongest first.
+    peaks: Vec<super::fft::Peak>,
+    /// Spectrum of the windowed baseline (shared by every translation).
+    spec_b: Vec<Cpx>,
+}
+
+impl<'p> Global<'p> {
+    fn new(b: &'p Plane, f: &'p Plane) -> Self {
+        let n = b
+            .width
+            .max(b.height)
+            .max(f.width)
+            .max(f.height)
+            .next_power_of_two();
+        let (lp_b, lp_f) = log_polar_spectra(b, f, n);
+        let (nt, nr, _) = LOG_POLAR;
+        // Three rotation/scale hypotheses, strongest first: a textured scene
+        // can give a spurious log-polar peak, which the refinement then
+        // rejects.
+        let peaks = phase_correlate_peaks(&lp_f, &lp_b, nr, nt, 3);
+        let (wx, wy) = (hann(b.width), hann(b.height));
+        let mut pb = vec![0f32; n * n];
+        for y in 0..b.height {
+            for x in 0..b.width {
+                pb[y * n + x] = b.get(x, y) * wx[x] * wy[y];
+            }
+        }
+        let mut spec_b: Vec<Cpx> = pb.iter().map(|&v| Cpx::new(v, 0.0)).collect();
+        super::fft::fft2(&mut spec_b, n, n, false);
+        Global {
+            b,
+            f,
+            n,
+            peaks,
+            spec_b,
+        }
+    }
+
+    /// The `k`-th hypothesis with its translation, and the translation's
+    /// peak-to-sidelobe ratio. The 180° ambiguity of the log-polar spectrum
+    /// is settled by the translation (the higher ratio wins).
+    fn candidate(&self, k: usize) -> (Similarity, f64) {
+        let (b, f, n) = (self.b, self.f, self.n);
+        let (nt, nr, lr) = LOG_POLAR;
+        let pk = self.peaks[k];
         // LP_F(φ, l) = LP_B(φ − θ, l + ln s): dy = θ in bins, dx = −ln s in bins.
         let theta = pk.dy * std::f64::consts::PI / nt as f64;
         let scale = (-pk.dx * lr / nr as f64).exp();
-        let mut best: Option<(Similarity, f64)> = None;
-        for extra in [0.0, std::f64::consts::PI] {
+        let t0 = [0.0, std::f64::consts::PI].map(|extra| {
             let t = theta + extra;
             let rs = Similarity::from_matrix(scale * t.cos(), scale * t.sin(), 0.0, 0.0);
             // About the centres.
             let (cbx, cby) = ((b.width as f64 - 1.0) / 2.0, (b.height as f64 - 1.0) / 2.0);
             let (cfx, cfy) = ((f.width as f64 - 1.0) / 2.0, (f.height as f64 - 1.0) / 2.0);
             let (rx, ry) = rs.apply(cbx, cby);
-            let t0 = Similarity {
+            Similarity {
                 tx_px: cfx - rx,
                 ty_px: cfy - ry,
                 ..rs
-            };
-            let (shift, psr) = translation(b, f, &t0, n);
-            // p_f = A(p_b + d) + t0.
+            }
+        });
+        // Both warps from one complex transform.
+        let (wx, wy) = (hann(b.width), hann(b.height));
+        let warp = |t: &Similarity| {
+            let t = t.affine();
+            let mut pw = vec![0f32; n * n];
+            pw.par_chunks_mut(n)
+                .take(b.height)
+                .enumerate()
+                .for_each(|(y, row)| {
+                    for x in 0..b.width {
+                        let (u, v) = t.apply(x as f64, y as f64);
+                        row[x] = bilinear(f, u, v).unwrap_or(0.0) * wx[x] * wy[y];
+                    }
+                });
+            pw
+        };
+        let (w0, w1) = (warp(&t0[0]), warp(&t0[1]));
+        let (s0, s1) = super::fft::fft2_real_pair(&w0, &w1, n, n);
+        let mut best: Option<(Similarity, f64)> = None;
+        for (t0, sw) in t0.iter().zip([s0, s1]) {
+            let surf = super::fft::cross_power_surface(&sw, &self.spec_b, n, n);
+            let p = super::fft::peak_of(&surf, n, n);
+            // W(x) ≈ B(x − d); p_f = A(p_b + d) + t0.
             let (a, bb, tx, ty) = t0.matrix();
             let cand = Similarity::from_matrix(
                 a,
                 bb,
-                tx + a * shift.0 - bb * shift.1,
-                ty + bb * shift.0 + a * shift.1,
+                tx + a * p.dx - bb * p.dy,
+                ty + bb * p.dx + a * p.dy,
             );
-            if best.as_ref().is_none_or(|(_, p)| psr > *p) {
-                best = Some((cand, psr));
+            if best.as_ref().is_none_or(|(_, q)| p.psr > *q) {
+                best = Some((cand, p.psr));
             }
         }
-        cands.extend(best);
+        best.expect("two hypotheses")
     }
-    if cands.is_empty() {
-        return Err(Error::Registration("no global estimate".into()));
-    }
-    Ok(cands)
 }
 
 /// (angles over π, log-radius bins, ln(r_max / r_min)).
 const LOG_POLAR: (usize, usize, f64) = (256, 256, 4.0);
 
-fn log_polar_spectrum(p: &Plane, n: usize) -> Vec<f32> {
-    let wx = hann(p.width);
-    let wy = hann(p.height);
-    let mean = p.data.iter().map(|&v| v as f64).sum::<f64>() / p.data.len() as f64;
-    let mut buf = vec![Cpx::default(); n * n];
-    for y in 0..p.height {
-        for x in 0..p.width {
-            buf[y * n + x] = Cpx::new((p.get(x, y) - mean as f32) * wx[x] * wy[y], 0.0);
+/// The log-polar resampled, high-passed log-magnitude spectra of two planes
+/// (one complex transform for both).
+fn log_polar_spectra(b: &Plane, f: &Plane, n: usize) -> (Vec<f32>, Vec<f32>) {
+    let windowed = |p: &Plane| {
+        let wx = hann(p.width);
+        let wy = hann(p.height);
+        let mean = p.data.iter().map(|&v| v as f64).sum::<f64>() / p.data.len() as f64;
+        let mut buf = vec![0f32; n * n];
+        for y in 0..p.height {
+            for x in 0..p.width {
+                buf[y * n + x] = (p.get(x, y) - mean as f32) * wx[x] * wy[y];
+            }
         }
-    }
-    super::fft::fft2(&mut buf, n, n, false);
-    // Centred, high-passed log magnitude.
+        buf
+    };
+    let (sb, sf) = super::fft::fft2_real_pair(&windowed(b), &windowed(f), n, n);
+    // Centred, high-passed log magnitude; the high-pass is separable in
+    // cos(π·e) per axis.
     let half = n as isize / 2;
-    let mut mag = vec![0f32; n * n];
-    for ky in 0..n {
-        for kx in 0..n {
-            let fx = (kx as isize + half).rem_euclid(n as isize) as usize;
-            let fy = (ky as isize + half).rem_euclid(n as isize) as usize;
-            let (ex, ey) = (
-                (kx as f64 - half as f64) / n as f64,
-                (ky as f64 - half as f64) / n as f64,
-            );
-            let xx = (std::f64::consts::PI * ex).cos() * (std::f64::consts::PI * ey).cos();
-            let hp = ((1.0 - xx) * (2.0 - xx)) as f32;
-            mag[ky * n + kx] = (1.0 + buf[fy * n + fx].norm() * hp).ln();
-        }
-    }
-    let mp = Plane::from_vec(n, n, mag);
+    let cosines: Vec<f64> = (0..n)
+        .map(|k| (std::f64::consts::PI * ((k as f64 - half as f64) / n as f64)).cos())
+        .collect();
     let (nt, nr, lr) = LOG_POLAR;
     let r_max = n as f64 * 0.45;
     let r_min = r_max * (-lr).exp();
     let c = half as f64;
-    let mut out = vec![0f32; nt * nr];
     let wr = hann(nr);
-    for t in 0..nt {
-        let th = t as f64 * std::f64::consts::PI / nt as f64;
-        let (s, co) = th.sin_cos();
-        for r in 0..nr {
-            let rho = r_min * (r as f64 * lr / nr as f64).exp();
-            let v = bilinear(&mp, c + rho * co, c + rho * s).unwrap_or(0.0);
-            out[t * nr + r] = v * wr[r];
-        }
-    }
-    // Remove the mean per row so that the DC does not dominate.
-    out
-}
-
-/// Translation after warping `f` into `b`'s frame with `t0` (b→f).
-/// Returns `d` with `W(x) ≈ B(x − d)` and the PSR.
-fn translation(b: &Plane, f: &Plane, t0: &Similarity, n: usize) -> ((f64, f64), f64) {
-    let wx = hann(b.width);
-    let wy = hann(b.height);
-    let mut pb = vec![0f32; n * n];
-    let mut pw = vec![0f32; n * n];
-    for y in 0..b.height {
-        for x in 0..b.width {
-            let (u, v) = t0.apply(x as f64, y as f64);
-            let w = wx[x] * wy[y];
-            pb[y * n + x] = b.get(x, y) * w;
-            pw[y * n + x] = bilinear(f, u, v).unwrap_or(0.0) * w;
-        }
-    }
-    let pk = phase_correlate(&pw, &pb, n, n);
-    ((pk.dx, pk.dy), pk.psr)
+    let resample = |spec: &[Cpx]| {
+        let mut mag = vec![0f32; n * n];
+        mag.par_chunks_mut(n).enumerate().for_each(|(ky, row)| {
+            let fy = (ky as isize + half).rem_euclid(n as isize) as usize;
+            for (kx, m) in row.iter_mut().enumerate() {
+                let fx = (kx as isize + half).rem_euclid(n as isize) as usize;
+                let xx = cosines[kx] * cosines[ky];
+                let hp = ((1.0 - xx) * (2.0 - xx)) as f32;
+                *m = (1.0 + spec[fy * n + fx].norm() * hp).ln();
+            }
+        });
+        let mp = Plane::from_vec(n, n, mag);
+        let mut out = vec![0f32; nt * nr];
+        out.par_chunks_mut(nr).enumerate().for_each(|(t, row)| {
+            let th = t as f64 * std::f64::consts::PI / nt as f64;
+            let (s, co) = th.sin_cos();
+            for (r, o) in row.iter_mut().enumerate() {
+                let rho = r_min * (r as f64 * lr / nr as f64).exp();
+                let v = bilinear(&mp, c + rho * co, c + rho * s).unwrap_or(0.0);
+                *o = v * wr[r];
+            }
+        });
+        out
+    };
+    (resample(&sb), resample(&sf))
 }
 
 // ---------------------------------------------------------------- refinement
@@ -764,6 +840,7 @@ fn refine(
         y += step as f64;
     }
     let win = hann(block);
+    let simf = sim.affine();
     let pairs: Vec<Option<Corr>> = centres
         .par_iter()
         .map(|&(cx, cy)| {
@@ -775,7 +852,7 @@ fn refine(
                 for i in 0..block {
                     let (x, y) = (x0 + i, y0 + j);
                     pb[j * block + i] = b.get(x, y);
-                    let (u, v) = sim.apply(x as f64, y as f64);
+                    let (u, v) = simf.apply(x as f64, y as f64);
                     pw[j * block + i] = bilinear(f, u, v).unwrap_or(0.0);
                 }
             }
@@ -797,7 +874,7 @@ fn refine(
             if pk.psr < 6.0 || pk.dx.abs() > half / 2.0 || pk.dy.abs() > half / 2.0 {
                 return Some(((cx, cy), (f64::NAN, f64::NAN)));
             }
-            Some(((cx, cy), sim.apply(cx + pk.dx, cy + pk.dy)))
+            Some(((cx, cy), simf.apply(cx + pk.dx, cy + pk.dy)))
         })
         .collect();
     let tested = pairs.iter().filter(|p| p.is_some()).count();
@@ -809,7 +886,7 @@ fn refine(
     if pts.len() < 3 {
         return None;
     }
-    let residual = |s: &Similarity, (p, q): &Corr| {
+    let residual = |s: &Affine, (p, q): &Corr| {
         let (u, v) = s.apply(p.0, p.1);
         (u - q.0).hypot(v - q.1)
     };
@@ -828,8 +905,9 @@ fn refine(
         }
         let mut n = 0;
         let mut cost = 0.0;
+        let sa = s.affine();
         for p in &pts {
-            let r = residual(&s, p);
+            let r = residual(&sa, p);
             if r < thr {
                 n += 1;
                 cost += r * r;
@@ -848,17 +926,19 @@ fn refine(
     let (_, _, mut s) = best?;
     let mut inl = Vec::new();
     for _ in 0..3 {
+        let sa = s.affine();
         inl = pts
             .iter()
             .copied()
-            .filter(|p| residual(&s, p) < thr)
+            .filter(|p| residual(&sa, p) < thr)
             .collect();
         if inl.len() < 3 {
             return None;
         }
         s = fit_similarity(&inl)?;
     }
-    let rms = (inl.iter().map(|p| residual(&s, p).powi(2)).sum::<f64>() / inl.len() as f64).sqrt();
+    let sa = s.affine();
+    let rms = (inl.iter().map(|p| residual(&sa, p).powi(2)).sum::<f64>() / inl.len() as f64).sqrt();
     Some((
         s,
         FitQuality {

@@ -20,8 +20,8 @@ use crate::analysis::StageInput;
 use crate::color::LinearRgb;
 use crate::image::{Mask, Plane};
 use crate::kernels::{
-    hysteresis, ridge_response, sample_bilinear, sample_bilinear_with, upsample_from_blocks_apply,
-    Polarity,
+    block_medians, hysteresis, ridge_response, sample_bilinear, sample_bilinear_with,
+    upsample_from_blocks_apply, EmptyBlocks, Polarity,
 };
 use rayon::prelude::*;
 use std::marker::PhantomData;
@@ -277,49 +277,7 @@ fn box_row_body(row: &[f32], f: usize, full: usize, first: bool, acc: &mut [f32]
 /// centres: `kernels::upsample_from_blocks`). Blocks with too few valid
 /// pixels borrow the global median. Returns the block grid.
 fn skin_level(od: &Plane, valid: &Mask, b: usize) -> Plane {
-    let (w, h) = (od.width, od.height);
-    let (bw, bh) = (w.div_ceil(b), h.div_ceil(b));
-    // Block medians; `None` where a block has too few valid pixels.
-    let med: Vec<Option<f32>> = (0..bw * bh)
-        .into_par_iter()
-        .map_init(Vec::new, |v, k| {
-            let (bx, by) = (k % bw, k / bw);
-            v.clear();
-            for y in (by * b..((by + 1) * b).min(h)).step_by(2) {
-                for x in (bx * b..((bx + 1) * b).min(w)).step_by(2) {
-                    if valid.data[y * w + x] {
-                        v.push(od.data[y * w + x]);
-                    }
-                }
-            }
-            if v.len() < 8 {
-                return None;
-            }
-            let m = v.len() / 2;
-            Some(*v.select_nth_unstable_by(m, f32::total_cmp).1)
-        })
-        .collect();
-    // Those borrow the global median (computed only when needed).
-    let global = if med.iter().any(Option::is_none) {
-        let mut all: Vec<f32> = od
-            .data
-            .iter()
-            .zip(&valid.data)
-            .step_by(3)
-            .filter(|(_, &v)| v)
-            .map(|(&o, _)| o)
-            .collect();
-        if all.is_empty() {
-            0.0
-        } else {
-            let m = all.len() / 2;
-            *all.select_nth_unstable_by(m, f32::total_cmp).1
-        }
-    } else {
-        0.0
-    };
-    let med: Vec<f32> = med.into_iter().map(|m| m.unwrap_or(global)).collect();
-    Plane::from_vec(bw, bh, med)
+    block_medians(od, &valid.data, b, 8, EmptyBlocks::GlobalMedian)
 }
 
 /// Scales (detection px) covering widths `min_um..max_um` at σ = w/2,

@@ -156,6 +156,53 @@ pub fn upsample_from_blocks_apply<T: Send>(
     );
 }
 
+/// Tensor-product linear interpolation of a grid of values given at
+/// arbitrary increasing column positions `xc` (one per grid column) and row
+/// positions `yc` (pixel coordinates, pixel centres at integers), to
+/// `width`×`height` pixels. Between the outer positions this is bilinear
+/// interpolation; beyond them the outer two positions are extended linearly
+/// (not held flat), so a plane that varies linearly is reproduced up to the
+/// borders. A single row or column is constant in that direction.
+///
+/// # Panics
+/// When `xc`/`yc` do not match the grid's size (an internal invariant).
+#[must_use = "the function does not modify the original image"]
+pub fn interpolate_from_centres(
+    grid: &Plane,
+    xc: &[f32],
+    yc: &[f32],
+    width: usize,
+    height: usize,
+) -> Plane {
+    assert_eq!(xc.len(), grid.width, "column positions");
+    assert_eq!(yc.len(), grid.height, "row positions");
+    let mut out = vec![0.0f32; width * height];
+    if width == 0 || height == 0 || grid.width == 0 || grid.height == 0 {
+        return Plane::from_vec(width, height, out);
+    }
+    // Segment (i, i + 1) and unclamped weight t of a coordinate: the
+    // segment is the one containing it, or the outer one beyond the ends.
+    let seg = |c: &[f32], p: f32| -> (usize, usize, f32) {
+        if c.len() == 1 {
+            return (0, 0, 0.0);
+        }
+        let i = c[1..c.len() - 1].partition_point(|&v| v <= p);
+        (i, i + 1, (p - c[i]) / (c[i + 1] - c[i]))
+    };
+    let cols: Vec<(usize, usize, f32)> = (0..width).map(|x| seg(xc, x as f32)).collect();
+    let (bw, med) = (grid.width, &grid.data);
+    out.par_chunks_mut(width).enumerate().for_each(|(y, orow)| {
+        let (y0, y1, ty) = seg(yc, y as f32);
+        let (m0, m1) = (&med[y0 * bw..(y0 + 1) * bw], &med[y1 * bw..(y1 + 1) * bw]);
+        for (o, &(x0, x1, tx)) in orow.iter_mut().zip(&cols) {
+            let top = m0[x0] + tx * (m0[x1] - m0[x0]);
+            let bot = m1[x0] + tx * (m1[x1] - m1[x0]);
+            *o = top + ty * (bot - top);
+        }
+    });
+    Plane::from_vec(width, height, out)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -191,6 +238,41 @@ mod tests {
                 assert!((up.get(x, y) - (fx + 10.0 * fy)).abs() < 1e-5, "({x},{y})");
             }
         }
+    }
+
+    #[test]
+    fn interpolation_from_centres_extends_a_plane_linearly() {
+        // Uneven centres (a partial last block): a linear plane comes back
+        // exactly everywhere, beyond the outer centres too.
+        let (xc, yc) = ([1.5f32, 5.5, 8.5], [1.5f32, 4.0]);
+        let f = |x: f32, y: f32| 2.0 * x - 3.0 * y + 1.0;
+        let grid = Plane::from_vec(
+            3,
+            2,
+            yc.iter()
+                .flat_map(|&y| xc.iter().map(move |&x| f(x, y)))
+                .collect(),
+        );
+        let up = interpolate_from_centres(&grid, &xc, &yc, 10, 5);
+        for y in 0..5 {
+            for x in 0..10 {
+                let e = f(x as f32, y as f32);
+                assert!(
+                    (up.get(x, y) - e).abs() < 1e-4,
+                    "({x},{y}): {}",
+                    up.get(x, y)
+                );
+            }
+        }
+        // One column: constant across.
+        let one = interpolate_from_centres(
+            &Plane::from_vec(1, 2, vec![1.0, 3.0]),
+            &[0.0],
+            &[0.0, 2.0],
+            3,
+            3,
+        );
+        assert_eq!(one.data, vec![1.0, 1.0, 1.0, 2.0, 2.0, 2.0, 3.0, 3.0, 3.0]);
     }
 
     #[test]

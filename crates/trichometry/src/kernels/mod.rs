@@ -14,10 +14,10 @@ mod paint;
 pub(crate) mod simd;
 mod thin;
 
-pub use self::background::block_median;
+pub use self::background::{block_median, block_median_background, block_medians, EmptyBlocks};
 pub use self::bilinear::{
-    downsample2, sample_bilinear, sample_bilinear_with, upsample_from_blocks,
-    upsample_from_blocks_apply, upsample_to,
+    downsample2, interpolate_from_centres, sample_bilinear, sample_bilinear_with,
+    upsample_from_blocks, upsample_from_blocks_apply, upsample_to,
 };
 pub use self::distance::distance_transform;
 pub use self::gaussian::gaussian_blur;

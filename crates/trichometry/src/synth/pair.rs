@@ -415,13 +415,15 @@ impl Pair {
         let in_frame = |x: f64, y: f64, w: usize, h: usize| {
             x >= -0.5 && y >= -0.5 && x < w as f64 - 0.5 && y < h as f64 - 0.5
         };
+        let b2f_m = b2f.affine();
         let in_both = |p: (f64, f64)| {
-            let q = b2f.apply(p.0, p.1);
+            let q = b2f_m.apply(p.0, p.1);
             in_frame(p.0, p.1, bw, bh) && in_frame(q.0, q.1, fw, fh)
         };
         // Per visit: item → (seen, anchor of the part both frames show).
         let anchors = |labels: &Labels, items: &[usize], to_base: &Similarity, n_items: usize| {
             let mut acc = vec![(false, 0.0f64, 0.0f64, 0usize); n_items];
+            let to_base = to_base.affine();
             for (i, &l) in labels.data.iter().enumerate() {
                 if l == 0 {
                     continue;
@@ -887,6 +889,7 @@ fn render_view(
     let ox = csx + view.shift_frac[0] * w as f64 - (a * cvx - b * cvy);
     let oy = csy + view.shift_frac[1] * h as f64 - (b * cvx + a * cvy);
     let v2s = Similarity::from_matrix(a, b, ox, oy);
+    let v2s_m = v2s.affine();
     let mut out = Canvas::new(w, h, spec.scene.um_per_px * view.scale, [0.0; 3]);
     let mut hl = vec![0u32; w * h];
     let mut cl = vec![0u32; w * h];
@@ -906,7 +909,7 @@ fn render_view(
         .for_each(|(y, ((((r, g), bb), hrow), crow))| {
             let mut nr = rng.fork(1 + y as u64);
             for x in 0..w {
-                let (sx, sy) = v2s.apply(x as f64, y as f64);
+                let (sx, sy) = v2s_m.apply(x as f64, y as f64);
                 let sx = sx.clamp(0.0, (c.width - 1) as f64);
                 let sy = sy.clamp(0.0, (c.height - 1) as f64);
                 let x0 = (sx.floor() as usize).min(c.width - 2);

@@ -329,7 +329,10 @@ pub(crate) fn classify(
         VesselClass::Arborizing
     } else if s.turns >= p.twisted_min_turns && path_um >= 3.0 * tube_width_um {
         VesselClass::Twisted
-    } else if s.elongation < p.dot_max_elongation && extent_um <= p.dot_max_extent_um {
+    } else if (s.elongation < p.dot_max_elongation
+        || extent_um < p.loop_min_extent_widths * tube_width_um)
+        && extent_um <= p.dot_max_extent_um
+    {
         VesselClass::Dot
     } else {
         VesselClass::Loop

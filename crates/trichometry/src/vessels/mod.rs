@@ -2,45 +2,55 @@
 //!
 //! # Method
 //!
-//! 1. **Working resolution.** The linear RGB planes are box-averaged by an
-//!    integer factor `f = round(work_um_per_px / um_per_px)` (≥ 1), so the
-//!    filters run on ≈ 4 µm pixels whatever the magnification.
-//! 2. **Haemoglobin channel** `h = ln R − ln G` (vessels bright). Glare
-//!    (`input.valid`) and hair (dilated by `hair_margin_um`) are excluded, and
-//!    so are pixels much brighter than the skin (white/yellow dots, scales:
-//!    `bright_exclude`), around which JPEG rings into red-looking halos.
-//! 3. **Background**: block medians of `h` over analysable skin
-//!    (`background_block_um`), bilinearly interpolated. The contrast
-//!    `d = h − background` is in ln-units of R/G: 0.05 means "5 % redder
-//!    than the skin around", the same in every image. Excluded pixels are
-//!    filled by a normalised convolution of their neighbours that falls back
-//!    to the background, so hair edges do not ring into false vessels.
-//! 4. **Vesselness**: σ²-normalised Hessian ridge and blob responses
-//!    (`kernels::ridge_and_blob_response`: one Hessian per scale, `Polarity::Bright`)
-//!    at `scales_um`, each divided by its peak for a unit-contrast bar or disc,
-//!    so it too is in contrast units.
-//! 5. **Hysteresis**: pixels with vesselness and contrast ≥ `low_contrast`,
-//!    in components holding a pixel with both ≥ `high_contrast` and whose
-//!    seeds darken green as blood does (`green_drop_ratio`; rejects JPEG
-//!    chroma ringing next to white dots and hair).
-//! 6. **Edges at half maximum**: within those components a pixel is vessel
-//!    when its contrast reaches `edge_fraction` of the local peak contrast —
-//!    decided on the full-resolution pixels (R ≥ G·e^threshold), so the mask
-//!    is as sharp as the input.
-//! 7. **Grouping**: pieces closer than `merge_gap_um` form one vessel (the
-//!    two limbs of a hairpin); groups under `min_area_um2` are dropped.
-//! 8. **Morphometry and classes**: see [`measure`](self#classes) below and the
-//!    `measure` module docs: skeleton length, width, elongation, tortuosity,
-//!    turns, branches; redness contrast Δa* against a skin ring.
+//! Two levels, so that a 12 MP image is read once and filtered only where
+//! vessels may be.
+//!
+//! **Coarse level** (`segment`), on pixels of about `coarse_um_per_px`
+//! (an integer box factor of the input):
+//! 1. One pass over the input: box-averaged linear R, G, B, ln R, ln G and
+//!    ln luminance (a vectorisable ln), glare / hair flags.
+//! 2. Exclusions: glare (`input.valid`), hair dilated by `hair_margin_um`,
+//!    pixels much brighter than the skin (white/yellow dots, scales:
+//!    `bright_exclude`) or much darker in red (hair the hair stage left:
+//!    `dark_red_exclude`), with the margin.
+//! 3. Background: block medians over analysable skin
+//!    (`kernels::block_median_background`, `background_block_um`). The
+//!    contrast `d = ln R/G − background` is in ln-units: 0.05 means "5 %
+//!    redder than the skin around" in every image. Excluded pixels are filled
+//!    by a normalised convolution of their neighbours.
+//! 4. σ²-normalised Hessian ridge and blob responses
+//!    (`kernels::ridge_and_blob_response`, `Polarity::Bright`) at
+//!    `scales_um`, in contrast units; candidates: hysteresis at
+//!    `proposal_fraction` × (`low_contrast`, `high_contrast`).
+//!
+//! **Fine level** (`refine`), in each candidate's window (the candidate
+//! grown by two coarse pixels; a cell belongs to one candidate only), on
+//! cells of about `work_um_per_px`:
+//! 5. The same exclusions with the cells' own values; contrast lightly
+//!    smoothed; a cell is vessel when its contrast reaches `edge_fraction`
+//!    of the local peak (`peak_radius_um`) and `low_contrast`.
+//! 6. Pieces closer than `merge_gap_um` are one vessel; a vessel needs
+//!    `min_seed_px` seed cells (contrast ≥ `high_contrast`, clear of
+//!    exclusions, on coarse Hessian evidence) that darken green as blood does
+//!    (`green_drop_ratio`) and do not darken red like hair
+//!    (`red_drop_ratio`).
+//! 7. Each input pixel of a vessel's cells (grown by one) is decided on its
+//!    own R/G against the cell threshold, so the mask is as sharp as the
+//!    input; groups under `min_area_um2` are dropped.
+//! 8. Morphometry and classes on the fine cells (see `measure`); Δa* is the
+//!    a* of the mean vessel colour minus that of the mean skin ring
+//!    (`ring_um`, coarse grid).
 //!
 //! # Classes
 //!
 //! `arborizing` (extent ≥ `arborizing_min_extent_um`, or width ≥
 //! `arborizing_min_width_um` and extent ≥ 60 % of that), else `twisted` (turning of the
-//! skeleton ≥ `twisted_min_turns`·π), else `dot` (elongation <
-//! `dot_max_elongation` and extent ≤ `dot_max_extent_um`), else `loop`.
+//! skeleton ≥ `twisted_min_turns`·π), else `dot` (extent ≤
+//! `dot_max_extent_um`, and elongation < `dot_max_elongation` or extent <
+//! `loop_min_extent_widths` tube widths), else `loop`.
 
 mod measure;
+mod refine;
 mod segment;
 
 use crate::analysis::StageInput;
@@ -68,8 +78,18 @@ pub enum VesselClass {
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(default)]
 pub struct VesselParams {
-    /// Target pixel size of the working resolution (µm).
+    /// Target cell size of the fine level (µm): masks are decided, and
+    /// shapes measured, on cells of about this size (the input pixels when
+    /// they are larger).
     pub work_um_per_px: f64,
+    /// Target pixel size of the coarse level (µm), where candidates are
+    /// found over the whole image.
+    pub coarse_um_per_px: f64,
+    /// Candidate thresholds on the coarse level, as a fraction of
+    /// `low_contrast` / `high_contrast` (box averaging over coarse pixels
+    /// dilutes the contrast of thin vessels; the fine level applies the
+    /// full thresholds).
+    pub proposal_fraction: f64,
     /// Hessian scales σ (µm).
     pub scales_um: Vec<f64>,
     /// Seed threshold: vesselness and contrast (ln R/G above background).
@@ -104,7 +124,9 @@ pub struct VesselParams {
     pub min_area_um2: f64,
     /// Pieces closer than this are one vessel (µm).
     pub merge_gap_um: f64,
-    /// Margin added around hair (µm).
+    /// Margin added around hair (µm), in whole cells rounded up (5 µm: one
+    /// cell at 5 µm/px, two at 3.5 µm/px; 6 µm was two cells, 10 µm, at
+    /// 5 µm/px and hid small vessels beside hair, glare and white dots).
     pub hair_margin_um: f64,
     /// Seeds keep at least this far from excluded pixels (hair and bright
     /// margins, glare, outside the field), µm: blur and JPEG ring redder
@@ -123,6 +145,11 @@ pub struct VesselParams {
     /// Dots (and globules) span at most this much (µm); a larger round
     /// blob is a loop whose limbs merged.
     pub dot_max_extent_um: f64,
+    /// A loop is at least this many tube widths long (extent): a shorter
+    /// vessel cannot show two limbs and a U-turn, and is a dot however
+    /// elongated its few pixels look (small dots at 5 µm/px, cut by hair or
+    /// glare).
+    pub loop_min_extent_widths: f64,
     /// Twisted loops turn at least this many half-turns (units of π).
     pub twisted_min_turns: f64,
     /// Vessels at least this long are arborizing (µm).
@@ -135,6 +162,8 @@ impl Default for VesselParams {
     fn default() -> Self {
         VesselParams {
             work_um_per_px: 4.0,
+            coarse_um_per_px: 10.0,
+            proposal_fraction: 0.5,
             scales_um: vec![4.0, 7.0, 12.0],
             high_contrast: 0.08,
             low_contrast: 0.04,
@@ -147,13 +176,14 @@ impl Default for VesselParams {
             min_seed_px: 2,
             min_area_um2: 50.0,
             merge_gap_um: 8.0,
-            hair_margin_um: 6.0,
-            seed_clearance_um: 6.0,
+            hair_margin_um: 5.0,
+            seed_clearance_um: 5.0,
             inpaint_sigma_um: 8.0,
             background_block_um: 200.0,
             ring_um: 20.0,
             dot_max_elongation: 1.7,
             dot_max_extent_um: 60.0,
+            loop_min_extent_widths: 2.0,
             twisted_min_turns: 1.5,
             arborizing_min_extent_um: 280.0,
             arborizing_min_width_um: 45.0,
@@ -166,6 +196,8 @@ impl VesselParams {
     pub fn validate(&self) -> Result<()> {
         use crate::error::check_positive;
         check_positive("work_um_per_px", self.work_um_per_px)?;
+        check_positive("coarse_um_per_px", self.coarse_um_per_px)?;
+        check_positive("proposal_fraction", self.proposal_fraction)?;
         check_positive("high_contrast", self.high_contrast)?;
         check_positive("low_contrast", self.low_contrast)?;
         check_positive("peak_radius_um", self.peak_radius_um)?;
@@ -184,6 +216,7 @@ impl VesselParams {
             ("hair_margin_um", self.hair_margin_um),
             ("seed_clearance_um", self.seed_clearance_um),
             ("twisted_min_turns", self.twisted_min_turns),
+            ("loop_min_extent_widths", self.loop_min_extent_widths),
             ("green_drop_ratio", self.green_drop_ratio),
             ("red_drop_ratio", self.red_drop_ratio),
         ] {
@@ -310,114 +343,49 @@ pub fn detect_vessels(
             ));
         }
     }
-    let f = ((params.work_um_per_px / um0).round() as usize).clamp(1, 64);
-    let hair_margin_px = (params.hair_margin_um / (um0 * f as f64)).ceil() as usize;
-    let work = segment::to_work(rgb, input.valid, hair_mask, f, um0, hair_margin_px);
-    let seg = segment::segment(&work, params);
-    let (w, h) = (work.w, work.h);
-
-    // Full resolution: grow work labels by one pixel, then decide each input
-    // pixel on its own R/G against the interpolated edge threshold.
-    let grown = grow_labels(&seg.labels);
-    let thr: Vec<f32> = seg
-        .bg
-        .iter()
-        .zip(&seg.edge)
-        .map(|(&b, &e)| (b + e).exp())
-        .collect();
-    let thr = crate::image::Plane::from_vec(w, h, thr);
-    let mut labels0 = vec![0u32; w0 * h0];
-    {
-        use rayon::prelude::*;
-        let inv = 1.0 / f as f32;
-        labels0.par_chunks_mut(w0).enumerate().for_each(|(y, row)| {
-            let wy = y / f;
-            let fy = (y as f32 + 0.5) * inv - 0.5;
-            for (x, o) in row.iter_mut().enumerate() {
-                let l = grown[wy * w + x / f];
-                if l == 0 {
-                    continue;
-                }
-                let i = y * w0 + x;
-                if !input.valid.data[i] || hair_mask.is_some_and(|m| m.data[i]) {
-                    continue;
-                }
-                let t = if f == 1 {
-                    thr.data[i]
-                } else {
-                    crate::kernels::sample_bilinear(&thr, (x as f32 + 0.5) * inv - 0.5, fy)
-                };
-                if rgb.r[i] >= t * rgb.g[i] {
-                    *o = l;
-                }
-            }
-        });
-    }
-    let n = seg.labels.count as usize;
-    // Per-label sums at full resolution.
-    let mut area0 = vec![0usize; n + 1];
-    let mut sx = vec![0.0f64; n + 1];
-    let mut sy = vec![0.0f64; n + 1];
-    for (i, &l) in labels0.iter().enumerate() {
-        if l > 0 {
-            area0[l as usize] += 1;
-            sx[l as usize] += (i % w0) as f64 + 0.5;
-            sy[l as usize] += (i / w0) as f64 + 0.5;
-        }
-    }
-    // Work pixels per label (shape), and the ring for Δa*.
-    let mut pix: Vec<Vec<(usize, usize)>> = vec![Vec::new(); n + 1];
-    for (i, &l) in seg.labels.data.iter().enumerate() {
-        if l > 0 {
-            pix[l as usize].push((i % w, i / w));
-        }
-    }
-    let ring = ring_labels(
-        &seg.labels,
-        &work.ok,
-        (params.ring_um / work.um).ceil().max(1.0) as usize,
-    );
-    let astar = |i: usize| linear_rgb_to_lab([work.r[i], work.g[i], work.b[i]])[1] as f64;
-    let mut a_in = vec![(0.0f64, 0usize); n + 1];
-    let mut a_ring = vec![(0.0f64, 0usize); n + 1];
-    let mut peak = vec![0.0f64; n + 1];
-    for (i, &rl) in ring.iter().enumerate() {
-        let l = seg.labels.data[i] as usize;
-        if l > 0 {
-            a_in[l].0 += astar(i);
-            a_in[l].1 += 1;
-            let d = (work.r[i].max(1e-4).ln() - work.g[i].max(1e-4).ln() - seg.bg[i]) as f64;
-            peak[l] = peak[l].max(d);
-        } else if rl > 0 {
-            let r = rl as usize;
-            a_ring[r].0 += astar(i);
-            a_ring[r].1 += 1;
-        }
-    }
-
-    // Records; labels that kept no full-resolution pixel are dropped and the
-    // rest renumbered in order.
-    let mut remap = vec![0u32; n + 1];
-    let mut caps = Vec::new();
-    let um = work.um;
-    let min_px0 = params.min_area_um2 / (um0 * um0);
-    let kept = |l: usize| area0[l] > 0 && (area0[l] as f64) >= min_px0;
-    // Shapes per component in parallel (each is independent; collected in
-    // label order, so the result does not depend on threads).
-    let shapes: Vec<Option<measure::Shape>> = {
-        use rayon::prelude::*;
-        (0..=n)
-            .into_par_iter()
-            .map(|l| (l > 0 && kept(l)).then(|| measure::shape(&pix[l])))
-            .collect()
+    let ff = ((params.work_um_per_px / um0).round() as usize).clamp(1, 64);
+    let fc = ((params.coarse_um_per_px / um0).round() as usize).clamp(1, 256);
+    let um_c = um0 * fc as f64;
+    let c = segment::coarse(rgb, input.valid, hair_mask, fc, um_c, params);
+    let grid = refine::Grid {
+        w0,
+        h0,
+        ff,
+        um_f: um0 * ff as f64,
     };
-    for l in 1..=n {
-        let Some(s) = shapes[l].as_ref() else {
-            continue;
-        };
+    let found = refine::refine(rgb, input.valid, hair_mask, &c, &grid, params);
+    // Skin ring of each candidate on the coarse grid (Δa*).
+    let nc = c.labels.count as usize;
+    let ring = ring_labels(
+        &c.labels,
+        &c.ok,
+        (params.ring_um / um_c).ceil().max(1.0) as usize,
+    );
+    let mut rgb_ring = vec![([0.0f64; 3], 0usize); nc + 1];
+    for (i, &rl) in ring.iter().enumerate() {
+        if rl > 0 && c.labels.data[i] == 0 {
+            let s = &mut rgb_ring[rl as usize];
+            for (a, p) in s.0.iter_mut().zip(&c.rgb) {
+                *a += p[i] as f64;
+            }
+            s.1 += 1;
+        }
+    }
+    let a_star = |s: &([f64; 3], usize)| {
+        let m = s.0.map(|v| (v / s.1 as f64) as f32);
+        linear_rgb_to_lab(m)[1] as f64
+    };
+    let um = grid.um_f;
+    // Shapes per vessel in parallel (each is independent; collected in
+    // order, so the result does not depend on threads).
+    let shapes: Vec<measure::Shape> = {
+        use rayon::prelude::*;
+        found.par_iter().map(|v| measure::shape(&v.cells)).collect()
+    };
+    let mut caps = Vec::with_capacity(found.len());
+    for (v, s) in found.iter().zip(&shapes) {
         let id = caps.len() as u32 + 1;
-        remap[l] = id;
-        let area_um2 = area0[l] as f64 * um0 * um0;
+        let area_um2 = v.pix0.len() as f64 * um0 * um0;
         let length_um = s.length_px * um;
         let extent_um = s.extent_px * um;
         let tube_w = area_um2 / length_um;
@@ -427,9 +395,11 @@ pub fn detect_vessels(
         } else {
             tube_w
         };
-        let (cx, cy) = (sx[l] / area0[l] as f64, sy[l] / area0[l] as f64);
-        let contrast_a_star = if a_in[l].1 > 0 && a_ring[l].1 > 0 {
-            a_in[l].0 / a_in[l].1 as f64 - a_ring[l].0 / a_ring[l].1 as f64
+        let n0 = v.pix0.len() as f64;
+        let (cx, cy) = (v.sum_xy.0 / n0, v.sum_xy.1 / n0);
+        let ar = &rgb_ring[v.candidate as usize];
+        let contrast_a_star = if v.rgb_in.1 > 0 && ar.1 > 0 {
+            a_star(&v.rgb_in) - a_star(ar)
         } else {
             f64::NAN
         };
@@ -453,18 +423,18 @@ pub fn detect_vessels(
             turns: s.turns,
             branch_count: s.branch_count,
             contrast_a_star,
-            contrast_peak: peak[l],
+            contrast_peak: v.peak,
         });
     }
-    for l in labels0.iter_mut() {
-        *l = remap[*l as usize];
+    let mut labels0 = vec![0u32; w0 * h0];
+    let mut mask = Mask::filled(w0, h0, false);
+    for (k, v) in found.iter().enumerate() {
+        for &i in &v.pix0 {
+            labels0[i as usize] = k as u32 + 1;
+            mask.data[i as usize] = true;
+        }
     }
-    let mask = Mask {
-        width: w0,
-        height: h0,
-        data: labels0.iter().map(|&l| l > 0).collect(),
-    };
-    let summary = summarize(&caps, work.analysable_px as f64 * um0 * um0 * 1e-6);
+    let summary = summarize(&caps, c.analysable_px as f64 * um0 * um0 * 1e-6);
     Ok(VesselStage {
         summary,
         labels: Labels {
@@ -506,26 +476,6 @@ fn summarize(caps: &[Capillary], area_mm2: f64) -> VesselSummary {
             .then(|| caps.iter().filter(is_cap).map(|c| c.width_um).sum::<f64>() / n_cap as f64),
         vessel_contrast_a_star: (wa > 0.0).then(|| sa / wa),
     }
-}
-
-/// Labels grown into unlabelled 8-neighbours by one pixel (largest label
-/// wins): a 3 × 3 max filter (labels < 2²⁴ are exact in f32) kept only where
-/// the pixel had no label.
-fn grow_labels(l: &Labels) -> Vec<u32> {
-    use crate::kernels::{max_filter, Footprint};
-    use rayon::prelude::*;
-    debug_assert!(l.count < 1 << 24);
-    let f = crate::image::Plane::from_vec(
-        l.width,
-        l.height,
-        l.data.par_iter().map(|&v| v as f32).collect(),
-    );
-    let m = max_filter(&f, 1, Footprint::Square);
-    l.data
-        .par_iter()
-        .zip(m.data.par_iter())
-        .map(|(&v, &g)| if v != 0 { v } else { g as u32 })
-        .collect()
 }
 
 /// For skin pixels within `r` px (8-connected steps) of a vessel, the label

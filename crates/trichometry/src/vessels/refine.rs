@@ -1,0 +1,523 @@
+//! Fine level: inside each coarse candidate's window, on a grid of ≈ 4 µm
+//! cells (the input pixels when they are that large), the exclusions, the
+//! smoothed contrast, the half-maximum edge, grouping of the pieces of one
+//! vessel, the seed checks (haemoglobin darkens green, hair darkens red);
+//! then each input pixel of a vessel is decided on its own R/G.
+//!
+//! A cell belongs to the candidate whose (one-pixel grown) coarse label
+//! covers its centre, so windows that overlap never claim a pixel twice,
+//! and each window is computed independently (in parallel, collected in
+//! candidate order: the result does not depend on the threads).
+
+use super::segment::{ln_fast, Coarse};
+use super::VesselParams;
+use crate::color::LinearRgb;
+use crate::image::{Labels, Mask, Plane};
+use crate::kernels::{max_filter, sample_bilinear, Footprint};
+use rayon::prelude::*;
+
+/// One vessel found at the fine level.
+pub(crate) struct Found {
+    /// The coarse candidate it came from (1-based).
+    pub candidate: u32,
+    /// Input pixels (indices, raster order).
+    pub pix0: Vec<u32>,
+    /// Fine cells (global fine-grid x, y) of its half-maximum mask.
+    pub cells: Vec<(usize, usize)>,
+    /// Sum of input-pixel centre x, y (for the centroid).
+    pub sum_xy: (f64, f64),
+    /// Sum of linear R, G, B over its cells, and their number.
+    pub rgb_in: ([f64; 3], usize),
+    /// Peak redness contrast over its cells.
+    pub peak: f64,
+}
+
+/// Geometry shared by the windows.
+pub(crate) struct Grid {
+    /// Input size.
+    pub w0: usize,
+    /// Input height.
+    pub h0: usize,
+    /// Input pixels per fine cell.
+    pub ff: usize,
+    /// µm per fine cell.
+    pub um_f: f64,
+}
+
+/// Labels grown into unlabelled 8-neighbours by one pixel (largest label
+/// wins): a 3 × 3 max filter (labels < 2²⁴ are exact in f32) kept only where
+/// the pixel had no label.
+pub(crate) fn grow_labels(l: &Labels) -> Vec<u32> {
+    debug_assert!(l.count < 1 << 24);
+    let f = Plane::from_vec(
+        l.width,
+        l.height,
+        l.data.par_iter().map(|&v| v as f32).collect(),
+    );
+    let m = max_filter(&f, 1, Footprint::Square);
+    l.data
+        .par_iter()
+        .zip(m.data.par_iter())
+        .map(|(&v, &g)| if v != 0 { v } else { g as u32 })
+        .collect()
+}
+
+/// All vessels, candidate by candidate.
+pub(crate) fn refine(
+    rgb: &LinearRgb,
+    valid: &Mask,
+    hair: Option<&Mask>,
+    c: &Coarse,
+    g: &Grid,
+    params: &VesselParams,
+) -> Vec<Found> {
+    let n = c.labels.count as usize;
+    // Candidates grown by two coarse pixels: the half-maximum edge of a
+    // vessel lies outside its coarse candidate where a coarse pixel
+    // straddles it.
+    let claim = grow_labels(&Labels {
+        width: c.w,
+        height: c.h,
+        data: grow_labels(&c.labels),
+        count: c.labels.count,
+    });
+    // Bounding boxes of the claims (coarse px).
+    let mut bb = vec![(usize::MAX, usize::MAX, 0usize, 0usize); n + 1];
+    for (i, &l) in claim.iter().enumerate() {
+        if l > 0 {
+            let (x, y) = (i % c.w, i / c.w);
+            let b = &mut bb[l as usize];
+            b.0 = b.0.min(x);
+            b.1 = b.1.min(y);
+            b.2 = b.2.max(x);
+            b.3 = b.3.max(y);
+        }
+    }
+    (1..=n as u32)
+        .into_par_iter()
+        .map(|l| window(rgb, valid, hair, c, &claim, bb[l as usize], l, g, params))
+        .collect::<Vec<_>>()
+        .into_iter()
+        .flatten()
+        .collect()
+}
+
+#[allow(clippy::too_many_arguments)]
+fn window(
+    rgb: &LinearRgb,
+    valid: &Mask,
+    hair: Option<&Mask>,
+    c: &Coarse,
+    claim: &[u32],
+    bb: (usize, usize, usize, usize),
+    lab: u32,
+    g: &Grid,
+    p: &VesselParams,
+) -> Vec<Found> {
+    let (w0, h0, ff, fc) = (g.w0, g.h0, g.ff, c.f);
+    let (wf, hf) = (w0.div_ceil(ff), h0.div_ceil(ff));
+    let um_f = g.um_f;
+    let margin = (p.hair_margin_um / um_f).ceil() as usize;
+    let clear = (p.seed_clearance_um / um_f).ceil() as usize;
+    let pad = margin.max(clear) + 1;
+    let fx0 = (bb.0 * fc / ff).saturating_sub(pad);
+    let fy0 = (bb.1 * fc / ff).saturating_sub(pad);
+    let fx1 = (((bb.2 + 1) * fc).div_ceil(ff) + pad).min(wf);
+    let fy1 = (((bb.3 + 1) * fc).div_ceil(ff) + pad).min(hf);
+    let (ww, wh) = (fx1 - fx0, fy1 - fy0);
+    let nw = ww * wh;
+    let hm: &[bool] = hair.map(|m| &m.data[..]).unwrap_or(&[]);
+    // Coarse pixel under each cell centre (the backgrounds vary over
+    // hundreds of µm: the coarse pixel's value is as good as interpolation).
+    let kc = ff as f32 / fc as f32;
+    let cxs: Vec<usize> = (fx0..fx1)
+        .map(|fx| (((fx as f32 + 0.5) * kc) as usize).min(c.w - 1))
+        .collect();
+    let cys: Vec<usize> = (fy0..fy1)
+        .map(|fy| (((fy as f32 + 0.5) * kc) as usize).min(c.h - 1))
+        .collect();
+    let mut claimed = vec![false; nw];
+    let mut flag = vec![0u8; nw];
+    let mut mr = vec![0.0f32; nw];
+    let mut mg = vec![0.0f32; nw];
+    let mut mb = vec![0.0f32; nw];
+    for wy in 0..wh {
+        let fy = fy0 + wy;
+        let crow = &claim[cys[wy] * c.w..(cys[wy] + 1) * c.w];
+        let row = wy * ww..(wy + 1) * ww;
+        for (cl, &cx) in claimed[row.clone()].iter_mut().zip(&cxs) {
+            *cl = crow[cx] == lab;
+        }
+        if ff == 1 {
+            let src = fy * w0 + fx0..fy * w0 + fx1;
+            mr[row.clone()].copy_from_slice(&rgb.r[src.clone()]);
+            mg[row.clone()].copy_from_slice(&rgb.g[src.clone()]);
+            mb[row.clone()].copy_from_slice(&rgb.b[src.clone()]);
+            for (fl, &v) in flag[row.clone()].iter_mut().zip(&valid.data[src.clone()]) {
+                *fl = (!v as u8) << 1;
+            }
+            if !hm.is_empty() {
+                for (fl, &hh) in flag[row].iter_mut().zip(&hm[src]) {
+                    if *fl == 0 {
+                        *fl = hh as u8;
+                    }
+                }
+            }
+            continue;
+        }
+        let (y0, y1) = (fy * ff, ((fy + 1) * ff).min(h0));
+        for wx in 0..ww {
+            let fx = fx0 + wx;
+            let (x0, x1) = (fx * ff, ((fx + 1) * ff).min(w0));
+            let k = wy * ww + wx;
+            let mut fl = 0u8;
+            let mut s = [0.0f32; 3];
+            for y in y0..y1 {
+                for x in x0..x1 {
+                    let i = y * w0 + x;
+                    fl |= ((!valid.data[i] as u8) << 1) | (!hm.is_empty() && hm[i]) as u8;
+                    s[0] += rgb.r[i];
+                    s[1] += rgb.g[i];
+                    s[2] += rgb.b[i];
+                }
+            }
+            flag[k] = if fl & 2 != 0 { 2 } else { fl };
+            let inv = 1.0 / ((y1 - y0) * (x1 - x0)) as f32;
+            mr[k] = s[0] * inv;
+            mg[k] = s[1] * inv;
+            mb[k] = s[2] * inv;
+        }
+    }
+    // Exclusions as on the coarse level, with the cells' own values.
+    let lnr: Vec<f32> = mr.iter().map(|&v| ln_fast(v.max(1e-4))).collect();
+    let lng: Vec<f32> = mg.iter().map(|&v| ln_fast(v.max(1e-4))).collect();
+    let lny: Vec<f32> = (0..nw)
+        .map(|k| ln_fast((0.2126 * mr[k] + 0.7152 * mg[k] + 0.0722 * mb[k]).max(1e-4)))
+        .collect();
+    let (be, de) = (p.bright_exclude as f32, p.dark_red_exclude as f32);
+    let mut bg_h = vec![0.0f32; nw];
+    let mut ex = vec![false; nw];
+    for (wy, &cy) in cys.iter().enumerate() {
+        let cb = cy * c.w;
+        for (wx, &cx) in cxs.iter().enumerate() {
+            let k = wy * ww + wx;
+            let ci = cb + cx;
+            bg_h[k] = c.bg_h.data[ci];
+            ex[k] = flag[k] == 1
+                || (flag[k] == 0
+                    && (lny[k] - c.bg_y.data[ci] >= be || lnr[k] - c.bg_r.data[ci] <= -de));
+        }
+    }
+    // Hair and the bright / dark-red exclusions, with the hair margin.
+    let ex = dilate(&ex, ww, wh, margin);
+    let ok_ex: Vec<bool> = (0..nw).map(|k| flag[k] == 0 && !ex[k]).collect();
+    // Seeds keep off excluded cells and 2 cells off the frame.
+    let notok: Vec<bool> = ok_ex.iter().map(|&o| !o).collect();
+    let near = dilate(&notok, ww, wh, clear);
+    let inner = |k: usize| {
+        let (fx, fy) = (fx0 + k % ww, fy0 + k / ww);
+        !near[k] && fx >= 2 && fy >= 2 && fx + 2 < wf && fy + 2 < hf
+    };
+    let ok: Vec<bool> = (0..nw).map(|k| ok_ex[k] && claimed[k]).collect();
+    let d: Vec<f32> = (0..nw)
+        .map(|k| {
+            if ok[k] {
+                lnr[k] - lng[k] - bg_h[k]
+            } else {
+                0.0
+            }
+        })
+        .collect();
+    let sig = ((p.scales_um.first().copied().unwrap_or(4.0) / um_f) as f32).clamp(0.7, 1.0);
+    let ds = blur(&d, ww, wh, sig);
+    let rad = (p.peak_radius_um / um_f).ceil().max(1.0) as usize;
+    let masked: Vec<f32> = (0..nw).map(|k| if ok[k] { ds[k] } else { -1.0 }).collect();
+    let peak = max_square(&masked, ww, wh, rad);
+    let (lo, hi, ef) = (
+        p.low_contrast as f32,
+        p.high_contrast as f32,
+        p.edge_fraction as f32,
+    );
+    let edge: Vec<f32> = peak.iter().map(|&m| (ef * m).max(lo)).collect();
+    let mask: Vec<bool> = (0..nw)
+        .map(|k| ok[k] && ds[k] >= lo && d[k] >= edge[k])
+        .collect();
+    if !mask.iter().any(|&m| m) {
+        return Vec::new();
+    }
+    // Pieces closer than the merge gap are one vessel.
+    let r_merge = (p.merge_gap_um / (2.0 * um_f)).round() as usize;
+    let (gdata, gcount) = label8(&dilate(&mask, ww, wh, r_merge), ww, wh);
+    let ng = gcount as usize + 1;
+    // Seed checks per group (see the stage docs).
+    let mut sum_d = vec![0.0f64; ng];
+    let mut sum_g = vec![0.0f64; ng];
+    let mut sum_r = vec![0.0f64; ng];
+    let mut n_seed = vec![0usize; ng];
+    for k in 0..nw {
+        let gl = gdata[k] as usize;
+        if gl == 0 || !ok[k] || ds[k] < hi || !inner(k) {
+            continue;
+        }
+        let ci = cys[k / ww] * c.w + cxs[k % ww];
+        if !c.vseed[ci] {
+            continue;
+        }
+        sum_d[gl] += d[k] as f64;
+        sum_g[gl] += (lng[k] - c.bg_g.data[ci]) as f64;
+        sum_r[gl] += (lnr[k] - c.bg_r.data[ci]) as f64;
+        n_seed[gl] += 1;
+    }
+    let seeded: Vec<bool> = (0..ng)
+        .map(|l| {
+            l > 0
+                && sum_d[l] > 0.0
+                && sum_g[l] <= -p.green_drop_ratio * sum_d[l]
+                && sum_r[l] >= p.red_drop_ratio * sum_g[l]
+                && n_seed[l] >= p.min_seed_px
+        })
+        .collect();
+    if !seeded.iter().any(|&s| s) {
+        return Vec::new();
+    }
+    // Mask cells by group; grown by one cell (within the claim) for the
+    // input-pixel decision at the edges.
+    let glab: Vec<u32> = (0..nw)
+        .map(|k| {
+            let gl = gdata[k];
+            if mask[k] && seeded[gl as usize] {
+                gl
+            } else {
+                0
+            }
+        })
+        .collect();
+    let grown = grow1(&glab, ww, wh, &gdata);
+    let mut out: Vec<Found> = (0..ng)
+        .map(|_| Found {
+            candidate: lab,
+            pix0: Vec::new(),
+            cells: Vec::new(),
+            sum_xy: (0.0, 0.0),
+            rgb_in: ([0.0; 3], 0),
+            peak: f64::MIN,
+        })
+        .collect();
+    // ln R/G threshold per cell: background + edge.
+    let thr = Plane::from_vec(ww, wh, (0..nw).map(|k| bg_h[k] + edge[k]).collect());
+    let inv_ff = 1.0 / ff as f32;
+    for wy in 0..wh {
+        let fy = fy0 + wy;
+        for wx in 0..ww {
+            let k = wy * ww + wx;
+            let fx = fx0 + wx;
+            let gl = glab[k];
+            if gl > 0 {
+                let o = &mut out[gl as usize];
+                o.cells.push((fx, fy));
+                for (a, v) in o.rgb_in.0.iter_mut().zip([mr[k], mg[k], mb[k]]) {
+                    *a += v as f64;
+                }
+                o.rgb_in.1 += 1;
+                o.peak = o.peak.max(d[k] as f64);
+            }
+            let gg = grown[k];
+            if gg == 0 || !claimed[k] {
+                continue;
+            }
+            let (y0, y1) = (fy * ff, ((fy + 1) * ff).min(h0));
+            let (x0, x1) = (fx * ff, ((fx + 1) * ff).min(w0));
+            for y in y0..y1 {
+                let ey = (y as f32 + 0.5) * inv_ff - 0.5 - fy0 as f32;
+                for x in x0..x1 {
+                    let i = y * w0 + x;
+                    if !valid.data[i] || (!hm.is_empty() && hm[i]) {
+                        continue;
+                    }
+                    let t = if ff == 1 {
+                        thr.data[k]
+                    } else {
+                        sample_bilinear(&thr, (x as f32 + 0.5) * inv_ff - 0.5 - fx0 as f32, ey)
+                    };
+                    if ln_fast(rgb.r[i].max(1e-4)) - ln_fast(rgb.g[i].max(1e-4)) >= t {
+                        let o = &mut out[gg as usize];
+                        o.pix0.push(i as u32);
+                        o.sum_xy.0 += x as f64 + 0.5;
+                        o.sum_xy.1 += y as f64 + 0.5;
+                    }
+                }
+            }
+        }
+    }
+    let min_px0 = p.min_area_um2 / (um_f / ff as f64).powi(2);
+    let min_cells = p.min_area_um2 / (um_f * um_f);
+    out.into_iter()
+        .enumerate()
+        .filter(|(l, o)| {
+            *l > 0
+                && seeded[*l]
+                && !o.pix0.is_empty()
+                && o.pix0.len() as f64 >= min_px0
+                && o.cells.len() as f64 >= min_cells
+        })
+        .map(|(_, mut o)| {
+            o.pix0.sort_unstable();
+            o
+        })
+        .collect()
+}
+
+// Window-local helpers. The windows are a few hundred cells: the plane
+// kernels' parallel bands, transposes and allocations cost more than the
+// work there, so these are plain loops.
+
+/// Square (Chebyshev) dilation of radius `r`: ORs of shifted rows (the
+/// radii here are 1–3 cells).
+fn dilate(m: &[bool], w: usize, h: usize, r: usize) -> Vec<bool> {
+    if r == 0 {
+        return m.to_vec();
+    }
+    let mut rows = m.to_vec();
+    for y in 0..h {
+        let src = &m[y * w..(y + 1) * w];
+        let o = &mut rows[y * w..(y + 1) * w];
+        for s in 1..=r.min(w.saturating_sub(1)) {
+            for (a, &b) in o[..w - s].iter_mut().zip(&src[s..]) {
+                *a |= b;
+            }
+            for (a, &b) in o[s..].iter_mut().zip(&src[..w - s]) {
+                *a |= b;
+            }
+        }
+    }
+    let mut out = vec![false; w * h];
+    for y in 0..h {
+        let (a, b) = (y.saturating_sub(r), (y + r + 1).min(h));
+        let o = &mut out[y * w..(y + 1) * w];
+        for yy in a..b {
+            for (v, &s) in o.iter_mut().zip(&rows[yy * w..(yy + 1) * w]) {
+                *v |= s;
+            }
+        }
+    }
+    out
+}
+
+/// Square maximum filter of radius `r` (border: the window is cut), by
+/// maxima of shifted rows.
+fn max_square(v: &[f32], w: usize, h: usize, r: usize) -> Vec<f32> {
+    let mut rows = v.to_vec();
+    for y in 0..h {
+        let src = &v[y * w..(y + 1) * w];
+        let o = &mut rows[y * w..(y + 1) * w];
+        for s in 1..=r.min(w.saturating_sub(1)) {
+            for (a, &b) in o[..w - s].iter_mut().zip(&src[s..]) {
+                *a = a.max(b);
+            }
+            for (a, &b) in o[s..].iter_mut().zip(&src[..w - s]) {
+                *a = a.max(b);
+            }
+        }
+    }
+    let mut out = vec![0.0f32; w * h];
+    for y in 0..h {
+        let (a, b) = (y.saturating_sub(r), (y + r + 1).min(h));
+        let o = &mut out[y * w..(y + 1) * w];
+        o.copy_from_slice(&rows[a * w..(a + 1) * w]);
+        for yy in a + 1..b {
+            for (m, &s) in o.iter_mut().zip(&rows[yy * w..(yy + 1) * w]) {
+                *m = m.max(s);
+            }
+        }
+    }
+    out
+}
+
+/// Separable Gaussian of σ ≤ 1 px (radius 3, normalised, replicate border).
+fn blur(v: &[f32], w: usize, h: usize, sigma: f32) -> Vec<f32> {
+    const R: usize = 3;
+    let mut k = [0.0f32; 2 * R + 1];
+    for (i, kv) in k.iter_mut().enumerate() {
+        let t = i as f32 - R as f32;
+        *kv = (-0.5 * t * t / (sigma * sigma)).exp();
+    }
+    let s: f32 = k.iter().sum();
+    k.iter_mut().for_each(|v| *v /= s);
+    let mut tmp = vec![0.0f32; w * h];
+    let mut buf = vec![0.0f32; w + 2 * R];
+    for y in 0..h {
+        let src = &v[y * w..(y + 1) * w];
+        buf[..R].fill(src[0]);
+        buf[R..R + w].copy_from_slice(src);
+        buf[R + w..].fill(src[w - 1]);
+        let o = &mut tmp[y * w..(y + 1) * w];
+        for (x, ov) in o.iter_mut().enumerate() {
+            let win = &buf[x..x + 2 * R + 1];
+            let mut a = 0.0;
+            for j in 0..2 * R + 1 {
+                a += k[j] * win[j];
+            }
+            *ov = a;
+        }
+    }
+    let mut out = vec![0.0f32; w * h];
+    for y in 0..h {
+        let o = &mut out[y * w..(y + 1) * w];
+        for (j, &kv) in k.iter().enumerate() {
+            let yy = (y + j).saturating_sub(R).min(h - 1);
+            for (ov, &t) in o.iter_mut().zip(&tmp[yy * w..(yy + 1) * w]) {
+                *ov += kv * t;
+            }
+        }
+    }
+    out
+}
+
+/// 8-connected components, numbered in raster order of their first pixel.
+fn label8(m: &[bool], w: usize, h: usize) -> (Vec<u32>, u32) {
+    let mut lab = vec![0u32; w * h];
+    let mut n = 0u32;
+    let mut stack = Vec::new();
+    for s in 0..w * h {
+        if !m[s] || lab[s] != 0 {
+            continue;
+        }
+        n += 1;
+        lab[s] = n;
+        stack.push(s);
+        while let Some(i) = stack.pop() {
+            let (x, y) = (i % w, i / w);
+            for yy in y.saturating_sub(1)..=(y + 1).min(h - 1) {
+                for xx in x.saturating_sub(1)..=(x + 1).min(w - 1) {
+                    let j = yy * w + xx;
+                    if m[j] && lab[j] == 0 {
+                        lab[j] = n;
+                        stack.push(j);
+                    }
+                }
+            }
+        }
+    }
+    (lab, n)
+}
+
+/// Labels grown by one pixel into unlabelled 8-neighbours (largest wins),
+/// only where `near` is non-zero.
+fn grow1(l: &[u32], w: usize, h: usize, near: &[u32]) -> Vec<u32> {
+    let mut out = l.to_vec();
+    for y in 0..h {
+        for x in 0..w {
+            if l[y * w + x] != 0 || near[y * w + x] == 0 {
+                continue;
+            }
+            let mut m = 0;
+            for yy in y.saturating_sub(1)..=(y + 1).min(h - 1) {
+                for xx in x.saturating_sub(1)..=(x + 1).min(w - 1) {
+                    m = m.max(l[yy * w + xx]);
+                }
+            }
+            out[y * w + x] = m;
+        }
+    }
+    out
+}
