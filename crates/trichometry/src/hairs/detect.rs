@@ -20,10 +20,11 @@ use crate::analysis::StageInput;
 use crate::color::LinearRgb;
 use crate::image::{Mask, Plane};
 use crate::kernels::{
-    block_medians, hysteresis, ridge_response, sample_bilinear_with, upsample_from_blocks_apply,
-    EmptyBlocks, Polarity,
+    block_medians, hysteresis, ridge_response, sample_bilinear, sample_bilinear_with,
+    upsample_from_blocks_apply, EmptyBlocks, Polarity,
 };
 use rayon::prelude::*;
+use std::marker::PhantomData;
 
 /// What detection hands to tracing.
 pub(crate) struct Detection<'a> {
@@ -44,78 +45,144 @@ pub(crate) struct Detection<'a> {
 }
 
 /// Linear luminance `0.2126 R + 0.7152 G + 0.0722 B` at full resolution,
-/// computed where it is read (the profiles touch a fraction of the image).
+/// one plane computed in parallel rows: the profiles read it about forty
+/// times per pixel of centreline (three parallel lines, four corners each),
+/// so one gathered value per corner instead of three pays for the plane.
 pub(crate) struct Luminance<'a> {
-    rgb: &'a LinearRgb,
+    plane: Plane,
+    _rgb: PhantomData<&'a LinearRgb>,
 }
 
-impl Luminance<'_> {
-    /// Luminance of pixel `i` (row-major).
-    #[inline(always)]
-    fn px(&self, i: usize) -> f32 {
-        0.2126 * self.rgb.r[i] + 0.7152 * self.rgb.g[i] + 0.0722 * self.rgb.b[i]
+impl<'a> Luminance<'a> {
+    fn new(rgb: &'a LinearRgb) -> Self {
+        let (w, h) = (rgb.width, rgb.height);
+        let mut data = vec![0.0f32; w * h];
+        if w > 0 {
+            data.par_chunks_mut(16 * w)
+                .enumerate()
+                .for_each(|(k, chunk)| {
+                    let i0 = k * 16 * w;
+                    let n = chunk.len();
+                    lum_rows(
+                        [&rgb.r[i0..i0 + n], &rgb.g[i0..i0 + n], &rgb.b[i0..i0 + n]],
+                        chunk,
+                    );
+                });
+        }
+        Luminance {
+            plane: Plane::from_vec(w, h, data),
+            _rgb: PhantomData,
+        }
+    }
+}
+
+crate::kernels::simd::dispatch! {
+    fn lum_rows(rgb: [&[f32]; 3], out: &mut [f32]) => lum_rows_body
+}
+
+/// `out[i] = 0.2126 r[i] + 0.7152 g[i] + 0.0722 b[i]` (in that order).
+#[inline(always)]
+fn lum_rows_body(rgb: [&[f32]; 3], out: &mut [f32]) {
+    let n = out.len();
+    let [r, g, b] = rgb.map(|p| &p[..n]);
+    for (((o, &r), &g), &b) in out.iter_mut().zip(r).zip(g).zip(b) {
+        *o = 0.2126 * r + 0.7152 * g + 0.0722 * b;
     }
 }
 
 impl Intensity for Luminance<'_> {
     fn size(&self) -> (usize, usize) {
-        (self.rgb.width, self.rgb.height)
+        (self.plane.width, self.plane.height)
     }
     #[inline(always)]
     fn bilinear(&self, x: f32, y: f32) -> f32 {
-        sample_bilinear_with(self.rgb.width, self.rgb.height, x, y, |i| self.px(i))
+        sample_bilinear(&self.plane, x, y)
     }
     fn profile(&self, c: [f32; 2], nrm: [f32; 2], t: [f32; 2], du: f32, n: i32, prof: &mut [f32]) {
-        let rgb = self.rgb;
-        lum_profile(
-            [&rgb.r, &rgb.g, &rgb.b],
-            [rgb.width, rgb.height],
-            [c, nrm, t],
-            du,
-            n,
-            prof,
-        );
+        let p = &self.plane;
+        lum_profile(&p.data, [p.width, p.height], [c, nrm, t], du, n, prof);
     }
 }
 
 crate::kernels::simd::dispatch! {
-    fn lum_profile(rgb: [&[f32]; 3], size: [usize; 2], geo: [[f32; 2]; 3], du: f32, n: i32, prof: &mut [f32]) => lum_profile_body
+    fn lum_profile(lum: &[f32], size: [usize; 2], geo: [[f32; 2]; 3], du: f32, n: i32, prof: &mut [f32]) => lum_profile_body
 }
 
 /// [`Intensity::profile`] of the luminance, written as one loop over the
 /// profile without bounds checks so that it vectorises (gathers); the same
-/// operations per sample as `Luminance::bilinear`, so the same bits.
+/// operations per sample as `sample_bilinear`, so the same bits. Pixel
+/// indices are `i32` when the image allows (16-lane gathers with 32-bit
+/// offsets instead of 8-lane ones with 64-bit offsets).
 #[inline(always)]
 fn lum_profile_body(
-    rgb: [&[f32]; 3],
+    lum: &[f32],
     size: [usize; 2],
     geo: [[f32; 2]; 3],
     du: f32,
     n: i32,
     prof: &mut [f32],
 ) {
-    let [r, g, b] = rgb;
     let [w, h] = size;
     let [c, nrm, t] = geo;
-    assert!(w > 0 && h > 0 && r.len() == w * h && g.len() == w * h && b.len() == w * h);
+    assert!(w > 0 && h > 0 && lum.len() == w * h);
+    let m = (2 * n + 1) as usize;
+    if w * h <= i32::MAX as usize {
+        let p = lum.as_ptr();
+        for (j, o) in prof[..m].iter_mut().enumerate() {
+            let u = (j as i32 - n) as f32 * du;
+            let (x, y) = (c[0] + nrm[0] * u, c[1] + nrm[1] * u);
+            *o = (bil_i32(p, w, h, x - t[0], y - t[1])
+                + bil_i32(p, w, h, x, y)
+                + bil_i32(p, w, h, x + t[0], y + t[1]))
+                / 3.0;
+        }
+        return;
+    }
     let px = |i: usize| -> f32 {
         debug_assert!(i < w * h);
         // SAFETY: `sample_bilinear_with` reads indices y·w + x with
-        // x ≤ w − 1 and y ≤ h − 1 (clamped), so < w·h = the length of all
-        // three planes (asserted above).
-        unsafe {
-            0.2126 * *r.get_unchecked(i)
-                + 0.7152 * *g.get_unchecked(i)
-                + 0.0722 * *b.get_unchecked(i)
-        }
+        // x ≤ w − 1 and y ≤ h − 1 (clamped), so < w·h = the plane's length
+        // (asserted above).
+        unsafe { *lum.get_unchecked(i) }
     };
     let bil = |x: f32, y: f32| sample_bilinear_with(w, h, x, y, px);
-    let m = (2 * n + 1) as usize;
-    for (j, p) in prof[..m].iter_mut().enumerate() {
+    for (j, o) in prof[..m].iter_mut().enumerate() {
         let u = (j as i32 - n) as f32 * du;
         let (x, y) = (c[0] + nrm[0] * u, c[1] + nrm[1] * u);
-        *p = (bil(x - t[0], y - t[1]) + bil(x, y) + bil(x + t[0], y + t[1])) / 3.0;
+        *o = (bil(x - t[0], y - t[1]) + bil(x, y) + bil(x + t[0], y + t[1])) / 3.0;
     }
+}
+
+/// `sample_bilinear_with` of a `w × h` plane (with `w·h ≤ i32::MAX`) at
+/// (x, y), with `i32` pixel indices: the same clamping, corners and
+/// operations, so the same bits.
+#[inline(always)]
+fn bil_i32(p: *const f32, w: usize, h: usize, x: f32, y: f32) -> f32 {
+    let x = x.max(0.0).min((w - 1) as f32);
+    let y = y.max(0.0).min((h - 1) as f32);
+    let (wi, hi) = (w as i32, h as i32);
+    // Non-negative and ≤ w − 1 (h − 1): truncation is the floor.
+    let (x0, y0) = (x as i32, y as i32);
+    let (x1, y1) = (
+        x0.wrapping_add(1).min(wi - 1),
+        y0.wrapping_add(1).min(hi - 1),
+    );
+    let (fx, fy) = (x - x0 as f32, y - y0 as f32);
+    // A macro, not a closure: the same code inlined in every build profile.
+    macro_rules! px {
+        ($i:expr) => {{
+            // SAFETY: i = y·w + x with 0 ≤ x < w, 0 ≤ y < h, so 0 ≤ i < w·h,
+            // the plane's length (`lum_profile_body` asserts it).
+            unsafe { *p.offset($i as isize) }
+        }};
+    }
+    let row0 = y0.wrapping_mul(wi);
+    let row1 = y1.wrapping_mul(wi);
+    let (a, b) = (px!(row0.wrapping_add(x0)), px!(row0.wrapping_add(x1)));
+    let (c, d) = (px!(row1.wrapping_add(x0)), px!(row1.wrapping_add(x1)));
+    let top = a + fx * (b - a);
+    let bot = c + fx * (d - c);
+    top + fy * (bot - top)
 }
 
 /// Box-downsample red (as OD) by `f`, and the analysable detection pixels
@@ -229,7 +296,7 @@ pub(crate) fn detect<'a>(input: &StageInput<'a>, params: &HairParams) -> Detecti
     let f = ((params.detection_um_per_px / input.um_per_px).floor() as usize).max(1);
     let det_um = input.um_per_px * f as f64;
     let (mut od, valid) = planes(input, f);
-    let lum = Luminance { rgb: input.rgb };
+    let lum = Luminance::new(input.rgb);
     let block = ((400.0 / det_um).round() as usize).clamp(16, 256);
     let skin = skin_level(&od, &valid, block);
     // Relative darkness above the local skin level; brighter things are flat.

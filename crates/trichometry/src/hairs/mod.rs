@@ -338,45 +338,49 @@ pub fn detect_hairs(input: &StageInput<'_>, params: &HairParams) -> Result<HairS
         len_px: f32,
         free: [bool; 2],
     }
-    let mut pre: Vec<Pre> = Vec::new();
-    for t in traced {
-        let arc = profile::arc_lengths(&t.pts);
-        let len_px = *arc.last().unwrap_or(&0.0);
-        if len_px < min_len_px || t.pts.len() < 2 {
-            continue;
-        }
-        // The whole shaft must be supported by two-edge profiles too (a
-        // chain of short unprofiled pieces is not a hair).
-        let good = t
-            .samples
-            .iter()
-            .filter(|s| s.depth >= params.min_contrast)
-            .count();
-        let rg = red_green_absorbance(input, &t.samples, t.width);
-        if rg.is_some_and(|r| r < params.min_red_green_ratio) {
-            continue;
-        }
-        // Darker than the skin, not only than its sides: the skin between
-        // bright structures (dots, scales, glare) is a valley, not a shaft.
-        let sk = skin_relative_absorbance(input, &near_hair, f, &t.samples, upp);
-        if sk.is_some_and(|a| a < params.min_skin_depth_ratio * t.depth) {
-            continue;
-        }
-        if good < 3
-            || (good as f32) < params.min_profile_support * t.attempts as f32
-            || t.profiled_px < params.min_profiled_length * len_px
-            || t.depth.is_nan()
-            || t.depth < params.min_contrast
-        {
-            continue;
-        }
-        let r = 0.5 * t.width + 2.0 + f as f32;
-        let free = [
-            !near_invalid(t.pts[0], r),
-            !near_invalid(t.pts[t.pts.len() - 1], r),
-        ];
-        pre.push(Pre { t, len_px, free });
-    }
+    // Shafts in parallel (order kept); the cheap tests first (the outcome
+    // is the same in any order: every test only rejects).
+    let pre: Vec<Pre> = traced
+        .into_par_iter()
+        .filter_map(|t| {
+            let arc = profile::arc_lengths(&t.pts);
+            let len_px = *arc.last().unwrap_or(&0.0);
+            if len_px < min_len_px || t.pts.len() < 2 {
+                return None;
+            }
+            // The whole shaft must be supported by two-edge profiles too (a
+            // chain of short unprofiled pieces is not a hair).
+            let good = t
+                .samples
+                .iter()
+                .filter(|s| s.depth >= params.min_contrast)
+                .count();
+            if good < 3
+                || (good as f32) < params.min_profile_support * t.attempts as f32
+                || t.profiled_px < params.min_profiled_length * len_px
+                || t.depth.is_nan()
+                || t.depth < params.min_contrast
+            {
+                return None;
+            }
+            let rg = red_green_absorbance(input, &t.samples, t.width);
+            if rg.is_some_and(|r| r < params.min_red_green_ratio) {
+                return None;
+            }
+            // Darker than the skin, not only than its sides: the skin between
+            // bright structures (dots, scales, glare) is a valley, not a shaft.
+            let sk = skin_relative_absorbance(input, &near_hair, f, &t.samples, upp);
+            if sk.is_some_and(|a| a < params.min_skin_depth_ratio * t.depth) {
+                return None;
+            }
+            let r = 0.5 * t.width + 2.0 + f as f32;
+            let free = [
+                !near_invalid(t.pts[0], r),
+                !near_invalid(t.pts[t.pts.len() - 1], r),
+            ];
+            Some(Pre { t, len_px, free })
+        })
+        .collect();
     // Follicle exits. A shaft leaves the skin through its follicular
     // opening: its absorbance ramps up over tens of µm from the exit (the
     // shaft rises out of the skin), while a cut or broken tip ends within
@@ -616,6 +620,8 @@ fn skin_relative_absorbance(
     const BIN: f32 = 0.01;
     const NB: usize = 600;
     let mut hist = vec![0u32; NB];
+    // Bin of −ln R, remembered per value of R (8-bit sources have 256).
+    let mut od_bins = MemoBins::new(|r: f32| ((-r.max(1e-4).ln() / BIN) as usize).min(NB - 1));
     let mut out = Vec::new();
     let mut next = f32::NEG_INFINITY;
     for s in samples {
@@ -638,23 +644,26 @@ fn skin_relative_absorbance(
             (cy - radius).max(0) as usize,
             ((cy + radius) as usize).min(h - 1),
         );
+        let (nw, nh) = (near_hair.width, near_hair.height);
         for y in (y0..=y1).step_by(step) {
-            for x in (x0..=x1).step_by(step) {
-                let i = y * w + x;
-                if !input.valid.data[i] {
-                    continue;
+            let vrow = &input.valid.data[y * w..(y + 1) * w];
+            let rrow = &rgb.r[y * w..(y + 1) * w];
+            let dy = y / f;
+            let nrow = (dy < nh).then(|| &near_hair.data[dy * nw..(dy + 1) * nw]);
+            // x / f kept incrementally (no division per pixel).
+            let (mut dx, mut xr) = (x0 / f, x0 % f);
+            let mut x = x0;
+            while x <= x1 {
+                if vrow[x] && !nrow.is_some_and(|nr| dx < nw && nr[dx]) {
+                    hist[od_bins.bin(rrow[x])] += 1;
+                    n += 1;
                 }
-                let (dx, dy) = (x / f, y / f);
-                if dx < near_hair.width
-                    && dy < near_hair.height
-                    && near_hair.data[dy * near_hair.width + dx]
-                {
-                    continue;
+                x += step;
+                xr += step;
+                while xr >= f {
+                    xr -= f;
+                    dx += 1;
                 }
-                let od = -rgb.r[i].max(1e-4).ln();
-                let b = ((od / BIN) as usize).min(NB - 1);
-                hist[b] += 1;
-                n += 1;
             }
         }
         if n < 30 {
@@ -698,6 +707,36 @@ fn skin_relative_absorbance(
         out.push(1.0 - (skin_od - (-core.max(1e-4).ln())).exp());
     }
     (!out.is_empty()).then(|| profile::median(&mut out))
+}
+
+/// A function of an `f32` remembered by value in a small direct-mapped
+/// table: the same results as calling it, computed once per distinct input
+/// (per slot).
+struct MemoBins<F: Fn(f32) -> usize> {
+    f: F,
+    slots: Vec<(u32, u32)>,
+}
+
+impl<F: Fn(f32) -> usize> MemoBins<F> {
+    const BITS: u32 = 10;
+    fn new(f: F) -> Self {
+        // Every slot starts as the (valid) entry of the bit pattern u32::MAX.
+        let v = f(f32::from_bits(u32::MAX)) as u32;
+        MemoBins {
+            f,
+            slots: vec![(u32::MAX, v); 1 << Self::BITS],
+        }
+    }
+    #[inline]
+    fn bin(&mut self, r: f32) -> usize {
+        let k = r.to_bits();
+        let i = (k.wrapping_mul(0x9E37_79B9) >> (32 - Self::BITS)) as usize;
+        let slot = &mut self.slots[i];
+        if slot.0 != k {
+            *slot = (k, (self.f)(r) as u32);
+        }
+        slot.1 as usize
+    }
 }
 
 fn sample_bilinear_rgb_r(input: &StageInput<'_>, c: [f32; 2]) -> Option<f32> {

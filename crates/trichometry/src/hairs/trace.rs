@@ -55,51 +55,58 @@ fn nms(det: &Detection) -> Mask {
     let s = &det.strength;
     let (w, h) = (s.width, s.height);
     let smax = det.scale.data.iter().fold(0.0f32, |a, &b| a.max(b));
-    let data: Vec<bool> = (0..w * h)
-        .into_par_iter()
-        .map(|i| {
-            if !det.mask.data[i] {
-                return false;
+    // One pixel of the mask: is it a maximum across the ridge?
+    let keep = |i: usize| -> bool {
+        let (x, y) = ((i % w) as f32, (i / w) as f32);
+        let th = det.direction.data[i];
+        let (nx, ny) = (-th.sin(), th.cos());
+        let v = s.data[i];
+        let a = sample_bilinear(s, x + nx, y + ny);
+        let b = sample_bilinear(s, x - nx, y - ny);
+        if !(v >= a && v > b) {
+            return false;
+        }
+        // Edge shoulders: a flat-topped wide shaft also gives a weaker
+        // small-scale ridge just inside each edge. Drop a maximum that
+        // lies within the half-width (σ = w/2) of a stronger, wider
+        // ridge across it.
+        let sp = det.scale.data[i];
+        // Only a wider ridge (σ > 1.4 sp ≤ smax) within 1.1 σ counts.
+        if 1.4 * sp >= smax {
+            return true;
+        }
+        let reach = (2.0 * smax).ceil() as i32;
+        for k in 1..=reach {
+            if k as f32 >= 1.1 * smax {
+                break;
             }
-            let (x, y) = ((i % w) as f32, (i / w) as f32);
-            let th = det.direction.data[i];
-            let (nx, ny) = (-th.sin(), th.cos());
-            let v = s.data[i];
-            let a = sample_bilinear(s, x + nx, y + ny);
-            let b = sample_bilinear(s, x - nx, y - ny);
-            if !(v >= a && v > b) {
-                return false;
-            }
-            // Edge shoulders: a flat-topped wide shaft also gives a weaker
-            // small-scale ridge just inside each edge. Drop a maximum that
-            // lies within the half-width (σ = w/2) of a stronger, wider
-            // ridge across it.
-            let sp = det.scale.data[i];
-            // Only a wider ridge (σ > 1.4 sp ≤ smax) within 1.1 σ counts.
-            if 1.4 * sp >= smax {
-                return true;
-            }
-            let reach = (2.0 * smax).ceil() as i32;
-            for k in 1..=reach {
-                if k as f32 >= 1.1 * smax {
-                    break;
+            for sign in [-1.0f32, 1.0] {
+                let (qx, qy) = (x + sign * k as f32 * nx, y + sign * k as f32 * ny);
+                let (xi, yi) = (round_i64(qx), round_i64(qy));
+                if xi < 0 || yi < 0 || xi >= w as i64 || yi >= h as i64 {
+                    continue;
                 }
-                for sign in [-1.0f32, 1.0] {
-                    let (qx, qy) = (x + sign * k as f32 * nx, y + sign * k as f32 * ny);
-                    let (xi, yi) = (round_i64(qx), round_i64(qy));
-                    if xi < 0 || yi < 0 || xi >= w as i64 || yi >= h as i64 {
-                        continue;
-                    }
-                    let j = yi as usize * w + xi as usize;
-                    let sq = det.scale.data[j];
-                    if s.data[j] > v && sq > 1.4 * sp && (k as f32) < 1.1 * sq {
-                        return false;
-                    }
+                let j = yi as usize * w + xi as usize;
+                let sq = det.scale.data[j];
+                if s.data[j] > v && sq > 1.4 * sp && (k as f32) < 1.1 * sq {
+                    return false;
                 }
             }
-            true
-        })
-        .collect();
+        }
+        true
+    };
+    // Rows in parallel; most pixels are off the mask (skipped in the loop).
+    let mut data = vec![false; w * h];
+    if w > 0 {
+        data.par_chunks_mut(w).enumerate().for_each(|(y, row)| {
+            let mrow = &det.mask.data[y * w..(y + 1) * w];
+            for (x, (o, &m)) in row.iter_mut().zip(mrow).enumerate() {
+                if m {
+                    *o = keep(y * w + x);
+                }
+            }
+        });
+    }
     Mask {
         width: w,
         height: h,
