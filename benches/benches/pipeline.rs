@@ -1,7 +1,9 @@
 //! Whole-pipeline and per-stage benchmarks on a 12 MP image.
 use criterion::{criterion_group, criterion_main, Criterion};
 use std::hint::black_box;
+use trichometry::compare::{compare, CompareParams, Visit};
 use trichometry::hairs::{detect_hairs, HairParams};
+use trichometry::synth::pair::{render_pair, PairSpec, VisitSpec};
 use trichometry::vessels::{detect_vessels, VesselParams};
 use trichometry::{analyze, color, erythema, Calibration, Params, StageInput};
 use trichometry_benches::{hair_phantom_12mp, linear_all_valid, phantom_12mp, vessel_phantom_12mp};
@@ -73,5 +75,47 @@ fn bench_hairs(c: &mut Criterion) {
     g.finish();
 }
 
-criterion_group!(benches, bench, bench_vessels, bench_hairs);
+/// Comparing two analysed 12 MP visits of one site (issue 5: ≤ 0.5 s on
+/// the 2-core machine): registration, shared field, matching of hairs and
+/// capillaries, bootstrap intervals and change maps; the analyses are done
+/// once, outside the timed loop.
+fn bench_compare(c: &mut Criterion) {
+    let (w, h) = trichometry_benches::BENCH_SIZE;
+    let mut spec = PairSpec {
+        followup: VisitSpec {
+            rotation_deg: 6.0,
+            scale: 1.03,
+            shift_frac: [0.08, -0.05],
+            white_balance: [1.05, 1.0, 0.93],
+            exposure: 0.9,
+            jpeg_quality: Some(85),
+            ..VisitSpec::default()
+        },
+        ..PairSpec::default()
+    };
+    spec.scene.width = w;
+    spec.scene.height = h;
+    spec.scene.um_per_px = 3.5;
+    spec.scene.seed = 17;
+    let pair = render_pair(&spec).expect("pair renders");
+    let params = Params::default();
+    let run = |v: &trichometry::synth::pair::PairVisit| {
+        let cal = Calibration::with_um_per_px(v.um_per_px_nominal).unwrap();
+        analyze(&v.image, &cal, &params).expect("visit analyses")
+    };
+    let (ab, af) = (run(&pair.baseline), run(&pair.followup));
+    let (vb, vf) = (
+        Visit::new(&pair.baseline.image, &ab),
+        Visit::new(&pair.followup.image, &af),
+    );
+    let cp = CompareParams::default();
+    let mut g = c.benchmark_group("12mp_compare");
+    g.sample_size(10);
+    g.bench_function("compare_analysed_pair", |b| {
+        b.iter(|| compare(black_box(&vb), black_box(&vf), &cp).unwrap())
+    });
+    g.finish();
+}
+
+criterion_group!(benches, bench, bench_vessels, bench_hairs, bench_compare);
 criterion_main!(benches);
