@@ -78,6 +78,9 @@ pub struct ScalpSignParams {
     pub white_dot_max_elongation: f64,
     /// Bright objects smaller than this area (µm²) are left out.
     pub scale_min_area_um2: f64,
+    /// A scale loses at least this share of the redness (a*) that a white
+    /// cover lightening the skin as much would take away.
+    pub scale_min_whitening: f64,
     /// Pixels darker than the skin by this ΔL* are hair (with the hair
     /// stage's mask): not skin, and filled in within yellow dots.
     pub dark_l_star: f64,
@@ -102,6 +105,7 @@ impl Default for ScalpSignParams {
             white_dot_max_um: 240.0,
             white_dot_max_elongation: 1.6,
             scale_min_area_um2: 2500.0,
+            scale_min_whitening: 0.6,
             dark_l_star: 8.0,
             hair_fill_um: 40.0,
         }
@@ -131,6 +135,7 @@ impl ScalpSignParams {
             ("yellow_min_l_star", self.yellow_min_l_star),
             ("white_dot_max_um", self.white_dot_max_um),
             ("scale_min_area_um2", self.scale_min_area_um2),
+            ("scale_min_whitening", self.scale_min_whitening),
         ] {
             if !(v.is_finite() && v >= 0.0) {
                 return Err(Error::param(n, format!("must be finite and ≥ 0, got {v}")));
@@ -700,6 +705,24 @@ pub fn detect_scalp_signs(
         }
         let d_eq = 2.0 * (area_um2 / std::f64::consts::PI).sqrt();
         let half = blevel[px[0] as usize];
+        // White, not a lighter patch of skin: a white or cream cover over
+        // the skin takes its redness away as it lightens it (a cover of
+        // share α moves L* by α(100 − L*skin) and a* by −α a*skin); a
+        // region that lightens without losing at least
+        // `scale_min_whitening` of that redness is skin.
+        let (mut sl, mut sa, mut sls, mut sas) = (0.0f64, 0.0f64, 0.0f64, 0.0f64);
+        for &i in px {
+            let i = i as usize;
+            sl += dl[i] as f64;
+            sa += (work.a[i] - bg_a.data[i]) as f64;
+            sls += bg_l.data[i] as f64;
+            sas += bg_a.data[i] as f64;
+        }
+        let np = px.len() as f64;
+        let white_da = -(sas / np).max(0.0) / (100.0 - sls / np).max(1.0) * sl;
+        if sa > params.scale_min_whitening * white_da {
+            continue;
+        }
         // A pinpoint white dot is round where its outline is free (not cut
         // by hair, glare or the border): fit a circle to the free outline.
         if d_eq <= params.white_dot_max_um {

@@ -482,7 +482,7 @@ fn yellow_dots_and_scales_match_the_truth() {
 /// Skin with hair, pinpoint white dots (100–200 µm) and glare, but no
 /// yellow dots and no scales.
 #[test]
-#[ignore = "not reached: 0 yellow dots at every scale, but a scale fraction of 0.0057 at 2 um/px (bound 0.002): pinpoint white dots cut by hair or glare that the circle fit does not recognise"]
+#[ignore = "not reached: 0 yellow dots at every scale; scale fraction 0.0019 / 0.0016 / 0.0028 at 2 / 3.5 / 5.5 um/px (bound 0.002): at 5.5 pinpoint white dots cut by hair or the border to slivers that the circle fit does not recognise"]
 fn white_dots_glare_and_hair_are_neither_yellow_dots_nor_scales() {
     let hs = HairSceneSpec {
         density_per_cm2: 200.0,
@@ -491,6 +491,7 @@ fn white_dots_glare_and_hair_are_neither_yellow_dots_nor_scales() {
         scales_per_cm2: 0.0,
         ..HairSceneSpec::default()
     };
+    let mut failures = Vec::new();
     for (upp, seed) in [(2.0, 21), (3.5, 22), (5.5, 23)] {
         let mut sp = scene(upp, seed, hs.clone());
         sp.optics.glare_spots = 8;
@@ -511,12 +512,11 @@ fn white_dots_glare_and_hair_are_neither_yellow_dots_nor_scales() {
             r.signs.white_dot_count,
             r.truth.white_dots.len()
         );
-        assert_eq!(sm.yellow_dot_count, Some(0), "upp {upp}");
-        assert!(
-            sm.scale_area_fraction.unwrap() <= 0.002,
-            "upp {upp}: {sm:?}"
-        );
+        if sm.yellow_dot_count != Some(0) || sm.scale_area_fraction.unwrap() > 0.002 {
+            failures.push(format!("upp {upp}: {sm:?}"));
+        }
     }
+    assert!(failures.is_empty(), "{failures:?}");
 }
 
 fn disc_scene(upp: f64, seed: u64, rotation_deg: f64, side_um: f64) -> SceneSpec {
