@@ -671,6 +671,9 @@ fn explore_false() {
         let st = run(&c);
         let r = evaluate(&c, &st, true);
         print(&r, &format!("fov rot {rot}"));
+        if std::env::var("HAIRS_DUMP").is_ok() {
+            dump(&c, &st, &format!("/tmp/hairs_fov_{rot}.png"));
+        }
     }
     let hs = HairSceneSpec {
         density_per_cm2: 0.0,

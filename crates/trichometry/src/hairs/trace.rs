@@ -44,6 +44,9 @@ pub(crate) struct Traced {
     pub depth: f32,
     /// Number of pieces joined.
     pub n_pieces: usize,
+    /// Indices of the pieces joined, in order.
+    #[allow(dead_code)]
+    pub piece_ids: Vec<usize>,
     /// Profile positions read over all pieces.
     pub attempts: usize,
     /// Length backed by two-edge profiles over all pieces (px).
@@ -532,6 +535,50 @@ fn angle(a: [f32; 2], b: [f32; 2]) -> f32 {
     (a[0] * b[0] + a[1] * b[1]).clamp(-1.0, 1.0).acos()
 }
 
+/// Score of linking end `ea` (of piece `pa`) to end `eb` (of `pb`): lower
+/// is better; `Err` names the test that failed.
+fn link_score(
+    ea: &End,
+    eb: &End,
+    pa: &Piece,
+    pb: &Piece,
+    params: &HairParams,
+    max_gap: f32,
+    max_ang: f32,
+) -> Result<f32, &'static str> {
+    let wmax = pa.width.max(pb.width);
+    let gap_lim = max_gap.max(2.0 * wmax + 6.0);
+    let v = [eb.p[0] - ea.p[0], eb.p[1] - ea.p[1]];
+    let g = (v[0] * v[0] + v[1] * v[1]).sqrt();
+    if g > gap_lim {
+        return Err("gap");
+    }
+    let anti = angle(ea.d, [-eb.d[0], -eb.d[1]]);
+    if anti > max_ang {
+        return Err("angle");
+    }
+    let (ta, tb) = if g > 2.0 {
+        let u = [v[0] / g, v[1] / g];
+        (angle(ea.d, u), angle(eb.d, [-u[0], -u[1]]))
+    } else {
+        (0.0, 0.0)
+    };
+    if ta > max_ang || tb > max_ang {
+        return Err("towards");
+    }
+    // Lateral offset of each end from the other's line.
+    let lat_a = (v[0] * ea.d[1] - v[1] * ea.d[0]).abs();
+    let lat_b = (v[0] * eb.d[1] - v[1] * eb.d[0]).abs();
+    if lat_a.max(lat_b) > (0.6 * wmax).max(3.0) + 0.15 * g {
+        return Err("lateral");
+    }
+    let wmin = pa.width.min(pb.width);
+    if wmax - wmin > (params.max_join_width_ratio as f32 - 1.0) * wmax + 1.5 {
+        return Err("width");
+    }
+    Ok(anti + ta + tb + 0.5 * (wmax - wmin) / wmax + 0.3 * g / gap_lim)
+}
+
 /// Join pieces into shafts by direction continuity.
 pub(crate) fn join(pieces: &[Piece], params: &HairParams, upp: f64) -> Vec<Traced> {
     let ends: Vec<End> = pieces
@@ -564,44 +611,13 @@ pub(crate) fn join(pieces: &[Piece], params: &HairParams, upp: f64) -> Vec<Trace
         }
     }
     let mut cand: Vec<(f32, usize, usize)> = Vec::new();
-    {
-        for (a, b) in pairs {
-            let (ea, eb) = (ends[a], ends[b]);
-            if ea.piece == eb.piece {
-                continue;
-            }
-            let (pa, pb) = (&pieces[ea.piece], &pieces[eb.piece]);
-            let wmax = pa.width.max(pb.width);
-            let gap_lim = max_gap.max(2.0 * wmax + 6.0);
-            let v = [eb.p[0] - ea.p[0], eb.p[1] - ea.p[1]];
-            let g = (v[0] * v[0] + v[1] * v[1]).sqrt();
-            if g > gap_lim {
-                continue;
-            }
-            let anti = angle(ea.d, [-eb.d[0], -eb.d[1]]);
-            if anti > max_ang {
-                continue;
-            }
-            let (ta, tb) = if g > 2.0 {
-                let u = [v[0] / g, v[1] / g];
-                (angle(ea.d, u), angle(eb.d, [-u[0], -u[1]]))
-            } else {
-                (0.0, 0.0)
-            };
-            if ta > max_ang || tb > max_ang {
-                continue;
-            }
-            // Lateral offset of each end from the other's line.
-            let lat_a = (v[0] * ea.d[1] - v[1] * ea.d[0]).abs();
-            let lat_b = (v[0] * eb.d[1] - v[1] * eb.d[0]).abs();
-            if lat_a.max(lat_b) > (0.6 * wmax).max(3.0) + 0.15 * g {
-                continue;
-            }
-            let wmin = pa.width.min(pb.width);
-            if wmax - wmin > (params.max_join_width_ratio as f32 - 1.0) * wmax + 1.5 {
-                continue;
-            }
-            let score = anti + ta + tb + 0.5 * (wmax - wmin) / wmax + 0.3 * g / gap_lim;
+    for (a, b) in pairs {
+        let (ea, eb) = (ends[a], ends[b]);
+        if ea.piece == eb.piece {
+            continue;
+        }
+        let (pa, pb) = (&pieces[ea.piece], &pieces[eb.piece]);
+        if let Ok(score) = link_score(&ea, &eb, pa, pb, params, max_gap, max_ang) {
             cand.push((score, a, b));
         }
     }
@@ -723,6 +739,7 @@ pub(crate) fn join(pieces: &[Piece], params: &HairParams, upp: f64) -> Vec<Trace
             width,
             depth,
             n_pieces: chain.len(),
+            piece_ids: chain.iter().map(|&(pi, _)| pi).collect(),
             attempts: chain.iter().map(|&(pi, _)| pieces[pi].attempts).sum(),
             profiled_px: chain.iter().map(|&(pi, _)| pieces[pi].profiled_px).sum(),
         });
@@ -778,5 +795,322 @@ mod tests {
                 pieces[0].width
             );
         }
+    }
+}
+
+#[cfg(test)]
+mod diag {
+    use super::*;
+    use crate::analysis::StageInput;
+    use crate::color::{linear_to_srgb, to_linear};
+    use crate::image::{Image, Plane, Samples};
+    use crate::kernels::{dilate, gaussian_blur};
+    use crate::synth::hairs::{paint_hairs, HairSceneSpec, HairTruth};
+    use crate::synth::{skin, Rng, SceneSpec};
+
+    pub(crate) fn render(
+        w: usize,
+        h: usize,
+        upp: f64,
+        seed: u64,
+        hs: &HairSceneSpec,
+    ) -> (crate::color::LinearRgb, HairTruth) {
+        let spec = SceneSpec {
+            width: w,
+            height: h,
+            um_per_px: upp,
+            seed,
+            ..SceneSpec::default()
+        };
+        let rng = Rng::new(seed);
+        let mut c = skin::paint_skin(&spec, &mut rng.fork(1));
+        let truth = paint_hairs(&mut c, hs, &mut rng.fork(3)).unwrap();
+        let mut r2 = Rng::new(seed ^ 0xABCD);
+        let planes: Vec<Plane> = [&c.r, &c.g, &c.b]
+            .iter()
+            .map(|p| gaussian_blur(&Plane::from_vec(w, h, (*p).clone()), 0.8))
+            .collect();
+        let mut px = vec![0u8; 3 * w * h];
+        for i in 0..w * h {
+            for k in 0..3 {
+                let v = linear_to_srgb(planes[k].data[i].clamp(0.0, 1.0)) * 255.0
+                    + 2.0 * r2.normal() as f32;
+                px[3 * i + k] = v.round().clamp(0.0, 255.0) as u8;
+            }
+        }
+        let mut buf = Vec::new();
+        image::codecs::jpeg::JpegEncoder::new_with_quality(&mut buf, 90)
+            .encode(&px, w as u32, h as u32, image::ExtendedColorType::Rgb8)
+            .unwrap();
+        let px = image::load_from_memory(&buf).unwrap().to_rgb8().into_raw();
+        let img = Image::new(w, h, 3, Samples::U8(px)).unwrap();
+        (to_linear(&img.view()).unwrap(), truth)
+    }
+
+    /// Where along each truth shaft the centreline is lost:
+    /// `HAIRS_DIAG=upp,seed,kind cargo test -p trichometry --lib diag -- --ignored --nocapture`.
+    #[test]
+    #[ignore]
+    fn diag_stages() {
+        let v = std::env::var("HAIRS_DIAG").unwrap_or("2,41,crowded".into());
+        let v: Vec<&str> = v.split(',').collect();
+        let upp: f64 = v[0].parse().unwrap();
+        let seed: u64 = v[1].parse().unwrap();
+        let hs = if v[2] == "sparse" {
+            HairSceneSpec {
+                density_per_cm2: 150.0,
+                hairs_per_unit_weights: [1.0, 0.0, 0.0, 0.0],
+                vellus_fraction: 0.3,
+                terminal_fraction: 0.35,
+                light_fraction: 0.2,
+                direction_spread_deg: 90.0,
+                ..HairSceneSpec::default()
+            }
+        } else {
+            HairSceneSpec::default()
+        };
+        let (w, h) = ((2400.0 / upp) as usize, (1800.0 / upp) as usize);
+        let (rgb, truth) = render(w, h, upp, seed, &hs);
+        let valid = Mask::filled(w, h, true);
+        let input = StageInput {
+            rgb: &rgb,
+            um_per_px: upp,
+            valid: &valid,
+        };
+        let params = HairParams::default();
+        let det = super::super::detect::detect(&input, &params);
+        let thin = nms(&det);
+        let (cut, _) = cut_junctions(&thin, &det);
+        let (pk, _) = pieces(&det, &params, upp);
+        let loose = HairParams {
+            min_profile_support: 0.0,
+            ..params.clone()
+        };
+        let (pall, _) = pieces(&det, &loose, upp);
+        let f = det.factor as f32;
+        let (dw, dh) = (det.mask.width, det.mask.height);
+        let raster = |ps: &[Piece]| {
+            let mut m = Mask::filled(dw, dh, false);
+            for p in ps {
+                for q in p.pts.windows(2) {
+                    for s in 0..8 {
+                        let t = s as f32 / 8.0;
+                        let (x, y) = (
+                            q[0][0] + t * (q[1][0] - q[0][0]),
+                            q[0][1] + t * (q[1][1] - q[0][1]),
+                        );
+                        let (x, y) = ((x / f) as usize, (y / f) as usize);
+                        if x < dw && y < dh {
+                            m.data[y * dw + x] = true;
+                        }
+                    }
+                }
+            }
+            m
+        };
+        {
+            let lab = label_with(&cut, Connectivity::Eight);
+            let mut comps: Vec<Vec<usize>> = vec![Vec::new(); lab.count as usize + 1];
+            for (i, &l) in lab.data.iter().enumerate() {
+                if l != 0 {
+                    comps[l as usize].push(i);
+                }
+            }
+            for c in comps.iter().skip(1).filter(|c| c.len() >= 20) {
+                let l = lab.data[c[0]];
+                let n = lab.data.len();
+                let path = order(c, dw, &|j| j < n && lab.data[j] == l);
+                let mut sig: Vec<f32> = path.iter().map(|&i| det.scale.data[i]).collect();
+                let k = (1.5 * profile::median(&mut sig)).round().max(3.0) as usize;
+                let sp = split_at_turns(&path, dw, k, params.max_turn_deg as f32);
+                let lens: Vec<usize> = sp.iter().map(|p| p.len()).collect();
+                if path.len() * 10 < c.len() * 8 || lens.iter().sum::<usize>() * 10 < path.len() * 7
+                {
+                    println!(
+                        "comp at ({}, {}) px {} path {} k {k} split {:?}",
+                        c[0] % dw,
+                        c[0] / dw,
+                        c.len(),
+                        path.len(),
+                        lens
+                    );
+                }
+            }
+        }
+        let traced = join(&pk, &params, upp);
+        let mut shaft_of = vec![usize::MAX; pk.len()];
+        for (k, t) in traced.iter().enumerate() {
+            for &pi in &t.piece_ids {
+                shaft_of[pi] = k;
+            }
+        }
+        let tol = 4.0f32.max(20.0 / upp as f32);
+        let max_gap = (params.max_join_gap_um / upp) as f32;
+        let max_ang = (params.max_join_angle_deg as f32).to_radians();
+        for t in truth
+            .shafts
+            .iter()
+            .filter(|t| t.counted && !t.crosses.is_empty())
+        {
+            let tp: Vec<[f32; 2]> = t
+                .centreline_px
+                .iter()
+                .map(|p| [p[0] as f32, p[1] as f32])
+                .collect();
+            let nearest = |q: [f32; 2]| -> (f32, usize) {
+                let mut best = (f32::INFINITY, 0);
+                for (k, p) in tp.iter().enumerate() {
+                    let d = (p[0] - q[0]).powi(2) + (p[1] - q[1]).powi(2);
+                    if d < best.0 {
+                        best = (d, k);
+                    }
+                }
+                (best.0.sqrt(), best.1)
+            };
+            let mut on: Vec<(usize, usize)> = Vec::new();
+            for (pi, p) in pk.iter().enumerate() {
+                let n_on = p.pts.iter().filter(|&&q| nearest(q).0 <= tol).count();
+                if n_on * 10 >= p.pts.len() * 6 && p.pts.len() >= 2 {
+                    let mid = nearest(p.pts[p.pts.len() / 2]).1;
+                    on.push((mid, pi));
+                }
+            }
+            on.sort();
+            println!(
+                "truth {} d {:.0} cross {:?}:",
+                t.id, t.diameter_um, t.crosses
+            );
+            for (k, &(m, pi)) in on.iter().enumerate() {
+                let p = &pk[pi];
+                println!(
+                    "   piece {pi} at {m} len {} width {:.1} samples {} -> shaft {}",
+                    p.pts.len(),
+                    p.width,
+                    p.samples.len(),
+                    shaft_of[pi]
+                );
+                if k + 1 < on.len() {
+                    let q = &pk[on[k + 1].1];
+                    // Facing ends: the closest pair.
+                    let mut best = (f32::INFINITY, 0, 0);
+                    for wa in 0..2 {
+                        for wb in 0..2 {
+                            let (ea, eb) = (end_of(p, pi, wa), end_of(q, on[k + 1].1, wb));
+                            let d = (ea.p[0] - eb.p[0]).hypot(ea.p[1] - eb.p[1]);
+                            if d < best.0 {
+                                best = (d, wa, wb);
+                            }
+                        }
+                    }
+                    let (ea, eb) = (end_of(p, pi, best.1), end_of(q, on[k + 1].1, best.2));
+                    let r = link_score(&ea, &eb, p, q, &params, max_gap, max_ang);
+                    let anti = angle(ea.d, [-eb.d[0], -eb.d[1]]).to_degrees();
+                    println!(
+                        "      link to {}: gap {:.0} anti {anti:.0}° -> {r:?} ({:.0},{:.0})->({:.0},{:.0})",
+                        on[k + 1].1, best.0, ea.p[0], ea.p[1], eb.p[0], eb.p[1]
+                    );
+                }
+            }
+        }
+        let kept = raster(&pk);
+        let all = raster(&pall);
+        let stages = [
+            ("mask", dilate(&det.mask, 2.0)),
+            ("nms", dilate(&thin, 2.0)),
+            ("cut", dilate(&cut, 2.0)),
+            ("pieces_all", dilate(&all, 2.0)),
+            ("pieces_kept", dilate(&kept, 2.0)),
+        ];
+        println!(
+            "factor {} sigmas {:?}",
+            det.factor,
+            super::super::detect::sigmas(&params, upp * det.factor as f64)
+        );
+        for t in truth.shafts.iter().filter(|t| t.counted) {
+            let pts: Vec<(usize, usize)> = t
+                .centreline_px
+                .iter()
+                .filter(|p| p[0] >= 0.0 && p[1] >= 0.0 && p[0] < w as f64 && p[1] < h as f64)
+                .map(|p| ((p[0] / f as f64) as usize, (p[1] / f as f64) as usize))
+                .filter(|&(x, y)| x < dw && y < dh)
+                .collect();
+            let fr: Vec<String> = stages
+                .iter()
+                .map(|(n, m)| {
+                    let c = pts.iter().filter(|&&(x, y)| m.data[y * dw + x]).count();
+                    format!("{n} {:.2}", c as f32 / pts.len().max(1) as f32)
+                })
+                .collect();
+            // Scale and strength along the truth centreline.
+            let mut sc: Vec<f32> = pts
+                .iter()
+                .map(|&(x, y)| det.scale.data[y * dw + x])
+                .collect();
+            let mut st: Vec<f32> = pts
+                .iter()
+                .map(|&(x, y)| det.strength.data[y * dw + x])
+                .collect();
+            println!(
+                "truth {} d {:.0} light {} cross {:?}: {}; σ med {:.1} (expect {:.1}) strength med {:.2}",
+                t.id,
+                t.diameter_um,
+                t.light,
+                t.crosses,
+                fr.join(", "),
+                profile::median(&mut sc),
+                t.diameter_um / 2.0 / (upp * f as f64),
+                profile::median(&mut st)
+            );
+        }
+        // Overlay at detection resolution, 2× enlarged.
+        let k = 2usize;
+        let mut px = vec![0u8; 3 * dw * dh * k * k];
+        for y in 0..dh * k {
+            for x in 0..dw * k {
+                let (sx, sy) = (x / k, y / k);
+                let i = sy * dw + sx;
+                let fx = ((sx as f32 + 0.5) * f).min(w as f32 - 1.0) as usize;
+                let fy = ((sy as f32 + 0.5) * f).min(h as f32 - 1.0) as usize;
+                let g = (linear_to_srgb(rgb.r[fy * w + fx]) * 200.0) as u8;
+                let mut c = [g, g, g];
+                if det.mask.data[i] {
+                    c = [g / 2, g / 2, g.saturating_add(40)];
+                }
+                if thin.data[i] {
+                    c = [255, 0, 0];
+                }
+                if cut.data[i] {
+                    c = [255, 255, 0];
+                }
+                if all.data[i] {
+                    c = [255, 0, 255];
+                }
+                if kept.data[i] {
+                    c = [0, 255, 0];
+                }
+                let o = 3 * (y * dw * k + x);
+                px[o..o + 3].copy_from_slice(&c);
+            }
+        }
+        for t in truth.shafts.iter().filter(|t| t.counted) {
+            for p in t.centreline_px.iter().step_by(3) {
+                let (x, y) = (
+                    (p[0] / f as f64 * k as f64) as usize,
+                    (p[1] / f as f64 * k as f64) as usize,
+                );
+                if x < dw * k && y < dh * k {
+                    let o = 3 * (y * dw * k + x);
+                    px[o..o + 3].copy_from_slice(&[0, 255, 255]);
+                }
+            }
+        }
+        image::save_buffer(
+            format!("/tmp/diag_{}_{}_{}.png", v[0], seed, v[2]),
+            &px,
+            (dw * k) as u32,
+            (dh * k) as u32,
+            image::ColorType::Rgb8,
+        )
+        .unwrap();
     }
 }
