@@ -492,17 +492,33 @@ fn ring_labels(l: &Labels, ok: &[bool], r: usize) -> Vec<u32> {
             front.push(i);
         }
     }
-    // The vessel mask itself plus one pixel is not skin.
+    // The vessel mask itself plus one pixel is not skin. Fronts in
+    // discovery order; interior pixels (not on the image border) take the
+    // eight fixed offsets without bound checks, in the same order.
+    let (wi, hi) = (w as isize, h as isize);
+    let offs: [isize; 9] = [-wi - 1, -wi, -wi + 1, -1, 0, 1, wi - 1, wi, wi + 1];
     for step in 1..=(r + 1) as u16 {
-        let mut next = Vec::new();
+        let mut next = Vec::with_capacity(front.len() * 2);
         for &i in &front {
-            let (x, y) = (i % w, i / w);
-            for yy in y.saturating_sub(1)..=(y + 1).min(h - 1) {
-                for xx in x.saturating_sub(1)..=(x + 1).min(w - 1) {
-                    let j = yy * w + xx;
+            let (x, y) = ((i % w) as isize, (i / w) as isize);
+            let lab = out[i];
+            if x > 0 && y > 0 && x + 1 < wi && y + 1 < hi {
+                for &o in &offs {
+                    let j = (i as isize + o) as usize;
                     if dist[j] == u16::MAX {
                         dist[j] = step;
-                        out[j] = out[i];
+                        out[j] = lab;
+                        next.push(j);
+                    }
+                }
+                continue;
+            }
+            for yy in (y - 1).max(0)..=(y + 1).min(hi - 1) {
+                for xx in (x - 1).max(0)..=(x + 1).min(wi - 1) {
+                    let j = (yy * wi + xx) as usize;
+                    if dist[j] == u16::MAX {
+                        dist[j] = step;
+                        out[j] = lab;
                         next.push(j);
                     }
                 }

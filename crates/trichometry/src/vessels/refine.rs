@@ -13,7 +13,7 @@ use super::segment::{ln_fast, Coarse};
 use super::VesselParams;
 use crate::color::LinearRgb;
 use crate::image::{Labels, Mask, Plane};
-use crate::kernels::{max_filter, sample_bilinear, Footprint};
+use crate::kernels::sample_bilinear;
 use rayon::prelude::*;
 
 /// One vessel found at the fine level.
@@ -45,21 +45,40 @@ pub(crate) struct Grid {
 }
 
 /// Labels grown into unlabelled 8-neighbours by one pixel (largest label
-/// wins): a 3 × 3 max filter (labels < 2²⁴ are exact in f32) kept only where
-/// the pixel had no label.
+/// wins): the 3 × 3 maximum, kept only where the pixel had no label. On
+/// the labels themselves, row by row (maximum of the three rows, then of
+/// three columns): no float plane, no transposes.
 pub(crate) fn grow_labels(l: &Labels) -> Vec<u32> {
-    debug_assert!(l.count < 1 << 24);
-    let f = Plane::from_vec(
-        l.width,
-        l.height,
-        l.data.par_iter().map(|&v| v as f32).collect(),
-    );
-    let m = max_filter(&f, 1, Footprint::Square);
-    l.data
-        .par_iter()
-        .zip(m.data.par_iter())
-        .map(|(&v, &g)| if v != 0 { v } else { g as u32 })
-        .collect()
+    let (w, h) = (l.width, l.height);
+    let d = &l.data;
+    let mut out = vec![0u32; w * h];
+    if w == 0 {
+        return out;
+    }
+    out.par_chunks_mut(w).enumerate().for_each(|(y, o)| {
+        let row = &d[y * w..(y + 1) * w];
+        if !row.contains(&0) {
+            o.copy_from_slice(row);
+            return;
+        }
+        let mut col = row.to_vec();
+        for yy in [y.wrapping_sub(1), y + 1] {
+            if yy < h {
+                for (c, &v) in col.iter_mut().zip(&d[yy * w..(yy + 1) * w]) {
+                    *c = (*c).max(v);
+                }
+            }
+        }
+        for (x, (ov, &v)) in o.iter_mut().zip(row).enumerate() {
+            *ov = if v != 0 {
+                v
+            } else {
+                let (a, b) = (x.saturating_sub(1), (x + 2).min(w));
+                col[a..b].iter().fold(0, |m, &c| m.max(c))
+            };
+        }
+    });
+    out
 }
 
 /// All vessels, candidate by candidate.
@@ -83,14 +102,15 @@ pub(crate) fn refine(
     });
     // Bounding boxes of the claims (coarse px).
     let mut bb = vec![(usize::MAX, usize::MAX, 0usize, 0usize); n + 1];
-    for (i, &l) in claim.iter().enumerate() {
-        if l > 0 {
-            let (x, y) = (i % c.w, i / c.w);
-            let b = &mut bb[l as usize];
-            b.0 = b.0.min(x);
-            b.1 = b.1.min(y);
-            b.2 = b.2.max(x);
-            b.3 = b.3.max(y);
+    for (y, row) in claim.chunks(c.w.max(1)).enumerate() {
+        for (x, &l) in row.iter().enumerate() {
+            if l > 0 {
+                let b = &mut bb[l as usize];
+                b.0 = b.0.min(x);
+                b.1 = b.1.min(y);
+                b.2 = b.2.max(x);
+                b.3 = b.3.max(y);
+            }
         }
     }
     (1..=n as u32)

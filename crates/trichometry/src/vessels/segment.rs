@@ -151,10 +151,18 @@ fn read_planes(rgb: &LinearRgb, valid: &Mask, hair: Option<&Mask>, f: usize) -> 
                 rr[cx] = r;
                 gg[cx] = g;
                 bb[cx] = b;
-                lr[cx] = ln_fast(r.max(1e-4));
-                lg[cx] = ln_fast(g.max(1e-4));
-                ly[cx] = ln_fast((0.2126 * r + 0.7152 * g + 0.0722 * b).max(1e-4));
                 bd[cx] = if fl & 2 != 0 { 2 } else { fl & 1 };
+            }
+            // The logarithms in their own pass over the row: it vectorises
+            // (inside the box loop above it does not).
+            for (l, &r) in lr.iter_mut().zip(rr.iter()) {
+                *l = ln_fast(r.max(1e-4));
+            }
+            for (l, &g) in lg.iter_mut().zip(gg.iter()) {
+                *l = ln_fast(g.max(1e-4));
+            }
+            for (((l, &r), &g), &b) in ly.iter_mut().zip(rr.iter()).zip(gg.iter()).zip(bb.iter()) {
+                *l = ln_fast((0.2126 * r + 0.7152 * g + 0.0722 * b).max(1e-4));
             }
             *cnt = n_ok;
         });

@@ -1,0 +1,56 @@
+//! Profiling harness: the vessel stage on the 12 MP vessel phantom,
+//! repeated, with a fingerprint of the output (bit-identity check across
+//! optimisations). `cargo run --release -p trichometry-benches --example
+//! vessels_profile -- 3.5 5` (µm/px, repetitions; µm/px may be a list).
+use std::time::Instant;
+use trichometry::vessels::{detect_vessels, VesselParams};
+use trichometry::StageInput;
+use trichometry_benches::{linear_all_valid, vessel_phantom_12mp};
+
+/// FNV-1a over bytes.
+fn fnv(h: &mut u64, bytes: &[u8]) {
+    for &b in bytes {
+        *h ^= b as u64;
+        *h = h.wrapping_mul(0x100_0000_01b3);
+    }
+}
+
+fn main() {
+    let args: Vec<String> = std::env::args().collect();
+    let ums: Vec<f64> = args
+        .get(1)
+        .map(|s| s.split(',').map(|v| v.parse().unwrap()).collect())
+        .unwrap_or_else(|| vec![1.5, 3.5, 5.0]);
+    let reps: usize = args.get(2).and_then(|s| s.parse().ok()).unwrap_or(5);
+    for um in ums {
+        let image = vessel_phantom_12mp(um);
+        let (rgb, valid) = linear_all_valid(&image);
+        let input = StageInput {
+            rgb: &rgb,
+            um_per_px: um,
+            valid: &valid,
+        };
+        let params = VesselParams::default();
+        let mut times = Vec::new();
+        let mut hsh = 0xcbf2_9ce4_8422_2325u64;
+        for i in 0..reps {
+            let t = Instant::now();
+            let st = detect_vessels(&input, None, &params).unwrap();
+            times.push(t.elapsed().as_secs_f64() * 1e3);
+            if i == 0 {
+                fnv(&mut hsh, format!("{:?}", st.capillaries).as_bytes());
+                fnv(&mut hsh, format!("{:?}", st.summary).as_bytes());
+                for &l in &st.labels.data {
+                    fnv(&mut hsh, &l.to_le_bytes());
+                }
+                println!("{um} um/px: {} capillaries", st.capillaries.len());
+            }
+        }
+        times.sort_by(f64::total_cmp);
+        println!(
+            "{um} um/px: best {:.1} ms, median {:.1} ms, fingerprint {hsh:016x}",
+            times[0],
+            times[times.len() / 2]
+        );
+    }
+}
