@@ -26,8 +26,10 @@ pub use self::hessian::{
     ridge_response, BlobResponse, HessianPlanes, Polarity, RidgeResponse,
 };
 pub use self::label::{hysteresis, label, label_with, regions, Connectivity, RegionStats};
+pub(crate) use self::morphology::dilate_square_rows;
 pub use self::morphology::{
-    black_tophat, close, dilate, erode, max_filter, min_filter, open, white_tophat, Footprint,
+    black_tophat, close, dilate, dilate_square, erode, max_filter, min_filter, open, white_tophat,
+    Footprint,
 };
 pub use self::paint::paint_tubes;
 pub use self::thin::{

@@ -96,6 +96,58 @@ fn dilate_small(mask: &Mask, r2: f32) -> Mask {
     }
 }
 
+/// Binary dilation by the (2r+1)×(2r+1) square (Chebyshev radius
+/// `radius_px`): the same set as [`max_filter`] with [`Footprint::Square`]
+/// of the 0/1 plane, on bytes instead of floats. Pixels outside the image
+/// add nothing; radius 0 returns a copy.
+#[must_use = "the function does not modify the original image"]
+pub fn dilate_square(mask: &Mask, radius_px: usize) -> Mask {
+    let (w, h) = (mask.width, mask.height);
+    assert_eq!(mask.data.len(), w * h, "mask buffer size");
+    Mask {
+        width: w,
+        height: h,
+        data: dilate_square_rows(&mask.data, w, h, radius_px, w * h >= 1 << 16),
+    }
+}
+
+/// [`dilate_square`] of a row-major `w × h` slice; `parallel` = rows in
+/// parallel (small windows run on the calling thread, where parallel bands
+/// cost more than the work). The same result either way.
+pub(crate) fn dilate_square_rows(
+    m: &[bool],
+    w: usize,
+    h: usize,
+    r: usize,
+    parallel: bool,
+) -> Vec<bool> {
+    if r == 0 || w == 0 || h == 0 {
+        return m.to_vec();
+    }
+    let k = r.min(w - 1);
+    // Each row ORed over ±r columns, then each output row over ±r rows.
+    let mut rows = vec![false; w * h];
+    let hpass = |(y, o): (usize, &mut [bool])| or_shifted(&m[y * w..(y + 1) * w], k, o);
+    let mut out = vec![false; w * h];
+    let vpass = |rows: &[bool], (y, o): (usize, &mut [bool])| {
+        for yy in y.saturating_sub(r)..(y + r + 1).min(h) {
+            for (v, &s) in o.iter_mut().zip(&rows[yy * w..(yy + 1) * w]) {
+                *v |= s;
+            }
+        }
+    };
+    if parallel {
+        rows.par_chunks_mut(w).enumerate().for_each(hpass);
+        out.par_chunks_mut(w)
+            .enumerate()
+            .for_each(|a| vpass(&rows, a));
+    } else {
+        rows.chunks_mut(w).enumerate().for_each(hpass);
+        out.chunks_mut(w).enumerate().for_each(|a| vpass(&rows, a));
+    }
+    out
+}
+
 /// `out[x] |= src[x + d]` for every `|d| ≤ k` with `x + d` inside the row.
 fn or_shifted(src: &[bool], k: usize, out: &mut [bool]) {
     let w = out.len();

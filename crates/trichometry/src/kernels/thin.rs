@@ -96,7 +96,10 @@ pub fn skeletonize(mask: &Mask) -> Mask {
     if w == 0 || h == 0 {
         return mask.clone();
     }
-    let tables = zs_tables();
+    // Built once per process: thinning many small components (one per
+    // capillary) would otherwise rebuild them every call.
+    static TABLES: std::sync::OnceLock<[[bool; 256]; 2]> = std::sync::OnceLock::new();
+    let tables = TABLES.get_or_init(zs_tables);
     let mut cur: Vec<u8> = mask.data.iter().map(|&b| b as u8).collect();
     let mut next = cur.clone();
     // Rows changed by the last two subiterations. A row whose 3-row
@@ -108,7 +111,7 @@ pub fn skeletonize(mask: &Mask) -> Mask {
     let mut changed_before = vec![true; h];
     loop {
         let mut changed = false;
-        for table in &tables {
+        for table in tables {
             let src = &cur;
             let active: Vec<bool> = (0..h)
                 .map(|y| {

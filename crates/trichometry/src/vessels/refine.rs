@@ -13,7 +13,12 @@ use super::segment::{ln_fast, Coarse};
 use super::VesselParams;
 use crate::color::LinearRgb;
 use crate::image::{Labels, Mask, Plane};
-use crate::kernels::sample_bilinear;
+use crate::kernels::{dilate_square_rows, sample_bilinear};
+
+/// Square dilation of a window (on the calling thread).
+fn dilate(m: &[bool], w: usize, h: usize, r: usize) -> Vec<bool> {
+    dilate_square_rows(m, w, h, r, false)
+}
 use rayon::prelude::*;
 
 /// One vessel found at the fine level.
@@ -390,38 +395,6 @@ fn window(
 // Window-local helpers. The windows are a few hundred cells: the plane
 // kernels' parallel bands, transposes and allocations cost more than the
 // work there, so these are plain loops.
-
-/// Square (Chebyshev) dilation of radius `r`: ORs of shifted rows (the
-/// radii here are 1–3 cells).
-fn dilate(m: &[bool], w: usize, h: usize, r: usize) -> Vec<bool> {
-    if r == 0 {
-        return m.to_vec();
-    }
-    let mut rows = m.to_vec();
-    for y in 0..h {
-        let src = &m[y * w..(y + 1) * w];
-        let o = &mut rows[y * w..(y + 1) * w];
-        for s in 1..=r.min(w.saturating_sub(1)) {
-            for (a, &b) in o[..w - s].iter_mut().zip(&src[s..]) {
-                *a |= b;
-            }
-            for (a, &b) in o[s..].iter_mut().zip(&src[..w - s]) {
-                *a |= b;
-            }
-        }
-    }
-    let mut out = vec![false; w * h];
-    for y in 0..h {
-        let (a, b) = (y.saturating_sub(r), (y + r + 1).min(h));
-        let o = &mut out[y * w..(y + 1) * w];
-        for yy in a..b {
-            for (v, &s) in o.iter_mut().zip(&rows[yy * w..(yy + 1) * w]) {
-                *v |= s;
-            }
-        }
-    }
-    out
-}
 
 /// Square maximum filter of radius `r` (border: the window is cut), by
 /// maxima of shifted rows.

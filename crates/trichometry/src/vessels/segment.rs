@@ -8,8 +8,8 @@ use super::VesselParams;
 use crate::color::LinearRgb;
 use crate::image::{Labels, Mask, Plane};
 use crate::kernels::{
-    block_median_background, gaussian_blur, label, max_filter, ridge_and_blob_response,
-    EmptyBlocks, Footprint, Polarity,
+    block_median_background, dilate_square, gaussian_blur, label, ridge_and_blob_response,
+    EmptyBlocks, Polarity,
 };
 use rayon::prelude::*;
 
@@ -140,18 +140,17 @@ fn read_planes(rgb: &LinearRgb, valid: &Mask, hair: Option<&Mask>, f: usize) -> 
                     }
                 }
             }
-            for cx in 0..w {
-                let x0 = cx * f;
-                let x1 = (x0 + f).min(w0);
-                let inv = inv_rows / (x1 - x0) as f32;
-                let r = sr[x0..x1].iter().sum::<f32>() * inv;
-                let g = sg[x0..x1].iter().sum::<f32>() * inv;
-                let b = sb[x0..x1].iter().sum::<f32>() * inv;
-                let fl = flag[x0..x1].iter().fold(0u8, |a, &v| a | v);
-                rr[cx] = r;
-                gg[cx] = g;
-                bb[cx] = b;
-                bd[cx] = if fl & 2 != 0 { 2 } else { fl & 1 };
+            let sums = ([&sr[..], &sg, &sb], &flag[..]);
+            let outs = ([&mut rr[..], gg, bb], &mut bd[..]);
+            match f {
+                2 => box_row::<2>(sums, inv_rows, outs),
+                3 => box_row::<3>(sums, inv_rows, outs),
+                4 => box_row::<4>(sums, inv_rows, outs),
+                5 => box_row::<5>(sums, inv_rows, outs),
+                6 => box_row::<6>(sums, inv_rows, outs),
+                7 => box_row::<7>(sums, inv_rows, outs),
+                8 => box_row::<8>(sums, inv_rows, outs),
+                _ => box_row_any(f, sums, inv_rows, outs),
             }
             // The logarithms in their own pass over the row: it vectorises
             // (inside the box loop above it does not).
@@ -176,20 +175,74 @@ fn read_planes(rgb: &LinearRgb, valid: &Mask, hair: Option<&Mask>, f: usize) -> 
     }
 }
 
+/// Column sums of a box row (`[r, g, b]`) and their flags.
+type RowSums<'a> = ([&'a [f32]; 3], &'a [u8]);
+/// Box means (`[r, g, b]`) and flags of a coarse row.
+type RowOut<'a> = ([&'a mut [f32]; 3], &'a mut [u8]);
+
+/// Means and flags of the boxes of `F` columns of one coarse row (the
+/// partial last box by [`box_row_any`]): with `F` known the short sums
+/// unroll. Each sum is taken left to right, as in [`box_row_any`].
+#[inline(always)]
+fn box_row<const F: usize>(sums: RowSums<'_>, inv_rows: f32, out: RowOut<'_>) {
+    let ([sr, sg, sb], flag) = sums;
+    let ([rr, gg, bb], bd) = out;
+    let full = sr.len() / F;
+    let inv = inv_rows / F as f32;
+    let sum = |c: &[f32]| c.iter().sum::<f32>() * inv;
+    for (o, c) in rr[..full].iter_mut().zip(sr.chunks_exact(F)) {
+        *o = sum(c);
+    }
+    for (o, c) in gg[..full].iter_mut().zip(sg.chunks_exact(F)) {
+        *o = sum(c);
+    }
+    for (o, c) in bb[..full].iter_mut().zip(sb.chunks_exact(F)) {
+        *o = sum(c);
+    }
+    for (o, c) in bd[..full].iter_mut().zip(flag.chunks_exact(F)) {
+        let fl = c.iter().fold(0u8, |a, &v| a | v);
+        *o = if fl & 2 != 0 { 2 } else { fl & 1 };
+    }
+    if full < rr.len() {
+        let x0 = full * F;
+        box_row_any(
+            F,
+            ([&sr[x0..], &sg[x0..], &sb[x0..]], &flag[x0..]),
+            inv_rows,
+            (
+                [&mut rr[full..], &mut gg[full..], &mut bb[full..]],
+                &mut bd[full..],
+            ),
+        );
+    }
+}
+
+/// [`box_row`] for any box width `f` (and partial boxes at the end).
+fn box_row_any(f: usize, sums: RowSums<'_>, inv_rows: f32, out: RowOut<'_>) {
+    let ([sr, sg, sb], flag) = sums;
+    let ([rr, gg, bb], bd) = out;
+    let w0 = sr.len();
+    for cx in 0..rr.len() {
+        let x0 = cx * f;
+        let x1 = (x0 + f).min(w0);
+        let inv = inv_rows / (x1 - x0) as f32;
+        rr[cx] = sr[x0..x1].iter().sum::<f32>() * inv;
+        gg[cx] = sg[x0..x1].iter().sum::<f32>() * inv;
+        bb[cx] = sb[x0..x1].iter().sum::<f32>() * inv;
+        let fl = flag[x0..x1].iter().fold(0u8, |a, &v| a | v);
+        bd[cx] = if fl & 2 != 0 { 2 } else { fl & 1 };
+    }
+}
+
 /// `ok` with every pixel within `r` (square) of a `flag` pixel removed.
-pub(crate) fn clear_around(ok: &mut [bool], flag: &[bool], w: usize, h: usize, r: usize) {
+pub(crate) fn clear_around(ok: &mut [bool], flag: Vec<bool>, w: usize, h: usize, r: usize) {
     if !flag.iter().any(|&b| b) {
         return;
     }
-    let f: Vec<f32> = flag.iter().map(|&b| b as u8 as f32).collect();
-    let grown = if r > 0 {
-        max_filter(&Plane::from_vec(w, h, f), r, Footprint::Square).data
-    } else {
-        f
-    };
-    for (o, &g) in ok.iter_mut().zip(&grown) {
-        *o = *o && g == 0.0;
-    }
+    let grown = dilate_square(&mask_of(flag, w, h), r).data;
+    ok.par_iter_mut()
+        .zip(grown.par_iter())
+        .for_each(|(o, &g)| *o = *o && !g);
 }
 
 /// Contrast plane d = h − background, with excluded pixels filled by a
@@ -254,7 +307,7 @@ pub(crate) fn coarse(
     let margin = (params.hair_margin_um / um).ceil() as usize;
     let mut ok0: Vec<bool> = pl.bad.iter().map(|&b| b == 0).collect();
     let hairf: Vec<bool> = pl.bad.iter().map(|&b| b == 1).collect();
-    clear_around(&mut ok0, &hairf, w, h, margin);
+    clear_around(&mut ok0, hairf, w, h, margin);
     // White/yellow dots and scales (bright), hair the hair stage left
     // unmasked (dark in red): excluded with the hair margin.
     let bg_y = bgf(&pl.lny, &ok0);
@@ -265,7 +318,7 @@ pub(crate) fn coarse(
         .map(|i| pl.lny[i] - bg_y.data[i] >= be || pl.lnr[i] - bg_r0.data[i] <= -de)
         .collect();
     let mut ok = ok0;
-    clear_around(&mut ok, &excl, w, h, margin);
+    clear_around(&mut ok, excl, w, h, margin);
     let hch: Vec<f32> = pl
         .lnr
         .par_iter()
