@@ -3,6 +3,7 @@
 //! then the lower envelope of parabolas along every row. Both passes are
 //! parallel and each output value is computed by one task (deterministic).
 
+use super::SERIAL_BELOW_PX;
 use crate::image::{Mask, Plane};
 use rayon::prelude::*;
 
@@ -21,7 +22,11 @@ use rayon::prelude::*;
 #[must_use = "the function does not modify the original image"]
 pub fn distance_transform(mask: &Mask) -> Plane {
     let mut d = squared_distance_to(mask, false);
-    d.par_iter_mut().for_each(|v| *v = v.sqrt());
+    if d.len() < SERIAL_BELOW_PX {
+        d.iter_mut().for_each(|v| *v = v.sqrt());
+    } else {
+        d.par_iter_mut().for_each(|v| *v = v.sqrt());
+    }
     Plane::from_vec(mask.width, mask.height, d)
 }
 
@@ -39,58 +44,66 @@ pub(crate) fn squared_distance_to(mask: &Mask, target: bool) -> Vec<f32> {
     // its (up to) CSTRIP values.
     let strips = w.div_ceil(CSTRIP);
     let mut g = vec![0u32; strips * CSTRIP * h];
-    g.par_chunks_mut(CSTRIP * h)
-        .enumerate()
-        .for_each(|(s, strip)| {
-            let x0 = s * CSTRIP;
-            let sw = (x0 + CSTRIP).min(w) - x0;
-            column_pass(&mask.data, w, x0, sw, target, strip);
-        });
+    let serial = w * h < SERIAL_BELOW_PX;
+    let col = |(s, strip): (usize, &mut [u32])| {
+        let x0 = s * CSTRIP;
+        let sw = (x0 + CSTRIP).min(w) - x0;
+        column_pass(&mask.data, w, x0, sw, target, strip);
+    };
+    if serial {
+        g.chunks_mut(CSTRIP * h).enumerate().for_each(col);
+    } else {
+        g.par_chunks_mut(CSTRIP * h).enumerate().for_each(col);
+    }
     let mut out = vec![0.0f32; w * h];
-    out.par_chunks_mut(w).enumerate().for_each_init(
-        || {
-            (
-                vec![0.0f64; w],
-                Vec::with_capacity(w),
-                Vec::with_capacity(w + 1),
-            )
-        },
-        |(f, v, z), (y, orow)| {
-            let mut all_zero = true;
-            for (s, fs) in f.chunks_mut(CSTRIP).enumerate() {
-                let base = s * CSTRIP * h + y * CSTRIP;
-                for (fx, &gx) in fs.iter_mut().zip(&g[base..base + CSTRIP]) {
-                    all_zero &= gx == 0;
-                    *fx = if gx == u32::MAX {
-                        f64::INFINITY
-                    } else {
-                        (gx as f64) * (gx as f64)
-                    };
-                }
+    let init = || {
+        (
+            vec![0.0f64; w],
+            Vec::with_capacity(w),
+            Vec::with_capacity(w + 1),
+        )
+    };
+    let row = |(f, v, z): &mut (Vec<f64>, Vec<usize>, Vec<f64>), (y, orow): (usize, &mut [f32])| {
+        let mut all_zero = true;
+        for (s, fs) in f.chunks_mut(CSTRIP).enumerate() {
+            let base = s * CSTRIP * h + y * CSTRIP;
+            for (fx, &gx) in fs.iter_mut().zip(&g[base..base + CSTRIP]) {
+                all_zero &= gx == 0;
+                *fx = if gx == u32::MAX {
+                    f64::INFINITY
+                } else {
+                    (gx as f64) * (gx as f64)
+                };
             }
-            if all_zero {
-                // Every pixel of the row is a target: 0 (already).
-                return;
+        }
+        if all_zero {
+            // Every pixel of the row is a target: 0 (already).
+            return;
+        }
+        // A target pixel p (f = 0) bounds every pixel beyond it: for q > p,
+        // (q − p')² + f[p'] > (q − p)² whenever p' < p. So each run of
+        // non-target pixels only needs the parabolas of the run and of
+        // its two bounding targets; target pixels stay 0.
+        let mut q = 0;
+        while q < w {
+            if f[q] == 0.0 {
+                q += 1;
+                continue;
             }
-            // A target pixel p (f = 0) bounds every pixel beyond it: for q > p,
-            // (q − p')² + f[p'] > (q − p)² whenever p' < p. So each run of
-            // non-target pixels only needs the parabolas of the run and of
-            // its two bounding targets; target pixels stay 0.
-            let mut q = 0;
-            while q < w {
-                if f[q] == 0.0 {
-                    q += 1;
-                    continue;
-                }
-                let a = q;
-                while q < w && f[q] != 0.0 {
-                    q += 1;
-                }
-                let (lo, hi) = (a.saturating_sub(1), (q + 1).min(w));
-                lower_envelope(&f[lo..hi], v, z, &mut orow[lo..hi]);
+            let a = q;
+            while q < w && f[q] != 0.0 {
+                q += 1;
             }
-        },
-    );
+            let (lo, hi) = (a.saturating_sub(1), (q + 1).min(w));
+            lower_envelope(&f[lo..hi], v, z, &mut orow[lo..hi]);
+        }
+    };
+    if serial {
+        let mut st = init();
+        out.chunks_mut(w).enumerate().for_each(|a| row(&mut st, a));
+    } else {
+        out.par_chunks_mut(w).enumerate().for_each_init(init, row);
+    }
     out
 }
 

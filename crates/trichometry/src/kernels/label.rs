@@ -5,6 +5,7 @@
 //! pixel, whatever the number of threads: the union–find keeps the smallest
 //! run index as the root, and runs are indexed in raster order.
 
+use super::SERIAL_BELOW_PX;
 use crate::image::{Labels, Mask, Plane};
 use rayon::prelude::*;
 use serde::{Deserialize, Serialize};
@@ -81,29 +82,32 @@ fn join_rows(parent: &mut [u32], offset: u32, a: (&[Run], u32), b: (&[Run], u32)
 fn components(mask: &Mask, conn: Connectivity) -> Components {
     let (w, h) = (mask.width, mask.height);
     assert_eq!(mask.data.len(), w * h, "mask buffer size");
-    let per_row: Vec<Vec<Run>> = (0..h)
-        .into_par_iter()
-        .map(|y| {
-            let row = &mask.data[y * w..(y + 1) * w];
-            let mut runs = Vec::new();
-            let mut x = 0;
-            while x < w {
-                if row[x] {
-                    let x0 = x;
-                    while x < w && row[x] {
-                        x += 1;
-                    }
-                    runs.push(Run {
-                        x0: x0 as u32,
-                        x1: x as u32,
-                    });
-                } else {
+    let serial = w * h < SERIAL_BELOW_PX;
+    let row_runs = |y: usize| {
+        let row = &mask.data[y * w..(y + 1) * w];
+        let mut runs = Vec::new();
+        let mut x = 0;
+        while x < w {
+            if row[x] {
+                let x0 = x;
+                while x < w && row[x] {
                     x += 1;
                 }
+                runs.push(Run {
+                    x0: x0 as u32,
+                    x1: x as u32,
+                });
+            } else {
+                x += 1;
             }
-            runs
-        })
-        .collect();
+        }
+        runs
+    };
+    let per_row: Vec<Vec<Run>> = if serial {
+        (0..h).map(row_runs).collect()
+    } else {
+        (0..h).into_par_iter().map(row_runs).collect()
+    };
     let mut row_start = Vec::with_capacity(h + 1);
     let mut n = 0usize;
     for r in &per_row {
@@ -131,7 +135,7 @@ fn components(mask: &Mask, conn: Connectivity) -> Components {
             rest = tail;
             y0 = y1;
         }
-        slices.into_par_iter().for_each(|(y0, y1, band)| {
+        let join_band = |(y0, y1, band): (usize, usize, &mut [u32])| {
             let off = row_start[y0] as u32;
             for y in y0 + 1..y1 {
                 let a = (
@@ -141,7 +145,12 @@ fn components(mask: &Mask, conn: Connectivity) -> Components {
                 let b = (&runs[row_start[y]..row_start[y + 1]], row_start[y] as u32);
                 join_rows(band, off, a, b, slack);
             }
-        });
+        };
+        if serial {
+            slices.into_iter().for_each(join_band);
+        } else {
+            slices.into_par_iter().for_each(join_band);
+        }
     }
     // Band seams, in order.
     for y in (BAND..h).step_by(BAND) {
@@ -178,7 +187,7 @@ fn paint(c: &Components, w: usize, h: usize, keep: impl Fn(u32) -> bool + Sync) 
     if w == 0 {
         return data;
     }
-    data.par_chunks_mut(w).enumerate().for_each(|(y, row)| {
+    let fill = |(y, row): (usize, &mut [u32])| {
         for i in c.row_start[y]..c.row_start[y + 1] {
             let l = c.label[i];
             if keep(l) {
@@ -186,7 +195,12 @@ fn paint(c: &Components, w: usize, h: usize, keep: impl Fn(u32) -> bool + Sync) 
                 row[r.x0 as usize..r.x1 as usize].fill(l);
             }
         }
-    });
+    };
+    if w * h < SERIAL_BELOW_PX {
+        data.chunks_mut(w).enumerate().for_each(fill);
+    } else {
+        data.par_chunks_mut(w).enumerate().for_each(fill);
+    }
     data
 }
 

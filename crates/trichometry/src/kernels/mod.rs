@@ -12,6 +12,12 @@ mod label;
 mod morphology;
 mod paint;
 pub(crate) mod simd;
+
+/// Images with fewer pixels than this are processed on the calling thread:
+/// below it, parallel row bands cost more than the work (thinning or
+/// labelling one small component per capillary). The result is the same
+/// either way.
+pub(crate) const SERIAL_BELOW_PX: usize = 1 << 14;
 mod thin;
 
 pub use self::background::{block_median, block_median_background, block_medians, EmptyBlocks};

@@ -348,6 +348,33 @@ pub fn white_tophat(image: &Plane, radius_px: usize, footprint: Footprint) -> Pl
 
 #[cfg(test)]
 mod tests {
+
+    #[test]
+    fn square_dilation_equals_the_square_max_filter() {
+        // Sparse random-ish pixels, sizes below and above the serial limit,
+        // radii 0..=3, a row narrower than the radius.
+        for &(w, h) in &[(1usize, 9usize), (2, 3), (37, 23), (300, 250)] {
+            let data: Vec<bool> = (0..w * h)
+                .map(|i| (i.wrapping_mul(2_654_435_761) >> 7) % 23 == 0)
+                .collect();
+            let m = Mask {
+                width: w,
+                height: h,
+                data: data.clone(),
+            };
+            let p = Plane::from_vec(w, h, data.iter().map(|&b| b as u8 as f32).collect());
+            for r in 0..=3 {
+                let a = dilate_square(&m, r).data;
+                let b: Vec<bool> = max_filter(&p, r, Footprint::Square)
+                    .data
+                    .iter()
+                    .map(|&v| v > 0.0)
+                    .collect();
+                assert_eq!(a, b, "{w}x{h} r={r}");
+                assert_eq!(dilate_square_rows(&data, w, h, r, false), a);
+            }
+        }
+    }
     use super::*;
     use proptest::prelude::*;
 

@@ -8,6 +8,7 @@
 //! points (Yokoi 8-connectivity number 1), giving 8-connected lines one
 //! pixel thin, which [`skeleton_graph`] can walk unambiguously.
 
+use super::SERIAL_BELOW_PX;
 use crate::image::Mask;
 use rayon::prelude::*;
 use serde::{Deserialize, Serialize};
@@ -119,25 +120,26 @@ pub fn skeletonize(mask: &Mask) -> Mask {
                         .any(|yy| changed_last[yy] || changed_before[yy])
                 })
                 .collect();
-            let row_changed: Vec<bool> = next
-                .par_chunks_mut(w)
-                .enumerate()
-                .map(|(y, row)| {
-                    if !active[y] {
-                        return false;
+            let step = |(y, row): (usize, &mut [u8])| -> bool {
+                if !active[y] {
+                    return false;
+                }
+                let srow = &src[y * w..(y + 1) * w];
+                row.copy_from_slice(srow);
+                let mut ch = false;
+                for x in nonzero_positions(srow) {
+                    if table[code(src, w, h, x, y) as usize] {
+                        row[x] = 0;
+                        ch = true;
                     }
-                    let srow = &src[y * w..(y + 1) * w];
-                    row.copy_from_slice(srow);
-                    let mut ch = false;
-                    for x in nonzero_positions(srow) {
-                        if table[code(src, w, h, x, y) as usize] {
-                            row[x] = 0;
-                            ch = true;
-                        }
-                    }
-                    ch
-                })
-                .collect();
+                }
+                ch
+            };
+            let row_changed: Vec<bool> = if w * h < SERIAL_BELOW_PX {
+                next.chunks_mut(w).enumerate().map(step).collect()
+            } else {
+                next.par_chunks_mut(w).enumerate().map(step).collect()
+            };
             changed |= row_changed.iter().any(|&c| c);
             changed_before = std::mem::replace(&mut changed_last, row_changed);
             std::mem::swap(&mut cur, &mut next);
