@@ -28,6 +28,24 @@ const NB: [(isize, isize); 8] = [
 /// Bit i of the code = neighbour NB[i] is set (outside the image = unset).
 #[inline]
 fn code(img: &[u8], w: usize, h: usize, x: usize, y: usize) -> u8 {
+    if x > 0 && y > 0 && x + 1 < w && y + 1 < h {
+        // Interior: the three rows directly, no per-neighbour bounds.
+        let i = y * w + x;
+        let (up, mid, dn) = (
+            &img[i - w - 1..i - w + 2],
+            &img[i - 1..i + 2],
+            &img[i + w - 1..i + w + 2],
+        );
+        let b = |v: u8, k: u8| ((v != 0) as u8) << k;
+        return b(up[1], 0)
+            | b(up[2], 1)
+            | b(mid[2], 2)
+            | b(dn[2], 3)
+            | b(dn[1], 4)
+            | b(dn[0], 5)
+            | b(mid[0], 6)
+            | b(up[0], 7);
+    }
     let mut c = 0u8;
     for (i, &(dx, dy)) in NB.iter().enumerate() {
         let (xx, yy) = (x as isize + dx, y as isize + dy);

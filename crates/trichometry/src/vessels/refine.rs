@@ -9,11 +9,11 @@
 //! and each window is computed independently (in parallel, collected in
 //! candidate order: the result does not depend on the threads).
 
-use super::segment::{ln_fast, Coarse};
+use super::segment::{ln_fast, mask_of, Coarse};
 use super::VesselParams;
 use crate::color::LinearRgb;
 use crate::image::{Labels, Mask, Plane};
-use crate::kernels::{dilate_square_rows, sample_bilinear};
+use crate::kernels::{dilate_square_rows, label, sample_bilinear};
 
 /// Square dilation of a window (on the calling thread).
 fn dilate(m: &[bool], w: usize, h: usize, r: usize) -> Vec<bool> {
@@ -216,21 +216,33 @@ fn window(
     // Exclusions as on the coarse level, with the cells' own values.
     let lnr: Vec<f32> = mr.iter().map(|&v| ln_fast(v.max(1e-4))).collect();
     let lng: Vec<f32> = mg.iter().map(|&v| ln_fast(v.max(1e-4))).collect();
-    let lny: Vec<f32> = (0..nw)
-        .map(|k| ln_fast((0.2126 * mr[k] + 0.7152 * mg[k] + 0.0722 * mb[k]).max(1e-4)))
+    let lny: Vec<f32> = mr
+        .iter()
+        .zip(&mg)
+        .zip(&mb)
+        .map(|((&r, &g), &b)| ln_fast((0.2126 * r + 0.7152 * g + 0.0722 * b).max(1e-4)))
         .collect();
     let (be, de) = (p.bright_exclude as f32, p.dark_red_exclude as f32);
     let mut bg_h = vec![0.0f32; nw];
     let mut ex = vec![false; nw];
     for (wy, &cy) in cys.iter().enumerate() {
-        let cb = cy * c.w;
-        for (wx, &cx) in cxs.iter().enumerate() {
-            let k = wy * ww + wx;
-            let ci = cb + cx;
-            bg_h[k] = c.bg_h.data[ci];
-            ex[k] = flag[k] == 1
-                || (flag[k] == 0
-                    && (lny[k] - c.bg_y.data[ci] >= be || lnr[k] - c.bg_r.data[ci] <= -de));
+        let crow = cy * c.w..(cy + 1) * c.w;
+        let (ch, cyr, cr) = (
+            &c.bg_h.data[crow.clone()],
+            &c.bg_y.data[crow.clone()],
+            &c.bg_r.data[crow],
+        );
+        let row = wy * ww..(wy + 1) * ww;
+        for (((((&cx, bh), e), &fl), &ly), &lr) in cxs
+            .iter()
+            .zip(&mut bg_h[row.clone()])
+            .zip(&mut ex[row.clone()])
+            .zip(&flag[row.clone()])
+            .zip(&lny[row.clone()])
+            .zip(&lnr[row])
+        {
+            *bh = ch[cx];
+            *e = (fl == 1) | ((fl == 0) & ((ly - cyr[cx] >= be) | (lr - cr[cx] <= -de)));
         }
     }
     // Hair and the bright / dark-red exclusions, with the hair margin.
@@ -272,7 +284,8 @@ fn window(
     }
     // Pieces closer than the merge gap are one vessel.
     let r_merge = (p.merge_gap_um / (2.0 * um_f)).round() as usize;
-    let (gdata, gcount) = label8(&dilate(&mask, ww, wh, r_merge), ww, wh);
+    let groups = label(&mask_of(dilate(&mask, ww, wh, r_merge), ww, wh));
+    let (gdata, gcount) = (groups.data, groups.count);
     let ng = gcount as usize + 1;
     // Seed checks per group (see the stage docs).
     let mut sum_d = vec![0.0f64; ng];
@@ -329,7 +342,11 @@ fn window(
         })
         .collect();
     // ln R/G threshold per cell: background + edge.
-    let thr = Plane::from_vec(ww, wh, (0..nw).map(|k| bg_h[k] + edge[k]).collect());
+    let thr = if ff > 1 {
+        Plane::from_vec(ww, wh, (0..nw).map(|k| bg_h[k] + edge[k]).collect())
+    } else {
+        Plane::default()
+    };
     let inv_ff = 1.0 / ff as f32;
     for wy in 0..wh {
         let fy = fy0 + wy;
@@ -350,6 +367,17 @@ fn window(
             if gg == 0 || !claimed[k] {
                 continue;
             }
+            if ff == 1 {
+                // The cell is the input pixel: its flags and logarithms
+                // are the pixel's own.
+                if flag[k] == 0 && lnr[k] - lng[k] >= bg_h[k] + edge[k] {
+                    let o = &mut out[gg as usize];
+                    o.pix0.push((fy * w0 + fx) as u32);
+                    o.sum_xy.0 += fx as f64 + 0.5;
+                    o.sum_xy.1 += fy as f64 + 0.5;
+                }
+                continue;
+            }
             let (y0, y1) = (fy * ff, ((fy + 1) * ff).min(h0));
             let (x0, x1) = (fx * ff, ((fx + 1) * ff).min(w0));
             for y in y0..y1 {
@@ -359,11 +387,7 @@ fn window(
                     if !valid.data[i] || (!hm.is_empty() && hm[i]) {
                         continue;
                     }
-                    let t = if ff == 1 {
-                        thr.data[k]
-                    } else {
-                        sample_bilinear(&thr, (x as f32 + 0.5) * inv_ff - 0.5 - fx0 as f32, ey)
-                    };
+                    let t = sample_bilinear(&thr, (x as f32 + 0.5) * inv_ff - 0.5 - fx0 as f32, ey);
                     if ln_fast(rgb.r[i].max(1e-4)) - ln_fast(rgb.g[i].max(1e-4)) >= t {
                         let o = &mut out[gg as usize];
                         o.pix0.push(i as u32);
@@ -396,34 +420,59 @@ fn window(
 // kernels' parallel bands, transposes and allocations cost more than the
 // work there, so these are plain loops.
 
-/// Square maximum filter of radius `r` (border: the window is cut), by
-/// maxima of shifted rows.
+/// Square maximum filter of radius `r` (border: the window is cut, as if
+/// padded with −∞). Rows, then columns, of a padded copy, each by doubling
+/// (the maximum of `2L` values is that of two runs of `L`): ⌈log₂(2r+1)⌉
+/// passes each instead of 2r. The maximum is exact, so any grouping gives
+/// the same values.
 fn max_square(v: &[f32], w: usize, h: usize, r: usize) -> Vec<f32> {
-    let mut rows = v.to_vec();
-    for y in 0..h {
-        let src = &v[y * w..(y + 1) * w];
-        let o = &mut rows[y * w..(y + 1) * w];
-        for s in 1..=r.min(w.saturating_sub(1)) {
-            for (a, &b) in o[..w - s].iter_mut().zip(&src[s..]) {
-                *a = a.max(b);
-            }
-            for (a, &b) in o[s..].iter_mut().zip(&src[..w - s]) {
-                *a = a.max(b);
-            }
-        }
+    if r == 0 || w == 0 {
+        return v.to_vec();
     }
-    let mut out = vec![0.0f32; w * h];
+    let wp = w + 2 * r;
+    let mut pad = vec![f32::NEG_INFINITY; wp * (h + 2 * r)];
     for y in 0..h {
-        let (a, b) = (y.saturating_sub(r), (y + r + 1).min(h));
-        let o = &mut out[y * w..(y + 1) * w];
-        o.copy_from_slice(&rows[a * w..(a + 1) * w]);
-        for yy in a + 1..b {
-            for (m, &s) in o.iter_mut().zip(&rows[yy * w..(yy + 1) * w]) {
-                *m = m.max(s);
-            }
-        }
+        let o = (y + r) * wp + r;
+        pad[o..o + w].copy_from_slice(&v[y * w..(y + 1) * w]);
+    }
+    let n = 2 * r + 1;
+    let rows = forward_max(pad, n, 1);
+    let cols = forward_max(rows, n, wp);
+    let mut out = vec![0.0f32; w * h];
+    for (y, o) in out.chunks_exact_mut(w).enumerate() {
+        o.copy_from_slice(&cols[y * wp..y * wp + w]);
     }
     out
+}
+
+/// `m[i] = max(a[i], a[i + s], …, a[i + (n − 1)s])` wherever the run is
+/// inside `a` (other entries: partial maxima), by doubling.
+fn forward_max(a: Vec<f32>, n: usize, s: usize) -> Vec<f32> {
+    let step = |a: &[f32], b: &mut Vec<f32>, sh: usize| {
+        b.clear();
+        b.extend(
+            a[..a.len() - sh]
+                .iter()
+                .zip(&a[sh..])
+                .map(|(&x, &y)| x.max(y)),
+        );
+        b.extend_from_slice(&a[a.len() - sh..]);
+    };
+    let (mut cur, mut nxt) = (a, Vec::new());
+    let mut l = 1;
+    while 2 * l <= n {
+        if l * s >= cur.len() {
+            return cur;
+        }
+        step(&cur, &mut nxt, l * s);
+        std::mem::swap(&mut cur, &mut nxt);
+        l *= 2;
+    }
+    if l < n && (n - l) * s < cur.len() {
+        step(&cur, &mut nxt, (n - l) * s);
+        std::mem::swap(&mut cur, &mut nxt);
+    }
+    cur
 }
 
 /// Separable Gaussian of σ ≤ 1 px (radius 3, normalised, replicate border).
@@ -443,14 +492,13 @@ fn blur(v: &[f32], w: usize, h: usize, sigma: f32) -> Vec<f32> {
         buf[..R].fill(src[0]);
         buf[R..R + w].copy_from_slice(src);
         buf[R + w..].fill(src[w - 1]);
+        // Tap by tap over the whole row (vectorises across x); each output
+        // still sums its taps in order from 0.
         let o = &mut tmp[y * w..(y + 1) * w];
-        for (x, ov) in o.iter_mut().enumerate() {
-            let win = &buf[x..x + 2 * R + 1];
-            let mut a = 0.0;
-            for j in 0..2 * R + 1 {
-                a += k[j] * win[j];
+        for (j, &kv) in k.iter().enumerate() {
+            for (ov, &b) in o.iter_mut().zip(&buf[j..j + w]) {
+                *ov += kv * b;
             }
-            *ov = a;
         }
     }
     let mut out = vec![0.0f32; w * h];
@@ -464,34 +512,6 @@ fn blur(v: &[f32], w: usize, h: usize, sigma: f32) -> Vec<f32> {
         }
     }
     out
-}
-
-/// 8-connected components, numbered in raster order of their first pixel.
-fn label8(m: &[bool], w: usize, h: usize) -> (Vec<u32>, u32) {
-    let mut lab = vec![0u32; w * h];
-    let mut n = 0u32;
-    let mut stack = Vec::new();
-    for s in 0..w * h {
-        if !m[s] || lab[s] != 0 {
-            continue;
-        }
-        n += 1;
-        lab[s] = n;
-        stack.push(s);
-        while let Some(i) = stack.pop() {
-            let (x, y) = (i % w, i / w);
-            for yy in y.saturating_sub(1)..=(y + 1).min(h - 1) {
-                for xx in x.saturating_sub(1)..=(x + 1).min(w - 1) {
-                    let j = yy * w + xx;
-                    if m[j] && lab[j] == 0 {
-                        lab[j] = n;
-                        stack.push(j);
-                    }
-                }
-            }
-        }
-    }
-    (lab, n)
 }
 
 /// Labels grown by one pixel into unlabelled 8-neighbours (largest wins),
