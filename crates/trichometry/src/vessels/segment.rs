@@ -75,9 +75,9 @@ pub(crate) struct Coarse {
 
 /// Box-averaged planes of one pass over the input.
 struct Planes {
-    lnr: Vec<f32>,
-    lng: Vec<f32>,
-    lny: Vec<f32>,
+    lnr: Plane,
+    lng: Plane,
+    lny: Plane,
     rgb: [Vec<f32>; 3],
     /// 0 = fine, 1 = hair, 2 = invalid.
     bad: Vec<u8>,
@@ -166,9 +166,9 @@ fn read_planes(rgb: &LinearRgb, valid: &Mask, hair: Option<&Mask>, f: usize) -> 
             *cnt = n_ok;
         });
     Planes {
-        lnr,
-        lng,
-        lny,
+        lnr: Plane::from_vec(w, h, lnr),
+        lng: Plane::from_vec(w, h, lng),
+        lny: Plane::from_vec(w, h, lny),
         rgb: [out_r, out_g, out_b],
         bad,
         analysable_px: counts.iter().sum(),
@@ -256,7 +256,7 @@ fn contrast_filled(
     hh: usize,
     sigma: f32,
 ) -> Vec<f32> {
-    let mut d: Vec<f32> = h
+    let d: Vec<f32> = h
         .par_iter()
         .zip(bg.par_iter())
         .zip(ok.par_iter())
@@ -265,7 +265,9 @@ fn contrast_filled(
     if ok.iter().all(|&o| o) {
         return d;
     }
-    let num = gaussian_blur(&Plane::from_vec(w, hh, d.clone()), sigma);
+    let dp = Plane::from_vec(w, hh, d);
+    let num = gaussian_blur(&dp, sigma);
+    let mut d = dp.data;
     let den = gaussian_blur(
         &Plane::from_vec(w, hh, ok.iter().map(|&o| o as u8 as f32).collect()),
         sigma,
@@ -295,14 +297,8 @@ pub(crate) fn coarse(
     let (w, h) = (rgb.width.div_ceil(f), rgb.height.div_ceil(f));
     let block = (params.background_block_um / um).round().max(4.0) as usize;
     let minb = min_block_samples(block);
-    let bgf = |v: &[f32], ok: &[bool]| {
-        block_median_background(
-            &Plane::from_vec(w, h, v.to_vec()),
-            ok,
-            block,
-            minb,
-            EmptyBlocks::Neighbours,
-        )
+    let bgf = |v: &Plane, ok: &[bool]| {
+        block_median_background(v, ok, block, minb, EmptyBlocks::Neighbours)
     };
     let margin = (params.hair_margin_um / um).ceil() as usize;
     let mut ok0: Vec<bool> = pl.bad.iter().map(|&b| b == 0).collect();
@@ -315,19 +311,23 @@ pub(crate) fn coarse(
     let (be, de) = (params.bright_exclude as f32, params.dark_red_exclude as f32);
     let excl: Vec<bool> = (0..w * h)
         .into_par_iter()
-        .map(|i| pl.lny[i] - bg_y.data[i] >= be || pl.lnr[i] - bg_r0.data[i] <= -de)
+        .map(|i| pl.lny.data[i] - bg_y.data[i] >= be || pl.lnr.data[i] - bg_r0.data[i] <= -de)
         .collect();
     let mut ok = ok0;
     clear_around(&mut ok, excl, w, h, margin);
-    let hch: Vec<f32> = pl
-        .lnr
-        .par_iter()
-        .zip(pl.lng.par_iter())
-        .map(|(&r, &g)| r - g)
-        .collect();
+    let hch = Plane::from_vec(
+        w,
+        h,
+        pl.lnr
+            .data
+            .par_iter()
+            .zip(pl.lng.data.par_iter())
+            .map(|(&r, &g)| r - g)
+            .collect(),
+    );
     let bg_h = bgf(&hch, &ok);
     let d = contrast_filled(
-        &hch,
+        &hch.data,
         &bg_h.data,
         &ok,
         w,
@@ -340,9 +340,10 @@ pub(crate) fn coarse(
         .map(|&s| ((s / um) as f32).max(0.7))
         .collect();
     sigmas.dedup();
-    let (ridge, blob) =
-        ridge_and_blob_response(&Plane::from_vec(w, h, d.clone()), &sigmas, Polarity::Bright);
-    let ds = gaussian_blur(&Plane::from_vec(w, h, d), sigmas[0].min(1.0)).data;
+    let d = Plane::from_vec(w, h, d);
+    let (ridge, blob) = ridge_and_blob_response(&d, &sigmas, Polarity::Bright);
+    let ds = gaussian_blur(&d, sigmas[0].min(1.0)).data;
+    drop(d);
     let pf = params.proposal_fraction as f32;
     let (lo, hi) = (
         pf * params.low_contrast as f32,
