@@ -83,9 +83,9 @@ fn components(mask: &Mask, conn: Connectivity) -> Components {
     let (w, h) = (mask.width, mask.height);
     assert_eq!(mask.data.len(), w * h, "mask buffer size");
     let serial = w * h < SERIAL_BELOW_PX;
-    let row_runs = |y: usize| {
+    // The runs of row y, appended to `runs`.
+    let row_runs = |y: usize, runs: &mut Vec<Run>| {
         let row = &mask.data[y * w..(y + 1) * w];
-        let mut runs = Vec::new();
         let mut x = 0;
         while x < w {
             if row[x] {
@@ -101,22 +101,35 @@ fn components(mask: &Mask, conn: Connectivity) -> Components {
                 x += 1;
             }
         }
-        runs
-    };
-    let per_row: Vec<Vec<Run>> = if serial {
-        (0..h).map(row_runs).collect()
-    } else {
-        (0..h).into_par_iter().map(row_runs).collect()
     };
     let mut row_start = Vec::with_capacity(h + 1);
-    let mut n = 0usize;
-    for r in &per_row {
-        row_start.push(n);
-        n += r.len();
-    }
+    let runs: Vec<Run> = if serial {
+        // One buffer, no vector per row.
+        let mut runs = Vec::new();
+        for y in 0..h {
+            row_start.push(runs.len());
+            row_runs(y, &mut runs);
+        }
+        runs
+    } else {
+        let per_row: Vec<Vec<Run>> = (0..h)
+            .into_par_iter()
+            .map(|y| {
+                let mut r = Vec::new();
+                row_runs(y, &mut r);
+                r
+            })
+            .collect();
+        let mut n = 0usize;
+        for r in &per_row {
+            row_start.push(n);
+            n += r.len();
+        }
+        per_row.into_iter().flatten().collect()
+    };
+    let n = runs.len();
     row_start.push(n);
     assert!(n < u32::MAX as usize, "too many runs for u32 labels");
-    let runs: Vec<Run> = per_row.into_iter().flatten().collect();
     let slack = match conn {
         Connectivity::Four => 0,
         Connectivity::Eight => 1,
