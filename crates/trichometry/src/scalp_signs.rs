@@ -11,7 +11,11 @@
 //!   skin and over hairs: bright, white to yellowish, irregular, soft-edged.
 //!   A scale is a region much lighter than the local skin (L*) that is not
 //!   yellow and is not a pinpoint white dot: pinpoint white dots (eccrine and
-//!   follicular openings, 100–200 µm) are round and small, and are left out.
+//!   follicular openings, 100–200 µm) are round and small, and are left out,
+//!   also when a hair, glare or the border hides part of one (the visible
+//!   arc must be a circle of a dot's size whose unseen part is hidden). A
+//!   scale's plateau (twice its half level) reaches the seed contrast: a
+//!   faint broad lightening of the skin is not a flake.
 //!   Glare (specular, clipped) is not analysable (the quality stage's mask)
 //!   and never becomes scale.
 //!
@@ -695,6 +699,9 @@ pub fn detect_scalp_signs(
     let mut scale_cells = vec![false; n];
     let mut scale_level = vec![f32::INFINITY; n];
     let mut white_dots = 0usize;
+    // Hidden: not analysable or hair, and the working pixels next to it
+    // (the edge of a hair is blurred over about a working pixel).
+    let hidden = grow1(&clear.iter().map(|&c| !c).collect::<Vec<_>>(), w, h);
     for px in &bmembers {
         if px.is_empty() {
             continue;
@@ -705,6 +712,12 @@ pub fn detect_scalp_signs(
         }
         let d_eq = 2.0 * (area_um2 / std::f64::consts::PI).sqrt();
         let half = blevel[px[0] as usize];
+        // Much lighter than the skin: the plateau (twice the half level)
+        // reaches the seed contrast, not just a pixel of it (a faint broad
+        // lightening of the skin is not a flake).
+        if 2.0 * half < params.scale_seed_l_star as f32 {
+            continue;
+        }
         // White, not a lighter patch of skin: a white or cream cover over
         // the skin takes its redness away as it lightens it (a cover of
         // share α moves L* by α(100 − L*skin) and a* by −α a*skin); a
@@ -740,6 +753,10 @@ pub fn detect_scalp_signs(
                     white_dots += 1;
                     continue;
                 }
+            }
+            if occluded_white_dot(&blab, px, &bri, half, &hidden, params.white_dot_max_um / um) {
+                white_dots += 1;
+                continue;
             }
         }
         for &i in px {
@@ -839,6 +856,131 @@ fn free_outline(
         }
     }
     pts
+}
+
+/// Whether the bright region `members` (of `labels`, values `v`, half
+/// level `half`) that touches hidden pixels (`hidden`: hair, glare, not
+/// analysable, and a pixel around them) or the image border is a pinpoint
+/// white dot of which only a part is seen. Its outline is then a circular
+/// arc where it meets clear skin and a cut where it meets the occluder: a
+/// circle is fitted to the arc alone (edges onto clear, dim skin; up to
+/// three refits without the points off it by more than 2.5 × the rms, at
+/// least half a pixel: the corners where the occluder meets the arc, keeping
+/// at least two thirds of the points). It must be round (rms ≤ 0.12 r and
+/// ≤ 0.4 px), of a white dot's size (diameter ≤ `max_d` working px), hold
+/// the region (≤ 5 % of it outside the disc), and the part of the disc that
+/// the region does not cover must be hidden (the occluder, the border,
+/// another bright part): at most 15 % of the disc is clear skin. A flake cut
+/// by a hair fails here: its free outline is not one arc, or the disc
+/// through it takes in skin.
+fn occluded_white_dot(
+    labels: &Labels,
+    members: &[u32],
+    v: &[f32],
+    half: f32,
+    hidden: &[bool],
+    max_d: f64,
+) -> bool {
+    let (w, h) = (labels.width as i64, labels.height as i64);
+    let id = labels.data[members[0] as usize];
+    let occluded = members.iter().any(|&m| {
+        let (x, y) = (m as i64 % w, m as i64 / w);
+        [(-1i64, 0i64), (1, 0), (0, -1), (0, 1)]
+            .iter()
+            .any(|&(dx, dy)| {
+                let (nx, ny) = (x + dx, y + dy);
+                nx < 0 || ny < 0 || nx >= w || ny >= h || hidden[(ny * w + nx) as usize]
+            })
+    });
+    if !occluded {
+        return false;
+    }
+    let mut pts = Vec::new();
+    for &m in members {
+        let i = m as usize;
+        let (x, y) = (m as i64 % w, m as i64 / w);
+        for (dx, dy) in [(-1i64, 0i64), (1, 0), (0, -1), (0, 1)] {
+            let (nx, ny) = (x + dx, y + dy);
+            if nx < 0 || ny < 0 || nx >= w || ny >= h {
+                continue;
+            }
+            let j = (ny * w + nx) as usize;
+            if labels.data[j] == id || hidden[j] {
+                continue;
+            }
+            // An edge onto skin: a step further is clear and dim too.
+            let (fx, fy) = (nx + dx, ny + dy);
+            if fx >= 0 && fy >= 0 && fx < w && fy < h {
+                let k = (fy * w + fx) as usize;
+                if hidden[k] || v[k] >= half {
+                    continue;
+                }
+            }
+            let (a, b) = (v[i], v[j]);
+            let t = if a > b {
+                ((a - half) / (a - b)).clamp(0.0, 1.0) as f64
+            } else {
+                0.5
+            };
+            pts.push([x as f64 + t * dx as f64, y as f64 + t * dy as f64]);
+        }
+    }
+    let n0 = pts.len();
+    if n0 < 6 {
+        return false;
+    }
+    let Some(mut fit) = fit_circle(&pts) else {
+        return false;
+    };
+    for _ in 0..3 {
+        let tol = (2.5 * fit.3).max(0.5);
+        let before = pts.len();
+        pts.retain(|p| ((p[0] - fit.0).hypot(p[1] - fit.1) - fit.2).abs() <= tol);
+        if pts.len() == before || pts.len() < 6 {
+            break;
+        }
+        match fit_circle(&pts) {
+            Some(f) => fit = f,
+            None => return false,
+        }
+    }
+    let (cx, cy, r, rms) = fit;
+    if pts.len() < 6 || pts.len() * 3 < n0 * 2 || 2.0 * r > max_d || rms > (0.12 * r).min(0.4) {
+        return false;
+    }
+    let ro2 = (r + 1.0).powi(2);
+    let outside = members
+        .iter()
+        .filter(|&&m| {
+            let (x, y) = ((m as i64 % w) as f64, (m as i64 / w) as f64);
+            (x - cx).powi(2) + (y - cy).powi(2) > ro2
+        })
+        .count();
+    if outside as f64 > 0.05 * members.len() as f64 {
+        return false;
+    }
+    // The disc less a pixel (the rim is the region's own soft edge).
+    let r2 = (r - 1.0).max(0.5).powi(2);
+    let (mut disc, mut free) = (0usize, 0usize);
+    for y in (cy - r).floor() as i64..=(cy + r).ceil() as i64 {
+        for x in (cx - r).floor() as i64..=(cx + r).ceil() as i64 {
+            if (x as f64 - cx).powi(2) + (y as f64 - cy).powi(2) > r2 {
+                continue;
+            }
+            disc += 1;
+            if x < 0 || y < 0 || x >= w || y >= h {
+                continue;
+            }
+            let j = (y * w + x) as usize;
+            if labels.data[j] == 0 && !hidden[j] && v[j] < half {
+                free += 1;
+            }
+        }
+    }
+    if disc == 0 || free as f64 > 0.15 * disc as f64 {
+        return false;
+    }
+    true
 }
 
 /// Least-squares circle (Kåsa): centre, radius and the rms distance of the
