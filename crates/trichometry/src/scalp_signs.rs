@@ -863,10 +863,11 @@ fn free_outline(
 /// analysable, and a pixel around them) or the image border is a pinpoint
 /// white dot of which only a part is seen. Its outline is then a circular
 /// arc where it meets clear skin and a cut where it meets the occluder: a
-/// circle is fitted to the arc alone (edges onto clear, dim skin; up to
-/// three refits without the points off it by more than 2.5 × the rms, at
-/// least half a pixel: the corners where the occluder meets the arc, keeping
-/// at least two thirds of the points). It must be round (rms ≤ 0.12 r and
+/// circle is fitted to the arc alone (edges onto clear, dim skin), robustly:
+/// of the circles through three points spread along the arc, the one with
+/// the most points within half a pixel, refitted to those (the corners
+/// where the occluder meets the arc, or a touching neighbour's rim, are left
+/// out; at least 60 % of the points stay). It must be round (rms ≤ 0.12 r and
 /// ≤ 0.4 px), of a white dot's size (diameter ≤ `max_d` working px), hold
 /// the region (≤ 5 % of it outside the disc), and the part of the disc that
 /// the region does not cover must be hidden (the occluder, the border,
@@ -929,23 +930,50 @@ fn occluded_white_dot(
     if n0 < 6 {
         return false;
     }
-    let Some(mut fit) = fit_circle(&pts) else {
-        return false;
+    // Robust: of the circles through three points spread along the arc,
+    // the one with the most points within half a pixel, refitted to them
+    // (the corners where the occluder meets the arc, or a neighbour's rim,
+    // are left out).
+    let (mx, my) = (
+        pts.iter().map(|p| p[0]).sum::<f64>() / n0 as f64,
+        pts.iter().map(|p| p[1]).sum::<f64>() / n0 as f64,
+    );
+    pts.sort_by(|a, b| {
+        (a[1] - my)
+            .atan2(a[0] - mx)
+            .total_cmp(&(b[1] - my).atan2(b[0] - mx))
+    });
+    let inliers = |c: (f64, f64, f64)| {
+        pts.iter()
+            .filter(|p| ((p[0] - c.0).hypot(p[1] - c.1) - c.2).abs() <= 0.5)
+            .count()
     };
-    for _ in 0..3 {
-        let tol = (2.5 * fit.3).max(0.5);
-        let before = pts.len();
-        pts.retain(|p| ((p[0] - fit.0).hypot(p[1] - fit.1) - fit.2).abs() <= tol);
-        if pts.len() == before || pts.len() < 6 {
-            break;
-        }
-        match fit_circle(&pts) {
-            Some(f) => fit = f,
-            None => return false,
+    let mut best: Option<(usize, (f64, f64, f64))> = None;
+    for s in [n0 / 6, n0 / 4, n0 / 3] {
+        let s = s.max(1);
+        for a in 0..n0 {
+            let (p, q, r) = (pts[a], pts[(a + s) % n0], pts[(a + 2 * s) % n0]);
+            let Some(c) = circle_through(p, q, r) else {
+                continue;
+            };
+            if 2.0 * c.2 > max_d {
+                continue;
+            }
+            let k = inliers(c);
+            if best.is_none_or(|(bk, _)| k > bk) {
+                best = Some((k, c));
+            }
         }
     }
+    let Some((_, c)) = best else {
+        return false;
+    };
+    pts.retain(|p| ((p[0] - c.0).hypot(p[1] - c.1) - c.2).abs() <= 0.5);
+    let Some(fit) = fit_circle(&pts) else {
+        return false;
+    };
     let (cx, cy, r, rms) = fit;
-    if pts.len() < 6 || pts.len() * 3 < n0 * 2 || 2.0 * r > max_d || rms > (0.12 * r).min(0.4) {
+    if pts.len() < 6 || pts.len() * 5 < n0 * 3 || 2.0 * r > max_d || rms > (0.12 * r).min(0.4) {
         return false;
     }
     let ro2 = (r + 1.0).powi(2);
@@ -981,6 +1009,21 @@ fn occluded_white_dot(
         return false;
     }
     true
+}
+
+/// The circle through three points (centre x, y, radius); `None` when they
+/// are (nearly) collinear.
+fn circle_through(p: [f64; 2], q: [f64; 2], r: [f64; 2]) -> Option<(f64, f64, f64)> {
+    let (bx, by) = (q[0] - p[0], q[1] - p[1]);
+    let (cx, cy) = (r[0] - p[0], r[1] - p[1]);
+    let d = 2.0 * (bx * cy - by * cx);
+    if d.abs() < 1e-6 {
+        return None;
+    }
+    let (b2, c2) = (bx * bx + by * by, cx * cx + cy * cy);
+    let ux = (cy * b2 - by * c2) / d;
+    let uy = (bx * c2 - cx * b2) / d;
+    Some((p[0] + ux, p[1] + uy, ux.hypot(uy)))
 }
 
 /// Least-squares circle (Kåsa): centre, radius and the rms distance of the
