@@ -809,41 +809,36 @@ pub fn detect_scalp_signs(
     })
 }
 
-/// Sub-pixel outline points of the region made of `members` where its edge is free: between a
-/// member pixel and a 4-neighbour that is outside the object but clear skin
-/// (analysable, not hair), at the crossing of `half` by linear
-/// interpolation of `v`.
-fn free_outline(
+/// Sub-pixel outline points of the region made of `members` where its edge
+/// is free: between a member pixel and a 4-neighbour `j` outside the object
+/// for which `free(j, k)` holds (`k`: the pixel a step further out, `None`
+/// outside the image), at the crossing of `half` by linear interpolation of
+/// `v`.
+fn outline_points(
     labels: &Labels,
     members: &[u32],
     v: &[f32],
     half: f32,
-    clear: &[bool],
+    free: impl Fn(usize, Option<usize>) -> bool,
 ) -> Vec<[f64; 2]> {
-    let (w, h) = (labels.width, labels.height);
+    let (w, h) = (labels.width as i64, labels.height as i64);
     let mut pts = Vec::new();
     for &m in members {
         let i = m as usize;
         let id = labels.data[i];
-        let (x, y) = (i % w, i / w);
+        let (x, y) = (m as i64 % w, m as i64 / w);
         for (dx, dy) in [(-1i64, 0i64), (1, 0), (0, -1), (0, 1)] {
-            let (nx, ny) = (x as i64 + dx, y as i64 + dy);
-            if nx < 0 || ny < 0 || nx >= w as i64 || ny >= h as i64 {
+            let (nx, ny) = (x + dx, y + dy);
+            if nx < 0 || ny < 0 || nx >= w || ny >= h {
                 continue;
             }
-            let j = ny as usize * w + nx as usize;
-            if labels.data[j] == id || !clear[j] {
+            let j = (ny * w + nx) as usize;
+            if labels.data[j] == id {
                 continue;
             }
-            // The edge of a hair is blurred over about a working pixel: a
-            // step further must be clear too.
             let (fx, fy) = (nx + dx, ny + dy);
-            if fx >= 0
-                && fy >= 0
-                && fx < w as i64
-                && fy < h as i64
-                && !clear[fy as usize * w + fx as usize]
-            {
+            let k = (fx >= 0 && fy >= 0 && fx < w && fy < h).then(|| (fy * w + fx) as usize);
+            if !free(j, k) {
                 continue;
             }
             let (a, b) = (v[i], v[j]);
@@ -856,6 +851,21 @@ fn free_outline(
         }
     }
     pts
+}
+
+/// Outline points where the edge meets clear skin (analysable, not hair);
+/// the edge of a hair is blurred over about a working pixel, so a step
+/// further must be clear too.
+fn free_outline(
+    labels: &Labels,
+    members: &[u32],
+    v: &[f32],
+    half: f32,
+    clear: &[bool],
+) -> Vec<[f64; 2]> {
+    outline_points(labels, members, v, half, |j, k| {
+        clear[j] && k.is_none_or(|k| clear[k])
+    })
 }
 
 /// Whether the bright region `members` (of `labels`, values `v`, half
@@ -883,7 +893,6 @@ fn occluded_white_dot(
     max_d: f64,
 ) -> bool {
     let (w, h) = (labels.width as i64, labels.height as i64);
-    let id = labels.data[members[0] as usize];
     let occluded = members.iter().any(|&m| {
         let (x, y) = (m as i64 % w, m as i64 / w);
         [(-1i64, 0i64), (1, 0), (0, -1), (0, 1)]
@@ -896,36 +905,11 @@ fn occluded_white_dot(
     if !occluded {
         return false;
     }
-    let mut pts = Vec::new();
-    for &m in members {
-        let i = m as usize;
-        let (x, y) = (m as i64 % w, m as i64 / w);
-        for (dx, dy) in [(-1i64, 0i64), (1, 0), (0, -1), (0, 1)] {
-            let (nx, ny) = (x + dx, y + dy);
-            if nx < 0 || ny < 0 || nx >= w || ny >= h {
-                continue;
-            }
-            let j = (ny * w + nx) as usize;
-            if labels.data[j] == id || hidden[j] {
-                continue;
-            }
-            // An edge onto skin: a step further is clear and dim too.
-            let (fx, fy) = (nx + dx, ny + dy);
-            if fx >= 0 && fy >= 0 && fx < w && fy < h {
-                let k = (fy * w + fx) as usize;
-                if hidden[k] || v[k] >= half {
-                    continue;
-                }
-            }
-            let (a, b) = (v[i], v[j]);
-            let t = if a > b {
-                ((a - half) / (a - b)).clamp(0.0, 1.0) as f64
-            } else {
-                0.5
-            };
-            pts.push([x as f64 + t * dx as f64, y as f64 + t * dy as f64]);
-        }
-    }
+    // An edge onto skin: the neighbour and a step further are not hidden,
+    // and a step further is dim.
+    let mut pts = outline_points(labels, members, v, half, |j, k| {
+        !hidden[j] && k.is_none_or(|k| !hidden[k] && v[k] < half)
+    });
     let n0 = pts.len();
     if n0 < 6 {
         return false;
