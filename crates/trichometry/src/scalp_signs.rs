@@ -11,7 +11,11 @@
 //!   skin and over hairs: bright, white to yellowish, irregular, soft-edged.
 //!   A scale is a region much lighter than the local skin (L*) that is not
 //!   yellow and is not a pinpoint white dot: pinpoint white dots (eccrine and
-//!   follicular openings, 100–200 µm) are round and small, and are left out.
+//!   follicular openings, 100–200 µm) are round and small, and are left out,
+//!   also when a hair, glare or the border hides part of one (the visible
+//!   arc must be a circle of a dot's size whose unseen part is hidden). A
+//!   scale's plateau (twice its half level) reaches the seed contrast: a
+//!   faint broad lightening of the skin is not a flake.
 //!   Glare (specular, clipped) is not analysable (the quality stage's mask)
 //!   and never becomes scale.
 //!
@@ -695,6 +699,9 @@ pub fn detect_scalp_signs(
     let mut scale_cells = vec![false; n];
     let mut scale_level = vec![f32::INFINITY; n];
     let mut white_dots = 0usize;
+    // Hidden: not analysable or hair, and the working pixels next to it
+    // (the edge of a hair is blurred over about a working pixel).
+    let hidden = grow1(&clear.iter().map(|&c| !c).collect::<Vec<_>>(), w, h);
     for px in &bmembers {
         if px.is_empty() {
             continue;
@@ -705,6 +712,12 @@ pub fn detect_scalp_signs(
         }
         let d_eq = 2.0 * (area_um2 / std::f64::consts::PI).sqrt();
         let half = blevel[px[0] as usize];
+        // Much lighter than the skin: the plateau (twice the half level)
+        // reaches the seed contrast, not just a pixel of it (a faint broad
+        // lightening of the skin is not a flake).
+        if 2.0 * half < params.scale_seed_l_star as f32 {
+            continue;
+        }
         // White, not a lighter patch of skin: a white or cream cover over
         // the skin takes its redness away as it lightens it (a cover of
         // share α moves L* by α(100 − L*skin) and a* by −α a*skin); a
@@ -740,6 +753,10 @@ pub fn detect_scalp_signs(
                     white_dots += 1;
                     continue;
                 }
+            }
+            if occluded_white_dot(&blab, px, &bri, half, &hidden, params.white_dot_max_um / um) {
+                white_dots += 1;
+                continue;
             }
         }
         for &i in px {
@@ -792,41 +809,36 @@ pub fn detect_scalp_signs(
     })
 }
 
-/// Sub-pixel outline points of the region made of `members` where its edge is free: between a
-/// member pixel and a 4-neighbour that is outside the object but clear skin
-/// (analysable, not hair), at the crossing of `half` by linear
-/// interpolation of `v`.
-fn free_outline(
+/// Sub-pixel outline points of the region made of `members` where its edge
+/// is free: between a member pixel and a 4-neighbour `j` outside the object
+/// for which `free(j, k)` holds (`k`: the pixel a step further out, `None`
+/// outside the image), at the crossing of `half` by linear interpolation of
+/// `v`.
+fn outline_points(
     labels: &Labels,
     members: &[u32],
     v: &[f32],
     half: f32,
-    clear: &[bool],
+    free: impl Fn(usize, Option<usize>) -> bool,
 ) -> Vec<[f64; 2]> {
-    let (w, h) = (labels.width, labels.height);
+    let (w, h) = (labels.width as i64, labels.height as i64);
     let mut pts = Vec::new();
     for &m in members {
         let i = m as usize;
         let id = labels.data[i];
-        let (x, y) = (i % w, i / w);
+        let (x, y) = (m as i64 % w, m as i64 / w);
         for (dx, dy) in [(-1i64, 0i64), (1, 0), (0, -1), (0, 1)] {
-            let (nx, ny) = (x as i64 + dx, y as i64 + dy);
-            if nx < 0 || ny < 0 || nx >= w as i64 || ny >= h as i64 {
+            let (nx, ny) = (x + dx, y + dy);
+            if nx < 0 || ny < 0 || nx >= w || ny >= h {
                 continue;
             }
-            let j = ny as usize * w + nx as usize;
-            if labels.data[j] == id || !clear[j] {
+            let j = (ny * w + nx) as usize;
+            if labels.data[j] == id {
                 continue;
             }
-            // The edge of a hair is blurred over about a working pixel: a
-            // step further must be clear too.
             let (fx, fy) = (nx + dx, ny + dy);
-            if fx >= 0
-                && fy >= 0
-                && fx < w as i64
-                && fy < h as i64
-                && !clear[fy as usize * w + fx as usize]
-            {
+            let k = (fx >= 0 && fy >= 0 && fx < w && fy < h).then(|| (fy * w + fx) as usize);
+            if !free(j, k) {
                 continue;
             }
             let (a, b) = (v[i], v[j]);
@@ -839,6 +851,163 @@ fn free_outline(
         }
     }
     pts
+}
+
+/// Outline points where the edge meets clear skin (analysable, not hair);
+/// the edge of a hair is blurred over about a working pixel, so a step
+/// further must be clear too.
+fn free_outline(
+    labels: &Labels,
+    members: &[u32],
+    v: &[f32],
+    half: f32,
+    clear: &[bool],
+) -> Vec<[f64; 2]> {
+    outline_points(labels, members, v, half, |j, k| {
+        clear[j] && k.is_none_or(|k| clear[k])
+    })
+}
+
+/// Whether the bright region `members` (of `labels`, values `v`, half
+/// level `half`) that touches hidden pixels (`hidden`: hair, glare, not
+/// analysable, and a pixel around them) or the image border is a pinpoint
+/// white dot of which only a part is seen. Its outline is then a circular
+/// arc where it meets clear skin and a cut where it meets the occluder: a
+/// circle is fitted to the arc alone (edges onto clear, dim skin), robustly:
+/// of the circles through three points spread along the arc, the one with
+/// the most points within half a pixel, refitted to those (the corners
+/// where the occluder meets the arc, or a touching neighbour's rim, are left
+/// out; at least 60 % of the points stay). It must be round (rms ≤ 0.12 r and
+/// ≤ 0.4 px), of a white dot's size (diameter ≤ `max_d` working px), hold
+/// the region (≤ 5 % of it outside the disc), and the part of the disc that
+/// the region does not cover must be hidden (the occluder, the border,
+/// another bright part): at most 15 % of the disc is clear skin. A flake cut
+/// by a hair fails here: its free outline is not one arc, or the disc
+/// through it takes in skin.
+fn occluded_white_dot(
+    labels: &Labels,
+    members: &[u32],
+    v: &[f32],
+    half: f32,
+    hidden: &[bool],
+    max_d: f64,
+) -> bool {
+    let (w, h) = (labels.width as i64, labels.height as i64);
+    let occluded = members.iter().any(|&m| {
+        let (x, y) = (m as i64 % w, m as i64 / w);
+        [(-1i64, 0i64), (1, 0), (0, -1), (0, 1)]
+            .iter()
+            .any(|&(dx, dy)| {
+                let (nx, ny) = (x + dx, y + dy);
+                nx < 0 || ny < 0 || nx >= w || ny >= h || hidden[(ny * w + nx) as usize]
+            })
+    });
+    if !occluded {
+        return false;
+    }
+    // An edge onto skin: the neighbour and a step further are not hidden,
+    // and a step further is dim.
+    let mut pts = outline_points(labels, members, v, half, |j, k| {
+        !hidden[j] && k.is_none_or(|k| !hidden[k] && v[k] < half)
+    });
+    let n0 = pts.len();
+    if n0 < 6 {
+        return false;
+    }
+    // Robust: of the circles through three points spread along the arc,
+    // the one with the most points within half a pixel, refitted to them
+    // (the corners where the occluder meets the arc, or a neighbour's rim,
+    // are left out).
+    let (mx, my) = (
+        pts.iter().map(|p| p[0]).sum::<f64>() / n0 as f64,
+        pts.iter().map(|p| p[1]).sum::<f64>() / n0 as f64,
+    );
+    pts.sort_by(|a, b| {
+        (a[1] - my)
+            .atan2(a[0] - mx)
+            .total_cmp(&(b[1] - my).atan2(b[0] - mx))
+    });
+    let inliers = |c: (f64, f64, f64)| {
+        pts.iter()
+            .filter(|p| ((p[0] - c.0).hypot(p[1] - c.1) - c.2).abs() <= 0.5)
+            .count()
+    };
+    let mut best: Option<(usize, (f64, f64, f64))> = None;
+    for s in [n0 / 6, n0 / 4, n0 / 3] {
+        let s = s.max(1);
+        for a in 0..n0 {
+            let (p, q, r) = (pts[a], pts[(a + s) % n0], pts[(a + 2 * s) % n0]);
+            let Some(c) = circle_through(p, q, r) else {
+                continue;
+            };
+            if 2.0 * c.2 > max_d {
+                continue;
+            }
+            let k = inliers(c);
+            if best.is_none_or(|(bk, _)| k > bk) {
+                best = Some((k, c));
+            }
+        }
+    }
+    let Some((_, c)) = best else {
+        return false;
+    };
+    pts.retain(|p| ((p[0] - c.0).hypot(p[1] - c.1) - c.2).abs() <= 0.5);
+    let Some(fit) = fit_circle(&pts) else {
+        return false;
+    };
+    let (cx, cy, r, rms) = fit;
+    if pts.len() < 6 || pts.len() * 5 < n0 * 3 || 2.0 * r > max_d || rms > (0.12 * r).min(0.4) {
+        return false;
+    }
+    let ro2 = (r + 1.0).powi(2);
+    let outside = members
+        .iter()
+        .filter(|&&m| {
+            let (x, y) = ((m as i64 % w) as f64, (m as i64 / w) as f64);
+            (x - cx).powi(2) + (y - cy).powi(2) > ro2
+        })
+        .count();
+    if outside as f64 > 0.05 * members.len() as f64 {
+        return false;
+    }
+    // The disc less a pixel (the rim is the region's own soft edge).
+    let r2 = (r - 1.0).max(0.5).powi(2);
+    let (mut disc, mut free) = (0usize, 0usize);
+    for y in (cy - r).floor() as i64..=(cy + r).ceil() as i64 {
+        for x in (cx - r).floor() as i64..=(cx + r).ceil() as i64 {
+            if (x as f64 - cx).powi(2) + (y as f64 - cy).powi(2) > r2 {
+                continue;
+            }
+            disc += 1;
+            if x < 0 || y < 0 || x >= w || y >= h {
+                continue;
+            }
+            let j = (y * w + x) as usize;
+            if labels.data[j] == 0 && !hidden[j] && v[j] < half {
+                free += 1;
+            }
+        }
+    }
+    if disc == 0 || free as f64 > 0.15 * disc as f64 {
+        return false;
+    }
+    true
+}
+
+/// The circle through three points (centre x, y, radius); `None` when they
+/// are (nearly) collinear.
+fn circle_through(p: [f64; 2], q: [f64; 2], r: [f64; 2]) -> Option<(f64, f64, f64)> {
+    let (bx, by) = (q[0] - p[0], q[1] - p[1]);
+    let (cx, cy) = (r[0] - p[0], r[1] - p[1]);
+    let d = 2.0 * (bx * cy - by * cx);
+    if d.abs() < 1e-6 {
+        return None;
+    }
+    let (b2, c2) = (bx * bx + by * by, cx * cx + cy * cy);
+    let ux = (cy * b2 - by * c2) / d;
+    let uy = (bx * c2 - cx * b2) / d;
+    Some((p[0] + ux, p[1] + uy, ux.hypot(uy)))
 }
 
 /// Least-squares circle (Kåsa): centre, radius and the rms distance of the

@@ -482,7 +482,6 @@ fn yellow_dots_and_scales_match_the_truth() {
 /// Skin with hair, pinpoint white dots (100–200 µm) and glare, but no
 /// yellow dots and no scales.
 #[test]
-#[ignore = "not reached: 0 yellow dots at every scale; scale fraction 0.0019 / 0.0016 / 0.0028 at 2 / 3.5 / 5.5 um/px (bound 0.002): at 5.5 pinpoint white dots cut by hair or the border to slivers that the circle fit does not recognise"]
 fn white_dots_glare_and_hair_are_neither_yellow_dots_nor_scales() {
     let hs = HairSceneSpec {
         density_per_cm2: 200.0,
@@ -539,7 +538,7 @@ fn disc_scene(upp: f64, seed: u64, rotation_deg: f64, side_um: f64) -> SceneSpec
 /// Rotating the scene by 30° or rescaling it by 0.8 (the same field at
 /// 1.25× the µm per pixel) hardly changes the figures.
 #[test]
-#[ignore = "not reached: seed 31 rotated 30 deg gives 20 dots vs 24 (bound 10 %, truth 23 in both); scale 0.0258 vs 0.0230 is within its bound"]
+#[ignore = "not reached: seed 31 rotated 30 deg gives 20 dots vs 24 (bound 10 %, truth 23 in both); scale 0.0254 vs 0.0225 is within its bound. Of the three true dots lost on rotation, the fully visible one (518,936 px, 44 px inside the field) lies under a glare spot (glare is placed in image coordinates, so it moves over the scene on rotation): its centre and about 70 % of it are not analysable, and the border rule (count a cut dot only when its centre is seen) leaves it out; not the background near the field edge. The other two are 87 and 91 % hidden by hair and are found or not with the working-grid alignment"]
 fn rotation_and_rescaling_change_little() {
     for seed in [31, 32] {
         let base = run_scene(disc_scene(3.0, seed, 0.0, 3000.0));
