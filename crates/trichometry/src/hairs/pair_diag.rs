@@ -558,3 +558,110 @@ fn pair_profile() {
         );
     }
 }
+
+/// Scene item each shaft stands for (one to one, greedy by the covered
+/// length of the truth hair's visible axis; ≥ half of it covered).
+fn owners(pv: &crate::synth::pair::PairVisit, shafts: &[HairShaft]) -> Vec<Option<usize>> {
+    let oracle = pv.oracle_shafts();
+    let upp = pv.um_per_px_nominal;
+    let mut pairs: Vec<(f32, f32, usize, usize)> = Vec::new();
+    for (k, o) in oracle.iter().enumerate() {
+        let tol = (0.5 * (o.diameter_um / upp) as f32 + 2.0).max(4.0);
+        let pts = &o.centreline_px;
+        if pts.is_empty() {
+            continue;
+        }
+        for (s, sh) in shafts.iter().enumerate() {
+            let n = pts
+                .iter()
+                .filter(|q| near_poly(**q, &sh.centreline_px, tol))
+                .count();
+            let c = n as f32 / pts.len() as f32;
+            if c >= 0.5 {
+                pairs.push((n as f32, c, k, s));
+            }
+        }
+    }
+    pairs.sort_by(|a, b| b.0.total_cmp(&a.0).then(a.2.cmp(&b.2)).then(a.3.cmp(&b.3)));
+    let mut own = vec![None; shafts.len()];
+    let mut taken = vec![false; oracle.len()];
+    for &(_, _, k, s) in &pairs {
+        if own[s].is_none() && !taken[k] {
+            own[s] = Some(pv.hair_items[k]);
+            taken[k] = true;
+        }
+    }
+    own
+}
+
+/// Is the matching right given the detections? Each shaft of each visit
+/// is assigned the scene hair it stands for; every gained / lost / matched
+/// record of the comparison is then checked against the scene.
+/// `PAIR_DIAG=seed`.
+#[test]
+#[ignore]
+fn pair_matching() {
+    use crate::analysis::{analyze, Params};
+    use crate::calibration::Calibration;
+    use crate::compare::{compare, CompareParams, Visit};
+    let v = std::env::var("PAIR_DIAG").unwrap_or("61".into());
+    let seed: u64 = v.split(',').next().unwrap().parse().unwrap();
+    let p = render_pair(&pair_spec(seed)).unwrap();
+    let an = |v: &crate::synth::pair::PairVisit| {
+        analyze(
+            &v.image,
+            &Calibration::with_um_per_px(v.um_per_px_nominal).unwrap(),
+            &Params::default(),
+        )
+        .unwrap()
+    };
+    let (ab, af) = (an(&p.baseline), an(&p.followup));
+    let c = compare(
+        &Visit::new(&p.baseline.image, &ab),
+        &Visit::new(&p.followup.image, &af),
+        &CompareParams::default(),
+    )
+    .unwrap();
+    let (ob, of) = (
+        owners(&p.baseline, &ab.hairs),
+        owners(&p.followup, &af.hairs),
+    );
+    let item_b = |id: u32| ob[id as usize - 1];
+    let item_f = |id: u32| of[id as usize - 1];
+    // Scene items detected at each visit.
+    let det_b: std::collections::HashSet<usize> = ob.iter().flatten().copied().collect();
+    let det_f: std::collections::HashSet<usize> = of.iter().flatten().copied().collect();
+    let mut tally: std::collections::BTreeMap<&str, usize> = Default::default();
+    for m in &c.hair_matches {
+        let t = &p.truth.hairs;
+        let cat = match (m.baseline_id, m.followup_id) {
+            (Some(b), Some(f)) => match (item_b(b), item_f(f)) {
+                (Some(x), Some(y)) if x == y => "matched: same hair",
+                (Some(_), Some(_)) => "matched: different hairs",
+                _ => "matched: a shaft owns no hair",
+            },
+            (None, Some(f)) => match item_f(f) {
+                None => "gained: shaft owns no hair (false/partial)",
+                Some(y) if t[y].diameter_um[0].is_none() => "gained: truly gained",
+                Some(y) if det_b.contains(&y) => {
+                    "gained: detected at baseline too (matching missed)"
+                }
+                Some(_) => "gained: present but not detected at baseline",
+            },
+            (Some(b), None) => match item_b(b) {
+                None => "lost: shaft owns no hair (false/partial)",
+                Some(x) if t[x].diameter_um[1].is_none() => "lost: truly lost",
+                Some(x) if det_f.contains(&x) => {
+                    "lost: detected at follow-up too (matching missed)"
+                }
+                Some(_) => "lost: present but not detected at follow-up",
+            },
+            (None, None) => "empty",
+        };
+        *tally.entry(cat).or_insert(0) += 1;
+    }
+    println!("seed {seed}: {:?}", c.matches);
+    for (k, n) in &tally {
+        println!("  {n:4}  {k}");
+    }
+}
