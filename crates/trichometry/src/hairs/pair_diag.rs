@@ -660,6 +660,17 @@ fn pair_matching() {
         };
         *tally.entry(cat).or_insert(0) += 1;
     }
+    let cp = CompareParams::default();
+    let e = p.expected(cp.vellus_max_um, cp.diameter_tolerance_um);
+    println!(
+        "seed {seed}: {} / {} shafts; truth in the shared field {:?}, gained {}, lost {}, change {}",
+        ab.hairs.len(),
+        af.hairs.len(),
+        e.hair_count,
+        e.hairs_gained,
+        e.hairs_lost,
+        e.hair_count[1] as i64 - e.hair_count[0] as i64
+    );
     println!("seed {seed}: {:?}", c.matches);
     for (k, n) in &tally {
         println!("  {n:4}  {k}");
