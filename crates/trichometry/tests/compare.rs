@@ -567,7 +567,7 @@ fn end_to_end_capillaries_gained_and_lost() {
 }
 
 #[test]
-#[ignore = "reached: hair-count change -6 vs truth -29 (15.6 % of 147, bound 2 %): the hair stage finds 94 / 96 shafts where the phantom has 147 / 118 (gained 22 vs 8, lost 28 vs 37, 63 matched); capillaries pass (86 vs 89, 72 vs 68)"]
+#[ignore = "reached: hair-count change -5 vs truth -29 (16.3 % of 147, bound 2 %): the hair stage finds 97 / 98 shafts where the phantom has 147 / 118 in the shared field (gained 23 vs 8, lost 28 vs 37, 66 matched); given the detections the matching is right but for 3 records (hairs::pair_diag::pair_matching): 15 of the 23 gained are hairs present at both visits but detected only at the follow-up (10 of the lost the reverse), 5 / 3 are partial shafts. Baseline losses (hairs::pair_diag::pair_diag, 135 truth hairs with >= 150 um visible): 22 lost at NMS / junction cut (vellus unit-mates inside a terminal's halo, thick opaque shafts whose NMS band is 2 px wide), 21 merged into a neighbour's record (11 unit-mates), 5 rejected, 2 partial; 27 more have < 150 um visible (hidden under unit-mates or cut by the frame) yet count in the truth; capillaries pass (87 vs 89, 71 vs 68)"]
 fn end_to_end_hair_count_change() {
     let (_, c, e) = end_to_end();
     let m = &c.matches;

@@ -39,6 +39,8 @@ use rayon::prelude::*;
 use serde::{Deserialize, Serialize};
 
 mod detect;
+#[cfg(test)]
+mod pair_diag;
 mod profile;
 mod trace;
 
@@ -330,7 +332,6 @@ pub fn detect_hairs(input: &StageInput<'_>, params: &HairParams) -> Result<HairS
         false
     };
 
-    let min_len_px = (params.min_length_um / upp) as f32;
     // Ridge pixels and their surround (detection resolution): not skin.
     let near_hair = crate::kernels::dilate(&det.mask, 2.0);
     struct Pre {
@@ -343,36 +344,7 @@ pub fn detect_hairs(input: &StageInput<'_>, params: &HairParams) -> Result<HairS
     let pre: Vec<Pre> = traced
         .into_par_iter()
         .filter_map(|t| {
-            let arc = profile::arc_lengths(&t.pts);
-            let len_px = *arc.last().unwrap_or(&0.0);
-            if len_px < min_len_px || t.pts.len() < 2 {
-                return None;
-            }
-            // The whole shaft must be supported by two-edge profiles too (a
-            // chain of short unprofiled pieces is not a hair).
-            let good = t
-                .samples
-                .iter()
-                .filter(|s| s.depth >= params.min_contrast)
-                .count();
-            if good < 3
-                || (good as f32) < params.min_profile_support * t.attempts as f32
-                || t.profiled_px < params.min_profiled_length * len_px
-                || t.depth.is_nan()
-                || t.depth < params.min_contrast
-            {
-                return None;
-            }
-            let rg = red_green_absorbance(input, &t.samples, t.width);
-            if rg.is_some_and(|r| r < params.min_red_green_ratio) {
-                return None;
-            }
-            // Darker than the skin, not only than its sides: the skin between
-            // bright structures (dots, scales, glare) is a valley, not a shaft.
-            let sk = skin_relative_absorbance(input, &near_hair, f, &t.samples, upp);
-            if sk.is_some_and(|a| a < params.min_skin_depth_ratio * t.depth) {
-                return None;
-            }
+            let len_px = rejection(input, &t, &near_hair, f, upp, params).ok()?;
             let r = 0.5 * t.width + 2.0 + f as f32;
             let free = [
                 !near_invalid(t.pts[0], r),
@@ -484,6 +456,51 @@ pub fn detect_hairs(input: &StageInput<'_>, params: &HairParams) -> Result<HairS
         labels,
         summary,
     })
+}
+
+/// The acceptance tests of a traced shaft, cheap ones first: its length
+/// (px) when it is a hair, else the name of the first test it fails.
+fn rejection(
+    input: &StageInput<'_>,
+    t: &trace::Traced,
+    near_hair: &Mask,
+    f: usize,
+    upp: f64,
+    params: &HairParams,
+) -> std::result::Result<f32, &'static str> {
+    let min_len_px = (params.min_length_um / upp) as f32;
+    let arc = profile::arc_lengths(&t.pts);
+    let len_px = *arc.last().unwrap_or(&0.0);
+    if len_px < min_len_px || t.pts.len() < 2 {
+        return Err("length");
+    }
+    // The whole shaft must be supported by two-edge profiles too (a chain
+    // of short unprofiled pieces is not a hair).
+    let good = t
+        .samples
+        .iter()
+        .filter(|s| s.depth >= params.min_contrast)
+        .count();
+    if good < 3 || (good as f32) < params.min_profile_support * t.attempts as f32 {
+        return Err("profile_support");
+    }
+    if t.profiled_px < params.min_profiled_length * len_px {
+        return Err("profiled_length");
+    }
+    if t.depth.is_nan() || t.depth < params.min_contrast {
+        return Err("contrast");
+    }
+    let rg = red_green_absorbance(input, &t.samples, t.width);
+    if rg.is_some_and(|r| r < params.min_red_green_ratio) {
+        return Err("red_green");
+    }
+    // Darker than the skin, not only than its sides: the skin between
+    // bright structures (dots, scales, glare) is a valley, not a shaft.
+    let sk = skin_relative_absorbance(input, near_hair, f, &t.samples, upp);
+    if sk.is_some_and(|a| a < params.min_skin_depth_ratio * t.depth) {
+        return Err("skin_depth");
+    }
+    Ok(len_px)
 }
 
 /// How a shaft's end meets the skin.

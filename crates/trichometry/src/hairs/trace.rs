@@ -54,18 +54,25 @@ pub(crate) struct Traced {
 }
 
 /// Non-maximum suppression across the ridge within the hysteresis mask.
-fn nms(det: &Detection) -> Mask {
+pub(super) fn nms(det: &Detection) -> Mask {
     let s = &det.strength;
     let (w, h) = (s.width, s.height);
     let smax = det.scale.data.iter().fold(0.0f32, |a, &b| a.max(b));
+    // Strength at pixel i and its two neighbours across its ridge.
+    let across = |i: usize| -> (f32, f32, f32) {
+        let (x, y) = ((i % w) as f32, (i / w) as f32);
+        let th = det.direction.data[i];
+        let (nx, ny) = (-th.sin(), th.cos());
+        let a = sample_bilinear(s, x + nx, y + ny);
+        let b = sample_bilinear(s, x - nx, y - ny);
+        (s.data[i], a, b)
+    };
     // One pixel of the mask: is it a maximum across the ridge?
     let keep = |i: usize| -> bool {
         let (x, y) = ((i % w) as f32, (i / w) as f32);
         let th = det.direction.data[i];
         let (nx, ny) = (-th.sin(), th.cos());
-        let v = s.data[i];
-        let a = sample_bilinear(s, x + nx, y + ny);
-        let b = sample_bilinear(s, x - nx, y - ny);
+        let (v, a, b) = across(i);
         if !(v >= a && v > b) {
             return false;
         }
@@ -91,7 +98,13 @@ fn nms(det: &Detection) -> Mask {
                 }
                 let j = yi as usize * w + xi as usize;
                 let sq = det.scale.data[j];
-                if s.data[j] > v && sq > 1.4 * sp && (k as f32) < 1.1 * sq {
+                // Only the wider ridge's axis (about a maximum across it)
+                // counts: its flanks take the largest σ well outside the
+                // shaft and would hide a thin hair lying beside it.
+                if s.data[j] > v && sq > 1.4 * sp && (k as f32) < 1.1 * sq && {
+                    let (u, ua, ub) = across(j);
+                    u >= 0.9 * ua.max(ub)
+                } {
                     return false;
                 }
             }
@@ -166,7 +179,7 @@ fn branches(m: &Mask, x: usize, y: usize) -> usize {
 
 /// Cut junctions (≥ 3 branches) out of the thin set with a margin of the
 /// local scale; returns the cut set and the junction zones.
-fn cut_junctions(thin: &Mask, det: &Detection) -> (Mask, Mask) {
+pub(super) fn cut_junctions(thin: &Mask, det: &Detection) -> (Mask, Mask) {
     let (w, h) = (thin.width, thin.height);
     let mut zones = Mask::filled(w, h, false);
     let mut cut = thin.clone();

@@ -1,0 +1,678 @@
+//! Diagnostic (ignored test): where the hair stage loses the hairs of a
+//! phantom pair's baseline (the scene of `tests/compare.rs`'s end-to-end
+//! test). `PAIR_DIAG=seed[,visit] cargo test -p trichometry --lib pair_diag
+//! -- --ignored --nocapture`.
+
+use super::*;
+use crate::analysis::StageInput;
+use crate::kernels::dilate;
+use crate::synth::pair::{render_pair, PairSpec, SceneChanges, VisitSpec};
+
+fn seg_d2(p: [f32; 2], a: [f32; 2], b: [f32; 2]) -> f32 {
+    let (vx, vy) = (b[0] - a[0], b[1] - a[1]);
+    let (wx, wy) = (p[0] - a[0], p[1] - a[1]);
+    let l2 = vx * vx + vy * vy;
+    let t = if l2 > 0.0 {
+        ((wx * vx + wy * vy) / l2).clamp(0.0, 1.0)
+    } else {
+        0.0
+    };
+    (wx - t * vx).powi(2) + (wy - t * vy).powi(2)
+}
+
+fn near_poly(p: [f32; 2], poly: &[[f32; 2]], tol: f32) -> bool {
+    if poly.len() == 1 {
+        return (p[0] - poly[0][0]).hypot(p[1] - poly[0][1]) <= tol;
+    }
+    poly.windows(2).any(|s| seg_d2(p, s[0], s[1]) <= tol * tol)
+}
+
+fn raster(w: usize, h: usize, polys: &[&[[f32; 2]]]) -> Mask {
+    let mut m = Mask::filled(w, h, false);
+    for p in polys {
+        for q in p.windows(2) {
+            let n = ((q[1][0] - q[0][0]).hypot(q[1][1] - q[0][1]).ceil() as usize).max(1) * 2;
+            for s in 0..=n {
+                let t = s as f32 / n as f32;
+                let (x, y) = (
+                    q[0][0] + t * (q[1][0] - q[0][0]),
+                    q[0][1] + t * (q[1][1] - q[0][1]),
+                );
+                let (x, y) = (x.round() as i64, y.round() as i64);
+                if x >= 0 && y >= 0 && (x as usize) < w && (y as usize) < h {
+                    m.data[y as usize * w + x as usize] = true;
+                }
+            }
+        }
+    }
+    m
+}
+
+pub(crate) fn pair_spec(seed: u64) -> PairSpec {
+    let changes = SceneChanges {
+        capillaries_added: 0.3,
+        capillaries_removed: 0.2,
+        hairs_lost: 0.2,
+        hairs_gained: 0.08,
+        growth_um: 100.0,
+        ..SceneChanges::default()
+    };
+    let fol = VisitSpec {
+        rotation_deg: 5.0,
+        scale: 1.03,
+        shift_frac: [0.08, -0.06],
+        white_balance: [1.04, 1.0, 0.95],
+        exposure: 0.92,
+        jpeg_quality: Some(85),
+        ..VisitSpec::default()
+    };
+    let mut spec = PairSpec {
+        followup: fol,
+        changes,
+        ..PairSpec::default()
+    };
+    spec.scene.seed = seed;
+    spec.scene.width = 1280;
+    spec.scene.height = 960;
+    if let Some(h) = spec.hairs.as_mut() {
+        h.units_per_cm2 = 300.0;
+    }
+    spec
+}
+
+#[test]
+#[ignore]
+#[allow(clippy::needless_range_loop)]
+fn pair_diag() {
+    let v = std::env::var("PAIR_DIAG").unwrap_or("61".into());
+    let v: Vec<&str> = v.split(',').collect();
+    let seed: u64 = v[0].parse().unwrap();
+    let visit: usize = v.get(1).map_or(0, |s| s.parse().unwrap());
+    let verbose = v.get(2).is_some();
+    let p = render_pair(&pair_spec(seed)).unwrap();
+    let pv = if visit == 0 { &p.baseline } else { &p.followup };
+    let rgb = crate::color::to_linear(&pv.image.view()).unwrap();
+    let q = crate::quality::assess(&rgb, &Default::default());
+    let valid = Mask {
+        width: rgb.width,
+        height: rgb.height,
+        data: q.glare_mask.data.iter().map(|&g| !g).collect(),
+    };
+    let (w, h) = (rgb.width, rgb.height);
+    let upp = pv.um_per_px_nominal;
+    let input = StageInput {
+        rgb: &rgb,
+        um_per_px: upp,
+        valid: &valid,
+    };
+    let params = HairParams::default();
+    let det = detect::detect(&input, &params);
+    assert_eq!(
+        det.factor, 1,
+        "diagnostic assumes detection at full resolution"
+    );
+    let (pk, _) = trace::pieces(&det, &params, upp);
+    let loose = HairParams {
+        min_profile_support: 0.0,
+        ..params.clone()
+    };
+    let (pall, _) = trace::pieces(&det, &loose, upp);
+    let traced = trace::join(&pk, &params, upp);
+    let near_hair = dilate(&det.mask, 2.0);
+    let reasons: Vec<std::result::Result<f32, &'static str>> = traced
+        .iter()
+        .map(|t| rejection(&input, t, &near_hair, 1, upp, &params))
+        .collect();
+    let stage = detect_hairs(&input, &params).unwrap();
+    let shafts = &stage.shafts;
+    println!(
+        "seed {seed} visit {visit}: {} pieces ({} loose), {} traced, {} accepted, {} shafts",
+        pk.len(),
+        pall.len(),
+        traced.len(),
+        reasons.iter().filter(|r| r.is_ok()).count(),
+        shafts.len()
+    );
+    let mut rej = std::collections::BTreeMap::new();
+    for r in &reasons {
+        if let Err(e) = r {
+            *rej.entry(*e).or_insert(0) += 1;
+        }
+    }
+    println!("rejections of traced shafts: {rej:?}");
+    let m_mask = dilate(&det.mask, 2.0);
+    let m_all = dilate(
+        &raster(w, h, &pall.iter().map(|p| &p.pts[..]).collect::<Vec<_>>()),
+        2.0,
+    );
+    let m_kept = dilate(
+        &raster(w, h, &pk.iter().map(|p| &p.pts[..]).collect::<Vec<_>>()),
+        2.0,
+    );
+    // Truth: the baseline's labelled hairs, visible centreline.
+    let oracle = pv.oracle_shafts();
+    let items = &pv.hair_items;
+    let truth = &p.truth.hairs;
+    let mut unit_size = std::collections::HashMap::new();
+    for &it in items {
+        *unit_size.entry(truth[it].unit).or_insert(0usize) += 1;
+    }
+    // Coverage of truth k by shaft s: share of its visible centreline points
+    // within tol of the shaft's centreline.
+    let nt = oracle.len();
+    let cov = |pts: &[[f32; 2]], poly: &[[f32; 2]], tol: f32| -> f32 {
+        if pts.is_empty() {
+            return 0.0;
+        }
+        let (mut x0, mut y0, mut x1, mut y1) = (f32::MAX, f32::MAX, f32::MIN, f32::MIN);
+        for q in poly {
+            x0 = x0.min(q[0]);
+            y0 = y0.min(q[1]);
+            x1 = x1.max(q[0]);
+            y1 = y1.max(q[1]);
+        }
+        let n = pts
+            .iter()
+            .filter(|q| {
+                q[0] >= x0 - tol
+                    && q[0] <= x1 + tol
+                    && q[1] >= y0 - tol
+                    && q[1] <= y1 + tol
+                    && near_poly(**q, poly, tol)
+            })
+            .count();
+        n as f32 / pts.len() as f32
+    };
+    let tol_of = |k: usize| (0.5 * (oracle[k].diameter_um / upp) as f32 + 2.0).max(4.0);
+    let mut pairs: Vec<(f32, usize, usize)> = Vec::new();
+    for k in 0..nt {
+        for (s, sh) in shafts.iter().enumerate() {
+            let c = cov(&oracle[k].centreline_px, &sh.centreline_px, tol_of(k));
+            if c > 0.0 {
+                pairs.push((c, k, s));
+            }
+        }
+    }
+    // Greedy one-to-one by covered length (a hidden unit-mate is fully
+    // covered by its neighbour's shaft but over a few points only).
+    let covered = |x: &(f32, usize, usize)| x.0 * oracle[x.1].centreline_px.len() as f32;
+    pairs.sort_by(|a, b| {
+        covered(b)
+            .total_cmp(&covered(a))
+            .then(a.1.cmp(&b.1))
+            .then(a.2.cmp(&b.2))
+    });
+    let mut owner_of_shaft = vec![usize::MAX; shafts.len()];
+    let mut shaft_of_truth = vec![usize::MAX; nt];
+    for &(c, k, s) in &pairs {
+        if c >= 0.5 && owner_of_shaft[s] == usize::MAX && shaft_of_truth[k] == usize::MAX {
+            owner_of_shaft[s] = k;
+            shaft_of_truth[k] = s;
+        }
+    }
+    let best_cov = |k: usize| -> (f32, usize) {
+        pairs
+            .iter()
+            .filter(|x| x.1 == k)
+            .map(|x| (x.0, x.2))
+            .max_by(|a, b| a.0.total_cmp(&b.0))
+            .unwrap_or((0.0, usize::MAX))
+    };
+    let frac = |m: &Mask, k: usize| -> f32 {
+        let pts = &oracle[k].centreline_px;
+        let n = pts
+            .iter()
+            .filter(|q| {
+                let (x, y) = (q[0].round() as usize, q[1].round() as usize);
+                x < w && y < h && m.data[y * w + x]
+            })
+            .count();
+        n as f32 / pts.len().max(1) as f32
+    };
+    let mut cats: std::collections::BTreeMap<String, usize> = Default::default();
+    let mut short = 0;
+    for k in 0..nt {
+        let it = items[k];
+        let hi = &truth[it];
+        let d = oracle[k].diameter_um;
+        let vis_um = oracle[k].centreline_px.len() as f64 * upp;
+        let us = unit_size[&hi.unit];
+        let (fm, fa, fk) = (frac(&m_mask, k), frac(&m_all, k), frac(&m_kept, k));
+        // Traced shafts that cover it, and their fate.
+        let mut tr: Vec<(f32, &str)> = traced
+            .iter()
+            .zip(&reasons)
+            .map(|(t, r)| {
+                (
+                    cov(&oracle[k].centreline_px, &t.pts, tol_of(k)),
+                    match r {
+                        Ok(_) => "ok",
+                        Err(e) => e,
+                    },
+                )
+            })
+            .filter(|x| x.0 >= 0.3)
+            .collect();
+        tr.sort_by(|a, b| b.0.total_cmp(&a.0));
+        let (bc, bs) = best_cov(k);
+        let cat = if shaft_of_truth[k] != usize::MAX {
+            "found".to_string()
+        } else if bc >= 0.5 {
+            let o = owner_of_shaft[bs];
+            let same_unit = o != usize::MAX && truth[items[o]].unit == hi.unit;
+            format!(
+                "merged ({})",
+                if same_unit { "same unit" } else { "other unit" }
+            )
+        } else if fm < 0.5 {
+            "not in ridge mask".into()
+        } else if fa < 0.5 {
+            "lost in nms/junction cut".into()
+        } else if fk < 0.5 {
+            "pieces fail profile support".into()
+        } else if let Some(&(_, r)) = tr.first() {
+            if r == "ok" {
+                "accepted shaft off-axis/partial".into()
+            } else {
+                format!("rejected: {r}")
+            }
+        } else {
+            "pieces not joined into a covering shaft".into()
+        };
+        if vis_um < params.min_length_um {
+            short += 1;
+        }
+        let cat = if vis_um < params.min_length_um {
+            format!("{cat} [vis < min length]")
+        } else {
+            cat
+        };
+        *cats.entry(cat.clone()).or_insert(0) += 1;
+        if verbose || !cat.starts_with("found") {
+            let e = pv.hair_axis_px[k][0];
+            println!(
+                "t{k:3} unit {:3}({us}) d {d:4.0} vis {vis_um:4.0} exit ({:5.0},{:5.0}) mask {fm:.2} all {fa:.2} kept {fk:.2} best {bc:.2} tr {:?} -> {cat}",
+                hi.unit, e[0], e[1], tr
+            );
+        }
+    }
+    println!("{nt} truth hairs in the frame ({short} with visible axis < min length)");
+    for (c, n) in &cats {
+        println!("  {n:4}  {c}");
+    }
+    let unowned = owner_of_shaft.iter().filter(|&&o| o == usize::MAX).count();
+    println!("{unowned} shafts own no truth hair (false or partial)");
+    if verbose {
+        for (s, sh) in shafts.iter().enumerate() {
+            if owner_of_shaft[s] == usize::MAX {
+                let c = sh.centreline_px[sh.centreline_px.len() / 2];
+                println!(
+                    "  shaft {s} at ({:.0},{:.0}) len {:.0} d {:.0} pieces {}",
+                    c[0], c[1], sh.length_um, sh.diameter_um, sh.pieces
+                );
+            }
+        }
+    }
+}
+
+/// Overlay of the baseline: truth axes (cyan), accepted shafts (green),
+/// rejected traced shafts (red), loose pieces (magenta), ridge mask (blue
+/// tint). `PAIR_DIAG=seed,visit,x0,y0,w,h` → /tmp/pair_diag_<seed>.png (2×).
+#[test]
+#[ignore]
+fn pair_overlay() {
+    let v = std::env::var("PAIR_DIAG").unwrap_or("61,0,500,200,400,300".into());
+    let v: Vec<usize> = v.split(',').map(|s| s.parse().unwrap()).collect();
+    let (seed, visit, x0, y0, cw, ch) = (v[0] as u64, v[1], v[2], v[3], v[4], v[5]);
+    let p = render_pair(&pair_spec(seed)).unwrap();
+    let pv = if visit == 0 { &p.baseline } else { &p.followup };
+    let rgb = crate::color::to_linear(&pv.image.view()).unwrap();
+    let (w, h) = (rgb.width, rgb.height);
+    let valid = Mask::filled(w, h, true);
+    let upp = pv.um_per_px_nominal;
+    let input = StageInput {
+        rgb: &rgb,
+        um_per_px: upp,
+        valid: &valid,
+    };
+    let params = HairParams::default();
+    let det = detect::detect(&input, &params);
+    let loose = HairParams {
+        min_profile_support: 0.0,
+        ..params.clone()
+    };
+    let (pall, _) = trace::pieces(&det, &loose, upp);
+    let (pk, _) = trace::pieces(&det, &params, upp);
+    let traced = trace::join(&pk, &params, upp);
+    let near_hair = dilate(&det.mask, 2.0);
+    let stage = detect_hairs(&input, &params).unwrap();
+    let m_all = raster(w, h, &pall.iter().map(|p| &p.pts[..]).collect::<Vec<_>>());
+    let thin = trace::nms(&det);
+    let (cut, zones) = trace::cut_junctions(&thin, &det);
+    let rej: Vec<&[[f32; 2]]> = traced
+        .iter()
+        .filter(|t| rejection(&input, t, &near_hair, 1, upp, &params).is_err())
+        .map(|t| &t.pts[..])
+        .collect();
+    let m_rej = raster(w, h, &rej);
+    let m_ok = raster(
+        w,
+        h,
+        &stage
+            .shafts
+            .iter()
+            .map(|s| &s.centreline_px[..])
+            .collect::<Vec<_>>(),
+    );
+    let oracle = pv.oracle_shafts();
+    let m_truth = raster(
+        w,
+        h,
+        &oracle
+            .iter()
+            .map(|s| &s.centreline_px[..])
+            .collect::<Vec<_>>(),
+    );
+    let k = 2;
+    let (x1, y1) = ((x0 + cw).min(w), (y0 + ch).min(h));
+    let (pw, oh) = ((x1 - x0) * k, (y1 - y0) * k);
+    let ow = 2 * pw + 4;
+    let mut px = vec![255u8; 3 * ow * oh];
+    for y in 0..oh {
+        for x in 0..pw {
+            let (sx, sy) = (x0 + x / k, y0 + y / k);
+            let i = sy * w + sx;
+            let s = |v: f32| (crate::color::linear_to_srgb(v.clamp(0.0, 1.0)) * 255.0) as u8;
+            let img = [s(rgb.r[i]), s(rgb.g[i]), s(rgb.b[i])];
+            let mut c = [img[0] / 2 + 60, img[1] / 2 + 60, img[2] / 2 + 60];
+            if det.mask.data[i] {
+                c = [60, 60, 140];
+            }
+            if m_truth.data[i] {
+                c = [0, 200, 255];
+            }
+            if zones.data[i] {
+                c = [120, 120, 40];
+            }
+            if thin.data[i] {
+                c = [255, 255, 255];
+            }
+            if cut.data[i] {
+                c = [255, 255, 0];
+            }
+            if m_all.data[i] {
+                c = [255, 0, 255];
+            }
+            if m_rej.data[i] {
+                c = [255, 0, 0];
+            }
+            if m_ok.data[i] {
+                c = [0, 255, 0];
+            }
+            let o = 3 * (y * ow + x);
+            px[o..o + 3].copy_from_slice(&img);
+            let o = 3 * (y * ow + x + pw + 4);
+            px[o..o + 3].copy_from_slice(&c);
+        }
+    }
+    image::save_buffer(
+        format!("/tmp/pair_diag_{seed}.png"),
+        &px,
+        ow as u32,
+        oh as u32,
+        image::ColorType::Rgb8,
+    )
+    .unwrap();
+}
+
+/// Strength, scale and direction across one truth hair's middle:
+/// `PAIR_DIAG=seed,visit,truth_index`.
+#[test]
+#[ignore]
+fn pair_profile() {
+    let v = std::env::var("PAIR_DIAG").unwrap_or("61,0,15".into());
+    let v: Vec<usize> = v.split(',').map(|s| s.parse().unwrap()).collect();
+    let p = render_pair(&pair_spec(v[0] as u64)).unwrap();
+    let pv = if v[1] == 0 { &p.baseline } else { &p.followup };
+    let rgb = crate::color::to_linear(&pv.image.view()).unwrap();
+    let (w, h) = (rgb.width, rgb.height);
+    let valid = Mask::filled(w, h, true);
+    let upp = pv.um_per_px_nominal;
+    let input = StageInput {
+        rgb: &rgb,
+        um_per_px: upp,
+        valid: &valid,
+    };
+    let params = HairParams::default();
+    let det = detect::detect(&input, &params);
+    println!("sigmas {:?}", detect::sigmas(&params, upp));
+    let [e, t] = pv.hair_axis_px[v[2]];
+    let m = [0.5 * (e[0] + t[0]), 0.5 * (e[1] + t[1])];
+    let l = (t[0] - e[0]).hypot(t[1] - e[1]);
+    let d = [(t[0] - e[0]) / l, (t[1] - e[1]) / l];
+    let n = [-d[1], d[0]];
+    println!(
+        "truth {} axis angle {:.1}°, d {:.0} µm",
+        v[2],
+        d[1].atan2(d[0]).to_degrees(),
+        pv.hair_diameter_um[v[2]]
+    );
+    let (pall, _) = trace::pieces(
+        &det,
+        &HairParams {
+            min_profile_support: 0.0,
+            ..params.clone()
+        },
+        upp,
+    );
+    for pc in &pall {
+        let near = pc
+            .pts
+            .iter()
+            .any(|q| (q[0] as f64 - m[0]).hypot(q[1] as f64 - m[1]) < 0.6 * l);
+        if near {
+            println!(
+                "piece n {} first {:?} last {:?} width {:.1} depth {:.2} samples {} attempts {}",
+                pc.pts.len(),
+                pc.pts[0],
+                pc.pts[pc.pts.len() - 1],
+                pc.width,
+                pc.depth,
+                pc.samples.len(),
+                pc.attempts
+            );
+            for s in pc.samples.iter().take(40) {
+                println!(
+                    "    arc {:.1} centre ({:.1},{:.1}) width {:.1} depth {:.2}",
+                    s.arc_px, s.centre[0], s.centre[1], s.width_px, s.depth
+                );
+            }
+        }
+    }
+    let thin = trace::nms(&det);
+    let (cut, _) = trace::cut_junctions(&thin, &det);
+    let lab = crate::kernels::label_with(&cut, crate::kernels::Connectivity::Eight);
+    let mut seen = std::collections::BTreeSet::new();
+    for k in 0..=100 {
+        let f = k as f64 / 100.0;
+        let (x, y) = (e[0] + f * (t[0] - e[0]), e[1] + f * (t[1] - e[1]));
+        for dy in -2i64..=2 {
+            for dx in -2i64..=2 {
+                let (xx, yy) = (x.round() as i64 + dx, y.round() as i64 + dy);
+                if xx >= 0 && yy >= 0 && (xx as usize) < w && (yy as usize) < h {
+                    let l = lab.data[yy as usize * w + xx as usize];
+                    if l > 0 {
+                        seen.insert(l);
+                    }
+                }
+            }
+        }
+    }
+    for l in seen {
+        let pix: Vec<usize> = (0..w * h).filter(|&i| lab.data[i] == l).collect();
+        let deg: Vec<usize> = pix
+            .iter()
+            .map(|&i| {
+                let (x, y) = ((i % w) as i64, (i / w) as i64);
+                let mut n = 0;
+                for dy in -1i64..=1 {
+                    for dx in -1i64..=1 {
+                        if (dx, dy) != (0, 0) {
+                            let (xx, yy) = (x + dx, y + dy);
+                            if xx >= 0 && yy >= 0 && lab.data[yy as usize * w + xx as usize] == l {
+                                n += 1;
+                            }
+                        }
+                    }
+                }
+                n
+            })
+            .collect();
+        let mut hist = [0usize; 9];
+        for d in deg {
+            hist[d] += 1;
+        }
+        println!(
+            "cut comp {l}: {} px from ({},{}) to ({},{}), neighbour-count histogram {:?}",
+            pix.len(),
+            pix[0] % w,
+            pix[0] / w,
+            pix[pix.len() - 1] % w,
+            pix[pix.len() - 1] / w,
+            hist
+        );
+    }
+    for u in -20..=20 {
+        let (x, y) = (
+            (m[0] + u as f64 * n[0]).round() as usize,
+            (m[1] + u as f64 * n[1]).round() as usize,
+        );
+        let i = y * w + x;
+        println!(
+            "u {u:3} red {:.3} mask {} strength {:.3} scale {:.2} dir {:.1}°",
+            rgb.r[i],
+            det.mask.data[i] as u8,
+            det.strength.data[i],
+            det.scale.data[i],
+            det.direction.data[i].to_degrees()
+        );
+    }
+}
+
+/// Scene item each shaft stands for (one to one, greedy by the covered
+/// length of the truth hair's visible axis; ≥ half of it covered).
+fn owners(pv: &crate::synth::pair::PairVisit, shafts: &[HairShaft]) -> Vec<Option<usize>> {
+    let oracle = pv.oracle_shafts();
+    let upp = pv.um_per_px_nominal;
+    let mut pairs: Vec<(f32, f32, usize, usize)> = Vec::new();
+    for (k, o) in oracle.iter().enumerate() {
+        let tol = (0.5 * (o.diameter_um / upp) as f32 + 2.0).max(4.0);
+        let pts = &o.centreline_px;
+        if pts.is_empty() {
+            continue;
+        }
+        for (s, sh) in shafts.iter().enumerate() {
+            let n = pts
+                .iter()
+                .filter(|q| near_poly(**q, &sh.centreline_px, tol))
+                .count();
+            let c = n as f32 / pts.len() as f32;
+            if c >= 0.5 {
+                pairs.push((n as f32, c, k, s));
+            }
+        }
+    }
+    pairs.sort_by(|a, b| b.0.total_cmp(&a.0).then(a.2.cmp(&b.2)).then(a.3.cmp(&b.3)));
+    let mut own = vec![None; shafts.len()];
+    let mut taken = vec![false; oracle.len()];
+    for &(_, _, k, s) in &pairs {
+        if own[s].is_none() && !taken[k] {
+            own[s] = Some(pv.hair_items[k]);
+            taken[k] = true;
+        }
+    }
+    own
+}
+
+/// Is the matching right given the detections? Each shaft of each visit
+/// is assigned the scene hair it stands for; every gained / lost / matched
+/// record of the comparison is then checked against the scene.
+/// `PAIR_DIAG=seed`.
+#[test]
+#[ignore]
+fn pair_matching() {
+    use crate::analysis::{analyze, Params};
+    use crate::calibration::Calibration;
+    use crate::compare::{compare, CompareParams, Visit};
+    let v = std::env::var("PAIR_DIAG").unwrap_or("61".into());
+    let seed: u64 = v.split(',').next().unwrap().parse().unwrap();
+    let p = render_pair(&pair_spec(seed)).unwrap();
+    let an = |v: &crate::synth::pair::PairVisit| {
+        analyze(
+            &v.image,
+            &Calibration::with_um_per_px(v.um_per_px_nominal).unwrap(),
+            &Params::default(),
+        )
+        .unwrap()
+    };
+    let (ab, af) = (an(&p.baseline), an(&p.followup));
+    let c = compare(
+        &Visit::new(&p.baseline.image, &ab),
+        &Visit::new(&p.followup.image, &af),
+        &CompareParams::default(),
+    )
+    .unwrap();
+    let (ob, of) = (
+        owners(&p.baseline, &ab.hairs),
+        owners(&p.followup, &af.hairs),
+    );
+    let item_b = |id: u32| ob[id as usize - 1];
+    let item_f = |id: u32| of[id as usize - 1];
+    // Scene items detected at each visit.
+    let det_b: std::collections::HashSet<usize> = ob.iter().flatten().copied().collect();
+    let det_f: std::collections::HashSet<usize> = of.iter().flatten().copied().collect();
+    let mut tally: std::collections::BTreeMap<&str, usize> = Default::default();
+    for m in &c.hair_matches {
+        let t = &p.truth.hairs;
+        let cat = match (m.baseline_id, m.followup_id) {
+            (Some(b), Some(f)) => match (item_b(b), item_f(f)) {
+                (Some(x), Some(y)) if x == y => "matched: same hair",
+                (Some(_), Some(_)) => "matched: different hairs",
+                _ => "matched: a shaft owns no hair",
+            },
+            (None, Some(f)) => match item_f(f) {
+                None => "gained: shaft owns no hair (false/partial)",
+                Some(y) if t[y].diameter_um[0].is_none() => "gained: truly gained",
+                Some(y) if det_b.contains(&y) => {
+                    "gained: detected at baseline too (matching missed)"
+                }
+                Some(_) => "gained: present but not detected at baseline",
+            },
+            (Some(b), None) => match item_b(b) {
+                None => "lost: shaft owns no hair (false/partial)",
+                Some(x) if t[x].diameter_um[1].is_none() => "lost: truly lost",
+                Some(x) if det_f.contains(&x) => {
+                    "lost: detected at follow-up too (matching missed)"
+                }
+                Some(_) => "lost: present but not detected at follow-up",
+            },
+            (None, None) => "empty",
+        };
+        *tally.entry(cat).or_insert(0) += 1;
+    }
+    let cp = CompareParams::default();
+    let e = p.expected(cp.vellus_max_um, cp.diameter_tolerance_um);
+    println!(
+        "seed {seed}: {} / {} shafts; truth in the shared field {:?}, gained {}, lost {}, change {}",
+        ab.hairs.len(),
+        af.hairs.len(),
+        e.hair_count,
+        e.hairs_gained,
+        e.hairs_lost,
+        e.hair_count[1] as i64 - e.hair_count[0] as i64
+    );
+    println!("seed {seed}: {:?}", c.matches);
+    for (k, n) in &tally {
+        println!("  {n:4}  {k}");
+    }
+}
