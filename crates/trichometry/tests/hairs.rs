@@ -495,11 +495,13 @@ fn diameters_on_a_sparse_scene_at_three_scales() {
 /// Not reached yet: at 2 µm/px count 9 / 9 but vellus fraction 0.22 vs
 /// 0.11 (one of 9 shafts read across the 30 µm line: a dark 30.1 µm shaft
 /// read 29.2 µm, the dark-hair bias of about −0.35 px of the half-depth
-/// width); at 3.5 µm/px 15 / 14; at 5.5 µm/px 15 / 17 (−12 %; was 14
-/// before the frame band: the lost shafts are a thick one running along
-/// the border, whose profiles leave the image, a 269 µm stub at the
-/// border and a light one joined with its crossing partner). Bounds are
-/// the issue's, not loosened.
+/// width, on every dark shaft, crossing or not); at 3.5 µm/px 15 / 14,
+/// vellus 0.20 vs 0.29; at 5.5 µm/px 15 / 17 (−12 %; 14 before the frame
+/// band), vellus 0.20 vs 0.06 (a vellus shaft in two records across a gap,
+/// a light 33.8 µm one read 29.2 µm). The shafts still lost at 5.5 µm/px:
+/// a 95 µm one running along the border (its profiles leave the image), a
+/// 269 µm stub of a 98 µm one at the border, a light 58 µm one at a
+/// crossing. Bounds are the issue's, not loosened.
 #[test]
 #[ignore]
 fn sparse_scene_count_and_vellus_fraction() {
