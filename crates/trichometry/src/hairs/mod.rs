@@ -239,7 +239,9 @@ pub struct HairShaft {
     /// [`HairParams::min_exit_fade_um`] (the shaft rising out of the skin;
     /// a cut tip ends within the blur), placed where the density is 20 % of
     /// the shaft's, or an end where other shafts' free ends converge (hairs
-    /// of one follicular unit share an exit); both cues: the stronger end.
+    /// of one follicular unit share an exit) and the shaft is seen to end
+    /// (skin beyond it, not a crossing or a gap); both cues: the stronger
+    /// end.
     /// `None` when no end is either (tips, crossings, the border).
     pub exit_px: Option<[f32; 2]>,
     /// Diameter class.
@@ -359,7 +361,7 @@ pub fn detect_hairs(input: &StageInput<'_>, params: &HairParams) -> Result<HairS
     // the blur; hairs of one follicular unit leave within about 100 µm of
     // each other, so their proximal ends converge. An end that is free
     // (not at the border or the analysable area's edge) and fades, or where
-    // other shafts' free ends converge, is an exit candidate; the better one
+    // other shafts' free ends converge at an observed end, is an exit candidate; the better one
     // wins; neither: no exit (a shaft whose visible ends are tips, crossings
     // or the border).
     let rc = (params.exit_cluster_radius_um / upp) as f32;
@@ -397,6 +399,11 @@ pub fn detect_hairs(input: &StageInput<'_>, params: &HairParams) -> Result<HairS
                 Some(r) if fades => r.exit,
                 _ => tips[k],
             };
+            // Converging ends count only where the shaft is seen to end
+            // (skin beyond it): an end cut at a crossing, a gap or a
+            // touching hair is not an observed end, and in a scene of
+            // crossings such ends cluster at every junction.
+            let conv = if ramp.is_some() { conv } else { 0 };
             if fades || conv > 0 {
                 score[k] = 2.0 * fades as u8 as f32 + conv.min(3) as f32;
             }
