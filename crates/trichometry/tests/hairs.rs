@@ -267,16 +267,6 @@ fn evaluate(c: &Case, st: &HairStage, verbose: bool) -> Report {
             errs.push(d.diameter_um - t.diameter_um);
         }
     }
-    if verbose {
-        for t in c.truth.shafts.iter().filter(|t| t.counted) {
-            if !best.contains_key(&t.id) {
-                println!(
-                    "missed truth {} d {:.1} light {} cross {:?} vis {:.0} µm trunc {} exit {:?} in frame {}",
-                    t.id, t.diameter_um, t.light, t.crosses, t.visible_length_um, t.truncated, t.exit_px, t.exit_in_frame
-                );
-            }
-        }
-    }
     let n_diam = errs.len();
     let mae = errs.iter().map(|e| e.abs()).sum::<f64>() / n_diam.max(1) as f64;
     let bias = errs.iter().sum::<f64>() / n_diam.max(1) as f64;
@@ -495,13 +485,12 @@ fn diameters_on_a_sparse_scene_at_three_scales() {
 /// Not reached yet: at 2 µm/px count 9 / 9 but vellus fraction 0.22 vs
 /// 0.11 (one of 9 shafts read across the 30 µm line: a dark 30.1 µm shaft
 /// read 29.2 µm, the dark-hair bias of about −0.35 px of the half-depth
-/// width, on every dark shaft, crossing or not); at 3.5 µm/px 15 / 14,
-/// vellus 0.20 vs 0.29; at 5.5 µm/px 15 / 17 (−12 %; 14 before the frame
-/// band), vellus 0.20 vs 0.06 (a vellus shaft in two records across a gap,
-/// a light 33.8 µm one read 29.2 µm). The shafts still lost at 5.5 µm/px:
-/// a 95 µm one running along the border (its profiles leave the image), a
-/// 269 µm stub of a 98 µm one at the border, a light 58 µm one at a
-/// crossing. Bounds are the issue's, not loosened.
+/// width, on every dark shaft, crossing or not); at 3.5 µm/px 14 / 14;
+/// at 5.5 µm/px 14 / 17 (−18 %: a hair leaving the frame is cut and joined
+/// to the ridge the replicated border makes at large scales; clearing a
+/// frame band gave 15 / 17 but let a hair by the border become a false
+/// capillary in the vessel test, so it was reverted). Bounds are the
+/// issue's, not loosened.
 #[test]
 #[ignore]
 fn sparse_scene_count_and_vellus_fraction() {
@@ -1040,10 +1029,10 @@ fn survey_realistic() {
 /// outside the field, ≤ 25 % report one (a tip taken for an exit). Compare
 /// (issue 5) matches hairs by exit and direction.
 #[test]
-#[ignore = "not reached: within 100 µm 2/3, 1/4, 3/3, 1/5; median 8, 9, 12, 109 µm; \
-            false exits 1/6, 0/7, 3/11, 3/11 (2 µm/px s31, 3.5 s32, 5.5 s33, 2 s34; \
+#[ignore = "not reached: within 100 µm 2/3, 2/4, 2/2, 1/5; median 7, 15, 20, 104 µm; \
+            false exits 1/6, 0/8, 2/10, 3/11 (2 µm/px s31, 3.5 s32, 5.5 s33, 2 s34; \
             before converging ends had to be observed ends: 3/3, 2/4, 3/3, 1/5; \
-            median 8, 58, 12, 109; false 2/6, 1/7, 4/11, 6/11): found exits are \
+            median 8, 58, 12, 109; false 2/6, 1/7, 5/10, 5/11): found exits are \
             close, but many shafts' exit regions are not traced (joined into a \
             crossing partner, or the exit lies under another shaft)"]
 fn follicle_exits_against_truth() {

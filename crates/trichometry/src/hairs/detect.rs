@@ -291,32 +291,6 @@ pub(crate) fn sigmas(params: &HairParams, det_um: f64) -> Vec<f32> {
         .collect()
 }
 
-/// Zero the ridge strength within its own scale σ of the frame border. The
-/// filter reads about ±3σ; beyond the frame it sees the replicated border
-/// row, which mirrors any slope of the density there into a maximum on
-/// the border: at the large scales every border turns into a ridge running
-/// along it, which meets every hair leaving the frame in a junction (and
-/// is joined to it). A real shaft there is truncated anyway, and the band is
-/// only as wide as its own scale (a thin hair loses a pixel, a thick one
-/// half its width).
-fn clear_frame_band(strength: &mut Plane, scale: &Plane) {
-    let (w, h) = (strength.width, strength.height);
-    for (y, (srow, crow)) in strength
-        .data
-        .chunks_mut(w.max(1))
-        .zip(scale.data.chunks(w.max(1)))
-        .enumerate()
-    {
-        let ey = y.min(h - 1 - y) as f32;
-        for (x, (s, &sg)) in srow.iter_mut().zip(crow).enumerate() {
-            let e = ey.min(x.min(w - 1 - x) as f32);
-            if e < sg {
-                *s = 0.0;
-            }
-        }
-    }
-}
-
 /// Run detection.
 pub(crate) fn detect<'a>(input: &StageInput<'a>, params: &HairParams) -> Detection<'a> {
     let f = ((params.detection_um_per_px / input.um_per_px).floor() as usize).max(1);
@@ -360,7 +334,6 @@ pub(crate) fn detect<'a>(input: &StageInput<'a>, params: &HairParams) -> Detecti
             *s = 0.0;
         }
     }
-    clear_frame_band(&mut strength, &r.scale);
     let mask = hysteresis(&strength, low, high);
     Detection {
         factor: f,
