@@ -65,7 +65,7 @@ fn lab_f(t: f32) -> f32 {
 }
 
 #[inline]
-fn lab_f_inv(t: f32) -> f32 {
+pub(crate) fn lab_f_inv(t: f32) -> f32 {
     const D: f32 = 6.0 / 29.0;
     if t > D {
         t * t * t

@@ -31,7 +31,11 @@
 //! is its half-contrast level (half of its plateau, the 90th/75th percentile
 //! of its contrast), so a soft edge or a blur gives the same size. The scale
 //! mask is refined at full resolution: a pixel in a scale's neighbourhood is
-//! scale when its L* is above the scale's half level.
+//! scale when its L* is above the scale's half level. A flake also lies over
+//! hairs: a scale found on the skin goes on over the (opaque, dark) hair
+//! pixels next to it whose lightening, taken as a white cover of the bare
+//! hair (the darkest hair nearby), is the cover that lifts the skin to the
+//! scale's half level.
 //!
 //! A dot cut by the image border is counted when its centre is inside the
 //! image: with a chord `c` along the border and a depth `t` into the image,
@@ -71,6 +75,9 @@ pub struct ScalpSignParams {
     pub yellow_dot_max_um: f64,
     /// Largest elongation (√ of the inertia eigenvalue ratio) of a dot.
     pub yellow_dot_max_elongation: f64,
+    /// How far from a flake lying over a hair the bare hair (its colour
+    /// without the flake) is looked for, µm.
+    pub hair_bare_reach_um: f64,
     /// ΔL* a scale must reach somewhere (hysteresis seed).
     pub scale_seed_l_star: f64,
     /// ΔL* of a scale's extent (hysteresis floor).
@@ -104,6 +111,7 @@ impl Default for ScalpSignParams {
             yellow_dot_min_um: 60.0,
             yellow_dot_max_um: 600.0,
             yellow_dot_max_elongation: 2.0,
+            hair_bare_reach_um: 100.0,
             scale_seed_l_star: 7.0,
             scale_floor_l_star: 4.0,
             white_dot_max_um: 240.0,
@@ -126,6 +134,7 @@ impl ScalpSignParams {
             ("yellow_dot_min_um", self.yellow_dot_min_um),
             ("yellow_dot_max_um", self.yellow_dot_max_um),
             ("yellow_dot_max_elongation", self.yellow_dot_max_elongation),
+            ("hair_bare_reach_um", self.hair_bare_reach_um),
             ("scale_seed_l_star", self.scale_seed_l_star),
             ("scale_floor_l_star", self.scale_floor_l_star),
             ("white_dot_max_elongation", self.white_dot_max_elongation),
@@ -241,6 +250,8 @@ struct Work {
     ok: Vec<bool>,
     /// At least a quarter of the block is hair (hair stage).
     hair: Vec<bool>,
+    /// Share of the block that is hair (hair stage).
+    hair_frac: Vec<f32>,
 }
 
 fn work_planes(input: &StageInput<'_>, hair: Option<&Mask>, f: usize) -> Work {
@@ -252,14 +263,16 @@ fn work_planes(input: &StageInput<'_>, hair: Option<&Mask>, f: usize) -> Work {
     let mut b = vec![0.0f32; w * h];
     let mut ok = vec![false; w * h];
     let mut hr = vec![false; w * h];
+    let mut hf = vec![0.0f32; w * h];
     let hair = hair.filter(|m| m.data.len() == fw * fh);
     l.par_chunks_mut(w)
         .zip(a.par_chunks_mut(w))
         .zip(b.par_chunks_mut(w))
         .zip(ok.par_chunks_mut(w))
         .zip(hr.par_chunks_mut(w))
+        .zip(hf.par_chunks_mut(w))
         .enumerate()
-        .for_each(|(j, ((((lr, ar), br), okr), hrr))| {
+        .for_each(|(j, (((((lr, ar), br), okr), hrr), hfr))| {
             let (y0, y1) = (j * f, ((j + 1) * f).min(fh));
             let mut acc = vec![[0.0f32; 3]; w];
             let mut nvalid = vec![0u32; w];
@@ -300,6 +313,7 @@ fn work_planes(input: &StageInput<'_>, hair: Option<&Mask>, f: usize) -> Work {
                 br[i] = lab[2];
                 okr[i] = nvalid[i] as f32 == n;
                 hrr[i] = nhair[i] as f32 * 4.0 >= n;
+                hfr[i] = nhair[i] as f32 / n;
             }
         });
     Work {
@@ -311,6 +325,7 @@ fn work_planes(input: &StageInput<'_>, hair: Option<&Mask>, f: usize) -> Work {
         b,
         ok,
         hair: hr,
+        hair_frac: hf,
     }
 }
 
@@ -673,6 +688,69 @@ pub fn detect_scalp_signs(
     }
 
     // ---- scales
+    // A flake is a white cover of share α over what lies under it: in
+    // linear luminance Y = α·Y_white + (1 − α)·Y_under. Over skin the cover
+    // is judged by its lift of L* above the skin; over hair (flakes lie on
+    // hairs too) the same cover lifts the dark hair instead, so a working
+    // pixel's cover share is taken against what it would be bare (the local
+    // hair and skin, mixed by its share of hair) and turned into the lift
+    // the same cover gives over the skin. Without hair this is ΔL* itself.
+    let y_of = |l: f32| crate::color::lab_f_inv((l + 16.0) / 116.0);
+    let l_of = |y: f32| 116.0 * lab_f_fast(y.clamp(0.0, 1.0)) - 16.0;
+    let y_skin: Vec<f32> = bg_l.data.par_iter().map(|&l| y_of(l)).collect();
+    // The bare hair: the darkest mostly-hair working pixel nearby (hair
+    // colour varies from hair to hair, dark, blond, grey, thin; a flake
+    // covers a hair only over a stretch, so nearby the hair is bare).
+    let reach = ((params.hair_bare_reach_um / um).round() as usize).max(1);
+    let hair_l = Plane::from_vec(
+        w,
+        h,
+        (0..n)
+            .map(|i| {
+                if work.ok[i] && work.hair_frac[i] >= 0.75 {
+                    work.l[i]
+                } else {
+                    f32::INFINITY
+                }
+            })
+            .collect(),
+    );
+    // Only an opaque hair tells a flake over it from a flake under it: a
+    // hair transmitting a share t of the light shows a flake under it as a
+    // cover t times the flake's, so where t < ½ (the bare hair has less
+    // than half the skin's luminance) a flake under the hair stays below
+    // the half level and only a flake over it reaches it.
+    let y_hair: Vec<f32> = min_filter(&hair_l, reach, Footprint::Square)
+        .data
+        .par_iter()
+        .zip(&y_skin)
+        .map(|(&l, &ys)| {
+            let yh = if l.is_finite() { y_of(l) } else { f32::NAN };
+            if yh < 0.5 * ys {
+                yh
+            } else {
+                f32::NAN
+            }
+        })
+        .collect();
+    // Lift over the skin of the cover that takes a pixel of luminance `y`
+    // from its bare luminance `y_bare`, at working pixel `k`.
+    let lift = |y: f32, y_bare: f32, k: usize| {
+        let alpha = (y - y_bare) / (1.0 - y_bare).max(1e-3);
+        l_of(y_skin[k] + alpha * (1.0 - y_skin[k])) - bg_l.data[k]
+    };
+    let cover: Vec<f32> = (0..n)
+        .into_par_iter()
+        .map(|i| {
+            let phi = work.hair_frac[i];
+            if !work.hair[i] || y_hair[i].is_nan() {
+                dl[i]
+            } else {
+                let y_bare = phi * y_hair[i] + (1.0 - phi) * y_skin[i];
+                lift(y_of(work.l[i]), y_bare, i)
+            }
+        })
+        .collect();
     // Bright, not yellow, away from yellow dots (their soft rims).
     let near_yellow = Mask {
         width: w,
@@ -764,6 +842,31 @@ pub fn detect_scalp_signs(
             scale_level[i as usize] = half;
         }
     }
+    // A scale goes on over the hairs it covers: hair working pixels next to
+    // it whose cover reaches its half level.
+    let mut stack: Vec<usize> = (0..n).filter(|&i| scale_cells[i]).collect();
+    while let Some(i) = stack.pop() {
+        let (x, y) = ((i % w) as i64, (i / w) as i64);
+        for (dx, dy) in [(-1, 0), (1, 0), (0, -1), (0, 1)] {
+            let (xx, yy) = (x + dx, y + dy);
+            if xx < 0 || yy < 0 || xx >= w as i64 || yy >= h as i64 {
+                continue;
+            }
+            let j = yy as usize * w + xx as usize;
+            if !scale_cells[j]
+                && work.ok[j]
+                && work.hair[j]
+                && !near_yellow.data[j]
+                && !y_hair[j].is_nan()
+                && cover[j] >= scale_level[i]
+            {
+                scale_cells[j] = true;
+                scale_level[j] = scale_level[i];
+                stack.push(j);
+            }
+        }
+    }
+    let hair_full = hair.filter(|m| m.data.len() == fw * fh);
     let mut scale_data = vec![false; fw * fh];
     if scale_cells.iter().any(|&c| c) {
         let level = min_filter(&Plane::from_vec(w, h, scale_level), 1, Footprint::Square).data;
@@ -776,8 +879,11 @@ pub fn detect_scalp_signs(
             |p, k| {
                 let y = crate::color::RGB_TO_XYZ[1];
                 let yy = y[0] * rgb.r[p] + y[1] * rgb.g[p] + y[2] * rgb.b[p];
-                let l = 116.0 * lab_f_fast(yy) - 16.0;
-                l - bg_l.data[k] >= level[k]
+                if hair_full.is_some_and(|m| m.data[p]) && !y_hair[k].is_nan() {
+                    lift(yy, y_hair[k], k) >= level[k]
+                } else {
+                    l_of(yy) - bg_l.data[k] >= level[k]
+                }
             },
             &mut scale_data,
         );
