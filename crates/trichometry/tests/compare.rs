@@ -486,34 +486,7 @@ fn colour_referenced_null_pair_is_comparable_and_unchanged() {
 /// oracle), then compared. Hairs lost and gained, capillaries added and
 /// removed, geometric and camera nuisances.
 fn end_to_end() -> (Pair, Comparison, trichometry::synth::pair::ExpectedChanges) {
-    let changes = SceneChanges {
-        capillaries_added: 0.3,
-        capillaries_removed: 0.2,
-        hairs_lost: 0.2,
-        hairs_gained: 0.08,
-        growth_um: 100.0,
-        ..SceneChanges::default()
-    };
-    let fol = VisitSpec {
-        rotation_deg: 5.0,
-        scale: 1.03,
-        shift_frac: [0.08, -0.06],
-        white_balance: [1.04, 1.0, 0.95],
-        exposure: 0.92,
-        jpeg_quality: Some(85),
-        ..VisitSpec::default()
-    };
-    let mut spec = PairSpec {
-        followup: fol,
-        changes,
-        ..PairSpec::default()
-    };
-    spec.scene.seed = 61;
-    spec.scene.width = 1280;
-    spec.scene.height = 960;
-    if let Some(h) = spec.hairs.as_mut() {
-        h.units_per_cm2 = 300.0;
-    }
+    let spec = PairSpec::crowded_followup_example(61);
     let p = render_pair(&spec).unwrap();
     let t0 = std::time::Instant::now();
     let an = |v: &PairVisit| {

@@ -6,25 +6,16 @@
 use super::*;
 use crate::analysis::StageInput;
 use crate::kernels::dilate;
-use crate::synth::pair::{render_pair, PairSpec, SceneChanges, VisitSpec};
-
-fn seg_d2(p: [f32; 2], a: [f32; 2], b: [f32; 2]) -> f32 {
-    let (vx, vy) = (b[0] - a[0], b[1] - a[1]);
-    let (wx, wy) = (p[0] - a[0], p[1] - a[1]);
-    let l2 = vx * vx + vy * vy;
-    let t = if l2 > 0.0 {
-        ((wx * vx + wy * vy) / l2).clamp(0.0, 1.0)
-    } else {
-        0.0
-    };
-    (wx - t * vx).powi(2) + (wy - t * vy).powi(2)
-}
+use crate::synth::hairs::seg_dist2;
+use crate::synth::pair::{render_pair, PairSpec};
 
 fn near_poly(p: [f32; 2], poly: &[[f32; 2]], tol: f32) -> bool {
     if poly.len() == 1 {
         return (p[0] - poly[0][0]).hypot(p[1] - poly[0][1]) <= tol;
     }
-    poly.windows(2).any(|s| seg_d2(p, s[0], s[1]) <= tol * tol)
+    let f = |q: [f32; 2]| [q[0] as f64, q[1] as f64];
+    poly.windows(2)
+        .any(|s| seg_dist2(f(p), f(s[0]), f(s[1])).0 <= (tol * tol) as f64)
 }
 
 fn raster(w: usize, h: usize, polys: &[&[[f32; 2]]]) -> Mask {
@@ -48,38 +39,6 @@ fn raster(w: usize, h: usize, polys: &[&[[f32; 2]]]) -> Mask {
     m
 }
 
-pub(crate) fn pair_spec(seed: u64) -> PairSpec {
-    let changes = SceneChanges {
-        capillaries_added: 0.3,
-        capillaries_removed: 0.2,
-        hairs_lost: 0.2,
-        hairs_gained: 0.08,
-        growth_um: 100.0,
-        ..SceneChanges::default()
-    };
-    let fol = VisitSpec {
-        rotation_deg: 5.0,
-        scale: 1.03,
-        shift_frac: [0.08, -0.06],
-        white_balance: [1.04, 1.0, 0.95],
-        exposure: 0.92,
-        jpeg_quality: Some(85),
-        ..VisitSpec::default()
-    };
-    let mut spec = PairSpec {
-        followup: fol,
-        changes,
-        ..PairSpec::default()
-    };
-    spec.scene.seed = seed;
-    spec.scene.width = 1280;
-    spec.scene.height = 960;
-    if let Some(h) = spec.hairs.as_mut() {
-        h.units_per_cm2 = 300.0;
-    }
-    spec
-}
-
 #[test]
 #[ignore]
 #[allow(clippy::needless_range_loop)]
@@ -89,7 +48,7 @@ fn pair_diag() {
     let seed: u64 = v[0].parse().unwrap();
     let visit: usize = v.get(1).map_or(0, |s| s.parse().unwrap());
     let verbose = v.get(2).is_some();
-    let p = render_pair(&pair_spec(seed)).unwrap();
+    let p = render_pair(&PairSpec::crowded_followup_example(seed)).unwrap();
     let pv = if visit == 0 { &p.baseline } else { &p.followup };
     let rgb = crate::color::to_linear(&pv.image.view()).unwrap();
     let q = crate::quality::assess(&rgb, &Default::default());
@@ -324,7 +283,7 @@ fn pair_overlay() {
     let v = std::env::var("PAIR_DIAG").unwrap_or("61,0,500,200,400,300".into());
     let v: Vec<usize> = v.split(',').map(|s| s.parse().unwrap()).collect();
     let (seed, visit, x0, y0, cw, ch) = (v[0] as u64, v[1], v[2], v[3], v[4], v[5]);
-    let p = render_pair(&pair_spec(seed)).unwrap();
+    let p = render_pair(&PairSpec::crowded_followup_example(seed)).unwrap();
     let pv = if visit == 0 { &p.baseline } else { &p.followup };
     let rgb = crate::color::to_linear(&pv.image.view()).unwrap();
     let (w, h) = (rgb.width, rgb.height);
@@ -378,6 +337,16 @@ fn pair_overlay() {
     let (pw, oh) = ((x1 - x0) * k, (y1 - y0) * k);
     let ow = 2 * pw + 4;
     let mut px = vec![255u8; 3 * ow * oh];
+    let layers: &[(&Mask, [u8; 3])] = &[
+        (&det.mask, [60, 60, 140]),
+        (&m_truth, [0, 200, 255]),
+        (&zones, [120, 120, 40]),
+        (&thin, [255, 255, 255]),
+        (&cut, [255, 255, 0]),
+        (&m_all, [255, 0, 255]),
+        (&m_rej, [255, 0, 0]),
+        (&m_ok, [0, 255, 0]),
+    ];
     for y in 0..oh {
         for x in 0..pw {
             let (sx, sy) = (x0 + x / k, y0 + y / k);
@@ -385,29 +354,11 @@ fn pair_overlay() {
             let s = |v: f32| (crate::color::linear_to_srgb(v.clamp(0.0, 1.0)) * 255.0) as u8;
             let img = [s(rgb.r[i]), s(rgb.g[i]), s(rgb.b[i])];
             let mut c = [img[0] / 2 + 60, img[1] / 2 + 60, img[2] / 2 + 60];
-            if det.mask.data[i] {
-                c = [60, 60, 140];
-            }
-            if m_truth.data[i] {
-                c = [0, 200, 255];
-            }
-            if zones.data[i] {
-                c = [120, 120, 40];
-            }
-            if thin.data[i] {
-                c = [255, 255, 255];
-            }
-            if cut.data[i] {
-                c = [255, 255, 0];
-            }
-            if m_all.data[i] {
-                c = [255, 0, 255];
-            }
-            if m_rej.data[i] {
-                c = [255, 0, 0];
-            }
-            if m_ok.data[i] {
-                c = [0, 255, 0];
+            // Later layers paint over earlier ones.
+            for (m, col) in layers {
+                if m.data[i] {
+                    c = *col;
+                }
             }
             let o = 3 * (y * ow + x);
             px[o..o + 3].copy_from_slice(&img);
@@ -432,7 +383,7 @@ fn pair_overlay() {
 fn pair_profile() {
     let v = std::env::var("PAIR_DIAG").unwrap_or("61,0,15".into());
     let v: Vec<usize> = v.split(',').map(|s| s.parse().unwrap()).collect();
-    let p = render_pair(&pair_spec(v[0] as u64)).unwrap();
+    let p = render_pair(&PairSpec::crowded_followup_example(v[0] as u64)).unwrap();
     let pv = if v[1] == 0 { &p.baseline } else { &p.followup };
     let rgb = crate::color::to_linear(&pv.image.view()).unwrap();
     let (w, h) = (rgb.width, rgb.height);
@@ -606,7 +557,7 @@ fn pair_matching() {
     use crate::compare::{compare, CompareParams, Visit};
     let v = std::env::var("PAIR_DIAG").unwrap_or("61".into());
     let seed: u64 = v.split(',').next().unwrap().parse().unwrap();
-    let p = render_pair(&pair_spec(seed)).unwrap();
+    let p = render_pair(&PairSpec::crowded_followup_example(seed)).unwrap();
     let an = |v: &crate::synth::pair::PairVisit| {
         analyze(
             &v.image,

@@ -410,7 +410,7 @@ impl Scratch {
 
 /// Distance² from p to segment a–b, and the parameter t∈[0,1] of the foot.
 #[inline]
-fn seg_dist2(p: [f64; 2], a: [f64; 2], b: [f64; 2]) -> (f64, f64) {
+pub(crate) fn seg_dist2(p: [f64; 2], a: [f64; 2], b: [f64; 2]) -> (f64, f64) {
     let (vx, vy) = (b[0] - a[0], b[1] - a[1]);
     let (wx, wy) = (p[0] - a[0], p[1] - a[1]);
     let l2 = vx * vx + vy * vy;

@@ -189,6 +189,42 @@ impl Default for PairSpec {
     }
 }
 
+impl PairSpec {
+    /// A clinic-like follow-up of a crowded scalp (1280×960 px, 300
+    /// follicular units per cm²): capillaries +30 % / −20 %, hairs −20 % /
+    /// +8 %, 100 µm growth; the follow-up rotated 5°, scaled 1.03, shifted
+    /// (8 %, −6 %), white balance and exposure drift, JPEG q85.
+    pub fn crowded_followup_example(seed: u64) -> PairSpec {
+        let mut spec = PairSpec {
+            followup: VisitSpec {
+                rotation_deg: 5.0,
+                scale: 1.03,
+                shift_frac: [0.08, -0.06],
+                white_balance: [1.04, 1.0, 0.95],
+                exposure: 0.92,
+                jpeg_quality: Some(85),
+                ..VisitSpec::default()
+            },
+            changes: SceneChanges {
+                capillaries_added: 0.3,
+                capillaries_removed: 0.2,
+                hairs_lost: 0.2,
+                hairs_gained: 0.08,
+                growth_um: 100.0,
+                ..SceneChanges::default()
+            },
+            ..PairSpec::default()
+        };
+        spec.scene.seed = seed;
+        spec.scene.width = 1280;
+        spec.scene.height = 960;
+        if let Some(h) = spec.hairs.as_mut() {
+            h.units_per_cm2 = 300.0;
+        }
+        spec
+    }
+}
+
 /// One hair of the scene.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct HairItem {
