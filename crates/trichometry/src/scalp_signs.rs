@@ -46,7 +46,7 @@ use crate::color::{lab_f_fast, linear_rgb_to_lab_fast};
 use crate::error::{check_positive, Error, Result};
 use crate::image::{Labels, Mask, Plane};
 use crate::kernels::{
-    block_median, gaussian_blur, hysteresis, label, max_filter, min_filter, regions, Footprint,
+    block_median, gaussian_blur, hysteresis, label, min_filter, regions, Footprint,
 };
 use rayon::prelude::*;
 use serde::{Deserialize, Serialize};
@@ -408,14 +408,9 @@ fn quantile(v: &mut [f32], q: f64) -> f32 {
     *v.select_nth_unstable_by(k, f32::total_cmp).1
 }
 
-/// `cells` grown by one pixel (3 × 3 square), through the max filter.
+/// `cells` grown by one pixel (3 × 3 square).
 fn grow1(cells: &[bool], w: usize, h: usize) -> Vec<bool> {
-    let p = Plane::from_vec(w, h, cells.par_iter().map(|&c| c as u8 as f32).collect());
-    max_filter(&p, 1, Footprint::Square)
-        .data
-        .into_par_iter()
-        .map(|v| v > 0.0)
-        .collect()
+    crate::kernels::dilate_square_rows(cells, w, h, 1, w * h >= 1 << 16)
 }
 
 /// Regions of `mask`, each cut at its half level (half its plateau, the
