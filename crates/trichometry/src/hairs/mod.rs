@@ -360,10 +360,10 @@ pub fn detect_hairs(input: &StageInput<'_>, params: &HairParams) -> Result<HairS
     // shaft rises out of the skin), while a cut or broken tip ends within
     // the blur; hairs of one follicular unit leave within about 100 µm of
     // each other, so their proximal ends converge. An end that is free
-    // (not at the border or the analysable area's edge) and fades, or where
-    // other shafts' free ends converge at an observed end, is an exit candidate; the better one
-    // wins; neither: no exit (a shaft whose visible ends are tips, crossings
-    // or the border).
+    // (not at the border or the analysable area's edge) and fades, or an
+    // observed end where other shafts' free ends converge, is an exit
+    // candidate; the better one wins; neither: no exit (a shaft whose
+    // visible ends are tips, crossings or the border).
     let rc = (params.exit_cluster_radius_um / upp) as f32;
     let ends: Vec<(usize, usize, [f32; 2])> = pre
         .iter()
