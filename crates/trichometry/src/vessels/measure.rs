@@ -33,7 +33,7 @@
 
 use super::segment::mask_of;
 use super::{VesselClass, VesselParams};
-use crate::kernels::{distance_transform, label, skeletonize};
+use crate::kernels::{label, skeletonize};
 
 /// Shape figures of one component (work pixels).
 #[derive(Debug, Clone, Default)]
@@ -102,7 +102,7 @@ pub(crate) fn shape(pix: &[(usize, usize)]) -> Shape {
         img[(y - y0 + 1) * bw + (x - x0 + 1)] = true;
     }
     let img = mask_of(img, bw, bh);
-    let dt = distance_transform(&img).data;
+    let dt = HalfWidths::new(&img.data, bw);
     let sk = skeletonize(&img).data;
     let at = |x: i32, y: i32| -> bool {
         x >= 0
@@ -135,9 +135,9 @@ pub(crate) fn shape(pix: &[(usize, usize)]) -> Shape {
         }
     }
     let ends: Vec<usize> = skel.iter().copied().filter(|&i| neigh(i) <= 1).collect();
-    let dtmax = dt.iter().copied().fold(0.0f32, f32::max) as f64;
-    let ext = |i: usize| (dt[i] as f64 - 0.5).max(0.5);
+    let ext = |i: usize| (dt.at(i) as f64 - 0.5).max(0.5);
     let length_px = if skel.len() <= 2 || ends.is_empty() && skel.len() <= 4 {
+        let dtmax = dt.max() as f64;
         len + 2.0 * (dtmax - 0.5).max(0.5)
     } else {
         len + ends.iter().map(|&i| ext(i)).sum::<f64>()
@@ -145,16 +145,22 @@ pub(crate) fn shape(pix: &[(usize, usize)]) -> Shape {
 
     // Longest path: farthest pixel from any start, then farthest from it.
     let (path, path_px) = if skel.len() >= 2 {
+        // Distances and parents per skeleton pixel (`slot` of a box pixel).
+        let mut slot = vec![u32::MAX; bw * bh];
+        for (k, &i) in skel.iter().enumerate() {
+            slot[i] = k as u32;
+        }
+        let sl = |i: usize| slot[i] as usize;
         let bfs = |start: usize| -> (usize, Vec<usize>) {
-            let mut dist = vec![f64::MAX; bw * bh];
-            let mut par = vec![usize::MAX; bw * bh];
+            let mut dist = vec![f64::MAX; skel.len()];
+            let mut par = vec![usize::MAX; skel.len()];
             // Dijkstra with 1 / √2 steps on a small graph.
             let mut heap = std::collections::BinaryHeap::new();
-            dist[start] = 0.0;
+            dist[sl(start)] = 0.0;
             heap.push((std::cmp::Reverse(0u64), start));
             while let Some((std::cmp::Reverse(dk), i)) = heap.pop() {
                 let di = dk as f64 / 1e6;
-                if di > dist[i] + 1e-9 {
+                if di > dist[sl(i)] + 1e-9 {
                     continue;
                 }
                 let (x, y) = ((i % bw) as i32, (i / bw) as i32);
@@ -166,9 +172,9 @@ pub(crate) fn shape(pix: &[(usize, usize)]) -> Shape {
                         } else {
                             1.0
                         };
-                        if di + step < dist[j] - 1e-9 {
-                            dist[j] = di + step;
-                            par[j] = i;
+                        if di + step < dist[sl(j)] - 1e-9 {
+                            dist[sl(j)] = di + step;
+                            par[sl(j)] = i;
                             heap.push((std::cmp::Reverse(((di + step) * 1e6) as u64), j));
                         }
                     }
@@ -177,11 +183,11 @@ pub(crate) fn shape(pix: &[(usize, usize)]) -> Shape {
             let far = skel
                 .iter()
                 .copied()
-                .max_by(|&a, &b| dist[a].total_cmp(&dist[b]).then(b.cmp(&a)))
+                .max_by(|&a, &b| dist[sl(a)].total_cmp(&dist[sl(b)]).then(b.cmp(&a)))
                 .unwrap_or(start);
             let mut p = vec![far];
-            while par[*p.last().unwrap_or(&start)] != usize::MAX {
-                p.push(par[*p.last().unwrap_or(&start)]);
+            while par[sl(*p.last().unwrap_or(&start))] != usize::MAX {
+                p.push(par[sl(*p.last().unwrap_or(&start))]);
             }
             (far, p)
         };
@@ -213,7 +219,7 @@ pub(crate) fn shape(pix: &[(usize, usize)]) -> Shape {
     let mean_half_width = if skel.is_empty() {
         0.5
     } else {
-        skel.iter().map(|&i| dt[i] as f64).sum::<f64>() / skel.len() as f64
+        skel.iter().map(|&i| dt.at(i) as f64).sum::<f64>() / skel.len() as f64
     };
     let step = (2.0 * mean_half_width).max(2.0);
     // Thinning leaves hooks towards the corners of a tube's tip: drop about
@@ -281,22 +287,22 @@ pub(crate) fn shape(pix: &[(usize, usize)]) -> Shape {
 
     // Branches: skeleton minus junction pixels, segments of at least the
     // local half-width (shorter end segments are thinning spurs).
-    let junction: Vec<bool> = (0..bw * bh).map(|i| sk[i] && neigh(i) >= 3).collect();
-    let seg_mask: Vec<bool> = (0..bw * bh).map(|i| sk[i] && !junction[i]).collect();
-    let segs = label(&mask_of(seg_mask, bw, bh));
-    let mut seg_len = vec![0usize; segs.count as usize + 1];
-    let mut seg_end = vec![false; segs.count as usize + 1];
-    for &i in &skel {
-        let l = segs.data[i] as usize;
-        if l > 0 {
-            seg_len[l] += 1;
-            if neigh(i) <= 1 {
-                seg_end[l] = true;
+    // Without a junction the skeleton is one branch.
+    let branch_count = if skel.iter().any(|&i| neigh(i) >= 3) {
+        let seg_mask: Vec<bool> = (0..bw * bh).map(|i| sk[i] && neigh(i) < 3).collect();
+        let segs = label(&mask_of(seg_mask, bw, bh));
+        let mut seg_len = vec![0usize; segs.count as usize + 1];
+        let mut seg_end = vec![false; segs.count as usize + 1];
+        for &i in &skel {
+            let l = segs.data[i] as usize;
+            if l > 0 {
+                seg_len[l] += 1;
+                if neigh(i) <= 1 {
+                    seg_end[l] = true;
+                }
             }
         }
-    }
-    let min_spur = mean_half_width.max(1.5);
-    let branch_count = if junction.iter().any(|&j| j) {
+        let min_spur = mean_half_width.max(1.5);
         (1..seg_len.len())
             .filter(|&l| !(seg_end[l] && (seg_len[l] as f64) < min_spur))
             .count()
@@ -311,6 +317,69 @@ pub(crate) fn shape(pix: &[(usize, usize)]) -> Shape {
         tortuosity,
         turns: turning / std::f64::consts::PI,
         branch_count: branch_count.max(1),
+    }
+}
+
+/// Distance of a component's pixels to the background (centre to centre,
+/// px), pixel by pixel where asked: a shape needs it on its skeleton only,
+/// a few dozen pixels, where the transform of the whole box costs more.
+/// The nearest background pixel of a pixel is 4-adjacent to the component
+/// (one step from it towards the pixel is nearer, so in the component),
+/// so only those are searched; the squared distance is an exact integer,
+/// so the value is that of `kernels::distance_transform`.
+struct HalfWidths<'a> {
+    img: &'a [bool],
+    w: usize,
+    /// Background pixels 4-adjacent to the component (x, y).
+    edge: Vec<(i32, i32)>,
+}
+
+impl<'a> HalfWidths<'a> {
+    /// `img` (`w` wide) has a background border of one pixel.
+    fn new(img: &'a [bool], w: usize) -> Self {
+        let h = img.len() / w.max(1);
+        let mut edge = Vec::new();
+        for y in 0..h {
+            for x in 0..w {
+                let i = y * w + x;
+                if !img[i]
+                    && ((x > 0 && img[i - 1])
+                        || (x + 1 < w && img[i + 1])
+                        || (y > 0 && img[i - w])
+                        || (y + 1 < h && img[i + w]))
+                {
+                    edge.push((x as i32, y as i32));
+                }
+            }
+        }
+        HalfWidths { img, w, edge }
+    }
+
+    /// Distance at pixel `i` (0 on the background).
+    fn at(&self, i: usize) -> f32 {
+        if !self.img[i] {
+            return 0.0;
+        }
+        let (x, y) = ((i % self.w) as i32, (i / self.w) as i32);
+        let m = self
+            .edge
+            .iter()
+            .map(|&(ex, ey)| (ex - x) * (ex - x) + (ey - y) * (ey - y))
+            .min()
+            .unwrap_or(i32::MAX);
+        if m == i32::MAX {
+            f32::INFINITY
+        } else {
+            (m as f32).sqrt()
+        }
+    }
+
+    /// The largest distance over the component.
+    fn max(&self) -> f32 {
+        (0..self.img.len())
+            .filter(|&i| self.img[i])
+            .map(|i| self.at(i))
+            .fold(0.0f32, f32::max)
     }
 }
 

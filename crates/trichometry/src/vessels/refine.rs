@@ -127,8 +127,16 @@ pub(crate) fn refine(
         .collect()
 }
 
+crate::kernels::simd::dispatch! {
+    #[allow(clippy::too_many_arguments)]
+    fn window(rgb: &LinearRgb, valid: &Mask, hair: Option<&Mask>, c: &Coarse, claim: &[u32], bb: (usize, usize, usize, usize), lab: u32, g: &Grid, p: &VesselParams) -> Vec<Found> => window_body
+}
+
+/// One candidate's window (module docs); compiled per instruction set by
+/// [`window`].
+#[inline(always)]
 #[allow(clippy::too_many_arguments)]
-fn window(
+fn window_body(
     rgb: &LinearRgb,
     valid: &Mask,
     hair: Option<&Mask>,
@@ -163,9 +171,15 @@ fn window(
         .collect();
     let mut claimed = vec![false; nw];
     let mut flag = vec![0u8; nw];
-    let mut mr = vec![0.0f32; nw];
-    let mut mg = vec![0.0f32; nw];
-    let mut mb = vec![0.0f32; nw];
+    let mut lnr = vec![0.0f32; nw];
+    let mut lng = vec![0.0f32; nw];
+    let mut lny = vec![0.0f32; nw];
+    // Cell means of R, G, B: only when a cell is several input pixels (a
+    // cell of one pixel reads its colour from the input).
+    let cells_avg = ff > 1;
+    let mut mr = vec![0.0f32; if cells_avg { nw } else { 0 }];
+    let mut mg = mr.clone();
+    let mut mb = mr.clone();
     for wy in 0..wh {
         let fy = fy0 + wy;
         let crow = &claim[cys[wy] * c.w..(cys[wy] + 1) * c.w];
@@ -173,11 +187,34 @@ fn window(
         for (cl, &cx) in claimed[row.clone()].iter_mut().zip(&cxs) {
             *cl = crow[cx] == lab;
         }
-        if ff == 1 {
+        if !cells_avg {
+            // The input rows a few rows ahead: each row is on its own memory
+            // pages, which the hardware prefetchers do not cross.
+            if wy == 0 {
+                for ya in fy0..(fy0 + PREFETCH_ROWS).min(fy1) {
+                    prefetch_row(rgb, valid, hm, ya * w0 + fx0..ya * w0 + fx1);
+                }
+            }
+            if fy + PREFETCH_ROWS < fy1 {
+                let ya = fy + PREFETCH_ROWS;
+                prefetch_row(rgb, valid, hm, ya * w0 + fx0..ya * w0 + fx1);
+            }
+            // The logarithms straight from the input rows (vectorised).
             let src = fy * w0 + fx0..fy * w0 + fx1;
-            mr[row.clone()].copy_from_slice(&rgb.r[src.clone()]);
-            mg[row.clone()].copy_from_slice(&rgb.g[src.clone()]);
-            mb[row.clone()].copy_from_slice(&rgb.b[src.clone()]);
+            let (r, g, b) = (
+                &rgb.r[src.clone()],
+                &rgb.g[src.clone()],
+                &rgb.b[src.clone()],
+            );
+            for (l, &v) in lnr[row.clone()].iter_mut().zip(r) {
+                *l = ln_fast(v.max(1e-4));
+            }
+            for (l, &v) in lng[row.clone()].iter_mut().zip(g) {
+                *l = ln_fast(v.max(1e-4));
+            }
+            for (((l, &r), &g), &b) in lny[row.clone()].iter_mut().zip(r).zip(g).zip(b) {
+                *l = ln_fast((0.2126 * r + 0.7152 * g + 0.0722 * b).max(1e-4));
+            }
             for (fl, &v) in flag[row.clone()].iter_mut().zip(&valid.data[src.clone()]) {
                 *fl = (!v as u8) << 1;
             }
@@ -212,16 +249,23 @@ fn window(
             mg[k] = s[1] * inv;
             mb[k] = s[2] * inv;
         }
+        let row = wy * ww..(wy + 1) * ww;
+        for (l, &v) in lnr[row.clone()].iter_mut().zip(&mr[row.clone()]) {
+            *l = ln_fast(v.max(1e-4));
+        }
+        for (l, &v) in lng[row.clone()].iter_mut().zip(&mg[row.clone()]) {
+            *l = ln_fast(v.max(1e-4));
+        }
+        for (((l, &r), &g), &b) in lny[row.clone()]
+            .iter_mut()
+            .zip(&mr[row.clone()])
+            .zip(&mg[row.clone()])
+            .zip(&mb[row])
+        {
+            *l = ln_fast((0.2126 * r + 0.7152 * g + 0.0722 * b).max(1e-4));
+        }
     }
     // Exclusions as on the coarse level, with the cells' own values.
-    let lnr: Vec<f32> = mr.iter().map(|&v| ln_fast(v.max(1e-4))).collect();
-    let lng: Vec<f32> = mg.iter().map(|&v| ln_fast(v.max(1e-4))).collect();
-    let lny: Vec<f32> = mr
-        .iter()
-        .zip(&mg)
-        .zip(&mb)
-        .map(|((&r, &g), &b)| ln_fast((0.2126 * r + 0.7152 * g + 0.0722 * b).max(1e-4)))
-        .collect();
     let (be, de) = (p.bright_exclude as f32, p.dark_red_exclude as f32);
     let mut bg_h = vec![0.0f32; nw];
     let mut ex = vec![false; nw];
@@ -247,28 +291,29 @@ fn window(
     }
     // Hair and the bright / dark-red exclusions, with the hair margin.
     let ex = dilate(&ex, ww, wh, margin);
-    let ok_ex: Vec<bool> = (0..nw).map(|k| flag[k] == 0 && !ex[k]).collect();
+    let notok: Vec<bool> = flag.iter().zip(&ex).map(|(&f, &e)| f != 0 || e).collect();
     // Seeds keep off excluded cells and 2 cells off the frame.
-    let notok: Vec<bool> = ok_ex.iter().map(|&o| !o).collect();
     let near = dilate(&notok, ww, wh, clear);
     let inner = |k: usize| {
         let (fx, fy) = (fx0 + k % ww, fy0 + k / ww);
         !near[k] && fx >= 2 && fy >= 2 && fx + 2 < wf && fy + 2 < hf
     };
-    let ok: Vec<bool> = (0..nw).map(|k| ok_ex[k] && claimed[k]).collect();
-    let d: Vec<f32> = (0..nw)
-        .map(|k| {
-            if ok[k] {
-                lnr[k] - lng[k] - bg_h[k]
-            } else {
-                0.0
-            }
-        })
+    let ok: Vec<bool> = notok.iter().zip(&claimed).map(|(&n, &c)| !n && c).collect();
+    let d: Vec<f32> = ok
+        .iter()
+        .zip(&lnr)
+        .zip(&lng)
+        .zip(&bg_h)
+        .map(|(((&o, &r), &g), &b)| if o { r - g - b } else { 0.0 })
         .collect();
     let sig = ((p.scales_um.first().copied().unwrap_or(4.0) / um_f) as f32).clamp(0.7, 1.0);
     let ds = blur(&d, ww, wh, sig);
     let rad = (p.peak_radius_um / um_f).ceil().max(1.0) as usize;
-    let masked: Vec<f32> = (0..nw).map(|k| if ok[k] { ds[k] } else { -1.0 }).collect();
+    let masked: Vec<f32> = ok
+        .iter()
+        .zip(&ds)
+        .map(|(&o, &v)| if o { v } else { -1.0 })
+        .collect();
     let peak = max_square(&masked, ww, wh, rad);
     let (lo, hi, ef) = (
         p.low_contrast as f32,
@@ -276,8 +321,12 @@ fn window(
         p.edge_fraction as f32,
     );
     let edge: Vec<f32> = peak.iter().map(|&m| (ef * m).max(lo)).collect();
-    let mask: Vec<bool> = (0..nw)
-        .map(|k| ok[k] && ds[k] >= lo && d[k] >= edge[k])
+    let mask: Vec<bool> = ok
+        .iter()
+        .zip(&ds)
+        .zip(&d)
+        .zip(&edge)
+        .map(|(((&o, &s), &dv), &e)| o & (s >= lo) & (dv >= e))
         .collect();
     if !mask.iter().any(|&m| m) {
         return Vec::new();
@@ -287,12 +336,25 @@ fn window(
     let groups = label(&mask_of(dilate(&mask, ww, wh, r_merge), ww, wh));
     let (gdata, gcount) = (groups.data, groups.count);
     let ng = gcount as usize + 1;
+    // Per window row, the span of cells in a group (every later step
+    // only touches those).
+    let spans: Vec<(usize, usize)> = gdata
+        .chunks_exact(ww)
+        .map(|r| match r.iter().position(|&v| v != 0) {
+            Some(a) => (a, ww - r.iter().rev().position(|&v| v != 0).unwrap_or(0)),
+            None => (0, 0),
+        })
+        .collect();
     // Seed checks per group (see the stage docs).
     let mut sum_d = vec![0.0f64; ng];
     let mut sum_g = vec![0.0f64; ng];
     let mut sum_r = vec![0.0f64; ng];
     let mut n_seed = vec![0usize; ng];
-    for k in 0..nw {
+    for k in spans
+        .iter()
+        .enumerate()
+        .flat_map(|(wy, &(a, b))| wy * ww + a..wy * ww + b)
+    {
         let gl = gdata[k] as usize;
         if gl == 0 || !ok[k] || ds[k] < hi || !inner(k) {
             continue;
@@ -320,17 +382,12 @@ fn window(
     }
     // Mask cells by group; grown by one cell (within the claim) for the
     // input-pixel decision at the edges.
-    let glab: Vec<u32> = (0..nw)
-        .map(|k| {
-            let gl = gdata[k];
-            if mask[k] && seeded[gl as usize] {
-                gl
-            } else {
-                0
-            }
-        })
+    let glab: Vec<u32> = gdata
+        .iter()
+        .zip(&mask)
+        .map(|(&gl, &m)| if m && seeded[gl as usize] { gl } else { 0 })
         .collect();
-    let grown = grow1(&glab, ww, wh, &gdata);
+    let grown = grow1(&glab, ww, wh, &gdata, &spans);
     let mut out: Vec<Found> = (0..ng)
         .map(|_| Found {
             candidate: lab,
@@ -348,16 +405,22 @@ fn window(
         Plane::default()
     };
     let inv_ff = 1.0 / ff as f32;
-    for wy in 0..wh {
+    for (wy, &(sa, sb)) in spans.iter().enumerate() {
         let fy = fy0 + wy;
-        for wx in 0..ww {
+        for wx in sa..sb {
             let k = wy * ww + wx;
             let fx = fx0 + wx;
             let gl = glab[k];
             if gl > 0 {
                 let o = &mut out[gl as usize];
                 o.cells.push((fx, fy));
-                for (a, v) in o.rgb_in.0.iter_mut().zip([mr[k], mg[k], mb[k]]) {
+                let px = if cells_avg {
+                    [mr[k], mg[k], mb[k]]
+                } else {
+                    let i = fy * w0 + fx;
+                    [rgb.r[i], rgb.g[i], rgb.b[i]]
+                };
+                for (a, v) in o.rgb_in.0.iter_mut().zip(px) {
                     *a += v as f64;
                 }
                 o.rgb_in.1 += 1;
@@ -416,6 +479,50 @@ fn window(
         .collect()
 }
 
+/// Rows of input read ahead of the window row being computed.
+const PREFETCH_ROWS: usize = 6;
+
+/// Ask the CPU to bring the input pixels `src` (one row segment: colour,
+/// validity, hair) into cache; a hint, with no effect on the values.
+#[inline(always)]
+fn prefetch_row(rgb: &LinearRgb, valid: &Mask, hair: &[bool], src: std::ops::Range<usize>) {
+    #[cfg(target_arch = "x86_64")]
+    {
+        use std::arch::x86_64::{_mm_prefetch, _MM_HINT_T0};
+        // One hint per 64-byte line: 16 f32 or 64 bytes of mask.
+        let hint = |p: *const i8| {
+            // SAFETY: a prefetch is a hint: it reads nothing into the program
+            // and never faults; the pointers come from in-bounds slices.
+            unsafe { _mm_prefetch::<_MM_HINT_T0>(p) }
+        };
+        for plane in [&rgb.r, &rgb.g, &rgb.b] {
+            let row = &plane[src.clone()];
+            for i in (0..row.len())
+                .step_by(16)
+                .chain([row.len().saturating_sub(1)])
+            {
+                if let Some(v) = row.get(i) {
+                    hint(v as *const f32 as *const i8);
+                }
+            }
+        }
+        for m in [&valid.data[..], hair] {
+            if let Some(row) = m.get(src.clone()) {
+                for i in (0..row.len())
+                    .step_by(64)
+                    .chain([row.len().saturating_sub(1)])
+                {
+                    if let Some(v) = row.get(i) {
+                        hint(v as *const bool as *const i8);
+                    }
+                }
+            }
+        }
+    }
+    #[cfg(not(target_arch = "x86_64"))]
+    let _ = (rgb, valid, hair, src);
+}
+
 // Window-local helpers. The windows are a few hundred cells: the plane
 // kernels' parallel bands, transposes and allocations cost more than the
 // work there, so these are plain loops.
@@ -425,6 +532,7 @@ fn window(
 /// (the maximum of `2L` values is that of two runs of `L`): ⌈log₂(2r+1)⌉
 /// passes each instead of 2r. The maximum is exact, so any grouping gives
 /// the same values.
+#[inline(always)]
 fn max_square(v: &[f32], w: usize, h: usize, r: usize) -> Vec<f32> {
     if r == 0 || w == 0 {
         return v.to_vec();
@@ -447,6 +555,7 @@ fn max_square(v: &[f32], w: usize, h: usize, r: usize) -> Vec<f32> {
 
 /// `m[i] = max(a[i], a[i + s], …, a[i + (n − 1)s])` wherever the run is
 /// inside `a` (other entries: partial maxima), by doubling.
+#[inline(always)]
 fn forward_max(a: Vec<f32>, n: usize, s: usize) -> Vec<f32> {
     let step = |a: &[f32], b: &mut Vec<f32>, sh: usize| {
         b.clear();
@@ -476,6 +585,7 @@ fn forward_max(a: Vec<f32>, n: usize, s: usize) -> Vec<f32> {
 }
 
 /// Separable Gaussian of σ ≤ 1 px (radius 3, normalised, replicate border).
+#[inline(always)]
 fn blur(v: &[f32], w: usize, h: usize, sigma: f32) -> Vec<f32> {
     const R: usize = 3;
     let mut k = [0.0f32; 2 * R + 1];
@@ -515,11 +625,13 @@ fn blur(v: &[f32], w: usize, h: usize, sigma: f32) -> Vec<f32> {
 }
 
 /// Labels grown by one pixel into unlabelled 8-neighbours (largest wins),
-/// only where `near` is non-zero.
-fn grow1(l: &[u32], w: usize, h: usize, near: &[u32]) -> Vec<u32> {
+/// only where `near` is non-zero (within each row's `spans`, which hold
+/// every non-zero `near`).
+#[inline(always)]
+fn grow1(l: &[u32], w: usize, h: usize, near: &[u32], spans: &[(usize, usize)]) -> Vec<u32> {
     let mut out = l.to_vec();
-    for y in 0..h {
-        for x in 0..w {
+    for (y, &(a, b)) in spans.iter().enumerate().take(h) {
+        for x in a..b {
             if l[y * w + x] != 0 || near[y * w + x] == 0 {
                 continue;
             }
