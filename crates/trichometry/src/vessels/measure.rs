@@ -58,8 +58,14 @@ const N8: [(i32, i32); 8] = [
     (1, -1),
 ];
 
-/// Shape of the pixels `pix` (x, y work coordinates).
-pub(crate) fn shape(pix: &[(usize, usize)]) -> Shape {
+crate::kernels::simd::dispatch! {
+    /// Shape of the pixels `pix` (x, y work coordinates).
+    pub(crate) fn shape(pix: &[(usize, usize)]) -> Shape => shape_body
+}
+
+/// [`shape`], compiled per instruction set there.
+#[inline(always)]
+fn shape_body(pix: &[(usize, usize)]) -> Shape {
     let n = pix.len() as f64;
     let (mut mx, mut my) = (0.0, 0.0);
     for &(x, y) in pix {
@@ -336,6 +342,7 @@ struct HalfWidths<'a> {
 
 impl<'a> HalfWidths<'a> {
     /// `img` (`w` wide) has a background border of one pixel.
+    #[inline(always)]
     fn new(img: &'a [bool], w: usize) -> Self {
         let h = img.len() / w.max(1);
         let mut edge = Vec::new();
@@ -356,6 +363,7 @@ impl<'a> HalfWidths<'a> {
     }
 
     /// Distance at pixel `i` (0 on the background).
+    #[inline(always)]
     fn at(&self, i: usize) -> f32 {
         if !self.img[i] {
             return 0.0;
@@ -375,6 +383,7 @@ impl<'a> HalfWidths<'a> {
     }
 
     /// The largest distance over the component.
+    #[inline(always)]
     fn max(&self) -> f32 {
         (0..self.img.len())
             .filter(|&i| self.img[i])

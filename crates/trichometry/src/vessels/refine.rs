@@ -106,25 +106,43 @@ pub(crate) fn refine(
         count: c.labels.count,
     });
     // Bounding boxes of the claims (coarse px).
-    let mut bb = vec![(usize::MAX, usize::MAX, 0usize, 0usize); n + 1];
-    for (y, row) in claim.chunks(c.w.max(1)).enumerate() {
-        for (x, &l) in row.iter().enumerate() {
-            if l > 0 {
-                let b = &mut bb[l as usize];
-                b.0 = b.0.min(x);
-                b.1 = b.1.min(y);
-                b.2 = b.2.max(x);
-                b.3 = b.3.max(y);
+    // Bands of rows in parallel, merged by min / max (any order gives the
+    // same boxes).
+    type Boxes = Vec<(usize, usize, usize, usize)>;
+    let empty = || vec![(usize::MAX, usize::MAX, 0usize, 0usize); n + 1];
+    let band = 64;
+    let bb: Boxes = claim
+        .par_chunks(c.w.max(1) * band)
+        .enumerate()
+        .fold(empty, |mut bb: Boxes, (k, rows)| {
+            for (dy, row) in rows.chunks(c.w.max(1)).enumerate() {
+                let y = k * band + dy;
+                for (x, &l) in row.iter().enumerate() {
+                    if l > 0 {
+                        let b = &mut bb[l as usize];
+                        b.0 = b.0.min(x);
+                        b.1 = b.1.min(y);
+                        b.2 = b.2.max(x);
+                        b.3 = b.3.max(y);
+                    }
+                }
             }
-        }
-    }
+            bb
+        })
+        .reduce(empty, |mut a, b| {
+            for (x, y) in a.iter_mut().zip(&b) {
+                *x = (x.0.min(y.0), x.1.min(y.1), x.2.max(y.2), x.3.max(y.3));
+            }
+            a
+        });
     (1..=n as u32)
         .into_par_iter()
         .map(|l| window(rgb, valid, hair, c, &claim, bb[l as usize], l, g, params))
         .collect::<Vec<_>>()
         .into_iter()
         .flatten()
-        .collect()
+        .collect::<Vec<_>>()
+        .tap(|_| {})
 }
 
 crate::kernels::simd::dispatch! {
@@ -169,6 +187,10 @@ fn window_body(
     let cys: Vec<usize> = (fy0..fy1)
         .map(|fy| (((fy as f32 + 0.5) * kc) as usize).min(c.h - 1))
         .collect();
+    if nw == 0 {
+        return Vec::new();
+    }
+    let cx_span = cxs[0]..=cxs[cxs.len() - 1];
     let mut claimed = vec![false; nw];
     let mut flag = vec![0u8; nw];
     let mut lnr = vec![0.0f32; nw];
@@ -186,6 +208,17 @@ fn window_body(
         let row = wy * ww..(wy + 1) * ww;
         for (cl, &cx) in claimed[row.clone()].iter_mut().zip(&cxs) {
             *cl = crow[cx] == lab;
+        }
+        // The coarse rows a few rows ahead (see below).
+        if wy == 0 {
+            for &cy in cys.iter().take(PREFETCH_ROWS) {
+                prefetch_coarse(c, claim, cy, cx_span.clone());
+            }
+        }
+        if let Some(&cy) = cys.get(wy + PREFETCH_ROWS) {
+            if cy != cys[wy + PREFETCH_ROWS - 1] {
+                prefetch_coarse(c, claim, cy, cx_span.clone());
+            }
         }
         if !cells_avg {
             // The input rows a few rows ahead: each row is on its own memory
@@ -486,41 +519,40 @@ const PREFETCH_ROWS: usize = 6;
 /// validity, hair) into cache; a hint, with no effect on the values.
 #[inline(always)]
 fn prefetch_row(rgb: &LinearRgb, valid: &Mask, hair: &[bool], src: std::ops::Range<usize>) {
+    for plane in [&rgb.r, &rgb.g, &rgb.b] {
+        prefetch(plane, src.clone());
+    }
+    prefetch(&valid.data, src.clone());
+    prefetch(hair, src);
+}
+
+/// The coarse planes a window reads, over coarse row `cy`, columns `cx`.
+#[inline(always)]
+fn prefetch_coarse(c: &Coarse, claim: &[u32], cy: usize, cx: std::ops::RangeInclusive<usize>) {
+    let r = cy * c.w + cx.start()..cy * c.w + cx.end() + 1;
+    prefetch(claim, r.clone());
+    for plane in [&c.bg_h, &c.bg_y, &c.bg_r, &c.bg_g] {
+        prefetch(&plane.data, r.clone());
+    }
+    prefetch(&c.vseed, r);
+}
+
+/// A hint to bring `v[r]` into cache (one per 64-byte line); no effect on
+/// any value, nothing when `r` is out of bounds.
+#[inline(always)]
+fn prefetch<T>(v: &[T], r: std::ops::Range<usize>) {
     #[cfg(target_arch = "x86_64")]
-    {
+    if let Some(s) = v.get(r) {
         use std::arch::x86_64::{_mm_prefetch, _MM_HINT_T0};
-        // One hint per 64-byte line: 16 f32 or 64 bytes of mask.
-        let hint = |p: *const i8| {
+        let step = (64 / std::mem::size_of::<T>().max(1)).max(1);
+        for i in (0..s.len()).step_by(step).chain(s.len().checked_sub(1)) {
             // SAFETY: a prefetch is a hint: it reads nothing into the program
-            // and never faults; the pointers come from in-bounds slices.
-            unsafe { _mm_prefetch::<_MM_HINT_T0>(p) }
-        };
-        for plane in [&rgb.r, &rgb.g, &rgb.b] {
-            let row = &plane[src.clone()];
-            for i in (0..row.len())
-                .step_by(16)
-                .chain([row.len().saturating_sub(1)])
-            {
-                if let Some(v) = row.get(i) {
-                    hint(v as *const f32 as *const i8);
-                }
-            }
-        }
-        for m in [&valid.data[..], hair] {
-            if let Some(row) = m.get(src.clone()) {
-                for i in (0..row.len())
-                    .step_by(64)
-                    .chain([row.len().saturating_sub(1)])
-                {
-                    if let Some(v) = row.get(i) {
-                        hint(v as *const bool as *const i8);
-                    }
-                }
-            }
+            // and never faults; the pointer is to an element of `s`.
+            unsafe { _mm_prefetch::<_MM_HINT_T0>(&s[i] as *const T as *const i8) }
         }
     }
     #[cfg(not(target_arch = "x86_64"))]
-    let _ = (rgb, valid, hair, src);
+    let _ = (v, r);
 }
 
 // Window-local helpers. The windows are a few hundred cells: the plane
@@ -646,3 +678,11 @@ fn grow1(l: &[u32], w: usize, h: usize, near: &[u32], spans: &[(usize, usize)]) 
     }
     out
 }
+
+trait Tap: Sized {
+    fn tap(self, f: impl FnOnce(&Self)) -> Self {
+        f(&self);
+        self
+    }
+}
+impl<T> Tap for T {}
