@@ -60,29 +60,41 @@ pub(crate) fn grow_labels(l: &Labels) -> Vec<u32> {
     if w == 0 {
         return out;
     }
-    out.par_chunks_mut(w).enumerate().for_each(|(y, o)| {
-        let row = &d[y * w..(y + 1) * w];
-        if !row.contains(&0) {
-            o.copy_from_slice(row);
-            return;
-        }
-        let mut col = row.to_vec();
-        for yy in [y.wrapping_sub(1), y + 1] {
-            if yy < h {
-                for (c, &v) in col.iter_mut().zip(&d[yy * w..(yy + 1) * w]) {
-                    *c = (*c).max(v);
+    // Scratch per task: the column maxima of the three rows, then their
+    // maxima over three columns (every step vectorises; u32 maxima are
+    // exact, so the grouping does not matter).
+    let scratch = || (vec![0u32; w], vec![0u32; w]);
+    out.par_chunks_mut(w)
+        .enumerate()
+        .for_each_init(scratch, |(col, hmax), (y, o)| {
+            let row = &d[y * w..(y + 1) * w];
+            if !row.contains(&0) {
+                o.copy_from_slice(row);
+                return;
+            }
+            col.copy_from_slice(row);
+            for yy in [y.wrapping_sub(1), y + 1] {
+                if yy < h {
+                    for (c, &v) in col.iter_mut().zip(&d[yy * w..(yy + 1) * w]) {
+                        *c = (*c).max(v);
+                    }
                 }
             }
-        }
-        for (x, (ov, &v)) in o.iter_mut().zip(row).enumerate() {
-            *ov = if v != 0 {
-                v
-            } else {
-                let (a, b) = (x.saturating_sub(1), (x + 2).min(w));
-                col[a..b].iter().fold(0, |m, &c| m.max(c))
-            };
-        }
-    });
+            if col.iter().all(|&c| c == 0) {
+                // No label within one pixel: `o` stays 0.
+                return;
+            }
+            hmax.copy_from_slice(col);
+            for (m, &c) in hmax[1..].iter_mut().zip(&col[..w - 1]) {
+                *m = (*m).max(c);
+            }
+            for (m, &c) in hmax[..w - 1].iter_mut().zip(&col[1..]) {
+                *m = (*m).max(c);
+            }
+            for ((ov, &v), &m) in o.iter_mut().zip(row).zip(hmax.iter()) {
+                *ov = if v != 0 { v } else { m };
+            }
+        });
     out
 }
 
