@@ -190,19 +190,30 @@ fn window_body(
     let (ww, wh) = (fx1 - fx0, fy1 - fy0);
     let nw = ww * wh;
     let hm: &[bool] = hair.map(|m| &m.data[..]).unwrap_or(&[]);
-    // Coarse pixel under each cell centre (the backgrounds vary over
-    // hundreds of µm: the coarse pixel's value is as good as interpolation).
-    let kc = ff as f32 / fc as f32;
-    let cxs: Vec<usize> = (fx0..fx1)
-        .map(|fx| (((fx as f32 + 0.5) * kc) as usize).min(c.w - 1))
-        .collect();
-    let cys: Vec<usize> = (fy0..fy1)
-        .map(|fy| (((fy as f32 + 0.5) * kc) as usize).min(c.h - 1))
-        .collect();
     if nw == 0 {
         return Vec::new();
     }
-    let cx_span = cxs[0]..=cxs[cxs.len() - 1];
+    let kc = ff as f32 / fc as f32;
+    let to_cx = |fx: usize| (((fx as f32 + 0.5) * kc) as usize).min(c.w - 1);
+    let to_cy = |fy: usize| (((fy as f32 + 0.5) * kc) as usize).min(c.h - 1);
+    let cx_span = to_cx(fx0)..=to_cx(fx1 - 1);
+    // The first rows, input and coarse, asked for before anything else.
+    if ff == 1 {
+        for ya in fy0..(fy0 + PREFETCH_ROWS).min(fy1) {
+            prefetch_row(rgb, valid, hm, ya * w0 + fx0..ya * w0 + fx1);
+        }
+    }
+    let mut last_cy = usize::MAX;
+    for fy in fy0..(fy0 + PREFETCH_ROWS).min(fy1) {
+        if to_cy(fy) != last_cy {
+            last_cy = to_cy(fy);
+            prefetch_coarse(c, claim, last_cy, cx_span.clone());
+        }
+    }
+    // Coarse pixel under each cell centre (the backgrounds vary over
+    // hundreds of µm: the coarse pixel's value is as good as interpolation).
+    let cxs: Vec<usize> = (fx0..fx1).map(to_cx).collect();
+    let cys: Vec<usize> = (fy0..fy1).map(to_cy).collect();
     let mut claimed = vec![false; nw];
     let mut flag = vec![0u8; nw];
     let mut lnr = vec![0.0f32; nw];
@@ -221,12 +232,6 @@ fn window_body(
         for (cl, &cx) in claimed[row.clone()].iter_mut().zip(&cxs) {
             *cl = crow[cx] == lab;
         }
-        // The coarse rows a few rows ahead (see below).
-        if wy == 0 {
-            for &cy in cys.iter().take(PREFETCH_ROWS) {
-                prefetch_coarse(c, claim, cy, cx_span.clone());
-            }
-        }
         if let Some(&cy) = cys.get(wy + PREFETCH_ROWS) {
             if cy != cys[wy + PREFETCH_ROWS - 1] {
                 prefetch_coarse(c, claim, cy, cx_span.clone());
@@ -234,12 +239,8 @@ fn window_body(
         }
         if !cells_avg {
             // The input rows a few rows ahead: each row is on its own memory
-            // pages, which the hardware prefetchers do not cross.
-            if wy == 0 {
-                for ya in fy0..(fy0 + PREFETCH_ROWS).min(fy1) {
-                    prefetch_row(rgb, valid, hm, ya * w0 + fx0..ya * w0 + fx1);
-                }
-            }
+            // pages, which the hardware prefetchers do not cross (the first
+            // rows were asked for on entry).
             if fy + PREFETCH_ROWS < fy1 {
                 let ya = fy + PREFETCH_ROWS;
                 prefetch_row(rgb, valid, hm, ya * w0 + fx0..ya * w0 + fx1);
