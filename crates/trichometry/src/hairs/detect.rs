@@ -314,7 +314,7 @@ pub(crate) fn detect<'a>(input: &StageInput<'a>, params: &HairParams) -> Detecti
     let mut sample: Vec<f32> = r
         .strength
         .data
-        .iter()
+        .par_iter()
         .zip(&valid.data)
         .step_by(5)
         .filter(|(_, &v)| v)
@@ -329,11 +329,17 @@ pub(crate) fn detect<'a>(input: &StageInput<'a>, params: &HairParams) -> Detecti
     let high = (params.noise_k_high * noise).max(params.min_strength_high);
     let low = (params.noise_k_low * noise).max(params.min_strength_low);
     let mut strength = r.strength;
-    for (s, &v) in strength.data.iter_mut().zip(&valid.data) {
-        if !v {
-            *s = 0.0;
-        }
-    }
+    strength
+        .data
+        .par_chunks_mut(1 << 16)
+        .zip(valid.data.par_chunks(1 << 16))
+        .for_each(|(sc, vc)| {
+            for (s, &v) in sc.iter_mut().zip(vc) {
+                if !v {
+                    *s = 0.0;
+                }
+            }
+        });
     let mask = hysteresis(&strength, low, high);
     Detection {
         factor: f,

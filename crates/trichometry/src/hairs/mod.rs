@@ -374,40 +374,49 @@ pub fn detect_hairs(input: &StageInput<'_>, params: &HairParams) -> Result<HairS
         })
         .filter(|&(i, k, _)| pre[i].free[k])
         .collect();
+    // Exit scores of both ends of every shaft (independent: in parallel).
+    let exits: Vec<([f32; 2], [[f32; 2]; 2])> = pre
+        .par_iter()
+        .enumerate()
+        .map(|(i, p)| {
+            let n = p.t.pts.len();
+            let tips = [p.t.pts[0], p.t.pts[n - 1]];
+            let mut score = [f32::NEG_INFINITY; 2];
+            let mut exit_at = [[0.0f32; 2]; 2];
+            for k in 0..2 {
+                if !p.free[k] {
+                    continue;
+                }
+                let conv = ends
+                    .iter()
+                    .filter(|&&(j, _, q)| {
+                        j != i
+                            && (q[0] - tips[k][0]).powi(2) + (q[1] - tips[k][1]).powi(2) < rc * rc
+                    })
+                    .count();
+                let ramp = end_ramp(&det.lum, &p.t.pts, p.t.width, k == 1, upp);
+                let fades = ramp
+                    .as_ref()
+                    .is_some_and(|r| r.ramp_um >= params.min_exit_fade_um);
+                exit_at[k] = match &ramp {
+                    Some(r) if fades => r.exit,
+                    _ => tips[k],
+                };
+                // Converging ends count only where the shaft is seen to end
+                // (skin beyond it): an end cut at a crossing, a gap or a
+                // touching hair is not an observed end, and in a scene of
+                // crossings such ends cluster at every junction.
+                let conv = if ramp.is_some() { conv } else { 0 };
+                if fades || conv > 0 {
+                    score[k] = 2.0 * fades as u8 as f32 + conv.min(3) as f32;
+                }
+            }
+            (score, exit_at)
+        })
+        .collect();
     let mut shafts = Vec::new();
     let mut traced_pts: Vec<(Vec<[f32; 2]>, f32)> = Vec::new();
-    for (i, p) in pre.iter().enumerate() {
-        let n = p.t.pts.len();
-        let tips = [p.t.pts[0], p.t.pts[n - 1]];
-        let mut score = [f32::NEG_INFINITY; 2];
-        let mut exit_at = [[0.0f32; 2]; 2];
-        for k in 0..2 {
-            if !p.free[k] {
-                continue;
-            }
-            let conv = ends
-                .iter()
-                .filter(|&&(j, _, q)| {
-                    j != i && (q[0] - tips[k][0]).powi(2) + (q[1] - tips[k][1]).powi(2) < rc * rc
-                })
-                .count();
-            let ramp = end_ramp(&det.lum, &p.t.pts, p.t.width, k == 1, upp);
-            let fades = ramp
-                .as_ref()
-                .is_some_and(|r| r.ramp_um >= params.min_exit_fade_um);
-            exit_at[k] = match &ramp {
-                Some(r) if fades => r.exit,
-                _ => tips[k],
-            };
-            // Converging ends count only where the shaft is seen to end
-            // (skin beyond it): an end cut at a crossing, a gap or a
-            // touching hair is not an observed end, and in a scene of
-            // crossings such ends cluster at every junction.
-            let conv = if ramp.is_some() { conv } else { 0 };
-            if fades || conv > 0 {
-                score[k] = 2.0 * fades as u8 as f32 + conv.min(3) as f32;
-            }
-        }
+    for (p, &(score, exit_at)) in pre.iter().zip(&exits) {
         let exit_end = if score[0] == f32::NEG_INFINITY && score[1] == f32::NEG_INFINITY {
             None
         } else if score[1] > score[0] {
