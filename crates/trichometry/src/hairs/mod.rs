@@ -653,6 +653,8 @@ fn skin_relative_absorbance(
     const BIN: f32 = 0.01;
     const NB: usize = 600;
     let mut hist = vec![0u32; NB];
+    let mut hist4 = vec![0u32; 4 * NB];
+    let mut win = vec![0u32; NB];
     // Bin of −ln R, remembered per value of R (8-bit sources have 256).
     let mut od_bins = MemoBins::new(|r: f32| ((-r.max(1e-4).ln() / BIN) as usize).min(NB - 1));
     let mut out = Vec::new();
@@ -667,7 +669,7 @@ fn skin_relative_absorbance(
         if cx < 0 || cy < 0 || cx >= w as i64 || cy >= h as i64 {
             continue;
         }
-        hist.iter_mut().for_each(|v| *v = 0);
+        hist4.iter_mut().for_each(|v| *v = 0);
         let mut n = 0u32;
         let (x0, x1) = (
             (cx - radius).max(0) as usize,
@@ -682,13 +684,20 @@ fn skin_relative_absorbance(
             let vrow = &input.valid.data[y * w..(y + 1) * w];
             let rrow = &rgb.r[y * w..(y + 1) * w];
             let dy = y / f;
-            let nrow = (dy < nh).then(|| &near_hair.data[dy * nw..(dy + 1) * nw]);
+            // Beyond the detection plane: nothing is near hair.
+            let nrow: &[bool] = if dy < nh {
+                &near_hair.data[dy * nw..(dy + 1) * nw]
+            } else {
+                &[]
+            };
             // x / f kept incrementally (no division per pixel).
             let (mut dx, mut xr) = (x0 / f, x0 % f);
             let mut x = x0;
             while x <= x1 {
-                if vrow[x] && !nrow.is_some_and(|nr| dx < nw && nr[dx]) {
-                    hist[od_bins.bin(rrow[x])] += 1;
+                if vrow[x] && !(dx < nrow.len() && nrow[dx]) {
+                    // Four interleaved histograms: skin repeats a bin from
+                    // pixel to pixel, and one counter would serialise.
+                    hist4[(n as usize & 3) * NB + od_bins.bin(rrow[x])] += 1;
                     n += 1;
                 }
                 x += step;
@@ -699,6 +708,9 @@ fn skin_relative_absorbance(
                 }
             }
         }
+        for (b, hv) in hist.iter_mut().enumerate() {
+            *hv = hist4[b] + hist4[NB + b] + hist4[2 * NB + b] + hist4[3 * NB + b];
+        }
         if n < 30 {
             continue;
         }
@@ -706,15 +718,15 @@ fn skin_relative_absorbance(
         // the non-hair pixels at a tolerance of ±0.05 OD. Dots, scales and
         // glare are brighter than skin and can hold more of the window than
         // the skin does (a scale beside the point).
-        let win: Vec<u32> = (0..NB)
-            .map(|b| {
-                if b < 5 || b + 5 >= NB {
-                    0
-                } else {
-                    hist[b - 5..=b + 5].iter().sum()
-                }
-            })
-            .collect();
+        // Counts within ±5 bins (0 within 5 bins of either end), as a
+        // running sum.
+        win.iter_mut().for_each(|v| *v = 0);
+        let mut run: u32 = hist[..=10].iter().sum();
+        win[5] = run;
+        for b in 6..NB - 5 {
+            run = run + hist[b + 5] - hist[b - 6];
+            win[b] = run;
+        }
         let share = n / 8;
         let mut best = (0u32, 0usize);
         for (b, &v) in win.iter().enumerate() {
