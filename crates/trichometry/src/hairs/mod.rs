@@ -649,7 +649,8 @@ fn skin_relative_absorbance(
     }
     let every = ((150.0 / upp) as f32).max(1.0);
     let radius = ((300.0 / upp) as i64).max(8);
-    let step = ((2 * radius + 1) / 60).max(1) as usize;
+    // About 60 samples across the window (at most; was floor: 61–109).
+    let step = ((2 * radius + 1) as usize).div_ceil(60).max(1);
     const BIN: f32 = 0.01;
     const NB: usize = 600;
     let mut hist = vec![0u32; NB];
