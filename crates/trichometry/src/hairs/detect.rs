@@ -54,23 +54,10 @@ pub(crate) struct Luminance<'a> {
 }
 
 impl<'a> Luminance<'a> {
-    fn new(rgb: &'a LinearRgb) -> Self {
-        let (w, h) = (rgb.width, rgb.height);
-        let mut data = vec![0.0f32; w * h];
-        if w > 0 {
-            data.par_chunks_mut(16 * w)
-                .enumerate()
-                .for_each(|(k, chunk)| {
-                    let i0 = k * 16 * w;
-                    let n = chunk.len();
-                    lum_rows(
-                        [&rgb.r[i0..i0 + n], &rgb.g[i0..i0 + n], &rgb.b[i0..i0 + n]],
-                        chunk,
-                    );
-                });
-        }
+    /// The luminance plane `data` of `rgb` (filled by [`planes`]).
+    fn from_data(rgb: &'a LinearRgb, data: Vec<f32>) -> Self {
         Luminance {
-            plane: Plane::from_vec(w, h, data),
+            plane: Plane::from_vec(rgb.width, rgb.height, data),
             _rgb: PhantomData,
         }
     }
@@ -185,27 +172,32 @@ fn bil_i32(p: *const f32, w: usize, h: usize, x: f32, y: f32) -> f32 {
     top + fy * (bot - top)
 }
 
-/// Box-downsample red (as OD) by `f`, and the analysable detection pixels
-/// (all `f × f` full-resolution pixels valid). One pass over the red plane,
-/// in parallel rows of detection pixels.
-fn planes(input: &StageInput<'_>, f: usize) -> (Plane, Mask) {
+/// Box-downsample red (as OD) by `f`, the analysable detection pixels
+/// (all `f × f` full-resolution pixels valid), and the full-resolution
+/// luminance. One pass over the colour planes, in parallel rows of detection
+/// pixels.
+fn planes(input: &StageInput<'_>, f: usize) -> (Plane, Mask, Vec<f32>) {
     let rgb = input.rgb;
     let (w, h) = (rgb.width, rgb.height);
     let (dw, dh) = (w.div_ceil(f), h.div_ceil(f));
     let mut od = vec![0.0f32; dw * dh];
     let mut valid = vec![false; dw * dh];
+    let mut lum = vec![0.0f32; w * h];
     let full = w / f;
     od.par_chunks_mut(dw)
         .zip(valid.par_chunks_mut(dw))
+        .zip(lum.par_chunks_mut((f * w).max(1)))
         .enumerate()
         .for_each_init(
             || vec![0.0f32; dw],
-            |acc, (j, (orow, vrow))| {
+            |acc, (j, ((orow, vrow), lrows))| {
                 let y0 = j * f;
                 let y1 = (y0 + f).min(h);
                 vrow.fill(true);
                 for y in y0..y1 {
                     let row = &rgb.r[y * w..(y + 1) * w];
+                    let (g, b) = (&rgb.g[y * w..(y + 1) * w], &rgb.b[y * w..(y + 1) * w]);
+                    lum_rows([row, g, b], &mut lrows[(y - y0) * w..(y - y0 + 1) * w]);
                     let first = y == y0;
                     // Sum of each block's part of this row, left to right,
                     // added to the block's running sum.
@@ -236,6 +228,7 @@ fn planes(input: &StageInput<'_>, f: usize) -> (Plane, Mask) {
             height: dh,
             data: valid,
         },
+        lum,
     )
 }
 
@@ -295,8 +288,8 @@ pub(crate) fn sigmas(params: &HairParams, det_um: f64) -> Vec<f32> {
 pub(crate) fn detect<'a>(input: &StageInput<'a>, params: &HairParams) -> Detection<'a> {
     let f = ((params.detection_um_per_px / input.um_per_px).floor() as usize).max(1);
     let det_um = input.um_per_px * f as f64;
-    let (mut od, valid) = planes(input, f);
-    let lum = Luminance::new(input.rgb);
+    let (mut od, valid, lum) = planes(input, f);
+    let lum = Luminance::from_data(input.rgb, lum);
     let block = ((400.0 / det_um).round() as usize).clamp(16, 256);
     let skin = skin_level(&od, &valid, block);
     // Relative darkness above the local skin level; brighter things are flat.
@@ -314,7 +307,7 @@ pub(crate) fn detect<'a>(input: &StageInput<'a>, params: &HairParams) -> Detecti
     let mut sample: Vec<f32> = r
         .strength
         .data
-        .iter()
+        .par_iter()
         .zip(&valid.data)
         .step_by(5)
         .filter(|(_, &v)| v)
@@ -329,11 +322,17 @@ pub(crate) fn detect<'a>(input: &StageInput<'a>, params: &HairParams) -> Detecti
     let high = (params.noise_k_high * noise).max(params.min_strength_high);
     let low = (params.noise_k_low * noise).max(params.min_strength_low);
     let mut strength = r.strength;
-    for (s, &v) in strength.data.iter_mut().zip(&valid.data) {
-        if !v {
-            *s = 0.0;
-        }
-    }
+    strength
+        .data
+        .par_chunks_mut(1 << 16)
+        .zip(valid.data.par_chunks(1 << 16))
+        .for_each(|(sc, vc)| {
+            for (s, &v) in sc.iter_mut().zip(vc) {
+                if !v {
+                    *s = 0.0;
+                }
+            }
+        });
     let mask = hysteresis(&strength, low, high);
     Detection {
         factor: f,

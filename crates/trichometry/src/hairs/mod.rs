@@ -374,40 +374,49 @@ pub fn detect_hairs(input: &StageInput<'_>, params: &HairParams) -> Result<HairS
         })
         .filter(|&(i, k, _)| pre[i].free[k])
         .collect();
+    // Exit scores of both ends of every shaft (independent: in parallel).
+    let exits: Vec<([f32; 2], [[f32; 2]; 2])> = pre
+        .par_iter()
+        .enumerate()
+        .map(|(i, p)| {
+            let n = p.t.pts.len();
+            let tips = [p.t.pts[0], p.t.pts[n - 1]];
+            let mut score = [f32::NEG_INFINITY; 2];
+            let mut exit_at = [[0.0f32; 2]; 2];
+            for k in 0..2 {
+                if !p.free[k] {
+                    continue;
+                }
+                let conv = ends
+                    .iter()
+                    .filter(|&&(j, _, q)| {
+                        j != i
+                            && (q[0] - tips[k][0]).powi(2) + (q[1] - tips[k][1]).powi(2) < rc * rc
+                    })
+                    .count();
+                let ramp = end_ramp(&det.lum, &p.t.pts, p.t.width, k == 1, upp);
+                let fades = ramp
+                    .as_ref()
+                    .is_some_and(|r| r.ramp_um >= params.min_exit_fade_um);
+                exit_at[k] = match &ramp {
+                    Some(r) if fades => r.exit,
+                    _ => tips[k],
+                };
+                // Converging ends count only where the shaft is seen to end
+                // (skin beyond it): an end cut at a crossing, a gap or a
+                // touching hair is not an observed end, and in a scene of
+                // crossings such ends cluster at every junction.
+                let conv = if ramp.is_some() { conv } else { 0 };
+                if fades || conv > 0 {
+                    score[k] = 2.0 * fades as u8 as f32 + conv.min(3) as f32;
+                }
+            }
+            (score, exit_at)
+        })
+        .collect();
     let mut shafts = Vec::new();
     let mut traced_pts: Vec<(Vec<[f32; 2]>, f32)> = Vec::new();
-    for (i, p) in pre.iter().enumerate() {
-        let n = p.t.pts.len();
-        let tips = [p.t.pts[0], p.t.pts[n - 1]];
-        let mut score = [f32::NEG_INFINITY; 2];
-        let mut exit_at = [[0.0f32; 2]; 2];
-        for k in 0..2 {
-            if !p.free[k] {
-                continue;
-            }
-            let conv = ends
-                .iter()
-                .filter(|&&(j, _, q)| {
-                    j != i && (q[0] - tips[k][0]).powi(2) + (q[1] - tips[k][1]).powi(2) < rc * rc
-                })
-                .count();
-            let ramp = end_ramp(&det.lum, &p.t.pts, p.t.width, k == 1, upp);
-            let fades = ramp
-                .as_ref()
-                .is_some_and(|r| r.ramp_um >= params.min_exit_fade_um);
-            exit_at[k] = match &ramp {
-                Some(r) if fades => r.exit,
-                _ => tips[k],
-            };
-            // Converging ends count only where the shaft is seen to end
-            // (skin beyond it): an end cut at a crossing, a gap or a
-            // touching hair is not an observed end, and in a scene of
-            // crossings such ends cluster at every junction.
-            let conv = if ramp.is_some() { conv } else { 0 };
-            if fades || conv > 0 {
-                score[k] = 2.0 * fades as u8 as f32 + conv.min(3) as f32;
-            }
-        }
+    for (p, &(score, exit_at)) in pre.iter().zip(&exits) {
         let exit_end = if score[0] == f32::NEG_INFINITY && score[1] == f32::NEG_INFINITY {
             None
         } else if score[1] > score[0] {
@@ -449,12 +458,7 @@ pub fn detect_hairs(input: &StageInput<'_>, params: &HairParams) -> Result<HairS
     }
     // Each shaft as the swept disc of its measured width along its
     // centreline; where shafts overlap, the nearer centreline wins.
-    let labels = crate::kernels::paint_tubes(w, h, &traced_pts);
-    let mask = Mask {
-        width: w,
-        height: h,
-        data: labels.data.par_iter().map(|&l| l != 0).collect(),
-    };
+    let (labels, mask) = crate::kernels::paint_tubes_and_mask(w, h, &traced_pts);
     let area_mm2 = input.valid.count() as f64 * upp * upp * 1e-6;
     let summary = summarize(&shafts, area_mm2, params);
     Ok(HairStage {
@@ -640,10 +644,13 @@ fn skin_relative_absorbance(
     }
     let every = ((150.0 / upp) as f32).max(1.0);
     let radius = ((300.0 / upp) as i64).max(8);
-    let step = ((2 * radius + 1) / 60).max(1) as usize;
+    // About 60 samples across the window (at most; was floor: 61–109).
+    let step = ((2 * radius + 1) as usize).div_ceil(60).max(1);
     const BIN: f32 = 0.01;
     const NB: usize = 600;
     let mut hist = vec![0u32; NB];
+    let mut hist4 = vec![0u32; 4 * NB];
+    let mut win = vec![0u32; NB];
     // Bin of −ln R, remembered per value of R (8-bit sources have 256).
     let mut od_bins = MemoBins::new(|r: f32| ((-r.max(1e-4).ln() / BIN) as usize).min(NB - 1));
     let mut out = Vec::new();
@@ -658,7 +665,7 @@ fn skin_relative_absorbance(
         if cx < 0 || cy < 0 || cx >= w as i64 || cy >= h as i64 {
             continue;
         }
-        hist.iter_mut().for_each(|v| *v = 0);
+        hist4.iter_mut().for_each(|v| *v = 0);
         let mut n = 0u32;
         let (x0, x1) = (
             (cx - radius).max(0) as usize,
@@ -673,13 +680,20 @@ fn skin_relative_absorbance(
             let vrow = &input.valid.data[y * w..(y + 1) * w];
             let rrow = &rgb.r[y * w..(y + 1) * w];
             let dy = y / f;
-            let nrow = (dy < nh).then(|| &near_hair.data[dy * nw..(dy + 1) * nw]);
+            // Beyond the detection plane: nothing is near hair.
+            let nrow: &[bool] = if dy < nh {
+                &near_hair.data[dy * nw..(dy + 1) * nw]
+            } else {
+                &[]
+            };
             // x / f kept incrementally (no division per pixel).
             let (mut dx, mut xr) = (x0 / f, x0 % f);
             let mut x = x0;
             while x <= x1 {
-                if vrow[x] && !nrow.is_some_and(|nr| dx < nw && nr[dx]) {
-                    hist[od_bins.bin(rrow[x])] += 1;
+                if vrow[x] && !(dx < nrow.len() && nrow[dx]) {
+                    // Four interleaved histograms: skin repeats a bin from
+                    // pixel to pixel, and one counter would serialise.
+                    hist4[(n as usize & 3) * NB + od_bins.bin(rrow[x])] += 1;
                     n += 1;
                 }
                 x += step;
@@ -690,6 +704,9 @@ fn skin_relative_absorbance(
                 }
             }
         }
+        for (b, hv) in hist.iter_mut().enumerate() {
+            *hv = hist4[b] + hist4[NB + b] + hist4[2 * NB + b] + hist4[3 * NB + b];
+        }
         if n < 30 {
             continue;
         }
@@ -697,15 +714,15 @@ fn skin_relative_absorbance(
         // the non-hair pixels at a tolerance of ±0.05 OD. Dots, scales and
         // glare are brighter than skin and can hold more of the window than
         // the skin does (a scale beside the point).
-        let win: Vec<u32> = (0..NB)
-            .map(|b| {
-                if b < 5 || b + 5 >= NB {
-                    0
-                } else {
-                    hist[b - 5..=b + 5].iter().sum()
-                }
-            })
-            .collect();
+        // Counts within ±5 bins (0 within 5 bins of either end), as a
+        // running sum.
+        win.iter_mut().for_each(|v| *v = 0);
+        let mut run: u32 = hist[..=10].iter().sum();
+        win[5] = run;
+        for b in 6..NB - 5 {
+            run = run + hist[b + 5] - hist[b - 6];
+            win[b] = run;
+        }
         let share = n / 8;
         let mut best = (0u32, 0usize);
         for (b, &v) in win.iter().enumerate() {
