@@ -796,19 +796,19 @@ mod tests {
         (r.strength.get(x, y), r.scale.get(x, y))
     }
 
+    /// A w × h plane of sin(fx·x)·cos(fy·y) plus `noise` × a pseudo-random
+    /// step in 0..m.
+    fn wavy(w: usize, h: usize, (fx, fy): (f32, f32), noise: f32, m: usize) -> Plane {
+        let v = (0..w * h).map(|i| {
+            let (x, y) = ((i % w) as f32, (i / w) as f32);
+            (fx * x).sin() * (fy * y).cos() + noise * ((i * 7919) % m) as f32
+        });
+        Plane::from_vec(w, h, v.collect())
+    }
+
     #[test]
     fn fused_ridge_and_blob_equal_the_separate_responses() {
-        let (w, h) = (97, 83);
-        let p = Plane::from_vec(
-            w,
-            h,
-            (0..w * h)
-                .map(|i| {
-                    let (x, y) = ((i % w) as f32, (i / w) as f32);
-                    (0.3 * x).sin() * (0.2 * y).cos() + 0.01 * ((i * 7919) % 13) as f32
-                })
-                .collect(),
-        );
+        let p = wavy(97, 83, (0.3, 0.2), 0.01, 13);
         for pol in [Polarity::Bright, Polarity::Dark] {
             let sig = [1.0, 2.5, 6.0];
             let (r, b) = ridge_and_blob_response(&p, &sig, pol);
@@ -820,16 +820,7 @@ mod tests {
     #[test]
     fn ridge_or_blob_contrast_equals_the_divided_maximum_bit_for_bit() {
         let (w, h) = (131, 70);
-        let p = Plane::from_vec(
-            w,
-            h,
-            (0..w * h)
-                .map(|i| {
-                    let (x, y) = ((i % w) as f32, (i / w) as f32);
-                    (0.4 * x).sin() * (0.3 * y).cos() + 0.02 * ((i * 7919) % 17) as f32
-                })
-                .collect(),
-        );
+        let p = wavy(w, h, (0.4, 0.3), 0.02, 17);
         // FIR scales and a large one (recursive Gaussian, a full plane).
         let sig = [0.5, 0.7, 1.2, 9.0];
         let (rp, bp) = (0.484f32, 0.368f32);
