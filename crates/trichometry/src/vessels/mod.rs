@@ -6,8 +6,7 @@
 //! vessels may be.
 //!
 //! **Coarse level** (`segment`), on pixels of about `coarse_um_per_px`
-//! (an integer box factor of the input; at least three input pixels when
-//! that stays within `coarse_max_um_per_px`, e.g. 15 µm at 5 µm/px):
+//! (an integer box factor of the input):
 //! 1. One pass over the input: box-averaged linear R, G, B, ln R, ln G and
 //!    ln luminance (a vectorisable ln), glare / hair flags.
 //! 2. Exclusions: glare (`input.valid`), hair dilated by `hair_margin_um`,
@@ -86,13 +85,6 @@ pub struct VesselParams {
     /// Target pixel size of the coarse level (µm), where candidates are
     /// found over the whole image.
     pub coarse_um_per_px: f64,
-    /// Coarse pixels span at least three input pixels (each direction)
-    /// when that keeps them within this size (µm): with two, the coarse
-    /// plane is a quarter of the input and costs nearly as much as it (at
-    /// 5 µm/px: 15 µm pixels instead of 10 µm, half the coarse work). The
-    /// smallest Hessian σ stays, in µm, that of the `coarse_um_per_px`
-    /// grid (but at least half a coarse pixel).
-    pub coarse_max_um_per_px: f64,
     /// Candidate thresholds on the coarse level, as a fraction of
     /// `low_contrast` / `high_contrast` (box averaging over coarse pixels
     /// dilutes the contrast of thin vessels; the fine level applies the
@@ -171,7 +163,6 @@ impl Default for VesselParams {
         VesselParams {
             work_um_per_px: 4.0,
             coarse_um_per_px: 10.0,
-            coarse_max_um_per_px: 15.0,
             proposal_fraction: 0.5,
             scales_um: vec![4.0, 7.0, 12.0],
             high_contrast: 0.08,
@@ -206,7 +197,6 @@ impl VesselParams {
         use crate::error::check_positive;
         check_positive("work_um_per_px", self.work_um_per_px)?;
         check_positive("coarse_um_per_px", self.coarse_um_per_px)?;
-        check_positive("coarse_max_um_per_px", self.coarse_max_um_per_px)?;
         check_positive("proposal_fraction", self.proposal_fraction)?;
         check_positive("high_contrast", self.high_contrast)?;
         check_positive("low_contrast", self.low_contrast)?;
@@ -354,9 +344,9 @@ pub fn detect_vessels(
         }
     }
     let ff = ((params.work_um_per_px / um0).round() as usize).clamp(1, 64);
-    let (fc, sigma_min) = coarse_factor(um0, params);
+    let fc = ((params.coarse_um_per_px / um0).round() as usize).clamp(1, 256);
     let um_c = um0 * fc as f64;
-    let c = segment::coarse(rgb, input.valid, hair_mask, fc, um_c, sigma_min, params);
+    let c = segment::coarse(rgb, input.valid, hair_mask, fc, um_c, params);
     let grid = refine::Grid {
         w0,
         h0,
@@ -456,20 +446,6 @@ pub fn detect_vessels(
         mask,
         capillaries: caps,
     })
-}
-
-/// Input pixels per coarse pixel (`coarse_um_per_px`, raised to three
-/// within `coarse_max_um_per_px`), and the smallest coarse Hessian σ in
-/// coarse pixels: 0.7 on the nominal grid, the same µm (but ≥ 0.5 px) on a
-/// raised one.
-fn coarse_factor(um0: f64, params: &VesselParams) -> (usize, f32) {
-    const MIN_BOX: usize = 3;
-    let nominal = ((params.coarse_um_per_px / um0).round() as usize).clamp(1, 256);
-    let most = ((params.coarse_max_um_per_px / um0 + 1e-9).floor() as usize).min(MIN_BOX);
-    if nominal >= most {
-        return (nominal, 0.7);
-    }
-    (most, (0.7 * nominal as f32 / most as f32).max(0.5))
 }
 
 fn summarize(caps: &[Capillary], area_mm2: f64) -> VesselSummary {

@@ -284,16 +284,13 @@ fn contrast_filled(
     d
 }
 
-/// The coarse level (module docs). `f` input pixels per coarse pixel of
-/// `um` µm; Hessian σ at least `sigma_min` coarse pixels.
-#[allow(clippy::too_many_arguments)]
+/// The coarse level (module docs). `f` input pixels per coarse pixel.
 pub(crate) fn coarse(
     rgb: &LinearRgb,
     valid: &Mask,
     hair: Option<&Mask>,
     f: usize,
     um: f64,
-    sigma_min: f32,
     params: &VesselParams,
 ) -> Coarse {
     let pl = read_planes(rgb, valid, hair, f);
@@ -340,7 +337,7 @@ pub(crate) fn coarse(
     let mut sigmas: Vec<f32> = params
         .scales_um
         .iter()
-        .map(|&s| ((s / um) as f32).max(sigma_min))
+        .map(|&s| ((s / um) as f32).max(0.7))
         .collect();
     sigmas.dedup();
     let d = Plane::from_vec(w, h, d);
