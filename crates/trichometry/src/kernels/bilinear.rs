@@ -191,13 +191,22 @@ pub fn interpolate_from_centres(
     };
     let cols: Vec<(usize, usize, f32)> = (0..width).map(|x| seg(xc, x as f32)).collect();
     let (bw, med) = (grid.width, &grid.data);
+    // Each grid row interpolated along x once (`top` and `bot` below depend
+    // only on the grid row and x); each output row is then a contiguous,
+    // vectorisable blend of two of them, with the same operations per value.
+    let mut rows_x = vec![0.0f32; grid.height * width];
+    rows_x.par_chunks_mut(width).enumerate().for_each(|(k, r)| {
+        let m = &med[k * bw..(k + 1) * bw];
+        for (o, &(x0, x1, tx)) in r.iter_mut().zip(&cols) {
+            *o = m[x0] + tx * (m[x1] - m[x0]);
+        }
+    });
     out.par_chunks_mut(width).enumerate().for_each(|(y, orow)| {
         let (y0, y1, ty) = seg(yc, y as f32);
-        let (m0, m1) = (&med[y0 * bw..(y0 + 1) * bw], &med[y1 * bw..(y1 + 1) * bw]);
-        for (o, &(x0, x1, tx)) in orow.iter_mut().zip(&cols) {
-            let top = m0[x0] + tx * (m0[x1] - m0[x0]);
-            let bot = m1[x0] + tx * (m1[x1] - m1[x0]);
-            *o = top + ty * (bot - top);
+        let top = &rows_x[y0 * width..(y0 + 1) * width];
+        let bot = &rows_x[y1 * width..(y1 + 1) * width];
+        for ((o, &t), &b) in orow.iter_mut().zip(top).zip(bot) {
+            *o = t + ty * (b - t);
         }
     });
     Plane::from_vec(width, height, out)

@@ -207,10 +207,20 @@ pub(crate) fn fast_atan2(y: f32, x: f32) -> f32 {
 #[inline(always)]
 fn ridge_pixel(a: f32, b: f32, c: f32, polarity: Polarity) -> (f32, f32) {
     let (l1, l2) = eig(a, b, c);
+    let (vy, vx) = match polarity {
+        Polarity::Bright => (2.0 * b, a - c),
+        Polarity::Dark => (-2.0 * b, c - a),
+    };
+    (ridge_strength(l1, l2, polarity), 0.5 * fast_atan2(vy, vx))
+}
+
+/// Ridge strength from the eigenvalues `l1 ≤ l2` (see [`ridge_pixel`]).
+#[inline(always)]
+fn ridge_strength(l1: f32, l2: f32, polarity: Polarity) -> f32 {
     // μ1 ≤ μ2: eigenvalues of H (bright) or −H (dark).
-    let (mu1, mu2, vy, vx) = match polarity {
-        Polarity::Bright => (l1, l2, 2.0 * b, a - c),
-        Polarity::Dark => (-l2, -l1, -2.0 * b, c - a),
+    let (mu1, mu2) = match polarity {
+        Polarity::Bright => (l1, l2),
+        Polarity::Dark => (-l2, -l1),
     };
     let alpha = if mu2 < 0.0 {
         ALPHA_SAME
@@ -219,18 +229,23 @@ fn ridge_pixel(a: f32, b: f32, c: f32, polarity: Polarity) -> (f32, f32) {
     };
     let am = alpha * mu1;
     let denom = am * am + mu2 * mu2;
-    let s = if mu1 < 0.0 && denom > 0.0 {
+    if mu1 < 0.0 && denom > 0.0 {
         -mu1 * am * am / denom
     } else {
         0.0
-    };
-    (s, 0.5 * fast_atan2(vy, vx))
+    }
 }
 
 /// Blob strength for one pixel: √(λ1 λ2) when both have the polarity's sign.
 #[inline(always)]
 fn blob_pixel(a: f32, b: f32, c: f32, polarity: Polarity) -> f32 {
     let (l1, l2) = eig(a, b, c);
+    blob_strength(l1, l2, polarity)
+}
+
+/// Blob strength from the eigenvalues `l1 ≤ l2` (see [`blob_pixel`]).
+#[inline(always)]
+fn blob_strength(l1: f32, l2: f32, polarity: Polarity) -> f32 {
     let ok = match polarity {
         Polarity::Bright => l2 < 0.0,
         Polarity::Dark => l1 > 0.0,
@@ -674,6 +689,78 @@ pub fn ridge_and_blob_response(
     )
 }
 
+/// The larger of `ridge.strength / ridge_peak` and `blob.strength /
+/// blob_peak` of [`ridge_and_blob_response`], bit for bit, without the scale
+/// and direction planes (one output plane instead of five, no angles): the
+/// structure's contrast estimate when only its strength is wanted (the
+/// vessel candidates). `ridge_peak` and `blob_peak` must be > 0.
+#[must_use = "the function does not modify the original image"]
+pub fn ridge_or_blob_contrast(
+    image: &Plane,
+    sigmas: &[f32],
+    polarity: Polarity,
+    ridge_peak: f32,
+    blob_peak: f32,
+) -> Plane {
+    let (w, h) = (image.width, image.height);
+    let mut out = vec![0.0f32; w * h];
+    if w > 0 && h > 0 {
+        for group in scale_groups(sigmas) {
+            let preps: Vec<ScalePrep> = group.iter().map(|&s| ScalePrep::new(image, s)).collect();
+            for_each_hessian_band_scales(
+                image,
+                &preps,
+                out.par_chunks_mut(HBAND * w),
+                |_, j, a, b, c, o| {
+                    let o = band_row(o, j, w);
+                    contrast_update_row(a, b, c, polarity, ridge_peak, blob_peak, o);
+                },
+            );
+        }
+    }
+    Plane::from_vec(w, h, out)
+}
+
+super::simd::dispatch! {
+    #[allow(clippy::too_many_arguments)]
+    fn contrast_update_row(a: &[f32], b: &[f32], c: &[f32], polarity: Polarity, ridge_peak: f32, blob_peak: f32, o: &mut [f32]) => contrast_update_row_body
+}
+
+/// Per pixel the maximum of the output so far and of this scale's ridge and
+/// blob strengths divided by their peaks. The maximum of the quotients is
+/// the quotient of the maximum (division by a positive constant is
+/// monotone, also after rounding), and NaN strengths are skipped as in
+/// [`ridge_update_row`] and [`blob_update_row`]: equal to the strengths'
+/// maxima divided afterwards.
+#[inline(always)]
+fn contrast_update_row_body(
+    a: &[f32],
+    b: &[f32],
+    c: &[f32],
+    polarity: Polarity,
+    ridge_peak: f32,
+    blob_peak: f32,
+    o: &mut [f32],
+) {
+    let n = a.len();
+    let (b, c, o) = (&b[..n], &c[..n], &mut o[..n]);
+    macro_rules! body {
+        ($pol:expr) => {
+            for i in 0..n {
+                let (l1, l2) = eig(a[i], b[i], c[i]);
+                let r = ridge_strength(l1, l2, $pol) / ridge_peak;
+                let bl = blob_strength(l1, l2, $pol) / blob_peak;
+                let m = if r > o[i] { r } else { o[i] };
+                o[i] = if bl > m { bl } else { m };
+            }
+        };
+    }
+    match polarity {
+        Polarity::Bright => body!(Polarity::Bright),
+        Polarity::Dark => body!(Polarity::Dark),
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -709,24 +796,45 @@ mod tests {
         (r.strength.get(x, y), r.scale.get(x, y))
     }
 
+    /// A w × h plane of sin(fx·x)·cos(fy·y) plus `noise` × a pseudo-random
+    /// step in 0..m.
+    fn wavy(w: usize, h: usize, (fx, fy): (f32, f32), noise: f32, m: usize) -> Plane {
+        let v = (0..w * h).map(|i| {
+            let (x, y) = ((i % w) as f32, (i / w) as f32);
+            (fx * x).sin() * (fy * y).cos() + noise * ((i * 7919) % m) as f32
+        });
+        Plane::from_vec(w, h, v.collect())
+    }
+
     #[test]
     fn fused_ridge_and_blob_equal_the_separate_responses() {
-        let (w, h) = (97, 83);
-        let p = Plane::from_vec(
-            w,
-            h,
-            (0..w * h)
-                .map(|i| {
-                    let (x, y) = ((i % w) as f32, (i / w) as f32);
-                    (0.3 * x).sin() * (0.2 * y).cos() + 0.01 * ((i * 7919) % 13) as f32
-                })
-                .collect(),
-        );
+        let p = wavy(97, 83, (0.3, 0.2), 0.01, 13);
         for pol in [Polarity::Bright, Polarity::Dark] {
             let sig = [1.0, 2.5, 6.0];
             let (r, b) = ridge_and_blob_response(&p, &sig, pol);
             assert_eq!(r, ridge_response(&p, &sig, pol));
             assert_eq!(b, blob_response(&p, &sig, pol));
+        }
+    }
+
+    #[test]
+    fn ridge_or_blob_contrast_equals_the_divided_maximum_bit_for_bit() {
+        let (w, h) = (131, 70);
+        let p = wavy(w, h, (0.4, 0.3), 0.02, 17);
+        // FIR scales and a large one (recursive Gaussian, a full plane).
+        let sig = [0.5, 0.7, 1.2, 9.0];
+        let (rp, bp) = (0.484f32, 0.368f32);
+        for pol in [Polarity::Bright, Polarity::Dark] {
+            let (r, b) = ridge_and_blob_response(&p, &sig, pol);
+            let want: Vec<u32> = (r.strength.data.iter())
+                .zip(&b.strength.data)
+                .map(|(&r, &b)| (r / rp).max(b / bp).to_bits())
+                .collect();
+            let got = ridge_or_blob_contrast(&p, &sig, pol, rp, bp);
+            assert_eq!((got.width, got.height), (w, h));
+            let got: Vec<u32> = got.data.iter().map(|v| v.to_bits()).collect();
+            assert_eq!(got, want);
+            assert!(want.iter().any(|&v| f32::from_bits(v) > 0.1));
         }
     }
 

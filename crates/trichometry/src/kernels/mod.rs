@@ -29,7 +29,7 @@ pub use self::distance::distance_transform;
 pub use self::gaussian::gaussian_blur;
 pub use self::hessian::{
     blob_response, hessian, hessian_eigen, ridge_and_blob_response, ridge_direction,
-    ridge_response, BlobResponse, HessianPlanes, Polarity, RidgeResponse,
+    ridge_or_blob_contrast, ridge_response, BlobResponse, HessianPlanes, Polarity, RidgeResponse,
 };
 pub use self::label::{hysteresis, label, label_with, regions, Connectivity, RegionStats};
 pub(crate) use self::morphology::dilate_square_rows;

@@ -8,7 +8,7 @@ use super::VesselParams;
 use crate::color::LinearRgb;
 use crate::image::{Labels, Mask, Plane};
 use crate::kernels::{
-    block_median_background, dilate_square, gaussian_blur, label, ridge_and_blob_response,
+    block_median_background, dilate_square, gaussian_blur, label, ridge_or_blob_contrast,
     EmptyBlocks, Polarity,
 };
 use rayon::prelude::*;
@@ -341,7 +341,9 @@ pub(crate) fn coarse(
         .collect();
     sigmas.dedup();
     let d = Plane::from_vec(w, h, d);
-    let (ridge, blob) = ridge_and_blob_response(&d, &sigmas, Polarity::Bright);
+    // Vesselness in contrast units: the larger of ridge and blob strength,
+    // each divided by its peak response to a structure of contrast 1.
+    let v = ridge_or_blob_contrast(&d, &sigmas, Polarity::Bright, RIDGE_PEAK, BLOB_PEAK).data;
     let ds = gaussian_blur(&d, sigmas[0].min(1.0)).data;
     drop(d);
     let pf = params.proposal_fraction as f32;
@@ -349,13 +351,6 @@ pub(crate) fn coarse(
         pf * params.low_contrast as f32,
         pf * params.high_contrast as f32,
     );
-    let v: Vec<f32> = ridge
-        .strength
-        .data
-        .par_iter()
-        .zip(blob.strength.data.par_iter())
-        .map(|(&r, &b)| (r / RIDGE_PEAK).max(b / BLOB_PEAK))
-        .collect();
     let cand: Vec<bool> = (0..w * h)
         .into_par_iter()
         .map(|i| ok[i] && v[i] >= lo && ds[i] >= lo)
