@@ -8,9 +8,9 @@
 //! ridge axis for every width, and naturally breaks where two hairs cross
 //! (the Hessian sees one orientation there), which is exactly where the
 //! pieces must be split anyway. Pixels where three or more thin branches
-//! meet are cut out with a margin of about the local width. (The pixel
-//! walk below is hair-specific; the kernels' skeleton graph, when it lands,
-//! could replace `pieces` without changing the joining.)
+//! meet are cut out with a margin of about the local width; each remaining
+//! component is ordered by a walk from one end, or, where the walk stops
+//! short, along its longest geodesic paths (see [`geodesic_paths`]).
 
 use super::detect::Detection;
 use super::profile::{self, WidthSample};
@@ -207,6 +207,135 @@ pub(super) fn cut_junctions(thin: &Mask, det: &Detection) -> (Mask, Mask) {
     (cut, zones)
 }
 
+/// Centreline paths through one component of the thin set: the longest
+/// geodesic path (8-connected, steps 1 and √2 as 2 and 3), then, of the
+/// pixels more than `clear` pixels (Chebyshev) away from it, the same again
+/// for every part of at least `min_rest` pixels (a branch that the junction
+/// cut missed; pixels within the shaft's half-width of the path are the
+/// same shaft).
+///
+/// Unlike a greedy walk this neither stops in a two-pixel-wide stretch (a
+/// thick opaque shaft's ridge can be flat across two pixels) nor runs into
+/// a spur: the path goes from one extremity to the farthest other.
+/// `pix` must be in increasing index order.
+fn geodesic_paths(pix: &[usize], w: usize, min_rest: usize, clear: usize) -> Vec<Vec<usize>> {
+    debug_assert!(pix.windows(2).all(|p| p[0] < p[1]));
+    let slot = |j: usize| pix.binary_search(&j).ok();
+    // Local 8-neighbour lists.
+    let nbrs: Vec<Vec<(usize, u32)>> = pix
+        .iter()
+        .map(|&i| {
+            let (x, y) = ((i % w) as i64, (i / w) as i64);
+            RING.iter()
+                .filter_map(|&(dx, dy)| {
+                    let (xx, yy) = (x + dx as i64, y + dy as i64);
+                    if xx < 0 || yy < 0 || xx >= w as i64 {
+                        return None;
+                    }
+                    let k = slot(yy as usize * w + xx as usize)?;
+                    Some((k, if dx != 0 && dy != 0 { 3 } else { 2 }))
+                })
+                .collect()
+        })
+        .collect();
+    let n = pix.len();
+    let mut alive = vec![true; n];
+    let mut out = Vec::new();
+    let mut dist = vec![u32::MAX; n];
+    let mut par = vec![usize::MAX; n];
+    // Dijkstra from `s` over the alive pixels: the farthest (ties: lowest
+    // index) and the visited set.
+    let sweep = |s: usize, alive: &[bool], dist: &mut Vec<u32>, par: &mut Vec<usize>| {
+        let mut seen = Vec::new();
+        let mut heap = std::collections::BinaryHeap::new();
+        dist[s] = 0;
+        par[s] = usize::MAX;
+        heap.push(std::cmp::Reverse((0u32, s)));
+        seen.push(s);
+        while let Some(std::cmp::Reverse((d, i))) = heap.pop() {
+            if d > dist[i] {
+                continue;
+            }
+            for &(j, c) in &nbrs[i] {
+                if alive[j] && d + c < dist[j] {
+                    if dist[j] == u32::MAX {
+                        seen.push(j);
+                    }
+                    dist[j] = d + c;
+                    par[j] = i;
+                    heap.push(std::cmp::Reverse((d + c, j)));
+                }
+            }
+        }
+        let far = *seen
+            .iter()
+            .max_by_key(|&&k| (dist[k], std::cmp::Reverse(k)))
+            .unwrap_or(&s);
+        (far, seen)
+    };
+    let mut queue: Vec<usize> = vec![0];
+    let mut first = true;
+    while let Some(s0) = queue.pop() {
+        if !alive[s0] {
+            continue;
+        }
+        let (a, seen) = sweep(s0, &alive, &mut dist, &mut par);
+        let comp_len = seen.len();
+        for &k in &seen {
+            dist[k] = u32::MAX;
+        }
+        if !first && comp_len < min_rest {
+            for &k in &seen {
+                alive[k] = false;
+            }
+            continue;
+        }
+        first = false;
+        let (b, seen) = sweep(a, &alive, &mut dist, &mut par);
+        let mut path = vec![b];
+        while par[*path.last().unwrap_or(&a)] != usize::MAX {
+            path.push(par[*path.last().unwrap_or(&a)]);
+        }
+        for &k in &seen {
+            dist[k] = u32::MAX;
+            par[k] = usize::MAX;
+        }
+        // Remove the path and what lies within `clear` of it; the rest of
+        // this component (branches) is looked at again.
+        let r = clear as i64;
+        let on_path: std::collections::HashSet<usize> = path.iter().map(|&k| pix[k]).collect();
+        for &k in &seen {
+            if !alive[k] {
+                continue;
+            }
+            if on_path.contains(&pix[k]) {
+                alive[k] = false;
+                continue;
+            }
+            let (x, y) = ((pix[k] % w) as i64, (pix[k] / w) as i64);
+            let near = (-r..=r).any(|dy| {
+                (-r..=r).any(|dx| {
+                    let (xx, yy) = (x + dx, y + dy);
+                    xx >= 0
+                        && yy >= 0
+                        && xx < w as i64
+                        && on_path.contains(&(yy as usize * w + xx as usize))
+                })
+            });
+            if near {
+                alive[k] = false;
+            }
+        }
+        for &k in seen.iter().rev() {
+            if alive[k] {
+                queue.push(k);
+            }
+        }
+        out.push(path.iter().map(|&k| pix[k]).collect());
+    }
+    out
+}
+
 /// Order the pixels of one component into a path by walking from an end.
 fn order(pix: &[usize], w: usize, in_comp: &dyn Fn(usize) -> bool) -> Vec<usize> {
     let nb = |i: usize| -> Vec<usize> {
@@ -381,12 +510,26 @@ pub(crate) fn pieces(det: &Detection, params: &HairParams, upp: f64) -> (Vec<Pie
         .skip(1)
         .filter(|c| c.len() >= min_px)
         .flat_map_iter(|c| {
+            let mut sig: Vec<f32> = c.iter().map(|&i| det.scale.data[i]).collect();
+            let sig_med = profile::median(&mut sig);
+            let k = (1.5 * sig_med).round().max(3.0) as usize;
+            let clear = (sig_med.ceil() as usize).max(1);
             let l = lab.data[c[0]];
             let n = lab.data.len();
             let path = order(c, w, &|j| j < n && lab.data[j] == l);
-            let mut sig: Vec<f32> = path.iter().map(|&i| det.scale.data[i]).collect();
-            let k = (1.5 * profile::median(&mut sig)).round().max(3.0) as usize;
-            split_at_turns(&path, w, k, params.max_turn_deg as f32)
+            // The walk keeps straight on through a crossing the junction
+            // cut missed, but stops where the thin set is two pixels wide
+            // (a thick opaque shaft) or in a spur: then the component is
+            // ordered along its longest geodesic paths instead.
+            let paths = if path.len() * 10 >= c.len() * 8 {
+                vec![path]
+            } else {
+                geodesic_paths(c, w, 2 * k, clear)
+            };
+            paths
+                .into_iter()
+                .flat_map(|path| split_at_turns(&path, w, k, params.max_turn_deg as f32))
+                .collect::<Vec<_>>()
         })
         .filter(|p| p.len() >= min_px)
         .collect();
@@ -930,12 +1073,23 @@ mod diag {
                 }
             }
             for c in comps.iter().skip(1).filter(|c| c.len() >= 20) {
+                let mut sig: Vec<f32> = c.iter().map(|&i| det.scale.data[i]).collect();
+                let sig_med = profile::median(&mut sig);
+                let k = (1.5 * sig_med).round().max(3.0) as usize;
+                let clear = (sig_med.ceil() as usize).max(1);
                 let l = lab.data[c[0]];
                 let n = lab.data.len();
-                let path = order(c, dw, &|j| j < n && lab.data[j] == l);
-                let mut sig: Vec<f32> = path.iter().map(|&i| det.scale.data[i]).collect();
-                let k = (1.5 * profile::median(&mut sig)).round().max(3.0) as usize;
-                let sp = split_at_turns(&path, dw, k, params.max_turn_deg as f32);
+                let walk = order(c, dw, &|j| j < n && lab.data[j] == l);
+                let paths = if walk.len() * 10 >= c.len() * 8 {
+                    vec![walk]
+                } else {
+                    geodesic_paths(c, dw, 2 * k, clear)
+                };
+                let path: Vec<usize> = paths.iter().flatten().copied().collect();
+                let sp: Vec<Vec<usize>> = paths
+                    .iter()
+                    .flat_map(|p| split_at_turns(p, dw, k, params.max_turn_deg as f32))
+                    .collect();
                 let lens: Vec<usize> = sp.iter().map(|p| p.len()).collect();
                 if path.len() * 10 < c.len() * 8 || lens.iter().sum::<usize>() * 10 < path.len() * 7
                 {
