@@ -518,10 +518,12 @@ pub(crate) fn pieces(det: &Detection, params: &HairParams, upp: f64) -> (Vec<Pie
             let n = lab.data.len();
             let path = order(c, w, &|j| j < n && lab.data[j] == l);
             // The walk keeps straight on through a crossing the junction
-            // cut missed, but stops where the thin set is two pixels wide
-            // (a thick opaque shaft) or in a spur: then the component is
-            // ordered along its longest geodesic paths instead.
-            let paths = if path.len() * 10 >= c.len() * 8 {
+            // cut missed, but can stop where the thin set is two pixels
+            // wide (a thick opaque shaft) or in a spur: when it covers less
+            // than half the component, the component is ordered along its
+            // longest geodesic paths instead (at 80 % the fallback also took
+            // components the walk orders well enough, and counted worse).
+            let paths = if path.len() * 2 >= c.len() {
                 vec![path]
             } else {
                 geodesic_paths(c, w, 2 * k, clear)
@@ -1080,7 +1082,7 @@ mod diag {
                 let l = lab.data[c[0]];
                 let n = lab.data.len();
                 let walk = order(c, dw, &|j| j < n && lab.data[j] == l);
-                let paths = if walk.len() * 10 >= c.len() * 8 {
+                let paths = if walk.len() * 2 >= c.len() {
                     vec![walk]
                 } else {
                     geodesic_paths(c, dw, 2 * k, clear)
