@@ -67,33 +67,20 @@ pub(super) fn nms(det: &Detection) -> Mask {
         let b = sample_bilinear(s, x - nx, y - ny);
         (s.data[i], a, b)
     };
-    // Position tolerance of the quick test: its sine and cosine against
-    // libm's, and the rounding of `x ± nx` to f32.
-    let tol_pos = 2.0 * ulp_f32(w.max(h) as f32) + 1e-5;
     // One pixel of the mask: is it a maximum across the ridge?
     let keep = |i: usize| -> bool {
-        let (xi, yi) = (i % w, i / w);
-        let (x, y) = (xi as f32, yi as f32);
+        let (x, y) = ((i % w) as f32, (i / w) as f32);
         let th = det.direction.data[i];
-        let sp = det.scale.data[i];
-        // Most pixels are decided without libm's sine and cosine.
-        match quick_across(s, xi, yi, th, tol_pos) {
-            Some(false) => return false,
-            Some(true) if 1.4 * sp >= smax => return true,
-            Some(true) => {}
-            None => {
-                let (v, a, b) = across(i);
-                if !(v >= a && v > b) {
-                    return false;
-                }
-            }
-        }
         let (nx, ny) = (-th.sin(), th.cos());
-        let v = s.data[i];
+        let (v, a, b) = across(i);
+        if !(v >= a && v > b) {
+            return false;
+        }
         // Edge shoulders: a flat-topped wide shaft also gives a weaker
         // small-scale ridge just inside each edge. Drop a maximum that
         // lies within the half-width (σ = w/2) of a stronger, wider
         // ridge across it.
+        let sp = det.scale.data[i];
         // Only a wider ridge (σ > 1.4 sp ≤ smax) within 1.1 σ counts.
         if 1.4 * sp >= smax {
             return true;
@@ -126,7 +113,6 @@ pub(super) fn nms(det: &Detection) -> Mask {
     };
     // Rows in parallel; most pixels are off the mask (skipped in the loop).
     let mut data = vec![false; w * h];
-
     if w > 0 {
         data.par_chunks_mut(w).enumerate().for_each(|(y, row)| {
             let mrow = &det.mask.data[y * w..(y + 1) * w];
@@ -141,109 +127,6 @@ pub(super) fn nms(det: &Detection) -> Mask {
         width: w,
         height: h,
         data,
-    }
-}
-
-/// Spacing of f32 values at |v| (the unit in the last place).
-fn ulp_f32(v: f32) -> f32 {
-    let v = v.abs().max(1.0);
-    f32::from_bits(v.to_bits() + 1) - v
-}
-
-/// Polynomial sine and cosine on [−π/2, π/2] (Taylor to x¹¹ and x¹²,
-/// |error| < 1e-6 there), branch-free.
-#[inline(always)]
-fn sin_cos_poly(t: f32) -> (f32, f32) {
-    let t2 = t * t;
-    let s = t
-        * (1.0
-            + t2 * (-1.0 / 6.0
-                + t2 * (1.0 / 120.0
-                    + t2 * (-1.0 / 5040.0 + t2 * (1.0 / 362_880.0 + t2 * (-1.0 / 39_916_800.0))))));
-    let c = 1.0
-        + t2 * (-0.5
-            + t2 * (1.0 / 24.0
-                + t2 * (-1.0 / 720.0
-                    + t2 * (1.0 / 40_320.0 + t2 * (-1.0 / 3_628_800.0 + t2 / 479_001_600.0)))));
-    (s, c)
-}
-
-/// The test `v ≥ a && v > b` of [`nms`] (a, b: the strength bilinearly
-/// sampled one pixel either side across the ridge at angle `th`) decided
-/// from a polynomial sine and cosine when the margin allows, with the same
-/// answer as the exact test: `None` when too close to call (or at the
-/// border, or an angle outside [−π/2, π/2]).
-///
-/// Both samples lie in the 3 × 3 neighbourhood of the pixel, where the
-/// bilinear interpolant moves by at most the neighbourhood's range per unit
-/// of position along each axis; the positions differ from the exact ones by
-/// at most `tol_pos` per axis, and the f32 evaluation of either by a few
-/// units in the last place of the largest value.
-#[inline]
-fn quick_across(
-    s: &crate::image::Plane,
-    x: usize,
-    y: usize,
-    th: f32,
-    tol_pos: f32,
-) -> Option<bool> {
-    let w = s.width;
-    let th_out = th.is_nan() || th.abs() > std::f32::consts::FRAC_PI_2 + 1e-4;
-    if x == 0 || y == 0 || x + 1 >= w || y + 1 >= s.height || th_out {
-        return None;
-    }
-    let d = &s.data;
-    let r0 = &d[(y - 1) * w + x - 1..(y - 1) * w + x + 2];
-    let r1 = &d[y * w + x - 1..y * w + x + 2];
-    let r2 = &d[(y + 1) * w + x - 1..(y + 1) * w + x + 2];
-    let p = [
-        [r0[0], r0[1], r0[2]],
-        [r1[0], r1[1], r1[2]],
-        [r2[0], r2[1], r2[2]],
-    ];
-    let (mut lo, mut hi) = (f32::INFINITY, f32::NEG_INFINITY);
-    for row in &p {
-        for &q in row {
-            lo = lo.min(q);
-            hi = hi.max(q);
-        }
-    }
-    if !p.iter().flatten().all(|q| q.is_finite()) {
-        return None;
-    }
-    let v = p[1][1];
-    let (sn, cs) = sin_cos_poly(th);
-    // Offsets from the centre pixel (in 3 × 3 coordinates 0..=2).
-    let bil = |dx: f32, dy: f32| -> f32 {
-        let (gx, gy) = (1.0 + dx, 1.0 + dy);
-        let (x0, y0) = ((gx as usize).min(1), (gy as usize).min(1));
-        let (fx, fy) = (gx - x0 as f32, gy - y0 as f32);
-        let top = p[y0][x0] + fx * (p[y0][x0 + 1] - p[y0][x0]);
-        let bot = p[y0 + 1][x0] + fx * (p[y0 + 1][x0 + 1] - p[y0 + 1][x0]);
-        top + fy * (bot - top)
-    };
-    let (nx, ny) = ((-sn).clamp(-1.0, 1.0), cs.clamp(-1.0, 1.0));
-    let a = bil(nx, ny);
-    let b = bil(-nx, -ny);
-    let mag = lo.abs().max(hi.abs());
-    let margin = 2.0 * (tol_pos + 2e-6) * (hi - lo) + 64.0 * f32::EPSILON * mag;
-    // v ≥ a: sure / surely not.
-    let va = if v - a > margin {
-        true
-    } else if a - v > margin {
-        false
-    } else {
-        return None;
-    };
-    if !va {
-        return Some(false);
-    }
-    if v - b > margin {
-        Some(true)
-    } else if b - v > margin {
-        Some(false)
-    } else {
-        None
     }
 }
 
@@ -882,62 +765,6 @@ mod tests {
     use super::*;
     use crate::analysis::StageInput;
     use crate::color::LinearRgb;
-
-    /// The quick across-the-ridge test gives the exact test's answer
-    /// whenever it answers, on rough planes, plateaus (ties) and every
-    /// angle, including the ends of the range; and it answers most pixels
-    /// (here 69 %: ties, borders; 99.6 % of the mask on the 12 MP phantom).
-    #[test]
-    fn quick_across_agrees_with_the_exact_test() {
-        let (w, h) = (97, 61);
-        let mut seed = 12345u64;
-        let mut rnd = || {
-            seed = seed
-                .wrapping_mul(6364136223846793005)
-                .wrapping_add(1442695040888963407);
-            (seed >> 40) as f32 / (1u64 << 24) as f32
-        };
-        let mut data: Vec<f32> = (0..w * h).map(|_| rnd()).collect();
-        // A plateau (ties) and a smooth ridge.
-        for y in 10..20 {
-            for x in 10..40 {
-                data[y * w + x] = 0.5;
-            }
-        }
-        for y in 30..60 {
-            for x in 0..w {
-                data[y * w + x] = (-((x as f32 - 48.3) / 4.0).powi(2)).exp() * 3.0;
-            }
-        }
-        let s = crate::image::Plane::from_vec(w, h, data);
-        let tol = 2.0 * ulp_f32(w.max(h) as f32) + 1e-5;
-        let (mut answered, mut total) = (0, 0);
-        for y in 0..h {
-            for x in 0..w {
-                for th in [
-                    rnd() * std::f32::consts::PI - std::f32::consts::FRAC_PI_2,
-                    std::f32::consts::FRAC_PI_2,
-                    -std::f32::consts::FRAC_PI_2 + 1e-7,
-                    0.0,
-                    -0.0,
-                    std::f32::consts::FRAC_PI_4,
-                ] {
-                    let (nx, ny) = (-th.sin(), th.cos());
-                    let (xf, yf) = (x as f32, y as f32);
-                    let a = sample_bilinear(&s, xf + nx, yf + ny);
-                    let b = sample_bilinear(&s, xf - nx, yf - ny);
-                    let v = s.data[y * w + x];
-                    let exact = v >= a && v > b;
-                    total += 1;
-                    if let Some(q) = quick_across(&s, x, y, th, tol) {
-                        answered += 1;
-                        assert_eq!(q, exact, "({x}, {y}) θ {th}");
-                    }
-                }
-            }
-        }
-        assert!(answered * 2 > total, "{answered} of {total}");
-    }
 
     fn bar_image(w: usize, h: usize, cx: f32, width: f32) -> LinearRgb {
         let mut r = vec![0.4f32; w * h];
