@@ -12,10 +12,13 @@
 //!   A scale is a region much lighter than the local skin (L*) that is not
 //!   yellow and is not a pinpoint white dot: pinpoint white dots (eccrine and
 //!   follicular openings, 100–200 µm) are round and small, and are left out,
-//!   also when a hair, glare or the border hides part of one (the visible
-//!   arc must be a circle of a dot's size whose unseen part is hidden). A
-//!   scale's plateau (twice its half level) reaches the seed contrast: a
-//!   faint broad lightening of the skin is not a flake.
+//!   also when a hair (dark, or a translucent light one), glare or the
+//!   border hides part of one (the visible arc must be a circle of a dot's
+//!   size whose unseen part is hidden; a part too hidden for an arc is a dot
+//!   when it fits in one). A
+//!   scale's plateau (twice its half level) reaches the seed contrast, and a
+//!   faint one has an edge: a faint broad lightening of the skin is not a
+//!   flake.
 //!   Glare (specular, clipped) is not analysable (the quality stage's mask)
 //!   and never becomes scale.
 //!
@@ -809,6 +812,19 @@ pub fn detect_scalp_signs(
         if sa > params.scale_min_whitening * white_da {
             continue;
         }
+        // A flake has an edge: its lightness drops to the skin's within a
+        // couple of working pixels where its outline meets clear skin. A
+        // faint broad lightening of the skin (mottling and melanin lows
+        // reach ΔL* ≈ 8 with a* falling; between hairs it is cut off from
+        // brighter neighbours and stands on its own) fades out slowly: the
+        // median drop across its free outline stays below half its half
+        // level. Only faint regions (plateau below 1.5 × the seed) are
+        // asked, so a bright, patchy flake is never dropped here.
+        if let Some(step) = edge_drop(&blab, px, &dl, &clear) {
+            if 2.0 * half < 1.5 * params.scale_seed_l_star as f32 && step < 0.5 * half {
+                continue;
+            }
+        }
         // A pinpoint white dot is round where its outline is free (not cut
         // by hair, glare or the border): fit a circle to the free outline.
         if d_eq <= params.white_dot_max_um {
@@ -827,7 +843,15 @@ pub fn detect_scalp_signs(
                     continue;
                 }
             }
-            if occluded_white_dot(&blab, px, &bri, half, &hidden, params.white_dot_max_um / um) {
+            if occluded_white_dot(
+                &blab,
+                px,
+                &bri,
+                half,
+                &hidden,
+                &bmask.data,
+                params.white_dot_max_um / um,
+            ) {
                 white_dots += 1;
                 continue;
             }
@@ -922,8 +946,34 @@ fn outline_points(
     half: f32,
     free: impl Fn(usize, Option<usize>) -> bool,
 ) -> Vec<[f64; 2]> {
-    let (w, h) = (labels.width as i64, labels.height as i64);
+    let w = labels.width;
     let mut pts = Vec::new();
+    outline_edges(labels, members, |i, j, k, (dx, dy)| {
+        if !free(j, k) {
+            return;
+        }
+        let (a, b) = (v[i], v[j]);
+        let t = if a > b {
+            ((a - half) / (a - b)).clamp(0.0, 1.0) as f64
+        } else {
+            0.5
+        };
+        let (x, y) = ((i % w) as f64, (i / w) as f64);
+        pts.push([x + t * dx as f64, y + t * dy as f64]);
+    });
+    pts
+}
+
+/// Calls `edge(i, j, k, (dx, dy))` for each edge of the region made of
+/// `members` (of `labels`): a member pixel `i` and its 4-neighbour `j`
+/// (in the image) outside the region, a step `(dx, dy)` apart; `k` is the
+/// pixel a step further out (`None` outside the image).
+fn outline_edges(
+    labels: &Labels,
+    members: &[u32],
+    mut edge: impl FnMut(usize, usize, Option<usize>, (i64, i64)),
+) {
+    let (w, h) = (labels.width as i64, labels.height as i64);
     for &m in members {
         let i = m as usize;
         let id = labels.data[i];
@@ -939,19 +989,9 @@ fn outline_points(
             }
             let (fx, fy) = (nx + dx, ny + dy);
             let k = (fx >= 0 && fy >= 0 && fx < w && fy < h).then(|| (fy * w + fx) as usize);
-            if !free(j, k) {
-                continue;
-            }
-            let (a, b) = (v[i], v[j]);
-            let t = if a > b {
-                ((a - half) / (a - b)).clamp(0.0, 1.0) as f64
-            } else {
-                0.5
-            };
-            pts.push([x as f64 + t * dx as f64, y as f64 + t * dy as f64]);
+            edge(i, j, k, (dx, dy));
         }
     }
-    pts
 }
 
 /// Outline points where the edge meets clear skin (analysable, not hair);
@@ -971,7 +1011,8 @@ fn free_outline(
 
 /// Whether the bright region `members` (of `labels`, values `v`, half
 /// level `half`) that touches hidden pixels (`hidden`: hair, glare, not
-/// analysable, and a pixel around them) or the image border is a pinpoint
+/// analysable, and a pixel around them), a dimmer bright pixel (`bright`:
+/// the hysteresis mask, below `half`) or the image border is a pinpoint
 /// white dot of which only a part is seen. Its outline is then a circular
 /// arc where it meets clear skin and a cut where it meets the occluder: a
 /// circle is fitted to the arc alone (edges onto clear, dim skin), robustly:
@@ -982,15 +1023,21 @@ fn free_outline(
 /// ≤ 0.4 px), of a white dot's size (diameter ≤ `max_d` working px), hold
 /// the region (≤ 5 % of it outside the disc), and the part of the disc that
 /// the region does not cover must be hidden (the occluder, the border,
-/// another bright part): at most 15 % of the disc is clear skin. A flake cut
-/// by a hair fails here: its free outline is not one arc, or the disc
-/// through it takes in skin.
+/// another, dimmer bright part): at most 15 % of the disc is clear skin
+/// (below the hysteresis floor). A translucent (blond, grey) hair the hair
+/// stage missed is such a dimmer part: the dot under it stays lighter than
+/// the skin, so it is an occluder too. When the free outline has fewer than
+/// 6 points (a dot mostly under hair), no arc can be fitted: the region is
+/// taken as a white dot when its visible part fits in one (a flake reaches
+/// beyond a dot's size). A flake cut by a hair fails here: its free outline
+/// is not one arc, or the disc through it takes in skin.
 fn occluded_white_dot(
     labels: &Labels,
     members: &[u32],
     v: &[f32],
     half: f32,
     hidden: &[bool],
+    bright: &[bool],
     max_d: f64,
 ) -> bool {
     let (w, h) = (labels.width as i64, labels.height as i64);
@@ -1000,7 +1047,11 @@ fn occluded_white_dot(
             .iter()
             .any(|&(dx, dy)| {
                 let (nx, ny) = (x + dx, y + dy);
-                nx < 0 || ny < 0 || nx >= w || ny >= h || hidden[(ny * w + nx) as usize]
+                if nx < 0 || ny < 0 || nx >= w || ny >= h {
+                    return true;
+                }
+                let j = (ny * w + nx) as usize;
+                hidden[j] || (bright[j] && labels.data[j] == 0 && v[j] < half)
             })
     });
     if !occluded {
@@ -1013,7 +1064,15 @@ fn occluded_white_dot(
     });
     let n0 = pts.len();
     if n0 < 6 {
-        return false;
+        // Too little free outline to fit an arc: a region mostly hidden
+        // whose visible part fits in a pinpoint white dot is taken as one
+        // (a flake is larger: its visible parts reach beyond a dot's size).
+        let (mut x0, mut y0, mut x1, mut y1) = (w, h, -1i64, -1i64);
+        for &m in members {
+            let (x, y) = (m as i64 % w, m as i64 / w);
+            (x0, y0, x1, y1) = (x0.min(x), y0.min(y), x1.max(x), y1.max(y));
+        }
+        return ((x1 - x0 + 1).max(y1 - y0 + 1) as f64) <= max_d;
     }
     // Robust: of the circles through three points spread along the arc,
     // the one with the most points within half a pixel, refitted to them
@@ -1085,7 +1144,7 @@ fn occluded_white_dot(
                 continue;
             }
             let j = (y * w + x) as usize;
-            if labels.data[j] == 0 && !hidden[j] && v[j] < half {
+            if labels.data[j] == 0 && !hidden[j] && !bright[j] {
                 free += 1;
             }
         }
@@ -1094,6 +1153,20 @@ fn occluded_white_dot(
         return false;
     }
     true
+}
+
+/// The median drop of `v` across the free outline of the region made of
+/// `members`: from a member pixel on the edge to the pixel two steps out,
+/// where both pixels outside are clear (analysable, not hair). `None` with
+/// fewer than 8 such edges (the outline is mostly hidden).
+fn edge_drop(labels: &Labels, members: &[u32], v: &[f32], clear: &[bool]) -> Option<f32> {
+    let mut drops = Vec::new();
+    outline_edges(labels, members, |i, j, k, _| {
+        if let Some(k) = k.filter(|&k| clear[j] && clear[k]) {
+            drops.push(v[i] - v[k]);
+        }
+    });
+    (drops.len() >= 8).then(|| quantile(&mut drops, 0.5))
 }
 
 /// The circle through three points (centre x, y, radius); `None` when they
