@@ -101,6 +101,9 @@ fn run(c: &Case) -> HairStage {
     if let Ok(v) = std::env::var("HAIRS_PSF") {
         p.psf_sigma_px = v.parse().unwrap();
     }
+    if std::env::var("HAIRS_PSF_FIXED").is_ok() {
+        p.estimate_psf = false;
+    }
     if let Ok(v) = std::env::var("HAIRS_TURN") {
         p.max_turn_deg = v.parse().unwrap();
     }
@@ -596,6 +599,13 @@ fn invariance_figures(base: &HairSceneSpec, upp: f64, rot: f64) -> (f64, f64, f6
     let side = (3100.0 / upp) as usize;
     let c = render(side, side, upp, 51, &hs, NUISANCE);
     let st = run(&c);
+    if std::env::var("HAIRS_VERBOSE").is_ok() {
+        println!(
+            "upp {upp} rot {rot}: psf σ {:?} µm, truth count {}",
+            st.summary.hair_psf_sigma_um, c.truth.hair_count
+        );
+        print_shafts(&st);
+    }
     (
         st.shafts.len() as f64,
         st.summary.shaft_diameter_mean_um.unwrap_or(0.0),
@@ -878,7 +888,12 @@ fn survey() {
         .collect();
     let which = std::env::var("HAIRS_WHICH").unwrap_or("crowded,sparse".into());
     let verbose = std::env::var("HAIRS_VERBOSE").is_ok();
-    for upp in [2.0, 3.5, 5.5] {
+    let upps: Vec<f64> = std::env::var("HAIRS_UPPS")
+        .unwrap_or("2,3.5,5.5".into())
+        .split(',')
+        .map(|s| s.parse().unwrap())
+        .collect();
+    for &upp in &upps {
         for &seed in &seeds {
             let (w, h) = size(upp);
             for kind in which.split(',') {
@@ -902,7 +917,8 @@ fn survey() {
                 print(
                     &r,
                     &format!(
-                        "{kind} upp {upp} seed {seed} exit med {:.0} µm ≤100 {} with {} / {}, false {} / {}",
+                        "{kind} upp {upp} seed {seed} psf σ {:.2} px exit med {:.0} µm ≤100 {} with {} / {}, false {} / {}",
+                        st.summary.hair_psf_sigma_um.unwrap_or(f64::NAN) / upp,
                         ex.median_um, ex.within_100um, ex.with_exit, ex.n, ex.false_exits, ex.n_out
                     ),
                 );

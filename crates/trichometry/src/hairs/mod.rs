@@ -12,9 +12,11 @@
 //!    junctions cut out, simple pieces ordered into polylines.
 //! 3. `profile`: at samples along each piece (full resolution, ends and
 //!    crossings excluded) the perpendicular luminance profile gives a
-//!    sub-pixel full width at half depth, turned into a diameter under the
-//!    Beer–Lambert cylinder model from the profile's shape; median per
-//!    piece. Pieces (and shafts) without two-edge profiles of some contrast
+//!    sub-pixel full width at half depth and the widths at 80 % and 20 %
+//!    of the peak; the image's blur (Gaussian PSF σ) is estimated from the
+//!    pieces at least 4 px wide, and each piece's widths become diameters
+//!    of a Beer–Lambert cylinder blurred by it, with the optical thickness
+//!    fitted per piece; median per piece. Pieces (and shafts) without two-edge profiles of some contrast
 //!    on a fair share of their length are ridge-like skin (mottling,
 //!    erythema patches, texture), not hair, and are dropped.
 //! 4. `trace::join`: pieces are rejoined across crossings and gaps by
@@ -77,13 +79,20 @@ pub struct HairParams {
     /// (the rest is crossings, bridged gaps and unmeasurable stretches): a
     /// chain of mostly bridged gaps is not a hair.
     pub min_profiled_length: f32,
-    /// Read each profile's FWHM as the chord of a Beer–Lambert cylinder
-    /// (a round shaft's absorbance profile is rounded, so its FWHM is below
-    /// the diameter by a factor set by the peak absorbance; see
-    /// `profile::cylinder_factor`). Off: the raw FWHM.
+    /// Read each profile as a Beer–Lambert cylinder blurred by the imaging
+    /// PSF: the diameter whose blurred profile has the measured full width
+    /// at half depth and shape (widths at 80 % and 20 % of the peak), with
+    /// the shaft's optical thickness fitted over its samples. Off: the raw
+    /// full width at half depth.
     pub cylinder_model: bool,
-    /// Imaging blur (Gaussian σ in px, pixel integration included) the
-    /// profile shape is corrected for under `cylinder_model`.
+    /// Estimate the imaging blur (Gaussian σ, pixel integration and
+    /// read-out included) from the image: the median over the traced pieces
+    /// at least 4 px wide of the σ whose blurred cylinder fits their profile
+    /// shapes. Off, or with no such piece: `psf_sigma_px`.
+    pub estimate_psf: bool,
+    /// Imaging blur (Gaussian σ in px, pixel integration and bilinear
+    /// read-out included) used under `cylinder_model` when it is not
+    /// estimated from the image (see `estimate_psf`).
     pub psf_sigma_px: f32,
     /// Smallest ratio of red to green absorbance along a shaft: hair
     /// melanin darkens red nearly as much as green, blood hardly (vessels
@@ -137,7 +146,8 @@ impl Default for HairParams {
             min_profile_support: 0.3,
             min_profiled_length: 0.25,
             cylinder_model: true,
-            psf_sigma_px: 0.5,
+            estimate_psf: true,
+            psf_sigma_px: 0.9,
             min_red_green_ratio: 0.4,
             min_skin_depth_ratio: 0.25,
             min_exit_fade_um: 16.0,
@@ -275,6 +285,10 @@ pub struct HairSummary {
     pub cumulative_thickness_mm_per_cm2: Option<f64>,
     /// Analysable area the densities refer to (mm²).
     pub hair_analysed_area_mm2: Option<f64>,
+    /// Imaging blur (Gaussian σ, µm, pixel integration and read-out
+    /// included) estimated from the edges of the shafts at least 4 px wide
+    /// (`None` when there were none, or the model is off).
+    pub hair_psf_sigma_um: Option<f64>,
 }
 
 /// The output of the hair stage.
@@ -312,7 +326,29 @@ pub fn detect_hairs(input: &StageInput<'_>, params: &HairParams) -> Result<HairS
         return Err(Error::param("valid", "mask size does not match the image"));
     }
     let det = detect::detect(input, params);
-    let (pieces, _zones) = trace::pieces(&det, params, upp);
+    let (mut pieces, _zones) = trace::pieces(&det, params, upp);
+    // Diameters under the blurred-cylinder model with the image's own PSF
+    // (the pieces were measured with the fallback σ).
+    let mut psf_sigma = None;
+    if params.cylinder_model {
+        if params.estimate_psf {
+            let mut sig: Vec<f32> = pieces
+                .par_iter()
+                .filter_map(|p| profile::shaft_psf_sigma(&p.samples))
+                .collect();
+            if !sig.is_empty() {
+                psf_sigma = Some(profile::median(&mut sig));
+            }
+        }
+        let sigma = psf_sigma.unwrap_or(params.psf_sigma_px);
+        pieces.par_iter_mut().for_each(|p| {
+            profile::set_diameters(&mut p.samples, sigma);
+            let mut wv: Vec<f32> = p.samples.iter().map(|s| s.width_px).collect();
+            if wv.len() >= 2 {
+                p.width = profile::median(&mut wv);
+            }
+        });
+    }
     let traced = trace::join(&pieces, params, upp);
 
     let f = det.factor;
@@ -456,7 +492,8 @@ pub fn detect_hairs(input: &StageInput<'_>, params: &HairParams) -> Result<HairS
         data: labels.data.par_iter().map(|&l| l != 0).collect(),
     };
     let area_mm2 = input.valid.count() as f64 * upp * upp * 1e-6;
-    let summary = summarize(&shafts, area_mm2, params);
+    let mut summary = summarize(&shafts, area_mm2, params);
+    summary.hair_psf_sigma_um = psf_sigma.map(|s| s as f64 * upp);
     Ok(HairStage {
         shafts,
         mask,
@@ -863,6 +900,7 @@ fn summarize(shafts: &[HairShaft], area_mm2: f64, p: &HairParams) -> HairSummary
         terminal_fraction: frac(&|x| x >= p.terminal_min_um),
         cumulative_thickness_mm_per_cm2: per_cm2(d.iter().sum::<f64>() * 1e-3),
         hair_analysed_area_mm2: Some(area_mm2),
+        hair_psf_sigma_um: None,
     }
 }
 
