@@ -606,6 +606,9 @@ fn invariance_figures(base: &HairSceneSpec, upp: f64, rot: f64) -> (f64, f64, f6
         );
         print_shafts(&st);
     }
+    if std::env::var("HAIRS_DUMP").is_ok() {
+        dump(&c, &st, &format!("/tmp/hairs_inv_{upp}_{rot}.png"));
+    }
     (
         st.shafts.len() as f64,
         st.summary.shaft_diameter_mean_um.unwrap_or(0.0),

@@ -147,7 +147,7 @@ impl Default for HairParams {
             min_profiled_length: 0.25,
             cylinder_model: true,
             estimate_psf: true,
-            psf_sigma_px: 0.9,
+            psf_sigma_px: 0.5,
             min_red_green_ratio: 0.4,
             min_skin_depth_ratio: 0.25,
             min_exit_fade_um: 16.0,
@@ -326,9 +326,8 @@ pub fn detect_hairs(input: &StageInput<'_>, params: &HairParams) -> Result<HairS
         return Err(Error::param("valid", "mask size does not match the image"));
     }
     let det = detect::detect(input, params);
-    let (mut pieces, _zones) = trace::pieces(&det, params, upp);
-    // Diameters under the blurred-cylinder model with the image's own PSF
-    // (the pieces were measured with the fallback σ).
+    let (pieces, _zones) = trace::pieces(&det, params, upp);
+    // The image's blur, from the pieces wide enough to show it.
     let mut psf_sigma = None;
     if params.cylinder_model {
         if params.estimate_psf {
@@ -340,16 +339,21 @@ pub fn detect_hairs(input: &StageInput<'_>, params: &HairParams) -> Result<HairS
                 psf_sigma = Some(profile::median(&mut sig));
             }
         }
+    }
+    // The pieces are joined on their provisional widths (`profile`); the
+    // shafts' diameters come from the model, the optical thickness fitted
+    // over each shaft's samples.
+    let mut traced = trace::join(&pieces, params, upp);
+    if params.cylinder_model {
         let sigma = psf_sigma.unwrap_or(params.psf_sigma_px);
-        pieces.par_iter_mut().for_each(|p| {
-            profile::set_diameters(&mut p.samples, sigma);
-            let mut wv: Vec<f32> = p.samples.iter().map(|s| s.width_px).collect();
+        traced.par_iter_mut().for_each(|t| {
+            profile::set_diameters(&mut t.samples, sigma);
+            let mut wv: Vec<f32> = t.samples.iter().map(|s| s.width_px).collect();
             if wv.len() >= 2 {
-                p.width = profile::median(&mut wv);
+                t.width = profile::median(&mut wv);
             }
         });
     }
-    let traced = trace::join(&pieces, params, upp);
 
     let f = det.factor;
     let near_invalid = |p: [f32; 2], r: f32| -> bool {

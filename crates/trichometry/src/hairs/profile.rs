@@ -155,6 +155,118 @@ pub(crate) fn quantile_sorted(v: &[f32], q: f32) -> f32 {
     v[i] + (x - i as f32) * (v[j] - v[i])
 }
 
+// ---- Provisional widths (the pieces, before joining) ----
+//
+// The pieces are joined on widths read with main's earlier correction: the
+// FWHM times the unblurred cylinder factor from w80/FWHM with 2·0.84·σ
+// added to w80 for an assumed σ. The model below replaces it for the
+// reported diameters; the joining was tuned on these widths (a change of
+// them flips crossing decisions), so they stay until the joining is
+// revisited.
+
+/// Half width (in units of the radius) at which a Beer–Lambert cylinder of
+/// optical thickness `k = α·d` reaches level `l` of its peak absorbance:
+/// the chord fraction is `s = −ln(1 − l·(1 − e^{−k}))/k`, the offset
+/// `√(1 − s²)`. (The hair's own reflectance scales the profile and cancels.)
+fn cyl_half_width(k: f32, l: f32) -> f32 {
+    cyl_half_width_e(k, (-k).exp(), l)
+}
+
+/// [`cyl_half_width`] with `e = exp(−k)` given.
+#[inline(always)]
+fn cyl_half_width_e(k: f32, e: f32, l: f32) -> f32 {
+    let s = -(1.0 - l * (1.0 - e)).ln() / k;
+    (1.0 - s * s).max(0.0).sqrt()
+}
+
+/// Ratio of the full widths at 80 % and 50 % of the peak of a cylinder of
+/// optical thickness `k` (one exponential for both).
+#[inline]
+fn rho_of(k: f32) -> f32 {
+    let e = (-k).exp();
+    cyl_half_width_e(k, e, 0.8) / cyl_half_width_e(k, e, 0.5)
+}
+
+/// Bisection bracket of [`cylinder_factor`] and its number of steps.
+const CYL_LO: f32 = 0.01;
+const CYL_HI: f32 = 30.0;
+const CYL_STEPS: usize = 30;
+/// Levels of the bisection tree whose midpoint ratios are tabulated.
+const CYL_TREE_LEVELS: usize = 15;
+
+/// [`rho_of`] at the bracket ends and at every midpoint of the first
+/// [`CYL_TREE_LEVELS`] levels of the bisection (heap order, root at 1): the
+/// bisection reads them instead of computing them, with the same bits.
+struct CylTree {
+    rho_lo: f32,
+    rho_hi: f32,
+    node: Vec<f32>,
+}
+
+fn cyl_tree() -> &'static CylTree {
+    static TREE: std::sync::OnceLock<CylTree> = std::sync::OnceLock::new();
+    TREE.get_or_init(|| {
+        let mut node = vec![0.0f32; 1 << CYL_TREE_LEVELS];
+        // Level by level: node i spans (lo, hi); its children split at m.
+        let mut spans = vec![(CYL_LO, CYL_HI)];
+        for level in 0..CYL_TREE_LEVELS {
+            let mut next = Vec::with_capacity(2 * spans.len());
+            for (j, &(lo, hi)) in spans.iter().enumerate() {
+                let m = 0.5 * (lo + hi);
+                node[(1 << level) + j] = rho_of(m);
+                next.push((lo, m));
+                next.push((m, hi));
+            }
+            spans = next;
+        }
+        CylTree {
+            rho_lo: rho_of(CYL_LO),
+            rho_hi: rho_of(CYL_HI),
+            node,
+        }
+    })
+}
+
+/// Diameter / FWHM of a cylinder's absorbance profile from the measured
+/// ratio `rho` of the full widths at 80 % and at 50 % of the peak: a
+/// translucent shaft has a rounded profile (ρ → 0.69, diameter = FWHM ×
+/// 1.155), an opaque one a flat core (ρ → 1, diameter = FWHM). ρ does not
+/// depend on the hair's own reflectance or the skin level; blur lowers it a
+/// little for thin shafts.
+///
+/// Bisection on the optical thickness; the first levels' midpoint ratios
+/// come from a table (the same values, computed once).
+pub(crate) fn cylinder_factor(rho: f32) -> f32 {
+    let tree = cyl_tree();
+    let (mut lo, mut hi) = (CYL_LO, CYL_HI);
+    if rho.is_nan() || rho <= tree.rho_lo {
+        return 1.0 / cyl_half_width(lo, 0.5);
+    }
+    if rho >= tree.rho_hi {
+        return 1.0 / cyl_half_width(hi, 0.5);
+    }
+    let mut i = 1usize;
+    for _ in 0..CYL_TREE_LEVELS {
+        let m = 0.5 * (lo + hi);
+        if tree.node[i] < rho {
+            lo = m;
+            i = 2 * i + 1;
+        } else {
+            hi = m;
+            i *= 2;
+        }
+    }
+    for _ in CYL_TREE_LEVELS..CYL_STEPS {
+        let m = 0.5 * (lo + hi);
+        if rho_of(m) < rho {
+            lo = m;
+        } else {
+            hi = m;
+        }
+    }
+    1.0 / cyl_half_width(0.5 * (lo + hi), 0.5)
+}
+
 // ---- The blurred Beer–Lambert cylinder ----
 //
 // A round shaft of diameter d and optical thickness κ = α·d, seen through a
@@ -793,7 +905,7 @@ pub(crate) fn measure(
             arc_px: s_here,
             centre: [c[0] + nrm[0] * mid, c[1] + nrm[1] * mid],
             width_px: if cylinder {
-                diameter_px(width, w80, psf_sigma_px)
+                width * cylinder_factor((w80 + 2.0 * 0.8416 * psf_sigma_px) / width.max(1e-3))
             } else {
                 width
             },
