@@ -14,16 +14,17 @@
 //!    crossings excluded) the perpendicular luminance profile gives a
 //!    sub-pixel full width at half depth and the widths at 80 % and 20 %
 //!    of the peak; the image's blur (Gaussian PSF σ) is estimated from the
-//!    pieces at least 4 px wide, and each piece's widths become diameters
-//!    of a Beer–Lambert cylinder blurred by it, with the optical thickness
-//!    fitted per piece; median per piece. Pieces (and shafts) without two-edge profiles of some contrast
+//!    pieces at least 4 px wide; median (provisional) width per piece. Pieces (and shafts) without two-edge profiles of some contrast
 //!    on a fair share of their length are ridge-like skin (mottling,
 //!    erythema patches, texture), not hair, and are dropped.
 //! 4. `trace::join`: pieces are rejoined across crossings and gaps by
 //!    direction continuity (anti-parallel end directions, small lateral
 //!    offset, similar widths), greedily by best score: one shaft, one record.
 //!    The gaps (crossings) are bridged by a Hermite curve along both ends.
-//! 5. Per shaft: median diameter and IQR over all its samples, class,
+//! 5. Per shaft: each sample's width becomes the diameter of a
+//!    Beer–Lambert cylinder blurred by the image's PSF, with the optical
+//!    thickness fitted over the shaft's samples (`profile`); median
+//!    diameter and IQR over all its samples, class,
 //!    truncation at the frame or the analysable area, follicle exit (best
 //!    effort, see [`HairShaft::exit_px`]); then mask and labels are painted
 //!    from the centrelines and measured diameters.
@@ -329,21 +330,22 @@ pub fn detect_hairs(input: &StageInput<'_>, params: &HairParams) -> Result<HairS
     let (pieces, _zones) = trace::pieces(&det, params, upp);
     // The image's blur, from the pieces wide enough to show it.
     let mut psf_sigma = None;
-    if params.cylinder_model {
-        if params.estimate_psf {
-            let mut sig: Vec<f32> = pieces
-                .par_iter()
-                .filter_map(|p| profile::shaft_psf_sigma(&p.samples))
-                .collect();
-            if !sig.is_empty() {
-                psf_sigma = Some(profile::median(&mut sig));
-            }
+    if params.cylinder_model && params.estimate_psf {
+        let mut sig: Vec<f32> = pieces
+            .par_iter()
+            .filter_map(|p| profile::shaft_psf_sigma(&p.samples))
+            .collect();
+        if !sig.is_empty() {
+            psf_sigma = Some(profile::median(&mut sig));
         }
     }
     // The pieces are joined on their provisional widths (`profile`); the
     // shafts' diameters come from the model, the optical thickness fitted
     // over each shaft's samples.
     let mut traced = trace::join(&pieces, params, upp);
+    // The mask is painted with the joining widths (the visible footprint
+    // the vessel stage leaves out, as before the model).
+    let paint_w: Vec<f32> = traced.iter().map(|t| t.width).collect();
     if params.cylinder_model {
         let sigma = psf_sigma.unwrap_or(params.psf_sigma_px);
         traced.par_iter_mut().for_each(|t| {
@@ -380,19 +382,26 @@ pub fn detect_hairs(input: &StageInput<'_>, params: &HairParams) -> Result<HairS
         t: trace::Traced,
         len_px: f32,
         free: [bool; 2],
+        paint_w: f32,
     }
     // Shafts in parallel (order kept); the cheap tests first (the outcome
     // is the same in any order: every test only rejects).
     let pre: Vec<Pre> = traced
         .into_par_iter()
-        .filter_map(|t| {
+        .zip(paint_w)
+        .filter_map(|(t, paint_w)| {
             let len_px = rejection(input, &t, &near_hair, f, upp, params).ok()?;
             let r = 0.5 * t.width + 2.0 + f as f32;
             let free = [
                 !near_invalid(t.pts[0], r),
                 !near_invalid(t.pts[t.pts.len() - 1], r),
             ];
-            Some(Pre { t, len_px, free })
+            Some(Pre {
+                t,
+                len_px,
+                free,
+                paint_w,
+            })
         })
         .collect();
     // Follicle exits. A shaft leaves the skin through its follicular
@@ -468,7 +477,7 @@ pub fn detect_hairs(input: &StageInput<'_>, params: &HairParams) -> Result<HairS
         };
         let d_um = p.t.width as f64 * upp;
         let id = shafts.len() as u32 + 1;
-        traced_pts.push((pts.clone(), p.t.width));
+        traced_pts.push((pts.clone(), p.paint_w));
         shafts.push(HairShaft {
             id,
             exit_px: exit_end.map(|k| exit_at[k]),

@@ -22,9 +22,11 @@
 //! only scale the profile and cancel. The PSF is not assumed: the hair
 //! stage estimates σ from the image ([`shaft_psf_sigma`], median over the
 //! pieces at least 4 px wide, where the blur shows in the edges), and each
-//! piece's κ is fitted over all its samples ([`shaft_kappa`]; one profile's
-//! shape alone hardly tells κ once σ is a fair fraction of d), then every
-//! sample's FWHM is inverted at that κ and σ ([`set_diameters`]).
+//! joined shaft's κ is fitted over all its samples ([`shaft_kappa`]; one
+//! profile's shape alone hardly tells κ once σ is a fair fraction of d),
+//! then every sample's FWHM is inverted at that κ and σ
+//! ([`set_diameters`]). (The pieces are still joined on provisional widths,
+//! see [`cylinder_factor`].)
 //! Synthetic cylinders 4–30 px wide under σ 0.5–1.5 px with noise: within
 //! 0.45 px (unit test below); scene figures in `tests/hairs.rs`.
 
@@ -721,11 +723,11 @@ pub(crate) fn shaft_psf_sigma(samples: &[WidthSample]) -> Option<f32> {
 /// `width_guess_px` sets the profile extent (the measured width may be up to
 /// about twice it); `skip_px` excludes both ends; `step_px` is the spacing of
 /// samples; `excluded(x, y)` rejects samples (crossings); `cylinder =
-/// Some(psf σ px)` turns each profile into a diameter under the blurred
-/// cylinder model from its own shape ([`diameter_px`]; the hair stage
-/// redoes this per piece with the image's σ, [`set_diameters`]), `None`
-/// keeps the FWHM. Every sample carries its FWHM and its full widths at
-/// 80 % and 20 % of the peak. Returns the number
+/// Some(σ px)` gives each sample the provisional width the pieces are
+/// joined on ([`cylinder_factor`] of w80/FWHM with 2·0.84σ added to w80),
+/// `None` the FWHM; the hair stage sets the reported diameters later
+/// ([`set_diameters`], with the image's σ). Every sample carries its FWHM
+/// and its full widths at 80 % and 20 % of the peak. Returns the number
 /// of positions where a profile was read (inside the image, not excluded):
 /// the share of them that gave a two-edge profile tells a shaft from a
 /// ridge-like patch of skin.
