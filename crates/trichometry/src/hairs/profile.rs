@@ -512,14 +512,13 @@ impl CylModel {
     /// Fit (κ, s) to measured w80/FWHM and w20/FWHM: grid search, then a
     /// finer one around the best node. Returns (t, j, squared residual).
     fn fit_shape(&self, rho80: f64, rho20: f64) -> (f64, f64, f64) {
-        let cost = |t: f64, j: f64| {
-            let w = self.fwd_at(t, j);
-            (w[2] / w[1] - rho80).powi(2) + (w[0] / w[1] - rho20).powi(2)
-        };
+        let cost_w = |w: [f64; 3]| (w[2] / w[1] - rho80).powi(2) + (w[0] / w[1] - rho20).powi(2);
+        let cost = |t: f64, j: f64| cost_w(self.fwd_at(t, j));
         let mut best = (0.0, 0.0, f64::INFINITY);
         for i in 0..MK {
+            let col = self.column(i as f64);
             for j in 0..MS {
-                let c = cost(i as f64, j as f64);
+                let c = cost_w(col.at(j as f64));
                 if c < best.2 {
                     best = (i as f64, j as f64, c);
                 }
@@ -577,24 +576,181 @@ pub(crate) fn diameter_px(fwhm: f32, w80: f32, sigma: f32) -> f32 {
     fwhm * v
 }
 
+/// The forward table interpolated at one κ coordinate `t` (the κ step of
+/// [`CylModel::fwd_at`], done once): [`Column::at`]`(j)` gives the same
+/// bits as `fwd_at(t, j)`, at a third of the work.
+struct Column {
+    c: [[f64; 3]; MS],
+}
+
 impl CylModel {
-    /// The s coordinate j at which a profile of κ coordinate `t` has
-    /// σ/FWHM = `x` (s/W50 rises with s; bisection, clamped).
-    fn j_for_x(&self, t: f64, x: f64) -> f64 {
+    /// The column at κ coordinate `t` (clamped as [`CylModel::fwd_at`]).
+    fn column(&self, t: f64) -> Column {
+        let t = t.clamp(0.0, (MK - 1) as f64);
+        let i0 = (t as usize).min(MK - 2);
+        let ft = t - i0 as f64;
+        let mut c = [[0.0; 3]; MS];
+        for (j, cj) in c.iter_mut().enumerate() {
+            let (a, b) = (self.fwd[i0 * MS + j], self.fwd[(i0 + 1) * MS + j]);
+            *cj = std::array::from_fn(|k| (1.0 - ft) * a[k] + ft * b[k]);
+        }
+        Column { c }
+    }
+}
+
+impl Column {
+    /// [`CylModel::fwd_at`]`(t, j)` (the same bits).
+    #[inline]
+    fn at(&self, j: f64) -> [f64; 3] {
+        let j = j.clamp(0.0, (MS - 1) as f64);
+        let j0 = (j as usize).min(MS - 2);
+        let fj = j - j0 as f64;
+        let (a, c) = (self.c[j0], self.c[j0 + 1]);
+        std::array::from_fn(|k| (1.0 - fj) * a[k] + fj * c[k])
+    }
+
+    /// σ/FWHM = s/W50 at the s coordinate `j` (W50 alone of [`Column::at`]).
+    #[inline]
+    fn x_at(&self, j: f64) -> f64 {
+        let jc = j.clamp(0.0, (MS - 1) as f64);
+        let j0 = (jc as usize).min(MS - 2);
+        let fj = jc - j0 as f64;
+        s_at(j) / ((1.0 - fj) * self.c[j0][1] + fj * self.c[j0 + 1][1])
+    }
+
+    /// The s coordinate j at which a profile of this κ has σ/FWHM = `x`
+    /// (s/W50 rises with s; bisection, clamped).
+    fn j_for_x(&self, x: f64) -> f64 {
         let (mut lo, mut hi) = (0.0, (MS - 1) as f64);
-        let xf = |j: f64| s_at(j) / self.fwd_at(t, j)[1];
-        if x >= xf(hi) {
+        if x >= self.x_at(hi) {
             return hi;
         }
-        for _ in 0..22 {
+        for _ in 0..J_STEPS {
             let mid = 0.5 * (lo + hi);
-            if xf(mid) < x {
+            if self.x_at(mid) < x {
                 lo = mid;
             } else {
                 hi = mid;
             }
         }
         0.5 * (lo + hi)
+    }
+}
+
+/// Bisection steps of [`Column::j_for_x`]; the first [`J_INT_STEPS`]
+/// midpoints are the grid's integer nodes (the bracket is 0..MS − 1 = 32).
+const J_STEPS: usize = 22;
+const J_INT_STEPS: usize = 5;
+const _: () = assert!(MS - 1 == 1 << J_INT_STEPS);
+
+/// Lanes of a lockstep bisection (independent chains overlap in the
+/// pipeline; each is latency-bound alone).
+const LANES: usize = 8;
+
+/// [`LANES`] bisections of [`Column::j_for_x`] in lockstep: lane `k` seeks
+/// σ/FWHM = `x[k]`, reading σ/FWHM at `mid` as `xf(step, k, mid)` and at
+/// the top node as `top[k]`. Each lane takes the same steps, with the same
+/// bits, as [`Column::j_for_x`] alone.
+#[inline(always)]
+fn j_for_x_lanes(
+    x: [f64; LANES],
+    top: [f64; LANES],
+    xf: impl Fn(usize, usize, f64) -> f64,
+) -> [f64; LANES] {
+    let jmax = (MS - 1) as f64;
+    let (mut lo, mut hi) = ([0.0f64; LANES], [jmax; LANES]);
+    for step in 0..J_STEPS {
+        for k in 0..LANES {
+            let mid = 0.5 * (lo[k] + hi[k]);
+            let below = xf(step, k, mid) < x[k];
+            lo[k] = if below { mid } else { lo[k] };
+            hi[k] = if below { hi[k] } else { mid };
+        }
+    }
+    std::array::from_fn(|k| {
+        if x[k] >= top[k] {
+            jmax
+        } else {
+            0.5 * (lo[k] + hi[k])
+        }
+    })
+}
+
+/// A [`Column`] with σ/FWHM at its integer s nodes computed once: the
+/// first [`J_INT_STEPS`] steps of [`Column::j_for_x`] read them (the same
+/// bits), for the many samples of one shaft.
+struct XColumn {
+    col: Column,
+    xn: [f64; MS],
+}
+
+impl XColumn {
+    fn new(col: Column) -> XColumn {
+        let xn = std::array::from_fn(|j| col.x_at(j as f64));
+        XColumn { col, xn }
+    }
+
+    /// [`Column::j_for_x`] (the same result).
+    fn j_for_x(&self, x: f64) -> f64 {
+        let (mut lo, mut hi) = (0.0f64, (MS - 1) as f64);
+        if x >= self.xn[MS - 1] {
+            return hi;
+        }
+        for _ in 0..J_INT_STEPS {
+            let mid = 0.5 * (lo + hi);
+            if self.xn[mid as usize] < x {
+                lo = mid;
+            } else {
+                hi = mid;
+            }
+        }
+        for _ in J_INT_STEPS..J_STEPS {
+            let mid = 0.5 * (lo + hi);
+            if self.col.x_at(mid) < x {
+                lo = mid;
+            } else {
+                hi = mid;
+            }
+        }
+        0.5 * (lo + hi)
+    }
+
+    /// Every sample's diameter for its FWHM under a PSF of `sigma` px
+    /// ([`XColumn::diameter_px`], the same bits), [`LANES`] at a time.
+    fn set_diameters(&self, samples: &mut [WidthSample], sigma: f32) {
+        let top = [self.xn[MS - 1]; LANES];
+        for chunk in samples.chunks_mut(LANES) {
+            let mut x = [0.0f64; LANES];
+            for (xk, s) in x.iter_mut().zip(chunk.iter()) {
+                *xk = (sigma.max(0.0) as f64 / s.fwhm_px as f64).min(X_MAX);
+            }
+            let j = j_for_x_lanes(x, top, |step, _, mid| {
+                if step < J_INT_STEPS {
+                    self.xn[mid as usize]
+                } else {
+                    self.col.x_at(mid)
+                }
+            });
+            for (s, &jk) in chunk.iter_mut().zip(j.iter()) {
+                let f = s.fwhm_px;
+                s.width_px = if f.is_nan() || f <= 0.0 {
+                    f
+                } else {
+                    (f as f64 / self.col.at(jk)[1]) as f32
+                };
+            }
+        }
+    }
+
+    /// Diameter (px) for a FWHM of `fwhm` px under a PSF of `sigma` px
+    /// ([`ShaftShape::diameter_px`]).
+    fn diameter_px(&self, fwhm: f32, sigma: f32) -> f32 {
+        if fwhm.is_nan() || fwhm <= 0.0 {
+            return fwhm;
+        }
+        let x = (sigma.max(0.0) as f64 / fwhm as f64).min(X_MAX);
+        let j = self.j_for_x(x);
+        (fwhm as f64 / self.col.at(j)[1]) as f32
     }
 }
 
@@ -622,19 +778,30 @@ pub(crate) fn shaft_kappa(samples: &[WidthSample], sigma: f32) -> Option<ShaftSh
     let rho20 = (r20.len() * 2 >= ok.len()).then(|| median(&mut r20) as f64);
     let m = cyl_model();
     let x = (sigma.max(0.0) as f64 / fwhm).min(X_MAX);
-    let mut best = (0.0, f64::INFINITY);
+    // The κ coordinates 0, 0.25, …, MK − 1, their s at this σ/FWHM
+    // ([`LANES`] bisections in lockstep), then the best fit (the first
+    // smallest cost).
+    let mut ts = Vec::with_capacity(4 * MK);
     let mut t = 0.0;
     while t <= (MK - 1) as f64 + 1e-9 {
-        let j = m.j_for_x(t, x);
-        let wd = m.fwd_at(t, j);
-        let mut c = (wd[2] / wd[1] - rho80).powi(2);
-        if let Some(r) = rho20 {
-            c += (wd[0] / wd[1] - r).powi(2);
-        }
-        if c < best.1 {
-            best = (t, c);
-        }
+        ts.push(t);
         t += 0.25;
+    }
+    let mut best = (0.0, f64::INFINITY);
+    for chunk in ts.chunks(LANES) {
+        let cols: [Column; LANES] = std::array::from_fn(|k| m.column(chunk[k.min(chunk.len() - 1)]));
+        let top = std::array::from_fn(|k| cols[k].x_at((MS - 1) as f64));
+        let j = j_for_x_lanes([x; LANES], top, |_, k, mid| cols[k].x_at(mid));
+        for (k, &t) in chunk.iter().enumerate() {
+            let wd = cols[k].at(j[k]);
+            let mut c = (wd[2] / wd[1] - rho80).powi(2);
+            if let Some(r) = rho20 {
+                c += (wd[0] / wd[1] - r).powi(2);
+            }
+            if c < best.1 {
+                best = (t, c);
+            }
+        }
     }
     Some(ShaftShape { t: best.0 })
 }
@@ -656,13 +823,12 @@ impl ShaftShape {
     /// Diameter (px) of a profile of this optical thickness with full width
     /// at half of its plateau peak `fwhm` under a PSF of `sigma` px.
     pub(crate) fn diameter_px(&self, fwhm: f32, sigma: f32) -> f32 {
-        if fwhm.is_nan() || fwhm <= 0.0 {
-            return fwhm;
-        }
-        let m = cyl_model();
-        let x = (sigma.max(0.0) as f64 / fwhm as f64).min(X_MAX);
-        let j = m.j_for_x(self.t, x);
-        (fwhm as f64 / m.fwd_at(self.t, j)[1]) as f32
+        self.columns().diameter_px(fwhm, sigma)
+    }
+
+    /// The model tables at this optical thickness, for many samples.
+    fn columns(&self) -> XColumn {
+        XColumn::new(cyl_model().column(self.t))
     }
 }
 
@@ -672,9 +838,7 @@ impl ShaftShape {
 pub(crate) fn set_diameters(samples: &mut [WidthSample], sigma: f32) {
     match shaft_kappa(samples, sigma) {
         Some(k) => {
-            for s in samples.iter_mut() {
-                s.width_px = k.diameter_px(s.fwhm_px, sigma);
-            }
+            k.columns().set_diameters(samples, sigma);
         }
         None => {
             for s in samples.iter_mut() {
