@@ -382,31 +382,110 @@ fn blurred_at(nodes: &[(f64, f64)], s: f64, u: f64) -> f64 {
     sum
 }
 
+/// Bisection steps of [`crossing`] over `0..reach`.
+const CROSS_STEPS: usize = 34;
+
+/// The crossing of level `l` by `m`, decreasing on `0..=reach`: the
+/// midpoint of the last bracket of a [`CROSS_STEPS`]-step bisection. The
+/// steps are those of the plain bisection ([`crossing_bisection`]), with
+/// the same result; but a tight bracket `m(a) ≥ l > m(b)` found first by
+/// regula falsi (Illinois, a dozen evaluations) settles every step whose
+/// midpoint lies outside it, so `m` is read only at the last few.
+fn crossing(m: &dyn Fn(f64) -> f64, l: f64, reach: f64) -> f64 {
+    let (mut a, mut b) = (0.0, reach);
+    let (ma, mb) = (m(a), m(b));
+    if !(ma >= l && mb < l) {
+        return crossing_bisection(m, l, reach);
+    }
+    let (mut fa, mut fb) = (ma - l, mb - l);
+    let tol = 1e-11 * reach;
+    let mut last = 0i8;
+    for _ in 0..60 {
+        if b - a <= tol {
+            break;
+        }
+        let mut c = b - fb * (b - a) / (fb - fa);
+        if !(c > a && c < b) {
+            c = 0.5 * (a + b);
+        }
+        let mc = m(c);
+        if mc >= l {
+            a = c;
+            fa = mc - l;
+            if last < 0 {
+                fb *= 0.5;
+            }
+            last = -1;
+        } else {
+            b = c;
+            fb = mc - l;
+            if last > 0 {
+                fa *= 0.5;
+            }
+            last = 1;
+        }
+    }
+    let margin = 1e-10 * reach;
+    let (mut lo, mut hi) = (0.0, reach);
+    for _ in 0..CROSS_STEPS {
+        let mid = 0.5 * (lo + hi);
+        // m decreases: m(mid) ≥ m(a) ≥ l left of a, m(mid) ≤ m(b) < l
+        // right of b; within `margin` of the bracket (where rounding could
+        // make m level) it is read as the bisection reads it.
+        let above = if mid < a - margin {
+            true
+        } else if mid > b + margin {
+            false
+        } else {
+            m(mid) >= l
+        };
+        if above {
+            lo = mid;
+        } else {
+            hi = mid;
+        }
+    }
+    0.5 * (lo + hi)
+}
+
+/// The plain bisection [`crossing`] reproduces (and falls back on when
+/// `l` is not crossed inside `0..reach`).
+fn crossing_bisection(m: &dyn Fn(f64) -> f64, l: f64, reach: f64) -> f64 {
+    let (mut lo, mut hi) = (0.0, reach);
+    for _ in 0..CROSS_STEPS {
+        let mid = 0.5 * (lo + hi);
+        if m(mid) >= l {
+            lo = mid;
+        } else {
+            hi = mid;
+        }
+    }
+    0.5 * (lo + hi)
+}
+
 /// Full widths (÷ d) at [`LEVELS`] of the plateau peak of the cylinder κ
 /// blurred by s = σ/d.
 fn model_widths(kappa: f64, s: f64) -> [f64; 3] {
+    model_widths_by(kappa, s, crossing)
+}
+
+/// [`model_widths`] with the level crossings found by `crossing`.
+fn model_widths_by(
+    kappa: f64,
+    s: f64,
+    crossing: impl Fn(&dyn Fn(f64) -> f64, f64, f64) -> f64,
+) -> [f64; 3] {
     let nodes = cylinder_nodes(kappa);
     let m = |u: f64| blurred_at(&nodes, s, u);
     let reach = 0.5 + 6.0 * s;
     // Decreasing on u ≥ 0: the crossing of level `l` by bisection.
-    let cross = |l: f64| {
-        let (mut lo, mut hi) = (0.0, reach);
-        for _ in 0..34 {
-            let mid = 0.5 * (lo + hi);
-            if m(mid) >= l {
-                lo = mid;
-            } else {
-                hi = mid;
-            }
-        }
-        0.5 * (lo + hi)
-    };
+    let cross = |l: f64| crossing(&m, l, reach);
     let m0 = m(0.0);
     let u90 = cross(0.9 * m0);
     // Plateau peak: the mean over |u| ≤ u90 (Simpson).
     let n = 16;
     let hstep = u90 / n as f64;
-    let mut acc = m(0.0) + m(u90);
+    let mut acc = m0 + m(u90);
     for k in 1..n {
         acc += if k % 2 == 1 { 4.0 } else { 2.0 } * m(k as f64 * hstep);
     }
@@ -618,6 +697,7 @@ impl Column {
         s_at(j) / ((1.0 - fj) * self.c[j0][1] + fj * self.c[j0 + 1][1])
     }
 
+    #[cfg(test)]
     /// The s coordinate j at which a profile of this κ has σ/FWHM = `x`
     /// (s/W50 rises with s; bisection, clamped).
     fn j_for_x(&self, x: f64) -> f64 {
@@ -690,6 +770,7 @@ impl XColumn {
         XColumn { col, xn }
     }
 
+    #[cfg(test)]
     /// [`Column::j_for_x`] (the same result).
     fn j_for_x(&self, x: f64) -> f64 {
         let (mut lo, mut hi) = (0.0f64, (MS - 1) as f64);
@@ -742,6 +823,7 @@ impl XColumn {
         }
     }
 
+    #[cfg(test)]
     /// Diameter (px) for a FWHM of `fwhm` px under a PSF of `sigma` px
     /// ([`ShaftShape::diameter_px`]).
     fn diameter_px(&self, fwhm: f32, sigma: f32) -> f32 {
@@ -789,7 +871,8 @@ pub(crate) fn shaft_kappa(samples: &[WidthSample], sigma: f32) -> Option<ShaftSh
     }
     let mut best = (0.0, f64::INFINITY);
     for chunk in ts.chunks(LANES) {
-        let cols: [Column; LANES] = std::array::from_fn(|k| m.column(chunk[k.min(chunk.len() - 1)]));
+        let cols: [Column; LANES] =
+            std::array::from_fn(|k| m.column(chunk[k.min(chunk.len() - 1)]));
         let top = std::array::from_fn(|k| cols[k].x_at((MS - 1) as f64));
         let j = j_for_x_lanes([x; LANES], top, |_, k, mid| cols[k].x_at(mid));
         for (k, &t) in chunk.iter().enumerate() {
@@ -821,7 +904,9 @@ impl ShaftShape {
     }
 
     /// Diameter (px) of a profile of this optical thickness with full width
-    /// at half of its plateau peak `fwhm` under a PSF of `sigma` px.
+    /// at half of its plateau peak `fwhm` under a PSF of `sigma` px (one
+    /// sample; [`set_diameters`] does many at once).
+    #[cfg(test)]
     pub(crate) fn diameter_px(&self, fwhm: f32, sigma: f32) -> f32 {
         self.columns().diameter_px(fwhm, sigma)
     }
@@ -1155,6 +1240,136 @@ mod tests {
                     (sig / (10.0 * s as f32) - 1.0).abs() < 0.1,
                     "κ {kappa} s {s}: σ {sig}"
                 );
+            }
+        }
+    }
+
+    /// [`crossing`] gives the plain bisection's bits: the model widths
+    /// over the whole (κ, s) grid of the tables are the same, and
+    /// the blurred profile is read far less often.
+    #[test]
+    fn crossing_matches_bisection_on_the_grid() {
+        let n = std::cell::Cell::new(0usize);
+        let counted = |f: fn(&dyn Fn(f64) -> f64, f64, f64) -> f64| {
+            let n = &n;
+            move |m: &dyn Fn(f64) -> f64, l: f64, r: f64| {
+                let mc = |u: f64| {
+                    n.set(n.get() + 1);
+                    m(u)
+                };
+                f(&mc, l, r)
+            }
+        };
+        let mut evals = (0usize, 0usize);
+        for i in 0..MK {
+            for j in 0..MS {
+                let (kappa, s) = (kappa_at(i as f64), s_at(j as f64));
+                let fast = model_widths_by(kappa, s, counted(crossing));
+                evals.0 += n.replace(0);
+                let slow = model_widths_by(kappa, s, counted(crossing_bisection));
+                evals.1 += n.replace(0);
+                for k in 0..3 {
+                    assert_eq!(fast[k].to_bits(), slow[k].to_bits(), "κ {kappa} s {s}");
+                }
+            }
+        }
+        println!("profile reads in the crossings: {} vs {}", evals.0, evals.1);
+        assert!(2 * evals.0 < evals.1, "{evals:?}");
+    }
+
+    /// The column lookups and lockstep bisections give the bits of the
+    /// direct ones (`fwd_at` at every step, one sample at a time, as the
+    /// model was first written): per-sample diameters and the per-shaft κ.
+    #[test]
+    fn lockstep_lookups_match_direct_bisection() {
+        let m = cyl_model();
+        let j_direct = |t: f64, x: f64| {
+            let (mut lo, mut hi) = (0.0, (MS - 1) as f64);
+            let xf = |j: f64| s_at(j) / m.fwd_at(t, j)[1];
+            if x >= xf(hi) {
+                return hi;
+            }
+            for _ in 0..22 {
+                let mid = 0.5 * (lo + hi);
+                if xf(mid) < x {
+                    lo = mid;
+                } else {
+                    hi = mid;
+                }
+            }
+            0.5 * (lo + hi)
+        };
+        let mut rng = crate::synth::Rng::new(7);
+        for t in [0.0, 0.25, 3.5, 11.75, 20.0, 26.75, 27.0] {
+            let shape = ShaftShape { t };
+            for sigma in [0.0f32, 0.6, 1.1, 2.5] {
+                let mut v: Vec<WidthSample> = (0..45)
+                    .map(|k| WidthSample {
+                        arc_px: 0.0,
+                        centre: [0.0; 2],
+                        width_px: 0.0,
+                        depth: 0.5,
+                        fwhm_px: match k {
+                            0 => f32::NAN,
+                            1 => 0.0,
+                            2 => 0.3,
+                            _ => (0.5 + 40.0 * rng.uniform()) as f32,
+                        },
+                        w80_px: f32::NAN,
+                        w20_px: f32::NAN,
+                    })
+                    .collect();
+                shape.columns().set_diameters(&mut v, sigma);
+                for s in &v {
+                    let f = s.fwhm_px;
+                    let direct = if f.is_nan() || f <= 0.0 {
+                        f
+                    } else {
+                        let x = (sigma as f64 / f as f64).min(X_MAX);
+                        let j = m.column(t).j_for_x(x);
+                        assert_eq!(j.to_bits(), j_direct(t, x).to_bits());
+                        (f as f64 / m.fwd_at(t, j_direct(t, x))[1]) as f32
+                    };
+                    assert_eq!(
+                        s.width_px.to_bits(),
+                        direct.to_bits(),
+                        "t {t} σ {sigma} {f}"
+                    );
+                    assert_eq!(shape.diameter_px(f, sigma).to_bits(), direct.to_bits());
+                }
+                // The κ search of one shaft, as first written.
+                let mut v = v[2..].to_vec();
+                for (k, s) in v.iter_mut().enumerate() {
+                    let w = m.fwd_at(t + 0.1 * (k % 3) as f64, 3.0 + k as f64 % 5.0);
+                    s.w80_px = s.fwhm_px * (w[2] / w[1]) as f32;
+                    s.w20_px = if k % 4 == 0 {
+                        f32::NAN
+                    } else {
+                        s.fwhm_px * (w[0] / w[1]) as f32
+                    };
+                }
+                let fast = shaft_kappa(&v, sigma).unwrap().t;
+                let mut w: Vec<f32> = v.iter().map(|s| s.fwhm_px).collect();
+                let fwhm = median(&mut w) as f64;
+                let mut r80: Vec<f32> = v.iter().map(|s| s.w80_px / s.fwhm_px).collect();
+                let rho80 = median(&mut r80) as f64;
+                let mut r20: Vec<f32> = v
+                    .iter()
+                    .filter(|s| s.w20_px.is_finite())
+                    .map(|s| s.w20_px / s.fwhm_px)
+                    .collect();
+                let rho20 = median(&mut r20) as f64;
+                let x = (sigma as f64 / fwhm).min(X_MAX);
+                let (mut best, mut tt) = ((0.0, f64::INFINITY), 0.0);
+                while tt <= (MK - 1) as f64 + 1e-9 {
+                    let wd = m.fwd_at(tt, j_direct(tt, x));
+                    let c = (wd[2] / wd[1] - rho80).powi(2) + (wd[0] / wd[1] - rho20).powi(2);
+                    if c < best.1 {
+                        best = (tt, c);
+                    }
+                    tt += 0.25;
+                }
+                assert_eq!(fast.to_bits(), best.0.to_bits(), "t {t} σ {sigma}");
             }
         }
     }
