@@ -503,6 +503,9 @@ struct CylModel {
     fwd: Vec<[f64; 3]>,
     /// Per (x_a, ρ_b), at `a * IR + b`: d / FWHM.
     inv: Vec<f32>,
+    /// The κ coordinates [`shaft_kappa`] tries (0, 0.25, …, MK − 1) and
+    /// the table at each.
+    search: Vec<(f64, XColumn)>,
 }
 
 impl CylModel {
@@ -554,6 +557,7 @@ impl CylModel {
         let mut m = CylModel {
             fwd,
             inv: Vec::new(),
+            search: Vec::new(),
         };
         let inv: Vec<f32> = (0..IX * IR)
             .into_par_iter()
@@ -585,6 +589,11 @@ impl CylModel {
             })
             .collect();
         m.inv = inv;
+        let mut t = 0.0;
+        while t <= (MK - 1) as f64 + 1e-9 {
+            m.search.push((t, XColumn::new(m.column(t))));
+            t += 0.25;
+        }
         m
     }
 
@@ -860,29 +869,28 @@ pub(crate) fn shaft_kappa(samples: &[WidthSample], sigma: f32) -> Option<ShaftSh
     let rho20 = (r20.len() * 2 >= ok.len()).then(|| median(&mut r20) as f64);
     let m = cyl_model();
     let x = (sigma.max(0.0) as f64 / fwhm).min(X_MAX);
-    // The κ coordinates 0, 0.25, …, MK − 1, their s at this σ/FWHM
-    // ([`LANES`] bisections in lockstep), then the best fit (the first
-    // smallest cost).
-    let mut ts = Vec::with_capacity(4 * MK);
-    let mut t = 0.0;
-    while t <= (MK - 1) as f64 + 1e-9 {
-        ts.push(t);
-        t += 0.25;
-    }
+    // The κ coordinates 0, 0.25, …, MK − 1 (tables at each built once),
+    // their s at this σ/FWHM ([`LANES`] bisections in lockstep), then the
+    // best fit (the first smallest cost).
     let mut best = (0.0, f64::INFINITY);
-    for chunk in ts.chunks(LANES) {
-        let cols: [Column; LANES] =
-            std::array::from_fn(|k| m.column(chunk[k.min(chunk.len() - 1)]));
-        let top = std::array::from_fn(|k| cols[k].x_at((MS - 1) as f64));
-        let j = j_for_x_lanes([x; LANES], top, |_, k, mid| cols[k].x_at(mid));
-        for (k, &t) in chunk.iter().enumerate() {
-            let wd = cols[k].at(j[k]);
+    for chunk in m.search.chunks(LANES) {
+        let lane = |k: usize| &chunk[k.min(chunk.len() - 1)].1;
+        let top = std::array::from_fn(|k| lane(k).xn[MS - 1]);
+        let j = j_for_x_lanes([x; LANES], top, |step, k, mid| {
+            if step < J_INT_STEPS {
+                lane(k).xn[mid as usize]
+            } else {
+                lane(k).col.x_at(mid)
+            }
+        });
+        for (k, (t, xc)) in chunk.iter().enumerate() {
+            let wd = xc.col.at(j[k]);
             let mut c = (wd[2] / wd[1] - rho80).powi(2);
             if let Some(r) = rho20 {
                 c += (wd[0] / wd[1] - r).powi(2);
             }
             if c < best.1 {
-                best = (t, c);
+                best = (*t, c);
             }
         }
     }
