@@ -12,16 +12,19 @@
 //!    junctions cut out, simple pieces ordered into polylines.
 //! 3. `profile`: at samples along each piece (full resolution, ends and
 //!    crossings excluded) the perpendicular luminance profile gives a
-//!    sub-pixel full width at half depth, turned into a diameter under the
-//!    Beer–Lambert cylinder model from the profile's shape; median per
-//!    piece. Pieces (and shafts) without two-edge profiles of some contrast
+//!    sub-pixel full width at half depth and the widths at 80 % and 20 %
+//!    of the peak; the image's blur (Gaussian PSF σ) is estimated from the
+//!    pieces at least 4 px wide; median (provisional) width per piece. Pieces (and shafts) without two-edge profiles of some contrast
 //!    on a fair share of their length are ridge-like skin (mottling,
 //!    erythema patches, texture), not hair, and are dropped.
 //! 4. `trace::join`: pieces are rejoined across crossings and gaps by
 //!    direction continuity (anti-parallel end directions, small lateral
 //!    offset, similar widths), greedily by best score: one shaft, one record.
 //!    The gaps (crossings) are bridged by a Hermite curve along both ends.
-//! 5. Per shaft: median diameter and IQR over all its samples, class,
+//! 5. Per shaft: each sample's width becomes the diameter of a
+//!    Beer–Lambert cylinder blurred by the image's PSF, with the optical
+//!    thickness fitted over the shaft's samples (`profile`); median
+//!    diameter and IQR over all its samples, class,
 //!    truncation at the frame or the analysable area, follicle exit (best
 //!    effort, see [`HairShaft::exit_px`]); then mask and labels are painted
 //!    from the centrelines and measured diameters.
@@ -77,13 +80,20 @@ pub struct HairParams {
     /// (the rest is crossings, bridged gaps and unmeasurable stretches): a
     /// chain of mostly bridged gaps is not a hair.
     pub min_profiled_length: f32,
-    /// Read each profile's FWHM as the chord of a Beer–Lambert cylinder
-    /// (a round shaft's absorbance profile is rounded, so its FWHM is below
-    /// the diameter by a factor set by the peak absorbance; see
-    /// `profile::cylinder_factor`). Off: the raw FWHM.
+    /// Read each profile as a Beer–Lambert cylinder blurred by the imaging
+    /// PSF: the diameter whose blurred profile has the measured full width
+    /// at half depth and shape (widths at 80 % and 20 % of the peak), with
+    /// the shaft's optical thickness fitted over its samples. Off: the raw
+    /// full width at half depth.
     pub cylinder_model: bool,
-    /// Imaging blur (Gaussian σ in px, pixel integration included) the
-    /// profile shape is corrected for under `cylinder_model`.
+    /// Estimate the imaging blur (Gaussian σ, pixel integration and
+    /// read-out included) from the image: the median over the traced pieces
+    /// at least 4 px wide of the σ whose blurred cylinder fits their profile
+    /// shapes. Off, or with no such piece: `psf_sigma_px`.
+    pub estimate_psf: bool,
+    /// Imaging blur (Gaussian σ in px, pixel integration and bilinear
+    /// read-out included) used under `cylinder_model` when it is not
+    /// estimated from the image (see `estimate_psf`).
     pub psf_sigma_px: f32,
     /// Smallest ratio of red to green absorbance along a shaft: hair
     /// melanin darkens red nearly as much as green, blood hardly (vessels
@@ -137,6 +147,7 @@ impl Default for HairParams {
             min_profile_support: 0.3,
             min_profiled_length: 0.25,
             cylinder_model: true,
+            estimate_psf: true,
             psf_sigma_px: 0.5,
             min_red_green_ratio: 0.4,
             min_skin_depth_ratio: 0.25,
@@ -275,6 +286,10 @@ pub struct HairSummary {
     pub cumulative_thickness_mm_per_cm2: Option<f64>,
     /// Analysable area the densities refer to (mm²).
     pub hair_analysed_area_mm2: Option<f64>,
+    /// Imaging blur (Gaussian σ, µm, pixel integration and read-out
+    /// included) estimated from the edges of the shafts at least 4 px wide
+    /// (`None` when there were none, or the model is off).
+    pub hair_psf_sigma_um: Option<f64>,
 }
 
 /// The output of the hair stage.
@@ -313,7 +328,34 @@ pub fn detect_hairs(input: &StageInput<'_>, params: &HairParams) -> Result<HairS
     }
     let det = detect::detect(input, params);
     let (pieces, _zones) = trace::pieces(&det, params, upp);
-    let traced = trace::join(&pieces, params, upp);
+    // The image's blur, from the pieces wide enough to show it.
+    let mut psf_sigma = None;
+    if params.cylinder_model && params.estimate_psf {
+        let mut sig: Vec<f32> = pieces
+            .par_iter()
+            .filter_map(|p| profile::shaft_psf_sigma(&p.samples))
+            .collect();
+        if !sig.is_empty() {
+            psf_sigma = Some(profile::median(&mut sig));
+        }
+    }
+    // The pieces are joined on their provisional widths (`profile`); the
+    // shafts' diameters come from the model, the optical thickness fitted
+    // over each shaft's samples.
+    let mut traced = trace::join(&pieces, params, upp);
+    // The mask is painted with the joining widths (the visible footprint
+    // the vessel stage leaves out, as before the model).
+    let paint_w: Vec<f32> = traced.iter().map(|t| t.width).collect();
+    if params.cylinder_model {
+        let sigma = psf_sigma.unwrap_or(params.psf_sigma_px);
+        traced.par_iter_mut().for_each(|t| {
+            profile::set_diameters(&mut t.samples, sigma);
+            let mut wv: Vec<f32> = t.samples.iter().map(|s| s.width_px).collect();
+            if wv.len() >= 2 {
+                t.width = profile::median(&mut wv);
+            }
+        });
+    }
 
     let f = det.factor;
     let near_invalid = |p: [f32; 2], r: f32| -> bool {
@@ -340,19 +382,26 @@ pub fn detect_hairs(input: &StageInput<'_>, params: &HairParams) -> Result<HairS
         t: trace::Traced,
         len_px: f32,
         free: [bool; 2],
+        paint_w: f32,
     }
     // Shafts in parallel (order kept); the cheap tests first (the outcome
     // is the same in any order: every test only rejects).
     let pre: Vec<Pre> = traced
         .into_par_iter()
-        .filter_map(|t| {
+        .zip(paint_w)
+        .filter_map(|(t, paint_w)| {
             let len_px = rejection(input, &t, &near_hair, f, upp, params).ok()?;
             let r = 0.5 * t.width + 2.0 + f as f32;
             let free = [
                 !near_invalid(t.pts[0], r),
                 !near_invalid(t.pts[t.pts.len() - 1], r),
             ];
-            Some(Pre { t, len_px, free })
+            Some(Pre {
+                t,
+                len_px,
+                free,
+                paint_w,
+            })
         })
         .collect();
     // Follicle exits. A shaft leaves the skin through its follicular
@@ -437,7 +486,7 @@ pub fn detect_hairs(input: &StageInput<'_>, params: &HairParams) -> Result<HairS
         };
         let d_um = p.t.width as f64 * upp;
         let id = shafts.len() as u32 + 1;
-        traced_pts.push((pts.clone(), p.t.width));
+        traced_pts.push((pts.clone(), p.paint_w));
         shafts.push(HairShaft {
             id,
             exit_px: exit_end.map(|k| exit_at[k]),
@@ -460,7 +509,8 @@ pub fn detect_hairs(input: &StageInput<'_>, params: &HairParams) -> Result<HairS
     // centreline; where shafts overlap, the nearer centreline wins.
     let (labels, mask) = crate::kernels::paint_tubes_and_mask(w, h, &traced_pts);
     let area_mm2 = input.valid.count() as f64 * upp * upp * 1e-6;
-    let summary = summarize(&shafts, area_mm2, params);
+    let mut summary = summarize(&shafts, area_mm2, params);
+    summary.hair_psf_sigma_um = psf_sigma.map(|s| s as f64 * upp);
     Ok(HairStage {
         shafts,
         mask,
@@ -880,6 +930,7 @@ fn summarize(shafts: &[HairShaft], area_mm2: f64, p: &HairParams) -> HairSummary
         terminal_fraction: frac(&|x| x >= p.terminal_min_um),
         cumulative_thickness_mm_per_cm2: per_cm2(d.iter().sum::<f64>() * 1e-3),
         hair_analysed_area_mm2: Some(area_mm2),
+        hair_psf_sigma_um: None,
     }
 }
 
