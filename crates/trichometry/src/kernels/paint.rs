@@ -55,32 +55,21 @@ fn paint(
     let (w, h) = (width, height);
     let mut lab = vec![0u32; w * h];
     let mut mask = vec![false; if with_mask { w * h } else { 0 }];
-    if w > 0 && h > 0 {
-        paint_into(w, h, tubes, &mut lab, with_mask.then_some(&mut mask[..]));
+    if w == 0 || h == 0 {
+        return (
+            Labels {
+                width: w,
+                height: h,
+                data: lab,
+                count: tubes.len() as u32,
+            },
+            Mask {
+                width: w,
+                height: h,
+                data: mask,
+            },
+        );
     }
-    (
-        Labels {
-            width: w,
-            height: h,
-            data: lab,
-            count: tubes.len() as u32,
-        },
-        Mask {
-            width: w,
-            height: h,
-            data: mask,
-        },
-    )
-}
-
-/// The painting of [`paint`] into `lab` (and `mask`) of a non-empty image.
-fn paint_into(
-    w: usize,
-    h: usize,
-    tubes: &[(Vec<[f32; 2]>, f32)],
-    lab: &mut [u32],
-    mask: Option<&mut [bool]>,
-) {
     let nb = h.div_ceil(PBAND);
     // Segments bucketed by the bands they touch, in painting order.
     let mut bands: Vec<Vec<Seg>> = vec![Vec::new(); nb];
@@ -140,7 +129,7 @@ fn paint_into(
             }
         }
     };
-    if let Some(mask) = mask {
+    if with_mask {
         lab.par_chunks_mut(PBAND * w)
             .zip(mask.par_chunks_mut(PBAND * w))
             .zip(bands.par_iter())
@@ -159,6 +148,19 @@ fn paint_into(
                 paint_band(best, bi, chunk, segs);
             });
     }
+    (
+        Labels {
+            width: w,
+            height: h,
+            data: lab,
+            count: tubes.len() as u32,
+        },
+        Mask {
+            width: w,
+            height: h,
+            data: mask,
+        },
+    )
 }
 
 super::simd::dispatch! {
