@@ -507,7 +507,12 @@ pub fn detect_hairs(input: &StageInput<'_>, params: &HairParams) -> Result<HairS
     }
     // Each shaft as the swept disc of its measured width along its
     // centreline; where shafts overlap, the nearer centreline wins.
-    let (labels, mask) = crate::kernels::paint_tubes_and_mask(w, h, &traced_pts);
+    let labels = crate::kernels::paint_tubes(w, h, &traced_pts);
+    let mask = Mask {
+        width: w,
+        height: h,
+        data: labels.data.par_iter().map(|&l| l != 0).collect(),
+    };
     let area_mm2 = input.valid.count() as f64 * upp * upp * 1e-6;
     let mut summary = summarize(&shafts, area_mm2, params);
     summary.hair_psf_sigma_um = psf_sigma.map(|s| s as f64 * upp);

@@ -37,7 +37,7 @@ pub use self::morphology::{
     black_tophat, close, dilate, dilate_square, erode, max_filter, min_filter, open, white_tophat,
     Footprint,
 };
-pub use self::paint::{paint_tubes, paint_tubes_and_mask};
+pub use self::paint::paint_tubes;
 pub use self::thin::{
     skeleton_graph, skeletonize, NodeKind, SkeletonBranch, SkeletonGraph, SkeletonNode,
 };

@@ -1,6 +1,6 @@
 //! Painting polylines as labelled tubes (swept discs), in parallel row bands.
 
-use crate::image::{Labels, Mask};
+use crate::image::Labels;
 use rayon::prelude::*;
 
 /// Rows per parallel painting task.
@@ -31,44 +31,15 @@ struct Seg {
 /// The result does not depend on the number of threads.
 #[must_use]
 pub fn paint_tubes(width: usize, height: usize, tubes: &[(Vec<[f32; 2]>, f32)]) -> Labels {
-    paint(width, height, tubes, false).0
-}
-
-/// [`paint_tubes`] and its mask (pixels with a label), the mask filled
-/// band by band while the labels are in cache.
-#[must_use]
-pub fn paint_tubes_and_mask(
-    width: usize,
-    height: usize,
-    tubes: &[(Vec<[f32; 2]>, f32)],
-) -> (Labels, Mask) {
-    paint(width, height, tubes, true)
-}
-
-/// [`paint_tubes`], with the mask when `with_mask` (else an empty one).
-fn paint(
-    width: usize,
-    height: usize,
-    tubes: &[(Vec<[f32; 2]>, f32)],
-    with_mask: bool,
-) -> (Labels, Mask) {
     let (w, h) = (width, height);
     let mut lab = vec![0u32; w * h];
-    let mut mask = vec![false; if with_mask { w * h } else { 0 }];
     if w == 0 || h == 0 {
-        return (
-            Labels {
-                width: w,
-                height: h,
-                data: lab,
-                count: tubes.len() as u32,
-            },
-            Mask {
-                width: w,
-                height: h,
-                data: mask,
-            },
-        );
+        return Labels {
+            width: w,
+            height: h,
+            data: lab,
+            count: tubes.len() as u32,
+        };
     }
     let nb = h.div_ceil(PBAND);
     // Segments bucketed by the bands they touch, in painting order.
@@ -105,62 +76,35 @@ fn paint(
             }
         }
     }
-    // One band: its segments in order. `best` (distance relative to the
-    // radius of the pixel's label) is read only where a label was set, so
-    // it needs no initialisation.
-    let paint_band = |best: &mut Vec<f32>, bi: usize, chunk: &mut [u32], segs: &[Seg]| {
-        let by0 = bi * PBAND;
-        let rows = chunk.len() / w;
-        if best.len() < rows * w {
-            best.resize(rows * w, 0.0);
-        }
-        for s in segs {
-            let (a, b, r) = (s.a, s.b, s.r);
-            let (vx, vy) = (b[0] - a[0], b[1] - a[1]);
-            let l2 = (vx * vx + vy * vy).max(1e-12);
-            for y in s.y0.max(by0)..=s.y1.min(by0 + rows - 1) {
-                let row = (y - by0) * w;
-                let py = y as f32 - a[1];
-                let (bs, ls) = (
-                    &mut best[row + s.x0..=row + s.x1],
-                    &mut chunk[row + s.x0..=row + s.x1],
-                );
-                paint_row(s.x0, a[0], vx, vy, l2, py, r, s.label, bs, ls);
-            }
-        }
-    };
-    if with_mask {
-        lab.par_chunks_mut(PBAND * w)
-            .zip(mask.par_chunks_mut(PBAND * w))
-            .zip(bands.par_iter())
-            .enumerate()
-            .for_each_init(Vec::new, |best, (bi, ((chunk, mchunk), segs))| {
-                paint_band(best, bi, chunk, segs);
-                for (m, &l) in mchunk.iter_mut().zip(chunk.iter()) {
-                    *m = l != 0;
+    lab.par_chunks_mut(PBAND * w)
+        .zip(bands.par_iter())
+        .enumerate()
+        .for_each_init(Vec::new, |best, (bi, (chunk, segs))| {
+            let by0 = bi * PBAND;
+            let rows = chunk.len() / w;
+            best.clear();
+            best.resize(rows * w, f32::INFINITY);
+            for s in segs {
+                let (a, b, r) = (s.a, s.b, s.r);
+                let (vx, vy) = (b[0] - a[0], b[1] - a[1]);
+                let l2 = (vx * vx + vy * vy).max(1e-12);
+                for y in s.y0.max(by0)..=s.y1.min(by0 + rows - 1) {
+                    let row = (y - by0) * w;
+                    let py = y as f32 - a[1];
+                    let (bs, ls) = (
+                        &mut best[row + s.x0..=row + s.x1],
+                        &mut chunk[row + s.x0..=row + s.x1],
+                    );
+                    paint_row(s.x0, a[0], vx, vy, l2, py, r, s.label, bs, ls);
                 }
-            });
-    } else {
-        lab.par_chunks_mut(PBAND * w)
-            .zip(bands.par_iter())
-            .enumerate()
-            .for_each_init(Vec::new, |best, (bi, (chunk, segs))| {
-                paint_band(best, bi, chunk, segs);
-            });
+            }
+        });
+    Labels {
+        width: w,
+        height: h,
+        data: lab,
+        count: tubes.len() as u32,
     }
-    (
-        Labels {
-            width: w,
-            height: h,
-            data: lab,
-            count: tubes.len() as u32,
-        },
-        Mask {
-            width: w,
-            height: h,
-            data: mask,
-        },
-    )
 }
 
 super::simd::dispatch! {
@@ -191,9 +135,7 @@ fn paint_row_body(
         let (dx, dy) = (px - t * vx, py - t * vy);
         let d = (dx * dx + dy * dy).sqrt();
         let rel = d / r;
-        // `*b` holds a value only where a label is set (unlabelled pixels
-        // count as infinitely far; `d <= r` makes `rel` finite).
-        let take = d <= r && (*l == 0 || rel < *b);
+        let take = d <= r && rel < *b;
         *b = if take { rel } else { *b };
         *l = if take { label } else { *l };
     }
@@ -270,14 +212,6 @@ mod tests {
                 .install(|| paint_tubes(w, h, &tubes));
             assert_eq!(got.data, want, "{threads} threads");
             assert_eq!(got.count, 12);
-            let (l2, m) = rayon::ThreadPoolBuilder::new()
-                .num_threads(threads)
-                .build()
-                .unwrap()
-                .install(|| paint_tubes_and_mask(w, h, &tubes));
-            assert_eq!(l2.data, want, "{threads} threads, with mask");
-            let wm: Vec<bool> = want.iter().map(|&l| l != 0).collect();
-            assert_eq!(m.data, wm, "{threads} threads, mask");
         }
         assert!(paint_tubes(0, 0, &tubes).data.is_empty());
     }
