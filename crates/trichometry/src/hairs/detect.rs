@@ -182,7 +182,7 @@ fn planes(input: &StageInput<'_>, f: usize) -> (Plane, Mask, Vec<f32>) {
     let (dw, dh) = (w.div_ceil(f), h.div_ceil(f));
     let mut od = vec![0.0f32; dw * dh];
     let mut valid = vec![false; dw * dh];
-    let mut lum = vec![0.0f32; w * h];
+    let mut lum = crate::kernels::zeroed_vec::<f32>(w * h);
     let full = w / f;
     od.par_chunks_mut(dw)
         .zip(valid.par_chunks_mut(dw))

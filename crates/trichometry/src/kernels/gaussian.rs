@@ -247,7 +247,7 @@ fn fir_band_body(
 fn fir_blur(image: &Plane, sigma: f32) -> Plane {
     let (w, h) = (image.width, image.height);
     let fir = Fir::new(sigma);
-    let mut out = vec![0.0f32; w * h];
+    let mut out = super::zeroed_vec::<f32>(w * h);
     out.par_chunks_mut(FIR_BAND * w)
         .enumerate()
         .for_each_init(Vec::new, |tmp, (b, chunk)| {
@@ -476,13 +476,13 @@ fn iir_blur(image: &Plane, sigma: f32) -> Plane {
     // Vertical pass: strips of LANES columns into a strip-major buffer
     // (strip s is `h` rows of LANES values; lanes past the edge repeat it).
     let strips = w.div_ceil(LANES);
-    let mut inter = vec![0.0f32; strips * LANES * h];
+    let mut inter = super::zeroed_vec::<f32>(strips * LANES * h);
     inter.par_chunks_mut(LANES * h).enumerate().for_each_init(
         || vec![[0.0f32; LANES]; h],
         |tmp, (s, strip)| iir_vertical(&iir, src, w, h, s * LANES, tmp, strip),
     );
     // Horizontal pass: groups of LANES rows, read across the strips.
-    let mut out = vec![0.0f32; w * h];
+    let mut out = super::zeroed_vec::<f32>(w * h);
     out.par_chunks_mut(LANES * w).enumerate().for_each_init(
         || vec![[0.0f32; LANES]; w],
         |tmp, (g, chunk)| iir_horizontal(&iir, &inter, w, h, g * LANES, tmp, chunk),

@@ -498,9 +498,9 @@ fn direction_row_body(a: &[f32], b: &[f32], c: &[f32], polarity: Polarity, o: &m
 #[must_use = "the function does not modify the original image"]
 pub fn hessian(image: &Plane, sigma_px: f32) -> HessianPlanes {
     let (w, h) = (image.width, image.height);
-    let mut xx = vec![0.0f32; w * h];
-    let mut xy = vec![0.0f32; w * h];
-    let mut yy = vec![0.0f32; w * h];
+    let mut xx = super::zeroed_vec::<f32>(w * h);
+    let mut xy = super::zeroed_vec::<f32>(w * h);
+    let mut yy = super::zeroed_vec::<f32>(w * h);
     if w > 0 && h > 0 {
         let outs = xx
             .par_chunks_mut(HBAND * w)
@@ -524,8 +524,8 @@ pub fn hessian(image: &Plane, sigma_px: f32) -> HessianPlanes {
 #[must_use = "the function does not modify the original image"]
 pub fn hessian_eigen(image: &Plane, sigma_px: f32) -> (Plane, Plane) {
     let (w, h) = (image.width, image.height);
-    let mut l1 = vec![0.0f32; w * h];
-    let mut l2 = vec![0.0f32; w * h];
+    let mut l1 = super::zeroed_vec::<f32>(w * h);
+    let mut l2 = super::zeroed_vec::<f32>(w * h);
     if w > 0 && h > 0 {
         let outs = l1
             .par_chunks_mut(HBAND * w)
@@ -543,7 +543,7 @@ pub fn hessian_eigen(image: &Plane, sigma_px: f32) -> (Plane, Plane) {
 #[must_use = "the function does not modify the original image"]
 pub fn ridge_direction(image: &Plane, sigma_px: f32, polarity: Polarity) -> Plane {
     let (w, h) = (image.width, image.height);
-    let mut dir = vec![0.0f32; w * h];
+    let mut dir = super::zeroed_vec::<f32>(w * h);
     if w > 0 && h > 0 {
         let outs = dir.par_chunks_mut(HBAND * w);
         for_each_hessian_band(image, sigma_px, outs, |j, a, b, c, o| {
@@ -573,9 +573,9 @@ pub fn ridge_direction(image: &Plane, sigma_px: f32, polarity: Polarity) -> Plan
 #[must_use = "the function does not modify the original image"]
 pub fn ridge_response(image: &Plane, sigmas: &[f32], polarity: Polarity) -> RidgeResponse {
     let (w, h) = (image.width, image.height);
-    let mut strength = vec![0.0f32; w * h];
-    let mut scale = vec![0.0f32; w * h];
-    let mut direction = vec![0.0f32; w * h];
+    let mut strength = super::zeroed_vec::<f32>(w * h);
+    let mut scale = super::zeroed_vec::<f32>(w * h);
+    let mut direction = super::zeroed_vec::<f32>(w * h);
     if w > 0 && h > 0 {
         for group in scale_groups(sigmas) {
             let preps: Vec<ScalePrep> = group.iter().map(|&s| ScalePrep::new(image, s)).collect();
@@ -612,8 +612,8 @@ pub fn ridge_response(image: &Plane, sigmas: &[f32], polarity: Polarity) -> Ridg
 #[must_use = "the function does not modify the original image"]
 pub fn blob_response(image: &Plane, sigmas: &[f32], polarity: Polarity) -> BlobResponse {
     let (w, h) = (image.width, image.height);
-    let mut strength = vec![0.0f32; w * h];
-    let mut scale = vec![0.0f32; w * h];
+    let mut strength = super::zeroed_vec::<f32>(w * h);
+    let mut scale = super::zeroed_vec::<f32>(w * h);
     if w > 0 && h > 0 {
         for group in scale_groups(sigmas) {
             let preps: Vec<ScalePrep> = group.iter().map(|&s| ScalePrep::new(image, s)).collect();
@@ -645,11 +645,11 @@ pub fn ridge_and_blob_response(
     polarity: Polarity,
 ) -> (RidgeResponse, BlobResponse) {
     let (w, h) = (image.width, image.height);
-    let mut r_st = vec![0.0f32; w * h];
-    let mut r_sc = vec![0.0f32; w * h];
-    let mut r_di = vec![0.0f32; w * h];
-    let mut b_st = vec![0.0f32; w * h];
-    let mut b_sc = vec![0.0f32; w * h];
+    let mut r_st = super::zeroed_vec::<f32>(w * h);
+    let mut r_sc = super::zeroed_vec::<f32>(w * h);
+    let mut r_di = super::zeroed_vec::<f32>(w * h);
+    let mut b_st = super::zeroed_vec::<f32>(w * h);
+    let mut b_sc = super::zeroed_vec::<f32>(w * h);
     if w > 0 && h > 0 {
         for group in scale_groups(sigmas) {
             let preps: Vec<ScalePrep> = group.iter().map(|&s| ScalePrep::new(image, s)).collect();
@@ -703,7 +703,7 @@ pub fn ridge_or_blob_contrast(
     blob_peak: f32,
 ) -> Plane {
     let (w, h) = (image.width, image.height);
-    let mut out = vec![0.0f32; w * h];
+    let mut out = super::zeroed_vec::<f32>(w * h);
     if w > 0 && h > 0 {
         for group in scale_groups(sigmas) {
             let preps: Vec<ScalePrep> = group.iter().map(|&s| ScalePrep::new(image, s)).collect();

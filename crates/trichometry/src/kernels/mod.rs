@@ -10,6 +10,7 @@ mod gaussian;
 mod hessian;
 mod label;
 mod morphology;
+mod pages;
 mod paint;
 pub(crate) mod simd;
 
@@ -37,6 +38,7 @@ pub use self::morphology::{
     black_tophat, close, dilate, dilate_square, erode, max_filter, min_filter, open, white_tophat,
     Footprint,
 };
+pub(crate) use self::pages::zeroed_vec;
 pub use self::paint::paint_tubes;
 pub use self::thin::{
     skeleton_graph, skeletonize, NodeKind, SkeletonBranch, SkeletonGraph, SkeletonNode,

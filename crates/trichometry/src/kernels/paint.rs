@@ -32,7 +32,7 @@ struct Seg {
 #[must_use]
 pub fn paint_tubes(width: usize, height: usize, tubes: &[(Vec<[f32; 2]>, f32)]) -> Labels {
     let (w, h) = (width, height);
-    let mut lab = vec![0u32; w * h];
+    let mut lab = super::zeroed_vec::<u32>(w * h);
     if w == 0 || h == 0 {
         return Labels {
             width: w,

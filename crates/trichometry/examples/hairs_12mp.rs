@@ -1,0 +1,225 @@
+//! The hair stage on the benchmark's 12 MP phantoms (`benches`'
+//! `hair_phantom_12mp`: seed 13, the default hair scene, realistic optics),
+//! for profiling and for checking that a speed change keeps the output.
+//! Run with `--release`:
+//!
+//! - `hairs_12mp time UPP [N]`: N runs at UPP µm/px, wall and CPU time
+//!   (all threads of the process) of each;
+//! - `hairs_12mp fingerprint`: a SHA-256 over shafts, summary, mask and
+//!   labels for several scenes and scales, at 1 and 2 threads (the two
+//!   must agree); compare the lines before and after a change.
+
+use sha2::{Digest, Sha256};
+use std::time::Instant;
+use trichometry::color::{to_linear, LinearRgb};
+use trichometry::hairs::{detect_hairs, HairParams, HairStage};
+use trichometry::image::Mask;
+use trichometry::quality::{assess, QualityParams};
+use trichometry::synth::hairs::HairSceneSpec;
+use trichometry::synth::optics::OpticsSpec;
+use trichometry::synth::{render, SceneSpec};
+use trichometry::StageInput;
+
+/// CPU time (s) of all threads of this process so far.
+fn cpu_s() -> f64 {
+    let mut ns = 0u64;
+    if let Ok(rd) = std::fs::read_dir("/proc/self/task") {
+        for e in rd.flatten() {
+            let p = e.path().join("schedstat");
+            if let Ok(s) = std::fs::read_to_string(p) {
+                ns += s
+                    .split_whitespace()
+                    .next()
+                    .and_then(|v| v.parse::<u64>().ok())
+                    .unwrap_or(0);
+            }
+        }
+    }
+    ns as f64 * 1e-9
+}
+
+/// User and system CPU time (s) of the process (clock-tick resolution) and
+/// its minor page faults.
+fn user_sys_faults() -> (f64, f64, u64) {
+    let s = std::fs::read_to_string("/proc/self/stat").unwrap_or_default();
+    let f: Vec<&str> = s
+        .rsplit(')')
+        .next()
+        .unwrap_or("")
+        .split_whitespace()
+        .collect();
+    let num = |i: usize| f.get(i).and_then(|v| v.parse::<u64>().ok()).unwrap_or(0);
+    (num(11) as f64 / 100.0, num(12) as f64 / 100.0, num(7))
+}
+
+fn scene(w: usize, h: usize, upp: f64, seed: u64, hairs: HairSceneSpec) -> (LinearRgb, Mask) {
+    let spec = SceneSpec {
+        width: w,
+        height: h,
+        um_per_px: upp,
+        seed,
+        hairs: Some(hairs.clone()),
+        optics: OpticsSpec::realistic(),
+        ..SceneSpec::default()
+    };
+    let fov = hairs.fov_radius_um.is_some();
+    let p = render(&spec).expect("phantom renders");
+    let rgb = to_linear(&p.image.view()).unwrap();
+    let valid = if fov {
+        p.truth.hairs.fov_mask.clone()
+    } else {
+        Mask::filled(rgb.width, rgb.height, true)
+    };
+    (rgb, valid)
+}
+
+/// The benchmark scene at `upp`, cached under the system's temporary
+/// directory (rendering takes longer than the stage).
+fn cached_bench_scene(upp: f64) -> (LinearRgb, Mask) {
+    let path = std::env::temp_dir().join(format!("hairs_12mp_seed13_{upp}.f32"));
+    let (w, h) = (4000, 3000);
+    if let Ok(bytes) = std::fs::read(&path) {
+        if bytes.len() == 3 * w * h * 4 {
+            let f: Vec<f32> = bytes
+                .chunks_exact(4)
+                .map(|c| f32::from_le_bytes([c[0], c[1], c[2], c[3]]))
+                .collect();
+            let rgb = LinearRgb {
+                width: w,
+                height: h,
+                r: f[..w * h].to_vec(),
+                g: f[w * h..2 * w * h].to_vec(),
+                b: f[2 * w * h..].to_vec(),
+                is_colour: true,
+            };
+            return (rgb, Mask::filled(w, h, true));
+        }
+    }
+    let (rgb, valid) = scene(w, h, upp, 13, HairSceneSpec::default());
+    let bytes: Vec<u8> = [&rgb.r, &rgb.g, &rgb.b]
+        .iter()
+        .flat_map(|p| p.iter().flat_map(|v| v.to_le_bytes()))
+        .collect();
+    let _ = std::fs::write(&path, bytes);
+    (rgb, valid)
+}
+
+fn fingerprint(st: &HairStage) -> String {
+    let mut h = Sha256::new();
+    h.update(format!("{:?}", st.shafts).as_bytes());
+    h.update(format!("{:?}", st.summary).as_bytes());
+    h.update(st.mask.data.iter().map(|&b| b as u8).collect::<Vec<u8>>());
+    for &l in &st.labels.data {
+        h.update(l.to_le_bytes());
+    }
+    let d = h.finalize();
+    d.iter().take(10).map(|b| format!("{b:02x}")).collect()
+}
+
+fn main() {
+    let args: Vec<String> = std::env::args().collect();
+    let mode = args.get(1).map(String::as_str).unwrap_or("time");
+    let params = HairParams::default();
+    match mode {
+        "time" => {
+            let upp: f64 = args.get(2).map_or(3.5, |s| s.parse().unwrap());
+            let n: usize = args.get(3).map_or(5, |s| s.parse().unwrap());
+            let (rgb, valid) = cached_bench_scene(upp);
+            let input = StageInput {
+                rgb: &rgb,
+                um_per_px: upp,
+                valid: &valid,
+            };
+            for k in 0..n {
+                let (t, c, u) = (Instant::now(), cpu_s(), user_sys_faults());
+                let st = detect_hairs(&input, &params).unwrap();
+                let (dt, dc) = (t.elapsed().as_secs_f64(), cpu_s() - c);
+                let u1 = user_sys_faults();
+                println!(
+                    "{upp} um/px run {k}: wall {:.1} ms, cpu {:.1} ms (user {:.0}, sys {:.0}), {} faults, {} shafts",
+                    dt * 1e3,
+                    dc * 1e3,
+                    (u1.0 - u.0) * 1e3,
+                    (u1.1 - u.1) * 1e3,
+                    u1.2 - u.2,
+                    st.shafts.len()
+                );
+            }
+        }
+        "fingerprint" => {
+            let crowded = HairSceneSpec {
+                density_per_cm2: 450.0,
+                hairs_per_unit_weights: [0.2, 0.3, 0.3, 0.2],
+                yellow_dots_per_cm2: 200.0,
+                white_dots_per_cm2: 200.0,
+                scales_per_cm2: 80.0,
+                ..HairSceneSpec::default()
+            };
+            let fov = HairSceneSpec {
+                fov_radius_um: Some(2500.0),
+                ..HairSceneSpec::default()
+            };
+            let cases: Vec<(&str, usize, usize, f64, u64, HairSceneSpec, bool)> = vec![
+                (
+                    "bench",
+                    4000,
+                    3000,
+                    2.0,
+                    13,
+                    HairSceneSpec::default(),
+                    false,
+                ),
+                (
+                    "bench",
+                    4000,
+                    3000,
+                    3.5,
+                    13,
+                    HairSceneSpec::default(),
+                    false,
+                ),
+                ("crowded", 1600, 1200, 1.5, 5, crowded.clone(), true),
+                ("crowded", 1600, 1200, 5.5, 6, crowded.clone(), true),
+                ("crowded", 1200, 900, 7.5, 7, crowded, true),
+                ("fov", 1500, 1500, 3.0, 8, fov, false),
+            ];
+            for (name, w, h, upp, seed, hs, glare) in cases {
+                let (rgb, mut valid) = scene(w, h, upp, seed, hs);
+                if glare {
+                    let q = assess(&rgb, &QualityParams::default());
+                    valid = Mask {
+                        width: rgb.width,
+                        height: rgb.height,
+                        data: q.glare_mask.data.iter().map(|&g| !g).collect(),
+                    };
+                }
+                let input = StageInput {
+                    rgb: &rgb,
+                    um_per_px: upp,
+                    valid: &valid,
+                };
+                let mut fps = Vec::new();
+                let mut n = 0;
+                for threads in [1, 2] {
+                    let pool = rayon::ThreadPoolBuilder::new()
+                        .num_threads(threads)
+                        .build()
+                        .unwrap();
+                    let st = pool.install(|| detect_hairs(&input, &params).unwrap());
+                    n = st.shafts.len();
+                    fps.push(fingerprint(&st));
+                }
+                let same = if fps[0] == fps[1] {
+                    ""
+                } else {
+                    "  THREADS DIFFER"
+                };
+                println!(
+                    "{name} {w}x{h} {upp} um/px seed {seed}: {n} shafts {} {}{same}",
+                    fps[0], fps[1]
+                );
+            }
+        }
+        _ => eprintln!("usage: hairs_12mp time UPP [N] | fingerprint"),
+    }
+}
