@@ -71,13 +71,14 @@ pub(super) fn nms(det: &Detection) -> Mask {
     // libm's, and the rounding of `x ± nx` to f32.
     let tol_pos = 2.0 * ulp_f32(w.max(h) as f32) + 1e-5;
     // One pixel of the mask: is it a maximum across the ridge?
-    let keep = |i: usize| -> bool {
+    // `quick`: the quick test's answer for the pixel ([`quick_across`]).
+    let keep = |i: usize, quick: Option<bool>| -> bool {
         let (xi, yi) = (i % w, i / w);
         let (x, y) = (xi as f32, yi as f32);
         let th = det.direction.data[i];
         let sp = det.scale.data[i];
         // Most pixels are decided without libm's sine and cosine.
-        match quick_across(s, xi, yi, th, tol_pos) {
+        match quick {
             Some(false) => return false,
             Some(true) if 1.4 * sp >= smax => return true,
             Some(true) => {}
@@ -128,14 +129,22 @@ pub(super) fn nms(det: &Detection) -> Mask {
     let mut data = vec![false; w * h];
 
     if w > 0 {
-        data.par_chunks_mut(w).enumerate().for_each(|(y, row)| {
-            let mrow = &det.mask.data[y * w..(y + 1) * w];
-            for (x, (o, &m)) in row.iter_mut().zip(mrow).enumerate() {
-                if m {
-                    *o = keep(y * w + x);
+        // The quick test for a whole row at once (vectorised), then the
+        // mask pixels one by one.
+        data.par_chunks_mut(w)
+            .enumerate()
+            .for_each_init(Vec::new, |codes, (y, row)| {
+                let mrow = &det.mask.data[y * w..(y + 1) * w];
+                if !mrow.contains(&true) {
+                    return;
                 }
-            }
-        });
+                quick_across_codes(s, &det.direction, y, tol_pos, codes);
+                for (x, ((o, &m), &c)) in row.iter_mut().zip(mrow).zip(codes.iter()).enumerate() {
+                    if m {
+                        *o = keep(y * w + x, decode_quick(c));
+                    }
+                }
+            });
     }
     Mask {
         width: w,
@@ -179,6 +188,7 @@ fn sin_cos_poly(t: f32) -> (f32, f32) {
 /// of position along each axis; the positions differ from the exact ones by
 /// at most `tol_pos` per axis, and the f32 evaluation of either by a few
 /// units in the last place of the largest value.
+#[cfg(test)]
 #[inline]
 fn quick_across(
     s: &crate::image::Plane,
@@ -244,6 +254,126 @@ fn quick_across(
         Some(false)
     } else {
         None
+    }
+}
+
+/// [`quick_across`] as a code: 0 = `Some(false)`, 1 = `Some(true)`,
+/// 2 = `None`.
+const QUICK_UNSURE: u8 = 2;
+
+fn decode_quick(c: u8) -> Option<bool> {
+    match c {
+        0 => Some(false),
+        1 => Some(true),
+        _ => None,
+    }
+}
+
+/// [`quick_across`] for every pixel of row `y` of `s` (angles from `dir`),
+/// as codes (see [`QUICK_UNSURE`]) in `codes` (resized to the width).
+fn quick_across_codes(
+    s: &crate::image::Plane,
+    dir: &crate::image::Plane,
+    y: usize,
+    tol_pos: f32,
+    codes: &mut Vec<u8>,
+) {
+    let (w, h) = (s.width, s.height);
+    codes.clear();
+    codes.resize(w, QUICK_UNSURE);
+    if y == 0 || y + 1 >= h || w < 3 {
+        return;
+    }
+    let d = &s.data;
+    let rows = [
+        &d[(y - 1) * w..y * w],
+        &d[y * w..(y + 1) * w],
+        &d[(y + 1) * w..(y + 2) * w],
+    ];
+    let th = &dir.data[y * w + 1..(y + 1) * w - 1];
+    quick_across_row(rows, th, tol_pos, &mut codes[1..w - 1]);
+}
+
+crate::kernels::simd::dispatch! {
+    fn quick_across_row(rows: [&[f32]; 3], th: &[f32], tol_pos: f32, out: &mut [u8]) => quick_across_row_body
+}
+
+/// [`quick_across`] at the pixels `1..=out.len()` of a row (`rows`: the
+/// rows above, at and below it; `th`: the angles of those pixels), written
+/// branch-free so that it vectorises: the same operations per pixel, so
+/// the same answers.
+#[inline(always)]
+fn quick_across_row_body(rows: [&[f32]; 3], th: &[f32], tol_pos: f32, out: &mut [u8]) {
+    let n = out.len();
+    let th = &th[..n];
+    let [r0, r1, r2] = rows;
+    let (a0, a1, a2) = (&r0[..n], &r0[1..n + 1], &r0[2..n + 2]);
+    let (b0, b1, b2) = (&r1[..n], &r1[1..n + 1], &r1[2..n + 2]);
+    let (c0, c1, c2) = (&r2[..n], &r2[1..n + 1], &r2[2..n + 2]);
+    for i in 0..n {
+        let (p00, p01, p02) = (a0[i], a1[i], a2[i]);
+        let (p10, p11, p12) = (b0[i], b1[i], b2[i]);
+        let (p20, p21, p22) = (c0[i], c1[i], c2[i]);
+        let t = th[i];
+        let th_out = t.is_nan() | (t.abs() > std::f32::consts::FRAC_PI_2 + 1e-4);
+        let lo = p00.min(p01).min(p02).min(p10).min(p11);
+        let lo = lo.min(p12).min(p20).min(p21).min(p22);
+        let hi = p00.max(p01).max(p02).max(p10).max(p11);
+        let hi = hi.max(p12).max(p20).max(p21).max(p22);
+        let finite = p00.is_finite()
+            & p01.is_finite()
+            & p02.is_finite()
+            & p10.is_finite()
+            & p11.is_finite()
+            & p12.is_finite()
+            & p20.is_finite()
+            & p21.is_finite()
+            & p22.is_finite();
+        let v = p11;
+        let (sn, cs) = sin_cos_poly(t);
+        // `quick_across`'s bilinear read in the 3 × 3 block.
+        let bil = |dx: f32, dy: f32| -> f32 {
+            let (gx, gy) = (1.0 + dx, 1.0 + dy);
+            // `(g as usize).min(1)` for g in [0, 2] (or NaN: 0).
+            let (xs, ys) = (gx >= 1.0, gy >= 1.0);
+            let (fxl, fxr) = (gx - 0.0, gx - 1.0);
+            // Each row read between its columns 0, 1 and between 1, 2;
+            // selects between computed values only (a select between
+            // loads becomes a load from selected addresses, which does
+            // not vectorise).
+            let hl0 = p00 + fxl * (p01 - p00);
+            let hr0 = p01 + fxr * (p02 - p01);
+            let hl1 = p10 + fxl * (p11 - p10);
+            let hr1 = p11 + fxr * (p12 - p11);
+            let hl2 = p20 + fxl * (p21 - p20);
+            let hr2 = p21 + fxr * (p22 - p21);
+            let (h0, h1, h2) = if xs { (hr0, hr1, hr2) } else { (hl0, hl1, hl2) };
+            let (top, bot) = if ys { (h1, h2) } else { (h0, h1) };
+            let fy = if ys { gy - 1.0 } else { gy - 0.0 };
+            top + fy * (bot - top)
+        };
+        let (nx, ny) = ((-sn).clamp(-1.0, 1.0), cs.clamp(-1.0, 1.0));
+        let a = bil(nx, ny);
+        let b = bil(-nx, -ny);
+        let mag = lo.abs().max(hi.abs());
+        let margin = 2.0 * (tol_pos + 2e-6) * (hi - lo) + 64.0 * f32::EPSILON * mag;
+        let (va_t, va_f) = (v - a > margin, a - v > margin);
+        let (vb_t, vb_f) = (v - b > margin, b - v > margin);
+        let cb = if vb_t {
+            1
+        } else if vb_f {
+            0
+        } else {
+            QUICK_UNSURE
+        };
+        let ca = if va_f {
+            0
+        } else if va_t {
+            cb
+        } else {
+            QUICK_UNSURE
+        };
+        out[i] = if th_out | !finite { QUICK_UNSURE } else { ca };
     }
 }
 
@@ -937,6 +1067,61 @@ mod tests {
             }
         }
         assert!(answered * 2 > total, "{answered} of {total}");
+    }
+
+    /// The row form of the quick test answers exactly as [`quick_across`]
+    /// at every pixel: random and special angles (the range's ends, beyond
+    /// it, NaN), plateaus, non-finite strengths, the borders.
+    #[test]
+    fn quick_across_rows_equal_the_pixel_test() {
+        let (w, h) = (83, 41);
+        let mut seed = 777u64;
+        let mut rnd = || {
+            seed = seed
+                .wrapping_mul(6364136223846793005)
+                .wrapping_add(1442695040888963407);
+            (seed >> 40) as f32 / (1u64 << 24) as f32
+        };
+        let mut data: Vec<f32> = (0..w * h).map(|_| rnd()).collect();
+        for y in 5..15 {
+            for x in 10..30 {
+                data[y * w + x] = 0.25;
+            }
+        }
+        data[20 * w + 40] = f32::NAN;
+        data[22 * w + 50] = f32::INFINITY;
+        let special = [
+            std::f32::consts::FRAC_PI_2,
+            -std::f32::consts::FRAC_PI_2,
+            std::f32::consts::FRAC_PI_2 + 2e-4,
+            0.0,
+            -0.0,
+            f32::NAN,
+        ];
+        let dir: Vec<f32> = (0..w * h)
+            .map(|i| {
+                if i % 7 == 0 {
+                    special[(i / 7) % special.len()]
+                } else {
+                    rnd() * std::f32::consts::PI - std::f32::consts::FRAC_PI_2
+                }
+            })
+            .collect();
+        let s = crate::image::Plane::from_vec(w, h, data);
+        let dir = crate::image::Plane::from_vec(w, h, dir);
+        let tol = 2.0 * ulp_f32(w.max(h) as f32) + 1e-5;
+        let mut codes = Vec::new();
+        let mut answered = 0;
+        for y in 0..h {
+            quick_across_codes(&s, &dir, y, tol, &mut codes);
+            assert_eq!(codes.len(), w);
+            for (x, &c) in codes.iter().enumerate() {
+                let want = quick_across(&s, x, y, dir.data[y * w + x], tol);
+                assert_eq!(decode_quick(c), want, "({x}, {y})");
+                answered += want.is_some() as usize;
+            }
+        }
+        assert!(answered * 2 > w * h, "{answered}");
     }
 
     fn bar_image(w: usize, h: usize, cx: f32, width: f32) -> LinearRgb {
