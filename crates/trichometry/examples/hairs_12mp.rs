@@ -119,7 +119,11 @@ fn fingerprint(st: &HairStage) -> String {
 fn main() {
     let args: Vec<String> = std::env::args().collect();
     let mode = args.get(1).map(String::as_str).unwrap_or("time");
-    let params = HairParams::default();
+    let mut params = HairParams::default();
+    // `HAIRS_CYLINDER=0`: the raw widths, without the blurred-cylinder model.
+    if std::env::var("HAIRS_CYLINDER").is_ok_and(|v| v == "0") {
+        params.cylinder_model = false;
+    }
     match mode {
         "time" => {
             let upp: f64 = args.get(2).map_or(3.5, |s| s.parse().unwrap());

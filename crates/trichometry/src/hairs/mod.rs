@@ -709,6 +709,7 @@ fn skin_relative_absorbance(
     // Bin of −ln R, remembered per value of R (8-bit sources have 256).
     let mut od_bins = MemoBins::new(|r: f32| ((-r.max(1e-4).ln() / BIN) as usize).min(NB - 1));
     let mut out = Vec::new();
+    let mut cols: Vec<(usize, usize)> = Vec::new();
     let mut next = f32::NEG_INFINITY;
     for s in samples {
         if s.arc_px < next {
@@ -731,6 +732,10 @@ fn skin_relative_absorbance(
             ((cy + radius) as usize).min(h - 1),
         );
         let (nw, nh) = (near_hair.width, near_hair.height);
+        // The window's columns and their detection columns (the same in
+        // every row).
+        cols.clear();
+        cols.extend((x0..=x1).step_by(step).map(|x| (x, x / f)));
         for y in (y0..=y1).step_by(step) {
             let vrow = &input.valid.data[y * w..(y + 1) * w];
             let rrow = &rgb.r[y * w..(y + 1) * w];
@@ -741,21 +746,12 @@ fn skin_relative_absorbance(
             } else {
                 &[]
             };
-            // x / f kept incrementally (no division per pixel).
-            let (mut dx, mut xr) = (x0 / f, x0 % f);
-            let mut x = x0;
-            while x <= x1 {
+            for &(x, dx) in &cols {
                 if vrow[x] && !(dx < nrow.len() && nrow[dx]) {
                     // Four interleaved histograms: skin repeats a bin from
                     // pixel to pixel, and one counter would serialise.
                     hist4[(n as usize & 3) * NB + od_bins.bin(rrow[x])] += 1;
                     n += 1;
-                }
-                x += step;
-                xr += step;
-                while xr >= f {
-                    xr -= f;
-                    dx += 1;
                 }
             }
         }
