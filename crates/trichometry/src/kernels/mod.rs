@@ -32,11 +32,11 @@ pub use self::hessian::{
     ridge_or_blob_contrast, ridge_response, BlobResponse, HessianPlanes, Polarity, RidgeResponse,
 };
 pub use self::label::{hysteresis, label, label_with, regions, Connectivity, RegionStats};
-pub(crate) use self::morphology::dilate_square_rows;
 pub use self::morphology::{
     black_tophat, close, dilate, dilate_square, erode, max_filter, min_filter, open, white_tophat,
     Footprint,
 };
+pub(crate) use self::morphology::{dilate_square_rows, dilate_square_rows_into};
 pub use self::paint::paint_tubes;
 pub use self::thin::{
     skeleton_graph, skeletonize, NodeKind, SkeletonBranch, SkeletonGraph, SkeletonNode,
