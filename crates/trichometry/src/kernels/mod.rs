@@ -26,6 +26,7 @@ pub use self::bilinear::{
     upsample_from_blocks, upsample_from_blocks_apply, upsample_to,
 };
 pub use self::distance::distance_transform;
+pub(crate) use self::gaussian::fir_for;
 pub use self::gaussian::gaussian_blur;
 pub use self::hessian::{
     blob_response, hessian, hessian_eigen, ridge_and_blob_response, ridge_direction,

@@ -8,7 +8,7 @@ use super::VesselParams;
 use crate::color::LinearRgb;
 use crate::image::{Labels, Mask, Plane};
 use crate::kernels::{
-    block_median_background, dilate_square, gaussian_blur, label, ridge_or_blob_contrast,
+    block_median_background, dilate_square, fir_for, gaussian_blur, label, ridge_or_blob_contrast,
     EmptyBlocks, Polarity,
 };
 use rayon::prelude::*;
@@ -265,6 +265,60 @@ fn contrast_filled(
     if ok.iter().all(|&o| o) {
         return d;
     }
+    let Some(fir) = fir_for(sigma) else {
+        // σ outside the FIR range: whole planes.
+        return fill_whole(d, ok, w, hh, sigma);
+    };
+    // The blurs only over bands of rows holding an excluded pixel (a few
+    // percent of the rows): `Fir::band` gives the bits of the whole-plane
+    // blur row by row. The weights' plane is built over the band and the
+    // filter's reach, which holds every row the band reads (clamped at the
+    // image edges as the whole plane is).
+    const BAND: usize = 8;
+    let r = fir.radius();
+    let dp = Plane::from_vec(w, hh, d);
+    let filled: Vec<(usize, Vec<f32>)> = (0..hh.div_ceil(BAND))
+        .into_par_iter()
+        .filter_map(|b| {
+            let (y0, y1) = (b * BAND, ((b + 1) * BAND).min(hh));
+            if ok[y0 * w..y1 * w].iter().all(|&o| o) {
+                return None;
+            }
+            let (ya, yb) = (y0.saturating_sub(r), (y1 + r).min(hh));
+            let wts = Plane::from_vec(
+                w,
+                yb - ya,
+                ok[ya * w..yb * w].iter().map(|&o| o as u8 as f32).collect(),
+            );
+            let mut tmp = Vec::new();
+            let mut num = vec![0.0f32; (y1 - y0) * w];
+            let mut den = vec![0.0f32; (y1 - y0) * w];
+            fir.band(&dp, y0, y1, &mut num, &mut tmp);
+            fir.band(&wts, y0 - ya, y1 - ya, &mut den, &mut tmp);
+            for (n, &dn) in num.iter_mut().zip(&den) {
+                *n /= dn + FILL_PRIOR;
+            }
+            Some((y0, num))
+        })
+        .collect();
+    let mut d = dp.data;
+    for (y0, vals) in filled {
+        let band = y0 * w..y0 * w + vals.len();
+        for ((v, &f), &o) in d[band.clone()].iter_mut().zip(&vals).zip(&ok[band]) {
+            if !o {
+                *v = f;
+            }
+        }
+    }
+    d
+}
+
+/// Weight of the background prior in the normalised-convolution fill.
+const FILL_PRIOR: f32 = 0.05;
+
+/// [`contrast_filled`]'s fill with whole-plane blurs (σ outside the FIR
+/// range; the reference its banded path is tested against).
+fn fill_whole(d: Vec<f32>, ok: &[bool], w: usize, hh: usize, sigma: f32) -> Vec<f32> {
     let dp = Plane::from_vec(w, hh, d);
     let num = gaussian_blur(&dp, sigma);
     let mut d = dp.data;
@@ -272,13 +326,12 @@ fn contrast_filled(
         &Plane::from_vec(w, hh, ok.iter().map(|&o| o as u8 as f32).collect()),
         sigma,
     );
-    const C: f32 = 0.05; // weight of the background prior
     d.par_iter_mut()
         .zip(ok.par_iter())
         .zip(num.data.par_iter().zip(den.data.par_iter()))
         .for_each(|((v, &o), (&n, &dn))| {
             if !o {
-                *v = n / (dn + C);
+                *v = n / (dn + FILL_PRIOR);
             }
         });
     d
@@ -416,6 +469,45 @@ pub(crate) fn mask_of(data: Vec<bool>, w: usize, h: usize) -> Mask {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn banded_fill_equals_whole_plane_fill() {
+        let (w, h) = (97, 83);
+        let mut state = 12345u32;
+        let mut rnd = || {
+            state ^= state << 13;
+            state ^= state >> 17;
+            state ^= state << 5;
+            state as f32 / u32::MAX as f32
+        };
+        let hch: Vec<f32> = (0..w * h).map(|_| rnd() * 0.2).collect();
+        let bg: Vec<f32> = (0..w * h).map(|i| 0.05 + (i % w) as f32 * 1e-3).collect();
+        // Excluded pixels in a few clusters, one at each border.
+        let mut ok = vec![true; w * h];
+        for &(cx, cy) in &[(0usize, 0usize), (50, 40), (96, 82), (10, 82), (96, 30)] {
+            for y in cy.saturating_sub(2)..(cy + 3).min(h) {
+                for x in cx.saturating_sub(2)..(cx + 3).min(w) {
+                    ok[y * w + x] = rnd() < 0.7;
+                }
+            }
+        }
+        for sigma in [0.76f32, 0.8, 1.7] {
+            assert!(fir_for(sigma).is_some());
+            let banded = contrast_filled(&hch, &bg, &ok, w, h, sigma);
+            let d: Vec<f32> = hch
+                .iter()
+                .zip(&bg)
+                .zip(&ok)
+                .map(|((&a, &b), &o)| if o { a - b } else { 0.0 })
+                .collect();
+            let whole = fill_whole(d, &ok, w, h, sigma);
+            assert!(banded
+                .iter()
+                .zip(&whole)
+                .all(|(a, b)| a.to_bits() == b.to_bits()));
+            assert!(banded.iter().zip(&ok).any(|(&v, &o)| !o && v != 0.0));
+        }
+    }
 
     #[test]
     fn ln_fast_matches_ln() {
