@@ -51,6 +51,9 @@ pub(crate) struct Scratch {
     spans: Vec<(usize, usize)>,
     glab: Vec<u32>,
     grown: Vec<u32>,
+    bgc_h: Vec<f32>,
+    bgc_y: Vec<f32>,
+    bgc_r: Vec<f32>,
 }
 
 /// `v` cleared and filled with `n` copies of `x`.
@@ -286,6 +289,9 @@ fn window_body(
         spans,
         glab,
         grown,
+        bgc_h,
+        bgc_y,
+        bgc_r,
     } = s;
     cxs.clear();
     cxs.extend((fx0..fx1).map(to_cx));
@@ -394,13 +400,25 @@ fn window_body(
     let (be, de) = (p.bright_exclude as f32, p.dark_red_exclude as f32);
     let bg_h = reset(bg_h, nw, 0.0f32);
     let ex0 = reset(ex0, nw, false);
+    // The backgrounds over the window's coarse columns, per coarse row
+    // (the values of their planes: `CentresInterp`).
+    let cx0 = cxs[0];
+    let ncx = cxs[ww - 1] + 1 - cx0;
+    let mut last_cy = usize::MAX;
     for (wy, &cy) in cys.iter().enumerate() {
-        let crow = cy * c.w..(cy + 1) * c.w;
-        let (ch, cyr, cr) = (
-            &c.bg_h.data[crow.clone()],
-            &c.bg_y.data[crow.clone()],
-            &c.bg_r.data[crow],
-        );
+        if cy != last_cy {
+            last_cy = cy;
+            for (bg, out) in [
+                (&c.bg_h, &mut *bgc_h),
+                (&c.bg_y, &mut *bgc_y),
+                (&c.bg_r, &mut *bgc_r),
+            ] {
+                out.clear();
+                out.resize(ncx, 0.0);
+                bg.row_span(cy, cx0, out);
+            }
+        }
+        let (ch, cyr, cr) = (&bgc_h[..], &bgc_y[..], &bgc_r[..]);
         let row = wy * ww..(wy + 1) * ww;
         for (((((&cx, bh), e), &fl), &ly), &lr) in cxs
             .iter()
@@ -410,6 +428,7 @@ fn window_body(
             .zip(&lny[row.clone()])
             .zip(&lnr[row])
         {
+            let cx = cx - cx0;
             *bh = ch[cx];
             *e = (fl == 1) | ((fl == 0) & ((ly - cyr[cx] >= be) | (lr - cr[cx] <= -de)));
         }
@@ -497,13 +516,13 @@ fn window_body(
         if gl == 0 || !ok[k] || ds[k] < hi || !inner(k) {
             continue;
         }
-        let ci = cys[k / ww] * c.w + cxs[k % ww];
-        if !c.vseed[ci] {
+        let (cx, cy) = (cxs[k % ww], cys[k / ww]);
+        if !c.vseed[cy * c.w + cx] {
             continue;
         }
         sum_d[gl] += d[k] as f64;
-        sum_g[gl] += (lng[k] - c.bg_g.data[ci]) as f64;
-        sum_r[gl] += (lnr[k] - c.bg_r.data[ci]) as f64;
+        sum_g[gl] += (lng[k] - c.bg_g.at(cx, cy)) as f64;
+        sum_r[gl] += (lnr[k] - c.bg_r.at(cx, cy)) as f64;
         n_seed[gl] += 1;
     }
     let seeded: Vec<bool> = (0..ng)
@@ -638,9 +657,6 @@ fn prefetch_row(rgb: &LinearRgb, valid: &Mask, hair: &[bool], src: std::ops::Ran
 fn prefetch_coarse(c: &Coarse, claim: &[u32], cy: usize, cx: std::ops::RangeInclusive<usize>) {
     let r = cy * c.w + cx.start()..cy * c.w + cx.end() + 1;
     prefetch(claim, r.clone());
-    for plane in [&c.bg_h, &c.bg_y, &c.bg_r, &c.bg_g] {
-        prefetch(&plane.data, r.clone());
-    }
     prefetch(&c.vseed, r);
 }
 

@@ -8,8 +8,8 @@ use super::VesselParams;
 use crate::color::LinearRgb;
 use crate::image::{Labels, Mask, Plane};
 use crate::kernels::{
-    block_median_background, dilate_square, fir_for, gaussian_blur, label, ridge_or_blob_contrast,
-    EmptyBlocks, Polarity,
+    block_median_background_interp, dilate_square, fir_for, gaussian_blur, label,
+    ridge_or_blob_contrast, CentresInterp, EmptyBlocks, Polarity,
 };
 use rayon::prelude::*;
 
@@ -53,13 +53,13 @@ pub(crate) struct Coarse {
     /// Input pixels per coarse pixel (each direction).
     pub f: usize,
     /// Background of ln R − ln G (coarse grid).
-    pub bg_h: Plane,
+    pub bg_h: CentresInterp,
     /// Background of ln G.
-    pub bg_g: Plane,
+    pub bg_g: CentresInterp,
     /// Background of ln R.
-    pub bg_r: Plane,
+    pub bg_r: CentresInterp,
     /// Background of ln luminance.
-    pub bg_y: Plane,
+    pub bg_y: CentresInterp,
     /// Coarse pixels with Hessian evidence of a vessel (vesselness at the
     /// coarse seed threshold): fine seeds must lie on one.
     pub vseed: Vec<bool>,
@@ -250,18 +250,30 @@ pub(crate) fn clear_around(ok: &mut [bool], flag: Vec<bool>, w: usize, h: usize,
 /// 0 (the background) where no neighbour is near: hair edges do not ring.
 fn contrast_filled(
     h: &[f32],
-    bg: &[f32],
+    bg: &CentresInterp,
     ok: &[bool],
     w: usize,
     hh: usize,
     sigma: f32,
 ) -> Vec<f32> {
-    let d: Vec<f32> = h
-        .par_iter()
-        .zip(bg.par_iter())
-        .zip(ok.par_iter())
-        .map(|((&a, &b), &o)| if o { a - b } else { 0.0 })
-        .collect();
+    let mut d = vec![0.0f32; w * hh];
+    d.par_chunks_mut(w.max(1))
+        .enumerate()
+        .for_each(|(y, drow)| {
+            let (top, bot, ty) = bg.row_parts(y);
+            let row = y * w..(y + 1) * w;
+            for ((((v, &a), &o), &t), &b) in drow
+                .iter_mut()
+                .zip(&h[row.clone()])
+                .zip(&ok[row])
+                .zip(top)
+                .zip(bot)
+            {
+                // The background's value as in its plane.
+                let bv = t + ty * (b - t);
+                *v = if o { a - bv } else { 0.0 };
+            }
+        });
     if ok.iter().all(|&o| o) {
         return d;
     }
@@ -350,8 +362,10 @@ pub(crate) fn coarse(
     let (w, h) = (rgb.width.div_ceil(f), rgb.height.div_ceil(f));
     let block = (params.background_block_um / um).round().max(4.0) as usize;
     let minb = min_block_samples(block);
+    // Backgrounds as interpolators: read row by row here and at points by
+    // the windows (no coarse planes of them).
     let bgf = |v: &Plane, ok: &[bool]| {
-        block_median_background(v, ok, block, minb, EmptyBlocks::Neighbours)
+        block_median_background_interp(v, ok, block, minb, EmptyBlocks::Neighbours)
     };
     let margin = (params.hair_margin_um / um).ceil() as usize;
     let mut ok0: Vec<bool> = pl.bad.iter().map(|&b| b == 0).collect();
@@ -362,10 +376,19 @@ pub(crate) fn coarse(
     let bg_y = bgf(&pl.lny, &ok0);
     let bg_r0 = bgf(&pl.lnr, &ok0);
     let (be, de) = (params.bright_exclude as f32, params.dark_red_exclude as f32);
-    let excl: Vec<bool> = (0..w * h)
-        .into_par_iter()
-        .map(|i| pl.lny.data[i] - bg_y.data[i] >= be || pl.lnr.data[i] - bg_r0.data[i] <= -de)
-        .collect();
+    let mut excl = vec![false; w * h];
+    excl.par_chunks_mut(w.max(1))
+        .enumerate()
+        .for_each(|(y, erow)| {
+            let ((ty0, by0, tyy), (tr0, br0, tyr)) = (bg_y.row_parts(y), bg_r0.row_parts(y));
+            let row = y * w..(y + 1) * w;
+            let (ly, lr) = (&pl.lny.data[row.clone()], &pl.lnr.data[row]);
+            for (x, e) in erow.iter_mut().enumerate() {
+                let by = ty0[x] + tyy * (by0[x] - ty0[x]);
+                let br = tr0[x] + tyr * (br0[x] - tr0[x]);
+                *e = ly[x] - by >= be || lr[x] - br <= -de;
+            }
+        });
     let mut ok = ok0;
     clear_around(&mut ok, excl, w, h, margin);
     let hch = Plane::from_vec(
@@ -381,7 +404,7 @@ pub(crate) fn coarse(
     let bg_h = bgf(&hch, &ok);
     let d = contrast_filled(
         &hch.data,
-        &bg_h.data,
+        &bg_h,
         &ok,
         w,
         h,
@@ -481,7 +504,8 @@ mod tests {
             state as f32 / u32::MAX as f32
         };
         let hch: Vec<f32> = (0..w * h).map(|_| rnd() * 0.2).collect();
-        let bg: Vec<f32> = (0..w * h).map(|i| 0.05 + (i % w) as f32 * 1e-3).collect();
+        let grid = Plane::from_vec(3, 2, vec![0.05, 0.06, 0.02, 0.04, 0.1, 0.07]);
+        let bg = CentresInterp::new(&grid, &[10.0, 50.0, 90.0], &[20.0, 60.0], w, h);
         // Excluded pixels in a few clusters, one at each border.
         let mut ok = vec![true; w * h];
         for &(cx, cy) in &[(0usize, 0usize), (50, 40), (96, 82), (10, 82), (96, 30)] {
@@ -496,7 +520,7 @@ mod tests {
             let banded = contrast_filled(&hch, &bg, &ok, w, h, sigma);
             let d: Vec<f32> = hch
                 .iter()
-                .zip(&bg)
+                .zip(&bg.to_plane().data)
                 .zip(&ok)
                 .map(|((&a, &b), &o)| if o { a - b } else { 0.0 })
                 .collect();
