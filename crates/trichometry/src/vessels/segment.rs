@@ -433,28 +433,42 @@ pub(crate) fn coarse(
         .collect();
     let comps = label(&mask_of(cand, w, h));
     let vseed: Vec<bool> = v.par_iter().map(|&x| x >= hi).collect();
-    let mut seeded = vec![false; comps.count as usize + 1];
-    for (i, &l) in comps.data.iter().enumerate() {
-        if l > 0 && v[i] >= hi && ds[i] >= hi {
-            seeded[l as usize] = true;
-        }
-    }
-    let mut remap = vec![0u32; seeded.len()];
+    // Components with a seed pixel, by bands of rows in parallel (an OR:
+    // any order gives the same flags).
+    let nl = comps.count as usize + 1;
+    let band = 64 * w.max(1);
+    let seeded = comps
+        .data
+        .par_chunks(band)
+        .zip(v.par_chunks(band).zip(ds.par_chunks(band)))
+        .fold(
+            || vec![false; nl],
+            |mut s, (ls, (vs, dss))| {
+                for ((&l, &vv), &dv) in ls.iter().zip(vs).zip(dss) {
+                    if l > 0 && vv >= hi && dv >= hi {
+                        s[l as usize] = true;
+                    }
+                }
+                s
+            },
+        )
+        .reduce(
+            || vec![false; nl],
+            |mut a, b| {
+                a.iter_mut().zip(&b).for_each(|(x, &y)| *x |= y);
+                a
+            },
+        );
+    // Seeded components renumbered 1, 2, … in label order, which is the
+    // raster order of their first pixels (`label`), as before.
+    let mut remap = vec![0u32; nl];
     let mut next = 0;
-    let mut data = comps.data;
-    for l in data.iter_mut() {
-        if *l > 0 {
-            if !seeded[*l as usize] {
-                *l = 0;
-                continue;
-            }
-            if remap[*l as usize] == 0 {
-                next += 1;
-                remap[*l as usize] = next;
-            }
-            *l = remap[*l as usize];
-        }
+    for (r, _) in remap.iter_mut().zip(&seeded).skip(1).filter(|(_, &s)| s) {
+        next += 1;
+        *r = next;
     }
+    let mut data = comps.data;
+    data.par_iter_mut().for_each(|l| *l = remap[*l as usize]);
     // Background of ln G over the skin left after the exclusions (the fine
     // level's haemoglobin check; its hair check uses that of ln R).
     let bg_g = bgf(&pl.lng, &ok);
