@@ -296,6 +296,30 @@ mod tests {
     use super::*;
 
     #[test]
+    fn centres_interp_points_and_spans_equal_the_plane() {
+        let grid = Plane::from_vec(
+            4,
+            3,
+            (0..12).map(|i| (i * i % 7) as f32 * 0.3 - 0.5).collect(),
+        );
+        let (xc, yc) = ([1.5f32, 9.0, 17.5, 22.0], [0.5f32, 8.0, 14.5]);
+        let (w, h) = (24, 17);
+        let it = CentresInterp::new(&grid, &xc, &yc, w, h);
+        let plane = interpolate_from_centres(&grid, &xc, &yc, w, h);
+        assert_eq!(it.to_plane().data, plane.data);
+        let mut span = vec![0.0f32; 9];
+        for y in 0..h {
+            for x in 0..w {
+                assert_eq!(it.at(x, y).to_bits(), plane.get(x, y).to_bits());
+            }
+            it.row_span(y, 5, &mut span);
+            assert_eq!(&span[..], &plane.row(y)[5..14]);
+        }
+        // A ramp is followed beyond the outer centres (extrapolated).
+        assert!(plane.get(0, 0) != plane.get(1, 0));
+    }
+
+    #[test]
     fn bilinear_reproduces_a_linear_ramp() {
         let (w, h) = (7, 5);
         let p = Plane::from_vec(
