@@ -4,7 +4,7 @@
 //! vessels_profile -- 3.5 5` (µm/px, repetitions; µm/px may be a list).
 use std::time::Instant;
 use trichometry::vessels::{detect_vessels, VesselParams};
-use trichometry::StageInput;
+use trichometry::{Image, Samples, StageInput};
 use trichometry_benches::{linear_all_valid, vessel_phantom_12mp};
 
 /// FNV-1a over bytes.
@@ -28,6 +28,31 @@ fn cpu_ns() -> u64 {
         .sum()
 }
 
+/// The 12 MP vessel phantom at `um`, from the cache directory when one is
+/// set and holds it.
+fn phantom(um: f64) -> Image {
+    let Ok(dir) = std::env::var("VESSELS_PHANTOM_CACHE") else {
+        return vessel_phantom_12mp(um);
+    };
+    let path = std::path::Path::new(&dir).join(format!("vessels_12mp_{um}.rgb"));
+    if let Ok(bytes) = std::fs::read(&path) {
+        let (w, h) = (
+            u32::from_le_bytes(bytes[..4].try_into().unwrap()) as usize,
+            u32::from_le_bytes(bytes[4..8].try_into().unwrap()) as usize,
+        );
+        return Image::new(w, h, 3, Samples::U8(bytes[8..].to_vec())).unwrap();
+    }
+    let image = vessel_phantom_12mp(um);
+    if let Samples::U8(s) = image.samples() {
+        let mut bytes = (image.width() as u32).to_le_bytes().to_vec();
+        bytes.extend((image.height() as u32).to_le_bytes());
+        bytes.extend(s);
+        let _ = std::fs::create_dir_all(&dir);
+        let _ = std::fs::write(&path, bytes);
+    }
+    image
+}
+
 fn main() {
     let args: Vec<String> = std::env::args().collect();
     let ums: Vec<f64> = args
@@ -36,7 +61,7 @@ fn main() {
         .unwrap_or_else(|| vec![1.5, 3.5, 5.0]);
     let reps: usize = args.get(2).and_then(|s| s.parse().ok()).unwrap_or(5);
     for um in ums {
-        let image = vessel_phantom_12mp(um);
+        let image = phantom(um);
         let (rgb, valid) = linear_all_valid(&image);
         let input = StageInput {
             rgb: &rgb,

@@ -9,7 +9,7 @@
 //! tens of pixels the median of a subsample is as good and several times
 //! cheaper.
 
-use super::bilinear::{interpolate_from_centres, upsample_from_blocks};
+use super::bilinear::{upsample_from_blocks, CentresInterp};
 use crate::image::{Mask, Plane};
 use rayon::prelude::*;
 
@@ -168,7 +168,7 @@ fn sample_centres(len: usize, block: usize, step: usize) -> Vec<f32> {
 /// background. Each median sits at the centre of the samples it was taken
 /// from (the partial blocks at the right and bottom borders included), and
 /// the grid is interpolated linearly between those centres and extended
-/// linearly beyond the outer ones ([`interpolate_from_centres`]): a
+/// linearly beyond the outer ones ([`interpolate_from_centres`](super::interpolate_from_centres)): a
 /// background that varies smoothly across the image (a redness or
 /// brightness ramp) is followed up to the borders, where holding the outer
 /// medians flat would leave a border band above or below the background —
@@ -181,11 +181,23 @@ pub fn block_median_background(
     min_samples: usize,
     empty: EmptyBlocks,
 ) -> Plane {
+    block_median_background_interp(plane, valid, block, min_samples, empty).to_plane()
+}
+
+/// [`block_median_background`] without its plane: read it at points or
+/// row by row ([`CentresInterp`]; the same bits).
+pub(crate) fn block_median_background_interp(
+    plane: &Plane,
+    valid: &[bool],
+    block: usize,
+    min_samples: usize,
+    empty: EmptyBlocks,
+) -> CentresInterp {
     let block = block.max(1);
     let grid = block_medians(plane, valid, block, min_samples, empty);
     let xc = sample_centres(plane.width, block, 2);
     let yc = sample_centres(plane.height, block, 2);
-    interpolate_from_centres(&grid, &xc, &yc, plane.width, plane.height)
+    CentresInterp::new(&grid, &xc, &yc, plane.width, plane.height)
 }
 
 /// Local background of `image`: the median of its `valid` samples in blocks

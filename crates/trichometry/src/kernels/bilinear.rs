@@ -174,47 +174,150 @@ pub fn interpolate_from_centres(
     width: usize,
     height: usize,
 ) -> Plane {
-    assert_eq!(xc.len(), grid.width, "column positions");
-    assert_eq!(yc.len(), grid.height, "row positions");
-    let mut out = vec![0.0f32; width * height];
-    if width == 0 || height == 0 || grid.width == 0 || grid.height == 0 {
-        return Plane::from_vec(width, height, out);
+    CentresInterp::new(grid, xc, yc, width, height).to_plane()
+}
+
+/// [`interpolate_from_centres`] without its output plane: each grid row
+/// interpolated along x, and per output row the two grid rows and weight
+/// that blend them. [`CentresInterp::at`] and [`CentresInterp::row`] give
+/// the plane's values bit for bit where they are needed (a background read
+/// at points, or row by row in a pass that uses it once).
+#[derive(Debug, Clone, Default)]
+pub(crate) struct CentresInterp {
+    width: usize,
+    /// Grid rows interpolated along x (`grid.height × width`).
+    rows_x: Vec<f32>,
+    /// Per output row: upper and lower grid row, weight.
+    ys: Vec<(usize, usize, f32)>,
+}
+
+impl CentresInterp {
+    /// See [`interpolate_from_centres`].
+    ///
+    /// # Panics
+    /// When `xc`/`yc` do not match the grid's size (an internal invariant).
+    pub(crate) fn new(grid: &Plane, xc: &[f32], yc: &[f32], width: usize, height: usize) -> Self {
+        assert_eq!(xc.len(), grid.width, "column positions");
+        assert_eq!(yc.len(), grid.height, "row positions");
+        if width == 0 || height == 0 || grid.width == 0 || grid.height == 0 {
+            // Zeros: one zero row that every output row blends with itself.
+            return CentresInterp {
+                width,
+                rows_x: vec![0.0; width],
+                ys: vec![(0, 0, 0.0); height],
+            };
+        }
+        // Segment (i, i + 1) and unclamped weight t of a coordinate: the
+        // segment is the one containing it, or the outer one beyond the ends.
+        let seg = |c: &[f32], p: f32| -> (usize, usize, f32) {
+            if c.len() == 1 {
+                return (0, 0, 0.0);
+            }
+            let i = c[1..c.len() - 1].partition_point(|&v| v <= p);
+            (i, i + 1, (p - c[i]) / (c[i + 1] - c[i]))
+        };
+        let cols: Vec<(usize, usize, f32)> = (0..width).map(|x| seg(xc, x as f32)).collect();
+        let (bw, med) = (grid.width, &grid.data);
+        // Each grid row interpolated along x once (`top` and `bot` below
+        // depend only on the grid row and x); each output row is then a
+        // contiguous, vectorisable blend of two of them, with the same
+        // operations per value.
+        let mut rows_x = vec![0.0f32; grid.height * width];
+        rows_x.par_chunks_mut(width).enumerate().for_each(|(k, r)| {
+            let m = &med[k * bw..(k + 1) * bw];
+            for (o, &(x0, x1, tx)) in r.iter_mut().zip(&cols) {
+                *o = m[x0] + tx * (m[x1] - m[x0]);
+            }
+        });
+        let ys = (0..height).map(|y| seg(yc, y as f32)).collect();
+        CentresInterp { width, rows_x, ys }
     }
-    // Segment (i, i + 1) and unclamped weight t of a coordinate: the
-    // segment is the one containing it, or the outer one beyond the ends.
-    let seg = |c: &[f32], p: f32| -> (usize, usize, f32) {
-        if c.len() == 1 {
-            return (0, 0, 0.0);
-        }
-        let i = c[1..c.len() - 1].partition_point(|&v| v <= p);
-        (i, i + 1, (p - c[i]) / (c[i + 1] - c[i]))
-    };
-    let cols: Vec<(usize, usize, f32)> = (0..width).map(|x| seg(xc, x as f32)).collect();
-    let (bw, med) = (grid.width, &grid.data);
-    // Each grid row interpolated along x once (`top` and `bot` below depend
-    // only on the grid row and x); each output row is then a contiguous,
-    // vectorisable blend of two of them, with the same operations per value.
-    let mut rows_x = vec![0.0f32; grid.height * width];
-    rows_x.par_chunks_mut(width).enumerate().for_each(|(k, r)| {
-        let m = &med[k * bw..(k + 1) * bw];
-        for (o, &(x0, x1, tx)) in r.iter_mut().zip(&cols) {
-            *o = m[x0] + tx * (m[x1] - m[x0]);
-        }
-    });
-    out.par_chunks_mut(width).enumerate().for_each(|(y, orow)| {
-        let (y0, y1, ty) = seg(yc, y as f32);
-        let top = &rows_x[y0 * width..(y0 + 1) * width];
-        let bot = &rows_x[y1 * width..(y1 + 1) * width];
-        for ((o, &t), &b) in orow.iter_mut().zip(top).zip(bot) {
+
+    /// Output size (width, height).
+    pub(crate) fn size(&self) -> (usize, usize) {
+        (self.width, self.ys.len())
+    }
+
+    /// The two interpolated grid rows and the weight of output row `y`:
+    /// its value at `x` is `top[x] + ty * (bot[x] - top[x])`.
+    #[inline(always)]
+    pub(crate) fn row_parts(&self, y: usize) -> (&[f32], &[f32], f32) {
+        let (y0, y1, ty) = self.ys[y];
+        let w = self.width;
+        (
+            &self.rows_x[y0 * w..(y0 + 1) * w],
+            &self.rows_x[y1 * w..(y1 + 1) * w],
+            ty,
+        )
+    }
+
+    /// The value at (`x`, `y`).
+    #[inline(always)]
+    pub(crate) fn at(&self, x: usize, y: usize) -> f32 {
+        let (top, bot, ty) = self.row_parts(y);
+        let (t, b) = (top[x], bot[x]);
+        t + ty * (b - t)
+    }
+
+    /// Output row `y` from column `x0` into `out` (`out.len()` values).
+    #[inline(always)]
+    pub(crate) fn row_span(&self, y: usize, x0: usize, out: &mut [f32]) {
+        let (top, bot, ty) = self.row_parts(y);
+        let n = out.len();
+        for ((o, &t), &b) in out.iter_mut().zip(&top[x0..x0 + n]).zip(&bot[x0..x0 + n]) {
             *o = t + ty * (b - t);
         }
-    });
-    Plane::from_vec(width, height, out)
+    }
+
+    /// Output row `y` into `out` (`width` values).
+    #[inline(always)]
+    pub(crate) fn row(&self, y: usize, out: &mut [f32]) {
+        let (top, bot, ty) = self.row_parts(y);
+        for ((o, &t), &b) in out.iter_mut().zip(top).zip(bot) {
+            *o = t + ty * (b - t);
+        }
+    }
+
+    /// The whole plane.
+    pub(crate) fn to_plane(&self) -> Plane {
+        let (width, height) = self.size();
+        let mut out = vec![0.0f32; width * height];
+        if width > 0 {
+            out.par_chunks_mut(width)
+                .enumerate()
+                .for_each(|(y, orow)| self.row(y, orow));
+        }
+        Plane::from_vec(width, height, out)
+    }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn centres_interp_points_and_spans_equal_the_plane() {
+        let grid = Plane::from_vec(
+            4,
+            3,
+            (0..12).map(|i| (i * i % 7) as f32 * 0.3 - 0.5).collect(),
+        );
+        let (xc, yc) = ([1.5f32, 9.0, 17.5, 22.0], [0.5f32, 8.0, 14.5]);
+        let (w, h) = (24, 17);
+        let it = CentresInterp::new(&grid, &xc, &yc, w, h);
+        let plane = interpolate_from_centres(&grid, &xc, &yc, w, h);
+        assert_eq!(it.to_plane().data, plane.data);
+        let mut span = vec![0.0f32; 9];
+        for y in 0..h {
+            for x in 0..w {
+                assert_eq!(it.at(x, y).to_bits(), plane.get(x, y).to_bits());
+            }
+            it.row_span(y, 5, &mut span);
+            assert_eq!(&span[..], &plane.row(y)[5..14]);
+        }
+        // A ramp is followed beyond the outer centres (extrapolated).
+        assert!(plane.get(0, 0) != plane.get(1, 0));
+    }
 
     #[test]
     fn bilinear_reproduces_a_linear_ramp() {

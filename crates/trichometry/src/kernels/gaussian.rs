@@ -108,6 +108,11 @@ impl Fir {
         }
     }
 
+    /// Rows read on each side of an output row.
+    pub(crate) fn radius(&self) -> usize {
+        self.k.len() - 1
+    }
+
     /// Blur rows `y0..y1` of `image` into `out` (`(y1 − y0) × width`);
     /// `tmp` is scratch reused between calls. Every output value depends only
     /// on the input, never on the band split.

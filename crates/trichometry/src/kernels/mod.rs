@@ -21,23 +21,26 @@ pub(crate) mod simd;
 pub(crate) const SERIAL_BELOW_PX: usize = 1 << 14;
 mod thin;
 
+pub(crate) use self::background::block_median_background_interp;
 pub use self::background::{block_median, block_median_background, block_medians, EmptyBlocks};
+pub(crate) use self::bilinear::CentresInterp;
 pub use self::bilinear::{
     downsample2, interpolate_from_centres, sample_bilinear, sample_bilinear_with,
     upsample_from_blocks, upsample_from_blocks_apply, upsample_to,
 };
 pub use self::distance::distance_transform;
+pub(crate) use self::gaussian::fir_for;
 pub use self::gaussian::gaussian_blur;
 pub use self::hessian::{
     blob_response, hessian, hessian_eigen, ridge_and_blob_response, ridge_direction,
     ridge_or_blob_contrast, ridge_response, BlobResponse, HessianPlanes, Polarity, RidgeResponse,
 };
 pub use self::label::{hysteresis, label, label_with, regions, Connectivity, RegionStats};
-pub(crate) use self::morphology::dilate_square_rows;
 pub use self::morphology::{
     black_tophat, close, dilate, dilate_square, erode, max_filter, min_filter, open, white_tophat,
     Footprint,
 };
+pub(crate) use self::morphology::{dilate_square_rows, dilate_square_rows_into};
 pub(crate) use self::pages::zeroed_vec;
 pub use self::paint::paint_tubes;
 pub use self::thin::{

@@ -129,23 +129,56 @@ pub(crate) fn dilate_square_rows(
     let mut rows = vec![false; w * h];
     let hpass = |(y, o): (usize, &mut [bool])| or_shifted(&m[y * w..(y + 1) * w], k, o);
     let mut out = vec![false; w * h];
-    let vpass = |rows: &[bool], (y, o): (usize, &mut [bool])| {
-        for yy in y.saturating_sub(r)..(y + r + 1).min(h) {
-            for (v, &s) in o.iter_mut().zip(&rows[yy * w..(yy + 1) * w]) {
-                *v |= s;
-            }
-        }
-    };
     if parallel {
         rows.par_chunks_mut(w).enumerate().for_each(hpass);
         out.par_chunks_mut(w)
             .enumerate()
-            .for_each(|a| vpass(&rows, a));
+            .for_each(|a| or_rows(&rows, w, h, r, a));
     } else {
         rows.chunks_mut(w).enumerate().for_each(hpass);
-        out.chunks_mut(w).enumerate().for_each(|a| vpass(&rows, a));
+        out.chunks_mut(w)
+            .enumerate()
+            .for_each(|a| or_rows(&rows, w, h, r, a));
     }
     out
+}
+
+/// [`dilate_square_rows`] on the calling thread into `out`, with `rows` as
+/// scratch (both resized to `w × h`): no allocation once they are large
+/// enough (many small windows in a row).
+pub(crate) fn dilate_square_rows_into(
+    m: &[bool],
+    w: usize,
+    h: usize,
+    r: usize,
+    rows: &mut Vec<bool>,
+    out: &mut Vec<bool>,
+) {
+    out.clear();
+    if r == 0 || w == 0 || h == 0 {
+        out.extend_from_slice(m);
+        return;
+    }
+    let k = r.min(w - 1);
+    rows.clear();
+    rows.resize(w * h, false);
+    out.resize(w * h, false);
+    for (y, o) in rows.chunks_mut(w).enumerate() {
+        or_shifted(&m[y * w..(y + 1) * w], k, o);
+    }
+    for a in out.chunks_mut(w).enumerate() {
+        or_rows(rows, w, h, r, a);
+    }
+}
+
+/// Output row `y` of the vertical pass: `o |= rows[yy]` for `|yy − y| ≤ r`.
+#[inline(always)]
+fn or_rows(rows: &[bool], w: usize, h: usize, r: usize, (y, o): (usize, &mut [bool])) {
+    for yy in y.saturating_sub(r)..(y + r + 1).min(h) {
+        for (v, &s) in o.iter_mut().zip(&rows[yy * w..(yy + 1) * w]) {
+            *v |= s;
+        }
+    }
 }
 
 /// `out[x] |= src[x + d]` for every `|d| ≤ k` with `x + d` inside the row.

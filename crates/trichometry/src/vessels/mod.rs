@@ -426,13 +426,36 @@ pub fn detect_vessels(
             contrast_peak: v.peak,
         });
     }
+    // Labels and mask by bands of rows in parallel: each band writes the
+    // pixels of every vessel that falls in it (a vessel's pixels are sorted,
+    // and vessels do not share pixels), so the result is that of any order.
     let mut labels0 = vec![0u32; w0 * h0];
     let mut mask = Mask::filled(w0, h0, false);
-    for (k, v) in found.iter().enumerate() {
-        for &i in &v.pix0 {
-            labels0[i as usize] = k as u32 + 1;
-            mask.data[i as usize] = true;
-        }
+    {
+        use rayon::prelude::*;
+        let band = OUTPUT_BAND_ROWS * w0.max(1);
+        labels0
+            .par_chunks_mut(band)
+            .zip(mask.data.par_chunks_mut(band))
+            .enumerate()
+            .for_each(|(b, (lab, msk))| {
+                let (lo, hi) = ((b * band) as u32, (b * band + lab.len()) as u32);
+                for (k, v) in found.iter().enumerate() {
+                    let (Some(&first), Some(&last)) = (v.pix0.first(), v.pix0.last()) else {
+                        continue;
+                    };
+                    if last < lo || first >= hi {
+                        continue;
+                    }
+                    let s = v.pix0.partition_point(|&i| i < lo);
+                    let e = v.pix0.partition_point(|&i| i < hi);
+                    for &i in &v.pix0[s..e] {
+                        let j = (i - lo) as usize;
+                        lab[j] = k as u32 + 1;
+                        msk[j] = true;
+                    }
+                }
+            });
     }
     let summary = summarize(&caps, c.analysable_px as f64 * um0 * um0 * 1e-6);
     Ok(VesselStage {
@@ -447,6 +470,9 @@ pub fn detect_vessels(
         capillaries: caps,
     })
 }
+
+/// Rows per parallel task writing the label image and mask.
+const OUTPUT_BAND_ROWS: usize = 64;
 
 fn summarize(caps: &[Capillary], area_mm2: f64) -> VesselSummary {
     let is_cap = |c: &&Capillary| c.class != VesselClass::Arborizing;

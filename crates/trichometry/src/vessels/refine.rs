@@ -13,13 +13,56 @@ use super::segment::{ln_fast, mask_of, Coarse};
 use super::VesselParams;
 use crate::color::LinearRgb;
 use crate::image::{Labels, Mask, Plane};
-use crate::kernels::{dilate_square_rows, label, sample_bilinear};
-
-/// Square dilation of a window (on the calling thread).
-fn dilate(m: &[bool], w: usize, h: usize, r: usize) -> Vec<bool> {
-    dilate_square_rows(m, w, h, r, false)
-}
+use crate::kernels::{dilate_square_rows_into, label, sample_bilinear};
 use rayon::prelude::*;
+
+/// Buffers of one thread's windows, reused from window to window (no
+/// allocation per window once they have grown; every buffer is cleared and
+/// sized by the window that uses it).
+#[derive(Default)]
+pub(crate) struct Scratch {
+    cxs: Vec<usize>,
+    cys: Vec<usize>,
+    claimed: Vec<bool>,
+    flag: Vec<u8>,
+    lnr: Vec<f32>,
+    lng: Vec<f32>,
+    lny: Vec<f32>,
+    mr: Vec<f32>,
+    mg: Vec<f32>,
+    mb: Vec<f32>,
+    bg_h: Vec<f32>,
+    ex0: Vec<bool>,
+    ex: Vec<bool>,
+    notok: Vec<bool>,
+    near: Vec<bool>,
+    ok: Vec<bool>,
+    d: Vec<f32>,
+    ds: Vec<f32>,
+    tmp: Vec<f32>,
+    buf: Vec<f32>,
+    masked: Vec<f32>,
+    peak: Vec<f32>,
+    pad: Vec<f32>,
+    edge: Vec<f32>,
+    mask: Vec<bool>,
+    merged: Vec<bool>,
+    rows: Vec<bool>,
+    spans: Vec<(usize, usize)>,
+    glab: Vec<u32>,
+    grown: Vec<u32>,
+    bgc_h: Vec<f32>,
+    bgc_y: Vec<f32>,
+    bgc_r: Vec<f32>,
+}
+
+/// `v` cleared and filled with `n` copies of `x`.
+#[inline(always)]
+fn reset<T: Clone>(v: &mut Vec<T>, n: usize, x: T) -> &mut [T] {
+    v.clear();
+    v.resize(n, x);
+    v
+}
 
 /// One vessel found at the fine level.
 pub(crate) struct Found {
@@ -149,7 +192,9 @@ pub(crate) fn refine(
         });
     (1..=n as u32)
         .into_par_iter()
-        .map(|l| window(rgb, valid, hair, c, &claim, bb[l as usize], l, g, params))
+        .map_init(Scratch::default, |s, l| {
+            window(rgb, valid, hair, c, &claim, bb[l as usize], l, g, params, s)
+        })
         .collect::<Vec<_>>()
         .into_iter()
         .flatten()
@@ -159,7 +204,7 @@ pub(crate) fn refine(
 
 crate::kernels::simd::dispatch! {
     #[allow(clippy::too_many_arguments)]
-    fn window(rgb: &LinearRgb, valid: &Mask, hair: Option<&Mask>, c: &Coarse, claim: &[u32], bb: (usize, usize, usize, usize), lab: u32, g: &Grid, p: &VesselParams) -> Vec<Found> => window_body
+    fn window(rgb: &LinearRgb, valid: &Mask, hair: Option<&Mask>, c: &Coarse, claim: &[u32], bb: (usize, usize, usize, usize), lab: u32, g: &Grid, p: &VesselParams, s: &mut Scratch) -> Vec<Found> => window_body
 }
 
 /// One candidate's window (module docs); compiled per instruction set by
@@ -176,6 +221,7 @@ fn window_body(
     lab: u32,
     g: &Grid,
     p: &VesselParams,
+    s: &mut Scratch,
 ) -> Vec<Found> {
     let (w0, h0, ff, fc) = (g.w0, g.h0, g.ff, c.f);
     let (wf, hf) = (w0.div_ceil(ff), h0.div_ceil(ff));
@@ -212,24 +258,63 @@ fn window_body(
     }
     // Coarse pixel under each cell centre (the backgrounds vary over
     // hundreds of µm: the coarse pixel's value is as good as interpolation).
-    let cxs: Vec<usize> = (fx0..fx1).map(to_cx).collect();
-    let cys: Vec<usize> = (fy0..fy1).map(to_cy).collect();
-    let mut claimed = vec![false; nw];
-    let mut flag = vec![0u8; nw];
-    let mut lnr = vec![0.0f32; nw];
-    let mut lng = vec![0.0f32; nw];
-    let mut lny = vec![0.0f32; nw];
+    let Scratch {
+        cxs,
+        cys,
+        claimed,
+        flag,
+        lnr,
+        lng,
+        lny,
+        mr,
+        mg,
+        mb,
+        bg_h,
+        ex0,
+        ex,
+        notok,
+        near,
+        ok,
+        d,
+        ds,
+        tmp,
+        buf,
+        masked,
+        peak,
+        pad: pad_buf,
+        edge,
+        mask,
+        merged,
+        rows,
+        spans,
+        glab,
+        grown,
+        bgc_h,
+        bgc_y,
+        bgc_r,
+    } = s;
+    cxs.clear();
+    cxs.extend((fx0..fx1).map(to_cx));
+    cys.clear();
+    cys.extend((fy0..fy1).map(to_cy));
+    let (cxs, cys) = (&cxs[..], &cys[..]);
+    let claimed = reset(claimed, nw, false);
+    let flag = reset(flag, nw, 0u8);
+    let lnr = reset(lnr, nw, 0.0f32);
+    let lng = reset(lng, nw, 0.0f32);
+    let lny = reset(lny, nw, 0.0f32);
     // Cell means of R, G, B: only when a cell is several input pixels (a
     // cell of one pixel reads its colour from the input).
     let cells_avg = ff > 1;
-    let mut mr = vec![0.0f32; if cells_avg { nw } else { 0 }];
-    let mut mg = mr.clone();
-    let mut mb = mr.clone();
+    let na = if cells_avg { nw } else { 0 };
+    let mr = reset(mr, na, 0.0f32);
+    let mg = reset(mg, na, 0.0f32);
+    let mb = reset(mb, na, 0.0f32);
     for wy in 0..wh {
         let fy = fy0 + wy;
         let crow = &claim[cys[wy] * c.w..(cys[wy] + 1) * c.w];
         let row = wy * ww..(wy + 1) * ww;
-        for (cl, &cx) in claimed[row.clone()].iter_mut().zip(&cxs) {
+        for (cl, &cx) in claimed[row.clone()].iter_mut().zip(cxs) {
             *cl = crow[cx] == lab;
         }
         if let Some(&cy) = cys.get(wy + PREFETCH_ROWS) {
@@ -313,84 +398,110 @@ fn window_body(
     }
     // Exclusions as on the coarse level, with the cells' own values.
     let (be, de) = (p.bright_exclude as f32, p.dark_red_exclude as f32);
-    let mut bg_h = vec![0.0f32; nw];
-    let mut ex = vec![false; nw];
+    let bg_h = reset(bg_h, nw, 0.0f32);
+    let ex0 = reset(ex0, nw, false);
+    // The backgrounds over the window's coarse columns, per coarse row
+    // (the values of their planes: `CentresInterp`).
+    let cx0 = cxs[0];
+    let ncx = cxs[ww - 1] + 1 - cx0;
+    let mut last_cy = usize::MAX;
     for (wy, &cy) in cys.iter().enumerate() {
-        let crow = cy * c.w..(cy + 1) * c.w;
-        let (ch, cyr, cr) = (
-            &c.bg_h.data[crow.clone()],
-            &c.bg_y.data[crow.clone()],
-            &c.bg_r.data[crow],
-        );
+        if cy != last_cy {
+            last_cy = cy;
+            for (bg, out) in [
+                (&c.bg_h, &mut *bgc_h),
+                (&c.bg_y, &mut *bgc_y),
+                (&c.bg_r, &mut *bgc_r),
+            ] {
+                out.clear();
+                out.resize(ncx, 0.0);
+                bg.row_span(cy, cx0, out);
+            }
+        }
+        let (ch, cyr, cr) = (&bgc_h[..], &bgc_y[..], &bgc_r[..]);
         let row = wy * ww..(wy + 1) * ww;
         for (((((&cx, bh), e), &fl), &ly), &lr) in cxs
             .iter()
             .zip(&mut bg_h[row.clone()])
-            .zip(&mut ex[row.clone()])
+            .zip(&mut ex0[row.clone()])
             .zip(&flag[row.clone()])
             .zip(&lny[row.clone()])
             .zip(&lnr[row])
         {
+            let cx = cx - cx0;
             *bh = ch[cx];
             *e = (fl == 1) | ((fl == 0) & ((ly - cyr[cx] >= be) | (lr - cr[cx] <= -de)));
         }
     }
     // Hair and the bright / dark-red exclusions, with the hair margin.
-    let ex = dilate(&ex, ww, wh, margin);
-    let notok: Vec<bool> = flag.iter().zip(&ex).map(|(&f, &e)| f != 0 || e).collect();
+    dilate_square_rows_into(ex0, ww, wh, margin, rows, ex);
+    notok.clear();
+    notok.extend(flag.iter().zip(ex.iter()).map(|(&f, &e)| f != 0 || e));
     // Seeds keep off excluded cells and 2 cells off the frame.
-    let near = dilate(&notok, ww, wh, clear);
+    dilate_square_rows_into(notok, ww, wh, clear, rows, near);
+    let near = &near[..];
     let inner = |k: usize| {
         let (fx, fy) = (fx0 + k % ww, fy0 + k / ww);
         !near[k] && fx >= 2 && fy >= 2 && fx + 2 < wf && fy + 2 < hf
     };
-    let ok: Vec<bool> = notok.iter().zip(&claimed).map(|(&n, &c)| !n && c).collect();
-    let d: Vec<f32> = ok
-        .iter()
-        .zip(&lnr)
-        .zip(&lng)
-        .zip(&bg_h)
-        .map(|(((&o, &r), &g), &b)| if o { r - g - b } else { 0.0 })
-        .collect();
+    ok.clear();
+    ok.extend(notok.iter().zip(claimed.iter()).map(|(&n, &c)| !n && c));
+    let ok = &ok[..];
+    d.clear();
+    d.extend(
+        ok.iter()
+            .zip(lnr.iter())
+            .zip(lng.iter())
+            .zip(bg_h.iter())
+            .map(|(((&o, &r), &g), &b)| if o { r - g - b } else { 0.0 }),
+    );
+    let d = &d[..];
     let sig = ((p.scales_um.first().copied().unwrap_or(4.0) / um_f) as f32).clamp(0.7, 1.0);
-    let ds = blur(&d, ww, wh, sig);
+    blur(d, ww, wh, sig, (tmp, buf), ds);
+    let ds = &ds[..];
     let rad = (p.peak_radius_um / um_f).ceil().max(1.0) as usize;
-    let masked: Vec<f32> = ok
-        .iter()
-        .zip(&ds)
-        .map(|(&o, &v)| if o { v } else { -1.0 })
-        .collect();
-    let peak = max_square(&masked, ww, wh, rad);
+    masked.clear();
+    masked.extend(ok.iter().zip(ds).map(|(&o, &v)| if o { v } else { -1.0 }));
+    max_square(masked, ww, wh, rad, (pad_buf, tmp), peak);
     let (lo, hi, ef) = (
         p.low_contrast as f32,
         p.high_contrast as f32,
         p.edge_fraction as f32,
     );
-    let edge: Vec<f32> = peak.iter().map(|&m| (ef * m).max(lo)).collect();
-    let mask: Vec<bool> = ok
-        .iter()
-        .zip(&ds)
-        .zip(&d)
-        .zip(&edge)
-        .map(|(((&o, &s), &dv), &e)| o & (s >= lo) & (dv >= e))
-        .collect();
+    edge.clear();
+    edge.extend(peak.iter().map(|&m| (ef * m).max(lo)));
+    let edge = &edge[..];
+    mask.clear();
+    mask.extend(
+        ok.iter()
+            .zip(ds)
+            .zip(d)
+            .zip(edge)
+            .map(|(((&o, &s), &dv), &e)| o & (s >= lo) & (dv >= e)),
+    );
     if !mask.iter().any(|&m| m) {
         return Vec::new();
     }
     // Pieces closer than the merge gap are one vessel.
     let r_merge = (p.merge_gap_um / (2.0 * um_f)).round() as usize;
-    let groups = label(&mask_of(dilate(&mask, ww, wh, r_merge), ww, wh));
+    dilate_square_rows_into(mask, ww, wh, r_merge, rows, merged);
+    let mm = mask_of(std::mem::take(merged), ww, wh);
+    let groups = label(&mm);
+    *merged = mm.data;
     let (gdata, gcount) = (groups.data, groups.count);
     let ng = gcount as usize + 1;
     // Per window row, the span of cells in a group (every later step
     // only touches those).
-    let spans: Vec<(usize, usize)> = gdata
-        .chunks_exact(ww)
-        .map(|r| match r.iter().position(|&v| v != 0) {
-            Some(a) => (a, ww - r.iter().rev().position(|&v| v != 0).unwrap_or(0)),
-            None => (0, 0),
-        })
-        .collect();
+    spans.clear();
+    spans.extend(
+        gdata
+            .chunks_exact(ww)
+            .map(|r| match r.iter().position(|&v| v != 0) {
+                Some(a) => (a, ww - r.iter().rev().position(|&v| v != 0).unwrap_or(0)),
+                None => (0, 0),
+            }),
+    );
+    let spans = &spans[..];
     // Seed checks per group (see the stage docs).
     let mut sum_d = vec![0.0f64; ng];
     let mut sum_g = vec![0.0f64; ng];
@@ -405,13 +516,13 @@ fn window_body(
         if gl == 0 || !ok[k] || ds[k] < hi || !inner(k) {
             continue;
         }
-        let ci = cys[k / ww] * c.w + cxs[k % ww];
-        if !c.vseed[ci] {
+        let (cx, cy) = (cxs[k % ww], cys[k / ww]);
+        if !c.vseed[cy * c.w + cx] {
             continue;
         }
         sum_d[gl] += d[k] as f64;
-        sum_g[gl] += (lng[k] - c.bg_g.data[ci]) as f64;
-        sum_r[gl] += (lnr[k] - c.bg_r.data[ci]) as f64;
+        sum_g[gl] += (lng[k] - c.bg_g.at(cx, cy)) as f64;
+        sum_r[gl] += (lnr[k] - c.bg_r.at(cx, cy)) as f64;
         n_seed[gl] += 1;
     }
     let seeded: Vec<bool> = (0..ng)
@@ -428,12 +539,14 @@ fn window_body(
     }
     // Mask cells by group; grown by one cell (within the claim) for the
     // input-pixel decision at the edges.
-    let glab: Vec<u32> = gdata
-        .iter()
-        .zip(&mask)
-        .map(|(&gl, &m)| if m && seeded[gl as usize] { gl } else { 0 })
-        .collect();
-    let grown = grow1(&glab, ww, wh, &gdata, &spans);
+    glab.clear();
+    glab.extend(
+        gdata
+            .iter()
+            .zip(mask.iter())
+            .map(|(&gl, &m)| if m && seeded[gl as usize] { gl } else { 0 }),
+    );
+    grow1(glab, ww, wh, &gdata, spans, grown);
     let mut out: Vec<Found> = (0..ng)
         .map(|_| Found {
             candidate: lab,
@@ -544,9 +657,6 @@ fn prefetch_row(rgb: &LinearRgb, valid: &Mask, hair: &[bool], src: std::ops::Ran
 fn prefetch_coarse(c: &Coarse, claim: &[u32], cy: usize, cx: std::ops::RangeInclusive<usize>) {
     let r = cy * c.w + cx.start()..cy * c.w + cx.end() + 1;
     prefetch(claim, r.clone());
-    for plane in [&c.bg_h, &c.bg_y, &c.bg_r, &c.bg_g] {
-        prefetch(&plane.data, r.clone());
-    }
     prefetch(&c.vseed, r);
 }
 
@@ -572,36 +682,47 @@ fn prefetch<T>(v: &[T], r: std::ops::Range<usize>) {
 // kernels' parallel bands, transposes and allocations cost more than the
 // work there, so these are plain loops.
 
-/// Square maximum filter of radius `r` (border: the window is cut, as if
-/// padded with −∞). Rows, then columns, of a padded copy, each by doubling
-/// (the maximum of `2L` values is that of two runs of `L`): ⌈log₂(2r+1)⌉
-/// passes each instead of 2r. The maximum is exact, so any grouping gives
-/// the same values.
+/// Square maximum filter of radius `r` into `out` (border: the window is
+/// cut, as if padded with −∞). Rows, then columns, of a padded copy, each
+/// by doubling (the maximum of `2L` values is that of two runs of `L`):
+/// ⌈log₂(2r+1)⌉ passes each instead of 2r. The maximum is exact, so any
+/// grouping gives the same values. `scratch`: two buffers reused.
 #[inline(always)]
-fn max_square(v: &[f32], w: usize, h: usize, r: usize) -> Vec<f32> {
+fn max_square(
+    v: &[f32],
+    w: usize,
+    h: usize,
+    r: usize,
+    scratch: (&mut Vec<f32>, &mut Vec<f32>),
+    out: &mut Vec<f32>,
+) {
+    out.clear();
     if r == 0 || w == 0 {
-        return v.to_vec();
+        out.extend_from_slice(v);
+        return;
     }
+    let (pad, nxt) = scratch;
     let wp = w + 2 * r;
-    let mut pad = vec![f32::NEG_INFINITY; wp * (h + 2 * r)];
+    pad.clear();
+    pad.resize(wp * (h + 2 * r), f32::NEG_INFINITY);
     for y in 0..h {
         let o = (y + r) * wp + r;
         pad[o..o + w].copy_from_slice(&v[y * w..(y + 1) * w]);
     }
     let n = 2 * r + 1;
-    let rows = forward_max(pad, n, 1);
-    let cols = forward_max(rows, n, wp);
-    let mut out = vec![0.0f32; w * h];
+    forward_max(pad, nxt, n, 1);
+    forward_max(pad, nxt, n, wp);
+    out.resize(w * h, 0.0);
     for (y, o) in out.chunks_exact_mut(w).enumerate() {
-        o.copy_from_slice(&cols[y * wp..y * wp + w]);
+        o.copy_from_slice(&pad[y * wp..y * wp + w]);
     }
-    out
 }
 
 /// `m[i] = max(a[i], a[i + s], …, a[i + (n − 1)s])` wherever the run is
-/// inside `a` (other entries: partial maxima), by doubling.
+/// inside `a` (other entries: partial maxima), by doubling, in place in
+/// `a` (`nxt`: scratch).
 #[inline(always)]
-fn forward_max(a: Vec<f32>, n: usize, s: usize) -> Vec<f32> {
+fn forward_max(a: &mut Vec<f32>, nxt: &mut Vec<f32>, n: usize, s: usize) {
     let step = |a: &[f32], b: &mut Vec<f32>, sh: usize| {
         b.clear();
         b.extend(
@@ -612,26 +733,32 @@ fn forward_max(a: Vec<f32>, n: usize, s: usize) -> Vec<f32> {
         );
         b.extend_from_slice(&a[a.len() - sh..]);
     };
-    let (mut cur, mut nxt) = (a, Vec::new());
     let mut l = 1;
     while 2 * l <= n {
-        if l * s >= cur.len() {
-            return cur;
+        if l * s >= a.len() {
+            return;
         }
-        step(&cur, &mut nxt, l * s);
-        std::mem::swap(&mut cur, &mut nxt);
+        step(a, nxt, l * s);
+        std::mem::swap(a, nxt);
         l *= 2;
     }
-    if l < n && (n - l) * s < cur.len() {
-        step(&cur, &mut nxt, (n - l) * s);
-        std::mem::swap(&mut cur, &mut nxt);
+    if l < n && (n - l) * s < a.len() {
+        step(a, nxt, (n - l) * s);
+        std::mem::swap(a, nxt);
     }
-    cur
 }
 
-/// Separable Gaussian of σ ≤ 1 px (radius 3, normalised, replicate border).
+/// Separable Gaussian of σ ≤ 1 px (radius 3, normalised, replicate border)
+/// into `out`; `scratch`: the row pass and a padded row, reused.
 #[inline(always)]
-fn blur(v: &[f32], w: usize, h: usize, sigma: f32) -> Vec<f32> {
+fn blur(
+    v: &[f32],
+    w: usize,
+    h: usize,
+    sigma: f32,
+    scratch: (&mut Vec<f32>, &mut Vec<f32>),
+    out: &mut Vec<f32>,
+) {
     const R: usize = 3;
     let mut k = [0.0f32; 2 * R + 1];
     for (i, kv) in k.iter_mut().enumerate() {
@@ -640,8 +767,9 @@ fn blur(v: &[f32], w: usize, h: usize, sigma: f32) -> Vec<f32> {
     }
     let s: f32 = k.iter().sum();
     k.iter_mut().for_each(|v| *v /= s);
-    let mut tmp = vec![0.0f32; w * h];
-    let mut buf = vec![0.0f32; w + 2 * R];
+    let (tmp, buf) = scratch;
+    let tmp = reset(tmp, w * h, 0.0f32);
+    let buf = reset(buf, w + 2 * R, 0.0f32);
     for y in 0..h {
         let src = &v[y * w..(y + 1) * w];
         buf[..R].fill(src[0]);
@@ -656,7 +784,7 @@ fn blur(v: &[f32], w: usize, h: usize, sigma: f32) -> Vec<f32> {
             }
         }
     }
-    let mut out = vec![0.0f32; w * h];
+    let out = reset(out, w * h, 0.0f32);
     for y in 0..h {
         let o = &mut out[y * w..(y + 1) * w];
         for (j, &kv) in k.iter().enumerate() {
@@ -666,15 +794,22 @@ fn blur(v: &[f32], w: usize, h: usize, sigma: f32) -> Vec<f32> {
             }
         }
     }
-    out
 }
 
 /// Labels grown by one pixel into unlabelled 8-neighbours (largest wins),
 /// only where `near` is non-zero (within each row's `spans`, which hold
-/// every non-zero `near`).
+/// every non-zero `near`), into `out`.
 #[inline(always)]
-fn grow1(l: &[u32], w: usize, h: usize, near: &[u32], spans: &[(usize, usize)]) -> Vec<u32> {
-    let mut out = l.to_vec();
+fn grow1(
+    l: &[u32],
+    w: usize,
+    h: usize,
+    near: &[u32],
+    spans: &[(usize, usize)],
+    out: &mut Vec<u32>,
+) {
+    out.clear();
+    out.extend_from_slice(l);
     for (y, &(a, b)) in spans.iter().enumerate().take(h) {
         for x in a..b {
             if l[y * w + x] != 0 || near[y * w + x] == 0 {
@@ -689,7 +824,6 @@ fn grow1(l: &[u32], w: usize, h: usize, near: &[u32], spans: &[(usize, usize)]) 
             out[y * w + x] = m;
         }
     }
-    out
 }
 
 trait Tap: Sized {

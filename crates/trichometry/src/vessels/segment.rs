@@ -8,8 +8,8 @@ use super::VesselParams;
 use crate::color::LinearRgb;
 use crate::image::{Labels, Mask, Plane};
 use crate::kernels::{
-    block_median_background, dilate_square, gaussian_blur, label, ridge_or_blob_contrast,
-    EmptyBlocks, Polarity,
+    block_median_background_interp, dilate_square, fir_for, gaussian_blur, label,
+    ridge_or_blob_contrast, CentresInterp, EmptyBlocks, Polarity,
 };
 use rayon::prelude::*;
 
@@ -53,13 +53,13 @@ pub(crate) struct Coarse {
     /// Input pixels per coarse pixel (each direction).
     pub f: usize,
     /// Background of ln R − ln G (coarse grid).
-    pub bg_h: Plane,
+    pub bg_h: CentresInterp,
     /// Background of ln G.
-    pub bg_g: Plane,
+    pub bg_g: CentresInterp,
     /// Background of ln R.
-    pub bg_r: Plane,
+    pub bg_r: CentresInterp,
     /// Background of ln luminance.
-    pub bg_y: Plane,
+    pub bg_y: CentresInterp,
     /// Coarse pixels with Hessian evidence of a vessel (vesselness at the
     /// coarse seed threshold): fine seeds must lie on one.
     pub vseed: Vec<bool>,
@@ -250,21 +250,87 @@ pub(crate) fn clear_around(ok: &mut [bool], flag: Vec<bool>, w: usize, h: usize,
 /// 0 (the background) where no neighbour is near: hair edges do not ring.
 fn contrast_filled(
     h: &[f32],
-    bg: &[f32],
+    bg: &CentresInterp,
     ok: &[bool],
     w: usize,
     hh: usize,
     sigma: f32,
 ) -> Vec<f32> {
-    let d: Vec<f32> = h
-        .par_iter()
-        .zip(bg.par_iter())
-        .zip(ok.par_iter())
-        .map(|((&a, &b), &o)| if o { a - b } else { 0.0 })
-        .collect();
+    let mut d = vec![0.0f32; w * hh];
+    d.par_chunks_mut(w.max(1))
+        .enumerate()
+        .for_each(|(y, drow)| {
+            let (top, bot, ty) = bg.row_parts(y);
+            let row = y * w..(y + 1) * w;
+            for ((((v, &a), &o), &t), &b) in drow
+                .iter_mut()
+                .zip(&h[row.clone()])
+                .zip(&ok[row])
+                .zip(top)
+                .zip(bot)
+            {
+                // The background's value as in its plane.
+                let bv = t + ty * (b - t);
+                *v = if o { a - bv } else { 0.0 };
+            }
+        });
     if ok.iter().all(|&o| o) {
         return d;
     }
+    let Some(fir) = fir_for(sigma) else {
+        // σ outside the FIR range: whole planes.
+        return fill_whole(d, ok, w, hh, sigma);
+    };
+    // The blurs only over bands of rows holding an excluded pixel (a few
+    // percent of the rows): `Fir::band` gives the bits of the whole-plane
+    // blur row by row. The weights' plane is built over the band and the
+    // filter's reach, which holds every row the band reads (clamped at the
+    // image edges as the whole plane is).
+    const BAND: usize = 8;
+    let r = fir.radius();
+    let dp = Plane::from_vec(w, hh, d);
+    let filled: Vec<(usize, Vec<f32>)> = (0..hh.div_ceil(BAND))
+        .into_par_iter()
+        .filter_map(|b| {
+            let (y0, y1) = (b * BAND, ((b + 1) * BAND).min(hh));
+            if ok[y0 * w..y1 * w].iter().all(|&o| o) {
+                return None;
+            }
+            let (ya, yb) = (y0.saturating_sub(r), (y1 + r).min(hh));
+            let wts = Plane::from_vec(
+                w,
+                yb - ya,
+                ok[ya * w..yb * w].iter().map(|&o| o as u8 as f32).collect(),
+            );
+            let mut tmp = Vec::new();
+            let mut num = vec![0.0f32; (y1 - y0) * w];
+            let mut den = vec![0.0f32; (y1 - y0) * w];
+            fir.band(&dp, y0, y1, &mut num, &mut tmp);
+            fir.band(&wts, y0 - ya, y1 - ya, &mut den, &mut tmp);
+            for (n, &dn) in num.iter_mut().zip(&den) {
+                *n /= dn + FILL_PRIOR;
+            }
+            Some((y0, num))
+        })
+        .collect();
+    let mut d = dp.data;
+    for (y0, vals) in filled {
+        let band = y0 * w..y0 * w + vals.len();
+        for ((v, &f), &o) in d[band.clone()].iter_mut().zip(&vals).zip(&ok[band]) {
+            if !o {
+                *v = f;
+            }
+        }
+    }
+    d
+}
+
+/// Weight of the background prior in the normalised-convolution fill.
+const FILL_PRIOR: f32 = 0.05;
+
+/// [`contrast_filled`]'s fill with whole-plane blurs (σ outside the FIR
+/// range; the reference its banded path is tested against).
+fn fill_whole(d: Vec<f32>, ok: &[bool], w: usize, hh: usize, sigma: f32) -> Vec<f32> {
     let dp = Plane::from_vec(w, hh, d);
     let num = gaussian_blur(&dp, sigma);
     let mut d = dp.data;
@@ -272,13 +338,12 @@ fn contrast_filled(
         &Plane::from_vec(w, hh, ok.iter().map(|&o| o as u8 as f32).collect()),
         sigma,
     );
-    const C: f32 = 0.05; // weight of the background prior
     d.par_iter_mut()
         .zip(ok.par_iter())
         .zip(num.data.par_iter().zip(den.data.par_iter()))
         .for_each(|((v, &o), (&n, &dn))| {
             if !o {
-                *v = n / (dn + C);
+                *v = n / (dn + FILL_PRIOR);
             }
         });
     d
@@ -297,8 +362,10 @@ pub(crate) fn coarse(
     let (w, h) = (rgb.width.div_ceil(f), rgb.height.div_ceil(f));
     let block = (params.background_block_um / um).round().max(4.0) as usize;
     let minb = min_block_samples(block);
+    // Backgrounds as interpolators: read row by row here and at points by
+    // the windows (no coarse planes of them).
     let bgf = |v: &Plane, ok: &[bool]| {
-        block_median_background(v, ok, block, minb, EmptyBlocks::Neighbours)
+        block_median_background_interp(v, ok, block, minb, EmptyBlocks::Neighbours)
     };
     let margin = (params.hair_margin_um / um).ceil() as usize;
     let mut ok0: Vec<bool> = pl.bad.iter().map(|&b| b == 0).collect();
@@ -309,10 +376,19 @@ pub(crate) fn coarse(
     let bg_y = bgf(&pl.lny, &ok0);
     let bg_r0 = bgf(&pl.lnr, &ok0);
     let (be, de) = (params.bright_exclude as f32, params.dark_red_exclude as f32);
-    let excl: Vec<bool> = (0..w * h)
-        .into_par_iter()
-        .map(|i| pl.lny.data[i] - bg_y.data[i] >= be || pl.lnr.data[i] - bg_r0.data[i] <= -de)
-        .collect();
+    let mut excl = vec![false; w * h];
+    excl.par_chunks_mut(w.max(1))
+        .enumerate()
+        .for_each(|(y, erow)| {
+            let ((ty0, by0, tyy), (tr0, br0, tyr)) = (bg_y.row_parts(y), bg_r0.row_parts(y));
+            let row = y * w..(y + 1) * w;
+            let (ly, lr) = (&pl.lny.data[row.clone()], &pl.lnr.data[row]);
+            for (x, e) in erow.iter_mut().enumerate() {
+                let by = ty0[x] + tyy * (by0[x] - ty0[x]);
+                let br = tr0[x] + tyr * (br0[x] - tr0[x]);
+                *e = ly[x] - by >= be || lr[x] - br <= -de;
+            }
+        });
     let mut ok = ok0;
     clear_around(&mut ok, excl, w, h, margin);
     let hch = Plane::from_vec(
@@ -328,7 +404,7 @@ pub(crate) fn coarse(
     let bg_h = bgf(&hch, &ok);
     let d = contrast_filled(
         &hch.data,
-        &bg_h.data,
+        &bg_h,
         &ok,
         w,
         h,
@@ -357,28 +433,42 @@ pub(crate) fn coarse(
         .collect();
     let comps = label(&mask_of(cand, w, h));
     let vseed: Vec<bool> = v.par_iter().map(|&x| x >= hi).collect();
-    let mut seeded = vec![false; comps.count as usize + 1];
-    for (i, &l) in comps.data.iter().enumerate() {
-        if l > 0 && v[i] >= hi && ds[i] >= hi {
-            seeded[l as usize] = true;
-        }
-    }
-    let mut remap = vec![0u32; seeded.len()];
+    // Components with a seed pixel, by bands of rows in parallel (an OR:
+    // any order gives the same flags).
+    let nl = comps.count as usize + 1;
+    let band = 64 * w.max(1);
+    let seeded = comps
+        .data
+        .par_chunks(band)
+        .zip(v.par_chunks(band).zip(ds.par_chunks(band)))
+        .fold(
+            || vec![false; nl],
+            |mut s, (ls, (vs, dss))| {
+                for ((&l, &vv), &dv) in ls.iter().zip(vs).zip(dss) {
+                    if l > 0 && vv >= hi && dv >= hi {
+                        s[l as usize] = true;
+                    }
+                }
+                s
+            },
+        )
+        .reduce(
+            || vec![false; nl],
+            |mut a, b| {
+                a.iter_mut().zip(&b).for_each(|(x, &y)| *x |= y);
+                a
+            },
+        );
+    // Seeded components renumbered 1, 2, … in label order, which is the
+    // raster order of their first pixels (`label`), as before.
+    let mut remap = vec![0u32; nl];
     let mut next = 0;
-    let mut data = comps.data;
-    for l in data.iter_mut() {
-        if *l > 0 {
-            if !seeded[*l as usize] {
-                *l = 0;
-                continue;
-            }
-            if remap[*l as usize] == 0 {
-                next += 1;
-                remap[*l as usize] = next;
-            }
-            *l = remap[*l as usize];
-        }
+    for (r, _) in remap.iter_mut().zip(&seeded).skip(1).filter(|(_, &s)| s) {
+        next += 1;
+        *r = next;
     }
+    let mut data = comps.data;
+    data.par_iter_mut().for_each(|l| *l = remap[*l as usize]);
     // Background of ln G over the skin left after the exclusions (the fine
     // level's haemoglobin check; its hair check uses that of ln R).
     let bg_g = bgf(&pl.lng, &ok);
@@ -416,6 +506,46 @@ pub(crate) fn mask_of(data: Vec<bool>, w: usize, h: usize) -> Mask {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn banded_fill_equals_whole_plane_fill() {
+        let (w, h) = (97, 83);
+        let mut state = 12345u32;
+        let mut rnd = || {
+            state ^= state << 13;
+            state ^= state >> 17;
+            state ^= state << 5;
+            state as f32 / u32::MAX as f32
+        };
+        let hch: Vec<f32> = (0..w * h).map(|_| rnd() * 0.2).collect();
+        let grid = Plane::from_vec(3, 2, vec![0.05, 0.06, 0.02, 0.04, 0.1, 0.07]);
+        let bg = CentresInterp::new(&grid, &[10.0, 50.0, 90.0], &[20.0, 60.0], w, h);
+        // Excluded pixels in a few clusters, one at each border.
+        let mut ok = vec![true; w * h];
+        for &(cx, cy) in &[(0usize, 0usize), (50, 40), (96, 82), (10, 82), (96, 30)] {
+            for y in cy.saturating_sub(2)..(cy + 3).min(h) {
+                for x in cx.saturating_sub(2)..(cx + 3).min(w) {
+                    ok[y * w + x] = rnd() < 0.7;
+                }
+            }
+        }
+        for sigma in [0.76f32, 0.8, 1.7] {
+            assert!(fir_for(sigma).is_some());
+            let banded = contrast_filled(&hch, &bg, &ok, w, h, sigma);
+            let d: Vec<f32> = hch
+                .iter()
+                .zip(&bg.to_plane().data)
+                .zip(&ok)
+                .map(|((&a, &b), &o)| if o { a - b } else { 0.0 })
+                .collect();
+            let whole = fill_whole(d, &ok, w, h, sigma);
+            assert!(banded
+                .iter()
+                .zip(&whole)
+                .all(|(a, b)| a.to_bits() == b.to_bits()));
+            assert!(banded.iter().zip(&ok).any(|(&v, &o)| !o && v != 0.0));
+        }
+    }
 
     #[test]
     fn ln_fast_matches_ln() {
