@@ -583,7 +583,10 @@ fn without_unprofiled(
         .copied()
         .filter(|&(pi, _)| pieces[pi].samples.len() >= 3)
         .collect();
-    if kept.is_empty() || kept.len() == t.chain.len() {
+    // A lone piece left over must stand on its own profiles: twice the
+    // smallest number of supported samples a shaft needs.
+    let lone_ok = kept.len() == 1 && pieces[kept[0].0].samples.len() >= 6;
+    if kept.is_empty() || (kept.len() < 2 && !lone_ok) || kept.len() == t.chain.len() {
         return t;
     }
     let t2 = trace::assemble(pieces, &kept);

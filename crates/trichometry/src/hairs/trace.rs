@@ -705,10 +705,7 @@ fn link_score(
         return Err("lateral");
     }
     let wmin = pa.width.min(pb.width);
-    // A piece without width profiles has only the detection-scale guess
-    // (blobs where shafts cross, stretches beside another hair): no test.
-    let measured = pa.samples.len() >= 3 && pb.samples.len() >= 3;
-    if measured && wmax - wmin > (params.max_join_width_ratio as f32 - 1.0) * wmax + 1.5 {
+    if wmax - wmin > (params.max_join_width_ratio as f32 - 1.0) * wmax + 1.5 {
         return Err("width");
     }
     Ok(anti + ta + tb + 0.5 * (wmax - wmin) / wmax + 0.3 * g / gap_lim)
