@@ -232,6 +232,12 @@ struct Report {
     n_crossing: usize,
     vellus_truth: f64,
     vellus_det: f64,
+    /// Records with at least a quarter of their centreline on a second
+    /// truth shaft and off their own (wrong joins).
+    mixed: usize,
+    /// Truth shafts with at least a fifth of their visible centreline in
+    /// each of two or more records (missed joins).
+    split: usize,
 }
 
 fn evaluate(c: &Case, st: &HairStage, verbose: bool) -> Report {
@@ -333,7 +339,42 @@ fn evaluate(c: &Case, st: &HairStage, verbose: bool) -> Report {
             );
         }
     }
+    // Joining figures: mixed records and split truth shafts.
+    let mut mixed = 0;
+    for (k, s) in st.shafts.iter().enumerate() {
+        // Points on other truth shafts and not on the record's own.
+        let Some(&(_, own, _)) = m.pairs.iter().find(|p| p.0 == k) else {
+            continue;
+        };
+        let mut votes: std::collections::BTreeMap<u32, usize> = Default::default();
+        for p in &s.centreline_px {
+            let (x, y) = (p[0].round() as usize, p[1].round() as usize);
+            if x < tb.w && y < tb.h && !tb.ids[y * tb.w + x].contains(&own) {
+                for &id in &tb.ids[y * tb.w + x] {
+                    *votes.entry(id).or_default() += 1;
+                }
+            }
+        }
+        if votes.values().any(|&v| v * 4 >= s.centreline_px.len()) {
+            mixed += 1;
+        }
+    }
+    let split = c
+        .truth
+        .shafts
+        .iter()
+        .filter(|t| t.counted)
+        .filter(|t| {
+            st.shafts
+                .iter()
+                .filter(|d| coverage(&c.truth, t.id, d, w, h, tol) >= 0.2)
+                .count()
+                >= 2
+        })
+        .count();
     Report {
+        mixed,
+        split,
         count_truth: c.truth.hair_count,
         count_det: st.shafts.len(),
         mae,
@@ -360,8 +401,8 @@ fn assert_count_within_10pct(r: &Report, upp: f64) {
 
 fn print(r: &Report, tag: &str) {
     println!(
-        "{tag}: count {} / truth {}; diam MAE {:.2} bias {:+.2} (n {}); crossing one-record {:.2} (covered {:.2}, n {}); vellus {:.3} / {:.3}",
-        r.count_det, r.count_truth, r.mae, r.bias, r.n_diam, r.crossing_one_record, r.crossing_covered, r.n_crossing, r.vellus_det, r.vellus_truth
+        "{tag}: count {} / truth {}; diam MAE {:.2} bias {:+.2} (n {}); crossing one-record {:.2} (covered {:.2}, n {}); vellus {:.3} / {:.3}; mixed {} split {}",
+        r.count_det, r.count_truth, r.mae, r.bias, r.n_diam, r.crossing_one_record, r.crossing_covered, r.n_crossing, r.vellus_det, r.vellus_truth, r.mixed, r.split
     );
 }
 
@@ -934,6 +975,7 @@ fn survey() {
         .collect();
     // Per kind: sum |count error|, sum one-record fraction, cases.
     let mut tot: std::collections::BTreeMap<String, (usize, f64, usize)> = Default::default();
+    let mut joins: std::collections::BTreeMap<String, (usize, usize)> = Default::default();
     for &upp in &upps {
         for &seed in &seeds {
             let (w, h) = size(upp);
@@ -950,6 +992,9 @@ fn survey() {
                 t.0 += r.count_det.abs_diff(r.count_truth);
                 t.1 += r.crossing_one_record;
                 t.2 += 1;
+                let j = joins.entry(kind.to_string()).or_default();
+                j.0 += r.mixed;
+                j.1 += r.split;
                 let ex = exit_figures(&c, &st);
                 if verbose {
                     for t in c.truth.shafts.iter().filter(|t| t.counted) {
@@ -974,8 +1019,9 @@ fn survey() {
         }
     }
     for (kind, (err, one, n)) in &tot {
+        let (mx, sp) = joins[kind];
         println!(
-            "TOTAL {kind}: sum |count error| {err} over {n} cases; mean one-record {:.3}",
+            "TOTAL {kind}: sum |count error| {err} over {n} cases; mean one-record {:.3}; mixed records {mx}, split shafts {sp}",
             one / (*n).max(1) as f64
         );
     }

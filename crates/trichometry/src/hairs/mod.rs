@@ -19,8 +19,11 @@
 //!    erythema patches, texture), not hair, and are dropped.
 //! 4. `trace::join`: pieces are rejoined across crossings and gaps by
 //!    direction continuity (anti-parallel end directions, small lateral
-//!    offset, similar widths), greedily by best score: one shaft, one record.
-//!    The gaps (crossings) are bridged by a Hermite curve along both ends.
+//!    offset, similar widths where both pieces have width profiles), greedily
+//!    by best score: one shaft, one record. The gaps (crossings) are bridged
+//!    by a Hermite curve along both ends. A joined shaft that fails the
+//!    profile-support tests only through pieces without width profiles is
+//!    rebuilt from its profiled pieces.
 //! 5. Per shaft: each sample's width becomes the diameter of a
 //!    Beer–Lambert cylinder blurred by the image's PSF, with the optical
 //!    thickness fitted over the shaft's samples (`profile`); median
@@ -342,7 +345,10 @@ pub fn detect_hairs(input: &StageInput<'_>, params: &HairParams) -> Result<HairS
     // The pieces are joined on their provisional widths (`profile`); the
     // shafts' diameters come from the model, the optical thickness fitted
     // over each shaft's samples.
-    let mut traced = trace::join(&pieces, params, upp);
+    let mut traced: Vec<trace::Traced> = trace::join(&pieces, params, upp)
+        .into_par_iter()
+        .map(|t| without_unprofiled(&pieces, t, upp, params))
+        .collect();
     // The mask is painted with the joining widths (the visible footprint
     // the vessel stage leaves out, as before the model).
     let paint_w: Vec<f32> = traced.iter().map(|t| t.width).collect();
@@ -524,13 +530,10 @@ pub fn detect_hairs(input: &StageInput<'_>, params: &HairParams) -> Result<HairS
     })
 }
 
-/// The acceptance tests of a traced shaft, cheap ones first: its length
-/// (px) when it is a hair, else the name of the first test it fails.
-fn rejection(
-    input: &StageInput<'_>,
+/// The length and profile-support tests of a traced shaft: its length (px)
+/// when it passes, else the name of the first test it fails.
+fn support(
     t: &trace::Traced,
-    near_hair: &Mask,
-    f: usize,
     upp: f64,
     params: &HairParams,
 ) -> std::result::Result<f32, &'static str> {
@@ -553,6 +556,58 @@ fn rejection(
     if t.profiled_px < params.min_profiled_length * len_px {
         return Err("profiled_length");
     }
+    Ok(len_px)
+}
+
+/// A joined shaft that fails the profile-support tests only because of
+/// pieces without width profiles (stretches where it runs over or beside
+/// another hair, blobs where shafts cross) is rebuilt from its profiled
+/// pieces in the same order, the others bridged: joining must not make a
+/// hair's record fail where its own pieces pass.
+fn without_unprofiled(
+    pieces: &[trace::Piece],
+    t: trace::Traced,
+    upp: f64,
+    params: &HairParams,
+) -> trace::Traced {
+    let fails_support = matches!(
+        support(&t, upp, params),
+        Err("profile_support" | "profiled_length")
+    );
+    if t.n_pieces < 2 || !fails_support {
+        return t;
+    }
+    let kept: Vec<(usize, bool)> = t
+        .chain
+        .iter()
+        .copied()
+        .filter(|&(pi, _)| pieces[pi].samples.len() >= 3)
+        .collect();
+    // A lone piece left over must stand on its own profiles: twice the
+    // smallest number of supported samples a shaft needs.
+    let lone_ok = kept.len() == 1 && pieces[kept[0].0].samples.len() >= 6;
+    if kept.is_empty() || (kept.len() < 2 && !lone_ok) || kept.len() == t.chain.len() {
+        return t;
+    }
+    let t2 = trace::assemble(pieces, &kept);
+    if support(&t2, upp, params).is_ok() {
+        t2
+    } else {
+        t
+    }
+}
+
+/// The acceptance tests of a traced shaft, cheap ones first: its length
+/// (px) when it is a hair, else the name of the first test it fails.
+fn rejection(
+    input: &StageInput<'_>,
+    t: &trace::Traced,
+    near_hair: &Mask,
+    f: usize,
+    upp: f64,
+    params: &HairParams,
+) -> std::result::Result<f32, &'static str> {
+    let len_px = support(t, upp, params)?;
     if t.depth.is_nan() || t.depth < params.min_contrast {
         return Err("contrast");
     }

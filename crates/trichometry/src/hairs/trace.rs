@@ -47,6 +47,8 @@ pub(crate) struct Traced {
     /// Indices of the pieces joined, in order.
     #[allow(dead_code)]
     pub piece_ids: Vec<usize>,
+    /// The pieces joined, in order, and whether each is reversed.
+    pub chain: Vec<(usize, bool)>,
     /// Profile positions read over all pieces.
     pub attempts: usize,
     /// Length backed by two-edge profiles over all pieces (px).
@@ -919,92 +921,100 @@ pub(crate) fn join(pieces: &[Piece], params: &HairParams, upp: f64) -> Vec<Trace
                 _ => break,
             }
         }
-        let mut pts = Vec::new();
-        let mut samples = Vec::new();
-        let mut arc0 = 0.0f32;
-        for &(pi, rev) in &chain {
-            let pc = &pieces[pi];
-            let mut q = pc.pts.clone();
-            let len = *profile::arc_lengths(&q).last().unwrap_or(&0.0);
-            if rev {
-                q.reverse();
-            }
-            if let Some(&last) = pts.last() {
-                let first: [f32; 2] = q[0];
-                let last: [f32; 2] = last;
-                let g = ((first[0] - last[0]).powi(2) + (first[1] - last[1]).powi(2)).sqrt();
-                // Bridge the gap (a crossing or a faint stretch) with a cubic
-                // Hermite curve along both end directions, one point per px:
-                // the centreline of the shaft runs on across the other hair.
-                let tangent = |v: &[[f32; 2]], from_end: bool| -> [f32; 2] {
-                    let n = v.len();
-                    let k = n.min(8);
-                    let (a, b) = if from_end {
-                        (v[n - k], v[n - 1])
-                    } else {
-                        (v[0], v[k - 1])
-                    };
-                    let (dx, dy) = (b[0] - a[0], b[1] - a[1]);
-                    let l = (dx * dx + dy * dy).sqrt().max(1e-6);
-                    [dx / l, dy / l]
-                };
-                if g > 1.5 && q.len() >= 2 && pts.len() >= 2 {
-                    let (t0, t1) = (tangent(&pts, true), tangent(&q, false));
-                    let m = g.ceil() as usize;
-                    for i in 1..m {
-                        let t = i as f32 / m as f32;
-                        let (t2, t3) = (t * t, t * t * t);
-                        let h00 = 2.0 * t3 - 3.0 * t2 + 1.0;
-                        let h10 = t3 - 2.0 * t2 + t;
-                        let h01 = -2.0 * t3 + 3.0 * t2;
-                        let h11 = t3 - t2;
-                        pts.push([
-                            h00 * last[0] + h10 * g * t0[0] + h01 * first[0] + h11 * g * t1[0],
-                            h00 * last[1] + h10 * g * t0[1] + h01 * first[1] + h11 * g * t1[1],
-                        ]);
-                    }
-                }
-                arc0 += g;
-            }
-            for s in &pc.samples {
-                let mut s = *s;
-                s.arc_px = arc0 + if rev { len - s.arc_px } else { s.arc_px };
-                samples.push(s);
-            }
-            arc0 += len;
-            pts.extend(q);
-        }
-        let mut wv: Vec<f32> = samples.iter().map(|s| s.width_px).collect();
-        let mut dv: Vec<f32> = samples.iter().map(|s| s.depth).collect();
-        // Without samples: the length-weighted guess of the pieces.
-        let width = if wv.len() >= 2 {
-            profile::median(&mut wv)
-        } else {
-            let mut ws: Vec<f32> = chain.iter().map(|&(pi, _)| pieces[pi].width).collect();
-            profile::median(&mut ws)
-        };
-        let depth = if dv.is_empty() {
-            let mut ds: Vec<f32> = chain
-                .iter()
-                .map(|&(pi, _)| pieces[pi].depth)
-                .filter(|d| d.is_finite())
-                .collect();
-            profile::median(&mut ds)
-        } else {
-            profile::median(&mut dv)
-        };
-        out.push(Traced {
-            pts,
-            samples,
-            width,
-            depth,
-            n_pieces: chain.len(),
-            piece_ids: chain.iter().map(|&(pi, _)| pi).collect(),
-            attempts: chain.iter().map(|&(pi, _)| pieces[pi].attempts).sum(),
-            profiled_px: chain.iter().map(|&(pi, _)| pieces[pi].profiled_px).sum(),
-        });
+        out.push(assemble(pieces, &chain));
     }
     out
+}
+
+/// One shaft from a chain of pieces `(piece, reversed)`, in order: their
+/// centrelines with the gaps bridged by a Hermite curve along both end
+/// directions, their width samples on one arc length.
+pub(crate) fn assemble(pieces: &[Piece], chain: &[(usize, bool)]) -> Traced {
+    let mut pts = Vec::new();
+    let mut samples = Vec::new();
+    let mut arc0 = 0.0f32;
+    for &(pi, rev) in chain {
+        let pc = &pieces[pi];
+        let mut q = pc.pts.clone();
+        let len = *profile::arc_lengths(&q).last().unwrap_or(&0.0);
+        if rev {
+            q.reverse();
+        }
+        if let Some(&last) = pts.last() {
+            let first: [f32; 2] = q[0];
+            let last: [f32; 2] = last;
+            let g = ((first[0] - last[0]).powi(2) + (first[1] - last[1]).powi(2)).sqrt();
+            // Bridge the gap (a crossing or a faint stretch) with a cubic
+            // Hermite curve along both end directions, one point per px:
+            // the centreline of the shaft runs on across the other hair.
+            let tangent = |v: &[[f32; 2]], from_end: bool| -> [f32; 2] {
+                let n = v.len();
+                let k = n.min(8);
+                let (a, b) = if from_end {
+                    (v[n - k], v[n - 1])
+                } else {
+                    (v[0], v[k - 1])
+                };
+                let (dx, dy) = (b[0] - a[0], b[1] - a[1]);
+                let l = (dx * dx + dy * dy).sqrt().max(1e-6);
+                [dx / l, dy / l]
+            };
+            if g > 1.5 && q.len() >= 2 && pts.len() >= 2 {
+                let (t0, t1) = (tangent(&pts, true), tangent(&q, false));
+                let m = g.ceil() as usize;
+                for i in 1..m {
+                    let t = i as f32 / m as f32;
+                    let (t2, t3) = (t * t, t * t * t);
+                    let h00 = 2.0 * t3 - 3.0 * t2 + 1.0;
+                    let h10 = t3 - 2.0 * t2 + t;
+                    let h01 = -2.0 * t3 + 3.0 * t2;
+                    let h11 = t3 - t2;
+                    pts.push([
+                        h00 * last[0] + h10 * g * t0[0] + h01 * first[0] + h11 * g * t1[0],
+                        h00 * last[1] + h10 * g * t0[1] + h01 * first[1] + h11 * g * t1[1],
+                    ]);
+                }
+            }
+            arc0 += g;
+        }
+        for s in &pc.samples {
+            let mut s = *s;
+            s.arc_px = arc0 + if rev { len - s.arc_px } else { s.arc_px };
+            samples.push(s);
+        }
+        arc0 += len;
+        pts.extend(q);
+    }
+    let mut wv: Vec<f32> = samples.iter().map(|s| s.width_px).collect();
+    let mut dv: Vec<f32> = samples.iter().map(|s| s.depth).collect();
+    // Without samples: the length-weighted guess of the pieces.
+    let width = if wv.len() >= 2 {
+        profile::median(&mut wv)
+    } else {
+        let mut ws: Vec<f32> = chain.iter().map(|&(pi, _)| pieces[pi].width).collect();
+        profile::median(&mut ws)
+    };
+    let depth = if dv.is_empty() {
+        let mut ds: Vec<f32> = chain
+            .iter()
+            .map(|&(pi, _)| pieces[pi].depth)
+            .filter(|d| d.is_finite())
+            .collect();
+        profile::median(&mut ds)
+    } else {
+        profile::median(&mut dv)
+    };
+    Traced {
+        pts,
+        samples,
+        width,
+        depth,
+        n_pieces: chain.len(),
+        piece_ids: chain.iter().map(|&(pi, _)| pi).collect(),
+        chain: chain.to_vec(),
+        attempts: chain.iter().map(|&(pi, _)| pieces[pi].attempts).sum(),
+        profiled_px: chain.iter().map(|&(pi, _)| pieces[pi].profiled_px).sum(),
+    }
 }
 
 #[cfg(test)]
@@ -1309,6 +1319,13 @@ mod diag {
             }
         }
         let traced = join(&pk, &params, upp);
+        let near_hair = dilate(&det.mask, 2.0);
+        for (k, t) in traced.iter().enumerate() {
+            let r = super::super::rejection(&input, t, &near_hair, det.factor, upp, &params);
+            if t.n_pieces > 1 {
+                println!("shaft {k} pieces {:?} -> {:?}", t.piece_ids, r.map(|_| ()));
+            }
+        }
         let mut shaft_of = vec![usize::MAX; pk.len()];
         for (k, t) in traced.iter().enumerate() {
             for &pi in &t.piece_ids {
