@@ -429,8 +429,12 @@ pub fn detect_vessels(
     // Labels and mask by bands of rows in parallel: each band writes the
     // pixels of every vessel that falls in it (a vessel's pixels are sorted,
     // and vessels do not share pixels), so the result is that of any order.
-    let mut labels0 = vec![0u32; w0 * h0];
-    let mut mask = Mask::filled(w0, h0, false);
+    let mut labels0 = crate::kernels::zeroed_vec::<u32>(w0 * h0);
+    let mut mask = Mask {
+        width: w0,
+        height: h0,
+        data: crate::kernels::zeroed_vec::<bool>(w0 * h0),
+    };
     {
         use rayon::prelude::*;
         let band = OUTPUT_BAND_ROWS * w0.max(1);
@@ -508,8 +512,9 @@ fn summarize(caps: &[Capillary], area_mm2: f64) -> VesselSummary {
 /// of the nearest vessel (breadth-first, deterministic); 0 elsewhere.
 fn ring_labels(l: &Labels, ok: &[bool], r: usize) -> Vec<u32> {
     let (w, h) = (l.width, l.height);
-    let mut out = vec![0u32; w * h];
-    let mut dist = vec![u16::MAX; w * h];
+    let mut out = crate::kernels::zeroed_vec::<u32>(w * h);
+    let mut dist = crate::kernels::zeroed_vec::<u16>(w * h);
+    dist.fill(u16::MAX);
     let mut front: Vec<usize> = Vec::new();
     for (i, &v) in l.data.iter().enumerate() {
         if v > 0 {

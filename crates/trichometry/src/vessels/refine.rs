@@ -99,7 +99,7 @@ pub(crate) struct Grid {
 pub(crate) fn grow_labels(l: &Labels) -> Vec<u32> {
     let (w, h) = (l.width, l.height);
     let d = &l.data;
-    let mut out = vec![0u32; w * h];
+    let mut out = crate::kernels::zeroed_vec::<u32>(w * h);
     if w == 0 {
         return out;
     }

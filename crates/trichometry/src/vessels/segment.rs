@@ -9,7 +9,7 @@ use crate::color::LinearRgb;
 use crate::image::{Labels, Mask, Plane};
 use crate::kernels::{
     block_median_background_interp, dilate_square, fir_for, gaussian_blur, label,
-    ridge_or_blob_contrast, CentresInterp, EmptyBlocks, Polarity,
+    ridge_or_blob_contrast, zeroed_vec, CentresInterp, EmptyBlocks, Polarity,
 };
 use rayon::prelude::*;
 
@@ -88,13 +88,13 @@ fn read_planes(rgb: &LinearRgb, valid: &Mask, hair: Option<&Mask>, f: usize) -> 
     let (w0, h0) = (rgb.width, rgb.height);
     let (w, h) = (w0.div_ceil(f), h0.div_ceil(f));
     let hm: &[bool] = hair.map(|m| &m.data[..]).unwrap_or(&[]);
-    let mut out_r = vec![0.0f32; w * h];
-    let mut out_g = vec![0.0f32; w * h];
-    let mut out_b = vec![0.0f32; w * h];
-    let mut lnr = vec![0.0f32; w * h];
-    let mut lng = vec![0.0f32; w * h];
-    let mut lny = vec![0.0f32; w * h];
-    let mut bad = vec![0u8; w * h];
+    let mut out_r = zeroed_vec::<f32>(w * h);
+    let mut out_g = zeroed_vec::<f32>(w * h);
+    let mut out_b = zeroed_vec::<f32>(w * h);
+    let mut lnr = zeroed_vec::<f32>(w * h);
+    let mut lng = zeroed_vec::<f32>(w * h);
+    let mut lny = zeroed_vec::<f32>(w * h);
+    let mut bad = zeroed_vec::<u8>(w * h);
     let mut counts = vec![0usize; h];
     out_r
         .par_chunks_mut(w)
@@ -376,7 +376,7 @@ pub(crate) fn coarse(
     let bg_y = bgf(&pl.lny, &ok0);
     let bg_r0 = bgf(&pl.lnr, &ok0);
     let (be, de) = (params.bright_exclude as f32, params.dark_red_exclude as f32);
-    let mut excl = vec![false; w * h];
+    let mut excl = zeroed_vec::<bool>(w * h);
     excl.par_chunks_mut(w.max(1))
         .enumerate()
         .for_each(|(y, erow)| {
