@@ -16,7 +16,7 @@ use super::detect::Detection;
 use super::profile::{self, WidthSample};
 use super::HairParams;
 use crate::image::Mask;
-use crate::kernels::{label_with, sample_bilinear, Connectivity};
+use crate::kernels::{label_with, sample_bilinear, skeletonize, Connectivity};
 use rayon::prelude::*;
 
 /// An ordered centreline piece between cuts, in full-resolution px.
@@ -51,6 +51,17 @@ pub(crate) struct Traced {
     pub attempts: usize,
     /// Length backed by two-edge profiles over all pieces (px).
     pub profiled_px: f32,
+}
+
+/// The centreline pixels: [`nms`] thinned to one pixel
+/// (`kernels::skeletonize`). The maxima across a flat-topped (wide, opaque)
+/// shaft form a band two or three pixels wide (the strength plateaus over
+/// its core), and several hairs leaving one follicle merge into a blob
+/// near their exit: in such a band the junction test counts no branches and
+/// the walk that orders a piece's pixels stops in a corner, losing the
+/// rest of the shaft. Thinned, the band is a line and the blob a junction.
+pub(super) fn centrelines(det: &Detection) -> Mask {
+    skeletonize(&nms(det))
 }
 
 /// Non-maximum suppression across the ridge within the hysteresis mask.
@@ -476,7 +487,7 @@ fn smooth(pts: &[[f32; 2]], k: usize) -> Vec<[f32; 2]> {
 
 /// Pieces: ordered, smoothed centreline polylines in full-res px.
 pub(crate) fn pieces(det: &Detection, params: &HairParams, upp: f64) -> (Vec<Piece>, Mask) {
-    let thin = nms(det);
+    let thin = centrelines(det);
     let (cut, zones) = cut_junctions(&thin, det);
     let lab = label_with(&cut, Connectivity::Eight);
     let w = cut.width;
@@ -1065,7 +1076,7 @@ mod diag {
         };
         let params = HairParams::default();
         let det = super::super::detect::detect(&input, &params);
-        let thin = nms(&det);
+        let thin = centrelines(&det);
         let (cut, _) = cut_junctions(&thin, &det);
         let (pk, _) = pieces(&det, &params, upp);
         let loose = HairParams {
