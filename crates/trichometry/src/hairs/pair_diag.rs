@@ -306,7 +306,7 @@ fn pair_overlay() {
     let near_hair = dilate(&det.mask, 2.0);
     let stage = detect_hairs(&input, &params).unwrap();
     let m_all = raster(w, h, &pall.iter().map(|p| &p.pts[..]).collect::<Vec<_>>());
-    let thin = trace::centrelines(&det);
+    let thin = trace::nms(&det);
     let (cut, zones) = trace::cut_junctions(&thin, &det);
     let rej: Vec<&[[f32; 2]]> = traced
         .iter()
@@ -440,7 +440,7 @@ fn pair_profile() {
             }
         }
     }
-    let thin = trace::centrelines(&det);
+    let thin = trace::nms(&det);
     let (cut, _) = trace::cut_junctions(&thin, &det);
     let lab = crate::kernels::label_with(&cut, crate::kernels::Connectivity::Eight);
     let mut seen = std::collections::BTreeSet::new();
@@ -625,43 +625,5 @@ fn pair_matching() {
     println!("seed {seed}: {:?}", c.matches);
     for (k, n) in &tally {
         println!("  {n:4}  {k}");
-    }
-}
-
-/// The thin set as text: `PAIR_DIAG=seed,visit,x0,y0,w,h`; `#` kept after
-/// the junction cut, `x` cut (junction zone), `+` zone only, `:` ridge mask.
-#[test]
-#[ignore]
-fn pair_ascii() {
-    let v = std::env::var("PAIR_DIAG").unwrap_or("61,0,600,290,110,70".into());
-    let v: Vec<usize> = v.split(',').map(|s| s.parse().unwrap()).collect();
-    let (seed, visit, x0, y0, cw, ch) = (v[0] as u64, v[1], v[2], v[3], v[4], v[5]);
-    let p = render_pair(&PairSpec::crowded_followup_example(seed)).unwrap();
-    let pv = if visit == 0 { &p.baseline } else { &p.followup };
-    let rgb = crate::color::to_linear(&pv.image.view()).unwrap();
-    let (w, h) = (rgb.width, rgb.height);
-    let valid = Mask::filled(w, h, true);
-    let input = StageInput {
-        rgb: &rgb,
-        um_per_px: pv.um_per_px_nominal,
-        valid: &valid,
-    };
-    let det = detect::detect(&input, &HairParams::default());
-    let thin = trace::centrelines(&det);
-    let (cut, zones) = trace::cut_junctions(&thin, &det);
-    for y in y0..(y0 + ch).min(h) {
-        let s: String = (x0..(x0 + cw).min(w))
-            .map(|x| {
-                let i = y * w + x;
-                match (cut.data[i], thin.data[i], zones.data[i], det.mask.data[i]) {
-                    (true, ..) => '#',
-                    (_, true, ..) => 'x',
-                    (_, _, true, _) => '+',
-                    (.., true) => ':',
-                    _ => ' ',
-                }
-            })
-            .collect();
-        println!("{y:4} {s}");
     }
 }

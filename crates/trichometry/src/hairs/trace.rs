@@ -16,7 +16,7 @@ use super::detect::Detection;
 use super::profile::{self, WidthSample};
 use super::HairParams;
 use crate::image::Mask;
-use crate::kernels::{label_with, sample_bilinear, skeletonize, Connectivity};
+use crate::kernels::{label_with, sample_bilinear, Connectivity};
 use rayon::prelude::*;
 
 /// An ordered centreline piece between cuts, in full-resolution px.
@@ -53,15 +53,9 @@ pub(crate) struct Traced {
     pub profiled_px: f32,
 }
 
-/// The centreline pixels: [`nms`] thinned to one pixel
-/// (`kernels::skeletonize`). The maxima across a flat-topped (wide, opaque)
-/// shaft form a band two or three pixels wide (the strength plateaus over
-/// its core), and several hairs leaving one follicle merge into a blob
-/// near their exit: in such a band the junction test counts no branches and
-/// the walk that orders a piece's pixels stops in a corner, losing the
-/// rest of the shaft. Thinned, the band is a line and the blob a junction.
+/// The centreline pixels: the maxima of [`nms`].
 pub(super) fn centrelines(det: &Detection) -> Mask {
-    skeletonize(&nms(det))
+    nms(det)
 }
 
 /// Non-maximum suppression across the ridge within the hysteresis mask.
@@ -509,12 +503,36 @@ pub(crate) fn pieces(det: &Detection, params: &HairParams, upp: f64) -> (Vec<Pie
         .skip(1)
         .filter(|c| c.len() >= min_px)
         .flat_map_iter(|c| {
-            let l = lab.data[c[0]];
-            let n = lab.data.len();
-            let path = order(c, w, &|j| j < n && lab.data[j] == l);
-            let mut sig: Vec<f32> = path.iter().map(|&i| det.scale.data[i]).collect();
-            let k = (1.5 * profile::median(&mut sig)).round().max(3.0) as usize;
-            split_at_turns(&path, w, k, params.max_turn_deg as f32)
+            // The maxima across a flat-topped (wide, opaque) shaft form a
+            // band two or three pixels wide, in which the walk can stop in a
+            // corner: the pixels it left (less the band beside its path)
+            // are walked again, so the rest of the shaft is not lost.
+            let mut out = Vec::new();
+            let mut rest = c.clone();
+            while rest.len() >= min_px {
+                let path = order(&rest, w, &|j| rest.binary_search(&j).is_ok());
+                let mut sig: Vec<f32> = path.iter().map(|&i| det.scale.data[i]).collect();
+                let k = (1.5 * profile::median(&mut sig)).round().max(3.0) as usize;
+                out.extend(split_at_turns(&path, w, k, params.max_turn_deg as f32));
+                // The path and its 8-neighbours are used up.
+                let mut used: Vec<usize> = Vec::with_capacity(9 * path.len());
+                for &i in &path {
+                    let (x, y) = ((i % w) as i64, (i / w) as i64);
+                    for (dx, dy) in RING.iter().chain(&[(0, 0)]) {
+                        let (xx, yy) = (x + *dx as i64, y + *dy as i64);
+                        if xx >= 0 && yy >= 0 && xx < w as i64 {
+                            used.push(yy as usize * w + xx as usize);
+                        }
+                    }
+                }
+                used.sort_unstable();
+                rest.retain(|j| used.binary_search(j).is_err());
+                // Only a substantial remainder is another stretch of shaft.
+                if rest.len() < 4 * min_px {
+                    break;
+                }
+            }
+            out
         })
         .filter(|p| p.len() >= min_px)
         .collect();
