@@ -55,6 +55,11 @@ pub(crate) struct Traced {
     pub profiled_px: f32,
 }
 
+/// The centreline pixels: the maxima of [`nms`].
+pub(super) fn centrelines(det: &Detection) -> Mask {
+    nms(det)
+}
+
 /// Non-maximum suppression across the ridge within the hysteresis mask.
 pub(super) fn nms(det: &Detection) -> Mask {
     let s = &det.strength;
@@ -608,7 +613,7 @@ fn smooth(pts: &[[f32; 2]], k: usize) -> Vec<[f32; 2]> {
 
 /// Pieces: ordered, smoothed centreline polylines in full-res px.
 pub(crate) fn pieces(det: &Detection, params: &HairParams, upp: f64) -> (Vec<Piece>, Mask) {
-    let thin = nms(det);
+    let thin = centrelines(det);
     let (cut, zones) = cut_junctions(&thin, det);
     let lab = label_with(&cut, Connectivity::Eight);
     let w = cut.width;
@@ -630,12 +635,36 @@ pub(crate) fn pieces(det: &Detection, params: &HairParams, upp: f64) -> (Vec<Pie
         .skip(1)
         .filter(|c| c.len() >= min_px)
         .flat_map_iter(|c| {
-            let l = lab.data[c[0]];
-            let n = lab.data.len();
-            let path = order(c, w, &|j| j < n && lab.data[j] == l);
-            let mut sig: Vec<f32> = path.iter().map(|&i| det.scale.data[i]).collect();
-            let k = (1.5 * profile::median(&mut sig)).round().max(3.0) as usize;
-            split_at_turns(&path, w, k, params.max_turn_deg as f32)
+            // The maxima across a flat-topped (wide, opaque) shaft form a
+            // band two or three pixels wide, in which the walk can stop in a
+            // corner: the pixels it left (less the band beside its path)
+            // are walked again, so the rest of the shaft is not lost.
+            let mut out = Vec::new();
+            let mut rest = c.clone();
+            while rest.len() >= min_px {
+                let path = order(&rest, w, &|j| rest.binary_search(&j).is_ok());
+                let mut sig: Vec<f32> = path.iter().map(|&i| det.scale.data[i]).collect();
+                let k = (1.5 * profile::median(&mut sig)).round().max(3.0) as usize;
+                out.extend(split_at_turns(&path, w, k, params.max_turn_deg as f32));
+                // The path and its 8-neighbours are used up.
+                let mut used: Vec<usize> = Vec::with_capacity(9 * path.len());
+                for &i in &path {
+                    let (x, y) = ((i % w) as i64, (i / w) as i64);
+                    for (dx, dy) in RING.iter().chain(&[(0, 0)]) {
+                        let (xx, yy) = (x + *dx as i64, y + *dy as i64);
+                        if xx >= 0 && yy >= 0 && xx < w as i64 {
+                            used.push(yy as usize * w + xx as usize);
+                        }
+                    }
+                }
+                used.sort_unstable();
+                rest.retain(|j| used.binary_search(j).is_err());
+                // Only a substantial remainder is another stretch of shaft.
+                if rest.len() < 4 * min_px {
+                    break;
+                }
+            }
+            out
         })
         .filter(|p| p.len() >= min_px)
         .collect();
@@ -1260,7 +1289,7 @@ mod diag {
         };
         let params = HairParams::default();
         let det = super::super::detect::detect(&input, &params);
-        let thin = nms(&det);
+        let thin = centrelines(&det);
         let (cut, _) = cut_junctions(&thin, &det);
         let (pk, _) = pieces(&det, &params, upp);
         let loose = HairParams {
