@@ -191,11 +191,7 @@ fn main() {
                 let (rgb, mut valid) = scene(w, h, upp, seed, hs);
                 if glare {
                     let q = assess(&rgb, &QualityParams::default());
-                    valid = Mask {
-                        width: rgb.width,
-                        height: rgb.height,
-                        data: q.glare_mask.data.iter().map(|&g| !g).collect(),
-                    };
+                    valid = q.glare_mask.complement();
                 }
                 let input = StageInput {
                     rgb: &rgb,

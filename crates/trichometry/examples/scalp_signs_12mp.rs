@@ -3,7 +3,6 @@
 
 use std::time::Instant;
 use trichometry::color::to_linear;
-use trichometry::image::Mask;
 use trichometry::quality::{assess, QualityParams};
 use trichometry::scalp_signs::{detect_scalp_signs, ScalpSignParams};
 use trichometry::synth::hairs::HairSceneSpec;
@@ -30,11 +29,7 @@ fn main() {
         let p = render(&spec).unwrap();
         let rgb = to_linear(&p.image.view()).unwrap();
         let q = assess(&rgb, &QualityParams::default());
-        let valid = Mask {
-            width: rgb.width,
-            height: rgb.height,
-            data: q.glare_mask.data.iter().map(|&g| !g).collect(),
-        };
+        let valid = q.glare_mask.complement();
         let input = StageInput {
             rgb: &rgb,
             um_per_px: upp,

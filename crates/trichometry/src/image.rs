@@ -282,6 +282,22 @@ impl Mask {
     pub fn get(&self, x: usize, y: usize) -> bool {
         self.data[y * self.width + x]
     }
+    /// The complement: every flag inverted (e.g. the analysable pixels
+    /// from a glare mask).
+    ///
+    /// ```
+    /// use trichometry::Mask;
+    /// let glare = Mask { width: 2, height: 1, data: vec![true, false] };
+    /// assert_eq!(glare.complement().data, vec![false, true]);
+    /// ```
+    #[must_use]
+    pub fn complement(&self) -> Mask {
+        Mask {
+            width: self.width,
+            height: self.height,
+            data: self.data.iter().map(|&b| !b).collect(),
+        }
+    }
 }
 
 /// A label image: 0 = background, 1.. = one object each.

@@ -63,11 +63,7 @@ fn run_scene(spec: SceneSpec) -> Run {
     let p = render(&spec).unwrap();
     let rgb = to_linear(&p.image.view()).unwrap();
     let q = assess(&rgb, &QualityParams::default());
-    let mut valid = Mask {
-        width,
-        height,
-        data: q.glare_mask.data.iter().map(|&g| !g).collect(),
-    };
+    let mut valid = q.glare_mask.complement();
     if spec
         .hairs
         .as_ref()

@@ -52,11 +52,7 @@ fn pair_diag() {
     let pv = if visit == 0 { &p.baseline } else { &p.followup };
     let rgb = crate::color::to_linear(&pv.image.view()).unwrap();
     let q = crate::quality::assess(&rgb, &Default::default());
-    let valid = Mask {
-        width: rgb.width,
-        height: rgb.height,
-        data: q.glare_mask.data.iter().map(|&g| !g).collect(),
-    };
+    let valid = q.glare_mask.complement();
     let (w, h) = (rgb.width, rgb.height);
     let upp = pv.um_per_px_nominal;
     let input = StageInput {

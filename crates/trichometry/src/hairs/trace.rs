@@ -1052,6 +1052,17 @@ mod tests {
     use crate::analysis::StageInput;
     use crate::color::LinearRgb;
 
+    /// Uniform numbers in [0, 1) from a 64-bit linear congruential
+    /// generator (test data).
+    fn lcg(mut seed: u64) -> impl FnMut() -> f32 {
+        move || {
+            seed = seed
+                .wrapping_mul(6364136223846793005)
+                .wrapping_add(1442695040888963407);
+            (seed >> 40) as f32 / (1u64 << 24) as f32
+        }
+    }
+
     /// The quick across-the-ridge test gives the exact test's answer
     /// whenever it answers, on rough planes, plateaus (ties) and every
     /// angle, including the ends of the range; and it answers most pixels
@@ -1059,13 +1070,7 @@ mod tests {
     #[test]
     fn quick_across_agrees_with_the_exact_test() {
         let (w, h) = (97, 61);
-        let mut seed = 12345u64;
-        let mut rnd = || {
-            seed = seed
-                .wrapping_mul(6364136223846793005)
-                .wrapping_add(1442695040888963407);
-            (seed >> 40) as f32 / (1u64 << 24) as f32
-        };
+        let mut rnd = lcg(12345);
         let mut data: Vec<f32> = (0..w * h).map(|_| rnd()).collect();
         // A plateau (ties) and a smooth ridge.
         for y in 10..20 {
@@ -1114,13 +1119,7 @@ mod tests {
     #[test]
     fn quick_across_rows_equal_the_pixel_test() {
         let (w, h) = (83, 41);
-        let mut seed = 777u64;
-        let mut rnd = || {
-            seed = seed
-                .wrapping_mul(6364136223846793005)
-                .wrapping_add(1442695040888963407);
-            (seed >> 40) as f32 / (1u64 << 24) as f32
-        };
+        let mut rnd = lcg(777);
         let mut data: Vec<f32> = (0..w * h).map(|_| rnd()).collect();
         for y in 5..15 {
             for x in 10..30 {
