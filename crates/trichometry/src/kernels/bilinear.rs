@@ -182,6 +182,14 @@ pub fn interpolate_from_centres(
 /// that blend them. [`CentresInterp::at`] and [`CentresInterp::row`] give
 /// the plane's values bit for bit where they are needed (a background read
 /// at points, or row by row in a pass that uses it once).
+/// `t + ty · (b − t)`: the blend of two interpolated grid rows that every
+/// reader of a [`CentresInterp`] uses (the same operations, so the same
+/// bits, wherever it is read).
+#[inline(always)]
+pub(crate) fn lerp(t: f32, b: f32, ty: f32) -> f32 {
+    t + ty * (b - t)
+}
+
 #[derive(Debug, Clone, Default)]
 pub(crate) struct CentresInterp {
     width: usize,
@@ -256,7 +264,7 @@ impl CentresInterp {
     pub(crate) fn at(&self, x: usize, y: usize) -> f32 {
         let (top, bot, ty) = self.row_parts(y);
         let (t, b) = (top[x], bot[x]);
-        t + ty * (b - t)
+        lerp(t, b, ty)
     }
 
     /// Output row `y` from column `x0` into `out` (`out.len()` values).
@@ -265,17 +273,14 @@ impl CentresInterp {
         let (top, bot, ty) = self.row_parts(y);
         let n = out.len();
         for ((o, &t), &b) in out.iter_mut().zip(&top[x0..x0 + n]).zip(&bot[x0..x0 + n]) {
-            *o = t + ty * (b - t);
+            *o = lerp(t, b, ty);
         }
     }
 
     /// Output row `y` into `out` (`width` values).
     #[inline(always)]
     pub(crate) fn row(&self, y: usize, out: &mut [f32]) {
-        let (top, bot, ty) = self.row_parts(y);
-        for ((o, &t), &b) in out.iter_mut().zip(top).zip(bot) {
-            *o = t + ty * (b - t);
-        }
+        self.row_span(y, 0, out);
     }
 
     /// The whole plane.

@@ -23,11 +23,11 @@ mod thin;
 
 pub(crate) use self::background::block_median_background_interp;
 pub use self::background::{block_median, block_median_background, block_medians, EmptyBlocks};
-pub(crate) use self::bilinear::CentresInterp;
 pub use self::bilinear::{
     downsample2, interpolate_from_centres, sample_bilinear, sample_bilinear_with,
     upsample_from_blocks, upsample_from_blocks_apply, upsample_to,
 };
+pub(crate) use self::bilinear::{lerp, CentresInterp};
 pub use self::distance::distance_transform;
 pub(crate) use self::gaussian::fir_for;
 pub use self::gaussian::gaussian_blur;

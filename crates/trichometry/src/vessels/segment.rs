@@ -8,7 +8,7 @@ use super::VesselParams;
 use crate::color::LinearRgb;
 use crate::image::{Labels, Mask, Plane};
 use crate::kernels::{
-    block_median_background_interp, dilate_square, fir_for, gaussian_blur, label,
+    block_median_background_interp, dilate_square, fir_for, gaussian_blur, label, lerp,
     ridge_or_blob_contrast, zeroed_vec, CentresInterp, EmptyBlocks, Polarity,
 };
 use rayon::prelude::*;
@@ -270,7 +270,7 @@ fn contrast_filled(
                 .zip(bot)
             {
                 // The background's value as in its plane.
-                let bv = t + ty * (b - t);
+                let bv = lerp(t, b, ty);
                 *v = if o { a - bv } else { 0.0 };
             }
         });
@@ -384,8 +384,8 @@ pub(crate) fn coarse(
             let row = y * w..(y + 1) * w;
             let (ly, lr) = (&pl.lny.data[row.clone()], &pl.lnr.data[row]);
             for (x, e) in erow.iter_mut().enumerate() {
-                let by = ty0[x] + tyy * (by0[x] - ty0[x]);
-                let br = tr0[x] + tyr * (br0[x] - tr0[x]);
+                let by = lerp(ty0[x], by0[x], tyy);
+                let br = lerp(tr0[x], br0[x], tyr);
                 *e = ly[x] - by >= be || lr[x] - br <= -de;
             }
         });
