@@ -119,6 +119,16 @@ pub fn skeletonize(mask: &Mask) -> Mask {
     // capillary) would otherwise rebuild them every call.
     static TABLES: std::sync::OnceLock<[[bool; 256]; 2]> = std::sync::OnceLock::new();
     let tables = TABLES.get_or_init(zs_tables);
+    if w <= 64 {
+        thin_bits(&mask.data, w, h)
+    } else {
+        thin_rows(mask, tables)
+    }
+}
+
+/// [`skeletonize`] by rows of the whole image (parallel when large).
+fn thin_rows(mask: &Mask, tables: &[[bool; 256]; 2]) -> Mask {
+    let (w, h) = (mask.width, mask.height);
     let mut cur: Vec<u8> = mask.data.iter().map(|&b| b as u8).collect();
     let mut next = cur.clone();
     // Rows changed by the last two subiterations. A row whose 3-row
@@ -185,6 +195,117 @@ pub fn skeletonize(mask: &Mask) -> Mask {
         width: w,
         height: h,
         data: cur.into_iter().map(|v| v != 0).collect(),
+    }
+}
+
+/// [`skeletonize`] of a mask at most 64 pixels wide, a row per `u64`
+/// (bit x = pixel x): each Zhang–Suen subiteration decides every pixel of
+/// a row at once from the three rows of the state before it, with the
+/// conditions of [`zs_tables`] written bitwise (B = number of set
+/// neighbours in 2..=6: at least two set and at least two unset; A = one
+/// unset→set step round P2…P9, P2). Thinning stops after a pair of
+/// subiterations deletes nothing, as the row path does; the staircase pass
+/// is the same raster-order pass. The bits are those of the row path.
+fn thin_bits(data: &[bool], w: usize, h: usize) -> Mask {
+    debug_assert!(w <= 64);
+    let mut rows: Vec<u64> = data
+        .chunks_exact(w)
+        .map(|r| {
+            r.iter()
+                .enumerate()
+                .fold(0u64, |a, (x, &b)| a | ((b as u64) << x))
+        })
+        .collect();
+    let mut del = vec![0u64; h];
+    // Rows of the state before the subiteration (0 outside).
+    let at = |rows: &[u64], y: isize| -> u64 {
+        if y < 0 || y as usize >= h {
+            0
+        } else {
+            rows[y as usize]
+        }
+    };
+    loop {
+        let mut changed = false;
+        for sub in 0..2 {
+            for (y, d) in del.iter_mut().enumerate() {
+                let (up, mid, dn) = (
+                    at(&rows, y as isize - 1),
+                    rows[y],
+                    at(&rows, y as isize + 1),
+                );
+                if mid == 0 {
+                    *d = 0;
+                    continue;
+                }
+                // P2 … P9: N, NE, E, SE, S, SW, W, NW (bit x = neighbour of x).
+                let p = [
+                    up,
+                    up >> 1,
+                    mid >> 1,
+                    dn >> 1,
+                    dn,
+                    dn << 1,
+                    mid << 1,
+                    up << 1,
+                ];
+                let (mut one, mut two, mut zone, mut ztwo) = (0u64, 0u64, 0u64, 0u64);
+                let (mut tone, mut ttwo) = (0u64, 0u64);
+                for i in 0..8 {
+                    let (v, nv) = (p[i], p[(i + 1) % 8]);
+                    two |= one & v;
+                    one |= v;
+                    ztwo |= zone & !v;
+                    zone |= !v;
+                    let t = !v & nv;
+                    ttwo |= tone & t;
+                    tone |= t;
+                }
+                let (p2, p4, p6, p8) = (p[0], p[2], p[4], p[6]);
+                let keep = if sub == 0 {
+                    (p2 & p4 & p6) | (p4 & p6 & p8)
+                } else {
+                    (p2 & p4 & p8) | (p2 & p6 & p8)
+                };
+                *d = mid & two & ztwo & tone & !ttwo & !keep;
+            }
+            for (r, &d) in rows.iter_mut().zip(&del) {
+                changed |= d != 0;
+                *r &= !d;
+            }
+        }
+        if !changed {
+            break;
+        }
+    }
+    // Staircase removal, sequential in raster order (as the row path).
+    let bit = |rows: &[u64], x: isize, y: isize| -> u8 {
+        (x >= 0 && (x as usize) < w && (at(rows, y) >> x) & 1 != 0) as u8
+    };
+    for y in 0..h {
+        let mut todo = rows[y];
+        while todo != 0 {
+            let x = todo.trailing_zeros() as isize;
+            todo &= todo - 1;
+            let yi = y as isize;
+            let mut c = 0u8;
+            for (k, &(dx, dy)) in NB.iter().enumerate() {
+                c |= bit(&rows, x + dx, yi + dy) << k;
+            }
+            let (n, e, s, wst) = (c & 1 != 0, c & 4 != 0, c & 16 != 0, c & 64 != 0);
+            if (n || s) && (e || wst) && yokoi8(c) == 1 {
+                rows[y] &= !(1u64 << x);
+            }
+        }
+    }
+    let mut out = Vec::with_capacity(w * h);
+    for &r in &rows {
+        out.extend((0..w).map(|x| (r >> x) & 1 != 0));
+    }
+    Mask {
+        width: w,
+        height: h,
+        data: out,
     }
 }
 
@@ -583,6 +704,34 @@ mod tests {
             })
             .count();
         assert_eq!(arms, 4);
+    }
+
+    #[test]
+    fn bitwise_thinning_equals_row_thinning() {
+        let tables = zs_tables();
+        let mut state = 7u32;
+        let mut rnd = move || {
+            state ^= state << 13;
+            state ^= state >> 17;
+            state ^= state << 5;
+            state as f64 / u32::MAX as f64
+        };
+        for k in 0..300 {
+            let (w, h) = (1 + (rnd() * 64.0) as usize, 1 + (rnd() * 50.0) as usize);
+            let (a, b, t) = (rnd() * 0.5 + 0.05, rnd() * 0.5 + 0.05, rnd() * 1.2 - 0.2);
+            let mut m = thick(w, h, |x, y| ((x * a).sin() + (y * b).cos()) > t);
+            if k % 3 == 0 {
+                // Speckle: holes, islands, staircases, border pixels.
+                for v in m.data.iter_mut() {
+                    if rnd() < 0.15 {
+                        *v = !*v;
+                    }
+                }
+            }
+            let (sp, rows) = (thin_bits(&m.data, w, h), thin_rows(&m, &tables));
+            assert_eq!(sp, rows, "mask {k} ({w} × {h})");
+            assert!(k % 3 == 0 || is_thin(&sp));
+        }
     }
 
     #[test]

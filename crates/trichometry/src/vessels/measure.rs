@@ -369,12 +369,25 @@ impl<'a> HalfWidths<'a> {
             return 0.0;
         }
         let (x, y) = ((i % self.w) as i32, (i / self.w) as i32);
-        let m = self
-            .edge
-            .iter()
-            .map(|&(ex, ey)| (ex - x) * (ex - x) + (ey - y) * (ey - y))
-            .min()
-            .unwrap_or(i32::MAX);
+        // The edge pixels are in raster order: from the query's row
+        // outwards, down then up, until the rows alone are as far as the
+        // nearest found (exact: every pixel skipped is at least as far).
+        let mid = self.edge.partition_point(|e| e.1 < y);
+        let mut m = i32::MAX;
+        for &(ex, ey) in &self.edge[mid..] {
+            let dy2 = (ey - y) * (ey - y);
+            if dy2 >= m {
+                break;
+            }
+            m = m.min((ex - x) * (ex - x) + dy2);
+        }
+        for &(ex, ey) in self.edge[..mid].iter().rev() {
+            let dy2 = (ey - y) * (ey - y);
+            if dy2 >= m {
+                break;
+            }
+            m = m.min((ex - x) * (ex - x) + dy2);
+        }
         if m == i32::MAX {
             f32::INFINITY
         } else {
