@@ -96,6 +96,8 @@ pub(crate) struct Grid {
 /// wins): the 3 × 3 maximum, kept only where the pixel had no label. On
 /// the labels themselves, row by row (maximum of the three rows, then of
 /// three columns): no float plane, no transposes.
+/// (The reference [`grow_labels_twice`] is tested against.)
+#[cfg_attr(not(test), allow(dead_code))]
 pub(crate) fn grow_labels(l: &Labels) -> Vec<u32> {
     let (w, h) = (l.width, l.height);
     let d = &l.data;
@@ -141,6 +143,75 @@ pub(crate) fn grow_labels(l: &Labels) -> Vec<u32> {
     out
 }
 
+/// [`grow_labels`] applied twice, in one pass and with no intermediate
+/// plane: a labelled pixel keeps its label; else the largest label within
+/// one pixel (3 × 3), else within two (5 × 5: where nothing is within one,
+/// the once-grown labels around are the 3 × 3 maxima of the labels, whose
+/// maximum is the 5 × 5 maximum; both clipped at the image edges alike).
+pub(crate) fn grow_labels_twice(l: &Labels) -> Vec<u32> {
+    let (w, h) = (l.width, l.height);
+    let d = &l.data;
+    let mut out = crate::kernels::zeroed_vec::<u32>(w * h);
+    if w == 0 {
+        return out;
+    }
+    // Per task: column maxima over 3 and 5 rows, then over 3 and 5 columns
+    // (u32 maxima are exact, so the grouping does not matter).
+    let scratch = || (vec![0u32; w], vec![0u32; w], vec![0u32; w], vec![0u32; w]);
+    out.par_chunks_mut(w)
+        .enumerate()
+        .for_each_init(scratch, |(c3, c5, m3, m5), (y, o)| {
+            let row = &d[y * w..(y + 1) * w];
+            if !row.contains(&0) {
+                o.copy_from_slice(row);
+                return;
+            }
+            c3.copy_from_slice(row);
+            for yy in [y.wrapping_sub(1), y + 1] {
+                if yy < h {
+                    for (c, &v) in c3.iter_mut().zip(&d[yy * w..(yy + 1) * w]) {
+                        *c = (*c).max(v);
+                    }
+                }
+            }
+            c5.copy_from_slice(c3);
+            for yy in [y.wrapping_sub(2), y + 2] {
+                if yy < h {
+                    for (c, &v) in c5.iter_mut().zip(&d[yy * w..(yy + 1) * w]) {
+                        *c = (*c).max(v);
+                    }
+                }
+            }
+            if c5.iter().all(|&c| c == 0) {
+                // No label within two pixels: `o` stays 0.
+                return;
+            }
+            let hmax = |col: &[u32], m: &mut [u32], r: usize| {
+                m.copy_from_slice(col);
+                for s in 1..=r.min(w - 1) {
+                    for (v, &c) in m[s..].iter_mut().zip(&col[..w - s]) {
+                        *v = (*v).max(c);
+                    }
+                    for (v, &c) in m[..w - s].iter_mut().zip(&col[s..]) {
+                        *v = (*v).max(c);
+                    }
+                }
+            };
+            hmax(c3, m3, 1);
+            hmax(c5, m5, 2);
+            for (((ov, &v), &a), &b) in o.iter_mut().zip(row).zip(m3.iter()).zip(m5.iter()) {
+                *ov = if v != 0 {
+                    v
+                } else if a != 0 {
+                    a
+                } else {
+                    b
+                };
+            }
+        });
+    out
+}
+
 /// All vessels, candidate by candidate.
 pub(crate) fn refine(
     rgb: &LinearRgb,
@@ -154,12 +225,7 @@ pub(crate) fn refine(
     // Candidates grown by two coarse pixels: the half-maximum edge of a
     // vessel lies outside its coarse candidate where a coarse pixel
     // straddles it.
-    let claim = grow_labels(&Labels {
-        width: c.w,
-        height: c.h,
-        data: grow_labels(&c.labels),
-        count: c.labels.count,
-    });
+    let claim = grow_labels_twice(&c.labels);
     // Bounding boxes of the claims (coarse px).
     // Bands of rows in parallel, merged by min / max (any order gives the
     // same boxes).
@@ -833,3 +899,43 @@ trait Tap: Sized {
     }
 }
 impl<T> Tap for T {}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn growing_twice_in_one_pass_equals_growing_twice() {
+        let mut state = 99u32;
+        let mut rnd = move || {
+            state ^= state << 13;
+            state ^= state >> 17;
+            state ^= state << 5;
+            state
+        };
+        for k in 0..40 {
+            let (w, h) = (1 + rnd() as usize % 40, 1 + rnd() as usize % 30);
+            let density = 1 + rnd() % 20;
+            let data: Vec<u32> = (0..w * h)
+                .map(|_| {
+                    if rnd() % 100 < density {
+                        1 + rnd() % 7
+                    } else {
+                        0
+                    }
+                })
+                .collect();
+            let l = Labels {
+                width: w,
+                height: h,
+                data,
+                count: 7,
+            };
+            let twice = grow_labels(&Labels {
+                data: grow_labels(&l),
+                ..l.clone()
+            });
+            assert_eq!(grow_labels_twice(&l), twice, "case {k} ({w} × {h})");
+        }
+    }
+}
