@@ -180,8 +180,8 @@ fn planes(input: &StageInput<'_>, f: usize) -> (Plane, Mask, Vec<f32>) {
     let rgb = input.rgb;
     let (w, h) = (rgb.width, rgb.height);
     let (dw, dh) = (w.div_ceil(f), h.div_ceil(f));
-    let mut od = vec![0.0f32; dw * dh];
-    let mut valid = vec![false; dw * dh];
+    let mut od = crate::kernels::zeroed_vec::<f32>(dw * dh);
+    let mut valid = crate::kernels::zeroed_vec::<bool>(dw * dh);
     let mut lum = crate::kernels::zeroed_vec::<f32>(w * h);
     let full = w / f;
     od.par_chunks_mut(dw)

@@ -1052,6 +1052,7 @@ pub(crate) fn measure(
     let du = (wg / 12.0).clamp(0.25, 1.0);
     let n = (outer / du).ceil() as i32;
     let mut prof = vec![0.0f32; (2 * n + 1) as usize];
+    let mut absorb = vec![0.0f32; prof.len()];
     let mut bg_l = Vec::with_capacity(n as usize);
     let mut bg_r = Vec::with_capacity(n as usize);
     let win = (0.5 * wg).max(3.0);
@@ -1102,8 +1103,13 @@ pub(crate) fn measure(
         } else {
             0.5 * (ml + mr)
         };
-        // Absorbance profile; peak near the centre.
-        let a = |k: i32| 1.0 - prof[(k + n) as usize] / bg;
+        // Absorbance profile (once, in one vectorisable pass: the walks
+        // below read most of it, some samples several times); peak near
+        // the centre.
+        for (ab, &p) in absorb.iter_mut().zip(&prof) {
+            *ab = 1.0 - p / bg;
+        }
+        let a = |k: i32| absorb[(k + n) as usize];
         let kin = (inner / du).floor() as i32;
         let kc = ((0.5 * wg + 1.5) / du).ceil() as i32;
         let mut kp = 0;
