@@ -349,6 +349,10 @@ pub fn detect_hairs(input: &StageInput<'_>, params: &HairParams) -> Result<HairS
         .into_par_iter()
         .map(|t| without_unprofiled(&pieces, t, upp, params))
         .collect();
+    // Shafts that fail the length or profile-support tests (the first of
+    // the acceptance tests, `rejection`, which needs no diameters) are
+    // dropped before the model is fitted to them.
+    traced.retain(|t| support(t, upp, params).is_ok());
     // The mask is painted with the joining widths (the visible footprint
     // the vessel stage leaves out, as before the model).
     let paint_w: Vec<f32> = traced.iter().map(|t| t.width).collect();
@@ -513,7 +517,9 @@ pub fn detect_hairs(input: &StageInput<'_>, params: &HairParams) -> Result<HairS
     }
     // Each shaft as the swept disc of its measured width along its
     // centreline; where shafts overlap, the nearer centreline wins.
-    let labels = crate::kernels::paint_tubes(w, h, &traced_pts);
+    // The labels go into the luminance plane's memory (dead now, the same
+    // size): fresh pages for a second 12 MP plane cost more than clearing it.
+    let labels = crate::kernels::paint_tubes_reusing(w, h, &traced_pts, det.lum.into_u32_buffer());
     // A fresh 12 MP mask faults page by page as it is written: huge pages.
     let mut data = crate::kernels::zeroed_vec::<bool>(w * h);
     data.par_chunks_mut(1 << 16)

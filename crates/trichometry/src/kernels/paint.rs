@@ -31,8 +31,45 @@ struct Seg {
 /// The result does not depend on the number of threads.
 #[must_use]
 pub fn paint_tubes(width: usize, height: usize, tubes: &[(Vec<[f32; 2]>, f32)]) -> Labels {
+    paint_tubes_zeroed(
+        width,
+        height,
+        tubes,
+        super::zeroed_vec::<u32>(width * height),
+    )
+}
+
+/// [`paint_tubes`] into the allocation of `buf` (any contents: it is
+/// cleared first), the same labels. Memory the process has already written
+/// is cleared far faster than fresh pages are faulted in and zeroed by the
+/// system (on a virtual machine fresh pages can cost ~1 ms per MB), so a
+/// caller with a dead full-size buffer at hand (the hair stage's luminance
+/// plane) hands it over. A `buf` shorter than `width × height` is not used.
+#[must_use]
+pub(crate) fn paint_tubes_reusing(
+    width: usize,
+    height: usize,
+    tubes: &[(Vec<[f32; 2]>, f32)],
+    mut buf: Vec<u32>,
+) -> Labels {
+    let n = width * height;
+    if buf.len() < n {
+        return paint_tubes(width, height, tubes);
+    }
+    buf.truncate(n);
+    buf.par_chunks_mut(1 << 16).for_each(|c| c.fill(0));
+    paint_tubes_zeroed(width, height, tubes, buf)
+}
+
+/// [`paint_tubes`] into `lab`, `width × height` zeros.
+fn paint_tubes_zeroed(
+    width: usize,
+    height: usize,
+    tubes: &[(Vec<[f32; 2]>, f32)],
+    mut lab: Vec<u32>,
+) -> Labels {
     let (w, h) = (width, height);
-    let mut lab = super::zeroed_vec::<u32>(w * h);
+    debug_assert_eq!(lab.len(), w * h);
     if w == 0 || h == 0 {
         return Labels {
             width: w,
@@ -332,6 +369,11 @@ mod tests {
             assert_eq!(got.data, want, "{threads} threads");
             assert_eq!(got.count, 12);
         }
+        // Into a used buffer (longer than needed): the same labels; a short
+        // one is not used.
+        let got = paint_tubes_reusing(w, h, &tubes, vec![7u32; w * h + 5]);
+        assert_eq!(got.data, want);
+        assert_eq!(paint_tubes_reusing(w, h, &tubes, vec![7u32; 3]).data, want);
         assert!(paint_tubes(0, 0, &tubes).data.is_empty());
     }
 }
