@@ -61,6 +61,19 @@ impl<'a> Luminance<'a> {
             _rgb: PhantomData,
         }
     }
+
+    /// The plane's allocation, for a full-size `u32` buffer (its contents
+    /// are the luminance bits): memory already written is reused far more
+    /// cheaply than fresh pages are obtained.
+    pub(crate) fn into_u32_buffer(self) -> Vec<u32> {
+        let mut v = std::mem::ManuallyDrop::new(self.plane.data);
+        let (ptr, len, cap) = (v.as_mut_ptr(), v.len(), v.capacity());
+        // SAFETY: the allocation of a `Vec<f32>` of this length and
+        // capacity, no longer owned by `v` (ManuallyDrop), becomes a
+        // `Vec<u32>`: `u32` has the size and alignment of `f32` (so the
+        // same layout frees it) and every bit pattern is a valid `u32`.
+        unsafe { Vec::from_raw_parts(ptr.cast::<u32>(), len, cap) }
+    }
 }
 
 crate::kernels::simd::dispatch! {
@@ -180,8 +193,8 @@ fn planes(input: &StageInput<'_>, f: usize) -> (Plane, Mask, Vec<f32>) {
     let rgb = input.rgb;
     let (w, h) = (rgb.width, rgb.height);
     let (dw, dh) = (w.div_ceil(f), h.div_ceil(f));
-    let mut od = vec![0.0f32; dw * dh];
-    let mut valid = vec![false; dw * dh];
+    let mut od = crate::kernels::zeroed_vec::<f32>(dw * dh);
+    let mut valid = crate::kernels::zeroed_vec::<bool>(dw * dh);
     let mut lum = crate::kernels::zeroed_vec::<f32>(w * h);
     let full = w / f;
     od.par_chunks_mut(dw)

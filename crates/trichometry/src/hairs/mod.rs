@@ -349,6 +349,10 @@ pub fn detect_hairs(input: &StageInput<'_>, params: &HairParams) -> Result<HairS
         .into_par_iter()
         .map(|t| without_unprofiled(&pieces, t, upp, params))
         .collect();
+    // Shafts that fail the length or profile-support tests (the first of
+    // the acceptance tests, `rejection`, which needs no diameters) are
+    // dropped before the model is fitted to them.
+    traced.retain(|t| support(t, upp, params).is_ok());
     // The mask is painted with the joining widths (the visible footprint
     // the vessel stage leaves out, as before the model).
     let paint_w: Vec<f32> = traced.iter().map(|t| t.width).collect();
@@ -513,11 +517,22 @@ pub fn detect_hairs(input: &StageInput<'_>, params: &HairParams) -> Result<HairS
     }
     // Each shaft as the swept disc of its measured width along its
     // centreline; where shafts overlap, the nearer centreline wins.
-    let labels = crate::kernels::paint_tubes(w, h, &traced_pts);
+    // The labels go into the luminance plane's memory (dead now, the same
+    // size): fresh pages for a second 12 MP plane cost more than clearing it.
+    let labels = crate::kernels::paint_tubes_reusing(w, h, &traced_pts, det.lum.into_u32_buffer());
+    // A fresh 12 MP mask faults page by page as it is written: huge pages.
+    let mut data = crate::kernels::zeroed_vec::<bool>(w * h);
+    data.par_chunks_mut(1 << 16)
+        .zip(labels.data.par_chunks(1 << 16))
+        .for_each(|(m, l)| {
+            for (m, &l) in m.iter_mut().zip(l) {
+                *m = l != 0;
+            }
+        });
     let mask = Mask {
         width: w,
         height: h,
-        data: labels.data.par_iter().map(|&l| l != 0).collect(),
+        data,
     };
     let area_mm2 = input.valid.count() as f64 * upp * upp * 1e-6;
     let mut summary = summarize(&shafts, area_mm2, params);
@@ -747,6 +762,9 @@ fn skin_relative_absorbance(
     samples: &[profile::WidthSample],
     upp: f64,
 ) -> Option<f32> {
+    use crate::kernels::simd::prefetch;
+    /// How many window rows ahead to prefetch.
+    const PREFETCH_ROWS: usize = 4;
     let rgb = input.rgb;
     let (w, h) = (rgb.width, rgb.height);
     if samples.is_empty() {
@@ -792,6 +810,13 @@ fn skin_relative_absorbance(
         cols.clear();
         cols.extend((x0..=x1).step_by(step).map(|x| (x, x / f)));
         for y in (y0..=y1).step_by(step) {
+            // The window's rows lie `step` image rows apart and miss the
+            // cache one after another: ask for a later row's span early.
+            let ya = y + PREFETCH_ROWS * step;
+            if ya <= y1 {
+                prefetch(&rgb.r[ya * w + x0..=ya * w + x1]);
+                prefetch(&input.valid.data[ya * w + x0..=ya * w + x1]);
+            }
             let vrow = &input.valid.data[y * w..(y + 1) * w];
             let rrow = &rgb.r[y * w..(y + 1) * w];
             let dy = y / f;

@@ -43,6 +43,7 @@ pub use self::morphology::{
 pub(crate) use self::morphology::{dilate_square_rows, dilate_square_rows_into};
 pub(crate) use self::pages::zeroed_vec;
 pub use self::paint::paint_tubes;
+pub(crate) use self::paint::paint_tubes_reusing;
 pub use self::thin::{
     skeleton_graph, skeletonize, NodeKind, SkeletonBranch, SkeletonGraph, SkeletonNode,
 };
