@@ -264,6 +264,38 @@ fn evaluate(c: &Case, st: &HairStage, verbose: bool) -> Report {
         }
     }
     let best = best_per_truth(st, &m);
+    if verbose {
+        for t in c.truth.shafts.iter().filter(|t| t.counted) {
+            if best.contains_key(&t.id) {
+                continue;
+            }
+            let v: Vec<&[f64; 2]> = t
+                .centreline_px
+                .iter()
+                .filter(|p| {
+                    p[0] >= 0.0 && p[1] >= 0.0 && p[0] <= (w - 1) as f64 && p[1] <= (h - 1) as f64
+                })
+                .collect();
+            let mut cv: Vec<(f64, u32)> = st
+                .shafts
+                .iter()
+                .map(|d| (coverage(&c.truth, t.id, d, w, h, tol), d.id))
+                .filter(|x| x.0 > 0.02)
+                .collect();
+            cv.sort_by(|a, b| b.0.total_cmp(&a.0));
+            println!(
+                "missed truth {} d {:.1} light {} vis {:.0} µm, {} pts in frame from {:?} to {:?} cross {:?}; covered by {cv:.2?}",
+                t.id,
+                t.diameter_um,
+                t.light,
+                t.visible_length_um,
+                v.len(),
+                v.first().map(|p| [p[0].round(), p[1].round()]),
+                v.last().map(|p| [p[0].round(), p[1].round()]),
+                t.crosses
+            );
+        }
+    }
     let mut errs = Vec::new();
     for (&id, &(k, _)) in &best {
         let t = c.truth.shafts.iter().find(|s| s.id == id).unwrap();
@@ -681,6 +713,8 @@ fn invariance_figures(base: &HairSceneSpec, upp: f64, rot: f64) -> (f64, f64, f6
             st.summary.hair_psf_sigma_um, c.truth.hair_count
         );
         print_shafts(&st);
+        let r = evaluate(&c, &st, true);
+        print(&r, &format!("invariance upp {upp} rot {rot}"));
     }
     if std::env::var("HAIRS_DUMP").is_ok() {
         dump(&c, &st, &format!("/tmp/hairs_inv_{upp}_{rot}.png"));

@@ -623,3 +623,224 @@ fn pair_matching() {
         println!("  {n:4}  {k}");
     }
 }
+
+/// Where the hair stage loses the counted hairs of a `tests/hairs.rs`
+/// scene (rendered the same way): per missed truth hair, the share of its
+/// in-frame axis near the ridge mask, the NMS maxima, the cut set, the
+/// pieces (all / kept) and the traced shafts (with their fate).
+/// `SCENE_DIAG=kind,upp,seed` (kind crowded or sparse).
+#[test]
+#[ignore]
+#[allow(clippy::needless_range_loop)]
+fn scene_diag() {
+    use crate::synth::hairs::{paint_hairs, HairSceneSpec};
+    use crate::synth::{skin, Rng, SceneSpec};
+    let v = std::env::var("SCENE_DIAG").unwrap_or("crowded,5.5,43".into());
+    let v: Vec<&str> = v.split(',').collect();
+    let upp: f64 = v[1].parse().unwrap();
+    let seed: u64 = v[2].parse().unwrap();
+    let all = v.get(3).is_some();
+    let hs = if v[0] == "sparse" {
+        HairSceneSpec {
+            density_per_cm2: 150.0,
+            hairs_per_unit_weights: [1.0, 0.0, 0.0, 0.0],
+            vellus_fraction: 0.3,
+            terminal_fraction: 0.35,
+            light_fraction: 0.2,
+            direction_spread_deg: 90.0,
+            ..HairSceneSpec::default()
+        }
+    } else {
+        HairSceneSpec::default()
+    };
+    let (w, h) = ((2400.0 / upp) as usize, (1800.0 / upp) as usize);
+    let spec = SceneSpec {
+        width: w,
+        height: h,
+        um_per_px: upp,
+        seed,
+        ..SceneSpec::default()
+    };
+    let rng = Rng::new(seed);
+    let mut c = skin::paint_skin(&spec, &mut rng.fork(1));
+    let truth = paint_hairs(&mut c, &hs, &mut rng.fork(3)).unwrap();
+    // tests/hairs.rs `degrade` with NUISANCE optics.
+    let mut nrng = Rng::new(seed ^ 0xABCD);
+    let planes: Vec<crate::image::Plane> = [&c.r, &c.g, &c.b]
+        .iter()
+        .map(|p| {
+            crate::kernels::gaussian_blur(&crate::image::Plane::from_vec(w, h, (*p).clone()), 0.8)
+        })
+        .collect();
+    let mut px = vec![0u8; 3 * w * h];
+    for i in 0..w * h {
+        for k in 0..3 {
+            let v = crate::color::linear_to_srgb(planes[k].data[i].clamp(0.0, 1.0)) * 255.0
+                + 2.0 * nrng.normal() as f32;
+            px[3 * i + k] = v.round().clamp(0.0, 255.0) as u8;
+        }
+    }
+    let mut buf = Vec::new();
+    image::codecs::jpeg::JpegEncoder::new_with_quality(&mut buf, 90)
+        .encode(&px, w as u32, h as u32, image::ExtendedColorType::Rgb8)
+        .unwrap();
+    let px = image::load_from_memory(&buf).unwrap().to_rgb8().into_raw();
+    let img = crate::image::Image::new(w, h, 3, crate::image::Samples::U8(px)).unwrap();
+    let rgb = crate::color::to_linear(&img.view()).unwrap();
+    let valid = Mask::filled(w, h, true);
+    let input = StageInput {
+        rgb: &rgb,
+        um_per_px: upp,
+        valid: &valid,
+    };
+    let params = HairParams::default();
+    let det = detect::detect(&input, &params);
+    let f = det.factor;
+    let (pk, _) = trace::pieces(&det, &params, upp);
+    let loose = HairParams {
+        min_profile_support: 0.0,
+        ..params.clone()
+    };
+    let (pall, _) = trace::pieces(&det, &loose, upp);
+    let traced = trace::join(&pk, &params, upp);
+    let near_hair = dilate(&det.mask, 2.0);
+    let thin = trace::nms(&det);
+    let (cut, _) = trace::cut_junctions(&thin, &det);
+    let stage = detect_hairs(&input, &params).unwrap();
+    println!(
+        "{} upp {upp} seed {seed}: factor {f}, {} pieces ({} loose), {} traced, {} shafts, truth {}",
+        v[0],
+        pk.len(),
+        pall.len(),
+        traced.len(),
+        stage.shafts.len(),
+        truth.hair_count
+    );
+    if let Ok(a) = std::env::var("SCENE_ASCII") {
+        // Detection pixels: '.' off the mask, ':' mask, 'x' NMS maximum cut
+        // at a junction, '#' kept maximum; scale digit when SCENE_SCALE.
+        let a: Vec<usize> = a.split(',').map(|s| s.parse().unwrap()).collect();
+        let dw = det.mask.width;
+        for y in a[1]..(a[1] + a[3]).min(det.mask.height) {
+            let row: String = (a[0]..(a[0] + a[2]).min(dw))
+                .map(|x| {
+                    let i = y * dw + x;
+                    if cut.data[i] {
+                        '#'
+                    } else if thin.data[i] {
+                        'x'
+                    } else if det.mask.data[i] {
+                        if std::env::var("SCENE_SCALE").is_ok() {
+                            char::from_digit((det.scale.data[i].round() as u32).min(35), 36)
+                                .unwrap()
+                        } else {
+                            ':'
+                        }
+                    } else {
+                        '.'
+                    }
+                })
+                .collect();
+            println!("{y:4} {row}");
+        }
+    }
+    let tol = 4.0f32.max(20.0 / upp as f32);
+    // Share of in-frame truth points near a detection-resolution mask.
+    let near_det = |m: &Mask, pts: &[[f32; 2]]| -> f32 {
+        let md = dilate(m, (tol / f as f32).max(1.5));
+        let n = pts
+            .iter()
+            .filter(|q| {
+                let (x, y) = ((q[0] / f as f32) as usize, (q[1] / f as f32) as usize);
+                x < md.width && y < md.height && md.data[y * md.width + x]
+            })
+            .count();
+        n as f32 / pts.len().max(1) as f32
+    };
+    let cov = |pts: &[[f32; 2]], poly: &[[f32; 2]]| -> f32 {
+        let n = pts.iter().filter(|&&p| near_poly(p, poly, tol)).count();
+        n as f32 / pts.len().max(1) as f32
+    };
+    for t in truth.shafts.iter().filter(|t| t.counted) {
+        let pts: Vec<[f32; 2]> = t
+            .centreline_px
+            .iter()
+            .filter(|p| {
+                p[0] >= 0.0 && p[1] >= 0.0 && p[0] <= (w - 1) as f64 && p[1] <= (h - 1) as f64
+            })
+            .map(|p| [p[0] as f32, p[1] as f32])
+            .collect();
+        if pts.is_empty() {
+            continue;
+        }
+        let best = stage
+            .shafts
+            .iter()
+            .map(|s| cov(&pts, &s.centreline_px))
+            .fold(0.0f32, f32::max);
+        if best >= 0.6 && !all {
+            continue;
+        }
+        let pa = pall
+            .iter()
+            .map(|p| cov(&pts, &p.pts))
+            .fold(0.0f32, f32::max);
+        let pa_sum = {
+            let n = pts
+                .iter()
+                .filter(|&&q| pall.iter().any(|p| near_poly(q, &p.pts, tol)))
+                .count();
+            n as f32 / pts.len() as f32
+        };
+        let pks = {
+            let n = pts
+                .iter()
+                .filter(|&&q| pk.iter().any(|p| near_poly(q, &p.pts, tol)))
+                .count();
+            n as f32 / pts.len() as f32
+        };
+        let mut tr: Vec<(f32, &str, usize)> = traced
+            .iter()
+            .map(|tt| {
+                (
+                    cov(&pts, &tt.pts),
+                    match rejection(&input, tt, &near_hair, f, upp, &params) {
+                        Ok(_) => "ok",
+                        Err(e) => e,
+                    },
+                    tt.n_pieces,
+                )
+            })
+            .filter(|x| x.0 >= 0.2)
+            .collect();
+        tr.sort_by(|a, b| b.0.total_cmp(&a.0));
+        println!(
+            "truth {:2} d {:4.1} light {} vis {:4.0} µm ({} px in frame) unit {:3}: mask {:.2} nms {:.2} cut {:.2} pieces(all) {pa_sum:.2} best piece {pa:.2} kept {pks:.2} traced {tr:.2?} shaft {best:.2}",
+            t.id,
+            t.diameter_um,
+            t.light as u8,
+            t.visible_length_um,
+            pts.len(),
+            t.unit,
+            near_det(&det.mask, &pts),
+            near_det(&thin, &pts),
+            near_det(&cut, &pts),
+        );
+        println!(
+            "    axis {:?} .. {:?}",
+            pts[0].map(|v| v.round()),
+            pts[pts.len() - 1].map(|v| v.round())
+        );
+        for p in pall.iter().filter(|p| cov(&pts, &p.pts) >= 0.1) {
+            println!(
+                "    piece {:?} .. {:?} n {} width {:.1} samples {} attempts {}",
+                p.pts[0].map(|v| v.round()),
+                p.pts[p.pts.len() - 1].map(|v| v.round()),
+                p.pts.len(),
+                p.width,
+                p.samples.len(),
+                p.attempts
+            );
+        }
+    }
+}
