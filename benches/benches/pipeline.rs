@@ -114,6 +114,14 @@ fn bench_compare(c: &mut Criterion) {
     g.bench_function("compare_analysed_pair", |b| {
         b.iter(|| compare(black_box(&vb), black_box(&vf), &cp).unwrap())
     });
+    // With unmatched hairs re-checked in the other visit's image.
+    let cr = CompareParams {
+        recheck_unmatched_hairs: true,
+        ..CompareParams::default()
+    };
+    g.bench_function("compare_analysed_pair_recheck", |b| {
+        b.iter(|| compare(black_box(&vb), black_box(&vf), &cr).unwrap())
+    });
     g.finish();
 }
 

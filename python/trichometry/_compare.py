@@ -28,7 +28,12 @@ class Comparison:
     ``baseline``, ``followup``, ``delta``, ``ci95_low``, ``ci95_high``,
     ``p_value``, ``significant``, ``comparable``), ``matches`` (counts:
     ``hairs_gained``, ``hairs_lost``, ``hairs_thinned``, ``hairs_thickened``,
-    ``capillaries_gained``, ``capillaries_lost``, ...), ``colour_comparable``,
+    ``capillaries_gained``, ``capillaries_lost``, ``hairs_rechecked``, ...),
+    ``hair_matches`` (one dict per hair: ids, ``change``, diameters,
+    ``rechecked`` and the re-check's evidence ``recheck`` when
+    ``compare_params={"recheck_unmatched_hairs": True}`` found a hair
+    detected at one visit only in the other visit's image),
+    ``colour_comparable``,
     ``shared_area_mm2``, ``notes``.
 
     Maps in baseline pixel coordinates: ``delta_a_star_map`` (float32, NaN

@@ -506,14 +506,19 @@ fn end_to_end() -> (Pair, Comparison, trichometry::synth::pair::ExpectedChanges)
         ab.capillaries.len(),
         af.capillaries.len()
     );
+    // Unmatched hairs re-checked in the other visit's image (a detection
+    // miss is not a scene change).
+    let params = CompareParams {
+        recheck_unmatched_hairs: true,
+        ..CompareParams::default()
+    };
     let c = compare(
         &Visit::new(&p.baseline.image, &ab),
         &Visit::new(&p.followup.image, &af),
-        &CompareParams::default(),
+        &params,
     )
     .unwrap();
     print(&c);
-    let params = CompareParams::default();
     let e = p.expected(params.vellus_max_um, params.diameter_tolerance_um);
     eprintln!("expected {e:?}");
     (p, c, e)
@@ -540,7 +545,7 @@ fn end_to_end_capillaries_gained_and_lost() {
 }
 
 #[test]
-#[ignore = "reached: hair-count change -5 vs truth -29 (16.3 % of 147, bound 2 %): the hair stage finds 97 / 98 shafts where the phantom has 147 / 118 in the shared field (gained 23 vs 8, lost 28 vs 37, 66 matched); given the detections the matching is right but for 3 records (hairs::pair_diag::pair_matching): 15 of the 23 gained are hairs present at both visits but detected only at the follow-up (10 of the lost the reverse), 5 / 3 are partial shafts. Baseline losses (hairs::pair_diag::pair_diag, 135 truth hairs with >= 150 um visible): 22 lost at NMS / junction cut (vellus unit-mates inside a terminal's halo, thick opaque shafts whose NMS band is 2 px wide), 21 merged into a neighbour's record (11 unit-mates), 5 rejected, 2 partial; 27 more have < 150 um visible (hidden under unit-mates or cut by the frame) yet count in the truth; capillaries pass (87 vs 89, 71 vs 68)"]
+#[ignore = "reached: hair-count change -11 vs truth -29 (12.2 % of 147, bound 2 %) with unmatched hairs re-checked in the other image (gained 10 vs 8, lost 21 vs 37, 87 matched of which 18 re-checked); without the re-check -4 (gained 23, lost 27, 69 matched). The hair stage finds 99 / 102 shafts where the phantom has 147 / 118 in the shared field; the re-check turns the misses of one visit into matches (hairs::pair_diag::pair_matching, opt-in version: 16 of 25 such records recovered, 1 truly lost hair at the frame edge counted present), but 24 of the 37 true losses were never detected at the baseline, so cannot be counted lost. Before the re-check: 15 of the 23 gained were hairs present at both visits but detected only at the follow-up (10 of the lost the reverse), 5 / 3 partial shafts. Baseline losses (hairs::pair_diag::pair_diag, 135 truth hairs with >= 150 um visible): 22 lost at NMS / junction cut (vellus unit-mates inside a terminal's halo, thick opaque shafts whose NMS band is 2 px wide), 21 merged into a neighbour's record (11 unit-mates), 5 rejected, 2 partial; 27 more have < 150 um visible (hidden under unit-mates or cut by the frame) yet count in the truth; capillaries pass (87 vs 89, 71 vs 68)"]
 fn end_to_end_hair_count_change() {
     let (_, c, e) = end_to_end();
     let m = &c.matches;
@@ -637,4 +642,168 @@ fn figures_are_computed_on_the_shared_field_and_missing_inputs_are_null() {
     assert!(json["deltas"]["scale_area_fraction"]["delta"].is_null());
     assert!(json["deltas"]["scale_area_fraction"]["ci95_low"].is_null());
     assert!(c.deltas["capillary_count"].computed);
+}
+
+/// Hairs present at both visits but missed by the baseline's detection
+/// (records and labels removed) are found again by re-checking the
+/// baseline image along their mapped centrelines: the gained and lost
+/// counts stay those of the real scene changes (a truly lost or gained hair
+/// stays so), and without the re-check every miss is a false gain.
+#[test]
+fn recheck_finds_missed_hairs_and_keeps_true_changes() {
+    let changes = SceneChanges {
+        hairs_lost: 0.2,
+        hairs_gained: 0.1,
+        thickened_fraction: 0.3,
+        diameter_change_um: 15.0,
+        growth_um: 100.0,
+        ..SceneChanges::default()
+    };
+    let p = pair(71, nuisance_followup(-4.0, 1.03, [0.1, -0.08]), changes);
+    let ab = oracle_analysis(&p.baseline);
+    let af = oracle_analysis(&p.followup);
+    let params = CompareParams {
+        recheck_unmatched_hairs: true,
+        ..CompareParams::default()
+    };
+    let run = |ab: &Analysis, params: &CompareParams| {
+        compare(
+            &Visit::new(&p.baseline.image, ab),
+            &Visit::new(&p.followup.image, &af),
+            params,
+        )
+        .unwrap()
+    };
+    let full = run(&ab, &params);
+    let e = p.expected(params.vellus_max_um, params.diameter_tolerance_um);
+    let m = &full.matches;
+    eprintln!(
+        "all detected: {m:?}; truth gained {} lost {}",
+        e.hairs_gained, e.hairs_lost
+    );
+    let plain = run(
+        &ab,
+        &CompareParams {
+            recheck_unmatched_hairs: false,
+            ..params.clone()
+        },
+    );
+    eprintln!("all detected, no re-check: {:?}", plain.matches);
+    // Every hair detected: the geometric matching alone finds the changes
+    // (one loss short: two unit-mates on one line). The re-check keeps
+    // them, but for a truly lost hair that lay under a unit-mate still
+    // there at the follow-up: nothing of its line can be profiled there
+    // (unseen), which counts as present (`recheck_unseen_as_present`).
+    let p0 = &plain.matches;
+    assert_eq!(p0.hairs_gained, e.hairs_gained, "{p0:?}");
+    assert!(
+        (0..=1).contains(&(e.hairs_lost as i64 - p0.hairs_lost as i64)),
+        "{p0:?}"
+    );
+    assert_eq!(m.hairs_gained, p0.hairs_gained, "{m:?}");
+    assert!(
+        (0..=1).contains(&(p0.hairs_lost as i64 - m.hairs_lost as i64)),
+        "{m:?}"
+    );
+    assert!(full
+        .hair_matches
+        .iter()
+        .filter(|r| r.rechecked)
+        .all(|r| r.recheck.as_ref().is_some_and(|x| x.samples == 0)));
+    assert!(e.hairs_gained >= 3 && e.hairs_lost >= 10, "{e:?}");
+    // Miss every third baseline hair that is present at both visits and
+    // not a unit-mate painted over others (a clean miss: record and label).
+    let drop: std::collections::BTreeSet<u32> = full
+        .hair_matches
+        .iter()
+        .filter(|r| r.baseline_id.is_some() && r.followup_id.is_some() && !r.rechecked)
+        .filter_map(|r| r.baseline_id)
+        .step_by(3)
+        .collect();
+    let mut missed = ab.clone();
+    missed.hairs.retain(|s| !drop.contains(&s.id));
+    // A missed hair's pixels are skin to the analysis.
+    let labels = missed.maps.hair_labels.as_mut().unwrap();
+    let mask = missed.maps.hair_mask.as_mut().unwrap();
+    let skin = &mut missed.maps.skin_mask;
+    for ((l, h), k) in labels
+        .data
+        .iter_mut()
+        .zip(mask.data.iter_mut())
+        .zip(skin.data.iter_mut())
+    {
+        if drop.contains(l) {
+            *l = 0;
+            *h = false;
+            *k = true;
+        }
+    }
+    missed.summary.hairs.hair_count = Some(missed.hairs.len());
+    let off = run(
+        &missed,
+        &CompareParams {
+            recheck_unmatched_hairs: false,
+            ..params.clone()
+        },
+    );
+    let on = run(&missed, &params);
+    eprintln!(
+        "{} baseline hairs missed; without re-check {:?}; with {:?}",
+        drop.len(),
+        off.matches,
+        on.matches
+    );
+    let seen = on
+        .hair_matches
+        .iter()
+        .filter(|r| r.recheck.as_ref().is_some_and(|x| x.samples > 0))
+        .count();
+    // Without the re-check the misses are gains.
+    assert!(
+        off.matches.hairs_gained + drop.len() / 5 >= m.hairs_gained + drop.len(),
+        "{:?}",
+        off.matches
+    );
+    // With it they are matches, found in the baseline image; the true
+    // changes stay.
+    let mo = &on.matches;
+    let (mf, n) = (&off.matches, drop.len());
+    // No loss is turned into a match (dropping baseline records lets the
+    // geometric matching pair a few follow-up hairs with lost unit-mates,
+    // with or without the re-check).
+    assert_eq!(mo.hairs_lost, mf.hairs_lost, "{mo:?}");
+    // The misses are found again in the baseline image (most with
+    // profiles, the rest unseen: stubs at the frame edge or under a
+    // matched shaft); at most a fifth of them stay false gains (25 misses:
+    // 4 stay, lines lying mostly under matched baseline shafts).
+    assert!(mo.hairs_gained <= m.hairs_gained + n / 5, "{mo:?}");
+    assert!(
+        seen >= 3 * n / 5 && mo.hairs_rechecked >= seen,
+        "{seen} of {n}"
+    );
+    // The re-measured diameters of terminal hairs are their own (thickened
+    // or not). (Vellus shafts are re-measured here under the hair stage's
+    // default PSF, the oracle analysis having estimated none: their
+    // blurred profiles read wide.)
+    for r in on.hair_matches.iter().filter(|r| r.rechecked) {
+        let ev = r.recheck.as_ref().unwrap();
+        if ev.samples > 0 && ev.diameter_um >= 40.0 {
+            let truth = full
+                .hair_matches
+                .iter()
+                .find(|x| x.followup_id == r.followup_id)
+                .and_then(|x| x.baseline_diameter_um)
+                .unwrap();
+            assert!(
+                (ev.diameter_um - truth).abs() <= 0.15 * truth + 3.0,
+                "{ev:?} vs {truth}"
+            );
+        }
+    }
+    // The thickened hairs are still found (the same count as with every
+    // hair detected, within the re-measured ones' uncertainty).
+    assert!(
+        (mo.hairs_thickened as i64 - m.hairs_thickened as i64).abs() <= 2,
+        "{mo:?} vs {m:?}"
+    );
 }

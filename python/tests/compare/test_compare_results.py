@@ -105,3 +105,22 @@ def test_results_without_a_handle_are_refused(scene):
         trichometry.compare(back, b, um_per_px=UM)
     with pytest.raises(TypeError, match="expected a path or a numpy array"):
         trichometry.compare(b, {"hair_count": 3}, um_per_px=UM)
+
+
+def test_recheck_of_unmatched_hairs_is_opt_in(scene):
+    """compare_params passes the re-check through; its evidence is in the
+    record: a `rechecked` flag on every hair match and a count."""
+    b, f, rb, rf, ref = scene
+    assert ref.matches["hairs_rechecked"] == 0
+    assert all(r["rechecked"] is False and r["recheck"] is None for r in ref.hair_matches)
+    c = trichometry.compare(
+        rb, rf, um_per_px=UM, compare_params={"recheck_unmatched_hairs": True}
+    )
+    m, m0 = c.matches, ref.matches
+    rows = [r for r in c.hair_matches if r["rechecked"]]
+    assert len(rows) == m["hairs_rechecked"]
+    assert all(r["recheck"]["remeasured"] in ("baseline", "followup") for r in rows)
+    # A re-check only turns unmatched hairs into matches.
+    assert m["hairs_gained"] <= m0["hairs_gained"] and m["hairs_lost"] <= m0["hairs_lost"]
+    assert m["hairs_matched"] >= m0["hairs_matched"]
+    assert m["hair_count_change"] == m["hairs_gained"] - m["hairs_lost"]

@@ -22,6 +22,34 @@
 //!    when its anchor (the middle of the part of it both frames show, else
 //!    its exit) lies in the shared field; a matched pair counts once, at the
 //!    baseline's anchor.
+//!    **Re-check** (`recheck_unmatched_hairs`, opt-in): per-visit
+//!    detection misses hairs, and a hair detected at one visit only is not
+//!    a change when the other visit shows it too. Each counted hair left
+//!    unmatched has its record's centreline mapped through the
+//!    registration into the other visit's image, which is measured along
+//!    it with the hair stage's own perpendicular profiles
+//!    (`hairs::profile::measure`, on that visit's colour-corrected
+//!    luminance, its PSF for the cylinder diameters). The hair is present
+//!    at both visits when at least `recheck_min_coverage` of the profiled
+//!    positions show a dark two-edge profile of compatible contrast
+//!    (`recheck_contrast_fraction` of its own) and width (within
+//!    `recheck_width_factor`), centred within `recheck_max_offset_um` of
+//!    the mapped line. Positions outside the shared field or on a shaft of
+//!    the other visit that is already matched are not profiled (a crossing
+//!    or a unit-mate is not evidence either way). Such a hair counts as
+//!    matched (`HairMatch::rechecked`, its evidence in
+//!    `HairMatch::recheck`, `MatchCounts::hairs_rechecked`) with the
+//!    re-measured diameter, and thinned/thickened is judged as for any
+//!    match; when the shaft found lies on an unmatched record of the other
+//!    visit and that record's own re-check lands back on this one, the two
+//!    records are paired. A hair whose line the other visit does not show
+//!    (fewer than four positions, most of the line outside the shared
+//!    field: a stub at its frame edge) counts as present at both by
+//!    default (`recheck_unseen_as_present`). The coverage default (a
+//!    quarter) comes from the end-to-end phantom pair (seed 61): hairs
+//!    present at both visits show 0.29–1.0 (profiles fail beside touching
+//!    neighbours and under unit-mates), truly lost or gained ones ≤ 0.03;
+//!    of the 16 unseen, one was truly lost.
 //!    Thinned/thickened: the diameter changed by more than
 //!    `max(diameter_tolerance_um, diameter_tolerance_fraction · d,
 //!    diameter_uncertainty_z · SE)`, SE from both records' width spread.
@@ -54,6 +82,7 @@ mod deltas;
 mod fft;
 mod maps;
 mod matching;
+mod recheck;
 pub mod registration;
 
 pub use maps::overlay;
@@ -159,6 +188,37 @@ pub struct CompareParams {
     pub min_effect: MinEffect,
     /// Compute the Δa* map.
     pub change_maps: bool,
+    /// Re-check every hair left unmatched in the other visit's image (see
+    /// the module docs): a hair detected at one visit only but seen there
+    /// at the other visit too counts as matched (`rechecked`), not as
+    /// gained or lost. Off by default for now: on the dense oracle pair of
+    /// `tests/compare.rs` (every hair detected, 400 units/cm²) it turns 3
+    /// true losses into matches (lost unit-mates beside remaining ones).
+    pub recheck_unmatched_hairs: bool,
+    /// Least share of the mapped centreline (of the part the other visit
+    /// shows, crossings with its matched shafts left out) that must show a
+    /// compatible dark shaft.
+    pub recheck_min_coverage: f64,
+    /// Largest offset between the mapped centreline and the shaft found
+    /// beside it (µm, baseline scale): registration residual and
+    /// centreline error.
+    pub recheck_max_offset_um: f64,
+    /// Compatible widths: the shaft found is within this factor of the
+    /// unmatched shaft's diameter, either way (thinned and thickened hairs
+    /// stay compatible; their change is then judged as for any match).
+    pub recheck_width_factor: f64,
+    /// Least contrast of the shaft found, as a fraction of the unmatched
+    /// shaft's own (`HairShaft::contrast`).
+    pub recheck_contrast_fraction: f64,
+    /// An unmatched hair whose mapped centreline the other visit does not
+    /// show (fewer than four profile positions, most of the line outside
+    /// the shared field: a stub at the other frame's edge) is no evidence
+    /// of a change: true counts it as present at both visits (re-checked,
+    /// no samples, its own diameter at both), false as gained or lost. A
+    /// line that lies under the other visit's matched shafts is not
+    /// unseen: it stays gained or lost (a lost hair whose unit-mate
+    /// remains lies there).
+    pub recheck_unseen_as_present: bool,
 }
 
 impl Default for CompareParams {
@@ -180,6 +240,12 @@ impl Default for CompareParams {
             alpha: 0.05,
             min_effect: MinEffect::default(),
             change_maps: true,
+            recheck_unmatched_hairs: false,
+            recheck_min_coverage: 0.25,
+            recheck_max_offset_um: 15.0,
+            recheck_width_factor: 2.5,
+            recheck_contrast_fraction: 0.35,
+            recheck_unseen_as_present: true,
         }
     }
 }
@@ -242,6 +308,10 @@ pub struct MatchCounts {
     pub hairs_thickened: usize,
     /// `hairs_gained − hairs_lost`: the matched change of the hair count.
     pub hair_count_change: i64,
+    /// Of `hairs_matched`, the hairs detected at one visit only and found
+    /// at the other by re-checking its image (or paired by that re-check
+    /// with an unmatched record of the other visit).
+    pub hairs_rechecked: usize,
     /// Capillaries seen at both visits.
     pub capillaries_matched: usize,
     /// Capillaries seen only at the follow-up.
@@ -285,6 +355,48 @@ pub struct HairMatch {
     pub y_px: f64,
     /// Shaft axis end points in baseline pixels (of the follow-up shaft when gained).
     pub ends_px: [[f64; 2]; 2],
+    /// Matched by re-checking the other visit's image (see `recheck`), not
+    /// by the geometric matching of two records.
+    pub rechecked: bool,
+    /// The evidence of the re-check, when `rechecked`.
+    pub recheck: Option<RecheckEvidence>,
+}
+
+/// One visit of a pair.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum VisitSide {
+    /// The baseline.
+    Baseline,
+    /// The follow-up.
+    Followup,
+}
+
+/// Why a hair detected at one visit only counts as present at both: what
+/// the other visit's image shows along its mapped centreline. An *unseen*
+/// hair (the other visit shows too little of the line to tell, see
+/// [`CompareParams::recheck_unseen_as_present`]) has `samples` 0 and NaN
+/// (JSON `null`) figures.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct RecheckEvidence {
+    /// The visit whose image was re-measured (where detection missed it).
+    pub remeasured: VisitSide,
+    /// Share of the profiled positions along the mapped centreline that
+    /// show a compatible dark shaft.
+    pub coverage: f64,
+    /// Compatible profiles.
+    pub samples: usize,
+    /// Median peak absorbance of those profiles (1 − I/I_background).
+    pub contrast: f64,
+    /// Median offset of their centres from the mapped centreline (µm,
+    /// baseline scale).
+    pub offset_um: f64,
+    /// Diameter re-measured in that image (µm, baseline scale).
+    pub diameter_um: f64,
+    /// The unmatched record of the re-measured visit that the shaft found
+    /// lies on (the same hair detected at both visits, not paired by the
+    /// geometry), when there is one.
+    pub record_id: Option<u32>,
 }
 
 /// One row of the capillary match table.
@@ -402,6 +514,16 @@ fn check(p: &CompareParams) -> Result<()> {
         return Err(Error::param("hair_growth_um", "must be ≥ 0"));
     }
     pos("follicular_unit_radius_um", p.follicular_unit_radius_um)?;
+    pos("recheck_max_offset_um", p.recheck_max_offset_um)?;
+    if !(p.recheck_min_coverage > 0.0 && p.recheck_min_coverage <= 1.0) {
+        return Err(Error::param("recheck_min_coverage", "must lie in (0, 1]"));
+    }
+    if p.recheck_width_factor.is_nan() || p.recheck_width_factor < 1.0 {
+        return Err(Error::param("recheck_width_factor", "must be ≥ 1"));
+    }
+    if p.recheck_contrast_fraction.is_nan() || p.recheck_contrast_fraction < 0.0 {
+        return Err(Error::param("recheck_contrast_fraction", "must be ≥ 0"));
+    }
     if !(p.diameter_tolerance_um >= 0.0
         && p.diameter_tolerance_fraction >= 0.0
         && p.diameter_uncertainty_z >= 0.0)
@@ -634,15 +756,118 @@ pub fn compare(
                 .filter(|&c| in_shared(c))
                 .or(g.exit.filter(|&e| in_shared(e)))
         };
-        let z = params.diameter_uncertainty_z;
         for &(i, j, _) in &m {
             used_b[i] = true;
             used_f[j] = true;
-            let (g0, g1) = (&sb[i], &sf[j]);
-            let Some(anchor) = anchor_of(g0).or_else(|| anchor_of(g1)) else {
+        }
+        // Pairs: (baseline shaft, follow-up shaft, follow-up diameter and SE
+        // when re-measured, evidence), in the order of the table.
+        type Pairing = (
+            Option<usize>,
+            Option<usize>,
+            Option<(f64, f64)>,
+            Option<(f64, f64)>,
+            Option<RecheckEvidence>,
+        );
+        let mut pairs: Vec<Pairing> = m
+            .iter()
+            .map(|&(i, j, _)| (Some(i), Some(j), None, None, None))
+            .collect();
+        if params.recheck_unmatched_hairs {
+            let rc = RecheckCtx {
+                params,
+                um: [um_b, um_f],
+                f2b: &f2b,
+                b2f: &b2f,
+                in_shared: &in_shared,
+            };
+            // Counted shafts left unmatched, re-checked against the state
+            // of the geometric matching (in parallel, deterministic).
+            let open = |g: &[Shaft], used: &[bool]| -> Vec<usize> {
+                (0..g.len())
+                    .filter(|&i| !used[i] && anchor_of(&g[i]).is_some())
+                    .collect()
+            };
+            let (ob, of) = (open(&sb, &used_b), open(&sf, &used_f));
+            let (fb, ff) = rayon::join(
+                || rc.run(0, &ob, &ib, baseline, (&used_f, &jf), followup),
+                || rc.run(1, &of, &jf, followup, (&used_b, &ib), baseline),
+            );
+            // A shaft found on an unmatched record of the other visit is
+            // that record's hair only when that record's own re-check
+            // lands back on this one (the same hair detected at both
+            // visits, missed by the geometry); otherwise it is a
+            // neighbour (a unit-mate along the line), no evidence for this
+            // hair, which stays unmatched.
+            let onto: [std::collections::HashMap<usize, Option<usize>>; 2] =
+                [&fb, &ff].map(|found| found.iter().map(|(k, f)| (*k, f.onto)).collect());
+            let mutual = |v: usize, k: usize, o: usize| onto[1 - v].get(&o) == Some(&Some(k));
+            // Unmatched baseline shafts first, then follow-up ones.
+            for (v, found) in [fb, ff].into_iter().enumerate() {
+                for (k, f) in found {
+                    let own_used = if v == 0 { &used_b[k] } else { &used_f[k] };
+                    if *own_used || (!f.seen() && !params.recheck_unseen_as_present) {
+                        continue;
+                    }
+                    if f.onto.is_some_and(|o| !mutual(v, k, o)) {
+                        continue;
+                    }
+                    let other = f
+                        .onto
+                        .filter(|&o| if v == 0 { !used_f[o] } else { !used_b[o] });
+                    let (i, j) = match (v, other) {
+                        (0, o) => (Some(k), o),
+                        (_, o) => (o, Some(k)),
+                    };
+                    if let Some(i) = i {
+                        used_b[i] = true;
+                    }
+                    if let Some(j) = j {
+                        used_f[j] = true;
+                    }
+                    let um_other = if v == 0 { um_f * k_um } else { um_b };
+                    let d = if f.seen() {
+                        f.diameter_px * um_other
+                    } else if v == 0 {
+                        db[k].0
+                    } else {
+                        df[k].0
+                    };
+                    let se = um_other * 0.929 * f.iqr_px / (f.samples.max(1) as f64).sqrt();
+                    let se = if se.is_finite() { se } else { 0.0 };
+                    let ev = RecheckEvidence {
+                        remeasured: if v == 0 {
+                            VisitSide::Followup
+                        } else {
+                            VisitSide::Baseline
+                        },
+                        coverage: f.coverage,
+                        samples: f.samples,
+                        contrast: f.contrast,
+                        offset_um: f.offset_px * um_other,
+                        diameter_um: if f.seen() { d } else { f64::NAN },
+                        record_id: other.map(|o| if v == 0 { jf[o] } else { ib[o] }),
+                    };
+                    // Both records exist when paired with one: their own
+                    // diameters; else the re-measured one.
+                    let (rb, rf) = match (v, other) {
+                        (_, Some(_)) => (None, None),
+                        (0, None) => (None, Some((d, se))),
+                        (_, None) => (Some((d, se)), None),
+                    };
+                    pairs.push((i, j, rb, rf, Some(ev)));
+                }
+            }
+        }
+        let z = params.diameter_uncertainty_z;
+        for (i, j, rb, rf, ev) in pairs {
+            let (g0, g1) = (i.map(|i| &sb[i]), j.map(|j| &sf[j]));
+            let Some(anchor) = g0.and_then(anchor_of).or_else(|| g1.and_then(anchor_of)) else {
                 continue;
             };
-            let ((d0, u0), (d1, u1)) = (db[i], df[j]);
+            let g = g0.or(g1).expect("a pairing has a shaft");
+            let (d0, u0) = rb.unwrap_or_else(|| db[i.expect("baseline record")]);
+            let (d1, u1) = rf.unwrap_or_else(|| df[j.expect("follow-up record")]);
             let tol = params
                 .diameter_tolerance_um
                 .max(params.diameter_tolerance_fraction * d0)
@@ -657,17 +882,22 @@ pub fn compare(
                 ChangeKind::Unchanged
             };
             counts.hairs_matched += 1;
-            counted[0].push((anchor, d0, g0.ends()));
-            counted[1].push((anchor, d1, g1.ends()));
+            if ev.is_some() {
+                counts.hairs_rechecked += 1;
+            }
+            counted[0].push((anchor, d0, g0.unwrap_or(g).ends()));
+            counted[1].push((anchor, d1, g1.unwrap_or(g).ends()));
             hair_rows.push(HairMatch {
-                baseline_id: Some(ib[i]),
-                followup_id: Some(jf[j]),
+                baseline_id: i.map(|i| ib[i]),
+                followup_id: j.map(|j| jf[j]),
                 change,
                 baseline_diameter_um: d0.is_finite().then_some(d0),
                 followup_diameter_um: d1.is_finite().then_some(d1),
                 x_px: anchor.0,
                 y_px: anchor.1,
-                ends_px: ends(g0),
+                ends_px: ends(g),
+                rechecked: ev.is_some(),
+                recheck: ev,
             });
         }
         for (v, (shafts, used, ids, ds)) in [(&sb, &used_b, &ib, &db), (&sf, &used_f, &jf, &df)]
@@ -697,6 +927,8 @@ pub fn compare(
                     x_px: anchor.0,
                     y_px: anchor.1,
                     ends_px: ends(g),
+                    rechecked: false,
+                    recheck: None,
                 });
             }
         }
@@ -954,6 +1186,135 @@ pub fn compare(
             delta_a_star: pass.delta_a_star,
         },
     })
+}
+
+/// What re-checking an unmatched hair in the other visit's image needs.
+struct RecheckCtx<'a> {
+    params: &'a CompareParams,
+    /// µm per pixel of the baseline and the follow-up (nominal).
+    um: [f64; 2],
+    f2b: &'a Similarity,
+    b2f: &'a Similarity,
+    in_shared: &'a (dyn Fn((f64, f64)) -> bool + Sync),
+}
+
+impl RecheckCtx<'_> {
+    /// Re-check the shafts `open` of visit `v` (records `ids`, analysis
+    /// `own`) in the image of the other visit, whose shafts' use and ids
+    /// are `other_shafts`. Returns the shafts found there.
+    fn run(
+        &self,
+        v: usize,
+        open: &[usize],
+        ids: &[u32],
+        own_visit: &Visit<'_>,
+        other_shafts: (&[bool], &[u32]),
+        other: &Visit<'_>,
+    ) -> Vec<(usize, recheck::Found)> {
+        let p = self.params;
+        let own = own_visit.analysis;
+        // The shaft's own contrast, measured in its own image when the
+        // record has none (a record built by hand).
+        let own_lum = recheck::ImageLuminance::new(&own_visit.image, &own.provenance.colour_matrix);
+        let own_hp = &own.provenance.params.hairs;
+        let oa = other.analysis;
+        let hp = &oa.provenance.params.hairs;
+        let um_o = self.um[1 - v];
+        // Own pixels → the other visit's pixels, and the other's → baseline.
+        let (to_other, other_to_base) = if v == 0 {
+            (self.b2f.affine(), self.f2b.affine())
+        } else {
+            (self.f2b.affine(), Similarity::IDENTITY.affine())
+        };
+        // Own pixel size in the other visit's pixels.
+        let px_ratio = if v == 0 {
+            1.0 / self.f2b.scale
+        } else {
+            self.f2b.scale
+        };
+        let lum = recheck::ImageLuminance::new(&other.image, &oa.provenance.colour_matrix);
+        let sigma = hp.cylinder_model.then(|| {
+            oa.summary
+                .hairs
+                .hair_psf_sigma_um
+                .map_or(hp.psf_sigma_px, |s| (s / um_o) as f32)
+        });
+        // The offset is given at the baseline scale.
+        let off_px = (p.recheck_max_offset_um / self.um[0] * if v == 0 { px_ratio } else { 1.0 })
+            .max(1.5) as f32;
+        let rules = recheck::Rules {
+            min_coverage: p.recheck_min_coverage,
+            max_offset_px: off_px,
+            width_factor: p.recheck_width_factor as f32,
+            contrast_fraction: p.recheck_contrast_fraction as f32,
+            min_contrast: hp.min_contrast,
+            min_positions: 4,
+            psf_sigma_px: sigma,
+            step_px: hp.sample_step_px as f32,
+        };
+        let in_shared = self.in_shared;
+        let usable = |x: f32, y: f32| in_shared(other_to_base.apply(x as f64, y as f64));
+        // Who holds a pixel of the other visit: its label is its record id.
+        let (other_used, other_ids) = other_shafts;
+        let index: std::collections::HashMap<u32, usize> = other_ids
+            .iter()
+            .enumerate()
+            .map(|(k, &id)| (id, k))
+            .collect();
+        let labels = oa.maps.hair_labels.as_ref();
+        let holder = |x: f32, y: f32| {
+            let Some(l) = labels else {
+                return recheck::Holder::Nobody;
+            };
+            let (xr, yr) = (x.round(), y.round());
+            if xr < 0.0 || yr < 0.0 || xr as usize >= l.width || yr as usize >= l.height {
+                return recheck::Holder::Nobody;
+            }
+            match l.data[yr as usize * l.width + xr as usize] {
+                0 => recheck::Holder::Nobody,
+                id => match index.get(&id) {
+                    Some(&k) if !other_used[k] => recheck::Holder::Free(k),
+                    _ => recheck::Holder::Taken,
+                },
+            }
+        };
+        let by_id: std::collections::HashMap<u32, &crate::hairs::HairShaft> =
+            own.hairs.iter().map(|s| (s.id, s)).collect();
+        let um_own = self.um[v];
+        open.par_iter()
+            .filter_map(|&k| {
+                let rec = by_id.get(&ids[k])?;
+                if rec.centreline_px.len() < 2 || rec.diameter_um.is_nan() || rec.diameter_um <= 0.0
+                {
+                    return None;
+                }
+                let line: Vec<[f32; 2]> = rec
+                    .centreline_px
+                    .iter()
+                    .map(|q| {
+                        let (x, y) = to_other.apply(q[0] as f64, q[1] as f64);
+                        [x as f32, y as f32]
+                    })
+                    .collect();
+                let contrast = if rec.contrast > 0.0 {
+                    rec.contrast as f32
+                } else {
+                    recheck::own_contrast(
+                        &own_lum,
+                        &rec.centreline_px,
+                        (rec.diameter_um / um_own) as f32,
+                        own_hp.sample_step_px as f32,
+                    )?
+                };
+                let ask = recheck::Ask {
+                    line,
+                    width_px: (rec.diameter_um / um_own * px_ratio) as f32,
+                    contrast,
+                };
+                recheck::recheck(&lum, &ask, &rules, &usable, &holder).map(|f| (k, f))
+            })
+            .collect()
+    }
 }
 
 /// The hair shafts of one visit in baseline pixels and their record ids:

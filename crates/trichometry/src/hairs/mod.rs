@@ -47,7 +47,7 @@ use serde::{Deserialize, Serialize};
 mod detect;
 #[cfg(test)]
 mod pair_diag;
-mod profile;
+pub(crate) mod profile;
 mod trace;
 
 /// Hair-stage parameters.

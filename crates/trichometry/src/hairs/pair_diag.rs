@@ -578,7 +578,7 @@ fn pair_matching() {
     // Scene items detected at each visit.
     let det_b: std::collections::HashSet<usize> = ob.iter().flatten().copied().collect();
     let det_f: std::collections::HashSet<usize> = of.iter().flatten().copied().collect();
-    let mut tally: std::collections::BTreeMap<&str, usize> = Default::default();
+    let mut tally: std::collections::BTreeMap<String, usize> = Default::default();
     for m in &c.hair_matches {
         let t = &p.truth.hairs;
         let cat = match (m.baseline_id, m.followup_id) {
@@ -604,6 +604,13 @@ fn pair_matching() {
                 Some(_) => "lost: present but not detected at follow-up",
             },
             (None, None) => "empty",
+        };
+        // Matches found by re-checking the other visit's image: tallied
+        // apart, by what the unmatched record stood for.
+        let cat = match (m.rechecked, m.recheck.as_ref().map(|r| r.samples > 0)) {
+            (true, Some(true)) => format!("re-checked (seen) {cat}"),
+            (true, _) => format!("re-checked (unseen) {cat}"),
+            _ => cat.to_string(),
         };
         *tally.entry(cat).or_insert(0) += 1;
     }

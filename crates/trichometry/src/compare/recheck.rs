@@ -1,0 +1,424 @@
+//! Re-checking an unmatched hair in the other visit's image.
+//!
+//! Per-visit detection misses hairs (unit-mates inside a terminal's halo,
+//! hairs merged into a neighbour's record, …), and a hair detected at one
+//! visit only is not a scene change when it is there at the other visit
+//! too. An unmatched shaft's centreline is mapped through the registration
+//! into the other image and that image is measured along it with the hair
+//! stage's own perpendicular profiles ([`crate::hairs::profile::measure`]:
+//! absorbance `1 − I/I_bg` against the two background windows, half-depth
+//! crossings, sub-pixel width, the blurred-cylinder diameter). The hair is
+//! present at both visits when a dark two-edge profile of compatible
+//! contrast and width, centred within a small residual offset of the mapped
+//! line, is found along most of the mapped length that the other visit
+//! shows (positions on a shaft of the other visit that is already matched
+//! do not count either way: a crossing or a unit-mate is not evidence).
+
+use crate::color::srgb_to_linear;
+use crate::hairs::profile::{self, Intensity, WidthSample};
+use crate::image::{ImageRef, SamplesRef};
+use crate::kernels::sample_bilinear_with;
+
+/// Colour-corrected linear luminance of an image, computed where it is
+/// read (the hair stage's luminance: `0.2126 R + 0.7152 G + 0.0722 B` of the
+/// linear RGB after the visit's colour matrix), without a full plane: a
+/// re-check reads a few thousand profiles.
+pub(crate) struct ImageLuminance<'a> {
+    w: usize,
+    h: usize,
+    c: usize,
+    s: SamplesRef<'a>,
+    lut: [f32; 256],
+    /// Luminance weights of the uncorrected linear channels (`Mᵀ·w`).
+    wt: [f32; 3],
+}
+
+impl<'a> ImageLuminance<'a> {
+    /// `matrix`: the colour correction applied to the visit's linear RGB
+    /// (`Provenance::colour_matrix`; ignored for a greyscale image).
+    pub fn new(img: &ImageRef<'a>, matrix: &[[f32; 3]; 3]) -> Self {
+        let w0 = [0.2126f32, 0.7152, 0.0722];
+        let wt = std::array::from_fn(|j| (0..3).map(|i| w0[i] * matrix[i][j]).sum());
+        ImageLuminance {
+            w: img.width(),
+            h: img.height(),
+            c: img.channels(),
+            s: img.samples(),
+            lut: std::array::from_fn(|v| srgb_to_linear(v as f32 / 255.0)),
+            wt,
+        }
+    }
+
+    #[inline(always)]
+    fn px(&self, i: usize) -> f32 {
+        match self.s {
+            SamplesRef::U8(s) if self.c == 3 => {
+                let p = &s[3 * i..3 * i + 3];
+                self.wt[0] * self.lut[p[0] as usize]
+                    + self.wt[1] * self.lut[p[1] as usize]
+                    + self.wt[2] * self.lut[p[2] as usize]
+            }
+            SamplesRef::U8(s) => self.lut[s[i] as usize],
+            SamplesRef::U16(s) => {
+                let lin = |v: u16| srgb_to_linear(v as f32 / 65535.0);
+                if self.c == 3 {
+                    let p = &s[3 * i..3 * i + 3];
+                    self.wt[0] * lin(p[0]) + self.wt[1] * lin(p[1]) + self.wt[2] * lin(p[2])
+                } else {
+                    lin(s[i])
+                }
+            }
+        }
+    }
+}
+
+impl Intensity for ImageLuminance<'_> {
+    fn size(&self) -> (usize, usize) {
+        (self.w, self.h)
+    }
+    #[inline(always)]
+    fn bilinear(&self, x: f32, y: f32) -> f32 {
+        sample_bilinear_with(self.w, self.h, x, y, |i| self.px(i))
+    }
+}
+
+/// Who holds a pixel of the re-checked visit.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Holder {
+    /// No shaft of that visit.
+    Nobody,
+    /// A shaft of that visit that is already matched (or otherwise
+    /// accounted for): its darkness is not evidence for another hair.
+    Taken,
+    /// An unmatched shaft of that visit (its record index).
+    Free(usize),
+}
+
+/// What to look for.
+#[derive(Debug, Clone)]
+pub(crate) struct Ask {
+    /// The unmatched shaft's centreline in the re-checked image's pixels.
+    pub line: Vec<[f32; 2]>,
+    /// Its diameter in the re-checked image's pixels.
+    pub width_px: f32,
+    /// Its median peak absorbance.
+    pub contrast: f32,
+}
+
+/// Thresholds of a re-check (in the re-checked image's pixels).
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct Rules {
+    /// Least share of the profiled positions with a compatible shaft.
+    pub min_coverage: f64,
+    /// Largest offset of a profile's centre from the mapped line (px).
+    pub max_offset_px: f32,
+    /// Compatible widths: within this factor of the expected (either way).
+    pub width_factor: f32,
+    /// Least contrast as a fraction of the shaft's own.
+    pub contrast_fraction: f32,
+    /// Least contrast (absorbance) at all: the hair stage's `min_contrast`.
+    pub min_contrast: f32,
+    /// Least number of profiled positions.
+    pub min_positions: usize,
+    /// PSF σ of the re-checked image (px) for the cylinder diameters;
+    /// `None`: the FWHM.
+    pub psf_sigma_px: Option<f32>,
+    /// Spacing of the profiles (px), the hair stage's `sample_step_px`.
+    pub step_px: f32,
+}
+
+/// A hair found along the mapped line ([`Found::UNSEEN`]: the other visit
+/// shows too little of the line to tell).
+#[derive(Debug, Clone, PartialEq)]
+pub(crate) struct Found {
+    /// Median diameter (px of the re-checked image).
+    pub diameter_px: f64,
+    /// Interquartile range of the diameters (px; NaN under 4 samples).
+    pub iqr_px: f64,
+    /// Compatible profiles.
+    pub samples: usize,
+    /// Share of the profiled positions with a compatible profile.
+    pub coverage: f64,
+    /// Median peak absorbance of the compatible profiles.
+    pub contrast: f64,
+    /// Median offset of their centres from the mapped line (px).
+    pub offset_px: f64,
+    /// The unmatched shaft of the re-checked visit that holds most of the
+    /// compatible profiles' centres, if any: the same hair detected at both
+    /// visits but not paired by the geometric matching.
+    pub onto: Option<usize>,
+}
+
+impl Found {
+    /// Too little of the line can be profiled in the other image (outside
+    /// its frame or the shared field, or under its matched shafts).
+    pub const UNSEEN: Found = Found {
+        diameter_px: f64::NAN,
+        iqr_px: f64::NAN,
+        samples: 0,
+        coverage: f64::NAN,
+        contrast: f64::NAN,
+        offset_px: f64::NAN,
+        onto: None,
+    };
+
+    /// Whether the other image was profiled at all.
+    pub fn seen(&self) -> bool {
+        self.samples > 0
+    }
+}
+
+/// Median peak absorbance of a shaft in its own image (along its own
+/// centreline, `width_px` wide): `None` when no profile shows it.
+pub(crate) fn own_contrast(
+    lum: &impl Intensity,
+    line: &[[f32; 2]],
+    width_px: f32,
+    step_px: f32,
+) -> Option<f32> {
+    let wg = width_px.max(1.0);
+    let total = *profile::arc_lengths(line).last().unwrap_or(&0.0);
+    let skip = (0.5 * wg + 1.0).min(0.3 * total);
+    let step = (wg / 4.0).clamp(step_px, 8.0);
+    let mut samples = Vec::new();
+    profile::measure(lum, line, wg, step, skip, &|_, _| false, None, &mut samples);
+    let mut d: Vec<f32> = samples.iter().map(|s| s.depth).collect();
+    let m = profile::median(&mut d);
+    (m > 0.0).then_some(m)
+}
+
+/// Look for the shaft `ask` in `lum`. `usable(x, y)`: the position is in
+/// the shared field; `holder(x, y)`: who holds it in the re-checked visit.
+/// [`Found::UNSEEN`] when too little of the line can be profiled, `None`
+/// when too little of it shows a compatible shaft.
+pub(crate) fn recheck(
+    lum: &impl Intensity,
+    ask: &Ask,
+    rules: &Rules,
+    usable: &dyn Fn(f32, f32) -> bool,
+    holder: &dyn Fn(f32, f32) -> Holder,
+) -> Option<Found> {
+    let pts = &ask.line;
+    if pts.len() < 2 || ask.width_px.is_nan() || ask.width_px <= 0.0 {
+        return None;
+    }
+    let wg = ask.width_px.max(1.0);
+    let arc = profile::arc_lengths(pts);
+    let total = *arc.last().unwrap_or(&0.0);
+    let skip = (0.5 * wg + 1.0).min(0.3 * total);
+    let step = (wg / 4.0).clamp(rules.step_px, 8.0);
+    // A position counts when the other visit shows it and no accounted-for
+    // shaft of that visit lies there.
+    let (outside, under) = (std::cell::Cell::new(0usize), std::cell::Cell::new(0usize));
+    let excluded = |x: f32, y: f32| {
+        if !usable(x, y) {
+            outside.set(outside.get() + 1);
+            true
+        } else if holder(x, y) == Holder::Taken {
+            under.set(under.get() + 1);
+            true
+        } else {
+            false
+        }
+    };
+    let mut samples: Vec<WidthSample> = Vec::new();
+    let attempts = profile::measure(
+        lum,
+        pts,
+        wg,
+        step,
+        skip,
+        &excluded,
+        rules.psf_sigma_px,
+        &mut samples,
+    );
+    // A profile whose centre moved onto an accounted-for shaft is that
+    // shaft, not this one: neither evidence for nor against.
+    let mut taken = 0usize;
+    let win = (0.5 * wg).max(3.0);
+    let min_depth = rules
+        .min_contrast
+        .max(rules.contrast_fraction * ask.contrast);
+    let mut good: Vec<(WidthSample, f32)> = Vec::new();
+    for s in samples {
+        if holder(s.centre[0], s.centre[1]) == Holder::Taken {
+            taken += 1;
+            continue;
+        }
+        let (c, _) = profile::point_and_tangent(pts, &arc, s.arc_px, win);
+        let off = (s.centre[0] - c[0]).hypot(s.centre[1] - c[1]);
+        if s.depth >= min_depth && off <= rules.max_offset_px {
+            good.push((s, off));
+        }
+    }
+    let positions = attempts.saturating_sub(taken);
+    if positions < rules.min_positions.max(1) {
+        // Unseen when the other visit's frame or field does not show the
+        // line; a line under that visit's matched shafts is no evidence of
+        // presence (a lost hair whose unit-mate remains lies there).
+        return (outside.get() >= under.get()).then_some(Found::UNSEEN);
+    }
+    let mut ws: Vec<WidthSample> = good.iter().map(|g| g.0).collect();
+    if let Some(sigma) = rules.psf_sigma_px {
+        profile::set_diameters(&mut ws, sigma);
+    }
+    let (lo, hi) = (wg / rules.width_factor, wg * rules.width_factor);
+    let keep: Vec<usize> = (0..ws.len())
+        .filter(|&k| ws[k].width_px >= lo && ws[k].width_px <= hi)
+        .collect();
+    let coverage = keep.len() as f64 / positions as f64;
+    if keep.len() < 3 || coverage < rules.min_coverage {
+        return None;
+    }
+    let mut wv: Vec<f32> = keep.iter().map(|&k| ws[k].width_px).collect();
+    let mut dv: Vec<f32> = keep.iter().map(|&k| ws[k].depth).collect();
+    let mut ov: Vec<f32> = keep.iter().map(|&k| good[k].1).collect();
+    wv.sort_by(f32::total_cmp);
+    let iqr = if wv.len() >= 4 {
+        (profile::quantile_sorted(&wv, 0.75) - profile::quantile_sorted(&wv, 0.25)) as f64
+    } else {
+        f64::NAN
+    };
+    // The unmatched shaft of the other visit holding most of the profiles.
+    let mut holders: Vec<usize> = keep
+        .iter()
+        .filter_map(|&k| match holder(ws[k].centre[0], ws[k].centre[1]) {
+            Holder::Free(j) => Some(j),
+            _ => None,
+        })
+        .collect();
+    holders.sort_unstable();
+    let mut onto = None;
+    let mut best = 0usize;
+    for run in holders.chunk_by(|a, b| a == b) {
+        if run.len() > best {
+            best = run.len();
+            onto = Some(run[0]);
+        }
+    }
+    if 2 * best < keep.len() {
+        onto = None;
+    }
+    Some(Found {
+        diameter_px: profile::median(&mut wv) as f64,
+        iqr_px: iqr,
+        samples: keep.len(),
+        coverage,
+        contrast: profile::median(&mut dv) as f64,
+        offset_px: profile::median(&mut ov) as f64,
+        onto,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::image::Plane;
+
+    /// A skin plane 0.5 with a dark horizontal bar of width `wd` at `cy`.
+    fn scene(wd: f32, cy: f32, depth: f32) -> Plane {
+        let (w, h) = (120, 60);
+        let mut p = Plane::filled(w, h, 0.5);
+        for y in 0..h {
+            let (l, r) = (y as f32 - 0.5, y as f32 + 0.5);
+            let cov = (r.min(cy + wd / 2.0) - l.max(cy - wd / 2.0)).clamp(0.0, 1.0);
+            for x in 10..110 {
+                p.data[y * w + x] = 0.5 * (1.0 - depth * cov);
+            }
+        }
+        p
+    }
+
+    fn rules() -> Rules {
+        Rules {
+            min_coverage: 0.6,
+            max_offset_px: 3.0,
+            width_factor: 2.5,
+            contrast_fraction: 0.35,
+            min_contrast: 0.04,
+            min_positions: 4,
+            psf_sigma_px: None,
+            step_px: 1.5,
+        }
+    }
+
+    fn ask(y: f32, wd: f32) -> Ask {
+        Ask {
+            line: vec![[15.0, y], [105.0, y]],
+            width_px: wd,
+            contrast: 0.6,
+        }
+    }
+
+    #[test]
+    fn a_shaft_along_the_line_is_found_with_its_width() {
+        let p = scene(6.0, 30.0, 0.6);
+        // Mapped 1.5 px off the shaft (a registration residual).
+        let f = recheck(&p, &ask(31.5, 6.0), &rules(), &|_, _| true, &|_, _| {
+            Holder::Nobody
+        })
+        .expect("found");
+        assert!(f.coverage > 0.95, "{f:?}");
+        assert!((f.diameter_px - 6.0).abs() < 0.3, "{f:?}");
+        assert!((f.offset_px - 1.5).abs() < 0.2, "{f:?}");
+        // A thickened shaft (expected 6, there 10) is still found, with its
+        // own width.
+        let p = scene(10.0, 30.0, 0.6);
+        let f = recheck(&p, &ask(30.0, 6.0), &rules(), &|_, _| true, &|_, _| {
+            Holder::Nobody
+        })
+        .expect("found");
+        assert!((f.diameter_px - 10.0).abs() < 0.5, "{f:?}");
+    }
+
+    #[test]
+    fn skin_a_distant_shaft_or_a_taken_one_is_not_a_hair() {
+        // Bare skin.
+        let p = Plane::filled(120, 60, 0.5);
+        let none = |_: f32, _: f32| Holder::Nobody;
+        assert_eq!(
+            recheck(&p, &ask(30.0, 6.0), &rules(), &|_, _| true, &none),
+            None
+        );
+        // A shaft 8 px away from the mapped line.
+        let p = scene(4.0, 38.0, 0.6);
+        assert_eq!(
+            recheck(&p, &ask(30.0, 4.0), &rules(), &|_, _| true, &none),
+            None
+        );
+        // The shaft there belongs to a matched hair of that visit: no
+        // evidence of this one.
+        let p = scene(6.0, 30.0, 0.6);
+        let taken = |_: f32, y: f32| {
+            if (y - 30.0).abs() <= 4.0 {
+                Holder::Taken
+            } else {
+                Holder::Nobody
+            }
+        };
+        assert_eq!(
+            recheck(&p, &ask(30.0, 6.0), &rules(), &|_, _| true, &taken),
+            None
+        );
+        // A free (unmatched) record there: found, and named.
+        let free = |_: f32, y: f32| {
+            if (y - 30.0).abs() <= 4.0 {
+                Holder::Free(7)
+            } else {
+                Holder::Nobody
+            }
+        };
+        let f = recheck(&p, &ask(30.0, 6.0), &rules(), &|_, _| true, &free).unwrap();
+        assert_eq!(f.onto, Some(7));
+        // Faint (a tenth of the shaft's contrast): not compatible.
+        let p = scene(6.0, 30.0, 0.05);
+        assert_eq!(
+            recheck(&p, &ask(30.0, 6.0), &rules(), &|_, _| true, &none),
+            None
+        );
+        // Outside the shared field: nothing to profile, unseen.
+        let p = scene(6.0, 30.0, 0.6);
+        let f = recheck(&p, &ask(30.0, 6.0), &rules(), &|_, _| false, &none);
+        assert!(f.is_some_and(|f| !f.seen()));
+    }
+}
