@@ -1662,6 +1662,7 @@ mod link_diag {
 
     /// Solution of a 3 × 3 linear system (Gaussian elimination with partial
     /// pivoting); `None` when singular.
+    #[allow(clippy::needless_range_loop)]
     pub(super) fn solve3(mut m: [[f64; 3]; 3], mut r: [f64; 3]) -> Option<[f64; 3]> {
         for col in 0..3 {
             let piv = (col..3).max_by(|&i, &j| m[i][col].abs().total_cmp(&m[j][col].abs()))?;
@@ -1734,7 +1735,7 @@ mod link_diag {
                         .iter()
                         .map(|t| (p.pts.iter().filter(|&&q| near(q, t)).count(), t.id))
                         .collect();
-                    fr.sort_by(|a, b| b.0.cmp(&a.0));
+                    fr.sort_by_key(|x| std::cmp::Reverse(x.0));
                     let n = p.pts.len();
                     if fr.is_empty() || fr[0].0 * 10 < n * 6 {
                         return None;
