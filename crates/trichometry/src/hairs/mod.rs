@@ -23,9 +23,7 @@
 //!    by best score: one shaft, one record. The gaps (crossings) are bridged
 //!    by a Hermite curve along both ends. A joined shaft that fails the
 //!    profile-support tests only through pieces without width profiles is
-//!    rebuilt from its profiled pieces; one that still fails is split back
-//!    into its pieces, each judged on its own (a weak link must not lose
-//!    the hair pieces it joined).
+//!    rebuilt from its profiled pieces.
 //! 5. Per shaft: each sample's width becomes the diameter of a
 //!    Beer–Lambert cylinder blurred by the image's PSF, with the optical
 //!    thickness fitted over the shaft's samples (`profile`); median
@@ -350,7 +348,6 @@ pub fn detect_hairs(input: &StageInput<'_>, params: &HairParams) -> Result<HairS
     let mut traced: Vec<trace::Traced> = trace::join(&pieces, params, upp)
         .into_par_iter()
         .map(|t| without_unprofiled(&pieces, t, upp, params))
-        .flat_map_iter(|t| unjoin_unsupported(&pieces, t, upp, params))
         .collect();
     // The mask is painted with the joining widths (the visible footprint
     // the vessel stage leaves out, as before the model).
@@ -598,25 +595,6 @@ fn without_unprofiled(
     } else {
         t
     }
-}
-
-/// A joined shaft that still fails the profile-support tests is not
-/// thrown away whole: its pieces become records of their own (each then
-/// stands or falls on its own profiles), so that a wrong or weak link does
-/// not lose the hair pieces it joined.
-fn unjoin_unsupported(
-    pieces: &[trace::Piece],
-    t: trace::Traced,
-    upp: f64,
-    params: &HairParams,
-) -> Vec<trace::Traced> {
-    if t.n_pieces < 2 || support(&t, upp, params).is_ok() {
-        return vec![t];
-    }
-    t.chain
-        .iter()
-        .map(|&(pi, rev)| trace::assemble(pieces, &[(pi, rev)]))
-        .collect()
 }
 
 /// The acceptance tests of a traced shaft, cheap ones first: its length
