@@ -1638,7 +1638,7 @@ mod link_diag {
                 r[i] += f[i] * y;
             }
         }
-        let c = solve3(m, r)?;
+        let c = crate::calibration::solve3(m, r)?;
         let res = |v: &[[f32; 2]]| -> f64 {
             let s: f64 = v
                 .iter()
@@ -1658,33 +1658,6 @@ mod link_diag {
         let slope = |x: f64| (c[1] + 2.0 * c[2] * x / span) / span;
         let turn = (slope(x1).atan() - slope(x0).atan()).abs();
         Some((turn as f32, rms as f32))
-    }
-
-    /// Solution of a 3 × 3 linear system (Gaussian elimination with partial
-    /// pivoting); `None` when singular.
-    #[allow(clippy::needless_range_loop)]
-    pub(super) fn solve3(mut m: [[f64; 3]; 3], mut r: [f64; 3]) -> Option<[f64; 3]> {
-        for col in 0..3 {
-            let piv = (col..3).max_by(|&i, &j| m[i][col].abs().total_cmp(&m[j][col].abs()))?;
-            if m[piv][col].abs() < 1e-12 {
-                return None;
-            }
-            m.swap(col, piv);
-            r.swap(col, piv);
-            for row in col + 1..3 {
-                let f = m[row][col] / m[col][col];
-                for k in col..3 {
-                    m[row][k] -= f * m[col][k];
-                }
-                r[row] -= f * r[col];
-            }
-        }
-        let mut x = [0.0f64; 3];
-        for row in (0..3).rev() {
-            let s: f64 = (row + 1..3).map(|k| m[row][k] * x[k]).sum();
-            x[row] = (r[row] - s) / m[row][row];
-        }
-        Some(x)
     }
 
     /// Every candidate pair of piece ends within the gap limit, labelled
