@@ -1421,9 +1421,11 @@ mod diag {
                     let (ea, eb) = (end_of(p, pi, best.1), end_of(q, on[k + 1].1, best.2));
                     let r = link_score(&ea, &eb, p, q, &params, max_gap, max_ang);
                     let anti = angle(ea.d, [-eb.d[0], -eb.d[1]]).to_degrees();
+                    let fit = super::link_diag::continuity_fit(&ea, &eb, p, q)
+                        .map(|(t, r)| (t.to_degrees(), r));
                     println!(
-                        "      link to {}: gap {:.0} anti {anti:.0}° -> {r:?} ({:.0},{:.0})->({:.0},{:.0})",
-                        on[k + 1].1, best.0, ea.p[0], ea.p[1], eb.p[0], eb.p[1]
+                        "      link to {}: gap {:.0} anti {anti:.0}° -> {r:?} ({:.0},{:.0})->({:.0},{:.0}) fit {fit:?} linked {}",
+                        on[k + 1].1, best.0, ea.p[0], ea.p[1], eb.p[0], eb.p[1], shaft_of[pi] == shaft_of[on[k + 1].1]
                     );
                 }
             }
@@ -1528,5 +1530,236 @@ mod diag {
             image::ColorType::Rgb8,
         )
         .unwrap();
+    }
+}
+
+#[cfg(test)]
+mod link_diag {
+    use super::diag::render;
+    use super::*;
+    use crate::analysis::StageInput;
+    use crate::synth::hairs::HairSceneSpec;
+
+    /// Points of a piece near one end (`which`: 0 = start, 1 = end), every
+    /// px of arc from `skip` to `skip + len` in from that end (the hook a cut
+    /// leaves at a junction skipped), nearest the end first.
+    pub(super) fn end_window(piece: &Piece, which: usize, skip: f32, len: f32) -> Vec<[f32; 2]> {
+        let pts = &piece.pts;
+        let arc = profile::arc_lengths(pts);
+        let total = *arc.last().unwrap_or(&0.0);
+        let s0 = skip.min(0.25 * total);
+        let s1 = (s0 + len).min(total);
+        let n = ((s1 - s0).ceil() as usize).max(1);
+        (0..=n)
+            .map(|k| {
+                let s = s0 + (s1 - s0) * k as f32 / n as f32;
+                let s = if which == 0 { s } else { total - s };
+                profile::point_and_tangent(pts, &arc, s, 0.0).0
+            })
+            .collect()
+    }
+
+    /// Diagnostic (measured, not used by `join`): continuity of two pieces
+    /// across a gap judged on both together: one
+    /// smooth curve (a parabola in the frame of their joint principal axis)
+    /// through the points of both near their facing ends. Returns the turn
+    /// (rad) of that curve over the span and the larger of the two pieces'
+    /// RMS residuals (px); `None` when the pieces do not face each other
+    /// along the curve (they overlap or lie side by side).
+    ///
+    /// Meant for short pieces, whose own end direction is unreliable (a cut
+    /// end hooks towards the crossing partner). On 12 crowded phantoms
+    /// (2 / 3.5 / 5.5 µm/px, seeds 41–46) it did not separate same-shaft from
+    /// crossing-partner pairs that the angle tests reject (turn ≤ 30° and RMS
+    /// ≤ 0.15 × width: 30 same-shaft vs 22 different-shaft facing pairs), and
+    /// rescuing links with it lowered counts (over-joining), so `join` keeps
+    /// the end-direction tests.
+    pub(super) fn continuity_fit(ea: &End, eb: &End, pa: &Piece, pb: &Piece) -> Option<(f32, f32)> {
+        let win = |p: &Piece| (4.0 * p.width).clamp(16.0, 80.0);
+        let skip = |p: &Piece| 0.75 * p.width + 2.0;
+        let a = end_window(pa, ea.which, skip(pa), win(pa));
+        let b = end_window(pb, eb.which, skip(pb), win(pb));
+        if a.len() < 2 || b.len() < 2 {
+            return None;
+        }
+        let all = || a.iter().chain(b.iter());
+        let n = (a.len() + b.len()) as f64;
+        let (mut cx, mut cy) = (0.0f64, 0.0f64);
+        for p in all() {
+            cx += p[0] as f64;
+            cy += p[1] as f64;
+        }
+        let (cx, cy) = (cx / n, cy / n);
+        let (mut sxx, mut syy, mut sxy) = (0.0f64, 0.0f64, 0.0f64);
+        for p in all() {
+            let (dx, dy) = (p[0] as f64 - cx, p[1] as f64 - cy);
+            sxx += dx * dx;
+            syy += dy * dy;
+            sxy += dx * dy;
+        }
+        let th = 0.5 * (2.0 * sxy).atan2(sxx - syy);
+        let (mut ux, mut uy) = (th.cos(), th.sin());
+        let proj = |p: &[f32; 2], ux: f64, uy: f64| {
+            let (dx, dy) = (p[0] as f64 - cx, p[1] as f64 - cy);
+            (dx * ux + dy * uy, -dx * uy + dy * ux)
+        };
+        let mean_x = |v: &[[f32; 2]], ux: f64, uy: f64| {
+            v.iter().map(|p| proj(p, ux, uy).0).sum::<f64>() / v.len() as f64
+        };
+        if mean_x(&a, ux, uy) > mean_x(&b, ux, uy) {
+            ux = -ux;
+            uy = -uy;
+        }
+        // Facing along the axis: A's window wholly before B's, the ends
+        // between them.
+        let ax_max = a.iter().map(|p| proj(p, ux, uy).0).fold(f64::MIN, f64::max);
+        let bx_min = b.iter().map(|p| proj(p, ux, uy).0).fold(f64::MAX, f64::min);
+        if ax_max > bx_min {
+            return None;
+        }
+        let ea_x = proj(&ea.p, ux, uy).0;
+        let eb_x = proj(&eb.p, ux, uy).0;
+        let wmax = pa.width.max(pb.width) as f64;
+        if ea_x < mean_x(&a, ux, uy) || eb_x > mean_x(&b, ux, uy) || ea_x > eb_x + 0.5 * wmax {
+            return None;
+        }
+        // Least squares y = c0 + c1 x + c2 x² (x scaled by the span).
+        let xs: Vec<(f64, f64)> = all().map(|p| proj(p, ux, uy)).collect();
+        let span = xs.iter().map(|q| q.0.abs()).fold(0.0f64, f64::max).max(1.0);
+        let mut m = [[0.0f64; 3]; 3];
+        let mut r = [0.0f64; 3];
+        for &(x, y) in &xs {
+            let t = x / span;
+            let f = [1.0, t, t * t];
+            for i in 0..3 {
+                for j in 0..3 {
+                    m[i][j] += f[i] * f[j];
+                }
+                r[i] += f[i] * y;
+            }
+        }
+        let c = crate::calibration::solve3(m, r)?;
+        let res = |v: &[[f32; 2]]| -> f64 {
+            let s: f64 = v
+                .iter()
+                .map(|p| {
+                    let (x, y) = proj(p, ux, uy);
+                    let t = x / span;
+                    (y - c[0] - c[1] * t - c[2] * t * t).powi(2)
+                })
+                .sum();
+            (s / v.len() as f64).sqrt()
+        };
+        let rms = res(&a).max(res(&b));
+        // Turn of the curve between the extreme abscissae.
+        let (x0, x1) = xs.iter().fold((f64::MAX, f64::MIN), |(lo, hi), q| {
+            (lo.min(q.0), hi.max(q.0))
+        });
+        let slope = |x: f64| (c[1] + 2.0 * c[2] * x / span) / span;
+        let turn = (slope(x1).atan() - slope(x0).atan()).abs();
+        Some((turn as f32, rms as f32))
+    }
+
+    /// Every candidate pair of piece ends within the gap limit, labelled
+    /// by phantom truth (same shaft / different shafts), with the link
+    /// tests' figures, as CSV lines `LD,...`:
+    /// `LINK_DIAG=2:41,3.5:42 cargo test -p trichometry --lib link_diag -- --ignored --nocapture`.
+    #[test]
+    #[ignore]
+    fn link_diag() {
+        let v = std::env::var("LINK_DIAG").unwrap_or("3.5:42".into());
+        let params = HairParams::default();
+        for case in v.split(',') {
+            let (u, s) = case.split_once(':').unwrap();
+            let upp: f64 = u.parse().unwrap();
+            let seed: u64 = s.parse().unwrap();
+            let hs = HairSceneSpec::default();
+            let (w, h) = ((2400.0 / upp) as usize, (1800.0 / upp) as usize);
+            let (rgb, truth) = render(w, h, upp, seed, &hs);
+            let valid = Mask::filled(w, h, true);
+            let input = StageInput {
+                rgb: &rgb,
+                um_per_px: upp,
+                valid: &valid,
+            };
+            let det = super::super::detect::detect(&input, &params);
+            let (pk, _) = pieces(&det, &params, upp);
+            let traced = join(&pk, &params, upp);
+            let mut shaft_of = vec![usize::MAX; pk.len()];
+            for (k, t) in traced.iter().enumerate() {
+                for &pi in &t.piece_ids {
+                    shaft_of[pi] = k;
+                }
+            }
+            let tol = 4.0f32.max(20.0 / upp as f32);
+            let shafts: Vec<&crate::synth::hairs::HairTruthShaft> =
+                truth.shafts.iter().filter(|t| t.counted).collect();
+            // Dominant truth of each piece: ≥ 60 % of its points within
+            // tol, and no other with as many.
+            let near = |q: [f32; 2], t: &crate::synth::hairs::HairTruthShaft| {
+                t.centreline_px.iter().any(|p| {
+                    (p[0] as f32 - q[0]).powi(2) + (p[1] as f32 - q[1]).powi(2) <= tol * tol
+                })
+            };
+            let label: Vec<Option<u32>> = pk
+                .iter()
+                .map(|p| {
+                    let mut fr: Vec<(usize, u32)> = shafts
+                        .iter()
+                        .map(|t| (p.pts.iter().filter(|&&q| near(q, t)).count(), t.id))
+                        .collect();
+                    fr.sort_by_key(|x| std::cmp::Reverse(x.0));
+                    let n = p.pts.len();
+                    if fr.is_empty() || fr[0].0 * 10 < n * 6 {
+                        return None;
+                    }
+                    if fr.len() > 1 && fr[1].0 * 10 >= n * 6 {
+                        return None;
+                    }
+                    Some(fr[0].1)
+                })
+                .collect();
+            let max_gap = (params.max_join_gap_um / upp) as f32;
+            let max_ang = (params.max_join_angle_deg as f32).to_radians();
+            for a in 0..pk.len() {
+                for b in a + 1..pk.len() {
+                    let (Some(la), Some(lb)) = (label[a], label[b]) else {
+                        continue;
+                    };
+                    for wa in 0..2 {
+                        for wb in 0..2 {
+                            let (ea, eb) = (end_of(&pk[a], a, wa), end_of(&pk[b], b, wb));
+                            let g = (ea.p[0] - eb.p[0]).hypot(ea.p[1] - eb.p[1]);
+                            let wm = pk[a].width.max(pk[b].width);
+                            if g > max_gap.max(2.0 * wm + 6.0) {
+                                continue;
+                            }
+                            let r = link_score(&ea, &eb, &pk[a], &pk[b], &params, max_gap, max_ang);
+                            let anti = angle(ea.d, [-eb.d[0], -eb.d[1]]).to_degrees();
+                            let fit = continuity_fit(&ea, &eb, &pk[a], &pk[b]);
+                            let la_ = *profile::arc_lengths(&pk[a].pts).last().unwrap();
+                            let lb_ = *profile::arc_lengths(&pk[b].pts).last().unwrap();
+                            println!(
+                                "LD,{upp},{seed},{a},{b},{wa},{wb},{},{g:.1},{anti:.1},{},{:.3},{},{:.2},{},{:.2},{:.1},{:.1},{},{},{:.0},{:.0},{}",
+                                (la == lb) as u8,
+                                r.map(|_| "ok").unwrap_or_else(|e| e),
+                                r.unwrap_or(f32::NAN),
+                                fit.map_or(-1.0, |f| f.0.to_degrees()),
+                                fit.map_or(-1.0, |f| f.1),
+                                fit.is_some() as u8,
+                                0.15 * pk[a].width.min(pk[b].width),
+                                pk[a].width,
+                                pk[b].width,
+                                pk[a].samples.len(),
+                                pk[b].samples.len(),
+                                la_,
+                                lb_,
+                                (shaft_of[a] == shaft_of[b]) as u8,
+                            );
+                        }
+                    }
+                }
+            }
+        }
     }
 }
