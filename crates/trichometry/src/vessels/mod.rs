@@ -361,15 +361,23 @@ pub fn detect_vessels(
         &c.ok,
         (params.ring_um / um_c).ceil().max(1.0) as usize,
     );
+    // The ring's mean colour from the box means of its coarse pixels, read
+    // from the input only there (in parallel), summed in raster order.
+    let ring_px: Vec<(usize, [f32; 3])> = {
+        use rayon::prelude::*;
+        ring.par_iter()
+            .enumerate()
+            .filter(|&(i, &rl)| rl > 0 && c.labels.data[i] == 0)
+            .map(|(i, _)| (i, segment::box_mean_rgb(rgb, fc, i % c.w, i / c.w)))
+            .collect()
+    };
     let mut rgb_ring = vec![([0.0f64; 3], 0usize); nc + 1];
-    for (i, &rl) in ring.iter().enumerate() {
-        if rl > 0 && c.labels.data[i] == 0 {
-            let s = &mut rgb_ring[rl as usize];
-            for (a, p) in s.0.iter_mut().zip(&c.rgb) {
-                *a += p[i] as f64;
-            }
-            s.1 += 1;
+    for (i, m) in ring_px {
+        let s = &mut rgb_ring[ring[i] as usize];
+        for (a, &p) in s.0.iter_mut().zip(&m) {
+            *a += p as f64;
         }
+        s.1 += 1;
     }
     let a_star = |s: &([f64; 3], usize)| {
         let m = s.0.map(|v| (v / s.1 as f64) as f32);

@@ -65,8 +65,6 @@ pub(crate) struct Coarse {
     pub vseed: Vec<bool>,
     /// Candidates (one label per connected candidate), 0 elsewhere.
     pub labels: Labels,
-    /// Mean linear R, G, B per coarse pixel (the skin ring's a*).
-    pub rgb: [Vec<f32>; 3],
     /// Coarse pixels that are analysable skin (for the ring).
     pub ok: Vec<bool>,
     /// Number of analysable input pixels (valid and not hair).
@@ -78,7 +76,6 @@ struct Planes {
     lnr: Plane,
     lng: Plane,
     lny: Plane,
-    rgb: [Vec<f32>; 3],
     /// 0 = fine, 1 = hair, 2 = invalid.
     bad: Vec<u8>,
     analysable_px: usize,
@@ -88,25 +85,23 @@ fn read_planes(rgb: &LinearRgb, valid: &Mask, hair: Option<&Mask>, f: usize) -> 
     let (w0, h0) = (rgb.width, rgb.height);
     let (w, h) = (w0.div_ceil(f), h0.div_ceil(f));
     let hm: &[bool] = hair.map(|m| &m.data[..]).unwrap_or(&[]);
-    let mut out_r = zeroed_vec::<f32>(w * h);
-    let mut out_g = zeroed_vec::<f32>(w * h);
-    let mut out_b = zeroed_vec::<f32>(w * h);
+    // The box means of R, G, B live one coarse row at a time (the ring's
+    // colour reads them again where needed: `box_mean_rgb`).
     let mut lnr = zeroed_vec::<f32>(w * h);
     let mut lng = zeroed_vec::<f32>(w * h);
     let mut lny = zeroed_vec::<f32>(w * h);
     let mut bad = zeroed_vec::<u8>(w * h);
     let mut counts = vec![0usize; h];
-    out_r
-        .par_chunks_mut(w)
-        .zip(out_g.par_chunks_mut(w))
-        .zip(out_b.par_chunks_mut(w))
-        .zip(lnr.par_chunks_mut(w))
+    lnr.par_chunks_mut(w)
         .zip(lng.par_chunks_mut(w))
         .zip(lny.par_chunks_mut(w))
         .zip(bad.par_chunks_mut(w))
         .zip(counts.par_iter_mut())
         .enumerate()
-        .for_each(|(cy, (((((((rr, gg), bb), lr), lg), ly), bd), cnt))| {
+        .for_each(|(cy, ((((lr, lg), ly), bd), cnt))| {
+            let mut rr = vec![0.0f32; w];
+            let mut gg = vec![0.0f32; w];
+            let mut bb = vec![0.0f32; w];
             let y0 = cy * f;
             let y1 = (y0 + f).min(h0);
             let inv_rows = 1.0 / (y1 - y0) as f32;
@@ -141,7 +136,7 @@ fn read_planes(rgb: &LinearRgb, valid: &Mask, hair: Option<&Mask>, f: usize) -> 
                 }
             }
             let sums = ([&sr[..], &sg, &sb], &flag[..]);
-            let outs = ([&mut rr[..], gg, bb], &mut bd[..]);
+            let outs = ([&mut rr[..], &mut gg[..], &mut bb[..]], &mut bd[..]);
             match f {
                 2 => box_row::<2>(sums, inv_rows, outs),
                 3 => box_row::<3>(sums, inv_rows, outs),
@@ -169,10 +164,34 @@ fn read_planes(rgb: &LinearRgb, valid: &Mask, hair: Option<&Mask>, f: usize) -> 
         lnr: Plane::from_vec(w, h, lnr),
         lng: Plane::from_vec(w, h, lng),
         lny: Plane::from_vec(w, h, lny),
-        rgb: [out_r, out_g, out_b],
         bad,
         analysable_px: counts.iter().sum(),
     }
+}
+
+/// Mean linear R, G, B of the input pixels of coarse pixel (`cx`, `cy`)
+/// (boxes of `f` × `f`, partial at the right and bottom edges), bit for bit
+/// as [`read_planes`] forms them: per column the sum of the rows top to
+/// bottom, then those column sums left to right, times the same factor.
+pub(crate) fn box_mean_rgb(rgb: &LinearRgb, f: usize, cx: usize, cy: usize) -> [f32; 3] {
+    let (w0, h0) = (rgb.width, rgb.height);
+    let (y0, x0) = (cy * f, cx * f);
+    let (y1, x1) = ((y0 + f).min(h0), (x0 + f).min(w0));
+    let inv_rows = 1.0 / (y1 - y0) as f32;
+    let inv = inv_rows / (x1 - x0) as f32;
+    let mean = |p: &[f32]| {
+        (x0..x1)
+            .map(|x| {
+                let mut s = 0.0f32;
+                for y in y0..y1 {
+                    s += p[y * w0 + x];
+                }
+                s
+            })
+            .sum::<f32>()
+            * inv
+    };
+    [mean(&rgb.r), mean(&rgb.g), mean(&rgb.b)]
 }
 
 /// Column sums of a box row (`[r, g, b]`) and their flags.
@@ -248,30 +267,24 @@ pub(crate) fn clear_around(ok: &mut [bool], flag: Vec<bool>, w: usize, h: usize,
 /// Contrast plane d = h − background, with excluded pixels filled by a
 /// normalised convolution of their analysable neighbours that falls back to
 /// 0 (the background) where no neighbour is near: hair edges do not ring.
+/// Formed in place of `h` (no fresh plane).
 fn contrast_filled(
-    h: &[f32],
+    mut d: Vec<f32>,
     bg: &CentresInterp,
     ok: &[bool],
     w: usize,
     hh: usize,
     sigma: f32,
 ) -> Vec<f32> {
-    let mut d = vec![0.0f32; w * hh];
     d.par_chunks_mut(w.max(1))
         .enumerate()
         .for_each(|(y, drow)| {
             let (top, bot, ty) = bg.row_parts(y);
             let row = y * w..(y + 1) * w;
-            for ((((v, &a), &o), &t), &b) in drow
-                .iter_mut()
-                .zip(&h[row.clone()])
-                .zip(&ok[row])
-                .zip(top)
-                .zip(bot)
-            {
+            for (((v, &o), &t), &b) in drow.iter_mut().zip(&ok[row]).zip(top).zip(bot) {
                 // The background's value as in its plane.
                 let bv = lerp(t, b, ty);
-                *v = if o { a - bv } else { 0.0 };
+                *v = if o { *v - bv } else { 0.0 };
             }
         });
     if ok.iter().all(|&o| o) {
@@ -391,19 +404,22 @@ pub(crate) fn coarse(
         });
     let mut ok = ok0;
     clear_around(&mut ok, excl, w, h, margin);
-    let hch = Plane::from_vec(
-        w,
-        h,
-        pl.lnr
-            .data
-            .par_iter()
-            .zip(pl.lng.data.par_iter())
-            .map(|(&r, &g)| r - g)
-            .collect(),
-    );
+    // ln R − ln G in place of ln R (not read after this): no fresh plane.
+    let Planes {
+        lnr: mut hch,
+        lng,
+        lny,
+        bad,
+        analysable_px,
+    } = pl;
+    drop((lny, bad));
+    hch.data
+        .par_iter_mut()
+        .zip(lng.data.par_iter())
+        .for_each(|(r, &g)| *r -= g);
     let bg_h = bgf(&hch, &ok);
     let d = contrast_filled(
-        &hch.data,
+        hch.data,
         &bg_h,
         &ok,
         w,
@@ -471,7 +487,7 @@ pub(crate) fn coarse(
     data.par_iter_mut().for_each(|l| *l = remap[*l as usize]);
     // Background of ln G over the skin left after the exclusions (the fine
     // level's haemoglobin check; its hair check uses that of ln R).
-    let bg_g = bgf(&pl.lng, &ok);
+    let bg_g = bgf(&lng, &ok);
     let bg_r = bg_r0;
     Coarse {
         w,
@@ -488,9 +504,8 @@ pub(crate) fn coarse(
             data,
             count: next,
         },
-        rgb: pl.rgb,
         ok,
-        analysable_px: pl.analysable_px,
+        analysable_px,
     }
 }
 
@@ -507,16 +522,20 @@ pub(crate) fn mask_of(data: Vec<bool>, w: usize, h: usize) -> Mask {
 mod tests {
     use super::*;
 
-    #[test]
-    fn banded_fill_equals_whole_plane_fill() {
-        let (w, h) = (97, 83);
-        let mut state = 12345u32;
-        let mut rnd = || {
+    /// Uniform values in [0, 1] from a xorshift generator seeded `state`.
+    fn xorshift(mut state: u32) -> impl FnMut() -> f32 {
+        move || {
             state ^= state << 13;
             state ^= state >> 17;
             state ^= state << 5;
             state as f32 / u32::MAX as f32
-        };
+        }
+    }
+
+    #[test]
+    fn banded_fill_equals_whole_plane_fill() {
+        let (w, h) = (97, 83);
+        let mut rnd = xorshift(12345);
         let hch: Vec<f32> = (0..w * h).map(|_| rnd() * 0.2).collect();
         let grid = Plane::from_vec(3, 2, vec![0.05, 0.06, 0.02, 0.04, 0.1, 0.07]);
         let bg = CentresInterp::new(&grid, &[10.0, 50.0, 90.0], &[20.0, 60.0], w, h);
@@ -531,7 +550,7 @@ mod tests {
         }
         for sigma in [0.76f32, 0.8, 1.7] {
             assert!(fir_for(sigma).is_some());
-            let banded = contrast_filled(&hch, &bg, &ok, w, h, sigma);
+            let banded = contrast_filled(hch.clone(), &bg, &ok, w, h, sigma);
             let d: Vec<f32> = hch
                 .iter()
                 .zip(&bg.to_plane().data)
@@ -544,6 +563,38 @@ mod tests {
                 .zip(&whole)
                 .all(|(a, b)| a.to_bits() == b.to_bits()));
             assert!(banded.iter().zip(&ok).any(|(&v, &o)| !o && v != 0.0));
+        }
+    }
+
+    #[test]
+    fn box_means_at_a_point_equal_those_of_the_pass() {
+        // Odd sizes: partial boxes at the right and bottom edges; box
+        // widths with and without an unrolled path.
+        let (w0, h0) = (37, 29);
+        let mut rnd = xorshift(987);
+        let mut plane = || (0..w0 * h0).map(|_| rnd()).collect::<Vec<f32>>();
+        let rgb = LinearRgb {
+            width: w0,
+            height: h0,
+            r: plane(),
+            g: plane(),
+            b: plane(),
+            is_colour: true,
+        };
+        let valid = mask_of(vec![true; w0 * h0], w0, h0);
+        for f in [2usize, 3, 5, 9] {
+            let pl = read_planes(&rgb, &valid, None, f);
+            let (w, h) = (w0.div_ceil(f), h0.div_ceil(f));
+            for cy in 0..h {
+                for cx in 0..w {
+                    let [r, g, b] = box_mean_rgb(&rgb, f, cx, cy);
+                    let i = cy * w + cx;
+                    let y = 0.2126 * r + 0.7152 * g + 0.0722 * b;
+                    assert_eq!(ln_fast(r.max(1e-4)).to_bits(), pl.lnr.data[i].to_bits());
+                    assert_eq!(ln_fast(g.max(1e-4)).to_bits(), pl.lng.data[i].to_bits());
+                    assert_eq!(ln_fast(y.max(1e-4)).to_bits(), pl.lny.data[i].to_bits());
+                }
+            }
         }
     }
 
