@@ -546,15 +546,7 @@ fn dump(c: &Case, st: &HairStage, path: &str) {
 }
 
 fn sparse() -> HairSceneSpec {
-    HairSceneSpec {
-        density_per_cm2: 150.0,
-        hairs_per_unit_weights: [1.0, 0.0, 0.0, 0.0],
-        vellus_fraction: 0.3,
-        terminal_fraction: 0.35,
-        light_fraction: 0.2,
-        direction_spread_deg: 90.0,
-        ..HairSceneSpec::default()
-    }
+    HairSceneSpec::sparse()
 }
 
 /// ~2.4 × 1.8 mm at every scale (about 1 MP at 2 µm/px).

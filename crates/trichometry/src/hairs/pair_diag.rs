@@ -640,60 +640,20 @@ fn pair_matching() {
 #[ignore]
 #[allow(clippy::needless_range_loop)]
 fn scene_diag() {
-    use crate::synth::hairs::{paint_hairs, HairSceneSpec};
-    use crate::synth::{skin, Rng, SceneSpec};
+    use crate::synth::hairs::HairSceneSpec;
     let v = std::env::var("SCENE_DIAG").unwrap_or("crowded,5.5,43".into());
     let v: Vec<&str> = v.split(',').collect();
     let upp: f64 = v[1].parse().unwrap();
     let seed: u64 = v[2].parse().unwrap();
     let all = v.get(3).is_some();
     let hs = if v[0] == "sparse" {
-        HairSceneSpec {
-            density_per_cm2: 150.0,
-            hairs_per_unit_weights: [1.0, 0.0, 0.0, 0.0],
-            vellus_fraction: 0.3,
-            terminal_fraction: 0.35,
-            light_fraction: 0.2,
-            direction_spread_deg: 90.0,
-            ..HairSceneSpec::default()
-        }
+        HairSceneSpec::sparse()
     } else {
         HairSceneSpec::default()
     };
     let (w, h) = ((2400.0 / upp) as usize, (1800.0 / upp) as usize);
-    let spec = SceneSpec {
-        width: w,
-        height: h,
-        um_per_px: upp,
-        seed,
-        ..SceneSpec::default()
-    };
-    let rng = Rng::new(seed);
-    let mut c = skin::paint_skin(&spec, &mut rng.fork(1));
-    let truth = paint_hairs(&mut c, &hs, &mut rng.fork(3)).unwrap();
-    // tests/hairs.rs `degrade` with NUISANCE optics.
-    let mut nrng = Rng::new(seed ^ 0xABCD);
-    let planes: Vec<crate::image::Plane> = [&c.r, &c.g, &c.b]
-        .iter()
-        .map(|p| {
-            crate::kernels::gaussian_blur(&crate::image::Plane::from_vec(w, h, (*p).clone()), 0.8)
-        })
-        .collect();
-    let mut px = vec![0u8; 3 * w * h];
-    for i in 0..w * h {
-        for k in 0..3 {
-            let v = crate::color::linear_to_srgb(planes[k].data[i].clamp(0.0, 1.0)) * 255.0
-                + 2.0 * nrng.normal() as f32;
-            px[3 * i + k] = v.round().clamp(0.0, 255.0) as u8;
-        }
-    }
-    let mut buf = Vec::new();
-    image::codecs::jpeg::JpegEncoder::new_with_quality(&mut buf, 90)
-        .encode(&px, w as u32, h as u32, image::ExtendedColorType::Rgb8)
-        .unwrap();
-    let px = image::load_from_memory(&buf).unwrap().to_rgb8().into_raw();
-    let img = crate::image::Image::new(w, h, 3, crate::image::Samples::U8(px)).unwrap();
-    let rgb = crate::color::to_linear(&img.view()).unwrap();
+    // tests/hairs.rs `render` with NUISANCE optics.
+    let (rgb, truth) = trace::diag::render(w, h, upp, seed, &hs);
     let valid = Mask::filled(w, h, true);
     let input = StageInput {
         rgb: &rgb,

@@ -1208,7 +1208,7 @@ mod tests {
 }
 
 #[cfg(test)]
-mod diag {
+pub(crate) mod diag {
     use super::*;
     use crate::analysis::StageInput;
     use crate::color::{linear_to_srgb, to_linear};
@@ -1266,15 +1266,7 @@ mod diag {
         let upp: f64 = v[0].parse().unwrap();
         let seed: u64 = v[1].parse().unwrap();
         let hs = if v[2] == "sparse" {
-            HairSceneSpec {
-                density_per_cm2: 150.0,
-                hairs_per_unit_weights: [1.0, 0.0, 0.0, 0.0],
-                vellus_fraction: 0.3,
-                terminal_fraction: 0.35,
-                light_fraction: 0.2,
-                direction_spread_deg: 90.0,
-                ..HairSceneSpec::default()
-            }
+            HairSceneSpec::sparse()
         } else {
             HairSceneSpec::default()
         };

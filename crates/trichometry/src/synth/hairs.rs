@@ -105,6 +105,24 @@ pub struct HairSceneSpec {
     pub min_visible_length_um: f64,
 }
 
+impl HairSceneSpec {
+    /// A sparse scene: one hair per follicular unit, 150 units per cm²,
+    /// 30 % vellus and 35 % terminal, a fifth of the hairs light, directions
+    /// spread over 90°; everything else as [`HairSceneSpec::default`]. The
+    /// scene of the sparse hair tests and diagnostics.
+    pub fn sparse() -> Self {
+        HairSceneSpec {
+            density_per_cm2: 150.0,
+            hairs_per_unit_weights: [1.0, 0.0, 0.0, 0.0],
+            vellus_fraction: 0.3,
+            terminal_fraction: 0.35,
+            light_fraction: 0.2,
+            direction_spread_deg: 90.0,
+            ..HairSceneSpec::default()
+        }
+    }
+}
+
 impl Default for HairSceneSpec {
     fn default() -> Self {
         HairSceneSpec {
