@@ -356,24 +356,34 @@ pub fn detect_vessels(
     let found = refine::refine(rgb, input.valid, hair_mask, &c, &grid, params);
     // Skin ring of each candidate on the coarse grid (Δa*).
     let nc = c.labels.count as usize;
-    let ring = ring_labels(
-        &c.labels,
-        &c.ok,
-        (params.ring_um / um_c).ceil().max(1.0) as usize,
-    );
     // The ring's mean colour from the box means of its coarse pixels, read
-    // from the input only there (in parallel), summed in raster order.
-    let ring_px: Vec<(usize, [f32; 3])> = {
+    // from the input only there, by bands of rows in parallel (no ring
+    // plane), summed in raster order.
+    let ring_px: Vec<Vec<(u32, [f32; 3])>> = {
         use rayon::prelude::*;
-        ring.par_iter()
-            .enumerate()
-            .filter(|&(i, &rl)| rl > 0 && c.labels.data[i] == 0)
-            .map(|(i, _)| (i, segment::box_mean_rgb(rgb, fc, i % c.w, i / c.w)))
+        let r = (params.ring_um / um_c).ceil().max(1.0) as usize;
+        let cw = c.w.max(1);
+        (0..c.h.div_ceil(RING_BAND_ROWS))
+            .into_par_iter()
+            .map(|b| {
+                let y0 = b * RING_BAND_ROWS;
+                let ring = ring_band(&c.labels, &c.ok, r, y0, (y0 + RING_BAND_ROWS).min(c.h));
+                let lab = &c.labels.data[y0 * cw..y0 * cw + ring.len()];
+                ring.iter()
+                    .zip(lab)
+                    .enumerate()
+                    .filter(|&(_, (&rl, &l))| rl > 0 && l == 0)
+                    .map(|(k, (&rl, _))| {
+                        let (x, y) = (k % cw, y0 + k / cw);
+                        (rl, segment::box_mean_rgb(rgb, fc, x, y))
+                    })
+                    .collect()
+            })
             .collect()
     };
     let mut rgb_ring = vec![([0.0f64; 3], 0usize); nc + 1];
-    for (i, m) in ring_px {
-        let s = &mut rgb_ring[ring[i] as usize];
+    for (rl, m) in ring_px.into_iter().flatten() {
+        let s = &mut rgb_ring[rl as usize];
         for (a, &p) in s.0.iter_mut().zip(&m) {
             *a += p as f64;
         }
@@ -516,15 +526,43 @@ fn summarize(caps: &[Capillary], area_mm2: f64) -> VesselSummary {
     }
 }
 
-/// For skin pixels within `r` px (8-connected steps) of a vessel, the label
-/// of the nearest vessel (breadth-first, deterministic); 0 elsewhere.
-fn ring_labels(l: &Labels, ok: &[bool], r: usize) -> Vec<u32> {
+/// For skin pixels of rows `y0..y1` within `r` px (8-connected steps) of
+/// a vessel, the label of the nearest vessel (breadth-first,
+/// deterministic); 0 elsewhere. Rows `y0..y1` of [`ring_labels_serial`]
+/// over the whole image, computed over those rows and `r + 1` rows either
+/// side: a pixel's distance (Chebyshev, at most `r + 1` where it matters)
+/// depends only on vessels within that many rows, and the vessel it takes
+/// is the first of its neighbours one step nearer in the search's order,
+/// which orders pixels by the raster order of the vessel pixel they were
+/// reached from, then by the offsets taken (so the same relative order
+/// inside the rows as in the whole image); every pixel that decides the
+/// rows `y0..y1` lies within `r + 1` rows of them.
+fn ring_band(l: &Labels, ok: &[bool], r: usize, y0: usize, y1: usize) -> Vec<u32> {
     let (w, h) = (l.width, l.height);
-    let mut out = crate::kernels::zeroed_vec::<u32>(w * h);
-    let mut dist = crate::kernels::zeroed_vec::<u16>(w * h);
-    dist.fill(u16::MAX);
+    if w == 0 || y0 >= y1 {
+        return Vec::new();
+    }
+    let halo = r + 1;
+    let (ya, yb) = (y0.saturating_sub(halo), (y1 + halo).min(h));
+    let rows = ya * w..yb * w;
+    let mut band = ring_labels_serial(&l.data[rows.clone()], w, &ok[rows], r);
+    band.truncate((y1 - ya) * w);
+    band.drain(..(y0 - ya) * w);
+    band
+}
+
+/// Rows per parallel task of the ring (`ring_band`).
+const RING_BAND_ROWS: usize = 64;
+
+/// For skin pixels within `r` px (8-connected steps) of a vessel in `l`
+/// (`w` wide), the label of the nearest vessel (breadth-first,
+/// deterministic); 0 elsewhere. The search of each [`ring_band`].
+fn ring_labels_serial(l: &[u32], w: usize, ok: &[bool], r: usize) -> Vec<u32> {
+    let h = l.len() / w.max(1);
+    let mut out = vec![0u32; w * h];
+    let mut dist = vec![u16::MAX; w * h];
     let mut front: Vec<usize> = Vec::new();
-    for (i, &v) in l.data.iter().enumerate() {
+    for (i, &v) in l.iter().enumerate() {
         if v > 0 {
             dist[i] = 0;
             out[i] = v;
@@ -571,4 +609,51 @@ fn ring_labels(l: &Labels, ok: &[bool], r: usize) -> Vec<u32> {
         }
     }
     out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn banded_ring_labels_equal_one_search() {
+        let mut state = 4242u32;
+        let mut rnd = move || {
+            state ^= state << 13;
+            state ^= state >> 17;
+            state ^= state << 5;
+            state
+        };
+        for k in 0..30 {
+            let (w, h) = (1 + rnd() as usize % 50, 1 + rnd() as usize % 300);
+            let density = 1 + rnd() % 15;
+            let data: Vec<u32> = (0..w * h)
+                .map(|_| {
+                    if rnd() % 100 < density {
+                        1 + rnd() % 9
+                    } else {
+                        0
+                    }
+                })
+                .collect();
+            let ok: Vec<bool> = (0..w * h).map(|_| rnd() % 10 != 0).collect();
+            let l = Labels {
+                width: w,
+                height: h,
+                data,
+                count: 9,
+            };
+            for r in [0usize, 1, 2, 4] {
+                let want = ring_labels_serial(&l.data, w, &ok, r);
+                let band = 1 + k % 13;
+                let banded: Vec<u32> = (0..h.div_ceil(band))
+                    .flat_map(|b| ring_band(&l, &ok, r, b * band, ((b + 1) * band).min(h)))
+                    .collect();
+                assert_eq!(banded, want, "case {k} ({w} × {h}), r {r}, bands of {band}");
+                if k == 0 && r == 2 {
+                    assert!(want.iter().any(|&v| v > 0));
+                }
+            }
+        }
+    }
 }

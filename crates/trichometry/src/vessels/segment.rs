@@ -71,6 +71,17 @@ pub(crate) struct Coarse {
     pub analysable_px: usize,
 }
 
+/// Buffers of one [`read_planes`] task, reused from coarse row to row.
+struct RowScratch {
+    rr: Vec<f32>,
+    gg: Vec<f32>,
+    bb: Vec<f32>,
+    sr: Vec<f32>,
+    sg: Vec<f32>,
+    sb: Vec<f32>,
+    flag: Vec<u8>,
+}
+
 /// Box-averaged planes of one pass over the input.
 struct Planes {
     lnr: Plane,
@@ -98,68 +109,87 @@ fn read_planes(rgb: &LinearRgb, valid: &Mask, hair: Option<&Mask>, f: usize) -> 
         .zip(bad.par_chunks_mut(w))
         .zip(counts.par_iter_mut())
         .enumerate()
-        .for_each(|(cy, ((((lr, lg), ly), bd), cnt))| {
-            let mut rr = vec![0.0f32; w];
-            let mut gg = vec![0.0f32; w];
-            let mut bb = vec![0.0f32; w];
-            let y0 = cy * f;
-            let y1 = (y0 + f).min(h0);
-            let inv_rows = 1.0 / (y1 - y0) as f32;
-            // Column sums of the f rows first (contiguous, vectorises).
-            let mut sr = vec![0.0f32; w0];
-            let mut sg = vec![0.0f32; w0];
-            let mut sb = vec![0.0f32; w0];
-            let mut flag = vec![0u8; w0];
-            let mut n_ok = 0usize;
-            for y in y0..y1 {
-                let row = y * w0..(y + 1) * w0;
-                for (a, &v) in sr.iter_mut().zip(&rgb.r[row.clone()]) {
-                    *a += v;
-                }
-                for (a, &v) in sg.iter_mut().zip(&rgb.g[row.clone()]) {
-                    *a += v;
-                }
-                for (a, &v) in sb.iter_mut().zip(&rgb.b[row.clone()]) {
-                    *a += v;
-                }
-                let vrow = &valid.data[row.clone()];
-                if hm.is_empty() {
-                    for (fl, &v) in flag.iter_mut().zip(vrow) {
-                        *fl |= (!v as u8) << 1;
-                        n_ok += v as usize;
+        .for_each_init(
+            || RowScratch {
+                rr: vec![0.0f32; w],
+                gg: vec![0.0f32; w],
+                bb: vec![0.0f32; w],
+                sr: vec![0.0f32; w0],
+                sg: vec![0.0f32; w0],
+                sb: vec![0.0f32; w0],
+                flag: vec![0u8; w0],
+            },
+            |scratch, (cy, ((((lr, lg), ly), bd), cnt))| {
+                let RowScratch {
+                    rr,
+                    gg,
+                    bb,
+                    sr,
+                    sg,
+                    sb,
+                    flag,
+                } = scratch;
+                let y0 = cy * f;
+                let y1 = (y0 + f).min(h0);
+                let inv_rows = 1.0 / (y1 - y0) as f32;
+                // Column sums of the f rows first (contiguous, vectorises): the
+                // first row copied (0 + v is v; a zero of either sign ends as
+                // the 1e-4 floor alike), the others added; every buffer is
+                // overwritten for each coarse row.
+                flag.fill(0);
+                let mut n_ok = 0usize;
+                for y in y0..y1 {
+                    let row = y * w0..(y + 1) * w0;
+                    for (s, p) in [(&mut *sr, &rgb.r), (&mut *sg, &rgb.g), (&mut *sb, &rgb.b)] {
+                        if y == y0 {
+                            s.copy_from_slice(&p[row.clone()]);
+                        } else {
+                            for (a, &v) in s.iter_mut().zip(&p[row.clone()]) {
+                                *a += v;
+                            }
+                        }
                     }
-                } else {
-                    for ((fl, &v), &hh) in flag.iter_mut().zip(vrow).zip(&hm[row]) {
-                        *fl |= ((!v as u8) << 1) | (hh as u8);
-                        n_ok += (v && !hh) as usize;
+                    let vrow = &valid.data[row.clone()];
+                    if hm.is_empty() {
+                        for (fl, &v) in flag.iter_mut().zip(vrow) {
+                            *fl |= (!v as u8) << 1;
+                            n_ok += v as usize;
+                        }
+                    } else {
+                        for ((fl, &v), &hh) in flag.iter_mut().zip(vrow).zip(&hm[row]) {
+                            *fl |= ((!v as u8) << 1) | (hh as u8);
+                            n_ok += (v && !hh) as usize;
+                        }
                     }
                 }
-            }
-            let sums = ([&sr[..], &sg, &sb], &flag[..]);
-            let outs = ([&mut rr[..], &mut gg[..], &mut bb[..]], &mut bd[..]);
-            match f {
-                2 => box_row::<2>(sums, inv_rows, outs),
-                3 => box_row::<3>(sums, inv_rows, outs),
-                4 => box_row::<4>(sums, inv_rows, outs),
-                5 => box_row::<5>(sums, inv_rows, outs),
-                6 => box_row::<6>(sums, inv_rows, outs),
-                7 => box_row::<7>(sums, inv_rows, outs),
-                8 => box_row::<8>(sums, inv_rows, outs),
-                _ => box_row_any(f, sums, inv_rows, outs),
-            }
-            // The logarithms in their own pass over the row: it vectorises
-            // (inside the box loop above it does not).
-            for (l, &r) in lr.iter_mut().zip(rr.iter()) {
-                *l = ln_fast(r.max(1e-4));
-            }
-            for (l, &g) in lg.iter_mut().zip(gg.iter()) {
-                *l = ln_fast(g.max(1e-4));
-            }
-            for (((l, &r), &g), &b) in ly.iter_mut().zip(rr.iter()).zip(gg.iter()).zip(bb.iter()) {
-                *l = ln_fast((0.2126 * r + 0.7152 * g + 0.0722 * b).max(1e-4));
-            }
-            *cnt = n_ok;
-        });
+                let sums = ([&sr[..], &sg[..], &sb[..]], &flag[..]);
+                let outs = ([&mut rr[..], &mut gg[..], &mut bb[..]], &mut bd[..]);
+                match f {
+                    2 => box_row::<2>(sums, inv_rows, outs),
+                    3 => box_row::<3>(sums, inv_rows, outs),
+                    4 => box_row::<4>(sums, inv_rows, outs),
+                    5 => box_row::<5>(sums, inv_rows, outs),
+                    6 => box_row::<6>(sums, inv_rows, outs),
+                    7 => box_row::<7>(sums, inv_rows, outs),
+                    8 => box_row::<8>(sums, inv_rows, outs),
+                    _ => box_row_any(f, sums, inv_rows, outs),
+                }
+                // The logarithms in their own pass over the row: it vectorises
+                // (inside the box loop above it does not).
+                for (l, &r) in lr.iter_mut().zip(rr.iter()) {
+                    *l = ln_fast(r.max(1e-4));
+                }
+                for (l, &g) in lg.iter_mut().zip(gg.iter()) {
+                    *l = ln_fast(g.max(1e-4));
+                }
+                for (((l, &r), &g), &b) in
+                    ly.iter_mut().zip(rr.iter()).zip(gg.iter()).zip(bb.iter())
+                {
+                    *l = ln_fast((0.2126 * r + 0.7152 * g + 0.0722 * b).max(1e-4));
+                }
+                *cnt = n_ok;
+            },
+        );
     Planes {
         lnr: Plane::from_vec(w, h, lnr),
         lng: Plane::from_vec(w, h, lng),
