@@ -615,34 +615,50 @@ fn ring_labels_serial(l: &[u32], w: usize, ok: &[bool], r: usize) -> Vec<u32> {
 mod tests {
     use super::*;
 
-    #[test]
-    fn banded_ring_labels_equal_one_search() {
-        let mut state = 4242u32;
-        let mut rnd = move || {
+    /// A xorshift generator of u32 seeded `state` (≠ 0).
+    pub(crate) fn xorshift32(mut state: u32) -> impl FnMut() -> u32 {
+        move || {
             state ^= state << 13;
             state ^= state >> 17;
             state ^= state << 5;
             state
-        };
+        }
+    }
+
+    /// `w × h` labels 1..=`max_label` at random, on up to `max_density` %
+    /// of the pixels (the density itself drawn first).
+    pub(crate) fn random_labels(
+        rnd: &mut impl FnMut() -> u32,
+        w: usize,
+        h: usize,
+        max_density: u32,
+        max_label: u32,
+    ) -> Labels {
+        let density = 1 + rnd() % max_density;
+        let data = (0..w * h)
+            .map(|_| {
+                if rnd() % 100 < density {
+                    1 + rnd() % max_label
+                } else {
+                    0
+                }
+            })
+            .collect();
+        Labels {
+            width: w,
+            height: h,
+            data,
+            count: max_label,
+        }
+    }
+
+    #[test]
+    fn banded_ring_labels_equal_one_search() {
+        let mut rnd = xorshift32(4242);
         for k in 0..30 {
             let (w, h) = (1 + rnd() as usize % 50, 1 + rnd() as usize % 300);
-            let density = 1 + rnd() % 15;
-            let data: Vec<u32> = (0..w * h)
-                .map(|_| {
-                    if rnd() % 100 < density {
-                        1 + rnd() % 9
-                    } else {
-                        0
-                    }
-                })
-                .collect();
-            let ok: Vec<bool> = (0..w * h).map(|_| rnd() % 10 != 0).collect();
-            let l = Labels {
-                width: w,
-                height: h,
-                data,
-                count: 9,
-            };
+            let l = random_labels(&mut rnd, w, h, 15, 9);
+            let ok: Vec<bool> = (0..w * h).map(|_| !rnd().is_multiple_of(10)).collect();
             for r in [0usize, 1, 2, 4] {
                 let want = ring_labels_serial(&l.data, w, &ok, r);
                 let band = 1 + k % 13;

@@ -906,31 +906,10 @@ mod tests {
 
     #[test]
     fn growing_twice_in_one_pass_equals_growing_twice() {
-        let mut state = 99u32;
-        let mut rnd = move || {
-            state ^= state << 13;
-            state ^= state >> 17;
-            state ^= state << 5;
-            state
-        };
+        let mut rnd = super::super::tests::xorshift32(99);
         for k in 0..40 {
             let (w, h) = (1 + rnd() as usize % 40, 1 + rnd() as usize % 30);
-            let density = 1 + rnd() % 20;
-            let data: Vec<u32> = (0..w * h)
-                .map(|_| {
-                    if rnd() % 100 < density {
-                        1 + rnd() % 7
-                    } else {
-                        0
-                    }
-                })
-                .collect();
-            let l = Labels {
-                width: w,
-                height: h,
-                data,
-                count: 7,
-            };
+            let l = super::super::tests::random_labels(&mut rnd, w, h, 20, 7);
             let twice = grow_labels(&Labels {
                 data: grow_labels(&l),
                 ..l.clone()
