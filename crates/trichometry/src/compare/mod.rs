@@ -34,7 +34,8 @@
 //!    positions show a dark two-edge profile of compatible contrast
 //!    (`recheck_contrast_fraction` of its own) and width (within
 //!    `recheck_width_factor`), centred within `recheck_max_offset_um` of
-//!    the mapped line. Positions outside the shared field or on a shaft of
+//!    the mapped line (and within half the expected width, at least 1.5
+//!    px: a thin neighbour beside the line is not this hair). Positions outside the shared field or on a shaft of
 //!    the other visit that is already matched are not profiled (a crossing
 //!    or a unit-mate is not evidence either way). Such a hair counts as
 //!    matched (`HairMatch::rechecked`, its evidence in
