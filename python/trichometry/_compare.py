@@ -30,9 +30,10 @@ class Comparison:
     ``hairs_gained``, ``hairs_lost``, ``hairs_thinned``, ``hairs_thickened``,
     ``capillaries_gained``, ``capillaries_lost``, ``hairs_rechecked``, ...),
     ``hair_matches`` (one dict per hair: ids, ``change``, diameters,
-    ``rechecked`` and the re-check's evidence ``recheck`` when
-    ``compare_params={"recheck_unmatched_hairs": True}`` found a hair
-    detected at one visit only in the other visit's image),
+    ``rechecked`` and the re-check's evidence ``recheck`` when the re-check
+    of unmatched hairs (on by default; ``compare_params=
+    {"recheck_unmatched_hairs": False}`` turns it off) found a hair detected
+    at one visit only in the other visit's image),
     ``colour_comparable``,
     ``shared_area_mm2``, ``notes``.
 

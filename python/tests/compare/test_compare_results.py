@@ -107,15 +107,18 @@ def test_results_without_a_handle_are_refused(scene):
         trichometry.compare(b, {"hair_count": 3}, um_per_px=UM)
 
 
-def test_recheck_of_unmatched_hairs_is_opt_in(scene):
-    """compare_params passes the re-check through; its evidence is in the
-    record: a `rechecked` flag on every hair match and a count."""
-    b, f, rb, rf, ref = scene
+def test_recheck_of_unmatched_hairs_is_the_default(scene):
+    """The re-check runs by default and compare_params turns it off; its
+    evidence is in the record: a `rechecked` flag on every hair match and a
+    count."""
+    b, f, rb, rf, c = scene
+    ref = trichometry.compare(
+        rb, rf, um_per_px=UM, compare_params={"recheck_unmatched_hairs": False}
+    )
     assert ref.matches["hairs_rechecked"] == 0
     assert all(r["rechecked"] is False and r["recheck"] is None for r in ref.hair_matches)
-    c = trichometry.compare(
-        rb, rf, um_per_px=UM, compare_params={"recheck_unmatched_hairs": True}
-    )
+    on = trichometry.compare(rb, rf, um_per_px=UM, compare_params={"recheck_unmatched_hairs": True})
+    assert on.matches == c.matches
     m, m0 = c.matches, ref.matches
     rows = [r for r in c.hair_matches if r["rechecked"]]
     assert len(rows) == m["hairs_rechecked"]

@@ -22,7 +22,7 @@
 //!    when its anchor (the middle of the part of it both frames show, else
 //!    its exit) lies in the shared field; a matched pair counts once, at the
 //!    baseline's anchor.
-//!    **Re-check** (`recheck_unmatched_hairs`, opt-in): per-visit
+//!    **Re-check** (`recheck_unmatched_hairs`, on by default): per-visit
 //!    detection misses hairs, and a hair detected at one visit only is not
 //!    a change when the other visit shows it too. Each counted hair left
 //!    unmatched has its record's centreline mapped through the
@@ -34,7 +34,8 @@
 //!    positions show a dark two-edge profile of compatible contrast
 //!    (`recheck_contrast_fraction` of its own) and width (within
 //!    `recheck_width_factor`), centred within `recheck_max_offset_um` of
-//!    the mapped line. Positions outside the shared field or on a shaft of
+//!    the mapped line (and within half the expected width, at least 1.5
+//!    px: a thin neighbour beside the line is not this hair). Positions outside the shared field or on a shaft of
 //!    the other visit that is already matched are not profiled (a crossing
 //!    or a unit-mate is not evidence either way). Such a hair counts as
 //!    matched (`HairMatch::rechecked`, its evidence in
@@ -42,14 +43,24 @@
 //!    re-measured diameter, and thinned/thickened is judged as for any
 //!    match; when the shaft found lies on an unmatched record of the other
 //!    visit and that record's own re-check lands back on this one, the two
-//!    records are paired. A hair whose line the other visit does not show
-//!    (fewer than four positions, most of the line outside the shared
-//!    field: a stub at its frame edge) counts as present at both by
-//!    default (`recheck_unseen_as_present`). The coverage default (a
-//!    quarter) comes from the end-to-end phantom pair (seed 61): hairs
-//!    present at both visits show 0.29–1.0 (profiles fail beside touching
-//!    neighbours and under unit-mates), truly lost or gained ones ≤ 0.03;
-//!    of the 16 unseen, one was truly lost.
+//!    records are paired. A line the other visit shows too little of for
+//!    profiles (fewer than four positions, most of the line outside the
+//!    shared field: a stub at its frame edge) is probed instead along the
+//!    part that frame shows, from the record's exit when it has one: every
+//!    half pixel, the darkest core near the line against the background
+//!    windows inside the frame; present when at least half of the
+//!    positions are as dark as a compatible profile must be, absent
+//!    otherwise, and absent too when that part lies on the other visit's
+//!    matched shafts (a lost unit-mate at the frame edge). Only a line with
+//!    under two such positions is *unseen*, counted present by default
+//!    (`recheck_unseen_as_present`). The coverage default (a quarter) comes
+//!    from the end-to-end phantom pair (seed 61): hairs present at both
+//!    visits show 0.29–1.0 (profiles fail beside touching neighbours and
+//!    under unit-mates), truly lost or gained ones ≤ 0.03. Stub probes
+//!    there: 10 stubs, 8 right (of which 7 were right and 3 wrong when all
+//!    were counted present); on the dense oracle pair of `tests/compare.rs`
+//!    the three true losses at the frame edge the unprobed rule took for
+//!    present stay lost.
 //!    Thinned/thickened: the diameter changed by more than
 //!    `max(diameter_tolerance_um, diameter_tolerance_fraction · d,
 //!    diameter_uncertainty_z · SE)`, SE from both records' width spread.
@@ -191,9 +202,9 @@ pub struct CompareParams {
     /// Re-check every hair left unmatched in the other visit's image (see
     /// the module docs): a hair detected at one visit only but seen there
     /// at the other visit too counts as matched (`rechecked`), not as
-    /// gained or lost. Off by default for now: on the dense oracle pair of
-    /// `tests/compare.rs` (every hair detected, 400 units/cm²) it turns 3
-    /// true losses into matches (lost unit-mates beside remaining ones).
+    /// gained or lost. On by default: on the dense oracle pair of
+    /// `tests/compare.rs` (every hair detected, 400 units/cm²) it changes
+    /// nothing (every unmatched hair is a true change and stays one).
     pub recheck_unmatched_hairs: bool,
     /// Least share of the mapped centreline (of the part the other visit
     /// shows, crossings with its matched shafts left out) that must show a
@@ -212,12 +223,14 @@ pub struct CompareParams {
     pub recheck_contrast_fraction: f64,
     /// An unmatched hair whose mapped centreline the other visit does not
     /// show (fewer than four profile positions, most of the line outside
-    /// the shared field: a stub at the other frame's edge) is no evidence
-    /// of a change: true counts it as present at both visits (re-checked,
-    /// no samples, its own diameter at both), false as gained or lost. A
-    /// line that lies under the other visit's matched shafts is not
-    /// unseen: it stays gained or lost (a lost hair whose unit-mate
-    /// remains lies there).
+    /// the shared field: a stub at the other frame's edge) is probed along
+    /// the part that frame shows (see the module docs); when under two
+    /// positions can be probed there it is *unseen*, no evidence of a
+    /// change: true counts it as present at both visits (re-checked, no
+    /// samples, its own diameter at both), false as gained or lost. A line
+    /// that lies under the other visit's matched shafts is not unseen: it
+    /// stays gained or lost (a lost hair whose unit-mate remains lies
+    /// there).
     pub recheck_unseen_as_present: bool,
 }
 
@@ -240,7 +253,7 @@ impl Default for CompareParams {
             alpha: 0.05,
             min_effect: MinEffect::default(),
             change_maps: true,
-            recheck_unmatched_hairs: false,
+            recheck_unmatched_hairs: true,
             recheck_min_coverage: 0.25,
             recheck_max_offset_um: 15.0,
             recheck_width_factor: 2.5,
@@ -373,10 +386,13 @@ pub enum VisitSide {
 }
 
 /// Why a hair detected at one visit only counts as present at both: what
-/// the other visit's image shows along its mapped centreline. An *unseen*
-/// hair (the other visit shows too little of the line to tell, see
-/// [`CompareParams::recheck_unseen_as_present`]) has `samples` 0 and NaN
-/// (JSON `null`) figures.
+/// the other visit's image shows along its mapped centreline. A stub at the
+/// other frame's edge, probed without profiles, has `samples` 0, its share
+/// of dark positions as `coverage`, their median absorbance as `contrast`
+/// and NaN (JSON `null`) offset and diameter (its own diameter counts at
+/// both visits). An *unseen* hair (the other visit shows too little of the
+/// line to tell, see [`CompareParams::recheck_unseen_as_present`]) has
+/// `samples` 0 and NaN figures throughout.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct RecheckEvidence {
     /// The visit whose image was re-measured (where detection missed it).
@@ -806,7 +822,9 @@ pub fn compare(
             for (v, found) in [fb, ff].into_iter().enumerate() {
                 for (k, f) in found {
                     let own_used = if v == 0 { &used_b[k] } else { &used_f[k] };
-                    if *own_used || (!f.seen() && !params.recheck_unseen_as_present) {
+                    if *own_used
+                        || (!f.seen() && f.probed == 0 && !params.recheck_unseen_as_present)
+                    {
                         continue;
                     }
                     if f.onto.is_some_and(|o| !mutual(v, k, o)) {
@@ -1310,6 +1328,10 @@ impl RecheckCtx<'_> {
                     line,
                     width_px: (rec.diameter_um / um_own * px_ratio) as f32,
                     contrast,
+                    exit: rec.exit_px.map(|q| {
+                        let (x, y) = to_other.apply(q[0] as f64, q[1] as f64);
+                        [x as f32, y as f32]
+                    }),
                 };
                 recheck::recheck(&lum, &ask, &rules, &usable, &holder).map(|f| (k, f))
             })

@@ -103,6 +103,9 @@ pub(crate) struct Ask {
     pub width_px: f32,
     /// Its median peak absorbance.
     pub contrast: f32,
+    /// Its follicle exit in the re-checked image's pixels, when the record
+    /// has one (a stub probe follows the axis from it to the line).
+    pub exit: Option<[f32; 2]>,
 }
 
 /// Thresholds of a re-check (in the re-checked image's pixels).
@@ -147,6 +150,9 @@ pub(crate) struct Found {
     /// compatible profiles' centres, if any: the same hair detected at both
     /// visits but not paired by the geometric matching.
     pub onto: Option<usize>,
+    /// Positions of a stub probe (see [`probe_stub`]; 0 when the line was
+    /// profiled or not probed).
+    pub probed: usize,
 }
 
 impl Found {
@@ -160,6 +166,7 @@ impl Found {
         contrast: f64::NAN,
         offset_px: f64::NAN,
         onto: None,
+        probed: 0,
     };
 
     /// Whether the other image was profiled at all.
@@ -239,6 +246,10 @@ pub(crate) fn recheck(
     let min_depth = rules
         .min_contrast
         .max(rules.contrast_fraction * ask.contrast);
+    // A shaft found farther than half its expected width from the line
+    // (a registration residual of 1.5 px allowed) is a neighbour beside
+    // it, not this hair: for thin hairs this is tighter than the rule.
+    let max_offset_px = rules.max_offset_px.min((0.5 * wg).max(1.5));
     let mut good: Vec<(WidthSample, f32)> = Vec::new();
     for s in samples {
         if holder(s.centre[0], s.centre[1]) == Holder::Taken {
@@ -247,7 +258,7 @@ pub(crate) fn recheck(
         }
         let (c, _) = profile::point_and_tangent(pts, &arc, s.arc_px, win);
         let off = (s.centre[0] - c[0]).hypot(s.centre[1] - c[1]);
-        if s.depth >= min_depth && off <= rules.max_offset_px {
+        if s.depth >= min_depth && off <= max_offset_px {
             good.push((s, off));
         }
     }
@@ -256,7 +267,10 @@ pub(crate) fn recheck(
         // Unseen when the other visit's frame or field does not show the
         // line; a line under that visit's matched shafts is no evidence of
         // presence (a lost hair whose unit-mate remains lies there).
-        return (outside.get() >= under.get()).then_some(Found::UNSEEN);
+        if outside.get() < under.get() {
+            return None;
+        }
+        return probe_stub(lum, ask, rules, usable, holder, min_depth);
     }
     let mut ws: Vec<WidthSample> = good.iter().map(|g| g.0).collect();
     if let Some(sigma) = rules.psf_sigma_px {
@@ -307,6 +321,136 @@ pub(crate) fn recheck(
         contrast: profile::median(&mut dv) as f64,
         offset_px: profile::median(&mut ov) as f64,
         onto,
+        probed: 0,
+    })
+}
+
+/// A stub at the other frame's edge: too little of the mapped line lies
+/// far enough inside that frame for the hair stage's profiles (both
+/// background windows inside the frame, the line's ends skipped), yet the
+/// part inside it tells whether a shaft is there. Every half pixel of the
+/// line inside the frame (and the shared field, not on an accounted-for
+/// shaft) is probed: the darkest core (a quarter of the expected width
+/// across, its centre within `max_offset_px` of the line) against the
+/// median of the background windows that lie inside the frame (the
+/// brighter side when the two differ, as in the profiles). Present (a
+/// [`Found`] without profiles, `probed` > 0, `coverage` the share of dark
+/// positions) when at least half of the positions are as dark as a
+/// compatible profile must be, absent (`None`) otherwise, and
+/// [`Found::UNSEEN`] under two positions.
+fn probe_stub(
+    lum: &impl Intensity,
+    ask: &Ask,
+    rules: &Rules,
+    usable: &dyn Fn(f32, f32) -> bool,
+    holder: &dyn Fn(f32, f32) -> Holder,
+    min_depth: f32,
+) -> Option<Found> {
+    // The axis from the exit (where detection at the own visit may have
+    // left the shaft's start out: under unit-mates) to the far end.
+    let mut pts = ask.line.clone();
+    if let (Some(e), Some(&a), Some(&b)) = (ask.exit, pts.first(), pts.last()) {
+        let d = |p: [f32; 2]| (p[0] - e[0]).hypot(p[1] - e[1]);
+        if d(a) <= d(b) && d(a) > 1.0 {
+            pts.insert(0, e);
+        } else if d(b) < d(a) && d(b) > 1.0 {
+            pts.push(e);
+        }
+    }
+    let pts = &pts;
+    let wg = ask.width_px.max(1.0);
+    let arc = profile::arc_lengths(pts);
+    let total = *arc.last().unwrap_or(&0.0);
+    let (w, h) = lum.size();
+    let (w, h) = (w as f32, h as f32);
+    let inside = |p: [f32; 2]| p[0] >= 0.5 && p[1] >= 0.5 && p[0] <= w - 1.5 && p[1] <= h - 1.5;
+    let inner = 1.1 * wg + 2.0;
+    let outer = inner + (0.5 * wg).max(3.0);
+    let half_core = (0.125 * wg).max(0.25);
+    let win = (0.5 * wg).max(3.0);
+    let off = rules.max_offset_px.min((0.5 * wg).max(1.5));
+    let at = |c: [f32; 2], n: [f32; 2], u: f32| [c[0] + n[0] * u, c[1] + n[1] * u];
+    let (mut n_pos, mut n_dark, mut n_taken) = (0usize, 0usize, 0usize);
+    let mut depths = Vec::new();
+    let mut side: [Vec<f32>; 2] = [Vec::new(), Vec::new()];
+    let mut s = 0.0f32;
+    while s <= total {
+        let (c, t) = profile::point_and_tangent(pts, &arc, s, win);
+        s += 0.5;
+        if inside(c) && usable(c[0], c[1]) && holder(c[0], c[1]) == Holder::Taken {
+            n_taken += 1;
+        }
+        if !inside(c) || !usable(c[0], c[1]) || holder(c[0], c[1]) == Holder::Taken {
+            continue;
+        }
+        let n = [-t[1], t[0]];
+        // Background windows, the parts inside the frame.
+        for (k, v) in side.iter_mut().enumerate() {
+            v.clear();
+            let sign = if k == 0 { -1.0 } else { 1.0 };
+            let mut u = inner;
+            while u <= outer {
+                let q = at(c, n, sign * u);
+                if inside(q) {
+                    v.push(lum.bilinear(q[0], q[1]));
+                }
+                u += 1.0;
+            }
+        }
+        let m: Vec<f32> = side
+            .iter_mut()
+            .filter(|v| v.len() >= 2)
+            .map(|v| profile::median(v))
+            .collect();
+        let bg = match m[..] {
+            [a, b] if (a - b).abs() > 0.12 * a.max(b) => a.max(b),
+            [a, b] => 0.5 * (a + b),
+            [a] => a,
+            _ => continue,
+        };
+        if bg.is_nan() || bg <= 0.0 {
+            continue;
+        }
+        // The darkest core within the offset allowed.
+        let mut core = f32::INFINITY;
+        let mut d = -off;
+        while d <= off {
+            let (mut sum, mut cnt) = (0.0f32, 0u32);
+            let mut u = d - half_core;
+            while u <= d + half_core + 1e-3 {
+                let q = at(c, n, u);
+                if inside(q) {
+                    sum += lum.bilinear(q[0], q[1]);
+                    cnt += 1;
+                }
+                u += 0.5;
+            }
+            if cnt > 0 {
+                core = core.min(sum / cnt as f32);
+            }
+            d += 0.5;
+        }
+        if !core.is_finite() {
+            continue;
+        }
+        let depth = 1.0 - core / bg;
+        n_pos += 1;
+        if depth >= min_depth {
+            n_dark += 1;
+            depths.push(depth);
+        }
+    }
+    if n_pos < 2 {
+        // What the other frame shows of the axis lies on its matched
+        // shafts: as for a profiled line, no evidence of presence.
+        return (n_taken <= n_pos).then_some(Found::UNSEEN);
+    }
+    let coverage = n_dark as f64 / n_pos as f64;
+    (coverage >= 0.5).then(|| Found {
+        coverage,
+        contrast: profile::median(&mut depths) as f64,
+        probed: n_pos,
+        ..Found::UNSEEN
     })
 }
 
@@ -347,6 +491,7 @@ mod tests {
             line: vec![[15.0, y], [105.0, y]],
             width_px: wd,
             contrast: 0.6,
+            exit: None,
         }
     }
 
@@ -386,6 +531,15 @@ mod tests {
             recheck(&p, &ask(30.0, 4.0), &rules(), &|_, _| true, &none),
             None
         );
+        // A thin shaft 2.5 px beside the line (within the 3 px allowed for
+        // the registration, but farther than half its width): a
+        // neighbour; 1.2 px beside it: this hair.
+        let p = scene(3.0, 32.5, 0.6);
+        assert_eq!(
+            recheck(&p, &ask(30.0, 3.0), &rules(), &|_, _| true, &none),
+            None
+        );
+        assert!(recheck(&p, &ask(31.3, 3.0), &rules(), &|_, _| true, &none).is_some());
         // The shaft there belongs to a matched hair of that visit: no
         // evidence of this one.
         let p = scene(6.0, 30.0, 0.6);
@@ -420,5 +574,57 @@ mod tests {
         let p = scene(6.0, 30.0, 0.6);
         let f = recheck(&p, &ask(30.0, 6.0), &rules(), &|_, _| false, &none);
         assert!(f.is_some_and(|f| !f.seen()));
+    }
+    #[test]
+    fn a_stub_at_the_frame_edge_is_probed() {
+        // A vertical shaft 6 px wide at x = 60 down the whole frame; the
+        // mapped line runs from far above the frame to 2 px inside it: too
+        // little for profiles, enough for the probe.
+        let (w, h) = (120usize, 60usize);
+        let mut p = Plane::filled(w, h, 0.5);
+        for y in 0..h {
+            for x in 57..63 {
+                p.data[y * w + x] = 0.2;
+            }
+        }
+        let stub = Ask {
+            line: vec![[60.5, -60.0], [60.5, 2.0]],
+            width_px: 6.0,
+            contrast: 0.6,
+            exit: None,
+        };
+        let in_frame = |_: f32, y: f32| y >= -0.5;
+        let none = |_: f32, _: f32| Holder::Nobody;
+        let f = recheck(&p, &stub, &rules(), &in_frame, &none).expect("present");
+        assert!(!f.seen() && f.probed >= 2 && f.coverage >= 0.99, "{f:?}");
+        assert!((f.contrast - 0.6).abs() < 0.05, "{f:?}");
+        // Bare skin there: absent.
+        let skin = Plane::filled(w, h, 0.5);
+        assert_eq!(recheck(&skin, &stub, &rules(), &in_frame, &none), None);
+        // The shaft there is a matched one of that visit: no evidence, absent.
+        let taken = |x: f32, _: f32| {
+            if (x - 60.0).abs() <= 4.0 {
+                Holder::Taken
+            } else {
+                Holder::Nobody
+            }
+        };
+        assert_eq!(recheck(&p, &stub, &rules(), &in_frame, &taken), None);
+        // The exit, inside the frame, extends the probed axis: a line wholly
+        // outside the frame whose exit lies 3 px inside is probed too, and
+        // without the exit it is unseen.
+        let outside = Ask {
+            line: vec![[60.5, -60.0], [60.5, -5.0]],
+            exit: Some([60.5, 3.0]),
+            ..stub.clone()
+        };
+        let f = recheck(&p, &outside, &rules(), &in_frame, &none).expect("present");
+        assert!(f.probed >= 2, "{f:?}");
+        let unseen = Ask {
+            exit: None,
+            ..outside
+        };
+        let f = recheck(&p, &unseen, &rules(), &in_frame, &none);
+        assert!(f.is_some_and(|f| !f.seen() && f.probed == 0));
     }
 }
