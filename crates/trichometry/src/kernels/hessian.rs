@@ -405,9 +405,10 @@ fn band_row(chunk: &mut [f32], j: usize, w: usize) -> &mut [f32] {
 
 super::simd::dispatch! {
     #[allow(clippy::too_many_arguments)]
-    fn ridge_update_row(a: &[f32], b: &[f32], c: &[f32], sigma: f32, polarity: Polarity, st: &mut [f32], sc: &mut [f32], di: &mut [f32]) => ridge_update_row_body
+    fn ridge_update_row(a: &[f32], b: &[f32], c: &[f32], sigma: f32, polarity: Polarity, init: bool, st: &mut [f32], sc: &mut [f32], di: &mut [f32]) => ridge_update_row_body
 }
 
+/// [`ridge_row`], `init` as a value.
 #[inline(always)]
 #[allow(clippy::too_many_arguments)]
 fn ridge_update_row_body(
@@ -416,38 +417,24 @@ fn ridge_update_row_body(
     c: &[f32],
     sigma: f32,
     polarity: Polarity,
+    init: bool,
     st: &mut [f32],
     sc: &mut [f32],
     di: &mut [f32],
 ) {
-    let n = a.len();
-    let (b, c, st, sc, di) = (&b[..n], &c[..n], &mut st[..n], &mut sc[..n], &mut di[..n]);
-    macro_rules! body {
-        ($pol:expr) => {
-            for i in 0..n {
-                let (s, d) = ridge_pixel(a[i], b[i], c[i], $pol);
-                let better = s > st[i];
-                st[i] = if better { s } else { st[i] };
-                sc[i] = if better { sigma } else { sc[i] };
-                di[i] = if better { d } else { di[i] };
-            }
-        };
-    }
-    match polarity {
-        Polarity::Bright => body!(Polarity::Bright),
-        Polarity::Dark => body!(Polarity::Dark),
+    if init {
+        ridge_row::<true>(a, b, c, sigma, polarity, st, sc, di);
+    } else {
+        ridge_row::<false>(a, b, c, sigma, polarity, st, sc, di);
     }
 }
 
-super::simd::dispatch! {
-    #[allow(clippy::too_many_arguments)]
-    fn ridge_init_row(a: &[f32], b: &[f32], c: &[f32], sigma: f32, polarity: Polarity, st: &mut [f32], sc: &mut [f32], di: &mut [f32]) => ridge_init_row_body
-}
-
-/// [`ridge_update_row_body`] of zeroed outputs, written outright.
+/// The ridge update of one row: the outputs take this scale's strength,
+/// σ and direction where its strength is greater than theirs; `INIT`:
+/// as if the outputs were zeros (they are not read).
 #[inline(always)]
 #[allow(clippy::too_many_arguments)]
-fn ridge_init_row_body(
+fn ridge_row<const INIT: bool>(
     a: &[f32],
     b: &[f32],
     c: &[f32],
@@ -463,10 +450,15 @@ fn ridge_init_row_body(
         ($pol:expr) => {
             for i in 0..n {
                 let (s, d) = ridge_pixel(a[i], b[i], c[i], $pol);
-                let better = s > 0.0;
-                st[i] = if better { s } else { 0.0 };
-                sc[i] = if better { sigma } else { 0.0 };
-                di[i] = if better { d } else { 0.0 };
+                let (st0, sc0, di0) = if INIT {
+                    (0.0, 0.0, 0.0)
+                } else {
+                    (st[i], sc[i], di[i])
+                };
+                let better = s > st0;
+                st[i] = if better { s } else { st0 };
+                sc[i] = if better { sigma } else { sc0 };
+                di[i] = if better { d } else { di0 };
             }
         };
     }
@@ -704,11 +696,8 @@ pub(crate) fn ridge_response_reusing(
             let (st, sc, di) = (band_row(st, j, w), band_row(sc, j, w), band_row(di, j, w));
             // The same σ again gives the same values: writing them
             // outright equals the update either way.
-            if first == Some(sigma) {
-                ridge_init_row(a, b, c, sigma, polarity, st, sc, di);
-            } else {
-                ridge_update_row(a, b, c, sigma, polarity, st, sc, di);
-            }
+            let init = first == Some(sigma);
+            ridge_update_row(a, b, c, sigma, polarity, init, st, sc, di);
         });
         // The smoothed plane (at most one per group) is kept for the next.
         for p in preps {
@@ -794,7 +783,7 @@ pub fn ridge_and_blob_response(
                         band_row(rsc, j, w),
                         band_row(rdi, j, w),
                     );
-                    ridge_update_row(a, b, c, sigma, polarity, rst, rsc, rdi);
+                    ridge_update_row(a, b, c, sigma, polarity, false, rst, rsc, rdi);
                     let (bst, bsc) = (band_row(bst, j, w), band_row(bsc, j, w));
                     blob_update_row(a, b, c, sigma, polarity, bst, bsc);
                 },
@@ -1147,8 +1136,8 @@ mod tests {
         for pol in [Polarity::Bright, Polarity::Dark] {
             let mut o1 = (vec![0.1f32; n], vec![0.5f32; n], vec![0.0f32; n]);
             let mut o2 = o1.clone();
-            ridge_update_row(&a, &b, &c, 1.5, pol, &mut o1.0, &mut o1.1, &mut o1.2);
-            ridge_update_row_body(&a, &b, &c, 1.5, pol, &mut o2.0, &mut o2.1, &mut o2.2);
+            ridge_update_row(&a, &b, &c, 1.5, pol, false, &mut o1.0, &mut o1.1, &mut o1.2);
+            ridge_update_row_body(&a, &b, &c, 1.5, pol, false, &mut o2.0, &mut o2.1, &mut o2.2);
             assert_eq!(o1, o2);
             let mut q1 = (vec![0.1f32; n], vec![0.5f32; n]);
             let mut q2 = q1.clone();
