@@ -7,12 +7,16 @@
 //!   (all threads of the process) of each;
 //! - `hairs_12mp fingerprint`: a SHA-256 over shafts, summary, mask and
 //!   labels for several scenes and scales, at 1 and 2 threads (the two
-//!   must agree); compare the lines before and after a change.
+//!   must agree); compare the lines before and after a change. A third
+//!   run per scene, with one `HairScratch` kept (and stages recycled)
+//!   across all scenes and scales, must agree too;
+//! - `HAIRS_SCRATCH=1 hairs_12mp time …`: the runs with one `HairScratch`
+//!   kept between them (`detect_hairs_with`, each stage recycled).
 
 use sha2::{Digest, Sha256};
 use std::time::Instant;
 use trichometry::color::{to_linear, LinearRgb};
-use trichometry::hairs::{detect_hairs, HairParams, HairStage};
+use trichometry::hairs::{detect_hairs, detect_hairs_with, HairParams, HairScratch, HairStage};
 use trichometry::image::Mask;
 use trichometry::quality::{assess, QualityParams};
 use trichometry::synth::hairs::HairSceneSpec;
@@ -134,9 +138,15 @@ fn main() {
                 um_per_px: upp,
                 valid: &valid,
             };
+            let keep = std::env::var("HAIRS_SCRATCH").is_ok_and(|v| v == "1");
+            let mut scratch = HairScratch::new();
             for k in 0..n {
                 let (t, c, u) = (Instant::now(), cpu_s(), user_sys_faults());
-                let st = detect_hairs(&input, &params).unwrap();
+                let st = if keep {
+                    detect_hairs_with(&input, &params, &mut scratch).unwrap()
+                } else {
+                    detect_hairs(&input, &params).unwrap()
+                };
                 let (dt, dc) = (t.elapsed().as_secs_f64(), cpu_s() - c);
                 let u1 = user_sys_faults();
                 println!(
@@ -147,6 +157,15 @@ fn main() {
                     (u1.1 - u.1) * 1e3,
                     u1.2 - u.2,
                     st.shafts.len()
+                );
+                if keep {
+                    scratch.recycle(st);
+                }
+            }
+            if keep {
+                println!(
+                    "scratch resident: {:.1} MB",
+                    scratch.resident_bytes() as f64 / 1e6
                 );
             }
         }
@@ -187,6 +206,7 @@ fn main() {
                 ("crowded", 1200, 900, 7.5, 7, crowded, true),
                 ("fov", 1500, 1500, 3.0, 8, fov, false),
             ];
+            let mut scratch = HairScratch::new();
             for (name, w, h, upp, seed, hs, glare) in cases {
                 let (rgb, mut valid) = scene(w, h, upp, seed, hs);
                 if glare {
@@ -209,10 +229,13 @@ fn main() {
                     n = st.shafts.len();
                     fps.push(fingerprint(&st));
                 }
-                let same = if fps[0] == fps[1] {
-                    ""
-                } else {
-                    "  THREADS DIFFER"
+                let st = detect_hairs_with(&input, &params, &mut scratch).unwrap();
+                let fs = fingerprint(&st);
+                scratch.recycle(st);
+                let same = match (fps[0] == fps[1], fps[0] == fs) {
+                    (true, true) => "",
+                    (false, _) => "  THREADS DIFFER",
+                    (true, false) => "  SCRATCH DIFFERS",
                 };
                 println!(
                     "{name} {w}x{h} {upp} um/px seed {seed}: {n} shafts {} {}{same}",

@@ -15,13 +15,13 @@
 //! (skin texture and furrows are low-contrast).
 
 use super::profile::Intensity;
-use super::HairParams;
+use super::{HairParams, HairScratch};
 use crate::analysis::StageInput;
 use crate::color::LinearRgb;
 use crate::image::{Mask, Plane};
 use crate::kernels::{
-    block_medians, hysteresis, ridge_response, sample_bilinear, sample_bilinear_with,
-    upsample_from_blocks_apply, EmptyBlocks, Polarity,
+    block_medians, hysteresis, reuse_len, ridge_response_reusing, sample_bilinear,
+    sample_bilinear_with, upsample_from_blocks_apply, EmptyBlocks, Polarity, RidgeResponse,
 };
 use rayon::prelude::*;
 use std::marker::PhantomData;
@@ -53,6 +53,19 @@ pub(crate) struct Luminance<'a> {
     _rgb: PhantomData<&'a LinearRgb>,
 }
 
+impl Detection<'_> {
+    /// Keep the detection's planes in `scratch` for the next call (the
+    /// luminance stays with the caller).
+    pub(crate) fn give_back(self, scratch: &mut HairScratch) {
+        scratch.ridge.give_back(RidgeResponse {
+            strength: self.strength,
+            scale: self.scale,
+            direction: self.direction,
+        });
+        scratch.valid = self.valid.data;
+    }
+}
+
 impl<'a> Luminance<'a> {
     /// The luminance plane `data` of `rgb` (filled by [`planes`]).
     fn from_data(rgb: &'a LinearRgb, data: Vec<f32>) -> Self {
@@ -60,6 +73,19 @@ impl<'a> Luminance<'a> {
             plane: Plane::from_vec(rgb.width, rgb.height, data),
             _rgb: PhantomData,
         }
+    }
+
+    /// No plane (0 × 0), in place of one moved out.
+    pub(crate) fn empty() -> Self {
+        Luminance {
+            plane: Plane::from_vec(0, 0, Vec::new()),
+            _rgb: PhantomData,
+        }
+    }
+
+    /// The plane's allocation (the luminance), kept for the next call.
+    pub(crate) fn into_data(self) -> Vec<f32> {
+        self.plane.data
     }
 
     /// The plane's allocation, for a full-size `u32` buffer (its contents
@@ -189,13 +215,14 @@ fn bil_i32(p: *const f32, w: usize, h: usize, x: f32, y: f32) -> f32 {
 /// (all `f × f` full-resolution pixels valid), and the full-resolution
 /// luminance. One pass over the colour planes, in parallel rows of detection
 /// pixels.
-fn planes(input: &StageInput<'_>, f: usize) -> (Plane, Mask, Vec<f32>) {
+/// All three are written in full, into the allocations of `scratch`.
+fn planes(input: &StageInput<'_>, f: usize, scratch: &mut HairScratch) -> (Plane, Mask, Vec<f32>) {
     let rgb = input.rgb;
     let (w, h) = (rgb.width, rgb.height);
     let (dw, dh) = (w.div_ceil(f), h.div_ceil(f));
-    let mut od = crate::kernels::zeroed_vec::<f32>(dw * dh);
-    let mut valid = crate::kernels::zeroed_vec::<bool>(dw * dh);
-    let mut lum = crate::kernels::zeroed_vec::<f32>(w * h);
+    let mut od = reuse_len(std::mem::take(&mut scratch.od), dw * dh);
+    let mut valid = reuse_len(std::mem::take(&mut scratch.valid), dw * dh);
+    let mut lum = reuse_len(std::mem::take(&mut scratch.lum), w * h);
     let full = w / f;
     od.par_chunks_mut(dw)
         .zip(valid.par_chunks_mut(dw))
@@ -230,8 +257,9 @@ fn planes(input: &StageInput<'_>, f: usize) -> (Plane, Mask, Vec<f32>) {
                 for (i, (o, &s)) in orow.iter_mut().zip(acc.iter()).enumerate() {
                     let x1 = ((i + 1) * f).min(w);
                     let n = ((y1 - y0) * (x1 - i * f)) as f32;
-                    *o = -(s / n).max(1e-4).ln();
+                    *o = (s / n).max(1e-4);
                 }
+                neg_ln_row(orow);
             },
         );
     (
@@ -243,6 +271,97 @@ fn planes(input: &StageInput<'_>, f: usize) -> (Plane, Mask, Vec<f32>) {
         },
         lum,
     )
+}
+
+crate::kernels::simd::dispatch! {
+    fn neg_ln_row(v: &mut [f32]) => neg_ln_row_body
+}
+
+/// `v[i] = −ln v[i]`, the logarithm as [`logf_glibc`] computes it (the
+/// bits of `f32::ln` with glibc's `logf` on an x86-64 with FMA), in one
+/// vectorisable pass; a row with a value outside its fast path (zero,
+/// subnormal, negative, infinite or NaN) through `f32::ln`.
+#[inline(always)]
+fn neg_ln_row_body(v: &mut [f32]) {
+    let special = v.iter().fold(false, |a, x| {
+        a | (x.to_bits().wrapping_sub(0x0080_0000) > 0x7eff_ffff)
+    });
+    if special {
+        for x in v.iter_mut() {
+            *x = -x.ln();
+        }
+    } else {
+        for x in v.iter_mut() {
+            *x = -logf_glibc(*x);
+        }
+    }
+}
+
+/// 1/c of glibc's `logf` table (`__logf_data.tab[i].invc`, glibc 2.28+).
+const LOGF_INVC: [u64; 16] = [
+    0x3ff661ec79f8f3be,
+    0x3ff571ed4aaf883d,
+    0x3ff49539f0f010b0,
+    0x3ff3c995b0b80385,
+    0x3ff30d190c8864a5,
+    0x3ff25e227b0b8ea0,
+    0x3ff1bb4a4a1a343f,
+    0x3ff12358f08ae5ba,
+    0x3ff0953f419900a7,
+    0x3ff0000000000000,
+    0x3fee608cfd9a47ac,
+    0x3feca4b31f026aa0,
+    0x3feb2036576afce6,
+    0x3fe9c2d163a1aa2d,
+    0x3fe886e6037841ed,
+    0x3fe767dcf5534862,
+];
+/// ln c of the same table (`__logf_data.tab[i].logc`).
+const LOGF_LOGC: [u64; 16] = [
+    0xbfd57bf7808caade,
+    0xbfd2bef0a7c06ddb,
+    0xbfd01eae7f513a67,
+    0xbfcb31d8a68224e9,
+    0xbfc6574f0ac07758,
+    0xbfc1aa2bc79c8100,
+    0xbfba4e76ce8c0e5e,
+    0xbfb1973c5a611ccc,
+    0xbfa252f438e10c1e,
+    0x0000000000000000,
+    0x3faaa5aa5df25984,
+    0x3fbc5e53aa362eb4,
+    0x3fc526e57720db08,
+    0x3fcbc2860d224770,
+    0x3fd1058bc8a07ee1,
+    0x3fd4043057b6ee09,
+];
+
+/// glibc's `logf` (the Arm optimized-routines algorithm, glibc ≥ 2.28),
+/// operation for operation as glibc's x86-64 FMA build (`__logf_fma`)
+/// computes it: `x = 2^k z`, `ln x = ln c + k ln 2 + log1p(z/c − 1)` with a
+/// cubic for the log1p, in f64. Inline and vectorisable instead of a call
+/// per value; on the machine the project is measured on it gives the bits
+/// of `f32::ln` for every positive normal finite f32 (checked exhaustively:
+/// `TRICHOMETRY_LN_STRIDE=1` for the test below, in release). Meaningless
+/// for `x` outside the fast path (not a positive normal finite number).
+#[inline(always)]
+fn logf_glibc(x: f32) -> f32 {
+    let ix = x.to_bits();
+    let tmp = ix.wrapping_sub(0x3f33_0000);
+    let i = ((tmp >> 19) & 15) as usize;
+    let k = (tmp as i32) >> 23;
+    let iz = ix.wrapping_sub(tmp & 0xff80_0000);
+    let invc = f64::from_bits(LOGF_INVC[i]);
+    let logc = f64::from_bits(LOGF_LOGC[i]);
+    const LN2: u64 = 0x3fe62e42fefa39ef;
+    const A: [u64; 3] = [0xbfd00ea348b88334, 0x3fd5575b0be00b6a, 0xbfdffffef20a4123];
+    let z = f32::from_bits(iz) as f64;
+    let r = z.mul_add(invc, -1.0);
+    let y0 = (k as f64).mul_add(f64::from_bits(LN2), logc);
+    let r2 = r * r;
+    let y = r.mul_add(f64::from_bits(A[1]), f64::from_bits(A[2]));
+    let y = r2.mul_add(f64::from_bits(A[0]), y);
+    r2.mul_add(y, r + y0) as f32
 }
 
 crate::kernels::simd::dispatch! {
@@ -298,10 +417,17 @@ pub(crate) fn sigmas(params: &HairParams, det_um: f64) -> Vec<f32> {
 }
 
 /// Run detection.
-pub(crate) fn detect<'a>(input: &StageInput<'a>, params: &HairParams) -> Detection<'a> {
+///
+/// The planes are made in the buffers of `scratch` (any contents); the
+/// caller hands the detection's back with [`Detection::give_back`].
+pub(crate) fn detect<'a>(
+    input: &StageInput<'a>,
+    params: &HairParams,
+    scratch: &mut HairScratch,
+) -> Detection<'a> {
     let f = ((params.detection_um_per_px / input.um_per_px).floor() as usize).max(1);
     let det_um = input.um_per_px * f as f64;
-    let (mut od, valid, lum) = planes(input, f);
+    let (mut od, valid, lum) = planes(input, f, scratch);
     let lum = Luminance::from_data(input.rgb, lum);
     let block = ((400.0 / det_um).round() as usize).clamp(16, 256);
     let skin = skin_level(&od, &valid, block);
@@ -314,7 +440,8 @@ pub(crate) fn detect<'a>(input: &StageInput<'a>, params: &HairParams) -> Detecti
         }
     });
     let sig = sigmas(params, det_um);
-    let r = ridge_response(&od, &sig, Polarity::Bright);
+    let r = ridge_response_reusing(&od, &sig, Polarity::Bright, &mut scratch.ridge);
+    scratch.od = od.data;
     // Robust noise level: median strength over a sparse sample of valid
     // pixels (hair covers well under half of any usable image).
     let mut sample: Vec<f32> = r
@@ -355,5 +482,53 @@ pub(crate) fn detect<'a>(input: &StageInput<'a>, params: &HairParams) -> Detecti
         mask,
         valid,
         lum,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The inline logarithm against `f32::ln`: the same bits where the
+    /// platform's `logf` is glibc's FMA build (x86-64 with FMA), within an
+    /// ulp elsewhere; on a stride through all positive f32 (normal,
+    /// subnormal, zero, infinity, NaN; `TRICHOMETRY_LN_STRIDE`, 251 by
+    /// default, 1 for all of them) and every value around 1.
+    #[test]
+    fn inline_logarithm_has_the_bits_of_f32_ln() {
+        let exact = cfg!(all(
+            target_arch = "x86_64",
+            target_os = "linux",
+            target_env = "gnu"
+        )) && std::arch::is_x86_feature_detected!("fma");
+        let stride: usize = std::env::var("TRICHOMETRY_LN_STRIDE")
+            .ok()
+            .and_then(|v| v.parse().ok())
+            .unwrap_or(251);
+        let mut bad = 0usize;
+        let mut check = |vals: &[f32]| {
+            let mut got = vals.to_vec();
+            neg_ln_row(&mut got);
+            for (&x, &g) in vals.iter().zip(&got) {
+                let want = -x.ln();
+                let same = g.to_bits() == want.to_bits() || (g.is_nan() && want.is_nan());
+                let close = (g - want).abs() <= 1.5 * f32::EPSILON * want.abs().max(1e-30);
+                if !(same || (!exact && close)) {
+                    bad += 1;
+                }
+            }
+        };
+        let all = (0..=0x7fc0_0000u32).step_by(stride).map(f32::from_bits);
+        let mut buf = Vec::with_capacity(4096);
+        for x in all.chain((0x3f7f_0000..0x3f81_0000u32).map(f32::from_bits)) {
+            buf.push(x);
+            if buf.len() == 4096 {
+                check(&buf);
+                buf.clear();
+            }
+        }
+        check(&buf);
+        check(&[0.0, -1.0, f32::INFINITY, f32::NAN, 1e-4, 1.0, 0.5, 2.0]);
+        assert_eq!(bad, 0);
     }
 }

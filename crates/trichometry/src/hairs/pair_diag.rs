@@ -61,7 +61,7 @@ fn pair_diag() {
         valid: &valid,
     };
     let params = HairParams::default();
-    let det = detect::detect(&input, &params);
+    let det = detect::detect(&input, &params, &mut Default::default());
     assert_eq!(
         det.factor, 1,
         "diagnostic assumes detection at full resolution"
@@ -291,7 +291,7 @@ fn pair_overlay() {
         valid: &valid,
     };
     let params = HairParams::default();
-    let det = detect::detect(&input, &params);
+    let det = detect::detect(&input, &params, &mut Default::default());
     let loose = HairParams {
         min_profile_support: 0.0,
         ..params.clone()
@@ -391,7 +391,7 @@ fn pair_profile() {
         valid: &valid,
     };
     let params = HairParams::default();
-    let det = detect::detect(&input, &params);
+    let det = detect::detect(&input, &params, &mut Default::default());
     println!("sigmas {:?}", detect::sigmas(&params, upp));
     let [e, t] = pv.hair_axis_px[v[2]];
     let m = [0.5 * (e[0] + t[0]), 0.5 * (e[1] + t[1])];
@@ -661,7 +661,7 @@ fn scene_diag() {
         valid: &valid,
     };
     let params = HairParams::default();
-    let det = detect::detect(&input, &params);
+    let det = detect::detect(&input, &params, &mut Default::default());
     let f = det.factor;
     let (pk, _) = trace::pieces(&det, &params, upp);
     let loose = HairParams {

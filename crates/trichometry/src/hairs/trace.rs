@@ -1192,7 +1192,7 @@ mod tests {
                 valid: &valid,
             };
             let params = HairParams::default();
-            let det = super::super::detect::detect(&input, &params);
+            let det = super::super::detect::detect(&input, &params, &mut Default::default());
             let (pieces, _) = pieces(&det, &params, 3.5);
             assert_eq!(pieces.len(), 1, "width {width}: {} pieces", pieces.len());
             let xs: Vec<f32> = pieces[0].pts.iter().map(|p| p[0]).collect();
@@ -1279,7 +1279,7 @@ pub(crate) mod diag {
             valid: &valid,
         };
         let params = HairParams::default();
-        let det = super::super::detect::detect(&input, &params);
+        let det = super::super::detect::detect(&input, &params, &mut Default::default());
         let thin = centrelines(&det);
         let (cut, _) = cut_junctions(&thin, &det);
         let (pk, _) = pieces(&det, &params, upp);
@@ -1674,7 +1674,7 @@ mod link_diag {
                 um_per_px: upp,
                 valid: &valid,
             };
-            let det = super::super::detect::detect(&input, &params);
+            let det = super::super::detect::detect(&input, &params, &mut Default::default());
             let (pk, _) = pieces(&det, &params, upp);
             let traced = join(&pk, &params, upp);
             let mut shaft_of = vec![usize::MAX; pk.len()];

@@ -17,6 +17,7 @@
 //!   subtracted). Only reached for very large σ, where this is accurate.
 
 use super::bilinear::{downsample2, upsample_to};
+use super::pages::reuse_len;
 use crate::image::Plane;
 use rayon::prelude::*;
 
@@ -476,21 +477,49 @@ impl Iir {
 
 fn iir_blur(image: &Plane, sigma: f32) -> Plane {
     let (w, h) = (image.width, image.height);
+    let strips = w.div_ceil(LANES);
+    let mut inter = super::zeroed_vec::<f32>(strips * LANES * h);
+    let out = super::zeroed_vec::<f32>(w * h);
+    iir_blur_into(image, sigma, &mut inter, out)
+}
+
+/// [`gaussian_blur`] into the allocations of `inter` (the intermediate,
+/// kept for the next call) and `out` (the result), which may hold anything:
+/// both are written in full. The same bits as [`gaussian_blur`]; buffers
+/// already written by the process are reused without page faults (see
+/// `pages`).
+pub(crate) fn gaussian_blur_reusing(
+    image: &Plane,
+    sigma_px: f32,
+    inter: &mut Vec<f32>,
+    out: Vec<f32>,
+) -> Plane {
+    let sigma = sigma_px.min(f32::MAX);
+    let (w, h) = (image.width, image.height);
+    if w == 0 || h == 0 || sigma_px.is_nan() || !(IIR_MIN_SIGMA..=PYRAMID_SIGMA).contains(&sigma) {
+        return gaussian_blur(image, sigma_px);
+    }
+    iir_blur_into(image, sigma, inter, out)
+}
+
+/// The IIR blur into reused buffers (both written in full).
+fn iir_blur_into(image: &Plane, sigma: f32, inter: &mut Vec<f32>, out: Vec<f32>) -> Plane {
+    let (w, h) = (image.width, image.height);
     let iir = Iir::new(sigma as f64);
     let src = &image.data;
     // Vertical pass: strips of LANES columns into a strip-major buffer
     // (strip s is `h` rows of LANES values; lanes past the edge repeat it).
     let strips = w.div_ceil(LANES);
-    let mut inter = super::zeroed_vec::<f32>(strips * LANES * h);
+    *inter = reuse_len(std::mem::take(inter), strips * LANES * h);
+    let mut out = reuse_len(out, w * h);
     inter.par_chunks_mut(LANES * h).enumerate().for_each_init(
         || vec![[0.0f32; LANES]; h],
         |tmp, (s, strip)| iir_vertical(&iir, src, w, h, s * LANES, tmp, strip),
     );
     // Horizontal pass: groups of LANES rows, read across the strips.
-    let mut out = super::zeroed_vec::<f32>(w * h);
     out.par_chunks_mut(LANES * w).enumerate().for_each_init(
         || vec![[0.0f32; LANES]; w],
-        |tmp, (g, chunk)| iir_horizontal(&iir, &inter, w, h, g * LANES, tmp, chunk),
+        |tmp, (g, chunk)| iir_horizontal(&iir, inter, w, h, g * LANES, tmp, chunk),
     );
     Plane::from_vec(w, h, out)
 }

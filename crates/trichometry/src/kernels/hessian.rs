@@ -48,7 +48,8 @@
 //! smoothed plane, so a pyramid would save little and cost interpolation
 //! error in the direction and the strength.
 
-use super::gaussian::{fir_for, gaussian_blur, Fir};
+use super::gaussian::{fir_for, gaussian_blur, gaussian_blur_reusing, Fir};
+use super::pages::reuse_len;
 use crate::image::Plane;
 use rayon::prelude::*;
 use serde::{Deserialize, Serialize};
@@ -284,13 +285,25 @@ struct ScalePrep {
 
 impl ScalePrep {
     fn new(image: &Plane, sigma_px: f32) -> ScalePrep {
+        Self::new_reusing(image, sigma_px, None)
+    }
+
+    /// [`ScalePrep::new`], a whole smoothed plane (if one is needed) in the
+    /// buffers of `bufs` (the intermediate and the plane's allocation).
+    fn new_reusing(image: &Plane, sigma_px: f32, bufs: Option<&mut RidgeBuffers>) -> ScalePrep {
         let valid = sigma_px.is_finite() && sigma_px > 0.0;
         let s2 = if valid { sigma_px * sigma_px } else { 1.0 };
         let fir = if valid { fir_for(sigma_px) } else { None };
-        let full = match fir {
-            Some(_) => None,
-            None if valid => Some(gaussian_blur(image, sigma_px)),
-            None => Some(image.clone()),
+        let full = match (fir.is_some(), bufs) {
+            (true, _) => None,
+            (false, Some(b)) if valid => Some(gaussian_blur_reusing(
+                image,
+                sigma_px,
+                &mut b.blur_inter,
+                std::mem::take(&mut b.blur_out),
+            )),
+            (false, _) if valid => Some(gaussian_blur(image, sigma_px)),
+            (false, _) => Some(image.clone()),
         };
         ScalePrep {
             sigma: sigma_px,
@@ -392,12 +405,36 @@ fn band_row(chunk: &mut [f32], j: usize, w: usize) -> &mut [f32] {
 
 super::simd::dispatch! {
     #[allow(clippy::too_many_arguments)]
-    fn ridge_update_row(a: &[f32], b: &[f32], c: &[f32], sigma: f32, polarity: Polarity, st: &mut [f32], sc: &mut [f32], di: &mut [f32]) => ridge_update_row_body
+    fn ridge_update_row(a: &[f32], b: &[f32], c: &[f32], sigma: f32, polarity: Polarity, init: bool, st: &mut [f32], sc: &mut [f32], di: &mut [f32]) => ridge_update_row_body
 }
 
+/// [`ridge_row`], `init` as a value.
 #[inline(always)]
 #[allow(clippy::too_many_arguments)]
 fn ridge_update_row_body(
+    a: &[f32],
+    b: &[f32],
+    c: &[f32],
+    sigma: f32,
+    polarity: Polarity,
+    init: bool,
+    st: &mut [f32],
+    sc: &mut [f32],
+    di: &mut [f32],
+) {
+    if init {
+        ridge_row::<true>(a, b, c, sigma, polarity, st, sc, di);
+    } else {
+        ridge_row::<false>(a, b, c, sigma, polarity, st, sc, di);
+    }
+}
+
+/// The ridge update of one row: the outputs take this scale's strength,
+/// σ and direction where its strength is greater than theirs; `INIT`:
+/// as if the outputs were zeros (they are not read).
+#[inline(always)]
+#[allow(clippy::too_many_arguments)]
+fn ridge_row<const INIT: bool>(
     a: &[f32],
     b: &[f32],
     c: &[f32],
@@ -413,10 +450,15 @@ fn ridge_update_row_body(
         ($pol:expr) => {
             for i in 0..n {
                 let (s, d) = ridge_pixel(a[i], b[i], c[i], $pol);
-                let better = s > st[i];
-                st[i] = if better { s } else { st[i] };
-                sc[i] = if better { sigma } else { sc[i] };
-                di[i] = if better { d } else { di[i] };
+                let (st0, sc0, di0) = if INIT {
+                    (0.0, 0.0, 0.0)
+                } else {
+                    (st[i], sc[i], di[i])
+                };
+                let better = s > st0;
+                st[i] = if better { s } else { st0 };
+                sc[i] = if better { sigma } else { sc0 };
+                di[i] = if better { d } else { di0 };
             }
         };
     }
@@ -572,26 +614,98 @@ pub fn ridge_direction(image: &Plane, sigma_px: f32, polarity: Polarity) -> Plan
 /// skipped; no valid σ gives zero planes.
 #[must_use = "the function does not modify the original image"]
 pub fn ridge_response(image: &Plane, sigmas: &[f32], polarity: Polarity) -> RidgeResponse {
+    ridge_response_reusing(image, sigmas, polarity, &mut RidgeBuffers::default())
+}
+
+/// Buffers [`ridge_response_reusing`] works in: the three output planes
+/// (handed back with [`RidgeBuffers::give_back`]) and the recursive
+/// Gaussian's intermediate and output (for the scales at or above
+/// `IIR_MIN_SIGMA`). Empty by default; once used they hold about five
+/// planes of the image's size.
+#[derive(Default)]
+pub(crate) struct RidgeBuffers {
+    strength: Vec<f32>,
+    scale: Vec<f32>,
+    direction: Vec<f32>,
+    blur_inter: Vec<f32>,
+    blur_out: Vec<f32>,
+}
+
+impl RidgeBuffers {
+    /// Keep the planes of `r` for the next call.
+    pub(crate) fn give_back(&mut self, r: RidgeResponse) {
+        self.strength = r.strength.data;
+        self.scale = r.scale.data;
+        self.direction = r.direction.data;
+    }
+
+    /// Bytes held.
+    pub(crate) fn bytes(&self) -> usize {
+        4 * [
+            &self.strength,
+            &self.scale,
+            &self.direction,
+            &self.blur_inter,
+            &self.blur_out,
+        ]
+        .iter()
+        .map(|v| v.capacity())
+        .sum::<usize>()
+    }
+}
+
+/// [`ridge_response`] in the allocations of `bufs` (any contents; the same
+/// bits): memory the process has already written is reused without the
+/// page faults and zeroing of fresh pages. The output planes are taken
+/// from `bufs`; hand them back with [`RidgeBuffers::give_back`].
+///
+/// The first scale writes the outputs outright (what its update of zeroed
+/// planes would give: the response where it is > 0, else zeros), so no
+/// plane is cleared first.
+pub(crate) fn ridge_response_reusing(
+    image: &Plane,
+    sigmas: &[f32],
+    polarity: Polarity,
+    bufs: &mut RidgeBuffers,
+) -> RidgeResponse {
     let (w, h) = (image.width, image.height);
-    let mut strength = super::zeroed_vec::<f32>(w * h);
-    let mut scale = super::zeroed_vec::<f32>(w * h);
-    let mut direction = super::zeroed_vec::<f32>(w * h);
-    if w > 0 && h > 0 {
-        for group in scale_groups(sigmas) {
-            let preps: Vec<ScalePrep> = group.iter().map(|&s| ScalePrep::new(image, s)).collect();
-            let outs = strength
-                .par_chunks_mut(HBAND * w)
-                .zip(scale.par_chunks_mut(HBAND * w))
-                .zip(direction.par_chunks_mut(HBAND * w));
-            for_each_hessian_band_scales(
-                image,
-                &preps,
-                outs,
-                |sigma, j, a, b, c, ((st, sc), di)| {
-                    let (st, sc, di) = (band_row(st, j, w), band_row(sc, j, w), band_row(di, j, w));
-                    ridge_update_row(a, b, c, sigma, polarity, st, sc, di);
-                },
-            );
+    let mut strength = reuse_len(std::mem::take(&mut bufs.strength), w * h);
+    let mut scale = reuse_len(std::mem::take(&mut bufs.scale), w * h);
+    let mut direction = reuse_len(std::mem::take(&mut bufs.direction), w * h);
+    let groups = if w > 0 && h > 0 {
+        scale_groups(sigmas)
+    } else {
+        Vec::new()
+    };
+    if groups.is_empty() {
+        for v in [&mut strength, &mut scale, &mut direction] {
+            v.fill(0.0);
+        }
+    }
+    for (gi, group) in groups.iter().enumerate() {
+        let first = (gi == 0).then_some(group[0]);
+        let preps: Vec<ScalePrep> = group
+            .iter()
+            .map(|&s| ScalePrep::new_reusing(image, s, Some(&mut *bufs)))
+            .collect();
+        let outs = strength
+            .par_chunks_mut(HBAND * w)
+            .zip(scale.par_chunks_mut(HBAND * w))
+            .zip(direction.par_chunks_mut(HBAND * w));
+        for_each_hessian_band_scales(image, &preps, outs, |sigma, j, a, b, c, ((st, sc), di)| {
+            let (st, sc, di) = (band_row(st, j, w), band_row(sc, j, w), band_row(di, j, w));
+            // The same σ again gives the same values: writing them
+            // outright equals the update either way.
+            let init = first == Some(sigma);
+            ridge_update_row(a, b, c, sigma, polarity, init, st, sc, di);
+        });
+        // The smoothed plane (at most one per group) is kept for the next.
+        for p in preps {
+            if let Some(full) = p.full {
+                if p.fir.is_none() && full.data.capacity() > bufs.blur_out.capacity() {
+                    bufs.blur_out = full.data;
+                }
+            }
         }
     }
     RidgeResponse {
@@ -669,7 +783,7 @@ pub fn ridge_and_blob_response(
                         band_row(rsc, j, w),
                         band_row(rdi, j, w),
                     );
-                    ridge_update_row(a, b, c, sigma, polarity, rst, rsc, rdi);
+                    ridge_update_row(a, b, c, sigma, polarity, false, rst, rsc, rdi);
                     let (bst, bsc) = (band_row(bst, j, w), band_row(bsc, j, w));
                     blob_update_row(a, b, c, sigma, polarity, bst, bsc);
                 },
@@ -1022,8 +1136,8 @@ mod tests {
         for pol in [Polarity::Bright, Polarity::Dark] {
             let mut o1 = (vec![0.1f32; n], vec![0.5f32; n], vec![0.0f32; n]);
             let mut o2 = o1.clone();
-            ridge_update_row(&a, &b, &c, 1.5, pol, &mut o1.0, &mut o1.1, &mut o1.2);
-            ridge_update_row_body(&a, &b, &c, 1.5, pol, &mut o2.0, &mut o2.1, &mut o2.2);
+            ridge_update_row(&a, &b, &c, 1.5, pol, false, &mut o1.0, &mut o1.1, &mut o1.2);
+            ridge_update_row_body(&a, &b, &c, 1.5, pol, false, &mut o2.0, &mut o2.1, &mut o2.2);
             assert_eq!(o1, o2);
             let mut q1 = (vec![0.1f32; n], vec![0.5f32; n]);
             let mut q2 = q1.clone();

@@ -35,15 +35,16 @@ pub use self::hessian::{
     blob_response, hessian, hessian_eigen, ridge_and_blob_response, ridge_direction,
     ridge_or_blob_contrast, ridge_response, BlobResponse, HessianPlanes, Polarity, RidgeResponse,
 };
+pub(crate) use self::hessian::{ridge_response_reusing, RidgeBuffers};
 pub use self::label::{hysteresis, label, label_with, regions, Connectivity, RegionStats};
 pub use self::morphology::{
     black_tophat, close, dilate, dilate_square, erode, max_filter, min_filter, open, white_tophat,
     Footprint,
 };
 pub(crate) use self::morphology::{dilate_square_rows, dilate_square_rows_into};
-pub(crate) use self::pages::zeroed_vec;
+pub(crate) use self::pages::{reuse_len, zeroed_vec};
 pub use self::paint::paint_tubes;
-pub(crate) use self::paint::paint_tubes_reusing;
+pub(crate) use self::paint::paint_tubes_and_mask;
 pub use self::thin::{
     skeleton_graph, skeletonize, NodeKind, SkeletonBranch, SkeletonGraph, SkeletonNode,
 };

@@ -21,6 +21,19 @@ pub(crate) fn zeroed_vec<T: Clone + Default>(n: usize) -> Vec<T> {
     v
 }
 
+/// `v` resized to `n` values for a caller that overwrites them all: its
+/// allocation and contents where it is large enough (no page is faulted
+/// or cleared; values past its length are defaults), else [`zeroed_vec`]
+/// (a smaller allocation is dropped).
+pub(crate) fn reuse_len<T: Clone + Default>(mut v: Vec<T>, n: usize) -> Vec<T> {
+    if v.capacity() >= n {
+        v.resize(n, T::default());
+        v
+    } else {
+        zeroed_vec(n)
+    }
+}
+
 /// Advise transparent huge pages for the whole 2 MiB pages inside `buf`
 /// (best effort: the advice may be refused, nothing changes then).
 #[cfg(target_os = "linux")]

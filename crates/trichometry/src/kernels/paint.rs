@@ -39,37 +39,59 @@ pub fn paint_tubes(width: usize, height: usize, tubes: &[(Vec<[f32; 2]>, f32)]) 
     )
 }
 
-/// [`paint_tubes`] into the allocation of `buf` (any contents: it is
-/// cleared first), the same labels. Memory the process has already written
-/// is cleared far faster than fresh pages are faulted in and zeroed by the
+/// [`paint_tubes`] into the allocation of `buf` (any contents: each band
+/// is cleared just before it is painted; one shorter than `width × height`
+/// is replaced by fresh zeros), and the mask of the painted pixels
+/// (`label ≠ 0`) into the allocation of `mask` (any contents), set band by
+/// band in the same pass: one pass over the label image instead of three
+/// (clear, paint, mask). Memory the process has already written is
+/// cleared far faster than fresh pages are faulted in and zeroed by the
 /// system (on a virtual machine fresh pages can cost ~1 ms per MB), so a
 /// caller with a dead full-size buffer at hand (the hair stage's luminance
-/// plane) hands it over. A `buf` shorter than `width × height` is not used.
-#[must_use]
-pub(crate) fn paint_tubes_reusing(
+/// plane, or a recycled label image) hands it over.
+pub(crate) fn paint_tubes_and_mask(
     width: usize,
     height: usize,
     tubes: &[(Vec<[f32; 2]>, f32)],
     mut buf: Vec<u32>,
-) -> Labels {
+    mask: Vec<bool>,
+) -> (Labels, Vec<bool>) {
     let n = width * height;
-    if buf.len() < n {
-        return paint_tubes(width, height, tubes);
+    let clear = buf.len() >= n;
+    if clear {
+        buf.truncate(n);
+    } else {
+        buf = super::zeroed_vec::<u32>(n);
     }
-    buf.truncate(n);
-    buf.par_chunks_mut(1 << 16).for_each(|c| c.fill(0));
-    paint_tubes_zeroed(width, height, tubes, buf)
+    let mut mask = super::reuse_len(mask, n);
+    let labels = paint_bands(width, height, tubes, buf, clear, Some(&mut mask));
+    (labels, mask)
 }
 
-/// [`paint_tubes`] into `lab`, `width × height` zeros.
+/// [`paint_tubes`] into `lab` (`width × height` values: zeros, or anything
+/// when `clear`, each band then cleared just before it is painted), and
+/// `mask` (if given) set to `label ≠ 0` band by band.
 fn paint_tubes_zeroed(
     width: usize,
     height: usize,
     tubes: &[(Vec<[f32; 2]>, f32)],
+    lab: Vec<u32>,
+) -> Labels {
+    paint_bands(width, height, tubes, lab, false, None)
+}
+
+/// See [`paint_tubes_zeroed`].
+fn paint_bands(
+    width: usize,
+    height: usize,
+    tubes: &[(Vec<[f32; 2]>, f32)],
     mut lab: Vec<u32>,
+    clear: bool,
+    mask: Option<&mut [bool]>,
 ) -> Labels {
     let (w, h) = (width, height);
     debug_assert_eq!(lab.len(), w * h);
+    debug_assert!(mask.as_ref().is_none_or(|m| m.len() == w * h));
     if w == 0 || h == 0 {
         return Labels {
             width: w,
@@ -113,39 +135,77 @@ fn paint_tubes_zeroed(
             }
         }
     }
-    lab.par_chunks_mut(PBAND * w)
-        .zip(bands.par_iter())
-        .enumerate()
-        .for_each_init(Vec::new, |best, (bi, (chunk, segs))| {
-            let by0 = bi * PBAND;
-            let rows = chunk.len() / w;
-            best.clear();
+    // One band: cleared if asked, painted, its mask set. `best` (the
+    // relative distance of the label taken) is only read where a label
+    // was taken, so it is not initialised.
+    let band = |best: &mut Vec<f32>, bi: usize, chunk: &mut [u32], segs: &[Seg], m: &mut [bool]| {
+        let by0 = bi * PBAND;
+        let rows = chunk.len() / w;
+        if clear {
+            chunk.fill(0);
+        }
+        if best.len() < rows * w {
             best.resize(rows * w, f32::INFINITY);
-            for s in segs {
-                let (a, b, r) = (s.a, s.b, s.r);
-                let (vx, vy) = (b[0] - a[0], b[1] - a[1]);
-                let l2 = (vx * vx + vy * vy).max(1e-12);
-                for y in s.y0.max(by0)..=s.y1.min(by0 + rows - 1) {
-                    // Only the row's span of the capsule (the bounding box
-                    // of a short, slanted segment is mostly outside it).
-                    let Some((x0, x1)) = capsule_row_span(s, y) else {
-                        continue;
-                    };
-                    let row = (y - by0) * w;
-                    let py = y as f32 - a[1];
-                    let (bs, ls) = (
-                        &mut best[row + x0..=row + x1],
-                        &mut chunk[row + x0..=row + x1],
-                    );
-                    paint_row(x0, a[0], vx, vy, l2, py, r, s.label, bs, ls);
-                }
-            }
-        });
+        }
+        paint_band(w, by0, rows, chunk, segs, best);
+        for (m, &l) in m.iter_mut().zip(chunk.iter()) {
+            *m = l != 0;
+        }
+    };
+    match mask {
+        Some(mask) => lab
+            .par_chunks_mut(PBAND * w)
+            .zip(mask.par_chunks_mut(PBAND * w))
+            .zip(bands.par_iter())
+            .enumerate()
+            .for_each_init(Vec::new, |best, (bi, ((chunk, m), segs))| {
+                band(best, bi, chunk, segs, m)
+            }),
+        None => lab
+            .par_chunks_mut(PBAND * w)
+            .zip(bands.par_iter())
+            .enumerate()
+            .for_each_init(Vec::new, |best, (bi, (chunk, segs))| {
+                band(best, bi, chunk, segs, &mut [])
+            }),
+    }
     Labels {
         width: w,
         height: h,
         data: lab,
         count: tubes.len() as u32,
+    }
+}
+
+/// Paint the segments `segs` into the band of `rows` rows from row `by0`
+/// (`chunk`: its labels, zero where nothing was painted yet; `best`: at
+/// least as long, read only where a label is set).
+fn paint_band(
+    w: usize,
+    by0: usize,
+    rows: usize,
+    chunk: &mut [u32],
+    segs: &[Seg],
+    best: &mut [f32],
+) {
+    for s in segs {
+        let (a, b, r) = (s.a, s.b, s.r);
+        let (vx, vy) = (b[0] - a[0], b[1] - a[1]);
+        let l2 = (vx * vx + vy * vy).max(1e-12);
+        for y in s.y0.max(by0)..=s.y1.min(by0 + rows - 1) {
+            // Only the row's span of the capsule (the bounding box
+            // of a short, slanted segment is mostly outside it).
+            let Some((x0, x1)) = capsule_row_span(s, y) else {
+                continue;
+            };
+            let row = (y - by0) * w;
+            let py = y as f32 - a[1];
+            let (bs, ls) = (
+                &mut best[row + x0..=row + x1],
+                &mut chunk[row + x0..=row + x1],
+            );
+            paint_row(x0, a[0], vx, vy, l2, py, r, s.label, bs, ls);
+        }
     }
 }
 
@@ -232,7 +292,9 @@ fn paint_row_body(
         let (dx, dy) = (px - t * vx, py - t * vy);
         let d = (dx * dx + dy * dy).sqrt();
         let rel = d / r;
-        let take = d <= r && rel < *b;
+        // Where no label was taken yet, `best` is unset (infinite in
+        // effect): any pixel within the radius is taken (rel ≤ 1).
+        let take = d <= r && (*l == 0 || rel < *b);
         *b = if take { rel } else { *b };
         *l = if take { label } else { *l };
     }
@@ -340,6 +402,29 @@ mod tests {
         assert!(taken > 100_000, "{taken}");
     }
 
+    /// Painting into a used buffer, with the mask, gives the labels of a
+    /// fresh one and their mask.
+    #[test]
+    fn painting_into_used_buffers_with_the_mask_equals_fresh_painting() {
+        let (w, h) = (157, 203);
+        let tubes = vec![
+            (vec![[10.0, 5.0], [60.0, 150.0], [140.0, 190.0]], 9.0f32),
+            (vec![[150.0, 10.0], [20.0, 180.0]], 4.5),
+            (vec![[5.0, 100.0], [150.0, 100.5]], 1.0),
+        ];
+        let fresh = paint_tubes(w, h, &tubes);
+        assert_eq!(fresh.data, reference(w, h, &tubes));
+        for n in [w * h, w * h + 77, 10] {
+            let buf: Vec<u32> = (0..n as u32).map(|i| i % 5).collect();
+            let mask = vec![true; n / 2];
+            let (lab, m) = paint_tubes_and_mask(w, h, &tubes, buf, mask);
+            assert_eq!(lab, fresh);
+            let want: Vec<bool> = fresh.data.iter().map(|&l| l != 0).collect();
+            assert_eq!(m, want);
+            assert!(want.iter().any(|&b| b) && want.iter().any(|&b| !b));
+        }
+    }
+
     #[test]
     fn banded_painting_equals_the_sequential_one_for_any_thread_count() {
         let (w, h) = (301, 203);
@@ -371,9 +456,10 @@ mod tests {
         }
         // Into a used buffer (longer than needed): the same labels; a short
         // one is not used.
-        let got = paint_tubes_reusing(w, h, &tubes, vec![7u32; w * h + 5]);
+        let (got, _) = paint_tubes_and_mask(w, h, &tubes, vec![7u32; w * h + 5], Vec::new());
         assert_eq!(got.data, want);
-        assert_eq!(paint_tubes_reusing(w, h, &tubes, vec![7u32; 3]).data, want);
+        let (got, _) = paint_tubes_and_mask(w, h, &tubes, vec![7u32; 3], Vec::new());
+        assert_eq!(got.data, want);
         assert!(paint_tubes(0, 0, &tubes).data.is_empty());
     }
 }
