@@ -49,6 +49,7 @@
 //! `dot_max_extent_um`, and elongation < `dot_max_elongation` or extent <
 //! `loop_min_extent_widths` tube widths), else `loop`.
 
+mod group;
 mod measure;
 mod refine;
 mod segment;
@@ -122,8 +123,13 @@ pub struct VesselParams {
     pub min_seed_px: usize,
     /// Smallest vessel kept (µm²).
     pub min_area_um2: f64,
-    /// Pieces closer than this are one vessel (µm).
+    /// Pieces closer than this are one vessel (µm), inside one coarse
+    /// candidate's window.
     pub merge_gap_um: f64,
+    /// Pieces of the whole image (any candidates) closer than this, edge
+    /// to edge, are one vessel (µm): a thin tube whose contrast dips along
+    /// its length falls apart into several candidates.
+    pub join_gap_um: f64,
     /// Margin added around hair (µm), in whole cells rounded up (5 µm: one
     /// cell at 5 µm/px, two at 3.5 µm/px; 6 µm was two cells, 10 µm, at
     /// 5 µm/px and hid small vessels beside hair, glare and white dots).
@@ -176,6 +182,7 @@ impl Default for VesselParams {
             min_seed_px: 2,
             min_area_um2: 50.0,
             merge_gap_um: 8.0,
+            join_gap_um: 16.0,
             hair_margin_um: 5.0,
             seed_clearance_um: 5.0,
             inpaint_sigma_um: 8.0,
@@ -213,6 +220,7 @@ impl VesselParams {
         for (name, v) in [
             ("min_area_um2", self.min_area_um2),
             ("merge_gap_um", self.merge_gap_um),
+            ("join_gap_um", self.join_gap_um),
             ("hair_margin_um", self.hair_margin_um),
             ("seed_clearance_um", self.seed_clearance_um),
             ("twisted_min_turns", self.twisted_min_turns),
@@ -354,6 +362,7 @@ pub fn detect_vessels(
         um_f: um0 * ff as f64,
     };
     let found = refine::refine(rgb, input.valid, hair_mask, &c, &grid, params);
+    let found = group::join_pieces(found, params.join_gap_um / grid.um_f);
     // Skin ring of each candidate on the coarse grid (Δa*).
     let nc = c.labels.count as usize;
     let ring = ring_labels(
