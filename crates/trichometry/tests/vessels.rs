@@ -938,6 +938,7 @@ fn params_from_env(var: &str) -> trichometry::Params {
                 "proposal_fraction" => vp.proposal_fraction = v,
                 "merge_gap_um" => vp.merge_gap_um = v,
                 "join_gap_um" => vp.join_gap_um = v,
+                "join_across_hair_um" => vp.join_across_hair_um = v,
                 "min_area_um2" => vp.min_area_um2 = v,
                 _ => panic!("unknown {k}"),
             }
@@ -1048,7 +1049,10 @@ fn realistic_count_error_breakdown() {
                 if c.class == trichometry::vessels::VesselClass::Arborizing {
                     continue;
                 }
-                let at = format!("({:.0},{:.0}) {:?} {:.0}µm²", c.centroid_x_px, c.centroid_y_px, c.class, c.area_um2);
+                let at = format!(
+                    "({:.0},{:.0}) {:?} {:.0}µm²",
+                    c.centroid_x_px, c.centroid_y_px, c.class, c.area_um2
+                );
                 match best_t(d) {
                     Some(tv) if t.vessels[tv - 1].class == VesselClass::Arborizing => {
                         k[2] += 1;
@@ -1083,7 +1087,9 @@ fn realistic_count_error_breakdown() {
                             .iter()
                             .chain(&p.truth.hairs.yellow_dots)
                             .any(|o| {
-                                let dd = ((o.centre_px[0] - cx).powi(2) + (o.centre_px[1] - cy).powi(2)).sqrt();
+                                let dd = ((o.centre_px[0] - cx).powi(2)
+                                    + (o.centre_px[1] - cy).powi(2))
+                                .sqrt();
                                 dd * um <= 0.5 * o.diameter_um + 20.0
                             });
                         let j = if th_near.data[i] {
@@ -1096,7 +1102,11 @@ fn realistic_count_error_breakdown() {
                             7
                         };
                         k[j] += 1;
-                        note.push(format!("false[{}] {at} peak {:.3}", ["hair", "dot", "glare", "other"][j - 4], c.contrast_peak));
+                        note.push(format!(
+                            "false[{}] {at} peak {:.3}",
+                            ["hair", "dot", "glare", "other"][j - 4],
+                            c.contrast_peak
+                        ));
                     }
                 }
             }
@@ -1105,7 +1115,10 @@ fn realistic_count_error_breakdown() {
                     continue;
                 }
                 let v = &t.vessels[tv - 1];
-                let at = format!("t{tv} {:?} ({:.0},{:.0}) w {:.1}µm strength {:.2}", v.class, v.centre_px[0], v.centre_px[1], v.width_um, v.strength);
+                let at = format!(
+                    "t{tv} {:?} ({:.0},{:.0}) w {:.1}µm strength {:.2}",
+                    v.class, v.centre_px[0], v.centre_px[1], v.width_um, v.strength
+                );
                 match best_d(tv) {
                     None => {
                         k[8] += 1;
@@ -1115,7 +1128,10 @@ fn realistic_count_error_breakdown() {
                         k[9] += 1;
                         note.push(format!("merged {at} into d{d}"));
                     }
-                    Some(d) if st.capillaries[d - 1].class == trichometry::vessels::VesselClass::Arborizing => {
+                    Some(d)
+                        if st.capillaries[d - 1].class
+                            == trichometry::vessels::VesselClass::Arborizing =>
+                    {
                         k[10] += 1;
                         note.push(format!("as-arborizing {at}"));
                     }

@@ -4,9 +4,15 @@
 //! faint loop) becomes two or more candidates and as many capillaries.
 //! Here the pieces of the whole image whose cells come within `join_gap_um`
 //! of each other are one vessel, and its shape is measured with the pieces
-//! joined along their shortest gaps.
+//! joined along their shortest gaps. A hair lying across a vessel cuts it
+//! in two the same way: pieces whose shortest gap (up to
+//! `join_across_hair_um` long) is hair or glare but for `join_gap_um` plus
+//! the hair margins are one vessel too.
 
 use super::refine::Found;
+
+/// A fine cell (x, y).
+type Cell = (usize, usize);
 
 /// `found` with the pieces closer than `gap_cells` (edge to edge, fine
 /// cells) joined; in the order of each group's first piece, so the result
@@ -14,15 +20,29 @@ use super::refine::Found;
 /// measured on) are its pieces' plus one-cell bridges along the shortest
 /// gaps between them; its input pixels are its pieces' only. Pieces not
 /// joined are returned as they came.
-pub(crate) fn join_pieces(found: Vec<Found>, gap_cells: f64) -> Vec<Found> {
+/// `hidden_cells` (≥ `gap_cells`) is the longest gap tried across hair or
+/// glare, and `across(p, q)` says whether the segment between the centres
+/// of cells `p` and `q` is covered (hair, glare) but for an allowed gap;
+/// such a gap is joined only where both pieces end in a tube pointing
+/// across it (`faces`, over `end_cells` around each end), as a vessel
+/// that passes under the hair does: two vessels that merely touch the hair
+/// on either side are not one.
+pub(crate) fn join_pieces(
+    found: Vec<Found>,
+    gap_cells: f64,
+    hidden_cells: f64,
+    end_cells: f64,
+    across: impl Fn((usize, usize), (usize, usize)) -> bool,
+) -> Vec<Found> {
     let n = found.len();
-    if n < 2 || gap_cells <= 0.0 {
+    if n < 2 || gap_cells.max(hidden_cells) <= 0.0 {
         return found;
     }
     // Centre-to-centre distance of two cells with `gap_cells` between their
     // edges.
     let reach = gap_cells + 1.0;
-    let g = reach.ceil() as usize;
+    let reach_h = hidden_cells.max(gap_cells) + 1.0;
+    let g = reach_h.ceil() as usize;
     let bbox: Vec<(usize, usize, usize, usize)> = found
         .iter()
         .map(|f| {
@@ -41,7 +61,7 @@ pub(crate) fn join_pieces(found: Vec<Found>, gap_cells: f64) -> Vec<Found> {
         i
     }
     // Bridges: the closest cell pair of each joined pair of pieces.
-    let mut bridges: Vec<(usize, (usize, usize), (usize, usize))> = Vec::new();
+    let mut bridges: Vec<(usize, Cell, Cell)> = Vec::new();
     // Pieces sorted by their left edge: a pair is tried only while the
     // boxes can come within reach in x.
     let mut order: Vec<usize> = (0..n).filter(|&i| !found[i].cells.is_empty()).collect();
@@ -60,11 +80,19 @@ pub(crate) fn join_pieces(found: Vec<Found>, gap_cells: f64) -> Vec<Found> {
             let near = |c: &(usize, usize), o: (usize, usize, usize, usize)| {
                 c.0 + g >= o.0 && c.0 <= o.2 + g && c.1 + g >= o.1 && c.1 <= o.3 + g
             };
-            let ca: Vec<(usize, usize)> =
-                found[a].cells.iter().copied().filter(|c| near(c, bb)).collect();
-            let cb: Vec<(usize, usize)> =
-                found[b].cells.iter().copied().filter(|c| near(c, ba)).collect();
-            let mut best: Option<(usize, (usize, usize), (usize, usize))> = None;
+            let ca: Vec<(usize, usize)> = found[a]
+                .cells
+                .iter()
+                .copied()
+                .filter(|c| near(c, bb))
+                .collect();
+            let cb: Vec<(usize, usize)> = found[b]
+                .cells
+                .iter()
+                .copied()
+                .filter(|c| near(c, ba))
+                .collect();
+            let mut best: Option<(usize, Cell, Cell)> = None;
             for &p in &ca {
                 for &q in &cb {
                     let dx = p.0.abs_diff(q.0);
@@ -76,7 +104,12 @@ pub(crate) fn join_pieces(found: Vec<Found>, gap_cells: f64) -> Vec<Found> {
                 }
             }
             if let Some((d2, p, q)) = best {
-                if (d2 as f64) <= reach * reach {
+                if (d2 as f64) <= reach * reach
+                    || ((d2 as f64) <= reach_h * reach_h
+                        && faces(&found[a].cells, p, q, end_cells)
+                        && faces(&found[b].cells, q, p, end_cells)
+                        && across(p, q))
+                {
                     let (ra, rb) = (root(&mut parent, a), root(&mut parent, b));
                     if ra != rb {
                         let (lo, hi) = (ra.min(rb), ra.max(rb));
@@ -136,6 +169,39 @@ pub(crate) fn join_pieces(found: Vec<Found>, gap_cells: f64) -> Vec<Found> {
             f
         })
         .collect()
+}
+
+/// Whether the cells of a piece within `r` cells of its end `p` form a
+/// tube (elongation ≥ 1.3) whose axis points at `q` (within 35°).
+fn faces(cells: &[(usize, usize)], p: (usize, usize), q: (usize, usize), r: f64) -> bool {
+    let near: Vec<(f64, f64)> = cells
+        .iter()
+        .map(|&(x, y)| (x as f64 - p.0 as f64, y as f64 - p.1 as f64))
+        .filter(|&(dx, dy)| dx * dx + dy * dy <= r * r)
+        .collect();
+    if near.len() < 3 {
+        return false;
+    }
+    let n = near.len() as f64;
+    let (mx, my) = near
+        .iter()
+        .fold((0.0, 0.0), |a, &(x, y)| (a.0 + x / n, a.1 + y / n));
+    let (mut sxx, mut syy, mut sxy) = (1.0 / 12.0, 1.0 / 12.0, 0.0);
+    for &(x, y) in &near {
+        sxx += (x - mx).powi(2) / n;
+        syy += (y - my).powi(2) / n;
+        sxy += (x - mx) * (y - my) / n;
+    }
+    let tr = (sxx + syy) / 2.0;
+    let disc = (((sxx - syy) / 2.0).powi(2) + sxy * sxy).sqrt();
+    let (l1, l2) = (tr + disc, (tr - disc).max(1e-9));
+    if l1 / l2 < 1.3 * 1.3 {
+        return false;
+    }
+    let th = 0.5 * (2.0 * sxy).atan2(sxx - syy);
+    let (bx, by) = (q.0 as f64 - p.0 as f64, q.1 as f64 - p.1 as f64);
+    let bl = bx.hypot(by).max(1e-9);
+    (th.cos() * bx + th.sin() * by).abs() / bl >= 35f64.to_radians().cos()
 }
 
 /// The cells strictly between `p` and `q` on the digital line (8-connected
