@@ -121,22 +121,29 @@ fn run(rgb: &LinearRgb, um: f64, valid: Option<&Mask>, hair: Option<&Mask>) -> V
         um_per_px: um,
         valid: valid.unwrap_or(&all),
     };
-    detect_vessels(&input, hair, &VesselParams::default()).unwrap()
+    let params = params_from_env("TEST_SET").vessels;
+    detect_vessels(&input, hair, &params).unwrap()
 }
 
 struct Score {
     dice: f64,
+    /// True capillaries countable where `hidden` hides the skin
+    /// (`VesselTruth::countable`: at least a quarter visible).
     truth_caps: usize,
+    /// All true capillaries, hidden or not.
+    truth_caps_all: usize,
     found_caps: usize,
     matched: usize,
     class_right: usize,
 }
 
-/// Dice over pixels not under hair; one-to-one matching by largest overlap.
-fn score(p: &Phantom, st: &VesselStage, hair: Option<&Mask>) -> Score {
+/// Dice over pixels not `hidden` (hair, glare); one-to-one matching by
+/// largest overlap; the true count by the truth's counting rule (the
+/// capillaries at least a quarter visible where `hidden` hides the skin).
+fn score(p: &Phantom, st: &VesselStage, hidden: Option<&Mask>) -> Score {
     let t = &p.truth.vessels;
     let n = t.mask.data.len();
-    let keep = |i: usize| !hair.is_some_and(|m| m.data[i]);
+    let keep = |i: usize| !hidden.is_some_and(|m| m.data[i]);
     let (mut inter, mut a, mut b) = (0usize, 0usize, 0usize);
     for i in (0..n).filter(|&i| keep(i)) {
         let (x, y) = (t.mask.data[i], st.mask.data[i]);
@@ -163,7 +170,8 @@ fn score(p: &Phantom, st: &VesselStage, hair: Option<&Mask>) -> Score {
     }
     Score {
         dice: 2.0 * inter as f64 / (a + b).max(1) as f64,
-        truth_caps: t.capillary_count(),
+        truth_caps: t.countable_capillary_count(hidden).unwrap(),
+        truth_caps_all: t.capillary_count(),
         found_caps: st.summary.capillary_count.unwrap(),
         matched,
         class_right: right,
@@ -174,11 +182,12 @@ fn assert_accuracy(s: &Score, what: &str) {
     let count_err = (s.found_caps as f64 - s.truth_caps as f64).abs() / s.truth_caps as f64;
     let class = s.class_right as f64 / s.matched.max(1) as f64;
     eprintln!(
-        "{what}: dice {:.3}, capillaries {} found / {} true ({:.1} %), class right {}/{} ({:.2})",
+        "{what}: dice {:.3}, capillaries {} found / {} true ({:.1} %; {} true with hidden ones), class right {}/{} ({:.2})",
         s.dice,
         s.found_caps,
         s.truth_caps,
         100.0 * count_err,
+        s.truth_caps_all,
         s.class_right,
         s.matched,
         class
@@ -215,6 +224,12 @@ fn hairs_over_vessels_are_not_vessels_and_do_not_break_counts() {
     let hair = paint_hairs(&mut rgb, um, 6, 4);
     let rgb = degrade(&rgb, um, 1.5, 2.0, 90, 6);
     let st = run(&rgb, um, None, Some(&hair));
+    // The true count is of the capillaries that can be seen (at least a
+    // quarter outside the hair): a capillary wholly under a shaft is not in
+    // the image, one cut in two by a shaft is one capillary. Counting every
+    // rendered capillary (37) instead, main's 34 found passed only because
+    // the pieces of cut capillaries made up for the hidden ones; joining
+    // the pieces (32 found) shows it.
     assert_accuracy(&score(&p, &st, Some(&hair)), "hairs");
     // No detected vessel pixel lies on hair.
     assert!(st
@@ -582,7 +597,7 @@ fn realistic_through_analyze(cases: &[(u64, f64)]) {
 /// [`full_analysis`] scored where neither true hair nor glare hides the
 /// vessels, against the capillaries at least a quarter visible.
 fn realistic_score(um: f64, seed: u64, verbose: bool) -> Score {
-    realistic_score_params(um, seed, verbose, &trichometry::Params::default())
+    realistic_score_params(um, seed, verbose, &params_from_env("TEST_SET"))
 }
 
 /// [`realistic_score`] with `params`.
@@ -613,26 +628,13 @@ fn realistic_score_params(
             .map(|(&g, &h)| g || h)
             .collect(),
     };
-    let mut s = score(&p, &st, Some(&hidden));
     // Truth: the capillaries at least a quarter visible (the hair
     // phantom and glare hide some completely; nothing can find those).
-    let t = &p.truth.vessels;
-    let mut px = vec![(0usize, 0usize); t.vessels.len() + 1];
-    for (i, &l) in t.labels.data.iter().enumerate() {
-        px[l as usize].0 += 1;
-        px[l as usize].1 += hidden.data[i] as usize;
-    }
-    let all = s.truth_caps;
-    s.truth_caps = t
-        .vessels
-        .iter()
-        .filter(|v| v.class != trichometry::synth::vessels::VesselClass::Arborizing)
-        .filter(|v| 4 * (px[v.id as usize].0 - px[v.id as usize].1) >= px[v.id as usize].0)
-        .count();
+    let s = score(&p, &st, Some(&hidden));
     if verbose {
         eprintln!(
-            "{um} µm/px: {} of {all} true capillaries at least a quarter visible",
-            s.truth_caps
+            "{um} µm/px: {} of {} true capillaries at least a quarter visible",
+            s.truth_caps, s.truth_caps_all
         );
         eprintln!(
             "{um} µm/px: hair stage marks {:.1} % of visible vessel pixels as hair",
@@ -1026,10 +1028,14 @@ fn realistic_count_error_breakdown() {
                 vis[a].0 += 1;
                 vis[a].1 += hidden[i] as usize;
             }
-            let counted = |tv: usize| {
-                let v = &t.vessels[tv - 1];
-                v.class != VesselClass::Arborizing && 4 * (vis[tv].0 - vis[tv].1) >= vis[tv].0
-            };
+            let countable = t
+                .countable(Some(&Mask {
+                    width: w,
+                    height: t.mask.height,
+                    data: hidden.clone(),
+                }))
+                .unwrap();
+            let counted = |tv: usize| countable[tv - 1];
             let best_d = |tv: usize| {
                 (1..=nd)
                     .filter(|&d| ov[tv * (nd + 1) + d] > 0)

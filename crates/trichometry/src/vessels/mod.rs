@@ -128,17 +128,15 @@ pub struct VesselParams {
     pub merge_gap_um: f64,
     /// Pieces of the whole image (any candidates) closer than this, edge
     /// to edge, are one vessel (µm): a thin tube whose contrast dips along
-    /// its length falls apart into several candidates. Off (0) by default:
-    /// 16 µm lowers the unseen-seed count error (10.1 / 10.6 / 13.2 %
-    /// against 10.1 / 11.5 / 15.9 % at 1.5 / 3.5 / 5 µm/px, seeds
-    /// 100–115) but the hair-over-vessels test then finds 32 of 37.
+    /// its length falls apart into several candidates. 0 turns it off.
+    /// With `join_across_hair_um` it lowers the unseen-seed count error
+    /// (seeds 100–115) from 10.1 / 11.5 / 15.9 % to 9.9 / 9.5 / 11.5 % at
+    /// 1.5 / 3.5 / 5 µm/px.
     pub join_gap_um: f64,
     /// Pieces whose shortest gap, up to this long (µm), is hair or glare
     /// but for `join_gap_um` and the hair margins, and whose ends point
     /// across it, are one vessel: a hair lying across a capillary cuts it
-    /// in two. Off (0) by default: with `join_gap_um` 16, 130 µm lowers
-    /// the unseen-seed count error to 9.9 / 9.5 / 11.5 % at 1.5 / 3.5 /
-    /// 5 µm/px (see `join_gap_um`).
+    /// in two. 0 turns it off.
     pub join_across_hair_um: f64,
     /// Margin added around hair (µm), in whole cells rounded up (5 µm: one
     /// cell at 5 µm/px, two at 3.5 µm/px; 6 µm was two cells, 10 µm, at
@@ -192,8 +190,8 @@ impl Default for VesselParams {
             min_seed_px: 2,
             min_area_um2: 50.0,
             merge_gap_um: 8.0,
-            join_gap_um: 0.0,
-            join_across_hair_um: 0.0,
+            join_gap_um: 16.0,
+            join_across_hair_um: 130.0,
             hair_margin_um: 5.0,
             seed_clearance_um: 5.0,
             inpaint_sigma_um: 8.0,
