@@ -942,6 +942,7 @@ fn params_from_env(var: &str) -> trichometry::Params {
                 "join_gap_um" => vp.join_gap_um = v,
                 "join_across_hair_um" => vp.join_across_hair_um = v,
                 "min_area_um2" => vp.min_area_um2 = v,
+                "arborizing_branch_gap_um" => vp.arborizing_branch_gap_um = v,
                 _ => panic!("unknown {k}"),
             }
         }
@@ -1046,6 +1047,25 @@ fn realistic_count_error_breakdown() {
                     .filter(|&u| ov[u * (nd + 1) + d] > 0)
                     .max_by_key(|&u| (ov[u * (nd + 1) + d], std::cmp::Reverse(u)))
             };
+            // Distance (µm) of each detection to the nearest detection
+            // classed arborizing.
+            let not_arb = Mask {
+                width: w,
+                height: t.mask.height,
+                data: (st.labels.data.iter())
+                    .map(|&l| {
+                        l == 0
+                            || st.capillaries[l as usize - 1].class
+                                != trichometry::vessels::VesselClass::Arborizing
+                    })
+                    .collect(),
+            };
+            let to_arb = trichometry::kernels::distance_transform(&not_arb);
+            let mut d_arb = vec![f32::INFINITY; nd + 1];
+            for i in 0..n {
+                let l = st.labels.data[i] as usize;
+                d_arb[l] = d_arb[l].min(to_arb.data[i] * um as f32);
+            }
             // [match, split, arbor piece, hidden cap, false hair, false dot,
             //  false glare, false other, missed, merged, found-as-arborizing]
             let mut k = [0i64; 11];
@@ -1062,7 +1082,10 @@ fn realistic_count_error_breakdown() {
                 match best_t(d) {
                     Some(tv) if t.vessels[tv - 1].class == VesselClass::Arborizing => {
                         k[2] += 1;
-                        note.push(format!("arbor-piece {at} of t{tv}"));
+                        note.push(format!(
+                            "arbor-piece {at} of t{tv}, {:.0} µm from an arborizing detection, peak {:.3}",
+                            d_arb[d], c.contrast_peak
+                        ));
                     }
                     Some(tv) if !counted(tv) => {
                         k[3] += 1;
@@ -1114,6 +1137,19 @@ fn realistic_count_error_breakdown() {
                             c.contrast_peak
                         ));
                     }
+                }
+            }
+            for d in 1..=nd {
+                let c = &st.capillaries[d - 1];
+                if c.class == trichometry::vessels::VesselClass::Arborizing {
+                    note.push(format!(
+                        "arborizing d{d} ({:.0},{:.0}) extent {:.0}µm peak {:.3}, truth t{:?}",
+                        c.centroid_x_px,
+                        c.centroid_y_px,
+                        c.extent_um,
+                        c.contrast_peak,
+                        best_t(d)
+                    ));
                 }
             }
             for tv in 1..=nt {

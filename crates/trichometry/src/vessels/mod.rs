@@ -170,6 +170,10 @@ pub struct VesselParams {
     pub arborizing_min_extent_um: f64,
     /// Elongated vessels at least this wide are arborizing (µm).
     pub arborizing_min_width_um: f64,
+    /// Pieces within this gap (µm, edge to edge) of an arborizing vessel,
+    /// at least half as red, whose end there points at it (or that its end
+    /// points at), are its branches: one record (0 turns it off).
+    pub arborizing_branch_gap_um: f64,
 }
 
 impl Default for VesselParams {
@@ -203,6 +207,7 @@ impl Default for VesselParams {
             twisted_min_turns: 1.5,
             arborizing_min_extent_um: 280.0,
             arborizing_min_width_um: 45.0,
+            arborizing_branch_gap_um: 30.0,
         }
     }
 }
@@ -231,6 +236,7 @@ impl VesselParams {
             ("merge_gap_um", self.merge_gap_um),
             ("join_gap_um", self.join_gap_um),
             ("join_across_hair_um", self.join_across_hair_um),
+            ("arborizing_branch_gap_um", self.arborizing_branch_gap_um),
             ("hair_margin_um", self.hair_margin_um),
             ("seed_clearance_um", self.seed_clearance_um),
             ("twisted_min_turns", self.twisted_min_turns),
@@ -440,14 +446,43 @@ pub fn detect_vessels(
         use rayon::prelude::*;
         found.par_iter().map(|v| measure::shape(&v.cells)).collect()
     };
-    let mut caps = Vec::with_capacity(found.len());
-    for (v, s) in found.iter().zip(&shapes) {
-        let id = caps.len() as u32 + 1;
+    // (area µm², length µm, extent µm, tube width µm, class).
+    let class_of = |v: &refine::Found, s: &measure::Shape| {
         let area_um2 = v.pix0.len() as f64 * um0 * um0;
         let length_um = s.length_px * um;
         let extent_um = s.extent_px * um;
         let tube_w = area_um2 / length_um;
         let class = measure::classify(s, extent_um, tube_w, s.path_px * um, params);
+        (area_um2, length_um, extent_um, tube_w, class)
+    };
+    // Branches of arborizing vessels join their trunk; the vessels that
+    // took in branches are measured again.
+    let (found, shapes) = if params.arborizing_branch_gap_um > 0.0 {
+        use rayon::prelude::*;
+        let arbor: Vec<bool> = (found.iter().zip(&shapes))
+            .map(|(v, s)| class_of(v, s).4 == VesselClass::Arborizing)
+            .collect();
+        let rec = group::absorb_branches(
+            found,
+            &arbor,
+            params.arborizing_branch_gap_um / um,
+            (JOIN_END_UM / um).max(3.0),
+        );
+        let shapes: Vec<measure::Shape> = rec
+            .par_iter()
+            .map(|(f, i)| match i {
+                Some(i) => shapes[*i].clone(),
+                None => measure::shape(&f.cells),
+            })
+            .collect();
+        (rec.into_iter().map(|(f, _)| f).collect::<Vec<_>>(), shapes)
+    } else {
+        (found, shapes)
+    };
+    let mut caps = Vec::with_capacity(found.len());
+    for (v, s) in found.iter().zip(&shapes) {
+        let id = caps.len() as u32 + 1;
+        let (area_um2, length_um, extent_um, tube_w, class) = class_of(v, s);
         let width_um = if class == VesselClass::Dot {
             (4.0 * area_um2 / std::f64::consts::PI).sqrt()
         } else {
