@@ -49,6 +49,12 @@ pub(crate) fn join_pieces(
     let g = reach_h.ceil() as usize;
     let bbox: Vec<(usize, usize, usize, usize)> =
         found.iter().map(|f| cell_box(&f.cells)).collect();
+    // The closest cells of two pieces are on their boundaries.
+    let edge: Vec<Vec<Cell>> = found
+        .iter()
+        .zip(&bbox)
+        .map(|(f, &b)| boundary(&f.cells, b))
+        .collect();
     let mut parent: Vec<usize> = (0..n).collect();
     fn root(p: &mut [usize], mut i: usize) -> usize {
         while p[i] != i {
@@ -73,19 +79,7 @@ pub(crate) fn join_pieces(
             if bb.1 > ba.3 + g || ba.1 > bb.3 + g || ba.0 > bb.2 + g {
                 continue;
             }
-            if let Some((d2, p, q)) = closest(&found[a].cells, ba, &found[b].cells, bb, g) {
-                if std::env::var("JOIN_DEBUG").is_ok()
-                    && (d2 as f64) > reach * reach
-                    && (d2 as f64) <= reach_h * reach_h
-                {
-                    eprintln!(
-                        "JOIN {a}-{b} p {p:?} q {q:?} d {:.1} faces {} {} across {}",
-                        (d2 as f64).sqrt(),
-                        faces(&found[a].cells, p, &found[b].cells, q, end_cells),
-                        faces(&found[b].cells, q, &found[a].cells, p, end_cells),
-                        across(p, q)
-                    );
-                }
+            if let Some((d2, p, q)) = closest(&edge[a], ba, &edge[b], bb, g) {
                 if (d2 as f64) <= reach * reach
                     || ((d2 as f64) <= reach_h * reach_h
                         && (faces(&found[a].cells, p, &found[b].cells, q, end_cells)
@@ -138,6 +132,28 @@ fn closest(
         }
     }
     best
+}
+
+/// The cells of a piece (box `b`) with a 4-neighbour outside it, in the
+/// piece's order.
+fn boundary(cells: &[Cell], b: (usize, usize, usize, usize)) -> Vec<Cell> {
+    if cells.is_empty() {
+        return Vec::new();
+    }
+    let (w, h) = (b.2 - b.0 + 3, b.3 - b.1 + 3);
+    let mut m = vec![false; w * h];
+    let at = |x: usize, y: usize| (y - b.1 + 1) * w + (x - b.0 + 1);
+    for &(x, y) in cells {
+        m[at(x, y)] = true;
+    }
+    cells
+        .iter()
+        .copied()
+        .filter(|&(x, y)| {
+            let i = at(x, y);
+            !(m[i - 1] && m[i + 1] && m[i - w] && m[i + w])
+        })
+        .collect()
 }
 
 /// Box (x0, y0, x1, y1) of a piece's cells.
@@ -246,7 +262,13 @@ pub(crate) fn absorb_branches(
             if bb.0 > ba.2 + g || ba.0 > bb.2 + g || bb.1 > ba.3 + g || ba.1 > bb.3 + g {
                 continue;
             }
-            let Some((d2, q, p)) = closest(&found[b].cells, bb, &found[a].cells, ba, g) else {
+            let Some((d2, q, p)) = closest(
+                &boundary(&found[b].cells, bb),
+                bb,
+                &boundary(&found[a].cells, ba),
+                ba,
+                g,
+            ) else {
                 continue;
             };
             if (d2 as f64) > reach * reach

@@ -403,10 +403,16 @@ pub fn detect_vessels(
         }
         covered && free <= free_um
     };
+    // Nothing hidden (no hair, no glare): no join across hair to try.
+    let hidden_um = if c.analysable_px < w0 * h0 {
+        params.join_across_hair_um
+    } else {
+        0.0
+    };
     let found = group::join_pieces(
         found,
         params.join_gap_um / grid.um_f,
-        params.join_across_hair_um / grid.um_f,
+        hidden_um / grid.um_f,
         (JOIN_END_UM / grid.um_f).max(3.0),
         across,
     );
