@@ -661,6 +661,54 @@ mod tests {
     }
 
     #[test]
+    fn countable_capillaries_are_those_at_least_a_quarter_visible() {
+        let v = |id: u32, class| TrueVessel {
+            id,
+            class,
+            centre_px: [0.0; 2],
+            centre_um: [0.0; 2],
+            area_um2: 0.0,
+            length_um: 0.0,
+            extent_um: 0.0,
+            width_um: 0.0,
+            strength: 1.0,
+            mask_px: 4,
+        };
+        // Rows of 4 px: a dot, a loop, a twisted loop, an arborizing vessel.
+        let t = VesselTruth {
+            vessels: vec![
+                v(1, VesselClass::Dot),
+                v(2, VesselClass::Loop),
+                v(3, VesselClass::Twisted),
+                v(4, VesselClass::Arborizing),
+            ],
+            mask: Mask::filled(4, 4, true),
+            labels: Labels {
+                width: 4,
+                height: 4,
+                data: (0..16).map(|i| i / 4 + 1).collect(),
+                count: 4,
+            },
+        };
+        // Hidden: 3 of the dot's 4 px (a quarter visible: counted), all of
+        // the loop's (not counted), one of the twisted loop's.
+        let mut hidden = Mask::filled(4, 4, false);
+        for i in [0, 1, 2, 4, 5, 6, 7, 8] {
+            hidden.data[i] = true;
+        }
+        assert_eq!(
+            t.countable(Some(&hidden)).unwrap(),
+            vec![true, false, true, false]
+        );
+        assert_eq!(t.countable_capillary_count(Some(&hidden)).unwrap(), 2);
+        hidden.data[3] = true;
+        assert_eq!(t.countable_capillary_count(Some(&hidden)).unwrap(), 1);
+        assert_eq!(t.countable_capillary_count(None).unwrap(), 3);
+        assert_eq!(t.capillary_count(), 3);
+        assert!(t.countable(Some(&Mask::filled(3, 3, false))).is_err());
+    }
+
+    #[test]
     fn vessels_are_red_and_truth_is_consistent() {
         let p = render(&spec(3.0)).unwrap();
         let t = &p.truth.vessels;

@@ -296,13 +296,13 @@ pub(crate) fn absorb_branches(
             roots[b] = a;
         }
     }
-    for b in 0..n {
-        if let Some((_, a, ..)) = into[b] {
+    for (b, t) in into.iter().enumerate() {
+        if let Some((_, a, ..)) = *t {
             roots[a] = roots[a].min(b);
         }
     }
-    for b in 0..n {
-        if let Some((_, a, ..)) = into[b] {
+    for (b, t) in into.iter().enumerate() {
+        if let Some((_, a, ..)) = *t {
             roots[b] = roots[a];
         }
     }
@@ -377,4 +377,79 @@ fn line_cells(p: (usize, usize), q: (usize, usize)) -> Vec<(usize, usize)> {
             )
         })
         .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn piece(cells: Vec<Cell>, peak: f64) -> Found {
+        Found {
+            candidate: 1,
+            pix0: (0..cells.len() as u32).collect(),
+            cells,
+            sum_xy: (0.0, 0.0),
+            rgb_in: ([0.0; 3], 0),
+            peak,
+        }
+    }
+
+    fn rect(x0: usize, x1: usize, y0: usize, y1: usize) -> Vec<Cell> {
+        (y0..y1)
+            .flat_map(|y| (x0..x1).map(move |x| (x, y)))
+            .collect()
+    }
+
+    #[test]
+    fn branches_pointing_at_an_arborizing_trunk_join_it() {
+        let found = vec![
+            // Trunk (arborizing), 80 × 6 cells.
+            piece(rect(0, 80, 10, 16), 1.0),
+            // A branch pointing at it across a 5-cell gap.
+            piece(rect(40, 44, 21, 60), 0.8),
+            // As near, pointing at it, but much fainter.
+            piece(rect(60, 64, 21, 60), 0.3),
+            // As near, red enough, lying beside it (not pointing at it).
+            piece(rect(10, 40, 21, 25), 0.9),
+            // Pointing at it from too far.
+            piece(rect(20, 24, 30, 60), 0.9),
+        ];
+        let arbor = [true, false, false, false, false];
+        let out = absorb_branches(found, &arbor, 6.0, 15.0);
+        assert_eq!(out.len(), 4);
+        assert_eq!(out[0].1, None);
+        assert_eq!(
+            out[1..].iter().map(|(_, i)| *i).collect::<Vec<_>>(),
+            vec![Some(2), Some(3), Some(4)]
+        );
+        let trunk = &out[0].0;
+        assert_eq!(trunk.pix0.len(), 80 * 6 + 4 * 39);
+        assert!(trunk.cells.contains(&(40, 21)) && trunk.cells.contains(&(40, 18)));
+        // Nothing arborizing: nothing changes.
+        let found = vec![piece(rect(0, 10, 0, 4), 1.0), piece(rect(0, 10, 6, 9), 1.0)];
+        let out = absorb_branches(found, &[false, false], 6.0, 15.0);
+        assert_eq!(
+            out.iter().map(|(_, i)| *i).collect::<Vec<_>>(),
+            vec![Some(0), Some(1)]
+        );
+    }
+
+    #[test]
+    fn pieces_join_across_hair_when_one_end_points_across() {
+        // Two halves of a vertical tube, 20 cells apart; a short tube
+        // beside the gap, parallel to them (pointing at neither).
+        let found = || {
+            vec![
+                piece(rect(10, 14, 0, 30), 1.0),
+                piece(rect(10, 14, 50, 80), 1.0),
+                piece(rect(30, 34, 35, 46), 1.0),
+            ]
+        };
+        // The gap is hair everywhere.
+        let out = join_pieces(found(), 2.0, 25.0, 10.0, |_, _| true);
+        assert_eq!(out.len(), 2);
+        assert_eq!(out[0].cells.len(), 2 * 4 * 30 + 20);
+        // Not hair: only the 2-cell join gap applies.
+        assert_eq!(join_pieces(found(), 2.0, 25.0, 10.0, |_, _| false).len(), 3);
+    }
 }
