@@ -566,6 +566,13 @@ fn retina_smoke_ridge_response_finds_the_vessels() {
 /// and the hair stage's false-hair fraction on true vessel pixels.
 fn full_analysis(um: f64, seed: u64, vessels: bool) -> (Phantom, VesselStage, f64) {
     let (p, st, hm) = full_analysis_params(um, seed, vessels, &trichometry::Params::default());
+    let fh = false_hair_fraction(&p, &hm);
+    (p, st, fh)
+}
+
+/// The fraction of true vessel pixels outside true hair that the hair
+/// stage's mask `hm` marks as hair.
+fn false_hair_fraction(p: &Phantom, hm: &Mask) -> f64 {
     let th = &p.truth.hairs.hair_mask;
     let tv = &p.truth.vessels.mask;
     let on_vessels = (0..tv.data.len())
@@ -574,7 +581,7 @@ fn full_analysis(um: f64, seed: u64, vessels: bool) -> (Phantom, VesselStage, f6
     let false_hair = (0..tv.data.len())
         .filter(|&i| tv.data[i] && !th.data[i] && hm.data[i])
         .count();
-    (p, st, false_hair as f64 / on_vessels.max(1) as f64)
+    false_hair as f64 / on_vessels.max(1) as f64
 }
 
 #[test]
@@ -608,17 +615,7 @@ fn realistic_score_params(
     params: &trichometry::Params,
 ) -> Score {
     let (p, st, hm) = full_analysis_params(um, seed, true, params);
-    let false_hair = {
-        let th = &p.truth.hairs.hair_mask;
-        let tv = &p.truth.vessels.mask;
-        let on_vessels = (0..tv.data.len())
-            .filter(|&i| tv.data[i] && !th.data[i])
-            .count();
-        let fh = (0..tv.data.len())
-            .filter(|&i| tv.data[i] && !th.data[i] && hm.data[i])
-            .count();
-        fh as f64 / on_vessels.max(1) as f64
-    };
+    let false_hair = false_hair_fraction(&p, &hm);
     // Dice where neither true hair nor glare hides the vessels.
     let hidden = Mask {
         width: p.truth.glare_mask.width,
@@ -644,6 +641,15 @@ fn realistic_score_params(
     s
 }
 
+/// The comma list of numbers in the environment variable `k`, else `d`.
+fn env_list(k: &str, d: &str) -> Vec<f64> {
+    std::env::var(k)
+        .unwrap_or_else(|_| d.into())
+        .split(',')
+        .map(|v| v.parse().unwrap())
+        .collect()
+}
+
 /// Unseen realistic seeds (100–115) at 1.5, 3.5 and 5 µm/px, scored as
 /// the realistic test: per-seed figures and means. `SURVEY_SEEDS` and
 /// `SURVEY_UM` (comma lists) override; `SURVEY_SET` sets vessel parameters
@@ -651,19 +657,12 @@ fn realistic_score_params(
 #[test]
 #[ignore = "survey: prints accuracy over unseen realistic seeds"]
 fn realistic_unseen_seed_survey() {
-    let list = |k: &str, d: &str| -> Vec<f64> {
-        std::env::var(k)
-            .unwrap_or_else(|_| d.into())
-            .split(',')
-            .map(|v| v.parse().unwrap())
-            .collect()
-    };
-    let seeds = list(
+    let seeds = env_list(
         "SURVEY_SEEDS",
         "100,101,102,103,104,105,106,107,108,109,110,111,112,113,114,115",
     );
     let params = params_from_env("SURVEY_SET");
-    for um in list("SURVEY_UM", "1.5,3.5,5") {
+    for um in env_list("SURVEY_UM", "1.5,3.5,5") {
         let (mut sd, mut se, mut sc, mut n) = (0.0, 0.0, 0.0, 0.0);
         for &seed in &seeds {
             let s = realistic_score_params(um, seed as u64, false, &params);
@@ -997,17 +996,10 @@ fn full_analysis_params(
 #[allow(clippy::needless_range_loop)]
 fn realistic_count_error_breakdown() {
     use trichometry::kernels::dilate_square;
-    let list = |k: &str, d: &str| -> Vec<f64> {
-        std::env::var(k)
-            .unwrap_or_else(|_| d.into())
-            .split(',')
-            .map(|v| v.parse().unwrap())
-            .collect()
-    };
     let verbose = std::env::var("COUNT_VERBOSE").is_ok();
-    for um in list("SURVEY_UM", "1.5,3.5,5") {
+    for um in env_list("SURVEY_UM", "1.5,3.5,5") {
         let mut tot = [0i64; 11];
-        for seed in list("SURVEY_SEEDS", "100,101,102,103,104,105") {
+        for seed in env_list("SURVEY_SEEDS", "100,101,102,103,104,105") {
             let seed = seed as u64;
             let (p, st, _) = full_analysis_params(um, seed, true, &params_from_env("SURVEY_SET"));
             let t = &p.truth.vessels;
