@@ -121,22 +121,29 @@ fn run(rgb: &LinearRgb, um: f64, valid: Option<&Mask>, hair: Option<&Mask>) -> V
         um_per_px: um,
         valid: valid.unwrap_or(&all),
     };
-    detect_vessels(&input, hair, &VesselParams::default()).unwrap()
+    let params = params_from_env("TEST_SET").vessels;
+    detect_vessels(&input, hair, &params).unwrap()
 }
 
 struct Score {
     dice: f64,
+    /// True capillaries countable where `hidden` hides the skin
+    /// (`VesselTruth::countable`: at least a quarter visible).
     truth_caps: usize,
+    /// All true capillaries, hidden or not.
+    truth_caps_all: usize,
     found_caps: usize,
     matched: usize,
     class_right: usize,
 }
 
-/// Dice over pixels not under hair; one-to-one matching by largest overlap.
-fn score(p: &Phantom, st: &VesselStage, hair: Option<&Mask>) -> Score {
+/// Dice over pixels not `hidden` (hair, glare); one-to-one matching by
+/// largest overlap; the true count by the truth's counting rule (the
+/// capillaries at least a quarter visible where `hidden` hides the skin).
+fn score(p: &Phantom, st: &VesselStage, hidden: Option<&Mask>) -> Score {
     let t = &p.truth.vessels;
     let n = t.mask.data.len();
-    let keep = |i: usize| !hair.is_some_and(|m| m.data[i]);
+    let keep = |i: usize| !hidden.is_some_and(|m| m.data[i]);
     let (mut inter, mut a, mut b) = (0usize, 0usize, 0usize);
     for i in (0..n).filter(|&i| keep(i)) {
         let (x, y) = (t.mask.data[i], st.mask.data[i]);
@@ -163,7 +170,8 @@ fn score(p: &Phantom, st: &VesselStage, hair: Option<&Mask>) -> Score {
     }
     Score {
         dice: 2.0 * inter as f64 / (a + b).max(1) as f64,
-        truth_caps: t.capillary_count(),
+        truth_caps: t.countable_capillary_count(hidden).unwrap(),
+        truth_caps_all: t.capillary_count(),
         found_caps: st.summary.capillary_count.unwrap(),
         matched,
         class_right: right,
@@ -174,11 +182,12 @@ fn assert_accuracy(s: &Score, what: &str) {
     let count_err = (s.found_caps as f64 - s.truth_caps as f64).abs() / s.truth_caps as f64;
     let class = s.class_right as f64 / s.matched.max(1) as f64;
     eprintln!(
-        "{what}: dice {:.3}, capillaries {} found / {} true ({:.1} %), class right {}/{} ({:.2})",
+        "{what}: dice {:.3}, capillaries {} found / {} true ({:.1} %; {} true with hidden ones), class right {}/{} ({:.2})",
         s.dice,
         s.found_caps,
         s.truth_caps,
         100.0 * count_err,
+        s.truth_caps_all,
         s.class_right,
         s.matched,
         class
@@ -215,6 +224,12 @@ fn hairs_over_vessels_are_not_vessels_and_do_not_break_counts() {
     let hair = paint_hairs(&mut rgb, um, 6, 4);
     let rgb = degrade(&rgb, um, 1.5, 2.0, 90, 6);
     let st = run(&rgb, um, None, Some(&hair));
+    // The true count is of the capillaries that can be seen (at least a
+    // quarter outside the hair): a capillary wholly under a shaft is not in
+    // the image, one cut in two by a shaft is one capillary. Counting every
+    // rendered capillary (37) instead, main's 34 found passed only because
+    // the pieces of cut capillaries made up for the hidden ones; joining
+    // the pieces (32 found) shows it.
     assert_accuracy(&score(&p, &st, Some(&hair)), "hairs");
     // No detected vessel pixel lies on hair.
     assert!(st
@@ -551,6 +566,13 @@ fn retina_smoke_ridge_response_finds_the_vessels() {
 /// and the hair stage's false-hair fraction on true vessel pixels.
 fn full_analysis(um: f64, seed: u64, vessels: bool) -> (Phantom, VesselStage, f64) {
     let (p, st, hm) = full_analysis_params(um, seed, vessels, &trichometry::Params::default());
+    let fh = false_hair_fraction(&p, &hm);
+    (p, st, fh)
+}
+
+/// The fraction of true vessel pixels outside true hair that the hair
+/// stage's mask `hm` marks as hair.
+fn false_hair_fraction(p: &Phantom, hm: &Mask) -> f64 {
     let th = &p.truth.hairs.hair_mask;
     let tv = &p.truth.vessels.mask;
     let on_vessels = (0..tv.data.len())
@@ -559,7 +581,7 @@ fn full_analysis(um: f64, seed: u64, vessels: bool) -> (Phantom, VesselStage, f6
     let false_hair = (0..tv.data.len())
         .filter(|&i| tv.data[i] && !th.data[i] && hm.data[i])
         .count();
-    (p, st, false_hair as f64 / on_vessels.max(1) as f64)
+    false_hair as f64 / on_vessels.max(1) as f64
 }
 
 #[test]
@@ -582,7 +604,18 @@ fn realistic_through_analyze(cases: &[(u64, f64)]) {
 /// [`full_analysis`] scored where neither true hair nor glare hides the
 /// vessels, against the capillaries at least a quarter visible.
 fn realistic_score(um: f64, seed: u64, verbose: bool) -> Score {
-    let (p, st, false_hair) = full_analysis(um, seed, true);
+    realistic_score_params(um, seed, verbose, &params_from_env("TEST_SET"))
+}
+
+/// [`realistic_score`] with `params`.
+fn realistic_score_params(
+    um: f64,
+    seed: u64,
+    verbose: bool,
+    params: &trichometry::Params,
+) -> Score {
+    let (p, st, hm) = full_analysis_params(um, seed, true, params);
+    let false_hair = false_hair_fraction(&p, &hm);
     // Dice where neither true hair nor glare hides the vessels.
     let hidden = Mask {
         width: p.truth.glare_mask.width,
@@ -592,26 +625,13 @@ fn realistic_score(um: f64, seed: u64, verbose: bool) -> Score {
             .map(|(&g, &h)| g || h)
             .collect(),
     };
-    let mut s = score(&p, &st, Some(&hidden));
     // Truth: the capillaries at least a quarter visible (the hair
     // phantom and glare hide some completely; nothing can find those).
-    let t = &p.truth.vessels;
-    let mut px = vec![(0usize, 0usize); t.vessels.len() + 1];
-    for (i, &l) in t.labels.data.iter().enumerate() {
-        px[l as usize].0 += 1;
-        px[l as usize].1 += hidden.data[i] as usize;
-    }
-    let all = s.truth_caps;
-    s.truth_caps = t
-        .vessels
-        .iter()
-        .filter(|v| v.class != trichometry::synth::vessels::VesselClass::Arborizing)
-        .filter(|v| 4 * (px[v.id as usize].0 - px[v.id as usize].1) >= px[v.id as usize].0)
-        .count();
+    let s = score(&p, &st, Some(&hidden));
     if verbose {
         eprintln!(
-            "{um} µm/px: {} of {all} true capillaries at least a quarter visible",
-            s.truth_caps
+            "{um} µm/px: {} of {} true capillaries at least a quarter visible",
+            s.truth_caps, s.truth_caps_all
         );
         eprintln!(
             "{um} µm/px: hair stage marks {:.1} % of visible vessel pixels as hair",
@@ -621,24 +641,31 @@ fn realistic_score(um: f64, seed: u64, verbose: bool) -> Score {
     s
 }
 
-/// Unseen realistic seeds (100–105) at 1.5, 3.5 and 5 µm/px, scored as
+/// The comma list of numbers in the environment variable `k`, else `d`.
+fn env_list(k: &str, d: &str) -> Vec<f64> {
+    std::env::var(k)
+        .unwrap_or_else(|_| d.into())
+        .split(',')
+        .map(|v| v.parse().unwrap())
+        .collect()
+}
+
+/// Unseen realistic seeds (100–115) at 1.5, 3.5 and 5 µm/px, scored as
 /// the realistic test: per-seed figures and means. `SURVEY_SEEDS` and
-/// `SURVEY_UM` (comma lists) override.
+/// `SURVEY_UM` (comma lists) override; `SURVEY_SET` sets vessel parameters
+/// (as `DIAG_SET`).
 #[test]
 #[ignore = "survey: prints accuracy over unseen realistic seeds"]
 fn realistic_unseen_seed_survey() {
-    let list = |k: &str, d: &str| -> Vec<f64> {
-        std::env::var(k)
-            .unwrap_or_else(|_| d.into())
-            .split(',')
-            .map(|v| v.parse().unwrap())
-            .collect()
-    };
-    let seeds = list("SURVEY_SEEDS", "100,101,102,103,104,105");
-    for um in list("SURVEY_UM", "1.5,3.5,5") {
+    let seeds = env_list(
+        "SURVEY_SEEDS",
+        "100,101,102,103,104,105,106,107,108,109,110,111,112,113,114,115",
+    );
+    let params = params_from_env("SURVEY_SET");
+    for um in env_list("SURVEY_UM", "1.5,3.5,5") {
         let (mut sd, mut se, mut sc, mut n) = (0.0, 0.0, 0.0, 0.0);
         for &seed in &seeds {
-            let s = realistic_score(um, seed as u64, false);
+            let s = realistic_score_params(um, seed as u64, false, &params);
             let err = (s.found_caps as f64 - s.truth_caps as f64).abs() / s.truth_caps as f64;
             let class = s.class_right as f64 / s.matched.max(1) as f64;
             eprintln!(
@@ -686,28 +713,8 @@ fn realistic_dice_loss_breakdown() {
     for case in cases.split(',') {
         let (seed, um) = case.split_once(':').unwrap();
         let (seed, um): (u64, f64) = (seed.parse().unwrap(), um.parse().unwrap());
-        let mut params = trichometry::Params::default();
         // DIAG_SET="hair_margin_um=0,red_drop_ratio=0.3": vessel parameters.
-        for kv in std::env::var("DIAG_SET").unwrap_or_default().split(',') {
-            if let Some((k, v)) = kv.split_once('=') {
-                let v: f64 = v.parse().unwrap();
-                let vp = &mut params.vessels;
-                match k {
-                    "hair_margin_um" => vp.hair_margin_um = v,
-                    "seed_clearance_um" => vp.seed_clearance_um = v,
-                    "dark_red_exclude" => vp.dark_red_exclude = v,
-                    "red_drop_ratio" => vp.red_drop_ratio = v,
-                    "green_drop_ratio" => vp.green_drop_ratio = v,
-                    "bright_exclude" => vp.bright_exclude = v,
-                    "min_seed_px" => vp.min_seed_px = v as usize,
-                    "edge_fraction" => vp.edge_fraction = v,
-                    "low_contrast" => vp.low_contrast = v,
-                    "high_contrast" => vp.high_contrast = v,
-                    "proposal_fraction" => vp.proposal_fraction = v,
-                    _ => panic!("unknown {k}"),
-                }
-            }
-        }
+        let params = params_from_env("DIAG_SET");
         let (p, st, hm) = full_analysis_params(um, seed, true, &params);
         let t = &p.truth.vessels;
         let th = &p.truth.hairs.hair_mask;
@@ -910,6 +917,38 @@ fn realistic_dice_loss_breakdown() {
     }
 }
 
+/// Default parameters with the vessel parameters listed in the environment
+/// variable `var` ("hair_margin_um=0,join_gap_um=12") set.
+fn params_from_env(var: &str) -> trichometry::Params {
+    let mut params = trichometry::Params::default();
+    for kv in std::env::var(var).unwrap_or_default().split(',') {
+        if let Some((k, v)) = kv.split_once('=') {
+            let v: f64 = v.parse().unwrap();
+            let vp = &mut params.vessels;
+            match k {
+                "hair_margin_um" => vp.hair_margin_um = v,
+                "seed_clearance_um" => vp.seed_clearance_um = v,
+                "dark_red_exclude" => vp.dark_red_exclude = v,
+                "red_drop_ratio" => vp.red_drop_ratio = v,
+                "green_drop_ratio" => vp.green_drop_ratio = v,
+                "bright_exclude" => vp.bright_exclude = v,
+                "min_seed_px" => vp.min_seed_px = v as usize,
+                "edge_fraction" => vp.edge_fraction = v,
+                "low_contrast" => vp.low_contrast = v,
+                "high_contrast" => vp.high_contrast = v,
+                "proposal_fraction" => vp.proposal_fraction = v,
+                "merge_gap_um" => vp.merge_gap_um = v,
+                "join_gap_um" => vp.join_gap_um = v,
+                "join_across_hair_um" => vp.join_across_hair_um = v,
+                "min_area_um2" => vp.min_area_um2 = v,
+                "arborizing_branch_gap_um" => vp.arborizing_branch_gap_um = v,
+                _ => panic!("unknown {k}"),
+            }
+        }
+    }
+    params
+}
+
 /// The phantom of [`full_analysis`] through `analyze` with `params`; the
 /// vessel stage's view and the hair stage's mask.
 fn full_analysis_params(
@@ -943,4 +982,214 @@ fn full_analysis_params(
         summary: a.summary.vessels,
     };
     (p, st, hm)
+}
+
+/// Where the realistic capillary count goes wrong, per case: detections
+/// that are a second piece of a capillary already found (split), pieces of
+/// arborizing vessels, capillaries the scoring leaves out (under a quarter
+/// visible), false detections (beside true hair, at white / yellow dots,
+/// beside glare, elsewhere); and true capillaries missed, merged into a
+/// neighbour's detection, or found but classed arborizing. `SURVEY_SEEDS`
+/// and `SURVEY_UM` pick the cases; `COUNT_VERBOSE=1` lists each fault.
+#[test]
+#[ignore = "diagnostic: prints the causes of realistic count errors"]
+#[allow(clippy::needless_range_loop)]
+fn realistic_count_error_breakdown() {
+    use trichometry::kernels::dilate_square;
+    let verbose = std::env::var("COUNT_VERBOSE").is_ok();
+    for um in env_list("SURVEY_UM", "1.5,3.5,5") {
+        let mut tot = [0i64; 11];
+        for seed in env_list("SURVEY_SEEDS", "100,101,102,103,104,105") {
+            let seed = seed as u64;
+            let (p, st, _) = full_analysis_params(um, seed, true, &params_from_env("SURVEY_SET"));
+            let t = &p.truth.vessels;
+            let th = &p.truth.hairs.hair_mask;
+            let n = t.mask.data.len();
+            let (w, _) = (t.mask.width, t.mask.height);
+            let hidden: Vec<bool> = (0..n)
+                .map(|i| p.truth.glare_mask.data[i] || th.data[i])
+                .collect();
+            let r = |um_r: f64| (um_r / um).ceil() as usize;
+            let th_near = dilate_square(th, r(12.0));
+            let gl_near = dilate_square(&p.truth.glare_mask, r(12.0));
+            let (nt, nd) = (t.vessels.len(), st.capillaries.len());
+            let mut ov = vec![0usize; (nt + 1) * (nd + 1)];
+            let mut vis = vec![(0usize, 0usize); nt + 1];
+            for i in 0..n {
+                let (a, b) = (t.labels.data[i] as usize, st.labels.data[i] as usize);
+                ov[a * (nd + 1) + b] += 1;
+                vis[a].0 += 1;
+                vis[a].1 += hidden[i] as usize;
+            }
+            let countable = t
+                .countable(Some(&Mask {
+                    width: w,
+                    height: t.mask.height,
+                    data: hidden.clone(),
+                }))
+                .unwrap();
+            let counted = |tv: usize| countable[tv - 1];
+            let best_d = |tv: usize| {
+                (1..=nd)
+                    .filter(|&d| ov[tv * (nd + 1) + d] > 0)
+                    .max_by_key(|&d| (ov[tv * (nd + 1) + d], std::cmp::Reverse(d)))
+            };
+            let best_t = |d: usize| {
+                (1..=nt)
+                    .filter(|&u| ov[u * (nd + 1) + d] > 0)
+                    .max_by_key(|&u| (ov[u * (nd + 1) + d], std::cmp::Reverse(u)))
+            };
+            // Distance (µm) of each detection to the nearest detection
+            // classed arborizing.
+            let not_arb = Mask {
+                width: w,
+                height: t.mask.height,
+                data: (st.labels.data.iter())
+                    .map(|&l| {
+                        l == 0
+                            || st.capillaries[l as usize - 1].class
+                                != trichometry::vessels::VesselClass::Arborizing
+                    })
+                    .collect(),
+            };
+            let to_arb = trichometry::kernels::distance_transform(&not_arb);
+            let mut d_arb = vec![f32::INFINITY; nd + 1];
+            for i in 0..n {
+                let l = st.labels.data[i] as usize;
+                d_arb[l] = d_arb[l].min(to_arb.data[i] * um as f32);
+            }
+            // [match, split, arbor piece, hidden cap, false hair, false dot,
+            //  false glare, false other, missed, merged, found-as-arborizing]
+            let mut k = [0i64; 11];
+            let mut note = Vec::new();
+            for d in 1..=nd {
+                let c = &st.capillaries[d - 1];
+                if c.class == trichometry::vessels::VesselClass::Arborizing {
+                    continue;
+                }
+                let at = format!(
+                    "({:.0},{:.0}) {:?} {:.0}µm²",
+                    c.centroid_x_px, c.centroid_y_px, c.class, c.area_um2
+                );
+                match best_t(d) {
+                    Some(tv) if t.vessels[tv - 1].class == VesselClass::Arborizing => {
+                        k[2] += 1;
+                        note.push(format!(
+                            "arbor-piece {at} of t{tv}, {:.0} µm from an arborizing detection, peak {:.3}",
+                            d_arb[d], c.contrast_peak
+                        ));
+                    }
+                    Some(tv) if !counted(tv) => {
+                        k[3] += 1;
+                        note.push(format!(
+                            "hidden-cap {at} t{tv} {:?}, {:.2} visible",
+                            t.vessels[tv - 1].class,
+                            1.0 - vis[tv].1 as f64 / vis[tv].0 as f64
+                        ));
+                    }
+                    Some(tv) if best_d(tv) == Some(d) => k[0] += 1,
+                    Some(tv) => {
+                        k[1] += 1;
+                        note.push(format!(
+                            "split {at} of t{tv} {:?} (w {:.1}µm, {:.2} visible, main piece d{})",
+                            t.vessels[tv - 1].class,
+                            t.vessels[tv - 1].width_um,
+                            1.0 - vis[tv].1 as f64 / vis[tv].0 as f64,
+                            best_d(tv).unwrap_or(0)
+                        ));
+                    }
+                    None => {
+                        let (cx, cy) = (c.centroid_x_px, c.centroid_y_px);
+                        let i = (cy as usize).min(t.mask.height - 1) * w + (cx as usize).min(w - 1);
+                        let near_dot = p
+                            .truth
+                            .hairs
+                            .white_dots
+                            .iter()
+                            .chain(&p.truth.hairs.yellow_dots)
+                            .any(|o| {
+                                let dd = ((o.centre_px[0] - cx).powi(2)
+                                    + (o.centre_px[1] - cy).powi(2))
+                                .sqrt();
+                                dd * um <= 0.5 * o.diameter_um + 20.0
+                            });
+                        let j = if th_near.data[i] {
+                            4
+                        } else if near_dot {
+                            5
+                        } else if gl_near.data[i] {
+                            6
+                        } else {
+                            7
+                        };
+                        k[j] += 1;
+                        note.push(format!(
+                            "false[{}] {at} peak {:.3}",
+                            ["hair", "dot", "glare", "other"][j - 4],
+                            c.contrast_peak
+                        ));
+                    }
+                }
+            }
+            for d in 1..=nd {
+                let c = &st.capillaries[d - 1];
+                if c.class == trichometry::vessels::VesselClass::Arborizing {
+                    note.push(format!(
+                        "arborizing d{d} ({:.0},{:.0}) extent {:.0}µm peak {:.3}, truth t{:?}",
+                        c.centroid_x_px,
+                        c.centroid_y_px,
+                        c.extent_um,
+                        c.contrast_peak,
+                        best_t(d)
+                    ));
+                }
+            }
+            for tv in 1..=nt {
+                if !counted(tv) {
+                    continue;
+                }
+                let v = &t.vessels[tv - 1];
+                let at = format!(
+                    "t{tv} {:?} ({:.0},{:.0}) w {:.1}µm strength {:.2}",
+                    v.class, v.centre_px[0], v.centre_px[1], v.width_um, v.strength
+                );
+                match best_d(tv) {
+                    None => {
+                        k[8] += 1;
+                        note.push(format!("missed {at}"));
+                    }
+                    Some(d) if best_t(d) != Some(tv) => {
+                        k[9] += 1;
+                        note.push(format!("merged {at} into d{d}"));
+                    }
+                    Some(d)
+                        if st.capillaries[d - 1].class
+                            == trichometry::vessels::VesselClass::Arborizing =>
+                    {
+                        k[10] += 1;
+                        note.push(format!("as-arborizing {at}"));
+                    }
+                    _ => {}
+                }
+            }
+            let truth = (1..=nt).filter(|&tv| counted(tv)).count() as i64;
+            let found = st.summary.capillary_count.unwrap() as i64;
+            eprintln!(
+                "count {um} µm/px seed {seed}: {found} found / {truth} true ({:+}): match {}, split +{}, arbor-piece +{}, hidden-cap +{}, false hair/dot/glare/other +{}/{}/{}/{}; missed −{}, merged −{}, as-arborizing −{}",
+                found - truth, k[0], k[1], k[2], k[3], k[4], k[5], k[6], k[7], k[8], k[9], k[10]
+            );
+            if verbose {
+                for s in &note {
+                    eprintln!("    {s}");
+                }
+            }
+            for (a, b) in tot.iter_mut().zip(k) {
+                *a += b;
+            }
+        }
+        eprintln!(
+            "count {um} µm/px TOTAL: match {}, split +{}, arbor-piece +{}, hidden-cap +{}, false hair/dot/glare/other +{}/{}/{}/{}; missed −{}, merged −{}, as-arborizing −{}",
+            tot[0], tot[1], tot[2], tot[3], tot[4], tot[5], tot[6], tot[7], tot[8], tot[9], tot[10]
+        );
+    }
 }

@@ -136,13 +136,61 @@ pub struct VesselTruth {
     pub labels: Labels,
 }
 
+/// A capillary is countable when at least this fraction of its truth-mask
+/// pixels is visible (see [`VesselTruth::countable`]).
+pub const COUNTABLE_VISIBLE_FRACTION: f64 = 0.25;
+
 impl VesselTruth {
-    /// Vessels that are capillaries (dots, loops, twisted loops).
+    /// Vessels that are capillaries (dots, loops, twisted loops), all of
+    /// them, whether or not anything hides them. Scores use
+    /// [`VesselTruth::countable_capillary_count`].
     pub fn capillary_count(&self) -> usize {
         self.vessels
             .iter()
             .filter(|v| v.class != VesselClass::Arborizing)
             .count()
+    }
+    /// The counting rule of the truth, per vessel (index `id − 1`): a
+    /// capillary (dot, loop, twisted loop) is countable when at least
+    /// [`COUNTABLE_VISIBLE_FRACTION`] of its truth-mask pixels lie outside
+    /// `hidden` (hair, glare: what covers the skin in the image). A
+    /// capillary wholly or mostly hidden cannot be seen, so no method can
+    /// count it; a capillary cut by a hair into visible pieces is one
+    /// capillary. Arborizing vessels are never countable capillaries.
+    /// With `hidden` `None` every capillary is countable. A `hidden` mask
+    /// of another size is an [`Error::Parameter`].
+    pub fn countable(&self, hidden: Option<&Mask>) -> Result<Vec<bool>> {
+        let n = self.labels.data.len();
+        if let Some(h) = hidden {
+            if h.data.len() != n || h.width != self.labels.width {
+                return Err(Error::param(
+                    "hidden",
+                    "mask size differs from the truth labels",
+                ));
+            }
+        }
+        // (truth pixels, hidden ones) per id.
+        let mut px = vec![(0usize, 0usize); self.vessels.len() + 1];
+        for (i, &l) in self.labels.data.iter().enumerate() {
+            if let Some(c) = px.get_mut(l as usize) {
+                c.0 += 1;
+                c.1 += hidden.is_some_and(|h| h.data[i]) as usize;
+            }
+        }
+        Ok(self
+            .vessels
+            .iter()
+            .map(|v| {
+                let (all, hid) = px.get(v.id as usize).copied().unwrap_or((0, 0));
+                v.class != VesselClass::Arborizing
+                    && (all - hid) as f64 >= COUNTABLE_VISIBLE_FRACTION * all as f64
+            })
+            .collect())
+    }
+    /// The capillaries [`VesselTruth::countable`] with `hidden`: the true
+    /// capillary count of an image where `hidden` cannot be seen.
+    pub fn countable_capillary_count(&self, hidden: Option<&Mask>) -> Result<usize> {
+        Ok(self.countable(hidden)?.iter().filter(|&&c| c).count())
     }
     /// Vessels of one class.
     pub fn count(&self, class: VesselClass) -> usize {
@@ -610,6 +658,54 @@ mod tests {
             vessels: Some(VesselSceneSpec::default()),
             ..SceneSpec::default()
         }
+    }
+
+    #[test]
+    fn countable_capillaries_are_those_at_least_a_quarter_visible() {
+        let v = |id: u32, class| TrueVessel {
+            id,
+            class,
+            centre_px: [0.0; 2],
+            centre_um: [0.0; 2],
+            area_um2: 0.0,
+            length_um: 0.0,
+            extent_um: 0.0,
+            width_um: 0.0,
+            strength: 1.0,
+            mask_px: 4,
+        };
+        // Rows of 4 px: a dot, a loop, a twisted loop, an arborizing vessel.
+        let t = VesselTruth {
+            vessels: vec![
+                v(1, VesselClass::Dot),
+                v(2, VesselClass::Loop),
+                v(3, VesselClass::Twisted),
+                v(4, VesselClass::Arborizing),
+            ],
+            mask: Mask::filled(4, 4, true),
+            labels: Labels {
+                width: 4,
+                height: 4,
+                data: (0..16).map(|i| i / 4 + 1).collect(),
+                count: 4,
+            },
+        };
+        // Hidden: 3 of the dot's 4 px (a quarter visible: counted), all of
+        // the loop's (not counted), one of the twisted loop's.
+        let mut hidden = Mask::filled(4, 4, false);
+        for i in [0, 1, 2, 4, 5, 6, 7, 8] {
+            hidden.data[i] = true;
+        }
+        assert_eq!(
+            t.countable(Some(&hidden)).unwrap(),
+            vec![true, false, true, false]
+        );
+        assert_eq!(t.countable_capillary_count(Some(&hidden)).unwrap(), 2);
+        hidden.data[3] = true;
+        assert_eq!(t.countable_capillary_count(Some(&hidden)).unwrap(), 1);
+        assert_eq!(t.countable_capillary_count(None).unwrap(), 3);
+        assert_eq!(t.capillary_count(), 3);
+        assert!(t.countable(Some(&Mask::filled(3, 3, false))).is_err());
     }
 
     #[test]

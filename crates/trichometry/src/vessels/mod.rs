@@ -49,6 +49,7 @@
 //! `dot_max_extent_um`, and elongation < `dot_max_elongation` or extent <
 //! `loop_min_extent_widths` tube widths), else `loop`.
 
+mod group;
 mod measure;
 mod refine;
 mod segment;
@@ -122,8 +123,21 @@ pub struct VesselParams {
     pub min_seed_px: usize,
     /// Smallest vessel kept (µm²).
     pub min_area_um2: f64,
-    /// Pieces closer than this are one vessel (µm).
+    /// Pieces closer than this are one vessel (µm), inside one coarse
+    /// candidate's window.
     pub merge_gap_um: f64,
+    /// Pieces of the whole image (any candidates) closer than this, edge
+    /// to edge, are one vessel (µm): a thin tube whose contrast dips along
+    /// its length falls apart into several candidates. 0 turns it off.
+    /// With `join_across_hair_um` it lowers the unseen-seed count error
+    /// (seeds 100–115) from 10.1 / 11.5 / 15.9 % to 9.9 / 9.5 / 11.5 % at
+    /// 1.5 / 3.5 / 5 µm/px.
+    pub join_gap_um: f64,
+    /// Pieces whose shortest gap, up to this long (µm), is hair or glare
+    /// but for `join_gap_um` and the hair margins, and whose ends point
+    /// across it, are one vessel: a hair lying across a capillary cuts it
+    /// in two. 0 turns it off.
+    pub join_across_hair_um: f64,
     /// Margin added around hair (µm), in whole cells rounded up (5 µm: one
     /// cell at 5 µm/px, two at 3.5 µm/px; 6 µm was two cells, 10 µm, at
     /// 5 µm/px and hid small vessels beside hair, glare and white dots).
@@ -156,6 +170,10 @@ pub struct VesselParams {
     pub arborizing_min_extent_um: f64,
     /// Elongated vessels at least this wide are arborizing (µm).
     pub arborizing_min_width_um: f64,
+    /// Pieces within this gap (µm, edge to edge) of an arborizing vessel,
+    /// at least half as red, whose end there points at it (or that its end
+    /// points at), are its branches: one record (0 turns it off).
+    pub arborizing_branch_gap_um: f64,
 }
 
 impl Default for VesselParams {
@@ -176,6 +194,8 @@ impl Default for VesselParams {
             min_seed_px: 2,
             min_area_um2: 50.0,
             merge_gap_um: 8.0,
+            join_gap_um: 16.0,
+            join_across_hair_um: 130.0,
             hair_margin_um: 5.0,
             seed_clearance_um: 5.0,
             inpaint_sigma_um: 8.0,
@@ -187,6 +207,7 @@ impl Default for VesselParams {
             twisted_min_turns: 1.5,
             arborizing_min_extent_um: 280.0,
             arborizing_min_width_um: 45.0,
+            arborizing_branch_gap_um: 30.0,
         }
     }
 }
@@ -213,6 +234,9 @@ impl VesselParams {
         for (name, v) in [
             ("min_area_um2", self.min_area_um2),
             ("merge_gap_um", self.merge_gap_um),
+            ("join_gap_um", self.join_gap_um),
+            ("join_across_hair_um", self.join_across_hair_um),
+            ("arborizing_branch_gap_um", self.arborizing_branch_gap_um),
             ("hair_margin_um", self.hair_margin_um),
             ("seed_clearance_um", self.seed_clearance_um),
             ("twisted_min_turns", self.twisted_min_turns),
@@ -354,6 +378,44 @@ pub fn detect_vessels(
         um_f: um0 * ff as f64,
     };
     let found = refine::refine(rgb, input.valid, hair_mask, &c, &grid, params);
+    // Pieces cut apart by hair or glare: the segment between their nearest
+    // cells, sampled every input pixel, may leave the hair and glare for
+    // the join gap, the two hair margins and a cell.
+    let free_um = params.join_gap_um + 2.0 * params.hair_margin_um + grid.um_f;
+    let across = |p: (usize, usize), q: (usize, usize)| {
+        let f = ff as f64;
+        let (x0, y0) = ((p.0 as f64 + 0.5) * f, (p.1 as f64 + 0.5) * f);
+        let (x1, y1) = ((q.0 as f64 + 0.5) * f, (q.1 as f64 + 0.5) * f);
+        let n = ((x1 - x0).abs().max((y1 - y0).abs()).ceil() as usize).max(1);
+        let step_um = ((x1 - x0).hypot(y1 - y0) / n as f64) * um0;
+        let mut free = 0.0;
+        let mut covered = false;
+        for k in 0..=n {
+            let t = k as f64 / n as f64;
+            let x = ((x0 + t * (x1 - x0)) as usize).min(w0 - 1);
+            let y = ((y0 + t * (y1 - y0)) as usize).min(h0 - 1);
+            let i = y * w0 + x;
+            if !input.valid.data[i] || hair_mask.is_some_and(|m| m.data[i]) {
+                covered = true;
+            } else {
+                free += step_um;
+            }
+        }
+        covered && free <= free_um
+    };
+    // Nothing hidden (no hair, no glare): no join across hair to try.
+    let hidden_um = if c.analysable_px < w0 * h0 {
+        params.join_across_hair_um
+    } else {
+        0.0
+    };
+    let found = group::join_pieces(
+        found,
+        params.join_gap_um / grid.um_f,
+        hidden_um / grid.um_f,
+        (JOIN_END_UM / grid.um_f).max(3.0),
+        across,
+    );
     // Skin ring of each candidate on the coarse grid (Δa*).
     let nc = c.labels.count as usize;
     // The ring's mean colour from the box means of its coarse pixels, read
@@ -400,14 +462,43 @@ pub fn detect_vessels(
         use rayon::prelude::*;
         found.par_iter().map(|v| measure::shape(&v.cells)).collect()
     };
-    let mut caps = Vec::with_capacity(found.len());
-    for (v, s) in found.iter().zip(&shapes) {
-        let id = caps.len() as u32 + 1;
+    // (area µm², length µm, extent µm, tube width µm, class).
+    let class_of = |v: &refine::Found, s: &measure::Shape| {
         let area_um2 = v.pix0.len() as f64 * um0 * um0;
         let length_um = s.length_px * um;
         let extent_um = s.extent_px * um;
         let tube_w = area_um2 / length_um;
         let class = measure::classify(s, extent_um, tube_w, s.path_px * um, params);
+        (area_um2, length_um, extent_um, tube_w, class)
+    };
+    // Branches of arborizing vessels join their trunk; the vessels that
+    // took in branches are measured again.
+    let (found, shapes) = if params.arborizing_branch_gap_um > 0.0 {
+        use rayon::prelude::*;
+        let arbor: Vec<bool> = (found.iter().zip(&shapes))
+            .map(|(v, s)| class_of(v, s).4 == VesselClass::Arborizing)
+            .collect();
+        let rec = group::absorb_branches(
+            found,
+            &arbor,
+            params.arborizing_branch_gap_um / um,
+            (JOIN_END_UM / um).max(3.0),
+        );
+        let shapes: Vec<measure::Shape> = rec
+            .par_iter()
+            .map(|(f, i)| match i {
+                Some(i) => shapes[*i].clone(),
+                None => measure::shape(&f.cells),
+            })
+            .collect();
+        (rec.into_iter().map(|(f, _)| f).collect::<Vec<_>>(), shapes)
+    } else {
+        (found, shapes)
+    };
+    let mut caps = Vec::with_capacity(found.len());
+    for (v, s) in found.iter().zip(&shapes) {
+        let id = caps.len() as u32 + 1;
+        let (area_um2, length_um, extent_um, tube_w, class) = class_of(v, s);
         let width_um = if class == VesselClass::Dot {
             (4.0 * area_um2 / std::f64::consts::PI).sqrt()
         } else {
@@ -492,6 +583,10 @@ pub fn detect_vessels(
         capillaries: caps,
     })
 }
+
+/// Radius (µm) around a piece's end over which its direction is taken
+/// when joining pieces across hair.
+const JOIN_END_UM: f64 = 60.0;
 
 /// Rows per parallel task writing the label image and mask.
 const OUTPUT_BAND_ROWS: usize = 64;
