@@ -2,7 +2,7 @@
 use criterion::{criterion_group, criterion_main, Criterion};
 use std::hint::black_box;
 use trichometry::compare::{compare, CompareParams, Visit};
-use trichometry::hairs::{detect_hairs, HairParams};
+use trichometry::hairs::{detect_hairs, detect_hairs_with, HairParams, HairScratch};
 use trichometry::synth::pair::{render_pair, PairSpec, VisitSpec};
 use trichometry::vessels::{detect_vessels, VesselParams};
 use trichometry::{analyze, color, erythema, Calibration, Params, StageInput};
@@ -70,6 +70,14 @@ fn bench_hairs(c: &mut Criterion) {
         let params = HairParams::default();
         g.bench_function(format!("detect_hairs_{um}um"), |b| {
             b.iter(|| detect_hairs(black_box(&input), &params).unwrap())
+        });
+        // A batch worker keeps one scratch and hands each result back.
+        let mut scratch = HairScratch::new();
+        g.bench_function(format!("detect_hairs_{um}um_kept_scratch"), |b| {
+            b.iter(|| {
+                let stage = detect_hairs_with(black_box(&input), &params, &mut scratch).unwrap();
+                scratch.recycle(stage);
+            })
         });
     }
     g.finish();
