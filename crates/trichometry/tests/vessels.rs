@@ -921,31 +921,20 @@ fn realistic_dice_loss_breakdown() {
 /// variable `var` ("hair_margin_um=0,join_gap_um=12") set.
 fn params_from_env(var: &str) -> trichometry::Params {
     let mut params = trichometry::Params::default();
+    let mut vp = serde_json::to_value(&params.vessels).unwrap();
     for kv in std::env::var(var).unwrap_or_default().split(',') {
         if let Some((k, v)) = kv.split_once('=') {
             let v: f64 = v.parse().unwrap();
-            let vp = &mut params.vessels;
-            match k {
-                "hair_margin_um" => vp.hair_margin_um = v,
-                "seed_clearance_um" => vp.seed_clearance_um = v,
-                "dark_red_exclude" => vp.dark_red_exclude = v,
-                "red_drop_ratio" => vp.red_drop_ratio = v,
-                "green_drop_ratio" => vp.green_drop_ratio = v,
-                "bright_exclude" => vp.bright_exclude = v,
-                "min_seed_px" => vp.min_seed_px = v as usize,
-                "edge_fraction" => vp.edge_fraction = v,
-                "low_contrast" => vp.low_contrast = v,
-                "high_contrast" => vp.high_contrast = v,
-                "proposal_fraction" => vp.proposal_fraction = v,
-                "merge_gap_um" => vp.merge_gap_um = v,
-                "join_gap_um" => vp.join_gap_um = v,
-                "join_across_hair_um" => vp.join_across_hair_um = v,
-                "min_area_um2" => vp.min_area_um2 = v,
-                "arborizing_branch_gap_um" => vp.arborizing_branch_gap_um = v,
-                _ => panic!("unknown {k}"),
-            }
+            let slot = vp.get_mut(k).unwrap_or_else(|| panic!("unknown {k}"));
+            // Integer parameters (counts of pixels) stay integers.
+            *slot = if slot.is_u64() {
+                serde_json::json!(v as u64)
+            } else {
+                serde_json::json!(v)
+            };
         }
     }
+    params.vessels = serde_json::from_value(vp).unwrap();
     params
 }
 
