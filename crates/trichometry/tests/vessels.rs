@@ -493,6 +493,37 @@ fn bad_input_is_an_error() {
     assert!(detect_vessels(&input, Some(&small), &VesselParams::default()).is_err());
 }
 
+/// Join and branch gaps are only required to be finite and ≥ 0: a huge one
+/// (here 1e300 µm) must act like "anywhere in the image", not overflow.
+#[test]
+fn huge_join_gaps_are_not_an_overflow() {
+    let p = scene(3.0, 1, true);
+    let rgb = planes(&p);
+    // A band that is not analysable, so the across-hair join is tried.
+    let mut valid = Mask::filled(rgb.width, rgb.height, true);
+    for y in 0..rgb.height {
+        for x in rgb.width / 2..rgb.width / 2 + 8 {
+            valid.data[y * rgb.width + x] = false;
+        }
+    }
+    let input = StageInput {
+        rgb: &rgb,
+        um_per_px: 3.0,
+        valid: &valid,
+    };
+    let huge = VesselParams {
+        join_gap_um: 1e300,
+        join_across_hair_um: 1e300,
+        arborizing_branch_gap_um: 1e300,
+        ..VesselParams::default()
+    };
+    let st = detect_vessels(&input, None, &huge).unwrap();
+    let plain = detect_vessels(&input, None, &VesselParams::default()).unwrap();
+    // Joining only merges records.
+    assert!(st.capillaries.len() <= plain.capillaries.len());
+    assert!(!plain.capillaries.is_empty());
+}
+
 #[allow(dead_code)]
 fn dump(rgb: &LinearRgb, path: &str) {
     let mut b = Vec::new();

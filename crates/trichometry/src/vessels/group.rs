@@ -46,7 +46,7 @@ pub(crate) fn join_pieces(
     // edges.
     let reach = gap_cells + 1.0;
     let reach_h = hidden_cells.max(gap_cells) + 1.0;
-    let g = reach_h.ceil() as usize;
+    let g = search_cells(reach_h);
     let bbox: Vec<(usize, usize, usize, usize)> =
         found.iter().map(|f| cell_box(&f.cells)).collect();
     // The closest cells of two pieces are on their boundaries.
@@ -104,6 +104,14 @@ pub(crate) fn join_pieces(
         .into_iter()
         .map(|(f, _)| f)
         .collect()
+}
+
+/// How far around a piece's box (cells) to look for a partner within
+/// `reach` cells. A gap parameter need only be finite, so a huge one is cut
+/// to far more than any image has cells across (no overflow when added to a
+/// cell coordinate).
+fn search_cells(reach: f64) -> usize {
+    reach.ceil().min((1u64 << 24) as f64) as usize
 }
 
 /// The closest pair of cells (squared distance, cell of `a`, cell of `b`)
@@ -251,7 +259,7 @@ pub(crate) fn absorb_branches(
         return unchanged(found);
     }
     let reach = gap_cells + 1.0;
-    let g = reach.ceil() as usize;
+    let g = search_cells(reach);
     let bbox: Vec<_> = found.iter().map(|f| cell_box(&f.cells)).collect();
     // For each non-arborizing piece, its nearest qualifying arborizing one.
     let mut into: Vec<Option<(usize, usize, Cell, Cell)>> = vec![None; n];
