@@ -10,6 +10,7 @@
 //! the hair margins are one vessel too.
 
 use super::refine::Found;
+use rayon::prelude::*;
 
 /// A fine cell (x, y).
 type Cell = (usize, usize);
@@ -36,7 +37,7 @@ pub(crate) fn join_pieces(
     gap_cells: f64,
     hidden_cells: f64,
     end_cells: f64,
-    across: impl Fn((usize, usize), (usize, usize)) -> bool,
+    across: impl Fn((usize, usize), (usize, usize)) -> bool + Sync,
 ) -> Vec<Found> {
     let n = found.len();
     if n < 2 || gap_cells.max(hidden_cells) <= 0.0 {
@@ -51,7 +52,7 @@ pub(crate) fn join_pieces(
         found.iter().map(|f| cell_box(&f.cells)).collect();
     // The closest cells of two pieces are on their boundaries.
     let edge: Vec<Vec<Cell>> = found
-        .iter()
+        .par_iter()
         .zip(&bbox)
         .map(|(f, &b)| boundary(&f.cells, b))
         .collect();
@@ -69,30 +70,44 @@ pub(crate) fn join_pieces(
     // boxes can come within reach in x.
     let mut order: Vec<usize> = (0..n).filter(|&i| !found[i].cells.is_empty()).collect();
     order.sort_by_key(|&i| (bbox[i].0, i));
-    for (k, &a) in order.iter().enumerate() {
-        let ba = bbox[a];
-        for &b in &order[k + 1..] {
-            let bb = bbox[b];
-            if bb.0 > ba.2 + g {
-                break;
-            }
-            if bb.1 > ba.3 + g || ba.1 > bb.3 + g || ba.0 > bb.2 + g {
-                continue;
-            }
-            if let Some((d2, p, q)) = closest(&edge[a], ba, &edge[b], bb, g) {
-                if (d2 as f64) <= reach * reach
-                    || ((d2 as f64) <= reach_h * reach_h
-                        && (faces(&found[a].cells, p, &found[b].cells, q, end_cells)
-                            || faces(&found[b].cells, q, &found[a].cells, p, end_cells))
-                        && across(p, q))
-                {
-                    let (ra, rb) = (root(&mut parent, a), root(&mut parent, b));
-                    if ra != rb {
-                        let (lo, hi) = (ra.min(rb), ra.max(rb));
-                        parent[hi] = lo;
-                        bridges.push((a, p, q));
+    // The pairs that join (each test depends on the two pieces only: in
+    // parallel), then the unions in the order of the sweep, as one loop
+    // over the pairs would make them.
+    let joins: Vec<Vec<(usize, Cell, Cell)>> = order
+        .par_iter()
+        .enumerate()
+        .map(|(k, &a)| {
+            let ba = bbox[a];
+            let mut out = Vec::new();
+            for &b in &order[k + 1..] {
+                let bb = bbox[b];
+                if bb.0 > ba.2 + g {
+                    break;
+                }
+                if bb.1 > ba.3 + g || ba.1 > bb.3 + g || ba.0 > bb.2 + g {
+                    continue;
+                }
+                if let Some((d2, p, q)) = closest(&edge[a], ba, &edge[b], bb, g) {
+                    if (d2 as f64) <= reach * reach
+                        || ((d2 as f64) <= reach_h * reach_h
+                            && (faces(&found[a].cells, p, &found[b].cells, q, end_cells)
+                                || faces(&found[b].cells, q, &found[a].cells, p, end_cells))
+                            && across(p, q))
+                    {
+                        out.push((b, p, q));
                     }
                 }
+            }
+            out
+        })
+        .collect();
+    for (&a, js) in order.iter().zip(&joins) {
+        for &(b, p, q) in js {
+            let (ra, rb) = (root(&mut parent, a), root(&mut parent, b));
+            if ra != rb {
+                let (lo, hi) = (ra.min(rb), ra.max(rb));
+                parent[hi] = lo;
+                bridges.push((a, p, q));
             }
         }
     }
@@ -260,37 +275,47 @@ pub(crate) fn absorb_branches(
     }
     let reach = gap_cells + 1.0;
     let g = search_cells(reach);
-    let bbox: Vec<_> = found.iter().map(|f| cell_box(&f.cells)).collect();
-    // For each non-arborizing piece, its nearest qualifying arborizing one.
-    let mut into: Vec<Option<(usize, usize, Cell, Cell)>> = vec![None; n];
-    for b in (0..n).filter(|&b| !arbor[b] && !found[b].cells.is_empty()) {
-        let bb = bbox[b];
-        for a in (0..n).filter(|&a| arbor[a] && !found[a].cells.is_empty()) {
-            let ba = bbox[a];
-            if bb.0 > ba.2 + g || ba.0 > bb.2 + g || bb.1 > ba.3 + g || ba.1 > bb.3 + g {
-                continue;
+    let bbox: Vec<_> = found.par_iter().map(|f| cell_box(&f.cells)).collect();
+    let arbs: Vec<usize> = (0..n)
+        .filter(|&a| arbor[a] && !found[a].cells.is_empty())
+        .collect();
+    // Boundaries, each formed once (lazily: most pieces are near no
+    // arborizing piece).
+    let edge: Vec<std::sync::OnceLock<Vec<Cell>>> =
+        (0..n).map(|_| std::sync::OnceLock::new()).collect();
+    let edge_of = |i: usize| edge[i].get_or_init(|| boundary(&found[i].cells, bbox[i]));
+    // For each non-arborizing piece, its nearest qualifying arborizing one
+    // (pieces in parallel: each depends on its own candidates only).
+    let into: Vec<Option<(usize, usize, Cell, Cell)>> = (0..n)
+        .into_par_iter()
+        .map(|b| {
+            if arbor[b] || found[b].cells.is_empty() {
+                return None;
             }
-            let Some((d2, q, p)) = closest(
-                &boundary(&found[b].cells, bb),
-                bb,
-                &boundary(&found[a].cells, ba),
-                ba,
-                g,
-            ) else {
-                continue;
-            };
-            if (d2 as f64) > reach * reach
-                || found[b].peak < 0.5 * found[a].peak
-                || !(faces(&found[b].cells, q, &found[a].cells, p, end_cells)
-                    || faces(&found[a].cells, p, &found[b].cells, q, end_cells))
-            {
-                continue;
+            let bb = bbox[b];
+            let mut best: Option<(usize, usize, Cell, Cell)> = None;
+            for &a in &arbs {
+                let ba = bbox[a];
+                if bb.0 > ba.2 + g || ba.0 > bb.2 + g || bb.1 > ba.3 + g || ba.1 > bb.3 + g {
+                    continue;
+                }
+                let Some((d2, q, p)) = closest(edge_of(b), bb, edge_of(a), ba, g) else {
+                    continue;
+                };
+                if (d2 as f64) > reach * reach
+                    || found[b].peak < 0.5 * found[a].peak
+                    || !(faces(&found[b].cells, q, &found[a].cells, p, end_cells)
+                        || faces(&found[a].cells, p, &found[b].cells, q, end_cells))
+                {
+                    continue;
+                }
+                if best.is_none_or(|(bd, ..)| d2 < bd) {
+                    best = Some((d2, a, p, q));
+                }
             }
-            if into[b].is_none_or(|(bd, ..)| d2 < bd) {
-                into[b] = Some((d2, a, p, q));
-            }
-        }
-    }
+            best
+        })
+        .collect();
     if into.iter().all(|x| x.is_none()) {
         return unchanged(found);
     }

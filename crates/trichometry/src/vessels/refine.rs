@@ -54,6 +54,10 @@ pub(crate) struct Scratch {
     bgc_h: Vec<f32>,
     bgc_y: Vec<f32>,
     bgc_r: Vec<f32>,
+    /// The backgrounds of the current coarse row under each window column.
+    row_h: Vec<f32>,
+    row_y: Vec<f32>,
+    row_r: Vec<f32>,
 }
 
 /// `v` cleared and filled with `n` copies of `x`.
@@ -358,6 +362,9 @@ fn window_body(
         bgc_h,
         bgc_y,
         bgc_r,
+        row_h,
+        row_y,
+        row_r,
     } = s;
     cxs.clear();
     cxs.extend((fx0..fx1).map(to_cx));
@@ -483,20 +490,28 @@ fn window_body(
                 out.resize(ncx, 0.0);
                 bg.row_span(cy, cx0, out);
             }
+            // Spread under the window's columns once per coarse row: the
+            // rows below are then contiguous (no gathers).
+            for (out, src) in [
+                (&mut *row_h, &bgc_h[..]),
+                (&mut *row_y, &bgc_y[..]),
+                (&mut *row_r, &bgc_r[..]),
+            ] {
+                out.clear();
+                out.extend(cxs.iter().map(|&cx| src[cx - cx0]));
+            }
         }
-        let (ch, cyr, cr) = (&bgc_h[..], &bgc_y[..], &bgc_r[..]);
         let row = wy * ww..(wy + 1) * ww;
-        for (((((&cx, bh), e), &fl), &ly), &lr) in cxs
-            .iter()
-            .zip(&mut bg_h[row.clone()])
-            .zip(&mut ex0[row.clone()])
+        bg_h[row.clone()].copy_from_slice(row_h);
+        for (((((e, &fl), &ly), &lr), &by), &br) in ex0[row.clone()]
+            .iter_mut()
             .zip(&flag[row.clone()])
             .zip(&lny[row.clone()])
             .zip(&lnr[row])
+            .zip(row_y.iter())
+            .zip(row_r.iter())
         {
-            let cx = cx - cx0;
-            *bh = ch[cx];
-            *e = (fl == 1) | ((fl == 0) & ((ly - cyr[cx] >= be) | (lr - cr[cx] <= -de)));
+            *e = (fl == 1) | ((fl == 0) & ((ly - by >= be) | (lr - br <= -de)));
         }
     }
     // Hair and the bright / dark-red exclusions, with the hair margin.
@@ -506,10 +521,6 @@ fn window_body(
     // Seeds keep off excluded cells and 2 cells off the frame.
     dilate_square_rows_into(notok, ww, wh, clear, rows, near);
     let near = &near[..];
-    let inner = |k: usize| {
-        let (fx, fy) = (fx0 + k % ww, fy0 + k / ww);
-        !near[k] && fx >= 2 && fy >= 2 && fx + 2 < wf && fy + 2 < hf
-    };
     ok.clear();
     ok.extend(notok.iter().zip(claimed.iter()).map(|(&n, &c)| !n && c));
     let ok = &ok[..];
@@ -573,23 +584,32 @@ fn window_body(
     let mut sum_g = vec![0.0f64; ng];
     let mut sum_r = vec![0.0f64; ng];
     let mut n_seed = vec![0usize; ng];
-    for k in spans
-        .iter()
-        .enumerate()
-        .flat_map(|(wy, &(a, b))| wy * ww + a..wy * ww + b)
-    {
-        let gl = gdata[k] as usize;
-        if gl == 0 || !ok[k] || ds[k] < hi || !inner(k) {
+    // Row by row (the cells in raster order, as the sums always took them):
+    // a seed lies 2 cells inside the frame, off `near`, on a coarse pixel
+    // with Hessian evidence.
+    for (wy, &(a, b)) in spans.iter().enumerate() {
+        let fy = fy0 + wy;
+        if a >= b || fy < 2 || fy + 2 >= hf {
             continue;
         }
-        let (cx, cy) = (cxs[k % ww], cys[k / ww]);
-        if !c.vseed[cy * c.w + cx] {
-            continue;
+        let cy = cys[wy];
+        let vrow = &c.vseed[cy * c.w..(cy + 1) * c.w];
+        let base = wy * ww;
+        for (wx, &cx) in cxs.iter().enumerate().take(b).skip(a) {
+            let k = base + wx;
+            let gl = gdata[k] as usize;
+            if gl == 0 || !ok[k] || ds[k] < hi || near[k] {
+                continue;
+            }
+            let fx = fx0 + wx;
+            if fx < 2 || fx + 2 >= wf || !vrow[cx] {
+                continue;
+            }
+            sum_d[gl] += d[k] as f64;
+            sum_g[gl] += (lng[k] - c.bg_g.at(cx, cy)) as f64;
+            sum_r[gl] += (lnr[k] - c.bg_r.at(cx, cy)) as f64;
+            n_seed[gl] += 1;
         }
-        sum_d[gl] += d[k] as f64;
-        sum_g[gl] += (lng[k] - c.bg_g.at(cx, cy)) as f64;
-        sum_r[gl] += (lnr[k] - c.bg_r.at(cx, cy)) as f64;
-        n_seed[gl] += 1;
     }
     let seeded: Vec<bool> = (0..ng)
         .map(|l| {
