@@ -283,6 +283,9 @@ fn box_row_any(f: usize, sums: RowSums<'_>, inv_rows: f32, out: RowOut<'_>) {
     }
 }
 
+/// Values per parallel task of the element-wise coarse passes.
+const CHUNK: usize = 1 << 16;
+
 /// `ok` with every pixel within `r` (square) of a `flag` pixel removed.
 pub(crate) fn clear_around(ok: &mut [bool], flag: Vec<bool>, w: usize, h: usize, r: usize) {
     if !flag.iter().any(|&b| b) {
@@ -473,10 +476,16 @@ pub(crate) fn coarse(
         pf * params.low_contrast as f32,
         pf * params.high_contrast as f32,
     );
-    let cand: Vec<bool> = (0..w * h)
-        .into_par_iter()
-        .map(|i| ok[i] && v[i] >= lo && ds[i] >= lo)
-        .collect();
+    // By chunks of zipped slices, without short-circuits: it vectorises.
+    let mut cand = zeroed_vec::<bool>(w * h);
+    cand.par_chunks_mut(CHUNK)
+        .zip(ok.par_chunks(CHUNK))
+        .zip(v.par_chunks(CHUNK).zip(ds.par_chunks(CHUNK)))
+        .for_each(|((c, o), (vv, dd))| {
+            for (((c, &o), &vx), &dx) in c.iter_mut().zip(o).zip(vv).zip(dd) {
+                *c = o & (vx >= lo) & (dx >= lo);
+            }
+        });
     let comps = label(&mask_of(cand, w, h));
     let vseed: Vec<bool> = v.par_iter().map(|&x| x >= hi).collect();
     // Components with a seed pixel, by bands of rows in parallel (an OR:
