@@ -58,6 +58,10 @@ pub(crate) struct Scratch {
     row_h: Vec<f32>,
     row_y: Vec<f32>,
     row_r: Vec<f32>,
+    /// Per window row, the span of claimed cells, then of cells whose
+    /// input values are needed.
+    cspan: Vec<(usize, usize)>,
+    need: Vec<(usize, usize)>,
 }
 
 /// `v` cleared and filled with `n` copies of `x`.
@@ -365,6 +369,8 @@ fn window_body(
         row_h,
         row_y,
         row_r,
+        cspan,
+        need,
     } = s;
     cxs.clear();
     cxs.extend((fx0..fx1).map(to_cx));
@@ -383,13 +389,45 @@ fn window_body(
     let mr = reset(mr, na, 0.0f32);
     let mg = reset(mg, na, 0.0f32);
     let mb = reset(mb, na, 0.0f32);
+    // A cell's input values (logarithms, flags, exclusions) matter only
+    // within `reach` cells of a claimed cell: every later step reads them
+    // for claimed cells, through the hair margin then the seed clearance
+    // (the cells of one input pixel; elsewhere every cell is read).
+    let reach = margin + clear;
     for wy in 0..wh {
-        let fy = fy0 + wy;
         let crow = &claim[cys[wy] * c.w..(cys[wy] + 1) * c.w];
         let row = wy * ww..(wy + 1) * ww;
         for (cl, &cx) in claimed[row.clone()].iter_mut().zip(cxs) {
             *cl = crow[cx] == lab;
         }
+    }
+    need.clear();
+    if cells_avg {
+        need.resize(wh, (0, ww));
+    } else {
+        cspan.clear();
+        cspan.extend(
+            claimed
+                .chunks_exact(ww)
+                .map(|r| match r.iter().position(|&v| v) {
+                    Some(a) => (a, ww - r.iter().rev().position(|&v| v).unwrap_or(0)),
+                    None => (usize::MAX, 0),
+                }),
+        );
+        need.extend((0..wh).map(|wy| {
+            let (a, b) = cspan[wy.saturating_sub(reach)..(wy + reach + 1).min(wh)]
+                .iter()
+                .fold((usize::MAX, 0), |(a, b), &(x, y)| (a.min(x), b.max(y)));
+            if a >= b {
+                (0, 0)
+            } else {
+                (a.saturating_sub(reach), (b + reach).min(ww))
+            }
+        }));
+    }
+    let need = &need[..];
+    for wy in 0..wh {
+        let fy = fy0 + wy;
         if let Some(&cy) = cys.get(wy + PREFETCH_ROWS) {
             if cy != cys[wy + PREFETCH_ROWS - 1] {
                 prefetch_coarse(c, claim, cy, cx_span.clone());
@@ -401,10 +439,19 @@ fn window_body(
             // rows were asked for on entry).
             if fy + PREFETCH_ROWS < fy1 {
                 let ya = fy + PREFETCH_ROWS;
-                prefetch_row(rgb, valid, hm, ya * w0 + fx0..ya * w0 + fx1);
+                let (a, b) = need[wy + PREFETCH_ROWS];
+                if a < b {
+                    prefetch_row(rgb, valid, hm, ya * w0 + fx0 + a..ya * w0 + fx0 + b);
+                }
             }
-            // The logarithms straight from the input rows (vectorised).
-            let src = fy * w0 + fx0..fy * w0 + fx1;
+            // The logarithms straight from the input rows (vectorised),
+            // over the cells needed.
+            let (na, nb) = need[wy];
+            if na >= nb {
+                continue;
+            }
+            let row = wy * ww + na..wy * ww + nb;
+            let src = fy * w0 + fx0 + na..fy * w0 + fx0 + nb;
             let (r, g, b) = (
                 &rgb.r[src.clone()],
                 &rgb.g[src.clone()],
@@ -501,15 +548,21 @@ fn window_body(
                 out.extend(cxs.iter().map(|&cx| src[cx - cx0]));
             }
         }
-        let row = wy * ww..(wy + 1) * ww;
-        bg_h[row.clone()].copy_from_slice(row_h);
+        // Over the cells needed (elsewhere no exclusion, background 0:
+        // neither is read).
+        let (na, nb) = need[wy];
+        if na >= nb {
+            continue;
+        }
+        let row = wy * ww + na..wy * ww + nb;
+        bg_h[row.clone()].copy_from_slice(&row_h[na..nb]);
         for (((((e, &fl), &ly), &lr), &by), &br) in ex0[row.clone()]
             .iter_mut()
             .zip(&flag[row.clone()])
             .zip(&lny[row.clone()])
             .zip(&lnr[row])
-            .zip(row_y.iter())
-            .zip(row_r.iter())
+            .zip(&row_y[na..nb])
+            .zip(&row_r[na..nb])
         {
             *e = (fl == 1) | ((fl == 0) & ((ly - by >= be) | (lr - br <= -de)));
         }
