@@ -293,7 +293,10 @@ fn window_body(
     let (wf, hf) = (w0.div_ceil(ff), h0.div_ceil(ff));
     let um_f = g.um_f;
     let margin = (p.hair_margin_um / um_f).ceil() as usize;
-    let clear = (p.seed_clearance_um / um_f).ceil() as usize;
+    // Whole cells nearest the clearance: the same µm at every scale (9,
+    // 10.5, 10 µm at 1.5, 3.5, 5 µm/px for 10 µm; rounding up made 5 µm
+    // 9, 7, 5 µm).
+    let clear = (p.seed_clearance_um / um_f).round() as usize;
     let pad = margin.max(clear) + 1;
     let fx0 = (bb.0 * fc / ff).saturating_sub(pad);
     let fy0 = (bb.1 * fc / ff).saturating_sub(pad);
