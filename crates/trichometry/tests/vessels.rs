@@ -1021,7 +1021,7 @@ fn realistic_count_error_breakdown() {
         let mut tot = [0i64; 11];
         for seed in env_list("SURVEY_SEEDS", "100,101,102,103,104,105") {
             let seed = seed as u64;
-            let (p, st, _) = full_analysis_params(um, seed, true, &params_from_env("SURVEY_SET"));
+            let (p, st, hm) = full_analysis_params(um, seed, true, &params_from_env("SURVEY_SET"));
             let t = &p.truth.vessels;
             let th = &p.truth.hairs.hair_mask;
             let n = t.mask.data.len();
@@ -1035,11 +1035,15 @@ fn realistic_count_error_breakdown() {
             let (nt, nd) = (t.vessels.len(), st.capillaries.len());
             let mut ov = vec![0usize; (nt + 1) * (nd + 1)];
             let mut vis = vec![(0usize, 0usize); nt + 1];
+            // Pixels of each true vessel hidden by the hair stage's mask or
+            // glare (what the vessel stage cannot see).
+            let mut vis_hm = vec![0usize; nt + 1];
             for i in 0..n {
                 let (a, b) = (t.labels.data[i] as usize, st.labels.data[i] as usize);
                 ov[a * (nd + 1) + b] += 1;
                 vis[a].0 += 1;
                 vis[a].1 += hidden[i] as usize;
+                vis_hm[a] += (hm.data[i] || p.truth.glare_mask.data[i]) as usize;
             }
             let countable = t
                 .countable(Some(&Mask {
@@ -1170,8 +1174,14 @@ fn realistic_count_error_breakdown() {
                 }
                 let v = &t.vessels[tv - 1];
                 let at = format!(
-                    "t{tv} {:?} ({:.0},{:.0}) w {:.1}µm strength {:.2}",
-                    v.class, v.centre_px[0], v.centre_px[1], v.width_um, v.strength
+                    "t{tv} {:?} ({:.0},{:.0}) w {:.1}µm strength {:.2}, {:.2} visible ({:.2} outside the hair stage's mask)",
+                    v.class,
+                    v.centre_px[0],
+                    v.centre_px[1],
+                    v.width_um,
+                    v.strength,
+                    1.0 - vis[tv].1 as f64 / vis[tv].0.max(1) as f64,
+                    1.0 - vis_hm[tv] as f64 / vis[tv].0.max(1) as f64
                 );
                 match best_d(tv) {
                     None => {

@@ -64,7 +64,7 @@ fn grid(
 }
 
 /// Median of every `step`-th valid, finite sample of the plane (0 when none).
-fn global_median(plane: &Plane, valid: &[bool], step: usize) -> f32 {
+pub(crate) fn global_median(plane: &Plane, valid: &[bool], step: usize) -> f32 {
     let mut all: Vec<f32> = plane
         .data
         .iter()

@@ -211,6 +211,7 @@ fn merge(
             continue;
         };
         into.pix0.extend(piece.pix0);
+        into.core_px += piece.core_px;
         into.cells.extend(piece.cells);
         into.sum_xy.0 += piece.sum_xy.0;
         into.sum_xy.1 += piece.sum_xy.1;
@@ -420,6 +421,7 @@ mod tests {
         Found {
             candidate: 1,
             pix0: (0..cells.len() as u32).collect(),
+            core_px: cells.len(),
             cells,
             sum_xy: (0.0, 0.0),
             rgb_in: ([0.0; 3], 0),

@@ -76,8 +76,11 @@ fn reset<T: Clone>(v: &mut Vec<T>, n: usize, x: T) -> &mut [T] {
 pub(crate) struct Found {
     /// The coarse candidate it came from (1-based).
     pub candidate: u32,
-    /// Input pixels (indices, raster order).
+    /// Input pixels (indices, raster order), out to `boundary_fraction`.
     pub pix0: Vec<u32>,
+    /// Input pixels at the cells' edge (`edge_fraction`): the size that
+    /// classes and the smallest area are judged on.
+    pub core_px: usize,
     /// Fine cells (global fine-grid x, y) of its half-maximum mask.
     pub cells: Vec<(usize, usize)>,
     /// Sum of input-pixel centre x, y (for the centroid).
@@ -301,7 +304,10 @@ fn window_body(
     let (wf, hf) = (w0.div_ceil(ff), h0.div_ceil(ff));
     let um_f = g.um_f;
     let margin = (p.hair_margin_um / um_f).ceil() as usize;
-    let clear = (p.seed_clearance_um / um_f).ceil() as usize;
+    // Whole cells nearest the clearance: the same µm at every scale (9,
+    // 10.5, 10 µm at 1.5, 3.5, 5 µm/px for 10 µm; rounding up made 5 µm
+    // 9, 7, 5 µm).
+    let clear = (p.seed_clearance_um / um_f).round() as usize;
     let pad = margin.max(clear) + 1;
     let fx0 = (bb.0 * fc / ff).saturating_sub(pad);
     let fy0 = (bb.1 * fc / ff).saturating_sub(pad);
@@ -690,6 +696,7 @@ fn window_body(
         .map(|_| Found {
             candidate: lab,
             pix0: Vec::new(),
+            core_px: 0,
             cells: Vec::new(),
             sum_xy: (0.0, 0.0),
             rgb_in: ([0.0; 3], 0),
@@ -697,10 +704,17 @@ fn window_body(
         })
         .collect();
     // ln R/G threshold per cell: background + edge.
-    let thr = if ff > 1 {
-        Plane::from_vec(ww, wh, (0..nw).map(|k| bg_h[k] + edge[k]).collect())
+    // The input pixels' boundary: a lower fraction of the local peak than
+    // the cells' half maximum (`boundary_fraction`).
+    let bf = p.boundary_fraction as f32;
+    let pix_edge = |k: usize| bg_h[k] + (bf * peak[k]).max(lo);
+    let (thr, thr_core) = if ff > 1 {
+        (
+            Plane::from_vec(ww, wh, (0..nw).map(pix_edge).collect()),
+            Plane::from_vec(ww, wh, (0..nw).map(|k| bg_h[k] + edge[k]).collect()),
+        )
     } else {
-        Plane::default()
+        (Plane::default(), Plane::default())
     };
     let inv_ff = 1.0 / ff as f32;
     for (wy, &(sa, sb)) in spans.iter().enumerate() {
@@ -731,11 +745,15 @@ fn window_body(
             if ff == 1 {
                 // The cell is the input pixel: its flags and logarithms
                 // are the pixel's own.
-                if flag[k] == 0 && lnr[k] - lng[k] >= bg_h[k] + edge[k] {
+                let v = lnr[k] - lng[k];
+                if flag[k] == 0 && v >= pix_edge(k) {
                     let o = &mut out[gg as usize];
                     o.pix0.push((fy * w0 + fx) as u32);
                     o.sum_xy.0 += fx as f64 + 0.5;
                     o.sum_xy.1 += fy as f64 + 0.5;
+                }
+                if flag[k] == 0 && v >= bg_h[k] + edge[k] {
+                    out[gg as usize].core_px += 1;
                 }
                 continue;
             }
@@ -748,12 +766,16 @@ fn window_body(
                     if !valid.data[i] || (!hm.is_empty() && hm[i]) {
                         continue;
                     }
-                    let t = sample_bilinear(&thr, (x as f32 + 0.5) * inv_ff - 0.5 - fx0 as f32, ey);
-                    if ln_fast(rgb.r[i].max(1e-4)) - ln_fast(rgb.g[i].max(1e-4)) >= t {
+                    let ex = (x as f32 + 0.5) * inv_ff - 0.5 - fx0 as f32;
+                    let v = ln_fast(rgb.r[i].max(1e-4)) - ln_fast(rgb.g[i].max(1e-4));
+                    if v >= sample_bilinear(&thr, ex, ey) {
                         let o = &mut out[gg as usize];
                         o.pix0.push(i as u32);
                         o.sum_xy.0 += x as f64 + 0.5;
                         o.sum_xy.1 += y as f64 + 0.5;
+                    }
+                    if v >= sample_bilinear(&thr_core, ex, ey) {
+                        out[gg as usize].core_px += 1;
                     }
                 }
             }
@@ -767,7 +789,7 @@ fn window_body(
             *l > 0
                 && seeded[*l]
                 && !o.pix0.is_empty()
-                && o.pix0.len() as f64 >= min_px0
+                && o.core_px as f64 >= min_px0
                 && o.cells.len() as f64 >= min_cells
         })
         .map(|(_, mut o)| {

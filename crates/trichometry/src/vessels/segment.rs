@@ -8,8 +8,8 @@ use super::VesselParams;
 use crate::color::LinearRgb;
 use crate::image::{Labels, Mask, Plane};
 use crate::kernels::{
-    block_median_background_interp, dilate_square, fir_for, gaussian_blur, label, lerp,
-    ridge_or_blob_contrast, zeroed_vec, CentresInterp, EmptyBlocks, Polarity,
+    block_median_background_interp, dilate_square, fir_for, gaussian_blur, global_median, label,
+    lerp, ridge_or_blob_contrast, zeroed_vec, CentresInterp, EmptyBlocks, Polarity,
 };
 use rayon::prelude::*;
 
@@ -418,10 +418,19 @@ pub(crate) fn coarse(
     let hairf: Vec<bool> = pl.bad.iter().map(|&b| b == 1).collect();
     clear_around(&mut ok0, hairf, w, h, margin);
     // White/yellow dots and scales (bright), hair the hair stage left
-    // unmasked (dark in red): excluded with the hair margin.
-    let bg_y = bgf(&pl.lny, &ok0);
-    let bg_r0 = bgf(&pl.lnr, &ok0);
+    // unmasked (dark in red): excluded with the hair margin. Their
+    // backgrounds are the skin's: pixels darker in red than the image's
+    // skin by `dark_red_exclude` (unmasked hair) are no samples of them, or
+    // a block mostly under unmasked hair would take the hair for the skin
+    // (the skin there then looks bright, and is excluded as a white dot).
     let (be, de) = (params.bright_exclude as f32, params.dark_red_exclude as f32);
+    let skin_r = global_median(&pl.lnr, &ok0, 3);
+    let ok_bg: Vec<bool> = (ok0.par_iter().zip(pl.lnr.data.par_iter()))
+        .map(|(&o, &r)| o && r - skin_r > -de)
+        .collect();
+    let bg_y = bgf(&pl.lny, &ok_bg);
+    let bg_r0 = bgf(&pl.lnr, &ok_bg);
+    drop(ok_bg);
     let mut excl = zeroed_vec::<bool>(w * h);
     excl.par_chunks_mut(w.max(1))
         .enumerate()
