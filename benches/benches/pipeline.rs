@@ -5,7 +5,9 @@ use trichometry::compare::{compare, CompareParams, Visit};
 use trichometry::hairs::{detect_hairs, detect_hairs_with, HairParams, HairScratch};
 use trichometry::synth::pair::{render_pair, PairSpec, VisitSpec};
 use trichometry::vessels::{detect_vessels, VesselParams};
-use trichometry::{analyze, color, erythema, Calibration, Params, StageInput};
+use trichometry::{
+    analyze, analyze_with, color, erythema, AnalysisScratch, Calibration, Params, StageInput,
+};
 use trichometry_benches::{hair_phantom_12mp, linear_all_valid, phantom_12mp, vessel_phantom_12mp};
 
 fn bench(c: &mut Criterion) {
@@ -29,6 +31,14 @@ fn bench(c: &mut Criterion) {
     });
     g.bench_function("analyze", |b| {
         b.iter(|| analyze(black_box(&image), &cal, &params).unwrap())
+    });
+    // A batch worker keeps one scratch and hands each result back.
+    let mut scratch = AnalysisScratch::new();
+    g.bench_function("analyze_kept_scratch", |b| {
+        b.iter(|| {
+            let a = analyze_with(black_box(&image), &cal, &params, &mut scratch).unwrap();
+            scratch.recycle(a);
+        })
     });
     g.finish();
 }

@@ -36,6 +36,7 @@ __version__: str = _core.__version__
 
 __all__ = [
     "Analysis",
+    "Analyzer",
     "Comparison",
     "CalibrationError",
     "ColourRequiredError",
@@ -145,6 +146,33 @@ def analyze(
         ``DecodeError``, ``UnsupportedImageError``, ``ImageLimitsError``,
         ``ColourRequiredError``, ``CalibrationError`` (all ``ValueError``).
     """
+    return _analyze(
+        image,
+        um_per_px=um_per_px,
+        chart=chart,
+        chart_corners=chart_corners,
+        reference=reference,
+        reference_rect=reference_rect,
+        reference_lightness=reference_lightness,
+        colour_constancy=colour_constancy,
+        params=params,
+        analyzer=None,
+    )
+
+
+def _analyze(
+    image: ImageLike,
+    *,
+    um_per_px: Optional[float],
+    chart: Optional[ImageLike],
+    chart_corners: Optional[Sequence[Any]],
+    reference: Optional[ImageLike],
+    reference_rect: Optional[Sequence[int]],
+    reference_lightness: float,
+    colour_constancy: Optional[str],
+    params: Optional[Union[Mapping[str, Any], str]],
+    analyzer: Optional[_core.Analyzer],
+) -> Analysis:
     img = _image_arg(image, "image")
     # The chart or grey card may be in the analysed image itself: then the core
     # must know, so that it leaves the reference out of the skin it measures.
@@ -177,8 +205,93 @@ def analyze(
         reference_lightness=float(reference_lightness),
         colour_constancy=colour_constancy,
         params=params,
+        analyzer=analyzer,
     )
     return Analysis(json.loads(record), maps, handle)
+
+
+class Analyzer:
+    """Analyse many images, keeping working memory between calls.
+
+    :meth:`Analyzer.analyze` takes the arguments of :func:`analyze` and gives
+    the same result, bit for bit; it is faster per image because the large
+    buffers (the linear RGB planes and the hair stage's planes) are kept
+    instead of being allocated, faulted in and zeroed on every call (a study run over thousands of images, a
+    notebook loop, a Dask task per image).
+
+    Safe to share between threads: concurrent calls never share a buffer
+    and never wait for each other (each running call uses its own set; the
+    sets are kept for the next calls). The GIL is released while an image is
+    analysed.
+
+    Memory held between calls (:attr:`resident_bytes`): about 270 MB per set
+    after a 12 MP image at 3.5 µm/px (more at 2 µm/px), one set per call
+    that ran at the same time; :meth:`clear` frees it, as does dropping the
+    analyzer. Pickling gives a new, empty analyzer (for Dask workers).
+
+    Examples
+    --------
+    >>> import trichometry
+    >>> analyzer = trichometry.Analyzer()
+    >>> images = [trichometry.synth(width=200, height=150, seed=s)[0] for s in (1, 2)]
+    >>> results = [analyzer.analyze(im, um_per_px=3.5) for im in images]
+    >>> results[1].to_dict() == trichometry.analyze(images[1], um_per_px=3.5).to_dict()
+    True
+    """
+
+    __slots__ = ("_core",)
+
+    def __init__(self) -> None:
+        self._core = _core.Analyzer()
+
+    def analyze(
+        self,
+        image: ImageLike,
+        *,
+        um_per_px: Optional[float] = None,
+        chart: Optional[ImageLike] = None,
+        chart_corners: Optional[Sequence[Any]] = None,
+        reference: Optional[ImageLike] = None,
+        reference_rect: Optional[Sequence[int]] = None,
+        reference_lightness: float = 50.0,
+        colour_constancy: Optional[str] = None,
+        params: Optional[Union[Mapping[str, Any], str]] = None,
+    ) -> Analysis:
+        """Analyse one image: :func:`analyze`, with this analyzer's memory.
+
+        Parameters, result and exceptions are those of :func:`analyze`; a
+        call that raises leaves the analyzer usable.
+        """
+        return _analyze(
+            image,
+            um_per_px=um_per_px,
+            chart=chart,
+            chart_corners=chart_corners,
+            reference=reference,
+            reference_rect=reference_rect,
+            reference_lightness=reference_lightness,
+            colour_constancy=colour_constancy,
+            params=params,
+            analyzer=self._core,
+        )
+
+    @property
+    def resident_bytes(self) -> int:
+        """Bytes of working memory held between calls."""
+        return self._core.resident_bytes
+
+    def clear(self) -> None:
+        """Free the working memory held (the analyzer stays usable)."""
+        self._core.clear()
+
+    def __reduce__(self) -> Tuple[type, Tuple[()]]:
+        return (Analyzer, ())
+
+    def __repr__(self) -> str:
+        return (
+            f"<trichometry.Analyzer: {self._core.scratches} buffer set(s),"
+            f" {self.resident_bytes / 1e6:.0f} MB held>"
+        )
 
 
 _COLOUR_KEYS = (

@@ -22,6 +22,15 @@ class AnalysisHandle:
     @property
     def um_per_px(self) -> Optional[float]: ...
 
+class Analyzer:
+    """Working memory kept between analyses (a pool of scratches)."""
+    def __init__(self) -> None: ...
+    @property
+    def resident_bytes(self) -> int: ...
+    @property
+    def scratches(self) -> int: ...
+    def clear(self) -> None: ...
+
 def load(path: Union[str, os.PathLike[str]]) -> np.ndarray: ...
 def analyze(
     image: _Image,
@@ -34,6 +43,7 @@ def analyze(
     reference_lightness: float = 50.0,
     colour_constancy: Optional[str] = None,
     params: Optional[str] = None,
+    analyzer: Optional[Analyzer] = None,
 ) -> Tuple[str, Dict[str, Optional[np.ndarray]], AnalysisHandle]: ...
 _ColourTuple = Tuple[
     Optional[_Image],

@@ -10,7 +10,7 @@ use std::collections::{BTreeMap, HashMap};
 use std::io::{IsTerminal, Write};
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
-use trichometry::{Error, Params};
+use trichometry::{Error, Params, ScratchPool};
 
 /// Flags of `trichometry analyze`.
 #[derive(Debug, clap::Args)]
@@ -68,6 +68,8 @@ struct Ctx {
     refs: RefImages,
     masks: Option<PathBuf>,
     stems: Vec<String>,
+    /// The analyses' working memory, kept across files.
+    scratch: ScratchPool,
 }
 
 /// Run the batch.
@@ -124,6 +126,7 @@ pub fn run(args: Args) -> Result<ExitCode, Fatal> {
         refs,
         masks: args.masks.clone(),
         stems: unique_stems(&jobs),
+        scratch: ScratchPool::new(),
     };
 
     let pool = {
@@ -253,12 +256,19 @@ fn process(job: &Job, index: usize, ctx: &Ctx) -> Value {
         }
         let cal = calib::build(job.um_per_px, &job.colour, &job.path, &ctx.refs)?;
         let image = trichometry::load(&job.path)?;
-        let analysis = trichometry::analyze(&image, &cal, &ctx.params)?;
-        drop(image);
-        if let Some(dir) = &ctx.masks {
-            masks::write_all(dir, &ctx.stems[index], &analysis.maps)?;
-        }
-        Ok(output::record_ok(&job.file, &analysis))
+        // A worker keeps reusing an idle scratch of the pool (one per file
+        // in progress): the same result as `analyze`, less work per file.
+        ctx.scratch.with(|scratch| {
+            let analysis = trichometry::analyze_with(&image, &cal, &ctx.params, scratch)?;
+            drop(image);
+            if let Some(dir) = &ctx.masks {
+                masks::write_all(dir, &ctx.stems[index], &analysis.maps)?;
+            }
+            let record = output::record_ok(&job.file, &analysis);
+            // Its masks are written: their memory serves the next file.
+            scratch.recycle(analysis);
+            Ok(record)
+        })
     };
     match std::panic::catch_unwind(std::panic::AssertUnwindSafe(work)) {
         Ok(Ok(v)) => v,

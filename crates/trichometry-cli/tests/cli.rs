@@ -379,3 +379,68 @@ fn colour_options_reach_the_core() {
         "colour_required"
     );
 }
+
+/// One worker (`--threads 1`) reuses its scratch across the files of a
+/// batch: images of other sizes and bad files in between; each record is
+/// the one the file gives analysed alone.
+#[test]
+fn kept_scratch_gives_each_file_its_own_record() {
+    let dir = tmpdir("scratch");
+    fixtures(&dir);
+    std::fs::write(dir.join("hairs.json"), r#"{"hairs": {}}"#).unwrap();
+    for (name, w, h, seed) in [("big", "560", "420", "5"), ("small", "300", "200", "6")] {
+        let o = run(
+            &[
+                "synth",
+                "--out",
+                ".",
+                "--name",
+                name,
+                "--spec",
+                "hairs.json",
+                "--width",
+                w,
+                "--height",
+                h,
+                "--seed",
+                seed,
+            ],
+            &dir,
+        );
+        assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    }
+    let alone = |f: &str| {
+        let o = run(
+            &["analyze", "--threads", "1", "--um-per-px", "3.5", f],
+            &dir,
+        );
+        assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+        lines(&String::from_utf8(o.stdout).unwrap()).remove(0)
+    };
+    let files = [
+        "big.png",
+        "corrupt.png",
+        "small.png",
+        "empty.jpg",
+        "good.png",
+        "big.png",
+    ];
+    let mut args = vec!["analyze", "--threads", "1", "--um-per-px", "3.5"];
+    args.extend(files);
+    let o = run(&args, &dir);
+    assert_eq!(o.status.code(), Some(1));
+    let records = lines(&String::from_utf8(o.stdout).unwrap());
+    assert_eq!(records.len(), files.len());
+    for (r, f) in records.iter().zip(files) {
+        if f.starts_with("big") || f.starts_with("small") || f.starts_with("good") {
+            assert!(r.get("error").is_none(), "{f}: {r}");
+            assert_eq!(r, &alone(f), "{f}");
+        } else {
+            assert_eq!(r["error_kind"], "decoding", "{f}");
+        }
+    }
+    // The hair stage ran (and so used the scratch) on the hair phantoms.
+    for r in [&records[0], &records[2]] {
+        assert!(r["hair_count"].as_u64().unwrap() > 3, "{}", r["hair_count"]);
+    }
+}

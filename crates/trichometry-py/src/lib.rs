@@ -255,7 +255,7 @@ fn load<'py>(py: Python<'py>, path: PathBuf) -> PyResult<Bound<'py, PyAny>> {
 #[pyfunction]
 #[pyo3(signature = (image, *, um_per_px=None, chart=None, chart_corners=None, reference=None,
                     reference_rect=None, reference_lightness=50.0, colour_constancy=None,
-                    params=None))]
+                    params=None, analyzer=None))]
 #[allow(clippy::too_many_arguments)]
 fn analyze<'py>(
     py: Python<'py>,
@@ -268,8 +268,15 @@ fn analyze<'py>(
     reference_lightness: f64,
     colour_constancy: Option<String>,
     params: Option<&str>,
+    analyzer: Option<PyRef<'py, Analyzer>>,
 ) -> PyResult<(String, Bound<'py, PyDict>, AnalysisHandle)> {
     let params = parse_params(params)?;
+    let pool = analyzer.map(|a| Arc::clone(&a.0));
+    // With an analyzer: its scratches (the same result as without).
+    let analyze_one = move |image: ImageRef<'_>, cal: &Calibration, params: &Params| match &pool {
+        Some(pool) => pool.analyze(image, cal, params),
+        None => trichometry::analyze(image, cal, params),
+    };
     // Colour reference: the same rules as the CLI's flags.
     let chart_set = chart.is_some() || chart_corners.is_some();
     let neutral_set = reference.is_some() || reference_rect.is_some();
@@ -344,12 +351,12 @@ fn analyze<'py>(
         let (image, analysis) = match (&buffer, path) {
             (Some((buf, layout)), _) => {
                 let image = view(buf, *layout)?;
-                let a = trichometry::analyze(image.clone(), &calibration, &params)?;
+                let a = analyze_one(image.clone(), &calibration, &params)?;
                 (image.to_owned_image(), a)
             }
             (None, Some(p)) => {
                 let image = trichometry::load(p)?;
-                let a = trichometry::analyze(&image, &calibration, &params)?;
+                let a = analyze_one(image.view(), &calibration, &params)?;
                 (image, a)
             }
             (None, None) => unreachable!("an image argument is a path or an array"),
@@ -393,6 +400,34 @@ fn analyze<'py>(
     out.set_item("vessel_mask", opt_mask(maps.vessel_mask)?)?;
     out.set_item("vessel_labels", opt_labels(maps.vessel_labels)?)?;
     Ok((record, out, handle))
+}
+
+/// Working memory kept between `analyze` calls (a core `ScratchPool`):
+/// threads sharing one analyzer never share a scratch and never wait for
+/// each other.
+#[pyclass(frozen, module = "trichometry._core", name = "Analyzer")]
+struct Analyzer(Arc<trichometry::ScratchPool>);
+
+#[pymethods]
+impl Analyzer {
+    #[new]
+    fn new() -> Self {
+        Analyzer(Arc::default())
+    }
+    /// Bytes held between calls.
+    #[getter]
+    fn resident_bytes(&self) -> usize {
+        self.0.resident_bytes()
+    }
+    /// Scratches kept (one per call that ran at the same time).
+    #[getter]
+    fn scratches(&self) -> usize {
+        self.0.idle()
+    }
+    /// Free the memory held.
+    fn clear(&self) {
+        self.0.clear()
+    }
 }
 
 /// An image and its core analysis, as `analyze` made them.
@@ -717,6 +752,7 @@ fn _core(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_function(wrap_pyfunction!(compare, m)?)?;
     m.add_function(wrap_pyfunction!(synth, m)?)?;
     m.add_class::<AnalysisHandle>()?;
+    m.add_class::<Analyzer>()?;
     m.add("TrichometryError", py.get_type::<TrichometryError>())?;
     m.add("DecodeError", py.get_type::<DecodeError>())?;
     m.add(

@@ -23,7 +23,10 @@ pub mod synth;
 pub mod vessels;
 pub mod warnings;
 
-pub use analysis::{analyze, Analysis, Maps, Params, Provenance, StageInput, Summary};
+pub use analysis::{
+    analyze, analyze_with, Analysis, AnalysisScratch, Maps, Params, Provenance, ScratchPool,
+    StageInput, Summary,
+};
 pub use calibration::{Calibration, ChartReference, ColourReference, NeutralReference, RectPx};
 pub use color::{ColourCalibrationKind, LinearRgb};
 pub use compare::{compare, compare_series, CompareParams, Comparison, Visit};
