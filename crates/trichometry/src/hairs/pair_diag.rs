@@ -733,6 +733,23 @@ fn scene_diag() {
         let n = pts.iter().filter(|&&p| near_poly(p, poly, tol)).count();
         n as f32 / pts.len().max(1) as f32
     };
+    // A truth shaft's in-frame axis points; the best record's coverage.
+    let axis = |t: &crate::synth::hairs::HairTruthShaft| -> Vec<[f32; 2]> {
+        t.centreline_px
+            .iter()
+            .filter(|p| {
+                p[0] >= 0.0 && p[1] >= 0.0 && p[0] <= (w - 1) as f64 && p[1] <= (h - 1) as f64
+            })
+            .map(|p| [p[0] as f32, p[1] as f32])
+            .collect()
+    };
+    let best_of = |pts: &[[f32; 2]]| -> f32 {
+        stage
+            .shafts
+            .iter()
+            .map(|s| cov(pts, &s.centreline_px))
+            .fold(0.0f32, f32::max)
+    };
     if std::env::var("SCENE_CROSS").is_ok() {
         // Why each crossing truth shaft is not one record (best record
         // covers < 80 %): the first stage at which its in-frame axis stops
@@ -755,22 +772,11 @@ fn scene_diag() {
             .iter()
             .filter(|t| t.counted && !t.crosses.is_empty())
         {
-            let pts: Vec<[f32; 2]> = t
-                .centreline_px
-                .iter()
-                .filter(|p| {
-                    p[0] >= 0.0 && p[1] >= 0.0 && p[0] <= (w - 1) as f64 && p[1] <= (h - 1) as f64
-                })
-                .map(|p| [p[0] as f32, p[1] as f32])
-                .collect();
+            let pts = axis(t);
             if pts.is_empty() {
                 continue;
             }
-            let best = stage
-                .shafts
-                .iter()
-                .map(|s| cov(&pts, &s.centreline_px))
-                .fold(0.0f32, f32::max);
+            let best = best_of(&pts);
             let fin: Vec<&[[f32; 2]]> = stage.shafts.iter().map(|s| &s.centreline_px[..]).collect();
             let u_fin = union(&pts, &fin);
             let tr_all: Vec<&[[f32; 2]]> = traced.iter().map(|s| &s.pts[..]).collect();
@@ -890,22 +896,11 @@ fn scene_diag() {
         }
     }
     for t in truth.shafts.iter().filter(|t| t.counted) {
-        let pts: Vec<[f32; 2]> = t
-            .centreline_px
-            .iter()
-            .filter(|p| {
-                p[0] >= 0.0 && p[1] >= 0.0 && p[0] <= (w - 1) as f64 && p[1] <= (h - 1) as f64
-            })
-            .map(|p| [p[0] as f32, p[1] as f32])
-            .collect();
+        let pts = axis(t);
         if pts.is_empty() {
             continue;
         }
-        let best = stage
-            .shafts
-            .iter()
-            .map(|s| cov(&pts, &s.centreline_px))
-            .fold(0.0f32, f32::max);
+        let best = best_of(&pts);
         if best >= 0.6 && !all {
             continue;
         }
