@@ -635,7 +635,12 @@ fn pair_matching() {
 /// scene (rendered the same way): per missed truth hair, the share of its
 /// in-frame axis near the ridge mask, the NMS maxima, the cut set, the
 /// pieces (all / kept) and the traced shafts (with their fate).
-/// `SCENE_DIAG=kind,upp,seed` (kind crowded or sparse).
+/// `SCENE_DIAG=kind,upp,seed` (kind crowded or sparse). With
+/// `SCENE_CROSS=1`, first one `CROSS` line per crossing truth shaft: its
+/// coverage by the best record, by all records, by the traced shafts, the
+/// pieces, the cut set, the NMS maxima and the mask, the first stage at
+/// which it falls below 80 % (the cause), and the link tests between the
+/// closest ends of the records that cover it.
 #[test]
 #[ignore]
 #[allow(clippy::needless_range_loop)]
@@ -728,23 +733,174 @@ fn scene_diag() {
         let n = pts.iter().filter(|&&p| near_poly(p, poly, tol)).count();
         n as f32 / pts.len().max(1) as f32
     };
-    for t in truth.shafts.iter().filter(|t| t.counted) {
-        let pts: Vec<[f32; 2]> = t
-            .centreline_px
+    // A truth shaft's in-frame axis points; the best record's coverage.
+    let axis = |t: &crate::synth::hairs::HairTruthShaft| -> Vec<[f32; 2]> {
+        t.centreline_px
             .iter()
             .filter(|p| {
                 p[0] >= 0.0 && p[1] >= 0.0 && p[0] <= (w - 1) as f64 && p[1] <= (h - 1) as f64
             })
             .map(|p| [p[0] as f32, p[1] as f32])
+            .collect()
+    };
+    let best_of = |pts: &[[f32; 2]]| -> f32 {
+        stage
+            .shafts
+            .iter()
+            .map(|s| cov(pts, &s.centreline_px))
+            .fold(0.0f32, f32::max)
+    };
+    if std::env::var("SCENE_CROSS").is_ok() {
+        // Why each crossing truth shaft is not one record (best record
+        // covers < 80 %): the first stage at which its in-frame axis stops
+        // being covered ≥ 80 %, after joining.
+        let kept_tr: Vec<&trace::Traced> = traced
+            .iter()
+            .filter(|tt| rejection(&input, tt, &near_hair, f, upp, &params).is_ok())
             .collect();
+        let union = |pts: &[[f32; 2]], polys: &[&[[f32; 2]]]| -> f32 {
+            let n = pts
+                .iter()
+                .filter(|&&q| polys.iter().any(|p| near_poly(q, p, tol)))
+                .count();
+            n as f32 / pts.len().max(1) as f32
+        };
+        let max_gap = (params.max_join_gap_um / upp) as f32;
+        let max_ang = (params.max_join_angle_deg as f32).to_radians();
+        for t in truth
+            .shafts
+            .iter()
+            .filter(|t| t.counted && !t.crosses.is_empty())
+        {
+            let pts = axis(t);
+            if pts.is_empty() {
+                continue;
+            }
+            let best = best_of(&pts);
+            let fin: Vec<&[[f32; 2]]> = stage.shafts.iter().map(|s| &s.centreline_px[..]).collect();
+            let u_fin = union(&pts, &fin);
+            let tr_all: Vec<&[[f32; 2]]> = traced.iter().map(|s| &s.pts[..]).collect();
+            let u_tr = union(&pts, &tr_all);
+            let p_kept: Vec<&[[f32; 2]]> = pk.iter().map(|s| &s.pts[..]).collect();
+            let u_pk = union(&pts, &p_kept);
+            let p_all: Vec<&[[f32; 2]]> = pall.iter().map(|s| &s.pts[..]).collect();
+            let u_pa = union(&pts, &p_all);
+            let (m_mask, m_nms, m_cut) = (
+                near_det(&det.mask, &pts),
+                near_det(&thin, &pts),
+                near_det(&cut, &pts),
+            );
+            // Link tests between the ends of the records (accepted traced
+            // shafts) that cover it most: the closest end pair.
+            let mut cover: Vec<(f32, usize)> = kept_tr
+                .iter()
+                .enumerate()
+                .map(|(k, tt)| (cov(&pts, &tt.pts), k))
+                .filter(|x| x.0 >= 0.1)
+                .collect();
+            cover.sort_by(|a, b| b.0.total_cmp(&a.0));
+            let mut links = Vec::new();
+            for i in 0..cover.len().min(3) {
+                for j in i + 1..cover.len().min(3) {
+                    let (a, b) = (kept_tr[cover[i].1], kept_tr[cover[j].1]);
+                    let mut bestp: Option<(f32, String)> = None;
+                    for (ea_i, ea_rev) in [a.chain[0], a.chain[a.chain.len() - 1]]
+                        .into_iter()
+                        .zip([true, false])
+                    {
+                        for (eb_i, eb_rev) in [b.chain[0], b.chain[b.chain.len() - 1]]
+                            .into_iter()
+                            .zip([true, false])
+                        {
+                            // The chain's outer end of its first/last piece.
+                            let wa = (ea_i.1 ^ !ea_rev) as usize;
+                            let wb = (eb_i.1 ^ !eb_rev) as usize;
+                            let ea = trace::end_of(&pk[ea_i.0], ea_i.0, wa);
+                            let eb = trace::end_of(&pk[eb_i.0], eb_i.0, wb);
+                            let g = (ea.p[0] - eb.p[0]).hypot(ea.p[1] - eb.p[1]);
+                            let r = trace::link_score(
+                                &ea,
+                                &eb,
+                                &pk[ea_i.0],
+                                &pk[eb_i.0],
+                                &params,
+                                max_gap,
+                                max_ang,
+                            );
+                            let why = match r {
+                                Ok(_) => "ok(taken)",
+                                Err(e) => e,
+                            };
+                            let ang = |a: [f32; 2], b: [f32; 2]| {
+                                (a[0] * b[0] + a[1] * b[1])
+                                    .clamp(-1.0, 1.0)
+                                    .acos()
+                                    .to_degrees()
+                            };
+                            let v = [eb.p[0] - ea.p[0], eb.p[1] - ea.p[1]];
+                            let u = [v[0] / g.max(1e-6), v[1] / g.max(1e-6)];
+                            let why = format!(
+                                "{why} anti {:.0} ta {:.0} tb {:.0} lat {:.1}/{:.1} w {:.1}/{:.1} n {}/{} len {:.0}/{:.0}",
+                                ang(ea.d, [-eb.d[0], -eb.d[1]]),
+                                ang(ea.d, u),
+                                ang(eb.d, [-u[0], -u[1]]),
+                                (v[0] * ea.d[1] - v[1] * ea.d[0]).abs(),
+                                (v[0] * eb.d[1] - v[1] * eb.d[0]).abs(),
+                                pk[ea_i.0].width,
+                                pk[eb_i.0].width,
+                                pk[ea_i.0].samples.len(),
+                                pk[eb_i.0].samples.len(),
+                                profile::arc_lengths(&pk[ea_i.0].pts).last().unwrap_or(&0.0),
+                                profile::arc_lengths(&pk[eb_i.0].pts).last().unwrap_or(&0.0),
+                            );
+                            if bestp.as_ref().is_none_or(|x| g < x.0) {
+                                bestp = Some((g, why));
+                            }
+                        }
+                    }
+                    if let Some(bp) = bestp {
+                        links.push(format!("{:.0}px {}", bp.0, bp.1));
+                    }
+                }
+            }
+            // Does its best record belong to another truth shaft?
+            let rej: Vec<&str> = traced
+                .iter()
+                .filter(|tt| cov(&pts, &tt.pts) >= 0.2)
+                .filter_map(|tt| rejection(&input, tt, &near_hair, f, upp, &params).err())
+                .collect();
+            let cause = if best >= 0.8 {
+                "one record".to_string()
+            } else if u_fin >= 0.8 {
+                format!("split, not joined: {links:?}")
+            } else if u_tr >= 0.8 {
+                format!("traced, record rejected: {rej:?}; links {links:?}")
+            } else if u_pk >= 0.7 {
+                format!("pieces there, cut gaps not bridged (not joined): {links:?}")
+            } else if u_pa >= 0.7 {
+                "pieces failed profile support".to_string()
+            } else if m_cut >= 0.8 || m_nms >= 0.8 {
+                "maxima there, pieces dropped / cut at junction".to_string()
+            } else if m_mask >= 0.8 {
+                "no ridge maxima (NMS)".to_string()
+            } else {
+                "not in mask".to_string()
+            };
+            println!(
+                "CROSS {upp} {seed} truth {:2} d {:3.0} light {} vis {:3} px: best {best:.2} union {u_fin:.2} traced {u_tr:.2} pieces {u_pk:.2}/{u_pa:.2} cut {m_cut:.2} nms {m_nms:.2} mask {m_mask:.2} -> {cause}",
+                t.id,
+                t.diameter_um,
+                t.light as u8,
+                pts.len()
+            );
+        }
+    }
+    for t in truth.shafts.iter().filter(|t| t.counted) {
+        let pts = axis(t);
         if pts.is_empty() {
             continue;
         }
-        let best = stage
-            .shafts
-            .iter()
-            .map(|s| cov(&pts, &s.centreline_px))
-            .fold(0.0f32, f32::max);
+        let best = best_of(&pts);
         if best >= 0.6 && !all {
             continue;
         }

@@ -781,16 +781,16 @@ pub(crate) fn pieces(det: &Detection, params: &HairParams, upp: f64) -> (Vec<Pie
 }
 
 #[derive(Clone, Copy)]
-struct End {
+pub(super) struct End {
     piece: usize,
     /// 0 = start, 1 = end of the polyline.
     which: usize,
-    p: [f32; 2],
+    pub(super) p: [f32; 2],
     /// Outward unit direction.
-    d: [f32; 2],
+    pub(super) d: [f32; 2],
 }
 
-fn end_of(piece: &Piece, idx: usize, which: usize) -> End {
+pub(super) fn end_of(piece: &Piece, idx: usize, which: usize) -> End {
     let pts = &piece.pts;
     let arc = profile::arc_lengths(pts);
     let total = *arc.last().unwrap_or(&0.0);
@@ -828,7 +828,7 @@ fn angle(a: [f32; 2], b: [f32; 2]) -> f32 {
 
 /// Score of linking end `ea` (of piece `pa`) to end `eb` (of `pb`): lower
 /// is better; `Err` names the test that failed.
-fn link_score(
+pub(super) fn link_score(
     ea: &End,
     eb: &End,
     pa: &Piece,
