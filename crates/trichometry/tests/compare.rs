@@ -482,6 +482,202 @@ fn colour_referenced_null_pair_is_comparable_and_unchanged() {
     }
 }
 
+/// The phantom hairs (scene items) a record's centreline lies on: (item,
+/// share of the centreline's points on it), largest share first. A point
+/// counts for every item labelled within a pixel of it.
+fn record_items(v: &PairVisit, s: &trichometry::hairs::HairShaft) -> Vec<(usize, f64)> {
+    let lab = &v.hair_labels;
+    let mut n = std::collections::BTreeMap::<usize, usize>::new();
+    let pts = &s.centreline_px;
+    for q in pts {
+        let (x, y) = (q[0].round() as i64, q[1].round() as i64);
+        let mut here = std::collections::BTreeSet::new();
+        for dy in -1..=1 {
+            for dx in -1..=1 {
+                let (u, w) = (x + dx, y + dy);
+                if u >= 0 && w >= 0 && (u as usize) < lab.width && (w as usize) < lab.height {
+                    let l = lab.data[w as usize * lab.width + u as usize];
+                    if l > 0 {
+                        here.insert(v.hair_items[l as usize - 1]);
+                    }
+                }
+            }
+        }
+        for it in here {
+            *n.entry(it).or_default() += 1;
+        }
+    }
+    let mut out: Vec<(usize, f64)> = n
+        .into_iter()
+        .map(|(it, k)| (it, k as f64 / pts.len().max(1) as f64))
+        .collect();
+    out.sort_by(|a, b| b.1.total_cmp(&a.1).then(a.0.cmp(&b.0)));
+    out
+}
+
+/// Scores of a comparison's hair calls by the phantom's identities.
+#[derive(Debug, Default)]
+#[allow(dead_code)]
+struct CallScore {
+    /// Pairs of two records carrying one phantom hair.
+    pairs_right: usize,
+    /// Pairs of two records carrying different hairs of one unit.
+    pairs_unit_mates: usize,
+    /// Pairs of records carrying unrelated hairs (or none).
+    pairs_wrong: usize,
+    /// One record found at the other visit by the re-check: right when the
+    /// hair is present at both visits.
+    rechecked_right: usize,
+    rechecked_wrong: usize,
+    gains_right: usize,
+    /// False gains whose hair a baseline record carries (merged / under a
+    /// matched shaft), whose hair another follow-up record also carries
+    /// (split), or neither.
+    false_gains: [usize; 3],
+    losses_right: usize,
+    false_losses: [usize; 3],
+    /// Grouped records (split / merged): right when the group's records
+    /// share a hair present at both visits.
+    groups_right: usize,
+    groups_wrong: usize,
+}
+
+/// Score every hair call of `c` by the phantom's identities, printing the
+/// wrong ones (`COMPARE_DEBUG`).
+fn score_calls(p: &Pair, ab: &Analysis, af: &Analysis, c: &Comparison) -> CallScore {
+    use trichometry::compare::ChangeKind;
+    let items =
+        |v: &PairVisit, a: &Analysis| -> std::collections::HashMap<u32, Vec<(usize, f64)>> {
+            a.hairs.iter().map(|s| (s.id, record_items(v, s))).collect()
+        };
+    let (ib, jf) = (items(&p.baseline, ab), items(&p.followup, af));
+    let prim = |m: &std::collections::HashMap<u32, Vec<(usize, f64)>>, id: Option<u32>| {
+        id.and_then(|id| m.get(&id))
+            .and_then(|v| v.first())
+            .map(|x| x.0)
+    };
+    let carried_by =
+        |m: &std::collections::HashMap<u32, Vec<(usize, f64)>>, it: usize, not: u32| {
+            m.iter()
+                .filter(|(&id, v)| id != not && v.iter().any(|x| x.0 == it && x.1 >= 0.25))
+                .map(|(&id, _)| id)
+                .collect::<Vec<u32>>()
+        };
+    let hairs = &p.truth.hairs;
+    let present = |it: usize, v: usize| hairs[it].diameter_um[v].is_some();
+    let dbg = std::env::var_os("COMPARE_DEBUG").is_some();
+    let mut s = CallScore::default();
+    for r in &c.hair_matches {
+        let (b, f) = (prim(&ib, r.baseline_id), prim(&jf, r.followup_id));
+        match r.change {
+            ChangeKind::Gained | ChangeKind::Lost => {
+                let (v, own, id, other_map, same_map) = if r.change == ChangeKind::Gained {
+                    (1, f, r.followup_id.unwrap(), &ib, &jf)
+                } else {
+                    (0, b, r.baseline_id.unwrap(), &jf, &ib)
+                };
+                let right = own.is_some_and(|it| !present(it, 1 - v));
+                let kind = if right {
+                    None
+                } else if let Some(it) = own {
+                    let under = carried_by(other_map, it, u32::MAX);
+                    let split = carried_by(same_map, it, id);
+                    Some(if !under.is_empty() {
+                        0
+                    } else if !split.is_empty() {
+                        1
+                    } else {
+                        2
+                    })
+                } else {
+                    Some(2)
+                };
+                let (ok, bad) = if v == 1 {
+                    (&mut s.gains_right, &mut s.false_gains)
+                } else {
+                    (&mut s.losses_right, &mut s.false_losses)
+                };
+                match kind {
+                    None => *ok += 1,
+                    Some(k) => {
+                        bad[k] += 1;
+                        if dbg {
+                            let it = own.unwrap_or(usize::MAX);
+                            eprintln!(
+                                "  FALSE {:?} id {id} item {it} ({:?}); other visit carriers {:?}; same visit {:?}; kind {k}",
+                                r.change,
+                                own.map(|it| &hairs[it]),
+                                own.map(|it| carried_by(other_map, it, u32::MAX)),
+                                own.map(|it| carried_by(same_map, it, id)),
+                            );
+                        }
+                    }
+                }
+            }
+            ChangeKind::SplitOrMerged => {
+                // Right (for the count) when the joined record's hair is
+                // present at both visits: not a change hidden.
+                // The joined record is the one no other row holds.
+                let (it, v) = if c.hair_matches.iter().any(|x| {
+                    x.change != ChangeKind::SplitOrMerged && x.followup_id == r.followup_id
+                }) {
+                    (b, 0)
+                } else {
+                    (f, 1)
+                };
+                if it.is_some_and(|it| present(it, 1 - v)) {
+                    s.groups_right += 1;
+                } else {
+                    s.groups_wrong += 1;
+                }
+                if dbg {
+                    eprintln!(
+                        "  JOINED visit {v} item {it:?} present {:?} b {:?} f {:?}",
+                        it.map(|it| hairs[it].diameter_um),
+                        r.baseline_id.map(|id| &ib[&id]),
+                        r.followup_id.map(|id| &jf[&id])
+                    );
+                }
+            }
+            _ if r.baseline_id.is_some() && r.followup_id.is_some() => match (b, f) {
+                (Some(x), Some(y)) if x == y => s.pairs_right += 1,
+                (Some(x), Some(y)) if hairs[x].unit == hairs[y].unit => {
+                    s.pairs_unit_mates += 1;
+                    if dbg {
+                        eprintln!(
+                            "  UNIT-MATES b {:?} ({:?}) f {:?} ({:?}) items {x} {y}{}",
+                            r.baseline_id,
+                            ib[&r.baseline_id.unwrap()],
+                            r.followup_id,
+                            jf[&r.followup_id.unwrap()],
+                            if r.rechecked { " rechecked" } else { "" }
+                        );
+                    }
+                }
+                _ => {
+                    s.pairs_wrong += 1;
+                    if dbg {
+                        eprintln!("  WRONG PAIR {r:?} items {b:?} {f:?}");
+                    }
+                }
+            },
+            _ => {
+                let it = b.or(f);
+                if it.is_some_and(|it| present(it, 0) && present(it, 1)) {
+                    s.rechecked_right += 1;
+                } else {
+                    s.rechecked_wrong += 1;
+                    if dbg {
+                        eprintln!("  WRONG RECHECK {r:?} item {it:?}");
+                    }
+                }
+            }
+        }
+    }
+    eprintln!("{s:?}");
+    s
+}
+
 /// End to end: both visits analysed by the real hair and vessel stages (no
 /// oracle), then compared. Hairs lost and gained, capillaries added and
 /// removed, geometric and camera nuisances.
@@ -519,6 +715,7 @@ fn end_to_end() -> (Pair, Comparison, trichometry::synth::pair::ExpectedChanges)
     print(&c);
     let e = p.expected(params.vellus_max_um, params.diameter_tolerance_um);
     eprintln!("expected {e:?}");
+    score_calls(&p, &ab, &af, &c);
     (p, c, e)
 }
 

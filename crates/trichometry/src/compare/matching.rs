@@ -462,6 +462,77 @@ pub(crate) fn shaft_cost(
     Some(lateral / gate_px + ang_cost + exit_cost + 0.25 * reach / (growth_px + gate_px))
 }
 
+/// Whether a shaft `r` left unmatched at one visit lies along a shaft `p` of
+/// the other visit beside `p`'s partner `m` (a record of `r`'s visit): the
+/// pieces of one hair recorded as two (split), or two hairs end to end that
+/// the other visit recorded as one (merged). Returns the median lateral
+/// distance of `r` from `p` in gates, or `None`.
+///
+/// - `r` lies on `p`'s line (median lateral distance ≤ `gate_px`, axes
+///   within `gate_angle` unless `r` is a stub) and within its extent (at
+///   least half of `r`'s vertices project onto `p`, within a gate of its
+///   ends);
+/// - `r` and `m` have no common follicle exit (within a gate), when both
+///   records have one;
+/// - `r` covers a part of `p` that `m` does not: along `p`'s axis the two
+///   overlap by at most a gate or a quarter of `r`'s own extent. A second
+///   hair of the same follicle (a unit-mate, lost or gained, beside one
+///   that stays) starts where `m` starts and overlaps it: not joined.
+pub(crate) fn beside(
+    r: &Shaft,
+    m: &Shaft,
+    p: &Shaft,
+    gate_px: f64,
+    gate_angle: f64,
+) -> Option<f64> {
+    // Two records whose follicle exits coincide are two hairs of one unit.
+    if let (Some(x), Some(y)) = (r.exit, m.exit) {
+        if (x.0 - y.0).hypot(x.1 - y.1) <= gate_px {
+            return None;
+        }
+    }
+    let stub = r.len < 2.0 * gate_px;
+    let ang = (r.dir.0 * p.dir.0 + r.dir.1 * p.dir.1)
+        .abs()
+        .min(1.0)
+        .acos();
+    if !stub && ang > gate_angle {
+        return None;
+    }
+    if r.reach.bbox[0] > p.reach.bbox[2] + gate_px
+        || r.reach.bbox[2] < p.reach.bbox[0] - gate_px
+        || r.reach.bbox[1] > p.reach.bbox[3] + gate_px
+        || r.reach.bbox[3] < p.reach.bbox[1] - gate_px
+    {
+        return None;
+    }
+    let mut lat = Vec::with_capacity(r.line.len());
+    let mut under = 0usize;
+    for &q in &r.line {
+        let (d, over) = to_polyline(q, &p.line);
+        lat.push(d);
+        if over <= gate_px {
+            under += 1;
+        }
+    }
+    lat.sort_by(f64::total_cmp);
+    let lateral = lat[lat.len() / 2];
+    if lateral > gate_px || 2 * under < r.line.len() {
+        return None;
+    }
+    let span = |s: &Shaft| {
+        s.line
+            .iter()
+            .fold((f64::INFINITY, f64::NEG_INFINITY), |a, q| {
+                let t = (q.0 - p.c.0) * p.dir.0 + (q.1 - p.c.1) * p.dir.1;
+                (a.0.min(t), a.1.max(t))
+            })
+    };
+    let ((r0, r1), (m0, m1)) = (span(r), span(m));
+    let overlap = (r1.min(m1) - r0.max(m0)).max(0.0);
+    (overlap <= gate_px.max(0.25 * (r1 - r0))).then_some(lateral / gate_px)
+}
+
 /// Points in square buckets, for neighbour queries without an O(n²) scan.
 pub(crate) struct Buckets {
     cell: f64,
