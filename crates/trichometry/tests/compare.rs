@@ -293,6 +293,14 @@ fn true_changes_are_found() {
     let p = render_pair(&spec).unwrap();
     let c = compare_pair(&p);
     print(&c);
+    if std::env::var_os("COMPARE_DEBUG").is_some() {
+        score_calls(
+            &p,
+            &oracle_analysis(&p.baseline),
+            &oracle_analysis(&p.followup),
+            &c,
+        );
+    }
     let params = CompareParams::default();
     let e = p.expected(params.vellus_max_um, params.diameter_tolerance_um);
     eprintln!("expected {e:?}");
@@ -523,6 +531,9 @@ struct CallScore {
     pairs_right: usize,
     /// Pairs of two records carrying different hairs of one unit.
     pairs_unit_mates: usize,
+    /// Of those, pairs where another record of either visit has the
+    /// other's hair as its main one (a reassignment could be right).
+    unit_mates_fixable: usize,
     /// Pairs of records carrying unrelated hairs (or none).
     pairs_wrong: usize,
     /// One record found at the other visit by the re-check: right when the
@@ -564,7 +575,47 @@ fn score_calls(p: &Pair, ab: &Analysis, af: &Analysis, c: &Comparison) -> CallSc
                 .collect::<Vec<u32>>()
         };
     let hairs = &p.truth.hairs;
-    let present = |it: usize, v: usize| hairs[it].diameter_um[v].is_some();
+    // Seen at a visit: label pixels there (the rule of `Pair::expected`; a
+    // hair hidden all along under others at one visit is a change).
+    let seen: [std::collections::BTreeSet<usize>; 2] = [&p.baseline, &p.followup].map(|v| {
+        v.hair_labels
+            .data
+            .iter()
+            .filter(|&&l| l > 0)
+            .map(|&l| v.hair_items[l as usize - 1])
+            .collect()
+    });
+    let present = |it: usize, v: usize| seen[v].contains(&it);
+    // Where a phantom hair's pixels lie at a visit: (its label pixels, the
+    // share of them under that visit's detected hair labels, the records
+    // holding them).
+    let under = |it: usize, v: usize| -> (usize, f64, Vec<u32>) {
+        let (pv, a) = if v == 0 {
+            (&p.baseline, ab)
+        } else {
+            (&p.followup, af)
+        };
+        let Some(hl) = a.maps.hair_labels.as_ref() else {
+            return (0, 0.0, Vec::new());
+        };
+        let (mut n, mut k) = (0usize, 0usize);
+        let mut ids = std::collections::BTreeMap::<u32, usize>::new();
+        for (i, &l) in pv.hair_labels.data.iter().enumerate() {
+            if l > 0 && pv.hair_items[l as usize - 1] == it {
+                n += 1;
+                if hl.data[i] > 0 {
+                    k += 1;
+                    *ids.entry(hl.data[i]).or_default() += 1;
+                }
+            }
+        }
+        let ids = ids
+            .into_iter()
+            .filter(|&(_, c)| c * 10 >= k.max(1))
+            .map(|(id, _)| id)
+            .collect();
+        (n, k as f64 / n.max(1) as f64, ids)
+    };
     let dbg = std::env::var_os("COMPARE_DEBUG").is_some();
     let mut s = CallScore::default();
     for r in &c.hair_matches {
@@ -604,11 +655,12 @@ fn score_calls(p: &Pair, ab: &Analysis, af: &Analysis, c: &Comparison) -> CallSc
                         if dbg {
                             let it = own.unwrap_or(usize::MAX);
                             eprintln!(
-                                "  FALSE {:?} id {id} item {it} ({:?}); other visit carriers {:?}; same visit {:?}; kind {k}",
+                                "  FALSE {:?} id {id} item {it} ({:?}); other visit carriers {:?}; same visit {:?}; kind {k}; at the other visit (px, share under records, records) {:?}",
                                 r.change,
                                 own.map(|it| &hairs[it]),
                                 own.map(|it| carried_by(other_map, it, u32::MAX)),
                                 own.map(|it| carried_by(same_map, it, id)),
+                                own.map(|it| under(it, 1 - v)),
                             );
                         }
                     }
@@ -643,9 +695,18 @@ fn score_calls(p: &Pair, ab: &Analysis, af: &Analysis, c: &Comparison) -> CallSc
                 (Some(x), Some(y)) if x == y => s.pairs_right += 1,
                 (Some(x), Some(y)) if hairs[x].unit == hairs[y].unit => {
                     s.pairs_unit_mates += 1;
+                    // Could a reassignment within the unit be right: does
+                    // another record of the other visit have this one's
+                    // hair as its own main hair?
+                    let fixable = jf.values().any(|v| v.first().map(|q| q.0) == Some(x))
+                        || ib.values().any(|v| v.first().map(|q| q.0) == Some(y));
+                    if fixable {
+                        s.unit_mates_fixable += 1;
+                    }
                     if dbg {
                         eprintln!(
-                            "  UNIT-MATES b {:?} ({:?}) f {:?} ({:?}) items {x} {y}{}",
+                            "  UNIT-MATES{} b {:?} ({:?}) f {:?} ({:?}) items {x} {y}{}",
+                            if fixable { " (fixable)" } else { "" },
                             r.baseline_id,
                             ib[&r.baseline_id.unwrap()],
                             r.followup_id,
@@ -740,7 +801,7 @@ fn end_to_end_capillaries_gained_and_lost() {
 }
 
 #[test]
-#[ignore = "reached: hair-count change -8 vs truth -29 (14.3 % of 147, bound 2 %) with unmatched hairs re-checked in the other image (the default; gained 13 vs 8, lost 21 vs 37, 84 matched of which 15 re-checked, 14 of them right by the phantom's identities); without the re-check -4 (gained 23, lost 27, 69 matched). The stub probe (a line at the other frame's edge probed where profiles cannot be read, not counted present unseen) made 8 of 10 edge stubs right where the unprobed rule had 7 of 10 (its 3 wrong ones were true gains counted present, which had flattered the figure: -11). The hair stage finds 99 / 102 shafts where the phantom has 147 / 118 in the shared field; 24 of the 37 true losses were never detected at the baseline, so cannot be counted lost. Left after the re-check: 8 false gains and 6 false losses, almost all lines lying under a matched shaft of the other visit (split records of one hair, or two hairs merged into one record: no evidence either way), and 12 matched pairs whose records carry different phantom hairs (unit-mates). Baseline losses (hairs::pair_diag::pair_diag, 135 truth hairs with >= 150 um visible): 22 lost at NMS / junction cut (vellus unit-mates inside a terminal's halo, thick opaque shafts whose NMS band is 2 px wide), 21 merged into a neighbour's record (11 unit-mates), 5 rejected, 2 partial; 27 more have < 150 um visible (hidden under unit-mates or cut by the frame) yet count in the truth; capillaries pass (87 vs 89, 71 vs 68)"]
+#[ignore = "reached: hair-count change -9 vs truth -29 (13.6 % of 147, bound 2 %): gained 9 vs 8, lost 18 vs 37, 84 matched (15 re-checked), 7 records joined as split or merged (3 baseline, 4 follow-up; hair-count interval [-21, 3]). Calls scored by the phantom's identities (score_calls; a hair is seen at a visit when it has label pixels there, the rule of Pair::expected): before the joins 9 false gains and 7 false losses, after them 5 false gains (4 hairs the baseline's hair stage missed whose re-check failed, 1 under a matched baseline shaft) and 4 false losses (all under a matched follow-up shaft: 1 a parallel record beside its partner, 2 not on its line, 1 overlapping its partner by a third of its length; joining with half instead of a quarter overlap gets that one right (-8) but joins 3 true losses on the dense oracle pair); all 7 joins right, 1 of the 15 re-checks wrong (each joined record's hair seen at both visits). Matched pairs: 57 right, 6 unit-mates (records carrying several hairs of one unit merged; 2 where another record has the other's hair as its main one), 7 unrelated (merged crossings). The count is now bounded by the hair stage: 24 of the 37 true losses were never detected at the baseline, so cannot be counted lost; every call right would give -10. Without the re-check -4 (gained 23, lost 27, 69 matched). The hair stage finds 99 / 102 shafts where the phantom has 147 / 118 in the shared field. Baseline losses (hairs::pair_diag::pair_diag, 135 truth hairs with >= 150 um visible): 22 lost at NMS / junction cut (vellus unit-mates inside a terminal's halo, thick opaque shafts whose NMS band is 2 px wide), 21 merged into a neighbour's record (11 unit-mates), 5 rejected, 2 partial; 27 more have < 150 um visible (hidden under unit-mates or cut by the frame) yet count in the truth; capillaries pass (87 vs 89, 71 vs 68)"]
 fn end_to_end_hair_count_change() {
     let (_, c, e) = end_to_end();
     let m = &c.matches;

@@ -530,6 +530,9 @@ pub(crate) fn beside(
     };
     let ((r0, r1), (m0, m1)) = (span(r), span(m));
     let overlap = (r1.min(m1) - r0.max(m0)).max(0.0);
+    // Half instead of a quarter joins one more right record on the
+    // end-to-end pair (seed 61) and three true losses on the dense oracle
+    // pair of tests/compare.rs.
     (overlap <= gate_px.max(0.25 * (r1 - r0))).then_some(lateral / gate_px)
 }
 
@@ -894,6 +897,62 @@ mod shaft_tests {
         let p =
             Shaft::from_record(&line((5.0, 270.0), (136.0, 297.0), 134), None, &id, all).unwrap();
         assert_eq!(shaft_cost(&a, &p, 10.0, 20f64.to_radians(), 100.0), None);
+    }
+}
+
+#[cfg(test)]
+mod beside_tests {
+    use super::*;
+
+    fn shaft(a: (f64, f64), b: (f64, f64), exit: Option<(f64, f64)>) -> Shaft {
+        let n = 40;
+        let line: Vec<[f32; 2]> = (0..=n)
+            .map(|k| {
+                let f = k as f64 / n as f64;
+                [
+                    (a.0 + f * (b.0 - a.0)) as f32,
+                    (a.1 + f * (b.1 - a.1)) as f32,
+                ]
+            })
+            .collect();
+        Shaft::from_record(
+            &line,
+            exit.map(|e| [e.0 as f32, e.1 as f32]),
+            &Similarity::IDENTITY,
+            |_| true,
+        )
+        .unwrap()
+    }
+
+    #[test]
+    fn pieces_of_one_hair_are_joined_and_unit_mates_are_not() {
+        let (gate, ang) = (10.0, 20f64.to_radians());
+        // The other visit's shaft from x 0 to 200; its partner covers 0–110.
+        let p = shaft((0.0, 100.0), (200.0, 100.0), Some((0.0, 100.0)));
+        let m = shaft((0.0, 101.0), (110.0, 101.0), Some((0.0, 101.0)));
+        // The rest of the line (120–195), 2 px off: a piece of the same
+        // hair, or a second hair the other visit merged into its record.
+        let r = shaft((120.0, 102.0), (195.0, 102.0), None);
+        let c = beside(&r, &m, &p, gate, ang);
+        assert!(c.is_some_and(|c| c < 0.3), "{c:?}");
+        // With an exit of its own at its start: still joined.
+        let r2 = shaft((120.0, 102.0), (195.0, 102.0), Some((120.0, 102.0)));
+        assert!(beside(&r2, &m, &p, gate, ang).is_some());
+        // A second hair of the follicle (the same exit), seen from where
+        // it leaves its unit-mate: not joined.
+        let mate = shaft((120.0, 103.0), (195.0, 103.0), Some((1.0, 100.0)));
+        assert_eq!(beside(&mate, &m, &p, gate, ang), None);
+        // A unit-mate along the partner (overlapping it): not joined.
+        let over = shaft((5.0, 104.0), (150.0, 106.0), None);
+        assert_eq!(beside(&over, &m, &p, gate, ang), None);
+        // Beyond the other visit's shaft, or beside it: not joined.
+        let far = shaft((260.0, 100.0), (330.0, 100.0), None);
+        assert_eq!(beside(&far, &m, &p, gate, ang), None);
+        let par = shaft((120.0, 125.0), (195.0, 125.0), None);
+        assert_eq!(beside(&par, &m, &p, gate, ang), None);
+        // Crossing it: not joined.
+        let x = shaft((150.0, 60.0), (170.0, 140.0), None);
+        assert_eq!(beside(&x, &m, &p, gate, ang), None);
     }
 }
 
