@@ -391,10 +391,7 @@ pub(crate) fn shaft_cost(
     }
     let (short, long) = if a.len <= b.len { (a, b) } else { (b, a) };
     let stub = short.len < 2.0 * gate_px;
-    let ang = (a.dir.0 * b.dir.0 + a.dir.1 * b.dir.1)
-        .abs()
-        .min(1.0)
-        .acos();
+    let ang = axis_angle(a.dir, b.dir);
     if !stub && ang > gate_angle {
         return None;
     }
@@ -462,6 +459,11 @@ pub(crate) fn shaft_cost(
     Some(lateral / gate_px + ang_cost + exit_cost + 0.25 * reach / (growth_px + gate_px))
 }
 
+/// Angle between two axes given by unit directions (radians, modulo π).
+fn axis_angle(a: (f64, f64), b: (f64, f64)) -> f64 {
+    (a.0 * b.0 + a.1 * b.1).abs().min(1.0).acos()
+}
+
 /// Whether a shaft `r` left unmatched at one visit lies along a shaft `p` of
 /// the other visit beside `p`'s partner `m` (a record of `r`'s visit): the
 /// pieces of one hair recorded as two (split), or two hairs end to end that
@@ -491,12 +493,7 @@ pub(crate) fn beside(
             return None;
         }
     }
-    let stub = r.len < 2.0 * gate_px;
-    let ang = (r.dir.0 * p.dir.0 + r.dir.1 * p.dir.1)
-        .abs()
-        .min(1.0)
-        .acos();
-    if !stub && ang > gate_angle {
+    if r.len >= 2.0 * gate_px && axis_angle(r.dir, p.dir) > gate_angle {
         return None;
     }
     if r.reach.bbox[0] > p.reach.bbox[2] + gate_px
