@@ -28,8 +28,15 @@ class Comparison:
     ``baseline``, ``followup``, ``delta``, ``ci95_low``, ``ci95_high``,
     ``p_value``, ``significant``, ``comparable``), ``matches`` (counts:
     ``hairs_gained``, ``hairs_lost``, ``hairs_thinned``, ``hairs_thickened``,
-    ``capillaries_gained``, ``capillaries_lost``, ``hairs_rechecked``, ...),
-    ``hair_matches`` (one dict per hair: ids, ``change``, diameters,
+    ``capillaries_gained``, ``capillaries_lost``, ``hairs_rechecked``,
+    ``hairs_split_or_merged_baseline``, ``hairs_split_or_merged_followup``:
+    records of one visit lying along a matched shaft of the other beside its
+    partner, one hair split in two records or two hairs merged in one,
+    counted neither gained nor lost, ``compare_params=
+    {"join_split_hairs": False}`` counts them as changes, ...),
+    ``hair_matches`` (one dict per hair: ids, ``change`` (``"unchanged"``,
+    ``"thinned"``, ``"thickened"``, ``"gained"``, ``"lost"``,
+    ``"split_or_merged"``), diameters,
     ``rechecked`` and the re-check's evidence ``recheck`` when the re-check
     of unmatched hairs (on by default; ``compare_params=
     {"recheck_unmatched_hairs": False}`` turns it off) found a hair detected

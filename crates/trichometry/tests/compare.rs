@@ -293,6 +293,14 @@ fn true_changes_are_found() {
     let p = render_pair(&spec).unwrap();
     let c = compare_pair(&p);
     print(&c);
+    if std::env::var_os("COMPARE_DEBUG").is_some() {
+        score_calls(
+            &p,
+            &oracle_analysis(&p.baseline),
+            &oracle_analysis(&p.followup),
+            &c,
+        );
+    }
     let params = CompareParams::default();
     let e = p.expected(params.vellus_max_um, params.diameter_tolerance_um);
     eprintln!("expected {e:?}");
@@ -482,6 +490,255 @@ fn colour_referenced_null_pair_is_comparable_and_unchanged() {
     }
 }
 
+/// The phantom hairs (scene items) a record's centreline lies on: (item,
+/// share of the centreline's points on it), largest share first. A point
+/// counts for every item labelled within a pixel of it.
+fn record_items(v: &PairVisit, s: &trichometry::hairs::HairShaft) -> Vec<(usize, f64)> {
+    let lab = &v.hair_labels;
+    let mut n = std::collections::BTreeMap::<usize, usize>::new();
+    let pts = &s.centreline_px;
+    for q in pts {
+        let (x, y) = (q[0].round() as i64, q[1].round() as i64);
+        let mut here = std::collections::BTreeSet::new();
+        for dy in -1..=1 {
+            for dx in -1..=1 {
+                let (u, w) = (x + dx, y + dy);
+                if u >= 0 && w >= 0 && (u as usize) < lab.width && (w as usize) < lab.height {
+                    let l = lab.data[w as usize * lab.width + u as usize];
+                    if l > 0 {
+                        here.insert(v.hair_items[l as usize - 1]);
+                    }
+                }
+            }
+        }
+        for it in here {
+            *n.entry(it).or_default() += 1;
+        }
+    }
+    let mut out: Vec<(usize, f64)> = n
+        .into_iter()
+        .map(|(it, k)| (it, k as f64 / pts.len().max(1) as f64))
+        .collect();
+    out.sort_by(|a, b| b.1.total_cmp(&a.1).then(a.0.cmp(&b.0)));
+    out
+}
+
+/// Scores of a comparison's hair calls by the phantom's identities.
+#[derive(Debug, Default)]
+#[allow(dead_code)]
+struct CallScore {
+    /// Pairs of two records carrying one phantom hair.
+    pairs_right: usize,
+    /// Pairs of two records carrying different hairs of one unit.
+    pairs_unit_mates: usize,
+    /// Of those, pairs where another record of either visit has the
+    /// other's hair as its main one (a reassignment could be right).
+    unit_mates_fixable: usize,
+    /// Pairs of records carrying unrelated hairs (or none).
+    pairs_wrong: usize,
+    /// One record found at the other visit by the re-check: right when the
+    /// hair is present at both visits.
+    rechecked_right: usize,
+    rechecked_wrong: usize,
+    gains_right: usize,
+    /// False gains whose hair a baseline record carries (merged / under a
+    /// matched shaft), whose hair another follow-up record also carries
+    /// (split), or neither.
+    false_gains: [usize; 3],
+    losses_right: usize,
+    false_losses: [usize; 3],
+    /// Grouped records (split / merged): right when the group's records
+    /// share a hair present at both visits.
+    groups_right: usize,
+    groups_wrong: usize,
+}
+
+/// Score every hair call of `c` by the phantom's identities, printing the
+/// wrong ones (`COMPARE_DEBUG`).
+fn score_calls(p: &Pair, ab: &Analysis, af: &Analysis, c: &Comparison) -> CallScore {
+    use trichometry::compare::ChangeKind;
+    let items =
+        |v: &PairVisit, a: &Analysis| -> std::collections::HashMap<u32, Vec<(usize, f64)>> {
+            a.hairs.iter().map(|s| (s.id, record_items(v, s))).collect()
+        };
+    let (ib, jf) = (items(&p.baseline, ab), items(&p.followup, af));
+    let prim = |m: &std::collections::HashMap<u32, Vec<(usize, f64)>>, id: Option<u32>| {
+        id.and_then(|id| m.get(&id))
+            .and_then(|v| v.first())
+            .map(|x| x.0)
+    };
+    let carried_by =
+        |m: &std::collections::HashMap<u32, Vec<(usize, f64)>>, it: usize, not: u32| {
+            m.iter()
+                .filter(|(&id, v)| id != not && v.iter().any(|x| x.0 == it && x.1 >= 0.25))
+                .map(|(&id, _)| id)
+                .collect::<Vec<u32>>()
+        };
+    let hairs = &p.truth.hairs;
+    // Seen at a visit: label pixels there (the rule of `Pair::expected`; a
+    // hair hidden all along under others at one visit is a change).
+    let seen: [std::collections::BTreeSet<usize>; 2] = [&p.baseline, &p.followup].map(|v| {
+        v.hair_labels
+            .data
+            .iter()
+            .filter(|&&l| l > 0)
+            .map(|&l| v.hair_items[l as usize - 1])
+            .collect()
+    });
+    let present = |it: usize, v: usize| seen[v].contains(&it);
+    // Where a phantom hair's pixels lie at a visit: (its label pixels, the
+    // share of them under that visit's detected hair labels, the records
+    // holding them).
+    let under = |it: usize, v: usize| -> (usize, f64, Vec<u32>) {
+        let (pv, a) = if v == 0 {
+            (&p.baseline, ab)
+        } else {
+            (&p.followup, af)
+        };
+        let Some(hl) = a.maps.hair_labels.as_ref() else {
+            return (0, 0.0, Vec::new());
+        };
+        let (mut n, mut k) = (0usize, 0usize);
+        let mut ids = std::collections::BTreeMap::<u32, usize>::new();
+        for (i, &l) in pv.hair_labels.data.iter().enumerate() {
+            if l > 0 && pv.hair_items[l as usize - 1] == it {
+                n += 1;
+                if hl.data[i] > 0 {
+                    k += 1;
+                    *ids.entry(hl.data[i]).or_default() += 1;
+                }
+            }
+        }
+        let ids = ids
+            .into_iter()
+            .filter(|&(_, c)| c * 10 >= k.max(1))
+            .map(|(id, _)| id)
+            .collect();
+        (n, k as f64 / n.max(1) as f64, ids)
+    };
+    let dbg = std::env::var_os("COMPARE_DEBUG").is_some();
+    let mut s = CallScore::default();
+    for r in &c.hair_matches {
+        let (b, f) = (prim(&ib, r.baseline_id), prim(&jf, r.followup_id));
+        match r.change {
+            ChangeKind::Gained | ChangeKind::Lost => {
+                let (v, own, id, other_map, same_map) = if r.change == ChangeKind::Gained {
+                    (1, f, r.followup_id.unwrap(), &ib, &jf)
+                } else {
+                    (0, b, r.baseline_id.unwrap(), &jf, &ib)
+                };
+                let right = own.is_some_and(|it| !present(it, 1 - v));
+                let kind = if right {
+                    None
+                } else if let Some(it) = own {
+                    let under = carried_by(other_map, it, u32::MAX);
+                    let split = carried_by(same_map, it, id);
+                    Some(if !under.is_empty() {
+                        0
+                    } else if !split.is_empty() {
+                        1
+                    } else {
+                        2
+                    })
+                } else {
+                    Some(2)
+                };
+                let (ok, bad) = if v == 1 {
+                    (&mut s.gains_right, &mut s.false_gains)
+                } else {
+                    (&mut s.losses_right, &mut s.false_losses)
+                };
+                match kind {
+                    None => *ok += 1,
+                    Some(k) => {
+                        bad[k] += 1;
+                        if dbg {
+                            let it = own.unwrap_or(usize::MAX);
+                            eprintln!(
+                                "  FALSE {:?} id {id} item {it} ({:?}); other visit carriers {:?}; same visit {:?}; kind {k}; at the other visit (px, share under records, records) {:?}",
+                                r.change,
+                                own.map(|it| &hairs[it]),
+                                own.map(|it| carried_by(other_map, it, u32::MAX)),
+                                own.map(|it| carried_by(same_map, it, id)),
+                                own.map(|it| under(it, 1 - v)),
+                            );
+                        }
+                    }
+                }
+            }
+            ChangeKind::SplitOrMerged => {
+                // Right (for the count) when the joined record's hair is
+                // present at both visits: not a change hidden.
+                // The joined record is the one no other row holds.
+                let (it, v) = if c.hair_matches.iter().any(|x| {
+                    x.change != ChangeKind::SplitOrMerged && x.followup_id == r.followup_id
+                }) {
+                    (b, 0)
+                } else {
+                    (f, 1)
+                };
+                if it.is_some_and(|it| present(it, 1 - v)) {
+                    s.groups_right += 1;
+                } else {
+                    s.groups_wrong += 1;
+                }
+                if dbg {
+                    eprintln!(
+                        "  JOINED visit {v} item {it:?} present {:?} b {:?} f {:?}",
+                        it.map(|it| hairs[it].diameter_um),
+                        r.baseline_id.map(|id| &ib[&id]),
+                        r.followup_id.map(|id| &jf[&id])
+                    );
+                }
+            }
+            _ if r.baseline_id.is_some() && r.followup_id.is_some() => match (b, f) {
+                (Some(x), Some(y)) if x == y => s.pairs_right += 1,
+                (Some(x), Some(y)) if hairs[x].unit == hairs[y].unit => {
+                    s.pairs_unit_mates += 1;
+                    // Could a reassignment within the unit be right: does
+                    // another record of the other visit have this one's
+                    // hair as its own main hair?
+                    let fixable = jf.values().any(|v| v.first().map(|q| q.0) == Some(x))
+                        || ib.values().any(|v| v.first().map(|q| q.0) == Some(y));
+                    if fixable {
+                        s.unit_mates_fixable += 1;
+                    }
+                    if dbg {
+                        eprintln!(
+                            "  UNIT-MATES{} b {:?} ({:?}) f {:?} ({:?}) items {x} {y}{}",
+                            if fixable { " (fixable)" } else { "" },
+                            r.baseline_id,
+                            ib[&r.baseline_id.unwrap()],
+                            r.followup_id,
+                            jf[&r.followup_id.unwrap()],
+                            if r.rechecked { " rechecked" } else { "" }
+                        );
+                    }
+                }
+                _ => {
+                    s.pairs_wrong += 1;
+                    if dbg {
+                        eprintln!("  WRONG PAIR {r:?} items {b:?} {f:?}");
+                    }
+                }
+            },
+            _ => {
+                let it = b.or(f);
+                if it.is_some_and(|it| present(it, 0) && present(it, 1)) {
+                    s.rechecked_right += 1;
+                } else {
+                    s.rechecked_wrong += 1;
+                    if dbg {
+                        eprintln!("  WRONG RECHECK {r:?} item {it:?}");
+                    }
+                }
+            }
+        }
+    }
+    eprintln!("{s:?}");
+    s
+}
+
 /// End to end: both visits analysed by the real hair and vessel stages (no
 /// oracle), then compared. Hairs lost and gained, capillaries added and
 /// removed, geometric and camera nuisances.
@@ -519,6 +776,7 @@ fn end_to_end() -> (Pair, Comparison, trichometry::synth::pair::ExpectedChanges)
     print(&c);
     let e = p.expected(params.vellus_max_um, params.diameter_tolerance_um);
     eprintln!("expected {e:?}");
+    score_calls(&p, &ab, &af, &c);
     (p, c, e)
 }
 
@@ -543,7 +801,7 @@ fn end_to_end_capillaries_gained_and_lost() {
 }
 
 #[test]
-#[ignore = "reached: hair-count change -8 vs truth -29 (14.3 % of 147, bound 2 %) with unmatched hairs re-checked in the other image (the default; gained 13 vs 8, lost 21 vs 37, 84 matched of which 15 re-checked, 14 of them right by the phantom's identities); without the re-check -4 (gained 23, lost 27, 69 matched). The stub probe (a line at the other frame's edge probed where profiles cannot be read, not counted present unseen) made 8 of 10 edge stubs right where the unprobed rule had 7 of 10 (its 3 wrong ones were true gains counted present, which had flattered the figure: -11). The hair stage finds 99 / 102 shafts where the phantom has 147 / 118 in the shared field; 24 of the 37 true losses were never detected at the baseline, so cannot be counted lost. Left after the re-check: 8 false gains and 6 false losses, almost all lines lying under a matched shaft of the other visit (split records of one hair, or two hairs merged into one record: no evidence either way), and 12 matched pairs whose records carry different phantom hairs (unit-mates). Baseline losses (hairs::pair_diag::pair_diag, 135 truth hairs with >= 150 um visible): 22 lost at NMS / junction cut (vellus unit-mates inside a terminal's halo, thick opaque shafts whose NMS band is 2 px wide), 21 merged into a neighbour's record (11 unit-mates), 5 rejected, 2 partial; 27 more have < 150 um visible (hidden under unit-mates or cut by the frame) yet count in the truth; capillaries pass (87 vs 89, 71 vs 68)"]
+#[ignore = "reached: hair-count change -9 vs truth -29 (13.6 % of 147, bound 2 %): gained 9 vs 8, lost 18 vs 37, 84 matched (15 re-checked), 7 records joined as split or merged (3 baseline, 4 follow-up; hair-count interval [-21, 3]). Calls scored by the phantom's identities (score_calls; a hair is seen at a visit when it has label pixels there, the rule of Pair::expected): before the joins 9 false gains and 7 false losses, after them 5 false gains (4 hairs the baseline's hair stage missed whose re-check failed, 1 under a matched baseline shaft) and 4 false losses (all under a matched follow-up shaft: 1 a parallel record beside its partner, 2 not on its line, 1 overlapping its partner by a third of its length; joining with half instead of a quarter overlap gets that one right (-8) but joins 3 true losses on the dense oracle pair); all 7 joins right, 1 of the 15 re-checks wrong (each joined record's hair seen at both visits). Matched pairs: 57 right, 6 unit-mates (records carrying several hairs of one unit merged; 2 where another record has the other's hair as its main one), 7 unrelated (merged crossings). The count is now bounded by the hair stage: 24 of the 37 true losses were never detected at the baseline, so cannot be counted lost; every call right would give -10. Without the re-check -4 (gained 23, lost 27, 69 matched). The hair stage finds 99 / 102 shafts where the phantom has 147 / 118 in the shared field. Baseline losses (hairs::pair_diag::pair_diag, 135 truth hairs with >= 150 um visible): 22 lost at NMS / junction cut (vellus unit-mates inside a terminal's halo, thick opaque shafts whose NMS band is 2 px wide), 21 merged into a neighbour's record (11 unit-mates), 5 rejected, 2 partial; 27 more have < 150 um visible (hidden under unit-mates or cut by the frame) yet count in the truth; capillaries pass (87 vs 89, 71 vs 68)"]
 fn end_to_end_hair_count_change() {
     let (_, c, e) = end_to_end();
     let m = &c.matches;

@@ -127,3 +127,13 @@ def test_recheck_of_unmatched_hairs_is_the_default(scene):
     assert m["hairs_gained"] <= m0["hairs_gained"] and m["hairs_lost"] <= m0["hairs_lost"]
     assert m["hairs_matched"] >= m0["hairs_matched"]
     assert m["hair_count_change"] == m["hairs_gained"] - m["hairs_lost"]
+    # Records joined to a matched pair as part of one hair (split or
+    # merged) are rows of their own, counted neither gained nor lost.
+    joined = [r for r in c.hair_matches if r["change"] == "split_or_merged"]
+    assert len(joined) == m["hairs_split_or_merged_baseline"] + m["hairs_split_or_merged_followup"]
+    assert all(r["baseline_id"] is not None and r["followup_id"] is not None for r in joined)
+    off = trichometry.compare(rb, rf, um_per_px=UM, compare_params={"join_split_hairs": False})
+    mo = off.matches
+    assert mo["hairs_split_or_merged_baseline"] == mo["hairs_split_or_merged_followup"] == 0
+    assert mo["hairs_gained"] == m["hairs_gained"] + m["hairs_split_or_merged_followup"]
+    assert mo["hairs_lost"] == m["hairs_lost"] + m["hairs_split_or_merged_baseline"]

@@ -61,7 +61,7 @@ pub fn overlay(cmp: &Comparison, baseline: &ImageRef<'_>) -> Result<Image> {
             ChangeKind::Lost => LOST,
             ChangeKind::Thinned => THINNED,
             ChangeKind::Thickened => THICKENED,
-            ChangeKind::Unchanged => continue,
+            ChangeKind::Unchanged | ChangeKind::SplitOrMerged => continue,
         };
         let [a, b] = m.ends_px;
         let n = ((b[0] - a[0]).hypot(b[1] - a[1]).ceil() as usize).max(1);

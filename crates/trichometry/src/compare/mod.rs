@@ -61,6 +61,15 @@
 //!    were counted present); on the dense oracle pair of `tests/compare.rs`
 //!    the three true losses at the frame edge the unprobed rule took for
 //!    present stay lost.
+//!    **Split or merged records** (`join_split_hairs`, on by default): a
+//!    hair still unmatched whose line lies along a matched shaft of the
+//!    other visit, on a part of it that shaft's partner does not cover (one
+//!    hair in two records at this visit, or two hairs end to end in one
+//!    record at the other: the images cannot tell), is counted with that
+//!    pair as one hair ([`ChangeKind::SplitOrMerged`],
+//!    `MatchCounts::hairs_split_or_merged_baseline` / `_followup`), neither
+//!    gained nor lost. A second hair of one follicle beside one that stays
+//!    overlaps its partner along the line and is not joined.
 //!    Thinned/thickened: the diameter changed by more than
 //!    `max(diameter_tolerance_um, diameter_tolerance_fraction · d,
 //!    diameter_uncertainty_z · SE)`, SE from both records' width spread.
@@ -71,6 +80,10 @@
 //!    floor ([`MinEffect`]). Erythema figures are `comparable` only when both
 //!    visits were colour-corrected by a chart or a reference patch: without
 //!    one, lamp and camera drift cannot be told from a change in redness.
+//!    The hair count's and density's interval and p-value also take the
+//!    split or merged records at their extremes (each baseline one could be
+//!    a lost hair, each follow-up one a gained hair): the bootstrap's low
+//!    end less the baseline ones, its high end plus the follow-up ones.
 //!    A figure whose inputs are missing on either visit is reported with
 //!    `computed: false` and null values, never as 0 with an interval.
 //!
@@ -232,6 +245,16 @@ pub struct CompareParams {
     /// stays gained or lost (a lost hair whose unit-mate remains lies
     /// there).
     pub recheck_unseen_as_present: bool,
+    /// Join split or merged records: a hair left unmatched at one visit
+    /// (after the re-check) whose line lies along a matched shaft of the
+    /// other visit, on a part of it that shaft's partner does not cover, is
+    /// counted with that pair as one hair
+    /// ([`ChangeKind::SplitOrMerged`]: one hair recorded in two pieces, or
+    /// two hairs end to end recorded as one at the other visit; the images
+    /// cannot tell which), neither gained nor lost. The hair-count change's
+    /// interval is widened by these records (see the module docs). False
+    /// counts every such record as gained or lost.
+    pub join_split_hairs: bool,
 }
 
 impl Default for CompareParams {
@@ -259,6 +282,7 @@ impl Default for CompareParams {
             recheck_width_factor: 2.5,
             recheck_contrast_fraction: 0.35,
             recheck_unseen_as_present: true,
+            join_split_hairs: true,
         }
     }
 }
@@ -325,6 +349,15 @@ pub struct MatchCounts {
     /// at the other by re-checking its image (or paired by that re-check
     /// with an unmatched record of the other visit).
     pub hairs_rechecked: usize,
+    /// Baseline records joined to a matched pair as part of one hair
+    /// ([`ChangeKind::SplitOrMerged`]; not in `hairs_matched`, `hairs_lost`).
+    /// Each could be a lost hair instead: the hair-count change could be
+    /// lower by as many.
+    pub hairs_split_or_merged_baseline: usize,
+    /// Follow-up records joined to a matched pair as part of one hair
+    /// (not in `hairs_matched`, `hairs_gained`). Each could be a gained hair
+    /// instead: the hair-count change could be higher by as many.
+    pub hairs_split_or_merged_followup: usize,
     /// Capillaries seen at both visits.
     pub capillaries_matched: usize,
     /// Capillaries seen only at the follow-up.
@@ -347,6 +380,12 @@ pub enum ChangeKind {
     Gained,
     /// Only at the baseline.
     Lost,
+    /// A hair record of one visit left unmatched that lies along a matched
+    /// shaft of the other visit, beside that shaft's partner (see
+    /// [`CompareParams::join_split_hairs`]): counted as part of that hair,
+    /// neither gained nor lost. The row's ids are the record and the shaft
+    /// of the other visit it lies along.
+    SplitOrMerged,
 }
 
 /// One row of the hair match table.
@@ -877,6 +916,55 @@ pub fn compare(
                 }
             }
         }
+        // Records left unmatched that lie along a matched shaft of the other
+        // visit beside its partner: (visit, record, the pair's baseline and
+        // follow-up shafts).
+        let mut joined: Vec<(usize, usize, usize, usize)> = Vec::new();
+        if params.join_split_hairs {
+            let both: Vec<(usize, usize)> =
+                pairs.iter().filter_map(|p| Some((p.0?, p.1?))).collect();
+            for v in 0..2 {
+                let (own, used) = if v == 0 {
+                    (&sb, &used_b)
+                } else {
+                    (&sf, &used_f)
+                };
+                let other_of = |&(i, j): &(usize, usize)| if v == 0 { &sf[j] } else { &sb[i] };
+                let max_r = both.iter().map(|q| other_of(q).radius).fold(0.0, f64::max);
+                let bk = matching::Buckets::new(
+                    both.iter().enumerate().map(|(n, q)| (n, other_of(q).c)),
+                    4.0 * gate,
+                );
+                for (r, g) in own.iter().enumerate() {
+                    if used[r] || anchor_of(g).is_none() {
+                        continue;
+                    }
+                    let best = bk
+                        .near(g.c, g.radius + max_r + gate)
+                        .into_iter()
+                        .filter_map(|n| {
+                            let (i, j) = both[n];
+                            let (m, p) = if v == 0 {
+                                (&sb[i], &sf[j])
+                            } else {
+                                (&sf[j], &sb[i])
+                            };
+                            matching::beside(g, m, p, gate, gate_ang).map(|c| (c, n))
+                        })
+                        .min_by(|a, b| a.0.total_cmp(&b.0).then(a.1.cmp(&b.1)));
+                    if let Some((_, n)) = best {
+                        joined.push((v, r, both[n].0, both[n].1));
+                    }
+                }
+            }
+            for &(v, r, _, _) in &joined {
+                if v == 0 {
+                    used_b[r] = true;
+                } else {
+                    used_f[r] = true;
+                }
+            }
+        }
         let z = params.diameter_uncertainty_z;
         for (i, j, rb, rf, ev) in pairs {
             let (g0, g1) = (i.map(|i| &sb[i]), j.map(|j| &sf[j]));
@@ -916,6 +1004,29 @@ pub fn compare(
                 ends_px: ends(g),
                 rechecked: ev.is_some(),
                 recheck: ev,
+            });
+        }
+        for (v, r, i, j) in joined {
+            let g = if v == 0 { &sb[r] } else { &sf[r] };
+            let anchor = anchor_of(g).expect("joined records are counted");
+            let (bid, fid, bd, fd) = if v == 0 {
+                counts.hairs_split_or_merged_baseline += 1;
+                (ib[r], jf[j], db[r].0, df[j].0)
+            } else {
+                counts.hairs_split_or_merged_followup += 1;
+                (ib[i], jf[r], db[i].0, df[r].0)
+            };
+            hair_rows.push(HairMatch {
+                baseline_id: Some(bid),
+                followup_id: Some(fid),
+                change: ChangeKind::SplitOrMerged,
+                baseline_diameter_um: bd.is_finite().then_some(bd),
+                followup_diameter_um: fd.is_finite().then_some(fd),
+                x_px: anchor.0,
+                y_px: anchor.1,
+                ends_px: ends(g),
+                rechecked: false,
+                recheck: None,
             });
         }
         for (v, (shafts, used, ids, ds)) in [(&sb, &used_b, &ib, &db), (&sf, &used_f, &jf, &df)]
@@ -1133,6 +1244,27 @@ pub fn compare(
         "shaft_diameter_mean_um" => params.min_effect.diameter_um,
         _ => 0.0,
     };
+    // Split or merged hair records (joined to a pair, counted neither
+    // gained nor lost) could each be a true change instead: a baseline one
+    // a lost hair, a follow-up one a gained hair. The hair count's and
+    // density's interval (and p-value) take the extremes: the bootstrap's
+    // low end less every baseline one, its high end plus every follow-up
+    // one (in the figure's units).
+    let shared_cm2 = tiles.iter().map(|t| t[0].s[SHARED]).sum::<f64>() * um_b * um_b * 1e-8;
+    let ambiguity = |i: usize| -> (f64, f64) {
+        let (nb, nf) = (
+            counts.hairs_split_or_merged_baseline as f64,
+            counts.hairs_split_or_merged_followup as f64,
+        );
+        match FIGURES[i] {
+            "hair_count" => (nb, nf),
+            "hair_density_per_cm2" => {
+                let per = ratio(1.0, shared_cm2);
+                (nb * per, nf * per)
+            }
+            _ => (0.0, 0.0),
+        }
+    };
     let mut rows = Vec::new();
     for &i in &present {
         let mut d: Vec<f64> = boots
@@ -1142,9 +1274,10 @@ pub fn compare(
             .collect();
         d.sort_by(f64::total_cmp);
         let delta = point[1][i] - point[0][i];
+        let (lo, hi) = ambiguity(i);
         let n = d.len().max(1) as f64;
-        let le = d.iter().filter(|&&v| v <= 0.0).count() as f64;
-        let ge = d.iter().filter(|&&v| v >= 0.0).count() as f64;
+        let le = d.iter().filter(|&&v| v - lo <= 0.0).count() as f64;
+        let ge = d.iter().filter(|&&v| v + hi >= 0.0).count() as f64;
         let p = (2.0 * le.min(ge) / n).min(1.0);
         rows.push((i, delta, p, d));
     }
@@ -1169,8 +1302,8 @@ pub fn compare(
                 baseline: point[0][i],
                 followup: point[1][i],
                 delta,
-                ci95_low: percentile(&d, 0.025),
-                ci95_high: percentile(&d, 0.975),
+                ci95_low: percentile(&d, 0.025) - ambiguity(i).0,
+                ci95_high: percentile(&d, 0.975) + ambiguity(i).1,
                 p_value: p,
                 significant: ok && holm[r] && delta.abs() >= floor(i) && delta != 0.0,
                 comparable: ok,
