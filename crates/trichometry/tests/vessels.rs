@@ -1223,3 +1223,78 @@ fn realistic_count_error_breakdown() {
         );
     }
 }
+
+/// The misclassified matched capillaries of the realistic phantom (matched
+/// as [`score`]): truth class, width, length, extent and visible fraction
+/// against the found class and the shape figures the classifier uses.
+/// `DIAG_CASES="61:1.5,62:3.5"` picks the cases; `DIAG_SET` sets vessel
+/// parameters.
+#[test]
+#[ignore = "diagnostic: prints the misclassified realistic capillaries"]
+fn realistic_class_error_breakdown() {
+    let cases = std::env::var("DIAG_CASES").unwrap_or_else(|_| "61:1.5".into());
+    let params = params_from_env("DIAG_SET");
+    for case in cases.split(',') {
+        let (seed, um) = case.split_once(':').unwrap();
+        let (seed, um): (u64, f64) = (seed.parse().unwrap(), um.parse().unwrap());
+        let (p, st, _) = full_analysis_params(um, seed, true, &params);
+        let t = &p.truth.vessels;
+        let hidden: Vec<bool> = (p.truth.glare_mask.data.iter())
+            .zip(&p.truth.hairs.hair_mask.data)
+            .map(|(&g, &h)| g || h)
+            .collect();
+        let (nt, nd) = (t.vessels.len(), st.capillaries.len());
+        let mut ov = vec![0usize; (nt + 1) * (nd + 1)];
+        let mut vis = vec![0usize; nt + 1];
+        for i in 0..t.labels.data.len() {
+            let l = t.labels.data[i] as usize;
+            ov[l * (nd + 1) + st.labels.data[i] as usize] += 1;
+            vis[l] += !hidden[i] as usize;
+        }
+        let mut found_px = vec![0usize; nd + 1];
+        for &l in &st.labels.data {
+            found_px[l as usize] += 1;
+        }
+        let (mut matched, mut right) = (0, 0);
+        for tv in 1..=nt {
+            let best_d = (1..=nd).max_by_key(|&d| (ov[tv * (nd + 1) + d], std::cmp::Reverse(d)));
+            let Some(d) = best_d.filter(|&d| ov[tv * (nd + 1) + d] > 0) else {
+                continue;
+            };
+            let best_t = (1..=nt).max_by_key(|&u| (ov[u * (nd + 1) + d], std::cmp::Reverse(u)));
+            if best_t != Some(tv) {
+                continue;
+            }
+            matched += 1;
+            let (v, c) = (&t.vessels[tv - 1], &st.capillaries[d - 1]);
+            if c.class == v.class {
+                right += 1;
+                continue;
+            }
+            eprintln!(
+                "class {um} µm/px seed {seed}: truth #{} {:?} at ({:.0}, {:.0}) px width {:.1} length {:.1} extent {:.1} µm, visible {:.2}; found #{} {:?} width {:.1} length {:.1} extent {:.1} µm, elongation {:.2}, turns {:.2}, tortuosity {:.2}, branches {}, Δa* {:.2}, overlap {:.2} of truth / {:.2} of found",
+                v.id,
+                v.class,
+                v.centre_px[0],
+                v.centre_px[1],
+                v.width_um,
+                v.length_um,
+                v.extent_um,
+                vis[tv] as f64 / v.mask_px.max(1) as f64,
+                c.id,
+                c.class,
+                c.width_um,
+                c.length_um,
+                c.extent_um,
+                c.elongation,
+                c.turns,
+                c.tortuosity,
+                c.branch_count,
+                c.contrast_a_star,
+                ov[tv * (nd + 1) + d] as f64 / v.mask_px.max(1) as f64,
+                ov[tv * (nd + 1) + d] as f64 / found_px[d].max(1) as f64,
+            );
+        }
+        eprintln!("class {um} µm/px seed {seed}: right {right}/{matched} (all matched, hidden ones included)");
+    }
+}

@@ -12,7 +12,9 @@
 //! - `elongation`: √(λ1/λ2) of the pixel covariance (major / minor axis).
 //! - `extent_um`: span of the pixels along the major axis.
 //! - `tortuosity`: length of the longest skeleton path / distance between
-//!   its ends (1 for a straight line; a U-shaped loop is high).
+//!   its ends (1 for a straight line; a U-shaped loop is high). A vessel
+//!   joined across a gap has a skeleton in pieces: the longest path is the
+//!   longest of any piece.
 //! - `turns`: turning of the longest skeleton path (tips trimmed, sampled
 //!   every ~1 width), in units of π: the heading changes are grouped into
 //!   runs of one sign (bends), and bends of at least a quarter turn are
@@ -157,7 +159,7 @@ fn shape_body(pix: &[(usize, usize)]) -> Shape {
             slot[i] = k as u32;
         }
         let sl = |i: usize| slot[i] as usize;
-        let bfs = |start: usize| -> (usize, Vec<usize>) {
+        let bfs = |start: usize| -> (usize, Vec<usize>, Vec<usize>) {
             let mut dist = vec![f64::MAX; skel.len()];
             let mut par = vec![usize::MAX; skel.len()];
             // Dijkstra with 1 / √2 steps on a small graph.
@@ -186,30 +188,51 @@ fn shape_body(pix: &[(usize, usize)]) -> Shape {
                     }
                 }
             }
+            // The farthest pixel reached: the pixels of other skeleton
+            // pieces (a vessel joined across a gap) stay at f64::MAX.
             let far = skel
                 .iter()
                 .copied()
+                .filter(|&a| dist[sl(a)] < f64::MAX)
                 .max_by(|&a, &b| dist[sl(a)].total_cmp(&dist[sl(b)]).then(b.cmp(&a)))
                 .unwrap_or(start);
             let mut p = vec![far];
             while par[sl(*p.last().unwrap_or(&start))] != usize::MAX {
                 p.push(par[sl(*p.last().unwrap_or(&start))]);
             }
-            (far, p)
+            let reached: Vec<usize> = (0..skel.len()).filter(|&k| dist[k] < f64::MAX).collect();
+            (far, p, reached)
         };
-        let (a, _) = bfs(ends.first().copied().unwrap_or(skel[0]));
-        let (_, p) = bfs(a);
-        let pl: f64 = p
-            .windows(2)
-            .map(|s| {
-                let (dx, dy) = (
-                    (s[0] % bw) as f64 - (s[1] % bw) as f64,
-                    (s[0] / bw) as f64 - (s[1] / bw) as f64,
-                );
-                (dx * dx + dy * dy).sqrt()
-            })
-            .sum();
-        (p, pl)
+        let path_len = |p: &[usize]| -> f64 {
+            p.windows(2)
+                .map(|s| {
+                    let (dx, dy) = (
+                        (s[0] % bw) as f64 - (s[1] % bw) as f64,
+                        (s[0] / bw) as f64 - (s[1] / bw) as f64,
+                    );
+                    (dx * dx + dy * dy).sqrt()
+                })
+                .sum()
+        };
+        // The longest path of each skeleton piece (from an end where it
+        // has one); the longest of them (the first on ties).
+        let mut seen = vec![false; skel.len()];
+        let mut best: (Vec<usize>, f64) = (Vec::new(), -1.0);
+        for start in ends.iter().chain(&skel).copied() {
+            if seen[sl(start)] {
+                continue;
+            }
+            let (a, _, reached) = bfs(start);
+            for k in reached {
+                seen[k] = true;
+            }
+            let (_, p, _) = bfs(a);
+            let pl = path_len(&p);
+            if pl > best.1 {
+                best = (p, pl);
+            }
+        }
+        (best.0, best.1.max(0.0))
     } else {
         (skel.clone(), 0.0)
     };
@@ -427,5 +450,49 @@ pub(crate) fn classify(
         VesselClass::Dot
     } else {
         VesselClass::Loop
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A U tube 3 px wide: limbs 30 px long, 10 px apart (centre to centre).
+    fn u_tube() -> Vec<(usize, usize)> {
+        let mut pix = Vec::new();
+        for y in 10..43 {
+            for x in 10..23 {
+                let limb = (10..13).contains(&x) || (20..23).contains(&x);
+                if limb || y >= 40 {
+                    pix.push((x, y));
+                }
+            }
+        }
+        pix
+    }
+
+    #[test]
+    fn a_u_turns_half_a_turn_twice_and_its_path_runs_both_limbs() {
+        let s = shape(&u_tube());
+        assert!(s.path_px > 60.0, "{s:?}");
+        assert!((s.turns - 1.0).abs() < 0.3, "{s:?}");
+        assert!(s.tortuosity > 4.0, "{s:?}");
+    }
+
+    #[test]
+    fn a_second_piece_does_not_cut_the_longest_path() {
+        // A vessel joined across a gap: a U and, below it, a small blob
+        // (after the U in raster order). The path and turns are the U's.
+        let u = shape(&u_tube());
+        let mut pix = u_tube();
+        for y in 50..53 {
+            for x in 15..18 {
+                pix.push((x, y));
+            }
+        }
+        let s = shape(&pix);
+        assert!((s.path_px - u.path_px).abs() < 1e-9, "{s:?} vs {u:?}");
+        assert!((s.turns - u.turns).abs() < 1e-9, "{s:?} vs {u:?}");
+        assert!((s.tortuosity - u.tortuosity).abs() < 1e-9, "{s:?} vs {u:?}");
     }
 }
