@@ -29,7 +29,10 @@
 //! 2. `twisted` when `turns ≥ twisted_min_turns` and the path is at least 3
 //!    widths long;
 //! 3. `dot` when `elongation < dot_max_elongation` and `extent_um ≤
-//!    dot_max_extent_um` (a larger round blob is a loop whose limbs merged);
+//!    dot_max_extent_um` (a larger round blob is a loop whose limbs merged),
+//!    and the longest skeleton path is under `loop_min_extent_widths`
+//!    widths (a dot's skeleton is about a point; a round blob whose
+//!    skeleton runs a bent tube, a U with its base under hair, is a loop);
 //! 4. `loop` otherwise (elongated, few turns: a hairpin seen from above,
 //!    whether its limbs segment apart as a U or together as a bar).
 
@@ -446,6 +449,7 @@ pub(crate) fn classify(
     } else if (s.elongation < p.dot_max_elongation
         || extent_um < p.loop_min_extent_widths * tube_width_um)
         && extent_um <= p.dot_max_extent_um
+        && path_um < p.loop_min_extent_widths * tube_width_um
     {
         VesselClass::Dot
     } else {
@@ -477,6 +481,20 @@ mod tests {
         assert!(s.path_px > 60.0, "{s:?}");
         assert!((s.turns - 1.0).abs() < 0.3, "{s:?}");
         assert!(s.tortuosity > 4.0, "{s:?}");
+    }
+
+    #[test]
+    fn a_round_blob_is_a_dot_unless_its_skeleton_runs_two_widths() {
+        // Figures of a hairpin whose base lies under hair (realistic
+        // phantom, 1.5 µm/px): round, 46.5 µm across, tubes 18.8 µm wide.
+        let p = VesselParams::default();
+        let s = Shape {
+            elongation: 1.11,
+            ..Shape::default()
+        };
+        assert_eq!(classify(&s, 46.5, 18.8, 0.0, &p), VesselClass::Dot);
+        assert_eq!(classify(&s, 46.5, 18.8, 30.0, &p), VesselClass::Dot);
+        assert_eq!(classify(&s, 46.5, 18.8, 60.7, &p), VesselClass::Loop);
     }
 
     #[test]

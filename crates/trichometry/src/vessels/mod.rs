@@ -175,7 +175,8 @@ pub struct VesselParams {
     /// A loop is at least this many tube widths long (extent): a shorter
     /// vessel cannot show two limbs and a U-turn, and is a dot however
     /// elongated its few pixels look (small dots at 5 µm/px, cut by hair or
-    /// glare).
+    /// glare); and a round blob whose longest skeleton path reaches this
+    /// many widths is a bent tube (a loop), not a dot.
     pub loop_min_extent_widths: f64,
     /// Twisted loops turn at least this many half-turns (units of π).
     pub twisted_min_turns: f64,
