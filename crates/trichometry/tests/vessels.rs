@@ -158,12 +158,7 @@ fn score(p: &Phantom, st: &VesselStage, hidden: Option<&Mask>) -> Score {
     }
     let (mut matched, mut right) = (0, 0);
     for tv in 1..=nt {
-        let best_d = (1..=nd).max_by_key(|&d| (ov[tv * (nd + 1) + d], std::cmp::Reverse(d)));
-        let Some(d) = best_d.filter(|&d| ov[tv * (nd + 1) + d] > 0) else {
-            continue;
-        };
-        let best_t = (1..=nt).max_by_key(|&u| (ov[u * (nd + 1) + d], std::cmp::Reverse(u)));
-        if best_t == Some(tv) {
+        if let Some(d) = match_of(&ov, nt, nd, tv) {
             matched += 1;
             right += (st.capillaries[d - 1].class == t.vessels[tv - 1].class) as usize;
         }
@@ -176,6 +171,15 @@ fn score(p: &Phantom, st: &VesselStage, hidden: Option<&Mask>) -> Score {
         matched,
         class_right: right,
     }
+}
+
+/// The detection matched one-to-one with true vessel `tv` by largest
+/// overlap (`ov`: (true label) × (found label), `nt` and `nd` vessels).
+fn match_of(ov: &[usize], nt: usize, nd: usize, tv: usize) -> Option<usize> {
+    let best_d = (1..=nd).max_by_key(|&d| (ov[tv * (nd + 1) + d], std::cmp::Reverse(d)));
+    let d = best_d.filter(|&d| ov[tv * (nd + 1) + d] > 0)?;
+    let best_t = (1..=nt).max_by_key(|&u| (ov[u * (nd + 1) + d], std::cmp::Reverse(u)));
+    (best_t == Some(tv)).then_some(d)
 }
 
 fn assert_accuracy(s: &Score, what: &str) {
@@ -1257,14 +1261,9 @@ fn realistic_class_error_breakdown() {
         }
         let (mut matched, mut right) = (0, 0);
         for tv in 1..=nt {
-            let best_d = (1..=nd).max_by_key(|&d| (ov[tv * (nd + 1) + d], std::cmp::Reverse(d)));
-            let Some(d) = best_d.filter(|&d| ov[tv * (nd + 1) + d] > 0) else {
+            let Some(d) = match_of(&ov, nt, nd, tv) else {
                 continue;
             };
-            let best_t = (1..=nt).max_by_key(|&u| (ov[u * (nd + 1) + d], std::cmp::Reverse(u)));
-            if best_t != Some(tv) {
-                continue;
-            }
             matched += 1;
             let (v, c) = (&t.vessels[tv - 1], &st.capillaries[d - 1]);
             if c.class == v.class {
