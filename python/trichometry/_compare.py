@@ -112,6 +112,11 @@ class Comparison:
     def plot(self, ax: Any = None) -> Any:
         """Show the Δa* map and the change overlay side by side (matplotlib).
 
+        Overlay colours: hairs green gained, red lost, orange thinned, blue
+        thickened, dashed violet split or merged (joined to the other visit's
+        shaft); capillaries as circles, green gained, red lost; the field
+        outside the shared part is darkened.
+
         Returns the matplotlib axes.
         """
         import matplotlib.pyplot as plt

@@ -1063,3 +1063,166 @@ fn recheck_finds_missed_hairs_and_keeps_true_changes() {
         "{mo:?} vs {m:?}"
     );
 }
+
+/// The change overlay: every changed hair is drawn along its axis in its
+/// colour, a split-or-merged record dashed, every gained/lost capillary as
+/// a circle; unmarked pixels are the baseline's grey (darkened to a third
+/// outside the shared field); an image that is not the baseline is refused.
+#[test]
+fn overlay_draws_each_change_on_the_baseline() {
+    use trichometry::compare::{overlay, ChangeKind};
+    use trichometry::image::SamplesRef;
+    let changes = SceneChanges {
+        capillaries_added: 0.3,
+        capillaries_removed: 0.2,
+        thickened_fraction: 0.3,
+        diameter_change_um: 15.0,
+        hairs_lost: 0.2,
+        hairs_gained: 0.1,
+        ..SceneChanges::default()
+    };
+    let p = pair(23, nuisance_followup(6.0, 1.0, [0.12, -0.05]), changes);
+    let mut c = compare_pair(&p);
+    let colour = |k: ChangeKind| match k {
+        ChangeKind::Gained => Some([40u8, 220, 60]),
+        ChangeKind::Lost => Some([235, 40, 40]),
+        ChangeKind::Thinned => Some([255, 170, 0]),
+        ChangeKind::Thickened => Some([60, 140, 255]),
+        ChangeKind::SplitOrMerged => Some([200, 80, 255]),
+        ChangeKind::Unchanged => None,
+    };
+    // The oracle records never split: turn the longest unchanged row into
+    // a split-or-merged one to see it drawn.
+    let long = |m: &trichometry::compare::HairMatch| {
+        let [a, b] = m.ends_px;
+        (b[0] - a[0]).hypot(b[1] - a[1])
+    };
+    let k = (0..c.hair_matches.len())
+        .filter(|&k| c.hair_matches[k].change == ChangeKind::Unchanged)
+        .max_by(|&a, &b| long(&c.hair_matches[a]).total_cmp(&long(&c.hair_matches[b])))
+        .expect("unchanged hairs");
+    assert!(long(&c.hair_matches[k]) > 40.0);
+    c.hair_matches[k].change = ChangeKind::SplitOrMerged;
+    let img = &p.baseline.image;
+    let o = overlay(&c, &img.view()).unwrap();
+    let (w, h) = (img.width(), img.height());
+    assert_eq!((o.width(), o.height(), o.channels()), (w, h, 3));
+    let (SamplesRef::U8(px), SamplesRef::U8(src)) = (o.view().samples(), img.view().samples())
+    else {
+        panic!("8-bit images expected");
+    };
+    let at = |x: f64, y: f64| {
+        let (x, y) = (x.round() as usize, y.round() as usize);
+        let i = 3 * (y * w + x);
+        [px[i], px[i + 1], px[i + 2]]
+    };
+    let marks: Vec<[u8; 3]> = [
+        ChangeKind::Gained,
+        ChangeKind::Lost,
+        ChangeKind::Thinned,
+        ChangeKind::Thickened,
+        ChangeKind::SplitOrMerged,
+    ]
+    .into_iter()
+    .filter_map(colour)
+    .collect();
+    // Each changed hair: the points along its axis are marked, most in its
+    // own colour (marks drawn later may cover a crossing).
+    let mut drawn = 0;
+    let mut own = [0usize; 2];
+    let mut gaps = [0usize; 2];
+    for m in &c.hair_matches {
+        let Some(col) = colour(m.change) else {
+            continue;
+        };
+        let [a, b] = m.ends_px;
+        let inside = |q: [f64; 2]| {
+            q[0] >= 0.0 && q[1] >= 0.0 && q[0] < w as f64 - 0.5 && q[1] < h as f64 - 0.5
+        };
+        if !inside(a) || !inside(b) {
+            continue;
+        }
+        drawn += 1;
+        let n = long(m).ceil() as usize;
+        let (mut on, mut total) = (0, 0);
+        for s in 0..=n {
+            if m.change == ChangeKind::SplitOrMerged && (s / 4) % 2 == 1 {
+                // A gap of the dash: the middle of it stays unmarked (its
+                // ends may be touched by the 1 px arms of the dashes).
+                if s % 8 == 5 || s % 8 == 6 {
+                    let t = s as f64 / n as f64;
+                    let q = at(a[0] + t * (b[0] - a[0]), a[1] + t * (b[1] - a[1]));
+                    gaps[0] += usize::from(q != col);
+                    gaps[1] += 1;
+                }
+                continue;
+            }
+            let t = s as f64 / n.max(1) as f64;
+            let q = at(a[0] + t * (b[0] - a[0]), a[1] + t * (b[1] - a[1]));
+            assert!(
+                marks.contains(&q),
+                "{:?} at step {s} of {n}: {q:?}",
+                m.change
+            );
+            total += 1;
+            on += usize::from(q == col);
+        }
+        own[0] += on;
+        own[1] += total;
+    }
+    assert!(drawn >= 10, "only {drawn} changed hairs inside the frame");
+    assert!(own[0] as f64 >= 0.9 * own[1] as f64, "own colour {own:?}");
+    assert!(
+        gaps[1] >= 8 && gaps[0] as f64 >= 0.9 * gaps[1] as f64,
+        "dash gaps unmarked {gaps:?}"
+    );
+    // Each gained/lost capillary: its circle's points carry a mark.
+    let mut circles = 0;
+    for m in &c.capillary_matches {
+        let Some(_) =
+            colour(m.change).filter(|_| matches!(m.change, ChangeKind::Gained | ChangeKind::Lost))
+        else {
+            continue;
+        };
+        if m.x_px < 9.0 || m.y_px < 9.0 || m.x_px > w as f64 - 10.0 || m.y_px > h as f64 - 10.0 {
+            continue;
+        }
+        circles += 1;
+        for k in 0..16 {
+            let t = k as f64 / 16.0 * std::f64::consts::TAU;
+            let q = at(m.x_px + 8.0 * t.cos(), m.y_px + 8.0 * t.sin());
+            assert!(marks.contains(&q), "capillary {:?} at {k}: {q:?}", m.change);
+        }
+    }
+    assert!(
+        circles >= 3,
+        "only {circles} capillary changes inside the frame"
+    );
+    // Unmarked pixels: the baseline's luma, a third of it outside the
+    // shared field; both kinds of field are present.
+    let shared = &c.maps.shared;
+    let mut seen = [0usize; 2];
+    for i in (0..w * h).step_by(7) {
+        let q = [px[3 * i], px[3 * i + 1], px[3 * i + 2]];
+        if marks.contains(&q) {
+            continue;
+        }
+        let g =
+            ((src[3 * i] as u32 * 54 + src[3 * i + 1] as u32 * 183 + src[3 * i + 2] as u32 * 19)
+                >> 8) as u8;
+        let want = if shared.data[i] { g } else { g / 3 };
+        assert_eq!(q, [want; 3], "pixel {i}");
+        seen[usize::from(shared.data[i])] += 1;
+    }
+    assert!(seen[0] > 1000 && seen[1] > 1000, "{seen:?}");
+    // Not this comparison's baseline: a typed error.
+    let small = trichometry::Image::new(
+        w / 2,
+        h,
+        3,
+        trichometry::image::Samples::U8(vec![0; w / 2 * h * 3]),
+    )
+    .unwrap();
+    let e = overlay(&c, &small.view()).unwrap_err();
+    assert_eq!(e.kind(), "parameter", "{e}");
+}

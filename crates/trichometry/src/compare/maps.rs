@@ -1,5 +1,6 @@
-//! The change overlay: the baseline image in grey with gained, lost and
-//! thinned/thickened hairs and gained/lost capillaries drawn on it.
+//! The change overlay: the baseline image in grey with gained, lost,
+//! thinned/thickened and split-or-merged hairs and gained/lost capillaries
+//! drawn on it.
 
 use super::{ChangeKind, Comparison};
 use crate::error::{Error, Result};
@@ -10,11 +11,17 @@ const GAINED: [u8; 3] = [40, 220, 60];
 const LOST: [u8; 3] = [235, 40, 40];
 const THINNED: [u8; 3] = [255, 170, 0];
 const THICKENED: [u8; 3] = [60, 140, 255];
+const SPLIT_OR_MERGED: [u8; 3] = [200, 80, 255];
+/// Dash period of the split-or-merged lines (px): `DASH` on, `DASH` off.
+const DASH: usize = 4;
 
 /// Draw the changes of `cmp` on the baseline image (8-bit RGB out):
 /// hairs as lines along their axis (green gained, red lost, orange thinned,
-/// blue thickened), capillaries as circles (green gained, red lost); the
-/// field outside the shared part is darkened.
+/// blue thickened, dashed violet for a record joined to the other visit's
+/// shaft as split or merged — see
+/// [`CompareParams::join_split_hairs`](super::CompareParams::join_split_hairs);
+/// unchanged hairs are not drawn), capillaries as circles (green gained, red
+/// lost); the field outside the shared part is darkened to a third.
 pub fn overlay(cmp: &Comparison, baseline: &ImageRef<'_>) -> Result<Image> {
     let (w, h) = (baseline.width(), baseline.height());
     let shared = &cmp.maps.shared;
@@ -61,11 +68,16 @@ pub fn overlay(cmp: &Comparison, baseline: &ImageRef<'_>) -> Result<Image> {
             ChangeKind::Lost => LOST,
             ChangeKind::Thinned => THINNED,
             ChangeKind::Thickened => THICKENED,
-            ChangeKind::Unchanged | ChangeKind::SplitOrMerged => continue,
+            ChangeKind::SplitOrMerged => SPLIT_OR_MERGED,
+            ChangeKind::Unchanged => continue,
         };
+        let dashed = m.change == ChangeKind::SplitOrMerged;
         let [a, b] = m.ends_px;
         let n = ((b[0] - a[0]).hypot(b[1] - a[1]).ceil() as usize).max(1);
         for k in 0..=n {
+            if dashed && (k / DASH) % 2 == 1 {
+                continue;
+            }
             let t = k as f64 / n as f64;
             let (x, y) = (a[0] + t * (b[0] - a[0]), a[1] + t * (b[1] - a[1]));
             for (dx, dy) in [(0, 0), (1, 0), (0, 1), (-1, 0), (0, -1)] {
