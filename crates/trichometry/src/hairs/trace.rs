@@ -16,7 +16,7 @@ use super::detect::Detection;
 use super::profile::{self, WidthSample};
 use super::HairParams;
 use crate::image::Mask;
-use crate::kernels::{label_with, sample_bilinear, Connectivity};
+use crate::kernels::{component_pixels, sample_bilinear, Connectivity};
 use rayon::prelude::*;
 
 /// An ordered centreline piece between cuts, in full-resolution px.
@@ -621,14 +621,10 @@ fn smooth(pts: &[[f32; 2]], k: usize) -> Vec<[f32; 2]> {
 pub(crate) fn pieces(det: &Detection, params: &HairParams, upp: f64) -> (Vec<Piece>, Mask) {
     let thin = centrelines(det);
     let (cut, zones) = cut_junctions(&thin, det);
-    let lab = label_with(&cut, Connectivity::Eight);
+    // The pixels of each 8-connected piece of the cut centrelines, in
+    // label order (increasing indices in each).
+    let comps = component_pixels(&cut, Connectivity::Eight);
     let w = cut.width;
-    let mut comps: Vec<Vec<usize>> = vec![Vec::new(); lab.count as usize + 1];
-    for (i, &l) in lab.data.iter().enumerate() {
-        if l != 0 {
-            comps[l as usize].push(i);
-        }
-    }
     let f = det.factor as f32;
     let off = (f - 1.0) / 2.0;
     let min_px = 3usize;
@@ -638,7 +634,6 @@ pub(crate) fn pieces(det: &Detection, params: &HairParams, upp: f64) -> (Vec<Pie
     // hair into another across a crossing without a three-way junction.
     let paths: Vec<Vec<usize>> = comps
         .par_iter()
-        .skip(1)
         .filter(|c| c.len() >= min_px)
         .flat_map_iter(|c| {
             // The maxima across a flat-topped (wide, opaque) shaft form a
@@ -1227,7 +1222,7 @@ pub(crate) mod diag {
     use crate::analysis::StageInput;
     use crate::color::{linear_to_srgb, to_linear};
     use crate::image::{Image, Plane, Samples};
-    use crate::kernels::{dilate, gaussian_blur};
+    use crate::kernels::{dilate, gaussian_blur, label_with};
     use crate::synth::hairs::{paint_hairs, HairSceneSpec, HairTruth};
     use crate::synth::{skin, Rng, SceneSpec};
 
