@@ -469,18 +469,18 @@ pub(super) fn cut_junctions(thin: &Mask, det: &Detection) -> (Mask, Mask) {
 
 /// Order the pixels of one component into a path by walking from an end.
 fn order(pix: &[usize], w: usize, in_comp: &dyn Fn(usize) -> bool) -> Vec<usize> {
-    let nb = |i: usize| -> Vec<usize> {
+    // The neighbours of `i` in the component, in `RING` order (no
+    // allocation per step of the walk).
+    let nb = |i: usize| {
         let (x, y) = ((i % w) as i64, (i / w) as i64);
-        RING.iter()
-            .filter_map(|&(dx, dy)| {
-                let (xx, yy) = (x + dx as i64, y + dy as i64);
-                if xx < 0 || yy < 0 || xx >= w as i64 {
-                    return None;
-                }
-                let j = (yy as usize) * w + xx as usize;
-                in_comp(j).then_some(j)
-            })
-            .collect()
+        RING.iter().filter_map(move |&(dx, dy)| {
+            let (xx, yy) = (x + dx as i64, y + dy as i64);
+            if xx < 0 || yy < 0 || xx >= w as i64 {
+                return None;
+            }
+            let j = (yy as usize) * w + xx as usize;
+            in_comp(j).then_some(j)
+        })
     };
     // Start: the pixel farthest from an arbitrary pixel (a path end), then
     // the end is the one farthest from that (two sweeps by Euclid distance).
