@@ -16,7 +16,7 @@ use super::detect::Detection;
 use super::profile::{self, WidthSample};
 use super::HairParams;
 use crate::image::Mask;
-use crate::kernels::{label_with, sample_bilinear, Connectivity};
+use crate::kernels::{component_pixels, sample_bilinear, Connectivity};
 use rayon::prelude::*;
 
 /// An ordered centreline piece between cuts, in full-resolution px.
@@ -437,23 +437,29 @@ pub(super) fn cut_junctions(thin: &Mask, det: &Detection) -> (Mask, Mask) {
     let (w, h) = (thin.width, thin.height);
     let mut zones = Mask::filled(w, h, false);
     let mut cut = thin.clone();
-    for y in 0..h {
-        for x in 0..w {
-            if thin.data[y * w + x] && branches(thin, x, y) >= 3 {
-                let r = (1.5 * det.scale.data[y * w + x]).max(1.5);
-                let ri = r.ceil() as i32;
-                for dy in -ri..=ri {
-                    for dx in -ri..=ri {
-                        let (xx, yy) = (x as i32 + dx, y as i32 + dy);
-                        if xx < 0 || yy < 0 || xx >= w as i32 || yy >= h as i32 {
-                            continue;
-                        }
-                        if ((dx * dx + dy * dy) as f32) <= r * r {
-                            let j = yy as usize * w + xx as usize;
-                            zones.data[j] = true;
-                            cut.data[j] = false;
-                        }
-                    }
+    // The junction pixels, found in parallel rows (raster order); their
+    // discs are then painted (the same in any order: flags only set).
+    let junctions: Vec<(usize, usize)> = (0..h)
+        .into_par_iter()
+        .flat_map_iter(|y| {
+            (0..w)
+                .filter(move |&x| thin.data[y * w + x] && branches(thin, x, y) >= 3)
+                .map(move |x| (x, y))
+        })
+        .collect();
+    for (x, y) in junctions {
+        let r = (1.5 * det.scale.data[y * w + x]).max(1.5);
+        let ri = r.ceil() as i32;
+        for dy in -ri..=ri {
+            for dx in -ri..=ri {
+                let (xx, yy) = (x as i32 + dx, y as i32 + dy);
+                if xx < 0 || yy < 0 || xx >= w as i32 || yy >= h as i32 {
+                    continue;
+                }
+                if ((dx * dx + dy * dy) as f32) <= r * r {
+                    let j = yy as usize * w + xx as usize;
+                    zones.data[j] = true;
+                    cut.data[j] = false;
                 }
             }
         }
@@ -463,18 +469,18 @@ pub(super) fn cut_junctions(thin: &Mask, det: &Detection) -> (Mask, Mask) {
 
 /// Order the pixels of one component into a path by walking from an end.
 fn order(pix: &[usize], w: usize, in_comp: &dyn Fn(usize) -> bool) -> Vec<usize> {
-    let nb = |i: usize| -> Vec<usize> {
+    // The neighbours of `i` in the component, in `RING` order (no
+    // allocation per step of the walk).
+    let nb = |i: usize| {
         let (x, y) = ((i % w) as i64, (i / w) as i64);
-        RING.iter()
-            .filter_map(|&(dx, dy)| {
-                let (xx, yy) = (x + dx as i64, y + dy as i64);
-                if xx < 0 || yy < 0 || xx >= w as i64 {
-                    return None;
-                }
-                let j = (yy as usize) * w + xx as usize;
-                in_comp(j).then_some(j)
-            })
-            .collect()
+        RING.iter().filter_map(move |&(dx, dy)| {
+            let (xx, yy) = (x + dx as i64, y + dy as i64);
+            if xx < 0 || yy < 0 || xx >= w as i64 {
+                return None;
+            }
+            let j = (yy as usize) * w + xx as usize;
+            in_comp(j).then_some(j)
+        })
     };
     // Start: the pixel farthest from an arbitrary pixel (a path end), then
     // the end is the one farthest from that (two sweeps by Euclid distance).
@@ -615,14 +621,10 @@ fn smooth(pts: &[[f32; 2]], k: usize) -> Vec<[f32; 2]> {
 pub(crate) fn pieces(det: &Detection, params: &HairParams, upp: f64) -> (Vec<Piece>, Mask) {
     let thin = centrelines(det);
     let (cut, zones) = cut_junctions(&thin, det);
-    let lab = label_with(&cut, Connectivity::Eight);
+    // The pixels of each 8-connected piece of the cut centrelines, in
+    // label order (increasing indices in each).
+    let comps = component_pixels(&cut, Connectivity::Eight);
     let w = cut.width;
-    let mut comps: Vec<Vec<usize>> = vec![Vec::new(); lab.count as usize + 1];
-    for (i, &l) in lab.data.iter().enumerate() {
-        if l != 0 {
-            comps[l as usize].push(i);
-        }
-    }
     let f = det.factor as f32;
     let off = (f - 1.0) / 2.0;
     let min_px = 3usize;
@@ -632,7 +634,6 @@ pub(crate) fn pieces(det: &Detection, params: &HairParams, upp: f64) -> (Vec<Pie
     // hair into another across a crossing without a three-way junction.
     let paths: Vec<Vec<usize>> = comps
         .par_iter()
-        .skip(1)
         .filter(|c| c.len() >= min_px)
         .flat_map_iter(|c| {
             // The maxima across a flat-topped (wide, opaque) shaft form a
@@ -887,29 +888,36 @@ pub(crate) fn join(pieces: &[Piece], params: &HairParams, upp: f64) -> Vec<Trace
     let finite = |k: usize| ends[k].p[0].is_finite() && ends[k].p[1].is_finite();
     let mut by_x: Vec<usize> = (0..ends.len()).filter(|&k| finite(k)).collect();
     by_x.sort_by(|&i, &j| ends[i].p[0].total_cmp(&ends[j].p[0]).then(i.cmp(&j)));
-    let mut pairs: Vec<(usize, usize)> = Vec::new();
-    for (s, &i) in by_x.iter().enumerate() {
-        for &j in &by_x[s + 1..] {
-            if ends[j].p[0] - ends[i].p[0] > reach {
-                break;
-            }
-            pairs.push((i.min(j), i.max(j)));
-        }
-    }
-    for i in (0..ends.len()).filter(|&k| !finite(k)) {
-        for j in (0..ends.len()).filter(|&j| j != i && (finite(j) || j > i)) {
-            pairs.push((i.min(j), i.max(j)));
-        }
-    }
-    let mut cand: Vec<(f32, usize, usize)> = Vec::new();
-    for (a, b) in pairs {
+    // A pair's score (`None`: the ends cannot link).
+    let score = |a: usize, b: usize| -> Option<(f32, usize, usize)> {
         let (ea, eb) = (ends[a], ends[b]);
         if ea.piece == eb.piece {
-            continue;
+            return None;
         }
         let (pa, pb) = (&pieces[ea.piece], &pieces[eb.piece]);
-        if let Ok(score) = link_score(&ea, &eb, pa, pb, params, max_gap, max_ang) {
-            cand.push((score, a, b));
+        link_score(&ea, &eb, pa, pb, params, max_gap, max_ang)
+            .ok()
+            .map(|score| (score, a, b))
+    };
+    // The sweep in parallel over its first ends. A pair farther apart in y
+    // than `reach` fails the gap test anyway (its distance is at least
+    // that, far beyond rounding), so it is not scored.
+    let (ends_r, score_r, by_x_r) = (&ends, &score, &by_x);
+    let mut cand: Vec<(f32, usize, usize)> = by_x
+        .par_iter()
+        .enumerate()
+        .flat_map_iter(|(s, &i)| {
+            let (xi, yi) = (ends_r[i].p[0], ends_r[i].p[1]);
+            by_x_r[s + 1..]
+                .iter()
+                .take_while(move |&&j| ends_r[j].p[0] - xi <= reach)
+                .filter(move |&&j| (ends_r[j].p[1] - yi).abs() <= reach)
+                .filter_map(move |&j| score_r(i.min(j), i.max(j)))
+        })
+        .collect();
+    for i in (0..ends.len()).filter(|&k| !finite(k)) {
+        for j in (0..ends.len()).filter(|&j| j != i && (finite(j) || j > i)) {
+            cand.extend(score(i.min(j), i.max(j)));
         }
     }
     cand.sort_by(|x, y| x.0.total_cmp(&y.0).then(x.1.cmp(&y.1)).then(x.2.cmp(&y.2)));
@@ -922,7 +930,7 @@ pub(crate) fn join(pieces: &[Piece], params: &HairParams, upp: f64) -> Vec<Trace
     }
     // Walk chains: start at pieces with a free end; then leftover cycles.
     let mut used = vec![false; pieces.len()];
-    let mut out = Vec::new();
+    let mut chains: Vec<Vec<(usize, bool)>> = Vec::new();
     let mut starts: Vec<(usize, usize)> = Vec::new();
     for (k, e) in ends.iter().enumerate() {
         if link[k].is_none() {
@@ -950,9 +958,10 @@ pub(crate) fn join(pieces: &[Piece], params: &HairParams, upp: f64) -> Vec<Trace
                 _ => break,
             }
         }
-        out.push(assemble(pieces, &chain));
+        chains.push(chain);
     }
-    out
+    // The shafts assembled in parallel (in chain order).
+    chains.par_iter().map(|c| assemble(pieces, c)).collect()
 }
 
 /// One shaft from a chain of pieces `(piece, reversed)`, in order: their
@@ -1213,7 +1222,7 @@ pub(crate) mod diag {
     use crate::analysis::StageInput;
     use crate::color::{linear_to_srgb, to_linear};
     use crate::image::{Image, Plane, Samples};
-    use crate::kernels::{dilate, gaussian_blur};
+    use crate::kernels::{dilate, gaussian_blur, label_with};
     use crate::synth::hairs::{paint_hairs, HairSceneSpec, HairTruth};
     use crate::synth::{skin, Rng, SceneSpec};
 

@@ -217,6 +217,23 @@ fn paint(c: &Components, w: usize, h: usize, keep: impl Fn(u32) -> bool + Sync) 
     data
 }
 
+/// The pixels of each connected component of `mask` (row-major indices
+/// `y·width + x`, increasing), component `k` of [`label_with`] at `k − 1`:
+/// the lists a raster scan of its label image gathers, straight from the
+/// runs (no label image is painted or scanned).
+pub(crate) fn component_pixels(mask: &Mask, connectivity: Connectivity) -> Vec<Vec<usize>> {
+    let c = components(mask, connectivity);
+    let w = mask.width;
+    let mut out: Vec<Vec<usize>> = vec![Vec::new(); c.count as usize];
+    for y in 0..c.row_start.len().saturating_sub(1) {
+        for i in c.row_start[y]..c.row_start[y + 1] {
+            let r = c.runs[i];
+            out[c.label[i] as usize - 1].extend((r.x0 as usize..r.x1 as usize).map(|x| y * w + x));
+        }
+    }
+    out
+}
+
 /// Connected components of `mask` with 8-connectivity, labelled 1..=count
 /// in raster order of each component's first pixel; 0 = background.
 ///
@@ -497,6 +514,14 @@ mod tests {
                 let l = label_with(&m, conn);
                 let (d, c) = naive(&m, conn);
                 prop_assert_eq!(l.count, c);
+                // Each component's pixels, as a raster scan gathers them.
+                let mut gathered = vec![Vec::new(); c as usize];
+                for (i, &v) in d.iter().enumerate() {
+                    if v != 0 {
+                        gathered[v as usize - 1].push(i);
+                    }
+                }
+                prop_assert_eq!(component_pixels(&m, conn), gathered);
                 prop_assert_eq!(l.data, d);
             }
         }
