@@ -937,6 +937,74 @@ fn scene_diag() {
             .filter(|x| x.0 >= 0.2)
             .collect();
         tr.sort_by(|a, b| b.0.total_cmp(&a.0));
+        let u_fin = {
+            let n = pts
+                .iter()
+                .filter(|&&q| {
+                    stage
+                        .shafts
+                        .iter()
+                        .any(|d| near_poly(q, &d.centreline_px, tol))
+                })
+                .count();
+            n as f32 / pts.len() as f32
+        };
+        if best < 0.6 {
+            // The first stage at which the hair is lost (≥ 60 % coverage).
+            let trc = tr.iter().find(|x| x.0 >= 0.6);
+            let cause = if u_fin >= 0.6 {
+                "split (covered by records)".to_string()
+            } else if let Some(x) = trc {
+                format!("traced, rejected: {}", x.1)
+            } else if pks >= 0.6 {
+                "kept pieces, not traced as one".to_string()
+            } else if pa_sum >= 0.6 {
+                "pieces failed profile support".to_string()
+            } else if near_det(&cut, &pts) >= 0.6 || near_det(&thin, &pts) >= 0.6 {
+                "maxima, pieces dropped".to_string()
+            } else if near_det(&det.mask, &pts) >= 0.6 {
+                "mask, no maxima".to_string()
+            } else {
+                "not in mask".to_string()
+            };
+            println!(
+                "MISS {upp} {seed} truth {:2} d {:4.1} light {} vis {:4.0} µm cross {} best {best:.2} union {u_fin:.2} mask {:.2} -> {cause}",
+                t.id,
+                t.diameter_um,
+                t.light as u8,
+                t.visible_length_um,
+                !t.crosses.is_empty() as u8,
+                near_det(&det.mask, &pts),
+            );
+        }
+        if best < 0.6 && u_fin < 0.6 {
+            for tt in traced.iter().filter(|tt| cov(&pts, &tt.pts) >= 0.3) {
+                if let Err(e) = rejection(&input, tt, &near_hair, f, upp, &params) {
+                    let good = tt
+                        .samples
+                        .iter()
+                        .filter(|s| s.depth >= params.min_contrast)
+                        .count();
+                    let len = *profile::arc_lengths(&tt.pts).last().unwrap_or(&0.0);
+                    println!(
+                        "REJ {upp} {seed} truth {:2} d {:4.1} light {} {e}: cov {:.2} w {:.1}px ({:.0} µm) depth {:.3} pieces {} attempts {} samples {} good {} profiled {:.0}/{:.0} px",
+                        t.id,
+                        t.diameter_um,
+                        t.light as u8,
+                        cov(&pts, &tt.pts),
+                        tt.width,
+                        tt.width as f64 * upp,
+                        tt.depth,
+                        tt.n_pieces,
+                        tt.attempts,
+                        tt.samples.len(),
+                        good,
+                        tt.profiled_px,
+                        len
+                    );
+                }
+            }
+        }
         println!(
             "truth {:2} d {:4.1} light {} vis {:4.0} µm ({} px in frame) unit {:3}: mask {:.2} nms {:.2} cut {:.2} pieces(all) {pa_sum:.2} best piece {pa:.2} kept {pks:.2} traced {tr:.2?} shaft {best:.2}",
             t.id,
