@@ -605,7 +605,12 @@ fn stage(
     // order, so the result does not depend on threads).
     let shapes: Vec<measure::Shape> = {
         use rayon::prelude::*;
-        found.par_iter().map(|v| measure::shape(&v.cells)).collect()
+        found
+            .par_iter()
+            .map_init(measure::ShapeScratch::default, |sc, v| {
+                measure::shape(&v.cells, sc)
+            })
+            .collect()
     };
     // (area µm², length µm, extent µm, tube width µm, class); the class
     // from the area at the cells' edge (`core_px`).
@@ -633,9 +638,9 @@ fn stage(
         );
         let shapes: Vec<measure::Shape> = rec
             .par_iter()
-            .map(|(f, i)| match i {
+            .map_init(measure::ShapeScratch::default, |sc, (f, i)| match i {
                 Some(i) => shapes[*i].clone(),
-                None => measure::shape(&f.cells),
+                None => measure::shape(&f.cells, sc),
             })
             .collect();
         (rec.into_iter().map(|(f, _)| f).collect::<Vec<_>>(), shapes)
