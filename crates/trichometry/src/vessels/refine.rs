@@ -512,9 +512,14 @@ fn window_body(
     // (the cells of one input pixel; elsewhere every cell is read).
     let reach = margin + clear;
     for wy in 0..wh {
-        let crow = &claim[cys[wy] * c.w..(cys[wy] + 1) * c.w];
         let row = wy * ww..(wy + 1) * ww;
-        for (cl, &cx) in claimed[row.clone()].iter_mut().zip(cxs) {
+        if wy > 0 && cys[wy] == cys[wy - 1] {
+            // The same coarse row as the row above: the same claims.
+            claimed.copy_within(row.start - ww..row.start, row.start);
+            continue;
+        }
+        let crow = &claim[cys[wy] * c.w..(cys[wy] + 1) * c.w];
+        for (cl, &cx) in claimed[row].iter_mut().zip(cxs) {
             *cl = crow[cx] == lab;
         }
     }
