@@ -4,7 +4,7 @@ use std::hint::black_box;
 use trichometry::compare::{compare, CompareParams, Visit};
 use trichometry::hairs::{detect_hairs, detect_hairs_with, HairParams, HairScratch};
 use trichometry::synth::pair::{render_pair, PairSpec, VisitSpec};
-use trichometry::vessels::{detect_vessels, VesselParams};
+use trichometry::vessels::{detect_vessels, detect_vessels_with, VesselParams, VesselScratch};
 use trichometry::{
     analyze, analyze_with, color, erythema, AnalysisScratch, Calibration, Params, StageInput,
 };
@@ -44,7 +44,8 @@ fn bench(c: &mut Criterion) {
 }
 
 /// The vessel stage alone (no hair mask) on 12 MP phantoms with capillaries
-/// at 1.5, 3.5 and 5 µm/px.
+/// at 1.5, 3.5 and 5 µm/px; plain, and in a kept `VesselScratch` with each
+/// stage handed back (as a batch worker's `AnalysisScratch` does).
 fn bench_vessels(c: &mut Criterion) {
     let mut g = c.benchmark_group("12mp_vessels");
     g.sample_size(10);
@@ -59,6 +60,13 @@ fn bench_vessels(c: &mut Criterion) {
         let params = VesselParams::default();
         g.bench_function(format!("detect_vessels_{um}um"), |b| {
             b.iter(|| detect_vessels(black_box(&input), None, &params).unwrap())
+        });
+        let mut scratch = VesselScratch::new();
+        g.bench_function(format!("detect_vessels_kept_scratch_{um}um"), |b| {
+            b.iter(|| {
+                let st = detect_vessels_with(black_box(&input), None, &params, &mut scratch);
+                scratch.recycle(st.unwrap());
+            })
         });
     }
     g.finish();

@@ -13,7 +13,7 @@ use crate::hairs::{self, HairParams, HairScratch, HairShaft, HairStage, HairSumm
 use crate::image::{ImageRef, Labels, Mask};
 use crate::quality::{self, QualityParams};
 use crate::scalp_signs::{self, ScalpSignParams, ScalpSignSummary, YellowDot};
-use crate::vessels::{self, Capillary, VesselParams, VesselSummary};
+use crate::vessels::{self, Capillary, VesselParams, VesselScratch, VesselStage, VesselSummary};
 use crate::warnings::Warning;
 use serde::{Deserialize, Serialize};
 use std::sync::{Mutex, PoisonError};
@@ -196,11 +196,12 @@ pub fn analyze_with<'a>(
 
 /// Working memory of [`analyze_with`] that a caller analysing many images
 /// keeps between calls: the linear RGB planes, the hair stage's planes (a
-/// [`HairScratch`], whose docs list them) and, once a result is handed back
-/// with [`AnalysisScratch::recycle`], its erythema maps, hair mask and hair
-/// labels. Without it these are allocated, faulted in and zeroed on every
-/// call; the other stages allocate as in [`analyze`]. The output does not
-/// depend on what the scratch holds.
+/// [`HairScratch`], whose docs list them), the vessel stage's (a
+/// [`VesselScratch`]) and, once a result is handed back with
+/// [`AnalysisScratch::recycle`], its erythema maps, hair mask and labels,
+/// and vessel mask and labels. Without it these are allocated, faulted in
+/// and zeroed on every call; the other stages allocate as in [`analyze`].
+/// The output does not depend on what the scratch holds.
 ///
 /// Resident memory ([`AnalysisScratch::resident_bytes`]): none until first
 /// used; after an image of `w × h` pixels, about `16 w h + 25 w h / f²`
@@ -210,7 +211,10 @@ pub fn analyze_with<'a>(
 /// once a result is recycled (156 MB at 12 MP: erythema maps 96, hair
 /// labels 48, hair mask 12), so about 420 MB at 12 MP. Buffers grow to the
 /// largest image seen (the linear planes take each image's size) and are
-/// freed when the scratch is dropped. Not shared between threads: one per
+/// freed when the scratch is dropped. The vessel stage adds about
+/// `17 w h / f²` bytes (`f`, its coarse factor: 3 at 3.5 µm/px; 23 MB at
+/// 12 MP) and 5 bytes per pixel once a result is recycled (60 MB at
+/// 12 MP: vessel labels 48, mask 12). Not shared between threads: one per
 /// thread, or a [`ScratchPool`].
 ///
 /// Measured on a 2-core machine under load (batch CLI, 7 JPEG phantoms of
@@ -220,6 +224,7 @@ pub fn analyze_with<'a>(
 #[derive(Default)]
 pub struct AnalysisScratch {
     hairs: HairScratch,
+    vessels: VesselScratch,
     rgb: LinearRgb,
     erythema: ErythemaMaps,
 }
@@ -243,13 +248,15 @@ impl AnalysisScratch {
         let rgb = [&self.rgb.r, &self.rgb.g, &self.rgb.b];
         let ery = [&self.erythema.a_star, &self.erythema.erythema_index];
         self.hairs.resident_bytes()
+            + self.vessels.resident_bytes()
             + 4 * rgb.iter().map(|p| p.capacity()).sum::<usize>()
             + 4 * ery.iter().map(|p| p.data.capacity()).sum::<usize>()
     }
 
     /// Hand back a result the caller is done with (after writing its masks,
-    /// say): its hair mask and label image become the next call's buffers
-    /// instead of fresh memory. The rest of it is dropped.
+    /// say): its erythema maps, hair and vessel masks and label images
+    /// become the next call's buffers instead of fresh memory. The rest of
+    /// it is dropped.
     pub fn recycle(&mut self, analysis: Analysis) {
         let maps = analysis.maps;
         if let Some(e) = maps.erythema {
@@ -260,6 +267,13 @@ impl AnalysisScratch {
                 mask,
                 labels,
                 ..HairStage::default()
+            });
+        }
+        if let (Some(mask), Some(labels)) = (maps.vessel_mask, maps.vessel_labels) {
+            self.vessels.recycle(VesselStage {
+                mask,
+                labels,
+                ..VesselStage::default()
             });
         }
     }
@@ -329,7 +343,8 @@ impl ScratchPool {
     }
 }
 
-/// The pipeline; the hair stage works in `scratch` when there is one.
+/// The pipeline; the hair and vessel stages work in `scratch` when there
+/// is one.
 fn run(
     image: ImageRef<'_>,
     calibration: &Calibration,
@@ -420,11 +435,13 @@ fn run(
             None
         };
         let ves = if rgb.is_colour {
-            Some(vessels::detect_vessels(
-                &input,
-                Some(&hair.mask),
-                &params.vessels,
-            )?)
+            let hm = Some(&hair.mask);
+            Some(match scratch.as_deref_mut() {
+                Some(s) => {
+                    vessels::detect_vessels_with(&input, hm, &params.vessels, &mut s.vessels)?
+                }
+                None => vessels::detect_vessels(&input, hm, &params.vessels)?,
+            })
         } else {
             None
         };

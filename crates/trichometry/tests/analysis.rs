@@ -88,11 +88,13 @@ fn kept_scratch_gives_analyze_bit_for_bit_over_a_sequence() {
     let mut scratch = AnalysisScratch::new();
     assert_eq!(scratch.resident_bytes(), 0);
     let mut hair_counts = Vec::new();
+    let mut vessel_counts = Vec::new();
     let mut check = |img: &Image, um: f64, what: &str, scratch: &mut AnalysisScratch, recycle| {
         let kept = analyze_with(img, &cal(um), &params, scratch).unwrap();
         let plain = analyze(img, &cal(um), &params).unwrap();
         assert_same(&kept, &plain, what);
         hair_counts.push(kept.summary.hairs.hair_count.unwrap_or(0));
+        vessel_counts.push(kept.capillaries.len());
         if recycle {
             scratch.recycle(kept);
         }
@@ -124,8 +126,11 @@ fn kept_scratch_gives_analyze_bit_for_bit_over_a_sequence() {
     check(&g, 3.5, "grey", &mut scratch, true);
     check(&a, 3.5, "a again", &mut scratch, true);
     check(&b, 2.0, "b again", &mut scratch, false);
-    // The phantoms have hair, so the scratch was used on every image.
+    // The phantoms have hair, so the scratch was used on every image; and
+    // vessels, found on every colour image (not on the grey one, 4th).
     assert!(hair_counts.iter().all(|&n| n > 5), "{hair_counts:?}");
+    let colour: Vec<usize> = [0, 1, 2, 4, 5].iter().map(|&i| vessel_counts[i]).collect();
+    assert!(colour.iter().all(|&n| n > 0), "{vessel_counts:?}");
 }
 
 #[test]

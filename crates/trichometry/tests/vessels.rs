@@ -6,7 +6,9 @@ use trichometry::kernels::{gaussian_blur, sample_bilinear};
 use trichometry::synth::{
     render, vessels::VesselClass, vessels::VesselSceneSpec, Phantom, Rng, SceneSpec,
 };
-use trichometry::vessels::{detect_vessels, VesselParams, VesselStage};
+use trichometry::vessels::{
+    detect_vessels, detect_vessels_with, VesselParams, VesselScratch, VesselStage,
+};
 use trichometry::{Mask, Plane, StageInput};
 
 /// A ~1.8 × 1.35 mm field of skin with vessels at `um` µm/px.
@@ -495,6 +497,71 @@ fn bad_input_is_an_error() {
     assert!(detect_vessels(&input, None, &bad).is_err());
     let small = Mask::filled(3, 3, false);
     assert!(detect_vessels(&input, Some(&small), &VesselParams::default()).is_err());
+}
+
+/// A kept `VesselScratch` gives `detect_vessels`' stage bit for bit over
+/// images of other sizes and scales (buffers grown, then holding stale
+/// values of a larger image), with hair and glare, recycled or not, after
+/// an error.
+#[test]
+fn kept_scratch_gives_the_plain_stage_bit_for_bit() {
+    let params = VesselParams::default();
+    let mut scratch = VesselScratch::new();
+    assert_eq!(scratch.resident_bytes(), 0);
+    let mut counts = Vec::new();
+    for (k, &(um, seed, recycle)) in [
+        (3.0, 61, true),
+        (2.0, 62, true),
+        (5.0, 63, false),
+        (3.0, 64, true),
+    ]
+    .iter()
+    .enumerate()
+    {
+        let p = scene(um, seed, true);
+        let mut rgb = planes(&p);
+        let hair = paint_hairs(&mut rgb, um, 3, seed);
+        // Glare in a corner: not analysable.
+        let mut valid = Mask::filled(rgb.width, rgb.height, true);
+        for y in 0..rgb.height / 5 {
+            for x in 0..rgb.width / 6 {
+                valid.data[y * rgb.width + x] = false;
+            }
+        }
+        let input = StageInput {
+            rgb: &rgb,
+            um_per_px: um,
+            valid: &valid,
+        };
+        if k == 2 {
+            let bad = VesselParams {
+                edge_fraction: 2.0,
+                ..VesselParams::default()
+            };
+            assert!(detect_vessels_with(&input, Some(&hair), &bad, &mut scratch).is_err());
+        }
+        let kept = detect_vessels_with(&input, Some(&hair), &params, &mut scratch).unwrap();
+        let plain = detect_vessels(&input, Some(&hair), &params).unwrap();
+        // Debug prints every float's shortest round-trip form: bit for bit.
+        assert_eq!(
+            format!("{:?}", kept.capillaries),
+            format!("{:?}", plain.capillaries)
+        );
+        assert_eq!(
+            format!("{:?}", kept.summary),
+            format!("{:?}", plain.summary)
+        );
+        assert!(
+            kept.labels == plain.labels && kept.mask == plain.mask,
+            "image {k}: maps"
+        );
+        assert!(scratch.resident_bytes() > 0);
+        counts.push(kept.capillaries.len());
+        if recycle {
+            scratch.recycle(kept);
+        }
+    }
+    assert!(counts.iter().all(|&n| n > 5), "{counts:?}");
 }
 
 /// Join and branch gaps are only required to be finite and ≥ 0: a huge one

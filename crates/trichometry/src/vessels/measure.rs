@@ -64,13 +64,39 @@ const N8: [(i32, i32); 8] = [
 ];
 
 crate::kernels::simd::dispatch! {
-    /// Shape of the pixels `pix` (x, y work coordinates).
-    pub(crate) fn shape(pix: &[(usize, usize)]) -> Shape => shape_body
+    /// Shape of the pixels `pix` (x, y work coordinates), in the buffers of
+    /// `sc` (their contents do not matter).
+    pub(crate) fn shape(pix: &[(usize, usize)], sc: &mut ShapeScratch) -> Shape => shape_body
 }
 
-/// [`shape`], compiled per instruction set there.
+/// Buffers of [`shape`] reused from vessel to vessel (one per thread); every
+/// buffer is cleared and sized by the call that uses it.
+#[derive(Default)]
+pub(crate) struct ShapeScratch {
+    img: Vec<bool>,
+    pad: Vec<bool>,
+    skel: Vec<usize>,
+    slot: Vec<u32>,
+    nb: Vec<u8>,
+    dist: Vec<f64>,
+    par: Vec<usize>,
+    seen: Vec<bool>,
+    heap: std::collections::BinaryHeap<(std::cmp::Reverse<u64>, usize)>,
+}
+
+/// Bits of [`N8`] (a skeleton pixel's neighbours).
+const E: u8 = 1;
+const SE: u8 = 2;
+const S: u8 = 4;
+const SW: u8 = 8;
+const W: u8 = 16;
+
+/// [`shape`], compiled per instruction set there. The skeleton's pixels
+/// are numbered in raster order (`slot`), so the order of the box indices
+/// and of the numbers is one: the Dijkstra below takes its heap entries,
+/// ties and farthest pixels in the same order as by box index.
 #[inline(always)]
-fn shape_body(pix: &[(usize, usize)]) -> Shape {
+fn shape_body(pix: &[(usize, usize)], sc: &mut ShapeScratch) -> Shape {
     let n = pix.len() as f64;
     let (mut mx, mut my) = (0.0, 0.0);
     for &(x, y) in pix {
@@ -95,97 +121,131 @@ fn shape_body(pix: &[(usize, usize)]) -> Shape {
     let theta = 0.5 * (2.0 * sxy).atan2(sxx - syy);
     let (c, s) = (theta.cos(), theta.sin());
     let (mut pmin, mut pmax) = (f64::MAX, f64::MIN);
+    let (mut x0, mut y0, mut x1, mut y1) = (usize::MAX, usize::MAX, 0, 0);
     for &(x, y) in pix {
         let p = (x as f64 - mx) * c + (y as f64 - my) * s;
         pmin = pmin.min(p);
         pmax = pmax.max(p);
+        x0 = x0.min(x);
+        y0 = y0.min(y);
+        x1 = x1.max(x);
+        y1 = y1.max(y);
     }
     let extent_px = pmax - pmin + 1.0;
+    if pix.is_empty() {
+        (x0, y0) = (0, 0);
+    }
 
     // Local image of the component with a 1-px border.
-    let x0 = pix.iter().map(|p| p.0).min().unwrap_or(0);
-    let y0 = pix.iter().map(|p| p.1).min().unwrap_or(0);
-    let x1 = pix.iter().map(|p| p.0).max().unwrap_or(0);
-    let y1 = pix.iter().map(|p| p.1).max().unwrap_or(0);
     let (bw, bh) = (x1 - x0 + 3, y1 - y0 + 3);
-    let mut img = vec![false; bw * bh];
+    let ShapeScratch {
+        img,
+        pad,
+        skel,
+        slot,
+        nb,
+        dist,
+        par,
+        seen,
+        heap,
+    } = sc;
+    img.clear();
+    img.resize(bw * bh, false);
     for &(x, y) in pix {
         img[(y - y0 + 1) * bw + (x - x0 + 1)] = true;
     }
-    let img = mask_of(img, bw, bh);
-    let dt = HalfWidths::new(&img.data, bw);
-    let sk = skeletonize(&img).data;
-    let at = |x: i32, y: i32| -> bool {
-        x >= 0
-            && y >= 0
-            && (x as usize) < bw
-            && (y as usize) < bh
-            && sk[y as usize * bw + x as usize]
-    };
-    let skel: Vec<usize> = (0..bw * bh).filter(|&i| sk[i]).collect();
-    let neigh = |i: usize| -> usize {
-        let (x, y) = ((i % bw) as i32, (i / bw) as i32);
-        N8.iter().filter(|&&(dx, dy)| at(x + dx, y + dy)).count()
-    };
+    let m = mask_of(std::mem::take(img), bw, bh);
+    let dt = HalfWidths::new(&m.data, bw);
+    let sk = skeletonize(&m).data;
+    skel.clear();
+    skel.extend((0..bw * bh).filter(|&i| sk[i]));
+    let skel = &skel[..];
+    // The skeleton with one more pixel of border (no bounds to check), and
+    // each skeleton pixel's neighbours as bits in the order of `N8`.
+    let pw = bw + 2;
+    pad.clear();
+    pad.resize(pw * (bh + 2), false);
+    for &i in skel {
+        pad[(i / bw + 1) * pw + i % bw + 1] = true;
+    }
+    let noff: [isize; 8] = N8.map(|(dx, dy)| dy as isize * pw as isize + dx as isize);
+    nb.clear();
+    nb.extend(skel.iter().map(|&i| {
+        let q = ((i / bw + 1) * pw + i % bw + 1) as isize;
+        noff.iter()
+            .enumerate()
+            .fold(0u8, |m, (d, &o)| m | ((pad[(q + o) as usize] as u8) << d))
+    }));
+    let nb = &nb[..];
+    let neigh = |k: usize| nb[k].count_ones() as usize;
     // Skeleton length: 4-steps once, diagonal steps unless bridged by a
     // 4-neighbour pair (avoids double counting at corners).
     let mut len = 0.0;
-    for &i in &skel {
-        let (x, y) = ((i % bw) as i32, (i / bw) as i32);
-        if at(x + 1, y) {
+    for &m in nb {
+        if m & E != 0 {
             len += 1.0;
         }
-        if at(x, y + 1) {
+        if m & S != 0 {
             len += 1.0;
         }
-        if at(x + 1, y + 1) && !at(x + 1, y) && !at(x, y + 1) {
+        if m & SE != 0 && m & E == 0 && m & S == 0 {
             len += std::f64::consts::SQRT_2;
         }
-        if at(x - 1, y + 1) && !at(x - 1, y) && !at(x, y + 1) {
+        if m & SW != 0 && m & W == 0 && m & S == 0 {
             len += std::f64::consts::SQRT_2;
         }
     }
-    let ends: Vec<usize> = skel.iter().copied().filter(|&i| neigh(i) <= 1).collect();
+    let ends: Vec<usize> = (0..skel.len()).filter(|&k| neigh(k) <= 1).collect();
     let ext = |i: usize| (dt.at(i) as f64 - 0.5).max(0.5);
     let length_px = if skel.len() <= 2 || ends.is_empty() && skel.len() <= 4 {
         let dtmax = dt.max() as f64;
         len + 2.0 * (dtmax - 0.5).max(0.5)
     } else {
-        len + ends.iter().map(|&i| ext(i)).sum::<f64>()
+        len + ends.iter().map(|&k| ext(skel[k])).sum::<f64>()
     };
 
     // Longest path: farthest pixel from any start, then farthest from it.
     let (path, path_px) = if skel.len() >= 2 {
-        // Distances and parents per skeleton pixel (`slot` of a box pixel).
-        let mut slot = vec![u32::MAX; bw * bh];
+        // Skeleton number of each box pixel.
+        slot.clear();
+        slot.resize(bw * bh, u32::MAX);
         for (k, &i) in skel.iter().enumerate() {
             slot[i] = k as u32;
         }
-        let sl = |i: usize| slot[i] as usize;
-        let bfs = |start: usize| -> (usize, Vec<usize>, Vec<usize>) {
-            let mut dist = vec![f64::MAX; skel.len()];
-            let mut par = vec![usize::MAX; skel.len()];
-            // Dijkstra with 1 / √2 steps on a small graph.
-            let mut heap = std::collections::BinaryHeap::new();
-            dist[sl(start)] = 0.0;
+        let slot = &slot[..];
+        let boff: [isize; 8] = N8.map(|(dx, dy)| dy as isize * bw as isize + dx as isize);
+        // Dijkstra with 1 / √2 steps on a small graph, by skeleton number;
+        // returns the farthest pixel reached and the path to it (numbers),
+        // leaving the distances in `dist`.
+        let bfs = |start: usize,
+                   dist: &mut Vec<f64>,
+                   par: &mut Vec<usize>,
+                   heap: &mut std::collections::BinaryHeap<(std::cmp::Reverse<u64>, usize)>|
+         -> (usize, Vec<usize>) {
+            dist.clear();
+            dist.resize(skel.len(), f64::MAX);
+            par.clear();
+            par.resize(skel.len(), usize::MAX);
+            heap.clear();
+            dist[start] = 0.0;
             heap.push((std::cmp::Reverse(0u64), start));
-            while let Some((std::cmp::Reverse(dk), i)) = heap.pop() {
+            while let Some((std::cmp::Reverse(dk), k)) = heap.pop() {
                 let di = dk as f64 / 1e6;
-                if di > dist[sl(i)] + 1e-9 {
+                if di > dist[k] + 1e-9 {
                     continue;
                 }
-                let (x, y) = ((i % bw) as i32, (i / bw) as i32);
-                for &(dx, dy) in &N8 {
-                    if at(x + dx, y + dy) {
-                        let j = (y + dy) as usize * bw + (x + dx) as usize;
+                let (m, i) = (nb[k], skel[k] as isize);
+                for (d, &(dx, dy)) in N8.iter().enumerate() {
+                    if m & (1 << d) != 0 {
+                        let j = slot[(i + boff[d]) as usize] as usize;
                         let step = if dx != 0 && dy != 0 {
                             std::f64::consts::SQRT_2
                         } else {
                             1.0
                         };
-                        if di + step < dist[sl(j)] - 1e-9 {
-                            dist[sl(j)] = di + step;
-                            par[sl(j)] = i;
+                        if di + step < dist[j] - 1e-9 {
+                            dist[j] = di + step;
+                            par[j] = k;
                             heap.push((std::cmp::Reverse(((di + step) * 1e6) as u64), j));
                         }
                     }
@@ -193,25 +253,25 @@ fn shape_body(pix: &[(usize, usize)]) -> Shape {
             }
             // The farthest pixel reached: the pixels of other skeleton
             // pieces (a vessel joined across a gap) stay at f64::MAX.
-            let far = skel
-                .iter()
-                .copied()
-                .filter(|&a| dist[sl(a)] < f64::MAX)
-                .max_by(|&a, &b| dist[sl(a)].total_cmp(&dist[sl(b)]).then(b.cmp(&a)))
+            let far = (0..skel.len())
+                .filter(|&a| dist[a] < f64::MAX)
+                .max_by(|&a, &b| dist[a].total_cmp(&dist[b]).then(b.cmp(&a)))
                 .unwrap_or(start);
             let mut p = vec![far];
-            while par[sl(*p.last().unwrap_or(&start))] != usize::MAX {
-                p.push(par[sl(*p.last().unwrap_or(&start))]);
+            let mut last = far;
+            while par[last] != usize::MAX {
+                last = par[last];
+                p.push(last);
             }
-            let reached: Vec<usize> = (0..skel.len()).filter(|&k| dist[k] < f64::MAX).collect();
-            (far, p, reached)
+            (far, p)
         };
         let path_len = |p: &[usize]| -> f64 {
             p.windows(2)
                 .map(|s| {
+                    let (a, b) = (skel[s[0]], skel[s[1]]);
                     let (dx, dy) = (
-                        (s[0] % bw) as f64 - (s[1] % bw) as f64,
-                        (s[0] / bw) as f64 - (s[1] / bw) as f64,
+                        (a % bw) as f64 - (b % bw) as f64,
+                        (a / bw) as f64 - (b / bw) as f64,
                     );
                     (dx * dx + dy * dy).sqrt()
                 })
@@ -219,25 +279,31 @@ fn shape_body(pix: &[(usize, usize)]) -> Shape {
         };
         // The longest path of each skeleton piece (from an end where it
         // has one); the longest of them (the first on ties).
-        let mut seen = vec![false; skel.len()];
+        seen.clear();
+        seen.resize(skel.len(), false);
         let mut best: (Vec<usize>, f64) = (Vec::new(), -1.0);
-        for start in ends.iter().chain(&skel).copied() {
-            if seen[sl(start)] {
+        for start in ends.iter().copied().chain(0..skel.len()) {
+            if seen[start] {
                 continue;
             }
-            let (a, _, reached) = bfs(start);
-            for k in reached {
-                seen[k] = true;
+            let (a, _) = bfs(start, dist, par, heap);
+            for (sn, &d) in seen.iter_mut().zip(dist.iter()) {
+                if d < f64::MAX {
+                    *sn = true;
+                }
             }
-            let (_, p, _) = bfs(a);
+            let (_, p) = bfs(a, dist, par, heap);
             let pl = path_len(&p);
             if pl > best.1 {
                 best = (p, pl);
             }
         }
-        (best.0, best.1.max(0.0))
+        (
+            best.0.into_iter().map(|k| skel[k]).collect::<Vec<usize>>(),
+            best.1.max(0.0),
+        )
     } else {
-        (skel.clone(), 0.0)
+        (skel.to_vec(), 0.0)
     };
     let xy = |i: usize| ((i % bw) as f64, (i / bw) as f64);
     let tortuosity = if path.len() >= 3 {
@@ -320,16 +386,19 @@ fn shape_body(pix: &[(usize, usize)]) -> Shape {
     // Branches: skeleton minus junction pixels, segments of at least the
     // local half-width (shorter end segments are thinning spurs).
     // Without a junction the skeleton is one branch.
-    let branch_count = if skel.iter().any(|&i| neigh(i) >= 3) {
-        let seg_mask: Vec<bool> = (0..bw * bh).map(|i| sk[i] && neigh(i) < 3).collect();
+    let branch_count = if (0..skel.len()).any(|k| neigh(k) >= 3) {
+        let mut seg_mask = vec![false; bw * bh];
+        for (k, &i) in skel.iter().enumerate() {
+            seg_mask[i] = neigh(k) < 3;
+        }
         let segs = label(&mask_of(seg_mask, bw, bh));
         let mut seg_len = vec![0usize; segs.count as usize + 1];
         let mut seg_end = vec![false; segs.count as usize + 1];
-        for &i in &skel {
+        for (k, &i) in skel.iter().enumerate() {
             let l = segs.data[i] as usize;
             if l > 0 {
                 seg_len[l] += 1;
-                if neigh(i) <= 1 {
+                if neigh(k) <= 1 {
                     seg_end[l] = true;
                 }
             }
@@ -341,6 +410,8 @@ fn shape_body(pix: &[(usize, usize)]) -> Shape {
     } else {
         1
     };
+    // The box image back to the scratch (its allocation serves the next).
+    *img = m.data;
     Shape {
         elongation,
         extent_px,
@@ -477,10 +548,348 @@ mod tests {
 
     #[test]
     fn a_u_turns_half_a_turn_twice_and_its_path_runs_both_limbs() {
-        let s = shape(&u_tube());
+        let s = shape(&u_tube(), &mut ShapeScratch::default());
         assert!(s.path_px > 60.0, "{s:?}");
         assert!((s.turns - 1.0).abs() < 0.3, "{s:?}");
         assert!(s.tortuosity > 4.0, "{s:?}");
+    }
+
+    /// The shape as measured before [`ShapeScratch`] (allocations per call,
+    /// bounds-checked neighbour tests, Dijkstra by box index): the reference
+    /// [`shape`] must equal bit for bit.
+    fn shape_reference(pix: &[(usize, usize)]) -> Shape {
+        let n = pix.len() as f64;
+        let (mut mx, mut my) = (0.0, 0.0);
+        for &(x, y) in pix {
+            mx += x as f64;
+            my += y as f64;
+        }
+        mx /= n;
+        my /= n;
+        let (mut sxx, mut syy, mut sxy) = (0.0, 0.0, 0.0);
+        for &(x, y) in pix {
+            let (dx, dy) = (x as f64 - mx, y as f64 - my);
+            sxx += dx * dx;
+            syy += dy * dy;
+            sxy += dx * dy;
+        }
+        // Each pixel is a unit square: add its own variance 1/12.
+        let (sxx, syy, sxy) = (sxx / n + 1.0 / 12.0, syy / n + 1.0 / 12.0, sxy / n);
+        let tr = (sxx + syy) / 2.0;
+        let disc = (((sxx - syy) / 2.0).powi(2) + sxy * sxy).sqrt();
+        let (l1, l2) = (tr + disc, (tr - disc).max(1e-9));
+        let elongation = (l1 / l2).sqrt();
+        let theta = 0.5 * (2.0 * sxy).atan2(sxx - syy);
+        let (c, s) = (theta.cos(), theta.sin());
+        let (mut pmin, mut pmax) = (f64::MAX, f64::MIN);
+        for &(x, y) in pix {
+            let p = (x as f64 - mx) * c + (y as f64 - my) * s;
+            pmin = pmin.min(p);
+            pmax = pmax.max(p);
+        }
+        let extent_px = pmax - pmin + 1.0;
+
+        // Local image of the component with a 1-px border.
+        let x0 = pix.iter().map(|p| p.0).min().unwrap_or(0);
+        let y0 = pix.iter().map(|p| p.1).min().unwrap_or(0);
+        let x1 = pix.iter().map(|p| p.0).max().unwrap_or(0);
+        let y1 = pix.iter().map(|p| p.1).max().unwrap_or(0);
+        let (bw, bh) = (x1 - x0 + 3, y1 - y0 + 3);
+        let mut img = vec![false; bw * bh];
+        for &(x, y) in pix {
+            img[(y - y0 + 1) * bw + (x - x0 + 1)] = true;
+        }
+        let img = mask_of(img, bw, bh);
+        let dt = HalfWidths::new(&img.data, bw);
+        let sk = skeletonize(&img).data;
+        let at = |x: i32, y: i32| -> bool {
+            x >= 0
+                && y >= 0
+                && (x as usize) < bw
+                && (y as usize) < bh
+                && sk[y as usize * bw + x as usize]
+        };
+        let skel: Vec<usize> = (0..bw * bh).filter(|&i| sk[i]).collect();
+        let neigh = |i: usize| -> usize {
+            let (x, y) = ((i % bw) as i32, (i / bw) as i32);
+            N8.iter().filter(|&&(dx, dy)| at(x + dx, y + dy)).count()
+        };
+        // Skeleton length: 4-steps once, diagonal steps unless bridged by a
+        // 4-neighbour pair (avoids double counting at corners).
+        let mut len = 0.0;
+        for &i in &skel {
+            let (x, y) = ((i % bw) as i32, (i / bw) as i32);
+            if at(x + 1, y) {
+                len += 1.0;
+            }
+            if at(x, y + 1) {
+                len += 1.0;
+            }
+            if at(x + 1, y + 1) && !at(x + 1, y) && !at(x, y + 1) {
+                len += std::f64::consts::SQRT_2;
+            }
+            if at(x - 1, y + 1) && !at(x - 1, y) && !at(x, y + 1) {
+                len += std::f64::consts::SQRT_2;
+            }
+        }
+        let ends: Vec<usize> = skel.iter().copied().filter(|&i| neigh(i) <= 1).collect();
+        let ext = |i: usize| (dt.at(i) as f64 - 0.5).max(0.5);
+        let length_px = if skel.len() <= 2 || ends.is_empty() && skel.len() <= 4 {
+            let dtmax = dt.max() as f64;
+            len + 2.0 * (dtmax - 0.5).max(0.5)
+        } else {
+            len + ends.iter().map(|&i| ext(i)).sum::<f64>()
+        };
+
+        // Longest path: farthest pixel from any start, then farthest from it.
+        let (path, path_px) = if skel.len() >= 2 {
+            // Distances and parents per skeleton pixel (`slot` of a box pixel).
+            let mut slot = vec![u32::MAX; bw * bh];
+            for (k, &i) in skel.iter().enumerate() {
+                slot[i] = k as u32;
+            }
+            let sl = |i: usize| slot[i] as usize;
+            let bfs = |start: usize| -> (usize, Vec<usize>, Vec<usize>) {
+                let mut dist = vec![f64::MAX; skel.len()];
+                let mut par = vec![usize::MAX; skel.len()];
+                // Dijkstra with 1 / √2 steps on a small graph.
+                let mut heap = std::collections::BinaryHeap::new();
+                dist[sl(start)] = 0.0;
+                heap.push((std::cmp::Reverse(0u64), start));
+                while let Some((std::cmp::Reverse(dk), i)) = heap.pop() {
+                    let di = dk as f64 / 1e6;
+                    if di > dist[sl(i)] + 1e-9 {
+                        continue;
+                    }
+                    let (x, y) = ((i % bw) as i32, (i / bw) as i32);
+                    for &(dx, dy) in &N8 {
+                        if at(x + dx, y + dy) {
+                            let j = (y + dy) as usize * bw + (x + dx) as usize;
+                            let step = if dx != 0 && dy != 0 {
+                                std::f64::consts::SQRT_2
+                            } else {
+                                1.0
+                            };
+                            if di + step < dist[sl(j)] - 1e-9 {
+                                dist[sl(j)] = di + step;
+                                par[sl(j)] = i;
+                                heap.push((std::cmp::Reverse(((di + step) * 1e6) as u64), j));
+                            }
+                        }
+                    }
+                }
+                // The farthest pixel reached: the pixels of other skeleton
+                // pieces (a vessel joined across a gap) stay at f64::MAX.
+                let far = skel
+                    .iter()
+                    .copied()
+                    .filter(|&a| dist[sl(a)] < f64::MAX)
+                    .max_by(|&a, &b| dist[sl(a)].total_cmp(&dist[sl(b)]).then(b.cmp(&a)))
+                    .unwrap_or(start);
+                let mut p = vec![far];
+                while par[sl(*p.last().unwrap_or(&start))] != usize::MAX {
+                    p.push(par[sl(*p.last().unwrap_or(&start))]);
+                }
+                let reached: Vec<usize> = (0..skel.len()).filter(|&k| dist[k] < f64::MAX).collect();
+                (far, p, reached)
+            };
+            let path_len = |p: &[usize]| -> f64 {
+                p.windows(2)
+                    .map(|s| {
+                        let (dx, dy) = (
+                            (s[0] % bw) as f64 - (s[1] % bw) as f64,
+                            (s[0] / bw) as f64 - (s[1] / bw) as f64,
+                        );
+                        (dx * dx + dy * dy).sqrt()
+                    })
+                    .sum()
+            };
+            // The longest path of each skeleton piece (from an end where it
+            // has one); the longest of them (the first on ties).
+            let mut seen = vec![false; skel.len()];
+            let mut best: (Vec<usize>, f64) = (Vec::new(), -1.0);
+            for start in ends.iter().chain(&skel).copied() {
+                if seen[sl(start)] {
+                    continue;
+                }
+                let (a, _, reached) = bfs(start);
+                for k in reached {
+                    seen[k] = true;
+                }
+                let (_, p, _) = bfs(a);
+                let pl = path_len(&p);
+                if pl > best.1 {
+                    best = (p, pl);
+                }
+            }
+            (best.0, best.1.max(0.0))
+        } else {
+            (skel.clone(), 0.0)
+        };
+        let xy = |i: usize| ((i % bw) as f64, (i / bw) as f64);
+        let tortuosity = if path.len() >= 3 {
+            let (a, b) = (xy(path[0]), xy(*path.last().unwrap_or(&path[0])));
+            let chord = ((a.0 - b.0).powi(2) + (a.1 - b.1).powi(2)).sqrt().max(1.0);
+            (path_px / chord).max(1.0)
+        } else {
+            1.0
+        };
+        // Turning: resample the path every `step` px of arc length.
+        let mean_half_width = if skel.is_empty() {
+            0.5
+        } else {
+            skel.iter().map(|&i| dt.at(i) as f64).sum::<f64>() / skel.len() as f64
+        };
+        let step = (2.0 * mean_half_width).max(2.0);
+        // Thinning leaves hooks towards the corners of a tube's tip: drop about
+        // one half-width of arc at each end before measuring the turning.
+        let trim = {
+            let cut = 1.5 * mean_half_width.max(1.0);
+            let mut acc = 0.0;
+            let mut k = 0;
+            while k + 1 < path.len() && acc < cut {
+                let (a, b) = (xy(path[k]), xy(path[k + 1]));
+                acc += ((a.0 - b.0).powi(2) + (a.1 - b.1).powi(2)).sqrt();
+                k += 1;
+            }
+            k
+        };
+        let core: &[usize] = if path.len() > 2 * trim + 3 {
+            &path[trim..path.len() - trim]
+        } else {
+            &path
+        };
+        let mut samples = Vec::new();
+        if core.len() >= 3 {
+            let path = core;
+            let mut acc = 0.0;
+            samples.push(xy(path[0]));
+            for s in path.windows(2) {
+                let (a, b) = (xy(s[0]), xy(s[1]));
+                acc += ((a.0 - b.0).powi(2) + (a.1 - b.1).powi(2)).sqrt();
+                if acc >= step {
+                    samples.push(b);
+                    acc = 0.0;
+                }
+            }
+            if acc > step / 2.0 {
+                samples.push(xy(*path.last().unwrap_or(&path[0])));
+            }
+        }
+        // Turning: heading changes grouped into runs of one sign; a run is a
+        // bend, counted by its net angle when that exceeds a quarter turn
+        // (smaller runs are pixel wiggle, which would otherwise add up along a
+        // long limb).
+        let mut turning = 0.0;
+        let mut run = 0.0f64;
+        for s in samples.windows(3) {
+            let a1 = (s[1].1 - s[0].1).atan2(s[1].0 - s[0].0);
+            let a2 = (s[2].1 - s[1].1).atan2(s[2].0 - s[1].0);
+            let mut d = a2 - a1;
+            while d > std::f64::consts::PI {
+                d -= std::f64::consts::TAU;
+            }
+            while d < -std::f64::consts::PI {
+                d += std::f64::consts::TAU;
+            }
+            if run != 0.0 && d.signum() != run.signum() {
+                if run.abs() >= std::f64::consts::FRAC_PI_4 {
+                    turning += run.abs();
+                }
+                run = 0.0;
+            }
+            run += d;
+        }
+        if run.abs() >= std::f64::consts::FRAC_PI_4 {
+            turning += run.abs();
+        }
+
+        // Branches: skeleton minus junction pixels, segments of at least the
+        // local half-width (shorter end segments are thinning spurs).
+        // Without a junction the skeleton is one branch.
+        let branch_count = if skel.iter().any(|&i| neigh(i) >= 3) {
+            let seg_mask: Vec<bool> = (0..bw * bh).map(|i| sk[i] && neigh(i) < 3).collect();
+            let segs = label(&mask_of(seg_mask, bw, bh));
+            let mut seg_len = vec![0usize; segs.count as usize + 1];
+            let mut seg_end = vec![false; segs.count as usize + 1];
+            for &i in &skel {
+                let l = segs.data[i] as usize;
+                if l > 0 {
+                    seg_len[l] += 1;
+                    if neigh(i) <= 1 {
+                        seg_end[l] = true;
+                    }
+                }
+            }
+            let min_spur = mean_half_width.max(1.5);
+            (1..seg_len.len())
+                .filter(|&l| !(seg_end[l] && (seg_len[l] as f64) < min_spur))
+                .count()
+        } else {
+            1
+        };
+        Shape {
+            elongation,
+            extent_px,
+            length_px: length_px.max(1.0),
+            path_px,
+            tortuosity,
+            turns: turning / std::f64::consts::PI,
+            branch_count: branch_count.max(1),
+        }
+    }
+
+    /// Random blobs, tubes and several pieces (boxes narrower and wider
+    /// than 64 px), one scratch for all: every figure equal, bit for bit,
+    /// to the reference.
+    #[test]
+    fn shape_with_scratch_equals_the_reference_bit_for_bit() {
+        let mut rnd = super::super::tests::xorshift32(2024);
+        let mut sc = ShapeScratch::default();
+        let bits = |s: &Shape| {
+            [
+                s.elongation,
+                s.extent_px,
+                s.length_px,
+                s.path_px,
+                s.tortuosity,
+                s.turns,
+            ]
+            .map(f64::to_bits)
+        };
+        let mut branched = 0;
+        for case in 0..300 {
+            let (w, h) = (2 + rnd() as usize % 90, 2 + rnd() as usize % 40);
+            let mut on = vec![false; w * h];
+            // A few random walks of discs (tubes, bends, branches, pieces).
+            for _ in 0..1 + rnd() % 4 {
+                let (mut x, mut y) = ((rnd() as usize % w) as i32, (rnd() as usize % h) as i32);
+                let r = (rnd() % 3) as i32;
+                for _ in 0..rnd() % 60 {
+                    for yy in y - r..=y + r {
+                        for xx in x - r..=x + r {
+                            if (0..w as i32).contains(&xx) && (0..h as i32).contains(&yy) {
+                                on[yy as usize * w + xx as usize] = true;
+                            }
+                        }
+                    }
+                    x += (rnd() % 3) as i32 - 1;
+                    y += (rnd() % 3) as i32 - 1;
+                }
+            }
+            let pix: Vec<(usize, usize)> = (0..w * h)
+                .filter(|&i| on[i])
+                .map(|i| (i % w + 5, i / w + 7))
+                .collect();
+            if pix.is_empty() {
+                continue;
+            }
+            let (a, b) = (shape(&pix, &mut sc), shape_reference(&pix));
+            assert_eq!(bits(&a), bits(&b), "case {case}: {a:?} vs {b:?}");
+            assert_eq!(a.branch_count, b.branch_count, "case {case}");
+            branched += (a.branch_count > 1) as usize;
+        }
+        assert!(branched > 10, "{branched}");
     }
 
     #[test]
@@ -501,14 +910,15 @@ mod tests {
     fn a_second_piece_does_not_cut_the_longest_path() {
         // A vessel joined across a gap: a U and, below it, a small blob
         // (after the U in raster order). The path and turns are the U's.
-        let u = shape(&u_tube());
+        let mut sc = ShapeScratch::default();
+        let u = shape(&u_tube(), &mut sc);
         let mut pix = u_tube();
         for y in 50..53 {
             for x in 15..18 {
                 pix.push((x, y));
             }
         }
-        let s = shape(&pix);
+        let s = shape(&pix, &mut sc);
         assert!((s.path_px - u.path_px).abs() < 1e-9, "{s:?} vs {u:?}");
         assert!((s.turns - u.turns).abs() < 1e-9, "{s:?} vs {u:?}");
         assert!((s.tortuosity - u.tortuosity).abs() < 1e-9, "{s:?} vs {u:?}");

@@ -15,6 +15,7 @@ use crate::color::LinearRgb;
 use crate::image::{Labels, Mask, Plane};
 use crate::kernels::{dilate_square_rows_into, label, sample_bilinear};
 use rayon::prelude::*;
+use std::sync::{Mutex, PoisonError};
 
 /// Buffers of one thread's windows, reused from window to window (no
 /// allocation per window once they have grown; every buffer is cleared and
@@ -62,6 +63,54 @@ pub(crate) struct Scratch {
     /// input values are needed.
     cspan: Vec<(usize, usize)>,
     need: Vec<(usize, usize)>,
+}
+
+impl Scratch {
+    /// Bytes held.
+    pub(crate) fn bytes(&self) -> usize {
+        let size = std::mem::size_of::<usize>();
+        let f32s = [
+            &self.lnr,
+            &self.lng,
+            &self.lny,
+            &self.mr,
+            &self.mg,
+            &self.mb,
+            &self.bg_h,
+            &self.d,
+            &self.ds,
+            &self.tmp,
+            &self.buf,
+            &self.masked,
+            &self.peak,
+            &self.pad,
+            &self.edge,
+            &self.bgc_h,
+            &self.bgc_y,
+            &self.bgc_r,
+            &self.row_h,
+            &self.row_y,
+            &self.row_r,
+        ];
+        let bools = [
+            &self.claimed,
+            &self.ex0,
+            &self.ex,
+            &self.notok,
+            &self.near,
+            &self.ok,
+            &self.mask,
+            &self.merged,
+            &self.rows,
+        ];
+        let spans = [&self.spans, &self.cspan, &self.need];
+        4 * f32s.iter().map(|v| v.capacity()).sum::<usize>()
+            + bools.iter().map(|v| v.capacity()).sum::<usize>()
+            + 2 * size * spans.iter().map(|v| v.capacity()).sum::<usize>()
+            + size * (self.cxs.capacity() + self.cys.capacity())
+            + 4 * (self.glab.capacity() + self.grown.capacity())
+            + self.flag.capacity()
+    }
 }
 
 /// `v` cleared and filled with `n` copies of `x`.
@@ -159,10 +208,12 @@ pub(crate) fn grow_labels(l: &Labels) -> Vec<u32> {
 /// one pixel (3 × 3), else within two (5 × 5: where nothing is within one,
 /// the once-grown labels around are the 3 × 3 maxima of the labels, whose
 /// maximum is the 5 × 5 maximum; both clipped at the image edges alike).
-pub(crate) fn grow_labels_twice(l: &Labels) -> Vec<u32> {
+/// Written into `out` (its old contents do not matter: every value is
+/// written).
+pub(crate) fn grow_labels_twice(l: &Labels, out: Vec<u32>) -> Vec<u32> {
     let (w, h) = (l.width, l.height);
     let d = &l.data;
-    let mut out = crate::kernels::zeroed_vec::<u32>(w * h);
+    let mut out = crate::kernels::reuse_len(out, w * h);
     if w == 0 {
         return out;
     }
@@ -194,7 +245,8 @@ pub(crate) fn grow_labels_twice(l: &Labels) -> Vec<u32> {
                 }
             }
             if c5.iter().all(|&c| c == 0) {
-                // No label within two pixels: `o` stays 0.
+                // No label within two pixels.
+                o.fill(0);
                 return;
             }
             let hmax = |col: &[u32], m: &mut [u32], r: usize| {
@@ -223,7 +275,10 @@ pub(crate) fn grow_labels_twice(l: &Labels) -> Vec<u32> {
     out
 }
 
-/// All vessels, candidate by candidate.
+/// All vessels, candidate by candidate. The claims (the candidates grown
+/// by two coarse pixels) are formed in `bufs.claim`, which is handed back
+/// for the next call, and the windows work in scratches of the pool
+/// `bufs.windows` (grown as needed; none is held by two tasks at once).
 pub(crate) fn refine(
     rgb: &LinearRgb,
     valid: &Mask,
@@ -231,12 +286,13 @@ pub(crate) fn refine(
     c: &Coarse,
     g: &Grid,
     params: &VesselParams,
+    bufs: &mut RefineBufs,
 ) -> Vec<Found> {
     let n = c.labels.count as usize;
     // Candidates grown by two coarse pixels: the half-maximum edge of a
     // vessel lies outside its coarse candidate where a coarse pixel
     // straddles it.
-    let claim = grow_labels_twice(&c.labels);
+    let claim = grow_labels_twice(&c.labels, std::mem::take(&mut bufs.claim));
     // Bounding boxes of the claims (coarse px).
     // Bands of rows in parallel, merged by min / max (any order gives the
     // same boxes).
@@ -267,16 +323,71 @@ pub(crate) fn refine(
             }
             a
         });
-    (1..=n as u32)
+    // Each task takes a window scratch from the pool and puts it back when
+    // done, so the buffers grown by one call serve the next.
+    let pool = Mutex::new(std::mem::take(&mut bufs.windows));
+    let found = (1..=n as u32)
         .into_par_iter()
-        .map_init(Scratch::default, |s, l| {
-            window(rgb, valid, hair, c, &claim, bb[l as usize], l, g, params, s)
-        })
+        .map_init(
+            || Pooled::take(&pool),
+            |s, l| {
+                window(
+                    rgb,
+                    valid,
+                    hair,
+                    c,
+                    &claim,
+                    bb[l as usize],
+                    l,
+                    g,
+                    params,
+                    &mut s.0,
+                )
+            },
+        )
         .collect::<Vec<_>>()
         .into_iter()
         .flatten()
-        .collect::<Vec<_>>()
-        .tap(|_| {})
+        .collect::<Vec<_>>();
+    bufs.claim = claim;
+    bufs.windows = pool.into_inner().unwrap_or_else(PoisonError::into_inner);
+    found
+}
+
+/// The fine level's buffers kept between calls by a
+/// [`super::VesselScratch`]: the claims plane and the windows' scratches
+/// (their contents do not matter).
+#[derive(Default)]
+pub(crate) struct RefineBufs {
+    claim: Vec<u32>,
+    windows: Vec<Scratch>,
+}
+
+impl RefineBufs {
+    /// Bytes held.
+    pub(crate) fn bytes(&self) -> usize {
+        4 * self.claim.capacity() + self.windows.iter().map(Scratch::bytes).sum::<usize>()
+    }
+}
+
+/// A window scratch taken from a pool, put back when dropped.
+struct Pooled<'a>(Scratch, &'a Mutex<Vec<Scratch>>);
+
+impl<'a> Pooled<'a> {
+    fn take(pool: &'a Mutex<Vec<Scratch>>) -> Self {
+        let s = pool.lock().unwrap_or_else(PoisonError::into_inner).pop();
+        Pooled(s.unwrap_or_default(), pool)
+    }
+}
+
+impl Drop for Pooled<'_> {
+    fn drop(&mut self) {
+        let s = std::mem::take(&mut self.0);
+        self.1
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .push(s);
+    }
 }
 
 crate::kernels::simd::dispatch! {
@@ -401,9 +512,14 @@ fn window_body(
     // (the cells of one input pixel; elsewhere every cell is read).
     let reach = margin + clear;
     for wy in 0..wh {
-        let crow = &claim[cys[wy] * c.w..(cys[wy] + 1) * c.w];
         let row = wy * ww..(wy + 1) * ww;
-        for (cl, &cx) in claimed[row.clone()].iter_mut().zip(cxs) {
+        if wy > 0 && cys[wy] == cys[wy - 1] {
+            // The same coarse row as the row above: the same claims.
+            claimed.copy_within(row.start - ww..row.start, row.start);
+            continue;
+        }
+        let crow = &claim[cys[wy] * c.w..(cys[wy] + 1) * c.w];
+        for (cl, &cx) in claimed[row].iter_mut().zip(cxs) {
             *cl = crow[cx] == lab;
         }
     }
@@ -987,14 +1103,6 @@ fn grow1(
     }
 }
 
-trait Tap: Sized {
-    fn tap(self, f: impl FnOnce(&Self)) -> Self {
-        f(&self);
-        self
-    }
-}
-impl<T> Tap for T {}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -1009,7 +1117,18 @@ mod tests {
                 data: grow_labels(&l),
                 ..l.clone()
             });
-            assert_eq!(grow_labels_twice(&l), twice, "case {k} ({w} × {h})");
+            assert_eq!(
+                grow_labels_twice(&l, Vec::new()),
+                twice,
+                "case {k} ({w} × {h})"
+            );
+            // A buffer holding anything: every value is written.
+            let junk = vec![u32::MAX; 1 + rnd() as usize % 2000];
+            assert_eq!(
+                grow_labels_twice(&l, junk),
+                twice,
+                "case {k}, reused buffer"
+            );
         }
     }
 }

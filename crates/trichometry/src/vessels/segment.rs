@@ -9,7 +9,7 @@ use crate::color::LinearRgb;
 use crate::image::{Labels, Mask, Plane};
 use crate::kernels::{
     block_median_background_interp, dilate_square, fir_for, gaussian_blur, global_median, label,
-    lerp, ridge_or_blob_contrast, zeroed_vec, CentresInterp, EmptyBlocks, Polarity,
+    lerp, reuse_len, ridge_or_blob_contrast, zeroed_vec, CentresInterp, EmptyBlocks, Polarity,
 };
 use rayon::prelude::*;
 
@@ -71,6 +71,25 @@ pub(crate) struct Coarse {
     pub analysable_px: usize,
 }
 
+/// The coarse planes of one pass over the input ([`read_planes`]: ln R,
+/// ln G, ln luminance, flags), kept between calls by a
+/// [`super::VesselScratch`]. Their contents do not matter: every value is
+/// written before it is read.
+#[derive(Default)]
+pub(crate) struct CoarseBufs {
+    lnr: Vec<f32>,
+    lng: Vec<f32>,
+    lny: Vec<f32>,
+    bad: Vec<u8>,
+}
+
+impl CoarseBufs {
+    /// Bytes held.
+    pub(crate) fn bytes(&self) -> usize {
+        4 * (self.lnr.capacity() + self.lng.capacity() + self.lny.capacity()) + self.bad.capacity()
+    }
+}
+
 /// Buffers of one [`read_planes`] task, reused from coarse row to row.
 struct RowScratch {
     rr: Vec<f32>,
@@ -92,16 +111,24 @@ struct Planes {
     analysable_px: usize,
 }
 
-fn read_planes(rgb: &LinearRgb, valid: &Mask, hair: Option<&Mask>, f: usize) -> Planes {
+fn read_planes(
+    rgb: &LinearRgb,
+    valid: &Mask,
+    hair: Option<&Mask>,
+    f: usize,
+    bufs: &mut CoarseBufs,
+) -> Planes {
     let (w0, h0) = (rgb.width, rgb.height);
     let (w, h) = (w0.div_ceil(f), h0.div_ceil(f));
     let hm: &[bool] = hair.map(|m| &m.data[..]).unwrap_or(&[]);
     // The box means of R, G, B live one coarse row at a time (the ring's
     // colour reads them again where needed: `box_mean_rgb`).
-    let mut lnr = zeroed_vec::<f32>(w * h);
-    let mut lng = zeroed_vec::<f32>(w * h);
-    let mut lny = zeroed_vec::<f32>(w * h);
-    let mut bad = zeroed_vec::<u8>(w * h);
+    // Every value of the four planes is written below (the buffers' old
+    // contents do not matter).
+    let mut lnr = reuse_len(std::mem::take(&mut bufs.lnr), w * h);
+    let mut lng = reuse_len(std::mem::take(&mut bufs.lng), w * h);
+    let mut lny = reuse_len(std::mem::take(&mut bufs.lny), w * h);
+    let mut bad = reuse_len(std::mem::take(&mut bufs.bad), w * h);
     let mut counts = vec![0usize; h];
     lnr.par_chunks_mut(w)
         .zip(lng.par_chunks_mut(w))
@@ -395,7 +422,10 @@ fn fill_whole(d: Vec<f32>, ok: &[bool], w: usize, hh: usize, sigma: f32) -> Vec<
     d
 }
 
-/// The coarse level (module docs). `f` input pixels per coarse pixel.
+/// The coarse level (module docs). `f` input pixels per coarse pixel. The
+/// planes of the pass over the input are taken from `bufs`, and put back
+/// there when `keep` (else freed as soon as they are no longer needed).
+#[allow(clippy::too_many_arguments)]
 pub(crate) fn coarse(
     rgb: &LinearRgb,
     valid: &Mask,
@@ -403,8 +433,10 @@ pub(crate) fn coarse(
     f: usize,
     um: f64,
     params: &VesselParams,
+    bufs: &mut CoarseBufs,
+    keep: bool,
 ) -> Coarse {
-    let pl = read_planes(rgb, valid, hair, f);
+    let pl = read_planes(rgb, valid, hair, f, bufs);
     let (w, h) = (rgb.width.div_ceil(f), rgb.height.div_ceil(f));
     let block = (params.background_block_um / um).round().max(4.0) as usize;
     let minb = min_block_samples(block);
@@ -454,7 +486,12 @@ pub(crate) fn coarse(
         bad,
         analysable_px,
     } = pl;
-    drop((lny, bad));
+    if keep {
+        bufs.lny = lny.data;
+        bufs.bad = bad;
+    } else {
+        drop((lny, bad));
+    }
     hch.data
         .par_iter_mut()
         .zip(lng.data.par_iter())
@@ -479,7 +516,11 @@ pub(crate) fn coarse(
     // each divided by its peak response to a structure of contrast 1.
     let v = ridge_or_blob_contrast(&d, &sigmas, Polarity::Bright, RIDGE_PEAK, BLOB_PEAK).data;
     let ds = gaussian_blur(&d, sigmas[0].min(1.0)).data;
-    drop(d);
+    if keep {
+        bufs.lnr = d.data;
+    } else {
+        drop(d);
+    }
     let pf = params.proposal_fraction as f32;
     let (lo, hi) = (
         pf * params.low_contrast as f32,
@@ -536,6 +577,9 @@ pub(crate) fn coarse(
     // Background of ln G over the skin left after the exclusions (the fine
     // level's haemoglobin check; its hair check uses that of ln R).
     let bg_g = bgf(&lng, &ok);
+    if keep {
+        bufs.lng = lng.data;
+    }
     let bg_r = bg_r0;
     Coarse {
         w,
@@ -630,8 +674,11 @@ mod tests {
             is_colour: true,
         };
         let valid = mask_of(vec![true; w0 * h0], w0, h0);
-        for f in [2usize, 3, 5, 9] {
-            let pl = read_planes(&rgb, &valid, None, f);
+        // One set of buffers for every box size: what the last pass left
+        // in them does not matter.
+        let mut bufs = CoarseBufs::default();
+        for f in [2usize, 3, 5, 9, 2] {
+            let pl = read_planes(&rgb, &valid, None, f, &mut bufs);
             let (w, h) = (w0.div_ceil(f), h0.div_ceil(f));
             for cy in 0..h {
                 for cx in 0..w {
@@ -643,6 +690,15 @@ mod tests {
                     assert_eq!(ln_fast(y.max(1e-4)).to_bits(), pl.lny.data[i].to_bits());
                 }
             }
+            let Planes {
+                lnr, lng, lny, bad, ..
+            } = pl;
+            bufs = CoarseBufs {
+                lnr: lnr.data,
+                lng: lng.data,
+                lny: lny.data,
+                bad,
+            };
         }
     }
 
