@@ -1157,6 +1157,64 @@ fn realistic_count_error_breakdown() {
             //  false glare, false other, missed, merged, found-as-arborizing]
             let mut k = [0i64; 11];
             let mut note = Vec::new();
+            if let Ok(path) = std::env::var("COUNT_TSV") {
+                use std::io::Write;
+                let not_hm = Mask {
+                    width: w,
+                    height: t.mask.height,
+                    data: hm.data.iter().map(|&v| !v).collect(),
+                };
+                let to_hm = trichometry::kernels::distance_transform(&not_hm);
+                let mut near = vec![(0usize, 0usize); nd + 1];
+                for i in 0..n {
+                    let l = st.labels.data[i] as usize;
+                    near[l].0 += 1;
+                    near[l].1 += (to_hm.data[i] * um as f32 <= 10.0) as usize;
+                }
+                let mut f = std::fs::OpenOptions::new()
+                    .create(true)
+                    .append(true)
+                    .open(&path)
+                    .unwrap();
+                for d in 1..=nd {
+                    let c = &st.capillaries[d - 1];
+                    let (cat, tc, tvis) = match best_t(d) {
+                        Some(tv) => {
+                            let v = &t.vessels[tv - 1];
+                            let vis_f = 1.0 - vis[tv].1 as f64 / vis[tv].0.max(1) as f64;
+                            let cat = if v.class == VesselClass::Arborizing {
+                                "arb"
+                            } else if !counted(tv) {
+                                "hidden"
+                            } else if best_d(tv) == Some(d) {
+                                "match"
+                            } else {
+                                "split"
+                            };
+                            (cat, format!("{:?}", v.class), vis_f)
+                        }
+                        None => ("false", "-".to_string(), 0.0),
+                    };
+                    writeln!(
+                        f,
+                        "{seed}\t{um}\t{d}\t{cat}\t{tc}\t{tvis:.2}\t{:?}\t{:.0}\t{:.1}\t{:.1}\t{:.1}\t{:.2}\t{:.2}\t{:.2}\t{}\t{:.3}\t{:.2}\t{:.0}\t{:.0}",
+                        c.class,
+                        c.area_um2,
+                        c.width_um,
+                        c.extent_um,
+                        c.length_um,
+                        c.elongation,
+                        c.turns,
+                        c.tortuosity,
+                        c.branch_count,
+                        c.contrast_peak,
+                        near[d].1 as f64 / near[d].0.max(1) as f64,
+                        c.centroid_x_px,
+                        c.centroid_y_px,
+                    )
+                    .unwrap();
+                }
+            }
             for d in 1..=nd {
                 let c = &st.capillaries[d - 1];
                 if c.class == trichometry::vessels::VesselClass::Arborizing {

@@ -147,6 +147,17 @@ pub struct VesselParams {
     /// across it, are one vessel: a hair lying across a capillary cuts it
     /// in two. 0 turns it off.
     pub join_across_hair_um: f64,
+    /// Pieces up to this far apart (µm, edge to edge) are one vessel when
+    /// the gap between their nearest cells, mostly visible, stays red: its
+    /// dimmest redness contrast reaches `join_ridge_fraction` of the redder
+    /// piece's peak (a faint piece, a halo between two vessels, is no
+    /// bridge; a tube whose contrast dips below the edge threshold,
+    /// under a faint hair the hair stage left, or where an arborizing
+    /// trunk thins; two vessels side by side have skin between them,
+    /// within a few hundredths of the background). 0 turns it off.
+    pub join_ridge_gap_um: f64,
+    /// See `join_ridge_gap_um`.
+    pub join_ridge_fraction: f64,
     /// Margin added around hair (µm), in whole cells rounded up (5 µm: one
     /// cell at 5 µm/px, two at 3.5 µm/px; 6 µm was two cells, 10 µm, at
     /// 5 µm/px and hid small vessels beside hair, glare and white dots).
@@ -211,6 +222,8 @@ impl Default for VesselParams {
             merge_gap_um: 8.0,
             join_gap_um: 16.0,
             join_across_hair_um: 130.0,
+            join_ridge_gap_um: 40.0,
+            join_ridge_fraction: 0.15,
             hair_margin_um: 5.0,
             seed_clearance_um: 10.0,
             inpaint_sigma_um: 8.0,
@@ -251,6 +264,8 @@ impl VesselParams {
             ("merge_gap_um", self.merge_gap_um),
             ("join_gap_um", self.join_gap_um),
             ("join_across_hair_um", self.join_across_hair_um),
+            ("join_ridge_gap_um", self.join_ridge_gap_um),
+            ("join_ridge_fraction", self.join_ridge_fraction),
             ("arborizing_branch_gap_um", self.arborizing_branch_gap_um),
             ("hair_margin_um", self.hair_margin_um),
             ("seed_clearance_um", self.seed_clearance_um),
@@ -548,6 +563,44 @@ fn stage(
         }
         covered && free <= free_um
     };
+    // The dimmest redness contrast (ln R/G above the background, 3 × 3
+    // input pixels around each sample) along the segment between the
+    // centres of cells `p` and `q`, sampled every input pixel, over the
+    // samples neither hair nor glare hides (−∞ when they are fewer than
+    // half the samples: a gap mostly hidden is for `across`).
+    let ridge = |p: (usize, usize), q: (usize, usize)| -> f64 {
+        let f = ff as f64;
+        let (x0, y0) = ((p.0 as f64 + 0.5) * f, (p.1 as f64 + 0.5) * f);
+        let (x1, y1) = ((q.0 as f64 + 0.5) * f, (q.1 as f64 + 0.5) * f);
+        let n = ((x1 - x0).abs().max((y1 - y0).abs()).ceil() as usize).max(1);
+        let (mut low, mut seen) = (f64::INFINITY, 0usize);
+        for k in 0..=n {
+            let t = k as f64 / n as f64;
+            let x = ((x0 + t * (x1 - x0)) as usize).min(w0 - 1);
+            let y = ((y0 + t * (y1 - y0)) as usize).min(h0 - 1);
+            let i = y * w0 + x;
+            if !input.valid.data[i] || hair_mask.is_some_and(|m| m.data[i]) {
+                continue;
+            }
+            let (mut sum, mut m) = (0.0f64, 0usize);
+            for yy in y.saturating_sub(1)..=(y + 1).min(h0 - 1) {
+                for xx in x.saturating_sub(1)..=(x + 1).min(w0 - 1) {
+                    let j = yy * w0 + xx;
+                    sum += (segment::ln_fast(rgb.r[j].max(1e-4))
+                        - segment::ln_fast(rgb.g[j].max(1e-4))) as f64;
+                    m += 1;
+                }
+            }
+            let bg = c.bg_h.at((x / fc).min(c.w - 1), (y / fc).min(c.h - 1)) as f64;
+            low = low.min(sum / m as f64 - bg);
+            seen += 1;
+        }
+        if 2 * seen < n + 1 {
+            f64::NEG_INFINITY
+        } else {
+            low
+        }
+    };
     // Nothing hidden (no hair, no glare): no join across hair to try.
     let hidden_um = if c.analysable_px < w0 * h0 {
         params.join_across_hair_um
@@ -560,6 +613,9 @@ fn stage(
         hidden_um / grid.um_f,
         (JOIN_END_UM / grid.um_f).max(3.0),
         across,
+        params.join_ridge_gap_um / grid.um_f,
+        params.join_ridge_fraction,
+        ridge,
     );
     // Skin ring of each candidate on the coarse grid (Δa*).
     let nc = c.labels.count as usize;
