@@ -793,6 +793,33 @@ fn rejection(
     Ok(len_px)
 }
 
+/// A centreline end, its outward direction (over about two widths) and
+/// the normal: `None` for fewer than three points or a degenerate end.
+fn end_axis(
+    pts: &[[f32; 2]],
+    width_px: f32,
+    at_end: bool,
+) -> Option<([f32; 2], [f32; 2], [f32; 2])> {
+    let n = pts.len();
+    if n < 3 {
+        return None;
+    }
+    let k = n.min((width_px.max(4.0) * 2.0) as usize).max(2) - 1;
+    let (e, q) = if at_end {
+        (pts[n - 1], pts[n - 1 - k])
+    } else {
+        (pts[0], pts[k])
+    };
+    let (dx, dy) = (e[0] - q[0], e[1] - q[1]);
+    let l = (dx * dx + dy * dy).sqrt();
+    if l < 1e-3 {
+        return None;
+    }
+    let d = [dx / l, dy / l];
+    let nrm = [-d[1], d[0]];
+    Some((e, d, nrm))
+}
+
 /// How a shaft's end meets the skin.
 struct EndRamp {
     /// Length (µm) over which the core optical density rises from 20 % to
@@ -819,23 +846,7 @@ fn end_ramp(
     at_end: bool,
     upp: f64,
 ) -> Option<EndRamp> {
-    let n = pts.len();
-    if n < 3 {
-        return None;
-    }
-    let k = n.min((width_px.max(4.0) * 2.0) as usize).max(2) - 1;
-    let (e, q) = if at_end {
-        (pts[n - 1], pts[n - 1 - k])
-    } else {
-        (pts[0], pts[k])
-    };
-    let (dx, dy) = (e[0] - q[0], e[1] - q[1]);
-    let l = (dx * dx + dy * dy).sqrt();
-    if l < 1e-3 {
-        return None;
-    }
-    let d = [dx / l, dy / l];
-    let nrm = [-d[1], d[0]];
+    let (e, d, nrm) = end_axis(pts, width_px, at_end)?;
     let side = 0.5 * width_px + (0.5 * width_px).max(3.0) + (10.0 / upp) as f32;
     let inner = (100.0 / upp) as f32 + width_px;
     let outer = (60.0 / upp) as f32;
@@ -961,23 +972,7 @@ fn hidden_end(
     upp: f64,
     max_um: f64,
 ) -> Option<[f32; 2]> {
-    let n = pts.len();
-    if n < 3 {
-        return None;
-    }
-    let k = n.min((width_px.max(4.0) * 2.0) as usize).max(2) - 1;
-    let (e, q) = if at_end {
-        (pts[n - 1], pts[n - 1 - k])
-    } else {
-        (pts[0], pts[k])
-    };
-    let (dx, dy) = (e[0] - q[0], e[1] - q[1]);
-    let l = (dx * dx + dy * dy).sqrt();
-    if l < 1e-3 {
-        return None;
-    }
-    let d = [dx / l, dy / l];
-    let nrm = [-d[1], d[0]];
+    let (e, d, nrm) = end_axis(pts, width_px, at_end)?;
     let side = 0.5 * width_px + (0.5 * width_px).max(3.0) + (10.0 / upp) as f32;
     let inner = (100.0 / upp) as f32 + width_px;
     let run = ((20.0 / upp) as f32).max(3.0);
