@@ -138,11 +138,12 @@ pub struct HairParams {
     /// the skin must show again for the end to be taken as an exit under
     /// that cover, when the shaft's other end is a tip (µm).
     pub exit_cover_um: f64,
-    /// A fading end counts as an exit only if its dark core, where the
-    /// density is half the shaft's, is at least this fraction of the
-    /// shaft's width inside (a shaft rising out of the skin keeps its
-    /// width; a thick shaft's round tip fades in over its radius too, but
-    /// narrows).
+    /// A fading end of a shaft at least twice `min_exit_fade_um` wide
+    /// counts as an exit only if its dark core, where the density is half
+    /// the shaft's, is at least this fraction of the shaft's width inside
+    /// (a shaft rising out of the skin keeps its width; a thick shaft's
+    /// round tip fades in over its radius too, but narrows; a thinner
+    /// shaft's tip cannot fade in that slowly).
     pub min_exit_width_ratio: f64,
 }
 
@@ -581,9 +582,15 @@ fn stage(
                     })
                     .count();
                 let ramp = end_ramp(&det.lum, &p.t.pts, p.t.width, k == 1, upp);
+                // A round cap rises over about its radius, so only a shaft
+                // at least twice `min_exit_fade_um` wide has a tip that fades
+                // in as slowly as an exit: the width test applies to those
+                // (on a thinner shaft the half-density width is mostly blur
+                // and noise, and a fading exit failed it).
+                let capped = p.t.width as f64 * upp >= 2.0 * params.min_exit_fade_um;
                 let fades = ramp.as_ref().is_some_and(|r| {
                     r.ramp_um >= params.min_exit_fade_um
-                        && r.width_ratio >= params.min_exit_width_ratio as f32
+                        && (!capped || r.width_ratio >= params.min_exit_width_ratio as f32)
                 });
                 exit_at[k] = match &ramp {
                     Some(r) if fades => r.exit,
