@@ -134,6 +134,17 @@ pub struct HairParams {
     /// Shaft ends of different hairs closer than this count as one exit
     /// cluster when locating follicle exits (µm).
     pub exit_cluster_radius_um: f64,
+    /// How far beyond a shaft's hidden end (another shaft lying over it)
+    /// the skin must show again for the end to be taken as an exit under
+    /// that cover, when the shaft's other end is a tip (µm).
+    pub exit_cover_um: f64,
+    /// A fading end of a shaft at least twice `min_exit_fade_um` wide
+    /// counts as an exit only if its dark core, where the density is half
+    /// the shaft's, is at least this fraction of the shaft's width inside
+    /// (a shaft rising out of the skin keeps its width; a thick shaft's
+    /// round tip fades in over its radius too, but narrows; a thinner
+    /// shaft's tip cannot fade in that slowly).
+    pub min_exit_width_ratio: f64,
 }
 
 impl Default for HairParams {
@@ -165,6 +176,8 @@ impl Default for HairParams {
             terminal_min_um: 60.0,
             trichoscan_vellus_max_um: 40.0,
             exit_cluster_radius_um: 150.0,
+            exit_cover_um: 150.0,
+            min_exit_width_ratio: 0.75,
         }
     }
 }
@@ -184,6 +197,8 @@ impl HairParams {
         check_positive("terminal_min_um", self.terminal_min_um)?;
         check_positive("trichoscan_vellus_max_um", self.trichoscan_vellus_max_um)?;
         check_positive("exit_cluster_radius_um", self.exit_cluster_radius_um)?;
+        check_positive("exit_cover_um", self.exit_cover_um)?;
+        check_positive("min_exit_width_ratio", self.min_exit_width_ratio)?;
         check_positive("min_exit_fade_um", self.min_exit_fade_um)?;
         for (n, v) in [
             ("noise_k_high", self.noise_k_high),
@@ -553,6 +568,8 @@ fn stage(
             let tips = [p.t.pts[0], p.t.pts[n - 1]];
             let mut score = [f32::NEG_INFINITY; 2];
             let mut exit_at = [[0.0f32; 2]; 2];
+            let mut ramp_seen = [false; 2];
+            let mut tip_seen = [false; 2];
             for k in 0..2 {
                 if !p.free[k] {
                     continue;
@@ -565,9 +582,16 @@ fn stage(
                     })
                     .count();
                 let ramp = end_ramp(&det.lum, &p.t.pts, p.t.width, k == 1, upp);
-                let fades = ramp
-                    .as_ref()
-                    .is_some_and(|r| r.ramp_um >= params.min_exit_fade_um);
+                // A round cap rises over about its radius, so only a shaft
+                // at least twice `min_exit_fade_um` wide has a tip that fades
+                // in as slowly as an exit: the width test applies to those
+                // (on a thinner shaft the half-density width is mostly blur
+                // and noise, and a fading exit failed it).
+                let capped = p.t.width as f64 * upp >= 2.0 * params.min_exit_fade_um;
+                let fades = ramp.as_ref().is_some_and(|r| {
+                    r.ramp_um >= params.min_exit_fade_um
+                        && (!capped || r.width_ratio >= params.min_exit_width_ratio as f32)
+                });
                 exit_at[k] = match &ramp {
                     Some(r) if fades => r.exit,
                     _ => tips[k],
@@ -577,8 +601,32 @@ fn stage(
                 // touching hair is not an observed end, and in a scene of
                 // crossings such ends cluster at every junction.
                 let conv = if ramp.is_some() { conv } else { 0 };
+                ramp_seen[k] = ramp.is_some();
+                tip_seen[k] = ramp.is_some() && !fades && conv == 0;
                 if fades || conv > 0 {
                     score[k] = 2.0 * fades as u8 as f32 + conv.min(3) as f32;
+                }
+            }
+            // One end seen to end sharply in the skin is the tip (a cut
+            // or broken shaft): a hair has one exit and one tip, so the
+            // other end, when it is free but hidden (an exit under another
+            // shaft), is the exit, placed under the cover.
+            if score == [f32::NEG_INFINITY; 2] {
+                for k in 0..2 {
+                    let other = 1 - k;
+                    if p.free[k] && p.free[other] && tip_seen[other] && !ramp_seen[k] {
+                        if let Some(x) = hidden_end(
+                            &det.lum,
+                            &p.t.pts,
+                            p.t.width,
+                            k == 1,
+                            upp,
+                            params.exit_cover_um,
+                        ) {
+                            score[k] = 0.5;
+                            exit_at[k] = x;
+                        }
+                    }
                 }
             }
             (score, exit_at)
@@ -752,28 +800,13 @@ fn rejection(
     Ok(len_px)
 }
 
-/// How a shaft's end meets the skin.
-struct EndRamp {
-    /// Length (µm) over which the core optical density rises from 20 % to
-    /// 80 % of the shaft's, going inwards from the end.
-    ramp_um: f64,
-    /// Outermost point of the shaft still at 20 % of its absorbance (px).
-    exit: [f32; 2],
-}
-
-/// Core optical density along the axis across one end of a centreline
-/// (density, not absorbance: a dark shaft's absorbance saturates within a
-/// few µm of a fading exit, its density rises with the path): from
-/// 100 µm (plus a width) inside to 60 µm beyond the end, against the
-/// brighter of the two sides. `None` when the profile leaves the image, the
-/// shaft does not end there (still dark beyond) or shows no contrast.
-fn end_ramp(
-    lum: &impl profile::Intensity,
+/// A centreline end, its outward direction (over about two widths) and
+/// the normal: `None` for fewer than three points or a degenerate end.
+fn end_axis(
     pts: &[[f32; 2]],
     width_px: f32,
     at_end: bool,
-    upp: f64,
-) -> Option<EndRamp> {
+) -> Option<([f32; 2], [f32; 2], [f32; 2])> {
     let n = pts.len();
     if n < 3 {
         return None;
@@ -791,6 +824,36 @@ fn end_ramp(
     }
     let d = [dx / l, dy / l];
     let nrm = [-d[1], d[0]];
+    Some((e, d, nrm))
+}
+
+/// How a shaft's end meets the skin.
+struct EndRamp {
+    /// Length (µm) over which the core optical density rises from 20 % to
+    /// 80 % of the shaft's, going inwards from the end.
+    ramp_um: f64,
+    /// Width of the dark core where the density is half the shaft's, over
+    /// its width inside (about 1 where the shaft fades in, less at a tip's
+    /// round cap).
+    width_ratio: f32,
+    /// Outermost point of the shaft still at 20 % of its absorbance (px).
+    exit: [f32; 2],
+}
+
+/// Core optical density along the axis across one end of a centreline
+/// (density, not absorbance: a dark shaft's absorbance saturates within a
+/// few µm of a fading exit, its density rises with the path): from
+/// 100 µm (plus a width) inside to 60 µm beyond the end, against the
+/// brighter of the two sides. `None` when the profile leaves the image, the
+/// shaft does not end there (still dark beyond) or shows no contrast.
+fn end_ramp(
+    lum: &impl profile::Intensity,
+    pts: &[[f32; 2]],
+    width_px: f32,
+    at_end: bool,
+    upp: f64,
+) -> Option<EndRamp> {
+    let (e, d, nrm) = end_axis(pts, width_px, at_end)?;
     let side = 0.5 * width_px + (0.5 * width_px).max(3.0) + (10.0 / upp) as f32;
     let inner = (100.0 / upp) as f32 + width_px;
     let outer = (60.0 / upp) as f32;
@@ -855,10 +918,130 @@ fn end_ramp(
         }
     }
     let (s20, s80) = (s20?, s80?);
+    // How wide the dark core is where the density is half the shaft's,
+    // against its width inside: a shaft rising out of the skin keeps its
+    // width while its density fades in, a tip's round cap narrows.
+    let s50 = sm
+        .iter()
+        .rev()
+        .find(|x| x.1 >= 0.5 * big)
+        .map_or(s80, |x| x.0);
+    let lateral = |s: f32| -> Option<f32> {
+        let c = [e[0] + s * d[0], e[1] + s * d[1]];
+        let l1 = [c[0] + side * nrm[0], c[1] + side * nrm[1]];
+        let l2 = [c[0] - side * nrm[0], c[1] - side * nrm[1]];
+        let bg = lum.bilinear(l1[0], l1[1]).max(lum.bilinear(l2[0], l2[1]));
+        if bg <= 0.0 {
+            return None;
+        }
+        let od = |u: f32| {
+            let v = lum.bilinear(c[0] + u * nrm[0], c[1] + u * nrm[1]) / bg;
+            -v.clamp(1e-3, 1.0).ln()
+        };
+        let peak = od(0.0);
+        if peak <= 0.0 {
+            return None;
+        }
+        let mut ext = 0.0f32;
+        for sign in [-1.0f32, 1.0] {
+            let mut u = 0.0f32;
+            while u < side && od(sign * u) >= 0.5 * peak {
+                u += 0.25;
+            }
+            ext += u;
+        }
+        Some(ext)
+    };
+    let width_ratio = match (lateral(s50), lateral(-0.5 * inner)) {
+        (Some(a), Some(b)) if b > 0.0 => a / b,
+        _ => 1.0,
+    };
     Some(EndRamp {
+        width_ratio,
         ramp_um: ((s20 - s80).max(0.0) as f64) * upp,
         exit: [e[0] + s20 * d[0], e[1] + s20 * d[1]],
     })
+}
+
+/// Where a shaft end that does not meet the skin (something dark lies
+/// beyond it: another shaft over its exit or its tip) is hidden: going out
+/// along the end's direction, the core's optical density against the skin
+/// beside the shaft's inner part stays high over the cover and falls to the
+/// skin's where the cover ends. The hidden end lies under the cover: its
+/// midpoint (px) is returned when skin is reached within `max_um` of the
+/// end and stays skin for 20 µm (a shaft that continues beyond a crossing
+/// shows no skin there: `None`), and when the profile stays in the image.
+fn hidden_end(
+    lum: &impl profile::Intensity,
+    pts: &[[f32; 2]],
+    width_px: f32,
+    at_end: bool,
+    upp: f64,
+    max_um: f64,
+) -> Option<[f32; 2]> {
+    let (e, d, nrm) = end_axis(pts, width_px, at_end)?;
+    let side = 0.5 * width_px + (0.5 * width_px).max(3.0) + (10.0 / upp) as f32;
+    let inner = (100.0 / upp) as f32 + width_px;
+    let run = ((20.0 / upp) as f32).max(3.0);
+    let outer = (max_um / upp) as f32 + run;
+    let step = 0.5f32;
+    let (w, h) = lum.size();
+    let (w, h) = (w as f32, h as f32);
+    let inside = |p: [f32; 2]| p[0] >= 0.0 && p[1] >= 0.0 && p[0] <= w - 1.0 && p[1] <= h - 1.0;
+    // The skin level beside the shaft's inner part and the shaft's density
+    // against it.
+    let mut bg = Vec::new();
+    let mut core = Vec::new();
+    let mut s = -inner;
+    while s <= -width_px {
+        let c = [e[0] + s * d[0], e[1] + s * d[1]];
+        let l1 = [c[0] + side * nrm[0], c[1] + side * nrm[1]];
+        let l2 = [c[0] - side * nrm[0], c[1] - side * nrm[1]];
+        if !(inside(c) && inside(l1) && inside(l2)) {
+            return None;
+        }
+        bg.push(lum.bilinear(l1[0], l1[1]).max(lum.bilinear(l2[0], l2[1])));
+        core.push(lum.bilinear(c[0], c[1]));
+        s += step;
+    }
+    if bg.len() < 4 {
+        return None;
+    }
+    let skin = profile::median(&mut bg);
+    if skin <= 0.0 {
+        return None;
+    }
+    let mut od: Vec<f32> = core
+        .iter()
+        .map(|&v| -(v / skin).clamp(1e-3, 1.0).ln())
+        .collect();
+    od.sort_by(f32::total_cmp);
+    let big = od[od.len() * 9 / 10];
+    if big.is_nan() || big <= 0.02 {
+        return None;
+    }
+    // Out from the end: the first run of skin (density below a quarter of
+    // the shaft's) `run` long.
+    let mut s = 0.0f32;
+    let mut start: Option<f32> = None;
+    while s <= outer {
+        let c = [e[0] + s * d[0], e[1] + s * d[1]];
+        if !inside(c) {
+            return None;
+        }
+        let v = -(lum.bilinear(c[0], c[1]) / skin).clamp(1e-3, 1.0).ln();
+        if v < 0.25 * big {
+            let s0 = *start.get_or_insert(s);
+            if s - s0 >= run {
+                let m = 0.5 * s0;
+                return Some([e[0] + m * d[0], e[1] + m * d[1]]);
+            }
+        } else {
+            start = None;
+        }
+        s += step;
+    }
+    None
 }
 
 /// Median absorbance in red of a shaft's core against the local skin level
