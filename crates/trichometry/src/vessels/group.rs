@@ -503,49 +503,13 @@ mod tests {
         // A red ridge across the 20-cell visible gap between the halves
         // (skin towards the short tube) joins them only within the ridge
         // reach, and only when red enough against the redder peak.
-        let ridge = |v: f64| move |p: Cell, q: Cell| if p.0 < 20 && q.0 < 20 { v } else { 0.0 };
-        assert_eq!(
-            join_pieces(
-                found(),
-                2.0,
-                0.0,
-                10.0,
-                |_, _| false,
-                25.0,
-                0.15,
-                ridge(0.2)
-            )
-            .len(),
-            2
-        );
-        assert_eq!(
-            join_pieces(
-                found(),
-                2.0,
-                0.0,
-                10.0,
-                |_, _| false,
-                25.0,
-                0.15,
-                ridge(0.1)
-            )
-            .len(),
-            3
-        );
-        assert_eq!(
-            join_pieces(
-                found(),
-                2.0,
-                0.0,
-                10.0,
-                |_, _| false,
-                15.0,
-                0.15,
-                ridge(0.2)
-            )
-            .len(),
-            3
-        );
+        let by_ridge = |reach: f64, v: f64| {
+            let ridge = move |p: Cell, q: Cell| if p.0 < 20 && q.0 < 20 { v } else { 0.0 };
+            join_pieces(found(), 2.0, 0.0, 10.0, |_, _| false, reach, 0.15, ridge).len()
+        };
+        assert_eq!(by_ridge(25.0, 0.2), 2);
+        assert_eq!(by_ridge(25.0, 0.1), 3);
+        assert_eq!(by_ridge(15.0, 0.2), 3);
         // Not hair: only the 2-cell join gap applies.
         assert_eq!(
             join_pieces(found(), 2.0, 25.0, 10.0, |_, _| false, 0.0, 0.2, |_, _| 0.0).len(),

@@ -542,20 +542,29 @@ fn stage(
     // cells, sampled every input pixel, may leave the hair and glare for
     // the join gap, the two hair margins and a cell.
     let free_um = params.join_gap_um + 2.0 * params.hair_margin_um + grid.um_f;
-    let across = |p: (usize, usize), q: (usize, usize)| {
+    // The input pixels on the segment between the centres of cells `p` and
+    // `q`, one per input pixel of its longer side, and the step (µm).
+    let segment_px = |p: (usize, usize), q: (usize, usize)| {
         let f = ff as f64;
         let (x0, y0) = ((p.0 as f64 + 0.5) * f, (p.1 as f64 + 0.5) * f);
         let (x1, y1) = ((q.0 as f64 + 0.5) * f, (q.1 as f64 + 0.5) * f);
         let n = ((x1 - x0).abs().max((y1 - y0).abs()).ceil() as usize).max(1);
         let step_um = ((x1 - x0).hypot(y1 - y0) / n as f64) * um0;
-        let mut free = 0.0;
-        let mut covered = false;
-        for k in 0..=n {
+        let px = (0..=n).map(move |k| {
             let t = k as f64 / n as f64;
             let x = ((x0 + t * (x1 - x0)) as usize).min(w0 - 1);
             let y = ((y0 + t * (y1 - y0)) as usize).min(h0 - 1);
-            let i = y * w0 + x;
-            if !input.valid.data[i] || hair_mask.is_some_and(|m| m.data[i]) {
+            (x, y)
+        });
+        (step_um, px)
+    };
+    let hidden = |i: usize| !input.valid.data[i] || hair_mask.is_some_and(|m| m.data[i]);
+    let across = |p: (usize, usize), q: (usize, usize)| {
+        let (step_um, px) = segment_px(p, q);
+        let mut free = 0.0;
+        let mut covered = false;
+        for (x, y) in px {
+            if hidden(y * w0 + x) {
                 covered = true;
             } else {
                 free += step_um;
@@ -569,17 +578,11 @@ fn stage(
     // samples neither hair nor glare hides (−∞ when they are fewer than
     // half the samples: a gap mostly hidden is for `across`).
     let ridge = |p: (usize, usize), q: (usize, usize)| -> f64 {
-        let f = ff as f64;
-        let (x0, y0) = ((p.0 as f64 + 0.5) * f, (p.1 as f64 + 0.5) * f);
-        let (x1, y1) = ((q.0 as f64 + 0.5) * f, (q.1 as f64 + 0.5) * f);
-        let n = ((x1 - x0).abs().max((y1 - y0).abs()).ceil() as usize).max(1);
-        let (mut low, mut seen) = (f64::INFINITY, 0usize);
-        for k in 0..=n {
-            let t = k as f64 / n as f64;
-            let x = ((x0 + t * (x1 - x0)) as usize).min(w0 - 1);
-            let y = ((y0 + t * (y1 - y0)) as usize).min(h0 - 1);
-            let i = y * w0 + x;
-            if !input.valid.data[i] || hair_mask.is_some_and(|m| m.data[i]) {
+        let (_, px) = segment_px(p, q);
+        let (mut low, mut seen, mut total) = (f64::INFINITY, 0usize, 0usize);
+        for (x, y) in px {
+            total += 1;
+            if hidden(y * w0 + x) {
                 continue;
             }
             let (mut sum, mut m) = (0.0f64, 0usize);
@@ -595,7 +598,7 @@ fn stage(
             low = low.min(sum / m as f64 - bg);
             seen += 1;
         }
-        if 2 * seen < n + 1 {
+        if 2 * seen < total {
             f64::NEG_INFINITY
         } else {
             low
