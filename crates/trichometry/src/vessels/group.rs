@@ -68,6 +68,11 @@ pub(crate) fn join_pieces(
         .zip(&bbox)
         .map(|(f, &b)| boundary(&f.cells, b))
         .collect();
+    // Each piece's end window: `end_cells`, or `END_WIDTHS` of its tube
+    // widths when wider.
+    let end_r: Vec<f64> = (found.par_iter().zip(&bbox))
+        .map(|(f, &b)| end_window(&f.cells, b, end_cells))
+        .collect();
     let mut parent: Vec<usize> = (0..n).collect();
     fn root(p: &mut [usize], mut i: usize) -> usize {
         while p[i] != i {
@@ -106,8 +111,8 @@ pub(crate) fn join_pieces(
                             && d2 <= reach_r * reach_r
                             && ridge(p, q) >= ridge_fraction * found[a].peak.max(found[b].peak))
                         || (d2 <= reach_h * reach_h
-                            && (faces(&found[a].cells, p, &found[b].cells, q, end_cells)
-                                || faces(&found[b].cells, q, &found[a].cells, p, end_cells))
+                            && (faces(&found[a].cells, p, &found[b].cells, q, end_r[a])
+                                || faces(&found[b].cells, q, &found[a].cells, p, end_r[b]))
                             && across(p, q))
                     {
                         out.push((b, p, q));
@@ -301,6 +306,7 @@ pub(crate) fn absorb_branches(
     let edge: Vec<std::sync::OnceLock<Vec<Cell>>> =
         (0..n).map(|_| std::sync::OnceLock::new()).collect();
     let edge_of = |i: usize| edge[i].get_or_init(|| boundary(&found[i].cells, bbox[i]));
+    let end_r = |i: usize| end_window(&found[i].cells, bbox[i], end_cells);
     // For each non-arborizing piece, its nearest qualifying arborizing one
     // (pieces in parallel: each depends on its own candidates only).
     let into: Vec<Option<(usize, usize, Cell, Cell)>> = (0..n)
@@ -321,8 +327,8 @@ pub(crate) fn absorb_branches(
                 };
                 if (d2 as f64) > reach * reach
                     || found[b].peak < 0.5 * found[a].peak
-                    || !(faces(&found[b].cells, q, &found[a].cells, p, end_cells)
-                        || faces(&found[a].cells, p, &found[b].cells, q, end_cells))
+                    || !(faces(&found[b].cells, q, &found[a].cells, p, end_r(b))
+                        || faces(&found[a].cells, p, &found[b].cells, q, end_r(a)))
                 {
                     continue;
                 }
@@ -363,6 +369,41 @@ pub(crate) fn absorb_branches(
         .map(|((f, j), i)| (f, (!j).then_some(i)))
         .collect()
 }
+
+/// The radius (cells) over which [`faces`] takes the direction of the
+/// end of a piece (`cells`, in box `b`): `floor_cells`, or `END_WIDTHS`
+/// tube widths when wider, so that the end of a wide trunk is still a tube
+/// longer than it is wide. The tube width is the narrower side of the
+/// rectangle of the piece's area A and perimeter P: P/4 − √(P²/16 − A)
+/// (a compact piece: P/4). P is the mean of the counts of cells with a
+/// 4-neighbour and with an 8-neighbour outside (1 and 1.06 per unit of
+/// edge along an axis and a diagonal). A hairpin loop's width is its
+/// limbs', not the loop's: its inner edge is perimeter too.
+fn end_window(cells: &[Cell], b: (usize, usize, usize, usize), floor_cells: f64) -> f64 {
+    if cells.is_empty() {
+        return floor_cells;
+    }
+    let (w, h) = (b.2 - b.0 + 3, b.3 - b.1 + 3);
+    let mut m = vec![false; w * h];
+    let at = |x: usize, y: usize| (y - b.1 + 1) * w + (x - b.0 + 1);
+    for &(x, y) in cells {
+        m[at(x, y)] = true;
+    }
+    let (mut n4, mut n8) = (0usize, 0usize);
+    for &(x, y) in cells {
+        let i = at(x, y);
+        let side = !(m[i - 1] && m[i + 1] && m[i - w] && m[i + w]);
+        n4 += side as usize;
+        n8 += (side || !(m[i - w - 1] && m[i - w + 1] && m[i + w - 1] && m[i + w + 1])) as usize;
+    }
+    let (a, p) = (cells.len() as f64, (n4 + n8) as f64 / 2.0 + 4.0);
+    let tube = p / 4.0 - (p * p / 16.0 - a).max(0.0).sqrt();
+    floor_cells.max(END_WIDTHS * tube)
+}
+
+/// Tube widths over which [`faces`] takes the direction of a wide end (see
+/// [`end_window`]).
+const END_WIDTHS: f64 = 2.0;
 
 /// Centroid of the cells within `r` of `p`, and their number.
 fn end_centroid(cells: &[Cell], p: Cell, r: f64) -> (f64, f64, usize) {
@@ -449,6 +490,22 @@ mod tests {
         (y0..y1)
             .flat_map(|y| (x0..x1).map(move |x| (x, y)))
             .collect()
+    }
+
+    #[test]
+    fn end_window_is_two_tube_widths_with_a_floor() {
+        // A 12-cell wide tube, straight or diagonal: about 24 cells.
+        let straight = rect(10, 22, 10, 90);
+        let diagonal: Vec<Cell> = (0..80)
+            .flat_map(|t| (0..17).map(move |k| (20 + t + k / 2, 100 + t - (k + 1) / 2)))
+            .collect();
+        for cells in [straight, diagonal] {
+            let r = end_window(&cells, cell_box(&cells), 3.0);
+            assert!((20.0..28.0).contains(&r), "{r}");
+        }
+        // A thin tube keeps the floor.
+        let thin = rect(10, 13, 10, 90);
+        assert_eq!(end_window(&thin, cell_box(&thin), 10.0), 10.0);
     }
 
     #[test]
