@@ -849,23 +849,7 @@ pub(super) fn link_score(
     if anti > max_ang {
         return Err("angle");
     }
-    // The common axis of the two ends (A's outward direction and B's
-    // inward one, averaged): along it the gap (negative where the pieces
-    // overlap end to end), across it the offset between the two lines.
-    let axis = {
-        let (x, y) = (ea.d[0] - eb.d[0], ea.d[1] - eb.d[1]);
-        let n = (x * x + y * y).sqrt().max(1e-6);
-        [x / n, y / n]
-    };
-    let along = v[0] * axis[0] + v[1] * axis[1];
-    let across = (v[0] * axis[1] - v[1] * axis[0]).abs();
-    // Two ends on one line within a fifth of the shaft's width are one
-    // shaft however short the gap (side by side, or overlapping by up to
-    // two widths where the cut at a crossing left both pieces a stub
-    // beyond it): the direction from one end to the other is then noise,
-    // so the towards test does not apply.
-    let collinear = across <= 0.2 * wmax && along >= -2.0 * wmax;
-    let (ta, tb) = if g > 2.0 && !collinear {
+    let (ta, tb) = if g > 2.0 {
         let u = [v[0] / g, v[1] / g];
         (angle(ea.d, u), angle(eb.d, [-u[0], -u[1]]))
     } else {
@@ -984,46 +968,15 @@ pub(crate) fn join(pieces: &[Piece], params: &HairParams, upp: f64) -> Vec<Trace
 /// centrelines with the gaps bridged by a Hermite curve along both end
 /// directions, their width samples on one arc length.
 pub(crate) fn assemble(pieces: &[Piece], chain: &[(usize, bool)]) -> Traced {
-    let mut pts: Vec<[f32; 2]> = Vec::new();
+    let mut pts = Vec::new();
     let mut samples = Vec::new();
     let mut arc0 = 0.0f32;
-    // Unit direction over the first (or last) few points of a polyline.
-    let tangent = |v: &[[f32; 2]], from_end: bool| -> [f32; 2] {
-        let n = v.len();
-        let k = n.min(8);
-        let (a, b) = if from_end {
-            (v[n - k], v[n - 1])
-        } else {
-            (v[0], v[k - 1])
-        };
-        let (dx, dy) = (b[0] - a[0], b[1] - a[1]);
-        let l = (dx * dx + dy * dy).sqrt().max(1e-6);
-        [dx / l, dy / l]
-    };
     for &(pi, rev) in chain {
         let pc = &pieces[pi];
         let mut q = pc.pts.clone();
         let len = *profile::arc_lengths(&q).last().unwrap_or(&0.0);
         if rev {
             q.reverse();
-        }
-        // A piece that overlaps the shaft so far end to end (collinear
-        // pieces joined, see `link_score`) starts where the shaft so far
-        // ends: its points (and samples) behind that end are dropped.
-        let mut skip_px = 0.0f32;
-        if pts.len() >= 2 {
-            let last = pts[pts.len() - 1];
-            let t0 = tangent(&pts, true);
-            let ahead = |p: &[f32; 2]| (p[0] - last[0]) * t0[0] + (p[1] - last[1]) * t0[1] > 0.0;
-            let m = q.iter().position(ahead).unwrap_or(q.len());
-            if m > 0 {
-                let arc = profile::arc_lengths(&q);
-                skip_px = if m < q.len() { arc[m] } else { len };
-                q.drain(..m);
-            }
-        }
-        if q.is_empty() {
-            continue;
         }
         if let Some(&last) = pts.last() {
             let first: [f32; 2] = q[0];
@@ -1032,6 +985,18 @@ pub(crate) fn assemble(pieces: &[Piece], chain: &[(usize, bool)]) -> Traced {
             // Bridge the gap (a crossing or a faint stretch) with a cubic
             // Hermite curve along both end directions, one point per px:
             // the centreline of the shaft runs on across the other hair.
+            let tangent = |v: &[[f32; 2]], from_end: bool| -> [f32; 2] {
+                let n = v.len();
+                let k = n.min(8);
+                let (a, b) = if from_end {
+                    (v[n - k], v[n - 1])
+                } else {
+                    (v[0], v[k - 1])
+                };
+                let (dx, dy) = (b[0] - a[0], b[1] - a[1]);
+                let l = (dx * dx + dy * dy).sqrt().max(1e-6);
+                [dx / l, dy / l]
+            };
             if g > 1.5 && q.len() >= 2 && pts.len() >= 2 {
                 let (t0, t1) = (tangent(&pts, true), tangent(&q, false));
                 let m = g.ceil() as usize;
@@ -1052,14 +1017,10 @@ pub(crate) fn assemble(pieces: &[Piece], chain: &[(usize, bool)]) -> Traced {
         }
         for s in &pc.samples {
             let mut s = *s;
-            let a = if rev { len - s.arc_px } else { s.arc_px };
-            if a < skip_px {
-                continue;
-            }
-            s.arc_px = arc0 + a - skip_px;
+            s.arc_px = arc0 + if rev { len - s.arc_px } else { s.arc_px };
             samples.push(s);
         }
-        arc0 += len - skip_px;
+        arc0 += len;
         pts.extend(q);
     }
     let mut wv: Vec<f32> = samples.iter().map(|s| s.width_px).collect();
@@ -1702,7 +1663,8 @@ mod link_diag {
 
     /// Every candidate pair of piece ends within the gap limit, labelled
     /// by phantom truth (same shaft / different shafts), with the link
-    /// tests' figures, as CSV lines `LD,...`:
+    /// tests' figures and the two ends (position, outward direction: the
+    /// last eight fields), as CSV lines `LD,...`:
     /// `LINK_DIAG=2:41,3.5:42 cargo test -p trichometry --lib link_diag -- --ignored --nocapture`.
     #[test]
     #[ignore]
