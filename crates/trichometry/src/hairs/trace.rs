@@ -921,7 +921,13 @@ pub(crate) fn join(pieces: &[Piece], params: &HairParams, upp: f64) -> Vec<Trace
         }
     }
     cand.sort_by(|x, y| x.0.total_cmp(&y.0).then(x.1.cmp(&y.1)).then(x.2.cmp(&y.2)));
-    let link = pair_ends(&cand, ends.len(), 3.0 * max_ang + 0.8);
+    let mut link: Vec<Option<usize>> = vec![None; ends.len()];
+    for &(_, a, b) in &cand {
+        if link[a].is_none() && link[b].is_none() {
+            link[a] = Some(b);
+            link[b] = Some(a);
+        }
+    }
     // Walk chains: start at pieces with a free end; then leftover cycles.
     let mut used = vec![false; pieces.len()];
     let mut chains: Vec<Vec<(usize, bool)>> = Vec::new();
@@ -957,94 +963,6 @@ pub(crate) fn join(pieces: &[Piece], params: &HairParams, upp: f64) -> Vec<Trace
     // The shafts assembled in parallel (in chain order).
     chains.par_iter().map(|c| assemble(pieces, c)).collect()
 }
-
-/// The links between ends (`link[e]`: the end linked to `e`) from the
-/// candidate pairs `(score, a, b)` sorted by score (lower is better; every
-/// score below `score_max`). The ends that candidate pairs connect form
-/// clusters (the ends around one junction or gap); in each, the set of
-/// disjoint pairs with the largest total margin `score_max − score` is
-/// taken, so that one end's best partner does not take the partner another
-/// end needs where both could be linked. A cluster with more than
-/// [`MAX_EXACT_PAIRS`] candidate pairs is paired greedily by score.
-fn pair_ends(cand: &[(f32, usize, usize)], n_ends: usize, score_max: f32) -> Vec<Option<usize>> {
-    let mut link: Vec<Option<usize>> = vec![None; n_ends];
-    // Clusters by union–find over the candidate pairs.
-    let mut parent: Vec<usize> = (0..n_ends).collect();
-    fn root(parent: &mut [usize], mut i: usize) -> usize {
-        while parent[i] != i {
-            parent[i] = parent[parent[i]];
-            i = parent[i];
-        }
-        i
-    }
-    for &(_, a, b) in cand {
-        let (ra, rb) = (root(&mut parent, a), root(&mut parent, b));
-        if ra != rb {
-            parent[ra.max(rb)] = ra.min(rb);
-        }
-    }
-    // The pairs of each cluster, in score order.
-    let mut by_cluster: std::collections::BTreeMap<usize, Vec<(f32, usize, usize)>> =
-        Default::default();
-    for &c in cand {
-        let r = root(&mut parent, c.1);
-        by_cluster.entry(r).or_default().push(c);
-    }
-    for pairs in by_cluster.values() {
-        if pairs.len() > MAX_EXACT_PAIRS {
-            for &(_, a, b) in pairs {
-                if link[a].is_none() && link[b].is_none() {
-                    link[a] = Some(b);
-                    link[b] = Some(a);
-                }
-            }
-            continue;
-        }
-        // Exhaustive search over take / skip of each pair in score order
-        // (the first best found is kept: ties go to the greedy choice).
-        struct Search<'a> {
-            pairs: &'a [(f32, usize, usize)],
-            score_max: f32,
-            taken: Vec<usize>,
-            best: (f32, Vec<usize>),
-        }
-        fn go(s: &mut Search<'_>, k: usize, total: f32, used: &mut Vec<usize>) {
-            if k == s.pairs.len() {
-                if total > s.best.0 + 1e-6 {
-                    s.best = (total, s.taken.clone());
-                }
-                return;
-            }
-            let (sc, a, b) = s.pairs[k];
-            if !used.contains(&a) && !used.contains(&b) {
-                used.push(a);
-                used.push(b);
-                s.taken.push(k);
-                go(s, k + 1, total + (s.score_max - sc), used);
-                s.taken.pop();
-                used.pop();
-                used.pop();
-            }
-            go(s, k + 1, total, used);
-        }
-        let mut s = Search {
-            pairs,
-            score_max,
-            taken: Vec::new(),
-            best: (f32::NEG_INFINITY, Vec::new()),
-        };
-        go(&mut s, 0, 0.0, &mut Vec::new());
-        for &k in &s.best.1 {
-            let (_, a, b) = pairs[k];
-            link[a] = Some(b);
-            link[b] = Some(a);
-        }
-    }
-    link
-}
-
-/// Largest cluster of candidate pairs paired exactly by [`pair_ends`].
-const MAX_EXACT_PAIRS: usize = 16;
 
 /// One shaft from a chain of pieces `(piece, reversed)`, in order: their
 /// centrelines with the gaps bridged by a Hermite curve along both end
@@ -1745,7 +1663,8 @@ mod link_diag {
 
     /// Every candidate pair of piece ends within the gap limit, labelled
     /// by phantom truth (same shaft / different shafts), with the link
-    /// tests' figures, as CSV lines `LD,...`:
+    /// tests' figures and the two ends (position, outward direction: the
+    /// last eight fields), as CSV lines `LD,...`:
     /// `LINK_DIAG=2:41,3.5:42 cargo test -p trichometry --lib link_diag -- --ignored --nocapture`.
     #[test]
     #[ignore]
