@@ -685,6 +685,21 @@ fn bad_scale_is_an_error() {
 /// joining is still end-to-end greedy; a skeleton-graph pairing at
 /// junctions (branch `hairs`, 1979d0b) raised 5.5 µm/px to 0.75 but
 /// counted worse on unseen crowded seeds, so it was not merged.
+/// Branch `hxing2` (2026-11-27, main 791c1bd): figures unchanged (0.57 /
+/// 0.29 / 0.58; counts 13 / 19 / 14; MAE 0.25 / 4.09 / 1.59, bias −0.05 /
+/// −2.99 / +0.99; unseen crowded seeds 44–50: sum |count error| 80, mean
+/// one-record 0.165). Tried and not kept: (1) ends on one line (offset
+/// across their common axis ≤ 0.2 × width, overlapping by ≤ 2 widths or
+/// side by side) exempt from the towards test, the overlap trimmed when
+/// assembling: on `link_diag` pairs (seeds 41–43, 61–72) that rule passes
+/// 91 same-shaft vs 10 different-shaft pairs the towards test refused,
+/// but it raised 3.5 µm/px only to 0.33, unseen sum |count error| 80 → 97,
+/// and broke rotation / rescale (base 24 → 22); (2) an exact
+/// maximum-margin pairing per cluster of candidate ends instead of the
+/// greedy one: seeds 41–43 unchanged, unseen 80 → 84. The two split
+/// shafts at 2 µm/px have no pieces over 400–540 µm between their records
+/// (coverage, not a refused link), and the crowded scenes under-count:
+/// split records hold the counts up, so joining alone lowers them.
 #[test]
 #[ignore]
 fn crowded_scene_counts_and_crossings() {

@@ -1663,7 +1663,8 @@ mod link_diag {
 
     /// Every candidate pair of piece ends within the gap limit, labelled
     /// by phantom truth (same shaft / different shafts), with the link
-    /// tests' figures, as CSV lines `LD,...`:
+    /// tests' figures and the two ends (position, outward direction: the
+    /// last eight fields), as CSV lines `LD,...`:
     /// `LINK_DIAG=2:41,3.5:42 cargo test -p trichometry --lib link_diag -- --ignored --nocapture`.
     #[test]
     #[ignore]
@@ -1741,7 +1742,7 @@ mod link_diag {
                             let la_ = *profile::arc_lengths(&pk[a].pts).last().unwrap();
                             let lb_ = *profile::arc_lengths(&pk[b].pts).last().unwrap();
                             println!(
-                                "LD,{upp},{seed},{a},{b},{wa},{wb},{},{g:.1},{anti:.1},{},{:.3},{},{:.2},{},{:.2},{:.1},{:.1},{},{},{:.0},{:.0},{}",
+                                "LD,{upp},{seed},{a},{b},{wa},{wb},{},{g:.1},{anti:.1},{},{:.3},{},{:.2},{},{:.2},{:.1},{:.1},{},{},{:.0},{:.0},{},{:.2},{:.2},{:.4},{:.4},{:.2},{:.2},{:.4},{:.4}",
                                 (la == lb) as u8,
                                 r.map(|_| "ok").unwrap_or_else(|e| e),
                                 r.unwrap_or(f32::NAN),
@@ -1756,6 +1757,8 @@ mod link_diag {
                                 la_,
                                 lb_,
                                 (shaft_of[a] == shaft_of[b]) as u8,
+                                ea.p[0], ea.p[1], ea.d[0], ea.d[1],
+                                eb.p[0], eb.p[1], eb.d[0], eb.d[1],
                             );
                         }
                     }
