@@ -1041,6 +1041,16 @@ fn scene_diag() {
 /// distance to the frame, the truth shaft they lie on, and what smaller
 /// width guesses read. `SCENE_DIAG=kind,upp,seed cargo test -p trichometry
 /// --lib piece_diag -- --ignored --nocapture`.
+///
+/// Seen on crowded seeds 45 and 47 at 2 µm/px (branch `hretry`): most such
+/// pieces run along the frame on the first or second detection row or
+/// column ("frame 1..1", "4..4") with the saturated 120 µm guess, many on
+/// no truth shaft. The ridge filter's replicate border makes the second
+/// difference across the frame at the border row a first difference, so
+/// density rising towards the frame reads as a ridge along it, strongest at
+/// the largest σ. No smaller guess gives such a piece a profile (its normal
+/// leaves the image within a few px); on interior pieces smaller guesses
+/// mostly read 2–6 px widths of texture inside a wider shaft.
 #[test]
 #[ignore]
 fn piece_diag() {

@@ -96,23 +96,6 @@ impl WidthSample {
     }
 }
 
-/// How far (px) from `c` along the unit direction `d` a point stays in
-/// `[1, w − 2] × [1, h − 2]` (negative when `c` is outside).
-fn reach(c: [f32; 2], d: [f32; 2], w: f32, h: f32) -> f32 {
-    let along = |p: f32, v: f32, hi: f32| {
-        if p < 1.0 || p > hi {
-            -1.0
-        } else if v > 0.0 {
-            (hi - p) / v
-        } else if v < 0.0 {
-            (1.0 - p) / v
-        } else {
-            f32::INFINITY
-        }
-    };
-    along(c[0], d[0], w - 2.0).min(along(c[1], d[1], h - 2.0))
-}
-
 /// Cumulative arc length of a polyline.
 pub(crate) fn arc_lengths(pts: &[[f32; 2]]) -> Vec<f32> {
     let mut arc = Vec::with_capacity(pts.len());
@@ -1084,39 +1067,22 @@ pub(crate) fn measure(
             continue;
         }
         let nrm = [-t[1], t[0]];
-        // How far the profile may run each way inside the image (less a
-        // pixel for the parallel lines). The whole profile lies inside, or
-        // near the frame a one-sided one: the frame cuts one side, whose
-        // shaft window must still hold the half-depth crossing and the fall
-        // to 20 % (an edge seen, not the frame), and the background is read
-        // on the other side only.
-        let (r_pos, r_neg) = (reach(c, nrm, w, h), reach(c, [-nrm[0], -nrm[1]], w, h));
-        if r_pos.min(r_neg) < 0.0 || (r_pos < outer && r_neg < outer) {
+        // The whole profile must lie inside the image.
+        let ends = [
+            [c[0] + nrm[0] * outer, c[1] + nrm[1] * outer],
+            [c[0] - nrm[0] * outer, c[1] - nrm[1] * outer],
+        ];
+        if ends
+            .iter()
+            .any(|e| e[0] < 1.0 || e[1] < 1.0 || e[0] > w - 2.0 || e[1] > h - 2.0)
+        {
             continue;
         }
-        // Index limits of the profile: `k_lo..=k_hi`.
-        let k_hi = if r_pos < outer {
-            (r_pos / du).floor() as i32
-        } else {
-            n
-        };
-        let k_lo = if r_neg < outer {
-            -((r_neg / du).floor() as i32)
-        } else {
-            -n
-        };
-        let cut = k_hi < n || k_lo > -n;
-        // A cut profile counts as a read position when its shaft window
-        // fits (the shaft's edge would show there) or when it gives a
-        // sample; one cut closer is not read (the frame, not the shaft).
-        let cut_window_fits = r_pos.min(r_neg) >= inner;
-        if !cut || cut_window_fits {
-            attempts += 1;
-        }
+        attempts += 1;
         lum.profile(c, nrm, t, du, n, &mut prof);
         bg_l.clear();
         bg_r.clear();
-        for k in k_lo..=k_hi {
+        for k in -n..=n {
             let u = (k as f32 * du).abs();
             if u >= inner {
                 let v = prof[(k + n) as usize];
@@ -1128,24 +1094,15 @@ pub(crate) fn measure(
             }
         }
         let (ml, mr) = (median(&mut bg_l), median(&mut bg_r));
-        let bg = if cut {
-            // The full side's background (its window is whole).
-            if k_lo > -n {
-                mr
-            } else {
-                ml
-            }
-        } else if ml.is_nan() || mr.is_nan() || ml <= 0.0 || mr <= 0.0 {
+        if ml.is_nan() || mr.is_nan() || ml <= 0.0 || mr <= 0.0 {
             continue;
-        } else if (ml - mr).abs() > 0.12 * ml.max(mr) {
-            // A neighbouring dark structure on one side: trust the brighter side.
+        }
+        // A neighbouring dark structure on one side: trust the brighter side.
+        let bg = if (ml - mr).abs() > 0.12 * ml.max(mr) {
             ml.max(mr)
         } else {
             0.5 * (ml + mr)
         };
-        if bg.is_nan() || bg <= 0.0 {
-            continue;
-        }
         // Absorbance profile (once, in one vectorisable pass: the walks
         // below read most of it, some samples several times); peak near
         // the centre.
@@ -1155,10 +1112,9 @@ pub(crate) fn measure(
         let a = |k: i32| absorb[(k + n) as usize];
         let kin = (inner / du).floor() as i32;
         let kc = ((0.5 * wg + 1.5) / du).ceil() as i32;
-        let (kc_lo, kc_hi) = ((-kc.min(kin)).max(k_lo), kc.min(kin).min(k_hi));
         let mut kp = 0;
         let mut peak = f32::MIN;
-        for k in kc_lo..=kc_hi {
+        for k in -kc.min(kin)..=kc.min(kin) {
             if a(k) > peak {
                 peak = a(k);
                 kp = k;
@@ -1170,7 +1126,7 @@ pub(crate) fn measure(
         // Noise lifts the maximum of a flat-bottomed profile: take the mean
         // of the samples within 10 % of it (the plateau) as the depth.
         let (mut sum, mut cnt) = (0.0f32, 0u32);
-        for k in kc_lo..=kc_hi {
+        for k in -kc.min(kin)..=kc.min(kin) {
             if a(k) >= 0.9 * peak {
                 sum += a(k);
                 cnt += 1;
@@ -1180,11 +1136,11 @@ pub(crate) fn measure(
         let half = 0.5 * peak;
         // Walk out to the half-depth crossings.
         let mut kl = kp;
-        while kl > k_lo && a(kl) >= half {
+        while kl > -n && a(kl) >= half {
             kl -= 1;
         }
         let mut kr = kp;
-        while kr < k_hi && a(kr) >= half {
+        while kr < n && a(kr) >= half {
             kr += 1;
         }
         if a(kl) >= half || a(kr) >= half {
@@ -1226,11 +1182,11 @@ pub(crate) fn measure(
         } * du;
         let l2 = 0.2 * peak;
         let mut kl2 = kl;
-        while kl2 > (-kin).max(k_lo) && a(kl2) >= l2 {
+        while kl2 > -kin && a(kl2) >= l2 {
             kl2 -= 1;
         }
         let mut kr2 = kr;
-        while kr2 < kin.min(k_hi) && a(kr2) >= l2 {
+        while kr2 < kin && a(kr2) >= l2 {
             kr2 += 1;
         }
         let w20 = if a(kl2) < l2 && a(kr2) < l2 {
@@ -1246,13 +1202,6 @@ pub(crate) fn measure(
         } else {
             f32::NAN
         };
-        // The cut side must be seen to fall to 20 % before the frame.
-        if cut && !w20.is_finite() {
-            continue;
-        }
-        if cut && !cut_window_fits {
-            attempts += 1;
-        }
         let w80 = xr8 - xl8;
         out.push(WidthSample {
             arc_px: s_here,
