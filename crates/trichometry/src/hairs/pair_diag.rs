@@ -302,8 +302,9 @@ fn pair_overlay() {
     let near_hair = dilate(&det.mask, 2.0);
     let stage = detect_hairs(&input, &params).unwrap();
     let m_all = raster(w, h, &pall.iter().map(|p| &p.pts[..]).collect::<Vec<_>>());
-    let thin = trace::nms(&det);
-    let (cut, zones) = trace::cut_junctions(&thin, &det);
+    let cen = trace::centrelines(&det);
+    let (cut, zones) = trace::cut_junctions(&cen, &det);
+    let thin = cen.mask;
     let rej: Vec<&[[f32; 2]]> = traced
         .iter()
         .filter(|t| rejection(&input, t, &near_hair, 1, upp, &params).is_err())
@@ -436,8 +437,9 @@ fn pair_profile() {
             }
         }
     }
-    let thin = trace::nms(&det);
-    let (cut, _) = trace::cut_junctions(&thin, &det);
+    let cen = trace::centrelines(&det);
+    let (cut, _) = trace::cut_junctions(&cen, &det);
+    let thin = cen.mask;
     let lab = crate::kernels::label_with(&cut, crate::kernels::Connectivity::Eight);
     let mut seen = std::collections::BTreeSet::new();
     for k in 0..=100 {
@@ -676,8 +678,9 @@ fn scene_diag() {
     let (pall, _) = trace::pieces(&det, &loose, upp);
     let traced = trace::join(&pk, &params, upp);
     let near_hair = dilate(&det.mask, 2.0);
-    let thin = trace::nms(&det);
-    let (cut, _) = trace::cut_junctions(&thin, &det);
+    let cen = trace::centrelines(&det);
+    let (cut, _) = trace::cut_junctions(&cen, &det);
+    let thin = cen.mask;
     let stage = detect_hairs(&input, &params).unwrap();
     println!(
         "{} upp {upp} seed {seed}: factor {f}, {} pieces ({} loose), {} traced, {} shafts, truth {}",
@@ -967,13 +970,36 @@ fn scene_diag() {
             } else {
                 "not in mask".to_string()
             };
+            // Share of the axis whose centre is closer to another truth
+            // shaft's axis than the half-sum of their widths (overlapping
+            // it: no dip between them), and than the other's half-width
+            // (inside it).
+            let (mut over, mut inside) = (0usize, 0usize);
+            for &q in &pts {
+                let mut o = false;
+                let mut ins = false;
+                for u in truth.shafts.iter().filter(|u| u.id != t.id) {
+                    let poly: Vec<[f32; 2]> =
+                        u.centreline_px.iter().map(|p| [p[0] as f32, p[1] as f32]).collect();
+                    let half_sum = ((t.diameter_um + u.diameter_um) / 2.0 / upp) as f32;
+                    if near_poly(q, &poly, half_sum) {
+                        o = true;
+                        ins |= near_poly(q, &poly, (u.diameter_um / 2.0 / upp) as f32);
+                    }
+                }
+                over += o as usize;
+                inside += ins as usize;
+            }
+            let np = pts.len().max(1) as f32;
             println!(
-                "MISS {upp} {seed} truth {:2} d {:4.1} light {} vis {:4.0} µm cross {} best {best:.2} union {u_fin:.2} mask {:.2} -> {cause}",
+                "MISS {upp} {seed} truth {:2} d {:4.1} light {} vis {:4.0} µm cross {} over {:.2} inside {:.2} best {best:.2} union {u_fin:.2} mask {:.2} -> {cause}",
                 t.id,
                 t.diameter_um,
                 t.light as u8,
                 t.visible_length_um,
                 !t.crosses.is_empty() as u8,
+                over as f32 / np,
+                inside as f32 / np,
                 near_det(&det.mask, &pts),
             );
         }
