@@ -20,9 +20,8 @@ use crate::analysis::StageInput;
 use crate::color::LinearRgb;
 use crate::image::{Mask, Plane};
 use crate::kernels::{
-    block_medians, hysteresis, reuse_len, ridge_response_keeping, sample_bilinear,
+    block_medians, hysteresis, reuse_len, ridge_response_reusing, sample_bilinear,
     sample_bilinear_with, upsample_from_blocks_apply, EmptyBlocks, Polarity, RidgeResponse,
-    ScaleResponses,
 };
 use rayon::prelude::*;
 use std::marker::PhantomData;
@@ -37,12 +36,6 @@ pub(crate) struct Detection<'a> {
     pub scale: Plane,
     /// Ridge axis angle (radians).
     pub direction: Plane,
-    /// Each scale's own ridge strength and axis angle (the strength is
-    /// their maximum): a thin hair beside a thick one is a ridge at its
-    /// own scale where the thick one's coarse response is the maximum.
-    pub own: ScaleResponses,
-    /// Low hysteresis threshold (OD units).
-    pub low: f32,
     /// Hysteresis mask of the strength.
     pub mask: Mask,
     /// Analysable detection pixels.
@@ -70,7 +63,6 @@ impl Detection<'_> {
             direction: self.direction,
         });
         scratch.valid = self.valid.data;
-        scratch.scales = self.own;
     }
 }
 
@@ -452,14 +444,7 @@ pub(crate) fn detect<'a>(
         }
     });
     let sig = sigmas(params, det_um);
-    let mut own = std::mem::take(&mut scratch.scales);
-    let r = ridge_response_keeping(
-        &od,
-        &sig,
-        Polarity::Bright,
-        &mut scratch.ridge,
-        Some(&mut own),
-    );
+    let r = ridge_response_reusing(&od, &sig, Polarity::Bright, &mut scratch.ridge);
     scratch.od = od.data;
     // Robust noise level: median strength over a sparse sample of valid
     // pixels (hair covers well under half of any usable image).
@@ -498,8 +483,6 @@ pub(crate) fn detect<'a>(
         strength,
         scale: r.scale,
         direction: r.direction,
-        own,
-        low,
         mask,
         valid,
         lum,

@@ -354,7 +354,6 @@ pub struct HairScratch {
     od: Vec<f32>,
     valid: Vec<bool>,
     ridge: crate::kernels::RidgeBuffers,
-    scales: crate::kernels::ScaleResponses,
     labels: Vec<u32>,
     mask: Vec<bool>,
 }
@@ -379,7 +378,6 @@ impl HairScratch {
             + self.valid.capacity()
             + self.mask.capacity()
             + self.ridge.bytes()
-            + self.scales.bytes()
     }
 
     /// Keep the label image and mask of a stage that is no longer needed

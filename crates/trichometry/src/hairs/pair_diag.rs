@@ -302,9 +302,8 @@ fn pair_overlay() {
     let near_hair = dilate(&det.mask, 2.0);
     let stage = detect_hairs(&input, &params).unwrap();
     let m_all = raster(w, h, &pall.iter().map(|p| &p.pts[..]).collect::<Vec<_>>());
-    let cen = trace::centrelines(&det);
-    let (cut, zones) = trace::cut_junctions(&cen, &det);
-    let thin = cen.mask;
+    let thin = trace::nms(&det);
+    let (cut, zones) = trace::cut_junctions(&thin, &det);
     let rej: Vec<&[[f32; 2]]> = traced
         .iter()
         .filter(|t| rejection(&input, t, &near_hair, 1, upp, &params).is_err())
@@ -437,9 +436,8 @@ fn pair_profile() {
             }
         }
     }
-    let cen = trace::centrelines(&det);
-    let (cut, _) = trace::cut_junctions(&cen, &det);
-    let thin = cen.mask;
+    let thin = trace::nms(&det);
+    let (cut, _) = trace::cut_junctions(&thin, &det);
     let lab = crate::kernels::label_with(&cut, crate::kernels::Connectivity::Eight);
     let mut seen = std::collections::BTreeSet::new();
     for k in 0..=100 {
@@ -642,7 +640,10 @@ fn pair_matching() {
 /// coverage by the best record, by all records, by the traced shafts, the
 /// pieces, the cut set, the NMS maxima and the mask, the first stage at
 /// which it falls below 80 % (the cause), and the link tests between the
-/// closest ends of the records that cover it.
+/// closest ends of the records that cover it. MISS lines give the share
+/// of the hair's axis overlapping another truth shaft (`over`: closer to
+/// its axis than the half-sum of the widths) and inside it (`inside`:
+/// closer than its half-width).
 #[test]
 #[ignore]
 #[allow(clippy::needless_range_loop)]
@@ -678,9 +679,8 @@ fn scene_diag() {
     let (pall, _) = trace::pieces(&det, &loose, upp);
     let traced = trace::join(&pk, &params, upp);
     let near_hair = dilate(&det.mask, 2.0);
-    let cen = trace::centrelines(&det);
-    let (cut, _) = trace::cut_junctions(&cen, &det);
-    let thin = cen.mask;
+    let thin = trace::nms(&det);
+    let (cut, _) = trace::cut_junctions(&thin, &det);
     let stage = detect_hairs(&input, &params).unwrap();
     println!(
         "{} upp {upp} seed {seed}: factor {f}, {} pieces ({} loose), {} traced, {} shafts, truth {}",
@@ -979,8 +979,11 @@ fn scene_diag() {
                 let mut o = false;
                 let mut ins = false;
                 for u in truth.shafts.iter().filter(|u| u.id != t.id) {
-                    let poly: Vec<[f32; 2]> =
-                        u.centreline_px.iter().map(|p| [p[0] as f32, p[1] as f32]).collect();
+                    let poly: Vec<[f32; 2]> = u
+                        .centreline_px
+                        .iter()
+                        .map(|p| [p[0] as f32, p[1] as f32])
+                        .collect();
                     let half_sum = ((t.diameter_um + u.diameter_um) / 2.0 / upp) as f32;
                     if near_poly(q, &poly, half_sum) {
                         o = true;

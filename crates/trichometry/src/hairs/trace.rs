@@ -16,7 +16,7 @@ use super::detect::Detection;
 use super::profile::{self, WidthSample};
 use super::HairParams;
 use crate::image::Mask;
-use crate::kernels::{component_pixels, sample_bilinear, sample_bilinear_with, Connectivity};
+use crate::kernels::{component_pixels, sample_bilinear, Connectivity};
 use rayon::prelude::*;
 
 /// An ordered centreline piece between cuts, in full-resolution px.
@@ -55,144 +55,19 @@ pub(crate) struct Traced {
     pub profiled_px: f32,
 }
 
-/// The centreline pixels ([`nms`]) and the scale of each.
-pub(crate) struct Centres {
-    /// Maxima across the ridge.
-    pub mask: Mask,
-    /// The pixels kept as maxima of a scale's own response (not of the
-    /// maximum over scales), with that scale (σ, detection px), sorted by
-    /// pixel index.
-    pub own: Vec<(usize, f32)>,
-}
-
-impl Centres {
-    /// σ (detection px) of the ridge at pixel `i`: its own scale where it
-    /// was kept at one, else the best scale.
-    pub fn scale(&self, det: &Detection, i: usize) -> f32 {
-        match self.own.binary_search_by_key(&i, |p| p.0) {
-            Ok(k) => self.own[k].1,
-            Err(_) => det.scale.data[i],
-        }
-    }
-}
-
-/// The centreline pixels: the maxima of [`nms`], and of [`own_scale_maxima`].
-pub(super) fn centrelines(det: &Detection) -> Centres {
-    let mut mask = nms(det);
-    let own = own_scale_maxima(det, &mask);
-    for &(i, _) in &own {
-        mask.data[i] = true;
-    }
-    Centres { mask, own }
-}
-
-/// Mask pixels that [`nms`] dropped but that are a ridge of their own
-/// scale: a thin hair beside (or leaving the follicle with) a thick one is
-/// no maximum of the maximum over scales, whose coarse response there is
-/// the thick hair's flank, but it is one at its own σ. A pixel is kept at
-/// scale σ when, at that σ alone,
-/// - the response is at least the low hysteresis threshold and not below
-///   that of the neighbouring scales at the pixel (a scale-space maximum:
-///   the ridge's own width, not a flank of a wider one);
-/// - it is a maximum across its own axis (as [`nms`] tests the maximum);
-/// - no centreline pixel of [`nms`] lies across it within the half-width
-///   (1.1 σ) of the wider of the two, nor within 1.5 px (the same ridge,
-///   whose centre moves by a pixel between scales), and no wider ridge's
-///   axis within its half-width has a stronger response (the edge
-///   shoulders of a flat-topped shaft, as in [`nms`]).
-///
-/// Returns the pixels with their σ, by increasing index.
-fn own_scale_maxima(det: &Detection, kept: &Mask) -> Vec<(usize, f32)> {
-    let s = &det.strength;
-    let (w, h) = (s.width, s.height);
-    let own = &det.own;
-    let n = own.sigmas.len();
-    if w == 0 || h == 0 || n == 0 {
-        return Vec::new();
-    }
-    let bil = |p: &[f32], x: f32, y: f32| sample_bilinear_with(w, h, x, y, |j| p[j]);
-    let at = |i: usize| -> Option<f32> {
-        let (x, y) = ((i % w) as f32, (i / w) as f32);
-        for k in 0..n {
-            let rk = &own.strength[k];
-            let u = rk[i];
-            // Only a finer ridge than the best scale's is hidden by it.
-            if own.sigmas[k] >= det.scale.data[i]
-                || u < det.low
-                || (k > 0 && own.strength[k - 1][i] > u)
-                || (k + 1 < n && own.strength[k + 1][i] > u)
-            {
-                continue;
-            }
-            let sk = own.sigmas[k];
-            let th = own.direction[k][i];
-            let (nx, ny) = (-th.sin(), th.cos());
-            if !(u >= bil(rk, x + nx, y + ny) && u > bil(rk, x - nx, y - ny)) {
-                continue;
-            }
-            let reach = (1.1 * det_smax(det).max(sk)).max(1.5).ceil() as i32;
-            let mut hidden = false;
-            'walk: for t in 1..=reach {
-                for sign in [-1.0f32, 1.0] {
-                    let (qx, qy) = (x + sign * t as f32 * nx, y + sign * t as f32 * ny);
-                    let (xi, yi) = (round_i64(qx), round_i64(qy));
-                    if xi < 0 || yi < 0 || xi >= w as i64 || yi >= h as i64 {
-                        continue;
-                    }
-                    let j = yi as usize * w + xi as usize;
-                    let sq = det.scale.data[j];
-                    let near = (t as f32) < (1.1 * sk.max(sq)).max(1.5);
-                    if kept.data[j] && near {
-                        hidden = true;
-                        break 'walk;
-                    }
-                    if s.data[j] > u && sq > 1.4 * sk && (t as f32) < 1.1 * sq && {
-                        let (jx, jy) = (xi as f32, yi as f32);
-                        let tj = det.direction.data[j];
-                        let (mx, my) = (-tj.sin(), tj.cos());
-                        let (ua, ub) = (
-                            sample_bilinear(s, jx + mx, jy + my),
-                            sample_bilinear(s, jx - mx, jy - my),
-                        );
-                        s.data[j] >= 0.9 * ua.max(ub)
-                    } {
-                        hidden = true;
-                        break 'walk;
-                    }
-                }
-            }
-            if !hidden {
-                return Some(sk);
-            }
-        }
-        None
-    };
-    // A kept pixel among the 8 neighbours of (x, y).
-    let touches = |x: usize, y: usize| -> bool {
-        let (x0, x1) = (x.saturating_sub(1), (x + 1).min(w - 1));
-        let (y0, y1) = (y.saturating_sub(1), (y + 1).min(h - 1));
-        (y0..=y1).any(|yy| kept.data[yy * w + x0..=yy * w + x1].contains(&true))
-    };
-    // Pixels beside a centreline of the best scales are left out: joined
-    // to it they would make spurs and junctions (cut out, with the piece
-    // they cut); apart, their pieces are joined across the gap.
-    (0..h)
-        .into_par_iter()
-        .flat_map_iter(|y| {
-            let (m, k) = (&det.mask.data[y * w..(y + 1) * w], &kept.data[y * w..(y + 1) * w]);
-            (0..w)
-                .filter(move |&x| m[x] && !k[x] && !touches(x, y))
-                .filter_map(move |x| at(y * w + x).map(|sk| (y * w + x, sk)))
-        })
-        .collect()
-}
-
-/// The largest best σ of the detection (detection px).
-fn det_smax(det: &Detection) -> f32 {
-    det.own.sigmas.last().copied().unwrap_or(0.0)
+/// The centreline pixels: the maxima of [`nms`].
+pub(super) fn centrelines(det: &Detection) -> Mask {
+    nms(det)
 }
 
 /// Non-maximum suppression across the ridge within the hysteresis mask.
+///
+/// Adding each scale's own maxima (branch `hnms2`: per-scale responses
+/// kept, a finer scale-space maximum across its own axis, not beside a
+/// best-scale centreline) changed nothing on crowded seeds 41–50 (402
+/// lost hairs either way; 96 → 88 with a mask but no maxima) at the cost
+/// of two planes per scale: 70 of those 88 lie over half inside another
+/// hair (`scene_diag` `inside`), where no scale has a ridge of their own.
 pub(super) fn nms(det: &Detection) -> Mask {
     let s = &det.strength;
     let (w, h) = (s.width, s.height);
@@ -565,8 +440,7 @@ fn branches(m: &Mask, x: usize, y: usize) -> usize {
 
 /// Cut junctions (≥ 3 branches) out of the thin set with a margin of the
 /// local scale; returns the cut set and the junction zones.
-pub(super) fn cut_junctions(cen: &Centres, det: &Detection) -> (Mask, Mask) {
-    let thin = &cen.mask;
+pub(super) fn cut_junctions(thin: &Mask, det: &Detection) -> (Mask, Mask) {
     let (w, h) = (thin.width, thin.height);
     let mut zones = Mask::filled(w, h, false);
     let mut cut = thin.clone();
@@ -577,13 +451,11 @@ pub(super) fn cut_junctions(cen: &Centres, det: &Detection) -> (Mask, Mask) {
         .flat_map_iter(|y| {
             (0..w)
                 .filter(move |&x| thin.data[y * w + x] && branches(thin, x, y) >= 3)
-                // Own-scale maxima cut no disc out of the best scales'.
-                .filter(move |&x| cen.own.binary_search_by_key(&(y * w + x), |p| p.0).is_err())
                 .map(move |x| (x, y))
         })
         .collect();
     for (x, y) in junctions {
-        let r = (1.5 * cen.scale(det, y * w + x)).max(1.5);
+        let r = (1.5 * det.scale.data[y * w + x]).max(1.5);
         let ri = r.ceil() as i32;
         for dy in -ri..=ri {
             for dx in -ri..=ri {
@@ -754,8 +626,8 @@ fn smooth(pts: &[[f32; 2]], k: usize) -> Vec<[f32; 2]> {
 
 /// Pieces: ordered, smoothed centreline polylines in full-res px.
 pub(crate) fn pieces(det: &Detection, params: &HairParams, upp: f64) -> (Vec<Piece>, Mask) {
-    let cen = centrelines(det);
-    let (cut, zones) = cut_junctions(&cen, det);
+    let thin = centrelines(det);
+    let (cut, zones) = cut_junctions(&thin, det);
     // The pixels of each 8-connected piece of the cut centrelines, in
     // label order (increasing indices in each).
     let comps = component_pixels(&cut, Connectivity::Eight);
@@ -779,7 +651,7 @@ pub(crate) fn pieces(det: &Detection, params: &HairParams, upp: f64) -> (Vec<Pie
             let mut rest = c.clone();
             while rest.len() >= min_px {
                 let path = order(&rest, w, &|j| rest.binary_search(&j).is_ok());
-                let mut sig: Vec<f32> = path.iter().map(|&i| cen.scale(det, i)).collect();
+                let mut sig: Vec<f32> = path.iter().map(|&i| det.scale.data[i]).collect();
                 let k = (1.5 * profile::median(&mut sig)).round().max(3.0) as usize;
                 out.extend(split_at_turns(&path, w, k, params.max_turn_deg as f32));
                 // The path and its 8-neighbours are used up.
@@ -807,7 +679,7 @@ pub(crate) fn pieces(det: &Detection, params: &HairParams, upp: f64) -> (Vec<Pie
     let out: Vec<Piece> = paths
         .par_iter()
         .filter_map(|path| {
-            let mut sig: Vec<f32> = path.iter().map(|&i| cen.scale(det, i)).collect();
+            let mut sig: Vec<f32> = path.iter().map(|&i| det.scale.data[i]).collect();
             let sig_med = profile::median(&mut sig);
             let pts: Vec<[f32; 2]> = path
                 .iter()
@@ -1424,9 +1296,8 @@ pub(crate) mod diag {
         };
         let params = HairParams::default();
         let det = super::super::detect::detect(&input, &params, &mut Default::default());
-        let cen = centrelines(&det);
-        let (cut, _) = cut_junctions(&cen, &det);
-        let thin = cen.mask;
+        let thin = centrelines(&det);
+        let (cut, _) = cut_junctions(&thin, &det);
         let (pk, _) = pieces(&det, &params, upp);
         let loose = HairParams {
             min_profile_support: 0.0,

@@ -514,38 +514,6 @@ fn eigen_row_body(a: &[f32], b: &[f32], c: &[f32], o1: &mut [f32], o2: &mut [f32
 }
 
 super::simd::dispatch! {
-    fn ridge_row_own(a: &[f32], b: &[f32], c: &[f32], polarity: Polarity, st: &mut [f32], di: &mut [f32]) => ridge_row_own_body
-}
-
-/// One scale's strength (0 where not > 0, as the update writes it) and
-/// angle for one row.
-#[inline(always)]
-fn ridge_row_own_body(
-    a: &[f32],
-    b: &[f32],
-    c: &[f32],
-    polarity: Polarity,
-    st: &mut [f32],
-    di: &mut [f32],
-) {
-    let n = a.len();
-    let (b, c, st, di) = (&b[..n], &c[..n], &mut st[..n], &mut di[..n]);
-    macro_rules! body {
-        ($pol:expr) => {
-            for i in 0..n {
-                let (s, d) = ridge_pixel(a[i], b[i], c[i], $pol);
-                st[i] = if s > 0.0 { s } else { 0.0 };
-                di[i] = d;
-            }
-        };
-    }
-    match polarity {
-        Polarity::Bright => body!(Polarity::Bright),
-        Polarity::Dark => body!(Polarity::Dark),
-    }
-}
-
-super::simd::dispatch! {
     fn direction_row(a: &[f32], b: &[f32], c: &[f32], polarity: Polarity, o: &mut [f32]) => direction_row_body
 }
 
@@ -700,56 +668,7 @@ pub(crate) fn ridge_response_reusing(
     polarity: Polarity,
     bufs: &mut RidgeBuffers,
 ) -> RidgeResponse {
-    ridge_response_keeping(image, sigmas, polarity, bufs, None)
-}
-
-/// Each scale's own ridge response (strength ≥ 0, 0 where there is no
-/// ridge) and axis angle, one plane per valid σ of the call in order, as
-/// [`ridge_response`] computes them before taking the maximum: the
-/// maximum over the planes is its strength, bit for bit.
-#[derive(Default)]
-pub(crate) struct ScaleResponses {
-    /// The valid σ (px), ascending as given.
-    pub sigmas: Vec<f32>,
-    /// Strength per σ.
-    pub strength: Vec<Vec<f32>>,
-    /// Axis angle per σ (radians).
-    pub direction: Vec<Vec<f32>>,
-}
-
-impl ScaleResponses {
-    /// Bytes held.
-    pub(crate) fn bytes(&self) -> usize {
-        4 * (self.sigmas.capacity()
-            + self.strength.iter().map(Vec::capacity).sum::<usize>()
-            + self.direction.iter().map(Vec::capacity).sum::<usize>())
-    }
-}
-
-/// [`ridge_response_reusing`], and with `keep` each scale's own response
-/// and angle in its planes (allocations reused).
-pub(crate) fn ridge_response_keeping(
-    image: &Plane,
-    sigmas: &[f32],
-    polarity: Polarity,
-    bufs: &mut RidgeBuffers,
-    mut keep: Option<&mut ScaleResponses>,
-) -> RidgeResponse {
     let (w, h) = (image.width, image.height);
-    let valid: Vec<f32> = valid_sigmas(sigmas).collect();
-    if let Some(k) = keep.as_deref_mut() {
-        k.sigmas.clone_from(&valid);
-        for planes in [&mut k.strength, &mut k.direction] {
-            planes.truncate(valid.len());
-            planes.resize_with(valid.len(), Vec::new);
-            for p in planes.iter_mut() {
-                *p = reuse_len(std::mem::take(p), w * h);
-                if w == 0 || h == 0 {
-                    p.fill(0.0);
-                }
-            }
-        }
-    }
     let mut strength = reuse_len(std::mem::take(&mut bufs.strength), w * h);
     let mut scale = reuse_len(std::mem::take(&mut bufs.scale), w * h);
     let mut direction = reuse_len(std::mem::take(&mut bufs.direction), w * h);
@@ -769,33 +688,16 @@ pub(crate) fn ridge_response_keeping(
             .iter()
             .map(|&s| ScalePrep::new_reusing(image, s, Some(&mut *bufs)))
             .collect();
-        // Per band, each kept scale's (strength, angle) chunks.
-        let nb = h.div_ceil(HBAND);
-        let mut kept: Vec<Vec<(&mut [f32], &mut [f32])>> = (0..nb).map(|_| Vec::new()).collect();
-        if let Some(k) = keep.as_deref_mut() {
-            for (ps, pd) in k.strength.iter_mut().zip(k.direction.iter_mut()) {
-                let chunks = ps.chunks_mut(HBAND * w).zip(pd.chunks_mut(HBAND * w));
-                for (band, pair) in kept.iter_mut().zip(chunks) {
-                    band.push(pair);
-                }
-            }
-        }
         let outs = strength
             .par_chunks_mut(HBAND * w)
             .zip(scale.par_chunks_mut(HBAND * w))
-            .zip(direction.par_chunks_mut(HBAND * w))
-            .zip(kept.into_par_iter());
-        for_each_hessian_band_scales(image, &preps, outs, |sigma, j, a, b, c, (((st, sc), di), kb)| {
+            .zip(direction.par_chunks_mut(HBAND * w));
+        for_each_hessian_band_scales(image, &preps, outs, |sigma, j, a, b, c, ((st, sc), di)| {
             let (st, sc, di) = (band_row(st, j, w), band_row(sc, j, w), band_row(di, j, w));
             // The same σ again gives the same values: writing them
             // outright equals the update either way.
             let init = first == Some(sigma);
             ridge_update_row(a, b, c, sigma, polarity, init, st, sc, di);
-            if let Some(ki) = valid.iter().position(|&s| s == sigma) {
-                if let Some((ks, kd)) = kb.get_mut(ki) {
-                    ridge_row_own(a, b, c, polarity, band_row(ks, j, w), band_row(kd, j, w));
-                }
-            }
         });
         // The smoothed plane (at most one per group) is kept for the next.
         for p in preps {

@@ -35,9 +35,7 @@ pub use self::hessian::{
     blob_response, hessian, hessian_eigen, ridge_and_blob_response, ridge_direction,
     ridge_or_blob_contrast, ridge_response, BlobResponse, HessianPlanes, Polarity, RidgeResponse,
 };
-pub(crate) use self::hessian::{
-    ridge_response_keeping, RidgeBuffers, ScaleResponses,
-};
+pub(crate) use self::hessian::{ridge_response_reusing, RidgeBuffers};
 pub(crate) use self::label::component_pixels;
 pub use self::label::{hysteresis, label, label_with, regions, Connectivity, RegionStats};
 pub use self::morphology::{
