@@ -640,7 +640,10 @@ fn pair_matching() {
 /// coverage by the best record, by all records, by the traced shafts, the
 /// pieces, the cut set, the NMS maxima and the mask, the first stage at
 /// which it falls below 80 % (the cause), and the link tests between the
-/// closest ends of the records that cover it.
+/// closest ends of the records that cover it. MISS lines give the share
+/// of the hair's axis overlapping another truth shaft (`over`: closer to
+/// its axis than the half-sum of the widths) and inside it (`inside`:
+/// closer than its half-width).
 #[test]
 #[ignore]
 #[allow(clippy::needless_range_loop)]
@@ -967,13 +970,39 @@ fn scene_diag() {
             } else {
                 "not in mask".to_string()
             };
+            // Share of the axis whose centre is closer to another truth
+            // shaft's axis than the half-sum of their widths (overlapping
+            // it: no dip between them), and than the other's half-width
+            // (inside it).
+            let (mut over, mut inside) = (0usize, 0usize);
+            for &q in &pts {
+                let mut o = false;
+                let mut ins = false;
+                for u in truth.shafts.iter().filter(|u| u.id != t.id) {
+                    let poly: Vec<[f32; 2]> = u
+                        .centreline_px
+                        .iter()
+                        .map(|p| [p[0] as f32, p[1] as f32])
+                        .collect();
+                    let half_sum = ((t.diameter_um + u.diameter_um) / 2.0 / upp) as f32;
+                    if near_poly(q, &poly, half_sum) {
+                        o = true;
+                        ins |= near_poly(q, &poly, (u.diameter_um / 2.0 / upp) as f32);
+                    }
+                }
+                over += o as usize;
+                inside += ins as usize;
+            }
+            let np = pts.len().max(1) as f32;
             println!(
-                "MISS {upp} {seed} truth {:2} d {:4.1} light {} vis {:4.0} µm cross {} best {best:.2} union {u_fin:.2} mask {:.2} -> {cause}",
+                "MISS {upp} {seed} truth {:2} d {:4.1} light {} vis {:4.0} µm cross {} over {:.2} inside {:.2} best {best:.2} union {u_fin:.2} mask {:.2} -> {cause}",
                 t.id,
                 t.diameter_um,
                 t.light as u8,
                 t.visible_length_um,
                 !t.crosses.is_empty() as u8,
+                over as f32 / np,
+                inside as f32 / np,
                 near_det(&det.mask, &pts),
             );
         }
