@@ -13,7 +13,7 @@ use super::segment::{ln_fast, Coarse};
 use super::VesselParams;
 use crate::color::LinearRgb;
 use crate::image::{Labels, Mask, Plane};
-use crate::kernels::{dilate_square_rows_into, label_into, sample_bilinear, Components};
+use crate::kernels::{dilate_square_rows_into, label_into, lerp, sample_bilinear, Components};
 use rayon::prelude::*;
 use std::sync::{Mutex, PoisonError};
 
@@ -799,7 +799,14 @@ fn window_body(
         }
         let cy = cys[wy];
         let vrow = &c.vseed[cy * c.w..(cy + 1) * c.w];
+        // The backgrounds' rows (their values as `CentresInterp::at`).
+        let (g_top, g_bot, g_ty) = c.bg_g.row_parts(cy);
+        let (r_top, r_bot, r_ty) = c.bg_r.row_parts(cy);
         let base = wy * ww;
+        // The current group's sums in registers along its run of cells,
+        // read at its start and written back at its end (each sum still
+        // takes its values one by one, in raster order).
+        let mut cur = (0usize, [0.0f64; 3], 0usize);
         for (wx, _) in seed.iter().enumerate().filter(|(_, &s)| s) {
             let wx = a + wx;
             let cx = cxs[wx];
@@ -808,10 +815,21 @@ fn window_body(
             }
             let k = base + wx;
             let gl = gdata[k] as usize;
-            sum_d[gl] += d[k] as f64;
-            sum_g[gl] += (lng[k] - c.bg_g.at(cx, cy)) as f64;
-            sum_r[gl] += (lnr[k] - c.bg_r.at(cx, cy)) as f64;
-            n_seed[gl] += 1;
+            if gl != cur.0 {
+                if cur.0 > 0 {
+                    [sum_d[cur.0], sum_g[cur.0], sum_r[cur.0]] = cur.1;
+                    n_seed[cur.0] = cur.2;
+                }
+                cur = (gl, [sum_d[gl], sum_g[gl], sum_r[gl]], n_seed[gl]);
+            }
+            cur.1[0] += d[k] as f64;
+            cur.1[1] += (lng[k] - lerp(g_top[cx], g_bot[cx], g_ty)) as f64;
+            cur.1[2] += (lnr[k] - lerp(r_top[cx], r_bot[cx], r_ty)) as f64;
+            cur.2 += 1;
+        }
+        if cur.0 > 0 {
+            [sum_d[cur.0], sum_g[cur.0], sum_r[cur.0]] = cur.1;
+            n_seed[cur.0] = cur.2;
         }
     }
     let seeded: Vec<bool> = (0..ng)
@@ -871,6 +889,13 @@ fn window_body(
         (Plane::default(), Plane::default())
     };
     let inv_ff = 1.0 / ff as f32;
+    // The sums of the current group (colour, cells, peak) and of the
+    // current grown group's pixels (centre sums, at one input pixel per
+    // cell) in registers along their runs of cells, read at a run's start
+    // and written back at its end: each sum still takes its values one by
+    // one, in raster order.
+    let mut cur = Sums::default();
+    let mut cur_xy = (0u32, (0.0f64, 0.0f64));
     for (wy, &(sa, sb)) in spans.iter().enumerate() {
         let fy = fy0 + wy;
         for wx in sa..sb {
@@ -878,19 +903,22 @@ fn window_body(
             let fx = fx0 + wx;
             let gl = glab[k];
             if gl > 0 {
-                let o = &mut out[gl as usize];
-                o.cells.push((fx, fy));
+                if gl != cur.label {
+                    cur.put(&mut out);
+                    cur = Sums::get(&out, gl);
+                }
+                out[gl as usize].cells.push((fx, fy));
                 let px = if cells_avg {
                     [mr[k], mg[k], mb[k]]
                 } else {
                     let i = fy * w0 + fx;
                     [rgb.r[i], rgb.g[i], rgb.b[i]]
                 };
-                for (a, v) in o.rgb_in.0.iter_mut().zip(px) {
+                for (a, v) in cur.rgb.iter_mut().zip(px) {
                     *a += v as f64;
                 }
-                o.rgb_in.1 += 1;
-                o.peak = o.peak.max(d[k] as f64);
+                cur.n += 1;
+                cur.peak = cur.peak.max(d[k] as f64);
             }
             let gg = grown[k];
             if gg == 0 || !claimed[k] {
@@ -901,10 +929,15 @@ fn window_body(
                 // are the pixel's own.
                 let v = lnr[k] - lng[k];
                 if flag[k] == 0 && v >= pix_edge(k) {
-                    let o = &mut out[gg as usize];
-                    o.pix0.push((fy * w0 + fx) as u32);
-                    o.sum_xy.0 += fx as f64 + 0.5;
-                    o.sum_xy.1 += fy as f64 + 0.5;
+                    if gg != cur_xy.0 {
+                        if cur_xy.0 > 0 {
+                            out[cur_xy.0 as usize].sum_xy = cur_xy.1;
+                        }
+                        cur_xy = (gg, out[gg as usize].sum_xy);
+                    }
+                    out[gg as usize].pix0.push((fy * w0 + fx) as u32);
+                    cur_xy.1 .0 += fx as f64 + 0.5;
+                    cur_xy.1 .1 += fy as f64 + 0.5;
                 }
                 if flag[k] == 0 && v >= bg_h[k] + edge[k] {
                     out[gg as usize].core_px += 1;
@@ -935,6 +968,10 @@ fn window_body(
             }
         }
     }
+    cur.put(&mut out);
+    if cur_xy.0 > 0 {
+        out[cur_xy.0 as usize].sum_xy = cur_xy.1;
+    }
     let min_px0 = p.min_area_um2 / (um_f / ff as f64).powi(2);
     let min_cells = p.min_area_um2 / (um_f * um_f);
     out.into_iter()
@@ -951,6 +988,40 @@ fn window_body(
             o
         })
         .collect()
+}
+
+/// One group's colour sums, cell count and peak contrast while a run of
+/// its cells is read (label 0: none).
+#[derive(Default)]
+struct Sums {
+    label: u32,
+    rgb: [f64; 3],
+    n: usize,
+    peak: f64,
+}
+
+impl Sums {
+    /// Group `label`'s sums so far.
+    #[inline(always)]
+    fn get(out: &[Found], label: u32) -> Sums {
+        let o = &out[label as usize];
+        Sums {
+            label,
+            rgb: o.rgb_in.0,
+            n: o.rgb_in.1,
+            peak: o.peak,
+        }
+    }
+
+    /// Written back to their group (nothing for label 0).
+    #[inline(always)]
+    fn put(&self, out: &mut [Found]) {
+        if self.label > 0 {
+            let o = &mut out[self.label as usize];
+            o.rgb_in = (self.rgb, self.n);
+            o.peak = self.peak;
+        }
+    }
 }
 
 /// Rows of input read ahead of the window row being computed.
