@@ -663,12 +663,26 @@ fn window_body(
     let ex0 = reset(ex0, nw, false);
     // The backgrounds over the window's coarse columns, per coarse row
     // (the values of their planes: `CentresInterp`).
-    let cx0 = cxs[0];
-    let ncx = cxs[ww - 1] + 1 - cx0;
     let mut last_cy = usize::MAX;
     for (wy, &cy) in cys.iter().enumerate() {
         if cy != last_cy {
             last_cy = cy;
+            // The cells needed on the window rows of this coarse row.
+            let (ua, ub) = need[wy..]
+                .iter()
+                .zip(&cys[wy..])
+                .take_while(|&(_, &y)| y == cy)
+                .fold((usize::MAX, 0), |(a, b), (&(x0, x1), _)| {
+                    if x0 < x1 {
+                        (a.min(x0), b.max(x1))
+                    } else {
+                        (a, b)
+                    }
+                });
+            if ua >= ub {
+                continue;
+            }
+            let (cxa, ncx) = (cxs[ua], cxs[ub - 1] + 1 - cxs[ua]);
             for (bg, out) in [
                 (&c.bg_h, &mut *bgc_h),
                 (&c.bg_y, &mut *bgc_y),
@@ -676,17 +690,19 @@ fn window_body(
             ] {
                 out.clear();
                 out.resize(ncx, 0.0);
-                bg.row_span(cy, cx0, out);
+                bg.row_span(cy, cxa, out);
             }
-            // Spread under the window's columns once per coarse row: the
-            // rows below are then contiguous (no gathers).
+            // Spread under those columns once per coarse row: the rows
+            // below are then contiguous (no gathers).
             for (out, src) in [
                 (&mut *row_h, &bgc_h[..]),
                 (&mut *row_y, &bgc_y[..]),
                 (&mut *row_r, &bgc_r[..]),
             ] {
-                out.clear();
-                out.extend(cxs.iter().map(|&cx| src[cx - cx0]));
+                out.resize(ww, 0.0);
+                for (o, &cx) in out[ua..ub].iter_mut().zip(&cxs[ua..ub]) {
+                    *o = src[cx - cxa];
+                }
             }
         }
         // Over the cells needed (elsewhere no exclusion, background 0:
