@@ -1399,7 +1399,13 @@ mod tests {
             let near: Vec<u32> = l
                 .data
                 .iter()
-                .map(|&v| if v != 0 || rnd() % 3 == 0 { 1 + v } else { 0 })
+                .map(|&v| {
+                    if v != 0 || rnd().is_multiple_of(3) {
+                        1 + v
+                    } else {
+                        0
+                    }
+                })
                 .collect();
             let spans: Vec<(usize, usize)> = near
                 .chunks_exact(w)
