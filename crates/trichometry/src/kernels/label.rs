@@ -31,16 +31,6 @@ struct Run {
     x1: u32,
 }
 
-/// Runs of a mask, row by row, and the component root of every run.
-struct Components {
-    /// Index of the first run of each row; `row_start[h]` = number of runs.
-    row_start: Vec<usize>,
-    runs: Vec<Run>,
-    /// Label (1..) of every run.
-    label: Vec<u32>,
-    count: u32,
-}
-
 fn find(parent: &mut [u32], mut i: u32, offset: u32) -> u32 {
     while parent[(i - offset) as usize] != i {
         let p = parent[(i - offset) as usize];
@@ -79,126 +69,186 @@ fn join_rows(parent: &mut [u32], offset: u32, a: (&[Run], u32), b: (&[Run], u32)
     }
 }
 
-fn components(mask: &Mask, conn: Connectivity) -> Components {
-    let (w, h) = (mask.width, mask.height);
-    assert_eq!(mask.data.len(), w * h, "mask buffer size");
-    let serial = w * h < SERIAL_BELOW_PX;
-    // The runs of row y, appended to `runs`.
-    let row_runs = |y: usize, runs: &mut Vec<Run>| {
-        let row = &mask.data[y * w..(y + 1) * w];
-        let mut x = 0;
-        while x < w {
-            if row[x] {
-                let x0 = x;
-                while x < w && row[x] {
+/// Runs of a mask, row by row, and the component root of every run; also
+/// the buffers [`label_into`] keeps between calls (their contents do not
+/// matter: each call overwrites them).
+#[derive(Default)]
+pub(crate) struct Components {
+    /// Index of the first run of each row; `row_start[h]` = number of runs.
+    row_start: Vec<usize>,
+    runs: Vec<Run>,
+    /// Union–find parents of the runs.
+    parent: Vec<u32>,
+    /// Label (1..) of every run.
+    label: Vec<u32>,
+    count: u32,
+}
+
+impl Components {
+    /// The first and one past the last column of row `y`'s foreground, or
+    /// (0, 0) when the row has none (as of the last call of
+    /// [`Components::build`]).
+    pub(crate) fn row_span(&self, y: usize) -> (usize, usize) {
+        let (a, b) = (self.row_start[y], self.row_start[y + 1]);
+        if a < b {
+            (self.runs[a].x0 as usize, self.runs[b - 1].x1 as usize)
+        } else {
+            (0, 0)
+        }
+    }
+
+    /// Bytes held.
+    pub(crate) fn bytes(&self) -> usize {
+        std::mem::size_of::<usize>() * self.row_start.capacity()
+            + std::mem::size_of::<Run>() * self.runs.capacity()
+            + 4 * (self.parent.capacity() + self.label.capacity())
+    }
+
+    /// The components of the `w × h` row-major `mask`, in these buffers.
+    fn build(&mut self, mask: &[bool], w: usize, h: usize, conn: Connectivity) {
+        assert_eq!(mask.len(), w * h, "mask buffer size");
+        let serial = w * h < SERIAL_BELOW_PX;
+        // The runs of row y, appended to `runs`.
+        let row_runs = |y: usize, runs: &mut Vec<Run>| {
+            let row = &mask[y * w..(y + 1) * w];
+            let mut x = 0;
+            while x < w {
+                if row[x] {
+                    let x0 = x;
+                    while x < w && row[x] {
+                        x += 1;
+                    }
+                    runs.push(Run {
+                        x0: x0 as u32,
+                        x1: x as u32,
+                    });
+                } else {
                     x += 1;
                 }
-                runs.push(Run {
-                    x0: x0 as u32,
-                    x1: x as u32,
-                });
-            } else {
-                x += 1;
-            }
-        }
-    };
-    let mut row_start = Vec::with_capacity(h + 1);
-    let runs: Vec<Run> = if serial {
-        // One buffer, no vector per row.
-        let mut runs = Vec::new();
-        for y in 0..h {
-            row_start.push(runs.len());
-            row_runs(y, &mut runs);
-        }
-        runs
-    } else {
-        let per_row: Vec<Vec<Run>> = (0..h)
-            .into_par_iter()
-            .map(|y| {
-                let mut r = Vec::new();
-                row_runs(y, &mut r);
-                r
-            })
-            .collect();
-        let mut n = 0usize;
-        for r in &per_row {
-            row_start.push(n);
-            n += r.len();
-        }
-        per_row.into_iter().flatten().collect()
-    };
-    let n = runs.len();
-    row_start.push(n);
-    assert!(n < u32::MAX as usize, "too many runs for u32 labels");
-    let slack = match conn {
-        Connectivity::Four => 0,
-        Connectivity::Eight => 1,
-    };
-    let mut parent: Vec<u32> = (0..n as u32).collect();
-    // Bands in parallel: each owns the parent entries of its own runs.
-    {
-        let mut slices = Vec::new();
-        let mut rest = parent.as_mut_slice();
-        let mut y0 = 0;
-        while y0 < h {
-            let y1 = (y0 + BAND).min(h);
-            let len = row_start[y1] - row_start[y0];
-            let (band, tail) = rest.split_at_mut(len);
-            slices.push((y0, y1, band));
-            rest = tail;
-            y0 = y1;
-        }
-        let join_band = |(y0, y1, band): (usize, usize, &mut [u32])| {
-            let off = row_start[y0] as u32;
-            for y in y0 + 1..y1 {
-                let a = (
-                    &runs[row_start[y - 1]..row_start[y]],
-                    row_start[y - 1] as u32,
-                );
-                let b = (&runs[row_start[y]..row_start[y + 1]], row_start[y] as u32);
-                join_rows(band, off, a, b, slack);
             }
         };
+        let Components {
+            row_start,
+            runs,
+            parent,
+            label,
+            count,
+        } = self;
+        row_start.clear();
+        runs.clear();
         if serial {
-            slices.into_iter().for_each(join_band);
+            // One buffer, no vector per row.
+            for y in 0..h {
+                row_start.push(runs.len());
+                row_runs(y, runs);
+            }
         } else {
-            slices.into_par_iter().for_each(join_band);
+            let per_row: Vec<Vec<Run>> = (0..h)
+                .into_par_iter()
+                .map(|y| {
+                    let mut r = Vec::new();
+                    row_runs(y, &mut r);
+                    r
+                })
+                .collect();
+            let mut n = 0usize;
+            for r in &per_row {
+                row_start.push(n);
+                n += r.len();
+            }
+            runs.extend(per_row.into_iter().flatten());
         }
-    }
-    // Band seams, in order.
-    for y in (BAND..h).step_by(BAND) {
-        let a = (
-            &runs[row_start[y - 1]..row_start[y]],
-            row_start[y - 1] as u32,
-        );
-        let b = (&runs[row_start[y]..row_start[y + 1]], row_start[y] as u32);
-        join_rows(&mut parent, 0, a, b, slack);
-    }
-    // Roots are the smallest run index of their component, hence appear in
-    // raster order of first pixel.
-    let mut label = vec![0u32; n];
-    let mut count = 0u32;
-    for i in 0..n {
-        let r = find(&mut parent, i as u32, 0) as usize;
-        if r == i {
-            count += 1;
-            label[i] = count;
-        } else {
-            label[i] = label[r];
+        let runs = &runs[..];
+        let n = runs.len();
+        row_start.push(n);
+        let row_start = &row_start[..];
+        assert!(n < u32::MAX as usize, "too many runs for u32 labels");
+        let slack = match conn {
+            Connectivity::Four => 0,
+            Connectivity::Eight => 1,
+        };
+        parent.clear();
+        parent.extend(0..n as u32);
+        // Bands in parallel: each owns the parent entries of its own runs.
+        {
+            let mut slices = Vec::new();
+            let mut rest = parent.as_mut_slice();
+            let mut y0 = 0;
+            while y0 < h {
+                let y1 = (y0 + BAND).min(h);
+                let len = row_start[y1] - row_start[y0];
+                let (band, tail) = rest.split_at_mut(len);
+                slices.push((y0, y1, band));
+                rest = tail;
+                y0 = y1;
+            }
+            let join_band = |(y0, y1, band): (usize, usize, &mut [u32])| {
+                let off = row_start[y0] as u32;
+                for y in y0 + 1..y1 {
+                    let a = (
+                        &runs[row_start[y - 1]..row_start[y]],
+                        row_start[y - 1] as u32,
+                    );
+                    let b = (&runs[row_start[y]..row_start[y + 1]], row_start[y] as u32);
+                    join_rows(band, off, a, b, slack);
+                }
+            };
+            if serial {
+                slices.into_iter().for_each(join_band);
+            } else {
+                slices.into_par_iter().for_each(join_band);
+            }
         }
-    }
-    Components {
-        row_start,
-        runs,
-        label,
-        count,
+        // Band seams, in order.
+        for y in (BAND..h).step_by(BAND) {
+            let a = (
+                &runs[row_start[y - 1]..row_start[y]],
+                row_start[y - 1] as u32,
+            );
+            let b = (&runs[row_start[y]..row_start[y + 1]], row_start[y] as u32);
+            join_rows(parent, 0, a, b, slack);
+        }
+        // Roots are the smallest run index of their component, hence appear
+        // in raster order of first pixel.
+        label.clear();
+        label.resize(n, 0);
+        *count = 0;
+        for i in 0..n {
+            let r = find(parent, i as u32, 0) as usize;
+            if r == i {
+                *count += 1;
+                label[i] = *count;
+            } else {
+                label[i] = label[r];
+            }
+        }
     }
 }
 
-fn paint(c: &Components, w: usize, h: usize, keep: impl Fn(u32) -> bool + Sync) -> Vec<u32> {
-    let mut data = vec![0u32; w * h];
+fn components(mask: &Mask, conn: Connectivity) -> Components {
+    let mut c = Components::default();
+    c.build(&mask.data, mask.width, mask.height, conn);
+    c
+}
+
+/// The label image of `c` (`w × h`) into `data` (cleared and sized), with
+/// the runs whose label `keep` accepts.
+fn paint_into(
+    c: &Components,
+    w: usize,
+    h: usize,
+    keep: impl Fn(u32) -> bool + Sync,
+    data: &mut Vec<u32>,
+) {
+    if data.capacity() < w * h {
+        // Fresh: zeroed pages straight from the allocator.
+        *data = vec![0; w * h];
+    } else {
+        data.clear();
+        data.resize(w * h, 0);
+    }
     if w == 0 {
-        return data;
+        return;
     }
     let fill = |(y, row): (usize, &mut [u32])| {
         for i in c.row_start[y]..c.row_start[y + 1] {
@@ -214,7 +264,22 @@ fn paint(c: &Components, w: usize, h: usize, keep: impl Fn(u32) -> bool + Sync) 
     } else {
         data.par_chunks_mut(w).enumerate().for_each(fill);
     }
-    data
+}
+
+/// [`label`] of the `w × h` row-major `mask` into `out` (cleared and
+/// sized), working in `comps` (kept by the caller: no allocation once its
+/// buffers have grown); returns the number of components. `comps` then
+/// also gives each row's span of foreground ([`Components::row_span`]).
+pub(crate) fn label_into(
+    mask: &[bool],
+    w: usize,
+    h: usize,
+    comps: &mut Components,
+    out: &mut Vec<u32>,
+) -> u32 {
+    comps.build(mask, w, h, Connectivity::Eight);
+    paint_into(comps, w, h, |_| true, out);
+    comps.count
 }
 
 /// The pixels of each connected component of `mask` (row-major indices
@@ -257,7 +322,11 @@ pub fn label_with(mask: &Mask, connectivity: Connectivity) -> Labels {
     Labels {
         width: mask.width,
         height: mask.height,
-        data: paint(&c, mask.width, mask.height, |_| true),
+        data: {
+            let mut data = Vec::new();
+            paint_into(&c, mask.width, mask.height, |_| true, &mut data);
+            data
+        },
         count: c.count,
     }
 }
@@ -523,6 +592,34 @@ mod tests {
                 }
                 prop_assert_eq!(component_pixels(&m, conn), gathered);
                 prop_assert_eq!(l.data, d);
+            }
+        }
+
+        #[test]
+        fn label_into_reused_buffers_equals_label(sizes in proptest::collection::vec((1usize..60, 1usize..300, 0.1f64..0.8), 1..4), seed in 0u64..1000) {
+            // One set of buffers for several masks (large ones take the
+            // parallel path), and a label plane holding junk.
+            let mut comps = Components::default();
+            let mut out = vec![u32::MAX; 77];
+            let mut s = seed.wrapping_add(99);
+            for (w, h, p) in sizes {
+                let data: Vec<bool> = (0..w * h).map(|_| {
+                    s = s.wrapping_mul(6364136223846793005).wrapping_add(1442695040888963407);
+                    ((s >> 33) as f64 / (1u64 << 31) as f64) < p
+                }).collect();
+                let m = Mask { width: w, height: h, data };
+                let want = label(&m);
+                let count = label_into(&m.data, w, h, &mut comps, &mut out);
+                prop_assert_eq!(count, want.count);
+                prop_assert_eq!(&out, &want.data);
+                for y in 0..h {
+                    let row = &want.data[y * w..(y + 1) * w];
+                    let span = match row.iter().position(|&v| v != 0) {
+                        Some(a) => (a, w - row.iter().rev().position(|&v| v != 0).unwrap_or(0)),
+                        None => (0, 0),
+                    };
+                    prop_assert_eq!(comps.row_span(y), span);
+                }
             }
         }
     }

@@ -36,7 +36,7 @@ pub use self::hessian::{
     ridge_or_blob_contrast, ridge_response, BlobResponse, HessianPlanes, Polarity, RidgeResponse,
 };
 pub(crate) use self::hessian::{ridge_response_reusing, RidgeBuffers};
-pub(crate) use self::label::component_pixels;
+pub(crate) use self::label::{component_pixels, label_into, Components};
 pub use self::label::{hysteresis, label, label_with, regions, Connectivity, RegionStats};
 pub use self::morphology::{
     black_tophat, close, dilate, dilate_square, erode, max_filter, min_filter, open, white_tophat,

@@ -160,14 +160,23 @@ pub(crate) fn dilate_square_rows_into(
         return;
     }
     let k = r.min(w - 1);
+    let n = w * h;
     rows.clear();
-    rows.resize(w * h, false);
-    out.resize(w * h, false);
+    rows.resize(n, false);
     for (y, o) in rows.chunks_mut(w).enumerate() {
         or_shifted(&m[y * w..(y + 1) * w], k, o);
     }
-    for a in out.chunks_mut(w).enumerate() {
-        or_rows(rows, w, h, r, a);
+    // The vertical pass over the plane as one flat run per shift (rows `d`
+    // above and below; none past the edges): long runs instead of one
+    // short run per row and shift.
+    out.extend_from_slice(rows);
+    for d in (1..=r).map(|d| d * w).take_while(|&s| s < n) {
+        for (v, &s) in out[..n - d].iter_mut().zip(&rows[d..]) {
+            *v |= s;
+        }
+        for (v, &s) in out[d..].iter_mut().zip(&rows[..n - d]) {
+            *v |= s;
+        }
     }
 }
 
@@ -405,6 +414,10 @@ mod tests {
                     .collect();
                 assert_eq!(a, b, "{w}x{h} r={r}");
                 assert_eq!(dilate_square_rows(&data, w, h, r, false), a);
+                // Into buffers holding anything.
+                let (mut rows, mut out) = (vec![true; 5], vec![true; 9]);
+                dilate_square_rows_into(&data, w, h, r, &mut rows, &mut out);
+                assert_eq!(out, a, "into, {w}x{h} r={r}");
             }
         }
     }

@@ -9,11 +9,11 @@
 //! and each window is computed independently (in parallel, collected in
 //! candidate order: the result does not depend on the threads).
 
-use super::segment::{ln_fast, mask_of, Coarse};
+use super::segment::{ln_fast, Coarse};
 use super::VesselParams;
 use crate::color::LinearRgb;
 use crate::image::{Labels, Mask, Plane};
-use crate::kernels::{dilate_square_rows_into, label, sample_bilinear};
+use crate::kernels::{dilate_square_rows_into, label_into, lerp, sample_bilinear, Components};
 use rayon::prelude::*;
 use std::sync::{Mutex, PoisonError};
 
@@ -52,6 +52,14 @@ pub(crate) struct Scratch {
     spans: Vec<(usize, usize)>,
     glab: Vec<u32>,
     grown: Vec<u32>,
+    /// The groups' labels, and the labelling's buffers.
+    gdata: Vec<u32>,
+    comps: Components,
+    /// One row's cells that pass the seed's cell tests.
+    seed: Vec<bool>,
+    /// [`grow1`]'s passes.
+    gcol: Vec<u32>,
+    gmax: Vec<u32>,
     bgc_h: Vec<f32>,
     bgc_y: Vec<f32>,
     bgc_r: Vec<f32>,
@@ -102,13 +110,19 @@ impl Scratch {
             &self.mask,
             &self.merged,
             &self.rows,
+            &self.seed,
         ];
         let spans = [&self.spans, &self.cspan, &self.need];
         4 * f32s.iter().map(|v| v.capacity()).sum::<usize>()
             + bools.iter().map(|v| v.capacity()).sum::<usize>()
             + 2 * size * spans.iter().map(|v| v.capacity()).sum::<usize>()
             + size * (self.cxs.capacity() + self.cys.capacity())
-            + 4 * (self.glab.capacity() + self.grown.capacity())
+            + 4 * (self.glab.capacity()
+                + self.grown.capacity()
+                + self.gdata.capacity()
+                + self.gcol.capacity()
+                + self.gmax.capacity())
+            + self.comps.bytes()
             + self.flag.capacity()
     }
 }
@@ -480,6 +494,11 @@ fn window_body(
         spans,
         glab,
         grown,
+        gdata,
+        comps,
+        seed,
+        gcol,
+        gmax,
         bgc_h,
         bgc_y,
         bgc_r,
@@ -644,12 +663,26 @@ fn window_body(
     let ex0 = reset(ex0, nw, false);
     // The backgrounds over the window's coarse columns, per coarse row
     // (the values of their planes: `CentresInterp`).
-    let cx0 = cxs[0];
-    let ncx = cxs[ww - 1] + 1 - cx0;
     let mut last_cy = usize::MAX;
     for (wy, &cy) in cys.iter().enumerate() {
         if cy != last_cy {
             last_cy = cy;
+            // The cells needed on the window rows of this coarse row.
+            let (ua, ub) = need[wy..]
+                .iter()
+                .zip(&cys[wy..])
+                .take_while(|&(_, &y)| y == cy)
+                .fold((usize::MAX, 0), |(a, b), (&(x0, x1), _)| {
+                    if x0 < x1 {
+                        (a.min(x0), b.max(x1))
+                    } else {
+                        (a, b)
+                    }
+                });
+            if ua >= ub {
+                continue;
+            }
+            let (cxa, ncx) = (cxs[ua], cxs[ub - 1] + 1 - cxs[ua]);
             for (bg, out) in [
                 (&c.bg_h, &mut *bgc_h),
                 (&c.bg_y, &mut *bgc_y),
@@ -657,17 +690,19 @@ fn window_body(
             ] {
                 out.clear();
                 out.resize(ncx, 0.0);
-                bg.row_span(cy, cx0, out);
+                bg.row_span(cy, cxa, out);
             }
-            // Spread under the window's columns once per coarse row: the
-            // rows below are then contiguous (no gathers).
+            // Spread under those columns once per coarse row: the rows
+            // below are then contiguous (no gathers).
             for (out, src) in [
                 (&mut *row_h, &bgc_h[..]),
                 (&mut *row_y, &bgc_y[..]),
                 (&mut *row_r, &bgc_r[..]),
             ] {
-                out.clear();
-                out.extend(cxs.iter().map(|&cx| src[cx - cx0]));
+                out.resize(ww, 0.0);
+                for (o, &cx) in out[ua..ub].iter_mut().zip(&cxs[ua..ub]) {
+                    *o = src[cx - cxa];
+                }
             }
         }
         // Over the cells needed (elsewhere no exclusion, background 0:
@@ -737,22 +772,13 @@ fn window_body(
     // Pieces closer than the merge gap are one vessel.
     let r_merge = (p.merge_gap_um / (2.0 * um_f)).round() as usize;
     dilate_square_rows_into(mask, ww, wh, r_merge, rows, merged);
-    let mm = mask_of(std::mem::take(merged), ww, wh);
-    let groups = label(&mm);
-    *merged = mm.data;
-    let (gdata, gcount) = (groups.data, groups.count);
+    let gcount = label_into(merged, ww, wh, comps, gdata);
+    let gdata = &gdata[..];
     let ng = gcount as usize + 1;
     // Per window row, the span of cells in a group (every later step
-    // only touches those).
+    // only touches those): from the groups' runs.
     spans.clear();
-    spans.extend(
-        gdata
-            .chunks_exact(ww)
-            .map(|r| match r.iter().position(|&v| v != 0) {
-                Some(a) => (a, ww - r.iter().rev().position(|&v| v != 0).unwrap_or(0)),
-                None => (0, 0),
-            }),
-    );
+    spans.extend((0..wh).map(|wy| comps.row_span(wy)));
     let spans = &spans[..];
     // Seed checks per group (see the stage docs).
     let mut sum_d = vec![0.0f64; ng];
@@ -761,29 +787,65 @@ fn window_body(
     let mut n_seed = vec![0usize; ng];
     // Row by row (the cells in raster order, as the sums always took them):
     // a seed lies 2 cells inside the frame, off `near`, on a coarse pixel
-    // with Hessian evidence.
+    // with Hessian evidence. The cell tests first, over the row's span at
+    // once (they vectorise), then the coarse test and the sums on the cells
+    // that pass.
+    let (sx0, sx1) = (
+        2usize.saturating_sub(fx0),
+        (wf - 2).saturating_sub(fx0).min(ww),
+    );
     for (wy, &(a, b)) in spans.iter().enumerate() {
         let fy = fy0 + wy;
+        let (a, b) = (a.max(sx0), b.min(sx1));
         if a >= b || fy < 2 || fy + 2 >= hf {
+            continue;
+        }
+        let row = wy * ww + a..wy * ww + b;
+        seed.clear();
+        seed.extend(
+            gdata[row.clone()]
+                .iter()
+                .zip(&ok[row.clone()])
+                .zip(&ds[row.clone()])
+                .zip(&near[row])
+                .map(|(((&gl, &o), &v), &n)| (gl != 0) & o & (v >= hi) & !n),
+        );
+        if !seed.contains(&true) {
             continue;
         }
         let cy = cys[wy];
         let vrow = &c.vseed[cy * c.w..(cy + 1) * c.w];
+        // The backgrounds' rows (their values as `CentresInterp::at`).
+        let (g_top, g_bot, g_ty) = c.bg_g.row_parts(cy);
+        let (r_top, r_bot, r_ty) = c.bg_r.row_parts(cy);
         let base = wy * ww;
-        for (wx, &cx) in cxs.iter().enumerate().take(b).skip(a) {
+        // The current group's sums in registers along its run of cells,
+        // read at its start and written back at its end (each sum still
+        // takes its values one by one, in raster order).
+        let mut cur = (0usize, [0.0f64; 3], 0usize);
+        for (wx, _) in seed.iter().enumerate().filter(|(_, &s)| s) {
+            let wx = a + wx;
+            let cx = cxs[wx];
+            if !vrow[cx] {
+                continue;
+            }
             let k = base + wx;
             let gl = gdata[k] as usize;
-            if gl == 0 || !ok[k] || ds[k] < hi || near[k] {
-                continue;
+            if gl != cur.0 {
+                if cur.0 > 0 {
+                    [sum_d[cur.0], sum_g[cur.0], sum_r[cur.0]] = cur.1;
+                    n_seed[cur.0] = cur.2;
+                }
+                cur = (gl, [sum_d[gl], sum_g[gl], sum_r[gl]], n_seed[gl]);
             }
-            let fx = fx0 + wx;
-            if fx < 2 || fx + 2 >= wf || !vrow[cx] {
-                continue;
-            }
-            sum_d[gl] += d[k] as f64;
-            sum_g[gl] += (lng[k] - c.bg_g.at(cx, cy)) as f64;
-            sum_r[gl] += (lnr[k] - c.bg_r.at(cx, cy)) as f64;
-            n_seed[gl] += 1;
+            cur.1[0] += d[k] as f64;
+            cur.1[1] += (lng[k] - lerp(g_top[cx], g_bot[cx], g_ty)) as f64;
+            cur.1[2] += (lnr[k] - lerp(r_top[cx], r_bot[cx], r_ty)) as f64;
+            cur.2 += 1;
+        }
+        if cur.0 > 0 {
+            [sum_d[cur.0], sum_g[cur.0], sum_r[cur.0]] = cur.1;
+            n_seed[cur.0] = cur.2;
         }
     }
     let seeded: Vec<bool> = (0..ng)
@@ -801,13 +863,23 @@ fn window_body(
     // Mask cells by group; grown by one cell (within the claim) for the
     // input-pixel decision at the edges.
     glab.clear();
-    glab.extend(
-        gdata
-            .iter()
-            .zip(mask.iter())
-            .map(|(&gl, &m)| if m && seeded[gl as usize] { gl } else { 0 }),
-    );
-    grow1(glab, ww, wh, &gdata, spans, grown);
+    if seeded[1..].iter().all(|&s| s) {
+        glab.extend(
+            gdata
+                .iter()
+                .zip(mask.iter())
+                .map(|(&gl, &m)| if m { gl } else { 0 }),
+        );
+    } else {
+        glab.extend(gdata.iter().zip(mask.iter()).map(|(&gl, &m)| {
+            if m && seeded[gl as usize] {
+                gl
+            } else {
+                0
+            }
+        }));
+    }
+    grow1(glab, ww, wh, gdata, (gcol, gmax), grown);
     let mut out: Vec<Found> = (0..ng)
         .map(|_| Found {
             candidate: lab,
@@ -833,6 +905,13 @@ fn window_body(
         (Plane::default(), Plane::default())
     };
     let inv_ff = 1.0 / ff as f32;
+    // The sums of the current group (colour, cells, peak) and of the
+    // current grown group's pixels (centre sums, at one input pixel per
+    // cell) in registers along their runs of cells, read at a run's start
+    // and written back at its end: each sum still takes its values one by
+    // one, in raster order.
+    let mut cur = Sums::default();
+    let mut cur_xy = (0u32, (0.0f64, 0.0f64));
     for (wy, &(sa, sb)) in spans.iter().enumerate() {
         let fy = fy0 + wy;
         for wx in sa..sb {
@@ -840,19 +919,22 @@ fn window_body(
             let fx = fx0 + wx;
             let gl = glab[k];
             if gl > 0 {
-                let o = &mut out[gl as usize];
-                o.cells.push((fx, fy));
+                if gl != cur.label {
+                    cur.put(&mut out);
+                    cur = Sums::get(&out, gl);
+                }
+                out[gl as usize].cells.push((fx, fy));
                 let px = if cells_avg {
                     [mr[k], mg[k], mb[k]]
                 } else {
                     let i = fy * w0 + fx;
                     [rgb.r[i], rgb.g[i], rgb.b[i]]
                 };
-                for (a, v) in o.rgb_in.0.iter_mut().zip(px) {
+                for (a, v) in cur.rgb.iter_mut().zip(px) {
                     *a += v as f64;
                 }
-                o.rgb_in.1 += 1;
-                o.peak = o.peak.max(d[k] as f64);
+                cur.n += 1;
+                cur.peak = cur.peak.max(d[k] as f64);
             }
             let gg = grown[k];
             if gg == 0 || !claimed[k] {
@@ -863,10 +945,15 @@ fn window_body(
                 // are the pixel's own.
                 let v = lnr[k] - lng[k];
                 if flag[k] == 0 && v >= pix_edge(k) {
-                    let o = &mut out[gg as usize];
-                    o.pix0.push((fy * w0 + fx) as u32);
-                    o.sum_xy.0 += fx as f64 + 0.5;
-                    o.sum_xy.1 += fy as f64 + 0.5;
+                    if gg != cur_xy.0 {
+                        if cur_xy.0 > 0 {
+                            out[cur_xy.0 as usize].sum_xy = cur_xy.1;
+                        }
+                        cur_xy = (gg, out[gg as usize].sum_xy);
+                    }
+                    out[gg as usize].pix0.push((fy * w0 + fx) as u32);
+                    cur_xy.1 .0 += fx as f64 + 0.5;
+                    cur_xy.1 .1 += fy as f64 + 0.5;
                 }
                 if flag[k] == 0 && v >= bg_h[k] + edge[k] {
                     out[gg as usize].core_px += 1;
@@ -897,6 +984,10 @@ fn window_body(
             }
         }
     }
+    cur.put(&mut out);
+    if cur_xy.0 > 0 {
+        out[cur_xy.0 as usize].sum_xy = cur_xy.1;
+    }
     let min_px0 = p.min_area_um2 / (um_f / ff as f64).powi(2);
     let min_cells = p.min_area_um2 / (um_f * um_f);
     out.into_iter()
@@ -913,6 +1004,40 @@ fn window_body(
             o
         })
         .collect()
+}
+
+/// One group's colour sums, cell count and peak contrast while a run of
+/// its cells is read (label 0: none).
+#[derive(Default)]
+struct Sums {
+    label: u32,
+    rgb: [f64; 3],
+    n: usize,
+    peak: f64,
+}
+
+impl Sums {
+    /// Group `label`'s sums so far.
+    #[inline(always)]
+    fn get(out: &[Found], label: u32) -> Sums {
+        let o = &out[label as usize];
+        Sums {
+            label,
+            rgb: o.rgb_in.0,
+            n: o.rgb_in.1,
+            peak: o.peak,
+        }
+    }
+
+    /// Written back to their group (nothing for label 0).
+    #[inline(always)]
+    fn put(&self, out: &mut [Found]) {
+        if self.label > 0 {
+            let o = &mut out[self.label as usize];
+            o.rgb_in = (self.rgb, self.n);
+            o.peak = self.peak;
+        }
+    }
 }
 
 /// Rows of input read ahead of the window row being computed.
@@ -1025,8 +1150,32 @@ fn forward_max(a: &mut Vec<f32>, nxt: &mut Vec<f32>, n: usize, s: usize) {
     }
 }
 
+/// Taps of [`blur`]: the normalised Gaussian of `sigma` over ±[`BLUR_R`].
+#[inline(always)]
+fn blur_taps(sigma: f32) -> [f32; 2 * BLUR_R + 1] {
+    let mut k = [0.0f32; 2 * BLUR_R + 1];
+    for (i, kv) in k.iter_mut().enumerate() {
+        let t = i as f32 - BLUR_R as f32;
+        *kv = (-0.5 * t * t / (sigma * sigma)).exp();
+    }
+    let s: f32 = k.iter().sum();
+    k.iter_mut().for_each(|v| *v /= s);
+    k
+}
+
+/// Radius of [`blur`].
+const BLUR_R: usize = 3;
+
 /// Separable Gaussian of σ ≤ 1 px (radius 3, normalised, replicate border)
-/// into `out`; `scratch`: the row pass and a padded row, reused.
+/// into `out`; `scratch`: the row pass (the second buffer is unused).
+///
+/// Each output sums its taps in order from 0 (`0 + k₀v₀ + k₁v₁ + …`), in
+/// a register, over the window as one flat run: the row pass over every
+/// cell whose taps stay in its row (the cells within [`BLUR_R`] of a row's
+/// ends are then done again with the replicated border), the column pass
+/// over the rows whose taps stay in the window (the first and last rows
+/// apart, with the border rows replicated). Long runs instead of one short
+/// run per row and tap: the windows are a few dozen cells wide.
 #[inline(always)]
 fn blur(
     v: &[f32],
@@ -1036,76 +1185,268 @@ fn blur(
     scratch: (&mut Vec<f32>, &mut Vec<f32>),
     out: &mut Vec<f32>,
 ) {
-    const R: usize = 3;
-    let mut k = [0.0f32; 2 * R + 1];
-    for (i, kv) in k.iter_mut().enumerate() {
-        let t = i as f32 - R as f32;
-        *kv = (-0.5 * t * t / (sigma * sigma)).exp();
+    const R: usize = BLUR_R;
+    let k = blur_taps(sigma);
+    let n = w * h;
+    let (tmp, _) = scratch;
+    let tmp = reset(tmp, n, 0.0f32);
+    // Row pass, flat: cell i reads v[i − R ..= i + R].
+    if n > 2 * R {
+        for (i, o) in tmp[R..n - R].iter_mut().enumerate() {
+            let t = &v[i..i + 2 * R + 1];
+            let mut acc = 0.0f32;
+            for (&kv, &b) in k.iter().zip(t) {
+                acc += kv * b;
+            }
+            *o = acc;
+        }
     }
-    let s: f32 = k.iter().sum();
-    k.iter_mut().for_each(|v| *v /= s);
-    let (tmp, buf) = scratch;
-    let tmp = reset(tmp, w * h, 0.0f32);
-    let buf = reset(buf, w + 2 * R, 0.0f32);
-    for y in 0..h {
-        let src = &v[y * w..(y + 1) * w];
-        buf[..R].fill(src[0]);
-        buf[R..R + w].copy_from_slice(src);
-        buf[R + w..].fill(src[w - 1]);
-        // Tap by tap over the whole row (vectorises across x); each output
-        // still sums its taps in order from 0.
-        let o = &mut tmp[y * w..(y + 1) * w];
+    // The cells within R of a row's ends, with the border replicated.
+    let edge = |y: usize, x: usize| {
+        let row = &v[y * w..(y + 1) * w];
+        let mut acc = 0.0f32;
         for (j, &kv) in k.iter().enumerate() {
-            for (ov, &b) in o.iter_mut().zip(&buf[j..j + w]) {
-                *ov += kv * b;
+            let xx = (x + j).saturating_sub(R).min(w - 1);
+            acc += kv * row[xx];
+        }
+        acc
+    };
+    for y in 0..h {
+        if w <= 2 * R {
+            for x in 0..w {
+                tmp[y * w + x] = edge(y, x);
+            }
+        } else {
+            for x in (0..R).chain(w - R..w) {
+                tmp[y * w + x] = edge(y, x);
             }
         }
     }
-    let out = reset(out, w * h, 0.0f32);
-    for y in 0..h {
-        let o = &mut out[y * w..(y + 1) * w];
-        for (j, &kv) in k.iter().enumerate() {
-            let yy = (y + j).saturating_sub(R).min(h - 1);
-            for (ov, &t) in o.iter_mut().zip(&tmp[yy * w..(yy + 1) * w]) {
-                *ov += kv * t;
+    let out = reset(out, n, 0.0f32);
+    // Column pass, flat over the inner rows: cell i reads tmp[i + (j − R)w].
+    if h > 2 * R {
+        let (a, b) = (R * w, (h - R) * w);
+        for (i, o) in out[a..b].iter_mut().enumerate() {
+            let mut acc = 0.0f32;
+            for (j, &kv) in k.iter().enumerate() {
+                acc += kv * tmp[i + j * w];
             }
+            *o = acc;
+        }
+    }
+    for y in (0..h).filter(|&y| y < R || y + R >= h) {
+        let o = &mut out[y * w..(y + 1) * w];
+        for (x, ov) in o.iter_mut().enumerate() {
+            let mut acc = 0.0f32;
+            for (j, &kv) in k.iter().enumerate() {
+                let yy = (y + j).saturating_sub(R).min(h - 1);
+                acc += kv * tmp[yy * w + x];
+            }
+            *ov = acc;
         }
     }
 }
 
 /// Labels grown by one pixel into unlabelled 8-neighbours (largest wins),
-/// only where `near` is non-zero (within each row's `spans`, which hold
-/// every non-zero `near`), into `out`.
+/// only where `near` is non-zero, into `out`: the 3 × 3 maxima (the
+/// maximum of three rows, then of three columns, each over the window as
+/// one flat run with the ends of the rows done again), kept where the cell
+/// had no label. `scratch`: the two passes' planes. Maxima are exact, so
+/// the grouping does not matter.
 #[inline(always)]
 fn grow1(
     l: &[u32],
     w: usize,
     h: usize,
     near: &[u32],
-    spans: &[(usize, usize)],
+    scratch: (&mut Vec<u32>, &mut Vec<u32>),
     out: &mut Vec<u32>,
 ) {
-    out.clear();
-    out.extend_from_slice(l);
-    for (y, &(a, b)) in spans.iter().enumerate().take(h) {
-        for x in a..b {
-            if l[y * w + x] != 0 || near[y * w + x] == 0 {
-                continue;
-            }
-            let mut m = 0;
-            for yy in y.saturating_sub(1)..=(y + 1).min(h - 1) {
-                for xx in x.saturating_sub(1)..=(x + 1).min(w - 1) {
-                    m = m.max(l[yy * w + xx]);
-                }
-            }
-            out[y * w + x] = m;
+    let n = w * h;
+    let (col, m) = scratch;
+    col.clear();
+    col.extend_from_slice(l);
+    if h > 1 {
+        for (c, &v) in col[w..].iter_mut().zip(&l[..n - w]) {
+            *c = (*c).max(v);
+        }
+        for (c, &v) in col[..n - w].iter_mut().zip(&l[w..]) {
+            *c = (*c).max(v);
         }
     }
+    m.clear();
+    m.extend_from_slice(col);
+    if w > 1 {
+        // Flat: the first cell of a row takes its left neighbour from the
+        // row above's end, the last its right one from the next row's
+        // start; those two are done again below.
+        for (v, &c) in m[1..].iter_mut().zip(&col[..n - 1]) {
+            *v = (*v).max(c);
+        }
+        for (v, &c) in m[..n - 1].iter_mut().zip(&col[1..]) {
+            *v = (*v).max(c);
+        }
+        for y in 0..h {
+            let r = &col[y * w..(y + 1) * w];
+            m[y * w] = r[0].max(r[1]);
+            m[y * w + w - 1] = r[w - 1].max(r[w - 2]);
+        }
+    }
+    out.clear();
+    out.extend(l.iter().zip(near).zip(m.iter()).map(|((&v, &nr), &mx)| {
+        if v != 0 {
+            v
+        } else if nr != 0 {
+            mx
+        } else {
+            0
+        }
+    }));
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// The window blur as it was first written (tap by tap over each row,
+    /// then over each column, accumulated in the output planes): the
+    /// reference [`blur`] is tested against.
+    fn blur_reference(
+        v: &[f32],
+        w: usize,
+        h: usize,
+        sigma: f32,
+        scratch: (&mut Vec<f32>, &mut Vec<f32>),
+        out: &mut Vec<f32>,
+    ) {
+        const R: usize = 3;
+        let mut k = [0.0f32; 2 * R + 1];
+        for (i, kv) in k.iter_mut().enumerate() {
+            let t = i as f32 - R as f32;
+            *kv = (-0.5 * t * t / (sigma * sigma)).exp();
+        }
+        let s: f32 = k.iter().sum();
+        k.iter_mut().for_each(|v| *v /= s);
+        let (tmp, buf) = scratch;
+        let tmp = reset(tmp, w * h, 0.0f32);
+        let buf = reset(buf, w + 2 * R, 0.0f32);
+        for y in 0..h {
+            let src = &v[y * w..(y + 1) * w];
+            buf[..R].fill(src[0]);
+            buf[R..R + w].copy_from_slice(src);
+            buf[R + w..].fill(src[w - 1]);
+            // Tap by tap over the whole row (vectorises across x); each output
+            // still sums its taps in order from 0.
+            let o = &mut tmp[y * w..(y + 1) * w];
+            for (j, &kv) in k.iter().enumerate() {
+                for (ov, &b) in o.iter_mut().zip(&buf[j..j + w]) {
+                    *ov += kv * b;
+                }
+            }
+        }
+        let out = reset(out, w * h, 0.0f32);
+        for y in 0..h {
+            let o = &mut out[y * w..(y + 1) * w];
+            for (j, &kv) in k.iter().enumerate() {
+                let yy = (y + j).saturating_sub(R).min(h - 1);
+                for (ov, &t) in o.iter_mut().zip(&tmp[yy * w..(yy + 1) * w]) {
+                    *ov += kv * t;
+                }
+            }
+        }
+    }
+
+    /// The first window growth (cell by cell over the row spans): the
+    /// reference [`grow1`] is tested against. Labels grown by one pixel into
+    /// unlabelled 8-neighbours (largest wins),
+    /// only where `near` is non-zero (within each row's `spans`, which hold
+    /// every non-zero `near`), into `out`.
+    fn grow1_reference(
+        l: &[u32],
+        w: usize,
+        h: usize,
+        near: &[u32],
+        spans: &[(usize, usize)],
+        out: &mut Vec<u32>,
+    ) {
+        out.clear();
+        out.extend_from_slice(l);
+        for (y, &(a, b)) in spans.iter().enumerate().take(h) {
+            for x in a..b {
+                if l[y * w + x] != 0 || near[y * w + x] == 0 {
+                    continue;
+                }
+                let mut m = 0;
+                for yy in y.saturating_sub(1)..=(y + 1).min(h - 1) {
+                    for xx in x.saturating_sub(1)..=(x + 1).min(w - 1) {
+                        m = m.max(l[yy * w + xx]);
+                    }
+                }
+                out[y * w + x] = m;
+            }
+        }
+    }
+
+    #[test]
+    fn flat_growth_equals_the_cell_by_cell_growth() {
+        let mut rnd = super::super::tests::xorshift32(31);
+        let (mut col, mut m, mut got, mut want) = (Vec::new(), Vec::new(), Vec::new(), Vec::new());
+        for case in 0..300 {
+            let (w, h) = (1 + rnd() as usize % 40, 1 + rnd() as usize % 30);
+            let l = super::super::tests::random_labels(&mut rnd, w, h, 40, 9);
+            // `near`: the labelled cells and more (as the groups hold the
+            // mask), and the spans of its rows.
+            let near: Vec<u32> = l
+                .data
+                .iter()
+                .map(|&v| {
+                    if v != 0 || rnd().is_multiple_of(3) {
+                        1 + v
+                    } else {
+                        0
+                    }
+                })
+                .collect();
+            let spans: Vec<(usize, usize)> = near
+                .chunks_exact(w)
+                .map(|r| match r.iter().position(|&v| v != 0) {
+                    Some(a) => (a, w - r.iter().rev().position(|&v| v != 0).unwrap_or(0)),
+                    None => (0, 0),
+                })
+                .collect();
+            grow1(&l.data, w, h, &near, (&mut col, &mut m), &mut got);
+            grow1_reference(&l.data, w, h, &near, &spans, &mut want);
+            assert_eq!(got, want, "case {case} ({w} × {h})");
+        }
+    }
+
+    #[test]
+    fn flat_blur_equals_the_row_by_row_blur() {
+        let mut rnd = super::super::tests::xorshift32(7);
+        let (mut tmp, mut buf, mut got, mut want) =
+            (Vec::new(), Vec::new(), Vec::new(), Vec::new());
+        for case in 0..300 {
+            let (w, h) = (1 + rnd() as usize % 40, 1 + rnd() as usize % 30);
+            let sigma = 0.7 + (rnd() % 1000) as f32 * 3e-4;
+            // Zeros and signed values, as the contrast planes hold.
+            let v: Vec<f32> = (0..w * h)
+                .map(|_| match rnd() % 4 {
+                    0 => 0.0,
+                    1 => -0.0,
+                    _ => (rnd() % 20001) as f32 * 1e-5 - 0.1,
+                })
+                .collect();
+            blur(&v, w, h, sigma, (&mut tmp, &mut buf), &mut got);
+            blur_reference(&v, w, h, sigma, (&mut tmp, &mut buf), &mut want);
+            assert_eq!(got.len(), w * h);
+            assert!(
+                got.iter()
+                    .zip(&want)
+                    .all(|(a, b)| a.to_bits() == b.to_bits()),
+                "case {case} ({w} × {h}, σ {sigma})"
+            );
+        }
+    }
 
     #[test]
     fn growing_twice_in_one_pass_equals_growing_twice() {
