@@ -312,7 +312,10 @@ fn extremum_filter<F: Fn(f32, f32) -> f32 + Sync + Send + Copy>(
         }
         Footprint::Disc => {
             // Half-widths of the disc's rows; rows beyond the image are cut.
-            let r = radius.min(w.max(h));
+            // Capping the radius at w + h keeps the disc's shape over every
+            // offset the image holds (each is shorter than w + h); capping
+            // at max(w, h) would cut corners off a disc larger than the image.
+            let r = radius.min(w + h);
             let half: Vec<usize> = (0..=r)
                 .map(|dy| (((r * r - dy * dy) as f64).sqrt() + 1e-9).floor() as usize)
                 .collect();
@@ -523,6 +526,21 @@ mod tests {
         assert!(erode(&m, 10.0).data[0] && dilate(&m, f32::NAN).data[0]);
         assert_eq!(dilate(&Mask::default(), 3.0).data.len(), 0);
         assert_eq!(dilate(&Mask::filled(4, 4, false), 3.0).count(), 0);
+    }
+
+    /// A disc wider than the image keeps its shape: offset (3, 3) lies
+    /// inside a radius-5 disc (18 ≤ 25) though outside a radius-4 one.
+    #[test]
+    fn disc_larger_than_the_image() {
+        let mut vals = vec![0.0f32; 16];
+        vals[15] = 1.0;
+        let p = Plane::from_vec(4, 4, vals);
+        let m = max_filter(&p, 5, Footprint::Disc);
+        assert_eq!(m.get(0, 0), 1.0);
+        assert_eq!(m.data, naive_grey(&p, 5, Footprint::Disc, true).data);
+        let q = Plane::from_vec(4, 4, p.data.iter().map(|v| 1.0 - v).collect());
+        let n = min_filter(&q, 5, Footprint::Disc);
+        assert_eq!(n.get(0, 0), 0.0);
     }
 
     proptest! {
