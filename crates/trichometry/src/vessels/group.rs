@@ -497,7 +497,7 @@ mod tests {
         // A 12-cell wide tube, straight or diagonal: about 24 cells.
         let straight = rect(10, 22, 10, 90);
         let diagonal: Vec<Cell> = (0..80)
-            .flat_map(|t| (0..17).map(move |k| (20 + t + k / 2, 100 + t - (k + 1) / 2)))
+            .flat_map(|t| (0..17usize).map(move |k| (20 + t + k / 2, 100 + t - k.div_ceil(2))))
             .collect();
         for cells in [straight, diagonal] {
             let r = end_window(&cells, cell_box(&cells), 3.0);
