@@ -251,9 +251,15 @@ fn fir_band_body(
 }
 
 fn fir_blur(image: &Plane, sigma: f32) -> Plane {
+    fir_blur_into(image, sigma, Vec::new())
+}
+
+/// The FIR blur into the allocation of `out` (any contents: every value is
+/// written; a fresh zeroed plane when it is too small).
+fn fir_blur_into(image: &Plane, sigma: f32, out: Vec<f32>) -> Plane {
     let (w, h) = (image.width, image.height);
     let fir = Fir::new(sigma);
-    let mut out = super::zeroed_vec::<f32>(w * h);
+    let mut out = reuse_len(out, w * h);
     out.par_chunks_mut(FIR_BAND * w)
         .enumerate()
         .for_each_init(Vec::new, |tmp, (b, chunk)| {
@@ -483,11 +489,13 @@ fn iir_blur(image: &Plane, sigma: f32) -> Plane {
     iir_blur_into(image, sigma, &mut inter, out)
 }
 
-/// [`gaussian_blur`] into the allocations of `inter` (the intermediate,
-/// kept for the next call) and `out` (the result), which may hold anything:
-/// both are written in full. The same bits as [`gaussian_blur`]; buffers
-/// already written by the process are reused without page faults (see
-/// `pages`).
+/// [`gaussian_blur`] into the allocations of `inter` (the intermediate of
+/// the recursive filter, kept for the next call) and `out` (the result),
+/// which may hold anything: both are written in full. The same bits as
+/// [`gaussian_blur`]; buffers already written by the process are reused
+/// without page faults (see `pages`). Used by the FIR (σ <
+/// [`IIR_MIN_SIGMA`], `inter` untouched) and recursive filters; the other
+/// cases allocate as [`gaussian_blur`] does.
 pub(crate) fn gaussian_blur_reusing(
     image: &Plane,
     sigma_px: f32,
@@ -496,10 +504,14 @@ pub(crate) fn gaussian_blur_reusing(
 ) -> Plane {
     let sigma = sigma_px.min(f32::MAX);
     let (w, h) = (image.width, image.height);
-    if w == 0 || h == 0 || sigma_px.is_nan() || !(IIR_MIN_SIGMA..=PYRAMID_SIGMA).contains(&sigma) {
+    if w == 0 || h == 0 || sigma_px.is_nan() || !(MIN_SIGMA..=PYRAMID_SIGMA).contains(&sigma) {
         return gaussian_blur(image, sigma_px);
     }
-    iir_blur_into(image, sigma, inter, out)
+    if sigma < IIR_MIN_SIGMA {
+        fir_blur_into(image, sigma, out)
+    } else {
+        iir_blur_into(image, sigma, inter, out)
+    }
 }
 
 /// The IIR blur into reused buffers (both written in full).
@@ -742,6 +754,38 @@ mod tests {
             let g = gaussian_blur(&p, sigma);
             let after: f64 = g.data.iter().map(|&v| v as f64).sum();
             prop_assert!((before - after).abs() <= 2e-3 * before.max(1.0), "{before} vs {after}");
+        }
+    }
+
+    #[test]
+    fn blur_into_junk_buffers_equals_the_allocating_blur() {
+        let (w, h) = (37, 23);
+        let p = Plane::from_vec(
+            w,
+            h,
+            (0..w * h)
+                .map(|i| ((i * 7919) % 101) as f32 * 0.01)
+                .collect(),
+        );
+        // FIR, IIR, no smoothing, pyramid; buffers too small, too large,
+        // reused from call to call.
+        for (i, sigma) in [0.7f32, 1.2, 3.0, 9.0, 0.01, 70.0].into_iter().enumerate() {
+            let want = gaussian_blur(&p, sigma);
+            let mut inter = vec![f32::NAN; 5 + i * 900];
+            let mut out = vec![-3.5f32; 3 + i * 400];
+            for _ in 0..2 {
+                let got = gaussian_blur_reusing(&p, sigma, &mut inter, out);
+                assert_eq!((got.width, got.height), (w, h));
+                assert!(
+                    got.data
+                        .iter()
+                        .zip(&want.data)
+                        .all(|(a, b)| a.to_bits() == b.to_bits()),
+                    "σ = {sigma}"
+                );
+                out = got.data;
+                out.iter_mut().for_each(|v| *v = f32::NAN);
+            }
         }
     }
 }

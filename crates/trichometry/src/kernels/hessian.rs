@@ -816,8 +816,28 @@ pub fn ridge_or_blob_contrast(
     ridge_peak: f32,
     blob_peak: f32,
 ) -> Plane {
+    ridge_or_blob_contrast_into(image, sigmas, polarity, ridge_peak, blob_peak, Vec::new())
+}
+
+/// [`ridge_or_blob_contrast`] into the allocation of `out` (any contents;
+/// the same bits): a buffer the process has already written is cleared
+/// and reused without the page faults of a fresh plane; one too small is
+/// replaced by a fresh zeroed plane.
+pub(crate) fn ridge_or_blob_contrast_into(
+    image: &Plane,
+    sigmas: &[f32],
+    polarity: Polarity,
+    ridge_peak: f32,
+    blob_peak: f32,
+    out: Vec<f32>,
+) -> Plane {
     let (w, h) = (image.width, image.height);
-    let mut out = super::zeroed_vec::<f32>(w * h);
+    let reused = out.capacity() >= w * h;
+    let mut out = reuse_len(out, w * h);
+    if reused {
+        out.par_chunks_mut(HBAND * w.max(1))
+            .for_each(|c| c.fill(0.0));
+    }
     if w > 0 && h > 0 {
         for group in scale_groups(sigmas) {
             let preps: Vec<ScalePrep> = group.iter().map(|&s| ScalePrep::new(image, s)).collect();
@@ -928,6 +948,36 @@ mod tests {
             let (r, b) = ridge_and_blob_response(&p, &sig, pol);
             assert_eq!(r, ridge_response(&p, &sig, pol));
             assert_eq!(b, blob_response(&p, &sig, pol));
+        }
+    }
+
+    #[test]
+    fn ridge_or_blob_contrast_into_a_junk_buffer_equals_the_allocating_one() {
+        let (w, h) = (41, 29);
+        let p = Plane::from_vec(
+            w,
+            h,
+            (0..w * h)
+                .map(|i| ((i * 7919) % 97) as f32 * 0.01)
+                .collect(),
+        );
+        // FIR and recursive scales; buffers too small, too large, reused.
+        let sig = [0.7f32, 1.2, 9.0];
+        for pol in [Polarity::Bright, Polarity::Dark] {
+            let want = ridge_or_blob_contrast(&p, &sig, pol, 0.484, 0.368);
+            let mut out = vec![f32::NAN; 17];
+            for n in [0usize, 3 * w * h] {
+                let got = ridge_or_blob_contrast_into(&p, &sig, pol, 0.484, 0.368, out);
+                assert_eq!((got.width, got.height), (w, h));
+                assert!(got
+                    .data
+                    .iter()
+                    .zip(&want.data)
+                    .all(|(a, b)| a.to_bits() == b.to_bits()));
+                out = got.data;
+                out.iter_mut().for_each(|v| *v = 7.5);
+                out.resize(n.max(out.len()), f32::INFINITY);
+            }
         }
     }
 

@@ -29,13 +29,13 @@ pub use self::bilinear::{
 };
 pub(crate) use self::bilinear::{lerp, CentresInterp};
 pub use self::distance::distance_transform;
-pub(crate) use self::gaussian::fir_for;
 pub use self::gaussian::gaussian_blur;
+pub(crate) use self::gaussian::{fir_for, gaussian_blur_reusing};
 pub use self::hessian::{
     blob_response, hessian, hessian_eigen, ridge_and_blob_response, ridge_direction,
     ridge_or_blob_contrast, ridge_response, BlobResponse, HessianPlanes, Polarity, RidgeResponse,
 };
-pub(crate) use self::hessian::{ridge_response_reusing, RidgeBuffers};
+pub(crate) use self::hessian::{ridge_or_blob_contrast_into, ridge_response_reusing, RidgeBuffers};
 pub(crate) use self::label::{component_pixels, label_into, Components};
 pub use self::label::{hysteresis, label, label_with, regions, Connectivity, RegionStats};
 pub use self::morphology::{

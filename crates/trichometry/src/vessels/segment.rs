@@ -8,8 +8,9 @@ use super::VesselParams;
 use crate::color::LinearRgb;
 use crate::image::{Labels, Mask, Plane};
 use crate::kernels::{
-    block_median_background_interp, dilate_square, fir_for, gaussian_blur, global_median, label,
-    lerp, reuse_len, ridge_or_blob_contrast, zeroed_vec, CentresInterp, EmptyBlocks, Polarity,
+    block_median_background_interp, dilate_square, fir_for, gaussian_blur, gaussian_blur_reusing,
+    global_median, label, lerp, reuse_len, ridge_or_blob_contrast_into, zeroed_vec, CentresInterp,
+    EmptyBlocks, Polarity,
 };
 use rayon::prelude::*;
 
@@ -81,12 +82,29 @@ pub(crate) struct CoarseBufs {
     lng: Vec<f32>,
     lny: Vec<f32>,
     bad: Vec<u8>,
+    /// Vesselness plane ([`ridge_or_blob_contrast_into`]).
+    vness: Vec<f32>,
+    /// Lightly smoothed contrast plane ([`gaussian_blur_reusing`]).
+    smooth: Vec<f32>,
+    /// Intermediate of a recursive blur (σ ≥ 8 coarse px only).
+    blur_inter: Vec<f32>,
 }
 
 impl CoarseBufs {
     /// Bytes held.
     pub(crate) fn bytes(&self) -> usize {
-        4 * (self.lnr.capacity() + self.lng.capacity() + self.lny.capacity()) + self.bad.capacity()
+        4 * [
+            &self.lnr,
+            &self.lng,
+            &self.lny,
+            &self.vness,
+            &self.smooth,
+            &self.blur_inter,
+        ]
+        .iter()
+        .map(|v| v.capacity())
+        .sum::<usize>()
+            + self.bad.capacity()
     }
 }
 
@@ -514,8 +532,22 @@ pub(crate) fn coarse(
     let d = Plane::from_vec(w, h, d);
     // Vesselness in contrast units: the larger of ridge and blob strength,
     // each divided by its peak response to a structure of contrast 1.
-    let v = ridge_or_blob_contrast(&d, &sigmas, Polarity::Bright, RIDGE_PEAK, BLOB_PEAK).data;
-    let ds = gaussian_blur(&d, sigmas[0].min(1.0)).data;
+    let v = ridge_or_blob_contrast_into(
+        &d,
+        &sigmas,
+        Polarity::Bright,
+        RIDGE_PEAK,
+        BLOB_PEAK,
+        std::mem::take(&mut bufs.vness),
+    )
+    .data;
+    let ds = gaussian_blur_reusing(
+        &d,
+        sigmas[0].min(1.0),
+        &mut bufs.blur_inter,
+        std::mem::take(&mut bufs.smooth),
+    )
+    .data;
     if keep {
         bufs.lnr = d.data;
     } else {
@@ -579,6 +611,10 @@ pub(crate) fn coarse(
     let bg_g = bgf(&lng, &ok);
     if keep {
         bufs.lng = lng.data;
+        bufs.vness = v;
+        bufs.smooth = ds;
+    } else {
+        bufs.blur_inter = Vec::new();
     }
     let bg_r = bg_r0;
     Coarse {
