@@ -734,6 +734,7 @@ mod tests {
                 lng: lng.data,
                 lny: lny.data,
                 bad,
+                ..CoarseBufs::default()
             };
         }
     }
