@@ -631,6 +631,43 @@ fn pair_matching() {
     }
 }
 
+/// The scene `SCENE_DIAG=kind,upp,seed[,…]` names (kind crowded or sparse;
+/// default crowded, 5.5 µm/px, seed 43), rendered as tests/hairs.rs
+/// `render` with NUISANCE optics, 2.4 × 1.8 mm, every pixel valid.
+struct DiagScene {
+    /// The comma-separated arguments (the kind first).
+    args: Vec<String>,
+    upp: f64,
+    seed: u64,
+    rgb: crate::color::LinearRgb,
+    truth: crate::synth::hairs::HairTruth,
+    valid: Mask,
+}
+
+fn diag_scene() -> DiagScene {
+    use crate::synth::hairs::HairSceneSpec;
+    let v = std::env::var("SCENE_DIAG").unwrap_or("crowded,5.5,43".into());
+    let args: Vec<String> = v.split(',').map(str::to_string).collect();
+    let upp: f64 = args[1].parse().unwrap();
+    let seed: u64 = args[2].parse().unwrap();
+    let hs = if args[0] == "sparse" {
+        HairSceneSpec::sparse()
+    } else {
+        HairSceneSpec::default()
+    };
+    let (w, h) = ((2400.0 / upp) as usize, (1800.0 / upp) as usize);
+    let (rgb, truth) = trace::diag::render(w, h, upp, seed, &hs);
+    let valid = Mask::filled(w, h, true);
+    DiagScene {
+        args,
+        upp,
+        seed,
+        rgb,
+        truth,
+        valid,
+    }
+}
+
 /// Where the hair stage loses the counted hairs of a `tests/hairs.rs`
 /// scene (rendered the same way): per missed truth hair, the share of its
 /// in-frame axis near the ridge mask, the NMS maxima, the cut set, the
@@ -648,21 +685,16 @@ fn pair_matching() {
 #[ignore]
 #[allow(clippy::needless_range_loop)]
 fn scene_diag() {
-    use crate::synth::hairs::HairSceneSpec;
-    let v = std::env::var("SCENE_DIAG").unwrap_or("crowded,5.5,43".into());
-    let v: Vec<&str> = v.split(',').collect();
-    let upp: f64 = v[1].parse().unwrap();
-    let seed: u64 = v[2].parse().unwrap();
+    let DiagScene {
+        args: v,
+        upp,
+        seed,
+        rgb,
+        truth,
+        valid,
+    } = diag_scene();
+    let (w, h) = (rgb.width, rgb.height);
     let all = v.get(3).is_some();
-    let hs = if v[0] == "sparse" {
-        HairSceneSpec::sparse()
-    } else {
-        HairSceneSpec::default()
-    };
-    let (w, h) = ((2400.0 / upp) as usize, (1800.0 / upp) as usize);
-    // tests/hairs.rs `render` with NUISANCE optics.
-    let (rgb, truth) = trace::diag::render(w, h, upp, seed, &hs);
-    let valid = Mask::filled(w, h, true);
     let input = StageInput {
         rgb: &rgb,
         um_per_px: upp,
@@ -1083,19 +1115,15 @@ fn scene_diag() {
 #[test]
 #[ignore]
 fn piece_diag() {
-    use crate::synth::hairs::HairSceneSpec;
-    let v = std::env::var("SCENE_DIAG").unwrap_or("crowded,5.5,43".into());
-    let v: Vec<&str> = v.split(',').collect();
-    let upp: f64 = v[1].parse().unwrap();
-    let seed: u64 = v[2].parse().unwrap();
-    let hs = if v[0] == "sparse" {
-        HairSceneSpec::sparse()
-    } else {
-        HairSceneSpec::default()
-    };
-    let (w, h) = ((2400.0 / upp) as usize, (1800.0 / upp) as usize);
-    let (rgb, truth) = trace::diag::render(w, h, upp, seed, &hs);
-    let valid = Mask::filled(w, h, true);
+    let DiagScene {
+        upp,
+        seed,
+        rgb,
+        truth,
+        valid,
+        ..
+    } = diag_scene();
+    let (w, h) = (rgb.width, rgb.height);
     let input = StageInput {
         rgb: &rgb,
         um_per_px: upp,
