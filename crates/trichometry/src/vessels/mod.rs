@@ -635,11 +635,23 @@ fn stage(
                 let y0 = b * RING_BAND_ROWS;
                 let ring = ring_band(&c.labels, &c.ok, r, y0, (y0 + RING_BAND_ROWS).min(c.h));
                 let lab = &c.labels.data[y0 * cw..y0 * cw + ring.len()];
-                ring.iter()
+                // The ring's coarse pixels (band offset, label), then their
+                // box means, the input boxes of the pixels a few ahead asked
+                // for meanwhile (scattered reads of the input: each would
+                // otherwise wait for memory in turn).
+                let px: Vec<(usize, u32)> = ring
+                    .iter()
                     .zip(lab)
                     .enumerate()
                     .filter(|&(_, (&rl, &l))| rl > 0 && l == 0)
-                    .map(|(k, (&rl, _))| {
+                    .map(|(k, (&rl, _))| (k, rl))
+                    .collect();
+                px.iter()
+                    .enumerate()
+                    .map(|(n, &(k, rl))| {
+                        if let Some(&(ka, _)) = px.get(n + RING_PREFETCH_PX) {
+                            prefetch_box(rgb, fc, ka % cw, y0 + ka / cw);
+                        }
                         let (x, y) = (k % cw, y0 + k / cw);
                         (rl, segment::box_mean_rgb(rgb, fc, x, y))
                     })
@@ -880,6 +892,23 @@ fn ring_band(l: &Labels, ok: &[bool], r: usize, y0: usize, y1: usize) -> Vec<u32
 
 /// Rows per parallel task of the ring (`ring_band`).
 const RING_BAND_ROWS: usize = 64;
+
+/// Ring pixels ahead whose input boxes are asked for (`prefetch_box`).
+const RING_PREFETCH_PX: usize = 16;
+
+/// A hint to bring the input pixels of coarse pixel (`cx`, `cy`) (boxes of
+/// `f` × `f`, as [`segment::box_mean_rgb`] reads them) into cache; no
+/// effect on any value.
+#[inline(always)]
+fn prefetch_box(rgb: &crate::color::LinearRgb, f: usize, cx: usize, cy: usize) {
+    let (w0, h0) = (rgb.width, rgb.height);
+    let (x0, x1) = (cx * f, ((cx + 1) * f).min(w0));
+    for y in cy * f..((cy + 1) * f).min(h0) {
+        for p in [&rgb.r, &rgb.g, &rgb.b] {
+            refine::prefetch(p, y * w0 + x0..y * w0 + x1);
+        }
+    }
+}
 
 /// For skin pixels within `r` px (8-connected steps) of a vessel in `l`
 /// (`w` wide), the label of the nearest vessel (breadth-first,

@@ -461,6 +461,15 @@ fn window_body(
             prefetch_coarse(c, claim, last_cy, cx_span.clone());
         }
     }
+    // The claims of every coarse row of the window, asked for at once: the
+    // claimed cells are read from them first, row after row, and each row's
+    // miss would otherwise wait for the one before.
+    for cy in to_cy(fy0)..=to_cy(fy1 - 1) {
+        prefetch(
+            claim,
+            cy * c.w + cx_span.start()..cy * c.w + cx_span.end() + 1,
+        );
+    }
     // Coarse pixel under each cell centre (the backgrounds vary over
     // hundreds of µm: the coarse pixel's value is as good as interpolation).
     let Scratch {
@@ -1065,7 +1074,7 @@ fn prefetch_coarse(c: &Coarse, claim: &[u32], cy: usize, cx: std::ops::RangeIncl
 /// A hint to bring `v[r]` into cache (one per 64-byte line); no effect on
 /// any value, nothing when `r` is out of bounds.
 #[inline(always)]
-fn prefetch<T>(v: &[T], r: std::ops::Range<usize>) {
+pub(crate) fn prefetch<T>(v: &[T], r: std::ops::Range<usize>) {
     #[cfg(target_arch = "x86_64")]
     if let Some(s) = v.get(r) {
         use std::arch::x86_64::{_mm_prefetch, _MM_HINT_T0};
