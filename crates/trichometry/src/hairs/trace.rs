@@ -114,28 +114,48 @@ pub(super) fn nms(det: &Detection) -> Mask {
             return true;
         }
         let reach = (2.0 * smax).ceil() as i32;
-        for k in 1..=reach {
-            if k as f32 >= 1.1 * smax {
-                break;
-            }
-            for sign in [-1.0f32, 1.0] {
-                let (qx, qy) = (x + sign * k as f32 * nx, y + sign * k as f32 * ny);
-                let (xi, yi) = (round_i64(qx), round_i64(qy));
-                if xi < 0 || yi < 0 || xi >= w as i64 || yi >= h as i64 {
-                    continue;
+        // The probes (k, ∓) in order, in blocks of `SHOULDER_K` steps:
+        // each block's tests without branches (most probes fail them and a
+        // branch per test mispredicts), then the across test, in order, at
+        // the probes that pass (any one rejects the maximum).
+        let probe = |k: i32, sign: f32| -> Option<usize> {
+            let (qx, qy) = (x + sign * k as f32 * nx, y + sign * k as f32 * ny);
+            let (xi, yi) = (round_i64(qx), round_i64(qy));
+            let inside = (xi >= 0) & (yi >= 0) & (xi < w as i64) & (yi < h as i64);
+            inside.then(|| yi as usize * w + xi as usize)
+        };
+        let mut k0 = 1;
+        while k0 <= reach && (k0 as f32) < 1.1 * smax {
+            let mut hits = 0u32;
+            for d in 0..SHOULDER_K {
+                let k = k0 + d as i32;
+                if k > reach || k as f32 >= 1.1 * smax {
+                    break;
                 }
-                let j = yi as usize * w + xi as usize;
-                let sq = det.scale.data[j];
-                // Only the wider ridge's axis (about a maximum across it)
-                // counts: its flanks take the largest σ well outside the
-                // shaft and would hide a thin hair lying beside it.
-                if s.data[j] > v && sq > 1.4 * sp && (k as f32) < 1.1 * sq && {
+                for (e, sign) in [-1.0f32, 1.0].into_iter().enumerate() {
+                    let j = probe(k, sign);
+                    let jj = j.unwrap_or(0);
+                    let (sj, sq) = (s.data[jj], det.scale.data[jj]);
+                    // Only the wider ridge's axis (about a maximum across
+                    // it) counts: its flanks take the largest σ well
+                    // outside the shaft and would hide a thin hair lying
+                    // beside it.
+                    let hit = j.is_some() & (sj > v) & (sq > 1.4 * sp) & ((k as f32) < 1.1 * sq);
+                    hits |= (hit as u32) << (2 * d + e);
+                }
+            }
+            while hits != 0 {
+                let bit = hits.trailing_zeros() as i32;
+                hits &= hits - 1;
+                let sign = if bit % 2 == 0 { -1.0 } else { 1.0 };
+                if let Some(j) = probe(k0 + bit / 2, sign) {
                     let (u, ua, ub) = across(j);
-                    u >= 0.9 * ua.max(ub)
-                } {
-                    return false;
+                    if u >= 0.9 * ua.max(ub) {
+                        return false;
+                    }
                 }
             }
+            k0 += SHOULDER_K as i32;
         }
         true
     };
@@ -166,6 +186,10 @@ pub(super) fn nms(det: &Detection) -> Mask {
         data,
     }
 }
+
+/// Probe steps per block of the NMS shoulder test (two probes each, one
+/// bit per probe in a `u32`).
+const SHOULDER_K: usize = 16;
 
 /// Spacing of f32 values at |v| (the unit in the last place).
 fn ulp_f32(v: f32) -> f32 {
@@ -397,13 +421,8 @@ fn quick_across_row_body(rows: [&[f32]; 3], th: &[f32], tol_pos: f32, out: &mut 
 fn round_i64(v: f32) -> i64 {
     let t = v as i64;
     let fr = v - t as f32;
-    if fr >= 0.5 {
-        t + 1
-    } else if fr <= -0.5 {
-        t - 1
-    } else {
-        t
-    }
+    // Without branches (at most one of the two holds).
+    t + (fr >= 0.5) as i64 - (fr <= -0.5) as i64
 }
 
 const RING: [(i32, i32); 8] = [
