@@ -1383,7 +1383,6 @@ pub(crate) mod diag {
                 }
             }
             for c in comps.iter().skip(1).filter(|c| c.len() >= 20) {
-                let l = lab.data[c[0]];
                 let path = order(c, dw);
                 let mut sig: Vec<f32> = path.iter().map(|&i| det.scale.data[i]).collect();
                 let k = (1.5 * profile::median(&mut sig)).round().max(3.0) as usize;
