@@ -114,28 +114,48 @@ pub(super) fn nms(det: &Detection) -> Mask {
             return true;
         }
         let reach = (2.0 * smax).ceil() as i32;
-        for k in 1..=reach {
-            if k as f32 >= 1.1 * smax {
-                break;
-            }
-            for sign in [-1.0f32, 1.0] {
-                let (qx, qy) = (x + sign * k as f32 * nx, y + sign * k as f32 * ny);
-                let (xi, yi) = (round_i64(qx), round_i64(qy));
-                if xi < 0 || yi < 0 || xi >= w as i64 || yi >= h as i64 {
-                    continue;
+        // The probes (k, ∓) in order, in blocks of `SHOULDER_K` steps:
+        // each block's tests without branches (most probes fail them and a
+        // branch per test mispredicts), then the across test, in order, at
+        // the probes that pass (any one rejects the maximum).
+        let probe = |k: i32, sign: f32| -> Option<usize> {
+            let (qx, qy) = (x + sign * k as f32 * nx, y + sign * k as f32 * ny);
+            let (xi, yi) = (round_i64(qx), round_i64(qy));
+            let inside = (xi >= 0) & (yi >= 0) & (xi < w as i64) & (yi < h as i64);
+            inside.then(|| yi as usize * w + xi as usize)
+        };
+        let mut k0 = 1;
+        while k0 <= reach && (k0 as f32) < 1.1 * smax {
+            let mut hits = 0u32;
+            for d in 0..SHOULDER_K {
+                let k = k0 + d as i32;
+                if k > reach || k as f32 >= 1.1 * smax {
+                    break;
                 }
-                let j = yi as usize * w + xi as usize;
-                let sq = det.scale.data[j];
-                // Only the wider ridge's axis (about a maximum across it)
-                // counts: its flanks take the largest σ well outside the
-                // shaft and would hide a thin hair lying beside it.
-                if s.data[j] > v && sq > 1.4 * sp && (k as f32) < 1.1 * sq && {
+                for (e, sign) in [-1.0f32, 1.0].into_iter().enumerate() {
+                    let j = probe(k, sign);
+                    let jj = j.unwrap_or(0);
+                    let (sj, sq) = (s.data[jj], det.scale.data[jj]);
+                    // Only the wider ridge's axis (about a maximum across
+                    // it) counts: its flanks take the largest σ well
+                    // outside the shaft and would hide a thin hair lying
+                    // beside it.
+                    let hit = j.is_some() & (sj > v) & (sq > 1.4 * sp) & ((k as f32) < 1.1 * sq);
+                    hits |= (hit as u32) << (2 * d + e);
+                }
+            }
+            while hits != 0 {
+                let bit = hits.trailing_zeros() as i32;
+                hits &= hits - 1;
+                let sign = if bit % 2 == 0 { -1.0 } else { 1.0 };
+                if let Some(j) = probe(k0 + bit / 2, sign) {
                     let (u, ua, ub) = across(j);
-                    u >= 0.9 * ua.max(ub)
-                } {
-                    return false;
+                    if u >= 0.9 * ua.max(ub) {
+                        return false;
+                    }
                 }
             }
+            k0 += SHOULDER_K as i32;
         }
         true
     };
@@ -166,6 +186,10 @@ pub(super) fn nms(det: &Detection) -> Mask {
         data,
     }
 }
+
+/// Probe steps per block of the NMS shoulder test (two probes each, one
+/// bit per probe in a `u32`).
+const SHOULDER_K: usize = 16;
 
 /// Spacing of f32 values at |v| (the unit in the last place).
 fn ulp_f32(v: f32) -> f32 {
@@ -397,13 +421,8 @@ fn quick_across_row_body(rows: [&[f32]; 3], th: &[f32], tol_pos: f32, out: &mut 
 fn round_i64(v: f32) -> i64 {
     let t = v as i64;
     let fr = v - t as f32;
-    if fr >= 0.5 {
-        t + 1
-    } else if fr <= -0.5 {
-        t - 1
-    } else {
-        t
-    }
+    // Without branches (at most one of the two holds).
+    t + (fr >= 0.5) as i64 - (fr <= -0.5) as i64
 }
 
 const RING: [(i32, i32); 8] = [
@@ -474,8 +493,49 @@ pub(super) fn cut_junctions(thin: &Mask, det: &Detection) -> (Mask, Mask) {
     (cut, zones)
 }
 
-/// Order the pixels of one component into a path by walking from an end.
-fn order(pix: &[usize], w: usize, in_comp: &dyn Fn(usize) -> bool) -> Vec<usize> {
+/// The positions of a set of pixel indices (increasing: gathered by a
+/// raster scan) by image row: a pixel is looked up among its row's few
+/// instead of by a binary search over all of them.
+struct RowIndex<'a> {
+    pix: &'a [usize],
+    w: usize,
+    /// First row.
+    y0: usize,
+    /// `pix[starts[r]..starts[r + 1]]`: the pixels of row `y0 + r`.
+    starts: Vec<usize>,
+}
+
+impl<'a> RowIndex<'a> {
+    fn new(pix: &'a [usize], w: usize) -> RowIndex<'a> {
+        debug_assert!(pix.windows(2).all(|p| p[0] < p[1]));
+        let (y0, y1) = match (pix.first(), pix.last()) {
+            (Some(&a), Some(&b)) => (a / w, b / w),
+            _ => (0, 0),
+        };
+        let mut starts = Vec::with_capacity(y1 - y0 + 2);
+        let mut k = 0;
+        for y in y0..=y1 + 1 {
+            while k < pix.len() && pix[k] / w < y {
+                k += 1;
+            }
+            starts.push(k);
+        }
+        RowIndex { pix, w, y0, starts }
+    }
+
+    /// The position of pixel `j` in the set, if it is in it.
+    #[inline]
+    fn slot(&self, j: usize) -> Option<usize> {
+        let r = (j / self.w).checked_sub(self.y0)?;
+        let (a, b) = (*self.starts.get(r)?, *self.starts.get(r + 1)?);
+        self.pix[a..b].binary_search(&j).ok().map(|k| a + k)
+    }
+}
+
+/// Order the pixels of one component (increasing indices) into a path by
+/// walking from an end.
+fn order(pix: &[usize], w: usize) -> Vec<usize> {
+    let index = &RowIndex::new(pix, w);
     // The neighbours of `i` in the component, in `RING` order (no
     // allocation per step of the walk).
     let nb = |i: usize| {
@@ -486,7 +546,7 @@ fn order(pix: &[usize], w: usize, in_comp: &dyn Fn(usize) -> bool) -> Vec<usize>
                 return None;
             }
             let j = (yy as usize) * w + xx as usize;
-            in_comp(j).then_some(j)
+            index.slot(j).map(|k| (j, k))
         })
     };
     // Start: the pixel farthest from an arbitrary pixel (a path end), then
@@ -502,54 +562,37 @@ fn order(pix: &[usize], w: usize, in_comp: &dyn Fn(usize) -> bool) -> Vec<usize>
     };
     let start = far(far(pix[0]));
     let mut path = vec![start];
-    // `pix` is in increasing index order (components are gathered by a
-    // raster scan): visited flags by position.
-    debug_assert!(pix.windows(2).all(|p| p[0] < p[1]));
-    let slot = |j: usize| pix.binary_search(&j).ok();
+    // Visited flags by position.
     let mut visited = vec![false; pix.len()];
-    if let Some(k) = slot(start) {
+    if let Some(k) = index.slot(start) {
         visited[k] = true;
     }
     let mut dir = (0.0f32, 0.0f32);
     let mut cur = start;
     loop {
         let (cx, cy) = ((cur % w) as f32, (cur / w) as f32);
-        let mut best: Option<(f32, usize)> = None;
-        for j in nb(cur) {
-            if slot(j).is_some_and(|k| visited[k]) {
+        let mut best: Option<(f32, usize, usize)> = None;
+        for (j, k) in nb(cur) {
+            if visited[k] {
                 continue;
             }
             let (dx, dy) = ((j % w) as f32 - cx, (j / w) as f32 - cy);
             let l = (dx * dx + dy * dy).sqrt();
             // Prefer straight continuation, then 4-neighbours.
             let score = -(dx * dir.0 + dy * dir.1) / l + 0.1 * l;
-            if best.is_none_or_gt(score) {
-                best = Some((score, j));
+            if best.is_none_or(|(s, _, _)| score < s) {
+                best = Some((score, j, k));
             }
         }
-        let Some((_, j)) = best else { break };
+        let Some((_, j, k)) = best else { break };
         let (dx, dy) = ((j % w) as f32 - cx, (j / w) as f32 - cy);
         let l = (dx * dx + dy * dy).sqrt();
         dir = (0.5 * dir.0 + 0.5 * dx / l, 0.5 * dir.1 + 0.5 * dy / l);
-        if let Some(k) = slot(j) {
-            visited[k] = true;
-        }
+        visited[k] = true;
         path.push(j);
         cur = j;
     }
     path
-}
-
-trait BestExt {
-    fn is_none_or_gt(&self, score: f32) -> bool;
-}
-impl BestExt for Option<(f32, usize)> {
-    fn is_none_or_gt(&self, score: f32) -> bool {
-        match self {
-            None => true,
-            Some((s, _)) => score < *s,
-        }
-    }
 }
 
 /// Split a pixel path where its direction turns by more than `max_deg`
@@ -650,23 +693,29 @@ pub(crate) fn pieces(det: &Detection, params: &HairParams, upp: f64) -> (Vec<Pie
             let mut out = Vec::new();
             let mut rest = c.clone();
             while rest.len() >= min_px {
-                let path = order(&rest, w, &|j| rest.binary_search(&j).is_ok());
+                let path = order(&rest, w);
                 let mut sig: Vec<f32> = path.iter().map(|&i| det.scale.data[i]).collect();
                 let k = (1.5 * profile::median(&mut sig)).round().max(3.0) as usize;
                 out.extend(split_at_turns(&path, w, k, params.max_turn_deg as f32));
                 // The path and its 8-neighbours are used up.
-                let mut used: Vec<usize> = Vec::with_capacity(9 * path.len());
+                let index = RowIndex::new(&rest, w);
+                let mut used = vec![false; rest.len()];
                 for &i in &path {
                     let (x, y) = ((i % w) as i64, (i / w) as i64);
                     for (dx, dy) in RING.iter().chain(&[(0, 0)]) {
                         let (xx, yy) = (x + *dx as i64, y + *dy as i64);
                         if xx >= 0 && yy >= 0 && xx < w as i64 {
-                            used.push(yy as usize * w + xx as usize);
+                            if let Some(k) = index.slot(yy as usize * w + xx as usize) {
+                                used[k] = true;
+                            }
                         }
                     }
                 }
-                used.sort_unstable();
-                rest.retain(|j| used.binary_search(j).is_err());
+                let mut k = 0;
+                rest.retain(|_| {
+                    k += 1;
+                    !used[k - 1]
+                });
                 // Only a substantial remainder is another stretch of shaft.
                 if rest.len() < 4 * min_px {
                     break;
@@ -1334,9 +1383,7 @@ pub(crate) mod diag {
                 }
             }
             for c in comps.iter().skip(1).filter(|c| c.len() >= 20) {
-                let l = lab.data[c[0]];
-                let n = lab.data.len();
-                let path = order(c, dw, &|j| j < n && lab.data[j] == l);
+                let path = order(c, dw);
                 let mut sig: Vec<f32> = path.iter().map(|&i| det.scale.data[i]).collect();
                 let k = (1.5 * profile::median(&mut sig)).round().max(3.0) as usize;
                 let sp = split_at_turns(&path, dw, k, params.max_turn_deg as f32);
