@@ -1060,7 +1060,11 @@ fn scene_diag() {
                     run = 0.0;
                 }
                 let mut point_excess: Option<f32> = None;
-                for u in truth.shafts.iter().filter(|u| u.unit == t.unit && u.id != t.id) {
+                for u in truth
+                    .shafts
+                    .iter()
+                    .filter(|u| u.unit == t.unit && u.id != t.id)
+                {
                     let d = u
                         .centreline_px
                         .windows(2)
@@ -1099,7 +1103,9 @@ fn scene_diag() {
                     let n = c.len().min(20).max(2) - 1;
                     (c[n][1] - c[0][1]).atan2(c[n][0] - c[0][0])
                 };
-                let mut a = (dir(&t.centreline_px) - dir(&u.centreline_px)).to_degrees().abs();
+                let mut a = (dir(&t.centreline_px) - dir(&u.centreline_px))
+                    .to_degrees()
+                    .abs();
                 if a > 180.0 {
                     a = 360.0 - a;
                 }
@@ -1107,7 +1113,12 @@ fn scene_diag() {
                 // Length (µm) of the overlapped axis where the band is at
                 // least 30 % / 60 % wider than the mate alone.
                 let wide = |r: f32| {
-                    excess_v.iter().filter(|e| e.0 >= r).map(|e| e.1).sum::<f32>() * upp as f32
+                    excess_v
+                        .iter()
+                        .filter(|e| e.0 >= r)
+                        .map(|e| e.1)
+                        .sum::<f32>()
+                        * upp as f32
                 };
                 format!(
                     "mate {} d {:.0} ang {a:.0} found {} wider30 {:.0} wider60 {:.0} µm",
