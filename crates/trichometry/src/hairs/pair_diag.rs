@@ -1100,7 +1100,7 @@ fn scene_diag() {
             }
             let mate_info = truth.shafts.iter().find(|u| u.id == mate_id).map(|u| {
                 let dir = |c: &[[f64; 2]]| {
-                    let n = c.len().min(20).max(2) - 1;
+                    let n = c.len().clamp(2, 20) - 1;
                     (c[n][1] - c[0][1]).atan2(c[n][0] - c[0][0])
                 };
                 let mut a = (dir(&t.centreline_px) - dir(&u.centreline_px))
