@@ -1026,6 +1026,121 @@ fn scene_diag() {
                 inside += ins as usize;
             }
             let np = pts.len().max(1) as f32;
+            // Unit-mates (same follicular unit): the longest run of the
+            // axis that overlaps no other truth shaft (µm; where a ridge of
+            // its own can exist), the largest clearance from the nearest
+            // mate (distance minus half-sum of widths, µm), the angle to
+            // that mate and whether the mate is found (best record ≥ 0.6).
+            let mut run = 0.0f32;
+            let mut best_run = 0.0f32;
+            let mut max_clear = f32::NEG_INFINITY;
+            let mut prev: Option<[f32; 2]> = None;
+            let mut mate_id = 0u32;
+            let mut mate_d = f32::INFINITY;
+            // (band excess over the mate's width as a share of it, arc px)
+            // per axis point overlapping a mate.
+            let mut excess_v: Vec<(f32, f32)> = Vec::new();
+            for &q in &pts {
+                let free = truth.shafts.iter().filter(|u| u.id != t.id).all(|u| {
+                    let poly: Vec<[f32; 2]> = u
+                        .centreline_px
+                        .iter()
+                        .map(|p| [p[0] as f32, p[1] as f32])
+                        .collect();
+                    let half_sum = ((t.diameter_um + u.diameter_um) / 2.0 / upp) as f32;
+                    !near_poly(q, &poly, half_sum)
+                });
+                let step = prev.map_or(0.0, |p| (q[0] - p[0]).hypot(q[1] - p[1]));
+                let step_here = step;
+                prev = Some(q);
+                if free {
+                    run += step;
+                    best_run = best_run.max(run);
+                } else {
+                    run = 0.0;
+                }
+                let mut point_excess: Option<f32> = None;
+                for u in truth
+                    .shafts
+                    .iter()
+                    .filter(|u| u.unit == t.unit && u.id != t.id)
+                {
+                    let d = u
+                        .centreline_px
+                        .windows(2)
+                        .map(|s| {
+                            let a = [s[0][0] as f32, s[0][1] as f32];
+                            let b = [s[1][0] as f32, s[1][1] as f32];
+                            seg_dist2(
+                                [q[0] as f64, q[1] as f64],
+                                [a[0] as f64, a[1] as f64],
+                                [b[0] as f64, b[1] as f64],
+                            )
+                            .0
+                            .sqrt() as f32
+                        })
+                        .fold(f32::INFINITY, f32::min);
+                    let clear = d - ((t.diameter_um + u.diameter_um) / 2.0 / upp) as f32;
+                    max_clear = max_clear.max(clear);
+                    if clear < 0.0 {
+                        // The band of the two widened beyond the mate's own
+                        // width (px): what a width model could see.
+                        let excess = d + ((t.diameter_um - u.diameter_um) / 2.0 / upp) as f32;
+                        let r = excess.max(0.0) / (u.diameter_um / upp) as f32;
+                        point_excess = Some(point_excess.map_or(r, |e: f32| e.max(r)));
+                    }
+                    if d < mate_d {
+                        mate_d = d;
+                        mate_id = u.id;
+                    }
+                }
+                if let Some(e) = point_excess {
+                    excess_v.push((e, step_here));
+                }
+            }
+            let mate_info = truth.shafts.iter().find(|u| u.id == mate_id).map(|u| {
+                let dir = |c: &[[f64; 2]]| {
+                    let n = c.len().clamp(2, 20) - 1;
+                    (c[n][1] - c[0][1]).atan2(c[n][0] - c[0][0])
+                };
+                let mut a = (dir(&t.centreline_px) - dir(&u.centreline_px))
+                    .to_degrees()
+                    .abs();
+                if a > 180.0 {
+                    a = 360.0 - a;
+                }
+                let mp = axis(u);
+                // Length (µm) of the overlapped axis where the band is at
+                // least 30 % / 60 % wider than the mate alone.
+                let wide = |r: f32| {
+                    excess_v
+                        .iter()
+                        .filter(|e| e.0 >= r)
+                        .map(|e| e.1)
+                        .sum::<f32>()
+                        * upp as f32
+                };
+                format!(
+                    "mate {} d {:.0} ang {a:.0} found {} wider30 {:.0} wider60 {:.0} µm",
+                    u.id,
+                    u.diameter_um,
+                    (best_of(&mp) >= 0.6) as u8,
+                    wide(0.3),
+                    wide(0.6)
+                )
+            });
+            println!(
+                "UNIT {upp} {seed} truth {:2} at ({:.0},{:.0}) d {:4.1} light {} vis {:4.0} µm free run {:4.0} µm clear max {:5.0} µm {}",
+                t.id,
+                t.exit_px[0],
+                t.exit_px[1],
+                t.diameter_um,
+                t.light as u8,
+                t.visible_length_um,
+                best_run * upp as f32,
+                max_clear * upp as f32,
+                mate_info.unwrap_or_else(|| "no mate".into())
+            );
             println!(
                 "MISS {upp} {seed} truth {:2} d {:4.1} light {} vis {:4.0} µm cross {} over {:.2} inside {:.2} best {best:.2} union {u_fin:.2} mask {:.2} -> {cause}",
                 t.id,
