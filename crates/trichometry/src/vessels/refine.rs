@@ -41,6 +41,7 @@ pub(crate) struct Scratch {
     d: Vec<f32>,
     ds: Vec<f32>,
     tmp: Vec<f32>,
+    buf: Vec<f32>,
     masked: Vec<f32>,
     peak: Vec<f32>,
     pad: Vec<f32>,
@@ -70,10 +71,6 @@ pub(crate) struct Scratch {
     /// input values are needed.
     cspan: Vec<(usize, usize)>,
     need: Vec<(usize, usize)>,
-    /// Per window row, the span of the blur's row pass and of the peak's
-    /// row maxima.
-    tspan: Vec<(usize, usize)>,
-    hspan: Vec<(usize, usize)>,
 }
 
 impl Scratch {
@@ -91,6 +88,7 @@ impl Scratch {
             &self.d,
             &self.ds,
             &self.tmp,
+            &self.buf,
             &self.masked,
             &self.peak,
             &self.pad,
@@ -114,13 +112,7 @@ impl Scratch {
             &self.rows,
             &self.seed,
         ];
-        let spans = [
-            &self.spans,
-            &self.cspan,
-            &self.need,
-            &self.tspan,
-            &self.hspan,
-        ];
+        let spans = [&self.spans, &self.cspan, &self.need];
         4 * f32s.iter().map(|v| v.capacity()).sum::<usize>()
             + bools.iter().map(|v| v.capacity()).sum::<usize>()
             + 2 * size * spans.iter().map(|v| v.capacity()).sum::<usize>()
@@ -500,6 +492,7 @@ fn window_body(
         d,
         ds,
         tmp,
+        buf,
         masked,
         peak,
         pad: pad_buf,
@@ -523,8 +516,6 @@ fn window_body(
         row_r,
         cspan,
         need,
-        tspan,
-        hspan,
     } = s;
     cxs.clear();
     cxs.extend((fx0..fx1).map(to_cx));
@@ -533,10 +524,9 @@ fn window_body(
     let (cxs, cys) = (&cxs[..], &cys[..]);
     let claimed = reset(claimed, nw, false);
     let flag = reset(flag, nw, 0u8);
-    // Written over the cells needed, and read only there.
-    let lnr = sized(lnr, nw);
-    let lng = sized(lng, nw);
-    let lny = sized(lny, nw);
+    let lnr = reset(lnr, nw, 0.0f32);
+    let lng = reset(lng, nw, 0.0f32);
+    let lny = reset(lny, nw, 0.0f32);
     // Cell means of R, G, B: only when a cell is several input pixels (a
     // cell of one pixel reads its colour from the input).
     let cells_avg = ff > 1;
@@ -561,28 +551,31 @@ fn window_body(
             *cl = crow[cx] == lab;
         }
     }
-    // Per row, the span of the claimed cells (every cell when cells are
-    // several input pixels: the thresholds are then sampled between cells).
-    // From the contrast on, every step is computed over these spans only:
-    // the cells outside are never read, or hold the value they have over
-    // the whole window (no contrast, not `ok`, not in the mask).
-    cspan.clear();
+    need.clear();
     if cells_avg {
-        cspan.resize(wh, (0, ww));
-        need.clear();
         need.resize(wh, (0, ww));
     } else {
+        cspan.clear();
         cspan.extend(
             claimed
                 .chunks_exact(ww)
                 .map(|r| match r.iter().position(|&v| v) {
                     Some(a) => (a, ww - r.iter().rev().position(|&v| v).unwrap_or(0)),
-                    None => (0, 0),
+                    None => (usize::MAX, 0),
                 }),
         );
-        hull_spans(cspan, reach, reach, ww, need);
+        need.extend((0..wh).map(|wy| {
+            let (a, b) = cspan[wy.saturating_sub(reach)..(wy + reach + 1).min(wh)]
+                .iter()
+                .fold((usize::MAX, 0), |(a, b), &(x, y)| (a.min(x), b.max(y)));
+            if a >= b {
+                (0, 0)
+            } else {
+                (a.saturating_sub(reach), (b + reach).min(ww))
+            }
+        }));
     }
-    let (cspan, need) = (&cspan[..], &need[..]);
+    let need = &need[..];
     for wy in 0..wh {
         let fy = fy0 + wy;
         if let Some(&cy) = cys.get(wy + PREFETCH_ROWS) {
@@ -747,74 +740,42 @@ fn window_body(
     // Seeds keep off excluded cells and 2 cells off the frame.
     dilate_square_rows_into(notok, ww, wh, clear, rows, near);
     let near = &near[..];
-    let ok = reset(ok, nw, false);
-    for (wy, &(a, b)) in cspan.iter().enumerate() {
-        let row = wy * ww + a..wy * ww + b;
-        for ((o, &n), &c) in ok[row.clone()]
-            .iter_mut()
-            .zip(&notok[row.clone()])
-            .zip(&claimed[row])
-        {
-            *o = !n && c;
-        }
-    }
+    ok.clear();
+    ok.extend(notok.iter().zip(claimed.iter()).map(|(&n, &c)| !n && c));
     let ok = &ok[..];
-    let d = reset(d, nw, 0.0f32);
-    for (wy, &(a, b)) in cspan.iter().enumerate() {
-        let row = wy * ww + a..wy * ww + b;
-        for ((((dv, &o), &r), &g), &bg) in d[row.clone()]
-            .iter_mut()
-            .zip(&ok[row.clone()])
-            .zip(&lnr[row.clone()])
-            .zip(&lng[row.clone()])
-            .zip(&bg_h[row])
-        {
-            *dv = if o { r - g - bg } else { 0.0 };
-        }
-    }
+    d.clear();
+    d.extend(
+        ok.iter()
+            .zip(lnr.iter())
+            .zip(lng.iter())
+            .zip(bg_h.iter())
+            .map(|(((&o, &r), &g), &b)| if o { r - g - b } else { 0.0 }),
+    );
     let d = &d[..];
     let sig = ((p.scales_um.first().copied().unwrap_or(4.0) / um_f) as f32).clamp(0.7, 1.0);
-    blur_spans(d, ww, wh, sig, cspan, tspan, tmp, ds);
+    blur(d, ww, wh, sig, (tmp, buf), ds);
     let ds = &ds[..];
     let rad = (p.peak_radius_um / um_f).ceil().max(1.0) as usize;
-    let masked = reset(masked, nw, -1.0f32);
-    for (wy, &(a, b)) in cspan.iter().enumerate() {
-        let row = wy * ww + a..wy * ww + b;
-        for ((m, &o), &v) in masked[row.clone()]
-            .iter_mut()
-            .zip(&ok[row.clone()])
-            .zip(&ds[row])
-        {
-            *m = if o { v } else { -1.0 };
-        }
-    }
-    max_square_spans(masked, ww, wh, rad, cspan, hspan, pad_buf, peak);
+    masked.clear();
+    masked.extend(ok.iter().zip(ds).map(|(&o, &v)| if o { v } else { -1.0 }));
+    max_square(masked, ww, wh, rad, (pad_buf, tmp), peak);
     let (lo, hi, ef) = (
         p.low_contrast as f32,
         p.high_contrast as f32,
         p.edge_fraction as f32,
     );
-    let edge = sized(edge, nw);
-    let mask = reset(mask, nw, false);
-    let mut any = false;
-    for (wy, &(a, b)) in cspan.iter().enumerate() {
-        let row = wy * ww + a..wy * ww + b;
-        for (e, &m) in edge[row.clone()].iter_mut().zip(&peak[row.clone()]) {
-            *e = (ef * m).max(lo);
-        }
-        for ((((mk, &o), &s), &dv), &e) in mask[row.clone()]
-            .iter_mut()
-            .zip(&ok[row.clone()])
-            .zip(&ds[row.clone()])
-            .zip(&d[row.clone()])
-            .zip(&edge[row])
-        {
-            *mk = o & (s >= lo) & (dv >= e);
-            any |= *mk;
-        }
-    }
-    let (edge, mask) = (&edge[..], &mask[..]);
-    if !any {
+    edge.clear();
+    edge.extend(peak.iter().map(|&m| (ef * m).max(lo)));
+    let edge = &edge[..];
+    mask.clear();
+    mask.extend(
+        ok.iter()
+            .zip(ds)
+            .zip(d)
+            .zip(edge)
+            .map(|(((&o, &s), &dv), &e)| o & (s >= lo) & (dv >= e)),
+    );
+    if !mask.iter().any(|&m| m) {
         return Vec::new();
     }
     // Pieces closer than the merge gap are one vessel.
@@ -910,22 +871,24 @@ fn window_body(
     }
     // Mask cells by group; grown by one cell (within the claim) for the
     // input-pixel decision at the edges.
-    // (Outside the claimed spans no cell is in the mask.)
-    let glab = reset(glab, nw, 0u32);
-    for (wy, &(a, b)) in cspan.iter().enumerate() {
-        let row = wy * ww + a..wy * ww + b;
-        for ((o, &gl), &m) in glab[row.clone()]
-            .iter_mut()
-            .zip(&gdata[row.clone()])
-            .zip(&mask[row])
-        {
-            *o = if m && seeded[gl as usize] { gl } else { 0 };
-        }
+    glab.clear();
+    if seeded[1..].iter().all(|&s| s) {
+        glab.extend(
+            gdata
+                .iter()
+                .zip(mask.iter())
+                .map(|(&gl, &m)| if m { gl } else { 0 }),
+        );
+    } else {
+        glab.extend(gdata.iter().zip(mask.iter()).map(|(&gl, &m)| {
+            if m && seeded[gl as usize] {
+                gl
+            } else {
+                0
+            }
+        }));
     }
-    let glab = &glab[..];
-    // Grown only over the claimed spans: the pixels are decided on claimed
-    // cells only.
-    grow1_spans(glab, ww, wh, gdata, cspan, (gcol, gmax), grown);
+    grow1(glab, ww, wh, gdata, (gcol, gmax), grown);
     let mut out: Vec<Found> = (0..ng)
         .map(|_| Found {
             candidate: lab,
@@ -1130,103 +1093,73 @@ pub(crate) fn prefetch<T>(v: &[T], r: std::ops::Range<usize>) {
 // kernels' parallel bands, transposes and allocations cost more than the
 // work there, so these are plain loops.
 
-/// `v` sized to `n` cells without clearing: the values it held stay (the
-/// callers write every value they later read).
+/// Square maximum filter of radius `r` into `out` (border: the window is
+/// cut, as if padded with −∞). Rows, then columns, of a padded copy, each
+/// by doubling (the maximum of `2L` values is that of two runs of `L`):
+/// ⌈log₂(2r+1)⌉ passes each instead of 2r. The maximum is exact, so any
+/// grouping gives the same values. `scratch`: two buffers reused.
 #[inline(always)]
-fn sized<T: Clone + Default>(v: &mut Vec<T>, n: usize) -> &mut [T] {
-    v.resize(n, T::default());
-    v
-}
-
-/// Per row of `spans` (an empty span is `a >= b`), the hull of the spans of
-/// the rows within `ry` (clipped at the window), grown by `rx` columns
-/// (clipped at `w`), into `out`; an empty hull is `(0, 0)`.
-#[inline(always)]
-fn hull_spans(
-    spans: &[(usize, usize)],
-    ry: usize,
-    rx: usize,
-    w: usize,
-    out: &mut Vec<(usize, usize)>,
-) {
-    let h = spans.len();
-    out.clear();
-    out.extend((0..h).map(|y| {
-        let (a, b) = spans[y.saturating_sub(ry)..(y + ry + 1).min(h)]
-            .iter()
-            .filter(|&&(a, b)| a < b)
-            .fold((usize::MAX, 0), |(a, b), &(x, y)| (a.min(x), b.max(y)));
-        if a >= b {
-            (0, 0)
-        } else {
-            (a.saturating_sub(rx), (b + rx).min(w))
-        }
-    }));
-}
-
-/// Square maximum filter of radius `r` (border: the window is cut, as if
-/// padded with −∞) at the cells of `spans` only, into `out` (elsewhere
-/// `out` holds anything): the row maxima over the hull of the spans within
-/// `r` rows (`hs`, into `hrow`), then the column maxima, each shift as one
-/// run per row. The maximum is exact, so any grouping gives the same
-/// values.
-#[inline(always)]
-#[allow(clippy::too_many_arguments)]
-fn max_square_spans(
+fn max_square(
     v: &[f32],
     w: usize,
     h: usize,
     r: usize,
-    spans: &[(usize, usize)],
-    hs: &mut Vec<(usize, usize)>,
-    hrow: &mut Vec<f32>,
+    scratch: (&mut Vec<f32>, &mut Vec<f32>),
     out: &mut Vec<f32>,
 ) {
-    let out = sized(out, w * h);
-    if w == 0 {
+    out.clear();
+    if r == 0 || w == 0 {
+        out.extend_from_slice(v);
         return;
     }
-    hull_spans(spans, r, 0, w, hs);
-    let hrow = sized(hrow, w * h);
-    for (y, &(a, b)) in hs.iter().enumerate() {
-        if a >= b {
-            continue;
-        }
-        let src = &v[y * w..(y + 1) * w];
-        let o = &mut hrow[y * w + a..y * w + b];
-        o.copy_from_slice(&src[a..b]);
-        for d in 1..=r.min(w - 1) {
-            // Left neighbours (x − d ≥ 0), then right ones (x + d < w).
-            let lo = a.max(d);
-            if lo < b {
-                for (ov, &s) in o[lo - a..].iter_mut().zip(&src[lo - d..b - d]) {
-                    *ov = ov.max(s);
-                }
-            }
-            let hi = b.min(w - d);
-            if a < hi {
-                for (ov, &s) in o[..hi - a].iter_mut().zip(&src[a + d..hi + d]) {
-                    *ov = ov.max(s);
-                }
-            }
-        }
+    let (pad, nxt) = scratch;
+    let wp = w + 2 * r;
+    pad.clear();
+    pad.resize(wp * (h + 2 * r), f32::NEG_INFINITY);
+    for y in 0..h {
+        let o = (y + r) * wp + r;
+        pad[o..o + w].copy_from_slice(&v[y * w..(y + 1) * w]);
     }
-    for (y, &(a, b)) in spans.iter().enumerate() {
-        if a >= b {
-            continue;
-        }
-        let o = &mut out[y * w + a..y * w + b];
-        o.copy_from_slice(&hrow[y * w + a..y * w + b]);
-        for yy in (y.saturating_sub(r)..(y + r + 1).min(h)).filter(|&yy| yy != y) {
-            for (ov, &s) in o.iter_mut().zip(&hrow[yy * w + a..yy * w + b]) {
-                *ov = ov.max(s);
-            }
-        }
+    let n = 2 * r + 1;
+    forward_max(pad, nxt, n, 1);
+    forward_max(pad, nxt, n, wp);
+    out.resize(w * h, 0.0);
+    for (y, o) in out.chunks_exact_mut(w).enumerate() {
+        o.copy_from_slice(&pad[y * wp..y * wp + w]);
     }
 }
 
-/// Taps of [`blur_spans`]: the normalised Gaussian of `sigma` over
-/// ±[`BLUR_R`].
+/// `m[i] = max(a[i], a[i + s], …, a[i + (n − 1)s])` wherever the run is
+/// inside `a` (other entries: partial maxima), by doubling, in place in
+/// `a` (`nxt`: scratch).
+#[inline(always)]
+fn forward_max(a: &mut Vec<f32>, nxt: &mut Vec<f32>, n: usize, s: usize) {
+    let step = |a: &[f32], b: &mut Vec<f32>, sh: usize| {
+        b.clear();
+        b.extend(
+            a[..a.len() - sh]
+                .iter()
+                .zip(&a[sh..])
+                .map(|(&x, &y)| x.max(y)),
+        );
+        b.extend_from_slice(&a[a.len() - sh..]);
+    };
+    let mut l = 1;
+    while 2 * l <= n {
+        if l * s >= a.len() {
+            return;
+        }
+        step(a, nxt, l * s);
+        std::mem::swap(a, nxt);
+        l *= 2;
+    }
+    if l < n && (n - l) * s < a.len() {
+        step(a, nxt, (n - l) * s);
+        std::mem::swap(a, nxt);
+    }
+}
+
+/// Taps of [`blur`]: the normalised Gaussian of `sigma` over ±[`BLUR_R`].
 #[inline(always)]
 fn blur_taps(sigma: f32) -> [f32; 2 * BLUR_R + 1] {
     let mut k = [0.0f32; 2 * BLUR_R + 1];
@@ -1239,40 +1172,47 @@ fn blur_taps(sigma: f32) -> [f32; 2 * BLUR_R + 1] {
     k
 }
 
-/// Radius of [`blur_spans`].
+/// Radius of [`blur`].
 const BLUR_R: usize = 3;
 
 /// Separable Gaussian of σ ≤ 1 px (radius 3, normalised, replicate border)
-/// at the cells of `spans` only, into `out` (elsewhere `out` holds
-/// anything); `ts`, `tmp`: the row pass's spans (the hull of the spans
-/// within [`BLUR_R`] rows) and plane.
+/// into `out`; `scratch`: the row pass (the second buffer is unused).
 ///
 /// Each output sums its taps in order from 0 (`0 + k₀v₀ + k₁v₁ + …`), in
-/// a register, over each row's span as one run: the row pass over the
-/// cells whose taps stay in their row (the cells within [`BLUR_R`] of a
-/// row's ends with the border replicated), the column pass over the rows
-/// whose taps stay in the window (the first and last rows with the border
-/// rows replicated): every cell's value is that of the whole-window blur.
+/// a register, over the window as one flat run: the row pass over every
+/// cell whose taps stay in its row (the cells within [`BLUR_R`] of a row's
+/// ends are then done again with the replicated border), the column pass
+/// over the rows whose taps stay in the window (the first and last rows
+/// apart, with the border rows replicated). Long runs instead of one short
+/// run per row and tap: the windows are a few dozen cells wide.
 #[inline(always)]
-#[allow(clippy::too_many_arguments)]
-fn blur_spans(
+fn blur(
     v: &[f32],
     w: usize,
     h: usize,
     sigma: f32,
-    spans: &[(usize, usize)],
-    ts: &mut Vec<(usize, usize)>,
-    tmp: &mut Vec<f32>,
+    scratch: (&mut Vec<f32>, &mut Vec<f32>),
     out: &mut Vec<f32>,
 ) {
     const R: usize = BLUR_R;
     let k = blur_taps(sigma);
     let n = w * h;
-    let tmp = sized(tmp, n);
-    let out = sized(out, n);
-    hull_spans(spans, R, 0, w, ts);
-    // Cell x of a row with the border replicated.
-    let edge = |row: &[f32], x: usize| {
+    let (tmp, _) = scratch;
+    let tmp = reset(tmp, n, 0.0f32);
+    // Row pass, flat: cell i reads v[i − R ..= i + R].
+    if n > 2 * R {
+        for (i, o) in tmp[R..n - R].iter_mut().enumerate() {
+            let t = &v[i..i + 2 * R + 1];
+            let mut acc = 0.0f32;
+            for (&kv, &b) in k.iter().zip(t) {
+                acc += kv * b;
+            }
+            *o = acc;
+        }
+    }
+    // The cells within R of a row's ends, with the border replicated.
+    let edge = |y: usize, x: usize| {
+        let row = &v[y * w..(y + 1) * w];
         let mut acc = 0.0f32;
         for (j, &kv) in k.iter().enumerate() {
             let xx = (x + j).saturating_sub(R).min(w - 1);
@@ -1280,125 +1220,97 @@ fn blur_spans(
         }
         acc
     };
-    for (y, &(a, b)) in ts.iter().enumerate() {
-        if a >= b {
-            continue;
-        }
-        let row = &v[y * w..(y + 1) * w];
-        let o = &mut tmp[y * w..(y + 1) * w];
-        // Inner cells: x − R ≥ 0 and x + R < w.
-        let (ia, ib) = (a.max(R), b.min(w.saturating_sub(R)));
-        if ia < ib {
-            for (i, ov) in o[ia..ib].iter_mut().enumerate() {
-                let t = &row[ia + i - R..ia + i + R + 1];
-                let mut acc = 0.0f32;
-                for (&kv, &b) in k.iter().zip(t) {
-                    acc += kv * b;
-                }
-                *ov = acc;
-            }
-            for x in (a..ia).chain(ib..b) {
-                o[x] = edge(row, x);
+    for y in 0..h {
+        if w <= 2 * R {
+            for x in 0..w {
+                tmp[y * w + x] = edge(y, x);
             }
         } else {
-            for x in a..b {
-                o[x] = edge(row, x);
+            for x in (0..R).chain(w - R..w) {
+                tmp[y * w + x] = edge(y, x);
             }
         }
     }
-    for (y, &(a, b)) in spans.iter().enumerate() {
-        if a >= b {
-            continue;
+    let out = reset(out, n, 0.0f32);
+    // Column pass, flat over the inner rows: cell i reads tmp[i + (j − R)w].
+    if h > 2 * R {
+        let (a, b) = (R * w, (h - R) * w);
+        for (i, o) in out[a..b].iter_mut().enumerate() {
+            let mut acc = 0.0f32;
+            for (j, &kv) in k.iter().enumerate() {
+                acc += kv * tmp[i + j * w];
+            }
+            *o = acc;
         }
-        let o = &mut out[y * w + a..y * w + b];
-        if y >= R && y + R < h {
-            // Cell i reads tmp[i + (j − R)w].
-            let base = (y - R) * w + a;
-            for (i, ov) in o.iter_mut().enumerate() {
-                let mut acc = 0.0f32;
-                for (j, &kv) in k.iter().enumerate() {
-                    acc += kv * tmp[base + i + j * w];
-                }
-                *ov = acc;
+    }
+    for y in (0..h).filter(|&y| y < R || y + R >= h) {
+        let o = &mut out[y * w..(y + 1) * w];
+        for (x, ov) in o.iter_mut().enumerate() {
+            let mut acc = 0.0f32;
+            for (j, &kv) in k.iter().enumerate() {
+                let yy = (y + j).saturating_sub(R).min(h - 1);
+                acc += kv * tmp[yy * w + x];
             }
-        } else {
-            for (i, ov) in o.iter_mut().enumerate() {
-                let mut acc = 0.0f32;
-                for (j, &kv) in k.iter().enumerate() {
-                    let yy = (y + j).saturating_sub(R).min(h - 1);
-                    acc += kv * tmp[yy * w + a + i];
-                }
-                *ov = acc;
-            }
+            *ov = acc;
         }
     }
 }
 
 /// Labels grown by one pixel into unlabelled 8-neighbours (largest wins),
-/// only where `near` is non-zero, at the cells of `spans` only, into `out`
-/// (elsewhere `out` holds anything): per span row the 3 × 3 maxima (the
-/// maximum of three rows, then of three columns, over the span and one
-/// cell either side), kept where the cell had no label. `scratch`: the
-/// two passes' rows. Maxima are exact, so the grouping does not matter.
+/// only where `near` is non-zero, into `out`: the 3 × 3 maxima (the
+/// maximum of three rows, then of three columns, each over the window as
+/// one flat run with the ends of the rows done again), kept where the cell
+/// had no label. `scratch`: the two passes' planes. Maxima are exact, so
+/// the grouping does not matter.
 #[inline(always)]
-fn grow1_spans(
+fn grow1(
     l: &[u32],
     w: usize,
     h: usize,
     near: &[u32],
-    spans: &[(usize, usize)],
     scratch: (&mut Vec<u32>, &mut Vec<u32>),
     out: &mut Vec<u32>,
 ) {
-    let out = sized(out, w * h);
+    let n = w * h;
     let (col, m) = scratch;
-    for (y, &(a, b)) in spans.iter().enumerate() {
-        if a >= b {
-            continue;
+    col.clear();
+    col.extend_from_slice(l);
+    if h > 1 {
+        for (c, &v) in col[w..].iter_mut().zip(&l[..n - w]) {
+            *c = (*c).max(v);
         }
-        // Columns xa..xb: the span and one cell either side in the window.
-        let (xa, xb) = (a.saturating_sub(1), (b + 1).min(w));
-        col.clear();
-        col.extend_from_slice(&l[y * w + xa..y * w + xb]);
-        for yy in [y.wrapping_sub(1), y + 1] {
-            if yy < h {
-                for (c, &v) in col.iter_mut().zip(&l[yy * w + xa..yy * w + xb]) {
-                    *c = (*c).max(v);
-                }
-            }
-        }
-        // m[x − a] for x in a..b: col at x − 1 (x ≥ 1), x, x + 1 (x + 1 < w).
-        m.clear();
-        m.extend_from_slice(&col[a - xa..b - xa]);
-        if a > xa {
-            for (v, &c) in m.iter_mut().zip(&col[..]) {
-                *v = (*v).max(c);
-            }
-        } else {
-            for (v, &c) in m[1..].iter_mut().zip(&col[..]) {
-                *v = (*v).max(c);
-            }
-        }
-        let right = &col[a - xa + 1..];
-        for (v, &c) in m.iter_mut().zip(right) {
-            *v = (*v).max(c);
-        }
-        let row = y * w + a..y * w + b;
-        for (((o, &v), &nr), &mx) in out[row.clone()]
-            .iter_mut()
-            .zip(&l[row.clone()])
-            .zip(&near[row])
-            .zip(m.iter())
-        {
-            *o = if v != 0 {
-                v
-            } else if nr != 0 {
-                mx
-            } else {
-                0
-            };
+        for (c, &v) in col[..n - w].iter_mut().zip(&l[w..]) {
+            *c = (*c).max(v);
         }
     }
+    m.clear();
+    m.extend_from_slice(col);
+    if w > 1 {
+        // Flat: the first cell of a row takes its left neighbour from the
+        // row above's end, the last its right one from the next row's
+        // start; those two are done again below.
+        for (v, &c) in m[1..].iter_mut().zip(&col[..n - 1]) {
+            *v = (*v).max(c);
+        }
+        for (v, &c) in m[..n - 1].iter_mut().zip(&col[1..]) {
+            *v = (*v).max(c);
+        }
+        for y in 0..h {
+            let r = &col[y * w..(y + 1) * w];
+            m[y * w] = r[0].max(r[1]);
+            m[y * w + w - 1] = r[w - 1].max(r[w - 2]);
+        }
+    }
+    out.clear();
+    out.extend(l.iter().zip(near).zip(m.iter()).map(|((&v, &nr), &mx)| {
+        if v != 0 {
+            v
+        } else if nr != 0 {
+            mx
+        } else {
+            0
+        }
+    }));
 }
 
 #[cfg(test)]
@@ -1484,21 +1396,6 @@ mod tests {
         }
     }
 
-    /// Per row a random span of `0..w` (some empty, some `a > b`).
-    fn random_spans(rnd: &mut impl FnMut() -> u32, w: usize, h: usize) -> Vec<(usize, usize)> {
-        (0..h)
-            .map(|_| match rnd() % 5 {
-                0 => (0, 0),
-                1 => (w, 0),
-                2 => (0, w),
-                _ => {
-                    let a = rnd() as usize % w;
-                    (a, a + 1 + rnd() as usize % (w - a))
-                }
-            })
-            .collect()
-    }
-
     /// The square maximum cell by cell (the window cut).
     fn max_square_reference(v: &[f32], w: usize, h: usize, r: usize) -> Vec<f32> {
         (0..w * h)
@@ -1516,35 +1413,29 @@ mod tests {
     }
 
     #[test]
-    fn span_maximum_equals_the_cell_by_cell_maximum() {
+    fn doubling_maximum_equals_the_cell_by_cell_maximum() {
         let mut rnd = super::super::tests::xorshift32(5);
-        let (mut hs, mut hrow, mut got) = (Vec::new(), Vec::new(), Vec::new());
+        let (mut pad, mut nxt, mut got) = (Vec::new(), Vec::new(), Vec::new());
         for case in 0..300 {
             let (w, h) = (1 + rnd() as usize % 40, 1 + rnd() as usize % 30);
-            let r = 1 + rnd() as usize % 8;
+            let r = rnd() as usize % 9;
+            // Masked contrasts: −1 off the seeds' cells, as in the windows.
             let v: Vec<f32> = (0..w * h)
                 .map(|_| match rnd() % 3 {
                     0 => -1.0,
                     _ => (rnd() % 20001) as f32 * 1e-5 - 0.1,
                 })
                 .collect();
+            max_square(&v, w, h, r, (&mut pad, &mut nxt), &mut got);
             let want = max_square_reference(&v, w, h, r);
-            let full = vec![(0, w); h];
-            let random = random_spans(&mut rnd, w, h);
-            for s in [&full, &random] {
-                max_square_spans(&v, w, h, r, s, &mut hs, &mut hrow, &mut got);
-                assert_eq!(got.len(), w * h);
-                for (y, &(a, b)) in s.iter().enumerate().filter(|(_, &(a, b))| a < b) {
-                    let row = y * w + a..y * w + b;
-                    assert!(
-                        got[row.clone()]
-                            .iter()
-                            .zip(&want[row])
-                            .all(|(a, b)| a.to_bits() == b.to_bits()),
-                        "case {case} ({w} × {h}, r {r})"
-                    );
-                }
-            }
+            assert!(
+                got.len() == want.len()
+                    && got
+                        .iter()
+                        .zip(&want)
+                        .all(|(a, b)| a.to_bits() == b.to_bits()),
+                "case {case} ({w} × {h}, r {r})"
+            );
         }
     }
 
@@ -1575,27 +1466,17 @@ mod tests {
                     None => (0, 0),
                 })
                 .collect();
+            grow1(&l.data, w, h, &near, (&mut col, &mut m), &mut got);
             grow1_reference(&l.data, w, h, &near, &spans, &mut want);
-            // Over the spans of `near`, over whole rows, and over random
-            // spans: the cells of the spans equal the whole-window growth.
-            let full = vec![(0, w); h];
-            let random = random_spans(&mut rnd, w, h);
-            for s in [&spans, &full, &random] {
-                grow1_spans(&l.data, w, h, &near, s, (&mut col, &mut m), &mut got);
-                assert_eq!(got.len(), w * h);
-                for (y, &(a, b)) in s.iter().enumerate().filter(|(_, &(a, b))| a < b) {
-                    let row = y * w + a..y * w + b;
-                    assert_eq!(got[row.clone()], want[row], "case {case} ({w} × {h})");
-                }
-            }
+            assert_eq!(got, want, "case {case} ({w} × {h})");
         }
     }
 
     #[test]
     fn flat_blur_equals_the_row_by_row_blur() {
         let mut rnd = super::super::tests::xorshift32(7);
-        let (mut tmp, mut buf, mut got, mut want, mut ts) =
-            (Vec::new(), Vec::new(), Vec::new(), Vec::new(), Vec::new());
+        let (mut tmp, mut buf, mut got, mut want) =
+            (Vec::new(), Vec::new(), Vec::new(), Vec::new());
         for case in 0..300 {
             let (w, h) = (1 + rnd() as usize % 40, 1 + rnd() as usize % 30);
             let sigma = 0.7 + (rnd() % 1000) as f32 * 3e-4;
@@ -1607,25 +1488,15 @@ mod tests {
                     _ => (rnd() % 20001) as f32 * 1e-5 - 0.1,
                 })
                 .collect();
+            blur(&v, w, h, sigma, (&mut tmp, &mut buf), &mut got);
             blur_reference(&v, w, h, sigma, (&mut tmp, &mut buf), &mut want);
-            // Over whole rows and over random spans: the cells of the spans
-            // equal the whole-window blur, bit for bit.
-            let full = vec![(0, w); h];
-            let random = random_spans(&mut rnd, w, h);
-            for s in [&full, &random] {
-                blur_spans(&v, w, h, sigma, s, &mut ts, &mut tmp, &mut got);
-                assert_eq!(got.len(), w * h);
-                for (y, &(a, b)) in s.iter().enumerate().filter(|(_, &(a, b))| a < b) {
-                    let row = y * w + a..y * w + b;
-                    assert!(
-                        got[row.clone()]
-                            .iter()
-                            .zip(&want[row])
-                            .all(|(a, b)| a.to_bits() == b.to_bits()),
-                        "case {case} ({w} × {h}, σ {sigma})"
-                    );
-                }
-            }
+            assert_eq!(got.len(), w * h);
+            assert!(
+                got.iter()
+                    .zip(&want)
+                    .all(|(a, b)| a.to_bits() == b.to_bits()),
+                "case {case} ({w} × {h}, σ {sigma})"
+            );
         }
     }
 
