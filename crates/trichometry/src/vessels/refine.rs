@@ -1396,6 +1396,49 @@ mod tests {
         }
     }
 
+    /// The square maximum cell by cell (the window cut).
+    fn max_square_reference(v: &[f32], w: usize, h: usize, r: usize) -> Vec<f32> {
+        (0..w * h)
+            .map(|k| {
+                let (x, y) = (k % w, k / w);
+                let mut m = f32::NEG_INFINITY;
+                for yy in y.saturating_sub(r)..(y + r + 1).min(h) {
+                    for xx in x.saturating_sub(r)..(x + r + 1).min(w) {
+                        m = m.max(v[yy * w + xx]);
+                    }
+                }
+                m
+            })
+            .collect()
+    }
+
+    #[test]
+    fn doubling_maximum_equals_the_cell_by_cell_maximum() {
+        let mut rnd = super::super::tests::xorshift32(5);
+        let (mut pad, mut nxt, mut got) = (Vec::new(), Vec::new(), Vec::new());
+        for case in 0..300 {
+            let (w, h) = (1 + rnd() as usize % 40, 1 + rnd() as usize % 30);
+            let r = rnd() as usize % 9;
+            // Masked contrasts: −1 off the seeds' cells, as in the windows.
+            let v: Vec<f32> = (0..w * h)
+                .map(|_| match rnd() % 3 {
+                    0 => -1.0,
+                    _ => (rnd() % 20001) as f32 * 1e-5 - 0.1,
+                })
+                .collect();
+            max_square(&v, w, h, r, (&mut pad, &mut nxt), &mut got);
+            let want = max_square_reference(&v, w, h, r);
+            assert!(
+                got.len() == want.len()
+                    && got
+                        .iter()
+                        .zip(&want)
+                        .all(|(a, b)| a.to_bits() == b.to_bits()),
+                "case {case} ({w} × {h}, r {r})"
+            );
+        }
+    }
+
     #[test]
     fn flat_growth_equals_the_cell_by_cell_growth() {
         let mut rnd = super::super::tests::xorshift32(31);
