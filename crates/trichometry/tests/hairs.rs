@@ -702,6 +702,29 @@ fn bad_scale_is_an_error() {
 /// shafts at 2 µm/px have no pieces over 400–540 µm between their records
 /// (coverage, not a refused link), and the crowded scenes under-count:
 /// split records hold the counts up, so joining alone lowers them.
+/// Branch `hcross3` (2026-11-27, not merged): what blocks the split
+/// crossing shafts of seeds 41–43 is mostly not a refused link: at 2 µm/px
+/// the two split shafts have gaps of 205 / 266 px at 67° / 169°
+/// (coverage), at 5.5 µm/px the split one has a 79 px (435 µm) gap, and at
+/// 3.5 µm/px one is a 14 px end-to-end overlap (towards test), one a 93 px
+/// gap (326 µm > the 250 µm limit) that a second piece contests, one a
+/// piece that jumps between two shafts. Bridges over gaps up to twice the
+/// limit between free, uncontested ends of well-measured pieces of one
+/// width pointing at each other across the hair mask (`bridge_score`):
+/// seeds 41–43 unchanged (the one candidate at 3.5 µm/px is contested; let
+/// through, it made a mixed record and cost a count); unseen 44–50 mean
+/// one-record 0.165 → 0.187, sum |count error| 80 → 85 (correct joins in
+/// under-counting scenes and one wrong bridge at 2 µm/px seed 46).
+/// Branch `hborder` (2026-11-27, not merged): the ridge filter's plane
+/// continued past the frame by the lighter of its mirror image and the
+/// replicated edge (no saturated 120 µm width guesses along the frame):
+/// counts 13 / 20 / 16, MAE 0.32 / 3.04 / 4.39 (5.5 µm/px: one record over
+/// three shafts meeting at the frame, 97 vs 59 µm), one-record 0.57 / 0.24
+/// / 0.50; unseen 44–50 sum |count error| 80 → 75, mean MAE 3.92 → 4.24 µm,
+/// 8–15 % more hair-stage CPU. The mirror alone: 80 → 72 but MAE 4.59 (a
+/// shaft near the frame and its image merge); zeros beyond the frame:
+/// 80 → 99 (light shafts lose their seeds at the frame). Shafts the frame
+/// cuts lengthwise still give no profile (every profile leaves the frame).
 #[test]
 #[ignore]
 fn crowded_scene_counts_and_crossings() {
