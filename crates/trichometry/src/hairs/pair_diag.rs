@@ -930,6 +930,17 @@ fn scene_diag() {
             );
         }
     }
+    // Every truth shaft's axis as f32 points, once (used per axis point).
+    let polys: Vec<Vec<[f32; 2]>> = truth
+        .shafts
+        .iter()
+        .map(|u| {
+            u.centreline_px
+                .iter()
+                .map(|p| [p[0] as f32, p[1] as f32])
+                .collect()
+        })
+        .collect();
     for t in truth.shafts.iter().filter(|t| t.counted) {
         let pts = axis(t);
         if pts.is_empty() {
@@ -1010,16 +1021,16 @@ fn scene_diag() {
             for &q in &pts {
                 let mut o = false;
                 let mut ins = false;
-                for u in truth.shafts.iter().filter(|u| u.id != t.id) {
-                    let poly: Vec<[f32; 2]> = u
-                        .centreline_px
-                        .iter()
-                        .map(|p| [p[0] as f32, p[1] as f32])
-                        .collect();
+                for (u, poly) in truth
+                    .shafts
+                    .iter()
+                    .zip(&polys)
+                    .filter(|(u, _)| u.id != t.id)
+                {
                     let half_sum = ((t.diameter_um + u.diameter_um) / 2.0 / upp) as f32;
-                    if near_poly(q, &poly, half_sum) {
+                    if near_poly(q, poly, half_sum) {
                         o = true;
-                        ins |= near_poly(q, &poly, (u.diameter_um / 2.0 / upp) as f32);
+                        ins |= near_poly(q, poly, (u.diameter_um / 2.0 / upp) as f32);
                     }
                 }
                 over += o as usize;
@@ -1041,15 +1052,15 @@ fn scene_diag() {
             // per axis point overlapping a mate.
             let mut excess_v: Vec<(f32, f32)> = Vec::new();
             for &q in &pts {
-                let free = truth.shafts.iter().filter(|u| u.id != t.id).all(|u| {
-                    let poly: Vec<[f32; 2]> = u
-                        .centreline_px
-                        .iter()
-                        .map(|p| [p[0] as f32, p[1] as f32])
-                        .collect();
-                    let half_sum = ((t.diameter_um + u.diameter_um) / 2.0 / upp) as f32;
-                    !near_poly(q, &poly, half_sum)
-                });
+                let free = truth
+                    .shafts
+                    .iter()
+                    .zip(&polys)
+                    .filter(|(u, _)| u.id != t.id)
+                    .all(|(u, poly)| {
+                        let half_sum = ((t.diameter_um + u.diameter_um) / 2.0 / upp) as f32;
+                        !near_poly(q, poly, half_sum)
+                    });
                 let step = prev.map_or(0.0, |p| (q[0] - p[0]).hypot(q[1] - p[1]));
                 let step_here = step;
                 prev = Some(q);
