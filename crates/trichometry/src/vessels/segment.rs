@@ -513,10 +513,11 @@ pub(crate) fn coarse(
     // hair the hair stage left, hair edges, shadows: melanin absorbs red,
     // haemoglobin hardly does), too faint for `dark_red_exclude` but
     // enough of a block's samples to shift its median.
-    let ok_h: Vec<bool> = (ok.par_iter().zip(dark.par_iter()))
-        .map(|(&o, &dk)| o && !dk)
-        .collect();
-    drop(dark);
+    // (In place of the dark flags: no further plane.)
+    let mut ok_h = dark;
+    ok_h.par_iter_mut()
+        .zip(ok.par_iter())
+        .for_each(|(dk, &o)| *dk = o && !*dk);
     // ln R − ln G in place of ln R (not read after this): no fresh plane.
     let Planes {
         lnr: mut hch,
