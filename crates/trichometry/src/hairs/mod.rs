@@ -582,27 +582,51 @@ fn stage(
                     })
                     .count();
                 let ramp = end_ramp(&det.lum, &p.t.pts, p.t.width, k == 1, upp);
+                let width_um = p.t.width as f64 * upp;
+                let min_ratio = params.min_exit_width_ratio as f32;
                 // A round cap rises over about its radius, so only a shaft
                 // at least twice `min_exit_fade_um` wide has a tip that fades
                 // in as slowly as an exit: the width test applies to those
                 // (on a thinner shaft the half-density width is mostly blur
                 // and noise, and a fading exit failed it).
-                let capped = p.t.width as f64 * upp >= 2.0 * params.min_exit_fade_um;
+                let capped = width_um >= 2.0 * params.min_exit_fade_um;
+                // An end that rises within the blur (two pixels) or half the
+                // exit fade is cut, and so is a wide shaft's end that
+                // narrows: a tip. One that widens (past the inverse of the
+                // width ratio) ends in something else dark (another hair's
+                // end beside it): neither.
+                let sharp = ramp.as_ref().is_some_and(|r| {
+                    r.ramp_um < (0.5 * params.min_exit_fade_um).max(2.0 * upp)
+                        || (capped && r.width_ratio < min_ratio)
+                });
+                let odd = ramp
+                    .as_ref()
+                    .is_some_and(|r| capped && r.width_ratio > 1.0 / min_ratio);
+                // A dark shaft three times `min_exit_fade_um` wide saturates
+                // early in its exit fade, so its density rises over less
+                // than that: not sharp and keeping its width suffices.
                 let fades = ramp.as_ref().is_some_and(|r| {
-                    r.ramp_um >= params.min_exit_fade_um
-                        && (!capped || r.width_ratio >= params.min_exit_width_ratio as f32)
+                    !sharp
+                        && !odd
+                        && (r.ramp_um >= params.min_exit_fade_um
+                            || width_um >= 3.0 * params.min_exit_fade_um)
                 });
                 exit_at[k] = match &ramp {
                     Some(r) if fades => r.exit,
                     _ => tips[k],
                 };
                 // Converging ends count only where the shaft is seen to end
-                // (skin beyond it): an end cut at a crossing, a gap or a
-                // touching hair is not an observed end, and in a scene of
-                // crossings such ends cluster at every junction.
-                let conv = if ramp.is_some() { conv } else { 0 };
+                // (skin beyond it) and not in a cut tip: an end cut at a
+                // crossing, a gap or a touching hair is not an observed end,
+                // and in a scene of crossings such ends cluster at every
+                // junction.
+                let conv = if ramp.is_some() && !sharp && !odd {
+                    conv
+                } else {
+                    0
+                };
                 ramp_seen[k] = ramp.is_some();
-                tip_seen[k] = ramp.is_some() && !fades && conv == 0;
+                tip_seen[k] = sharp;
                 if fades || conv > 0 {
                     score[k] = 2.0 * fades as u8 as f32 + conv.min(3) as f32;
                 }
@@ -800,8 +824,11 @@ fn rejection(
     Ok(len_px)
 }
 
-/// A centreline end, its outward direction (over about two widths) and
-/// the normal: `None` for fewer than three points or a degenerate end.
+/// A centreline end, its outward direction and the normal: the direction
+/// of the shaft's axis from about five widths to one width inside the end
+/// (the last width of a traced centreline may hook towards a hair crossing
+/// at the end), the end projected on that axis. `None` for fewer than three
+/// points or a degenerate end.
 fn end_axis(
     pts: &[[f32; 2]],
     width_px: f32,
@@ -811,19 +838,29 @@ fn end_axis(
     if n < 3 {
         return None;
     }
-    let k = n.min((width_px.max(4.0) * 2.0) as usize).max(2) - 1;
-    let (e, q) = if at_end {
-        (pts[n - 1], pts[n - 1 - k])
-    } else {
-        (pts[0], pts[k])
+    let arc = profile::arc_lengths(pts);
+    let total = arc[n - 1];
+    let wd = width_px.max(4.0);
+    let a1 = wd.min(0.25 * total);
+    let a2 = (5.0 * wd).min(total);
+    if a2 - a1 < 2.0 {
+        return None;
+    }
+    let at = |s: f32| {
+        let s = if at_end { total - s } else { s };
+        profile::point_and_tangent(pts, &arc, s, 0.0).0
     };
-    let (dx, dy) = (e[0] - q[0], e[1] - q[1]);
+    let (p1, p2) = (at(a1), at(a2));
+    let end = if at_end { pts[n - 1] } else { pts[0] };
+    let (dx, dy) = (p1[0] - p2[0], p1[1] - p2[1]);
     let l = (dx * dx + dy * dy).sqrt();
     if l < 1e-3 {
         return None;
     }
     let d = [dx / l, dy / l];
     let nrm = [-d[1], d[0]];
+    let t = (end[0] - p1[0]) * d[0] + (end[1] - p1[1]) * d[1];
+    let e = [p1[0] + t * d[0], p1[1] + t * d[1]];
     Some((e, d, nrm))
 }
 
@@ -840,12 +877,20 @@ struct EndRamp {
     exit: [f32; 2],
 }
 
+/// How far beyond a traced end the shaft may still be seen before the skin
+/// (µm): a faint fading exit is traced only part of the way out.
+const END_REACH_UM: f32 = 80.0;
+
 /// Core optical density along the axis across one end of a centreline
 /// (density, not absorbance: a dark shaft's absorbance saturates within a
 /// few µm of a fading exit, its density rises with the path): from
-/// 100 µm (plus a width) inside to 60 µm beyond the end, against the
-/// brighter of the two sides. `None` when the profile leaves the image, the
-/// shaft does not end there (still dark beyond) or shows no contrast.
+/// 100 µm (plus a width) inside to [`END_REACH_UM`] and 30 µm beyond the
+/// end (up to the image's border), against the brighter of the two sides.
+/// The shaft ends where the first run of skin (a third of its density at
+/// most) begins within `END_REACH_UM` of the traced end that is 30 µm long
+/// or reaches the border. `None` when the inner profile leaves the image,
+/// the shaft does not end there (still dark beyond: a crossing or a gap) or
+/// shows no contrast.
 fn end_ramp(
     lum: &impl profile::Intensity,
     pts: &[[f32; 2]],
@@ -856,26 +901,38 @@ fn end_ramp(
     let (e, d, nrm) = end_axis(pts, width_px, at_end)?;
     let side = 0.5 * width_px + (0.5 * width_px).max(3.0) + (10.0 / upp) as f32;
     let inner = (100.0 / upp) as f32 + width_px;
-    let outer = (60.0 / upp) as f32;
+    let reach = (END_REACH_UM as f64 / upp) as f32;
+    let run = ((30.0 / upp) as f32).max(3.0);
+    let outer = reach + run;
     let step = 0.5f32;
     let (w, h) = lum.size();
     let (w, h) = (w as f32, h as f32);
-    let inside = |x: f32, y: f32| x >= 0.0 && y >= 0.0 && x <= w - 1.0 && y <= h - 1.0;
-    let mut a = Vec::new();
-    let mut s = -inner;
-    while s <= outer {
-        let c = [e[0] + s * d[0], e[1] + s * d[1]];
+    let inside = |p: [f32; 2]| p[0] >= 0.0 && p[1] >= 0.0 && p[0] <= w - 1.0 && p[1] <= h - 1.0;
+    // The background beside a point: the brighter side in the image.
+    let background = |c: [f32; 2]| -> Option<f32> {
         let l1 = [c[0] + side * nrm[0], c[1] + side * nrm[1]];
         let l2 = [c[0] - side * nrm[0], c[1] - side * nrm[1]];
-        for p in [c, l1, l2] {
-            if !inside(p[0], p[1]) {
+        let v = [l1, l2]
+            .iter()
+            .filter(|p| inside(**p))
+            .map(|p| lum.bilinear(p[0], p[1]))
+            .fold(f32::NEG_INFINITY, f32::max);
+        (v > 0.0).then_some(v)
+    };
+    let mut a = Vec::new();
+    let mut s = -inner;
+    // Whether the profile reached the image's border beyond the end.
+    let mut clipped = false;
+    while s <= outer {
+        let c = [e[0] + s * d[0], e[1] + s * d[1]];
+        let bg = if inside(c) { background(c) } else { None };
+        let Some(bg) = bg else {
+            if s < 0.0 {
                 return None;
             }
-        }
-        let bg = lum.bilinear(l1[0], l1[1]).max(lum.bilinear(l2[0], l2[1]));
-        if bg <= 0.0 {
-            return None;
-        }
+            clipped = true;
+            break;
+        };
         let t = lum.bilinear(c[0], c[1]) / bg;
         a.push((s, -t.clamp(1e-3, 1.0).ln()));
         s += step;
@@ -896,19 +953,36 @@ fn end_ramp(
     if big.is_nan() || big <= 0.02 {
         return None;
     }
-    // Beyond the end the shaft must be gone (not a crossing or a gap).
-    let beyond: Vec<f32> = sm
-        .iter()
-        .filter(|x| x.0 > outer - (30.0 / upp) as f32)
-        .map(|x| x.1)
-        .collect();
-    if beyond.iter().sum::<f32>() / beyond.len().max(1) as f32 > 0.3 * big {
-        return None;
+    // Beyond the end the shaft must be gone (not a crossing or a gap): the
+    // first run of skin, `run` long or up to the border (at least 2 px),
+    // starting within `reach`.
+    let mut start: Option<usize> = None;
+    let mut skin_at = None;
+    for (i, &(s, v)) in sm.iter().enumerate() {
+        if s < 0.0 {
+            continue;
+        }
+        if v <= 0.3 * big {
+            let i0 = *start.get_or_insert(i);
+            if s - sm[i0].0 >= run {
+                skin_at = Some(i0);
+                break;
+            }
+        } else {
+            if s > reach {
+                break;
+            }
+            start = None;
+        }
     }
-    // Outermost crossings of 20 % and 80 %, searching inwards from beyond.
+    if skin_at.is_none() && clipped {
+        skin_at = start.filter(|&i0| sm[m - 1].0 - sm[i0].0 >= 2.0);
+    }
+    let skin_at = skin_at.filter(|&i0| sm[i0].0 <= reach)?;
+    // Outermost crossings of 20 % and 80 %, searching inwards from the skin.
     let mut s20 = None;
     let mut s80 = None;
-    for &(s, v) in sm.iter().rev() {
+    for &(s, v) in sm[..skin_at].iter().rev() {
         if s20.is_none() && v >= 0.2 * big {
             s20 = Some(s);
         }
@@ -921,19 +995,14 @@ fn end_ramp(
     // How wide the dark core is where the density is half the shaft's,
     // against its width inside: a shaft rising out of the skin keeps its
     // width while its density fades in, a tip's round cap narrows.
-    let s50 = sm
+    let s50 = sm[..skin_at]
         .iter()
         .rev()
         .find(|x| x.1 >= 0.5 * big)
         .map_or(s80, |x| x.0);
     let lateral = |s: f32| -> Option<f32> {
         let c = [e[0] + s * d[0], e[1] + s * d[1]];
-        let l1 = [c[0] + side * nrm[0], c[1] + side * nrm[1]];
-        let l2 = [c[0] - side * nrm[0], c[1] - side * nrm[1]];
-        let bg = lum.bilinear(l1[0], l1[1]).max(lum.bilinear(l2[0], l2[1]));
-        if bg <= 0.0 {
-            return None;
-        }
+        let bg = background(c)?;
         let od = |u: f32| {
             let v = lum.bilinear(c[0] + u * nrm[0], c[1] + u * nrm[1]) / bg;
             -v.clamp(1e-3, 1.0).ln()
@@ -945,7 +1014,10 @@ fn end_ramp(
         let mut ext = 0.0f32;
         for sign in [-1.0f32, 1.0] {
             let mut u = 0.0f32;
-            while u < side && od(sign * u) >= 0.5 * peak {
+            while u < side
+                && inside([c[0] + sign * u * nrm[0], c[1] + sign * u * nrm[1]])
+                && od(sign * u) >= 0.5 * peak
+            {
                 u += 0.25;
             }
             ext += u;
