@@ -494,11 +494,13 @@ fn stage(
     }
 
     let f = det.factor;
-    let near_invalid = |p: [f32; 2], r: f32| -> bool {
+    let near_border = |p: [f32; 2], r: f32| -> bool {
         let (x, y) = (p[0], p[1]);
-        if x < r || y < r || x > w as f32 - 1.0 - r || y > h as f32 - 1.0 - r {
-            return true;
-        }
+        x < r || y < r || x > w as f32 - 1.0 - r || y > h as f32 - 1.0 - r
+    };
+    // Near the non-analysable area (or outside the image).
+    let near_masked = |p: [f32; 2], r: f32| -> bool {
+        let (x, y) = (p[0], p[1]);
         let (dw, dh) = (det.valid.width as i64, det.valid.height as i64);
         let rd = (r / f as f32).ceil() as i64 + 1;
         let (cx, cy) = ((x / f as f32) as i64, (y / f as f32) as i64);
@@ -511,6 +513,7 @@ fn stage(
         }
         false
     };
+    let near_invalid = |p: [f32; 2], r: f32| near_border(p, r) || near_masked(p, r);
 
     // Ridge pixels and their surround (detection resolution): not skin.
     let near_hair = crate::kernels::dilate(&det.mask, 2.0);
@@ -518,6 +521,9 @@ fn stage(
         t: trace::Traced,
         len_px: f32,
         free: [bool; 2],
+        /// Not free only for the image's border (the analysable area
+        /// does not end there).
+        at_border: [bool; 2],
         paint_w: f32,
     }
     // Shafts in parallel (order kept); the cheap tests first (the outcome
@@ -528,14 +534,14 @@ fn stage(
         .filter_map(|(t, paint_w)| {
             let len_px = rejection(input, &t, &near_hair, f, upp, params).ok()?;
             let r = 0.5 * t.width + 2.0 + f as f32;
-            let free = [
-                !near_invalid(t.pts[0], r),
-                !near_invalid(t.pts[t.pts.len() - 1], r),
-            ];
+            let ends = [t.pts[0], t.pts[t.pts.len() - 1]];
+            let free = ends.map(|q| !near_invalid(q, r));
+            let at_border = ends.map(|q| near_border(q, r) && !near_masked(q, r));
             Some(Pre {
                 t,
                 len_px,
                 free,
+                at_border,
                 paint_w,
             })
         })
@@ -571,7 +577,7 @@ fn stage(
             let mut ramp_seen = [false; 2];
             let mut tip_seen = [false; 2];
             for k in 0..2 {
-                if !p.free[k] {
+                if !p.free[k] && !p.at_border[k] {
                     continue;
                 }
                 let conv = ends
@@ -620,13 +626,15 @@ fn stage(
                 // crossing, a gap or a touching hair is not an observed end,
                 // and in a scene of crossings such ends cluster at every
                 // junction.
-                let conv = if ramp.is_some() && !sharp && !odd {
+                // An end by the image's border counts only where it fades
+                // (skin seen between it and the border).
+                let conv = if p.free[k] && ramp.is_some() && !sharp && !odd {
                     conv
                 } else {
                     0
                 };
                 ramp_seen[k] = ramp.is_some();
-                tip_seen[k] = sharp;
+                tip_seen[k] = sharp && !odd;
                 if fades || conv > 0 {
                     score[k] = 2.0 * fades as u8 as f32 + conv.min(3) as f32;
                 }
@@ -908,15 +916,16 @@ fn end_ramp(
     let (w, h) = lum.size();
     let (w, h) = (w as f32, h as f32);
     let inside = |p: [f32; 2]| p[0] >= 0.0 && p[1] >= 0.0 && p[0] <= w - 1.0 && p[1] <= h - 1.0;
-    // The background beside a point: the brighter side in the image.
+    // The background beside a point: the brighter side (both in the
+    // image: one side alone may lie on the shaft itself where it runs
+    // obliquely out of the image).
     let background = |c: [f32; 2]| -> Option<f32> {
         let l1 = [c[0] + side * nrm[0], c[1] + side * nrm[1]];
         let l2 = [c[0] - side * nrm[0], c[1] - side * nrm[1]];
-        let v = [l1, l2]
-            .iter()
-            .filter(|p| inside(**p))
-            .map(|p| lum.bilinear(p[0], p[1]))
-            .fold(f32::NEG_INFINITY, f32::max);
+        if !(inside(l1) && inside(l2)) {
+            return None;
+        }
+        let v = lum.bilinear(l1[0], l1[1]).max(lum.bilinear(l2[0], l2[1]));
         (v > 0.0).then_some(v)
     };
     let mut a = Vec::new();
@@ -977,6 +986,19 @@ fn end_ramp(
     }
     if skin_at.is_none() && clipped {
         skin_at = start.filter(|&i0| sm[m - 1].0 - sm[i0].0 >= 2.0);
+    }
+    if std::env::var("EXIT_DBG").is_ok() && skin_at.is_none() {
+        let prof: Vec<String> = sm
+            .iter()
+            .step_by((10.0 / upp / 0.5).max(1.0) as usize)
+            .map(|x| format!("{:.0}:{:.2}", x.0 as f64 * upp, x.1 / big))
+            .collect();
+        eprintln!(
+            "EXRAMP ({:.0},{:.0}) no skin clipped {clipped} big {big:.2} prof {}",
+            e[0],
+            e[1],
+            prof.join(" ")
+        );
     }
     let skin_at = skin_at.filter(|&i0| sm[i0].0 <= reach)?;
     // Outermost crossings of 20 % and 80 %, searching inwards from the skin.
