@@ -1241,7 +1241,23 @@ fn survey_realistic() {
             0.31, was taken for a tip, and the cover rule put the exit at the \
             hidden true tip, 1082 µm off): 2/3, 2/4, 2/2, 1/5; median 8, 16, 21, \
             104 µm; false 1/6, 1/9, 1/11, 2/11; exit_survey 64/166 within 100 µm, \
-            86 reported, false 31/203"]
+            86 reported, false 31/203. Branch hexit3 of session 13 (end axis from \
+            1 to 5 widths in, past a hook into a crossing hair; the end profile \
+            looks up to 80 µm beyond a traced end for the first skin, as a faint \
+            fading exit is traced only part of the way, and is clipped at the \
+            image border; a sharp end, ramp < max(8 µm, 2 px), is a tip and gets \
+            no convergence score; a shaft >= 48 µm wide that keeps its width \
+            fades, its density saturating early in the fade; an end by the image \
+            border fading before it is an exit): 2/3, 3/4, 2/2, 1/5; median 11, \
+            20, 16, 11 µm; false 0/6, 1/9, 2/11, 2/11; exit_survey 88/166 within \
+            100 µm, 101 reported, false 25/203; crowded seeds 41-43, 101, 102 x 3 \
+            scales 6/80 -> 15/80, false 21/149 -> 15/149. Left at 2 µm/px: s31 \
+            truth 5 (91 µm) has its exit where truth 9 crosses it, both ends \
+            dark beyond; s34 truths 9 and 19 run from their exits along or into \
+            a thicker hair and are traced only 194 and 340 µm on, truth 8's exit \
+            is 8 px from the top border, truth 10's traced end stops at a \
+            crossing hair 104 µm short. Exits hidden under another shaft show \
+            the full density next to the cover as hidden tips do (no cue)"]
 fn follicle_exits_against_truth() {
     let mut fails = Vec::new();
     for (upp, seed) in [(2.0, 31), (3.5, 32), (5.5, 33), (2.0, 34)] {

@@ -109,7 +109,10 @@ pub struct HairParams {
     pub min_skin_depth_ratio: f32,
     /// An end whose core optical density rises from 20 % to 80 % of the shaft's
     /// over at least this length (µm) fades into the skin: a follicle exit
-    /// (a cut or broken tip ends within the blur).
+    /// (a cut or broken tip ends within the blur). One rising within half
+    /// of it (or two pixels) is a cut tip; a shaft three times as wide
+    /// saturates early in its fade, so its end fades when it rises more
+    /// slowly than that and keeps its width.
     pub min_exit_fade_um: f64,
     /// Shafts shorter than this are dropped (µm).
     pub min_length_um: f64,
@@ -142,8 +145,10 @@ pub struct HairParams {
     /// counts as an exit only if its dark core, where the density is half
     /// the shaft's, is at least this fraction of the shaft's width inside
     /// (a shaft rising out of the skin keeps its width; a thick shaft's
-    /// round tip fades in over its radius too, but narrows; a thinner
-    /// shaft's tip cannot fade in that slowly).
+    /// round tip fades in over its radius too, but narrows: a tip; a
+    /// thinner shaft's tip cannot fade in that slowly) and at most its
+    /// inverse (a core that widens ends in something else dark, such as
+    /// another hair's end: neither exit nor seen tip).
     pub min_exit_width_ratio: f64,
 }
 
@@ -262,15 +267,18 @@ pub struct HairShaft {
     pub contrast: f64,
     /// The shaft reaches the image border or the non-analysable area.
     pub truncated: bool,
-    /// Follicle exit (proximal end), when a free end (not at the border or
-    /// the analysable area's edge) was judged to be one: an end whose core
-    /// optical density fades in over at least
-    /// [`HairParams::min_exit_fade_um`] (the shaft rising out of the skin;
-    /// a cut tip ends within the blur), placed where the density is 20 % of
-    /// the shaft's, or an end where other shafts' free ends converge (hairs
-    /// of one follicular unit share an exit) and the shaft is seen to end
-    /// (skin beyond it, not a crossing or a gap); both cues: the stronger
-    /// end.
+    /// Follicle exit (proximal end), when an end was judged to be one: a
+    /// free end (not near the border or the analysable area's edge), or one
+    /// near the image's border with skin seen before it, whose core optical
+    /// density fades in over at least [`HairParams::min_exit_fade_um`] (the
+    /// shaft rising out of the skin; a cut tip ends within the blur; a
+    /// shaft three times that wide, whose density saturates early in the
+    /// fade, needs only not to end sharply and to keep its width), placed
+    /// where the density is 20 % of the shaft's; or a free end, not sharp,
+    /// where other shafts' free ends converge (hairs of one follicular unit
+    /// share an exit) and the shaft is seen to end (skin beyond it, not a
+    /// crossing or a gap); both cues: the stronger end. A free end hidden
+    /// under another shaft is the exit when the other end is a seen tip.
     /// `None` when no end is either (tips, crossings, the border).
     pub exit_px: Option<[f32; 2]>,
     /// Diameter class.
@@ -551,10 +559,11 @@ fn stage(
     // shaft rises out of the skin), while a cut or broken tip ends within
     // the blur; hairs of one follicular unit leave within about 100 µm of
     // each other, so their proximal ends converge. An end that is free
-    // (not at the border or the analysable area's edge) and fades, or an
-    // observed end where other shafts' free ends converge, is an exit
-    // candidate; the better one wins; neither: no exit (a shaft whose
-    // visible ends are tips, crossings or the border).
+    // (not at the border or the analysable area's edge) or by the image's
+    // border and fades, or an observed free end, not sharp, where other
+    // shafts' free ends converge, is an exit candidate; the better one
+    // wins; neither: no exit (a shaft whose visible ends are tips,
+    // crossings or the border).
     let rc = (params.exit_cluster_radius_um / upp) as f32;
     let ends: Vec<(usize, usize, [f32; 2])> = pre
         .iter()
@@ -986,19 +995,6 @@ fn end_ramp(
     }
     if skin_at.is_none() && clipped {
         skin_at = start.filter(|&i0| sm[m - 1].0 - sm[i0].0 >= 2.0);
-    }
-    if std::env::var("EXIT_DBG").is_ok() && skin_at.is_none() {
-        let prof: Vec<String> = sm
-            .iter()
-            .step_by((10.0 / upp / 0.5).max(1.0) as usize)
-            .map(|x| format!("{:.0}:{:.2}", x.0 as f64 * upp, x.1 / big))
-            .collect();
-        eprintln!(
-            "EXRAMP ({:.0},{:.0}) no skin clipped {clipped} big {big:.2} prof {}",
-            e[0],
-            e[1],
-            prof.join(" ")
-        );
     }
     let skin_at = skin_at.filter(|&i0| sm[i0].0 <= reach)?;
     // Outermost crossings of 20 % and 80 %, searching inwards from the skin.
