@@ -903,7 +903,7 @@ const END_REACH_UM: f32 = 80.0;
 /// few µm of a fading exit, its density rises with the path): from
 /// 100 µm (plus a width) inside to [`END_REACH_UM`] and 30 µm beyond the
 /// end (up to the image's border), against the brighter of the two sides.
-/// The shaft ends where the first run of skin (a third of its density at
+/// The shaft ends where the first run of skin (30 % of its density at
 /// most) begins within `END_REACH_UM` of the traced end that is 30 µm long
 /// or reaches the border. `None` when the inner profile leaves the image,
 /// the shaft does not end there (still dark beyond: a crossing or a gap) or
