@@ -11,7 +11,13 @@
 //!   run per scene, with one `HairScratch` kept (and stages recycled)
 //!   across all scenes and scales, must agree too;
 //! - `HAIRS_SCRATCH=1 hairs_12mp time …`: the runs with one `HairScratch`
-//!   kept between them (`detect_hairs_with`, each stage recycled).
+//!   kept between them (`detect_hairs_with`, each stage recycled);
+//! - `HAIRS_STEP=PX hairs_12mp …`: `HairParams::sample_step_px` set to PX
+//!   (the smallest spacing of the width profiles along a shaft).
+//!
+//! `serial` in the timing lines is the CPU time of the calling thread: the
+//! stage's serial part (the parallel parts run on rayon's pool while the
+//! caller waits).
 
 use sha2::{Digest, Sha256};
 use std::time::Instant;
@@ -40,6 +46,18 @@ fn cpu_s() -> f64 {
         }
     }
     ns as f64 * 1e-9
+}
+
+/// CPU time (s) of the calling thread so far: while the stage runs, the
+/// calling thread does only the stage's serial work (rayon runs the
+/// parallel parts on its pool and the caller waits), so its share is what
+/// a second core cannot speed up.
+fn thread_cpu_s() -> f64 {
+    std::fs::read_to_string("/proc/thread-self/schedstat")
+        .ok()
+        .and_then(|s| s.split_whitespace().next()?.parse::<u64>().ok())
+        .unwrap_or(0) as f64
+        * 1e-9
 }
 
 /// User and system CPU time (s) of the process (clock-tick resolution) and
@@ -128,6 +146,12 @@ fn main() {
     if std::env::var("HAIRS_CYLINDER").is_ok_and(|v| v == "0") {
         params.cylinder_model = false;
     }
+    if let Some(v) = std::env::var("HAIRS_STEP")
+        .ok()
+        .and_then(|v| v.parse().ok())
+    {
+        params.sample_step_px = v;
+    }
     match mode {
         "time" => {
             let upp: f64 = args.get(2).map_or(3.5, |s| s.parse().unwrap());
@@ -142,17 +166,20 @@ fn main() {
             let mut scratch = HairScratch::new();
             for k in 0..n {
                 let (t, c, u) = (Instant::now(), cpu_s(), user_sys_faults());
+                let c0 = thread_cpu_s();
                 let st = if keep {
                     detect_hairs_with(&input, &params, &mut scratch).unwrap()
                 } else {
                     detect_hairs(&input, &params).unwrap()
                 };
                 let (dt, dc) = (t.elapsed().as_secs_f64(), cpu_s() - c);
+                let serial = thread_cpu_s() - c0;
                 let u1 = user_sys_faults();
                 println!(
-                    "{upp} um/px run {k}: wall {:.1} ms, cpu {:.1} ms (user {:.0}, sys {:.0}), {} faults, {} shafts",
+                    "{upp} um/px run {k}: wall {:.1} ms, cpu {:.1} ms (serial {:.1}; user {:.0}, sys {:.0}), {} faults, {} shafts",
                     dt * 1e3,
                     dc * 1e3,
+                    serial * 1e3,
                     (u1.0 - u.0) * 1e3,
                     (u1.1 - u.1) * 1e3,
                     u1.2 - u.2,

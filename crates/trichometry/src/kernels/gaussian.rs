@@ -162,7 +162,10 @@ fn fir_band_body(
     let pw = w + 2 * r;
     let rows = y1 - y0;
     assert_eq!(out.len(), rows * w, "FIR band size");
-    tmp.clear();
+    // Every value of `tmp` is written before it is read (the vertical pass
+    // fills each row's middle `r..r + w`, the horizontal pass its borders),
+    // so its old contents stay: zeroing it cost a memset of the whole band
+    // per call.
     tmp.resize(rows * pw, 0.0);
     let k0 = k[0];
     // Vertical pass, strip by strip, into the middle of padded rows.

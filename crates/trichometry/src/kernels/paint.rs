@@ -5,6 +5,9 @@ use rayon::prelude::*;
 
 /// Rows per parallel painting task.
 const PBAND: usize = 64;
+/// Row spans are painted in whole multiples of this many pixels (one
+/// AVX-512 vector of `f32`).
+const ROW_LANES: usize = 16;
 
 /// One straight piece of a tube: its end points, radius and label.
 #[derive(Clone, Copy)]
@@ -198,6 +201,12 @@ fn paint_band(
             let Some((x0, x1)) = capsule_row_span(s, y) else {
                 continue;
             };
+            // Widened to whole vectors (within the row): the pixels added
+            // lie outside the capsule and fail `d ≤ r`, so they are left
+            // as they were, and no row ends in a scalar remainder.
+            let len = (x1 - x0 + 1).next_multiple_of(ROW_LANES).min(w);
+            let x1 = (x0 + len - 1).min(w - 1);
+            let x0 = x1 + 1 - len;
             let row = (y - by0) * w;
             let py = y as f32 - a[1];
             let (bs, ls) = (
