@@ -637,9 +637,9 @@ fn stage(
         let cw = c.w.max(1);
         (0..c.h.div_ceil(RING_BAND_ROWS))
             .into_par_iter()
-            .map(|b| {
+            .map_init(RingScratch::default, |sc, b| {
                 let y0 = b * RING_BAND_ROWS;
-                let ring = ring_band(&c.labels, &c.ok, r, y0, (y0 + RING_BAND_ROWS).min(c.h));
+                let ring = ring_band(&c.labels, &c.ok, r, y0, (y0 + RING_BAND_ROWS).min(c.h), sc);
                 let lab = &c.labels.data[y0 * cw..y0 * cw + ring.len()];
                 // The ring's coarse pixels (band offset, label), then their
                 // box means, the input boxes of the pixels a few ahead asked
@@ -873,16 +873,24 @@ fn summarize(caps: &[Capillary], area_mm2: f64) -> VesselSummary {
 
 /// For skin pixels of rows `y0..y1` within `r` px (8-connected steps) of
 /// a vessel, the label of the nearest vessel (breadth-first,
-/// deterministic); 0 elsewhere. Rows `y0..y1` of [`ring_labels_serial`]
-/// over the whole image, computed over those rows and `r + 1` rows either
-/// side: a pixel's distance (Chebyshev, at most `r + 1` where it matters)
-/// depends only on vessels within that many rows, and the vessel it takes
-/// is the first of its neighbours one step nearer in the search's order,
-/// which orders pixels by the raster order of the vessel pixel they were
-/// reached from, then by the offsets taken (so the same relative order
-/// inside the rows as in the whole image); every pixel that decides the
-/// rows `y0..y1` lies within `r + 1` rows of them.
-fn ring_band(l: &Labels, ok: &[bool], r: usize, y0: usize, y1: usize) -> Vec<u32> {
+/// deterministic); 0 elsewhere. Rows `y0..y1` of the search over the whole
+/// image ([`ring_rows`] of all rows), computed over those rows and `r + 1`
+/// rows either side: a pixel's distance (Chebyshev, at most `r + 1` where
+/// it matters) depends only on vessels within that many rows, and the
+/// vessel it takes is the first of its neighbours one step nearer in the
+/// search's order, which orders pixels by the raster order of the vessel
+/// pixel they were reached from, then by the offsets taken (so the same
+/// relative order inside the rows as in the whole image); every pixel that
+/// decides the rows `y0..y1` lies within `r + 1` rows of them. The search
+/// works in `sc` (its contents do not matter).
+fn ring_band(
+    l: &Labels,
+    ok: &[bool],
+    r: usize,
+    y0: usize,
+    y1: usize,
+    sc: &mut RingScratch,
+) -> Vec<u32> {
     let (w, h) = (l.width, l.height);
     if w == 0 || y0 >= y1 {
         return Vec::new();
@@ -890,10 +898,95 @@ fn ring_band(l: &Labels, ok: &[bool], r: usize, y0: usize, y1: usize) -> Vec<u32
     let halo = r + 1;
     let (ya, yb) = (y0.saturating_sub(halo), (y1 + halo).min(h));
     let rows = ya * w..yb * w;
-    let mut band = ring_labels_serial(&l.data[rows.clone()], w, &ok[rows], r);
-    band.truncate((y1 - ya) * w);
-    band.drain(..(y0 - ya) * w);
-    band
+    ring_rows(&l.data[rows.clone()], w, &ok[rows], r, y0 - ya..y1 - ya, sc)
+}
+
+/// Buffers of [`ring_rows`], reused from band to band.
+#[derive(Default)]
+struct RingScratch {
+    dist: Vec<u16>,
+    lab: Vec<u32>,
+    front: Vec<usize>,
+    next: Vec<usize>,
+}
+
+/// For skin pixels within `r` px (8-connected steps) of a vessel in `l`
+/// (`w` wide), the label of the nearest vessel (breadth-first,
+/// deterministic), 0 elsewhere; returned for the rows `keep` only. The
+/// search runs on the labels with a border of one pixel marked as reached
+/// (no bounds to check, no division per pixel): a pixel takes its
+/// neighbours in the fixed order of the offsets, which is the raster order
+/// of those inside the image, as a search bounded by the image's edges
+/// takes them.
+fn ring_rows(
+    l: &[u32],
+    w: usize,
+    ok: &[bool],
+    r: usize,
+    keep: std::ops::Range<usize>,
+    sc: &mut RingScratch,
+) -> Vec<u32> {
+    let h = l.len() / w.max(1);
+    let pw = w + 2;
+    let RingScratch {
+        dist,
+        lab,
+        front,
+        next,
+    } = sc;
+    dist.clear();
+    dist.resize(pw * (h + 2), u16::MAX);
+    lab.clear();
+    lab.resize(pw * (h + 2), 0);
+    // The border: reached at distance 0, never taken.
+    dist[..pw].fill(0);
+    dist[(h + 1) * pw..].fill(0);
+    for y in 1..=h {
+        dist[y * pw] = 0;
+        dist[y * pw + pw - 1] = 0;
+    }
+    front.clear();
+    for (y, row) in l.chunks_exact(w.max(1)).enumerate() {
+        let base = (y + 1) * pw + 1;
+        for (x, &v) in row.iter().enumerate() {
+            if v > 0 {
+                dist[base + x] = 0;
+                lab[base + x] = v;
+                front.push(base + x);
+            }
+        }
+    }
+    // The vessel mask itself plus one pixel is not skin. Fronts in
+    // discovery order.
+    let pwi = pw as isize;
+    let offs: [isize; 8] = [-pwi - 1, -pwi, -pwi + 1, -1, 1, pwi - 1, pwi, pwi + 1];
+    for step in 1..=(r + 1) as u16 {
+        next.clear();
+        for &i in front.iter() {
+            let li = lab[i];
+            for &o in &offs {
+                let j = (i as isize + o) as usize;
+                if dist[j] == u16::MAX {
+                    dist[j] = step;
+                    lab[j] = li;
+                    next.push(j);
+                }
+            }
+        }
+        std::mem::swap(front, next);
+    }
+    let mut out = Vec::with_capacity(keep.len() * w);
+    for y in keep {
+        let p = (y + 1) * pw + 1..(y + 1) * pw + 1 + w;
+        out.extend(
+            dist[p.clone()]
+                .iter()
+                .zip(&lab[p])
+                .zip(&ok[y * w..(y + 1) * w])
+                .map(|((&d, &v), &o)| if d <= 1 || !o { 0 } else { v }),
+        );
+    }
+    out
 }
 
 /// Rows per parallel task of the ring (`ring_band`).
@@ -914,63 +1007,6 @@ fn prefetch_box(rgb: &crate::color::LinearRgb, f: usize, cx: usize, cy: usize) {
             refine::prefetch(p, y * w0 + x0..y * w0 + x1);
         }
     }
-}
-
-/// For skin pixels within `r` px (8-connected steps) of a vessel in `l`
-/// (`w` wide), the label of the nearest vessel (breadth-first,
-/// deterministic); 0 elsewhere. The search of each [`ring_band`].
-fn ring_labels_serial(l: &[u32], w: usize, ok: &[bool], r: usize) -> Vec<u32> {
-    let h = l.len() / w.max(1);
-    let mut out = vec![0u32; w * h];
-    let mut dist = vec![u16::MAX; w * h];
-    let mut front: Vec<usize> = Vec::new();
-    for (i, &v) in l.iter().enumerate() {
-        if v > 0 {
-            dist[i] = 0;
-            out[i] = v;
-            front.push(i);
-        }
-    }
-    // The vessel mask itself plus one pixel is not skin. Fronts in
-    // discovery order; interior pixels (not on the image border) take the
-    // eight fixed offsets without bound checks, in the same order.
-    let (wi, hi) = (w as isize, h as isize);
-    let offs: [isize; 9] = [-wi - 1, -wi, -wi + 1, -1, 0, 1, wi - 1, wi, wi + 1];
-    for step in 1..=(r + 1) as u16 {
-        let mut next = Vec::with_capacity(front.len() * 2);
-        for &i in &front {
-            let (x, y) = ((i % w) as isize, (i / w) as isize);
-            let lab = out[i];
-            if x > 0 && y > 0 && x + 1 < wi && y + 1 < hi {
-                for &o in &offs {
-                    let j = (i as isize + o) as usize;
-                    if dist[j] == u16::MAX {
-                        dist[j] = step;
-                        out[j] = lab;
-                        next.push(j);
-                    }
-                }
-                continue;
-            }
-            for yy in (y - 1).max(0)..=(y + 1).min(hi - 1) {
-                for xx in (x - 1).max(0)..=(x + 1).min(wi - 1) {
-                    let j = (yy * wi + xx) as usize;
-                    if dist[j] == u16::MAX {
-                        dist[j] = step;
-                        out[j] = lab;
-                        next.push(j);
-                    }
-                }
-            }
-        }
-        front = next;
-    }
-    for i in 0..w * h {
-        if dist[i] <= 1 || !ok[i] {
-            out[i] = 0;
-        }
-    }
-    out
 }
 
 #[cfg(test)]
@@ -1014,6 +1050,64 @@ mod tests {
         }
     }
 
+    /// For skin pixels within `r` px (8-connected steps) of a vessel in `l`
+    /// (`w` wide), the label of the nearest vessel (breadth-first,
+    /// deterministic); 0 elsewhere: the reference [`ring_rows`] is tested
+    /// against (the search on the image itself, bounded by its edges).
+    fn ring_labels_serial(l: &[u32], w: usize, ok: &[bool], r: usize) -> Vec<u32> {
+        let h = l.len() / w.max(1);
+        let mut out = vec![0u32; w * h];
+        let mut dist = vec![u16::MAX; w * h];
+        let mut front: Vec<usize> = Vec::new();
+        for (i, &v) in l.iter().enumerate() {
+            if v > 0 {
+                dist[i] = 0;
+                out[i] = v;
+                front.push(i);
+            }
+        }
+        // The vessel mask itself plus one pixel is not skin. Fronts in
+        // discovery order; interior pixels (not on the image border) take the
+        // eight fixed offsets without bound checks, in the same order.
+        let (wi, hi) = (w as isize, h as isize);
+        let offs: [isize; 9] = [-wi - 1, -wi, -wi + 1, -1, 0, 1, wi - 1, wi, wi + 1];
+        for step in 1..=(r + 1) as u16 {
+            let mut next = Vec::with_capacity(front.len() * 2);
+            for &i in &front {
+                let (x, y) = ((i % w) as isize, (i / w) as isize);
+                let lab = out[i];
+                if x > 0 && y > 0 && x + 1 < wi && y + 1 < hi {
+                    for &o in &offs {
+                        let j = (i as isize + o) as usize;
+                        if dist[j] == u16::MAX {
+                            dist[j] = step;
+                            out[j] = lab;
+                            next.push(j);
+                        }
+                    }
+                    continue;
+                }
+                for yy in (y - 1).max(0)..=(y + 1).min(hi - 1) {
+                    for xx in (x - 1).max(0)..=(x + 1).min(wi - 1) {
+                        let j = (yy * wi + xx) as usize;
+                        if dist[j] == u16::MAX {
+                            dist[j] = step;
+                            out[j] = lab;
+                            next.push(j);
+                        }
+                    }
+                }
+            }
+            front = next;
+        }
+        for i in 0..w * h {
+            if dist[i] <= 1 || !ok[i] {
+                out[i] = 0;
+            }
+        }
+        out
+    }
+
     #[test]
     fn banded_ring_labels_equal_one_search() {
         let mut rnd = xorshift32(4242);
@@ -1024,8 +1118,12 @@ mod tests {
             for r in [0usize, 1, 2, 4] {
                 let want = ring_labels_serial(&l.data, w, &ok, r);
                 let band = 1 + k % 13;
+                // One scratch for every band: what a band leaves in it
+                // does not matter.
+                let mut sc = RingScratch::default();
+                assert_eq!(ring_rows(&l.data, w, &ok, r, 0..h, &mut sc), want);
                 let banded: Vec<u32> = (0..h.div_ceil(band))
-                    .flat_map(|b| ring_band(&l, &ok, r, b * band, ((b + 1) * band).min(h)))
+                    .flat_map(|b| ring_band(&l, &ok, r, b * band, ((b + 1) * band).min(h), &mut sc))
                     .collect();
                 assert_eq!(banded, want, "case {k} ({w} × {h}), r {r}, bands of {band}");
                 if k == 0 && r == 2 {
