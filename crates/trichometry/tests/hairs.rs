@@ -255,6 +255,20 @@ fn evaluate(c: &Case, st: &HairStage, verbose: bool) -> Report {
                 .find(|p| p.0 == k)
                 .map(|p| p.2)
                 .unwrap_or(0.0);
+            if std::env::var("HAIRS_DETS").is_ok() {
+                let n = d.centreline_px.len();
+                println!(
+                    "det {} -> truth {:?} len {:.0} d {:.1} n {} pieces {} ends {:?}..{:?}",
+                    d.id,
+                    m.pairs.iter().find(|p| p.0 == k).map(|p| p.1),
+                    d.length_um,
+                    d.diameter_um,
+                    d.width_samples,
+                    d.pieces,
+                    d.centreline_px[0].map(f32::round),
+                    d.centreline_px[n - 1].map(f32::round)
+                );
+            }
             if fr < 0.6 {
                 println!(
                     "unmatched det {} frac {fr:.2} len {:.0} d {:.1} n {} contrast {:.2} pieces {} at {:?}",

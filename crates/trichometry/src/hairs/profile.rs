@@ -1067,15 +1067,16 @@ pub(crate) fn measure(
             continue;
         }
         let nrm = [-t[1], t[0]];
-        // The whole profile must lie inside the image.
-        let ends = [
-            [c[0] + nrm[0] * outer, c[1] + nrm[1] * outer],
-            [c[0] - nrm[0] * outer, c[1] - nrm[1] * outer],
-        ];
-        if ends
-            .iter()
-            .any(|e| e[0] < 1.0 || e[1] < 1.0 || e[0] > w - 2.0 || e[1] > h - 2.0)
-        {
+        // The shaft window must lie inside the image, and the background on
+        // at least one side: a shaft running along the frame has skin on
+        // its inner side only, which is the background it is measured
+        // against (the clamped samples beyond the frame are not skin).
+        let inside = |u: f32| {
+            let e = [c[0] + nrm[0] * u, c[1] + nrm[1] * u];
+            e[0] >= 1.0 && e[1] >= 1.0 && e[0] <= w - 2.0 && e[1] <= h - 2.0
+        };
+        let (left_in, right_in) = (inside(-outer), inside(outer));
+        if !(inside(-inner) && inside(inner)) || !(left_in || right_in) {
             continue;
         }
         attempts += 1;
@@ -1098,7 +1099,11 @@ pub(crate) fn measure(
             continue;
         }
         // A neighbouring dark structure on one side: trust the brighter side.
-        let bg = if (ml - mr).abs() > 0.12 * ml.max(mr) {
+        let bg = if !left_in {
+            mr
+        } else if !right_in {
+            ml
+        } else if (ml - mr).abs() > 0.12 * ml.max(mr) {
             ml.max(mr)
         } else {
             0.5 * (ml + mr)
