@@ -804,6 +804,31 @@ fn scene_diag() {
                     p.samples.len(),
                     p.attempts
                 );
+                if std::env::var("SCENE_SAMPLES").is_ok() {
+                    for q in &p.samples {
+                        println!(
+                            "    sample at {:?} width {:.1} px depth {:.2}",
+                            q.centre.map(|v| v.round()),
+                            q.width_px,
+                            q.depth
+                        );
+                    }
+                }
+            }
+        }
+        for tt in &traced {
+            if tt
+                .pts
+                .iter()
+                .any(|q| q[0] >= b[0] && q[1] >= b[1] && q[0] <= b[2] && q[1] <= b[3])
+            {
+                println!(
+                    "TRACED chain {:?} width {:.1} samples {} -> {:?}",
+                    tt.chain,
+                    tt.width,
+                    tt.samples.len(),
+                    rejection(&input, tt, &near_hair, f, upp, &params)
+                );
             }
         }
     }

@@ -1075,8 +1075,22 @@ pub(crate) fn measure(
             let e = [c[0] + nrm[0] * u, c[1] + nrm[1] * u];
             e[0] >= 1.0 && e[1] >= 1.0 && e[0] <= w - 2.0 && e[1] <= h - 2.0
         };
+        // Only where the shaft runs along the frame (within 30° of the edge
+        // that cuts the profile): a shaft meeting the frame at an angle has
+        // two-sided profiles a little further in.
+        let along = |u: f32| {
+            let e = [c[0] + nrm[0] * u, c[1] + nrm[1] * u];
+            let cos30 = 0.866;
+            let cut_x = e[0] < 1.0 || e[0] > w - 2.0;
+            let cut_y = e[1] < 1.0 || e[1] > h - 2.0;
+            (!cut_x || t[1].abs() >= cos30) && (!cut_y || t[0].abs() >= cos30)
+        };
         let (left_in, right_in) = (inside(-outer), inside(outer));
-        if !(inside(-inner) && inside(inner)) || !(left_in || right_in) {
+        if !(inside(-inner) && inside(inner))
+            || !(left_in || right_in)
+            || (!left_in && !along(-outer))
+            || (!right_in && !along(outer))
+        {
             continue;
         }
         attempts += 1;
@@ -1193,6 +1207,14 @@ pub(crate) fn measure(
         let mut kr2 = kr;
         while kr2 < kin && a(kr2) >= l2 {
             kr2 += 1;
+        }
+        // On a side cut by the frame there is no background to compare
+        // with: the profile must be seen to return to the skin there and
+        // stay in it out to the window's edge (no touching or crossing
+        // hair on that side).
+        let skin_out = |from: i32, to: i32| (from.min(to)..=from.max(to)).all(|k| a(k) < l2);
+        if (!left_in && !skin_out(-kin, kl2)) || (!right_in && !skin_out(kr2, kin)) {
+            continue;
         }
         let w20 = if a(kl2) < l2 && a(kr2) < l2 {
             let xl2 = {
