@@ -1210,9 +1210,11 @@ pub(crate) fn measure(
         }
         // On a side cut by the frame there is no background to compare
         // with: the profile must be seen to return to the skin there and
-        // stay in it out to the window's edge (no touching or crossing
-        // hair on that side).
-        let skin_out = |from: i32, to: i32| (from.min(to)..=from.max(to)).all(|k| a(k) < l2);
+        // stay at its level out to the window's edge (no touching or
+        // crossing hair on that side, and no brighter structure: the skin
+        // between a bright one and the background is a valley, not a
+        // shaft).
+        let skin_out = |from: i32, to: i32| (from.min(to)..=from.max(to)).all(|k| a(k).abs() < l2);
         if (!left_in && !skin_out(-kin, kl2)) || (!right_in && !skin_out(kr2, kin)) {
             continue;
         }
