@@ -255,6 +255,20 @@ fn evaluate(c: &Case, st: &HairStage, verbose: bool) -> Report {
                 .find(|p| p.0 == k)
                 .map(|p| p.2)
                 .unwrap_or(0.0);
+            if std::env::var("HAIRS_DETS").is_ok() {
+                let n = d.centreline_px.len();
+                println!(
+                    "det {} -> truth {:?} len {:.0} d {:.1} n {} pieces {} ends {:?}..{:?}",
+                    d.id,
+                    m.pairs.iter().find(|p| p.0 == k).map(|p| p.1),
+                    d.length_um,
+                    d.diameter_um,
+                    d.width_samples,
+                    d.pieces,
+                    d.centreline_px[0].map(f32::round),
+                    d.centreline_px[n - 1].map(f32::round)
+                );
+            }
             if fr < 0.6 {
                 println!(
                     "unmatched det {} frac {fr:.2} len {:.0} d {:.1} n {} contrast {:.2} pieces {} at {:?}",
@@ -595,6 +609,25 @@ fn diameters_on_a_sparse_scene_at_three_scales() {
 /// follicle-exit and speed changes): 9 / 9, 17 / 14 at 3.5 µm/px, 16 / 17
 /// at 5.5 µm/px with vellus 0.125 vs 0.059. Bounds are the issue's, not
 /// loosened.
+/// Branch `hsparse` (2026-11-27): 9 / 9; 3.5 µm/px still 17 / 14 (vellus
+/// 0.294 vs 0.286); 5.5 µm/px 16 / 17 with vellus 0.062 vs 0.059 (reached).
+/// At 5.5 µm/px the split vellus shaft (truth 4, 23 µm) was one ridge
+/// walked twice: down one side of a two-pixel band of maxima and back up
+/// the other, the return (10 px) overlapping the way down end to end and
+/// taking the link across the next crossing; such returns are dropped
+/// (`drop_doubled`). That lost a count, made up by a 95 µm shaft along the
+/// bottom edge that had no profile (both background sides had to be in the
+/// frame; now one-sided where a shaft runs along the frame). At 3.5 µm/px
+/// the 17 records are 13 matched shafts plus four records in one tangle
+/// of six shafts crossing within ~0.5 mm: two fragments of split shafts
+/// (truth 2 between crossings, 57 µm; truth 10, 16 µm) and two ~114 µm
+/// wide records where two shafts run side by side (truth 4 beside another
+/// near the top edge; the V where truth 2 and 9 part); truth 5 (99 µm,
+/// 235 µm visible, mostly under truth 11) is missed. Dropping records
+/// that lie inside longer records (closer than a quarter of the width
+/// sum over 80 % of their length) removed the V record (16 / 14) but lost
+/// real shafts elsewhere (sparse 14 seeds × 3 scales sum |count error| 83
+/// → 85; unseen crowded 44–50 80 → 89): not kept.
 #[test]
 #[ignore]
 fn sparse_scene_count_and_vellus_fraction() {

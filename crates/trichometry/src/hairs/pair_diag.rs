@@ -785,6 +785,53 @@ fn scene_diag() {
             .map(|s| cov(pts, &s.centreline_px))
             .fold(0.0f32, f32::max)
     };
+    // SCENE_PIECES=x0,y0,x1,y1: the pieces (all, before the profile-support
+    // test) with a point in that box (full-resolution px).
+    if let Ok(b) = std::env::var("SCENE_PIECES") {
+        let b: Vec<f32> = b.split(',').map(|s| s.parse().unwrap()).collect();
+        for (k, p) in pall.iter().enumerate() {
+            if p.pts
+                .iter()
+                .any(|q| q[0] >= b[0] && q[1] >= b[1] && q[0] <= b[2] && q[1] <= b[3])
+            {
+                let len = *profile::arc_lengths(&p.pts).last().unwrap_or(&0.0);
+                println!(
+                    "PIECE {k} {:?} .. {:?} n {} len {len:.0} width {:.1} samples {} attempts {}",
+                    p.pts[0].map(|v| v.round()),
+                    p.pts[p.pts.len() - 1].map(|v| v.round()),
+                    p.pts.len(),
+                    p.width,
+                    p.samples.len(),
+                    p.attempts
+                );
+                if std::env::var("SCENE_SAMPLES").is_ok() {
+                    for q in &p.samples {
+                        println!(
+                            "    sample at {:?} width {:.1} px depth {:.2}",
+                            q.centre.map(|v| v.round()),
+                            q.width_px,
+                            q.depth
+                        );
+                    }
+                }
+            }
+        }
+        for tt in &traced {
+            if tt
+                .pts
+                .iter()
+                .any(|q| q[0] >= b[0] && q[1] >= b[1] && q[0] <= b[2] && q[1] <= b[3])
+            {
+                println!(
+                    "TRACED chain {:?} width {:.1} samples {} -> {:?}",
+                    tt.chain,
+                    tt.width,
+                    tt.samples.len(),
+                    rejection(&input, tt, &near_hair, f, upp, &params)
+                );
+            }
+        }
+    }
     if std::env::var("SCENE_CROSS").is_ok() {
         // Why each crossing truth shaft is not one record (best record
         // covers < 80 %): the first stage at which its in-frame axis stops

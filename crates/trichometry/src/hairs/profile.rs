@@ -1067,14 +1067,29 @@ pub(crate) fn measure(
             continue;
         }
         let nrm = [-t[1], t[0]];
-        // The whole profile must lie inside the image.
-        let ends = [
-            [c[0] + nrm[0] * outer, c[1] + nrm[1] * outer],
-            [c[0] - nrm[0] * outer, c[1] - nrm[1] * outer],
-        ];
-        if ends
-            .iter()
-            .any(|e| e[0] < 1.0 || e[1] < 1.0 || e[0] > w - 2.0 || e[1] > h - 2.0)
+        // The shaft window must lie inside the image, and the background on
+        // at least one side: a shaft running along the frame has skin on
+        // its inner side only, which is the background it is measured
+        // against (the clamped samples beyond the frame are not skin).
+        let inside = |u: f32| {
+            let e = [c[0] + nrm[0] * u, c[1] + nrm[1] * u];
+            e[0] >= 1.0 && e[1] >= 1.0 && e[0] <= w - 2.0 && e[1] <= h - 2.0
+        };
+        // Only where the shaft runs along the frame (within 30° of the edge
+        // that cuts the profile): a shaft meeting the frame at an angle has
+        // two-sided profiles a little further in.
+        let along = |u: f32| {
+            let e = [c[0] + nrm[0] * u, c[1] + nrm[1] * u];
+            let cos30 = 0.866;
+            let cut_x = e[0] < 1.0 || e[0] > w - 2.0;
+            let cut_y = e[1] < 1.0 || e[1] > h - 2.0;
+            (!cut_x || t[1].abs() >= cos30) && (!cut_y || t[0].abs() >= cos30)
+        };
+        let (left_in, right_in) = (inside(-outer), inside(outer));
+        if !(inside(-inner) && inside(inner))
+            || !(left_in || right_in)
+            || (!left_in && !along(-outer))
+            || (!right_in && !along(outer))
         {
             continue;
         }
@@ -1098,7 +1113,11 @@ pub(crate) fn measure(
             continue;
         }
         // A neighbouring dark structure on one side: trust the brighter side.
-        let bg = if (ml - mr).abs() > 0.12 * ml.max(mr) {
+        let bg = if !left_in {
+            mr
+        } else if !right_in {
+            ml
+        } else if (ml - mr).abs() > 0.12 * ml.max(mr) {
             ml.max(mr)
         } else {
             0.5 * (ml + mr)
@@ -1188,6 +1207,16 @@ pub(crate) fn measure(
         let mut kr2 = kr;
         while kr2 < kin && a(kr2) >= l2 {
             kr2 += 1;
+        }
+        // On a side cut by the frame there is no background to compare
+        // with: the profile must be seen to return to the skin there and
+        // stay at its level out to the window's edge (no touching or
+        // crossing hair on that side, and no brighter structure: the skin
+        // between a bright one and the background is a valley, not a
+        // shaft).
+        let skin_out = |from: i32, to: i32| (from.min(to)..=from.max(to)).all(|k| a(k).abs() < l2);
+        if (!left_in && !skin_out(-kin, kl2)) || (!right_in && !skin_out(kr2, kin)) {
+            continue;
         }
         let w20 = if a(kl2) < l2 && a(kr2) < l2 {
             let xl2 = {

@@ -664,6 +664,57 @@ fn split_at_turns(path: &[usize], w: usize, k: usize, max_deg: f32) -> Vec<Vec<u
     out
 }
 
+/// Drop the paths of one component that double a longer one: where the
+/// maxima form a band two pixels wide, the walk can run down one side and
+/// back up the other, and the turn splits the two; the way back is the
+/// same stretch of shaft again (it lies beside the way down, and joined
+/// end to end with it, it would overlap it). A path with at least 80 % of
+/// its pixels next to one longer path of the component is such a return.
+fn drop_doubled(paths: &mut Vec<Vec<usize>>, w: usize) {
+    if paths.len() < 2 {
+        return;
+    }
+    let mut owner: Vec<(usize, usize)> = paths
+        .iter()
+        .enumerate()
+        .flat_map(|(k, p)| p.iter().map(move |&i| (i, k)))
+        .collect();
+    owner.sort_unstable();
+    // Path `j` is longer than `k` (ties: the earlier one is kept).
+    let longer = |j: usize, k: usize| {
+        paths[j].len() > paths[k].len() || (paths[j].len() == paths[k].len() && j < k)
+    };
+    let doubled: Vec<bool> = (0..paths.len())
+        .map(|k| {
+            let mut beside = vec![0usize; paths.len()];
+            for &i in &paths[k] {
+                let (x, y) = ((i % w) as i64, (i / w) as i64);
+                let mut seen = [usize::MAX; 9];
+                for (m, (dx, dy)) in RING.iter().enumerate() {
+                    let (xx, yy) = (x + *dx as i64, y + *dy as i64);
+                    if xx < 0 || yy < 0 || xx >= w as i64 {
+                        continue;
+                    }
+                    let j = yy as usize * w + xx as usize;
+                    if let Ok(pos) = owner.binary_search_by(|o| o.0.cmp(&j)) {
+                        let o = owner[pos].1;
+                        if o != k && longer(o, k) && !seen[..m].contains(&o) {
+                            seen[m] = o;
+                            beside[o] += 1;
+                        }
+                    }
+                }
+            }
+            beside.iter().any(|&b| b * 10 >= paths[k].len() * 8)
+        })
+        .collect();
+    let mut k = 0;
+    paths.retain(|_| {
+        k += 1;
+        !doubled[k - 1]
+    });
+}
+
 /// Smooth a polyline with a moving average of ±`k` points (ends kept).
 fn smooth(pts: &[[f32; 2]], k: usize) -> Vec<[f32; 2]> {
     let n = pts.len();
@@ -735,6 +786,7 @@ pub(crate) fn pieces(det: &Detection, params: &HairParams, upp: f64) -> (Vec<Pie
                     break;
                 }
             }
+            drop_doubled(&mut out, w);
             out
         })
         .filter(|p| p.len() >= min_px)
