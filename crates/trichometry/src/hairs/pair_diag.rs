@@ -18,6 +18,20 @@ fn near_poly(p: [f32; 2], poly: &[[f32; 2]], tol: f32) -> bool {
         .any(|s| seg_dist2(f(p), f(s[0]), f(s[1])).0 <= (tol * tol) as f64)
 }
 
+/// A traced piece's ends, point count, width, profile samples and attempts,
+/// as the diagnostics print it.
+fn piece_line(p: &trace::Piece) -> String {
+    format!(
+        "{:?} .. {:?} n {} width {:.1} samples {} attempts {}",
+        p.pts[0].map(|v| v.round()),
+        p.pts[p.pts.len() - 1].map(|v| v.round()),
+        p.pts.len(),
+        p.width,
+        p.samples.len(),
+        p.attempts
+    )
+}
+
 fn raster(w: usize, h: usize, polys: &[&[[f32; 2]]]) -> Mask {
     let mut m = Mask::filled(w, h, false);
     for p in polys {
@@ -795,15 +809,7 @@ fn scene_diag() {
                 .any(|q| q[0] >= b[0] && q[1] >= b[1] && q[0] <= b[2] && q[1] <= b[3])
             {
                 let len = *profile::arc_lengths(&p.pts).last().unwrap_or(&0.0);
-                println!(
-                    "PIECE {k} {:?} .. {:?} n {} len {len:.0} width {:.1} samples {} attempts {}",
-                    p.pts[0].map(|v| v.round()),
-                    p.pts[p.pts.len() - 1].map(|v| v.round()),
-                    p.pts.len(),
-                    p.width,
-                    p.samples.len(),
-                    p.attempts
-                );
+                println!("PIECE {k} {} len {len:.0}", piece_line(p));
                 if std::env::var("SCENE_SAMPLES").is_ok() {
                     for q in &p.samples {
                         println!(
@@ -1257,15 +1263,7 @@ fn scene_diag() {
             pts[pts.len() - 1].map(|v| v.round())
         );
         for p in pall.iter().filter(|p| cov(&pts, &p.pts) >= 0.1) {
-            println!(
-                "    piece {:?} .. {:?} n {} width {:.1} samples {} attempts {}",
-                p.pts[0].map(|v| v.round()),
-                p.pts[p.pts.len() - 1].map(|v| v.round()),
-                p.pts.len(),
-                p.width,
-                p.samples.len(),
-                p.attempts
-            );
+            println!("    piece {}", piece_line(p));
         }
     }
 }
