@@ -4,7 +4,8 @@
 //! vessels_profile -- 3.5 5` (µm/px, repetitions; µm/px may be a list).
 //! With `VESSELS_SCRATCH=1` the stage runs in one kept `VesselScratch`
 //! (`detect_vessels_with`, each stage recycled), and every repetition's
-//! fingerprint must equal the first's.
+//! fingerprint must equal the first's (the scratch's resident memory is
+//! printed after each scale).
 use std::time::Instant;
 use trichometry::vessels::{detect_vessels, detect_vessels_with, VesselParams, VesselScratch};
 use trichometry::{Image, Samples, StageInput};
@@ -129,5 +130,11 @@ fn main() {
             cpu[cpu.len() / 2],
             faults[faults.len() / 2]
         );
+        if kept {
+            println!(
+                "{um} um/px: scratch resident {:.1} MB",
+                scratch.resident_bytes() as f64 * 1e-6
+            );
+        }
     }
 }

@@ -384,11 +384,11 @@ pub struct VesselStage {
 
 /// Working memory of [`detect_vessels_with`] that a caller analysing many
 /// images keeps between calls: the coarse planes of the pass over the
-/// input (ln R, ln G, ln luminance: 4 bytes each per coarse pixel; flags,
-/// 1), the candidates' claims (4 bytes per coarse pixel), each thread's
-/// window buffers (a few hundred kB) and, once a stage is handed back with
-/// [`VesselScratch::recycle`], its label image and mask (5 bytes per input
-/// pixel). Without it these are allocated, faulted in and zeroed on every
+/// input (ln R, ln G, ln luminance and the box means of R, G, B: 4 bytes
+/// each per coarse pixel; flags, 1), the candidates' claims (4 bytes per
+/// coarse pixel), each thread's window buffers (a few hundred kB) and,
+/// once a stage is handed back with [`VesselScratch::recycle`], its label
+/// image and mask (5 bytes per input pixel). Without it these are allocated, faulted in and zeroed on every
 /// call. The output does not depend on what the scratch holds.
 ///
 /// Resident memory ([`VesselScratch::resident_bytes`]): none until first
@@ -516,7 +516,7 @@ fn stage(
     let ff = ((params.work_um_per_px / um0).round() as usize).clamp(1, 64);
     let fc = ((params.coarse_um_per_px / um0).round() as usize).clamp(1, 256);
     let um_c = um0 * fc as f64;
-    let c = segment::coarse(
+    let mut c = segment::coarse(
         rgb,
         input.valid,
         hair_mask,
@@ -526,6 +526,52 @@ fn stage(
         &mut scratch.coarse,
         keep,
     );
+    // Skin ring of each candidate on the coarse grid (Δa*): it depends on
+    // the coarse level only, so it is taken first and the box means are
+    // handed back (or freed) before the fine level.
+    let nc = c.labels.count as usize;
+    // The ring's mean colour from the box means of its coarse pixels (the
+    // planes of the coarse pass over the input), by bands of rows in
+    // parallel (no ring plane), summed in raster order.
+    let ring_px: Vec<Vec<(u32, [f32; 3])>> = {
+        use rayon::prelude::*;
+        let r = (params.ring_um / um_c).ceil().max(1.0) as usize;
+        let cw = c.w.max(1);
+        let [br, bg, bb] = &c.box_rgb;
+        (0..c.h.div_ceil(RING_BAND_ROWS))
+            .into_par_iter()
+            .map_init(RingScratch::default, |sc, b| {
+                let y0 = b * RING_BAND_ROWS;
+                let ring = ring_band(&c.labels, &c.ok, r, y0, (y0 + RING_BAND_ROWS).min(c.h), sc);
+                let o = y0 * cw;
+                let lab = &c.labels.data[o..o + ring.len()];
+                ring.iter()
+                    .zip(lab)
+                    .enumerate()
+                    .filter(|&(_, (&rl, &l))| rl > 0 && l == 0)
+                    .map(|(k, (&rl, _))| (rl, [br[o + k], bg[o + k], bb[o + k]]))
+                    .collect()
+            })
+            .collect()
+    };
+    let box_rgb = std::mem::take(&mut c.box_rgb);
+    if keep {
+        scratch.coarse.keep_box_rgb(box_rgb);
+    } else {
+        drop(box_rgb);
+    }
+    let mut rgb_ring = vec![([0.0f64; 3], 0usize); nc + 1];
+    for (rl, m) in ring_px.into_iter().flatten() {
+        let s = &mut rgb_ring[rl as usize];
+        for (a, &p) in s.0.iter_mut().zip(&m) {
+            *a += p as f64;
+        }
+        s.1 += 1;
+    }
+    let a_star = |s: &([f64; 3], usize)| {
+        let m = s.0.map(|v| (v / s.1 as f64) as f32);
+        linear_rgb_to_lab(m)[1] as f64
+    };
     let grid = refine::Grid {
         w0,
         h0,
@@ -626,57 +672,6 @@ fn stage(
         params.join_ridge_fraction,
         ridge,
     );
-    // Skin ring of each candidate on the coarse grid (Δa*).
-    let nc = c.labels.count as usize;
-    // The ring's mean colour from the box means of its coarse pixels, read
-    // from the input only there, by bands of rows in parallel (no ring
-    // plane), summed in raster order.
-    let ring_px: Vec<Vec<(u32, [f32; 3])>> = {
-        use rayon::prelude::*;
-        let r = (params.ring_um / um_c).ceil().max(1.0) as usize;
-        let cw = c.w.max(1);
-        (0..c.h.div_ceil(RING_BAND_ROWS))
-            .into_par_iter()
-            .map_init(RingScratch::default, |sc, b| {
-                let y0 = b * RING_BAND_ROWS;
-                let ring = ring_band(&c.labels, &c.ok, r, y0, (y0 + RING_BAND_ROWS).min(c.h), sc);
-                let lab = &c.labels.data[y0 * cw..y0 * cw + ring.len()];
-                // The ring's coarse pixels (band offset, label), then their
-                // box means, the input boxes of the pixels a few ahead asked
-                // for meanwhile (scattered reads of the input: each would
-                // otherwise wait for memory in turn).
-                let px: Vec<(usize, u32)> = ring
-                    .iter()
-                    .zip(lab)
-                    .enumerate()
-                    .filter(|&(_, (&rl, &l))| rl > 0 && l == 0)
-                    .map(|(k, (&rl, _))| (k, rl))
-                    .collect();
-                px.iter()
-                    .enumerate()
-                    .map(|(n, &(k, rl))| {
-                        if let Some(&(ka, _)) = px.get(n + RING_PREFETCH_PX) {
-                            prefetch_box(rgb, fc, ka % cw, y0 + ka / cw);
-                        }
-                        let (x, y) = (k % cw, y0 + k / cw);
-                        (rl, segment::box_mean_rgb(rgb, fc, x, y))
-                    })
-                    .collect()
-            })
-            .collect()
-    };
-    let mut rgb_ring = vec![([0.0f64; 3], 0usize); nc + 1];
-    for (rl, m) in ring_px.into_iter().flatten() {
-        let s = &mut rgb_ring[rl as usize];
-        for (a, &p) in s.0.iter_mut().zip(&m) {
-            *a += p as f64;
-        }
-        s.1 += 1;
-    }
-    let a_star = |s: &([f64; 3], usize)| {
-        let m = s.0.map(|v| (v / s.1 as f64) as f32);
-        linear_rgb_to_lab(m)[1] as f64
-    };
     let um = grid.um_f;
     // Shapes per vessel in parallel (each is independent; collected in
     // order, so the result does not depend on threads).
@@ -991,23 +986,6 @@ fn ring_rows(
 
 /// Rows per parallel task of the ring (`ring_band`).
 const RING_BAND_ROWS: usize = 64;
-
-/// Ring pixels ahead whose input boxes are asked for (`prefetch_box`).
-const RING_PREFETCH_PX: usize = 16;
-
-/// A hint to bring the input pixels of coarse pixel (`cx`, `cy`) (boxes of
-/// `f` × `f`, as [`segment::box_mean_rgb`] reads them) into cache; no
-/// effect on any value.
-#[inline(always)]
-fn prefetch_box(rgb: &crate::color::LinearRgb, f: usize, cx: usize, cy: usize) {
-    let (w0, h0) = (rgb.width, rgb.height);
-    let (x0, x1) = (cx * f, ((cx + 1) * f).min(w0));
-    for y in cy * f..((cy + 1) * f).min(h0) {
-        for p in [&rgb.r, &rgb.g, &rgb.b] {
-            refine::prefetch(p, y * w0 + x0..y * w0 + x1);
-        }
-    }
-}
 
 #[cfg(test)]
 mod tests {

@@ -68,12 +68,15 @@ pub(crate) struct Coarse {
     pub labels: Labels,
     /// Coarse pixels that are analysable skin (for the ring).
     pub ok: Vec<bool>,
+    /// Box means of linear R, G, B of each coarse pixel (planes of the
+    /// pass over the input, for the ring's colour).
+    pub box_rgb: [Vec<f32>; 3],
     /// Number of analysable input pixels (valid and not hair).
     pub analysable_px: usize,
 }
 
 /// The coarse planes of one pass over the input ([`read_planes`]: ln R,
-/// ln G, ln luminance, flags), kept between calls by a
+/// ln G, ln luminance, flags, box means of R, G, B), kept between calls by a
 /// [`super::VesselScratch`]. Their contents do not matter: every value is
 /// written before it is read.
 #[derive(Default)]
@@ -82,6 +85,9 @@ pub(crate) struct CoarseBufs {
     lng: Vec<f32>,
     lny: Vec<f32>,
     bad: Vec<u8>,
+    /// Box means of linear R, G, B (handed back by the caller once read:
+    /// [`CoarseBufs::keep_box_rgb`]).
+    box_rgb: [Vec<f32>; 3],
     /// Vesselness plane ([`ridge_or_blob_contrast_into`]).
     vness: Vec<f32>,
     /// Lightly smoothed contrast plane ([`gaussian_blur_reusing`]).
@@ -101,18 +107,21 @@ impl CoarseBufs {
             &self.smooth,
             &self.blur_inter,
         ]
-        .iter()
+        .into_iter()
+        .chain(&self.box_rgb)
         .map(|v| v.capacity())
         .sum::<usize>()
             + self.bad.capacity()
+    }
+
+    /// Keep the box means of a [`Coarse`] for the next call.
+    pub(crate) fn keep_box_rgb(&mut self, box_rgb: [Vec<f32>; 3]) {
+        self.box_rgb = box_rgb;
     }
 }
 
 /// Buffers of one [`read_planes`] task, reused from coarse row to row.
 struct RowScratch {
-    rr: Vec<f32>,
-    gg: Vec<f32>,
-    bb: Vec<f32>,
     sr: Vec<f32>,
     sg: Vec<f32>,
     sb: Vec<f32>,
@@ -126,6 +135,8 @@ struct Planes {
     lny: Plane,
     /// 0 = fine, 1 = hair, 2 = invalid.
     bad: Vec<u8>,
+    /// Box means of linear R, G, B.
+    box_rgb: [Vec<f32>; 3],
     analysable_px: usize,
 }
 
@@ -139,41 +150,32 @@ fn read_planes(
     let (w0, h0) = (rgb.width, rgb.height);
     let (w, h) = (w0.div_ceil(f), h0.div_ceil(f));
     let hm: &[bool] = hair.map(|m| &m.data[..]).unwrap_or(&[]);
-    // The box means of R, G, B live one coarse row at a time (the ring's
-    // colour reads them again where needed: `box_mean_rgb`).
-    // Every value of the four planes is written below (the buffers' old
+    // The box means of R, G, B are kept (the ring's colour reads them).
+    // Every value of the seven planes is written below (the buffers' old
     // contents do not matter).
     let mut lnr = reuse_len(std::mem::take(&mut bufs.lnr), w * h);
     let mut lng = reuse_len(std::mem::take(&mut bufs.lng), w * h);
     let mut lny = reuse_len(std::mem::take(&mut bufs.lny), w * h);
     let mut bad = reuse_len(std::mem::take(&mut bufs.bad), w * h);
+    let [mut br, mut bg, mut bb] = std::mem::take(&mut bufs.box_rgb).map(|v| reuse_len(v, w * h));
     let mut counts = vec![0usize; h];
     lnr.par_chunks_mut(w)
         .zip(lng.par_chunks_mut(w))
         .zip(lny.par_chunks_mut(w))
         .zip(bad.par_chunks_mut(w))
+        .zip(br.par_chunks_mut(w))
+        .zip(bg.par_chunks_mut(w).zip(bb.par_chunks_mut(w)))
         .zip(counts.par_iter_mut())
         .enumerate()
         .for_each_init(
             || RowScratch {
-                rr: vec![0.0f32; w],
-                gg: vec![0.0f32; w],
-                bb: vec![0.0f32; w],
                 sr: vec![0.0f32; w0],
                 sg: vec![0.0f32; w0],
                 sb: vec![0.0f32; w0],
                 flag: vec![0u8; w0],
             },
-            |scratch, (cy, ((((lr, lg), ly), bd), cnt))| {
-                let RowScratch {
-                    rr,
-                    gg,
-                    bb,
-                    sr,
-                    sg,
-                    sb,
-                    flag,
-                } = scratch;
+            |scratch, (cy, ((((((lr, lg), ly), bd), rr), (gg, bb)), cnt))| {
+                let RowScratch { sr, sg, sb, flag } = scratch;
                 let y0 = cy * f;
                 let y1 = (y0 + f).min(h0);
                 let inv_rows = 1.0 / (y1 - y0) as f32;
@@ -240,33 +242,9 @@ fn read_planes(
         lng: Plane::from_vec(w, h, lng),
         lny: Plane::from_vec(w, h, lny),
         bad,
+        box_rgb: [br, bg, bb],
         analysable_px: counts.iter().sum(),
     }
-}
-
-/// Mean linear R, G, B of the input pixels of coarse pixel (`cx`, `cy`)
-/// (boxes of `f` × `f`, partial at the right and bottom edges), bit for bit
-/// as [`read_planes`] forms them: per column the sum of the rows top to
-/// bottom, then those column sums left to right, times the same factor.
-pub(crate) fn box_mean_rgb(rgb: &LinearRgb, f: usize, cx: usize, cy: usize) -> [f32; 3] {
-    let (w0, h0) = (rgb.width, rgb.height);
-    let (y0, x0) = (cy * f, cx * f);
-    let (y1, x1) = ((y0 + f).min(h0), (x0 + f).min(w0));
-    let inv_rows = 1.0 / (y1 - y0) as f32;
-    let inv = inv_rows / (x1 - x0) as f32;
-    let mean = |p: &[f32]| {
-        (x0..x1)
-            .map(|x| {
-                let mut s = 0.0f32;
-                for y in y0..y1 {
-                    s += p[y * w0 + x];
-                }
-                s
-            })
-            .sum::<f32>()
-            * inv
-    };
-    [mean(&rgb.r), mean(&rgb.g), mean(&rgb.b)]
 }
 
 /// Column sums of a box row (`[r, g, b]`) and their flags.
@@ -524,6 +502,7 @@ pub(crate) fn coarse(
         lng,
         lny,
         bad,
+        box_rgb,
         analysable_px,
     } = pl;
     if keep {
@@ -656,6 +635,7 @@ pub(crate) fn coarse(
             count: next,
         },
         ok,
+        box_rgb,
         analysable_px,
     }
 }
@@ -717,6 +697,32 @@ mod tests {
         }
     }
 
+    /// Mean linear R, G, B of the input pixels of coarse pixel (`cx`, `cy`)
+    /// (boxes of `f` × `f`, partial at the right and bottom edges), the
+    /// reference [`read_planes`]'s box means equal bit for bit (inputs not
+    /// −0): per column the sum of the rows top to bottom, then those column
+    /// sums left to right, times the same factor.
+    fn box_mean_rgb(rgb: &LinearRgb, f: usize, cx: usize, cy: usize) -> [f32; 3] {
+        let (w0, h0) = (rgb.width, rgb.height);
+        let (y0, x0) = (cy * f, cx * f);
+        let (y1, x1) = ((y0 + f).min(h0), (x0 + f).min(w0));
+        let inv_rows = 1.0 / (y1 - y0) as f32;
+        let inv = inv_rows / (x1 - x0) as f32;
+        let mean = |p: &[f32]| {
+            (x0..x1)
+                .map(|x| {
+                    let mut s = 0.0f32;
+                    for y in y0..y1 {
+                        s += p[y * w0 + x];
+                    }
+                    s
+                })
+                .sum::<f32>()
+                * inv
+        };
+        [mean(&rgb.r), mean(&rgb.g), mean(&rgb.b)]
+    }
+
     #[test]
     fn box_means_at_a_point_equal_those_of_the_pass() {
         // Odd sizes: partial boxes at the right and bottom edges; box
@@ -743,6 +749,9 @@ mod tests {
                 for cx in 0..w {
                     let [r, g, b] = box_mean_rgb(&rgb, f, cx, cy);
                     let i = cy * w + cx;
+                    for (k, m) in [r, g, b].into_iter().enumerate() {
+                        assert_eq!(m.to_bits(), pl.box_rgb[k][i].to_bits());
+                    }
                     let y = 0.2126 * r + 0.7152 * g + 0.0722 * b;
                     assert_eq!(ln_fast(r.max(1e-4)).to_bits(), pl.lnr.data[i].to_bits());
                     assert_eq!(ln_fast(g.max(1e-4)).to_bits(), pl.lng.data[i].to_bits());
@@ -750,13 +759,19 @@ mod tests {
                 }
             }
             let Planes {
-                lnr, lng, lny, bad, ..
+                lnr,
+                lng,
+                lny,
+                bad,
+                box_rgb,
+                ..
             } = pl;
             bufs = CoarseBufs {
                 lnr: lnr.data,
                 lng: lng.data,
                 lny: lny.data,
                 bad,
+                box_rgb,
                 ..CoarseBufs::default()
             };
         }
