@@ -212,7 +212,7 @@ pub fn analyze_with<'a>(
 /// labels 48, hair mask 12), so about 420 MB at 12 MP. Buffers grow to the
 /// largest image seen (the linear planes take each image's size) and are
 /// freed when the scratch is dropped. The vessel stage adds about
-/// `17 w h / f²` bytes (`f`, its coarse factor: 3 at 3.5 µm/px; 23 MB at
+/// `37 w h / f²` bytes (`f`, its coarse factor: 3 at 3.5 µm/px; 58 MB at
 /// 12 MP) and 5 bytes per pixel once a result is recycled (60 MB at
 /// 12 MP: vessel labels 48, mask 12). Not shared between threads: one per
 /// thread, or a [`ScratchPool`].

@@ -394,8 +394,10 @@ pub struct VesselStage {
 /// Resident memory ([`VesselScratch::resident_bytes`]): none until first
 /// used; after an image of `w × h` pixels with coarse pixels of `f × f`
 /// (`f` = `coarse_um_per_px` / µm per pixel, rounded: 3 at 3.5 µm/px, 2 at
-/// 5 µm/px), about `17 w h / f²` bytes, plus `5 w h` once a stage is
-/// recycled: 23 + 60 MB at 12 MP and 3.5 µm/px, 51 + 60 MB at 5 µm/px.
+/// 5 µm/px), about `37 w h / f²` bytes (with the vesselness and smoothed
+/// planes), plus `5 w h` once a stage is recycled: measured 58 + 60 MB at
+/// 12 MP and 3.5 µm/px, 115 + 60 MB at 5 µm/px (of which the box means
+/// 16 and 36 MB).
 /// Buffers grow to the largest image seen and are freed when the scratch
 /// is dropped. Not shared between threads: one per thread (the analysis
 /// scratch holds one).
