@@ -449,32 +449,48 @@ fn members(labels: &Labels) -> Vec<Vec<u32>> {
 
 /// Refine an object at full resolution: every full-resolution pixel of the
 /// working pixels in `cells` (and their 8-neighbours) that is analysable and
-/// where `test(full index, working index)` holds is set in `out`.
+/// where `test(full index, working index, level)` holds is set in `out`;
+/// `level` is the smallest of `cell_level` over the working pixel's 3 × 3
+/// neighbourhood (a cell next to an object takes its level), found only
+/// where it is needed (no filter over the whole plane).
+#[allow(clippy::too_many_arguments)]
 fn refine(
     work: &Work,
     cells: &[bool],
+    cell_level: &[f32],
     full_w: usize,
     full_h: usize,
     valid: &Mask,
-    test: impl Fn(usize, usize) -> bool + Sync,
+    test: impl Fn(usize, usize, f32) -> bool + Sync,
     out: &mut [bool],
 ) {
-    let (w, f) = (work.w, work.f);
-    let grown = grow1(cells, w, work.h);
+    let (w, h, f) = (work.w, work.h, work.f);
+    let grown = grow1(cells, w, h);
     out.par_chunks_mut(full_w * f)
         .enumerate()
         .for_each(|(j, band)| {
+            let (ya, yb) = (j.saturating_sub(1), (j + 1).min(h - 1));
             for i in 0..w {
                 let k = j * w + i;
                 if !grown[k] {
                     continue;
                 }
+                // The 3 × 3 minimum, rows then columns (as `min_filter`).
+                let (xa, xb) = (i.saturating_sub(1), (i + 1).min(w - 1));
+                let level = (ya..=yb)
+                    .map(|y| {
+                        cell_level[y * w + xa..=y * w + xb]
+                            .iter()
+                            .copied()
+                            .fold(f32::INFINITY, f32::min)
+                    })
+                    .fold(f32::INFINITY, f32::min);
                 let y1 = ((j + 1) * f).min(full_h) - j * f;
                 let (x0, x1) = (i * f, ((i + 1) * f).min(full_w));
                 for yy in 0..y1 {
                     for x in x0..x1 {
                         let p = (j * f + yy) * full_w + x;
-                        if valid.data[p] && test(p, k) {
+                        if valid.data[p] && test(p, k, level) {
                             band[yy * full_w + x] = true;
                         }
                     }
@@ -669,17 +685,17 @@ pub fn detect_scalp_signs(
             })
             .collect();
         // Cells next to a dot take its level (the dilation in `refine`).
-        let grown_level = min_filter(&Plane::from_vec(w, h, level), 1, Footprint::Square).data;
         refine(
             &work,
             &dot_cells,
+            &level,
             fw,
             fh,
             input.valid,
-            |p, k| {
+            |p, k, level| {
                 let lab = linear_rgb_to_lab_fast([rgb.r[p], rgb.g[p], rgb.b[p]]);
                 let (l, b) = (lab[0] - bg_l.data[k], lab[2] - bg_b.data[k]);
-                b >= grown_level[k] && b >= ratio * l
+                b >= level && b >= ratio * l
             },
             &mut dot_data,
         );
@@ -888,20 +904,20 @@ pub fn detect_scalp_signs(
     let hair_full = hair.filter(|m| m.data.len() == fw * fh);
     let mut scale_data = vec![false; fw * fh];
     if scale_cells.iter().any(|&c| c) {
-        let level = min_filter(&Plane::from_vec(w, h, scale_level), 1, Footprint::Square).data;
         refine(
             &work,
             &scale_cells,
+            &scale_level,
             fw,
             fh,
             input.valid,
-            |p, k| {
+            |p, k, level| {
                 let y = crate::color::RGB_TO_XYZ[1];
                 let yy = y[0] * rgb.r[p] + y[1] * rgb.g[p] + y[2] * rgb.b[p];
                 if hair_full.is_some_and(|m| m.data[p]) && !y_hair[k].is_nan() {
-                    lift(yy, y_hair[k], k) >= level[k]
+                    lift(yy, y_hair[k], k) >= level
                 } else {
-                    l_of(yy) - bg_l.data[k] >= level[k]
+                    l_of(yy) - bg_l.data[k] >= level
                 }
             },
             &mut scale_data,
