@@ -246,9 +246,10 @@ struct Work {
     h: usize,
     /// Full-resolution pixels per working pixel.
     f: usize,
-    l: Vec<f32>,
-    a: Vec<f32>,
-    b: Vec<f32>,
+    /// CIELAB L*, a*, b* of each working pixel (the mean linear RGB).
+    l: Plane,
+    a: Plane,
+    b: Plane,
     /// Every full-resolution pixel of the block is analysable.
     ok: Vec<bool>,
     /// At least a quarter of the block is hair (hair stage).
@@ -323,9 +324,9 @@ fn work_planes(input: &StageInput<'_>, hair: Option<&Mask>, f: usize) -> Work {
         w,
         h,
         f,
-        l,
-        a,
-        b,
+        l: Plane::from_vec(w, h, l),
+        a: Plane::from_vec(w, h, a),
+        b: Plane::from_vec(w, h, b),
         ok,
         hair: hr,
         hair_frac: hf,
@@ -353,13 +354,9 @@ fn skin_colour(work: &Work, block: usize) -> [Plane; 3] {
             .map(|(&o, &hh)| o && !hh)
             .collect(),
     );
-    let planes = [
-        Plane::from_vec(w, h, work.l.clone()),
-        Plane::from_vec(w, h, work.a.clone()),
-        Plane::from_vec(w, h, work.b.clone()),
-    ];
+    let planes = [&work.l, &work.a, &work.b];
     // L* and b* decide what stands out; a* is only reported.
-    let first: Vec<Plane> = [&planes[0], &planes[2]]
+    let first: Vec<Plane> = [planes[0], planes[2]]
         .iter()
         .map(|p| block_median(p, &skin, block, 0.05))
         .collect();
@@ -375,31 +372,40 @@ fn skin_colour(work: &Work, block: usize) -> [Plane; 3] {
             })
             .collect(),
     );
-    [0, 1, 2].map(|k| block_median(&planes[k], &quiet, block, 0.05))
+    [0, 1, 2].map(|k| block_median(planes[k], &quiet, block, 0.05))
 }
 
-/// Normalised convolution: `v` smoothed over the pixels where `m` is set.
-fn fill_from(v: &[f32], m: &[bool], w: usize, h: usize, sigma: f32) -> Vec<f32> {
-    let num = gaussian_blur(
-        &Plane::from_vec(
-            w,
-            h,
-            v.iter()
-                .zip(m)
-                .map(|(&x, &k)| if k { x } else { 0.0 })
-                .collect(),
-        ),
-        sigma,
-    );
+/// Normalised convolution: `v` smoothed over the pixels where `m` is set,
+/// for each `v` of `vs` (the smoothed mask, the denominator, is shared).
+fn fill_from<const K: usize>(
+    vs: [&[f32]; K],
+    m: &[bool],
+    w: usize,
+    h: usize,
+    sigma: f32,
+) -> [Vec<f32>; K] {
     let den = gaussian_blur(
         &Plane::from_vec(w, h, m.iter().map(|&k| k as u8 as f32).collect()),
         sigma,
     );
-    num.data
-        .iter()
-        .zip(&den.data)
-        .map(|(&n, &d)| if d > 0.05 { n / d } else { 0.0 })
-        .collect()
+    vs.map(|v| {
+        let num = gaussian_blur(
+            &Plane::from_vec(
+                w,
+                h,
+                v.iter()
+                    .zip(m)
+                    .map(|(&x, &k)| if k { x } else { 0.0 })
+                    .collect(),
+            ),
+            sigma,
+        );
+        num.data
+            .iter()
+            .zip(&den.data)
+            .map(|(&n, &d)| if d > 0.05 { n / d } else { 0.0 })
+            .collect()
+    })
 }
 
 /// The q-quantile (0..1) of `v` (reordered).
@@ -526,11 +532,11 @@ pub fn detect_scalp_signs(
     let [bg_l, bg_a, bg_b] = skin_colour(&work, block);
     let dl: Vec<f32> = (0..n)
         .into_par_iter()
-        .map(|i| work.l[i] - bg_l.data[i])
+        .map(|i| work.l.data[i] - bg_l.data[i])
         .collect();
     let db: Vec<f32> = (0..n)
         .into_par_iter()
-        .map(|i| work.b[i] - bg_b.data[i])
+        .map(|i| work.b.data[i] - bg_b.data[i])
         .collect();
     let dark: Vec<bool> = (0..n)
         .into_par_iter()
@@ -544,10 +550,8 @@ pub fn detect_scalp_signs(
     // ---- yellow dots
     let sigma_fill = (params.hair_fill_um / um) as f32;
     let (dl_f, db_f) = if dark.iter().any(|&d| d) {
-        (
-            fill_from(&dl, &clear, w, h, sigma_fill),
-            fill_from(&db, &clear, w, h, sigma_fill),
-        )
+        let [dl_f, db_f] = fill_from([&dl, &db], &clear, w, h, sigma_fill);
+        (dl_f, db_f)
     } else {
         (dl.clone(), db.clone())
     };
@@ -600,7 +604,8 @@ pub fn detect_scalp_signs(
             if !dark[i] {
                 sb += db[i] as f64;
                 sl += dl[i] as f64;
-                sc += (chroma(work.a[i], work.b[i]) - chroma(bg_a.data[i], bg_b.data[i])) as f64;
+                sc += (chroma(work.a.data[i], work.b.data[i]) - chroma(bg_a.data[i], bg_b.data[i]))
+                    as f64;
                 nc += 1;
             }
         }
@@ -722,7 +727,7 @@ pub fn detect_scalp_signs(
         (0..n)
             .map(|i| {
                 if work.ok[i] && work.hair_frac[i] >= 0.75 {
-                    work.l[i]
+                    work.l.data[i]
                 } else {
                     f32::INFINITY
                 }
@@ -761,7 +766,7 @@ pub fn detect_scalp_signs(
                 dl[i]
             } else {
                 let y_bare = phi * y_hair[i] + (1.0 - phi) * y_skin[i];
-                lift(y_of(work.l[i]), y_bare, i)
+                lift(y_of(work.l.data[i]), y_bare, i)
             }
         })
         .collect();
@@ -819,7 +824,7 @@ pub fn detect_scalp_signs(
         for &i in px {
             let i = i as usize;
             sl += dl[i] as f64;
-            sa += (work.a[i] - bg_a.data[i]) as f64;
+            sa += (work.a.data[i] - bg_a.data[i]) as f64;
             sls += bg_l.data[i] as f64;
             sas += bg_a.data[i] as f64;
         }
