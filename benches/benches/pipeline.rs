@@ -3,12 +3,16 @@ use criterion::{criterion_group, criterion_main, Criterion};
 use std::hint::black_box;
 use trichometry::compare::{compare, CompareParams, Visit};
 use trichometry::hairs::{detect_hairs, detect_hairs_with, HairParams, HairScratch};
+use trichometry::scalp_signs::{detect_scalp_signs, ScalpSignParams};
 use trichometry::synth::pair::{render_pair, PairSpec, VisitSpec};
 use trichometry::vessels::{detect_vessels, detect_vessels_with, VesselParams, VesselScratch};
 use trichometry::{
     analyze, analyze_with, color, erythema, AnalysisScratch, Calibration, Params, StageInput,
 };
-use trichometry_benches::{hair_phantom_12mp, linear_all_valid, phantom_12mp, vessel_phantom_12mp};
+use trichometry_benches::{
+    hair_phantom_12mp, linear_all_valid, linear_without_glare, phantom_12mp,
+    scalp_sign_phantom_12mp, vessel_phantom_12mp,
+};
 
 fn bench(c: &mut Criterion) {
     let image = phantom_12mp();
@@ -101,6 +105,29 @@ fn bench_hairs(c: &mut Criterion) {
     g.finish();
 }
 
+/// The yellow-dot and scale stage alone on 12 MP phantoms of the hair
+/// scene with yellow dots, pinpoint white dots and scales at 2, 3.5 and
+/// 5.5 µm/px (issue 3: tens of ms); its inputs as in the pipeline (the
+/// analysable mask without glare, a hair mask: here the phantom's true one).
+fn bench_scalp_signs(c: &mut Criterion) {
+    let mut g = c.benchmark_group("12mp_scalp_signs");
+    g.sample_size(10);
+    for um in [2.0, 3.5, 5.5] {
+        let (image, hair) = scalp_sign_phantom_12mp(um);
+        let (rgb, valid) = linear_without_glare(&image);
+        let input = StageInput {
+            rgb: &rgb,
+            um_per_px: um,
+            valid: &valid,
+        };
+        let params = ScalpSignParams::default();
+        g.bench_function(format!("detect_scalp_signs_{um}um"), |b| {
+            b.iter(|| detect_scalp_signs(black_box(&input), Some(&hair), &params).unwrap())
+        });
+    }
+    g.finish();
+}
+
 /// Comparing two analysed 12 MP visits of one site (issue 5: ≤ 0.5 s on
 /// the 2-core machine): registration, shared field, matching of hairs and
 /// capillaries, bootstrap intervals and change maps; the analyses are done
@@ -152,5 +179,12 @@ fn bench_compare(c: &mut Criterion) {
     g.finish();
 }
 
-criterion_group!(benches, bench, bench_vessels, bench_hairs, bench_compare);
+criterion_group!(
+    benches,
+    bench,
+    bench_vessels,
+    bench_hairs,
+    bench_scalp_signs,
+    bench_compare
+);
 criterion_main!(benches);

@@ -50,6 +50,40 @@ pub fn hair_phantom_12mp(um_per_px: f64) -> Image {
     synth::render(&spec).expect("phantom renders").image
 }
 
+/// A 12 MP phantom of the scalp's surface signs at `um_per_px`: the hair
+/// phantom's scene ([`hair_phantom_12mp`]: seed 13, the default hair scene,
+/// realistic optics) with yellow dots (300 per cm²), pinpoint white dots
+/// (300 per cm²) and white scales (120 per cm²); with its true hair mask,
+/// which stands in for the hair stage's mask (the stage's other input)
+/// without running that stage.
+pub fn scalp_sign_phantom_12mp(um_per_px: f64) -> (Image, trichometry::Mask) {
+    let spec = SceneSpec {
+        width: BENCH_SIZE.0,
+        height: BENCH_SIZE.1,
+        um_per_px,
+        seed: 13,
+        hairs: Some(synth::hairs::HairSceneSpec {
+            yellow_dots_per_cm2: 300.0,
+            white_dots_per_cm2: 300.0,
+            scales_per_cm2: 120.0,
+            ..synth::hairs::HairSceneSpec::default()
+        }),
+        optics: synth::optics::OpticsSpec::realistic(),
+        ..SceneSpec::default()
+    };
+    let p = synth::render(&spec).expect("phantom renders");
+    (p.image, p.truth.hairs.hair_mask)
+}
+
+/// An image as the pipeline's stages see it: linear RGB and the analysable
+/// mask (not glare, as the quality stage finds it).
+pub fn linear_without_glare(image: &Image) -> (trichometry::color::LinearRgb, trichometry::Mask) {
+    let rgb = trichometry::color::to_linear(&image.view()).expect("8-bit RGB converts");
+    let q = trichometry::quality::assess(&rgb, &trichometry::quality::QualityParams::default());
+    let valid = q.glare_mask.complement();
+    (rgb, valid)
+}
+
 /// An image as a stage sees it: linear RGB and an all-valid mask.
 pub fn linear_all_valid(image: &Image) -> (trichometry::color::LinearRgb, trichometry::Mask) {
     let rgb = trichometry::color::to_linear(&image.view()).expect("8-bit RGB converts");

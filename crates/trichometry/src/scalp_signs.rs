@@ -24,9 +24,10 @@
 //!
 //! The work is done at a coarse working resolution (about
 //! [`ScalpSignParams::working_um_per_px`], box averages of linear RGB, so
-//! the same scene gives the same result at 2 and at 6 µm/px and a 12 MP
-//! image costs a few tens of milliseconds): CIELAB per working pixel, the
-//! local skin colour as block medians (two passes, the second without the
+//! the same scene gives the same result at 2 and at 6 µm/px; a 12 MP image
+//! costs about 0.1 s of CPU at 2 µm/px and 0.5 s at 5.5 µm/px, whose
+//! working grid is the largest, bench group `12mp_scalp_signs`): CIELAB per
+//! working pixel, the local skin colour as block medians (two passes, the second without the
 //! objects found by the first), contrasts ΔL*, Δa*, Δb* to it. Hair is dark:
 //! where hair crosses a yellow dot, the contrasts are filled in from the
 //! surroundings (normalised convolution), so a hair emerging from a dot does
@@ -246,9 +247,10 @@ struct Work {
     h: usize,
     /// Full-resolution pixels per working pixel.
     f: usize,
-    l: Vec<f32>,
-    a: Vec<f32>,
-    b: Vec<f32>,
+    /// CIELAB L*, a*, b* of each working pixel (the mean linear RGB).
+    l: Plane,
+    a: Plane,
+    b: Plane,
     /// Every full-resolution pixel of the block is analysable.
     ok: Vec<bool>,
     /// At least a quarter of the block is hair (hair stage).
@@ -323,9 +325,9 @@ fn work_planes(input: &StageInput<'_>, hair: Option<&Mask>, f: usize) -> Work {
         w,
         h,
         f,
-        l,
-        a,
-        b,
+        l: Plane::from_vec(w, h, l),
+        a: Plane::from_vec(w, h, a),
+        b: Plane::from_vec(w, h, b),
         ok,
         hair: hr,
         hair_frac: hf,
@@ -353,13 +355,9 @@ fn skin_colour(work: &Work, block: usize) -> [Plane; 3] {
             .map(|(&o, &hh)| o && !hh)
             .collect(),
     );
-    let planes = [
-        Plane::from_vec(w, h, work.l.clone()),
-        Plane::from_vec(w, h, work.a.clone()),
-        Plane::from_vec(w, h, work.b.clone()),
-    ];
+    let planes = [&work.l, &work.a, &work.b];
     // L* and b* decide what stands out; a* is only reported.
-    let first: Vec<Plane> = [&planes[0], &planes[2]]
+    let first: Vec<Plane> = [planes[0], planes[2]]
         .iter()
         .map(|p| block_median(p, &skin, block, 0.05))
         .collect();
@@ -375,31 +373,40 @@ fn skin_colour(work: &Work, block: usize) -> [Plane; 3] {
             })
             .collect(),
     );
-    [0, 1, 2].map(|k| block_median(&planes[k], &quiet, block, 0.05))
+    [0, 1, 2].map(|k| block_median(planes[k], &quiet, block, 0.05))
 }
 
-/// Normalised convolution: `v` smoothed over the pixels where `m` is set.
-fn fill_from(v: &[f32], m: &[bool], w: usize, h: usize, sigma: f32) -> Vec<f32> {
-    let num = gaussian_blur(
-        &Plane::from_vec(
-            w,
-            h,
-            v.iter()
-                .zip(m)
-                .map(|(&x, &k)| if k { x } else { 0.0 })
-                .collect(),
-        ),
-        sigma,
-    );
+/// Normalised convolution: `v` smoothed over the pixels where `m` is set,
+/// for each `v` of `vs` (the smoothed mask, the denominator, is shared).
+fn fill_from<const K: usize>(
+    vs: [&[f32]; K],
+    m: &[bool],
+    w: usize,
+    h: usize,
+    sigma: f32,
+) -> [Vec<f32>; K] {
     let den = gaussian_blur(
         &Plane::from_vec(w, h, m.iter().map(|&k| k as u8 as f32).collect()),
         sigma,
     );
-    num.data
-        .iter()
-        .zip(&den.data)
-        .map(|(&n, &d)| if d > 0.05 { n / d } else { 0.0 })
-        .collect()
+    vs.map(|v| {
+        let num = gaussian_blur(
+            &Plane::from_vec(
+                w,
+                h,
+                v.iter()
+                    .zip(m)
+                    .map(|(&x, &k)| if k { x } else { 0.0 })
+                    .collect(),
+            ),
+            sigma,
+        );
+        num.data
+            .iter()
+            .zip(&den.data)
+            .map(|(&n, &d)| if d > 0.05 { n / d } else { 0.0 })
+            .collect()
+    })
 }
 
 /// The q-quantile (0..1) of `v` (reordered).
@@ -449,32 +456,48 @@ fn members(labels: &Labels) -> Vec<Vec<u32>> {
 
 /// Refine an object at full resolution: every full-resolution pixel of the
 /// working pixels in `cells` (and their 8-neighbours) that is analysable and
-/// where `test(full index, working index)` holds is set in `out`.
+/// where `test(full index, working index, level)` holds is set in `out`;
+/// `level` is the smallest of `cell_level` over the working pixel's 3 × 3
+/// neighbourhood (a cell next to an object takes its level), found only
+/// where it is needed (no filter over the whole plane).
+#[allow(clippy::too_many_arguments)]
 fn refine(
     work: &Work,
     cells: &[bool],
+    cell_level: &[f32],
     full_w: usize,
     full_h: usize,
     valid: &Mask,
-    test: impl Fn(usize, usize) -> bool + Sync,
+    test: impl Fn(usize, usize, f32) -> bool + Sync,
     out: &mut [bool],
 ) {
-    let (w, f) = (work.w, work.f);
-    let grown = grow1(cells, w, work.h);
+    let (w, h, f) = (work.w, work.h, work.f);
+    let grown = grow1(cells, w, h);
     out.par_chunks_mut(full_w * f)
         .enumerate()
         .for_each(|(j, band)| {
+            let (ya, yb) = (j.saturating_sub(1), (j + 1).min(h - 1));
             for i in 0..w {
                 let k = j * w + i;
                 if !grown[k] {
                     continue;
                 }
+                // The 3 × 3 minimum, rows then columns (as `min_filter`).
+                let (xa, xb) = (i.saturating_sub(1), (i + 1).min(w - 1));
+                let level = (ya..=yb)
+                    .map(|y| {
+                        cell_level[y * w + xa..=y * w + xb]
+                            .iter()
+                            .copied()
+                            .fold(f32::INFINITY, f32::min)
+                    })
+                    .fold(f32::INFINITY, f32::min);
                 let y1 = ((j + 1) * f).min(full_h) - j * f;
                 let (x0, x1) = (i * f, ((i + 1) * f).min(full_w));
                 for yy in 0..y1 {
                     for x in x0..x1 {
                         let p = (j * f + yy) * full_w + x;
-                        if valid.data[p] && test(p, k) {
+                        if valid.data[p] && test(p, k, level) {
                             band[yy * full_w + x] = true;
                         }
                     }
@@ -510,11 +533,11 @@ pub fn detect_scalp_signs(
     let [bg_l, bg_a, bg_b] = skin_colour(&work, block);
     let dl: Vec<f32> = (0..n)
         .into_par_iter()
-        .map(|i| work.l[i] - bg_l.data[i])
+        .map(|i| work.l.data[i] - bg_l.data[i])
         .collect();
     let db: Vec<f32> = (0..n)
         .into_par_iter()
-        .map(|i| work.b[i] - bg_b.data[i])
+        .map(|i| work.b.data[i] - bg_b.data[i])
         .collect();
     let dark: Vec<bool> = (0..n)
         .into_par_iter()
@@ -528,10 +551,8 @@ pub fn detect_scalp_signs(
     // ---- yellow dots
     let sigma_fill = (params.hair_fill_um / um) as f32;
     let (dl_f, db_f) = if dark.iter().any(|&d| d) {
-        (
-            fill_from(&dl, &clear, w, h, sigma_fill),
-            fill_from(&db, &clear, w, h, sigma_fill),
-        )
+        let [dl_f, db_f] = fill_from([&dl, &db], &clear, w, h, sigma_fill);
+        (dl_f, db_f)
     } else {
         (dl.clone(), db.clone())
     };
@@ -584,7 +605,8 @@ pub fn detect_scalp_signs(
             if !dark[i] {
                 sb += db[i] as f64;
                 sl += dl[i] as f64;
-                sc += (chroma(work.a[i], work.b[i]) - chroma(bg_a.data[i], bg_b.data[i])) as f64;
+                sc += (chroma(work.a.data[i], work.b.data[i]) - chroma(bg_a.data[i], bg_b.data[i]))
+                    as f64;
                 nc += 1;
             }
         }
@@ -669,17 +691,17 @@ pub fn detect_scalp_signs(
             })
             .collect();
         // Cells next to a dot take its level (the dilation in `refine`).
-        let grown_level = min_filter(&Plane::from_vec(w, h, level), 1, Footprint::Square).data;
         refine(
             &work,
             &dot_cells,
+            &level,
             fw,
             fh,
             input.valid,
-            |p, k| {
+            |p, k, level| {
                 let lab = linear_rgb_to_lab_fast([rgb.r[p], rgb.g[p], rgb.b[p]]);
                 let (l, b) = (lab[0] - bg_l.data[k], lab[2] - bg_b.data[k]);
-                b >= grown_level[k] && b >= ratio * l
+                b >= level && b >= ratio * l
             },
             &mut dot_data,
         );
@@ -706,7 +728,7 @@ pub fn detect_scalp_signs(
         (0..n)
             .map(|i| {
                 if work.ok[i] && work.hair_frac[i] >= 0.75 {
-                    work.l[i]
+                    work.l.data[i]
                 } else {
                     f32::INFINITY
                 }
@@ -745,7 +767,7 @@ pub fn detect_scalp_signs(
                 dl[i]
             } else {
                 let y_bare = phi * y_hair[i] + (1.0 - phi) * y_skin[i];
-                lift(y_of(work.l[i]), y_bare, i)
+                lift(y_of(work.l.data[i]), y_bare, i)
             }
         })
         .collect();
@@ -803,7 +825,7 @@ pub fn detect_scalp_signs(
         for &i in px {
             let i = i as usize;
             sl += dl[i] as f64;
-            sa += (work.a[i] - bg_a.data[i]) as f64;
+            sa += (work.a.data[i] - bg_a.data[i]) as f64;
             sls += bg_l.data[i] as f64;
             sas += bg_a.data[i] as f64;
         }
@@ -888,20 +910,20 @@ pub fn detect_scalp_signs(
     let hair_full = hair.filter(|m| m.data.len() == fw * fh);
     let mut scale_data = vec![false; fw * fh];
     if scale_cells.iter().any(|&c| c) {
-        let level = min_filter(&Plane::from_vec(w, h, scale_level), 1, Footprint::Square).data;
         refine(
             &work,
             &scale_cells,
+            &scale_level,
             fw,
             fh,
             input.valid,
-            |p, k| {
+            |p, k, level| {
                 let y = crate::color::RGB_TO_XYZ[1];
                 let yy = y[0] * rgb.r[p] + y[1] * rgb.g[p] + y[2] * rgb.b[p];
                 if hair_full.is_some_and(|m| m.data[p]) && !y_hair[k].is_nan() {
-                    lift(yy, y_hair[k], k) >= level[k]
+                    lift(yy, y_hair[k], k) >= level
                 } else {
-                    l_of(yy) - bg_l.data[k] >= level[k]
+                    l_of(yy) - bg_l.data[k] >= level
                 }
             },
             &mut scale_data,
