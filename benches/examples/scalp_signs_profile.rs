@@ -22,19 +22,7 @@ use trichometry::synth::hairs::HairSceneSpec;
 use trichometry::synth::optics::OpticsSpec;
 use trichometry::synth::{render, SceneSpec};
 use trichometry::{Image, Mask, Samples, StageInput};
-use trichometry_benches::{linear_without_glare, scalp_sign_phantom_12mp};
-
-/// CPU time (ns) of all threads of this process, from
-/// `/proc/self/task/*/schedstat` (Linux; 0 elsewhere).
-fn cpu_ns() -> u64 {
-    let Ok(dir) = std::fs::read_dir("/proc/self/task") else {
-        return 0;
-    };
-    dir.filter_map(|e| e.ok())
-        .filter_map(|e| std::fs::read_to_string(e.path().join("schedstat")).ok())
-        .filter_map(|s| s.split_whitespace().next()?.parse::<u64>().ok())
-        .sum()
-}
+use trichometry_benches::{linear_without_glare, process_cpu_ns, scalp_sign_phantom_12mp};
 
 /// CPU time (ns) of the calling thread.
 fn thread_cpu_ns() -> u64 {
@@ -83,20 +71,9 @@ fn fingerprint(s: &ScalpSigns) -> String {
     let mut h = Sha256::new();
     h.update(format!("{:?}", s.yellow_dots).as_bytes());
     h.update(format!("{:?} {}", s.summary, s.white_dot_count).as_bytes());
-    h.update(
-        s.yellow_dot_mask
-            .data
-            .iter()
-            .map(|&b| b as u8)
-            .collect::<Vec<u8>>(),
-    );
-    h.update(
-        s.scale_mask
-            .data
-            .iter()
-            .map(|&b| b as u8)
-            .collect::<Vec<u8>>(),
-    );
+    for m in [&s.yellow_dot_mask, &s.scale_mask] {
+        h.update(m.data.iter().map(|&b| b as u8).collect::<Vec<u8>>());
+    }
     let d = h.finalize();
     d.iter().take(8).map(|b| format!("{b:02x}")).collect()
 }
@@ -149,10 +126,10 @@ fn main() {
                 };
                 let (mut walls, mut cpus, mut serials) = (Vec::new(), Vec::new(), Vec::new());
                 for _ in 0..reps {
-                    let (t, c, s) = (Instant::now(), cpu_ns(), thread_cpu_ns());
+                    let (t, c, s) = (Instant::now(), process_cpu_ns(), thread_cpu_ns());
                     let st = detect_scalp_signs(&input, Some(&hair), &params).unwrap();
                     walls.push(t.elapsed().as_secs_f64() * 1e3);
-                    cpus.push((cpu_ns() - c) as f64 * 1e-6);
+                    cpus.push((process_cpu_ns() - c) as f64 * 1e-6);
                     serials.push((thread_cpu_ns() - s) as f64 * 1e-6);
                     std::hint::black_box(st);
                 }

@@ -9,7 +9,7 @@
 use std::time::Instant;
 use trichometry::vessels::{detect_vessels, detect_vessels_with, VesselParams, VesselScratch};
 use trichometry::{Image, Samples, StageInput};
-use trichometry_benches::{linear_all_valid, vessel_phantom_12mp};
+use trichometry_benches::{linear_all_valid, process_cpu_ns, vessel_phantom_12mp};
 
 /// FNV-1a over bytes.
 fn fnv(h: &mut u64, bytes: &[u8]) {
@@ -17,19 +17,6 @@ fn fnv(h: &mut u64, bytes: &[u8]) {
         *h ^= b as u64;
         *h = h.wrapping_mul(0x100_0000_01b3);
     }
-}
-
-/// CPU time of all threads of this process (ns), from
-/// `/proc/self/task/*/schedstat` (Linux; 0 elsewhere): on a shared machine
-/// the wall clock also counts the time other processes ran.
-fn cpu_ns() -> u64 {
-    let Ok(dir) = std::fs::read_dir("/proc/self/task") else {
-        return 0;
-    };
-    dir.filter_map(|e| e.ok())
-        .filter_map(|e| std::fs::read_to_string(e.path().join("schedstat")).ok())
-        .filter_map(|s| s.split_whitespace().next()?.parse::<u64>().ok())
-        .sum()
 }
 
 /// Minor page faults of this process so far, from `/proc/self/stat`
@@ -92,14 +79,14 @@ fn main() {
         let mut faults = Vec::new();
         let mut hsh = 0xcbf2_9ce4_8422_2325u64;
         for i in 0..reps {
-            let (t, c, mf) = (Instant::now(), cpu_ns(), minor_faults());
+            let (t, c, mf) = (Instant::now(), process_cpu_ns(), minor_faults());
             let st = if kept {
                 detect_vessels_with(&input, None, &params, &mut scratch).unwrap()
             } else {
                 detect_vessels(&input, None, &params).unwrap()
             };
             times.push(t.elapsed().as_secs_f64() * 1e3);
-            cpu.push(cpu_ns().saturating_sub(c) as f64 * 1e-6);
+            cpu.push(process_cpu_ns().saturating_sub(c) as f64 * 1e-6);
             faults.push(minor_faults().saturating_sub(mf));
             if i == 0 || kept {
                 let mut h = 0xcbf2_9ce4_8422_2325u64;
