@@ -105,6 +105,19 @@ fn print_fp(name: &str, (a, b, s): (String, String, ScalpSigns)) {
     );
 }
 
+/// Runs `f` on the 12 MP phantom's stage input (linear, glare left out) and
+/// its hair mask at `um`.
+fn with_phantom_input(um: f64, f: impl FnOnce(&StageInput<'_>, &Mask)) {
+    let (image, hair) = phantom(um);
+    let (rgb, valid) = linear_without_glare(&image);
+    let input = StageInput {
+        rgb: &rgb,
+        um_per_px: um,
+        valid: &valid,
+    };
+    f(&input, &hair);
+}
+
 fn main() {
     let args: Vec<String> = std::env::args().collect();
     let mode = args.get(1).map(String::as_str).unwrap_or("time");
@@ -117,47 +130,34 @@ fn main() {
             let reps: usize = args.get(3).and_then(|s| s.parse().ok()).unwrap_or(5);
             let params = ScalpSignParams::default();
             for um in ums {
-                let (image, hair) = phantom(um);
-                let (rgb, valid) = linear_without_glare(&image);
-                let input = StageInput {
-                    rgb: &rgb,
-                    um_per_px: um,
-                    valid: &valid,
-                };
-                let (mut walls, mut cpus, mut serials) = (Vec::new(), Vec::new(), Vec::new());
-                for _ in 0..reps {
-                    let (t, c, s) = (Instant::now(), process_cpu_ns(), thread_cpu_ns());
-                    let st = detect_scalp_signs(&input, Some(&hair), &params).unwrap();
-                    walls.push(t.elapsed().as_secs_f64() * 1e3);
-                    cpus.push((process_cpu_ns() - c) as f64 * 1e-6);
-                    serials.push((thread_cpu_ns() - s) as f64 * 1e-6);
-                    std::hint::black_box(st);
-                }
-                let stat = |v: &mut Vec<f64>| {
-                    v.sort_by(f64::total_cmp);
-                    format!("min {:.1} median {:.1}", v[0], v[v.len() / 2])
-                };
-                println!(
-                    "{um} um/px 12 MP, {reps} runs: wall {} ms; cpu {} ms; serial {} ms",
-                    stat(&mut walls),
-                    stat(&mut cpus),
-                    stat(&mut serials)
-                );
+                with_phantom_input(um, |input, hair| {
+                    let (mut walls, mut cpus, mut serials) = (Vec::new(), Vec::new(), Vec::new());
+                    for _ in 0..reps {
+                        let (t, c, s) = (Instant::now(), process_cpu_ns(), thread_cpu_ns());
+                        let st = detect_scalp_signs(input, Some(hair), &params).unwrap();
+                        walls.push(t.elapsed().as_secs_f64() * 1e3);
+                        cpus.push((process_cpu_ns() - c) as f64 * 1e-6);
+                        serials.push((thread_cpu_ns() - s) as f64 * 1e-6);
+                        std::hint::black_box(st);
+                    }
+                    let stat = |v: &mut Vec<f64>| {
+                        v.sort_by(f64::total_cmp);
+                        format!("min {:.1} median {:.1}", v[0], v[v.len() / 2])
+                    };
+                    println!(
+                        "{um} um/px 12 MP, {reps} runs: wall {} ms; cpu {} ms; serial {} ms",
+                        stat(&mut walls),
+                        stat(&mut cpus),
+                        stat(&mut serials)
+                    );
+                });
             }
         }
         "fingerprint" => {
             for um in [2.0, 3.5, 5.5] {
-                let (image, hair) = phantom(um);
-                let (rgb, valid) = linear_without_glare(&image);
-                let input = StageInput {
-                    rgb: &rgb,
-                    um_per_px: um,
-                    valid: &valid,
-                };
-                print_fp(
-                    &format!("bench 12 MP {um} um/px"),
-                    run_threads(&input, &hair),
-                );
+                with_phantom_input(um, |input, hair| {
+                    print_fp(&format!("bench 12 MP {um} um/px"), run_threads(input, hair))
+                });
             }
             // The tests' busy scene (about 1 MP over the same field), hair
             // from the hair stage.

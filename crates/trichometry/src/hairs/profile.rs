@@ -1071,15 +1071,16 @@ pub(crate) fn measure(
         // at least one side: a shaft running along the frame has skin on
         // its inner side only, which is the background it is measured
         // against (the clamped samples beyond the frame are not skin).
+        let at = |u: f32| [c[0] + nrm[0] * u, c[1] + nrm[1] * u];
         let inside = |u: f32| {
-            let e = [c[0] + nrm[0] * u, c[1] + nrm[1] * u];
+            let e = at(u);
             e[0] >= 1.0 && e[1] >= 1.0 && e[0] <= w - 2.0 && e[1] <= h - 2.0
         };
         // Only where the shaft runs along the frame (within 30° of the edge
         // that cuts the profile): a shaft meeting the frame at an angle has
         // two-sided profiles a little further in.
         let along = |u: f32| {
-            let e = [c[0] + nrm[0] * u, c[1] + nrm[1] * u];
+            let e = at(u);
             let cos30 = 0.866;
             let cut_x = e[0] < 1.0 || e[0] > w - 2.0;
             let cut_y = e[1] < 1.0 || e[1] > h - 2.0;
