@@ -448,10 +448,11 @@ pub(crate) fn detect<'a>(
     scratch.od = od.data;
     // Robust noise level: median strength over a sparse sample of valid
     // pixels (hair covers well under half of any usable image).
+    // (One thread: a parallel filtered collect costs more than the pass.)
     let mut sample: Vec<f32> = r
         .strength
         .data
-        .par_iter()
+        .iter()
         .zip(&valid.data)
         .step_by(5)
         .filter(|(_, &v)| v)
@@ -461,7 +462,7 @@ pub(crate) fn detect<'a>(
         0.0
     } else {
         let m = sample.len() / 2;
-        *sample.select_nth_unstable_by(m, f32::total_cmp).1
+        rank_value(&mut sample, m)
     };
     let high = (params.noise_k_high * noise).max(params.min_strength_high);
     let low = (params.noise_k_low * noise).max(params.min_strength_low);
@@ -489,9 +490,83 @@ pub(crate) fn detect<'a>(
     }
 }
 
+/// The value of rank `m` (0-based) of `v` in the order of `f32::total_cmp`:
+/// what `v.select_nth_unstable_by(m, f32::total_cmp)` puts at `m` (the same
+/// bits: values equal in that order are equal bit for bit). A histogram of
+/// the top 16 bits of the values' order keys finds the bin holding rank `m`,
+/// and only that bin's values are then selected among. `v` is reordered.
+/// Panics if `m ≥ v.len()`.
+fn rank_value(v: &mut [f32], m: usize) -> f32 {
+    assert!(m < v.len());
+    // Keys whose unsigned order is `total_cmp`'s.
+    let key = |x: f32| {
+        let b = x.to_bits();
+        (b ^ ((((b as i32) >> 31) as u32) >> 1)) ^ 0x8000_0000
+    };
+    let mut count = vec![0u32; 1 << 16];
+    for &x in v.iter() {
+        count[(key(x) >> 16) as usize] += 1;
+    }
+    let mut below = 0usize;
+    let mut bin = 0u32;
+    for (b, &c) in count.iter().enumerate() {
+        if below + c as usize > m {
+            bin = b as u32;
+            break;
+        }
+        below += c as usize;
+    }
+    // The bin's values to the front, in place.
+    let mut n = 0;
+    for i in 0..v.len() {
+        if key(v[i]) >> 16 == bin {
+            v.swap(n, i);
+            n += 1;
+        }
+    }
+    *v[..n].select_nth_unstable_by(m - below, f32::total_cmp).1
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// [`rank_value`] against `select_nth_unstable_by`: ranks across many
+    /// values with ties, zeros of both signs, negatives, infinities and NaN.
+    #[test]
+    fn rank_value_is_the_selected_value() {
+        let mut seed = 0x2545_f491_4f6c_dd1du64;
+        let mut next = || {
+            seed ^= seed << 13;
+            seed ^= seed >> 7;
+            seed ^= seed << 17;
+            seed
+        };
+        for case in 0..40 {
+            let n = 1 + (next() % 5000) as usize;
+            let v: Vec<f32> = (0..n)
+                .map(|_| match next() % 16 {
+                    0 => 0.0,
+                    1 => -0.0,
+                    2 if case % 2 == 0 => f32::NAN,
+                    3 if case % 3 == 0 => -f32::INFINITY,
+                    4 => 0.25,
+                    5 if case % 4 == 0 => -((next() % 1000) as f32) * 1e-3,
+                    _ => (next() % 100_000) as f32 * 1e-6,
+                })
+                .collect();
+            for m in [0, n / 2, n - 1, (next() as usize) % n] {
+                let mut a = v.clone();
+                let want = *a.select_nth_unstable_by(m, f32::total_cmp).1;
+                let mut b = v.clone();
+                assert_eq!(
+                    rank_value(&mut b, m).to_bits(),
+                    want.to_bits(),
+                    "n {n} m {m}"
+                );
+            }
+        }
+    }
 
     /// The inline logarithm against `f32::ln`: the same bits where the
     /// platform's `logf` is glibc's FMA build (x86-64 with FMA), within an

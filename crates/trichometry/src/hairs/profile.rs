@@ -538,6 +538,9 @@ fn model_widths_by(
 struct CylModel {
     /// Per (κ_i, s_j), at `i * MS + j`: [`model_widths`].
     fwd: Vec<[f64; 3]>,
+    /// Per (κ_i, s_j), at `i * MS + j`: w80/FWHM and w20/FWHM of `fwd`
+    /// (the ratios [`CylModel::fit_shape`] compares at the grid's nodes).
+    node_ratios: Vec<[f64; 2]>,
     /// Per (x_a, ρ_b), at `a * IR + b`: d / FWHM.
     inv: Vec<f32>,
     /// The κ coordinates [`shaft_kappa`] tries (0, 0.25, …, MK − 1) and
@@ -591,8 +594,10 @@ impl CylModel {
             .into_par_iter()
             .map(|k| model_widths(kappa_at((k / MS) as f64), s_at((k % MS) as f64)))
             .collect();
+        let node_ratios = fwd.iter().map(|w| [w[2] / w[1], w[0] / w[1]]).collect();
         let mut m = CylModel {
             fwd,
+            node_ratios,
             inv: Vec::new(),
             search: Vec::new(),
         };
@@ -639,11 +644,13 @@ impl CylModel {
     fn fit_shape(&self, rho80: f64, rho20: f64) -> (f64, f64, f64) {
         let cost_w = |w: [f64; 3]| (w[2] / w[1] - rho80).powi(2) + (w[0] / w[1] - rho20).powi(2);
         let cost = |t: f64, j: f64| cost_w(self.fwd_at(t, j));
+        // At the nodes the interpolated table is the table (the same bits:
+        // `model_tables_match_closed_forms`), so its ratios are read.
         let mut best = (0.0, 0.0, f64::INFINITY);
         for i in 0..MK {
-            let col = self.column(i as f64);
             for j in 0..MS {
-                let c = cost_w(col.at(j as f64));
+                let [r80, r20] = self.node_ratios[i * MS + j];
+                let c = (r80 - rho80).powi(2) + (r20 - rho20).powi(2);
                 if c < best.2 {
                     best = (i as f64, j as f64, c);
                 }
@@ -1441,6 +1448,19 @@ mod tests {
                     (sig / (10.0 * s as f32) - 1.0).abs() < 0.1,
                     "κ {kappa} s {s}: σ {sig}"
                 );
+            }
+        }
+        // At the grid's nodes the interpolated table is the table, bit for
+        // bit (`fit_shape` reads the nodes' ratios instead).
+        let m = cyl_model();
+        for i in 0..MK {
+            let col = m.column(i as f64);
+            for j in 0..MS {
+                let (a, b) = (col.at(j as f64), m.fwd[i * MS + j]);
+                assert_eq!(a.map(f64::to_bits), b.map(f64::to_bits), "κ {i} s {j}");
+                let r = m.node_ratios[i * MS + j];
+                assert_eq!(r[0].to_bits(), (a[2] / a[1]).to_bits());
+                assert_eq!(r[1].to_bits(), (a[0] / a[1]).to_bits());
             }
         }
     }
