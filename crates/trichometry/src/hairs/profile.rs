@@ -964,7 +964,8 @@ fn kappa_search(x: f64, rho80: f64, rho20: Option<f64>) -> f64 {
     // ratios at the two nodes around its s coordinate, widened far beyond
     // rounding.
     let lower = |xc: &XColumn| -> f64 {
-        if !(x < xc.xn[MS - 1]) {
+        // At or beyond the top (or NaN): no bracket.
+        if x.partial_cmp(&xc.xn[MS - 1]) != Some(std::cmp::Ordering::Less) {
             return 0.0;
         }
         let (mut lo, mut hi) = (0.0f64, (MS - 1) as f64);
