@@ -55,6 +55,8 @@ pub(crate) struct Scratch {
     /// The groups' labels, and the labelling's buffers.
     gdata: Vec<u32>,
     comps: Components,
+    /// Cells of each group.
+    gsize: Vec<usize>,
     /// One row's cells that pass the seed's cell tests.
     seed: Vec<bool>,
     /// [`grow1`]'s passes.
@@ -113,10 +115,11 @@ impl Scratch {
             &self.seed,
         ];
         let spans = [&self.spans, &self.cspan, &self.need];
+        let sizes = [&self.cxs, &self.cys, &self.gsize];
         4 * f32s.iter().map(|v| v.capacity()).sum::<usize>()
             + bools.iter().map(|v| v.capacity()).sum::<usize>()
             + 2 * size * spans.iter().map(|v| v.capacity()).sum::<usize>()
-            + size * (self.cxs.capacity() + self.cys.capacity())
+            + size * sizes.iter().map(|v| v.capacity()).sum::<usize>()
             + 4 * (self.glab.capacity()
                 + self.grown.capacity()
                 + self.gdata.capacity()
@@ -505,6 +508,7 @@ fn window_body(
         grown,
         gdata,
         comps,
+        gsize,
         seed,
         gcol,
         gmax,
@@ -889,12 +893,20 @@ fn window_body(
         }));
     }
     grow1(glab, ww, wh, gdata, (gcol, gmax), grown);
+    // Each seeded group's lists sized for all its cells (its cells and
+    // pixels are among them: the groups are the merged mask's components,
+    // and the growth stays inside them), so they never grow while filled.
+    comps.sizes_into(gsize);
     let mut out: Vec<Found> = (0..ng)
-        .map(|_| Found {
+        .map(|l| {
+            let n = if seeded[l] { gsize[l] } else { 0 };
+            (Vec::with_capacity(n * ff * ff), Vec::with_capacity(n))
+        })
+        .map(|(pix0, cells)| Found {
             candidate: lab,
-            pix0: Vec::new(),
+            pix0,
             core_px: 0,
-            cells: Vec::new(),
+            cells,
             sum_xy: (0.0, 0.0),
             rgb_in: ([0.0; 3], 0),
             peak: f64::MIN,
