@@ -177,14 +177,22 @@ pub(crate) fn dilate_square_rows_into(
     }
     for (y, o) in rows.chunks_exact_mut(w).enumerate() {
         let src = &m[y * w..(y + 1) * w];
-        let redo = |x: usize| src[x.saturating_sub(k)..(x + k + 1).min(w)].contains(&true);
         if w <= 2 * k {
             for (x, v) in o.iter_mut().enumerate() {
-                *v = redo(x);
+                *v = src[x.saturating_sub(k)..(x + k + 1).min(w)].contains(&true);
             }
         } else {
-            for x in (0..k).chain(w - k..w) {
-                o[x] = redo(x);
+            // Cell x < k: the OR of src[0 ..= x + k] (a running OR); cell
+            // x ≥ w − k: of src[x − k .. w] (running from the end).
+            let mut acc = src[..k].iter().fold(false, |a, &v| a | v);
+            for x in 0..k {
+                acc |= src[x + k];
+                o[x] = acc;
+            }
+            let mut acc = src[w - k..].iter().fold(false, |a, &v| a | v);
+            for x in (w - k..w).rev() {
+                acc |= src[x - k];
+                o[x] = acc;
             }
         }
     }

@@ -543,31 +543,26 @@ fn window_body(
     // for claimed cells, through the hair margin then the seed clearance
     // (the cells of one input pixel; elsewhere every cell is read).
     let reach = margin + clear;
+    // Per window row, the span of claimed cells (`(usize::MAX, 0)`: none).
+    cspan.clear();
     for wy in 0..wh {
         let row = wy * ww..(wy + 1) * ww;
         if wy > 0 && cys[wy] == cys[wy - 1] {
             // The same coarse row as the row above: the same claims.
             claimed.copy_within(row.start - ww..row.start, row.start);
+            cspan.push(cspan[wy - 1]);
             continue;
         }
         let crow = &claim[cys[wy] * c.w..(cys[wy] + 1) * c.w];
-        for (cl, &cx) in claimed[row].iter_mut().zip(cxs) {
+        for (cl, &cx) in claimed[row.clone()].iter_mut().zip(cxs) {
             *cl = crow[cx] == lab;
         }
+        cspan.push(true_span(&claimed[row]));
     }
     need.clear();
     if cells_avg {
         need.resize(wh, (0, ww));
     } else {
-        cspan.clear();
-        cspan.extend(
-            claimed
-                .chunks_exact(ww)
-                .map(|r| match r.iter().position(|&v| v) {
-                    Some(a) => (a, ww - r.iter().rev().position(|&v| v).unwrap_or(0)),
-                    None => (usize::MAX, 0),
-                }),
-        );
         need.extend((0..wh).map(|wy| {
             let (a, b) = cspan[wy.saturating_sub(reach)..(wy + reach + 1).min(wh)]
                 .iter()
@@ -1027,6 +1022,58 @@ fn window_body(
         .collect()
 }
 
+/// The first and one past the last index of `row` holding `true`, or
+/// `(usize::MAX, 0)` when none does: eight cells at a time from each end
+/// (a `bool` is one byte, 0 or 1), then one by one.
+#[inline(always)]
+fn true_span(row: &[bool]) -> (usize, usize) {
+    let word = |s: &[bool]| {
+        let mut b = [0u8; 8];
+        for (d, &v) in b.iter_mut().zip(s) {
+            *d = v as u8;
+        }
+        u64::from_le_bytes(b)
+    };
+    let w = row.len();
+    let mut a = 0;
+    loop {
+        if a + 8 <= w {
+            let v = word(&row[a..a + 8]);
+            if v == 0 {
+                a += 8;
+                continue;
+            }
+            a += (v.trailing_zeros() / 8) as usize;
+        } else {
+            while a < w && !row[a] {
+                a += 1;
+            }
+        }
+        break;
+    }
+    if a == w {
+        return (usize::MAX, 0);
+    }
+    // A `true` at `a`: the last one lies at or after it.
+    let mut b = w;
+    loop {
+        if b >= a + 8 {
+            let v = word(&row[b - 8..b]);
+            if v == 0 {
+                b -= 8;
+                continue;
+            }
+            b -= (v.leading_zeros() / 8) as usize;
+        } else {
+            while !row[b - 1] {
+                b -= 1;
+            }
+        }
+        break;
+    }
+    (a, b)
+}
+
 /// One group's colour sums, cell count and peak contrast while a run of
 /// its cells is read (label 0: none).
 #[derive(Default)]
@@ -1422,6 +1469,23 @@ mod tests {
                 m
             })
             .collect()
+    }
+
+    #[test]
+    fn word_scanned_span_equals_the_cell_by_cell_span() {
+        let mut rnd = super::super::tests::xorshift32(17);
+        for case in 0..2000 {
+            let w = rnd() as usize % 70;
+            // None, sparse, dense and full rows.
+            let density = [0, 1, 2, 4, 8, 32, 60, 64][rnd() as usize % 8];
+            let row: Vec<bool> = (0..w).map(|_| rnd() % 64 < density).collect();
+            // The reference: the first way the spans were read.
+            let want = match row.iter().position(|&v| v) {
+                Some(a) => (a, w - row.iter().rev().position(|&v| v).unwrap_or(0)),
+                None => (usize::MAX, 0),
+            };
+            assert_eq!(true_span(&row), want, "case {case} ({row:?})");
+        }
     }
 
     #[test]
