@@ -28,7 +28,6 @@ pub(crate) struct Scratch {
     flag: Vec<u8>,
     lnr: Vec<f32>,
     lng: Vec<f32>,
-    lny: Vec<f32>,
     mr: Vec<f32>,
     mg: Vec<f32>,
     mb: Vec<f32>,
@@ -62,9 +61,6 @@ pub(crate) struct Scratch {
     /// [`grow1`]'s passes.
     gcol: Vec<u32>,
     gmax: Vec<u32>,
-    bgc_h: Vec<f32>,
-    bgc_y: Vec<f32>,
-    bgc_r: Vec<f32>,
     /// The backgrounds of the current coarse row under each window column.
     row_h: Vec<f32>,
     row_y: Vec<f32>,
@@ -82,7 +78,6 @@ impl Scratch {
         let f32s = [
             &self.lnr,
             &self.lng,
-            &self.lny,
             &self.mr,
             &self.mg,
             &self.mb,
@@ -95,9 +90,6 @@ impl Scratch {
             &self.peak,
             &self.pad,
             &self.edge,
-            &self.bgc_h,
-            &self.bgc_y,
-            &self.bgc_r,
             &self.row_h,
             &self.row_y,
             &self.row_r,
@@ -482,7 +474,6 @@ fn window_body(
         flag,
         lnr,
         lng,
-        lny,
         mr,
         mg,
         mb,
@@ -512,9 +503,6 @@ fn window_body(
         seed,
         gcol,
         gmax,
-        bgc_h,
-        bgc_y,
-        bgc_r,
         row_h,
         row_y,
         row_r,
@@ -530,7 +518,6 @@ fn window_body(
     let flag = reset(flag, nw, 0u8);
     let lnr = reset(lnr, nw, 0.0f32);
     let lng = reset(lng, nw, 0.0f32);
-    let lny = reset(lny, nw, 0.0f32);
     // Cell means of R, G, B: only when a cell is several input pixels (a
     // cell of one pixel reads its colour from the input).
     let cells_avg = ff > 1;
@@ -575,6 +562,16 @@ fn window_body(
         }));
     }
     let need = &need[..];
+    // Exclusions as on the coarse level, with the cells' own values, in the
+    // same pass as the cells' values (the logarithm of the luminance is used
+    // there only).
+    let (be, de) = (p.bright_exclude as f32, p.dark_red_exclude as f32);
+    let exclude = |fl: u8, ly: f32, lr: f32, by: f32, br: f32| {
+        (fl == 1) | ((fl == 0) & ((ly - by >= be) | (lr - br <= -de)))
+    };
+    let bg_h = reset(bg_h, nw, 0.0f32);
+    let ex0 = reset(ex0, nw, false);
+    let mut last_cy = usize::MAX;
     for wy in 0..wh {
         let fy = fy0 + wy;
         if let Some(&cy) = cys.get(wy + PREFETCH_ROWS) {
@@ -582,24 +579,71 @@ fn window_body(
                 prefetch_coarse(c, claim, cy, cx_span.clone());
             }
         }
-        if !cells_avg {
+        if !cells_avg && fy + PREFETCH_ROWS < fy1 {
             // The input rows a few rows ahead: each row is on its own memory
             // pages, which the hardware prefetchers do not cross (the first
             // rows were asked for on entry).
-            if fy + PREFETCH_ROWS < fy1 {
-                let ya = fy + PREFETCH_ROWS;
-                let (a, b) = need[wy + PREFETCH_ROWS];
-                if a < b {
-                    prefetch_row(rgb, valid, hm, ya * w0 + fx0 + a..ya * w0 + fx0 + b);
+            let ya = fy + PREFETCH_ROWS;
+            let (a, b) = need[wy + PREFETCH_ROWS];
+            if a < b {
+                prefetch_row(rgb, valid, hm, ya * w0 + fx0 + a..ya * w0 + fx0 + b);
+            }
+        }
+        let cy = cys[wy];
+        if cy != last_cy {
+            last_cy = cy;
+            // The backgrounds over the window's coarse columns (the values
+            // of their planes: `CentresInterp`), for the cells needed on the
+            // window rows of this coarse row, spread under those columns
+            // once per coarse row: the rows below are then contiguous (no
+            // gathers).
+            let (ua, ub) = need[wy..]
+                .iter()
+                .zip(&cys[wy..])
+                .take_while(|&(_, &y)| y == cy)
+                .fold((usize::MAX, 0), |(a, b), (&(x0, x1), _)| {
+                    if x0 < x1 {
+                        (a.min(x0), b.max(x1))
+                    } else {
+                        (a, b)
+                    }
+                });
+            if ua < ub {
+                // Column by column (`cxs` does not decrease): each coarse
+                // column's three values (`CentresInterp::row_span`'s), then
+                // written under its run of cells.
+                let (h_top, h_bot, h_ty) = c.bg_h.row_parts(cy);
+                let (y_top, y_bot, y_ty) = c.bg_y.row_parts(cy);
+                let (r_top, r_bot, r_ty) = c.bg_r.row_parts(cy);
+                for out in [&mut *row_h, &mut *row_y, &mut *row_r] {
+                    out.resize(ww, 0.0);
+                }
+                let mut wx = ua;
+                while wx < ub {
+                    let cx = cxs[wx];
+                    let v = (
+                        lerp(h_top[cx], h_bot[cx], h_ty),
+                        lerp(y_top[cx], y_bot[cx], y_ty),
+                        lerp(r_top[cx], r_bot[cx], r_ty),
+                    );
+                    while wx < ub && cxs[wx] == cx {
+                        (row_h[wx], row_y[wx], row_r[wx]) = v;
+                        wx += 1;
+                    }
                 }
             }
-            // The logarithms straight from the input rows (vectorised),
-            // over the cells needed.
-            let (na, nb) = need[wy];
-            if na >= nb {
-                continue;
-            }
-            let row = wy * ww + na..wy * ww + nb;
+        }
+        // Over the cells needed (elsewhere no exclusion, background 0:
+        // neither is read).
+        let (na, nb) = need[wy];
+        if na >= nb {
+            continue;
+        }
+        let row = wy * ww + na..wy * ww + nb;
+        bg_h[row.clone()].copy_from_slice(&row_h[na..nb]);
+        let (by, br) = (&row_y[na..nb], &row_r[na..nb]);
+        if !cells_avg {
+            // The logarithms straight from the input rows (vectorised).
             let src = fy * w0 + fx0 + na..fy * w0 + fx0 + nb;
             let (r, g, b) = (
                 &rgb.r[src.clone()],
@@ -612,18 +656,27 @@ fn window_body(
             for (l, &v) in lng[row.clone()].iter_mut().zip(g) {
                 *l = ln_fast(v.max(1e-4));
             }
-            for (((l, &r), &g), &b) in lny[row.clone()].iter_mut().zip(r).zip(g).zip(b) {
-                *l = ln_fast((0.2126 * r + 0.7152 * g + 0.0722 * b).max(1e-4));
-            }
             for (fl, &v) in flag[row.clone()].iter_mut().zip(&valid.data[src.clone()]) {
                 *fl = (!v as u8) << 1;
             }
             if !hm.is_empty() {
-                for (fl, &hh) in flag[row].iter_mut().zip(&hm[src]) {
+                for (fl, &hh) in flag[row.clone()].iter_mut().zip(&hm[src]) {
                     if *fl == 0 {
                         *fl = hh as u8;
                     }
                 }
+            }
+            for ((((((e, &fl), &lr), (&r, &g)), &b), &by), &br) in ex0[row.clone()]
+                .iter_mut()
+                .zip(&flag[row.clone()])
+                .zip(&lnr[row])
+                .zip(r.iter().zip(g))
+                .zip(b)
+                .zip(by)
+                .zip(br)
+            {
+                let ly = ln_fast((0.2126 * r + 0.7152 * g + 0.0722 * b).max(1e-4));
+                *e = exclude(fl, ly, lr, by, br);
             }
             continue;
         }
@@ -649,87 +702,23 @@ fn window_body(
             mg[k] = s[1] * inv;
             mb[k] = s[2] * inv;
         }
-        let row = wy * ww..(wy + 1) * ww;
         for (l, &v) in lnr[row.clone()].iter_mut().zip(&mr[row.clone()]) {
             *l = ln_fast(v.max(1e-4));
         }
         for (l, &v) in lng[row.clone()].iter_mut().zip(&mg[row.clone()]) {
             *l = ln_fast(v.max(1e-4));
         }
-        for (((l, &r), &g), &b) in lny[row.clone()]
-            .iter_mut()
-            .zip(&mr[row.clone()])
-            .zip(&mg[row.clone()])
-            .zip(&mb[row])
-        {
-            *l = ln_fast((0.2126 * r + 0.7152 * g + 0.0722 * b).max(1e-4));
-        }
-    }
-    // Exclusions as on the coarse level, with the cells' own values.
-    let (be, de) = (p.bright_exclude as f32, p.dark_red_exclude as f32);
-    let bg_h = reset(bg_h, nw, 0.0f32);
-    let ex0 = reset(ex0, nw, false);
-    // The backgrounds over the window's coarse columns, per coarse row
-    // (the values of their planes: `CentresInterp`).
-    let mut last_cy = usize::MAX;
-    for (wy, &cy) in cys.iter().enumerate() {
-        if cy != last_cy {
-            last_cy = cy;
-            // The cells needed on the window rows of this coarse row.
-            let (ua, ub) = need[wy..]
-                .iter()
-                .zip(&cys[wy..])
-                .take_while(|&(_, &y)| y == cy)
-                .fold((usize::MAX, 0), |(a, b), (&(x0, x1), _)| {
-                    if x0 < x1 {
-                        (a.min(x0), b.max(x1))
-                    } else {
-                        (a, b)
-                    }
-                });
-            if ua >= ub {
-                continue;
-            }
-            let (cxa, ncx) = (cxs[ua], cxs[ub - 1] + 1 - cxs[ua]);
-            for (bg, out) in [
-                (&c.bg_h, &mut *bgc_h),
-                (&c.bg_y, &mut *bgc_y),
-                (&c.bg_r, &mut *bgc_r),
-            ] {
-                out.clear();
-                out.resize(ncx, 0.0);
-                bg.row_span(cy, cxa, out);
-            }
-            // Spread under those columns once per coarse row: the rows
-            // below are then contiguous (no gathers).
-            for (out, src) in [
-                (&mut *row_h, &bgc_h[..]),
-                (&mut *row_y, &bgc_y[..]),
-                (&mut *row_r, &bgc_r[..]),
-            ] {
-                out.resize(ww, 0.0);
-                for (o, &cx) in out[ua..ub].iter_mut().zip(&cxs[ua..ub]) {
-                    *o = src[cx - cxa];
-                }
-            }
-        }
-        // Over the cells needed (elsewhere no exclusion, background 0:
-        // neither is read).
-        let (na, nb) = need[wy];
-        if na >= nb {
-            continue;
-        }
-        let row = wy * ww + na..wy * ww + nb;
-        bg_h[row.clone()].copy_from_slice(&row_h[na..nb]);
-        for (((((e, &fl), &ly), &lr), &by), &br) in ex0[row.clone()]
+        for ((((((e, &fl), &lr), (&r, &g)), &b), &by), &br) in ex0[row.clone()]
             .iter_mut()
             .zip(&flag[row.clone()])
-            .zip(&lny[row.clone()])
-            .zip(&lnr[row])
-            .zip(&row_y[na..nb])
-            .zip(&row_r[na..nb])
+            .zip(&lnr[row.clone()])
+            .zip(mr[row.clone()].iter().zip(&mg[row.clone()]))
+            .zip(&mb[row])
+            .zip(by)
+            .zip(br)
         {
-            *e = (fl == 1) | ((fl == 0) & ((ly - by >= be) | (lr - br <= -de)));
+            let ly = ln_fast((0.2126 * r + 0.7152 * g + 0.0722 * b).max(1e-4));
+            *e = exclude(fl, ly, lr, by, br);
         }
     }
     // Hair and the bright / dark-red exclusions, with the hair margin.
