@@ -130,6 +130,15 @@ fn reset<T: Clone>(v: &mut Vec<T>, n: usize, x: T) -> &mut [T] {
     v
 }
 
+/// `v` holding `n` values (those kept are not cleared: the caller writes
+/// every one), as a slice: filled by `iter_mut` and `zip` over slices, the
+/// loops vectorise with no run-time overlap checks.
+#[inline(always)]
+fn sized<T: Copy + Default>(v: &mut Vec<T>, n: usize) -> &mut [T] {
+    v.resize(n, T::default());
+    v
+}
+
 /// One vessel found at the fine level.
 pub(crate) struct Found {
     /// The coarse candidate it came from (1-based).
@@ -723,47 +732,56 @@ fn window_body(
     }
     // Hair and the bright / dark-red exclusions, with the hair margin.
     dilate_square_rows_into(ex0, ww, wh, margin, rows, ex);
-    notok.clear();
-    notok.extend(flag.iter().zip(ex.iter()).map(|(&f, &e)| f != 0 || e));
+    let notok = sized(notok, nw);
+    for ((o, &f), &e) in notok.iter_mut().zip(&flag[..]).zip(&ex[..]) {
+        *o = (f != 0) | e;
+    }
     // Seeds keep off excluded cells and 2 cells off the frame.
     dilate_square_rows_into(notok, ww, wh, clear, rows, near);
     let near = &near[..];
-    ok.clear();
-    ok.extend(notok.iter().zip(claimed.iter()).map(|(&n, &c)| !n && c));
+    let ok = sized(ok, nw);
+    for ((o, &n), &c) in ok.iter_mut().zip(&notok[..]).zip(&claimed[..]) {
+        *o = !n & c;
+    }
     let ok = &ok[..];
-    d.clear();
-    d.extend(
-        ok.iter()
-            .zip(lnr.iter())
-            .zip(lng.iter())
-            .zip(bg_h.iter())
-            .map(|(((&o, &r), &g), &b)| if o { r - g - b } else { 0.0 }),
-    );
+    let d = sized(d, nw);
+    for ((((o, &k), &r), &g), &b) in d
+        .iter_mut()
+        .zip(ok)
+        .zip(&lnr[..])
+        .zip(&lng[..])
+        .zip(&bg_h[..])
+    {
+        *o = if k { r - g - b } else { 0.0 };
+    }
     let d = &d[..];
     let sig = ((p.scales_um.first().copied().unwrap_or(4.0) / um_f) as f32).clamp(0.7, 1.0);
     blur(d, ww, wh, sig, (tmp, buf), ds);
     let ds = &ds[..];
     let rad = (p.peak_radius_um / um_f).ceil().max(1.0) as usize;
-    masked.clear();
-    masked.extend(ok.iter().zip(ds).map(|(&o, &v)| if o { v } else { -1.0 }));
+    let masked = sized(masked, nw);
+    for ((o, &k), &v) in masked.iter_mut().zip(ok).zip(ds) {
+        *o = if k { v } else { -1.0 };
+    }
     max_square(masked, ww, wh, rad, (pad_buf, tmp), peak);
     let (lo, hi, ef) = (
         p.low_contrast as f32,
         p.high_contrast as f32,
         p.edge_fraction as f32,
     );
-    edge.clear();
-    edge.extend(peak.iter().map(|&m| (ef * m).max(lo)));
+    let edge = sized(edge, nw);
+    for (o, &m) in edge.iter_mut().zip(&peak[..]) {
+        *o = (ef * m).max(lo);
+    }
     let edge = &edge[..];
-    mask.clear();
-    mask.extend(
-        ok.iter()
-            .zip(ds)
-            .zip(d)
-            .zip(edge)
-            .map(|(((&o, &s), &dv), &e)| o & (s >= lo) & (dv >= e)),
-    );
-    if !mask.iter().any(|&m| m) {
+    let mask = sized(mask, nw);
+    let mut any = false;
+    for ((((o, &k), &s), &dv), &e) in mask.iter_mut().zip(ok).zip(ds).zip(d).zip(edge) {
+        *o = k & (s >= lo) & (dv >= e);
+        any |= *o;
+    }
+    let mask = &mask[..];
+    if !any {
         return Vec::new();
     }
     // Pieces closer than the merge gap are one vessel.
@@ -859,23 +877,17 @@ fn window_body(
     }
     // Mask cells by group; grown by one cell (within the claim) for the
     // input-pixel decision at the edges.
-    glab.clear();
+    let glab = sized(glab, nw);
     if seeded[1..].iter().all(|&s| s) {
-        glab.extend(
-            gdata
-                .iter()
-                .zip(mask.iter())
-                .map(|(&gl, &m)| if m { gl } else { 0 }),
-        );
+        for ((o, &gl), &m) in glab.iter_mut().zip(gdata).zip(mask) {
+            *o = if m { gl } else { 0 };
+        }
     } else {
-        glab.extend(gdata.iter().zip(mask.iter()).map(|(&gl, &m)| {
-            if m && seeded[gl as usize] {
-                gl
-            } else {
-                0
-            }
-        }));
+        for ((o, &gl), &m) in glab.iter_mut().zip(gdata).zip(mask) {
+            *o = if m && seeded[gl as usize] { gl } else { 0 };
+        }
     }
+    let glab = &glab[..];
     grow1(glab, ww, wh, gdata, (gcol, gmax), grown);
     // Each seeded group's lists sized for all its cells (its cells and
     // pixels are among them: the groups are the merged mask's components,
@@ -1183,14 +1195,12 @@ fn max_square(
 #[inline(always)]
 fn forward_max(a: &mut Vec<f32>, nxt: &mut Vec<f32>, n: usize, s: usize) {
     let step = |a: &[f32], b: &mut Vec<f32>, sh: usize| {
-        b.clear();
-        b.extend(
-            a[..a.len() - sh]
-                .iter()
-                .zip(&a[sh..])
-                .map(|(&x, &y)| x.max(y)),
-        );
-        b.extend_from_slice(&a[a.len() - sh..]);
+        let n = a.len();
+        let b = sized(b, n);
+        for ((o, &x), &y) in b[..n - sh].iter_mut().zip(&a[..n - sh]).zip(&a[sh..]) {
+            *o = x.max(y);
+        }
+        b[n - sh..].copy_from_slice(&a[n - sh..]);
     };
     let mut l = 1;
     while 2 * l <= n {
@@ -1349,16 +1359,16 @@ fn grow1(
             m[y * w + w - 1] = r[w - 1].max(r[w - 2]);
         }
     }
-    out.clear();
-    out.extend(l.iter().zip(near).zip(m.iter()).map(|((&v, &nr), &mx)| {
-        if v != 0 {
+    let out = sized(out, n);
+    for (((o, &v), &nr), &mx) in out.iter_mut().zip(l).zip(near).zip(&m[..]) {
+        *o = if v != 0 {
             v
         } else if nr != 0 {
             mx
         } else {
             0
-        }
-    }));
+        };
+    }
 }
 
 #[cfg(test)]
