@@ -1195,12 +1195,14 @@ fn max_square(
 #[inline(always)]
 fn forward_max(a: &mut Vec<f32>, nxt: &mut Vec<f32>, n: usize, s: usize) {
     let step = |a: &[f32], b: &mut Vec<f32>, sh: usize| {
-        let n = a.len();
-        let b = sized(b, n);
-        for ((o, &x), &y) in b[..n - sh].iter_mut().zip(&a[..n - sh]).zip(&a[sh..]) {
-            *o = x.max(y);
-        }
-        b[n - sh..].copy_from_slice(&a[n - sh..]);
+        b.clear();
+        b.extend(
+            a[..a.len() - sh]
+                .iter()
+                .zip(&a[sh..])
+                .map(|(&x, &y)| x.max(y)),
+        );
+        b.extend_from_slice(&a[a.len() - sh..]);
     };
     let mut l = 1;
     while 2 * l <= n {
