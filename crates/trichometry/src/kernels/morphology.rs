@@ -161,10 +161,40 @@ pub(crate) fn dilate_square_rows_into(
     }
     let k = r.min(w - 1);
     let n = w * h;
+    // The row pass over the plane as one flat run per shift (a cell's
+    // neighbours `d` to the left and right, wrapping into the rows above
+    // and below), then the cells within `k` of a row's ends done again
+    // within their row: long runs instead of one short run per row.
     rows.clear();
-    rows.resize(n, false);
-    for (y, o) in rows.chunks_mut(w).enumerate() {
-        or_shifted(&m[y * w..(y + 1) * w], k, o);
+    rows.extend_from_slice(m);
+    for d in 1..=k {
+        for (o, &s) in rows[..n - d].iter_mut().zip(&m[d..]) {
+            *o |= s;
+        }
+        for (o, &s) in rows[d..].iter_mut().zip(&m[..n - d]) {
+            *o |= s;
+        }
+    }
+    for (y, o) in rows.chunks_exact_mut(w).enumerate() {
+        let src = &m[y * w..(y + 1) * w];
+        if w <= 2 * k {
+            for (x, v) in o.iter_mut().enumerate() {
+                *v = src[x.saturating_sub(k)..(x + k + 1).min(w)].contains(&true);
+            }
+        } else {
+            // Cell x < k: the OR of src[0 ..= x + k] (a running OR); cell
+            // x ≥ w − k: of src[x − k .. w] (running from the end).
+            let mut acc = src[..k].iter().fold(false, |a, &v| a | v);
+            for x in 0..k {
+                acc |= src[x + k];
+                o[x] = acc;
+            }
+            let mut acc = src[w - k..].iter().fold(false, |a, &v| a | v);
+            for x in (w - k..w).rev() {
+                acc |= src[x - k];
+                o[x] = acc;
+            }
+        }
     }
     // The vertical pass over the plane as one flat run per shift (rows `d`
     // above and below; none past the edges): long runs instead of one
@@ -395,10 +425,48 @@ pub fn white_tophat(image: &Plane, radius_px: usize, footprint: Footprint) -> Pl
 mod tests {
 
     #[test]
+    fn flat_window_dilation_equals_the_row_by_row_dilation() {
+        // The reference: each row ORed over ±r columns on its own
+        // (`or_shifted`), then over ±r rows.
+        let mut state = 0x9e37_79b9u32;
+        let mut rnd = move || {
+            state ^= state << 13;
+            state ^= state >> 17;
+            state ^= state << 5;
+            state
+        };
+        let (mut rows, mut got) = (Vec::new(), Vec::new());
+        for case in 0..400 {
+            let (w, h) = (1 + rnd() as usize % 45, 1 + rnd() as usize % 30);
+            let r = rnd() as usize % 6;
+            let density = 1 + rnd() % 12;
+            let m: Vec<bool> = (0..w * h).map(|_| rnd() % 16 < density).collect();
+            dilate_square_rows_into(&m, w, h, r, &mut rows, &mut got);
+            let k = r.min(w - 1);
+            let mut hp = vec![false; w * h];
+            for (y, o) in hp.chunks_mut(w).enumerate() {
+                or_shifted(&m[y * w..(y + 1) * w], k, o);
+            }
+            let mut want = vec![false; w * h];
+            for a in want.chunks_mut(w).enumerate() {
+                or_rows(&hp, w, h, r, a);
+            }
+            assert_eq!(got, want, "case {case} ({w} × {h}, r {r})");
+        }
+    }
+
+    #[test]
     fn square_dilation_equals_the_square_max_filter() {
         // Sparse random-ish pixels, sizes below and above the serial limit,
         // radii 0..=3, a row narrower than the radius.
-        for &(w, h) in &[(1usize, 9usize), (2, 3), (37, 23), (300, 250)] {
+        for &(w, h) in &[
+            (1usize, 9usize),
+            (2, 3),
+            (3, 7),
+            (5, 4),
+            (37, 23),
+            (300, 250),
+        ] {
             let data: Vec<bool> = (0..w * h)
                 .map(|i| (i.wrapping_mul(2_654_435_761) >> 7) % 23 == 0)
                 .collect();

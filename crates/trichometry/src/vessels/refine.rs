@@ -28,7 +28,6 @@ pub(crate) struct Scratch {
     flag: Vec<u8>,
     lnr: Vec<f32>,
     lng: Vec<f32>,
-    lny: Vec<f32>,
     mr: Vec<f32>,
     mg: Vec<f32>,
     mb: Vec<f32>,
@@ -55,14 +54,13 @@ pub(crate) struct Scratch {
     /// The groups' labels, and the labelling's buffers.
     gdata: Vec<u32>,
     comps: Components,
+    /// Cells of each group.
+    gsize: Vec<usize>,
     /// One row's cells that pass the seed's cell tests.
     seed: Vec<bool>,
     /// [`grow1`]'s passes.
     gcol: Vec<u32>,
     gmax: Vec<u32>,
-    bgc_h: Vec<f32>,
-    bgc_y: Vec<f32>,
-    bgc_r: Vec<f32>,
     /// The backgrounds of the current coarse row under each window column.
     row_h: Vec<f32>,
     row_y: Vec<f32>,
@@ -80,7 +78,6 @@ impl Scratch {
         let f32s = [
             &self.lnr,
             &self.lng,
-            &self.lny,
             &self.mr,
             &self.mg,
             &self.mb,
@@ -93,9 +90,6 @@ impl Scratch {
             &self.peak,
             &self.pad,
             &self.edge,
-            &self.bgc_h,
-            &self.bgc_y,
-            &self.bgc_r,
             &self.row_h,
             &self.row_y,
             &self.row_r,
@@ -113,10 +107,11 @@ impl Scratch {
             &self.seed,
         ];
         let spans = [&self.spans, &self.cspan, &self.need];
+        let sizes = [&self.cxs, &self.cys, &self.gsize];
         4 * f32s.iter().map(|v| v.capacity()).sum::<usize>()
             + bools.iter().map(|v| v.capacity()).sum::<usize>()
             + 2 * size * spans.iter().map(|v| v.capacity()).sum::<usize>()
-            + size * (self.cxs.capacity() + self.cys.capacity())
+            + size * sizes.iter().map(|v| v.capacity()).sum::<usize>()
             + 4 * (self.glab.capacity()
                 + self.grown.capacity()
                 + self.gdata.capacity()
@@ -132,6 +127,15 @@ impl Scratch {
 fn reset<T: Clone>(v: &mut Vec<T>, n: usize, x: T) -> &mut [T] {
     v.clear();
     v.resize(n, x);
+    v
+}
+
+/// `v` holding `n` values (those kept are not cleared: the caller writes
+/// every one), as a slice: filled by `iter_mut` and `zip` over slices, the
+/// loops vectorise with no run-time overlap checks.
+#[inline(always)]
+fn sized<T: Copy + Default>(v: &mut Vec<T>, n: usize) -> &mut [T] {
+    v.resize(n, T::default());
     v
 }
 
@@ -479,7 +483,6 @@ fn window_body(
         flag,
         lnr,
         lng,
-        lny,
         mr,
         mg,
         mb,
@@ -505,12 +508,10 @@ fn window_body(
         grown,
         gdata,
         comps,
+        gsize,
         seed,
         gcol,
         gmax,
-        bgc_h,
-        bgc_y,
-        bgc_r,
         row_h,
         row_y,
         row_r,
@@ -526,7 +527,6 @@ fn window_body(
     let flag = reset(flag, nw, 0u8);
     let lnr = reset(lnr, nw, 0.0f32);
     let lng = reset(lng, nw, 0.0f32);
-    let lny = reset(lny, nw, 0.0f32);
     // Cell means of R, G, B: only when a cell is several input pixels (a
     // cell of one pixel reads its colour from the input).
     let cells_avg = ff > 1;
@@ -539,31 +539,26 @@ fn window_body(
     // for claimed cells, through the hair margin then the seed clearance
     // (the cells of one input pixel; elsewhere every cell is read).
     let reach = margin + clear;
+    // Per window row, the span of claimed cells (`(usize::MAX, 0)`: none).
+    cspan.clear();
     for wy in 0..wh {
         let row = wy * ww..(wy + 1) * ww;
         if wy > 0 && cys[wy] == cys[wy - 1] {
             // The same coarse row as the row above: the same claims.
             claimed.copy_within(row.start - ww..row.start, row.start);
+            cspan.push(cspan[wy - 1]);
             continue;
         }
         let crow = &claim[cys[wy] * c.w..(cys[wy] + 1) * c.w];
-        for (cl, &cx) in claimed[row].iter_mut().zip(cxs) {
+        for (cl, &cx) in claimed[row.clone()].iter_mut().zip(cxs) {
             *cl = crow[cx] == lab;
         }
+        cspan.push(true_span(&claimed[row]));
     }
     need.clear();
     if cells_avg {
         need.resize(wh, (0, ww));
     } else {
-        cspan.clear();
-        cspan.extend(
-            claimed
-                .chunks_exact(ww)
-                .map(|r| match r.iter().position(|&v| v) {
-                    Some(a) => (a, ww - r.iter().rev().position(|&v| v).unwrap_or(0)),
-                    None => (usize::MAX, 0),
-                }),
-        );
         need.extend((0..wh).map(|wy| {
             let (a, b) = cspan[wy.saturating_sub(reach)..(wy + reach + 1).min(wh)]
                 .iter()
@@ -576,6 +571,16 @@ fn window_body(
         }));
     }
     let need = &need[..];
+    // Exclusions as on the coarse level, with the cells' own values, in the
+    // same pass as the cells' values (the logarithm of the luminance is used
+    // there only).
+    let (be, de) = (p.bright_exclude as f32, p.dark_red_exclude as f32);
+    let exclude = |fl: u8, ly: f32, lr: f32, by: f32, br: f32| {
+        (fl == 1) | ((fl == 0) & ((ly - by >= be) | (lr - br <= -de)))
+    };
+    let bg_h = reset(bg_h, nw, 0.0f32);
+    let ex0 = reset(ex0, nw, false);
+    let mut last_cy = usize::MAX;
     for wy in 0..wh {
         let fy = fy0 + wy;
         if let Some(&cy) = cys.get(wy + PREFETCH_ROWS) {
@@ -583,24 +588,71 @@ fn window_body(
                 prefetch_coarse(c, claim, cy, cx_span.clone());
             }
         }
-        if !cells_avg {
+        if !cells_avg && fy + PREFETCH_ROWS < fy1 {
             // The input rows a few rows ahead: each row is on its own memory
             // pages, which the hardware prefetchers do not cross (the first
             // rows were asked for on entry).
-            if fy + PREFETCH_ROWS < fy1 {
-                let ya = fy + PREFETCH_ROWS;
-                let (a, b) = need[wy + PREFETCH_ROWS];
-                if a < b {
-                    prefetch_row(rgb, valid, hm, ya * w0 + fx0 + a..ya * w0 + fx0 + b);
+            let ya = fy + PREFETCH_ROWS;
+            let (a, b) = need[wy + PREFETCH_ROWS];
+            if a < b {
+                prefetch_row(rgb, valid, hm, ya * w0 + fx0 + a..ya * w0 + fx0 + b);
+            }
+        }
+        let cy = cys[wy];
+        if cy != last_cy {
+            last_cy = cy;
+            // The backgrounds over the window's coarse columns (the values
+            // of their planes: `CentresInterp`), for the cells needed on the
+            // window rows of this coarse row, spread under those columns
+            // once per coarse row: the rows below are then contiguous (no
+            // gathers).
+            let (ua, ub) = need[wy..]
+                .iter()
+                .zip(&cys[wy..])
+                .take_while(|&(_, &y)| y == cy)
+                .fold((usize::MAX, 0), |(a, b), (&(x0, x1), _)| {
+                    if x0 < x1 {
+                        (a.min(x0), b.max(x1))
+                    } else {
+                        (a, b)
+                    }
+                });
+            if ua < ub {
+                // Column by column (`cxs` does not decrease): each coarse
+                // column's three values (`CentresInterp::row_span`'s), then
+                // written under its run of cells.
+                let (h_top, h_bot, h_ty) = c.bg_h.row_parts(cy);
+                let (y_top, y_bot, y_ty) = c.bg_y.row_parts(cy);
+                let (r_top, r_bot, r_ty) = c.bg_r.row_parts(cy);
+                for out in [&mut *row_h, &mut *row_y, &mut *row_r] {
+                    out.resize(ww, 0.0);
+                }
+                let mut wx = ua;
+                while wx < ub {
+                    let cx = cxs[wx];
+                    let v = (
+                        lerp(h_top[cx], h_bot[cx], h_ty),
+                        lerp(y_top[cx], y_bot[cx], y_ty),
+                        lerp(r_top[cx], r_bot[cx], r_ty),
+                    );
+                    while wx < ub && cxs[wx] == cx {
+                        (row_h[wx], row_y[wx], row_r[wx]) = v;
+                        wx += 1;
+                    }
                 }
             }
-            // The logarithms straight from the input rows (vectorised),
-            // over the cells needed.
-            let (na, nb) = need[wy];
-            if na >= nb {
-                continue;
-            }
-            let row = wy * ww + na..wy * ww + nb;
+        }
+        // Over the cells needed (elsewhere no exclusion, background 0:
+        // neither is read).
+        let (na, nb) = need[wy];
+        if na >= nb {
+            continue;
+        }
+        let row = wy * ww + na..wy * ww + nb;
+        bg_h[row.clone()].copy_from_slice(&row_h[na..nb]);
+        let (by, br) = (&row_y[na..nb], &row_r[na..nb]);
+        if !cells_avg {
+            // The logarithms straight from the input rows (vectorised).
             let src = fy * w0 + fx0 + na..fy * w0 + fx0 + nb;
             let (r, g, b) = (
                 &rgb.r[src.clone()],
@@ -613,18 +665,27 @@ fn window_body(
             for (l, &v) in lng[row.clone()].iter_mut().zip(g) {
                 *l = ln_fast(v.max(1e-4));
             }
-            for (((l, &r), &g), &b) in lny[row.clone()].iter_mut().zip(r).zip(g).zip(b) {
-                *l = ln_fast((0.2126 * r + 0.7152 * g + 0.0722 * b).max(1e-4));
-            }
             for (fl, &v) in flag[row.clone()].iter_mut().zip(&valid.data[src.clone()]) {
                 *fl = (!v as u8) << 1;
             }
             if !hm.is_empty() {
-                for (fl, &hh) in flag[row].iter_mut().zip(&hm[src]) {
+                for (fl, &hh) in flag[row.clone()].iter_mut().zip(&hm[src]) {
                     if *fl == 0 {
                         *fl = hh as u8;
                     }
                 }
+            }
+            for ((((((e, &fl), &lr), (&r, &g)), &b), &by), &br) in ex0[row.clone()]
+                .iter_mut()
+                .zip(&flag[row.clone()])
+                .zip(&lnr[row])
+                .zip(r.iter().zip(g))
+                .zip(b)
+                .zip(by)
+                .zip(br)
+            {
+                let ly = ln_fast((0.2126 * r + 0.7152 * g + 0.0722 * b).max(1e-4));
+                *e = exclude(fl, ly, lr, by, br);
             }
             continue;
         }
@@ -650,132 +711,77 @@ fn window_body(
             mg[k] = s[1] * inv;
             mb[k] = s[2] * inv;
         }
-        let row = wy * ww..(wy + 1) * ww;
         for (l, &v) in lnr[row.clone()].iter_mut().zip(&mr[row.clone()]) {
             *l = ln_fast(v.max(1e-4));
         }
         for (l, &v) in lng[row.clone()].iter_mut().zip(&mg[row.clone()]) {
             *l = ln_fast(v.max(1e-4));
         }
-        for (((l, &r), &g), &b) in lny[row.clone()]
-            .iter_mut()
-            .zip(&mr[row.clone()])
-            .zip(&mg[row.clone()])
-            .zip(&mb[row])
-        {
-            *l = ln_fast((0.2126 * r + 0.7152 * g + 0.0722 * b).max(1e-4));
-        }
-    }
-    // Exclusions as on the coarse level, with the cells' own values.
-    let (be, de) = (p.bright_exclude as f32, p.dark_red_exclude as f32);
-    let bg_h = reset(bg_h, nw, 0.0f32);
-    let ex0 = reset(ex0, nw, false);
-    // The backgrounds over the window's coarse columns, per coarse row
-    // (the values of their planes: `CentresInterp`).
-    let mut last_cy = usize::MAX;
-    for (wy, &cy) in cys.iter().enumerate() {
-        if cy != last_cy {
-            last_cy = cy;
-            // The cells needed on the window rows of this coarse row.
-            let (ua, ub) = need[wy..]
-                .iter()
-                .zip(&cys[wy..])
-                .take_while(|&(_, &y)| y == cy)
-                .fold((usize::MAX, 0), |(a, b), (&(x0, x1), _)| {
-                    if x0 < x1 {
-                        (a.min(x0), b.max(x1))
-                    } else {
-                        (a, b)
-                    }
-                });
-            if ua >= ub {
-                continue;
-            }
-            let (cxa, ncx) = (cxs[ua], cxs[ub - 1] + 1 - cxs[ua]);
-            for (bg, out) in [
-                (&c.bg_h, &mut *bgc_h),
-                (&c.bg_y, &mut *bgc_y),
-                (&c.bg_r, &mut *bgc_r),
-            ] {
-                out.clear();
-                out.resize(ncx, 0.0);
-                bg.row_span(cy, cxa, out);
-            }
-            // Spread under those columns once per coarse row: the rows
-            // below are then contiguous (no gathers).
-            for (out, src) in [
-                (&mut *row_h, &bgc_h[..]),
-                (&mut *row_y, &bgc_y[..]),
-                (&mut *row_r, &bgc_r[..]),
-            ] {
-                out.resize(ww, 0.0);
-                for (o, &cx) in out[ua..ub].iter_mut().zip(&cxs[ua..ub]) {
-                    *o = src[cx - cxa];
-                }
-            }
-        }
-        // Over the cells needed (elsewhere no exclusion, background 0:
-        // neither is read).
-        let (na, nb) = need[wy];
-        if na >= nb {
-            continue;
-        }
-        let row = wy * ww + na..wy * ww + nb;
-        bg_h[row.clone()].copy_from_slice(&row_h[na..nb]);
-        for (((((e, &fl), &ly), &lr), &by), &br) in ex0[row.clone()]
+        for ((((((e, &fl), &lr), (&r, &g)), &b), &by), &br) in ex0[row.clone()]
             .iter_mut()
             .zip(&flag[row.clone()])
-            .zip(&lny[row.clone()])
-            .zip(&lnr[row])
-            .zip(&row_y[na..nb])
-            .zip(&row_r[na..nb])
+            .zip(&lnr[row.clone()])
+            .zip(mr[row.clone()].iter().zip(&mg[row.clone()]))
+            .zip(&mb[row])
+            .zip(by)
+            .zip(br)
         {
-            *e = (fl == 1) | ((fl == 0) & ((ly - by >= be) | (lr - br <= -de)));
+            let ly = ln_fast((0.2126 * r + 0.7152 * g + 0.0722 * b).max(1e-4));
+            *e = exclude(fl, ly, lr, by, br);
         }
     }
     // Hair and the bright / dark-red exclusions, with the hair margin.
     dilate_square_rows_into(ex0, ww, wh, margin, rows, ex);
-    notok.clear();
-    notok.extend(flag.iter().zip(ex.iter()).map(|(&f, &e)| f != 0 || e));
+    let notok = sized(notok, nw);
+    for ((o, &f), &e) in notok.iter_mut().zip(&flag[..]).zip(&ex[..]) {
+        *o = (f != 0) | e;
+    }
     // Seeds keep off excluded cells and 2 cells off the frame.
     dilate_square_rows_into(notok, ww, wh, clear, rows, near);
     let near = &near[..];
-    ok.clear();
-    ok.extend(notok.iter().zip(claimed.iter()).map(|(&n, &c)| !n && c));
+    let ok = sized(ok, nw);
+    for ((o, &n), &c) in ok.iter_mut().zip(&notok[..]).zip(&claimed[..]) {
+        *o = !n & c;
+    }
     let ok = &ok[..];
-    d.clear();
-    d.extend(
-        ok.iter()
-            .zip(lnr.iter())
-            .zip(lng.iter())
-            .zip(bg_h.iter())
-            .map(|(((&o, &r), &g), &b)| if o { r - g - b } else { 0.0 }),
-    );
+    let d = sized(d, nw);
+    for ((((o, &k), &r), &g), &b) in d
+        .iter_mut()
+        .zip(ok)
+        .zip(&lnr[..])
+        .zip(&lng[..])
+        .zip(&bg_h[..])
+    {
+        *o = if k { r - g - b } else { 0.0 };
+    }
     let d = &d[..];
     let sig = ((p.scales_um.first().copied().unwrap_or(4.0) / um_f) as f32).clamp(0.7, 1.0);
     blur(d, ww, wh, sig, (tmp, buf), ds);
     let ds = &ds[..];
     let rad = (p.peak_radius_um / um_f).ceil().max(1.0) as usize;
-    masked.clear();
-    masked.extend(ok.iter().zip(ds).map(|(&o, &v)| if o { v } else { -1.0 }));
+    let masked = sized(masked, nw);
+    for ((o, &k), &v) in masked.iter_mut().zip(ok).zip(ds) {
+        *o = if k { v } else { -1.0 };
+    }
     max_square(masked, ww, wh, rad, (pad_buf, tmp), peak);
     let (lo, hi, ef) = (
         p.low_contrast as f32,
         p.high_contrast as f32,
         p.edge_fraction as f32,
     );
-    edge.clear();
-    edge.extend(peak.iter().map(|&m| (ef * m).max(lo)));
+    let edge = sized(edge, nw);
+    for (o, &m) in edge.iter_mut().zip(&peak[..]) {
+        *o = (ef * m).max(lo);
+    }
     let edge = &edge[..];
-    mask.clear();
-    mask.extend(
-        ok.iter()
-            .zip(ds)
-            .zip(d)
-            .zip(edge)
-            .map(|(((&o, &s), &dv), &e)| o & (s >= lo) & (dv >= e)),
-    );
-    if !mask.iter().any(|&m| m) {
+    let mask = sized(mask, nw);
+    let mut any = false;
+    for ((((o, &k), &s), &dv), &e) in mask.iter_mut().zip(ok).zip(ds).zip(d).zip(edge) {
+        *o = k & (s >= lo) & (dv >= e);
+        any |= *o;
+    }
+    let mask = &mask[..];
+    if !any {
         return Vec::new();
     }
     // Pieces closer than the merge gap are one vessel.
@@ -871,30 +877,32 @@ fn window_body(
     }
     // Mask cells by group; grown by one cell (within the claim) for the
     // input-pixel decision at the edges.
-    glab.clear();
+    let glab = sized(glab, nw);
     if seeded[1..].iter().all(|&s| s) {
-        glab.extend(
-            gdata
-                .iter()
-                .zip(mask.iter())
-                .map(|(&gl, &m)| if m { gl } else { 0 }),
-        );
+        for ((o, &gl), &m) in glab.iter_mut().zip(gdata).zip(mask) {
+            *o = if m { gl } else { 0 };
+        }
     } else {
-        glab.extend(gdata.iter().zip(mask.iter()).map(|(&gl, &m)| {
-            if m && seeded[gl as usize] {
-                gl
-            } else {
-                0
-            }
-        }));
+        for ((o, &gl), &m) in glab.iter_mut().zip(gdata).zip(mask) {
+            *o = if m && seeded[gl as usize] { gl } else { 0 };
+        }
     }
+    let glab = &glab[..];
     grow1(glab, ww, wh, gdata, (gcol, gmax), grown);
+    // Each seeded group's lists sized for all its cells (its cells and
+    // pixels are among them: the groups are the merged mask's components,
+    // and the growth stays inside them), so they never grow while filled.
+    comps.sizes_into(gsize);
     let mut out: Vec<Found> = (0..ng)
-        .map(|_| Found {
+        .map(|l| {
+            let n = if seeded[l] { gsize[l] } else { 0 };
+            (Vec::with_capacity(n * ff * ff), Vec::with_capacity(n))
+        })
+        .map(|(pix0, cells)| Found {
             candidate: lab,
-            pix0: Vec::new(),
+            pix0,
             core_px: 0,
-            cells: Vec::new(),
+            cells,
             sum_xy: (0.0, 0.0),
             rgb_in: ([0.0; 3], 0),
             peak: f64::MIN,
@@ -1013,6 +1021,58 @@ fn window_body(
             o
         })
         .collect()
+}
+
+/// The first and one past the last index of `row` holding `true`, or
+/// `(usize::MAX, 0)` when none does: eight cells at a time from each end
+/// (a `bool` is one byte, 0 or 1), then one by one.
+#[inline(always)]
+fn true_span(row: &[bool]) -> (usize, usize) {
+    let word = |s: &[bool]| {
+        let mut b = [0u8; 8];
+        for (d, &v) in b.iter_mut().zip(s) {
+            *d = v as u8;
+        }
+        u64::from_le_bytes(b)
+    };
+    let w = row.len();
+    let mut a = 0;
+    loop {
+        if a + 8 <= w {
+            let v = word(&row[a..a + 8]);
+            if v == 0 {
+                a += 8;
+                continue;
+            }
+            a += (v.trailing_zeros() / 8) as usize;
+        } else {
+            while a < w && !row[a] {
+                a += 1;
+            }
+        }
+        break;
+    }
+    if a == w {
+        return (usize::MAX, 0);
+    }
+    // A `true` at `a`: the last one lies at or after it.
+    let mut b = w;
+    loop {
+        if b >= a + 8 {
+            let v = word(&row[b - 8..b]);
+            if v == 0 {
+                b -= 8;
+                continue;
+            }
+            b -= (v.leading_zeros() / 8) as usize;
+        } else {
+            while !row[b - 1] {
+                b -= 1;
+            }
+        }
+        break;
+    }
+    (a, b)
 }
 
 /// One group's colour sums, cell count and peak contrast while a run of
@@ -1301,16 +1361,16 @@ fn grow1(
             m[y * w + w - 1] = r[w - 1].max(r[w - 2]);
         }
     }
-    out.clear();
-    out.extend(l.iter().zip(near).zip(m.iter()).map(|((&v, &nr), &mx)| {
-        if v != 0 {
+    let out = sized(out, n);
+    for (((o, &v), &nr), &mx) in out.iter_mut().zip(l).zip(near).zip(&m[..]) {
+        *o = if v != 0 {
             v
         } else if nr != 0 {
             mx
         } else {
             0
-        }
-    }));
+        };
+    }
 }
 
 #[cfg(test)]
@@ -1410,6 +1470,23 @@ mod tests {
                 m
             })
             .collect()
+    }
+
+    #[test]
+    fn word_scanned_span_equals_the_cell_by_cell_span() {
+        let mut rnd = super::super::tests::xorshift32(17);
+        for case in 0..2000 {
+            let w = rnd() as usize % 70;
+            // None, sparse, dense and full rows.
+            let density = [0, 1, 2, 4, 8, 32, 60, 64][rnd() as usize % 8];
+            let row: Vec<bool> = (0..w).map(|_| rnd() % 64 < density).collect();
+            // The reference: the first way the spans were read.
+            let want = match row.iter().position(|&v| v) {
+                Some(a) => (a, w - row.iter().rev().position(|&v| v).unwrap_or(0)),
+                None => (usize::MAX, 0),
+            };
+            assert_eq!(true_span(&row), want, "case {case} ({row:?})");
+        }
     }
 
     #[test]
