@@ -216,7 +216,27 @@ fn thin_bits(data: &[bool], w: usize, h: usize) -> Mask {
                 .fold(0u64, |a, (x, &b)| a | ((b as u64) << x))
         })
         .collect();
-    let mut del = vec![0u64; h];
+    thin_bit_rows(&mut rows, w, &mut Vec::new());
+    let mut out = Vec::with_capacity(w * h);
+    for &r in &rows {
+        out.extend((0..w).map(|x| (r >> x) & 1 != 0));
+    }
+    Mask {
+        width: w,
+        height: h,
+        data: out,
+    }
+}
+
+/// [`thin_bits`] in place on the rows of a mask `w` ≤ 64 pixels wide
+/// (`rows[y]` bit x = pixel (x, y); bits at x ≥ `w` clear), working in
+/// `del` (its contents do not matter): the skeleton of [`skeletonize`]
+/// without a `bool` image in or out.
+pub(crate) fn thin_bit_rows(rows: &mut [u64], w: usize, del: &mut Vec<u64>) {
+    debug_assert!(w <= 64);
+    let h = rows.len();
+    del.clear();
+    del.resize(h, 0);
     // Rows of the state before the subiteration (0 outside).
     let at = |rows: &[u64], y: isize| -> u64 {
         if y < 0 || y as usize >= h {
@@ -229,11 +249,7 @@ fn thin_bits(data: &[bool], w: usize, h: usize) -> Mask {
         let mut changed = false;
         for sub in 0..2 {
             for (y, d) in del.iter_mut().enumerate() {
-                let (up, mid, dn) = (
-                    at(&rows, y as isize - 1),
-                    rows[y],
-                    at(&rows, y as isize + 1),
-                );
+                let (up, mid, dn) = (at(rows, y as isize - 1), rows[y], at(rows, y as isize + 1));
                 if mid == 0 {
                     *d = 0;
                     continue;
@@ -269,7 +285,7 @@ fn thin_bits(data: &[bool], w: usize, h: usize) -> Mask {
                 };
                 *d = mid & two & ztwo & tone & !ttwo & !keep;
             }
-            for (r, &d) in rows.iter_mut().zip(&del) {
+            for (r, &d) in rows.iter_mut().zip(del.iter()) {
                 changed |= d != 0;
                 *r &= !d;
             }
@@ -290,22 +306,13 @@ fn thin_bits(data: &[bool], w: usize, h: usize) -> Mask {
             let yi = y as isize;
             let mut c = 0u8;
             for (k, &(dx, dy)) in NB.iter().enumerate() {
-                c |= bit(&rows, x + dx, yi + dy) << k;
+                c |= bit(rows, x + dx, yi + dy) << k;
             }
             let (n, e, s, wst) = (c & 1 != 0, c & 4 != 0, c & 16 != 0, c & 64 != 0);
             if (n || s) && (e || wst) && yokoi8(c) == 1 {
                 rows[y] &= !(1u64 << x);
             }
         }
-    }
-    let mut out = Vec::with_capacity(w * h);
-    for &r in &rows {
-        out.extend((0..w).map(|x| (r >> x) & 1 != 0));
-    }
-    Mask {
-        width: w,
-        height: h,
-        data: out,
     }
 }
 
