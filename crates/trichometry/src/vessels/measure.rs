@@ -36,9 +36,8 @@
 //! 4. `loop` otherwise (elongated, few turns: a hairpin seen from above,
 //!    whether its limbs segment apart as a U or together as a bar).
 
-use super::segment::mask_of;
 use super::{VesselClass, VesselParams};
-use crate::kernels::{skeletonize, thin_bit_rows};
+use crate::kernels::thin_bit_rows;
 
 /// Shape figures of one component (work pixels).
 #[derive(Debug, Clone, Default)]
@@ -81,8 +80,6 @@ pub(crate) struct ShapeScratch {
     sk: Vec<u64>,
     /// Deletions of a thinning subiteration.
     del: Vec<u64>,
-    /// The box as a `bool` image (boxes wider than 64 pixels).
-    img: Vec<bool>,
     skel: Vec<usize>,
     /// Skeleton number of the first skeleton pixel of each word of `sk`.
     rank: Vec<u32>,
@@ -105,8 +102,7 @@ const W: u8 = 16;
 
 /// [`shape`], compiled per instruction set there. The component's box
 /// (with a border of one pixel) is held as bit rows of `nw` words (bit
-/// x % 64 of word x / 64 is box pixel x), thinned as such when it is at
-/// most 64 pixels wide. The skeleton's pixels are numbered in raster order
+/// x % 64 of word x / 64 is box pixel x), and thinned as such. The skeleton's pixels are numbered in raster order
 /// (counted from `rank`), so the order of the box indices and of the
 /// numbers is one: the Dijkstra below takes its heap entries, ties and
 /// farthest pixels in the same order as by box index.
@@ -159,7 +155,6 @@ fn shape_body(pix: &[(usize, usize)], sc: &mut ShapeScratch) -> Shape {
         edge,
         sk,
         del,
-        img,
         skel,
         rank,
         nb,
@@ -179,23 +174,8 @@ fn shape_body(pix: &[(usize, usize)], sc: &mut ShapeScratch) -> Shape {
     let comp = &comp[..];
     let dt = HalfWidths::new(comp, nw, bw, edge);
     sk.clear();
-    if nw == 1 {
-        sk.extend_from_slice(comp);
-        thin_bit_rows(sk, bw, del);
-    } else {
-        img.clear();
-        for y in 0..bh {
-            img.extend((0..bw).map(|x| bit_at(comp, nw, x, y)));
-        }
-        let m = mask_of(std::mem::take(img), bw, bh);
-        let thin = skeletonize(&m).data;
-        *img = m.data;
-        sk.resize(bh * nw, 0);
-        for (i, _) in thin.iter().enumerate().filter(|(_, &b)| b) {
-            let (x, y) = (i % bw, i / bw);
-            sk[y * nw + x / 64] |= 1u64 << (x % 64);
-        }
-    }
+    sk.extend_from_slice(comp);
+    thin_bit_rows(sk, nw, bw, del);
     let sk = &sk[..];
     // Skeleton pixels (box indices) in raster order, and the number of the
     // first of each word.
@@ -635,7 +615,8 @@ pub(crate) fn classify(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::kernels::label;
+    use crate::kernels::{label, skeletonize};
+    use crate::vessels::segment::mask_of;
 
     /// A U tube 3 px wide: limbs 30 px long, 10 px apart (centre to centre).
     fn u_tube() -> Vec<(usize, usize)> {
