@@ -573,21 +573,25 @@ mod tests {
         let mut rnd = super::super::tests::xorshift32(77);
         for case in 0..400 {
             // Random blobs in raster order (or, every fifth, shuffled).
-            let mut blob = |ox: usize, oy: usize| -> Vec<Cell> {
+            let blob = |rnd: &mut dyn FnMut() -> u32| -> Vec<Cell> {
+                let (ox, oy) = (20 + rnd() as usize % 40, 20 + rnd() as usize % 40);
                 let (w, h) = (1 + rnd() as usize % 30, 1 + rnd() as usize % 30);
                 let d = 1 + rnd() % 100;
-                let mut c: Vec<Cell> = (0..h)
-                    .flat_map(|y| (0..w).map(move |x| (ox + x, oy + y)))
-                    .filter(|_| rnd() % 100 < d)
-                    .collect();
+                let mut c: Vec<Cell> = Vec::new();
+                for y in 0..h {
+                    for x in 0..w {
+                        if rnd() % 100 < d {
+                            c.push((ox + x, oy + y));
+                        }
+                    }
+                }
                 if case % 5 == 0 && c.len() > 1 {
                     let k = rnd() as usize % c.len();
                     c.swap(0, k);
                 }
                 c
             };
-            let a = blob(20 + rnd() as usize % 40, 20 + rnd() as usize % 40);
-            let b = blob(20 + rnd() as usize % 40, 20 + rnd() as usize % 40);
+            let (a, b) = (blob(&mut rnd), blob(&mut rnd));
             if a.is_empty() || b.is_empty() {
                 continue;
             }
