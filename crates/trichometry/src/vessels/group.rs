@@ -61,7 +61,7 @@ pub(crate) fn join_pieces(
     let reach_r = ridge_cells + 1.0;
     let g = search_cells(reach_h.max(reach_r));
     let bbox: Vec<(usize, usize, usize, usize)> =
-        found.iter().map(|f| cell_box(&f.cells)).collect();
+        found.par_iter().map(|f| cell_box(&f.cells)).collect();
     // The closest cells of two pieces are on their boundaries. Each piece's
     // end window: `end_cells`, or `END_WIDTHS` of its tube widths when
     // wider. Both from one mask of the piece's box.
@@ -341,8 +341,9 @@ fn merge(
     for i in 0..n {
         joined[roots[i]] |= roots[i] != i;
     }
+    // Sorted in parallel (each record on its own), collected in order.
     slots
-        .into_iter()
+        .into_par_iter()
         .zip(joined)
         .filter_map(|(f, j)| f.map(|f| (f, j)))
         .map(|(mut f, j)| {
