@@ -46,6 +46,7 @@ pub(crate) use self::morphology::{dilate_square_rows, dilate_square_rows_into};
 pub(crate) use self::pages::{reuse_len, zeroed_vec};
 pub use self::paint::paint_tubes;
 pub(crate) use self::paint::paint_tubes_and_mask;
+pub(crate) use self::thin::thin_bit_rows;
 pub use self::thin::{
     skeleton_graph, skeletonize, NodeKind, SkeletonBranch, SkeletonGraph, SkeletonNode,
 };

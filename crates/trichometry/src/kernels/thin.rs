@@ -216,38 +216,84 @@ fn thin_bits(data: &[bool], w: usize, h: usize) -> Mask {
                 .fold(0u64, |a, (x, &b)| a | ((b as u64) << x))
         })
         .collect();
-    let mut del = vec![0u64; h];
-    // Rows of the state before the subiteration (0 outside).
-    let at = |rows: &[u64], y: isize| -> u64 {
-        if y < 0 || y as usize >= h {
+    thin_bit_rows(&mut rows, 1, w, &mut Vec::new());
+    let mut out = Vec::with_capacity(w * h);
+    for &r in &rows {
+        out.extend((0..w).map(|x| (r >> x) & 1 != 0));
+    }
+    Mask {
+        width: w,
+        height: h,
+        data: out,
+    }
+}
+
+/// [`thin_bits`] in place on the bit rows of a mask `w` pixels wide, `nw`
+/// words a row (bit x % 64 of word x / 64 of a row = pixel x; bits at
+/// x ≥ `w` clear), working in `del` (its contents do not matter): the
+/// skeleton of [`skeletonize`] without a `bool` image in or out. A row's
+/// neighbours across a word's edge come from the next word's end bit.
+pub(crate) fn thin_bit_rows(rows: &mut [u64], nw: usize, w: usize, del: &mut Vec<u64>) {
+    if nw == 1 {
+        thin_words::<true>(rows, 1, w, del);
+    } else {
+        thin_words::<false>(rows, nw, w, del);
+    }
+}
+
+/// [`thin_bit_rows`]; `SINGLE`: rows of one word (no neighbour words).
+#[inline(always)]
+fn thin_words<const SINGLE: bool>(rows: &mut [u64], nw: usize, w: usize, del: &mut Vec<u64>) {
+    debug_assert!(nw > 0 && w <= 64 * nw);
+    let h = rows.len() / nw;
+    del.clear();
+    del.resize(rows.len(), 0);
+    // Word `k` of row `y` of the state before the subiteration (0 outside).
+    let at = |rows: &[u64], y: isize, k: isize| -> u64 {
+        if y < 0 || y as usize >= h || k < 0 || k as usize >= nw {
             0
         } else {
-            rows[y as usize]
+            rows[y as usize * nw + k as usize]
         }
     };
     loop {
         let mut changed = false;
         for sub in 0..2 {
-            for (y, d) in del.iter_mut().enumerate() {
-                let (up, mid, dn) = (
-                    at(&rows, y as isize - 1),
-                    rows[y],
-                    at(&rows, y as isize + 1),
-                );
+            for (wi, d) in del.iter_mut().enumerate() {
+                let mid = rows[wi];
                 if mid == 0 {
                     *d = 0;
                     continue;
                 }
+                let (y, k) = ((wi / nw) as isize, (wi % nw) as isize);
+                let (up, dn) = (at(rows, y - 1, k), at(rows, y + 1, k));
+                // The words left and right (their bits next to this word).
+                let ((upl, midl, dnl), (upr, midr, dnr)) = if SINGLE {
+                    ((0, 0, 0), (0, 0, 0))
+                } else {
+                    (
+                        (
+                            at(rows, y - 1, k - 1),
+                            at(rows, y, k - 1),
+                            at(rows, y + 1, k - 1),
+                        ),
+                        (
+                            at(rows, y - 1, k + 1),
+                            at(rows, y, k + 1),
+                            at(rows, y + 1, k + 1),
+                        ),
+                    )
+                };
                 // P2 … P9: N, NE, E, SE, S, SW, W, NW (bit x = neighbour of x).
                 let p = [
                     up,
-                    up >> 1,
-                    mid >> 1,
-                    dn >> 1,
+                    (up >> 1) | (upr << 63),
+                    (mid >> 1) | (midr << 63),
+                    (dn >> 1) | (dnr << 63),
                     dn,
-                    dn << 1,
-                    mid << 1,
-                    up << 1,
+                    (dn << 1) | (dnl >> 63),
+                    (mid << 1) | (midl >> 63),
+                    (up << 1) | (upl >> 63),
                 ];
                 let (mut one, mut two, mut zone, mut ztwo) = (0u64, 0u64, 0u64, 0u64);
                 let (mut tone, mut ttwo) = (0u64, 0u64);
@@ -269,7 +315,7 @@ fn thin_bits(data: &[bool], w: usize, h: usize) -> Mask {
                 };
                 *d = mid & two & ztwo & tone & !ttwo & !keep;
             }
-            for (r, &d) in rows.iter_mut().zip(&del) {
+            for (r, &d) in rows.iter_mut().zip(del.iter()) {
                 changed |= d != 0;
                 *r &= !d;
             }
@@ -280,32 +326,24 @@ fn thin_bits(data: &[bool], w: usize, h: usize) -> Mask {
     }
     // Staircase removal, sequential in raster order (as the row path).
     let bit = |rows: &[u64], x: isize, y: isize| -> u8 {
-        (x >= 0 && (x as usize) < w && (at(rows, y) >> x) & 1 != 0) as u8
+        (x >= 0 && (x as usize) < w && (at(rows, y, x / 64) >> (x % 64)) & 1 != 0) as u8
     };
-    for y in 0..h {
-        let mut todo = rows[y];
+    for wi in 0..rows.len() {
+        let (y, base) = ((wi / nw) as isize, (wi % nw * 64) as isize);
+        let mut todo = rows[wi];
         while todo != 0 {
-            let x = todo.trailing_zeros() as isize;
+            let b = todo.trailing_zeros();
             todo &= todo - 1;
-            let yi = y as isize;
+            let x = base + b as isize;
             let mut c = 0u8;
             for (k, &(dx, dy)) in NB.iter().enumerate() {
-                c |= bit(&rows, x + dx, yi + dy) << k;
+                c |= bit(rows, x + dx, y + dy) << k;
             }
             let (n, e, s, wst) = (c & 1 != 0, c & 4 != 0, c & 16 != 0, c & 64 != 0);
             if (n || s) && (e || wst) && yokoi8(c) == 1 {
-                rows[y] &= !(1u64 << x);
+                rows[wi] &= !(1u64 << b);
             }
         }
-    }
-    let mut out = Vec::with_capacity(w * h);
-    for &r in &rows {
-        out.extend((0..w).map(|x| (r >> x) & 1 != 0));
-    }
-    Mask {
-        width: w,
-        height: h,
-        data: out,
     }
 }
 
@@ -730,6 +768,32 @@ mod tests {
             }
             let (sp, rows) = (thin_bits(&m.data, w, h), thin_rows(&m, &tables));
             assert_eq!(sp, rows, "mask {k} ({w} × {h})");
+            // The same mask widened to several words (`w` + 0..200 pixels,
+            // the pattern going on): the bit rows of several words.
+            let wide_w = w + (rnd() * 200.0) as usize;
+            let mut wide = thick(wide_w, h, |x, y| ((x * a).sin() + (y * b).cos()) > t);
+            if k % 3 == 0 {
+                for v in wide.data.iter_mut() {
+                    if rnd() < 0.15 {
+                        *v = !*v;
+                    }
+                }
+            }
+            let nw = wide_w.div_ceil(64);
+            let mut bits = vec![0u64; h * nw];
+            for (i, _) in wide.data.iter().enumerate().filter(|(_, &v)| v) {
+                let (x, y) = (i % wide_w, i / wide_w);
+                bits[y * nw + x / 64] |= 1u64 << (x % 64);
+            }
+            thin_bit_rows(&mut bits, nw, wide_w, &mut vec![7; 3]);
+            let unpacked: Vec<bool> = (0..wide_w * h)
+                .map(|i| (bits[i / wide_w * nw + i % wide_w / 64] >> (i % wide_w % 64)) & 1 != 0)
+                .collect();
+            assert_eq!(
+                unpacked,
+                thin_rows(&wide, &tables).data,
+                "wide mask {k} ({wide_w} × {h})"
+            );
             assert!(k % 3 == 0 || is_thin(&sp));
         }
     }

@@ -61,18 +61,21 @@ pub(crate) fn join_pieces(
     let reach_r = ridge_cells + 1.0;
     let g = search_cells(reach_h.max(reach_r));
     let bbox: Vec<(usize, usize, usize, usize)> =
-        found.iter().map(|f| cell_box(&f.cells)).collect();
-    // The closest cells of two pieces are on their boundaries.
-    let edge: Vec<Vec<Cell>> = found
+        found.par_iter().map(|f| cell_box(&f.cells)).collect();
+    // The closest cells of two pieces are on their boundaries. Each piece's
+    // end window: `end_cells`, or `END_WIDTHS` of its tube widths when
+    // wider. Both from one mask of the piece's box.
+    let (edge, end_r): (Vec<Vec<Cell>>, Vec<f64>) = found
         .par_iter()
         .zip(&bbox)
-        .map(|(f, &b)| boundary(&f.cells, b))
-        .collect();
-    // Each piece's end window: `end_cells`, or `END_WIDTHS` of its tube
-    // widths when wider.
-    let end_r: Vec<f64> = (found.par_iter().zip(&bbox))
-        .map(|(f, &b)| end_window(&f.cells, b, end_cells))
-        .collect();
+        .map_init(Vec::new, |buf, (f, &b)| {
+            if f.cells.is_empty() {
+                return (Vec::new(), end_cells);
+            }
+            let m = PieceMask::new(&f.cells, b, buf);
+            (m.boundary(&f.cells), m.end_window(&f.cells, end_cells))
+        })
+        .unzip();
     let mut parent: Vec<usize> = (0..n).collect();
     fn root(p: &mut [usize], mut i: usize) -> usize {
         while p[i] != i {
@@ -164,6 +167,48 @@ fn closest(
         c.0 + g >= o.0 && c.0 <= o.2 + g && c.1 + g >= o.1 && c.1 <= o.3 + g
     };
     let cb: Vec<Cell> = b.iter().copied().filter(|c| near(c, ba)).collect();
+    // Cells in raster order (as pieces hold them): once a pair is found,
+    // only the rows of `b` within its distance of a cell of `a` can hold a
+    // strictly closer one (exact: a cell skipped is at least as far in y
+    // alone, and a pair replaces the best only when strictly closer).
+    let sorted = cb.windows(2).all(|s| s[0].1 <= s[1].1);
+    let mut best: Option<(usize, Cell, Cell)> = None;
+    for &p in a.iter().filter(|c| near(c, bb)) {
+        let start = match best {
+            Some((bd, _, _)) if sorted => {
+                let r = bd.isqrt();
+                cb.partition_point(|q| q.1 + r < p.1)
+            }
+            _ => 0,
+        };
+        for &q in &cb[start..] {
+            let dx = p.0.abs_diff(q.0);
+            let dy = p.1.abs_diff(q.1);
+            if sorted && q.1 > p.1 && best.is_some_and(|(bd, _, _)| dy * dy >= bd) {
+                break;
+            }
+            let d2 = dx * dx + dy * dy;
+            if best.is_none_or(|(bd, _, _)| d2 < bd) {
+                best = Some((d2, p, q));
+            }
+        }
+    }
+    best
+}
+
+#[cfg(test)]
+/// [`closest`] by every pair (the reference it is tested against).
+fn closest_every_pair(
+    a: &[Cell],
+    ba: (usize, usize, usize, usize),
+    b: &[Cell],
+    bb: (usize, usize, usize, usize),
+    g: usize,
+) -> Option<(usize, Cell, Cell)> {
+    let near = |c: &Cell, o: (usize, usize, usize, usize)| {
+        c.0 + g >= o.0 && c.0 <= o.2 + g && c.1 + g >= o.1 && c.1 <= o.3 + g
+    };
+    let cb: Vec<Cell> = b.iter().copied().filter(|c| near(c, ba)).collect();
     let mut best: Option<(usize, Cell, Cell)> = None;
     for &p in a.iter().filter(|c| near(c, bb)) {
         for &q in &cb {
@@ -184,20 +229,65 @@ fn boundary(cells: &[Cell], b: (usize, usize, usize, usize)) -> Vec<Cell> {
     if cells.is_empty() {
         return Vec::new();
     }
-    let (w, h) = (b.2 - b.0 + 3, b.3 - b.1 + 3);
-    let mut m = vec![false; w * h];
-    let at = |x: usize, y: usize| (y - b.1 + 1) * w + (x - b.0 + 1);
-    for &(x, y) in cells {
-        m[at(x, y)] = true;
+    PieceMask::new(cells, b, &mut Vec::new()).boundary(cells)
+}
+
+/// A piece's cells as a mask of its box `b` grown by one cell (in a
+/// caller's buffer): what [`boundary`] and [`end_window`] read.
+struct PieceMask<'a> {
+    m: &'a [bool],
+    w: usize,
+    b: (usize, usize, usize, usize),
+}
+
+impl<'a> PieceMask<'a> {
+    /// The mask of `cells` (not empty) in box `b`, formed in `buf` (its
+    /// contents do not matter).
+    fn new(cells: &[Cell], b: (usize, usize, usize, usize), buf: &'a mut Vec<bool>) -> Self {
+        let (w, h) = (b.2 - b.0 + 3, b.3 - b.1 + 3);
+        buf.clear();
+        buf.resize(w * h, false);
+        for &(x, y) in cells {
+            buf[(y - b.1 + 1) * w + (x - b.0 + 1)] = true;
+        }
+        PieceMask { m: buf, w, b }
     }
-    cells
-        .iter()
-        .copied()
-        .filter(|&(x, y)| {
-            let i = at(x, y);
-            !(m[i - 1] && m[i + 1] && m[i - w] && m[i + w])
-        })
-        .collect()
+
+    /// Index of cell (x, y) in the mask.
+    fn at(&self, (x, y): Cell) -> usize {
+        (y - self.b.1 + 1) * self.w + (x - self.b.0 + 1)
+    }
+
+    /// Whether the cell at index `i` has a 4-neighbour outside the piece.
+    fn side(&self, i: usize) -> bool {
+        let (m, w) = (self.m, self.w);
+        !(m[i - 1] && m[i + 1] && m[i - w] && m[i + w])
+    }
+
+    /// [`boundary`] of the piece's `cells`.
+    fn boundary(&self, cells: &[Cell]) -> Vec<Cell> {
+        cells
+            .iter()
+            .copied()
+            .filter(|&c| self.side(self.at(c)))
+            .collect()
+    }
+
+    /// [`end_window`] of the piece's `cells`.
+    fn end_window(&self, cells: &[Cell], floor_cells: f64) -> f64 {
+        let (m, w) = (self.m, self.w);
+        let (mut n4, mut n8) = (0usize, 0usize);
+        for &c in cells {
+            let i = self.at(c);
+            let side = self.side(i);
+            n4 += side as usize;
+            n8 +=
+                (side || !(m[i - w - 1] && m[i - w + 1] && m[i + w - 1] && m[i + w + 1])) as usize;
+        }
+        let (a, p) = (cells.len() as f64, (n4 + n8) as f64 / 2.0 + 4.0);
+        let tube = p / 4.0 - (p * p / 16.0 - a).max(0.0).sqrt();
+        floor_cells.max(END_WIDTHS * tube)
+    }
 }
 
 /// Box (x0, y0, x1, y1) of a piece's cells.
@@ -251,8 +341,9 @@ fn merge(
     for i in 0..n {
         joined[roots[i]] |= roots[i] != i;
     }
+    // Sorted in parallel (each record on its own), collected in order.
     slots
-        .into_iter()
+        .into_par_iter()
         .zip(joined)
         .filter_map(|(f, j)| f.map(|f| (f, j)))
         .map(|(mut f, j)| {
@@ -306,7 +397,8 @@ pub(crate) fn absorb_branches(
     let edge: Vec<std::sync::OnceLock<Vec<Cell>>> =
         (0..n).map(|_| std::sync::OnceLock::new()).collect();
     let edge_of = |i: usize| edge[i].get_or_init(|| boundary(&found[i].cells, bbox[i]));
-    let end_r = |i: usize| end_window(&found[i].cells, bbox[i], end_cells);
+    let end: Vec<std::sync::OnceLock<f64>> = (0..n).map(|_| std::sync::OnceLock::new()).collect();
+    let end_r = |i: usize| *end[i].get_or_init(|| end_window(&found[i].cells, bbox[i], end_cells));
     // For each non-arborizing piece, its nearest qualifying arborizing one
     // (pieces in parallel: each depends on its own candidates only).
     let into: Vec<Option<(usize, usize, Cell, Cell)>> = (0..n)
@@ -383,22 +475,7 @@ fn end_window(cells: &[Cell], b: (usize, usize, usize, usize), floor_cells: f64)
     if cells.is_empty() {
         return floor_cells;
     }
-    let (w, h) = (b.2 - b.0 + 3, b.3 - b.1 + 3);
-    let mut m = vec![false; w * h];
-    let at = |x: usize, y: usize| (y - b.1 + 1) * w + (x - b.0 + 1);
-    for &(x, y) in cells {
-        m[at(x, y)] = true;
-    }
-    let (mut n4, mut n8) = (0usize, 0usize);
-    for &(x, y) in cells {
-        let i = at(x, y);
-        let side = !(m[i - 1] && m[i + 1] && m[i - w] && m[i + w]);
-        n4 += side as usize;
-        n8 += (side || !(m[i - w - 1] && m[i - w + 1] && m[i + w - 1] && m[i + w + 1])) as usize;
-    }
-    let (a, p) = (cells.len() as f64, (n4 + n8) as f64 / 2.0 + 4.0);
-    let tube = p / 4.0 - (p * p / 16.0 - a).max(0.0).sqrt();
-    floor_cells.max(END_WIDTHS * tube)
+    PieceMask::new(cells, b, &mut Vec::new()).end_window(cells, floor_cells)
 }
 
 /// Tube widths over which [`faces`] takes the direction of a wide end (see
@@ -490,6 +567,43 @@ mod tests {
         (y0..y1)
             .flat_map(|y| (x0..x1).map(move |x| (x, y)))
             .collect()
+    }
+
+    #[test]
+    fn closest_pair_equals_every_pair() {
+        let mut rnd = super::super::tests::xorshift32(77);
+        for case in 0..400 {
+            // Random blobs in raster order (or, every fifth, shuffled).
+            let blob = |rnd: &mut dyn FnMut() -> u32| -> Vec<Cell> {
+                let (ox, oy) = (20 + rnd() as usize % 40, 20 + rnd() as usize % 40);
+                let (w, h) = (1 + rnd() as usize % 30, 1 + rnd() as usize % 30);
+                let d = 1 + rnd() % 100;
+                let mut c: Vec<Cell> = Vec::new();
+                for y in 0..h {
+                    for x in 0..w {
+                        if rnd() % 100 < d {
+                            c.push((ox + x, oy + y));
+                        }
+                    }
+                }
+                if case % 5 == 0 && c.len() > 1 {
+                    let k = rnd() as usize % c.len();
+                    c.swap(0, k);
+                }
+                c
+            };
+            let (a, b) = (blob(&mut rnd), blob(&mut rnd));
+            if a.is_empty() || b.is_empty() {
+                continue;
+            }
+            let g = rnd() as usize % 20;
+            let (ba, bb) = (cell_box(&a), cell_box(&b));
+            assert_eq!(
+                closest(&a, ba, &b, bb, g),
+                closest_every_pair(&a, ba, &b, bb, g),
+                "case {case}"
+            );
+        }
     }
 
     #[test]

@@ -36,9 +36,8 @@
 //! 4. `loop` otherwise (elongated, few turns: a hairpin seen from above,
 //!    whether its limbs segment apart as a U or together as a bar).
 
-use super::segment::mask_of;
 use super::{VesselClass, VesselParams};
-use crate::kernels::{label, skeletonize};
+use crate::kernels::thin_bit_rows;
 
 /// Shape figures of one component (work pixels).
 #[derive(Debug, Clone, Default)]
@@ -73,15 +72,25 @@ crate::kernels::simd::dispatch! {
 /// buffer is cleared and sized by the call that uses it.
 #[derive(Default)]
 pub(crate) struct ShapeScratch {
-    img: Vec<bool>,
-    pad: Vec<bool>,
+    /// Bit rows of the component's box (see [`shape_body`]).
+    comp: Vec<u64>,
+    /// Bit rows of the background pixels 4-adjacent to the component.
+    edge: Vec<u64>,
+    /// Bit rows of the skeleton.
+    sk: Vec<u64>,
+    /// Deletions of a thinning subiteration.
+    del: Vec<u64>,
     skel: Vec<usize>,
-    slot: Vec<u32>,
+    /// Skeleton number of the first skeleton pixel of each word of `sk`.
+    rank: Vec<u32>,
     nb: Vec<u8>,
     dist: Vec<f64>,
     par: Vec<usize>,
     seen: Vec<bool>,
     heap: std::collections::BinaryHeap<(std::cmp::Reverse<u64>, usize)>,
+    /// Union-find parents, lengths and end flags of the branch count.
+    uf: Vec<u32>,
+    seg: Vec<(usize, bool)>,
 }
 
 /// Bits of [`N8`] (a skeleton pixel's neighbours).
@@ -91,10 +100,12 @@ const S: u8 = 4;
 const SW: u8 = 8;
 const W: u8 = 16;
 
-/// [`shape`], compiled per instruction set there. The skeleton's pixels
-/// are numbered in raster order (`slot`), so the order of the box indices
-/// and of the numbers is one: the Dijkstra below takes its heap entries,
-/// ties and farthest pixels in the same order as by box index.
+/// [`shape`], compiled per instruction set there. The component's box
+/// (with a border of one pixel) is held as bit rows of `nw` words (bit
+/// x % 64 of word x / 64 is box pixel x), and thinned as such. The skeleton's pixels are numbered in raster order
+/// (counted from `rank`), so the order of the box indices and of the
+/// numbers is one: the Dijkstra below takes its heap entries, ties and
+/// farthest pixels in the same order as by box index.
 #[inline(always)]
 fn shape_body(pix: &[(usize, usize)], sc: &mut ShapeScratch) -> Shape {
     let n = pix.len() as f64;
@@ -136,45 +147,65 @@ fn shape_body(pix: &[(usize, usize)], sc: &mut ShapeScratch) -> Shape {
         (x0, y0) = (0, 0);
     }
 
-    // Local image of the component with a 1-px border.
+    // Bit rows of the component with a 1-px border.
     let (bw, bh) = (x1 - x0 + 3, y1 - y0 + 3);
+    let nw = bw.div_ceil(64);
     let ShapeScratch {
-        img,
-        pad,
+        comp,
+        edge,
+        sk,
+        del,
         skel,
-        slot,
+        rank,
         nb,
         dist,
         par,
         seen,
         heap,
+        uf,
+        seg,
     } = sc;
-    img.clear();
-    img.resize(bw * bh, false);
+    comp.clear();
+    comp.resize(bh * nw, 0);
     for &(x, y) in pix {
-        img[(y - y0 + 1) * bw + (x - x0 + 1)] = true;
+        let (bx, by) = (x - x0 + 1, y - y0 + 1);
+        comp[by * nw + bx / 64] |= 1u64 << (bx % 64);
     }
-    let m = mask_of(std::mem::take(img), bw, bh);
-    let dt = HalfWidths::new(&m.data, bw);
-    let sk = skeletonize(&m).data;
+    let comp = &comp[..];
+    let dt = HalfWidths::new(comp, nw, bw, edge);
+    sk.clear();
+    sk.extend_from_slice(comp);
+    thin_bit_rows(sk, nw, bw, del);
+    let sk = &sk[..];
+    // Skeleton pixels (box indices) in raster order, and the number of the
+    // first of each word.
     skel.clear();
-    skel.extend((0..bw * bh).filter(|&i| sk[i]));
-    let skel = &skel[..];
-    // The skeleton with one more pixel of border (no bounds to check), and
-    // each skeleton pixel's neighbours as bits in the order of `N8`.
-    let pw = bw + 2;
-    pad.clear();
-    pad.resize(pw * (bh + 2), false);
-    for &i in skel {
-        pad[(i / bw + 1) * pw + i % bw + 1] = true;
+    rank.clear();
+    for (wi, &word) in sk.iter().enumerate() {
+        rank.push(skel.len() as u32);
+        let (y, base) = (wi / nw, (wi % nw) * 64);
+        let mut t = word;
+        while t != 0 {
+            skel.push(y * bw + base + t.trailing_zeros() as usize);
+            t &= t - 1;
+        }
     }
-    let noff: [isize; 8] = N8.map(|(dx, dy)| dy as isize * pw as isize + dx as isize);
+    let skel = &skel[..];
+    let rank = &rank[..];
+    // The number of skeleton pixel (x, y).
+    let num = |x: usize, y: usize| -> usize {
+        let wi = y * nw + x / 64;
+        rank[wi] as usize + (sk[wi] & ((1u64 << (x % 64)) - 1)).count_ones() as usize
+    };
+    // Each skeleton pixel's neighbours as bits in the order of `N8` (no
+    // skeleton pixel lies on the box's border: no bounds to check).
     nb.clear();
     nb.extend(skel.iter().map(|&i| {
-        let q = ((i / bw + 1) * pw + i % bw + 1) as isize;
-        noff.iter()
-            .enumerate()
-            .fold(0u8, |m, (d, &o)| m | ((pad[(q + o) as usize] as u8) << d))
+        let (x, y) = (i % bw, i / bw);
+        N8.iter().enumerate().fold(0u8, |m, (d, &(dx, dy))| {
+            let (xx, yy) = ((x as i32 + dx) as usize, (y as i32 + dy) as usize);
+            m | ((bit_at(sk, nw, xx, yy) as u8) << d)
+        })
     }));
     let nb = &nb[..];
     let neigh = |k: usize| nb[k].count_ones() as usize;
@@ -206,14 +237,6 @@ fn shape_body(pix: &[(usize, usize)], sc: &mut ShapeScratch) -> Shape {
 
     // Longest path: farthest pixel from any start, then farthest from it.
     let (path, path_px) = if skel.len() >= 2 {
-        // Skeleton number of each box pixel.
-        slot.clear();
-        slot.resize(bw * bh, u32::MAX);
-        for (k, &i) in skel.iter().enumerate() {
-            slot[i] = k as u32;
-        }
-        let slot = &slot[..];
-        let boff: [isize; 8] = N8.map(|(dx, dy)| dy as isize * bw as isize + dx as isize);
         // Dijkstra with 1 / √2 steps on a small graph, by skeleton number;
         // returns the farthest pixel reached and the path to it (numbers),
         // leaving the distances in `dist`.
@@ -234,10 +257,11 @@ fn shape_body(pix: &[(usize, usize)], sc: &mut ShapeScratch) -> Shape {
                 if di > dist[k] + 1e-9 {
                     continue;
                 }
-                let (m, i) = (nb[k], skel[k] as isize);
+                let (m, i) = (nb[k], skel[k]);
+                let (x, y) = ((i % bw) as i32, (i / bw) as i32);
                 for (d, &(dx, dy)) in N8.iter().enumerate() {
                     if m & (1 << d) != 0 {
-                        let j = slot[(i + boff[d]) as usize] as usize;
+                        let j = num((x + dx) as usize, (y + dy) as usize);
                         let step = if dx != 0 && dy != 0 {
                             std::f64::consts::SQRT_2
                         } else {
@@ -387,31 +411,49 @@ fn shape_body(pix: &[(usize, usize)], sc: &mut ShapeScratch) -> Shape {
     // local half-width (shorter end segments are thinning spurs).
     // Without a junction the skeleton is one branch.
     let branch_count = if (0..skel.len()).any(|k| neigh(k) >= 3) {
-        let mut seg_mask = vec![false; bw * bh];
-        for (k, &i) in skel.iter().enumerate() {
-            seg_mask[i] = neigh(k) < 3;
+        // The 8-connected segments of the skeleton less its junction
+        // pixels, by union-find over skeleton numbers (each root the
+        // smallest number of its segment).
+        uf.clear();
+        uf.extend(0..skel.len() as u32);
+        fn root(uf: &mut [u32], mut k: usize) -> usize {
+            while uf[k] as usize != k {
+                uf[k] = uf[uf[k] as usize];
+                k = uf[k] as usize;
+            }
+            k
         }
-        let segs = label(&mask_of(seg_mask, bw, bh));
-        let mut seg_len = vec![0usize; segs.count as usize + 1];
-        let mut seg_end = vec![false; segs.count as usize + 1];
         for (k, &i) in skel.iter().enumerate() {
-            let l = segs.data[i] as usize;
-            if l > 0 {
-                seg_len[l] += 1;
-                if neigh(k) <= 1 {
-                    seg_end[l] = true;
+            if neigh(k) >= 3 {
+                continue;
+            }
+            let (x, y) = ((i % bw) as i32, (i / bw) as i32);
+            for (d, &(dx, dy)) in N8.iter().enumerate() {
+                if nb[k] & (1 << d) != 0 {
+                    let j = num((x + dx) as usize, (y + dy) as usize);
+                    if neigh(j) < 3 {
+                        let (a, b) = (root(uf, k), root(uf, j));
+                        uf[a.max(b)] = a.min(b) as u32;
+                    }
                 }
             }
         }
+        seg.clear();
+        seg.resize(skel.len(), (0, false));
+        for k in 0..skel.len() {
+            if neigh(k) < 3 {
+                let r = root(uf, k);
+                seg[r].0 += 1;
+                seg[r].1 |= neigh(k) <= 1;
+            }
+        }
         let min_spur = mean_half_width.max(1.5);
-        (1..seg_len.len())
-            .filter(|&l| !(seg_end[l] && (seg_len[l] as f64) < min_spur))
+        seg.iter()
+            .filter(|&&(n, end)| n > 0 && !(end && (n as f64) < min_spur))
             .count()
     } else {
         1
     };
-    // The box image back to the scratch (its allocation serves the next).
-    *img = m.data;
     Shape {
         elongation,
         extent_px,
@@ -423,67 +465,103 @@ fn shape_body(pix: &[(usize, usize)], sc: &mut ShapeScratch) -> Shape {
     }
 }
 
+/// Bit x % 64 of word x / 64 of row `y` of bit rows `nw` words wide.
+#[inline(always)]
+fn bit_at(rows: &[u64], nw: usize, x: usize, y: usize) -> bool {
+    (rows[y * nw + x / 64] >> (x % 64)) & 1 != 0
+}
+
 /// Distance of a component's pixels to the background (centre to centre,
 /// px), pixel by pixel where asked: a shape needs it on its skeleton only,
 /// a few dozen pixels, where the transform of the whole box costs more.
 /// The nearest background pixel of a pixel is 4-adjacent to the component
 /// (one step from it towards the pixel is nearer, so in the component),
-/// so only those are searched; the squared distance is an exact integer,
-/// so the value is that of `kernels::distance_transform`.
+/// so only those are searched, as bit rows: from the query's row
+/// outwards, down then up, the nearest of each row by its bits, until the
+/// rows alone are as far as the nearest found (exact: every pixel skipped
+/// is at least as far). The squared distance is an exact integer, so the
+/// value is that of `kernels::distance_transform`.
 struct HalfWidths<'a> {
-    img: &'a [bool],
+    /// Bit rows of the component (`nw` words a row, `w` pixels wide).
+    comp: &'a [u64],
+    /// Bit rows of the background pixels 4-adjacent to the component.
+    edge: &'a [u64],
+    nw: usize,
     w: usize,
-    /// Background pixels 4-adjacent to the component (x, y).
-    edge: Vec<(i32, i32)>,
 }
 
 impl<'a> HalfWidths<'a> {
-    /// `img` (`w` wide) has a background border of one pixel.
+    /// `comp` (bit rows, `nw` words and `w` pixels wide) has a background
+    /// border of one pixel; the edge's rows are formed in `edge`.
     #[inline(always)]
-    fn new(img: &'a [bool], w: usize) -> Self {
-        let h = img.len() / w.max(1);
-        let mut edge = Vec::new();
+    fn new(comp: &'a [u64], nw: usize, w: usize, edge: &'a mut Vec<u64>) -> Self {
+        let h = comp.len() / nw.max(1);
+        edge.clear();
+        edge.resize(comp.len(), 0);
         for y in 0..h {
-            for x in 0..w {
-                let i = y * w + x;
-                if !img[i]
-                    && ((x > 0 && img[i - 1])
-                        || (x + 1 < w && img[i + 1])
-                        || (y > 0 && img[i - w])
-                        || (y + 1 < h && img[i + w]))
-                {
-                    edge.push((x as i32, y as i32));
-                }
+            let row = &comp[y * nw..(y + 1) * nw];
+            for k in 0..nw {
+                let c = row[k];
+                let prev = if k > 0 { row[k - 1] >> 63 } else { 0 };
+                let next = if k + 1 < nw { row[k + 1] << 63 } else { 0 };
+                let up = if y > 0 { comp[(y - 1) * nw + k] } else { 0 };
+                let dn = if y + 1 < h { comp[(y + 1) * nw + k] } else { 0 };
+                edge[y * nw + k] = !c & ((c << 1) | prev | (c >> 1) | next | up | dn);
             }
         }
-        HalfWidths { img, w, edge }
+        HalfWidths { comp, edge, nw, w }
     }
 
-    /// Distance at pixel `i` (0 on the background).
+    /// Distance (px) from `x` to the nearest edge pixel of row `y`, if any.
+    #[inline(always)]
+    fn row_dx(&self, x: usize, y: usize) -> Option<i32> {
+        let row = &self.edge[y * self.nw..(y + 1) * self.nw];
+        let (k, b) = (x / 64, x % 64);
+        let mut best: Option<usize> = None;
+        // At or left of x.
+        let left = row[k] & (u64::MAX >> (63 - b));
+        if left != 0 {
+            best = Some(b - (63 - left.leading_zeros() as usize));
+        } else if let Some(kk) = (0..k).rev().find(|&kk| row[kk] != 0) {
+            best = Some(x - (kk * 64 + 63 - row[kk].leading_zeros() as usize));
+        }
+        // At or right of x.
+        let right = row[k] >> b;
+        let r = if right != 0 {
+            Some(right.trailing_zeros() as usize)
+        } else {
+            (k + 1..self.nw)
+                .find(|&kk| row[kk] != 0)
+                .map(|kk| kk * 64 + row[kk].trailing_zeros() as usize - x)
+        };
+        match (best, r) {
+            (Some(a), Some(b)) => Some(a.min(b) as i32),
+            (a, b) => a.or(b).map(|d| d as i32),
+        }
+    }
+
+    /// Distance at box pixel `i` (0 on the background).
     #[inline(always)]
     fn at(&self, i: usize) -> f32 {
-        if !self.img[i] {
+        let (x, y) = (i % self.w, i / self.w);
+        if !bit_at(self.comp, self.nw, x, y) {
             return 0.0;
         }
-        let (x, y) = ((i % self.w) as i32, (i / self.w) as i32);
-        // The edge pixels are in raster order: from the query's row
-        // outwards, down then up, until the rows alone are as far as the
-        // nearest found (exact: every pixel skipped is at least as far).
-        let mid = self.edge.partition_point(|e| e.1 < y);
+        let h = self.comp.len() / self.nw;
         let mut m = i32::MAX;
-        for &(ex, ey) in &self.edge[mid..] {
-            let dy2 = (ey - y) * (ey - y);
-            if dy2 >= m {
-                break;
+        for rows in [
+            &mut (y..h) as &mut dyn Iterator<Item = usize>,
+            &mut (0..y).rev(),
+        ] {
+            for ry in rows {
+                let dy = ry.abs_diff(y) as i32;
+                if dy * dy >= m {
+                    break;
+                }
+                if let Some(dx) = self.row_dx(x, ry) {
+                    m = m.min(dx * dx + dy * dy);
+                }
             }
-            m = m.min((ex - x) * (ex - x) + dy2);
-        }
-        for &(ex, ey) in self.edge[..mid].iter().rev() {
-            let dy2 = (ey - y) * (ey - y);
-            if dy2 >= m {
-                break;
-            }
-            m = m.min((ex - x) * (ex - x) + dy2);
         }
         if m == i32::MAX {
             f32::INFINITY
@@ -495,10 +573,16 @@ impl<'a> HalfWidths<'a> {
     /// The largest distance over the component.
     #[inline(always)]
     fn max(&self) -> f32 {
-        (0..self.img.len())
-            .filter(|&i| self.img[i])
-            .map(|i| self.at(i))
-            .fold(0.0f32, f32::max)
+        let mut best = 0.0f32;
+        for (wi, &word) in self.comp.iter().enumerate() {
+            let (y, base) = (wi / self.nw, (wi % self.nw) * 64);
+            let mut t = word;
+            while t != 0 {
+                best = best.max(self.at(y * self.w + base + t.trailing_zeros() as usize));
+                t &= t - 1;
+            }
+        }
+        best
     }
 }
 
@@ -531,6 +615,8 @@ pub(crate) fn classify(
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::kernels::{label, skeletonize};
+    use crate::vessels::segment::mask_of;
 
     /// A U tube 3 px wide: limbs 30 px long, 10 px apart (centre to centre).
     fn u_tube() -> Vec<(usize, usize)> {
@@ -552,6 +638,87 @@ mod tests {
         assert!(s.path_px > 60.0, "{s:?}");
         assert!((s.turns - 1.0).abs() < 0.3, "{s:?}");
         assert!(s.tortuosity > 4.0, "{s:?}");
+    }
+
+    /// The half widths before bit rows (an edge list; the reference
+    /// [`HalfWidths`] is tested against): distance of a component's pixels
+    /// to the background (centre to centre,
+    /// px), pixel by pixel where asked: a shape needs it on its skeleton only,
+    /// a few dozen pixels, where the transform of the whole box costs more.
+    /// The nearest background pixel of a pixel is 4-adjacent to the component
+    /// (one step from it towards the pixel is nearer, so in the component),
+    /// so only those are searched; the squared distance is an exact integer,
+    /// so the value is that of `kernels::distance_transform`.
+    struct HalfWidthsReference<'a> {
+        img: &'a [bool],
+        w: usize,
+        /// Background pixels 4-adjacent to the component (x, y).
+        edge: Vec<(i32, i32)>,
+    }
+
+    impl<'a> HalfWidthsReference<'a> {
+        /// `img` (`w` wide) has a background border of one pixel.
+        #[inline(always)]
+        fn new(img: &'a [bool], w: usize) -> Self {
+            let h = img.len() / w.max(1);
+            let mut edge = Vec::new();
+            for y in 0..h {
+                for x in 0..w {
+                    let i = y * w + x;
+                    if !img[i]
+                        && ((x > 0 && img[i - 1])
+                            || (x + 1 < w && img[i + 1])
+                            || (y > 0 && img[i - w])
+                            || (y + 1 < h && img[i + w]))
+                    {
+                        edge.push((x as i32, y as i32));
+                    }
+                }
+            }
+            HalfWidthsReference { img, w, edge }
+        }
+
+        /// Distance at pixel `i` (0 on the background).
+        #[inline(always)]
+        fn at(&self, i: usize) -> f32 {
+            if !self.img[i] {
+                return 0.0;
+            }
+            let (x, y) = ((i % self.w) as i32, (i / self.w) as i32);
+            // The edge pixels are in raster order: from the query's row
+            // outwards, down then up, until the rows alone are as far as the
+            // nearest found (exact: every pixel skipped is at least as far).
+            let mid = self.edge.partition_point(|e| e.1 < y);
+            let mut m = i32::MAX;
+            for &(ex, ey) in &self.edge[mid..] {
+                let dy2 = (ey - y) * (ey - y);
+                if dy2 >= m {
+                    break;
+                }
+                m = m.min((ex - x) * (ex - x) + dy2);
+            }
+            for &(ex, ey) in self.edge[..mid].iter().rev() {
+                let dy2 = (ey - y) * (ey - y);
+                if dy2 >= m {
+                    break;
+                }
+                m = m.min((ex - x) * (ex - x) + dy2);
+            }
+            if m == i32::MAX {
+                f32::INFINITY
+            } else {
+                (m as f32).sqrt()
+            }
+        }
+
+        /// The largest distance over the component.
+        #[inline(always)]
+        fn max(&self) -> f32 {
+            (0..self.img.len())
+                .filter(|&i| self.img[i])
+                .map(|i| self.at(i))
+                .fold(0.0f32, f32::max)
+        }
     }
 
     /// The shape as measured before [`ShapeScratch`] (allocations per call,
@@ -600,7 +767,7 @@ mod tests {
             img[(y - y0 + 1) * bw + (x - x0 + 1)] = true;
         }
         let img = mask_of(img, bw, bh);
-        let dt = HalfWidths::new(&img.data, bw);
+        let dt = HalfWidthsReference::new(&img.data, bw);
         let sk = skeletonize(&img).data;
         let at = |x: i32, y: i32| -> bool {
             x >= 0
@@ -859,7 +1026,9 @@ mod tests {
         };
         let mut branched = 0;
         for case in 0..300 {
-            let (w, h) = (2 + rnd() as usize % 90, 2 + rnd() as usize % 40);
+            // Every tenth box up to 200 wide (bit rows of several words).
+            let wmax = if case % 10 == 0 { 200 } else { 90 };
+            let (w, h) = (2 + rnd() as usize % wmax, 2 + rnd() as usize % 40);
             let mut on = vec![false; w * h];
             // A few random walks of discs (tubes, bends, branches, pieces).
             for _ in 0..1 + rnd() % 4 {
@@ -885,6 +1054,30 @@ mod tests {
                 continue;
             }
             let (a, b) = (shape(&pix, &mut sc), shape_reference(&pix));
+            // The half widths at every pixel of the box, and their maximum.
+            let (x0, y0) = (5, 7);
+            let (bw, bh) = (w + 2, h + 2);
+            let nw = bw.div_ceil(64);
+            let mut img = vec![false; bw * bh];
+            let mut comp = vec![0u64; bh * nw];
+            for &(x, y) in &pix {
+                let (bx, by) = (x - x0 + 1, y - y0 + 1);
+                img[by * bw + bx] = true;
+                comp[by * nw + bx / 64] |= 1u64 << (bx % 64);
+            }
+            let mut edge = Vec::new();
+            let (new, old) = (
+                HalfWidths::new(&comp, nw, bw, &mut edge),
+                HalfWidthsReference::new(&img, bw),
+            );
+            for i in 0..bw * bh {
+                assert_eq!(
+                    new.at(i).to_bits(),
+                    old.at(i).to_bits(),
+                    "case {case}, pixel {i}"
+                );
+            }
+            assert_eq!(new.max().to_bits(), old.max().to_bits(), "case {case}");
             assert_eq!(bits(&a), bits(&b), "case {case}: {a:?} vs {b:?}");
             assert_eq!(a.branch_count, b.branch_count, "case {case}");
             branched += (a.branch_count > 1) as usize;
