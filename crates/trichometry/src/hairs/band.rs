@@ -13,6 +13,19 @@
 //! at 2–5.5 µm/px (on crowded seeds 44–50 at 2 µm/px the deepest dip
 //! inside wide pieces' profiles is ≥ 0.95 of the lobes' depth on nine
 //! pieces in ten). The fork does: a single shaft ends in one piece.
+//!
+//! Measured (branch `hband`, 2026-11-27, against main f4950cb): unseen
+//! crowded seeds 44–50 at 2 / 3.5 / 5.5 µm/px sum |count error| 80 → 66
+//! (25 → 20, 26 → 22, 29 → 24), mean diameter MAE 3.81 → 3.93 µm (the
+//! newly found unit-mates are measured worse than the average shaft: a
+//! 100 µm hair at 75 µm, branches that are bands themselves), one-record
+//! 0.172 → 0.181; unseen sparse 81–88 sum 53 → 50, MAE 1.15 → 1.00.
+//! Tried and not kept: a lighter seam inside the profile (two lobes, the
+//! seam below 0.85 of the lower): two pieces split on seeds 44–50,
+//! 80 → 79, MAE 3.81 → 3.83; branches on opposite sides of the band's axis
+//! each half way out to its share's centre: 62 / 4.05 instead of 57 /
+//! 3.97 (3-sample bands); a band at least 3 widths long instead of 7
+//! samples: 68 / 4.12.
 
 use super::profile::{self, WidthSample};
 use super::trace::{end_of, Piece, Traced};
