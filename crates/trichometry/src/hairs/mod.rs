@@ -44,6 +44,7 @@ use crate::image::{Labels, Mask};
 use rayon::prelude::*;
 use serde::{Deserialize, Serialize};
 
+mod band;
 mod detect;
 #[cfg(test)]
 mod pair_diag;
@@ -476,6 +477,8 @@ fn stage(
             psf_sigma = Some(profile::median(&mut sig));
         }
     }
+    // Bands of hairs running side by side become one piece per shaft.
+    let (pieces, first_part) = band::split_bands(pieces);
     // The pieces are joined on their provisional widths (`profile`); the
     // shafts' diameters come from the model, the optical thickness fitted
     // over each shaft's samples.
@@ -494,7 +497,7 @@ fn stage(
         let sigma = psf_sigma.unwrap_or(params.psf_sigma_px);
         traced.par_iter_mut().for_each(|t| {
             profile::set_diameters(&mut t.samples, sigma);
-            let mut wv: Vec<f32> = t.samples.iter().map(|s| s.width_px).collect();
+            let mut wv = band::measured_widths(&pieces, first_part, t);
             if wv.len() >= 2 {
                 t.width = profile::median(&mut wv);
             }

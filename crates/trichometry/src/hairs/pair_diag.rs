@@ -80,7 +80,7 @@ fn pair_diag() {
         det.factor, 1,
         "diagnostic assumes detection at full resolution"
     );
-    let (pk, _) = trace::pieces(&det, &params, upp);
+    let (pk, _) = band::split_bands(trace::pieces(&det, &params, upp).0);
     let loose = HairParams {
         min_profile_support: 0.0,
         ..params.clone()
@@ -311,7 +311,7 @@ fn pair_overlay() {
         ..params.clone()
     };
     let (pall, _) = trace::pieces(&det, &loose, upp);
-    let (pk, _) = trace::pieces(&det, &params, upp);
+    let (pk, _) = band::split_bands(trace::pieces(&det, &params, upp).0);
     let traced = trace::join(&pk, &params, upp);
     let near_hair = dilate(&det.mask, 2.0);
     let stage = detect_hairs(&input, &params).unwrap();
@@ -717,7 +717,7 @@ fn scene_diag() {
     let params = HairParams::default();
     let det = detect::detect(&input, &params, &mut Default::default());
     let f = det.factor;
-    let (pk, _) = trace::pieces(&det, &params, upp);
+    let (pk, _) = band::split_bands(trace::pieces(&det, &params, upp).0);
     let loose = HairParams {
         min_profile_support: 0.0,
         ..params.clone()
