@@ -242,9 +242,12 @@ pub(crate) fn measured_widths(pieces: &[Piece], first_part: usize, t: &Traced) -
     let mut k = 0;
     for &(pi, _) in &t.chain {
         let n = pieces[pi].samples.len();
+        // Clamped at both ends: a chain whose samples were trimmed gives
+        // a short slice (and, below, all its samples), never a panic.
+        let len = t.samples.len();
         if pi < first_part {
             own.extend(
-                t.samples[k..(k + n).min(t.samples.len())]
+                t.samples[k.min(len)..(k + n).min(len)]
                     .iter()
                     .map(|s| s.width_px),
             );
