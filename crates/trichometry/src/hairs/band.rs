@@ -179,7 +179,7 @@ fn fork_at(pieces: &[Piece], index: &BranchEnds, b: usize, which: usize) -> Opti
 /// Split the pieces that are bands of two adjacent shafts (see the module
 /// docs) into one piece per shaft; the others are handed back unchanged,
 /// in order, the split ones' parts after them, from the index returned.
-pub(crate) fn split_bands(pieces: Vec<Piece>) -> (Vec<Piece>, usize) {
+pub(crate) fn split_bands(pieces: Vec<Piece>, max_width_px: f32) -> (Vec<Piece>, usize) {
     // Forks of the pieces with width samples, the better end of each.
     let index = BranchEnds::new(&pieces);
     let forks: Vec<Option<Fork>> = (0..pieces.len())
@@ -202,30 +202,36 @@ pub(crate) fn split_bands(pieces: Vec<Piece>) -> (Vec<Piece>, usize) {
     let mut order: Vec<usize> = (0..pieces.len()).filter(|&b| forks[b].is_some()).collect();
     order.sort_by(|&a, &b| pieces[b].width.total_cmp(&pieces[a].width).then(a.cmp(&b)));
     let mut used = vec![false; pieces.len()];
-    let mut split = vec![false; pieces.len()];
+    // Per split band: the first shaft's side and share.
+    let mut split: Vec<Option<(f32, f32)>> = vec![None; pieces.len()];
     for b in order {
         let f = forks[b].expect("fork");
-        let [(i, _), (j, _)] = f.branches;
+        let [(i, si), (j, _)] = f.branches;
         if used[b] || used[i] || used[j] {
             continue;
         }
         used[b] = true;
         used[i] = true;
         used[j] = true;
-        split[b] = true;
+        split[b] = Some((si, f.share));
+    }
+    // Bands without a fork: wider than any shaft, in halves.
+    for (b, p) in pieces.iter().enumerate() {
+        if !used[b] && p.samples.len() >= MIN_BAND_SAMPLES && p.pts.len() >= 2 && p.width > max_width_px {
+            split[b] = Some((1.0, 0.5));
+        }
     }
     let mut parts = Vec::new();
-    for (b, &s) in split.iter().enumerate() {
-        if s {
-            let f = forks[b].expect("fork");
-            parts.push(part(&pieces[b], f.branches[0].1, f.share));
-            parts.push(part(&pieces[b], f.branches[1].1, 1.0 - f.share));
+    for (b, s) in split.iter().enumerate() {
+        if let Some((side, share)) = *s {
+            parts.push(part(&pieces[b], side, share));
+            parts.push(part(&pieces[b], -side, 1.0 - share));
         }
     }
     let mut out: Vec<Piece> = pieces
         .into_iter()
         .zip(&split)
-        .filter(|(_, &s)| !s)
+        .filter(|(_, s)| s.is_none())
         .map(|(p, _)| p)
         .collect();
     let first_part = out.len();

@@ -478,7 +478,7 @@ fn stage(
         }
     }
     // Bands of hairs running side by side become one piece per shaft.
-    let (pieces, first_part) = band::split_bands(pieces);
+    let (pieces, first_part) = band::split_bands(pieces, (params.max_width_um / upp) as f32);
     // The pieces are joined on their provisional widths (`profile`); the
     // shafts' diameters come from the model, the optical thickness fitted
     // over each shaft's samples.

@@ -80,7 +80,10 @@ fn pair_diag() {
         det.factor, 1,
         "diagnostic assumes detection at full resolution"
     );
-    let (pk, _) = band::split_bands(trace::pieces(&det, &params, upp).0);
+    let (pk, _) = band::split_bands(
+        trace::pieces(&det, &params, upp).0,
+        (params.max_width_um / upp) as f32,
+    );
     let loose = HairParams {
         min_profile_support: 0.0,
         ..params.clone()
@@ -311,7 +314,10 @@ fn pair_overlay() {
         ..params.clone()
     };
     let (pall, _) = trace::pieces(&det, &loose, upp);
-    let (pk, _) = band::split_bands(trace::pieces(&det, &params, upp).0);
+    let (pk, _) = band::split_bands(
+        trace::pieces(&det, &params, upp).0,
+        (params.max_width_um / upp) as f32,
+    );
     let traced = trace::join(&pk, &params, upp);
     let near_hair = dilate(&det.mask, 2.0);
     let stage = detect_hairs(&input, &params).unwrap();
@@ -717,7 +723,10 @@ fn scene_diag() {
     let params = HairParams::default();
     let det = detect::detect(&input, &params, &mut Default::default());
     let f = det.factor;
-    let (pk, _) = band::split_bands(trace::pieces(&det, &params, upp).0);
+    let (pk, _) = band::split_bands(
+        trace::pieces(&det, &params, upp).0,
+        (params.max_width_um / upp) as f32,
+    );
     let loose = HairParams {
         min_profile_support: 0.0,
         ..params.clone()
@@ -1387,4 +1396,100 @@ fn piece_diag() {
         );
     }
     println!("{n0} of {} pieces with < 3 samples", pall.len());
+}
+
+/// Pieces of a `tests/hairs.rs` scene (after the band split) that hold more
+/// than one truth shaft side by side: per such piece its width, whether it
+/// is a band part, and the truth shafts whose axes lie inside it over most
+/// of its samples (id, unit, diameter). `SCENE_DIAG=kind,upp,seed cargo
+/// test -p trichometry --lib band_diag -- --ignored --nocapture`.
+#[test]
+#[ignore]
+fn band_diag() {
+    let DiagScene {
+        upp,
+        seed,
+        rgb,
+        truth,
+        valid,
+        ..
+    } = diag_scene();
+    let input = StageInput {
+        rgb: &rgb,
+        um_per_px: upp,
+        valid: &valid,
+    };
+    let params = HairParams::default();
+    let det = detect::detect(&input, &params, &mut Default::default());
+    let (pk, first_part) = band::split_bands(
+        trace::pieces(&det, &params, upp).0,
+        (params.max_width_um / upp) as f32,
+    );
+    let u = upp as f32;
+    let mut n_multi = 0;
+    for (k, p) in pk.iter().enumerate() {
+        if p.samples.len() < 3 {
+            continue;
+        }
+        // Truth shafts whose axis passes within the piece's half width of
+        // a sample centre (less the truth's own half width, so a mate
+        // merely touching does not count).
+        let mut inside: Vec<(u32, u32, f64, usize)> = Vec::new();
+        for t in truth.shafts.iter().filter(|t| t.counted) {
+            let poly: Vec<[f32; 2]> = t.centreline_px.iter().map(|q| [q[0] as f32, q[1] as f32]).collect();
+            let tol = (0.5 * p.width).max(1.5);
+            let n = p.samples.iter().filter(|s| near_poly(s.centre, &poly, tol)).count();
+            if n * 2 >= p.samples.len() {
+                inside.push((t.id, t.unit, t.diameter_um, n));
+            }
+        }
+        let single = inside.len() == 1 && (p.width * u - inside[0].2 as f32).abs() > 15.0;
+        if inside.len() >= 2 || single {
+            n_multi += 1;
+            let sum: f64 = inside.iter().map(|t| t.2).sum();
+            let mut wv: Vec<f32> = p.samples.iter().map(|s| s.fwhm_px * u).collect();
+            println!(
+                "piece {k}{} width {:.0} µm fwhm med {:.0} samples {} from {:?} to {:?}; truths (id unit d n) {:?} sum d {:.0}",
+                if k >= first_part { " PART" } else { "" },
+                p.width * u,
+                profile::median(&mut wv),
+                p.samples.len(),
+                p.pts[0].map(|v| v.round()),
+                p.pts[p.pts.len() - 1].map(|v| v.round()),
+                inside.iter().map(|t| (t.0, t.1, t.2.round(), t.3)).collect::<Vec<_>>(),
+                sum
+            );
+        }
+        if k >= first_part {
+            // The pieces with an end near the part's ends (its branch).
+            for (j, q) in pk[..first_part].iter().enumerate() {
+                let e = [q.pts[0], q.pts[q.pts.len() - 1]];
+                let f = [p.pts[0], p.pts[p.pts.len() - 1]];
+                let r = 1.5 * p.width + 6.0;
+                let near = e.iter().any(|a| f.iter().any(|b| (a[0] - b[0]).hypot(a[1] - b[1]) <= r));
+                if near && q.samples.len() >= 3 {
+                    let ts: Vec<(u32, f64)> = truth
+                        .shafts
+                        .iter()
+                        .filter(|t| t.counted)
+                        .filter(|t| {
+                            let poly: Vec<[f32; 2]> =
+                                t.centreline_px.iter().map(|v| [v[0] as f32, v[1] as f32]).collect();
+                            let tol = (0.5 * q.width).max(1.5);
+                            2 * q.samples.iter().filter(|s| near_poly(s.centre, &poly, tol)).count()
+                                >= q.samples.len()
+                        })
+                        .map(|t| (t.id, t.diameter_um.round()))
+                        .collect();
+                    println!(
+                        "    part {k} ({}) near piece {j} width {:.0} samples {} truths {ts:?}",
+                        if f.iter().any(|b| (p.pts[0][0] - b[0]).abs() < 0.0) { "" } else { "" },
+                        q.width * u,
+                        q.samples.len()
+                    );
+                }
+            }
+        }
+    }
+    println!("seed {seed} upp {upp}: {n_multi} pieces listed, {} parts", pk.len() - first_part);
 }
