@@ -49,6 +49,16 @@ const MIN_BAND_SAMPLES: usize = 7;
 /// shares).
 const MIN_BRANCH_SAMPLES: usize = 3;
 
+/// Smallest length of a band without a fork, in its widths.
+const MIN_FORKLESS_LENGTH_WIDTHS: f32 = 1.5;
+
+/// Length of a polyline (px).
+fn polyline_length(pts: &[[f32; 2]]) -> f32 {
+    pts.windows(2)
+        .map(|w| (w[1][0] - w[0][0]).hypot(w[1][1] - w[0][1]))
+        .sum()
+}
+
 /// A fork at one end of a band: for each branch its piece and which side
 /// of the band's axis it leaves on (+1: along the polyline's normal).
 #[derive(Debug, Clone, Copy)]
@@ -215,9 +225,15 @@ pub(crate) fn split_bands(pieces: Vec<Piece>, max_width_px: f32) -> (Vec<Piece>,
         used[j] = true;
         split[b] = Some((si, f.share));
     }
-    // Bands without a fork: wider than any shaft, in halves.
+    // Bands without a fork: wider than any shaft and longer than wide
+    // (not the blob where shafts meet), in halves.
     for (b, p) in pieces.iter().enumerate() {
-        if !used[b] && p.samples.len() >= MIN_BAND_SAMPLES && p.pts.len() >= 2 && p.width > max_width_px {
+        if !used[b]
+            && p.samples.len() >= MIN_BAND_SAMPLES
+            && p.pts.len() >= 2
+            && p.width > max_width_px
+            && polyline_length(&p.pts) >= MIN_FORKLESS_LENGTH_WIDTHS * p.width
+        {
             split[b] = Some((1.0, 0.5));
         }
     }

@@ -1421,11 +1421,31 @@ fn band_diag() {
     };
     let params = HairParams::default();
     let det = detect::detect(&input, &params, &mut Default::default());
-    let (pk, first_part) = band::split_bands(
-        trace::pieces(&det, &params, upp).0,
-        (params.max_width_um / upp) as f32,
-    );
+    let raw = trace::pieces(&det, &params, upp).0;
     let u = upp as f32;
+    for p in raw.iter().filter(|p| p.samples.len() >= 7 && p.width * u > params.max_width_um as f32) {
+        let len = *profile::arc_lengths(&p.pts).last().unwrap_or(&0.0);
+        let ts: Vec<(u32, u32, f64)> = truth
+            .shafts
+            .iter()
+            .filter(|t| t.counted)
+            .filter(|t| {
+                let poly: Vec<[f32; 2]> =
+                    t.centreline_px.iter().map(|v| [v[0] as f32, v[1] as f32]).collect();
+                2 * p.samples.iter().filter(|s| near_poly(s.centre, &poly, 0.5 * p.width)).count()
+                    >= p.samples.len()
+            })
+            .map(|t| (t.id, t.unit, t.diameter_um.round()))
+            .collect();
+        println!(
+            "WIDE width {:.0} µm samples {} length {:.1} widths at {:?}: truths {ts:?}",
+            p.width * u,
+            p.samples.len(),
+            len / p.width,
+            p.pts[0].map(|v| v.round())
+        );
+    }
+    let (pk, first_part) = band::split_bands(raw, (params.max_width_um / upp) as f32);
     let mut n_multi = 0;
     for (k, p) in pk.iter().enumerate() {
         if p.samples.len() < 3 {
