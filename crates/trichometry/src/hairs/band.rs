@@ -14,6 +14,27 @@
 //! inside wide pieces' profiles is ≥ 0.95 of the lobes' depth on nine
 //! pieces in ten). The fork does: a single shaft ends in one piece.
 //!
+//! A band whose fork is not traced (the mates leave the frame side by
+//! side, or part where the ridge is lost) is split when its width alone
+//! says it holds more than one shaft: wider than the widest shaft the
+//! stage measures ([`HairParams::max_width_um`](super::HairParams::max_width_um), 120 µm) and at least 1.5
+//! of its widths long (the blob where shafts meet or cross is about as
+//! long as wide: on unseen sparse seed 87 at 5.5 µm/px a 141 µm blob of
+//! three crossing shafts one width long was split into a false record),
+//! into halves (nothing tells the shares).
+//!
+//! Measured (branch `hmates`, 2026-11-27, against main 4bb213f): the
+//! fork-less split, unseen crowded seeds 44–50 at 2 / 3.5 / 5.5 µm/px sum
+//! |count error| 66 → 60 (20 → 17, 22 → 21, 24 → 22), mean diameter MAE
+//! 3.93 → 3.21 µm (4.26 → 3.17, 2.88 → 2.63, 4.64 → 3.82), cases with MAE
+//! ≤ 3 µm 8 → 9 of 21, |bias| ≤ 2 µm 10 → 12; unseen sparse 81–88
+//! unchanged (50, 1.00 µm); test seeds 41–43 and 31–33 unchanged. The
+//! separated mates read their half of a 120–167 µm band (60–84 µm) instead
+//! of the whole band matched to one of them. Without the length test
+//! crowded is the same but sparse seed 87 at 5.5 µm/px gains a false
+//! record (50 → 51, MAE 1.00 → 1.03); with 3 width samples instead of 7
+//! both invariance tests fail (25 vs 23 and 24 shafts).
+//!
 //! Measured (branch `hband`, 2026-11-27, against main f4950cb): unseen
 //! crowded seeds 44–50 at 2 / 3.5 / 5.5 µm/px sum |count error| 80 → 66
 //! (25 → 20, 26 → 22, 29 → 24), mean diameter MAE 3.81 → 3.93 µm (the
@@ -49,7 +70,8 @@ const MIN_BAND_SAMPLES: usize = 7;
 /// shares).
 const MIN_BRANCH_SAMPLES: usize = 3;
 
-/// Smallest length of a band without a fork, in its widths.
+/// Smallest length of a band without a fork, in its widths (see the
+/// module docs).
 const MIN_FORKLESS_LENGTH_WIDTHS: f32 = 1.5;
 
 /// Length of a polyline (px).
@@ -189,6 +211,8 @@ fn fork_at(pieces: &[Piece], index: &BranchEnds, b: usize, which: usize) -> Opti
 /// Split the pieces that are bands of two adjacent shafts (see the module
 /// docs) into one piece per shaft; the others are handed back unchanged,
 /// in order, the split ones' parts after them, from the index returned.
+/// `max_width_px`: the widest single shaft (px); a longer piece without a
+/// fork that is wider is split in halves.
 pub(crate) fn split_bands(pieces: Vec<Piece>, max_width_px: f32) -> (Vec<Piece>, usize) {
     // Forks of the pieces with width samples, the better end of each.
     let index = BranchEnds::new(&pieces);
@@ -331,6 +355,57 @@ fn part(band: &Piece, side: f32, share: f32) -> Piece {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// A straight piece `len` px long along x with `n` samples, `width`
+    /// px wide.
+    fn straight(len: f32, n: usize, width: f32) -> Piece {
+        let samples: Vec<WidthSample> = (0..n)
+            .map(|k| {
+                let x = len * (k as f32 + 0.5) / n as f32;
+                WidthSample {
+                    arc_px: x,
+                    centre: [100.0 + x, 50.0],
+                    width_px: width,
+                    depth: 0.8,
+                    fwhm_px: width,
+                    w80_px: 0.8 * width,
+                    w20_px: 1.2 * width,
+                }
+            })
+            .collect();
+        Piece {
+            pts: vec![[100.0, 50.0], [100.0 + len, 50.0]],
+            samples,
+            width,
+            depth: 0.8,
+            attempts: n,
+            profiled_px: len,
+        }
+    }
+
+    /// A long piece wider than the widest shaft, with no fork, becomes two
+    /// pieces of half its width a quarter of its width either side of its
+    /// axis; a narrower one, or one about as long as wide (a blob where
+    /// shafts meet), stays whole.
+    #[test]
+    fn forkless_band_wider_than_a_shaft_is_halved() {
+        let (pieces, first) = split_bands(vec![straight(120.0, 20, 30.0)], 24.0);
+        assert_eq!((pieces.len(), first), (2, 0));
+        let mut ys: Vec<f32> = pieces.iter().map(|p| p.samples[5].centre[1]).collect();
+        ys.sort_by(f32::total_cmp);
+        assert!(
+            (ys[0] - 42.5).abs() < 1e-3 && (ys[1] - 57.5).abs() < 1e-3,
+            "{ys:?}"
+        );
+        for p in &pieces {
+            assert!((p.width - 15.0).abs() < 1e-4);
+            assert!(p.samples.iter().all(|s| (s.fwhm_px - 15.0).abs() < 1e-4));
+        }
+        let (pieces, first) = split_bands(vec![straight(120.0, 20, 20.0)], 24.0);
+        assert_eq!((pieces.len(), first), (1, 1));
+        let (pieces, first) = split_bands(vec![straight(40.0, 20, 30.0)], 24.0);
+        assert_eq!((pieces.len(), first), (1, 1));
+    }
 
     /// `near_x` hands back every end that a scan over all pieces would
     /// let through the distance test (here the hardest case, all on one

@@ -1423,16 +1423,26 @@ fn band_diag() {
     let det = detect::detect(&input, &params, &mut Default::default());
     let raw = trace::pieces(&det, &params, upp).0;
     let u = upp as f32;
-    for p in raw.iter().filter(|p| p.samples.len() >= 7 && p.width * u > params.max_width_um as f32) {
+    for p in raw
+        .iter()
+        .filter(|p| p.samples.len() >= 7 && p.width * u > params.max_width_um as f32)
+    {
         let len = *profile::arc_lengths(&p.pts).last().unwrap_or(&0.0);
         let ts: Vec<(u32, u32, f64)> = truth
             .shafts
             .iter()
             .filter(|t| t.counted)
             .filter(|t| {
-                let poly: Vec<[f32; 2]> =
-                    t.centreline_px.iter().map(|v| [v[0] as f32, v[1] as f32]).collect();
-                2 * p.samples.iter().filter(|s| near_poly(s.centre, &poly, 0.5 * p.width)).count()
+                let poly: Vec<[f32; 2]> = t
+                    .centreline_px
+                    .iter()
+                    .map(|v| [v[0] as f32, v[1] as f32])
+                    .collect();
+                2 * p
+                    .samples
+                    .iter()
+                    .filter(|s| near_poly(s.centre, &poly, 0.5 * p.width))
+                    .count()
                     >= p.samples.len()
             })
             .map(|t| (t.id, t.unit, t.diameter_um.round()))
@@ -1456,9 +1466,17 @@ fn band_diag() {
         // merely touching does not count).
         let mut inside: Vec<(u32, u32, f64, usize)> = Vec::new();
         for t in truth.shafts.iter().filter(|t| t.counted) {
-            let poly: Vec<[f32; 2]> = t.centreline_px.iter().map(|q| [q[0] as f32, q[1] as f32]).collect();
+            let poly: Vec<[f32; 2]> = t
+                .centreline_px
+                .iter()
+                .map(|q| [q[0] as f32, q[1] as f32])
+                .collect();
             let tol = (0.5 * p.width).max(1.5);
-            let n = p.samples.iter().filter(|s| near_poly(s.centre, &poly, tol)).count();
+            let n = p
+                .samples
+                .iter()
+                .filter(|s| near_poly(s.centre, &poly, tol))
+                .count();
             if n * 2 >= p.samples.len() {
                 inside.push((t.id, t.unit, t.diameter_um, n));
             }
@@ -1486,24 +1504,32 @@ fn band_diag() {
                 let e = [q.pts[0], q.pts[q.pts.len() - 1]];
                 let f = [p.pts[0], p.pts[p.pts.len() - 1]];
                 let r = 1.5 * p.width + 6.0;
-                let near = e.iter().any(|a| f.iter().any(|b| (a[0] - b[0]).hypot(a[1] - b[1]) <= r));
+                let near = e
+                    .iter()
+                    .any(|a| f.iter().any(|b| (a[0] - b[0]).hypot(a[1] - b[1]) <= r));
                 if near && q.samples.len() >= 3 {
                     let ts: Vec<(u32, f64)> = truth
                         .shafts
                         .iter()
                         .filter(|t| t.counted)
                         .filter(|t| {
-                            let poly: Vec<[f32; 2]> =
-                                t.centreline_px.iter().map(|v| [v[0] as f32, v[1] as f32]).collect();
+                            let poly: Vec<[f32; 2]> = t
+                                .centreline_px
+                                .iter()
+                                .map(|v| [v[0] as f32, v[1] as f32])
+                                .collect();
                             let tol = (0.5 * q.width).max(1.5);
-                            2 * q.samples.iter().filter(|s| near_poly(s.centre, &poly, tol)).count()
+                            2 * q
+                                .samples
+                                .iter()
+                                .filter(|s| near_poly(s.centre, &poly, tol))
+                                .count()
                                 >= q.samples.len()
                         })
                         .map(|t| (t.id, t.diameter_um.round()))
                         .collect();
                     println!(
-                        "    part {k} ({}) near piece {j} width {:.0} samples {} truths {ts:?}",
-                        if f.iter().any(|b| (p.pts[0][0] - b[0]).abs() < 0.0) { "" } else { "" },
+                        "    part {k} near piece {j} width {:.0} samples {} truths {ts:?}",
                         q.width * u,
                         q.samples.len()
                     );
@@ -1511,5 +1537,8 @@ fn band_diag() {
             }
         }
     }
-    println!("seed {seed} upp {upp}: {n_multi} pieces listed, {} parts", pk.len() - first_part);
+    println!(
+        "seed {seed} upp {upp}: {n_multi} pieces listed, {} parts",
+        pk.len() - first_part
+    );
 }
