@@ -1164,6 +1164,175 @@ pub(crate) fn measure(
     cylinder: Option<f32>,
     out: &mut Vec<WidthSample>,
 ) -> usize {
+    let geo = Spacing {
+        step_px,
+        skip_px,
+        every: None,
+    };
+    measure_at(lum, pts, width_guess_px, geo, excluded, cylinder, out)
+}
+
+/// The profiles of one traced piece: [`measure`] with a window sized by
+/// `width_guess_px` (the detection scale's width); again with twice that
+/// when fewer than a quarter of the positions give a two-edge profile (a
+/// shaft wider than the largest detection scale); and again with the
+/// measured median width when that is more than 30 % off the guess (every
+/// window parameter follows the width). Returns the number of positions
+/// read, as [`measure`].
+///
+/// The detection scales lie a factor of about 1.8 apart, so the guess is
+/// often that far off: every [`PRE_EVERY`]-th position is read first, and
+/// when their widths agree and their median is off the guess ([`PRE_OFF`])
+/// the whole piece is read once with it, instead of with the guess and
+/// then again (12 MP bench: 15 416 → 13 882, 51 116 → 45 088 and
+/// 116 155 → 105 148 profiles at 2, 3.5 and 5.5 µm/px).
+/// Otherwise the other positions are read too, which gives exactly the
+/// first pass.
+#[allow(clippy::too_many_arguments)]
+pub(crate) fn measure_piece(
+    lum: &impl Intensity,
+    pts: &[[f32; 2]],
+    width_guess_px: f32,
+    step_px: f32,
+    skip_px: f32,
+    excluded: &dyn Fn(f32, f32) -> bool,
+    cylinder: Option<f32>,
+    samples: &mut Vec<WidthSample>,
+) -> usize {
+    let at = |every| Spacing {
+        step_px,
+        skip_px,
+        every,
+    };
+    let total = arc_lengths(pts).last().copied().unwrap_or(0.0);
+    let positions = ((total - 2.0 * skip_px) / step_px).max(0.0) as usize + 1;
+    let mut attempts = if positions >= PRE_MIN_POSITIONS {
+        let mut sub = Vec::new();
+        let a_sub = measure_at(
+            lum,
+            pts,
+            width_guess_px,
+            at(Some((PRE_EVERY, true))),
+            excluded,
+            cylinder,
+            &mut sub,
+        );
+        let mut wv: Vec<f32> = sub.iter().map(|s| s.width_px).collect();
+        let m = median(&mut wv);
+        wv.sort_by(f32::total_cmp);
+        let spread = quantile_sorted(&wv, 0.75) - quantile_sorted(&wv, 0.25);
+        if sub.len() >= PRE_MIN_SAMPLES
+            && 2 * sub.len() >= a_sub
+            && m.is_finite()
+            && spread <= PRE_SPREAD * m
+            && (m / width_guess_px - 1.0).abs() > PRE_OFF
+        {
+            return measure(lum, pts, m, step_px, skip_px, excluded, cylinder, samples);
+        }
+        let mut rest = Vec::new();
+        let a_rest = measure_at(
+            lum,
+            pts,
+            width_guess_px,
+            at(Some((PRE_EVERY, false))),
+            excluded,
+            cylinder,
+            &mut rest,
+        );
+        // Both in the order of their positions: merged, the first pass.
+        samples.clear();
+        let (mut i, mut j) = (0, 0);
+        while i < sub.len() || j < rest.len() {
+            if j == rest.len() || (i < sub.len() && sub[i].arc_px < rest[j].arc_px) {
+                samples.push(sub[i]);
+                i += 1;
+            } else {
+                samples.push(rest[j]);
+                j += 1;
+            }
+        }
+        a_sub + a_rest
+    } else {
+        measure(
+            lum,
+            pts,
+            width_guess_px,
+            step_px,
+            skip_px,
+            excluded,
+            cylinder,
+            samples,
+        )
+    };
+    if samples.len() * 4 < attempts {
+        let mut wider = Vec::new();
+        let a2 = measure(
+            lum,
+            pts,
+            2.0 * width_guess_px,
+            step_px,
+            skip_px,
+            excluded,
+            cylinder,
+            &mut wider,
+        );
+        if wider.len() > samples.len() {
+            *samples = wider;
+            attempts = a2;
+        }
+    }
+    let mut wv: Vec<f32> = samples.iter().map(|s| s.width_px).collect();
+    let m = median(&mut wv);
+    if m.is_finite() && (m / width_guess_px - 1.0).abs() > 0.3 {
+        attempts = measure(lum, pts, m, step_px, skip_px, excluded, cylinder, samples);
+    }
+    attempts
+}
+
+/// [`measure_piece`] reads every `PRE_EVERY`-th position first …
+const PRE_EVERY: usize = 4;
+/// … on pieces with at least this many positions …
+const PRE_MIN_POSITIONS: usize = 12;
+/// … and reads the piece once with their median width when at least
+/// [`PRE_MIN_SAMPLES`] of them gave a profile (and half of those read), their
+/// interquartile range is at most [`PRE_SPREAD`] of the median (the width
+/// is settled) and the median is off the guess by more than this fraction
+/// (the full pass's threshold). Else the full pass decides.
+const PRE_OFF: f32 = 0.3;
+/// See [`PRE_OFF`].
+const PRE_MIN_SAMPLES: usize = 5;
+/// See [`PRE_OFF`].
+const PRE_SPREAD: f32 = 0.1;
+
+/// Where [`measure_at`] reads profiles along a centreline: every `step_px`
+/// from `skip_px` to `skip_px` before the end (the positions numbered from
+/// 0); with `every = Some((k, true))` only at the positions whose number is
+/// a multiple of `k`, with `Some((k, false))` only at the others. The
+/// positions are those of the plain spacing in either case, so the two
+/// subsets together read exactly its profiles.
+#[derive(Clone, Copy)]
+struct Spacing {
+    step_px: f32,
+    skip_px: f32,
+    every: Option<(usize, bool)>,
+}
+
+/// [`measure`] at the positions of `geo` (see [`Spacing`]).
+#[allow(clippy::too_many_arguments)]
+fn measure_at(
+    lum: &impl Intensity,
+    pts: &[[f32; 2]],
+    width_guess_px: f32,
+    geo: Spacing,
+    excluded: &dyn Fn(f32, f32) -> bool,
+    cylinder: Option<f32>,
+    out: &mut Vec<WidthSample>,
+) -> usize {
+    let Spacing {
+        step_px,
+        skip_px,
+        every,
+    } = geo;
     let psf_sigma_px = cylinder.unwrap_or(0.0);
     let cylinder = cylinder.is_some();
     out.clear();
@@ -1187,10 +1356,15 @@ pub(crate) fn measure(
     let mut s = skip_px;
     let (w, h) = lum.size();
     let (w, h) = (w as f32, h as f32);
+    let mut pos = 0usize;
     while s <= total - skip_px {
-        let (c, t) = point_and_tangent(pts, &arc, s, win);
-        let s_here = s;
+        let (s_here, here) = (s, pos);
         s += step_px;
+        pos += 1;
+        if every.is_some_and(|(k, on)| here.is_multiple_of(k) != on) {
+            continue;
+        }
+        let (c, t) = point_and_tangent(pts, &arc, s_here, win);
         if excluded(c[0], c[1]) {
             continue;
         }
@@ -1816,6 +1990,44 @@ mod tests {
                 assert!((s.width_px - wd).abs() < 0.15, "{wd}: {}", s.width_px);
                 assert!((s.centre[0] - cx).abs() < 0.1, "{cx}: {:?}", s.centre);
                 assert!((s.depth - 0.6).abs() < 0.01);
+            }
+        }
+    }
+
+    /// The two subsets of [`Spacing`]'s positions read together exactly
+    /// the plain pass's profiles (what [`measure_piece`] merges), on a
+    /// slanted, gently curved centreline with some positions excluded.
+    #[test]
+    fn position_subsets_make_the_plain_pass() {
+        let img = bar(6.0, 40.3);
+        let pts: Vec<[f32; 2]> = (0..36)
+            .map(|k| {
+                let y = 2.0 + k as f32;
+                [40.3 + 0.05 * (y - 20.0) + 0.004 * (y - 20.0).powi(2), y]
+            })
+            .collect();
+        let excluded = |_x: f32, y: f32| (17.0..19.0).contains(&y);
+        for (wg, step) in [(6.0, 1.0), (4.0, 1.3), (9.0, 2.0)] {
+            let mut plain = Vec::new();
+            let a = measure(&img, &pts, wg, step, 3.0, &excluded, Some(0.7), &mut plain);
+            assert!(plain.len() >= 10, "{}", plain.len());
+            for k in [2, 3, 4] {
+                let mut both = Vec::new();
+                let mut n = 0;
+                for on in [true, false] {
+                    let geo = Spacing {
+                        step_px: step,
+                        skip_px: 3.0,
+                        every: Some((k, on)),
+                    };
+                    let mut part = Vec::new();
+                    n += measure_at(&img, &pts, wg, geo, &excluded, Some(0.7), &mut part);
+                    both.extend(part);
+                }
+                both.sort_by(|p, q| p.arc_px.total_cmp(&q.arc_px));
+                assert_eq!(n, a);
+                // Bit for bit (a missing 20 % width is NaN).
+                assert_eq!(format!("{both:?}"), format!("{plain:?}"));
             }
         }
     }

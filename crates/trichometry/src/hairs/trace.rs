@@ -814,7 +814,9 @@ pub(crate) fn pieces(det: &Detection, params: &HairParams, upp: f64) -> (Vec<Pie
                 xi >= zw || yi >= zh || zone_f.data[yi * zw + xi]
             };
             let cyl = params.cylinder_model.then_some(params.psf_sigma_px);
-            let mut attempts = profile::measure(
+            // The first pass, a wider one if needed, and a second one when
+            // the first says the guess was far off.
+            let attempts = profile::measure_piece(
                 lum,
                 &pts,
                 width_guess,
@@ -824,32 +826,6 @@ pub(crate) fn pieces(det: &Detection, params: &HairParams, upp: f64) -> (Vec<Pie
                 cyl,
                 &mut samples,
             );
-            // A shaft wider than the detection scale says (the largest σ
-            // saturates) gives no two-edge profile in a window sized by the
-            // guess: look again with a wider one.
-            if samples.len() * 4 < attempts {
-                let mut wider = Vec::new();
-                let a2 = profile::measure(
-                    lum,
-                    &pts,
-                    2.0 * width_guess,
-                    step,
-                    skip,
-                    &excluded,
-                    cyl,
-                    &mut wider,
-                );
-                if wider.len() > samples.len() {
-                    samples = wider;
-                    attempts = a2;
-                }
-            }
-            // A second pass when the first says the guess was far off.
-            let mut wv: Vec<f32> = samples.iter().map(|s| s.width_px).collect();
-            let m = profile::median(&mut wv);
-            if m.is_finite() && (m / width_guess - 1.0).abs() > 0.3 {
-                attempts = profile::measure(lum, &pts, m, step, skip, &excluded, cyl, &mut samples);
-            }
             // Two edges and some contrast on a fair share of the profiles,
             // or this is a ridge-like patch of skin (mottling, erythema,
             // texture), not a shaft. Short pieces between crossings that
