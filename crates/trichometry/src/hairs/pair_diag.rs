@@ -983,12 +983,73 @@ fn scene_diag() {
             } else {
                 "not in mask".to_string()
             };
+            // As the test counts (`tests/hairs.rs`): a record covers an
+            // axis point with one of its points within `tol`. Where the
+            // axis overlaps another truth shaft (closer than the half-sum of
+            // the widths) or lies inside a thicker one (closer than its
+            // half-width), and which points the best record and all records
+            // miss there and in the clear.
+            let pt_near = |q: [f32; 2], poly: &[[f32; 2]]| {
+                poly.iter()
+                    .any(|r| (r[0] - q[0]).powi(2) + (r[1] - q[1]).powi(2) <= tol * tol)
+            };
+            let best_rec = stage
+                .shafts
+                .iter()
+                .max_by_key(|s| pts.iter().filter(|&&q| pt_near(q, &s.centreline_px)).count());
+            let (mut over, mut inside, mut miss_best_over, mut miss_best_free) = (0, 0, 0, 0);
+            let (mut miss_all_over, mut miss_all_free, mut t_best) = (0, 0, 0);
+            for &q in &pts {
+                let mut o = false;
+                let mut ins = false;
+                for u in truth.shafts.iter().filter(|u| u.id != t.id) {
+                    let poly: Vec<[f32; 2]> =
+                        u.centreline_px.iter().map(|p| [p[0] as f32, p[1] as f32]).collect();
+                    let half_sum = ((t.diameter_um + u.diameter_um) / 2.0 / upp) as f32;
+                    if near_poly(q, &poly, half_sum) {
+                        o = true;
+                        ins |= u.diameter_um > t.diameter_um
+                            && near_poly(q, &poly, (u.diameter_um / 2.0 / upp) as f32);
+                    }
+                }
+                over += o as usize;
+                inside += ins as usize;
+                let in_best = best_rec.is_some_and(|s| pt_near(q, &s.centreline_px));
+                t_best += in_best as usize;
+                let in_any = stage.shafts.iter().any(|s| pt_near(q, &s.centreline_px));
+                if !in_best {
+                    if o {
+                        miss_best_over += 1;
+                    } else {
+                        miss_best_free += 1;
+                    }
+                }
+                if !in_any {
+                    if o {
+                        miss_all_over += 1;
+                    } else {
+                        miss_all_free += 1;
+                    }
+                }
+            }
+            let np = pts.len().max(1) as f32;
             println!(
                 "CROSS {upp} {seed} truth {:2} d {:3.0} light {} vis {:3} px: best {best:.2} union {u_fin:.2} traced {u_tr:.2} pieces {u_pk:.2}/{u_pa:.2} cut {m_cut:.2} nms {m_nms:.2} mask {m_mask:.2} -> {cause}",
                 t.id,
                 t.diameter_um,
                 t.light as u8,
                 pts.len()
+            );
+            println!(
+                "XOVER {upp} {seed} truth {:2} testbest {:.2} over {:.2} inside {:.2} best-misses over {:.2} free {:.2} all-miss over {:.2} free {:.2}",
+                t.id,
+                t_best as f32 / np,
+                over as f32 / np,
+                inside as f32 / np,
+                miss_best_over as f32 / np,
+                miss_best_free as f32 / np,
+                miss_all_over as f32 / np,
+                miss_all_free as f32 / np,
             );
         }
     }
