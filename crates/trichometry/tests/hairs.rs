@@ -791,6 +791,26 @@ fn bad_scale_is_an_error() {
 /// (13 / 13, 19 / 21, 16 / 19); unseen crowded 44–50 sum |count error|
 /// 66 → 60, mean MAE 3.93 → 3.21 µm, cases with MAE ≤ 3 µm 8 → 9 of 21;
 /// unseen sparse 81–88 unchanged (50, 1.00 µm).
+/// Branch `hcross` (2026-11-27, session 15; its link not merged,
+/// 60d8185, measured before `hmates`): why the 470 crossing shafts of
+/// unseen seeds 44–50 (three scales) are not one record (`SCENE_CROSS`
+/// `XOVER` lines): only 0.32 of them are covered ≥ 80 % by all records
+/// together, so joining alone cannot lift the figure past about a third.
+/// The points no record covers lie where the shaft overlaps another truth
+/// shaft (closer than the half-sum of the widths): 0.45 of each failing
+/// axis on average against 0.07 in the clear. 351 of the 470 overlap
+/// others over ≥ 50 % of their in-frame axis (one-record 0.09), 192 over
+/// ≥ 75 % (0.01); the 40 overlapping < 35 % are one record at 0.73. 275
+/// have ≥ 20 % of the axis inside a thicker shaft's footprint. A link for
+/// ends side by side in one shaft's body (towards test failing, offset
+/// across ≤ half the narrower width, along ≤ one width, within 15°, widths
+/// within 1.25, both measured with depths within 0.6; scored as the worst
+/// passing link): 41–43 one-record 0.57 / 0.33 / 0.58 (was 0.29 at
+/// 3.5 µm/px), counts 13 / 18 / 14; unseen 44–50 one-record 0.181 → 0.192,
+/// mean MAE 3.93 → 3.63, split shafts 87 → 74, mixed records 32 → 30, but
+/// sum |count error| 66 → 84 (the scenes under-count, 461 of 525, and the
+/// joined splits held the counts up); unseen sparse 81–88: 50 → 49,
+/// one-record 0.509 → 0.521.
 #[test]
 #[ignore]
 fn crowded_scene_counts_and_crossings() {
