@@ -9,8 +9,8 @@ use crate::color::LinearRgb;
 use crate::image::{Labels, Mask, Plane};
 use crate::kernels::{
     block_median_background_interp, dilate_square, fir_for, gaussian_blur, gaussian_blur_reusing,
-    global_median, label, lerp, reuse_len, ridge_or_blob_contrast_into, zeroed_vec, CentresInterp,
-    EmptyBlocks, Polarity,
+    global_median, label_seeded_into, lerp, reuse_len, ridge_or_blob_contrast_bands, zeroed_vec,
+    CentresInterp, Components, EmptyBlocks, Polarity, HESSIAN_BAND_ROWS,
 };
 use rayon::prelude::*;
 
@@ -88,9 +88,15 @@ pub(crate) struct CoarseBufs {
     /// Box means of linear R, G, B (handed back by the caller once read:
     /// [`CoarseBufs::keep_box_rgb`]).
     box_rgb: [Vec<f32>; 3],
-    /// Vesselness plane ([`ridge_or_blob_contrast_into`]).
-    vness: Vec<f32>,
-    /// Lightly smoothed contrast plane ([`gaussian_blur_reusing`]).
+    /// Candidate flags (analysable, vesselness and smoothed contrast at the
+    /// low threshold).
+    cand: Vec<bool>,
+    /// Strong flags (vesselness and smoothed contrast at the high threshold).
+    strong: Vec<bool>,
+    /// Runs and union–find of the candidates' labelling.
+    comps: Components,
+    /// Lightly smoothed contrast plane ([`gaussian_blur_reusing`]; only
+    /// when its σ is no Hessian scale).
     smooth: Vec<f32>,
     /// Intermediate of a recursive blur (σ ≥ 8 coarse px only).
     blur_inter: Vec<f32>,
@@ -103,7 +109,6 @@ impl CoarseBufs {
             &self.lnr,
             &self.lng,
             &self.lny,
-            &self.vness,
             &self.smooth,
             &self.blur_inter,
         ]
@@ -112,6 +117,9 @@ impl CoarseBufs {
         .map(|v| v.capacity())
         .sum::<usize>()
             + self.bad.capacity()
+            + self.cand.capacity()
+            + self.strong.capacity()
+            + self.comps.bytes()
     }
 
     /// Keep the box means of a [`Coarse`] for the next call.
@@ -305,9 +313,6 @@ fn box_row_any(f: usize, sums: RowSums<'_>, inv_rows: f32, out: RowOut<'_>) {
         bd[cx] = if fl & 2 != 0 { 2 } else { fl & 1 };
     }
 }
-
-/// Values per parallel task of the element-wise coarse passes.
-const CHUNK: usize = 1 << 16;
 
 /// `ok` with every pixel within `r` (square) of a `flag` pixel removed.
 pub(crate) fn clear_around(ok: &mut [bool], flag: Vec<bool>, w: usize, h: usize, r: usize) {
@@ -532,91 +537,93 @@ pub(crate) fn coarse(
         .collect();
     sigmas.dedup();
     let d = Plane::from_vec(w, h, d);
-    // Vesselness in contrast units: the larger of ridge and blob strength,
-    // each divided by its peak response to a structure of contrast 1.
-    let v = ridge_or_blob_contrast_into(
-        &d,
-        &sigmas,
-        Polarity::Bright,
-        RIDGE_PEAK,
-        BLOB_PEAK,
-        std::mem::take(&mut bufs.vness),
-    )
-    .data;
-    let ds = gaussian_blur_reusing(
-        &d,
-        sigmas[0].min(1.0),
-        &mut bufs.blur_inter,
-        std::mem::take(&mut bufs.smooth),
-    )
-    .data;
-    if keep {
-        bufs.lnr = d.data;
-    } else {
-        drop(d);
-    }
     let pf = params.proposal_fraction as f32;
     let (lo, hi) = (
         pf * params.low_contrast as f32,
         pf * params.high_contrast as f32,
     );
-    // By chunks of zipped slices, without short-circuits: it vectorises.
-    let mut cand = zeroed_vec::<bool>(w * h);
-    cand.par_chunks_mut(CHUNK)
-        .zip(ok.par_chunks(CHUNK))
-        .zip(v.par_chunks(CHUNK).zip(ds.par_chunks(CHUNK)))
-        .for_each(|((c, o), (vv, dd))| {
-            for (((c, &o), &vx), &dx) in c.iter_mut().zip(o).zip(vv).zip(dd) {
-                *c = o & (vx >= lo) & (dx >= lo);
-            }
-        });
-    let comps = label(&mask_of(cand, w, h));
-    let vseed: Vec<bool> = v.par_iter().map(|&x| x >= hi).collect();
-    // Components with a seed pixel, by bands of rows in parallel (an OR:
-    // any order gives the same flags).
-    let nl = comps.count as usize + 1;
-    let band = 64 * w.max(1);
-    let seeded = comps
-        .data
-        .par_chunks(band)
-        .zip(v.par_chunks(band).zip(ds.par_chunks(band)))
-        .fold(
-            || vec![false; nl],
-            |mut s, (ls, (vs, dss))| {
-                for ((&l, &vv), &dv) in ls.iter().zip(vs).zip(dss) {
-                    if l > 0 && vv >= hi && dv >= hi {
-                        s[l as usize] = true;
-                    }
-                }
-                s
-            },
+    // The candidates need the contrast lightly smoothed: at the first
+    // scale's σ when that is ≤ 1 px, the Hessian's own smoothing (handed
+    // over band by band), else a plane of its own.
+    let s_ds = sigmas[0].min(1.0);
+    let ds_plane = (!sigmas.contains(&s_ds)).then(|| {
+        gaussian_blur_reusing(
+            &d,
+            s_ds,
+            &mut bufs.blur_inter,
+            std::mem::take(&mut bufs.smooth),
         )
-        .reduce(
-            || vec![false; nl],
-            |mut a, b| {
-                a.iter_mut().zip(&b).for_each(|(x, &y)| *x |= y);
-                a
-            },
-        );
-    // Seeded components renumbered 1, 2, … in label order, which is the
-    // raster order of their first pixels (`label`), as before.
-    let mut remap = vec![0u32; nl];
-    let mut next = 0;
-    for (r, _) in remap.iter_mut().zip(&seeded).skip(1).filter(|(_, &s)| s) {
-        next += 1;
-        *r = next;
+        .data
+    });
+    // Vesselness in contrast units (the larger of ridge and blob strength,
+    // each divided by its peak response to a structure of contrast 1),
+    // read band by band into the flags: candidates (analysable, vesselness
+    // and smoothed contrast ≥ the low threshold), the coarse seeds
+    // (vesselness ≥ the high one) and the strong pixels (both ≥ the high
+    // one) that keep a candidate.
+    let mut cand = reuse_len(std::mem::take(&mut bufs.cand), w * h);
+    let mut strong = reuse_len(std::mem::take(&mut bufs.strong), w * h);
+    let mut vseed = zeroed_vec::<bool>(w * h);
+    let band = HESSIAN_BAND_ROWS * w.max(1);
+    ridge_or_blob_contrast_bands(
+        &d,
+        &sigmas,
+        Polarity::Bright,
+        RIDGE_PEAK,
+        BLOB_PEAK,
+        s_ds,
+        cand.par_chunks_mut(band)
+            .zip(vseed.par_chunks_mut(band))
+            .zip(strong.par_chunks_mut(band)),
+        |y0, v, sm, ((c, vs), st)| {
+            let ds = match (sm, &ds_plane) {
+                (Some(sm), _) => sm,
+                (None, Some(p)) => &p[y0 * w..y0 * w + v.len()],
+                (None, None) => unreachable!("a smoothed plane when σ is no scale"),
+            };
+            let o = &ok[y0 * w..y0 * w + v.len()];
+            // Without short-circuits: it vectorises.
+            for (((((c, vs), st), &o), &vx), &dx) in c
+                .iter_mut()
+                .zip(vs.iter_mut())
+                .zip(st.iter_mut())
+                .zip(o)
+                .zip(v)
+                .zip(ds)
+            {
+                *c = o & (vx >= lo) & (dx >= lo);
+                *vs = vx >= hi;
+                *st = (vx >= hi) & (dx >= hi);
+            }
+        },
+    );
+    if let Some(p) = ds_plane {
+        bufs.smooth = p;
     }
-    let mut data = comps.data;
-    data.par_iter_mut().for_each(|l| *l = remap[*l as usize]);
+    if keep {
+        bufs.lnr = d.data;
+    } else {
+        drop(d);
+    }
+    // Candidates with a strong pixel, numbered 1, 2, … in raster order of
+    // their first pixels.
+    let mut data = Vec::new();
+    let next = label_seeded_into(&cand, &strong, w, h, &mut bufs.comps, &mut data);
+    if keep {
+        bufs.cand = cand;
+        bufs.strong = strong;
+    } else {
+        drop((cand, strong));
+        bufs.comps = Components::default();
+    }
     // Background of ln G over the skin left after the exclusions (the fine
     // level's haemoglobin check; its hair check uses that of ln R).
     let bg_g = bgf(&lng, &ok);
     if keep {
         bufs.lng = lng.data;
-        bufs.vness = v;
-        bufs.smooth = ds;
     } else {
         bufs.blur_inter = Vec::new();
+        bufs.smooth = Vec::new();
     }
     let bg_r = bg_r0;
     Coarse {
