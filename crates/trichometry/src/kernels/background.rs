@@ -40,9 +40,12 @@ fn grid(
     med.par_chunks_mut(bw.max(1))
         .enumerate()
         .for_each(|(by, row)| {
-            let mut vals = Vec::with_capacity((block / step + 1) * (block / step + 1));
+            // The samples as keys of `f32::total_cmp`'s order (integers
+            // compare faster than the closure; the median's bits are the
+            // same).
+            let mut keys = Vec::with_capacity((block / step + 1) * (block / step + 1));
             for (bx, m) in row.iter_mut().enumerate() {
-                vals.clear();
+                keys.clear();
                 let mut sampled = 0usize;
                 for y in (by * block..((by + 1) * block).min(h)).step_by(step) {
                     let r = &plane.data[y * w..(y + 1) * w];
@@ -50,34 +53,48 @@ fn grid(
                     for x in (bx * block..((bx + 1) * block).min(w)).step_by(step) {
                         sampled += 1;
                         if v[x] && r[x].is_finite() {
-                            vals.push(r[x]);
+                            keys.push(total_order_key(r[x]));
                         }
                     }
                 }
-                if !vals.is_empty() && accept(vals.len(), sampled) {
-                    let k = vals.len() / 2;
-                    *m = *vals.select_nth_unstable_by(k, f32::total_cmp).1;
+                if !keys.is_empty() && accept(keys.len(), sampled) {
+                    let k = keys.len() / 2;
+                    *m = from_total_order_key(*keys.select_nth_unstable(k).1);
                 }
             }
         });
     (med, bw, bh)
 }
 
+/// An integer whose order is that of [`f32::total_cmp`] (the same
+/// transform): −NaN < −∞ < … < −0 < +0 < … < +∞ < NaN.
+#[inline(always)]
+fn total_order_key(v: f32) -> i32 {
+    let b = v.to_bits() as i32;
+    b ^ (((b >> 31) as u32) >> 1) as i32
+}
+
+/// The value of a [`total_order_key`] (the transform is its own inverse).
+#[inline(always)]
+fn from_total_order_key(k: i32) -> f32 {
+    f32::from_bits((k ^ (((k >> 31) as u32) >> 1) as i32) as u32)
+}
+
 /// Median of every `step`-th valid, finite sample of the plane (0 when none).
 pub(crate) fn global_median(plane: &Plane, valid: &[bool], step: usize) -> f32 {
-    let mut all: Vec<f32> = plane
+    let mut all: Vec<i32> = plane
         .data
         .iter()
         .zip(valid)
         .step_by(step)
         .filter(|(o, &v)| v && o.is_finite())
-        .map(|(&o, _)| o)
+        .map(|(&o, _)| total_order_key(o))
         .collect();
     if all.is_empty() {
         0.0
     } else {
         let m = all.len() / 2;
-        *all.select_nth_unstable_by(m, f32::total_cmp).1
+        from_total_order_key(*all.select_nth_unstable(m).1)
     }
 }
 
@@ -249,6 +266,32 @@ pub fn block_median(image: &Plane, valid: &Mask, block: usize, min_fraction: f64
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn total_order_keys_order_as_total_cmp_and_invert() {
+        let vals = [
+            f32::NEG_INFINITY,
+            -3.5,
+            -f32::MIN_POSITIVE,
+            -1e-40,
+            -0.0,
+            0.0,
+            1e-40,
+            f32::MIN_POSITIVE,
+            2.0,
+            f32::MAX,
+            f32::INFINITY,
+        ];
+        for &a in &vals {
+            assert_eq!(
+                from_total_order_key(total_order_key(a)).to_bits(),
+                a.to_bits()
+            );
+            for &b in &vals {
+                assert_eq!(total_order_key(a).cmp(&total_order_key(b)), a.total_cmp(&b));
+            }
+        }
+    }
 
     #[test]
     fn medians_ignore_invalid_pixels_and_minor_structures() {
