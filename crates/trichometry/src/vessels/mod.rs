@@ -518,7 +518,7 @@ fn stage(
     let ff = ((params.work_um_per_px / um0).round() as usize).clamp(1, 64);
     let fc = ((params.coarse_um_per_px / um0).round() as usize).clamp(1, 256);
     let um_c = um0 * fc as f64;
-    let c = segment::coarse(
+    let mut c = segment::coarse(
         rgb,
         input.valid,
         hair_mask,
@@ -529,16 +529,17 @@ fn stage(
         keep,
     );
     // Skin ring of each candidate on the coarse grid (Δa*): it depends on
-    // the coarse level only, so it is taken first.
+    // the coarse level only, so it is taken first and the box means are
+    // handed back (or freed) before the fine level.
     let nc = c.labels.count as usize;
-    // The ring's mean colour from the box means of its coarse pixels (as
-    // the coarse pass over the input takes them, read at the ring's
-    // pixels), by bands of rows in parallel (no ring plane), summed in
-    // raster order.
+    // The ring's mean colour from the box means of its coarse pixels (the
+    // planes of the coarse pass over the input), by bands of rows in
+    // parallel (no ring plane), summed in raster order.
     let ring_px: Vec<Vec<(u32, [f32; 3])>> = {
         use rayon::prelude::*;
         let r = (params.ring_um / um_c).ceil().max(1.0) as usize;
         let cw = c.w.max(1);
+        let [br, bg, bb] = &c.box_rgb;
         (0..c.h.div_ceil(RING_BAND_ROWS))
             .into_par_iter()
             .map_init(RingScratch::default, |sc, b| {
@@ -550,14 +551,17 @@ fn stage(
                     .zip(lab)
                     .enumerate()
                     .filter(|&(_, (&rl, &l))| rl > 0 && l == 0)
-                    .map(|(k, (&rl, _))| {
-                        let i = o + k;
-                        (rl, segment::box_mean_rgb(rgb, fc, i % cw, i / cw))
-                    })
+                    .map(|(k, (&rl, _))| (rl, [br[o + k], bg[o + k], bb[o + k]]))
                     .collect()
             })
             .collect()
     };
+    let box_rgb = std::mem::take(&mut c.box_rgb);
+    if keep {
+        scratch.coarse.keep_box_rgb(box_rgb);
+    } else {
+        drop(box_rgb);
+    }
     let mut rgb_ring = vec![([0.0f64; 3], 0usize); nc + 1];
     for (rl, m) in ring_px.into_iter().flatten() {
         let s = &mut rgb_ring[rl as usize];

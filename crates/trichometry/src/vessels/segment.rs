@@ -68,6 +68,9 @@ pub(crate) struct Coarse {
     pub labels: Labels,
     /// Coarse pixels that are analysable skin (for the ring).
     pub ok: Vec<bool>,
+    /// Box means of linear R, G, B of each coarse pixel (planes of the
+    /// pass over the input, for the ring's colour).
+    pub box_rgb: [Vec<f32>; 3],
     /// Number of analysable input pixels (valid and not hair).
     pub analysable_px: usize,
 }
@@ -82,6 +85,9 @@ pub(crate) struct CoarseBufs {
     lng: Vec<f32>,
     lny: Vec<f32>,
     bad: Vec<u8>,
+    /// Box means of linear R, G, B (handed back by the caller once read:
+    /// [`CoarseBufs::keep_box_rgb`]).
+    box_rgb: [Vec<f32>; 3],
     /// Candidate flags (analysable, vesselness and smoothed contrast at the
     /// low threshold).
     cand: Vec<bool>,
@@ -107,12 +113,18 @@ impl CoarseBufs {
             &self.blur_inter,
         ]
         .into_iter()
+        .chain(&self.box_rgb)
         .map(|v| v.capacity())
         .sum::<usize>()
             + self.bad.capacity()
             + self.cand.capacity()
             + self.strong.capacity()
             + self.comps.bytes()
+    }
+
+    /// Keep the box means of a [`Coarse`] for the next call.
+    pub(crate) fn keep_box_rgb(&mut self, box_rgb: [Vec<f32>; 3]) {
+        self.box_rgb = box_rgb;
     }
 }
 
@@ -122,10 +134,6 @@ struct RowScratch {
     sg: Vec<f32>,
     sb: Vec<f32>,
     flag: Vec<u8>,
-    /// The row's box means of R, G, B.
-    mr: Vec<f32>,
-    mg: Vec<f32>,
-    mb: Vec<f32>,
 }
 
 /// Box-averaged planes of one pass over the input.
@@ -135,6 +143,8 @@ struct Planes {
     lny: Plane,
     /// 0 = fine, 1 = hair, 2 = invalid.
     bad: Vec<u8>,
+    /// Box means of linear R, G, B.
+    box_rgb: [Vec<f32>; 3],
     analysable_px: usize,
 }
 
@@ -148,18 +158,21 @@ fn read_planes(
     let (w0, h0) = (rgb.width, rgb.height);
     let (w, h) = (w0.div_ceil(f), h0.div_ceil(f));
     let hm: &[bool] = hair.map(|m| &m.data[..]).unwrap_or(&[]);
-    // Every value of the four planes is written below (the buffers' old
-    // contents do not matter). The box means of R, G, B stay in rows (the
-    // ring reads its few at points: [`box_mean_rgb`]).
+    // The box means of R, G, B are kept (the ring's colour reads them).
+    // Every value of the seven planes is written below (the buffers' old
+    // contents do not matter).
     let mut lnr = reuse_len(std::mem::take(&mut bufs.lnr), w * h);
     let mut lng = reuse_len(std::mem::take(&mut bufs.lng), w * h);
     let mut lny = reuse_len(std::mem::take(&mut bufs.lny), w * h);
     let mut bad = reuse_len(std::mem::take(&mut bufs.bad), w * h);
+    let [mut br, mut bg, mut bb] = std::mem::take(&mut bufs.box_rgb).map(|v| reuse_len(v, w * h));
     let mut counts = vec![0usize; h];
     lnr.par_chunks_mut(w)
         .zip(lng.par_chunks_mut(w))
         .zip(lny.par_chunks_mut(w))
         .zip(bad.par_chunks_mut(w))
+        .zip(br.par_chunks_mut(w))
+        .zip(bg.par_chunks_mut(w).zip(bb.par_chunks_mut(w)))
         .zip(counts.par_iter_mut())
         .enumerate()
         .for_each_init(
@@ -168,20 +181,9 @@ fn read_planes(
                 sg: vec![0.0f32; w0],
                 sb: vec![0.0f32; w0],
                 flag: vec![0u8; w0],
-                mr: vec![0.0f32; w],
-                mg: vec![0.0f32; w],
-                mb: vec![0.0f32; w],
             },
-            |scratch, (cy, ((((lr, lg), ly), bd), cnt))| {
-                let RowScratch {
-                    sr,
-                    sg,
-                    sb,
-                    flag,
-                    mr: rr,
-                    mg: gg,
-                    mb: bb,
-                } = scratch;
+            |scratch, (cy, ((((((lr, lg), ly), bd), rr), (gg, bb)), cnt))| {
+                let RowScratch { sr, sg, sb, flag } = scratch;
                 let y0 = cy * f;
                 let y1 = (y0 + f).min(h0);
                 let inv_rows = 1.0 / (y1 - y0) as f32;
@@ -248,33 +250,9 @@ fn read_planes(
         lng: Plane::from_vec(w, h, lng),
         lny: Plane::from_vec(w, h, lny),
         bad,
+        box_rgb: [br, bg, bb],
         analysable_px: counts.iter().sum(),
     }
-}
-
-/// Mean linear R, G, B of the input pixels of coarse pixel (`cx`, `cy`)
-/// (boxes of `f` × `f` input pixels, partial at the right and bottom
-/// edges), bit for bit the box means of the coarse pass: per column the
-/// rows summed top to bottom (the first row taken as it is), then those
-/// column sums summed left to right, times the same factor.
-pub(crate) fn box_mean_rgb(rgb: &LinearRgb, f: usize, cx: usize, cy: usize) -> [f32; 3] {
-    let (w0, h0) = (rgb.width, rgb.height);
-    let (y0, x0) = (cy * f, cx * f);
-    let (y1, x1) = ((y0 + f).min(h0), (x0 + f).min(w0));
-    let inv = 1.0 / (y1 - y0) as f32 / (x1 - x0) as f32;
-    // Column sums in chunks of at most 256 (f ≤ 256: one chunk).
-    let mut cols = [0.0f32; 256];
-    let n = x1 - x0;
-    [&rgb.r, &rgb.g, &rgb.b].map(|p| {
-        let cols = &mut cols[..n];
-        cols.copy_from_slice(&p[y0 * w0 + x0..y0 * w0 + x1]);
-        for y in y0 + 1..y1 {
-            for (c, &v) in cols.iter_mut().zip(&p[y * w0 + x0..y * w0 + x1]) {
-                *c += v;
-            }
-        }
-        cols.iter().sum::<f32>() * inv
-    })
 }
 
 /// Column sums of a box row (`[r, g, b]`) and their flags.
@@ -529,6 +507,7 @@ pub(crate) fn coarse(
         lng,
         lny,
         bad,
+        box_rgb,
         analysable_px,
     } = pl;
     if keep {
@@ -663,6 +642,7 @@ pub(crate) fn coarse(
             count: next,
         },
         ok,
+        box_rgb,
         analysable_px,
     }
 }
@@ -729,7 +709,7 @@ mod tests {
     /// reference [`read_planes`]'s box means equal bit for bit (inputs not
     /// −0): per column the sum of the rows top to bottom, then those column
     /// sums left to right, times the same factor.
-    fn box_mean_reference(rgb: &LinearRgb, f: usize, cx: usize, cy: usize) -> [f32; 3] {
+    fn box_mean_rgb(rgb: &LinearRgb, f: usize, cx: usize, cy: usize) -> [f32; 3] {
         let (w0, h0) = (rgb.width, rgb.height);
         let (y0, x0) = (cy * f, cx * f);
         let (y1, x1) = ((y0 + f).min(h0), (x0 + f).min(w0));
@@ -774,12 +754,10 @@ mod tests {
             let (w, h) = (w0.div_ceil(f), h0.div_ceil(f));
             for cy in 0..h {
                 for cx in 0..w {
-                    let [r, g, b] = box_mean_reference(&rgb, f, cx, cy);
+                    let [r, g, b] = box_mean_rgb(&rgb, f, cx, cy);
                     let i = cy * w + cx;
-                    // The ring's box means at a point, as the pass's.
-                    let at = box_mean_rgb(&rgb, f, cx, cy);
-                    for (m, a) in [r, g, b].into_iter().zip(at) {
-                        assert_eq!(m.to_bits(), a.to_bits());
+                    for (k, m) in [r, g, b].into_iter().enumerate() {
+                        assert_eq!(m.to_bits(), pl.box_rgb[k][i].to_bits());
                     }
                     let y = 0.2126 * r + 0.7152 * g + 0.0722 * b;
                     assert_eq!(ln_fast(r.max(1e-4)).to_bits(), pl.lnr.data[i].to_bits());
@@ -788,13 +766,19 @@ mod tests {
                 }
             }
             let Planes {
-                lnr, lng, lny, bad, ..
+                lnr,
+                lng,
+                lny,
+                bad,
+                box_rgb,
+                ..
             } = pl;
             bufs = CoarseBufs {
                 lnr: lnr.data,
                 lng: lng.data,
                 lny: lny.data,
                 bad,
+                box_rgb,
                 ..CoarseBufs::default()
             };
         }
