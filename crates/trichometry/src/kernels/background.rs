@@ -80,22 +80,66 @@ fn from_total_order_key(k: i32) -> f32 {
     f32::from_bits((k ^ (((k >> 31) as u32) >> 1) as i32) as u32)
 }
 
-/// Median of every `step`-th valid, finite sample of the plane (0 when none).
+/// Median of every `step`-th valid, finite sample of the plane (0 when none;
+/// of an even number the upper middle one, in [`f32::total_cmp`]'s order).
+///
+/// A radix select, in parallel: the samples' order keys gathered by chunks,
+/// counted by their top 16 bits, then only the keys of the median's bucket
+/// selected (the same value as selecting over all of them).
 pub(crate) fn global_median(plane: &Plane, valid: &[bool], step: usize) -> f32 {
-    let mut all: Vec<i32> = plane
-        .data
-        .iter()
-        .zip(valid)
-        .step_by(step)
-        .filter(|(o, &v)| v && o.is_finite())
-        .map(|(&o, _)| total_order_key(o))
+    let step = step.max(1);
+    let n = plane.data.len().min(valid.len());
+    // Chunks of a multiple of `step` values: the samples are the chunks'.
+    let chunk = step * (1usize << 16).div_ceil(step);
+    let keys: Vec<u32> = (0..n.div_ceil(chunk))
+        .into_par_iter()
+        .flat_map_iter(|c| {
+            (c * chunk..((c + 1) * chunk).min(n))
+                .step_by(step)
+                .filter(|&i| valid[i] && plane.data[i].is_finite())
+                .map(|i| unsigned_order_key(plane.data[i]))
+        })
         .collect();
-    if all.is_empty() {
-        0.0
-    } else {
-        let m = all.len() / 2;
-        from_total_order_key(*all.select_nth_unstable(m).1)
+    if keys.is_empty() {
+        return 0.0;
     }
+    let m = keys.len() / 2;
+    const BUCKETS: usize = 1 << 16;
+    let counts = keys
+        .par_chunks(1 << 18)
+        .map(|c| {
+            let mut h = vec![0u32; BUCKETS];
+            for &k in c {
+                h[(k >> 16) as usize] += 1;
+            }
+            h
+        })
+        .reduce(
+            || vec![0u32; BUCKETS],
+            |mut a, b| {
+                a.iter_mut().zip(&b).for_each(|(x, &y)| *x += y);
+                a
+            },
+        );
+    // The bucket holding the m-th key, and the keys below it.
+    let (mut bucket, mut below) = (0usize, 0usize);
+    while below + counts[bucket] as usize <= m {
+        below += counts[bucket] as usize;
+        bucket += 1;
+    }
+    let mut inside: Vec<u32> = keys
+        .par_iter()
+        .filter(|&&k| (k >> 16) as usize == bucket)
+        .copied()
+        .collect();
+    let k = *inside.select_nth_unstable(m - below).1;
+    from_total_order_key((k ^ 0x8000_0000) as i32)
+}
+
+/// [`total_order_key`] as an unsigned integer of the same order.
+#[inline(always)]
+fn unsigned_order_key(v: f32) -> u32 {
+    total_order_key(v) as u32 ^ 0x8000_0000
 }
 
 /// Block medians of `plane` over the pixels where `valid` is true: a grid of
@@ -290,6 +334,53 @@ mod tests {
             for &b in &vals {
                 assert_eq!(total_order_key(a).cmp(&total_order_key(b)), a.total_cmp(&b));
             }
+        }
+    }
+
+    #[test]
+    fn global_median_equals_a_select_over_all_samples() {
+        // Several chunks, odd and even counts, signs, zeros of both signs,
+        // non-finite and invalid values skipped.
+        let mut s = 77u32;
+        let mut rnd = move || {
+            s ^= s << 13;
+            s ^= s >> 17;
+            s ^= s << 5;
+            s
+        };
+        for (n, step) in [
+            (0usize, 3usize),
+            (1, 1),
+            (10, 3),
+            (200_001, 3),
+            (150_000, 1),
+            (70_000, 7),
+        ] {
+            let data: Vec<f32> = (0..n)
+                .map(|i| match rnd() % 50 {
+                    0 => f32::NAN,
+                    1 => f32::INFINITY,
+                    2 => -0.0,
+                    3 => 0.0,
+                    _ => (rnd() % 2000) as f32 * if i % 3 == 0 { -0.01 } else { 0.013 },
+                })
+                .collect();
+            let valid: Vec<bool> = (0..n).map(|_| rnd() % 5 != 0).collect();
+            let mut all: Vec<f32> = data
+                .iter()
+                .zip(&valid)
+                .step_by(step)
+                .filter(|(o, &v)| v && o.is_finite())
+                .map(|(&o, _)| o)
+                .collect();
+            let want = if all.is_empty() {
+                0.0
+            } else {
+                let m = all.len() / 2;
+                *all.select_nth_unstable_by(m, f32::total_cmp).1
+            };
+            let got = global_median(&Plane::from_vec(n, 1, data), &valid, step);
+            assert_eq!(got.to_bits(), want.to_bits(), "n {n} step {step}");
         }
     }
 

@@ -316,7 +316,7 @@ fn box_row_any(f: usize, sums: RowSums<'_>, inv_rows: f32, out: RowOut<'_>) {
 
 /// `ok` with every pixel within `r` (square) of a `flag` pixel removed.
 pub(crate) fn clear_around(ok: &mut [bool], flag: Vec<bool>, w: usize, h: usize, r: usize) {
-    if !flag.iter().any(|&b| b) {
+    if !flag.par_iter().any(|&b| b) {
         return;
     }
     let grown = dilate_square(&mask_of(flag, w, h), r).data;
@@ -454,8 +454,8 @@ pub(crate) fn coarse(
         block_median_background_interp(v, ok, block, minb, EmptyBlocks::Neighbours)
     };
     let margin = (params.hair_margin_um / um).ceil() as usize;
-    let mut ok0: Vec<bool> = pl.bad.iter().map(|&b| b == 0).collect();
-    let hairf: Vec<bool> = pl.bad.iter().map(|&b| b == 1).collect();
+    let (mut ok0, hairf): (Vec<bool>, Vec<bool>) =
+        pl.bad.par_iter().map(|&b| (b == 0, b == 1)).unzip();
     clear_around(&mut ok0, hairf, w, h, margin);
     // White/yellow dots and scales (bright), hair the hair stage left
     // unmasked (dark in red): excluded with the hair margin. Their
@@ -471,22 +471,42 @@ pub(crate) fn coarse(
     let bg_y = bgf(&pl.lny, &ok_bg);
     let bg_r0 = bgf(&pl.lnr, &ok_bg);
     drop(ok_bg);
+    // ln R − ln G in place of ln R (not read after this pass): no fresh
+    // plane.
+    let Planes {
+        lnr: mut hch,
+        lng,
+        lny,
+        bad,
+        box_rgb,
+        analysable_px,
+    } = pl;
     let mut excl = zeroed_vec::<bool>(w * h);
     // Pixels darker in red than the skin by `SKIN_SAMPLE_RED_DROP`: no
     // samples of the skin's redness (below).
     let mut dark = zeroed_vec::<bool>(w * h);
-    excl.par_chunks_mut(w.max(1))
-        .zip(dark.par_chunks_mut(w.max(1)))
+    let wr = w.max(1);
+    excl.par_chunks_mut(wr)
+        .zip(dark.par_chunks_mut(wr))
+        .zip(hch.data.par_chunks_mut(wr))
+        .zip(lng.data.par_chunks(wr).zip(lny.data.par_chunks(wr)))
         .enumerate()
-        .for_each(|(y, (erow, drow))| {
+        .for_each(|(y, (((erow, drow), lr), (lg, ly)))| {
             let ((ty0, by0, tyy), (tr0, br0, tyr)) = (bg_y.row_parts(y), bg_r0.row_parts(y));
-            let row = y * w..(y + 1) * w;
-            let (ly, lr) = (&pl.lny.data[row.clone()], &pl.lnr.data[row]);
-            for (x, (e, dk)) in erow.iter_mut().zip(drow.iter_mut()).enumerate() {
-                let by = lerp(ty0[x], by0[x], tyy);
-                let br = lerp(tr0[x], br0[x], tyr);
-                *e = ly[x] - by >= be || lr[x] - br <= -de;
-                *dk = lr[x] - br <= -SKIN_SAMPLE_RED_DROP;
+            // By zipped slices, without short-circuits: it vectorises.
+            for ((((e, dk), r), (&g, &l)), ((&t, &b), (&tr, &br))) in erow
+                .iter_mut()
+                .zip(drow.iter_mut())
+                .zip(lr.iter_mut())
+                .zip(lg.iter().zip(ly))
+                .zip(ty0.iter().zip(by0).zip(tr0.iter().zip(br0)))
+            {
+                let by = lerp(t, b, tyy);
+                let br = lerp(tr, br, tyr);
+                let red = *r - br;
+                *e = (l - by >= be) | (red <= -de);
+                *dk = red <= -SKIN_SAMPLE_RED_DROP;
+                *r -= g;
             }
         });
     let mut ok = ok0;
@@ -501,25 +521,12 @@ pub(crate) fn coarse(
     ok_h.par_iter_mut()
         .zip(ok.par_iter())
         .for_each(|(dk, &o)| *dk = o && !*dk);
-    // ln R − ln G in place of ln R (not read after this): no fresh plane.
-    let Planes {
-        lnr: mut hch,
-        lng,
-        lny,
-        bad,
-        box_rgb,
-        analysable_px,
-    } = pl;
     if keep {
         bufs.lny = lny.data;
         bufs.bad = bad;
     } else {
         drop((lny, bad));
     }
-    hch.data
-        .par_iter_mut()
-        .zip(lng.data.par_iter())
-        .for_each(|(r, &g)| *r -= g);
     let bg_h = bgf(&hch, &ok_h);
     drop(ok_h);
     let d = contrast_filled(
