@@ -183,66 +183,10 @@ fn read_planes(
                 flag: vec![0u8; w0],
             },
             |scratch, (cy, ((((((lr, lg), ly), bd), rr), (gg, bb)), cnt))| {
-                let RowScratch { sr, sg, sb, flag } = scratch;
                 let y0 = cy * f;
-                let y1 = (y0 + f).min(h0);
-                let inv_rows = 1.0 / (y1 - y0) as f32;
-                // Column sums of the f rows first (contiguous, vectorises): the
-                // first row copied (0 + v is v; a zero of either sign ends as
-                // the 1e-4 floor alike), the others added; every buffer is
-                // overwritten for each coarse row.
-                flag.fill(0);
-                let mut n_ok = 0usize;
-                for y in y0..y1 {
-                    let row = y * w0..(y + 1) * w0;
-                    for (s, p) in [(&mut *sr, &rgb.r), (&mut *sg, &rgb.g), (&mut *sb, &rgb.b)] {
-                        if y == y0 {
-                            s.copy_from_slice(&p[row.clone()]);
-                        } else {
-                            for (a, &v) in s.iter_mut().zip(&p[row.clone()]) {
-                                *a += v;
-                            }
-                        }
-                    }
-                    let vrow = &valid.data[row.clone()];
-                    if hm.is_empty() {
-                        for (fl, &v) in flag.iter_mut().zip(vrow) {
-                            *fl |= (!v as u8) << 1;
-                            n_ok += v as usize;
-                        }
-                    } else {
-                        for ((fl, &v), &hh) in flag.iter_mut().zip(vrow).zip(&hm[row]) {
-                            *fl |= ((!v as u8) << 1) | (hh as u8);
-                            n_ok += (v && !hh) as usize;
-                        }
-                    }
-                }
-                let sums = ([&sr[..], &sg[..], &sb[..]], &flag[..]);
-                let outs = ([&mut rr[..], &mut gg[..], &mut bb[..]], &mut bd[..]);
-                match f {
-                    2 => box_row::<2>(sums, inv_rows, outs),
-                    3 => box_row::<3>(sums, inv_rows, outs),
-                    4 => box_row::<4>(sums, inv_rows, outs),
-                    5 => box_row::<5>(sums, inv_rows, outs),
-                    6 => box_row::<6>(sums, inv_rows, outs),
-                    7 => box_row::<7>(sums, inv_rows, outs),
-                    8 => box_row::<8>(sums, inv_rows, outs),
-                    _ => box_row_any(f, sums, inv_rows, outs),
-                }
-                // The logarithms in their own pass over the row: it vectorises
-                // (inside the box loop above it does not).
-                for (l, &r) in lr.iter_mut().zip(rr.iter()) {
-                    *l = ln_fast(r.max(1e-4));
-                }
-                for (l, &g) in lg.iter_mut().zip(gg.iter()) {
-                    *l = ln_fast(g.max(1e-4));
-                }
-                for (((l, &r), &g), &b) in
-                    ly.iter_mut().zip(rr.iter()).zip(gg.iter()).zip(bb.iter())
-                {
-                    *l = ln_fast((0.2126 * r + 0.7152 * g + 0.0722 * b).max(1e-4));
-                }
-                *cnt = n_ok;
+                let rows = (y0, (y0 + f).min(h0));
+                let outs = ([lr, lg, ly, rr, gg, bb], bd);
+                *cnt = read_row(rgb, &valid.data, hm, f, rows, scratch, outs);
             },
         );
     Planes {
@@ -253,6 +197,89 @@ fn read_planes(
         box_rgb: [br, bg, bb],
         analysable_px: counts.iter().sum(),
     }
+}
+
+/// Output rows of [`read_row`]: ln R, ln G, ln luminance, box means of R,
+/// G, B, and the flags.
+type RowPlanes<'a> = ([&'a mut [f32]; 6], &'a mut [u8]);
+
+crate::kernels::simd::dispatch! {
+    /// One coarse row of [`read_planes`] (input rows `rows.0..rows.1`);
+    /// returns its analysable input pixels.
+    fn read_row(rgb: &LinearRgb, valid: &[bool], hm: &[bool], f: usize, rows: (usize, usize), scratch: &mut RowScratch, outs: RowPlanes<'_>) -> usize => read_row_body
+}
+
+/// [`read_row`] (compiled for AVX2 and AVX-512 too: the sums, flags and
+/// logarithms vectorise wider; the same operations, the same bits).
+#[inline(always)]
+fn read_row_body(
+    rgb: &LinearRgb,
+    valid: &[bool],
+    hm: &[bool],
+    f: usize,
+    rows: (usize, usize),
+    scratch: &mut RowScratch,
+    outs: RowPlanes<'_>,
+) -> usize {
+    let w0 = rgb.width;
+    let (y0, y1) = rows;
+    let ([lr, lg, ly, rr, gg, bb], bd) = outs;
+    let inv_rows = 1.0 / (y1 - y0) as f32;
+    let RowScratch { sr, sg, sb, flag } = scratch;
+    // Column sums of the f rows first (contiguous, vectorises): the
+    // first row copied (0 + v is v; a zero of either sign ends as
+    // the 1e-4 floor alike), the others added; every buffer is
+    // overwritten for each coarse row.
+    flag.fill(0);
+    let mut n_ok = 0usize;
+    for y in y0..y1 {
+        let row = y * w0..(y + 1) * w0;
+        for (s, p) in [(&mut *sr, &rgb.r), (&mut *sg, &rgb.g), (&mut *sb, &rgb.b)] {
+            if y == y0 {
+                s.copy_from_slice(&p[row.clone()]);
+            } else {
+                for (a, &v) in s.iter_mut().zip(&p[row.clone()]) {
+                    *a += v;
+                }
+            }
+        }
+        let vrow = &valid[row.clone()];
+        if hm.is_empty() {
+            for (fl, &v) in flag.iter_mut().zip(vrow) {
+                *fl |= (!v as u8) << 1;
+                n_ok += v as usize;
+            }
+        } else {
+            for ((fl, &v), &hh) in flag.iter_mut().zip(vrow).zip(&hm[row]) {
+                *fl |= ((!v as u8) << 1) | (hh as u8);
+                n_ok += (v && !hh) as usize;
+            }
+        }
+    }
+    let sums = ([&sr[..], &sg[..], &sb[..]], &flag[..]);
+    let outs = ([&mut rr[..], &mut gg[..], &mut bb[..]], &mut bd[..]);
+    match f {
+        2 => box_row::<2>(sums, inv_rows, outs),
+        3 => box_row::<3>(sums, inv_rows, outs),
+        4 => box_row::<4>(sums, inv_rows, outs),
+        5 => box_row::<5>(sums, inv_rows, outs),
+        6 => box_row::<6>(sums, inv_rows, outs),
+        7 => box_row::<7>(sums, inv_rows, outs),
+        8 => box_row::<8>(sums, inv_rows, outs),
+        _ => box_row_any(f, sums, inv_rows, outs),
+    }
+    // The logarithms in their own pass over the row: it vectorises
+    // (inside the box loop above it does not).
+    for (l, &r) in lr.iter_mut().zip(rr.iter()) {
+        *l = ln_fast(r.max(1e-4));
+    }
+    for (l, &g) in lg.iter_mut().zip(gg.iter()) {
+        *l = ln_fast(g.max(1e-4));
+    }
+    for (((l, &r), &g), &b) in ly.iter_mut().zip(rr.iter()).zip(gg.iter()).zip(bb.iter()) {
+        *l = ln_fast((0.2126 * r + 0.7152 * g + 0.0722 * b).max(1e-4));
+    }
+    n_ok
 }
 
 /// Column sums of a box row (`[r, g, b]`) and their flags.
