@@ -24,12 +24,13 @@ pub enum EmptyBlocks {
     Neighbours,
 }
 
-/// Median of the valid, finite samples of each `block`×`block` block,
-/// reading every `step`-th row and column; NaN where `accept(valid samples,
-/// sampled pixels)` is false. Returns the grid and its size.
+/// Median of the valid (`valid(index)`), finite samples of each
+/// `block`×`block` block, reading every `step`-th row and column; NaN where
+/// `accept(valid samples, sampled pixels)` is false. Returns the grid and
+/// its size.
 fn grid(
     plane: &Plane,
-    valid: &[bool],
+    valid: impl Fn(usize) -> bool + Sync,
     block: usize,
     step: usize,
     accept: impl Fn(usize, usize) -> bool + Sync,
@@ -49,10 +50,9 @@ fn grid(
                 let mut sampled = 0usize;
                 for y in (by * block..((by + 1) * block).min(h)).step_by(step) {
                     let r = &plane.data[y * w..(y + 1) * w];
-                    let v = &valid[y * w..(y + 1) * w];
                     for x in (bx * block..((bx + 1) * block).min(w)).step_by(step) {
                         sampled += 1;
-                        if v[x] && r[x].is_finite() {
+                        if valid(y * w + x) && r[x].is_finite() {
                             keys.push(total_order_key(r[x]));
                         }
                     }
@@ -161,6 +161,27 @@ pub fn block_medians(
     empty: EmptyBlocks,
 ) -> Plane {
     assert_eq!(valid.len(), plane.width * plane.height, "mask size");
+    block_medians_where(
+        plane,
+        |i| valid[i],
+        block,
+        min_samples,
+        empty,
+        || global_median(plane, valid, 3),
+    )
+}
+
+/// [`block_medians`] with the valid pixels given by a predicate of the
+/// row-major index (asked at the sampled pixels only) and the global
+/// median by `global` (asked only when a block is empty and `empty` says so).
+fn block_medians_where(
+    plane: &Plane,
+    valid: impl Fn(usize) -> bool + Sync,
+    block: usize,
+    min_samples: usize,
+    empty: EmptyBlocks,
+    global: impl FnOnce() -> f32,
+) -> Plane {
     let block = block.max(1);
     let min_samples = min_samples.max(1);
     let (mut med, bw, bh) = grid(plane, valid, block, 2, |n, _| n >= min_samples);
@@ -170,7 +191,7 @@ pub fn block_medians(
     match empty {
         EmptyBlocks::GlobalMedian => {
             if med.iter().any(|v| v.is_nan()) {
-                let global = global_median(plane, valid, 3);
+                let global = global();
                 for v in med.iter_mut().filter(|v| v.is_nan()) {
                     *v = global;
                 }
@@ -256,9 +277,35 @@ pub(crate) fn block_median_background_interp(
 ) -> CentresInterp {
     let block = block.max(1);
     let grid = block_medians(plane, valid, block, min_samples, empty);
+    centres_interp(plane, block, &grid)
+}
+
+/// [`block_median_background_interp`] with [`EmptyBlocks::Neighbours`] and
+/// the valid pixels given by a predicate of the row-major index, asked only
+/// at the pixels sampled (a quarter): no mask plane is formed.
+pub(crate) fn block_median_background_interp_where(
+    plane: &Plane,
+    valid: impl Fn(usize) -> bool + Sync,
+    block: usize,
+    min_samples: usize,
+) -> CentresInterp {
+    let block = block.max(1);
+    let grid = block_medians_where(
+        plane,
+        valid,
+        block,
+        min_samples,
+        EmptyBlocks::Neighbours,
+        || 0.0,
+    );
+    centres_interp(plane, block, &grid)
+}
+
+/// The interpolator of a grid of block medians over `plane`'s size.
+fn centres_interp(plane: &Plane, block: usize, grid: &Plane) -> CentresInterp {
     let xc = sample_centres(plane.width, block, 2);
     let yc = sample_centres(plane.height, block, 2);
-    CentresInterp::new(&grid, &xc, &yc, plane.width, plane.height)
+    CentresInterp::new(grid, &xc, &yc, plane.width, plane.height)
 }
 
 /// Local background of `image`: the median of its `valid` samples in blocks
@@ -297,9 +344,13 @@ pub fn block_median(image: &Plane, valid: &Mask, block: usize, min_fraction: f64
     } else {
         1
     };
-    let (mut med, bw, bh) = grid(image, &valid.data, b, step, |n, sampled| {
-        n as f64 >= min_fraction * sampled as f64
-    });
+    let (mut med, bw, bh) = grid(
+        image,
+        |i| valid.data[i],
+        b,
+        step,
+        |n, sampled| n as f64 >= min_fraction * sampled as f64,
+    );
     if med.iter().all(|v| v.is_nan()) {
         return Plane::filled(w, h, global_median(image, &valid.data, 1));
     }

@@ -8,9 +8,10 @@ use super::VesselParams;
 use crate::color::LinearRgb;
 use crate::image::{Labels, Mask, Plane};
 use crate::kernels::{
-    block_median_background_interp, dilate_square, fir_for, gaussian_blur, gaussian_blur_reusing,
-    global_median, label_seeded_into, lerp, reuse_len, ridge_or_blob_contrast_bands, zeroed_vec,
-    CentresInterp, Components, EmptyBlocks, Polarity, HESSIAN_BAND_ROWS,
+    block_median_background_interp_where, dilate_square, fir_for, gaussian_blur,
+    gaussian_blur_reusing, global_median, label_seeded_into, lerp, reuse_len,
+    ridge_or_blob_contrast_bands, zeroed_vec, CentresInterp, Components, Polarity,
+    HESSIAN_BAND_ROWS,
 };
 use rayon::prelude::*;
 
@@ -476,10 +477,13 @@ pub(crate) fn coarse(
     let block = (params.background_block_um / um).round().max(4.0) as usize;
     let minb = min_block_samples(block);
     // Backgrounds as interpolators: read row by row here and at points by
-    // the windows (no coarse planes of them).
-    let bgf = |v: &Plane, ok: &[bool]| {
-        block_median_background_interp(v, ok, block, minb, EmptyBlocks::Neighbours)
-    };
+    // the windows (no coarse planes of them). Their samples are given by
+    // predicates, asked only at the pixels sampled (no mask planes).
+    macro_rules! bgf {
+        ($v:expr, $ok:expr) => {
+            block_median_background_interp_where($v, $ok, block, minb)
+        };
+    }
     let margin = (params.hair_margin_um / um).ceil() as usize;
     let (mut ok0, hairf): (Vec<bool>, Vec<bool>) =
         pl.bad.par_iter().map(|&b| (b == 0, b == 1)).unzip();
@@ -492,12 +496,9 @@ pub(crate) fn coarse(
     // (the skin there then looks bright, and is excluded as a white dot).
     let (be, de) = (params.bright_exclude as f32, params.dark_red_exclude as f32);
     let skin_r = global_median(&pl.lnr, &ok0, 3);
-    let ok_bg: Vec<bool> = (ok0.par_iter().zip(pl.lnr.data.par_iter()))
-        .map(|(&o, &r)| o && r - skin_r > -de)
-        .collect();
-    let bg_y = bgf(&pl.lny, &ok_bg);
-    let bg_r0 = bgf(&pl.lnr, &ok_bg);
-    drop(ok_bg);
+    let ok_bg = |i: usize| ok0[i] && pl.lnr.data[i] - skin_r > -de;
+    let bg_y = bgf!(&pl.lny, ok_bg);
+    let bg_r0 = bgf!(&pl.lnr, ok_bg);
     // ln R − ln G in place of ln R (not read after this pass): no fresh
     // plane.
     let Planes {
@@ -543,19 +544,14 @@ pub(crate) fn coarse(
     // hair the hair stage left, hair edges, shadows: melanin absorbs red,
     // haemoglobin hardly does), too faint for `dark_red_exclude` but
     // enough of a block's samples to shift its median.
-    // (In place of the dark flags: no further plane.)
-    let mut ok_h = dark;
-    ok_h.par_iter_mut()
-        .zip(ok.par_iter())
-        .for_each(|(dk, &o)| *dk = o && !*dk);
     if keep {
         bufs.lny = lny.data;
         bufs.bad = bad;
     } else {
         drop((lny, bad));
     }
-    let bg_h = bgf(&hch, &ok_h);
-    drop(ok_h);
+    let bg_h = bgf!(&hch, |i: usize| ok[i] && !dark[i]);
+    drop(dark);
     let d = contrast_filled(
         hch.data,
         &bg_h,
@@ -652,7 +648,7 @@ pub(crate) fn coarse(
     }
     // Background of ln G over the skin left after the exclusions (the fine
     // level's haemoglobin check; its hair check uses that of ln R).
-    let bg_g = bgf(&lng, &ok);
+    let bg_g = bgf!(&lng, |i: usize| ok[i]);
     if keep {
         bufs.lng = lng.data;
     } else {
