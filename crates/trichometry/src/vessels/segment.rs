@@ -353,6 +353,63 @@ pub(crate) fn clear_around(ok: &mut [bool], flag: Vec<bool>, w: usize, h: usize,
         .for_each(|(o, &g)| *o = *o && !g);
 }
 
+/// The interpolated rows of two backgrounds (`CentresInterp::row_parts`).
+type BgRows<'a> = ((&'a [f32], &'a [f32], f32), (&'a [f32], &'a [f32], f32));
+
+crate::kernels::simd::dispatch! {
+    /// One row of the exclusion flags (bright against the luminance
+    /// background `bgs.0` by `be`, dark in red against the redness one
+    /// `bgs.1` by `de`) and of the dark flags, and ln R − ln G in place of
+    /// ln R (`lr`).
+    fn exclusion_row(bgs: BgRows<'_>, thr: (f32, f32), lg: &[f32], ly: &[f32], flags: (&mut [bool], &mut [bool]), lr: &mut [f32]) => exclusion_row_body
+}
+
+/// [`exclusion_row`] (also in AVX2/AVX-512 copies; the same bits).
+#[inline(always)]
+fn exclusion_row_body(
+    bgs: BgRows<'_>,
+    thr: (f32, f32),
+    lg: &[f32],
+    ly: &[f32],
+    flags: (&mut [bool], &mut [bool]),
+    lr: &mut [f32],
+) {
+    let ((ty0, by0, tyy), (tr0, br0, tyr)) = bgs;
+    let (be, de) = thr;
+    let (erow, drow) = flags;
+    // By zipped slices, without short-circuits: it vectorises.
+    for ((((e, dk), r), (&g, &l)), ((&t, &b), (&tr, &br))) in erow
+        .iter_mut()
+        .zip(drow.iter_mut())
+        .zip(lr.iter_mut())
+        .zip(lg.iter().zip(ly))
+        .zip(ty0.iter().zip(by0).zip(tr0.iter().zip(br0)))
+    {
+        let by = lerp(t, b, tyy);
+        let br = lerp(tr, br, tyr);
+        let red = *r - br;
+        *e = (l - by >= be) | (red <= -de);
+        *dk = red <= -SKIN_SAMPLE_RED_DROP;
+        *r -= g;
+    }
+}
+
+crate::kernels::simd::dispatch! {
+    /// One row of [`contrast_filled`]'s differences: `d − background` where
+    /// analysable, else 0.
+    fn contrast_row(top: &[f32], bot: &[f32], ty: f32, ok: &[bool], d: &mut [f32]) => contrast_row_body
+}
+
+/// [`contrast_row`] (also in AVX2/AVX-512 copies; the same bits).
+#[inline(always)]
+fn contrast_row_body(top: &[f32], bot: &[f32], ty: f32, ok: &[bool], d: &mut [f32]) {
+    for (((v, &o), &t), &b) in d.iter_mut().zip(ok).zip(top).zip(bot) {
+        // The background's value as in its plane.
+        let bv = lerp(t, b, ty);
+        *v = if o { *v - bv } else { 0.0 };
+    }
+}
+
 /// Contrast plane d = h − background, with excluded pixels filled by a
 /// normalised convolution of their analysable neighbours that falls back to
 /// 0 (the background) where no neighbour is near: hair edges do not ring.
@@ -369,14 +426,9 @@ fn contrast_filled(
         .enumerate()
         .for_each(|(y, drow)| {
             let (top, bot, ty) = bg.row_parts(y);
-            let row = y * w..(y + 1) * w;
-            for (((v, &o), &t), &b) in drow.iter_mut().zip(&ok[row]).zip(top).zip(bot) {
-                // The background's value as in its plane.
-                let bv = lerp(t, b, ty);
-                *v = if o { *v - bv } else { 0.0 };
-            }
+            contrast_row(top, bot, ty, &ok[y * w..(y + 1) * w], drow);
         });
-    if ok.iter().all(|&o| o) {
+    if ok.par_iter().all(|&o| o) {
         return d;
     }
     let Some(fir) = fir_for(sigma) else {
@@ -520,22 +572,8 @@ pub(crate) fn coarse(
         .zip(lng.data.par_chunks(wr).zip(lny.data.par_chunks(wr)))
         .enumerate()
         .for_each(|(y, (((erow, drow), lr), (lg, ly)))| {
-            let ((ty0, by0, tyy), (tr0, br0, tyr)) = (bg_y.row_parts(y), bg_r0.row_parts(y));
-            // By zipped slices, without short-circuits: it vectorises.
-            for ((((e, dk), r), (&g, &l)), ((&t, &b), (&tr, &br))) in erow
-                .iter_mut()
-                .zip(drow.iter_mut())
-                .zip(lr.iter_mut())
-                .zip(lg.iter().zip(ly))
-                .zip(ty0.iter().zip(by0).zip(tr0.iter().zip(br0)))
-            {
-                let by = lerp(t, b, tyy);
-                let br = lerp(tr, br, tyr);
-                let red = *r - br;
-                *e = (l - by >= be) | (red <= -de);
-                *dk = red <= -SKIN_SAMPLE_RED_DROP;
-                *r -= g;
-            }
+            let bgs = (bg_y.row_parts(y), bg_r0.row_parts(y));
+            exclusion_row(bgs, (be, de), lg, ly, (erow, drow), lr);
         });
     let mut ok = ok0;
     clear_around(&mut ok, excl, w, h, margin);
