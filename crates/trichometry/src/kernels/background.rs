@@ -24,12 +24,13 @@ pub enum EmptyBlocks {
     Neighbours,
 }
 
-/// Median of the valid, finite samples of each `block`×`block` block,
-/// reading every `step`-th row and column; NaN where `accept(valid samples,
-/// sampled pixels)` is false. Returns the grid and its size.
+/// Median of the valid (`valid(index)`), finite samples of each
+/// `block`×`block` block, reading every `step`-th row and column; NaN where
+/// `accept(valid samples, sampled pixels)` is false. Returns the grid and
+/// its size.
 fn grid(
     plane: &Plane,
-    valid: &[bool],
+    valid: impl Fn(usize) -> bool + Sync,
     block: usize,
     step: usize,
     accept: impl Fn(usize, usize) -> bool + Sync,
@@ -40,45 +41,105 @@ fn grid(
     med.par_chunks_mut(bw.max(1))
         .enumerate()
         .for_each(|(by, row)| {
-            let mut vals = Vec::with_capacity((block / step + 1) * (block / step + 1));
+            // The samples as keys of `f32::total_cmp`'s order (integers
+            // compare faster than the closure; the median's bits are the
+            // same).
+            let mut keys = Vec::with_capacity((block / step + 1) * (block / step + 1));
             for (bx, m) in row.iter_mut().enumerate() {
-                vals.clear();
+                keys.clear();
                 let mut sampled = 0usize;
                 for y in (by * block..((by + 1) * block).min(h)).step_by(step) {
                     let r = &plane.data[y * w..(y + 1) * w];
-                    let v = &valid[y * w..(y + 1) * w];
                     for x in (bx * block..((bx + 1) * block).min(w)).step_by(step) {
                         sampled += 1;
-                        if v[x] && r[x].is_finite() {
-                            vals.push(r[x]);
+                        if valid(y * w + x) && r[x].is_finite() {
+                            keys.push(total_order_key(r[x]));
                         }
                     }
                 }
-                if !vals.is_empty() && accept(vals.len(), sampled) {
-                    let k = vals.len() / 2;
-                    *m = *vals.select_nth_unstable_by(k, f32::total_cmp).1;
+                if !keys.is_empty() && accept(keys.len(), sampled) {
+                    let k = keys.len() / 2;
+                    *m = from_total_order_key(*keys.select_nth_unstable(k).1);
                 }
             }
         });
     (med, bw, bh)
 }
 
-/// Median of every `step`-th valid, finite sample of the plane (0 when none).
+/// An integer whose order is that of [`f32::total_cmp`] (the same
+/// transform): −NaN < −∞ < … < −0 < +0 < … < +∞ < NaN.
+#[inline(always)]
+fn total_order_key(v: f32) -> i32 {
+    let b = v.to_bits() as i32;
+    b ^ (((b >> 31) as u32) >> 1) as i32
+}
+
+/// The value of a [`total_order_key`] (the transform is its own inverse).
+#[inline(always)]
+fn from_total_order_key(k: i32) -> f32 {
+    f32::from_bits((k ^ (((k >> 31) as u32) >> 1) as i32) as u32)
+}
+
+/// Median of every `step`-th valid, finite sample of the plane (0 when none;
+/// of an even number the upper middle one, in [`f32::total_cmp`]'s order).
+///
+/// A radix select, in parallel: the samples' order keys gathered by chunks,
+/// counted by their top 16 bits, then only the keys of the median's bucket
+/// selected (the same value as selecting over all of them).
 pub(crate) fn global_median(plane: &Plane, valid: &[bool], step: usize) -> f32 {
-    let mut all: Vec<f32> = plane
-        .data
-        .iter()
-        .zip(valid)
-        .step_by(step)
-        .filter(|(o, &v)| v && o.is_finite())
-        .map(|(&o, _)| o)
+    let step = step.max(1);
+    let n = plane.data.len().min(valid.len());
+    // Chunks of a multiple of `step` values: the samples are the chunks'.
+    let chunk = step * (1usize << 16).div_ceil(step);
+    let keys: Vec<u32> = (0..n.div_ceil(chunk))
+        .into_par_iter()
+        .flat_map_iter(|c| {
+            (c * chunk..((c + 1) * chunk).min(n))
+                .step_by(step)
+                .filter(|&i| valid[i] && plane.data[i].is_finite())
+                .map(|i| unsigned_order_key(plane.data[i]))
+        })
         .collect();
-    if all.is_empty() {
-        0.0
-    } else {
-        let m = all.len() / 2;
-        *all.select_nth_unstable_by(m, f32::total_cmp).1
+    if keys.is_empty() {
+        return 0.0;
     }
+    let m = keys.len() / 2;
+    const BUCKETS: usize = 1 << 16;
+    let counts = keys
+        .par_chunks(1 << 18)
+        .map(|c| {
+            let mut h = vec![0u32; BUCKETS];
+            for &k in c {
+                h[(k >> 16) as usize] += 1;
+            }
+            h
+        })
+        .reduce(
+            || vec![0u32; BUCKETS],
+            |mut a, b| {
+                a.iter_mut().zip(&b).for_each(|(x, &y)| *x += y);
+                a
+            },
+        );
+    // The bucket holding the m-th key, and the keys below it.
+    let (mut bucket, mut below) = (0usize, 0usize);
+    while below + counts[bucket] as usize <= m {
+        below += counts[bucket] as usize;
+        bucket += 1;
+    }
+    let mut inside: Vec<u32> = keys
+        .par_iter()
+        .filter(|&&k| (k >> 16) as usize == bucket)
+        .copied()
+        .collect();
+    let k = *inside.select_nth_unstable(m - below).1;
+    from_total_order_key((k ^ 0x8000_0000) as i32)
+}
+
+/// [`total_order_key`] as an unsigned integer of the same order.
+#[inline(always)]
+fn unsigned_order_key(v: f32) -> u32 {
+    total_order_key(v) as u32 ^ 0x8000_0000
 }
 
 /// Block medians of `plane` over the pixels where `valid` is true: a grid of
@@ -100,6 +161,27 @@ pub fn block_medians(
     empty: EmptyBlocks,
 ) -> Plane {
     assert_eq!(valid.len(), plane.width * plane.height, "mask size");
+    block_medians_where(
+        plane,
+        |i| valid[i],
+        block,
+        min_samples,
+        empty,
+        || global_median(plane, valid, 3),
+    )
+}
+
+/// [`block_medians`] with the valid pixels given by a predicate of the
+/// row-major index (asked at the sampled pixels only) and the global
+/// median by `global` (asked only when a block is empty and `empty` says so).
+fn block_medians_where(
+    plane: &Plane,
+    valid: impl Fn(usize) -> bool + Sync,
+    block: usize,
+    min_samples: usize,
+    empty: EmptyBlocks,
+    global: impl FnOnce() -> f32,
+) -> Plane {
     let block = block.max(1);
     let min_samples = min_samples.max(1);
     let (mut med, bw, bh) = grid(plane, valid, block, 2, |n, _| n >= min_samples);
@@ -109,7 +191,7 @@ pub fn block_medians(
     match empty {
         EmptyBlocks::GlobalMedian => {
             if med.iter().any(|v| v.is_nan()) {
-                let global = global_median(plane, valid, 3);
+                let global = global();
                 for v in med.iter_mut().filter(|v| v.is_nan()) {
                     *v = global;
                 }
@@ -195,9 +277,35 @@ pub(crate) fn block_median_background_interp(
 ) -> CentresInterp {
     let block = block.max(1);
     let grid = block_medians(plane, valid, block, min_samples, empty);
+    centres_interp(plane, block, &grid)
+}
+
+/// [`block_median_background_interp`] with [`EmptyBlocks::Neighbours`] and
+/// the valid pixels given by a predicate of the row-major index, asked only
+/// at the pixels sampled (a quarter): no mask plane is formed.
+pub(crate) fn block_median_background_interp_where(
+    plane: &Plane,
+    valid: impl Fn(usize) -> bool + Sync,
+    block: usize,
+    min_samples: usize,
+) -> CentresInterp {
+    let block = block.max(1);
+    let grid = block_medians_where(
+        plane,
+        valid,
+        block,
+        min_samples,
+        EmptyBlocks::Neighbours,
+        || 0.0,
+    );
+    centres_interp(plane, block, &grid)
+}
+
+/// The interpolator of a grid of block medians over `plane`'s size.
+fn centres_interp(plane: &Plane, block: usize, grid: &Plane) -> CentresInterp {
     let xc = sample_centres(plane.width, block, 2);
     let yc = sample_centres(plane.height, block, 2);
-    CentresInterp::new(&grid, &xc, &yc, plane.width, plane.height)
+    CentresInterp::new(grid, &xc, &yc, plane.width, plane.height)
 }
 
 /// Local background of `image`: the median of its `valid` samples in blocks
@@ -236,9 +344,13 @@ pub fn block_median(image: &Plane, valid: &Mask, block: usize, min_fraction: f64
     } else {
         1
     };
-    let (mut med, bw, bh) = grid(image, &valid.data, b, step, |n, sampled| {
-        n as f64 >= min_fraction * sampled as f64
-    });
+    let (mut med, bw, bh) = grid(
+        image,
+        |i| valid.data[i],
+        b,
+        step,
+        |n, sampled| n as f64 >= min_fraction * sampled as f64,
+    );
     if med.iter().all(|v| v.is_nan()) {
         return Plane::filled(w, h, global_median(image, &valid.data, 1));
     }
@@ -249,6 +361,79 @@ pub fn block_median(image: &Plane, valid: &Mask, block: usize, min_fraction: f64
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn total_order_keys_order_as_total_cmp_and_invert() {
+        let vals = [
+            f32::NEG_INFINITY,
+            -3.5,
+            -f32::MIN_POSITIVE,
+            -1e-40,
+            -0.0,
+            0.0,
+            1e-40,
+            f32::MIN_POSITIVE,
+            2.0,
+            f32::MAX,
+            f32::INFINITY,
+        ];
+        for &a in &vals {
+            assert_eq!(
+                from_total_order_key(total_order_key(a)).to_bits(),
+                a.to_bits()
+            );
+            for &b in &vals {
+                assert_eq!(total_order_key(a).cmp(&total_order_key(b)), a.total_cmp(&b));
+            }
+        }
+    }
+
+    #[test]
+    fn global_median_equals_a_select_over_all_samples() {
+        // Several chunks, odd and even counts, signs, zeros of both signs,
+        // non-finite and invalid values skipped.
+        let mut s = 77u32;
+        let mut rnd = move || {
+            s ^= s << 13;
+            s ^= s >> 17;
+            s ^= s << 5;
+            s
+        };
+        for (n, step) in [
+            (0usize, 3usize),
+            (1, 1),
+            (10, 3),
+            (200_001, 3),
+            (150_000, 1),
+            (70_000, 7),
+        ] {
+            let data: Vec<f32> = (0..n)
+                .map(|i| match rnd() % 50 {
+                    0 => f32::NAN,
+                    1 => f32::INFINITY,
+                    2 => -0.0,
+                    3 => 0.0,
+                    _ => (rnd() % 2000) as f32 * if i % 3 == 0 { -0.01 } else { 0.013 },
+                })
+                .collect();
+            let valid: Vec<bool> = (0..n).map(|_| rnd() % 5 != 0).collect();
+            let mut all: Vec<f32> = data
+                .iter()
+                .zip(&valid)
+                .step_by(step)
+                .filter(|(o, &v)| v && o.is_finite())
+                .map(|(&o, _)| o)
+                .collect();
+            let want = if all.is_empty() {
+                0.0
+            } else {
+                let m = all.len() / 2;
+                *all.select_nth_unstable_by(m, f32::total_cmp).1
+            };
+            let got = global_median(&Plane::from_vec(n, 1, data), &valid, step);
+            assert_eq!(got.to_bits(), want.to_bits(), "n {n} step {step}");
+        }
+    }
 
     #[test]
     fn medians_ignore_invalid_pixels_and_minor_structures() {

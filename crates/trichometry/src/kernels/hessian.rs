@@ -263,8 +263,9 @@ fn valid_sigmas(sigmas: &[f32]) -> impl Iterator<Item = f32> + '_ {
     sigmas.iter().copied().filter(|s| s.is_finite() && *s > 0.0)
 }
 
-/// Output rows per parallel Hessian task.
-const HBAND: usize = 64;
+/// Output rows per parallel Hessian task (the bands of
+/// [`ridge_or_blob_contrast_bands`]).
+pub(crate) const HBAND: usize = 64;
 
 /// Per-task scratch of [`for_each_hessian_band`].
 #[derive(Default)]
@@ -341,10 +342,38 @@ where
     O: IndexedParallelIterator,
     F: Fn(f32, usize, &[f32], &[f32], &[f32], &mut O::Item) + Sync + Send,
 {
+    for_each_hessian_band_scales_then(
+        image,
+        preps,
+        outputs,
+        || (),
+        |_, sigma, j, _, a, b, c, o| f(sigma, j, a, b, c, o),
+        |_, _, _, _| {},
+    );
+}
+
+/// [`for_each_hessian_band_scales`] with a state per parallel task (made
+/// by `init`): `f(state, σ, j, l, xx, xy, yy, band_output)` also gets the
+/// smoothed row `l` (row `j` of the band of the image smoothed at σ, as
+/// [`gaussian_blur`] gives it), and `end(state, y0, y1, band_output)` runs
+/// once a band's rows `y0..y1` have had every scale.
+fn for_each_hessian_band_scales_then<O, S, I, F, E>(
+    image: &Plane,
+    preps: &[ScalePrep],
+    outputs: O,
+    init: I,
+    f: F,
+    end: E,
+) where
+    O: IndexedParallelIterator,
+    I: Fn() -> S + Sync + Send,
+    F: Fn(&mut S, f32, usize, &[f32], &[f32], &[f32], &[f32], &mut O::Item) + Sync + Send,
+    E: Fn(&mut S, usize, usize, &mut O::Item) + Sync + Send,
+{
     let (w, h) = (image.width, image.height);
-    outputs
-        .enumerate()
-        .for_each_init(BandScratch::default, |sc, (b, mut out)| {
+    outputs.enumerate().for_each_init(
+        || (BandScratch::default(), init()),
+        |(sc, st), (b, mut out)| {
             let y0 = b * HBAND;
             let y1 = (y0 + HBAND).min(h);
             // Smoothed rows ly0..ly1 covering y0 − 2 ..= y1 + 1 (clamped).
@@ -370,10 +399,12 @@ where
                     let yi = y as isize;
                     let rows = [row(yi - 2), row(yi - 1), row(yi), row(yi + 1), row(yi + 2)];
                     hessian_row(rows, p.s2, xx, xy, yy);
-                    f(p.sigma, y - y0, xx, xy, yy, &mut out);
+                    f(st, p.sigma, y - y0, rows[2], xx, xy, yy, &mut out);
                 }
             }
-        });
+            end(st, y0, y1, &mut out);
+        },
+    );
 }
 
 /// Valid scales in groups of consecutive ones that hold at most one whole
@@ -855,6 +886,70 @@ pub(crate) fn ridge_or_blob_contrast_into(
     Plane::from_vec(w, h, out)
 }
 
+/// Per band of rows: the rows of [`ridge_or_blob_contrast`] and, when
+/// `smooth_sigma` is one of the (valid) `sigmas`, the same rows of
+/// [`gaussian_blur`] at that σ (the Hessian's own smoothing, bit for bit),
+/// handed to `f(y0, contrast, smoothed, band_output)` while in cache: no
+/// plane of either. `outputs` yields one item per band of [`HBAND`] rows
+/// (e.g. `par_chunks_mut(HBAND * width)`); `contrast` and `smoothed` hold
+/// the band's rows `y0..` (`smoothed` is `None` when `smooth_sigma` is not
+/// a scale). Every scale's whole smoothed plane, if it needs one (σ ≥ 8),
+/// is held at once.
+#[allow(clippy::too_many_arguments)]
+pub(crate) fn ridge_or_blob_contrast_bands<O, F>(
+    image: &Plane,
+    sigmas: &[f32],
+    polarity: Polarity,
+    ridge_peak: f32,
+    blob_peak: f32,
+    smooth_sigma: f32,
+    outputs: O,
+    f: F,
+) where
+    O: IndexedParallelIterator,
+    F: Fn(usize, &[f32], Option<&[f32]>, &mut O::Item) + Sync + Send,
+{
+    let w = image.width;
+    if w == 0 || image.height == 0 {
+        return;
+    }
+    let preps: Vec<ScalePrep> = valid_sigmas(sigmas)
+        .map(|s| ScalePrep::new(image, s))
+        .collect();
+    let smooth = preps.iter().any(|p| p.sigma == smooth_sigma);
+    /// A band's contrast rows (zeros before the first scale) and smoothed rows.
+    struct Band {
+        contrast: Vec<f32>,
+        smoothed: Vec<f32>,
+    }
+    for_each_hessian_band_scales_then(
+        image,
+        &preps,
+        outputs,
+        || Band {
+            contrast: vec![0.0; HBAND * w],
+            smoothed: vec![0.0; if smooth { HBAND * w } else { 0 }],
+        },
+        |st, sigma, j, l, a, b, c, _| {
+            let o = band_row(&mut st.contrast, j, w);
+            contrast_update_row(a, b, c, polarity, ridge_peak, blob_peak, o);
+            if smooth && sigma == smooth_sigma {
+                band_row(&mut st.smoothed, j, w).copy_from_slice(l);
+            }
+        },
+        |st, y0, y1, out| {
+            let n = (y1 - y0) * w;
+            f(
+                y0,
+                &st.contrast[..n],
+                smooth.then(|| &st.smoothed[..n]),
+                out,
+            );
+            st.contrast[..n].fill(0.0);
+        },
+    );
+}
+
 super::simd::dispatch! {
     #[allow(clippy::too_many_arguments)]
     fn contrast_update_row(a: &[f32], b: &[f32], c: &[f32], polarity: Polarity, ridge_peak: f32, blob_peak: f32, o: &mut [f32]) => contrast_update_row_body
@@ -977,6 +1072,54 @@ mod tests {
                 out = got.data;
                 out.iter_mut().for_each(|v| *v = 7.5);
                 out.resize(n.max(out.len()), f32::INFINITY);
+            }
+        }
+    }
+
+    #[test]
+    fn contrast_bands_equal_the_contrast_and_blur_planes() {
+        // Three bands (the last partial); FIR and recursive scales, the
+        // smoothing σ first, later or no scale at all.
+        let (w, h) = (41, 2 * HBAND + 11);
+        let p = wavy(w, h, (0.3, 0.2), 0.01, 13);
+        let same = |a: &[f32], b: &[f32]| a.iter().zip(b).all(|(x, y)| x.to_bits() == y.to_bits());
+        for (sig, s) in [
+            (vec![0.7f32, 1.2, 9.0], 0.7f32),
+            (vec![1.2, 9.0, 0.7], 0.7),
+            (vec![1.2, 2.0], 0.9),
+        ] {
+            for pol in [Polarity::Bright, Polarity::Dark] {
+                let want = ridge_or_blob_contrast(&p, &sig, pol, 0.484, 0.368);
+                let blur = gaussian_blur(&p, s);
+                let mut got = vec![f32::NAN; w * h];
+                let mut sm = vec![f32::NAN; w * h];
+                let mut had = vec![false; h.div_ceil(HBAND)];
+                ridge_or_blob_contrast_bands(
+                    &p,
+                    &sig,
+                    pol,
+                    0.484,
+                    0.368,
+                    s,
+                    got.par_chunks_mut(HBAND * w)
+                        .zip(sm.par_chunks_mut(HBAND * w))
+                        .zip(had.par_iter_mut()),
+                    |y0, v, smooth, ((g, o), had)| {
+                        assert_eq!(v.len(), g.len());
+                        assert_eq!(y0 * w, (y0 / HBAND) * HBAND * w);
+                        g.copy_from_slice(v);
+                        if let Some(l) = smooth {
+                            o.copy_from_slice(l);
+                            **had = true;
+                        }
+                    },
+                );
+                assert!(same(&got, &want.data));
+                let scale = sig.contains(&s);
+                assert!(had.iter().all(|&x| x == scale));
+                if scale {
+                    assert!(same(&sm, &blur.data));
+                }
             }
         }
     }

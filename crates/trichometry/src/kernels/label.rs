@@ -312,6 +312,46 @@ pub(crate) fn label_into(
     comps.count
 }
 
+/// The components of the `w × h` row-major `mask` (8-connected) that hold a
+/// pixel of `seed`, labelled 1, 2, … in [`label`]'s order (raster order of
+/// their first pixels), into `out` (cleared and sized; 0 elsewhere),
+/// working in `comps`; returns their number. The same image as labelling
+/// `mask`, keeping the seeded labels and renumbering them in order, without
+/// the label image of every component.
+pub(crate) fn label_seeded_into(
+    mask: &[bool],
+    seed: &[bool],
+    w: usize,
+    h: usize,
+    comps: &mut Components,
+    out: &mut Vec<u32>,
+) -> u32 {
+    assert_eq!(seed.len(), w * h, "seed buffer size");
+    comps.build(mask, w, h, Connectivity::Eight);
+    // New label of each old one (0: unseeded), then the runs relabelled.
+    let mut remap = vec![0u32; comps.count as usize + 1];
+    for y in 0..h {
+        let srow = &seed[y * w..(y + 1) * w];
+        for i in comps.row_start[y]..comps.row_start[y + 1] {
+            let r = comps.runs[i];
+            if srow[r.x0 as usize..r.x1 as usize].iter().any(|&s| s) {
+                remap[comps.label[i] as usize] = 1;
+            }
+        }
+    }
+    let mut next = 0;
+    for r in remap.iter_mut().skip(1).filter(|r| **r != 0) {
+        next += 1;
+        *r = next;
+    }
+    for l in comps.label.iter_mut() {
+        *l = remap[*l as usize];
+    }
+    comps.count = next;
+    paint_into(comps, w, h, |l| l > 0, out);
+    next
+}
+
 /// The pixels of each connected component of `mask` (row-major indices
 /// `y·width + x`, increasing), component `k` of [`label_with`] at `k − 1`:
 /// the lists a raster scan of its label image gathers, straight from the
@@ -708,6 +748,34 @@ mod tests {
                     prop_assert_eq!(comps.row_span(y), span);
                 }
             }
+        }
+
+        #[test]
+        fn seeded_labels_equal_label_kept_and_renumbered(w in 1usize..60, h in 1usize..300, p in 0.1f64..0.8, q in 0.0f64..0.05, seed in 0u64..1000) {
+            let mut s = seed.wrapping_add(7);
+            let mut rnd = || {
+                s = s.wrapping_mul(6364136223846793005).wrapping_add(1442695040888963407);
+                (s >> 33) as f64 / (1u64 << 31) as f64
+            };
+            let data: Vec<bool> = (0..w * h).map(|_| rnd() < p).collect();
+            let seeds: Vec<bool> = (0..w * h).map(|_| rnd() < q).collect();
+            let all = label(&Mask { width: w, height: h, data: data.clone() });
+            let mut keep = vec![0u32; all.count as usize + 1];
+            for (&l, &sd) in all.data.iter().zip(&seeds) {
+                if l > 0 && sd {
+                    keep[l as usize] = 1;
+                }
+            }
+            let mut n = 0;
+            for k in keep.iter_mut().skip(1).filter(|k| **k > 0) {
+                n += 1;
+                *k = n;
+            }
+            let want: Vec<u32> = all.data.iter().map(|&l| keep[l as usize]).collect();
+            let (mut comps, mut out) = (Components::default(), vec![9u32; 5]);
+            let count = label_seeded_into(&data, &seeds, w, h, &mut comps, &mut out);
+            prop_assert_eq!(count, n);
+            prop_assert_eq!(out, want);
         }
     }
 

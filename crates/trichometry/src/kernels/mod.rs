@@ -22,7 +22,7 @@ pub(crate) const SERIAL_BELOW_PX: usize = 1 << 14;
 mod thin;
 
 pub use self::background::{block_median, block_median_background, block_medians, EmptyBlocks};
-pub(crate) use self::background::{block_median_background_interp, global_median};
+pub(crate) use self::background::{block_median_background_interp_where, global_median};
 pub use self::bilinear::{
     downsample2, interpolate_from_centres, sample_bilinear, sample_bilinear_with,
     upsample_from_blocks, upsample_from_blocks_apply, upsample_to,
@@ -35,8 +35,10 @@ pub use self::hessian::{
     blob_response, hessian, hessian_eigen, ridge_and_blob_response, ridge_direction,
     ridge_or_blob_contrast, ridge_response, BlobResponse, HessianPlanes, Polarity, RidgeResponse,
 };
-pub(crate) use self::hessian::{ridge_or_blob_contrast_into, ridge_response_reusing, RidgeBuffers};
-pub(crate) use self::label::{component_pixels, label_into, Components};
+pub(crate) use self::hessian::{
+    ridge_or_blob_contrast_bands, ridge_response_reusing, RidgeBuffers, HBAND as HESSIAN_BAND_ROWS,
+};
+pub(crate) use self::label::{component_pixels, label_into, label_seeded_into, Components};
 pub use self::label::{hysteresis, label, label_with, regions, Connectivity, RegionStats};
 pub use self::morphology::{
     black_tophat, close, dilate, dilate_square, erode, max_filter, min_filter, open, white_tophat,

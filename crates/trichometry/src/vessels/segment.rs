@@ -8,9 +8,10 @@ use super::VesselParams;
 use crate::color::LinearRgb;
 use crate::image::{Labels, Mask, Plane};
 use crate::kernels::{
-    block_median_background_interp, dilate_square, fir_for, gaussian_blur, gaussian_blur_reusing,
-    global_median, label, lerp, reuse_len, ridge_or_blob_contrast_into, zeroed_vec, CentresInterp,
-    EmptyBlocks, Polarity,
+    block_median_background_interp_where, dilate_square, fir_for, gaussian_blur,
+    gaussian_blur_reusing, global_median, label_seeded_into, lerp, reuse_len,
+    ridge_or_blob_contrast_bands, zeroed_vec, CentresInterp, Components, Polarity,
+    HESSIAN_BAND_ROWS,
 };
 use rayon::prelude::*;
 
@@ -88,9 +89,15 @@ pub(crate) struct CoarseBufs {
     /// Box means of linear R, G, B (handed back by the caller once read:
     /// [`CoarseBufs::keep_box_rgb`]).
     box_rgb: [Vec<f32>; 3],
-    /// Vesselness plane ([`ridge_or_blob_contrast_into`]).
-    vness: Vec<f32>,
-    /// Lightly smoothed contrast plane ([`gaussian_blur_reusing`]).
+    /// Candidate flags (analysable, vesselness and smoothed contrast at the
+    /// low threshold).
+    cand: Vec<bool>,
+    /// Strong flags (vesselness and smoothed contrast at the high threshold).
+    strong: Vec<bool>,
+    /// Runs and union–find of the candidates' labelling.
+    comps: Components,
+    /// Lightly smoothed contrast plane ([`gaussian_blur_reusing`]; only
+    /// when its σ is no Hessian scale).
     smooth: Vec<f32>,
     /// Intermediate of a recursive blur (σ ≥ 8 coarse px only).
     blur_inter: Vec<f32>,
@@ -103,7 +110,6 @@ impl CoarseBufs {
             &self.lnr,
             &self.lng,
             &self.lny,
-            &self.vness,
             &self.smooth,
             &self.blur_inter,
         ]
@@ -112,6 +118,9 @@ impl CoarseBufs {
         .map(|v| v.capacity())
         .sum::<usize>()
             + self.bad.capacity()
+            + self.cand.capacity()
+            + self.strong.capacity()
+            + self.comps.bytes()
     }
 
     /// Keep the box means of a [`Coarse`] for the next call.
@@ -175,66 +184,10 @@ fn read_planes(
                 flag: vec![0u8; w0],
             },
             |scratch, (cy, ((((((lr, lg), ly), bd), rr), (gg, bb)), cnt))| {
-                let RowScratch { sr, sg, sb, flag } = scratch;
                 let y0 = cy * f;
-                let y1 = (y0 + f).min(h0);
-                let inv_rows = 1.0 / (y1 - y0) as f32;
-                // Column sums of the f rows first (contiguous, vectorises): the
-                // first row copied (0 + v is v; a zero of either sign ends as
-                // the 1e-4 floor alike), the others added; every buffer is
-                // overwritten for each coarse row.
-                flag.fill(0);
-                let mut n_ok = 0usize;
-                for y in y0..y1 {
-                    let row = y * w0..(y + 1) * w0;
-                    for (s, p) in [(&mut *sr, &rgb.r), (&mut *sg, &rgb.g), (&mut *sb, &rgb.b)] {
-                        if y == y0 {
-                            s.copy_from_slice(&p[row.clone()]);
-                        } else {
-                            for (a, &v) in s.iter_mut().zip(&p[row.clone()]) {
-                                *a += v;
-                            }
-                        }
-                    }
-                    let vrow = &valid.data[row.clone()];
-                    if hm.is_empty() {
-                        for (fl, &v) in flag.iter_mut().zip(vrow) {
-                            *fl |= (!v as u8) << 1;
-                            n_ok += v as usize;
-                        }
-                    } else {
-                        for ((fl, &v), &hh) in flag.iter_mut().zip(vrow).zip(&hm[row]) {
-                            *fl |= ((!v as u8) << 1) | (hh as u8);
-                            n_ok += (v && !hh) as usize;
-                        }
-                    }
-                }
-                let sums = ([&sr[..], &sg[..], &sb[..]], &flag[..]);
-                let outs = ([&mut rr[..], &mut gg[..], &mut bb[..]], &mut bd[..]);
-                match f {
-                    2 => box_row::<2>(sums, inv_rows, outs),
-                    3 => box_row::<3>(sums, inv_rows, outs),
-                    4 => box_row::<4>(sums, inv_rows, outs),
-                    5 => box_row::<5>(sums, inv_rows, outs),
-                    6 => box_row::<6>(sums, inv_rows, outs),
-                    7 => box_row::<7>(sums, inv_rows, outs),
-                    8 => box_row::<8>(sums, inv_rows, outs),
-                    _ => box_row_any(f, sums, inv_rows, outs),
-                }
-                // The logarithms in their own pass over the row: it vectorises
-                // (inside the box loop above it does not).
-                for (l, &r) in lr.iter_mut().zip(rr.iter()) {
-                    *l = ln_fast(r.max(1e-4));
-                }
-                for (l, &g) in lg.iter_mut().zip(gg.iter()) {
-                    *l = ln_fast(g.max(1e-4));
-                }
-                for (((l, &r), &g), &b) in
-                    ly.iter_mut().zip(rr.iter()).zip(gg.iter()).zip(bb.iter())
-                {
-                    *l = ln_fast((0.2126 * r + 0.7152 * g + 0.0722 * b).max(1e-4));
-                }
-                *cnt = n_ok;
+                let rows = (y0, (y0 + f).min(h0));
+                let outs = ([lr, lg, ly, rr, gg, bb], bd);
+                *cnt = read_row(rgb, &valid.data, hm, f, rows, scratch, outs);
             },
         );
     Planes {
@@ -245,6 +198,89 @@ fn read_planes(
         box_rgb: [br, bg, bb],
         analysable_px: counts.iter().sum(),
     }
+}
+
+/// Output rows of [`read_row`]: ln R, ln G, ln luminance, box means of R,
+/// G, B, and the flags.
+type RowPlanes<'a> = ([&'a mut [f32]; 6], &'a mut [u8]);
+
+crate::kernels::simd::dispatch! {
+    /// One coarse row of [`read_planes`] (input rows `rows.0..rows.1`);
+    /// returns its analysable input pixels.
+    fn read_row(rgb: &LinearRgb, valid: &[bool], hm: &[bool], f: usize, rows: (usize, usize), scratch: &mut RowScratch, outs: RowPlanes<'_>) -> usize => read_row_body
+}
+
+/// [`read_row`] (compiled for AVX2 and AVX-512 too: the sums, flags and
+/// logarithms vectorise wider; the same operations, the same bits).
+#[inline(always)]
+fn read_row_body(
+    rgb: &LinearRgb,
+    valid: &[bool],
+    hm: &[bool],
+    f: usize,
+    rows: (usize, usize),
+    scratch: &mut RowScratch,
+    outs: RowPlanes<'_>,
+) -> usize {
+    let w0 = rgb.width;
+    let (y0, y1) = rows;
+    let ([lr, lg, ly, rr, gg, bb], bd) = outs;
+    let inv_rows = 1.0 / (y1 - y0) as f32;
+    let RowScratch { sr, sg, sb, flag } = scratch;
+    // Column sums of the f rows first (contiguous, vectorises): the
+    // first row copied (0 + v is v; a zero of either sign ends as
+    // the 1e-4 floor alike), the others added; every buffer is
+    // overwritten for each coarse row.
+    flag.fill(0);
+    let mut n_ok = 0usize;
+    for y in y0..y1 {
+        let row = y * w0..(y + 1) * w0;
+        for (s, p) in [(&mut *sr, &rgb.r), (&mut *sg, &rgb.g), (&mut *sb, &rgb.b)] {
+            if y == y0 {
+                s.copy_from_slice(&p[row.clone()]);
+            } else {
+                for (a, &v) in s.iter_mut().zip(&p[row.clone()]) {
+                    *a += v;
+                }
+            }
+        }
+        let vrow = &valid[row.clone()];
+        if hm.is_empty() {
+            for (fl, &v) in flag.iter_mut().zip(vrow) {
+                *fl |= (!v as u8) << 1;
+                n_ok += v as usize;
+            }
+        } else {
+            for ((fl, &v), &hh) in flag.iter_mut().zip(vrow).zip(&hm[row]) {
+                *fl |= ((!v as u8) << 1) | (hh as u8);
+                n_ok += (v && !hh) as usize;
+            }
+        }
+    }
+    let sums = ([&sr[..], &sg[..], &sb[..]], &flag[..]);
+    let outs = ([&mut rr[..], &mut gg[..], &mut bb[..]], &mut bd[..]);
+    match f {
+        2 => box_row::<2>(sums, inv_rows, outs),
+        3 => box_row::<3>(sums, inv_rows, outs),
+        4 => box_row::<4>(sums, inv_rows, outs),
+        5 => box_row::<5>(sums, inv_rows, outs),
+        6 => box_row::<6>(sums, inv_rows, outs),
+        7 => box_row::<7>(sums, inv_rows, outs),
+        8 => box_row::<8>(sums, inv_rows, outs),
+        _ => box_row_any(f, sums, inv_rows, outs),
+    }
+    // The logarithms in their own pass over the row: it vectorises
+    // (inside the box loop above it does not).
+    for (l, &r) in lr.iter_mut().zip(rr.iter()) {
+        *l = ln_fast(r.max(1e-4));
+    }
+    for (l, &g) in lg.iter_mut().zip(gg.iter()) {
+        *l = ln_fast(g.max(1e-4));
+    }
+    for (((l, &r), &g), &b) in ly.iter_mut().zip(rr.iter()).zip(gg.iter()).zip(bb.iter()) {
+        *l = ln_fast((0.2126 * r + 0.7152 * g + 0.0722 * b).max(1e-4));
+    }
+    n_ok
 }
 
 /// Column sums of a box row (`[r, g, b]`) and their flags.
@@ -306,18 +342,72 @@ fn box_row_any(f: usize, sums: RowSums<'_>, inv_rows: f32, out: RowOut<'_>) {
     }
 }
 
-/// Values per parallel task of the element-wise coarse passes.
-const CHUNK: usize = 1 << 16;
-
 /// `ok` with every pixel within `r` (square) of a `flag` pixel removed.
 pub(crate) fn clear_around(ok: &mut [bool], flag: Vec<bool>, w: usize, h: usize, r: usize) {
-    if !flag.iter().any(|&b| b) {
+    if !flag.par_iter().any(|&b| b) {
         return;
     }
     let grown = dilate_square(&mask_of(flag, w, h), r).data;
     ok.par_iter_mut()
         .zip(grown.par_iter())
         .for_each(|(o, &g)| *o = *o && !g);
+}
+
+/// The interpolated rows of two backgrounds (`CentresInterp::row_parts`).
+type BgRows<'a> = ((&'a [f32], &'a [f32], f32), (&'a [f32], &'a [f32], f32));
+
+crate::kernels::simd::dispatch! {
+    /// One row of the exclusion flags (bright against the luminance
+    /// background `bgs.0` by `be`, dark in red against the redness one
+    /// `bgs.1` by `de`) and of the dark flags, and ln R − ln G in place of
+    /// ln R (`lr`).
+    fn exclusion_row(bgs: BgRows<'_>, thr: (f32, f32), lg: &[f32], ly: &[f32], flags: (&mut [bool], &mut [bool]), lr: &mut [f32]) => exclusion_row_body
+}
+
+/// [`exclusion_row`] (also in AVX2/AVX-512 copies; the same bits).
+#[inline(always)]
+fn exclusion_row_body(
+    bgs: BgRows<'_>,
+    thr: (f32, f32),
+    lg: &[f32],
+    ly: &[f32],
+    flags: (&mut [bool], &mut [bool]),
+    lr: &mut [f32],
+) {
+    let ((ty0, by0, tyy), (tr0, br0, tyr)) = bgs;
+    let (be, de) = thr;
+    let (erow, drow) = flags;
+    // By zipped slices, without short-circuits: it vectorises.
+    for ((((e, dk), r), (&g, &l)), ((&t, &b), (&tr, &br))) in erow
+        .iter_mut()
+        .zip(drow.iter_mut())
+        .zip(lr.iter_mut())
+        .zip(lg.iter().zip(ly))
+        .zip(ty0.iter().zip(by0).zip(tr0.iter().zip(br0)))
+    {
+        let by = lerp(t, b, tyy);
+        let br = lerp(tr, br, tyr);
+        let red = *r - br;
+        *e = (l - by >= be) | (red <= -de);
+        *dk = red <= -SKIN_SAMPLE_RED_DROP;
+        *r -= g;
+    }
+}
+
+crate::kernels::simd::dispatch! {
+    /// One row of [`contrast_filled`]'s differences: `d − background` where
+    /// analysable, else 0.
+    fn contrast_row(top: &[f32], bot: &[f32], ty: f32, ok: &[bool], d: &mut [f32]) => contrast_row_body
+}
+
+/// [`contrast_row`] (also in AVX2/AVX-512 copies; the same bits).
+#[inline(always)]
+fn contrast_row_body(top: &[f32], bot: &[f32], ty: f32, ok: &[bool], d: &mut [f32]) {
+    for (((v, &o), &t), &b) in d.iter_mut().zip(ok).zip(top).zip(bot) {
+        // The background's value as in its plane.
+        let bv = lerp(t, b, ty);
+        *v = if o { *v - bv } else { 0.0 };
+    }
 }
 
 /// Contrast plane d = h − background, with excluded pixels filled by a
@@ -336,14 +426,9 @@ fn contrast_filled(
         .enumerate()
         .for_each(|(y, drow)| {
             let (top, bot, ty) = bg.row_parts(y);
-            let row = y * w..(y + 1) * w;
-            for (((v, &o), &t), &b) in drow.iter_mut().zip(&ok[row]).zip(top).zip(bot) {
-                // The background's value as in its plane.
-                let bv = lerp(t, b, ty);
-                *v = if o { *v - bv } else { 0.0 };
-            }
+            contrast_row(top, bot, ty, &ok[y * w..(y + 1) * w], drow);
         });
-    if ok.iter().all(|&o| o) {
+    if ok.par_iter().all(|&o| o) {
         return d;
     }
     let Some(fir) = fir_for(sigma) else {
@@ -444,13 +529,16 @@ pub(crate) fn coarse(
     let block = (params.background_block_um / um).round().max(4.0) as usize;
     let minb = min_block_samples(block);
     // Backgrounds as interpolators: read row by row here and at points by
-    // the windows (no coarse planes of them).
-    let bgf = |v: &Plane, ok: &[bool]| {
-        block_median_background_interp(v, ok, block, minb, EmptyBlocks::Neighbours)
-    };
+    // the windows (no coarse planes of them). Their samples are given by
+    // predicates, asked only at the pixels sampled (no mask planes).
+    macro_rules! bgf {
+        ($v:expr, $ok:expr) => {
+            block_median_background_interp_where($v, $ok, block, minb)
+        };
+    }
     let margin = (params.hair_margin_um / um).ceil() as usize;
-    let mut ok0: Vec<bool> = pl.bad.iter().map(|&b| b == 0).collect();
-    let hairf: Vec<bool> = pl.bad.iter().map(|&b| b == 1).collect();
+    let (mut ok0, hairf): (Vec<bool>, Vec<bool>) =
+        pl.bad.par_iter().map(|&b| (b == 0, b == 1)).unzip();
     clear_around(&mut ok0, hairf, w, h, margin);
     // White/yellow dots and scales (bright), hair the hair stage left
     // unmasked (dark in red): excluded with the hair margin. Their
@@ -460,43 +548,11 @@ pub(crate) fn coarse(
     // (the skin there then looks bright, and is excluded as a white dot).
     let (be, de) = (params.bright_exclude as f32, params.dark_red_exclude as f32);
     let skin_r = global_median(&pl.lnr, &ok0, 3);
-    let ok_bg: Vec<bool> = (ok0.par_iter().zip(pl.lnr.data.par_iter()))
-        .map(|(&o, &r)| o && r - skin_r > -de)
-        .collect();
-    let bg_y = bgf(&pl.lny, &ok_bg);
-    let bg_r0 = bgf(&pl.lnr, &ok_bg);
-    drop(ok_bg);
-    let mut excl = zeroed_vec::<bool>(w * h);
-    // Pixels darker in red than the skin by `SKIN_SAMPLE_RED_DROP`: no
-    // samples of the skin's redness (below).
-    let mut dark = zeroed_vec::<bool>(w * h);
-    excl.par_chunks_mut(w.max(1))
-        .zip(dark.par_chunks_mut(w.max(1)))
-        .enumerate()
-        .for_each(|(y, (erow, drow))| {
-            let ((ty0, by0, tyy), (tr0, br0, tyr)) = (bg_y.row_parts(y), bg_r0.row_parts(y));
-            let row = y * w..(y + 1) * w;
-            let (ly, lr) = (&pl.lny.data[row.clone()], &pl.lnr.data[row]);
-            for (x, (e, dk)) in erow.iter_mut().zip(drow.iter_mut()).enumerate() {
-                let by = lerp(ty0[x], by0[x], tyy);
-                let br = lerp(tr0[x], br0[x], tyr);
-                *e = ly[x] - by >= be || lr[x] - br <= -de;
-                *dk = lr[x] - br <= -SKIN_SAMPLE_RED_DROP;
-            }
-        });
-    let mut ok = ok0;
-    clear_around(&mut ok, excl, w, h, margin);
-    // The redness background's samples: the analysable skin less the
-    // pixels darker in red than the skin by `SKIN_SAMPLE_RED_DROP` (light
-    // hair the hair stage left, hair edges, shadows: melanin absorbs red,
-    // haemoglobin hardly does), too faint for `dark_red_exclude` but
-    // enough of a block's samples to shift its median.
-    // (In place of the dark flags: no further plane.)
-    let mut ok_h = dark;
-    ok_h.par_iter_mut()
-        .zip(ok.par_iter())
-        .for_each(|(dk, &o)| *dk = o && !*dk);
-    // ln R − ln G in place of ln R (not read after this): no fresh plane.
+    let ok_bg = |i: usize| ok0[i] && pl.lnr.data[i] - skin_r > -de;
+    let bg_y = bgf!(&pl.lny, ok_bg);
+    let bg_r0 = bgf!(&pl.lnr, ok_bg);
+    // ln R − ln G in place of ln R (not read after this pass): no fresh
+    // plane.
     let Planes {
         lnr: mut hch,
         lng,
@@ -505,18 +561,35 @@ pub(crate) fn coarse(
         box_rgb,
         analysable_px,
     } = pl;
+    let mut excl = zeroed_vec::<bool>(w * h);
+    // Pixels darker in red than the skin by `SKIN_SAMPLE_RED_DROP`: no
+    // samples of the skin's redness (below).
+    let mut dark = zeroed_vec::<bool>(w * h);
+    let wr = w.max(1);
+    excl.par_chunks_mut(wr)
+        .zip(dark.par_chunks_mut(wr))
+        .zip(hch.data.par_chunks_mut(wr))
+        .zip(lng.data.par_chunks(wr).zip(lny.data.par_chunks(wr)))
+        .enumerate()
+        .for_each(|(y, (((erow, drow), lr), (lg, ly)))| {
+            let bgs = (bg_y.row_parts(y), bg_r0.row_parts(y));
+            exclusion_row(bgs, (be, de), lg, ly, (erow, drow), lr);
+        });
+    let mut ok = ok0;
+    clear_around(&mut ok, excl, w, h, margin);
+    // The redness background's samples: the analysable skin less the
+    // pixels darker in red than the skin by `SKIN_SAMPLE_RED_DROP` (light
+    // hair the hair stage left, hair edges, shadows: melanin absorbs red,
+    // haemoglobin hardly does), too faint for `dark_red_exclude` but
+    // enough of a block's samples to shift its median.
     if keep {
         bufs.lny = lny.data;
         bufs.bad = bad;
     } else {
         drop((lny, bad));
     }
-    hch.data
-        .par_iter_mut()
-        .zip(lng.data.par_iter())
-        .for_each(|(r, &g)| *r -= g);
-    let bg_h = bgf(&hch, &ok_h);
-    drop(ok_h);
+    let bg_h = bgf!(&hch, |i: usize| ok[i] && !dark[i]);
+    drop(dark);
     let d = contrast_filled(
         hch.data,
         &bg_h,
@@ -532,91 +605,93 @@ pub(crate) fn coarse(
         .collect();
     sigmas.dedup();
     let d = Plane::from_vec(w, h, d);
-    // Vesselness in contrast units: the larger of ridge and blob strength,
-    // each divided by its peak response to a structure of contrast 1.
-    let v = ridge_or_blob_contrast_into(
-        &d,
-        &sigmas,
-        Polarity::Bright,
-        RIDGE_PEAK,
-        BLOB_PEAK,
-        std::mem::take(&mut bufs.vness),
-    )
-    .data;
-    let ds = gaussian_blur_reusing(
-        &d,
-        sigmas[0].min(1.0),
-        &mut bufs.blur_inter,
-        std::mem::take(&mut bufs.smooth),
-    )
-    .data;
-    if keep {
-        bufs.lnr = d.data;
-    } else {
-        drop(d);
-    }
     let pf = params.proposal_fraction as f32;
     let (lo, hi) = (
         pf * params.low_contrast as f32,
         pf * params.high_contrast as f32,
     );
-    // By chunks of zipped slices, without short-circuits: it vectorises.
-    let mut cand = zeroed_vec::<bool>(w * h);
-    cand.par_chunks_mut(CHUNK)
-        .zip(ok.par_chunks(CHUNK))
-        .zip(v.par_chunks(CHUNK).zip(ds.par_chunks(CHUNK)))
-        .for_each(|((c, o), (vv, dd))| {
-            for (((c, &o), &vx), &dx) in c.iter_mut().zip(o).zip(vv).zip(dd) {
-                *c = o & (vx >= lo) & (dx >= lo);
-            }
-        });
-    let comps = label(&mask_of(cand, w, h));
-    let vseed: Vec<bool> = v.par_iter().map(|&x| x >= hi).collect();
-    // Components with a seed pixel, by bands of rows in parallel (an OR:
-    // any order gives the same flags).
-    let nl = comps.count as usize + 1;
-    let band = 64 * w.max(1);
-    let seeded = comps
-        .data
-        .par_chunks(band)
-        .zip(v.par_chunks(band).zip(ds.par_chunks(band)))
-        .fold(
-            || vec![false; nl],
-            |mut s, (ls, (vs, dss))| {
-                for ((&l, &vv), &dv) in ls.iter().zip(vs).zip(dss) {
-                    if l > 0 && vv >= hi && dv >= hi {
-                        s[l as usize] = true;
-                    }
-                }
-                s
-            },
+    // The candidates need the contrast lightly smoothed: at the first
+    // scale's σ when that is ≤ 1 px, the Hessian's own smoothing (handed
+    // over band by band), else a plane of its own.
+    let s_ds = sigmas[0].min(1.0);
+    let ds_plane = (!sigmas.contains(&s_ds)).then(|| {
+        gaussian_blur_reusing(
+            &d,
+            s_ds,
+            &mut bufs.blur_inter,
+            std::mem::take(&mut bufs.smooth),
         )
-        .reduce(
-            || vec![false; nl],
-            |mut a, b| {
-                a.iter_mut().zip(&b).for_each(|(x, &y)| *x |= y);
-                a
-            },
-        );
-    // Seeded components renumbered 1, 2, … in label order, which is the
-    // raster order of their first pixels (`label`), as before.
-    let mut remap = vec![0u32; nl];
-    let mut next = 0;
-    for (r, _) in remap.iter_mut().zip(&seeded).skip(1).filter(|(_, &s)| s) {
-        next += 1;
-        *r = next;
+        .data
+    });
+    // Vesselness in contrast units (the larger of ridge and blob strength,
+    // each divided by its peak response to a structure of contrast 1),
+    // read band by band into the flags: candidates (analysable, vesselness
+    // and smoothed contrast ≥ the low threshold), the coarse seeds
+    // (vesselness ≥ the high one) and the strong pixels (both ≥ the high
+    // one) that keep a candidate.
+    let mut cand = reuse_len(std::mem::take(&mut bufs.cand), w * h);
+    let mut strong = reuse_len(std::mem::take(&mut bufs.strong), w * h);
+    let mut vseed = zeroed_vec::<bool>(w * h);
+    let band = HESSIAN_BAND_ROWS * w.max(1);
+    ridge_or_blob_contrast_bands(
+        &d,
+        &sigmas,
+        Polarity::Bright,
+        RIDGE_PEAK,
+        BLOB_PEAK,
+        s_ds,
+        cand.par_chunks_mut(band)
+            .zip(vseed.par_chunks_mut(band))
+            .zip(strong.par_chunks_mut(band)),
+        |y0, v, sm, ((c, vs), st)| {
+            let ds = match (sm, &ds_plane) {
+                (Some(sm), _) => sm,
+                (None, Some(p)) => &p[y0 * w..y0 * w + v.len()],
+                (None, None) => unreachable!("a smoothed plane when σ is no scale"),
+            };
+            let o = &ok[y0 * w..y0 * w + v.len()];
+            // Without short-circuits: it vectorises.
+            for (((((c, vs), st), &o), &vx), &dx) in c
+                .iter_mut()
+                .zip(vs.iter_mut())
+                .zip(st.iter_mut())
+                .zip(o)
+                .zip(v)
+                .zip(ds)
+            {
+                *c = o & (vx >= lo) & (dx >= lo);
+                *vs = vx >= hi;
+                *st = (vx >= hi) & (dx >= hi);
+            }
+        },
+    );
+    if let Some(p) = ds_plane {
+        bufs.smooth = p;
     }
-    let mut data = comps.data;
-    data.par_iter_mut().for_each(|l| *l = remap[*l as usize]);
+    if keep {
+        bufs.lnr = d.data;
+    } else {
+        drop(d);
+    }
+    // Candidates with a strong pixel, numbered 1, 2, … in raster order of
+    // their first pixels.
+    let mut data = Vec::new();
+    let next = label_seeded_into(&cand, &strong, w, h, &mut bufs.comps, &mut data);
+    if keep {
+        bufs.cand = cand;
+        bufs.strong = strong;
+    } else {
+        drop((cand, strong));
+        bufs.comps = Components::default();
+    }
     // Background of ln G over the skin left after the exclusions (the fine
     // level's haemoglobin check; its hair check uses that of ln R).
-    let bg_g = bgf(&lng, &ok);
+    let bg_g = bgf!(&lng, |i: usize| ok[i]);
     if keep {
         bufs.lng = lng.data;
-        bufs.vness = v;
-        bufs.smooth = ds;
     } else {
         bufs.blur_inter = Vec::new();
+        bufs.smooth = Vec::new();
     }
     let bg_r = bg_r0;
     Coarse {
