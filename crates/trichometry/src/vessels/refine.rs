@@ -1020,7 +1020,11 @@ fn window_body(
                 && o.cells.len() as f64 >= min_cells
         })
         .map(|(_, mut o)| {
-            o.pix0.sort_unstable();
+            // Cells of one input pixel took their pixels in raster order.
+            if ff > 1 {
+                o.pix0.sort_unstable();
+            }
+            debug_assert!(o.pix0.is_sorted());
             o
         })
         .collect()
