@@ -64,18 +64,13 @@ pub(crate) fn join_pieces(
         found.par_iter().map(|f| cell_box(&f.cells)).collect();
     // The closest cells of two pieces are on their boundaries. Each piece's
     // end window: `end_cells`, or `END_WIDTHS` of its tube widths when
-    // wider. Both from one mask of the piece's box.
-    let (edge, end_r): (Vec<Vec<Cell>>, Vec<f64>) = found
-        .par_iter()
-        .zip(&bbox)
-        .map_init(Vec::new, |buf, (f, &b)| {
-            if f.cells.is_empty() {
-                return (Vec::new(), end_cells);
-            }
-            let m = PieceMask::new(&f.cells, b, buf);
-            (m.boundary(&f.cells), m.end_window(&f.cells, end_cells))
-        })
-        .unzip();
+    // wider. Both formed once, when first asked for (lazily: most pieces
+    // have no other within reach of their box).
+    let edge: Vec<std::sync::OnceLock<Vec<Cell>>> =
+        (0..n).map(|_| std::sync::OnceLock::new()).collect();
+    let edge_of = |i: usize| edge[i].get_or_init(|| boundary(&found[i].cells, bbox[i]));
+    let end: Vec<std::sync::OnceLock<f64>> = (0..n).map(|_| std::sync::OnceLock::new()).collect();
+    let end_r = |i: usize| *end[i].get_or_init(|| end_window(&found[i].cells, bbox[i], end_cells));
     let mut parent: Vec<usize> = (0..n).collect();
     fn root(p: &mut [usize], mut i: usize) -> usize {
         while p[i] != i {
@@ -107,15 +102,15 @@ pub(crate) fn join_pieces(
                 if bb.1 > ba.3 + g || ba.1 > bb.3 + g || ba.0 > bb.2 + g {
                     continue;
                 }
-                if let Some((d2, p, q)) = closest(&edge[a], ba, &edge[b], bb, g) {
+                if let Some((d2, p, q)) = closest(edge_of(a), ba, edge_of(b), bb, g) {
                     let d2 = d2 as f64;
                     if d2 <= reach * reach
                         || (ridge_cells > 0.0
                             && d2 <= reach_r * reach_r
                             && ridge(p, q) >= ridge_fraction * found[a].peak.max(found[b].peak))
                         || (d2 <= reach_h * reach_h
-                            && (faces(&found[a].cells, p, &found[b].cells, q, end_r[a])
-                                || faces(&found[b].cells, q, &found[a].cells, p, end_r[b]))
+                            && (faces(&found[a].cells, p, &found[b].cells, q, end_r(a))
+                                || faces(&found[b].cells, q, &found[a].cells, p, end_r(b)))
                             && across(p, q))
                     {
                         out.push((b, p, q));
@@ -258,10 +253,13 @@ impl<'a> PieceMask<'a> {
         (y - self.b.1 + 1) * self.w + (x - self.b.0 + 1)
     }
 
-    /// Whether the cell at index `i` has a 4-neighbour outside the piece.
+    /// Whether the cell at index `i` has a 4-neighbour outside the piece
+    /// (all four read, no branch: a piece's boundary cells come in no
+    /// order a branch predictor learns).
+    #[inline(always)]
     fn side(&self, i: usize) -> bool {
         let (m, w) = (self.m, self.w);
-        !(m[i - 1] && m[i + 1] && m[i - w] && m[i + w])
+        !(m[i - 1] & m[i + 1] & m[i - w] & m[i + w])
     }
 
     /// [`boundary`] of the piece's `cells`.
@@ -281,8 +279,7 @@ impl<'a> PieceMask<'a> {
             let i = self.at(c);
             let side = self.side(i);
             n4 += side as usize;
-            n8 +=
-                (side || !(m[i - w - 1] && m[i - w + 1] && m[i + w - 1] && m[i + w + 1])) as usize;
+            n8 += (side | !(m[i - w - 1] & m[i - w + 1] & m[i + w - 1] & m[i + w + 1])) as usize;
         }
         let (a, p) = (cells.len() as f64, (n4 + n8) as f64 / 2.0 + 4.0);
         let tube = p / 4.0 - (p * p / 16.0 - a).max(0.0).sqrt();

@@ -109,13 +109,15 @@ const W: u8 = 16;
 #[inline(always)]
 fn shape_body(pix: &[(usize, usize)], sc: &mut ShapeScratch) -> Shape {
     let n = pix.len() as f64;
-    let (mut mx, mut my) = (0.0, 0.0);
+    // The coordinate sums in integers: each partial sum of whole numbers
+    // below 2⁵³ is exact in f64 too, so the means are those of the f64
+    // sums, without their chain of dependent additions.
+    let (mut sx, mut sy) = (0u64, 0u64);
     for &(x, y) in pix {
-        mx += x as f64;
-        my += y as f64;
+        sx += x as u64;
+        sy += y as u64;
     }
-    mx /= n;
-    my /= n;
+    let (mx, my) = (sx as f64 / n, sy as f64 / n);
     let (mut sxx, mut syy, mut sxy) = (0.0, 0.0, 0.0);
     for &(x, y) in pix {
         let (dx, dy) = (x as f64 - mx, y as f64 - my);

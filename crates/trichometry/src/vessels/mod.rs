@@ -534,7 +534,8 @@ fn stage(
     let nc = c.labels.count as usize;
     // The ring's mean colour from the box means of its coarse pixels (the
     // planes of the coarse pass over the input), by bands of rows in
-    // parallel (no ring plane), summed in raster order.
+    // parallel (no ring plane: each band's ring pixels, in raster order),
+    // summed in raster order.
     let ring_px: Vec<Vec<(u32, [f32; 3])>> = {
         use rayon::prelude::*;
         let r = (params.ring_um / um_c).ceil().max(1.0) as usize;
@@ -546,12 +547,11 @@ fn stage(
                 let y0 = b * RING_BAND_ROWS;
                 let ring = ring_band(&c.labels, &c.ok, r, y0, (y0 + RING_BAND_ROWS).min(c.h), sc);
                 let o = y0 * cw;
-                let lab = &c.labels.data[o..o + ring.len()];
                 ring.iter()
-                    .zip(lab)
-                    .enumerate()
-                    .filter(|&(_, (&rl, &l))| rl > 0 && l == 0)
-                    .map(|(k, (&rl, _))| (rl, [br[o + k], bg[o + k], bb[o + k]]))
+                    .map(|&(rl, k)| {
+                        let i = o + k as usize;
+                        (rl, [br[i], bg[i], bb[i]])
+                    })
                     .collect()
             })
             .collect()
@@ -868,9 +868,10 @@ fn summarize(caps: &[Capillary], area_mm2: f64) -> VesselSummary {
     }
 }
 
-/// For skin pixels of rows `y0..y1` within `r` px (8-connected steps) of
-/// a vessel, the label of the nearest vessel (breadth-first,
-/// deterministic); 0 elsewhere. Rows `y0..y1` of the search over the whole
+/// The skin pixels of rows `y0..y1` within `r` px (8-connected steps) of
+/// a vessel, each with the label of the nearest vessel (breadth-first,
+/// deterministic), as (label, index from the start of row `y0`) in raster
+/// order. Rows `y0..y1` of the search over the whole
 /// image ([`ring_rows`] of all rows), computed over those rows and `r + 1`
 /// rows either side: a pixel's distance (Chebyshev, at most `r + 1` where
 /// it matters) depends only on vessels within that many rows, and the
@@ -887,7 +888,7 @@ fn ring_band(
     y0: usize,
     y1: usize,
     sc: &mut RingScratch,
-) -> Vec<u32> {
+) -> Vec<(u32, u32)> {
     let (w, h) = (l.width, l.height);
     if w == 0 || y0 >= y1 {
         return Vec::new();
@@ -905,11 +906,16 @@ struct RingScratch {
     lab: Vec<u32>,
     front: Vec<usize>,
     next: Vec<usize>,
+    /// One row's ring pixels while they are picked out.
+    row: Vec<(u32, u32)>,
 }
 
-/// For skin pixels within `r` px (8-connected steps) of a vessel in `l`
-/// (`w` wide), the label of the nearest vessel (breadth-first,
-/// deterministic), 0 elsewhere; returned for the rows `keep` only. The
+/// The skin pixels within `r` px (8-connected steps) of a vessel in `l`
+/// (`w` wide), each with the label of the nearest vessel (breadth-first,
+/// deterministic), as (label, index from the start of row `keep.start`) in
+/// raster order, for the rows `keep` only (a vessel's pixels and those
+/// next to it, at distance 0 or 1, are not skin; nor are those not `ok`).
+/// The
 /// search runs on the labels with a border of one pixel marked as reached
 /// (no bounds to check, no division per pixel): a pixel takes its
 /// neighbours in the fixed order of the offsets, which is the raster order
@@ -922,7 +928,7 @@ fn ring_rows(
     r: usize,
     keep: std::ops::Range<usize>,
     sc: &mut RingScratch,
-) -> Vec<u32> {
+) -> Vec<(u32, u32)> {
     let h = l.len() / w.max(1);
     let pw = w + 2;
     let RingScratch {
@@ -930,6 +936,7 @@ fn ring_rows(
         lab,
         front,
         next,
+        row: picked,
     } = sc;
     dist.clear();
     dist.resize(pw * (h + 2), u16::MAX);
@@ -972,16 +979,27 @@ fn ring_rows(
         }
         std::mem::swap(front, next);
     }
-    let mut out = Vec::with_capacity(keep.len() * w);
-    for y in keep {
+    // Each row's ring pixels picked out without a branch per pixel: every
+    // pixel is written at the next free place, which moves on only past
+    // the ring's.
+    let mut out = Vec::new();
+    picked.clear();
+    picked.resize(w, (0, 0));
+    for y in keep.clone() {
         let p = (y + 1) * pw + 1..(y + 1) * pw + 1 + w;
-        out.extend(
-            dist[p.clone()]
-                .iter()
-                .zip(&lab[p])
-                .zip(&ok[y * w..(y + 1) * w])
-                .map(|((&d, &v), &o)| if d <= 1 || !o { 0 } else { v }),
-        );
+        let row0 = ((y - keep.start) * w) as u32;
+        let mut n = 0;
+        for (x, ((&d, &v), &o)) in dist[p.clone()]
+            .iter()
+            .zip(&lab[p])
+            .zip(&ok[y * w..(y + 1) * w])
+            .enumerate()
+        {
+            picked[n] = (v, row0 + x as u32);
+            // Unreached pixels keep label 0.
+            n += ((d > 1) & o & (v != 0)) as usize;
+        }
+        out.extend_from_slice(&picked[..n]);
     }
     out
 }
@@ -1101,10 +1119,25 @@ mod tests {
                 // One scratch for every band: what a band leaves in it
                 // does not matter.
                 let mut sc = RingScratch::default();
-                assert_eq!(ring_rows(&l.data, w, &ok, r, 0..h, &mut sc), want);
-                let banded: Vec<u32> = (0..h.div_ceil(band))
-                    .flat_map(|b| ring_band(&l, &ok, r, b * band, ((b + 1) * band).min(h), &mut sc))
+                // The ring pixels as a plane (0 elsewhere).
+                let plane = |px: &[(u32, u32)]| {
+                    let mut p = vec![0u32; w * h];
+                    for &(v, i) in px {
+                        assert_ne!(v, 0);
+                        p[i as usize] = v;
+                    }
+                    p
+                };
+                assert_eq!(plane(&ring_rows(&l.data, w, &ok, r, 0..h, &mut sc)), want);
+                let banded: Vec<(u32, u32)> = (0..h.div_ceil(band))
+                    .flat_map(|b| {
+                        let px = ring_band(&l, &ok, r, b * band, ((b + 1) * band).min(h), &mut sc);
+                        px.into_iter()
+                            .map(move |(v, i)| (v, i + (b * band * w) as u32))
+                    })
                     .collect();
+                assert!(banded.windows(2).all(|s| s[0].1 < s[1].1), "raster order");
+                let banded = plane(&banded);
                 assert_eq!(banded, want, "case {k} ({w} × {h}), r {r}, bands of {band}");
                 if k == 0 && r == 2 {
                     assert!(want.iter().any(|&v| v > 0));

@@ -69,6 +69,10 @@ pub(crate) struct Scratch {
     /// input values are needed.
     cspan: Vec<(usize, usize)>,
     need: Vec<(usize, usize)>,
+    /// Per group: the seed sums (contrast, ln G and ln R drops) and
+    /// count, and whether it is seeded.
+    seed_sums: Vec<([f64; 3], usize)>,
+    seeded: Vec<bool>,
 }
 
 impl Scratch {
@@ -119,6 +123,8 @@ impl Scratch {
                 + self.gmax.capacity())
             + self.comps.bytes()
             + self.flag.capacity()
+            + self.seeded.capacity()
+            + std::mem::size_of::<([f64; 3], usize)>() * self.seed_sums.capacity()
     }
 }
 
@@ -517,6 +523,8 @@ fn window_body(
         row_r,
         cspan,
         need,
+        seed_sums,
+        seeded,
     } = s;
     cxs.clear();
     cxs.extend((fx0..fx1).map(to_cx));
@@ -796,10 +804,7 @@ fn window_body(
     spans.extend((0..wh).map(|wy| comps.row_span(wy)));
     let spans = &spans[..];
     // Seed checks per group (see the stage docs).
-    let mut sum_d = vec![0.0f64; ng];
-    let mut sum_g = vec![0.0f64; ng];
-    let mut sum_r = vec![0.0f64; ng];
-    let mut n_seed = vec![0usize; ng];
+    let sums = reset(seed_sums, ng, ([0.0f64; 3], 0usize));
     // Row by row (the cells in raster order, as the sums always took them):
     // a seed lies 2 cells inside the frame, off `near`, on a coarse pixel
     // with Hessian evidence. The cell tests first, over the row's span at
@@ -848,10 +853,9 @@ fn window_body(
             let gl = gdata[k] as usize;
             if gl != cur.0 {
                 if cur.0 > 0 {
-                    [sum_d[cur.0], sum_g[cur.0], sum_r[cur.0]] = cur.1;
-                    n_seed[cur.0] = cur.2;
+                    sums[cur.0] = (cur.1, cur.2);
                 }
-                cur = (gl, [sum_d[gl], sum_g[gl], sum_r[gl]], n_seed[gl]);
+                cur = (gl, sums[gl].0, sums[gl].1);
             }
             cur.1[0] += d[k] as f64;
             cur.1[1] += (lng[k] - lerp(g_top[cx], g_bot[cx], g_ty)) as f64;
@@ -859,19 +863,18 @@ fn window_body(
             cur.2 += 1;
         }
         if cur.0 > 0 {
-            [sum_d[cur.0], sum_g[cur.0], sum_r[cur.0]] = cur.1;
-            n_seed[cur.0] = cur.2;
+            sums[cur.0] = (cur.1, cur.2);
         }
     }
-    let seeded: Vec<bool> = (0..ng)
-        .map(|l| {
-            l > 0
-                && sum_d[l] > 0.0
-                && sum_g[l] <= -p.green_drop_ratio * sum_d[l]
-                && sum_r[l] >= p.red_drop_ratio * sum_g[l]
-                && n_seed[l] >= p.min_seed_px
-        })
-        .collect();
+    seeded.clear();
+    seeded.extend(sums.iter().enumerate().map(|(l, &([sd, sg, sr], n))| {
+        l > 0
+            && sd > 0.0
+            && sg <= -p.green_drop_ratio * sd
+            && sr >= p.red_drop_ratio * sg
+            && n >= p.min_seed_px
+    }));
+    let seeded = &seeded[..];
     if !seeded.iter().any(|&s| s) {
         return Vec::new();
     }
@@ -1017,7 +1020,11 @@ fn window_body(
                 && o.cells.len() as f64 >= min_cells
         })
         .map(|(_, mut o)| {
-            o.pix0.sort_unstable();
+            // Cells of one input pixel took their pixels in raster order.
+            if ff > 1 {
+                o.pix0.sort_unstable();
+            }
+            debug_assert!(o.pix0.is_sorted());
             o
         })
         .collect()
