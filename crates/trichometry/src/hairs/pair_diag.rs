@@ -993,18 +993,22 @@ fn scene_diag() {
                 poly.iter()
                     .any(|r| (r[0] - q[0]).powi(2) + (r[1] - q[1]).powi(2) <= tol * tol)
             };
-            let best_rec = stage
-                .shafts
-                .iter()
-                .max_by_key(|s| pts.iter().filter(|&&q| pt_near(q, &s.centreline_px)).count());
+            let best_rec = stage.shafts.iter().max_by_key(|s| {
+                pts.iter()
+                    .filter(|&&q| pt_near(q, &s.centreline_px))
+                    .count()
+            });
             let (mut over, mut inside, mut miss_best_over, mut miss_best_free) = (0, 0, 0, 0);
             let (mut miss_all_over, mut miss_all_free, mut t_best) = (0, 0, 0);
             for &q in &pts {
                 let mut o = false;
                 let mut ins = false;
                 for u in truth.shafts.iter().filter(|u| u.id != t.id) {
-                    let poly: Vec<[f32; 2]> =
-                        u.centreline_px.iter().map(|p| [p[0] as f32, p[1] as f32]).collect();
+                    let poly: Vec<[f32; 2]> = u
+                        .centreline_px
+                        .iter()
+                        .map(|p| [p[0] as f32, p[1] as f32])
+                        .collect();
                     let half_sum = ((t.diameter_um + u.diameter_um) / 2.0 / upp) as f32;
                     if near_poly(q, &poly, half_sum) {
                         o = true;
