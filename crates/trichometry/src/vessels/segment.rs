@@ -8,7 +8,7 @@ use super::VesselParams;
 use crate::color::LinearRgb;
 use crate::image::{Labels, Mask, Plane};
 use crate::kernels::{
-    block_median_background_interp_where, dilate_square, fir_for, gaussian_blur,
+    block_median_background_interp_where, dilate_square_rows_into, fir_for, gaussian_blur,
     gaussian_blur_reusing, global_median, label_seeded_into, lerp, reuse_len,
     ridge_or_blob_contrast_bands, zeroed_vec, CentresInterp, Components, Polarity,
     HESSIAN_BAND_ROWS,
@@ -69,15 +69,12 @@ pub(crate) struct Coarse {
     pub labels: Labels,
     /// Coarse pixels that are analysable skin (for the ring).
     pub ok: Vec<bool>,
-    /// Box means of linear R, G, B of each coarse pixel (planes of the
-    /// pass over the input, for the ring's colour).
-    pub box_rgb: [Vec<f32>; 3],
     /// Number of analysable input pixels (valid and not hair).
     pub analysable_px: usize,
 }
 
 /// The coarse planes of one pass over the input ([`read_planes`]: ln R,
-/// ln G, ln luminance, flags, box means of R, G, B), kept between calls by a
+/// ln G, ln luminance, flags), kept between calls by a
 /// [`super::VesselScratch`]. Their contents do not matter: every value is
 /// written before it is read.
 #[derive(Default)]
@@ -86,9 +83,6 @@ pub(crate) struct CoarseBufs {
     lng: Vec<f32>,
     lny: Vec<f32>,
     bad: Vec<u8>,
-    /// Box means of linear R, G, B (handed back by the caller once read:
-    /// [`CoarseBufs::keep_box_rgb`]).
-    box_rgb: [Vec<f32>; 3],
     /// Candidate flags (analysable, vesselness and smoothed contrast at the
     /// low threshold).
     cand: Vec<bool>,
@@ -114,7 +108,6 @@ impl CoarseBufs {
             &self.blur_inter,
         ]
         .into_iter()
-        .chain(&self.box_rgb)
         .map(|v| v.capacity())
         .sum::<usize>()
             + self.bad.capacity()
@@ -122,19 +115,20 @@ impl CoarseBufs {
             + self.strong.capacity()
             + self.comps.bytes()
     }
-
-    /// Keep the box means of a [`Coarse`] for the next call.
-    pub(crate) fn keep_box_rgb(&mut self, box_rgb: [Vec<f32>; 3]) {
-        self.box_rgb = box_rgb;
-    }
 }
 
-/// Buffers of one [`read_planes`] task, reused from coarse row to row.
+/// Buffers of one [`read_planes`] task, reused from coarse row to row:
+/// the column sums of the input rows and their flags, then the box means
+/// of the coarse row.
 struct RowScratch {
     sr: Vec<f32>,
     sg: Vec<f32>,
     sb: Vec<f32>,
     flag: Vec<u8>,
+    /// Box means of linear R, G, B of the coarse row (only its logarithms
+    /// are kept: the ring's colour takes the box means it needs at its
+    /// pixels, [`box_mean_rgb`]).
+    box_rgb: [Vec<f32>; 3],
 }
 
 /// Box-averaged planes of one pass over the input.
@@ -144,8 +138,6 @@ struct Planes {
     lny: Plane,
     /// 0 = fine, 1 = hair, 2 = invalid.
     bad: Vec<u8>,
-    /// Box means of linear R, G, B.
-    box_rgb: [Vec<f32>; 3],
     analysable_px: usize,
 }
 
@@ -159,21 +151,17 @@ fn read_planes(
     let (w0, h0) = (rgb.width, rgb.height);
     let (w, h) = (w0.div_ceil(f), h0.div_ceil(f));
     let hm: &[bool] = hair.map(|m| &m.data[..]).unwrap_or(&[]);
-    // The box means of R, G, B are kept (the ring's colour reads them).
-    // Every value of the seven planes is written below (the buffers' old
+    // Every value of the four planes is written below (the buffers' old
     // contents do not matter).
     let mut lnr = reuse_len(std::mem::take(&mut bufs.lnr), w * h);
     let mut lng = reuse_len(std::mem::take(&mut bufs.lng), w * h);
     let mut lny = reuse_len(std::mem::take(&mut bufs.lny), w * h);
     let mut bad = reuse_len(std::mem::take(&mut bufs.bad), w * h);
-    let [mut br, mut bg, mut bb] = std::mem::take(&mut bufs.box_rgb).map(|v| reuse_len(v, w * h));
     let mut counts = vec![0usize; h];
     lnr.par_chunks_mut(w)
         .zip(lng.par_chunks_mut(w))
         .zip(lny.par_chunks_mut(w))
         .zip(bad.par_chunks_mut(w))
-        .zip(br.par_chunks_mut(w))
-        .zip(bg.par_chunks_mut(w).zip(bb.par_chunks_mut(w)))
         .zip(counts.par_iter_mut())
         .enumerate()
         .for_each_init(
@@ -182,11 +170,12 @@ fn read_planes(
                 sg: vec![0.0f32; w0],
                 sb: vec![0.0f32; w0],
                 flag: vec![0u8; w0],
+                box_rgb: [vec![0.0f32; w], vec![0.0f32; w], vec![0.0f32; w]],
             },
-            |scratch, (cy, ((((((lr, lg), ly), bd), rr), (gg, bb)), cnt))| {
+            |scratch, (cy, ((((lr, lg), ly), bd), cnt))| {
                 let y0 = cy * f;
                 let rows = (y0, (y0 + f).min(h0));
-                let outs = ([lr, lg, ly, rr, gg, bb], bd);
+                let outs = ([lr, lg, ly], bd);
                 *cnt = read_row(rgb, &valid.data, hm, f, rows, scratch, outs);
             },
         );
@@ -195,14 +184,12 @@ fn read_planes(
         lng: Plane::from_vec(w, h, lng),
         lny: Plane::from_vec(w, h, lny),
         bad,
-        box_rgb: [br, bg, bb],
         analysable_px: counts.iter().sum(),
     }
 }
 
-/// Output rows of [`read_row`]: ln R, ln G, ln luminance, box means of R,
-/// G, B, and the flags.
-type RowPlanes<'a> = ([&'a mut [f32]; 6], &'a mut [u8]);
+/// Output rows of [`read_row`]: ln R, ln G, ln luminance, and the flags.
+type RowPlanes<'a> = ([&'a mut [f32]; 3], &'a mut [u8]);
 
 crate::kernels::simd::dispatch! {
     /// One coarse row of [`read_planes`] (input rows `rows.0..rows.1`);
@@ -224,9 +211,15 @@ fn read_row_body(
 ) -> usize {
     let w0 = rgb.width;
     let (y0, y1) = rows;
-    let ([lr, lg, ly, rr, gg, bb], bd) = outs;
+    let ([lr, lg, ly], bd) = outs;
     let inv_rows = 1.0 / (y1 - y0) as f32;
-    let RowScratch { sr, sg, sb, flag } = scratch;
+    let RowScratch {
+        sr,
+        sg,
+        sb,
+        flag,
+        box_rgb: [rr, gg, bb],
+    } = scratch;
     // Column sums of the f rows first (contiguous, vectorises): the
     // first row copied (0 + v is v; a zero of either sign ends as
     // the 1e-4 floor alike), the others added; every buffer is
@@ -342,16 +335,64 @@ fn box_row_any(f: usize, sums: RowSums<'_>, inv_rows: f32, out: RowOut<'_>) {
     }
 }
 
-/// `ok` with every pixel within `r` (square) of a `flag` pixel removed.
-pub(crate) fn clear_around(ok: &mut [bool], flag: Vec<bool>, w: usize, h: usize, r: usize) {
-    if !flag.par_iter().any(|&b| b) {
+/// Box means of linear R, G, B of coarse pixel (`cx`, `cy`) (boxes of `f`
+/// × `f` input pixels, partial at the right and bottom edges), the bits of
+/// [`read_planes`]'s: per column the first row's value, plus those of the
+/// other rows top to bottom, then those column sums left to right, times
+/// the same factor. For the few coarse pixels that need them (the skin
+/// ring's colour): no planes of them.
+pub(crate) fn box_mean_rgb(rgb: &LinearRgb, f: usize, cx: usize, cy: usize) -> [f32; 3] {
+    let (w0, h0) = (rgb.width, rgb.height);
+    let (y0, x0) = (cy * f, cx * f);
+    let (y1, x1) = ((y0 + f).min(h0), (x0 + f).min(w0));
+    let inv_rows = 1.0 / (y1 - y0) as f32;
+    let inv = inv_rows / (x1 - x0) as f32;
+    // `f` ≤ 256 (the stage clamps it).
+    let mut cols = [0.0f32; 256];
+    let cols = &mut cols[..x1 - x0];
+    [&rgb.r, &rgb.g, &rgb.b].map(|p| {
+        cols.copy_from_slice(&p[y0 * w0 + x0..y0 * w0 + x1]);
+        for y in y0 + 1..y1 {
+            for (c, &v) in cols.iter_mut().zip(&p[y * w0 + x0..y * w0 + x1]) {
+                *c += v;
+            }
+        }
+        cols.iter().sum::<f32>() * inv
+    })
+}
+
+/// `ok` with every pixel within `r` (square) of a `flag` pixel removed
+/// (`w × h`). By bands of rows in parallel, each dilating the flags of its
+/// rows and the `r` rows either side in buffers of its own (the rows
+/// within `r` are all a row's dilation reads): no dilated plane.
+pub(crate) fn clear_around(ok: &mut [bool], flag: &[bool], w: usize, h: usize, r: usize) {
+    if w == 0 || !flag.par_iter().any(|&b| b) {
         return;
     }
-    let grown = dilate_square(&mask_of(flag, w, h), r).data;
-    ok.par_iter_mut()
-        .zip(grown.par_iter())
-        .for_each(|(o, &g)| *o = *o && !g);
+    ok.par_chunks_mut(CLEAR_BAND_ROWS * w)
+        .enumerate()
+        .for_each_init(
+            || (Vec::new(), Vec::new()),
+            |(rows, grown), (b, okb)| {
+                let y0 = b * CLEAR_BAND_ROWS;
+                let y1 = y0 + okb.len() / w;
+                let (ya, yb) = (y0.saturating_sub(r), (y1 + r).min(h));
+                let m = &flag[ya * w..yb * w];
+                if !m.contains(&true) {
+                    return;
+                }
+                dilate_square_rows_into(m, w, yb - ya, r, rows, grown);
+                let off = (y0 - ya) * w;
+                let n = okb.len();
+                for (o, &g) in okb.iter_mut().zip(&grown[off..off + n]) {
+                    *o = *o && !g;
+                }
+            },
+        );
 }
+
+/// Rows per parallel task of [`clear_around`].
+const CLEAR_BAND_ROWS: usize = 64;
 
 /// The interpolated rows of two backgrounds (`CentresInterp::row_parts`).
 type BgRows<'a> = ((&'a [f32], &'a [f32], f32), (&'a [f32], &'a [f32], f32));
@@ -539,7 +580,7 @@ pub(crate) fn coarse(
     let margin = (params.hair_margin_um / um).ceil() as usize;
     let (mut ok0, hairf): (Vec<bool>, Vec<bool>) =
         pl.bad.par_iter().map(|&b| (b == 0, b == 1)).unzip();
-    clear_around(&mut ok0, hairf, w, h, margin);
+    clear_around(&mut ok0, &hairf, w, h, margin);
     // White/yellow dots and scales (bright), hair the hair stage left
     // unmasked (dark in red): excluded with the hair margin. Their
     // backgrounds are the skin's: pixels darker in red than the image's
@@ -558,10 +599,12 @@ pub(crate) fn coarse(
         lng,
         lny,
         bad,
-        box_rgb,
         analysable_px,
     } = pl;
-    let mut excl = zeroed_vec::<bool>(w * h);
+    // Within the call, a flag plane no longer needed holds the next one
+    // (every value of each is written): the exclusions the hair flags', the
+    // candidates the exclusions', the strong pixels the dark ones'.
+    let mut excl = reuse_len(hairf, w * h);
     // Pixels darker in red than the skin by `SKIN_SAMPLE_RED_DROP`: no
     // samples of the skin's redness (below).
     let mut dark = zeroed_vec::<bool>(w * h);
@@ -576,7 +619,7 @@ pub(crate) fn coarse(
             exclusion_row(bgs, (be, de), lg, ly, (erow, drow), lr);
         });
     let mut ok = ok0;
-    clear_around(&mut ok, excl, w, h, margin);
+    clear_around(&mut ok, &excl, w, h, margin);
     // The redness background's samples: the analysable skin less the
     // pixels darker in red than the skin by `SKIN_SAMPLE_RED_DROP` (light
     // hair the hair stage left, hair edges, shadows: melanin absorbs red,
@@ -589,7 +632,6 @@ pub(crate) fn coarse(
         drop((lny, bad));
     }
     let bg_h = bgf!(&hch, |i: usize| ok[i] && !dark[i]);
-    drop(dark);
     let d = contrast_filled(
         hch.data,
         &bg_h,
@@ -629,8 +671,8 @@ pub(crate) fn coarse(
     // and smoothed contrast ≥ the low threshold), the coarse seeds
     // (vesselness ≥ the high one) and the strong pixels (both ≥ the high
     // one) that keep a candidate.
-    let mut cand = reuse_len(std::mem::take(&mut bufs.cand), w * h);
-    let mut strong = reuse_len(std::mem::take(&mut bufs.strong), w * h);
+    let mut cand = reuse_len(larger(std::mem::take(&mut bufs.cand), excl), w * h);
+    let mut strong = reuse_len(larger(std::mem::take(&mut bufs.strong), dark), w * h);
     let mut vseed = zeroed_vec::<bool>(w * h);
     let band = HESSIAN_BAND_ROWS * w.max(1);
     ridge_or_blob_contrast_bands(
@@ -710,12 +752,22 @@ pub(crate) fn coarse(
             count: next,
         },
         ok,
-        box_rgb,
         analysable_px,
     }
 }
 
+/// Of two buffers, the one with the larger allocation (`a` when equal);
+/// the other is freed.
+fn larger<T>(a: Vec<T>, b: Vec<T>) -> Vec<T> {
+    if b.capacity() > a.capacity() {
+        b
+    } else {
+        a
+    }
+}
+
 /// A `Mask` over `data` (w × h).
+#[cfg(test)]
 pub(crate) fn mask_of(data: Vec<bool>, w: usize, h: usize) -> Mask {
     Mask {
         width: w,
@@ -774,10 +826,10 @@ mod tests {
 
     /// Mean linear R, G, B of the input pixels of coarse pixel (`cx`, `cy`)
     /// (boxes of `f` × `f`, partial at the right and bottom edges), the
-    /// reference [`read_planes`]'s box means equal bit for bit (inputs not
-    /// −0): per column the sum of the rows top to bottom, then those column
-    /// sums left to right, times the same factor.
-    fn box_mean_rgb(rgb: &LinearRgb, f: usize, cx: usize, cy: usize) -> [f32; 3] {
+    /// reference [`box_mean_rgb`] equals bit for bit (inputs not −0): per
+    /// column the sum of the rows top to bottom, then those column sums
+    /// left to right, times the same factor.
+    fn box_mean_rgb_ref(rgb: &LinearRgb, f: usize, cx: usize, cy: usize) -> [f32; 3] {
         let (w0, h0) = (rgb.width, rgb.height);
         let (y0, x0) = (cy * f, cx * f);
         let (y1, x1) = ((y0 + f).min(h0), (x0 + f).min(w0));
@@ -822,10 +874,12 @@ mod tests {
             let (w, h) = (w0.div_ceil(f), h0.div_ceil(f));
             for cy in 0..h {
                 for cx in 0..w {
+                    // The box means at a point are those of the pass (whose
+                    // logarithms it keeps).
                     let [r, g, b] = box_mean_rgb(&rgb, f, cx, cy);
                     let i = cy * w + cx;
-                    for (k, m) in [r, g, b].into_iter().enumerate() {
-                        assert_eq!(m.to_bits(), pl.box_rgb[k][i].to_bits());
+                    for (m, want) in [r, g, b].into_iter().zip(box_mean_rgb_ref(&rgb, f, cx, cy)) {
+                        assert_eq!(m.to_bits(), want.to_bits());
                     }
                     let y = 0.2126 * r + 0.7152 * g + 0.0722 * b;
                     assert_eq!(ln_fast(r.max(1e-4)).to_bits(), pl.lnr.data[i].to_bits());
@@ -838,7 +892,6 @@ mod tests {
                 lng,
                 lny,
                 bad,
-                box_rgb,
                 ..
             } = pl;
             bufs = CoarseBufs {
@@ -846,7 +899,6 @@ mod tests {
                 lng: lng.data,
                 lny: lny.data,
                 bad,
-                box_rgb,
                 ..CoarseBufs::default()
             };
         }
