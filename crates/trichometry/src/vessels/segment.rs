@@ -347,17 +347,17 @@ pub(crate) fn box_mean_rgb(rgb: &LinearRgb, f: usize, cx: usize, cy: usize) -> [
     let (y1, x1) = ((y0 + f).min(h0), (x0 + f).min(w0));
     let inv_rows = 1.0 / (y1 - y0) as f32;
     let inv = inv_rows / (x1 - x0) as f32;
-    // `f` ≤ 256 (the stage clamps it).
-    let mut cols = [0.0f32; 256];
-    let cols = &mut cols[..x1 - x0];
     [&rgb.r, &rgb.g, &rgb.b].map(|p| {
-        cols.copy_from_slice(&p[y0 * w0 + x0..y0 * w0 + x1]);
-        for y in y0 + 1..y1 {
-            for (c, &v) in cols.iter_mut().zip(&p[y * w0 + x0..y * w0 + x1]) {
-                *c += v;
-            }
-        }
-        cols.iter().sum::<f32>() * inv
+        (x0..x1)
+            .map(|x| {
+                let mut s = p[y0 * w0 + x];
+                for y in y0 + 1..y1 {
+                    s += p[y * w0 + x];
+                }
+                s
+            })
+            .sum::<f32>()
+            * inv
     })
 }
 
