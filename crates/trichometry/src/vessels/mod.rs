@@ -518,7 +518,7 @@ fn stage(
     let ff = ((params.work_um_per_px / um0).round() as usize).clamp(1, 64);
     let fc = ((params.coarse_um_per_px / um0).round() as usize).clamp(1, 256);
     let um_c = um0 * fc as f64;
-    let c = segment::coarse(
+    let mut c = segment::coarse(
         rgb,
         input.valid,
         hair_mask,
@@ -528,16 +528,19 @@ fn stage(
         &mut scratch.coarse,
         keep,
     );
-    // Skin ring of each candidate on the coarse grid (Δa*).
+    // Skin ring of each candidate on the coarse grid (Δa*): it depends on
+    // the coarse level only, so it is taken first and the box means are
+    // handed back (or freed) before the fine level.
     let nc = c.labels.count as usize;
-    // The ring's mean colour from the box means of its coarse pixels (those
-    // of the coarse pass over the input, taken again at the ring's pixels
-    // only), by bands of rows in parallel (no ring plane: each band's ring
-    // pixels, in raster order), summed in raster order.
+    // The ring's mean colour from the box means of its coarse pixels (the
+    // planes of the coarse pass over the input), by bands of rows in
+    // parallel (no ring plane: each band's ring pixels, in raster order),
+    // summed in raster order.
     let ring_px: Vec<Vec<(u32, [f32; 3])>> = {
         use rayon::prelude::*;
         let r = (params.ring_um / um_c).ceil().max(1.0) as usize;
         let cw = c.w.max(1);
+        let [br, bg, bb] = &c.box_rgb;
         (0..c.h.div_ceil(RING_BAND_ROWS))
             .into_par_iter()
             .map_init(RingScratch::default, |sc, b| {
@@ -547,12 +550,18 @@ fn stage(
                 ring.iter()
                     .map(|&(rl, k)| {
                         let i = o + k as usize;
-                        (rl, segment::box_mean_rgb(rgb, fc, i % cw, i / cw))
+                        (rl, [br[i], bg[i], bb[i]])
                     })
                     .collect()
             })
             .collect()
     };
+    let box_rgb = std::mem::take(&mut c.box_rgb);
+    if keep {
+        scratch.coarse.keep_box_rgb(box_rgb);
+    } else {
+        drop(box_rgb);
+    }
     let mut rgb_ring = vec![([0.0f64; 3], 0usize); nc + 1];
     for (rl, m) in ring_px.into_iter().flatten() {
         let s = &mut rgb_ring[rl as usize];

@@ -69,12 +69,15 @@ pub(crate) struct Coarse {
     pub labels: Labels,
     /// Coarse pixels that are analysable skin (for the ring).
     pub ok: Vec<bool>,
+    /// Box means of linear R, G, B of each coarse pixel (planes of the
+    /// pass over the input, for the ring's colour).
+    pub box_rgb: [Vec<f32>; 3],
     /// Number of analysable input pixels (valid and not hair).
     pub analysable_px: usize,
 }
 
 /// The coarse planes of one pass over the input ([`read_planes`]: ln R,
-/// ln G, ln luminance, flags), kept between calls by a
+/// ln G, ln luminance, flags, box means of R, G, B), kept between calls by a
 /// [`super::VesselScratch`]. Their contents do not matter: every value is
 /// written before it is read.
 #[derive(Default)]
@@ -83,6 +86,9 @@ pub(crate) struct CoarseBufs {
     lng: Vec<f32>,
     lny: Vec<f32>,
     bad: Vec<u8>,
+    /// Box means of linear R, G, B (handed back by the caller once read:
+    /// [`CoarseBufs::keep_box_rgb`]).
+    box_rgb: [Vec<f32>; 3],
     /// Candidate flags (analysable, vesselness and smoothed contrast at the
     /// low threshold).
     cand: Vec<bool>,
@@ -108,6 +114,7 @@ impl CoarseBufs {
             &self.blur_inter,
         ]
         .into_iter()
+        .chain(&self.box_rgb)
         .map(|v| v.capacity())
         .sum::<usize>()
             + self.bad.capacity()
@@ -115,20 +122,19 @@ impl CoarseBufs {
             + self.strong.capacity()
             + self.comps.bytes()
     }
+
+    /// Keep the box means of a [`Coarse`] for the next call.
+    pub(crate) fn keep_box_rgb(&mut self, box_rgb: [Vec<f32>; 3]) {
+        self.box_rgb = box_rgb;
+    }
 }
 
-/// Buffers of one [`read_planes`] task, reused from coarse row to row:
-/// the column sums of the input rows and their flags, then the box means
-/// of the coarse row.
+/// Buffers of one [`read_planes`] task, reused from coarse row to row.
 struct RowScratch {
     sr: Vec<f32>,
     sg: Vec<f32>,
     sb: Vec<f32>,
     flag: Vec<u8>,
-    /// Box means of linear R, G, B of the coarse row (only its logarithms
-    /// are kept: the ring's colour takes the box means it needs at its
-    /// pixels, [`box_mean_rgb`]).
-    box_rgb: [Vec<f32>; 3],
 }
 
 /// Box-averaged planes of one pass over the input.
@@ -138,6 +144,8 @@ struct Planes {
     lny: Plane,
     /// 0 = fine, 1 = hair, 2 = invalid.
     bad: Vec<u8>,
+    /// Box means of linear R, G, B.
+    box_rgb: [Vec<f32>; 3],
     analysable_px: usize,
 }
 
@@ -151,17 +159,21 @@ fn read_planes(
     let (w0, h0) = (rgb.width, rgb.height);
     let (w, h) = (w0.div_ceil(f), h0.div_ceil(f));
     let hm: &[bool] = hair.map(|m| &m.data[..]).unwrap_or(&[]);
-    // Every value of the four planes is written below (the buffers' old
+    // The box means of R, G, B are kept (the ring's colour reads them).
+    // Every value of the seven planes is written below (the buffers' old
     // contents do not matter).
     let mut lnr = reuse_len(std::mem::take(&mut bufs.lnr), w * h);
     let mut lng = reuse_len(std::mem::take(&mut bufs.lng), w * h);
     let mut lny = reuse_len(std::mem::take(&mut bufs.lny), w * h);
     let mut bad = reuse_len(std::mem::take(&mut bufs.bad), w * h);
+    let [mut br, mut bg, mut bb] = std::mem::take(&mut bufs.box_rgb).map(|v| reuse_len(v, w * h));
     let mut counts = vec![0usize; h];
     lnr.par_chunks_mut(w)
         .zip(lng.par_chunks_mut(w))
         .zip(lny.par_chunks_mut(w))
         .zip(bad.par_chunks_mut(w))
+        .zip(br.par_chunks_mut(w))
+        .zip(bg.par_chunks_mut(w).zip(bb.par_chunks_mut(w)))
         .zip(counts.par_iter_mut())
         .enumerate()
         .for_each_init(
@@ -170,12 +182,11 @@ fn read_planes(
                 sg: vec![0.0f32; w0],
                 sb: vec![0.0f32; w0],
                 flag: vec![0u8; w0],
-                box_rgb: [vec![0.0f32; w], vec![0.0f32; w], vec![0.0f32; w]],
             },
-            |scratch, (cy, ((((lr, lg), ly), bd), cnt))| {
+            |scratch, (cy, ((((((lr, lg), ly), bd), rr), (gg, bb)), cnt))| {
                 let y0 = cy * f;
                 let rows = (y0, (y0 + f).min(h0));
-                let outs = ([lr, lg, ly], bd);
+                let outs = ([lr, lg, ly, rr, gg, bb], bd);
                 *cnt = read_row(rgb, &valid.data, hm, f, rows, scratch, outs);
             },
         );
@@ -184,12 +195,14 @@ fn read_planes(
         lng: Plane::from_vec(w, h, lng),
         lny: Plane::from_vec(w, h, lny),
         bad,
+        box_rgb: [br, bg, bb],
         analysable_px: counts.iter().sum(),
     }
 }
 
-/// Output rows of [`read_row`]: ln R, ln G, ln luminance, and the flags.
-type RowPlanes<'a> = ([&'a mut [f32]; 3], &'a mut [u8]);
+/// Output rows of [`read_row`]: ln R, ln G, ln luminance, box means of R,
+/// G, B, and the flags.
+type RowPlanes<'a> = ([&'a mut [f32]; 6], &'a mut [u8]);
 
 crate::kernels::simd::dispatch! {
     /// One coarse row of [`read_planes`] (input rows `rows.0..rows.1`);
@@ -211,15 +224,9 @@ fn read_row_body(
 ) -> usize {
     let w0 = rgb.width;
     let (y0, y1) = rows;
-    let ([lr, lg, ly], bd) = outs;
+    let ([lr, lg, ly, rr, gg, bb], bd) = outs;
     let inv_rows = 1.0 / (y1 - y0) as f32;
-    let RowScratch {
-        sr,
-        sg,
-        sb,
-        flag,
-        box_rgb: [rr, gg, bb],
-    } = scratch;
+    let RowScratch { sr, sg, sb, flag } = scratch;
     // Column sums of the f rows first (contiguous, vectorises): the
     // first row copied (0 + v is v; a zero of either sign ends as
     // the 1e-4 floor alike), the others added; every buffer is
@@ -333,32 +340,6 @@ fn box_row_any(f: usize, sums: RowSums<'_>, inv_rows: f32, out: RowOut<'_>) {
         let fl = flag[x0..x1].iter().fold(0u8, |a, &v| a | v);
         bd[cx] = if fl & 2 != 0 { 2 } else { fl & 1 };
     }
-}
-
-/// Box means of linear R, G, B of coarse pixel (`cx`, `cy`) (boxes of `f`
-/// × `f` input pixels, partial at the right and bottom edges), the bits of
-/// [`read_planes`]'s: per column the first row's value, plus those of the
-/// other rows top to bottom, then those column sums left to right, times
-/// the same factor. For the few coarse pixels that need them (the skin
-/// ring's colour): no planes of them.
-pub(crate) fn box_mean_rgb(rgb: &LinearRgb, f: usize, cx: usize, cy: usize) -> [f32; 3] {
-    let (w0, h0) = (rgb.width, rgb.height);
-    let (y0, x0) = (cy * f, cx * f);
-    let (y1, x1) = ((y0 + f).min(h0), (x0 + f).min(w0));
-    let inv_rows = 1.0 / (y1 - y0) as f32;
-    let inv = inv_rows / (x1 - x0) as f32;
-    [&rgb.r, &rgb.g, &rgb.b].map(|p| {
-        (x0..x1)
-            .map(|x| {
-                let mut s = p[y0 * w0 + x];
-                for y in y0 + 1..y1 {
-                    s += p[y * w0 + x];
-                }
-                s
-            })
-            .sum::<f32>()
-            * inv
-    })
 }
 
 /// `ok` with every pixel within `r` (square) of a `flag` pixel removed
@@ -599,6 +580,7 @@ pub(crate) fn coarse(
         lng,
         lny,
         bad,
+        box_rgb,
         analysable_px,
     } = pl;
     // Within the call, a flag plane no longer needed holds the next one
@@ -752,6 +734,7 @@ pub(crate) fn coarse(
             count: next,
         },
         ok,
+        box_rgb,
         analysable_px,
     }
 }
@@ -826,10 +809,10 @@ mod tests {
 
     /// Mean linear R, G, B of the input pixels of coarse pixel (`cx`, `cy`)
     /// (boxes of `f` × `f`, partial at the right and bottom edges), the
-    /// reference [`box_mean_rgb`] equals bit for bit (inputs not −0): per
-    /// column the sum of the rows top to bottom, then those column sums
-    /// left to right, times the same factor.
-    fn box_mean_rgb_ref(rgb: &LinearRgb, f: usize, cx: usize, cy: usize) -> [f32; 3] {
+    /// reference [`read_planes`]'s box means equal bit for bit (inputs not
+    /// −0): per column the sum of the rows top to bottom, then those column
+    /// sums left to right, times the same factor.
+    fn box_mean_rgb(rgb: &LinearRgb, f: usize, cx: usize, cy: usize) -> [f32; 3] {
         let (w0, h0) = (rgb.width, rgb.height);
         let (y0, x0) = (cy * f, cx * f);
         let (y1, x1) = ((y0 + f).min(h0), (x0 + f).min(w0));
@@ -874,12 +857,10 @@ mod tests {
             let (w, h) = (w0.div_ceil(f), h0.div_ceil(f));
             for cy in 0..h {
                 for cx in 0..w {
-                    // The box means at a point are those of the pass (whose
-                    // logarithms it keeps).
                     let [r, g, b] = box_mean_rgb(&rgb, f, cx, cy);
                     let i = cy * w + cx;
-                    for (m, want) in [r, g, b].into_iter().zip(box_mean_rgb_ref(&rgb, f, cx, cy)) {
-                        assert_eq!(m.to_bits(), want.to_bits());
+                    for (k, m) in [r, g, b].into_iter().enumerate() {
+                        assert_eq!(m.to_bits(), pl.box_rgb[k][i].to_bits());
                     }
                     let y = 0.2126 * r + 0.7152 * g + 0.0722 * b;
                     assert_eq!(ln_fast(r.max(1e-4)).to_bits(), pl.lnr.data[i].to_bits());
@@ -892,6 +873,7 @@ mod tests {
                 lng,
                 lny,
                 bad,
+                box_rgb,
                 ..
             } = pl;
             bufs = CoarseBufs {
@@ -899,6 +881,7 @@ mod tests {
                 lng: lng.data,
                 lny: lny.data,
                 bad,
+                box_rgb,
                 ..CoarseBufs::default()
             };
         }
