@@ -580,6 +580,13 @@ fn stage(
         ff,
         um_f: um0 * ff as f64,
     };
+    // The output's label image, taken now: its first values hold the
+    // claims of the fine level (the coarse grid's size, at most the
+    // input's), cleared with the rest of a recycled buffer below. A recycled
+    // buffer is cleared band by band (while the band is in cache); a fresh
+    // one comes zeroed.
+    let (mut labels0, clear_labels) = zeroed_or_dirty(std::mem::take(&mut scratch.labels), w0 * h0);
+    let n_claim = c.w * c.h;
     let found = refine::refine(
         rgb,
         input.valid,
@@ -588,6 +595,7 @@ fn stage(
         &grid,
         params,
         &mut scratch.fine,
+        &mut labels0[..n_claim],
     );
     if !keep {
         scratch.fine = refine::RefineBufs::default();
@@ -766,7 +774,6 @@ fn stage(
     // and vessels do not share pixels), so the result is that of any order.
     // A recycled buffer is cleared band by band below (while the band is
     // in cache); a fresh one comes zeroed.
-    let (mut labels0, clear_labels) = zeroed_or_dirty(std::mem::take(&mut scratch.labels), w0 * h0);
     let (mask_data, clear_mask) = zeroed_or_dirty(std::mem::take(&mut scratch.mask), w0 * h0);
     let mut mask = Mask {
         width: w0,
@@ -781,7 +788,8 @@ fn stage(
             .zip(mask.data.par_chunks_mut(band))
             .enumerate()
             .for_each(|(b, (lab, msk))| {
-                if clear_labels {
+                // The claims' values are cleared too.
+                if clear_labels || b * band < n_claim {
                     lab.fill(0);
                 }
                 if clear_mask {
