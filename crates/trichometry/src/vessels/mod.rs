@@ -385,18 +385,19 @@ pub struct VesselStage {
 /// Working memory of [`detect_vessels_with`] that a caller analysing many
 /// images keeps between calls: the coarse planes of the pass over the
 /// input (ln R, ln G, ln luminance and the box means of R, G, B: 4 bytes
-/// each per coarse pixel; flags, 1), the candidates' claims (4 bytes per
-/// coarse pixel), each thread's window buffers (a few hundred kB) and,
-/// once a stage is handed back with [`VesselScratch::recycle`], its label
-/// image and mask (5 bytes per input pixel). Without it these are allocated, faulted in and zeroed on every
-/// call. The output does not depend on what the scratch holds.
+/// each per coarse pixel; flags, 1), each thread's window buffers (a few
+/// hundred kB) and, once a stage is handed back with
+/// [`VesselScratch::recycle`], its label image and mask (5 bytes per input
+/// pixel; the label image also holds the candidates' claims while the fine
+/// level runs). Without it these are allocated, faulted in and zeroed on
+/// every call. The output does not depend on what the scratch holds.
 ///
 /// Resident memory ([`VesselScratch::resident_bytes`]): none until first
 /// used; after an image of `w × h` pixels with coarse pixels of `f × f`
 /// (`f` = `coarse_um_per_px` / µm per pixel, rounded: 3 at 3.5 µm/px, 2 at
-/// 5 µm/px), about `37 w h / f²` bytes (with the vesselness and smoothed
-/// planes), plus `5 w h` once a stage is recycled: measured 58 + 60 MB at
-/// 12 MP and 3.5 µm/px, 115 + 60 MB at 5 µm/px (of which the box means
+/// 5 µm/px), about `33 w h / f²` bytes (with the vesselness and smoothed
+/// planes), plus `5 w h` once a stage is recycled: measured 46 + 60 MB at
+/// 12 MP and 3.5 µm/px, 92 + 60 MB at 5 µm/px (of which the box means
 /// 16 and 36 MB).
 /// Buffers grow to the largest image seen and are freed when the scratch
 /// is dropped. Not shared between threads: one per thread (the analysis
@@ -580,6 +581,13 @@ fn stage(
         ff,
         um_f: um0 * ff as f64,
     };
+    // The output's label image, taken now: its first values hold the
+    // claims of the fine level (the coarse grid's size, at most the
+    // input's), cleared with the rest of a recycled buffer below. A recycled
+    // buffer is cleared band by band (while the band is in cache); a fresh
+    // one comes zeroed.
+    let (mut labels0, clear_labels) = zeroed_or_dirty(std::mem::take(&mut scratch.labels), w0 * h0);
+    let n_claim = c.w * c.h;
     let found = refine::refine(
         rgb,
         input.valid,
@@ -588,6 +596,7 @@ fn stage(
         &grid,
         params,
         &mut scratch.fine,
+        &mut labels0[..n_claim],
     );
     if !keep {
         scratch.fine = refine::RefineBufs::default();
@@ -766,7 +775,6 @@ fn stage(
     // and vessels do not share pixels), so the result is that of any order.
     // A recycled buffer is cleared band by band below (while the band is
     // in cache); a fresh one comes zeroed.
-    let (mut labels0, clear_labels) = zeroed_or_dirty(std::mem::take(&mut scratch.labels), w0 * h0);
     let (mask_data, clear_mask) = zeroed_or_dirty(std::mem::take(&mut scratch.mask), w0 * h0);
     let mut mask = Mask {
         width: w0,
@@ -781,7 +789,8 @@ fn stage(
             .zip(mask.data.par_chunks_mut(band))
             .enumerate()
             .for_each(|(b, (lab, msk))| {
-                if clear_labels {
+                // The claims' values are cleared too.
+                if clear_labels || b * band < n_claim {
                     lab.fill(0);
                 }
                 if clear_mask {

@@ -234,12 +234,21 @@ pub(crate) fn grow_labels(l: &Labels) -> Vec<u32> {
 /// maximum is the 5 × 5 maximum; both clipped at the image edges alike).
 /// Written into `out` (its old contents do not matter: every value is
 /// written).
+#[cfg(test)]
 pub(crate) fn grow_labels_twice(l: &Labels, out: Vec<u32>) -> Vec<u32> {
+    let mut out = crate::kernels::reuse_len(out, l.width * l.height);
+    grow_labels_twice_into(l, &mut out);
+    out
+}
+
+/// [`grow_labels_twice`] into `out` (`l`'s size; its old contents do not
+/// matter: every value is written).
+pub(crate) fn grow_labels_twice_into(l: &Labels, out: &mut [u32]) {
     let (w, h) = (l.width, l.height);
     let d = &l.data;
-    let mut out = crate::kernels::reuse_len(out, w * h);
+    assert_eq!(out.len(), w * h, "claim buffer size");
     if w == 0 {
-        return out;
+        return;
     }
     // Per task: column maxima over 3 and 5 rows, then over 3 and 5 columns
     // (u32 maxima are exact, so the grouping does not matter).
@@ -296,13 +305,14 @@ pub(crate) fn grow_labels_twice(l: &Labels, out: Vec<u32>) -> Vec<u32> {
                 };
             }
         });
-    out
 }
 
 /// All vessels, candidate by candidate. The claims (the candidates grown
-/// by two coarse pixels) are formed in `bufs.claim`, which is handed back
-/// for the next call, and the windows work in scratches of the pool
-/// `bufs.windows` (grown as needed; none is held by two tasks at once).
+/// by two coarse pixels) are formed in `claim` (the coarse grid's size; its
+/// old contents do not matter), and the windows work in scratches of the
+/// pool `bufs.windows` (grown as needed; none is held by two tasks at
+/// once).
+#[allow(clippy::too_many_arguments)]
 pub(crate) fn refine(
     rgb: &LinearRgb,
     valid: &Mask,
@@ -311,12 +321,14 @@ pub(crate) fn refine(
     g: &Grid,
     params: &VesselParams,
     bufs: &mut RefineBufs,
+    claim: &mut [u32],
 ) -> Vec<Found> {
     let n = c.labels.count as usize;
     // Candidates grown by two coarse pixels: the half-maximum edge of a
     // vessel lies outside its coarse candidate where a coarse pixel
     // straddles it.
-    let claim = grow_labels_twice(&c.labels, std::mem::take(&mut bufs.claim));
+    grow_labels_twice_into(&c.labels, claim);
+    let claim = &*claim;
     // Bounding boxes of the claims (coarse px).
     // Bands of rows in parallel, merged by min / max (any order gives the
     // same boxes).
@@ -360,7 +372,7 @@ pub(crate) fn refine(
                     valid,
                     hair,
                     c,
-                    &claim,
+                    claim,
                     bb[l as usize],
                     l,
                     g,
@@ -373,24 +385,22 @@ pub(crate) fn refine(
         .into_iter()
         .flatten()
         .collect::<Vec<_>>();
-    bufs.claim = claim;
     bufs.windows = pool.into_inner().unwrap_or_else(PoisonError::into_inner);
     found
 }
 
 /// The fine level's buffers kept between calls by a
-/// [`super::VesselScratch`]: the claims plane and the windows' scratches
-/// (their contents do not matter).
+/// [`super::VesselScratch`]: the windows' scratches (their contents do not
+/// matter).
 #[derive(Default)]
 pub(crate) struct RefineBufs {
-    claim: Vec<u32>,
     windows: Vec<Scratch>,
 }
 
 impl RefineBufs {
     /// Bytes held.
     pub(crate) fn bytes(&self) -> usize {
-        4 * self.claim.capacity() + self.windows.iter().map(Scratch::bytes).sum::<usize>()
+        self.windows.iter().map(Scratch::bytes).sum::<usize>()
     }
 }
 

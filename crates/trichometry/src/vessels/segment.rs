@@ -8,7 +8,7 @@ use super::VesselParams;
 use crate::color::LinearRgb;
 use crate::image::{Labels, Mask, Plane};
 use crate::kernels::{
-    block_median_background_interp_where, dilate_square, fir_for, gaussian_blur,
+    block_median_background_interp_where, dilate_square_rows_into, fir_for, gaussian_blur,
     gaussian_blur_reusing, global_median, label_seeded_into, lerp, reuse_len,
     ridge_or_blob_contrast_bands, zeroed_vec, CentresInterp, Components, Polarity,
     HESSIAN_BAND_ROWS,
@@ -342,16 +342,38 @@ fn box_row_any(f: usize, sums: RowSums<'_>, inv_rows: f32, out: RowOut<'_>) {
     }
 }
 
-/// `ok` with every pixel within `r` (square) of a `flag` pixel removed.
-pub(crate) fn clear_around(ok: &mut [bool], flag: Vec<bool>, w: usize, h: usize, r: usize) {
-    if !flag.par_iter().any(|&b| b) {
+/// `ok` with every pixel within `r` (square) of a `flag` pixel removed
+/// (`w × h`). By bands of rows in parallel, each dilating the flags of its
+/// rows and the `r` rows either side in buffers of its own (the rows
+/// within `r` are all a row's dilation reads): no dilated plane.
+pub(crate) fn clear_around(ok: &mut [bool], flag: &[bool], w: usize, h: usize, r: usize) {
+    if w == 0 || !flag.par_iter().any(|&b| b) {
         return;
     }
-    let grown = dilate_square(&mask_of(flag, w, h), r).data;
-    ok.par_iter_mut()
-        .zip(grown.par_iter())
-        .for_each(|(o, &g)| *o = *o && !g);
+    ok.par_chunks_mut(CLEAR_BAND_ROWS * w)
+        .enumerate()
+        .for_each_init(
+            || (Vec::new(), Vec::new()),
+            |(rows, grown), (b, okb)| {
+                let y0 = b * CLEAR_BAND_ROWS;
+                let y1 = y0 + okb.len() / w;
+                let (ya, yb) = (y0.saturating_sub(r), (y1 + r).min(h));
+                let m = &flag[ya * w..yb * w];
+                if !m.contains(&true) {
+                    return;
+                }
+                dilate_square_rows_into(m, w, yb - ya, r, rows, grown);
+                let off = (y0 - ya) * w;
+                let n = okb.len();
+                for (o, &g) in okb.iter_mut().zip(&grown[off..off + n]) {
+                    *o = *o && !g;
+                }
+            },
+        );
 }
+
+/// Rows per parallel task of [`clear_around`].
+const CLEAR_BAND_ROWS: usize = 64;
 
 /// The interpolated rows of two backgrounds (`CentresInterp::row_parts`).
 type BgRows<'a> = ((&'a [f32], &'a [f32], f32), (&'a [f32], &'a [f32], f32));
@@ -539,7 +561,7 @@ pub(crate) fn coarse(
     let margin = (params.hair_margin_um / um).ceil() as usize;
     let (mut ok0, hairf): (Vec<bool>, Vec<bool>) =
         pl.bad.par_iter().map(|&b| (b == 0, b == 1)).unzip();
-    clear_around(&mut ok0, hairf, w, h, margin);
+    clear_around(&mut ok0, &hairf, w, h, margin);
     // White/yellow dots and scales (bright), hair the hair stage left
     // unmasked (dark in red): excluded with the hair margin. Their
     // backgrounds are the skin's: pixels darker in red than the image's
@@ -561,7 +583,10 @@ pub(crate) fn coarse(
         box_rgb,
         analysable_px,
     } = pl;
-    let mut excl = zeroed_vec::<bool>(w * h);
+    // Within the call, a flag plane no longer needed holds the next one
+    // (every value of each is written): the exclusions the hair flags', the
+    // candidates the exclusions', the strong pixels the dark ones'.
+    let mut excl = reuse_len(hairf, w * h);
     // Pixels darker in red than the skin by `SKIN_SAMPLE_RED_DROP`: no
     // samples of the skin's redness (below).
     let mut dark = zeroed_vec::<bool>(w * h);
@@ -576,7 +601,7 @@ pub(crate) fn coarse(
             exclusion_row(bgs, (be, de), lg, ly, (erow, drow), lr);
         });
     let mut ok = ok0;
-    clear_around(&mut ok, excl, w, h, margin);
+    clear_around(&mut ok, &excl, w, h, margin);
     // The redness background's samples: the analysable skin less the
     // pixels darker in red than the skin by `SKIN_SAMPLE_RED_DROP` (light
     // hair the hair stage left, hair edges, shadows: melanin absorbs red,
@@ -589,7 +614,6 @@ pub(crate) fn coarse(
         drop((lny, bad));
     }
     let bg_h = bgf!(&hch, |i: usize| ok[i] && !dark[i]);
-    drop(dark);
     let d = contrast_filled(
         hch.data,
         &bg_h,
@@ -629,8 +653,8 @@ pub(crate) fn coarse(
     // and smoothed contrast ≥ the low threshold), the coarse seeds
     // (vesselness ≥ the high one) and the strong pixels (both ≥ the high
     // one) that keep a candidate.
-    let mut cand = reuse_len(std::mem::take(&mut bufs.cand), w * h);
-    let mut strong = reuse_len(std::mem::take(&mut bufs.strong), w * h);
+    let mut cand = reuse_len(larger(std::mem::take(&mut bufs.cand), excl), w * h);
+    let mut strong = reuse_len(larger(std::mem::take(&mut bufs.strong), dark), w * h);
     let mut vseed = zeroed_vec::<bool>(w * h);
     let band = HESSIAN_BAND_ROWS * w.max(1);
     ridge_or_blob_contrast_bands(
@@ -715,7 +739,18 @@ pub(crate) fn coarse(
     }
 }
 
+/// Of two buffers, the one with the larger allocation (`a` when equal);
+/// the other is freed.
+fn larger<T>(a: Vec<T>, b: Vec<T>) -> Vec<T> {
+    if b.capacity() > a.capacity() {
+        b
+    } else {
+        a
+    }
+}
+
 /// A `Mask` over `data` (w × h).
+#[cfg(test)]
 pub(crate) fn mask_of(data: Vec<bool>, w: usize, h: usize) -> Mask {
     Mask {
         width: w,
