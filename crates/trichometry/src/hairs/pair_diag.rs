@@ -1004,11 +1004,7 @@ fn scene_diag() {
                 let mut o = false;
                 let mut ins = false;
                 for u in truth.shafts.iter().filter(|u| u.id != t.id) {
-                    let poly: Vec<[f32; 2]> = u
-                        .centreline_px
-                        .iter()
-                        .map(|p| [p[0] as f32, p[1] as f32])
-                        .collect();
+                    let poly = truth_axis(u);
                     let half_sum = ((t.diameter_um + u.diameter_um) / 2.0 / upp) as f32;
                     if near_poly(q, &poly, half_sum) {
                         o = true;
@@ -1058,16 +1054,7 @@ fn scene_diag() {
         }
     }
     // Every truth shaft's axis as f32 points, once (used per axis point).
-    let polys: Vec<Vec<[f32; 2]>> = truth
-        .shafts
-        .iter()
-        .map(|u| {
-            u.centreline_px
-                .iter()
-                .map(|p| [p[0] as f32, p[1] as f32])
-                .collect()
-        })
-        .collect();
+    let polys: Vec<Vec<[f32; 2]>> = truth.shafts.iter().map(truth_axis).collect();
     for t in truth.shafts.iter().filter(|t| t.counted) {
         let pts = axis(t);
         if pts.is_empty() {
@@ -1409,11 +1396,7 @@ fn piece_diag() {
         // The truth shaft it lies on most.
         let mut best = (0.0f32, 0u32, 0.0f64, 0u32);
         for t in truth.shafts.iter() {
-            let poly: Vec<[f32; 2]> = t
-                .centreline_px
-                .iter()
-                .map(|p| [p[0] as f32, p[1] as f32])
-                .collect();
+            let poly = truth_axis(t);
             let c = p.pts.iter().filter(|&&q| near_poly(q, &poly, tol)).count() as f32
                 / p.pts.len() as f32;
             if c > best.0 {
@@ -1463,6 +1446,29 @@ fn piece_diag() {
     println!("{n0} of {} pieces with < 3 samples", pall.len());
 }
 
+/// A truth shaft's centreline as an f32 polyline (px).
+fn truth_axis(t: &crate::synth::hairs::HairTruthShaft) -> Vec<[f32; 2]> {
+    t.centreline_px
+        .iter()
+        .map(|p| [p[0] as f32, p[1] as f32])
+        .collect()
+}
+
+/// Whether a truth shaft's axis passes within `tol_px` of at least half of
+/// a piece's sample centres.
+fn along_samples(
+    t: &crate::synth::hairs::HairTruthShaft,
+    samples: &[profile::WidthSample],
+    tol_px: f32,
+) -> bool {
+    let poly = truth_axis(t);
+    2 * samples
+        .iter()
+        .filter(|s| near_poly(s.centre, &poly, tol_px))
+        .count()
+        >= samples.len()
+}
+
 /// Pieces of a `tests/hairs.rs` scene (after the band split) that hold more
 /// than one truth shaft side by side: per such piece its width, whether it
 /// is a band part, and the truth shafts whose axes lie inside it over most
@@ -1497,19 +1503,7 @@ fn band_diag() {
             .shafts
             .iter()
             .filter(|t| t.counted)
-            .filter(|t| {
-                let poly: Vec<[f32; 2]> = t
-                    .centreline_px
-                    .iter()
-                    .map(|v| [v[0] as f32, v[1] as f32])
-                    .collect();
-                2 * p
-                    .samples
-                    .iter()
-                    .filter(|s| near_poly(s.centre, &poly, 0.5 * p.width))
-                    .count()
-                    >= p.samples.len()
-            })
+            .filter(|t| along_samples(t, &p.samples, 0.5 * p.width))
             .map(|t| (t.id, t.unit, t.diameter_um.round()))
             .collect();
         println!(
@@ -1577,20 +1571,7 @@ fn band_diag() {
                         .shafts
                         .iter()
                         .filter(|t| t.counted)
-                        .filter(|t| {
-                            let poly: Vec<[f32; 2]> = t
-                                .centreline_px
-                                .iter()
-                                .map(|v| [v[0] as f32, v[1] as f32])
-                                .collect();
-                            let tol = (0.5 * q.width).max(1.5);
-                            2 * q
-                                .samples
-                                .iter()
-                                .filter(|s| near_poly(s.centre, &poly, tol))
-                                .count()
-                                >= q.samples.len()
-                        })
+                        .filter(|t| along_samples(t, &q.samples, (0.5 * q.width).max(1.5)))
                         .map(|t| (t.id, t.diameter_um.round()))
                         .collect();
                     println!(
