@@ -384,21 +384,21 @@ pub struct VesselStage {
 
 /// Working memory of [`detect_vessels_with`] that a caller analysing many
 /// images keeps between calls: the coarse planes of the pass over the
-/// input (ln R, ln G, ln luminance and the box means of R, G, B: 4 bytes
-/// each per coarse pixel; flags, 1), each thread's window buffers (a few
-/// hundred kB) and, once a stage is handed back with
-/// [`VesselScratch::recycle`], its label image and mask (5 bytes per input
-/// pixel; the label image also holds the candidates' claims while the fine
-/// level runs). Without it these are allocated, faulted in and zeroed on
-/// every call. The output does not depend on what the scratch holds.
+/// input (ln R, ln G, ln luminance: 4 bytes each per coarse pixel; flags,
+/// 1), each thread's window buffers (a few hundred kB) and, once a stage is
+/// handed back with [`VesselScratch::recycle`], its label image and mask
+/// (5 bytes per input pixel; before the output, the label image holds the
+/// coarse pass's box means of R, G, B, then the candidates' claims while
+/// the fine level runs). Without it these are allocated, faulted in and
+/// zeroed on every call. The output does not depend on what the scratch
+/// holds.
 ///
 /// Resident memory ([`VesselScratch::resident_bytes`]): none until first
 /// used; after an image of `w × h` pixels with coarse pixels of `f × f`
 /// (`f` = `coarse_um_per_px` / µm per pixel, rounded: 3 at 3.5 µm/px, 2 at
-/// 5 µm/px), about `33 w h / f²` bytes (with the vesselness and smoothed
-/// planes), plus `5 w h` once a stage is recycled: measured 46 + 60 MB at
-/// 12 MP and 3.5 µm/px, 92 + 60 MB at 5 µm/px (of which the box means
-/// 16 and 36 MB).
+/// 5 µm/px), about `21 w h / f²` bytes (with the vesselness and smoothed
+/// planes), plus `5 w h` once a stage is recycled: measured 30 + 60 MB at
+/// 12 MP and 3.5 µm/px, 56 + 60 MB at 5 µm/px.
 /// Buffers grow to the largest image seen and are freed when the scratch
 /// is dropped. Not shared between threads: one per thread (the analysis
 /// scratch holds one).
@@ -519,7 +519,32 @@ fn stage(
     let ff = ((params.work_um_per_px / um0).round() as usize).clamp(1, 64);
     let fc = ((params.coarse_um_per_px / um0).round() as usize).clamp(1, 256);
     let um_c = um0 * fc as f64;
-    let mut c = segment::coarse(
+    // The output's label image, taken first: until the fine level it holds
+    // the box means of R, G, B of the coarse pass (for the ring), then the
+    // fine level's claims (see `VesselScratch`): memory the output needs
+    // anyway, so a call that allocates it afresh faults no page for them.
+    // Its values written before the output are cleared with the rest of a
+    // recycled buffer there (band by band, while the band is in cache); a
+    // fresh one comes zeroed.
+    let (mut labels0, clear_labels) = zeroed_or_dirty(std::mem::take(&mut scratch.labels), w0 * h0);
+    let n_coarse = w0.div_ceil(fc) * h0.div_ceil(fc);
+    // Where the box means do not fit in it (coarse pixels of one input
+    // pixel), a buffer of their own.
+    let mut box_own = Vec::new();
+    let n_box = if 3 * n_coarse <= labels0.len() {
+        3 * n_coarse
+    } else {
+        box_own = crate::kernels::zeroed_vec(3 * n_coarse);
+        0
+    };
+    let box_bits: &mut [u32] = if n_box > 0 {
+        &mut labels0[..n_box]
+    } else {
+        &mut box_own
+    };
+    let (br, rest) = box_bits.split_at_mut(n_coarse);
+    let (bg, bb) = rest.split_at_mut(n_coarse);
+    let c = segment::coarse(
         rgb,
         input.valid,
         hair_mask,
@@ -528,10 +553,11 @@ fn stage(
         params,
         &mut scratch.coarse,
         keep,
+        [br, bg, bb],
     );
     // Skin ring of each candidate on the coarse grid (Δa*): it depends on
-    // the coarse level only, so it is taken first and the box means are
-    // handed back (or freed) before the fine level.
+    // the coarse level only, so it is taken first, before the claims take
+    // the box means' place.
     let nc = c.labels.count as usize;
     // The ring's mean colour from the box means of its coarse pixels (the
     // planes of the coarse pass over the input), by bands of rows in
@@ -541,7 +567,13 @@ fn stage(
         use rayon::prelude::*;
         let r = (params.ring_um / um_c).ceil().max(1.0) as usize;
         let cw = c.w.max(1);
-        let [br, bg, bb] = &c.box_rgb;
+        let box_bits: &[u32] = if n_box > 0 {
+            &labels0[..n_box]
+        } else {
+            &box_own
+        };
+        let (br, rest) = box_bits.split_at(n_coarse);
+        let (bg, bb) = rest.split_at(n_coarse);
         (0..c.h.div_ceil(RING_BAND_ROWS))
             .into_par_iter()
             .map_init(RingScratch::default, |sc, b| {
@@ -551,18 +583,13 @@ fn stage(
                 ring.iter()
                     .map(|&(rl, k)| {
                         let i = o + k as usize;
-                        (rl, [br[i], bg[i], bb[i]])
+                        (rl, [br[i], bg[i], bb[i]].map(f32::from_bits))
                     })
                     .collect()
             })
             .collect()
     };
-    let box_rgb = std::mem::take(&mut c.box_rgb);
-    if keep {
-        scratch.coarse.keep_box_rgb(box_rgb);
-    } else {
-        drop(box_rgb);
-    }
+    drop(box_own);
     let mut rgb_ring = vec![([0.0f64; 3], 0usize); nc + 1];
     for (rl, m) in ring_px.into_iter().flatten() {
         let s = &mut rgb_ring[rl as usize];
@@ -581,13 +608,11 @@ fn stage(
         ff,
         um_f: um0 * ff as f64,
     };
-    // The output's label image, taken now: its first values hold the
-    // claims of the fine level (the coarse grid's size, at most the
-    // input's), cleared with the rest of a recycled buffer below. A recycled
-    // buffer is cleared band by band (while the band is in cache); a fresh
-    // one comes zeroed.
-    let (mut labels0, clear_labels) = zeroed_or_dirty(std::mem::take(&mut scratch.labels), w0 * h0);
+    // The claims of the fine level in the label image's first values (the
+    // coarse grid's size, at most the input's).
     let n_claim = c.w * c.h;
+    // The values of the label image written before the output.
+    let n_used = n_claim.max(n_box);
     let found = refine::refine(
         rgb,
         input.valid,
@@ -789,8 +814,8 @@ fn stage(
             .zip(mask.data.par_chunks_mut(band))
             .enumerate()
             .for_each(|(b, (lab, msk))| {
-                // The claims' values are cleared too.
-                if clear_labels || b * band < n_claim {
+                // The box means' and claims' values are cleared too.
+                if clear_labels || b * band < n_used {
                     lab.fill(0);
                 }
                 if clear_mask {

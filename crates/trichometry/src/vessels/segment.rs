@@ -69,26 +69,20 @@ pub(crate) struct Coarse {
     pub labels: Labels,
     /// Coarse pixels that are analysable skin (for the ring).
     pub ok: Vec<bool>,
-    /// Box means of linear R, G, B of each coarse pixel (planes of the
-    /// pass over the input, for the ring's colour).
-    pub box_rgb: [Vec<f32>; 3],
     /// Number of analysable input pixels (valid and not hair).
     pub analysable_px: usize,
 }
 
 /// The coarse planes of one pass over the input ([`read_planes`]: ln R,
-/// ln G, ln luminance, flags, box means of R, G, B), kept between calls by a
-/// [`super::VesselScratch`]. Their contents do not matter: every value is
-/// written before it is read.
+/// ln G, ln luminance, flags; the box means of R, G, B are written where
+/// the caller says), kept between calls by a [`super::VesselScratch`].
+/// Their contents do not matter: every value is written before it is read.
 #[derive(Default)]
 pub(crate) struct CoarseBufs {
     lnr: Vec<f32>,
     lng: Vec<f32>,
     lny: Vec<f32>,
     bad: Vec<u8>,
-    /// Box means of linear R, G, B (handed back by the caller once read:
-    /// [`CoarseBufs::keep_box_rgb`]).
-    box_rgb: [Vec<f32>; 3],
     /// Candidate flags (analysable, vesselness and smoothed contrast at the
     /// low threshold).
     cand: Vec<bool>,
@@ -114,18 +108,12 @@ impl CoarseBufs {
             &self.blur_inter,
         ]
         .into_iter()
-        .chain(&self.box_rgb)
         .map(|v| v.capacity())
         .sum::<usize>()
             + self.bad.capacity()
             + self.cand.capacity()
             + self.strong.capacity()
             + self.comps.bytes()
-    }
-
-    /// Keep the box means of a [`Coarse`] for the next call.
-    pub(crate) fn keep_box_rgb(&mut self, box_rgb: [Vec<f32>; 3]) {
-        self.box_rgb = box_rgb;
     }
 }
 
@@ -144,29 +132,33 @@ struct Planes {
     lny: Plane,
     /// 0 = fine, 1 = hair, 2 = invalid.
     bad: Vec<u8>,
-    /// Box means of linear R, G, B.
-    box_rgb: [Vec<f32>; 3],
     analysable_px: usize,
 }
 
+/// The planes of one pass over the input, and the box means of linear R,
+/// G, B of each coarse pixel as the bits of their `f32` values in
+/// `box_rgb` (each the coarse grid's size).
 fn read_planes(
     rgb: &LinearRgb,
     valid: &Mask,
     hair: Option<&Mask>,
     f: usize,
     bufs: &mut CoarseBufs,
+    box_rgb: [&mut [u32]; 3],
 ) -> Planes {
     let (w0, h0) = (rgb.width, rgb.height);
     let (w, h) = (w0.div_ceil(f), h0.div_ceil(f));
     let hm: &[bool] = hair.map(|m| &m.data[..]).unwrap_or(&[]);
-    // The box means of R, G, B are kept (the ring's colour reads them).
     // Every value of the seven planes is written below (the buffers' old
     // contents do not matter).
     let mut lnr = reuse_len(std::mem::take(&mut bufs.lnr), w * h);
     let mut lng = reuse_len(std::mem::take(&mut bufs.lng), w * h);
     let mut lny = reuse_len(std::mem::take(&mut bufs.lny), w * h);
     let mut bad = reuse_len(std::mem::take(&mut bufs.bad), w * h);
-    let [mut br, mut bg, mut bb] = std::mem::take(&mut bufs.box_rgb).map(|v| reuse_len(v, w * h));
+    let [br, bg, bb] = box_rgb;
+    for p in [&*br, &*bg, &*bb] {
+        assert_eq!(p.len(), w * h, "box-mean plane size");
+    }
     let mut counts = vec![0usize; h];
     lnr.par_chunks_mut(w)
         .zip(lng.par_chunks_mut(w))
@@ -186,7 +178,7 @@ fn read_planes(
             |scratch, (cy, ((((((lr, lg), ly), bd), rr), (gg, bb)), cnt))| {
                 let y0 = cy * f;
                 let rows = (y0, (y0 + f).min(h0));
-                let outs = ([lr, lg, ly, rr, gg, bb], bd);
+                let outs = ([lr, lg, ly], [rr, gg, bb], bd);
                 *cnt = read_row(rgb, &valid.data, hm, f, rows, scratch, outs);
             },
         );
@@ -195,14 +187,13 @@ fn read_planes(
         lng: Plane::from_vec(w, h, lng),
         lny: Plane::from_vec(w, h, lny),
         bad,
-        box_rgb: [br, bg, bb],
         analysable_px: counts.iter().sum(),
     }
 }
 
-/// Output rows of [`read_row`]: ln R, ln G, ln luminance, box means of R,
-/// G, B, and the flags.
-type RowPlanes<'a> = ([&'a mut [f32]; 6], &'a mut [u8]);
+/// Output rows of [`read_row`]: ln R, ln G, ln luminance, the box means of
+/// R, G, B (`f32` bits), and the flags.
+type RowPlanes<'a> = ([&'a mut [f32]; 3], [&'a mut [u32]; 3], &'a mut [u8]);
 
 crate::kernels::simd::dispatch! {
     /// One coarse row of [`read_planes`] (input rows `rows.0..rows.1`);
@@ -224,7 +215,7 @@ fn read_row_body(
 ) -> usize {
     let w0 = rgb.width;
     let (y0, y1) = rows;
-    let ([lr, lg, ly, rr, gg, bb], bd) = outs;
+    let ([lr, lg, ly], [rr, gg, bb], bd) = outs;
     let inv_rows = 1.0 / (y1 - y0) as f32;
     let RowScratch { sr, sg, sb, flag } = scratch;
     // Column sums of the f rows first (contiguous, vectorises): the
@@ -272,12 +263,13 @@ fn read_row_body(
     // The logarithms in their own pass over the row: it vectorises
     // (inside the box loop above it does not).
     for (l, &r) in lr.iter_mut().zip(rr.iter()) {
-        *l = ln_fast(r.max(1e-4));
+        *l = ln_fast(f32::from_bits(r).max(1e-4));
     }
     for (l, &g) in lg.iter_mut().zip(gg.iter()) {
-        *l = ln_fast(g.max(1e-4));
+        *l = ln_fast(f32::from_bits(g).max(1e-4));
     }
     for (((l, &r), &g), &b) in ly.iter_mut().zip(rr.iter()).zip(gg.iter()).zip(bb.iter()) {
+        let (r, g, b) = (f32::from_bits(r), f32::from_bits(g), f32::from_bits(b));
         *l = ln_fast((0.2126 * r + 0.7152 * g + 0.0722 * b).max(1e-4));
     }
     n_ok
@@ -285,8 +277,8 @@ fn read_row_body(
 
 /// Column sums of a box row (`[r, g, b]`) and their flags.
 type RowSums<'a> = ([&'a [f32]; 3], &'a [u8]);
-/// Box means (`[r, g, b]`) and flags of a coarse row.
-type RowOut<'a> = ([&'a mut [f32]; 3], &'a mut [u8]);
+/// Box means (`[r, g, b]`, `f32` bits) and flags of a coarse row.
+type RowOut<'a> = ([&'a mut [u32]; 3], &'a mut [u8]);
 
 /// Means and flags of the boxes of `F` columns of one coarse row (the
 /// partial last box by [`box_row_any`]): with `F` known the short sums
@@ -297,7 +289,7 @@ fn box_row<const F: usize>(sums: RowSums<'_>, inv_rows: f32, out: RowOut<'_>) {
     let ([rr, gg, bb], bd) = out;
     let full = sr.len() / F;
     let inv = inv_rows / F as f32;
-    let sum = |c: &[f32]| c.iter().sum::<f32>() * inv;
+    let sum = |c: &[f32]| (c.iter().sum::<f32>() * inv).to_bits();
     for (o, c) in rr[..full].iter_mut().zip(sr.chunks_exact(F)) {
         *o = sum(c);
     }
@@ -334,9 +326,9 @@ fn box_row_any(f: usize, sums: RowSums<'_>, inv_rows: f32, out: RowOut<'_>) {
         let x0 = cx * f;
         let x1 = (x0 + f).min(w0);
         let inv = inv_rows / (x1 - x0) as f32;
-        rr[cx] = sr[x0..x1].iter().sum::<f32>() * inv;
-        gg[cx] = sg[x0..x1].iter().sum::<f32>() * inv;
-        bb[cx] = sb[x0..x1].iter().sum::<f32>() * inv;
+        rr[cx] = (sr[x0..x1].iter().sum::<f32>() * inv).to_bits();
+        gg[cx] = (sg[x0..x1].iter().sum::<f32>() * inv).to_bits();
+        bb[cx] = (sb[x0..x1].iter().sum::<f32>() * inv).to_bits();
         let fl = flag[x0..x1].iter().fold(0u8, |a, &v| a | v);
         bd[cx] = if fl & 2 != 0 { 2 } else { fl & 1 };
     }
@@ -534,7 +526,10 @@ fn fill_whole(d: Vec<f32>, ok: &[bool], w: usize, hh: usize, sigma: f32) -> Vec<
 
 /// The coarse level (module docs). `f` input pixels per coarse pixel. The
 /// planes of the pass over the input are taken from `bufs`, and put back
-/// there when `keep` (else freed as soon as they are no longer needed).
+/// there when `keep` (else freed as soon as they are no longer needed);
+/// the box means of linear R, G, B are written into `box_rgb` (the bits of
+/// their `f32` values; each the coarse grid's size, its old contents do not
+/// matter).
 #[allow(clippy::too_many_arguments)]
 pub(crate) fn coarse(
     rgb: &LinearRgb,
@@ -545,8 +540,9 @@ pub(crate) fn coarse(
     params: &VesselParams,
     bufs: &mut CoarseBufs,
     keep: bool,
+    box_rgb: [&mut [u32]; 3],
 ) -> Coarse {
-    let pl = read_planes(rgb, valid, hair, f, bufs);
+    let pl = read_planes(rgb, valid, hair, f, bufs, box_rgb);
     let (w, h) = (rgb.width.div_ceil(f), rgb.height.div_ceil(f));
     let block = (params.background_block_um / um).round().max(4.0) as usize;
     let minb = min_block_samples(block);
@@ -580,7 +576,6 @@ pub(crate) fn coarse(
         lng,
         lny,
         bad,
-        box_rgb,
         analysable_px,
     } = pl;
     // Within the call, a flag plane no longer needed holds the next one
@@ -734,7 +729,6 @@ pub(crate) fn coarse(
             count: next,
         },
         ok,
-        box_rgb,
         analysable_px,
     }
 }
@@ -852,15 +846,21 @@ mod tests {
         // One set of buffers for every box size: what the last pass left
         // in them does not matter.
         let mut bufs = CoarseBufs::default();
+        let mut box_bits = vec![u32::MAX; 3 * w0 * h0];
         for f in [2usize, 3, 5, 9, 2] {
-            let pl = read_planes(&rgb, &valid, None, f, &mut bufs);
             let (w, h) = (w0.div_ceil(f), h0.div_ceil(f));
+            let (br, rest) = box_bits.split_at_mut(w * h);
+            let (bg, rest) = rest.split_at_mut(w * h);
+            let box_rgb = [br, bg, &mut rest[..w * h]];
+            let pl = read_planes(&rgb, &valid, None, f, &mut bufs, box_rgb);
+            let (br, rest) = box_bits.split_at(w * h);
+            let box_rgb = [br, &rest[..w * h], &rest[w * h..2 * w * h]];
             for cy in 0..h {
                 for cx in 0..w {
                     let [r, g, b] = box_mean_rgb(&rgb, f, cx, cy);
                     let i = cy * w + cx;
                     for (k, m) in [r, g, b].into_iter().enumerate() {
-                        assert_eq!(m.to_bits(), pl.box_rgb[k][i].to_bits());
+                        assert_eq!(m.to_bits(), box_rgb[k][i]);
                     }
                     let y = 0.2126 * r + 0.7152 * g + 0.0722 * b;
                     assert_eq!(ln_fast(r.max(1e-4)).to_bits(), pl.lnr.data[i].to_bits());
@@ -869,19 +869,13 @@ mod tests {
                 }
             }
             let Planes {
-                lnr,
-                lng,
-                lny,
-                bad,
-                box_rgb,
-                ..
+                lnr, lng, lny, bad, ..
             } = pl;
             bufs = CoarseBufs {
                 lnr: lnr.data,
                 lng: lng.data,
                 lny: lny.data,
                 bad,
-                box_rgb,
                 ..CoarseBufs::default()
             };
         }
