@@ -384,21 +384,21 @@ pub struct VesselStage {
 
 /// Working memory of [`detect_vessels_with`] that a caller analysing many
 /// images keeps between calls: the coarse planes of the pass over the
-/// input (ln R, ln G, ln luminance: 4 bytes each per coarse pixel; flags,
-/// 1), each thread's window buffers (a few hundred kB) and, once a stage is
-/// handed back with [`VesselScratch::recycle`], its label image and mask
-/// (5 bytes per input pixel; before the output, the label image holds the
-/// coarse pass's box means of R, G, B, then the candidates' claims while
-/// the fine level runs). Without it these are allocated, faulted in and
-/// zeroed on every call. The output does not depend on what the scratch
-/// holds.
+/// input (ln R, ln G, ln luminance: 4 bytes each per coarse pixel), each
+/// thread's window buffers (a few hundred kB) and, once a stage is handed
+/// back with [`VesselScratch::recycle`], its label image and mask (5 bytes
+/// per input pixel; before the output, the label image holds the coarse
+/// pass's box means of R, G, B, then the candidates' claims while the fine
+/// level runs, and the mask the coarse level's flag planes). Without it
+/// these are allocated, faulted in and zeroed on every call. The output
+/// does not depend on what the scratch holds.
 ///
 /// Resident memory ([`VesselScratch::resident_bytes`]): none until first
 /// used; after an image of `w × h` pixels with coarse pixels of `f × f`
 /// (`f` = `coarse_um_per_px` / µm per pixel, rounded: 3 at 3.5 µm/px, 2 at
-/// 5 µm/px), about `21 w h / f²` bytes (with the vesselness and smoothed
-/// planes), plus `5 w h` once a stage is recycled: measured 30 + 60 MB at
-/// 12 MP and 3.5 µm/px, 56 + 60 MB at 5 µm/px.
+/// 5 µm/px), about `15 w h / f²` bytes (with the smoothed plane and the
+/// labelling's runs), plus `5 w h` once a stage is recycled: measured 26 +
+/// 60 MB at 12 MP and 3.5 µm/px, 47 + 60 MB at 5 µm/px.
 /// Buffers grow to the largest image seen and are freed when the scratch
 /// is dropped. Not shared between threads: one per thread (the analysis
 /// scratch holds one).
@@ -519,31 +519,25 @@ fn stage(
     let ff = ((params.work_um_per_px / um0).round() as usize).clamp(1, 64);
     let fc = ((params.coarse_um_per_px / um0).round() as usize).clamp(1, 256);
     let um_c = um0 * fc as f64;
-    // The output's label image, taken first: until the fine level it holds
-    // the box means of R, G, B of the coarse pass (for the ring), then the
-    // fine level's claims (see `VesselScratch`): memory the output needs
-    // anyway, so a call that allocates it afresh faults no page for them.
-    // Its values written before the output are cleared with the rest of a
+    // The output's label image and mask, taken first: until the fine level
+    // the label image holds the box means of R, G, B of the coarse pass (for
+    // the ring), then the fine level's claims (see `VesselScratch`), and the
+    // mask the coarse level's flag planes: memory the output needs anyway,
+    // so a call that allocates it afresh faults no page for them. Their
+    // values written before the output are cleared with the rest of a
     // recycled buffer there (band by band, while the band is in cache); a
     // fresh one comes zeroed.
     let (mut labels0, clear_labels) = zeroed_or_dirty(std::mem::take(&mut scratch.labels), w0 * h0);
+    let (mut mask_data, clear_mask) = zeroed_or_dirty(std::mem::take(&mut scratch.mask), w0 * h0);
     let n_coarse = w0.div_ceil(fc) * h0.div_ceil(fc);
-    // Where the box means do not fit in it (coarse pixels of one input
-    // pixel), a buffer of their own.
-    let mut box_own = Vec::new();
-    let n_box = if 3 * n_coarse <= labels0.len() {
-        3 * n_coarse
-    } else {
-        box_own = crate::kernels::zeroed_vec(3 * n_coarse);
-        0
-    };
-    let box_bits: &mut [u32] = if n_box > 0 {
-        &mut labels0[..n_box]
-    } else {
-        &mut box_own
-    };
+    let (mut box_own, mut flags_own) = (Vec::new(), Vec::new());
+    let (box_bits, n_box) = front_or_own(&mut labels0, &mut box_own, 3 * n_coarse);
     let (br, rest) = box_bits.split_at_mut(n_coarse);
     let (bg, bb) = rest.split_at_mut(n_coarse);
+    let (flags, n_flags) = front_or_own(&mut mask_data, &mut flags_own, 4 * n_coarse);
+    let (ok, rest) = flags.split_at_mut(n_coarse);
+    let (excl, rest) = rest.split_at_mut(n_coarse);
+    let (dark, vseed) = rest.split_at_mut(n_coarse);
     let c = segment::coarse(
         rgb,
         input.valid,
@@ -553,7 +547,8 @@ fn stage(
         params,
         &mut scratch.coarse,
         keep,
-        [br, bg, bb],
+        [&mut *br, &mut *bg, &mut *bb],
+        [ok, excl, dark, vseed],
     );
     // Skin ring of each candidate on the coarse grid (Δa*): it depends on
     // the coarse level only, so it is taken first, before the claims take
@@ -567,13 +562,7 @@ fn stage(
         use rayon::prelude::*;
         let r = (params.ring_um / um_c).ceil().max(1.0) as usize;
         let cw = c.w.max(1);
-        let box_bits: &[u32] = if n_box > 0 {
-            &labels0[..n_box]
-        } else {
-            &box_own
-        };
-        let (br, rest) = box_bits.split_at(n_coarse);
-        let (bg, bb) = rest.split_at(n_coarse);
+        let (br, bg, bb) = (&*br, &*bg, &*bb);
         (0..c.h.div_ceil(RING_BAND_ROWS))
             .into_par_iter()
             .map_init(RingScratch::default, |sc, b| {
@@ -798,9 +787,12 @@ fn stage(
     // Labels and mask by bands of rows in parallel: each band writes the
     // pixels of every vessel that falls in it (a vessel's pixels are sorted,
     // and vessels do not share pixels), so the result is that of any order.
-    // A recycled buffer is cleared band by band below (while the band is
-    // in cache); a fresh one comes zeroed.
-    let (mask_data, clear_mask) = zeroed_or_dirty(std::mem::take(&mut scratch.mask), w0 * h0);
+    // The values of the buffers written before (all of a recycled one) are
+    // cleared band by band (while the band is in cache). The coarse level's
+    // flags in the mask are read no more.
+    let analysable_px = c.analysable_px;
+    drop(c);
+    drop(flags_own);
     let mut mask = Mask {
         width: w0,
         height: h0,
@@ -818,7 +810,7 @@ fn stage(
                 if clear_labels || b * band < n_used {
                     lab.fill(0);
                 }
-                if clear_mask {
+                if clear_mask || b * band < n_flags {
                     msk.fill(false);
                 }
                 let (lo, hi) = ((b * band) as u32, (b * band + lab.len()) as u32);
@@ -839,7 +831,7 @@ fn stage(
                 }
             });
     }
-    let summary = summarize(&caps, c.analysable_px as f64 * um0 * um0 * 1e-6);
+    let summary = summarize(&caps, analysable_px as f64 * um0 * um0 * 1e-6);
     Ok(VesselStage {
         summary,
         labels: Labels {
@@ -866,6 +858,23 @@ fn zeroed_or_dirty<T: Clone + Default>(mut v: Vec<T>, n: usize) -> (Vec<T>, bool
         (v, true)
     } else {
         (crate::kernels::zeroed_vec(n), false)
+    }
+}
+
+/// The first `n` values of `out` and `n` when it holds them, else `own`
+/// made `n` values long (zeros) and 0: a working buffer inside an output
+/// buffer where it fits (the values used are to be cleared before the
+/// output is).
+fn front_or_own<'a, T: Clone + Default>(
+    out: &'a mut [T],
+    own: &'a mut Vec<T>,
+    n: usize,
+) -> (&'a mut [T], usize) {
+    if n <= out.len() {
+        (&mut out[..n], n)
+    } else {
+        *own = crate::kernels::zeroed_vec(n);
+        (own, 0)
     }
 }
 

@@ -10,8 +10,7 @@ use crate::image::{Labels, Mask, Plane};
 use crate::kernels::{
     block_median_background_interp_where, dilate_square_rows_into, fir_for, gaussian_blur,
     gaussian_blur_reusing, global_median, label_seeded_into, lerp, reuse_len,
-    ridge_or_blob_contrast_bands, zeroed_vec, CentresInterp, Components, Polarity,
-    HESSIAN_BAND_ROWS,
+    ridge_or_blob_contrast_bands, CentresInterp, Components, Polarity, HESSIAN_BAND_ROWS,
 };
 use rayon::prelude::*;
 
@@ -46,8 +45,9 @@ pub(crate) fn min_block_samples(block: usize) -> usize {
     (block * block).div_ceil(20)
 }
 
-/// The coarse level's result.
-pub(crate) struct Coarse {
+/// The coarse level's result (its flag planes borrowed from the caller's
+/// buffer).
+pub(crate) struct Coarse<'a> {
     /// Coarse grid width.
     pub w: usize,
     /// Coarse grid height.
@@ -64,30 +64,25 @@ pub(crate) struct Coarse {
     pub bg_y: CentresInterp,
     /// Coarse pixels with Hessian evidence of a vessel (vesselness at the
     /// coarse seed threshold): fine seeds must lie on one.
-    pub vseed: Vec<bool>,
+    pub vseed: &'a [bool],
     /// Candidates (one label per connected candidate), 0 elsewhere.
     pub labels: Labels,
     /// Coarse pixels that are analysable skin (for the ring).
-    pub ok: Vec<bool>,
+    pub ok: &'a [bool],
     /// Number of analysable input pixels (valid and not hair).
     pub analysable_px: usize,
 }
 
 /// The coarse planes of one pass over the input ([`read_planes`]: ln R,
-/// ln G, ln luminance, flags; the box means of R, G, B are written where
-/// the caller says), kept between calls by a [`super::VesselScratch`].
-/// Their contents do not matter: every value is written before it is read.
+/// ln G, ln luminance; the box means of R, G, B and the flags are written
+/// where the caller says), kept between calls by a
+/// [`super::VesselScratch`]. Their contents do not matter: every value is
+/// written before it is read.
 #[derive(Default)]
 pub(crate) struct CoarseBufs {
     lnr: Vec<f32>,
     lng: Vec<f32>,
     lny: Vec<f32>,
-    bad: Vec<u8>,
-    /// Candidate flags (analysable, vesselness and smoothed contrast at the
-    /// low threshold).
-    cand: Vec<bool>,
-    /// Strong flags (vesselness and smoothed contrast at the high threshold).
-    strong: Vec<bool>,
     /// Runs and union–find of the candidates' labelling.
     comps: Components,
     /// Lightly smoothed contrast plane ([`gaussian_blur_reusing`]; only
@@ -110,9 +105,6 @@ impl CoarseBufs {
         .into_iter()
         .map(|v| v.capacity())
         .sum::<usize>()
-            + self.bad.capacity()
-            + self.cand.capacity()
-            + self.strong.capacity()
             + self.comps.bytes()
     }
 }
@@ -130,14 +122,14 @@ struct Planes {
     lnr: Plane,
     lng: Plane,
     lny: Plane,
-    /// 0 = fine, 1 = hair, 2 = invalid.
-    bad: Vec<u8>,
     analysable_px: usize,
 }
 
-/// The planes of one pass over the input, and the box means of linear R,
-/// G, B of each coarse pixel as the bits of their `f32` values in
-/// `box_rgb` (each the coarse grid's size).
+/// The planes of one pass over the input; the box means of linear R, G, B
+/// of each coarse pixel as the bits of their `f32` values in `box_rgb`,
+/// and the flags of the coarse pixels wholly valid and clear of hair
+/// (`flags[0]`) and of those valid but touching hair (`flags[1]`) (each the
+/// coarse grid's size; their old contents do not matter).
 fn read_planes(
     rgb: &LinearRgb,
     valid: &Mask,
@@ -145,25 +137,29 @@ fn read_planes(
     f: usize,
     bufs: &mut CoarseBufs,
     box_rgb: [&mut [u32]; 3],
+    flags: [&mut [bool]; 2],
 ) -> Planes {
     let (w0, h0) = (rgb.width, rgb.height);
     let (w, h) = (w0.div_ceil(f), h0.div_ceil(f));
     let hm: &[bool] = hair.map(|m| &m.data[..]).unwrap_or(&[]);
-    // Every value of the seven planes is written below (the buffers' old
+    // Every value of the eight planes is written below (the buffers' old
     // contents do not matter).
     let mut lnr = reuse_len(std::mem::take(&mut bufs.lnr), w * h);
     let mut lng = reuse_len(std::mem::take(&mut bufs.lng), w * h);
     let mut lny = reuse_len(std::mem::take(&mut bufs.lny), w * h);
-    let mut bad = reuse_len(std::mem::take(&mut bufs.bad), w * h);
     let [br, bg, bb] = box_rgb;
+    let [fine, hairy] = flags;
     for p in [&*br, &*bg, &*bb] {
         assert_eq!(p.len(), w * h, "box-mean plane size");
+    }
+    for p in [&*fine, &*hairy] {
+        assert_eq!(p.len(), w * h, "flag plane size");
     }
     let mut counts = vec![0usize; h];
     lnr.par_chunks_mut(w)
         .zip(lng.par_chunks_mut(w))
         .zip(lny.par_chunks_mut(w))
-        .zip(bad.par_chunks_mut(w))
+        .zip(fine.par_chunks_mut(w).zip(hairy.par_chunks_mut(w)))
         .zip(br.par_chunks_mut(w))
         .zip(bg.par_chunks_mut(w).zip(bb.par_chunks_mut(w)))
         .zip(counts.par_iter_mut())
@@ -175,10 +171,10 @@ fn read_planes(
                 sb: vec![0.0f32; w0],
                 flag: vec![0u8; w0],
             },
-            |scratch, (cy, ((((((lr, lg), ly), bd), rr), (gg, bb)), cnt))| {
+            |scratch, (cy, ((((((lr, lg), ly), (fi, ha)), rr), (gg, bb)), cnt))| {
                 let y0 = cy * f;
                 let rows = (y0, (y0 + f).min(h0));
-                let outs = ([lr, lg, ly], [rr, gg, bb], bd);
+                let outs = ([lr, lg, ly], [rr, gg, bb], [fi, ha]);
                 *cnt = read_row(rgb, &valid.data, hm, f, rows, scratch, outs);
             },
         );
@@ -186,14 +182,13 @@ fn read_planes(
         lnr: Plane::from_vec(w, h, lnr),
         lng: Plane::from_vec(w, h, lng),
         lny: Plane::from_vec(w, h, lny),
-        bad,
         analysable_px: counts.iter().sum(),
     }
 }
 
 /// Output rows of [`read_row`]: ln R, ln G, ln luminance, the box means of
-/// R, G, B (`f32` bits), and the flags.
-type RowPlanes<'a> = ([&'a mut [f32]; 3], [&'a mut [u32]; 3], &'a mut [u8]);
+/// R, G, B (`f32` bits), and the flags (clear, hair).
+type RowPlanes<'a> = ([&'a mut [f32]; 3], [&'a mut [u32]; 3], [&'a mut [bool]; 2]);
 
 crate::kernels::simd::dispatch! {
     /// One coarse row of [`read_planes`] (input rows `rows.0..rows.1`);
@@ -215,7 +210,7 @@ fn read_row_body(
 ) -> usize {
     let w0 = rgb.width;
     let (y0, y1) = rows;
-    let ([lr, lg, ly], [rr, gg, bb], bd) = outs;
+    let ([lr, lg, ly], [rr, gg, bb], [fi, ha]) = outs;
     let inv_rows = 1.0 / (y1 - y0) as f32;
     let RowScratch { sr, sg, sb, flag } = scratch;
     // Column sums of the f rows first (contiguous, vectorises): the
@@ -249,7 +244,10 @@ fn read_row_body(
         }
     }
     let sums = ([&sr[..], &sg[..], &sb[..]], &flag[..]);
-    let outs = ([&mut rr[..], &mut gg[..], &mut bb[..]], &mut bd[..]);
+    let outs = (
+        [&mut rr[..], &mut gg[..], &mut bb[..]],
+        [&mut fi[..], &mut ha[..]],
+    );
     match f {
         2 => box_row::<2>(sums, inv_rows, outs),
         3 => box_row::<3>(sums, inv_rows, outs),
@@ -277,8 +275,9 @@ fn read_row_body(
 
 /// Column sums of a box row (`[r, g, b]`) and their flags.
 type RowSums<'a> = ([&'a [f32]; 3], &'a [u8]);
-/// Box means (`[r, g, b]`, `f32` bits) and flags of a coarse row.
-type RowOut<'a> = ([&'a mut [u32]; 3], &'a mut [u8]);
+/// Box means (`[r, g, b]`, `f32` bits) and flags of a coarse row: the
+/// boxes wholly valid and clear of hair, and those valid but touching hair.
+type RowOut<'a> = ([&'a mut [u32]; 3], [&'a mut [bool]; 2]);
 
 /// Means and flags of the boxes of `F` columns of one coarse row (the
 /// partial last box by [`box_row_any`]): with `F` known the short sums
@@ -286,7 +285,7 @@ type RowOut<'a> = ([&'a mut [u32]; 3], &'a mut [u8]);
 #[inline(always)]
 fn box_row<const F: usize>(sums: RowSums<'_>, inv_rows: f32, out: RowOut<'_>) {
     let ([sr, sg, sb], flag) = sums;
-    let ([rr, gg, bb], bd) = out;
+    let ([rr, gg, bb], [fi, ha]) = out;
     let full = sr.len() / F;
     let inv = inv_rows / F as f32;
     let sum = |c: &[f32]| (c.iter().sum::<f32>() * inv).to_bits();
@@ -299,9 +298,13 @@ fn box_row<const F: usize>(sums: RowSums<'_>, inv_rows: f32, out: RowOut<'_>) {
     for (o, c) in bb[..full].iter_mut().zip(sb.chunks_exact(F)) {
         *o = sum(c);
     }
-    for (o, c) in bd[..full].iter_mut().zip(flag.chunks_exact(F)) {
+    for ((o, hh), c) in fi[..full]
+        .iter_mut()
+        .zip(ha[..full].iter_mut())
+        .zip(flag.chunks_exact(F))
+    {
         let fl = c.iter().fold(0u8, |a, &v| a | v);
-        *o = if fl & 2 != 0 { 2 } else { fl & 1 };
+        (*o, *hh) = (fl == 0, fl == 1);
     }
     if full < rr.len() {
         let x0 = full * F;
@@ -311,7 +314,7 @@ fn box_row<const F: usize>(sums: RowSums<'_>, inv_rows: f32, out: RowOut<'_>) {
             inv_rows,
             (
                 [&mut rr[full..], &mut gg[full..], &mut bb[full..]],
-                &mut bd[full..],
+                [&mut fi[full..], &mut ha[full..]],
             ),
         );
     }
@@ -320,7 +323,7 @@ fn box_row<const F: usize>(sums: RowSums<'_>, inv_rows: f32, out: RowOut<'_>) {
 /// [`box_row`] for any box width `f` (and partial boxes at the end).
 fn box_row_any(f: usize, sums: RowSums<'_>, inv_rows: f32, out: RowOut<'_>) {
     let ([sr, sg, sb], flag) = sums;
-    let ([rr, gg, bb], bd) = out;
+    let ([rr, gg, bb], [fi, ha]) = out;
     let w0 = sr.len();
     for cx in 0..rr.len() {
         let x0 = cx * f;
@@ -330,7 +333,7 @@ fn box_row_any(f: usize, sums: RowSums<'_>, inv_rows: f32, out: RowOut<'_>) {
         gg[cx] = (sg[x0..x1].iter().sum::<f32>() * inv).to_bits();
         bb[cx] = (sb[x0..x1].iter().sum::<f32>() * inv).to_bits();
         let fl = flag[x0..x1].iter().fold(0u8, |a, &v| a | v);
-        bd[cx] = if fl & 2 != 0 { 2 } else { fl & 1 };
+        (fi[cx], ha[cx]) = (fl == 0, fl == 1);
     }
 }
 
@@ -528,10 +531,11 @@ fn fill_whole(d: Vec<f32>, ok: &[bool], w: usize, hh: usize, sigma: f32) -> Vec<
 /// planes of the pass over the input are taken from `bufs`, and put back
 /// there when `keep` (else freed as soon as they are no longer needed);
 /// the box means of linear R, G, B are written into `box_rgb` (the bits of
-/// their `f32` values; each the coarse grid's size, its old contents do not
-/// matter).
+/// their `f32` values), and the flag planes of the call are `flags` (the
+/// analysable skin and the coarse seeds of the result among them). Each of
+/// these is the coarse grid's size; their old contents do not matter.
 #[allow(clippy::too_many_arguments)]
-pub(crate) fn coarse(
+pub(crate) fn coarse<'a>(
     rgb: &LinearRgb,
     valid: &Mask,
     hair: Option<&Mask>,
@@ -541,8 +545,13 @@ pub(crate) fn coarse(
     bufs: &mut CoarseBufs,
     keep: bool,
     box_rgb: [&mut [u32]; 3],
-) -> Coarse {
-    let pl = read_planes(rgb, valid, hair, f, bufs, box_rgb);
+    flags: [&'a mut [bool]; 4],
+) -> Coarse<'a> {
+    // Within the call, a flag plane no longer needed holds the next one
+    // (every value of each is written): the exclusions the hair flags', the
+    // candidates the exclusions', the strong pixels the dark ones'.
+    let [ok, excl, dark, vseed] = flags;
+    let pl = read_planes(rgb, valid, hair, f, bufs, box_rgb, [&mut *ok, &mut *excl]);
     let (w, h) = (rgb.width.div_ceil(f), rgb.height.div_ceil(f));
     let block = (params.background_block_um / um).round().max(4.0) as usize;
     let minb = min_block_samples(block);
@@ -555,9 +564,8 @@ pub(crate) fn coarse(
         };
     }
     let margin = (params.hair_margin_um / um).ceil() as usize;
-    let (mut ok0, hairf): (Vec<bool>, Vec<bool>) =
-        pl.bad.par_iter().map(|&b| (b == 0, b == 1)).unzip();
-    clear_around(&mut ok0, &hairf, w, h, margin);
+    // The analysable pixels less the hair margin.
+    clear_around(ok, excl, w, h, margin);
     // White/yellow dots and scales (bright), hair the hair stage left
     // unmasked (dark in red): excluded with the hair margin. Their
     // backgrounds are the skin's: pixels darker in red than the image's
@@ -565,8 +573,8 @@ pub(crate) fn coarse(
     // a block mostly under unmasked hair would take the hair for the skin
     // (the skin there then looks bright, and is excluded as a white dot).
     let (be, de) = (params.bright_exclude as f32, params.dark_red_exclude as f32);
-    let skin_r = global_median(&pl.lnr, &ok0, 3);
-    let ok_bg = |i: usize| ok0[i] && pl.lnr.data[i] - skin_r > -de;
+    let skin_r = global_median(&pl.lnr, ok, 3);
+    let ok_bg = |i: usize| ok[i] && pl.lnr.data[i] - skin_r > -de;
     let bg_y = bgf!(&pl.lny, ok_bg);
     let bg_r0 = bgf!(&pl.lnr, ok_bg);
     // ln R − ln G in place of ln R (not read after this pass): no fresh
@@ -575,16 +583,10 @@ pub(crate) fn coarse(
         lnr: mut hch,
         lng,
         lny,
-        bad,
         analysable_px,
     } = pl;
-    // Within the call, a flag plane no longer needed holds the next one
-    // (every value of each is written): the exclusions the hair flags', the
-    // candidates the exclusions', the strong pixels the dark ones'.
-    let mut excl = reuse_len(hairf, w * h);
-    // Pixels darker in red than the skin by `SKIN_SAMPLE_RED_DROP`: no
-    // samples of the skin's redness (below).
-    let mut dark = zeroed_vec::<bool>(w * h);
+    // `dark`: pixels darker in red than the skin by `SKIN_SAMPLE_RED_DROP`,
+    // no samples of the skin's redness (below).
     let wr = w.max(1);
     excl.par_chunks_mut(wr)
         .zip(dark.par_chunks_mut(wr))
@@ -595,8 +597,7 @@ pub(crate) fn coarse(
             let bgs = (bg_y.row_parts(y), bg_r0.row_parts(y));
             exclusion_row(bgs, (be, de), lg, ly, (erow, drow), lr);
         });
-    let mut ok = ok0;
-    clear_around(&mut ok, &excl, w, h, margin);
+    clear_around(ok, excl, w, h, margin);
     // The redness background's samples: the analysable skin less the
     // pixels darker in red than the skin by `SKIN_SAMPLE_RED_DROP` (light
     // hair the hair stage left, hair edges, shadows: melanin absorbs red,
@@ -604,9 +605,8 @@ pub(crate) fn coarse(
     // enough of a block's samples to shift its median.
     if keep {
         bufs.lny = lny.data;
-        bufs.bad = bad;
     } else {
-        drop((lny, bad));
+        drop(lny);
     }
     let bg_h = bgf!(&hch, |i: usize| ok[i] && !dark[i]);
     let d = contrast_filled(
@@ -648,9 +648,7 @@ pub(crate) fn coarse(
     // and smoothed contrast ≥ the low threshold), the coarse seeds
     // (vesselness ≥ the high one) and the strong pixels (both ≥ the high
     // one) that keep a candidate.
-    let mut cand = reuse_len(larger(std::mem::take(&mut bufs.cand), excl), w * h);
-    let mut strong = reuse_len(larger(std::mem::take(&mut bufs.strong), dark), w * h);
-    let mut vseed = zeroed_vec::<bool>(w * h);
+    let (cand, strong) = (excl, dark);
     let band = HESSIAN_BAND_ROWS * w.max(1);
     ridge_or_blob_contrast_bands(
         &d,
@@ -695,12 +693,8 @@ pub(crate) fn coarse(
     // Candidates with a strong pixel, numbered 1, 2, … in raster order of
     // their first pixels.
     let mut data = Vec::new();
-    let next = label_seeded_into(&cand, &strong, w, h, &mut bufs.comps, &mut data);
-    if keep {
-        bufs.cand = cand;
-        bufs.strong = strong;
-    } else {
-        drop((cand, strong));
+    let next = label_seeded_into(cand, strong, w, h, &mut bufs.comps, &mut data);
+    if !keep {
         bufs.comps = Components::default();
     }
     // Background of ln G over the skin left after the exclusions (the fine
@@ -730,16 +724,6 @@ pub(crate) fn coarse(
         },
         ok,
         analysable_px,
-    }
-}
-
-/// Of two buffers, the one with the larger allocation (`a` when equal);
-/// the other is freed.
-fn larger<T>(a: Vec<T>, b: Vec<T>) -> Vec<T> {
-    if b.capacity() > a.capacity() {
-        b
-    } else {
-        a
     }
 }
 
@@ -828,7 +812,7 @@ mod tests {
     }
 
     #[test]
-    fn box_means_at_a_point_equal_those_of_the_pass() {
+    fn box_means_and_flags_at_a_point_equal_those_of_the_pass() {
         // Odd sizes: partial boxes at the right and bottom edges; box
         // widths with and without an unrolled path.
         let (w0, h0) = (37, 29);
@@ -842,23 +826,44 @@ mod tests {
             b: plane(),
             is_colour: true,
         };
-        let valid = mask_of(vec![true; w0 * h0], w0, h0);
+        let valid = mask_of(plane().iter().map(|&v| v > 0.03).collect(), w0, h0);
+        let hair = mask_of(plane().iter().map(|&v| v < 0.05).collect(), w0, h0);
         // One set of buffers for every box size: what the last pass left
         // in them does not matter.
         let mut bufs = CoarseBufs::default();
         let mut box_bits = vec![u32::MAX; 3 * w0 * h0];
-        for f in [2usize, 3, 5, 9, 2] {
+        let mut flag_bits = vec![true; 2 * w0 * h0];
+        for (f, hm) in [
+            (2usize, None),
+            (3, Some(&hair)),
+            (5, None),
+            (9, Some(&hair)),
+            (2, Some(&hair)),
+        ] {
             let (w, h) = (w0.div_ceil(f), h0.div_ceil(f));
             let (br, rest) = box_bits.split_at_mut(w * h);
             let (bg, rest) = rest.split_at_mut(w * h);
             let box_rgb = [br, bg, &mut rest[..w * h]];
-            let pl = read_planes(&rgb, &valid, None, f, &mut bufs, box_rgb);
+            let (fine, rest) = flag_bits.split_at_mut(w * h);
+            let flags = [fine, &mut rest[..w * h]];
+            let pl = read_planes(&rgb, &valid, hm, f, &mut bufs, box_rgb, flags);
             let (br, rest) = box_bits.split_at(w * h);
             let box_rgb = [br, &rest[..w * h], &rest[w * h..2 * w * h]];
+            let (fine, hairy) = flag_bits.split_at(w * h);
             for cy in 0..h {
                 for cx in 0..w {
                     let [r, g, b] = box_mean_rgb(&rgb, f, cx, cy);
                     let i = cy * w + cx;
+                    // The box's input pixels: all valid, and any hair.
+                    let (mut all_valid, mut any_hair) = (true, false);
+                    for y in cy * f..((cy + 1) * f).min(h0) {
+                        for x in cx * f..((cx + 1) * f).min(w0) {
+                            all_valid &= valid.data[y * w0 + x];
+                            any_hair |= hm.is_some_and(|m| m.data[y * w0 + x]);
+                        }
+                    }
+                    assert_eq!(fine[i], all_valid && !any_hair);
+                    assert_eq!(hairy[i], all_valid && any_hair);
                     for (k, m) in [r, g, b].into_iter().enumerate() {
                         assert_eq!(m.to_bits(), box_rgb[k][i]);
                     }
@@ -868,14 +873,11 @@ mod tests {
                     assert_eq!(ln_fast(y.max(1e-4)).to_bits(), pl.lny.data[i].to_bits());
                 }
             }
-            let Planes {
-                lnr, lng, lny, bad, ..
-            } = pl;
+            let Planes { lnr, lng, lny, .. } = pl;
             bufs = CoarseBufs {
                 lnr: lnr.data,
                 lng: lng.data,
                 lny: lny.data,
-                bad,
                 ..CoarseBufs::default()
             };
         }
