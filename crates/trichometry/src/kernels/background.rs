@@ -83,37 +83,33 @@ fn from_total_order_key(k: i32) -> f32 {
 /// Median of every `step`-th valid, finite sample of the plane (0 when none;
 /// of an even number the upper middle one, in [`f32::total_cmp`]'s order).
 ///
-/// A radix select, in parallel: the samples' order keys gathered by chunks,
-/// counted by their top 16 bits, then only the keys of the median's bucket
-/// selected (the same value as selecting over all of them).
+/// A radix select, in parallel: the samples' order keys counted by their
+/// top 16 bits, chunk by chunk, then only the keys of the median's bucket
+/// gathered and selected (the same value as selecting over all of them; no
+/// buffer of all the keys).
 pub(crate) fn global_median(plane: &Plane, valid: &[bool], step: usize) -> f32 {
     let step = step.max(1);
     let n = plane.data.len().min(valid.len());
     // Chunks of a multiple of `step` values: the samples are the chunks'.
     let chunk = step * (1usize << 16).div_ceil(step);
-    let keys: Vec<u32> = (0..n.div_ceil(chunk))
-        .into_par_iter()
-        .flat_map_iter(|c| {
-            (c * chunk..((c + 1) * chunk).min(n))
-                .step_by(step)
-                .filter(|&i| valid[i] && plane.data[i].is_finite())
-                .map(|i| unsigned_order_key(plane.data[i]))
-        })
-        .collect();
-    if keys.is_empty() {
-        return 0.0;
-    }
-    let m = keys.len() / 2;
+    let keys = |c: usize| {
+        (c * chunk..((c + 1) * chunk).min(n))
+            .step_by(step)
+            .filter(|&i| valid[i] && plane.data[i].is_finite())
+            .map(|i| unsigned_order_key(plane.data[i]))
+    };
     const BUCKETS: usize = 1 << 16;
-    let counts = keys
-        .par_chunks(1 << 18)
-        .map(|c| {
-            let mut h = vec![0u32; BUCKETS];
-            for &k in c {
-                h[(k >> 16) as usize] += 1;
-            }
-            h
-        })
+    let counts = (0..n.div_ceil(chunk))
+        .into_par_iter()
+        .fold(
+            || vec![0u32; BUCKETS],
+            |mut h, c| {
+                for k in keys(c) {
+                    h[(k >> 16) as usize] += 1;
+                }
+                h
+            },
+        )
         .reduce(
             || vec![0u32; BUCKETS],
             |mut a, b| {
@@ -121,16 +117,20 @@ pub(crate) fn global_median(plane: &Plane, valid: &[bool], step: usize) -> f32 {
                 a
             },
         );
+    let total: usize = counts.iter().map(|&c| c as usize).sum();
+    if total == 0 {
+        return 0.0;
+    }
+    let m = total / 2;
     // The bucket holding the m-th key, and the keys below it.
     let (mut bucket, mut below) = (0usize, 0usize);
     while below + counts[bucket] as usize <= m {
         below += counts[bucket] as usize;
         bucket += 1;
     }
-    let mut inside: Vec<u32> = keys
-        .par_iter()
-        .filter(|&&k| (k >> 16) as usize == bucket)
-        .copied()
+    let mut inside: Vec<u32> = (0..n.div_ceil(chunk))
+        .into_par_iter()
+        .flat_map_iter(|c| keys(c).filter(|&k| (k >> 16) as usize == bucket))
         .collect();
     let k = *inside.select_nth_unstable(m - below).1;
     from_total_order_key((k ^ 0x8000_0000) as i32)
