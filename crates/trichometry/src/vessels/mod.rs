@@ -567,7 +567,7 @@ fn stage(
             .into_par_iter()
             .map_init(RingScratch::default, |sc, b| {
                 let y0 = b * RING_BAND_ROWS;
-                let ring = ring_band(&c.labels, &c.ok, r, y0, (y0 + RING_BAND_ROWS).min(c.h), sc);
+                let ring = ring_band(&c.labels, c.ok, r, y0, (y0 + RING_BAND_ROWS).min(c.h), sc);
                 let o = y0 * cw;
                 ring.iter()
                     .map(|&(rl, k)| {

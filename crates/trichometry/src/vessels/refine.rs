@@ -1145,7 +1145,7 @@ fn prefetch_row(rgb: &LinearRgb, valid: &Mask, hair: &[bool], src: std::ops::Ran
 fn prefetch_coarse(c: &Coarse, claim: &[u32], cy: usize, cx: std::ops::RangeInclusive<usize>) {
     let r = cy * c.w + cx.start()..cy * c.w + cx.end() + 1;
     prefetch(claim, r.clone());
-    prefetch(&c.vseed, r);
+    prefetch(c.vseed, r);
 }
 
 /// A hint to bring `v[r]` into cache (one per 64-byte line); no effect on

@@ -612,7 +612,7 @@ pub(crate) fn coarse<'a>(
     let d = contrast_filled(
         hch.data,
         &bg_h,
-        &ok,
+        ok,
         w,
         h,
         (params.inpaint_sigma_um / um) as f32,
