@@ -557,6 +557,34 @@ fn stage(
             })
         })
         .collect();
+    // A shaft seen only in frame halves (no width samples) with an end on
+    // the end of a measured shaft (within that one's diameter) is that hair
+    // leaving the frame at a shallow angle: its body grazes the frame past
+    // the point where its axis leaves. The same hair, not another.
+    let ends_of = |t: &trace::Traced| [t.pts[0], t.pts[t.pts.len() - 1]];
+    let continues: Vec<bool> = pre
+        .iter()
+        .enumerate()
+        .map(|(i, a)| {
+            a.t.samples.is_empty()
+                && a.t.frame_halves > 0
+                && pre.iter().enumerate().any(|(j, b)| {
+                    let r2 = b.t.width * b.t.width;
+                    j != i
+                        && !b.t.samples.is_empty()
+                        && ends_of(&a.t).iter().any(|p| {
+                            ends_of(&b.t)
+                                .iter()
+                                .any(|q| (p[0] - q[0]).powi(2) + (p[1] - q[1]).powi(2) <= r2)
+                        })
+                })
+        })
+        .collect();
+    let pre: Vec<Pre> = pre
+        .into_iter()
+        .zip(continues)
+        .filter_map(|(p, c)| (!c).then_some(p))
+        .collect();
     // Follicle exits. A shaft leaves the skin through its follicular
     // opening: its absorbance ramps up over tens of µm from the exit (the
     // shaft rises out of the skin), while a cut or broken tip ends within
@@ -769,7 +797,8 @@ fn support(
         .samples
         .iter()
         .filter(|s| s.depth >= params.min_contrast)
-        .count();
+        .count()
+        + t.frame_halves;
     if good < 3 || (good as f32) < params.min_profile_support * t.attempts as f32 {
         return Err("profile_support");
     }

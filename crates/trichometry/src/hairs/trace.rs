@@ -31,8 +31,13 @@ pub(crate) struct Piece {
     pub depth: f32,
     /// Profile positions read (see [`profile::measure`]).
     pub attempts: usize,
-    /// Length (px) backed by two-edge profiles: samples × their spacing.
+    /// Length (px) backed by two-edge profiles: samples × their spacing
+    /// (frame halves included).
     pub profiled_px: f32,
+    /// Good half profiles where the shaft runs along the frame with its
+    /// axis within its radius of the edge ([`profile::frame_halves`]): they
+    /// back the piece as two-edge profiles do but give no width samples.
+    pub frame_halves: usize,
 }
 
 /// One traced shaft: its pieces in order (each oriented along the shaft).
@@ -53,6 +58,8 @@ pub(crate) struct Traced {
     pub attempts: usize,
     /// Length backed by two-edge profiles over all pieces (px).
     pub profiled_px: f32,
+    /// Good frame half profiles over all pieces ([`Piece::frame_halves`]).
+    pub frame_halves: usize,
 }
 
 /// The centreline pixels: the maxima of [`nms`].
@@ -831,7 +838,15 @@ pub(crate) fn pieces(det: &Detection, params: &HairParams, upp: f64) -> (Vec<Pie
             // texture), not a shaft. Short pieces between crossings that
             // could not be profiled are kept for joining.
             let min_depth = params.min_contrast;
-            let good = samples.iter().filter(|s| s.depth >= min_depth).count();
+            // A shaft along the frame with half of it in the image: half
+            // profiles back it (and give its rough diameter and depth).
+            let halves = if samples.len() < 3 {
+                profile::frame_halves(lum, &pts, width_guess, step, skip, &excluded, min_depth)
+            } else {
+                profile::FrameHalves::NONE
+            };
+            let attempts = attempts + halves.attempts;
+            let good = samples.iter().filter(|s| s.depth >= min_depth).count() + halves.good;
             if attempts >= 3 && (good as f32) < params.min_profile_support * attempts as f32 {
                 return None;
             }
@@ -839,10 +854,16 @@ pub(crate) fn pieces(det: &Detection, params: &HairParams, upp: f64) -> (Vec<Pie
             let mut dv: Vec<f32> = samples.iter().map(|s| s.depth).collect();
             let width = if wv.len() >= 2 {
                 profile::median(&mut wv)
+            } else if halves.good >= 2 {
+                halves.width_px
             } else {
                 width_guess
             };
-            let depth = profile::median(&mut dv);
+            let depth = if dv.is_empty() && halves.good > 0 {
+                halves.depth
+            } else {
+                profile::median(&mut dv)
+            };
             let _ = upp;
             // The profiles' sub-pixel centres are a better centreline than
             // the detection grid; the ends move with their nearest sample.
@@ -873,6 +894,7 @@ pub(crate) fn pieces(det: &Detection, params: &HairParams, upp: f64) -> (Vec<Pie
                 depth,
                 attempts,
                 profiled_px: good as f32 * step,
+                frame_halves: halves.good,
             })
         })
         .collect();
@@ -1150,6 +1172,7 @@ pub(crate) fn assemble(pieces: &[Piece], chain: &[(usize, bool)]) -> Traced {
         chain: chain.to_vec(),
         attempts: chain.iter().map(|&(pi, _)| pieces[pi].attempts).sum(),
         profiled_px: chain.iter().map(|&(pi, _)| pieces[pi].profiled_px).sum(),
+        frame_halves: chain.iter().map(|&(pi, _)| pieces[pi].frame_halves).sum(),
     }
 }
 
