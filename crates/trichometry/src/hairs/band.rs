@@ -349,7 +349,7 @@ fn part(band: &Piece, side: f32, share: f32) -> Piece {
         depth: band.depth,
         attempts: band.attempts,
         profiled_px: band.profiled_px,
-        frame_halves: band.frame_halves,
+        frame: band.frame,
     }
 }
 
@@ -381,7 +381,7 @@ mod tests {
             depth: 0.8,
             attempts: n,
             profiled_px: len,
-            frame_halves: 0,
+            frame: profile::FrameHalves::NONE,
         }
     }
 

@@ -866,7 +866,20 @@ fn rejection(
     }
     // Darker than the skin, not only than its sides: the skin between
     // bright structures (dots, scales, glare) is a valley, not a shaft.
-    let sk = skin_relative_absorbance(input, near_hair, f, &t.samples, upp);
+    // A shaft seen only in frame halves is tested along its centreline
+    // (its core, by the frame).
+    let on_axis: Vec<profile::WidthSample>;
+    let at = if t.samples.is_empty() && t.frame_halves > 0 {
+        on_axis = profile::arc_lengths(&t.pts)
+            .into_iter()
+            .zip(&t.pts)
+            .map(|(arc_px, &centre)| profile::WidthSample::at(arc_px, centre))
+            .collect();
+        &on_axis
+    } else {
+        &t.samples
+    };
+    let sk = skin_relative_absorbance(input, near_hair, f, at, upp);
     if sk.is_some_and(|a| a < params.min_skin_depth_ratio * t.depth) {
         return Err("skin_depth");
     }

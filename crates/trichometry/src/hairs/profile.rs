@@ -90,6 +90,19 @@ pub(crate) struct WidthSample {
 }
 
 impl WidthSample {
+    /// A position on a centreline with no profile read (widths and depth
+    /// NaN).
+    pub(crate) fn at(arc_px: f32, centre: [f32; 2]) -> Self {
+        WidthSample {
+            arc_px,
+            centre,
+            width_px: f32::NAN,
+            depth: f32::NAN,
+            fwhm_px: f32::NAN,
+            w80_px: f32::NAN,
+            w20_px: f32::NAN,
+        }
+    }
     /// Set the diameter for a PSF of `sigma` px ([`diameter_px`]).
     pub(crate) fn set_sigma(&mut self, sigma: f32) {
         self.width_px = diameter_px(self.fwhm_px, self.w80_px, sigma);

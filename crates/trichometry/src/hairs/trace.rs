@@ -34,10 +34,12 @@ pub(crate) struct Piece {
     /// Length (px) backed by two-edge profiles: samples × their spacing
     /// (frame halves included).
     pub profiled_px: f32,
-    /// Good half profiles where the shaft runs along the frame with its
-    /// axis within its radius of the edge ([`profile::frame_halves`]): they
-    /// back the piece as two-edge profiles do but give no width samples.
-    pub frame_halves: usize,
+    /// Half profiles where the piece runs along the frame with its axis
+    /// within its radius of the edge ([`profile::frame_halves`]; none
+    /// unless at least three are good): they back the piece as two-edge
+    /// profiles do (counted in `attempts` and `profiled_px`) but give no
+    /// width samples; its shaft's rough diameter and depth when it has none.
+    pub frame: profile::FrameHalves,
 }
 
 /// One traced shaft: its pieces in order (each oriented along the shaft).
@@ -838,32 +840,29 @@ pub(crate) fn pieces(det: &Detection, params: &HairParams, upp: f64) -> (Vec<Pie
             // texture), not a shaft. Short pieces between crossings that
             // could not be profiled are kept for joining.
             let min_depth = params.min_contrast;
-            // A shaft along the frame with half of it in the image: half
-            // profiles back it (and give its rough diameter and depth).
-            let halves = if samples.len() < 3 {
+            let good = samples.iter().filter(|s| s.depth >= min_depth).count();
+            if attempts >= 3 && (good as f32) < params.min_profile_support * attempts as f32 {
+                return None;
+            }
+            // A shaft along the frame with half of it in the image.
+            let frame = if samples.len() < 3 {
                 profile::frame_halves(lum, &pts, width_guess, step, skip, &excluded, min_depth)
             } else {
                 profile::FrameHalves::NONE
             };
-            let attempts = attempts + halves.attempts;
-            let good = samples.iter().filter(|s| s.depth >= min_depth).count() + halves.good;
-            if attempts >= 3 && (good as f32) < params.min_profile_support * attempts as f32 {
-                return None;
-            }
+            let frame = if frame.good >= 3 {
+                frame
+            } else {
+                profile::FrameHalves::NONE
+            };
             let mut wv: Vec<f32> = samples.iter().map(|s| s.width_px).collect();
             let mut dv: Vec<f32> = samples.iter().map(|s| s.depth).collect();
             let width = if wv.len() >= 2 {
                 profile::median(&mut wv)
-            } else if halves.good >= 2 {
-                halves.width_px
             } else {
                 width_guess
             };
-            let depth = if dv.is_empty() && halves.good > 0 {
-                halves.depth
-            } else {
-                profile::median(&mut dv)
-            };
+            let depth = profile::median(&mut dv);
             let _ = upp;
             // The profiles' sub-pixel centres are a better centreline than
             // the detection grid; the ends move with their nearest sample.
@@ -892,9 +891,9 @@ pub(crate) fn pieces(det: &Detection, params: &HairParams, upp: f64) -> (Vec<Pie
                 samples,
                 width,
                 depth,
-                attempts,
-                profiled_px: good as f32 * step,
-                frame_halves: halves.good,
+                attempts: attempts + frame.attempts,
+                profiled_px: (good + frame.good) as f32 * step,
+                frame,
             })
         })
         .collect();
@@ -1145,17 +1144,23 @@ pub(crate) fn assemble(pieces: &[Piece], chain: &[(usize, bool)]) -> Traced {
     }
     let mut wv: Vec<f32> = samples.iter().map(|s| s.width_px).collect();
     let mut dv: Vec<f32> = samples.iter().map(|s| s.depth).collect();
-    // Without samples: the length-weighted guess of the pieces.
+    // Without samples: the length-weighted guess of the pieces (their
+    // frame halves' estimates where they have them).
+    let frame_halves: usize = chain.iter().map(|&(pi, _)| pieces[pi].frame.good).sum();
+    let or_frame = |p: &Piece, v: f32, f: f32| if p.frame.good > 0 { f } else { v };
     let width = if wv.len() >= 2 {
         profile::median(&mut wv)
     } else {
-        let mut ws: Vec<f32> = chain.iter().map(|&(pi, _)| pieces[pi].width).collect();
+        let mut ws: Vec<f32> = chain
+            .iter()
+            .map(|&(pi, _)| or_frame(&pieces[pi], pieces[pi].width, pieces[pi].frame.width_px))
+            .collect();
         profile::median(&mut ws)
     };
     let depth = if dv.is_empty() {
         let mut ds: Vec<f32> = chain
             .iter()
-            .map(|&(pi, _)| pieces[pi].depth)
+            .map(|&(pi, _)| or_frame(&pieces[pi], pieces[pi].depth, pieces[pi].frame.depth))
             .filter(|d| d.is_finite())
             .collect();
         profile::median(&mut ds)
@@ -1172,7 +1177,7 @@ pub(crate) fn assemble(pieces: &[Piece], chain: &[(usize, bool)]) -> Traced {
         chain: chain.to_vec(),
         attempts: chain.iter().map(|&(pi, _)| pieces[pi].attempts).sum(),
         profiled_px: chain.iter().map(|&(pi, _)| pieces[pi].profiled_px).sum(),
-        frame_halves: chain.iter().map(|&(pi, _)| pieces[pi].frame_halves).sum(),
+        frame_halves,
     }
 }
 
