@@ -16,7 +16,13 @@
 //!    of the peak; the image's blur (Gaussian PSF σ) is estimated from the
 //!    pieces at least 4 px wide; median (provisional) width per piece. Pieces (and shafts) without two-edge profiles of some contrast
 //!    on a fair share of their length are ridge-like skin (mottling,
-//!    erythema patches, texture), not hair, and are dropped.
+//!    erythema patches, texture), not hair, and are dropped. A piece
+//!    along the frame with its axis within its radius of the edge (half
+//!    of the shaft in the image) is backed by one-edge half profiles
+//!    instead (`profile::frame_halves`: no width samples, a rough
+//!    diameter); a shaft seen only so must be darker than the skin along
+//!    its axis, and is dropped as the same hair when it starts at the end
+//!    of a measured shaft (one leaving the frame at a shallow angle).
 //! 4. `trace::join`: pieces are rejoined across crossings and gaps by
 //!    direction continuity (anti-parallel end directions, small lateral
 //!    offset, similar widths where both pieces have width profiles), greedily

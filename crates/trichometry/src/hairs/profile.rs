@@ -1580,7 +1580,7 @@ fn runs_along_frame(e: [f32; 2], t: [f32; 2], w: f32, h: f32) -> bool {
 
 /// The half profiles of a piece running along the frame with its axis
 /// within its radius of the edge ([`frame_halves`]).
-#[derive(Debug, Clone, Copy, PartialEq)]
+#[derive(Debug, Clone, Copy)]
 pub(crate) struct FrameHalves {
     /// Positions where the shaft window is cut by the frame on one side
     /// and the other side's background is in the image.
@@ -1634,7 +1634,27 @@ pub(crate) fn frame_halves(
     excluded: &dyn Fn(f32, f32) -> bool,
     min_depth: f32,
 ) -> FrameHalves {
-    let mut r = frame_halves_with(lum, pts, width_guess_px, step_px, skip_px, excluded, min_depth);
+    // Only a piece coming within its shaft window of the frame.
+    let (w, h) = lum.size();
+    let reach = 1.1 * width_guess_px.max(1.0) + 2.0;
+    let near = |p: &[f32; 2]| {
+        p[0] < reach
+            || p[1] < reach
+            || p[0] > w as f32 - 1.0 - reach
+            || p[1] > h as f32 - 1.0 - reach
+    };
+    if !pts.iter().any(near) {
+        return FrameHalves::NONE;
+    }
+    let mut r = frame_halves_with(
+        lum,
+        pts,
+        width_guess_px,
+        step_px,
+        skip_px,
+        excluded,
+        min_depth,
+    );
     let narrower = 2.0 * r.width_px / FRAME_HALF_DIAMETER;
     if r.good >= 1 && narrower < 0.7 * width_guess_px {
         let r2 = frame_halves_with(lum, pts, narrower, step_px, skip_px, excluded, min_depth);
@@ -1695,10 +1715,7 @@ fn frame_halves_with(
             continue;
         }
         let nrm = [-t[1], t[0]];
-        let (dl, dr) = (
-            to_frame(c, [-nrm[0], -nrm[1]]),
-            to_frame(c, nrm),
-        );
+        let (dl, dr) = (to_frame(c, [-nrm[0], -nrm[1]]), to_frame(c, nrm));
         // One side cut within the shaft window, the other's background in.
         let sgn = if dr < inner && dl >= outer {
             1.0
@@ -1708,7 +1725,10 @@ fn frame_halves_with(
             continue;
         };
         let cut = dr.min(dl);
-        let beyond = [c[0] + sgn * nrm[0] * (cut + 1.0), c[1] + sgn * nrm[1] * (cut + 1.0)];
+        let beyond = [
+            c[0] + sgn * nrm[0] * (cut + 1.0),
+            c[1] + sgn * nrm[1] * (cut + 1.0),
+        ];
         if !runs_along_frame(beyond, t, w, h) {
             continue;
         }
@@ -2221,6 +2241,29 @@ mod tests {
                 assert!((s.depth - 0.6).abs() < 0.01);
             }
         }
+    }
+
+    /// A bar along the frame with its axis on the last column (half of it
+    /// in the image): [`measure`] reads no profile (the shaft window is
+    /// cut), [`frame_halves`] backs it and gives its diameter within a
+    /// third; a bar inside the image gives no half profiles.
+    #[test]
+    fn half_a_bar_at_the_frame_backs_the_piece() {
+        let wd = 10.0;
+        let p = bar(wd, 79.0);
+        // The detection centreline snaps to the frame; guessed wide.
+        let pts = vec![[78.0, 0.0], [78.0, 39.0]];
+        let mut out = Vec::new();
+        measure(&p, &pts, 2.0 * wd, 2.0, 5.0, &|_, _| false, None, &mut out);
+        assert!(out.is_empty(), "{}", out.len());
+        let r = frame_halves(&p, &pts, 2.0 * wd, 2.0, 5.0, &|_, _| false, 0.04);
+        assert!(r.good > 8 && r.good == r.attempts, "{r:?}");
+        assert!((r.width_px / wd - 1.0).abs() <= 1.0 / 3.0, "{r:?}");
+        assert!((r.depth - 0.6).abs() < 0.01, "{r:?}");
+        let inside = bar(wd, 40.0);
+        let pts = vec![[40.0, 0.0], [40.0, 39.0]];
+        let r = frame_halves(&inside, &pts, wd, 2.0, 5.0, &|_, _| false, 0.04);
+        assert_eq!((r.attempts, r.good), (0, 0), "{r:?}");
     }
 
     /// The two subsets of [`Spacing`]'s positions read together exactly
