@@ -349,6 +349,7 @@ fn part(band: &Piece, side: f32, share: f32) -> Piece {
         depth: band.depth,
         attempts: band.attempts,
         profiled_px: band.profiled_px,
+        frame: band.frame,
     }
 }
 
@@ -380,6 +381,7 @@ mod tests {
             depth: 0.8,
             attempts: n,
             profiled_px: len,
+            frame: profile::FrameHalves::NONE,
         }
     }
 

@@ -16,7 +16,13 @@
 //!    of the peak; the image's blur (Gaussian PSF σ) is estimated from the
 //!    pieces at least 4 px wide; median (provisional) width per piece. Pieces (and shafts) without two-edge profiles of some contrast
 //!    on a fair share of their length are ridge-like skin (mottling,
-//!    erythema patches, texture), not hair, and are dropped.
+//!    erythema patches, texture), not hair, and are dropped. A piece
+//!    along the frame with its axis within its radius of the edge (half
+//!    of the shaft in the image) is backed by one-edge half profiles
+//!    instead (`profile::frame_halves`: no width samples, a rough
+//!    diameter); a shaft seen only so must be darker than the skin along
+//!    its axis, and is dropped as the same hair when it starts at the end
+//!    of a measured shaft (one leaving the frame at a shallow angle).
 //! 4. `trace::join`: pieces are rejoined across crossings and gaps by
 //!    direction continuity (anti-parallel end directions, small lateral
 //!    offset, similar widths where both pieces have width profiles), greedily
@@ -557,6 +563,34 @@ fn stage(
             })
         })
         .collect();
+    // A shaft seen only in frame halves (no width samples) with an end on
+    // the end of a measured shaft (within that one's diameter) is that hair
+    // leaving the frame at a shallow angle: its body grazes the frame past
+    // the point where its axis leaves. The same hair, not another.
+    let ends_of = |t: &trace::Traced| [t.pts[0], t.pts[t.pts.len() - 1]];
+    let continues: Vec<bool> = pre
+        .iter()
+        .enumerate()
+        .map(|(i, a)| {
+            a.t.samples.is_empty()
+                && a.t.frame_halves > 0
+                && pre.iter().enumerate().any(|(j, b)| {
+                    let r2 = b.t.width * b.t.width;
+                    j != i
+                        && !b.t.samples.is_empty()
+                        && ends_of(&a.t).iter().any(|p| {
+                            ends_of(&b.t)
+                                .iter()
+                                .any(|q| (p[0] - q[0]).powi(2) + (p[1] - q[1]).powi(2) <= r2)
+                        })
+                })
+        })
+        .collect();
+    let pre: Vec<Pre> = pre
+        .into_iter()
+        .zip(continues)
+        .filter_map(|(p, c)| (!c).then_some(p))
+        .collect();
     // Follicle exits. A shaft leaves the skin through its follicular
     // opening: its absorbance ramps up over tens of µm from the exit (the
     // shaft rises out of the skin), while a cut or broken tip ends within
@@ -769,7 +803,8 @@ fn support(
         .samples
         .iter()
         .filter(|s| s.depth >= params.min_contrast)
-        .count();
+        .count()
+        + t.frame_halves;
     if good < 3 || (good as f32) < params.min_profile_support * t.attempts as f32 {
         return Err("profile_support");
     }
@@ -837,7 +872,20 @@ fn rejection(
     }
     // Darker than the skin, not only than its sides: the skin between
     // bright structures (dots, scales, glare) is a valley, not a shaft.
-    let sk = skin_relative_absorbance(input, near_hair, f, &t.samples, upp);
+    // A shaft seen only in frame halves is tested along its centreline
+    // (its core, by the frame).
+    let on_axis: Vec<profile::WidthSample>;
+    let at = if t.samples.is_empty() && t.frame_halves > 0 {
+        on_axis = profile::arc_lengths(&t.pts)
+            .into_iter()
+            .zip(&t.pts)
+            .map(|(arc_px, &centre)| profile::WidthSample::at(arc_px, centre))
+            .collect();
+        &on_axis
+    } else {
+        &t.samples
+    };
+    let sk = skin_relative_absorbance(input, near_hair, f, at, upp);
     if sk.is_some_and(|a| a < params.min_skin_depth_ratio * t.depth) {
         return Err("skin_depth");
     }

@@ -90,6 +90,19 @@ pub(crate) struct WidthSample {
 }
 
 impl WidthSample {
+    /// A position on a centreline with no profile read (widths and depth
+    /// NaN).
+    pub(crate) fn at(arc_px: f32, centre: [f32; 2]) -> Self {
+        WidthSample {
+            arc_px,
+            centre,
+            width_px: f32::NAN,
+            depth: f32::NAN,
+            fwhm_px: f32::NAN,
+            w80_px: f32::NAN,
+            w20_px: f32::NAN,
+        }
+    }
     /// Set the diameter for a PSF of `sigma` px ([`diameter_px`]).
     pub(crate) fn set_sigma(&mut self, sigma: f32) {
         self.width_px = diameter_px(self.fwhm_px, self.w80_px, sigma);
@@ -1390,13 +1403,7 @@ fn measure_at(
         // Only where the shaft runs along the frame (within 30° of the edge
         // that cuts the profile): a shaft meeting the frame at an angle has
         // two-sided profiles a little further in.
-        let along = |u: f32| {
-            let e = at(u);
-            let cos30 = 0.866;
-            let cut_x = e[0] < 1.0 || e[0] > w - 2.0;
-            let cut_y = e[1] < 1.0 || e[1] > h - 2.0;
-            (!cut_x || t[1].abs() >= cos30) && (!cut_y || t[0].abs() >= cos30)
-        };
+        let along = |u: f32| runs_along_frame(at(u), t, w, h);
         let (left_in, right_in) = (inside(-outer), inside(outer));
         if !(inside(-inner) && inside(inner))
             || !(left_in || right_in)
@@ -1559,6 +1566,239 @@ fn measure_at(
         });
     }
     attempts
+}
+
+/// Whether a shaft with unit tangent `t` runs along the edge of the
+/// `w` × `h` frame that the point `e` (beyond the frame) lies past: within
+/// 30° of it.
+fn runs_along_frame(e: [f32; 2], t: [f32; 2], w: f32, h: f32) -> bool {
+    let cos30 = 0.866;
+    let cut_x = e[0] < 1.0 || e[0] > w - 2.0;
+    let cut_y = e[1] < 1.0 || e[1] > h - 2.0;
+    (!cut_x || t[1].abs() >= cos30) && (!cut_y || t[0].abs() >= cos30)
+}
+
+/// The half profiles of a piece running along the frame with its axis
+/// within its radius of the edge ([`frame_halves`]).
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct FrameHalves {
+    /// Positions where the shaft window is cut by the frame on one side
+    /// and the other side's background is in the image.
+    pub attempts: usize,
+    /// Of those, the profiles dark from the skin on the inner side out to
+    /// the frame, at least `min_depth` deep.
+    pub good: usize,
+    /// Diameter estimate (px): 1.5 × the median visible dark extent (NaN
+    /// without good profiles).
+    pub width_px: f32,
+    /// Median depth of the good profiles (NaN without).
+    pub depth: f32,
+}
+
+impl FrameHalves {
+    /// No half profiles read.
+    pub(crate) const NONE: FrameHalves = FrameHalves {
+        attempts: 0,
+        good: 0,
+        width_px: f32::NAN,
+        depth: f32::NAN,
+    };
+}
+
+/// Share of a frame-cut shaft's diameter taken as seen: its visible dark
+/// extent (the inner half-depth edge to the frame) lies between its radius
+/// (axis on the edge) and its diameter (far edge on the edge); the middle
+/// of that range, so the estimate is within a third of the truth.
+const FRAME_HALF_DIAMETER: f32 = 1.5;
+
+/// Profiles of a shaft whose axis runs along the frame within its radius
+/// of the edge: only its inner half is in the image, so [`measure`] reads
+/// none (its shaft window is cut), and the hair would be lost though its
+/// axis is in the field. At each position of [`measure`]'s spacing where
+/// the shaft window is cut by the frame on one side (the shaft within 30°
+/// of that edge) and the background on the other side is in the image:
+/// against that background, the profile must fall from the skin (flat out
+/// to the window's edge, as [`measure`]'s frame-cut side) to a dark core
+/// that stays above half its depth out to the frame. Such profiles show
+/// one edge, so they give no width samples; they back the piece as two-edge
+/// profiles do, and the visible extent gives a rough diameter
+/// ([`FRAME_HALF_DIAMETER`]). Read once with the guess and again with
+/// twice the visible extent when that is far narrower (a shaft at the
+/// frame is detected at the widest scale).
+pub(crate) fn frame_halves(
+    lum: &impl Intensity,
+    pts: &[[f32; 2]],
+    width_guess_px: f32,
+    step_px: f32,
+    skip_px: f32,
+    excluded: &dyn Fn(f32, f32) -> bool,
+    min_depth: f32,
+) -> FrameHalves {
+    // Only a piece coming within its shaft window of the frame.
+    let (w, h) = lum.size();
+    let reach = 1.1 * width_guess_px.max(1.0) + 2.0;
+    let near = |p: &[f32; 2]| {
+        p[0] < reach
+            || p[1] < reach
+            || p[0] > w as f32 - 1.0 - reach
+            || p[1] > h as f32 - 1.0 - reach
+    };
+    if !pts.iter().any(near) {
+        return FrameHalves::NONE;
+    }
+    let mut r = frame_halves_with(
+        lum,
+        pts,
+        width_guess_px,
+        step_px,
+        skip_px,
+        excluded,
+        min_depth,
+    );
+    let narrower = 2.0 * r.width_px / FRAME_HALF_DIAMETER;
+    if r.good >= 1 && narrower < 0.7 * width_guess_px {
+        let r2 = frame_halves_with(lum, pts, narrower, step_px, skip_px, excluded, min_depth);
+        if r2.good >= r.good {
+            r = r2;
+        }
+    }
+    r
+}
+
+/// [`frame_halves`] with one window size.
+fn frame_halves_with(
+    lum: &impl Intensity,
+    pts: &[[f32; 2]],
+    width_guess_px: f32,
+    step_px: f32,
+    skip_px: f32,
+    excluded: &dyn Fn(f32, f32) -> bool,
+    min_depth: f32,
+) -> FrameHalves {
+    let mut res = FrameHalves::NONE;
+    if pts.len() < 2 {
+        return res;
+    }
+    let arc = arc_lengths(pts);
+    let total = *arc.last().unwrap_or(&0.0);
+    let wg = width_guess_px.max(1.0);
+    // The window of `measure`.
+    let inner = 1.1 * wg + 2.0;
+    let outer = inner + (0.5 * wg).max(3.0);
+    let du = (wg / 12.0).clamp(0.25, 1.0);
+    let n = (outer / du).ceil() as i32;
+    let kin = (inner / du).floor() as i32;
+    let mut prof = vec![0.0f32; (2 * n + 1) as usize];
+    let mut bg = Vec::with_capacity(n as usize);
+    let (mut extents, mut depths) = (Vec::new(), Vec::new());
+    let win = (0.5 * wg).max(3.0);
+    let (w, h) = lum.size();
+    let (w, h) = (w as f32, h as f32);
+    // Distance from `c` along `d` to the last pixel centres.
+    let to_frame = |c: [f32; 2], d: [f32; 2]| {
+        let mut t = f32::INFINITY;
+        for (ci, di, hi) in [(c[0], d[0], w - 1.0), (c[1], d[1], h - 1.0)] {
+            if di > 1e-6 {
+                t = t.min((hi - ci) / di);
+            } else if di < -1e-6 {
+                t = t.min(-ci / di);
+            }
+        }
+        t
+    };
+    let mut s = skip_px;
+    while s <= total - skip_px {
+        let here = s;
+        s += step_px;
+        let (c, t) = point_and_tangent(pts, &arc, here, win);
+        if excluded(c[0], c[1]) || c[0] < 0.0 || c[1] < 0.0 || c[0] > w - 1.0 || c[1] > h - 1.0 {
+            continue;
+        }
+        let nrm = [-t[1], t[0]];
+        let (dl, dr) = (to_frame(c, [-nrm[0], -nrm[1]]), to_frame(c, nrm));
+        // One side cut within the shaft window, the other's background in.
+        let sgn = if dr < inner && dl >= outer {
+            1.0
+        } else if dl < inner && dr >= outer {
+            -1.0
+        } else {
+            continue;
+        };
+        let cut = dr.min(dl);
+        let beyond = [
+            c[0] + sgn * nrm[0] * (cut + 1.0),
+            c[1] + sgn * nrm[1] * (cut + 1.0),
+        ];
+        if !runs_along_frame(beyond, t, w, h) {
+            continue;
+        }
+        res.attempts += 1;
+        lum.profile(c, nrm, t, du, n, &mut prof);
+        // Oriented: j > 0 towards the frame.
+        let v = |j: i32| prof[(sgn as i32 * j + n) as usize];
+        bg.clear();
+        bg.extend((kin..=n).map(|j| v(-j)));
+        let b = median(&mut bg);
+        if b.is_nan() || b <= 0.0 {
+            continue;
+        }
+        let a = |j: i32| 1.0 - v(j) / b;
+        let jf = ((cut / du).floor() as i32).min(n);
+        if jf < -kin {
+            continue;
+        }
+        let (mut jp, mut peak) = (0, f32::MIN);
+        for j in -kin..=jf {
+            if a(j) > peak {
+                peak = a(j);
+                jp = j;
+            }
+        }
+        if peak.is_nan() || peak <= 0.0 {
+            continue;
+        }
+        let (mut sum, mut cnt) = (0.0f32, 0u32);
+        for j in -kin..=jf {
+            if a(j) >= 0.9 * peak {
+                sum += a(j);
+                cnt += 1;
+            }
+        }
+        let depth = sum / cnt.max(1) as f32;
+        let half = 0.5 * depth;
+        // Dark out to the frame.
+        if (jp..=jf).any(|j| a(j) < half) {
+            continue;
+        }
+        // The inner edge, and skin beyond it out to the window's edge.
+        let mut jl = jp;
+        while jl > -kin && a(jl) >= half {
+            jl -= 1;
+        }
+        if a(jl) >= half {
+            continue;
+        }
+        let l2 = 0.2 * depth;
+        let mut jl2 = jl;
+        while jl2 > -kin && a(jl2) >= l2 {
+            jl2 -= 1;
+        }
+        if (-kin..=jl2).any(|j| a(j).abs() >= l2) {
+            continue;
+        }
+        let xl = {
+            let (a0, a1) = (a(jl), a(jl + 1));
+            jl as f32 + (half - a0) / (a1 - a0)
+        } * du;
+        if depth >= min_depth {
+            res.good += 1;
+            extents.push(cut + 0.5 - xl);
+            depths.push(depth);
+        }
+    }
+    res.width_px = FRAME_HALF_DIAMETER * median(&mut extents);
+    res.depth = median(&mut depths);
+    res
 }
 
 #[cfg(test)]
@@ -2001,6 +2241,29 @@ mod tests {
                 assert!((s.depth - 0.6).abs() < 0.01);
             }
         }
+    }
+
+    /// A bar along the frame with its axis on the last column (half of it
+    /// in the image): [`measure`] reads no profile (the shaft window is
+    /// cut), [`frame_halves`] backs it and gives its diameter within a
+    /// third; a bar inside the image gives no half profiles.
+    #[test]
+    fn half_a_bar_at_the_frame_backs_the_piece() {
+        let wd = 10.0;
+        let p = bar(wd, 79.0);
+        // The detection centreline snaps to the frame; guessed wide.
+        let pts = vec![[78.0, 0.0], [78.0, 39.0]];
+        let mut out = Vec::new();
+        measure(&p, &pts, 2.0 * wd, 2.0, 5.0, &|_, _| false, None, &mut out);
+        assert!(out.is_empty(), "{}", out.len());
+        let r = frame_halves(&p, &pts, 2.0 * wd, 2.0, 5.0, &|_, _| false, 0.04);
+        assert!(r.good > 8 && r.good == r.attempts, "{r:?}");
+        assert!((r.width_px / wd - 1.0).abs() <= 1.0 / 3.0, "{r:?}");
+        assert!((r.depth - 0.6).abs() < 0.01, "{r:?}");
+        let inside = bar(wd, 40.0);
+        let pts = vec![[40.0, 0.0], [40.0, 39.0]];
+        let r = frame_halves(&inside, &pts, wd, 2.0, 5.0, &|_, _| false, 0.04);
+        assert_eq!((r.attempts, r.good), (0, 0), "{r:?}");
     }
 
     /// The two subsets of [`Spacing`]'s positions read together exactly

@@ -31,8 +31,15 @@ pub(crate) struct Piece {
     pub depth: f32,
     /// Profile positions read (see [`profile::measure`]).
     pub attempts: usize,
-    /// Length (px) backed by two-edge profiles: samples × their spacing.
+    /// Length (px) backed by two-edge profiles: samples × their spacing
+    /// (frame halves included).
     pub profiled_px: f32,
+    /// Half profiles where the piece runs along the frame with its axis
+    /// within its radius of the edge ([`profile::frame_halves`]; none
+    /// unless at least three are good): they back the piece as two-edge
+    /// profiles do (counted in `attempts` and `profiled_px`) but give no
+    /// width samples; its shaft's rough diameter and depth when it has none.
+    pub frame: profile::FrameHalves,
 }
 
 /// One traced shaft: its pieces in order (each oriented along the shaft).
@@ -53,6 +60,8 @@ pub(crate) struct Traced {
     pub attempts: usize,
     /// Length backed by two-edge profiles over all pieces (px).
     pub profiled_px: f32,
+    /// Good frame half profiles over all pieces ([`Piece::frame_halves`]).
+    pub frame_halves: usize,
 }
 
 /// The centreline pixels: the maxima of [`nms`].
@@ -835,6 +844,17 @@ pub(crate) fn pieces(det: &Detection, params: &HairParams, upp: f64) -> (Vec<Pie
             if attempts >= 3 && (good as f32) < params.min_profile_support * attempts as f32 {
                 return None;
             }
+            // A shaft along the frame with half of it in the image.
+            let frame = if samples.len() < 3 {
+                profile::frame_halves(lum, &pts, width_guess, step, skip, &excluded, min_depth)
+            } else {
+                profile::FrameHalves::NONE
+            };
+            let frame = if frame.good >= 3 {
+                frame
+            } else {
+                profile::FrameHalves::NONE
+            };
             let mut wv: Vec<f32> = samples.iter().map(|s| s.width_px).collect();
             let mut dv: Vec<f32> = samples.iter().map(|s| s.depth).collect();
             let width = if wv.len() >= 2 {
@@ -871,8 +891,9 @@ pub(crate) fn pieces(det: &Detection, params: &HairParams, upp: f64) -> (Vec<Pie
                 samples,
                 width,
                 depth,
-                attempts,
-                profiled_px: good as f32 * step,
+                attempts: attempts + frame.attempts,
+                profiled_px: (good + frame.good) as f32 * step,
+                frame,
             })
         })
         .collect();
@@ -1123,17 +1144,23 @@ pub(crate) fn assemble(pieces: &[Piece], chain: &[(usize, bool)]) -> Traced {
     }
     let mut wv: Vec<f32> = samples.iter().map(|s| s.width_px).collect();
     let mut dv: Vec<f32> = samples.iter().map(|s| s.depth).collect();
-    // Without samples: the length-weighted guess of the pieces.
+    // Without samples: the length-weighted guess of the pieces (their
+    // frame halves' estimates where they have them).
+    let frame_halves: usize = chain.iter().map(|&(pi, _)| pieces[pi].frame.good).sum();
+    let or_frame = |p: &Piece, v: f32, f: f32| if p.frame.good > 0 { f } else { v };
     let width = if wv.len() >= 2 {
         profile::median(&mut wv)
     } else {
-        let mut ws: Vec<f32> = chain.iter().map(|&(pi, _)| pieces[pi].width).collect();
+        let mut ws: Vec<f32> = chain
+            .iter()
+            .map(|&(pi, _)| or_frame(&pieces[pi], pieces[pi].width, pieces[pi].frame.width_px))
+            .collect();
         profile::median(&mut ws)
     };
     let depth = if dv.is_empty() {
         let mut ds: Vec<f32> = chain
             .iter()
-            .map(|&(pi, _)| pieces[pi].depth)
+            .map(|&(pi, _)| or_frame(&pieces[pi], pieces[pi].depth, pieces[pi].frame.depth))
             .filter(|d| d.is_finite())
             .collect();
         profile::median(&mut ds)
@@ -1150,6 +1177,7 @@ pub(crate) fn assemble(pieces: &[Piece], chain: &[(usize, bool)]) -> Traced {
         chain: chain.to_vec(),
         attempts: chain.iter().map(|&(pi, _)| pieces[pi].attempts).sum(),
         profiled_px: chain.iter().map(|&(pi, _)| pieces[pi].profiled_px).sum(),
+        frame_halves,
     }
 }
 
