@@ -464,87 +464,8 @@ fn branches(m: &Mask, x: usize, y: usize) -> usize {
     }
 }
 
-/// Radius (detection px) of the disc cut out of the thin set around a
-/// junction pixel: 1.5 σ of its ridge scale, at least 1.5 px.
-fn cut_radius(det: &Detection, x: usize, y: usize) -> f32 {
-    (1.5 * det.scale.data[y * det.scale.width + x]).max(1.5)
-}
-
-/// Number of branches of the thin set that leave the disc of radius `r`
-/// around (x, y) from it: the pixels connected to (x, y) within the disc of
-/// radius `r + 2`, counted as 8-connected components in the ring
-/// `r < d ≤ r + 2` (two pixels wide, so that no 8-connected line crosses it
-/// unseen); other lines passing through the ring do not count. `None` when
-/// the ring leaves the image (branches beyond the frame are unseen).
-fn branches_beyond(m: &Mask, x: usize, y: usize, r: f32) -> Option<usize> {
-    let (w, h) = (m.width as i64, m.height as i64);
-    let ro = r + 2.0;
-    let ri = ro.ceil() as i64;
-    if (x as i64) < ri || (y as i64) < ri || x as i64 + ri >= w || y as i64 + ri >= h {
-        // The ring leaves the image: branches beyond the frame unseen.
-        return None;
-    }
-    let side = (2 * ri + 1) as usize;
-    // Local window: 0 off the set or outside the disc of radius `ro`,
-    // 1 on it, 2 reached from (x, y).
-    let mut win = vec![0u8; side * side];
-    for dy in -ri..=ri {
-        for dx in -ri..=ri {
-            let (xx, yy) = (x as i64 + dx, y as i64 + dy);
-            if ((dx * dx + dy * dy) as f32) <= ro * ro && m.data[(yy * w + xx) as usize] {
-                win[(dy + ri) as usize * side + (dx + ri) as usize] = 1;
-            }
-        }
-    }
-    let at = |dx: i64, dy: i64| (dy + ri) as usize * side + (dx + ri) as usize;
-    let mut stack = vec![(0i64, 0i64)];
-    win[at(0, 0)] = 2;
-    let mut ring: Vec<(i64, i64)> = Vec::new();
-    while let Some((dx, dy)) = stack.pop() {
-        if ((dx * dx + dy * dy) as f32) > r * r {
-            ring.push((dx, dy));
-        }
-        for &(ex, ey) in &RING {
-            let (nx, ny) = (dx + ex as i64, dy + ey as i64);
-            if nx.abs() <= ri && ny.abs() <= ri && win[at(nx, ny)] == 1 {
-                win[at(nx, ny)] = 2;
-                stack.push((nx, ny));
-            }
-        }
-    }
-    // Components of the reached ring pixels (union–find over the few).
-    let mut parent: Vec<usize> = (0..ring.len()).collect();
-    fn root(p: &mut [usize], mut i: usize) -> usize {
-        while p[i] != i {
-            p[i] = p[p[i]];
-            i = p[i];
-        }
-        i
-    }
-    for i in 0..ring.len() {
-        for j in i + 1..ring.len() {
-            if (ring[i].0 - ring[j].0).abs() <= 1 && (ring[i].1 - ring[j].1).abs() <= 1 {
-                let (a, b) = (root(&mut parent, i), root(&mut parent, j));
-                parent[a] = b;
-            }
-        }
-    }
-    Some(
-        (0..ring.len())
-            .filter(|&i| root(&mut parent, i) == i)
-            .count(),
-    )
-}
-
 /// Cut junctions (≥ 3 branches) out of the thin set with a margin of the
 /// local scale; returns the cut set and the junction zones.
-///
-/// A pixel with three runs on its 8-ring is a junction only if at least
-/// two branches leave its cut disc ([`branches_beyond`]): the maxima of a
-/// wide shaft's round tip form a blob, and short spurs stick out of a band
-/// two pixels wide, whose pixels show three runs but from which the shaft
-/// alone (one branch) leaves the disc; cutting there only cut the shaft
-/// short (a 90 µm shaft with 184 µm in the frame lost to its tip's disc).
 ///
 /// A smaller margin keeps more of the branches where unit-mates leave a
 /// shared band (branch `hunit`, unseen crowded seeds 44–50: 1.5 σ → 0.75 σ
@@ -552,22 +473,36 @@ fn branches_beyond(m: &Mask, x: usize, y: usize, r: f32) -> Option<usize> {
 /// pieces it keeps turn into thin records: rotation 24 → 26 shafts, the
 /// rescaled scene's vellus fraction 0.21 → 0.12 (both tests fail), so
 /// 1.5 σ stays.
+///
+/// Not cutting where fewer than two branches of the thin set connected to
+/// the junction pixel leave its disc (a thick shaft's tip blob, spurs of a
+/// 2-px band; branch `hnms`, commit 24790ad; rule off where the ring
+/// leaves the frame) gave unseen crowded 44–50 sum |count error| 60 → 54,
+/// MAE 3.20 → 3.17, one-record 0.181 → 0.196, but |vellus err| 0.035 →
+/// 0.038, sparse 81–88 MAE 1.00 → 1.02, all bounds 8 → 7, sparse test
+/// 3.5 µm/px 17 → 18 of 14, and the rotation test fails (mean diameter
+/// 60.9 → 66.0 µm, 25 shafts vs 24). Variants: the same without the
+/// frame rule (sparse sum 50 → 55); a 1.5 px disc there instead of none
+/// (crowded 53, MAE 3.36; sparse 48, MAE 0.98); only for σ ≥ 4 px (crowded
+/// 52, sparse 49, all 7); requiring three branches to leave (crowded 52,
+/// sparse 59, mixed records 9 → 13); counting every line in the ring, not
+/// only those connected to the pixel (crowded 58 / 62): not kept.
 pub(super) fn cut_junctions(thin: &Mask, det: &Detection) -> (Mask, Mask) {
     let (w, h) = (thin.width, thin.height);
     let mut zones = Mask::filled(w, h, false);
     let mut cut = thin.clone();
     // The junction pixels, found in parallel rows (raster order); their
     // discs are then painted (the same in any order: flags only set).
-    let junctions: Vec<(usize, usize, f32)> = (0..h)
+    let junctions: Vec<(usize, usize)> = (0..h)
         .into_par_iter()
         .flat_map_iter(|y| {
             (0..w)
                 .filter(move |&x| thin.data[y * w + x] && branches(thin, x, y) >= 3)
-                .map(move |x| (x, y, cut_radius(det, x, y)))
-                .filter(|&(x, y, r)| branches_beyond(thin, x, y, r).is_none_or(|n| n >= 2))
+                .map(move |x| (x, y))
         })
         .collect();
-    for (x, y, r) in junctions {
+    for (x, y) in junctions {
+        let r = (1.5 * det.scale.data[y * w + x]).max(1.5);
         let ri = r.ceil() as i32;
         for dy in -ri..=ri {
             for dx in -ri..=ri {
