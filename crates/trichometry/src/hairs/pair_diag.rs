@@ -1267,7 +1267,7 @@ fn scene_diag() {
                 mate_info.unwrap_or_else(|| "no mate".into())
             );
             println!(
-                "MISS {upp} {seed} truth {:2} d {:4.1} light {} vis {:4.0} µm cross {} over {:.2} inside {:.2} best {best:.2} union {u_fin:.2} mask {:.2} -> {cause}",
+                "MISS {upp} {seed} truth {:2} d {:4.1} light {} vis {:4.0} µm cross {} over {:.2} inside {:.2} best {best:.2} union {u_fin:.2} mask {:.2} in frame ({:.0},{:.0})-({:.0},{:.0}) -> {cause}",
                 t.id,
                 t.diameter_um,
                 t.light as u8,
@@ -1276,6 +1276,10 @@ fn scene_diag() {
                 over as f32 / np,
                 inside as f32 / np,
                 near_det(&det.mask, &pts),
+                pts[0][0],
+                pts[0][1],
+                pts[pts.len() - 1][0],
+                pts[pts.len() - 1][1],
             );
         }
         if best < 0.6 && u_fin < 0.6 {

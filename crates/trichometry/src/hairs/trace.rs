@@ -482,6 +482,22 @@ fn branches(m: &Mask, x: usize, y: usize) -> usize {
 /// pieces it keeps turn into thin records: rotation 24 → 26 shafts, the
 /// rescaled scene's vellus fraction 0.21 → 0.12 (both tests fail), so
 /// 1.5 σ stays.
+///
+/// Not cutting where fewer than two branches of the thin set connected to
+/// the junction pixel leave its disc (a thick shaft's tip blob, spurs of a
+/// 2-px band; branch `hnms`, commit 24790ad; rule off where the ring
+/// leaves the frame) gave unseen crowded 44–50 sum |count error| 60 → 54,
+/// MAE 3.20 → 3.17, one-record 0.181 → 0.196, but |vellus err| 0.035 →
+/// 0.038, sparse 81–88 MAE 1.00 → 1.02, all bounds 8 → 7, sparse test
+/// 3.5 µm/px 17 → 18 of 14, and the rotation test fails (mean diameter
+/// 60.9 → 66.0 µm, 25 shafts vs 24); the end-to-end hair-count change
+/// went −11 → −15 (truth −29), hairs_12mp CPU unchanged. Variants: the
+/// same without the frame rule (sparse sum 50 → 55); a 1.5 px disc there
+/// instead of none (crowded 53, MAE 3.36; sparse 48, MAE 0.98); only for
+/// σ ≥ 4 px (crowded 52, sparse 49, all 7); requiring three branches to
+/// leave (crowded 52, sparse 59, mixed records 9 → 13); counting every
+/// line in the ring, not only those connected to the pixel (crowded 58 /
+/// 62): not kept.
 pub(super) fn cut_junctions(thin: &Mask, det: &Detection) -> (Mask, Mask) {
     let (w, h) = (thin.width, thin.height);
     let mut zones = Mask::filled(w, h, false);
