@@ -298,6 +298,31 @@ pub(crate) fn cylinder_factor(rho: f32) -> f32 {
 
 /// [`cylinder_factor`] as first written: `rho_of` at every midpoint past
 /// the table.
+/// The highest absorbance `a(k)` over `k0..=k1` (its first position) and
+/// the depth: noise lifts the maximum of a flat-bottomed profile, so the
+/// mean of the samples within 10 % of it (the plateau). `None` when the
+/// maximum is not positive (or NaN).
+fn plateau_peak(k0: i32, k1: i32, a: impl Fn(i32) -> f32) -> Option<(i32, f32)> {
+    let (mut kp, mut peak) = (0, f32::MIN);
+    for k in k0..=k1 {
+        if a(k) > peak {
+            peak = a(k);
+            kp = k;
+        }
+    }
+    if peak.is_nan() || peak <= 0.0 {
+        return None;
+    }
+    let (mut sum, mut cnt) = (0.0f32, 0u32);
+    for k in k0..=k1 {
+        if a(k) >= 0.9 * peak {
+            sum += a(k);
+            cnt += 1;
+        }
+    }
+    Some((kp, sum / cnt.max(1) as f32))
+}
+
 #[cfg(test)]
 fn cylinder_factor_direct(rho: f32) -> f32 {
     let tree = cyl_tree();
@@ -1450,27 +1475,9 @@ fn measure_at(
         let a = |k: i32| absorb[(k + n) as usize];
         let kin = (inner / du).floor() as i32;
         let kc = ((0.5 * wg + 1.5) / du).ceil() as i32;
-        let mut kp = 0;
-        let mut peak = f32::MIN;
-        for k in -kc.min(kin)..=kc.min(kin) {
-            if a(k) > peak {
-                peak = a(k);
-                kp = k;
-            }
-        }
-        if peak.is_nan() || peak <= 0.0 {
+        let Some((kp, peak)) = plateau_peak(-kc.min(kin), kc.min(kin), a) else {
             continue;
-        }
-        // Noise lifts the maximum of a flat-bottomed profile: take the mean
-        // of the samples within 10 % of it (the plateau) as the depth.
-        let (mut sum, mut cnt) = (0.0f32, 0u32);
-        for k in -kc.min(kin)..=kc.min(kin) {
-            if a(k) >= 0.9 * peak {
-                sum += a(k);
-                cnt += 1;
-            }
-        }
-        let peak = sum / cnt.max(1) as f32;
+        };
         let half = 0.5 * peak;
         // Walk out to the half-depth crossings.
         let mut kl = kp;
@@ -1747,24 +1754,9 @@ fn frame_halves_with(
         if jf < -kin {
             continue;
         }
-        let (mut jp, mut peak) = (0, f32::MIN);
-        for j in -kin..=jf {
-            if a(j) > peak {
-                peak = a(j);
-                jp = j;
-            }
-        }
-        if peak.is_nan() || peak <= 0.0 {
+        let Some((jp, depth)) = plateau_peak(-kin, jf, a) else {
             continue;
-        }
-        let (mut sum, mut cnt) = (0.0f32, 0u32);
-        for j in -kin..=jf {
-            if a(j) >= 0.9 * peak {
-                sum += a(j);
-                cnt += 1;
-            }
-        }
-        let depth = sum / cnt.max(1) as f32;
+        };
         let half = 0.5 * depth;
         // Dark out to the frame.
         if (jp..=jf).any(|j| a(j) < half) {
