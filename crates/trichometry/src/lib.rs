@@ -20,6 +20,8 @@ pub mod kernels;
 pub mod quality;
 pub mod scalp_signs;
 pub mod synth;
+#[cfg(test)]
+pub(crate) mod testing;
 pub mod vessels;
 pub mod warnings;
 

@@ -414,13 +414,8 @@ mod tests {
     /// row), in the scan's order.
     #[test]
     fn near_x_returns_every_end_in_reach_in_scan_order() {
-        let mut state = 0x2545_f491_4f6c_dd1du64;
-        let mut next = move || {
-            state ^= state << 13;
-            state ^= state >> 7;
-            state ^= state << 17;
-            (state >> 40) as f32 / (1u64 << 24) as f32
-        };
+        let mut bits = crate::testing::xorshift64(0x2545_f491_4f6c_dd1d);
+        let mut next = move || (bits() >> 40) as f32 / (1u64 << 24) as f32;
         for case in 0..200 {
             let n = 1 + case % 40;
             let xs: Vec<[f32; 2]> = (0..n).map(|_| [4000.0 * next(), 4000.0 * next()]).collect();

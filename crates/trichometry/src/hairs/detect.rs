@@ -535,13 +535,7 @@ mod tests {
     /// values with ties, zeros of both signs, negatives, infinities and NaN.
     #[test]
     fn rank_value_is_the_selected_value() {
-        let mut seed = 0x2545_f491_4f6c_dd1du64;
-        let mut next = || {
-            seed ^= seed << 13;
-            seed ^= seed >> 7;
-            seed ^= seed << 17;
-            seed
-        };
+        let mut next = crate::testing::xorshift64(0x2545_f491_4f6c_dd1d);
         for case in 0..40 {
             let n = 1 + (next() % 5000) as usize;
             let v: Vec<f32> = (0..n)

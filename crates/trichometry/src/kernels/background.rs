@@ -392,13 +392,7 @@ mod tests {
     fn global_median_equals_a_select_over_all_samples() {
         // Several chunks, odd and even counts, signs, zeros of both signs,
         // non-finite and invalid values skipped.
-        let mut s = 77u32;
-        let mut rnd = move || {
-            s ^= s << 13;
-            s ^= s >> 17;
-            s ^= s << 5;
-            s
-        };
+        let mut rnd = crate::testing::xorshift32(77);
         for (n, step) in [
             (0usize, 3usize),
             (1, 1),
@@ -416,7 +410,7 @@ mod tests {
                     _ => (rnd() % 2000) as f32 * if i % 3 == 0 { -0.01 } else { 0.013 },
                 })
                 .collect();
-            let valid: Vec<bool> = (0..n).map(|_| rnd() % 5 != 0).collect();
+            let valid: Vec<bool> = (0..n).map(|_| !rnd().is_multiple_of(5)).collect();
             let mut all: Vec<f32> = data
                 .iter()
                 .zip(&valid)

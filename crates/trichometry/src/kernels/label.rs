@@ -627,13 +627,7 @@ mod tests {
 
     #[test]
     fn runs_read_eight_at_a_time_equal_the_cell_by_cell_runs() {
-        let mut state = 0x1234_5677u32;
-        let mut rnd = move || {
-            state ^= state << 13;
-            state ^= state >> 17;
-            state ^= state << 5;
-            state
-        };
+        let mut rnd = crate::testing::xorshift32(0x1234_5677);
         let mut c = Components::default();
         for case in 0..500 {
             let (w, h) = (1 + rnd() as usize % 70, 1 + rnd() as usize % 20);

@@ -428,13 +428,7 @@ mod tests {
     fn flat_window_dilation_equals_the_row_by_row_dilation() {
         // The reference: each row ORed over ±r columns on its own
         // (`or_shifted`), then over ±r rows.
-        let mut state = 0x9e37_79b9u32;
-        let mut rnd = move || {
-            state ^= state << 13;
-            state ^= state >> 17;
-            state ^= state << 5;
-            state
-        };
+        let mut rnd = crate::testing::xorshift32(0x9e37_79b9);
         let (mut rows, mut got) = (Vec::new(), Vec::new());
         for case in 0..400 {
             let (w, h) = (1 + rnd() as usize % 45, 1 + rnd() as usize % 30);

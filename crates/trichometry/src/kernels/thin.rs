@@ -747,13 +747,8 @@ mod tests {
     #[test]
     fn bitwise_thinning_equals_row_thinning() {
         let tables = zs_tables();
-        let mut state = 7u32;
-        let mut rnd = move || {
-            state ^= state << 13;
-            state ^= state >> 17;
-            state ^= state << 5;
-            state as f64 / u32::MAX as f64
-        };
+        let mut next = crate::testing::xorshift32(7);
+        let mut rnd = move || next() as f64 / u32::MAX as f64;
         for k in 0..300 {
             let (w, h) = (1 + (rnd() * 64.0) as usize, 1 + (rnd() * 50.0) as usize);
             let (a, b, t) = (rnd() * 0.5 + 0.05, rnd() * 0.5 + 0.05, rnd() * 1.2 - 0.2);

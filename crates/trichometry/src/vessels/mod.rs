@@ -1054,15 +1054,7 @@ const RING_BAND_ROWS: usize = 64;
 mod tests {
     use super::*;
 
-    /// A xorshift generator of u32 seeded `state` (≠ 0).
-    pub(crate) fn xorshift32(mut state: u32) -> impl FnMut() -> u32 {
-        move || {
-            state ^= state << 13;
-            state ^= state >> 17;
-            state ^= state << 5;
-            state
-        }
-    }
+    pub(crate) use crate::testing::xorshift32;
 
     /// `w × h` labels 1..=`max_label` at random, on up to `max_density` %
     /// of the pixels (the density itself drawn first).

@@ -742,13 +742,9 @@ mod tests {
     use super::*;
 
     /// Uniform values in [0, 1] from a xorshift generator seeded `state`.
-    fn xorshift(mut state: u32) -> impl FnMut() -> f32 {
-        move || {
-            state ^= state << 13;
-            state ^= state >> 17;
-            state ^= state << 5;
-            state as f32 / u32::MAX as f32
-        }
+    fn xorshift(state: u32) -> impl FnMut() -> f32 {
+        let mut next = crate::testing::xorshift32(state);
+        move || next() as f32 / u32::MAX as f32
     }
 
     #[test]
