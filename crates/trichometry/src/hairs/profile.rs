@@ -1653,18 +1653,12 @@ pub(crate) fn frame_halves(
     if !pts.iter().any(near) {
         return FrameHalves::NONE;
     }
-    let mut r = frame_halves_with(
-        lum,
-        pts,
-        width_guess_px,
-        step_px,
-        skip_px,
-        excluded,
-        min_depth,
-    );
+    let read =
+        |guess_px| frame_halves_with(lum, pts, guess_px, step_px, skip_px, excluded, min_depth);
+    let mut r = read(width_guess_px);
     let narrower = 2.0 * r.width_px / FRAME_HALF_DIAMETER;
     if r.good >= 1 && narrower < 0.7 * width_guess_px {
-        let r2 = frame_halves_with(lum, pts, narrower, step_px, skip_px, excluded, min_depth);
+        let r2 = read(narrower);
         if r2.good >= r.good {
             r = r2;
         }
