@@ -260,6 +260,8 @@ fn masks_manifest_and_parameter_errors() {
         "good-1_glare.png",
         "good-1_hairs.png",
         "good-1_hair_labels.png",
+        "good-1_vessels.png",
+        "good-1_vessel_labels.png",
         "good-4_skin.png",
     ] {
         assert!(dir.join("masks").join(f).exists(), "{f}");
@@ -275,6 +277,15 @@ fn masks_manifest_and_parameter_errors() {
     );
     let labels = trichometry::load(dir.join("masks/good-1_hair_labels.png")).unwrap();
     assert_eq!(labels.meta.bit_depth, 16);
+    // One vessel label per capillary record (ids 1..=n), 16-bit (this
+    // fixture has no capillaries: the label image must be all 0).
+    let vl = trichometry::load(dir.join("masks/good-1_vessel_labels.png")).unwrap();
+    assert_eq!(vl.meta.bit_depth, 16);
+    let trichometry::Samples::U16(v) = vl.samples() else {
+        panic!("vessel labels not 16-bit samples");
+    };
+    let n_caps = recs[0]["capillaries"].as_array().unwrap().len();
+    assert_eq!(v.iter().copied().max().unwrap_or(0) as usize, n_caps);
 
     // A negative scale on the command line is a per-file parameter error too.
     let o = run(&["analyze", "good.png", "--um-per-px", "-2"], &dir);
