@@ -43,11 +43,16 @@
 //! per-pixel loops run in AVX2/AVX-512 copies picked at run time, bit-identical
 //! to the baseline build.
 //!
-//! Large σ are not computed on a downsampled plane: the recursive Gaussian
-//! already costs the same at every σ, and the Hessian pass is one read of the
-//! smoothed plane, so a pyramid would save little and cost interpolation
+//! Large σ are computed on the full plane by default: the recursive Gaussian
+//! costs the same at every σ and the Hessian pass is one read of the
+//! smoothed plane. The hair stage's ridge filter takes its widest scales
+//! on the plane decimated 2× instead (`ridge_response_reusing`'s
+//! `coarse_from_px`: the Hessian per band from the decimated plane, FIR
+//! smoothed, interpolated back bilinearly), a quarter of the smoothing and
+//! differences and no whole smoothed plane, for a small interpolation
 //! error in the direction and the strength.
 
+use super::bilinear::downsample2;
 use super::gaussian::{fir_for, gaussian_blur, gaussian_blur_reusing, Fir};
 use super::pages::reuse_len;
 use crate::image::Plane;
@@ -273,25 +278,39 @@ struct BandScratch {
     smooth: Vec<f32>,
     fir_tmp: Vec<f32>,
     hrow: Vec<f32>,
+    /// Coarse Hessian rows ([`coarse_band`]).
+    coarse: Vec<f32>,
 }
 
 /// What one scale needs before the bands run: the FIR filter fused per
-/// band, or the whole smoothed plane (recursive Gaussian, or no smoothing).
-struct ScalePrep {
+/// band, or the whole smoothed plane (recursive Gaussian, or no smoothing),
+/// or the FIR filter of the decimated plane ([`ScalePrep::coarse`]).
+struct ScalePrep<'a> {
     sigma: f32,
     s2: f32,
     fir: Option<Fir>,
     full: Option<Plane>,
+    /// The plane decimated 2× ([`downsample2`]) and the filter at its σ_c:
+    /// the Hessian is taken there and interpolated to every row.
+    coarse: Option<(&'a Plane, Fir)>,
 }
 
-impl ScalePrep {
-    fn new(image: &Plane, sigma_px: f32) -> ScalePrep {
+/// The σ (px of the decimated plane) of the full plane's `sigma_px` on the
+/// plane decimated 2×: √(σ² − 1) / 2 (the 2×2 box and the bilinear
+/// interpolation back make up the rest of σ², as in `gaussian_blur`'s
+/// pyramid).
+fn coarse_sigma(sigma_px: f32) -> f32 {
+    (sigma_px * sigma_px - 1.0).max(0.0).sqrt() * 0.5
+}
+
+impl<'a> ScalePrep<'a> {
+    fn new(image: &Plane, sigma_px: f32) -> ScalePrep<'a> {
         Self::new_reusing(image, sigma_px, None)
     }
 
     /// [`ScalePrep::new`], a whole smoothed plane (if one is needed) in the
     /// buffers of `bufs` (the intermediate and the plane's allocation).
-    fn new_reusing(image: &Plane, sigma_px: f32, bufs: Option<&mut RidgeBuffers>) -> ScalePrep {
+    fn new_reusing(image: &Plane, sigma_px: f32, bufs: Option<&mut RidgeBuffers>) -> ScalePrep<'a> {
         let valid = sigma_px.is_finite() && sigma_px > 0.0;
         let s2 = if valid { sigma_px * sigma_px } else { 1.0 };
         let fir = if valid { fir_for(sigma_px) } else { None };
@@ -311,7 +330,58 @@ impl ScalePrep {
             s2,
             fir,
             full,
+            coarse: None,
         }
+    }
+
+    /// The scale `sigma_px` of the full plane from `small`, the full plane
+    /// decimated 2× ([`downsample2`]), if the FIR filter applies at its
+    /// [`coarse_sigma`]: per band, the Hessian of `small` smoothed at σ_c,
+    /// σ²-normalised in full-plane pixels (σ² ∂²_full = σ²/4 ∂²_coarse),
+    /// read back by bilinear interpolation ([`upsample_row`]).
+    fn coarse(small: &'a Plane, sigma_px: f32) -> Option<ScalePrep<'a>> {
+        let fir = fir_for(coarse_sigma(sigma_px))?;
+        Some(ScalePrep {
+            sigma: sigma_px,
+            s2: 0.25 * sigma_px * sigma_px,
+            fir: None,
+            full: None,
+            coarse: Some((small, fir)),
+        })
+    }
+}
+
+super::simd::dispatch! {
+    fn upsample_row(c0: &[f32], c1: &[f32], fy: f32, tmp: &mut [f32], out: &mut [f32]) => upsample_row_body
+}
+
+/// One row of the bilinear resize of a [`downsample2`] plane back to full
+/// size (what `upsample_to` gives, fine x at coarse (x − 0.5) / 2, borders
+/// clamped): the coarse rows `c0` and `c1` mixed at `fy` into `tmp` (the
+/// coarse width), then spread to `out` (the full width, at most
+/// 2 × coarse width): fine x = 2i + 1 at coarse i + 0.25, x = 2i + 2 at
+/// i + 0.75.
+#[inline(always)]
+fn upsample_row_body(c0: &[f32], c1: &[f32], fy: f32, tmp: &mut [f32], out: &mut [f32]) {
+    let cw = tmp.len();
+    let (c0, c1) = (&c0[..cw], &c1[..cw]);
+    for ((t, &a), &b) in tmp.iter_mut().zip(c0).zip(c1) {
+        *t = a + fy * (b - a);
+    }
+    let w = out.len();
+    out[0] = tmp[0];
+    let pairs = (w - 1) / 2;
+    for ((o, &a), &b) in out[1..1 + 2 * pairs]
+        .chunks_exact_mut(2)
+        .zip(&tmp[..pairs])
+        .zip(&tmp[1..=pairs])
+    {
+        o[0] = a + 0.25 * (b - a);
+        o[1] = a + 0.75 * (b - a);
+    }
+    // An even width ends at coarse cw − 1 + 0.25: clamped.
+    if w % 2 == 0 {
+        out[w - 1] = tmp[cw - 1];
     }
 }
 
@@ -355,7 +425,8 @@ where
 /// [`for_each_hessian_band_scales`] with a state per parallel task (made
 /// by `init`): `f(state, σ, j, l, xx, xy, yy, band_output)` also gets the
 /// smoothed row `l` (row `j` of the band of the image smoothed at σ, as
-/// [`gaussian_blur`] gives it), and `end(state, y0, y1, band_output)` runs
+/// [`gaussian_blur`] gives it; empty for a scale of the decimated plane,
+/// [`ScalePrep::coarse`]), and `end(state, y0, y1, band_output)` runs
 /// once a band's rows `y0..y1` have had every scale.
 fn for_each_hessian_band_scales_then<O, S, I, F, E>(
     image: &Plane,
@@ -379,6 +450,12 @@ fn for_each_hessian_band_scales_then<O, S, I, F, E>(
             // Smoothed rows ly0..ly1 covering y0 − 2 ..= y1 + 1 (clamped).
             let (ly0, ly1) = (y0.saturating_sub(2), (y1 + 2).min(h));
             for p in preps {
+                if let Some((small, fir)) = &p.coarse {
+                    coarse_band(small, fir, p.s2, w, y0, y1, sc, |y, xx, xy, yy| {
+                        f(st, p.sigma, y - y0, &[], xx, xy, yy, &mut out)
+                    });
+                    continue;
+                }
                 let lrows: &[f32] = match (&p.fir, &p.full) {
                     (Some(fir), _) => {
                         sc.smooth.resize((ly1 - ly0) * w, 0.0);
@@ -407,13 +484,78 @@ fn for_each_hessian_band_scales_then<O, S, I, F, E>(
     );
 }
 
+/// The rows `y0..y1` of the σ²-normalised Hessian of a coarse scale
+/// ([`ScalePrep::coarse`]): the decimated plane `small` smoothed by `fir`
+/// over the coarse rows they read (and two halo rows each side), its
+/// Hessian times `s2` there, then interpolated row by row: `g(y, xx, xy,
+/// yy)` for every full-plane row `y` (`w` wide).
+#[allow(clippy::too_many_arguments)]
+fn coarse_band(
+    small: &Plane,
+    fir: &Fir,
+    s2: f32,
+    w: usize,
+    y0: usize,
+    y1: usize,
+    sc: &mut BandScratch,
+    mut g: impl FnMut(usize, &[f32], &[f32], &[f32]),
+) {
+    let (cw, ch) = (small.width, small.height);
+    // Full row y reads coarse rows ⌊cy⌋ and ⌊cy⌋ + 1 (clamped), with
+    // cy = (y − 0.5) / 2 clamped to the plane.
+    let cy = |y: usize| ((y as f32 - 0.5) * 0.5).max(0.0).min((ch - 1) as f32);
+    let c0 = cy(y0) as usize;
+    let c1 = (cy(y1 - 1) as usize + 1).min(ch - 1);
+    let (ly0, ly1) = (c0.saturating_sub(2), (c1 + 3).min(ch));
+    sc.smooth.resize((ly1 - ly0) * cw, 0.0);
+    fir.band(small, ly0, ly1, &mut sc.smooth, &mut sc.fir_tmp);
+    let n = c1 + 1 - c0;
+    sc.coarse.resize(3 * n * cw, 0.0);
+    let (cxx, rest) = sc.coarse.split_at_mut(n * cw);
+    let (cxy, cyy) = rest.split_at_mut(n * cw);
+    let lrows = &sc.smooth;
+    let row = |y: isize| {
+        let y = y.clamp(0, ch as isize - 1) as usize - ly0;
+        &lrows[y * cw..(y + 1) * cw]
+    };
+    for r in c0..=c1 {
+        let ri = r as isize;
+        let rows = [row(ri - 2), row(ri - 1), row(ri), row(ri + 1), row(ri + 2)];
+        let o = (r - c0) * cw..(r - c0 + 1) * cw;
+        hessian_row(
+            rows,
+            s2,
+            &mut cxx[o.clone()],
+            &mut cxy[o.clone()],
+            &mut cyy[o],
+        );
+    }
+    sc.hrow.resize(3 * w + cw, 0.0);
+    let (xx, rest) = sc.hrow.split_at_mut(w);
+    let (xy, rest) = rest.split_at_mut(w);
+    let (yy, tmp) = rest.split_at_mut(w);
+    for y in y0..y1 {
+        let c = cy(y);
+        let r0 = c as usize;
+        let r1 = (r0 + 1).min(ch - 1);
+        let fy = c - r0 as f32;
+        let (o0, o1) = ((r0 - c0) * cw, (r1 - c0) * cw);
+        for (p, o) in [(&*cxx, &mut *xx), (&*cxy, &mut *xy), (&*cyy, &mut *yy)] {
+            upsample_row(&p[o0..o0 + cw], &p[o1..o1 + cw], fy, tmp, o);
+        }
+        g(y, xx, xy, yy);
+    }
+}
+
 /// Valid scales in groups of consecutive ones that hold at most one whole
-/// smoothed plane at a time (the FIR scales need none).
-fn scale_groups(sigmas: &[f32]) -> Vec<Vec<f32>> {
+/// smoothed plane at a time (the FIR scales need none, nor do those at or
+/// above `coarse_from_px`, on the decimated plane).
+fn scale_groups(sigmas: &[f32], coarse_from_px: f32) -> Vec<Vec<f32>> {
     let mut groups: Vec<Vec<f32>> = Vec::new();
     let mut full_in_last = false;
     for s in valid_sigmas(sigmas) {
-        let full = fir_for(s).is_none();
+        let coarse = s >= coarse_from_px && fir_for(coarse_sigma(s)).is_some();
+        let full = fir_for(s).is_none() && !coarse;
         match groups.last_mut() {
             Some(g) if !(full && full_in_last) => {
                 g.push(s);
@@ -645,7 +787,13 @@ pub fn ridge_direction(image: &Plane, sigma_px: f32, polarity: Polarity) -> Plan
 /// skipped; no valid σ gives zero planes.
 #[must_use = "the function does not modify the original image"]
 pub fn ridge_response(image: &Plane, sigmas: &[f32], polarity: Polarity) -> RidgeResponse {
-    ridge_response_reusing(image, sigmas, polarity, &mut RidgeBuffers::default())
+    ridge_response_reusing(
+        image,
+        sigmas,
+        polarity,
+        f32::INFINITY,
+        &mut RidgeBuffers::default(),
+    )
 }
 
 /// Buffers [`ridge_response_reusing`] works in: the three output planes
@@ -693,18 +841,27 @@ impl RidgeBuffers {
 /// The first scale writes the outputs outright (what its update of zeroed
 /// planes would give: the response where it is > 0, else zeros), so no
 /// plane is cleared first.
+///
+/// The scales at or above `coarse_from_px` (and above 1) are computed on the
+/// plane decimated 2× ([`downsample2`], [`ScalePrep::coarse`]) and their
+/// Hessian interpolated back: a quarter of the smoothing and differences,
+/// which dominate at large σ, for an interpolation error that is small
+/// where the image smoothed at σ is (σ ≳ 2.5 px); `f32::INFINITY`: none.
 pub(crate) fn ridge_response_reusing(
     image: &Plane,
     sigmas: &[f32],
     polarity: Polarity,
+    coarse_from_px: f32,
     bufs: &mut RidgeBuffers,
 ) -> RidgeResponse {
     let (w, h) = (image.width, image.height);
+    let is_coarse = |s: f32| s >= coarse_from_px && fir_for(coarse_sigma(s)).is_some();
+    let small = (w > 0 && h > 0 && valid_sigmas(sigmas).any(is_coarse)).then(|| downsample2(image));
     let mut strength = reuse_len(std::mem::take(&mut bufs.strength), w * h);
     let mut scale = reuse_len(std::mem::take(&mut bufs.scale), w * h);
     let mut direction = reuse_len(std::mem::take(&mut bufs.direction), w * h);
     let groups = if w > 0 && h > 0 {
-        scale_groups(sigmas)
+        scale_groups(sigmas, coarse_from_px)
     } else {
         Vec::new()
     };
@@ -717,7 +874,13 @@ pub(crate) fn ridge_response_reusing(
         let first = (gi == 0).then_some(group[0]);
         let preps: Vec<ScalePrep> = group
             .iter()
-            .map(|&s| ScalePrep::new_reusing(image, s, Some(&mut *bufs)))
+            .map(|&s| {
+                small
+                    .as_ref()
+                    .filter(|_| is_coarse(s))
+                    .and_then(|small| ScalePrep::coarse(small, s))
+                    .unwrap_or_else(|| ScalePrep::new_reusing(image, s, Some(&mut *bufs)))
+            })
             .collect();
         let outs = strength
             .par_chunks_mut(HBAND * w)
@@ -760,7 +923,7 @@ pub fn blob_response(image: &Plane, sigmas: &[f32], polarity: Polarity) -> BlobR
     let mut strength = super::zeroed_vec::<f32>(w * h);
     let mut scale = super::zeroed_vec::<f32>(w * h);
     if w > 0 && h > 0 {
-        for group in scale_groups(sigmas) {
+        for group in scale_groups(sigmas, f32::INFINITY) {
             let preps: Vec<ScalePrep> = group.iter().map(|&s| ScalePrep::new(image, s)).collect();
             let outs = strength
                 .par_chunks_mut(HBAND * w)
@@ -796,7 +959,7 @@ pub fn ridge_and_blob_response(
     let mut b_st = super::zeroed_vec::<f32>(w * h);
     let mut b_sc = super::zeroed_vec::<f32>(w * h);
     if w > 0 && h > 0 {
-        for group in scale_groups(sigmas) {
+        for group in scale_groups(sigmas, f32::INFINITY) {
             let preps: Vec<ScalePrep> = group.iter().map(|&s| ScalePrep::new(image, s)).collect();
             let outs = r_st
                 .par_chunks_mut(HBAND * w)
@@ -870,7 +1033,7 @@ pub(crate) fn ridge_or_blob_contrast_into(
             .for_each(|c| c.fill(0.0));
     }
     if w > 0 && h > 0 {
-        for group in scale_groups(sigmas) {
+        for group in scale_groups(sigmas, f32::INFINITY) {
             let preps: Vec<ScalePrep> = group.iter().map(|&s| ScalePrep::new(image, s)).collect();
             for_each_hessian_band_scales(
                 image,
@@ -1387,5 +1550,81 @@ mod tests {
                 .install(|| ridge_response(&p, &[1.0, 2.0, 4.0], Polarity::Dark))
         };
         assert_eq!(run(1), run(3));
+    }
+
+    /// [`ridge_response_reusing`] with every scale on the decimated plane.
+    fn coarse_ridge(p: &Plane, sigmas: &[f32], pol: Polarity) -> RidgeResponse {
+        ridge_response_reusing(p, sigmas, pol, 0.0, &mut RidgeBuffers::default())
+    }
+
+    #[test]
+    fn decimated_scales_keep_the_bar_peak_and_the_direction() {
+        let expected = 2.0 / (2.0 * std::f64::consts::PI * std::f64::consts::E).sqrt();
+        for &wbar in &[15.0f64, 31.0] {
+            let p = ridge_image(8, 160, |dy| bar(dy, wbar / 2.0));
+            let sig = sweep(3.0, 30.0);
+            let r = coarse_ridge(&p, &sig, Polarity::Bright);
+            let (s, best) = (r.strength.get(4, 80), r.scale.get(4, 80));
+            let rel = (best as f64 - wbar / 2.0).abs() / (wbar / 2.0);
+            assert!(rel < 0.1, "w={wbar}: best σ {best}");
+            assert!(
+                (s as f64 - expected).abs() < 0.04 * expected,
+                "w={wbar}: peak {s}, expected {expected}"
+            );
+        }
+        for &theta in &[0.0f64, 0.52, -0.9, 1.2] {
+            let (n, c) = (81, 40.0);
+            let (sn, cs) = theta.sin_cos();
+            let mut p = Plane::filled(n, n, 0.0);
+            for y in 0..n {
+                for x in 0..n {
+                    let d = -(x as f64 - c) * sn + (y as f64 - c) * cs;
+                    p.data[y * n + x] = (-d * d / (2.0 * 9.0)).exp() as f32;
+                }
+            }
+            let r = coarse_ridge(&p, &[3.0, 4.2, 6.0], Polarity::Bright);
+            let got = r.direction.get(40, 40) as f64;
+            let mut diff = (got - theta).rem_euclid(std::f64::consts::PI);
+            diff = diff.min(std::f64::consts::PI - diff);
+            assert!(diff < 0.02, "θ={theta}: got {got}");
+        }
+    }
+
+    #[test]
+    fn decimated_scales_on_odd_sizes_and_threads() {
+        // Odd and tiny sizes (the interpolation's clamped borders), any
+        // thread count; only the scales from 4 up on the decimated plane.
+        for (w, h) in [(97, 53), (1, 1), (2, 3), (5, 130)] {
+            let data: Vec<f32> = (0..w * h).map(|i| ((i * 7919) % 113) as f32).collect();
+            let p = Plane::from_vec(w, h, data);
+            let run = |n| {
+                rayon::ThreadPoolBuilder::new()
+                    .num_threads(n)
+                    .build()
+                    .unwrap()
+                    .install(|| {
+                        ridge_response_reusing(
+                            &p,
+                            &[1.0, 2.0, 4.0, 9.0],
+                            Polarity::Dark,
+                            4.0,
+                            &mut RidgeBuffers::default(),
+                        )
+                    })
+            };
+            let r = run(1);
+            assert_eq!(r, run(3));
+            assert!(r.strength.data.iter().all(|v| v.is_finite() && *v >= 0.0));
+            // Below every decimated scale: the plain filter.
+            let plain = ridge_response(&p, &[1.0, 2.0], Polarity::Dark);
+            let low = ridge_response_reusing(
+                &p,
+                &[1.0, 2.0],
+                Polarity::Dark,
+                4.0,
+                &mut RidgeBuffers::default(),
+            );
+            assert_eq!(plain, low);
+        }
     }
 }
