@@ -380,7 +380,7 @@ fn upsample_row_body(c0: &[f32], c1: &[f32], fy: f32, tmp: &mut [f32], out: &mut
         o[1] = a + 0.75 * (b - a);
     }
     // An even width ends at coarse cw − 1 + 0.25: clamped.
-    if w % 2 == 0 {
+    if w.is_multiple_of(2) {
         out[w - 1] = tmp[cw - 1];
     }
 }
