@@ -490,6 +490,7 @@ fn stage(
     // over each shaft's samples.
     let mut traced: Vec<trace::Traced> = trace::join(&pieces, params, upp)
         .into_par_iter()
+        .filter_map(|t| without_unseen_ends(input, &pieces, t, params))
         .map(|t| without_unprofiled(&pieces, t, upp, params))
         .collect();
     // Shafts that fail the length or profile-support tests (the first of
@@ -850,6 +851,46 @@ fn without_unprofiled(
     } else {
         t
     }
+}
+
+/// Whether a piece is seen to be a shaft: by a width sample with at least
+/// `min_contrast`, by good frame half profiles, or, when no profile shows
+/// it (short pieces at crossings and at a shaft's ends), by its centreline:
+/// darker than the skin beside it as melanin darkens, red about as much as
+/// green ([`red_green_absorbances`]). A piece no profile shows, too short to
+/// read, counts as seen.
+fn seen(input: &StageInput<'_>, piece: &trace::Piece, params: &HairParams) -> bool {
+    if piece.frame.good > 0 || piece.samples.iter().any(|s| s.depth >= params.min_contrast) {
+        return true;
+    }
+    let along: Vec<profile::WidthSample> = profile::arc_lengths(&piece.pts)
+        .into_iter()
+        .zip(&piece.pts)
+        .map(|(arc_px, &centre)| profile::WidthSample::at(arc_px, centre))
+        .collect();
+    let (ar, ag, n) = red_green_absorbances(input, &along, piece.width);
+    n == 0 || (ag >= params.min_contrast * n as f32 && ar >= params.min_red_green_ratio * ag)
+}
+
+/// Shaft `t` less the pieces at its ends not [`seen`] to be a shaft; `None`
+/// when none is. Such a piece bridges a crossing or a gap between pieces
+/// that are seen, but at a shaft's end it only carries the shaft on past its
+/// last dark stretch: the widest scales' ridge from a tip to a dark spot
+/// beyond it (a red dot, a capillary), across skin or onto the spot, whose
+/// vessel the shaft's mask then hid from the vessel stage.
+fn without_unseen_ends(
+    input: &StageInput<'_>,
+    pieces: &[trace::Piece],
+    t: trace::Traced,
+    params: &HairParams,
+) -> Option<trace::Traced> {
+    let ok = |&(p, _): &(usize, bool)| seen(input, &pieces[p], params);
+    let first = t.chain.iter().position(ok)?;
+    let last = t.chain.iter().rposition(ok).unwrap_or(first);
+    if first == 0 && last + 1 == t.chain.len() {
+        return Some(t);
+    }
+    Some(trace::assemble(pieces, &t.chain[first..=last]))
 }
 
 /// The acceptance tests of a traced shaft, cheap ones first: its length
@@ -1373,6 +1414,19 @@ fn red_green_absorbance(
     samples: &[profile::WidthSample],
     width: f32,
 ) -> Option<f32> {
+    let (ar, ag, n) = red_green_absorbances(input, samples, width);
+    (n >= 3 && ag > 0.0).then(|| ar / ag)
+}
+
+/// Summed red and green absorbance (1 − I/I_beside, against the brighter
+/// side, half a width plus half a width or 3 px off the axis) at the
+/// centres of `samples` but the first and last (which give the axis'
+/// direction), and the number of centres read.
+fn red_green_absorbances(
+    input: &StageInput<'_>,
+    samples: &[profile::WidthSample],
+    width: f32,
+) -> (f32, f32, usize) {
     let rgb = input.rgb;
     let (w, h) = (rgb.width as f32, rgb.height as f32);
     let at = |p: &[f32], x: f32, y: f32| -> Option<f32> {
@@ -1412,7 +1466,7 @@ fn red_green_absorbance(
         ag += 1.0 - gc / gb;
         n += 1;
     }
-    (n >= 3 && ag > 0.0).then(|| ar / ag)
+    (ar, ag, n)
 }
 
 fn summarize(shafts: &[HairShaft], area_mm2: f64, p: &HairParams) -> HairSummary {
