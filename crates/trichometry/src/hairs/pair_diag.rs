@@ -91,6 +91,24 @@ fn pair_diag() {
     let (pall, _) = trace::pieces(&det, &loose, upp);
     let traced = trace::join(&pk, &params, upp);
     let near_hair = dilate(&det.mask, 2.0);
+    // The hysteresis thresholds as `detect` sets them.
+    let thr = {
+        let mut v: Vec<f32> = det
+            .strength
+            .data
+            .iter()
+            .zip(&det.valid.data)
+            .step_by(5)
+            .filter(|(_, &v)| v)
+            .map(|(&s, _)| s)
+            .collect();
+        let m = v.len() / 2;
+        let noise = if v.is_empty() { 0.0 } else { *v.select_nth_unstable_by(m, f32::total_cmp).1 };
+        (
+            (params.noise_k_low * noise).max(params.min_strength_low),
+            (params.noise_k_high * noise).max(params.min_strength_high),
+        )
+    };
     let reasons: Vec<std::result::Result<f32, &'static str>> = traced
         .iter()
         .map(|t| rejection(&input, t, &near_hair, 1, upp, &params))
@@ -260,6 +278,59 @@ fn pair_diag() {
             cat
         };
         *cats.entry(cat.clone()).or_insert(0) += 1;
+        if std::env::var("PAIR_AXIS").is_ok() && !cat.starts_with("found") {
+            // Along the truth axis (nearest detection pixel): in the raw
+            // mask, NMS maxima / cut set within 1.5 px, median strength and
+            // scale, against the hysteresis thresholds.
+            let pts = &oracle[k].centreline_px;
+            let near = |m: &Mask, q: [f32; 2], r: i64| {
+                let (x, y) = (q[0].round() as i64, q[1].round() as i64);
+                (-r..=r).any(|dy| {
+                    (-r..=r).any(|dx| {
+                        let (u, v) = (x + dx, y + dy);
+                        u >= 0 && v >= 0 && (u as usize) < w && (v as usize) < h
+                            && m.data[v as usize * w + u as usize]
+                    })
+                })
+            };
+            let n = pts.len().max(1) as f32;
+            let fr = |m: &Mask, r: i64| pts.iter().filter(|&&q| near(m, q, r)).count() as f32 / n;
+            let at = |pl: &crate::image::Plane, q: [f32; 2]| {
+                let (x, y) = (q[0].round().clamp(0.0, (w - 1) as f32) as usize, q[1].round().clamp(0.0, (h - 1) as f32) as usize);
+                pl.data[y * w + x]
+            };
+            let mut sv: Vec<f32> = pts.iter().map(|&q| at(&det.strength, q)).collect();
+            let mut sc: Vec<f32> = pts.iter().map(|&q| at(&det.scale, q)).collect();
+            let thin_m = trace::nms(&det);
+            let (cut_m, _) = trace::cut_junctions(&thin_m, &det);
+            println!(
+                "AXIS t{k:3} d {d:4.0} mask0 {:.2} nms {:.2} cut {:.2} strength {:.3} scale {:.2} (thresholds {:.3}/{:.3})",
+                fr(&det.mask, 0),
+                fr(&thin_m, 1),
+                fr(&cut_m, 1),
+                profile::median(&mut sv),
+                profile::median(&mut sc),
+                thr.0,
+                thr.1
+            );
+        }
+        if std::env::var("PAIR_AXIS").is_ok() && !cat.starts_with("found") {
+            for (t, r) in traced.iter().zip(&reasons) {
+                let c = cov(&oracle[k].centreline_px, &t.pts, tol_of(k));
+                if let (true, Err(e)) = (c >= 0.3, r) {
+                    let good = t
+                        .samples
+                        .iter()
+                        .filter(|s| s.depth >= params.min_contrast)
+                        .count();
+                    let len = *profile::arc_lengths(&t.pts).last().unwrap_or(&0.0);
+                    println!(
+                        "REJ t{k:3} d {d:4.0} {e}: cov {c:.2} w {:.1}px depth {:.3} pieces {} attempts {} samples {} good {good} frame {} profiled {:.0}/{len:.0} px",
+                        t.width, t.depth, t.n_pieces, t.attempts, t.samples.len(), t.frame_halves, t.profiled_px
+                    );
+                }
+            }
+        }
         if verbose || !cat.starts_with("found") {
             let e = pv.hair_axis_px[k][0];
             println!(

@@ -880,6 +880,15 @@ pub(crate) fn pieces(det: &Detection, params: &HairParams, upp: f64) -> (Vec<Pie
             };
             let depth = profile::median(&mut dv);
             let _ = upp;
+            // No profile is read within `skip` (about half the width) of
+            // either end: those stretches are backed at the piece's own
+            // support rate, so that a wide shaft cut into short pieces by
+            // crossings is not short of profiled length by its end margins.
+            let end_margins = if attempts > 0 {
+                2.0 * skip * (good as f32 / attempts as f32).min(1.0)
+            } else {
+                0.0
+            };
             // The profiles' sub-pixel centres are a better centreline than
             // the detection grid; the ends move with their nearest sample.
             let pts = if samples.len() >= 3 {
@@ -908,7 +917,7 @@ pub(crate) fn pieces(det: &Detection, params: &HairParams, upp: f64) -> (Vec<Pie
                 width,
                 depth,
                 attempts: attempts + frame.attempts,
-                profiled_px: (good + frame.good) as f32 * step,
+                profiled_px: (good + frame.good) as f32 * step + end_margins,
                 frame,
             })
         })
