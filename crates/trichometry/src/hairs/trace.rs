@@ -882,9 +882,11 @@ pub(crate) fn pieces(det: &Detection, params: &HairParams, upp: f64) -> (Vec<Pie
             let _ = upp;
             // No profile is read within `skip` (about half the width) of
             // either end: those stretches are backed at the piece's own
-            // support rate, so that a wide shaft cut into short pieces by
-            // crossings is not short of profiled length by its end margins.
-            let end_margins = if attempts > 0 {
+            // support rate when it stands on its own profiles (at least
+            // three good ones, as a shaft needs), so that a wide shaft cut
+            // into short pieces by crossings is not short of profiled
+            // length by its end margins.
+            let end_margins = if attempts > 0 && good >= 3 {
                 2.0 * skip * (good as f32 / attempts as f32).min(1.0)
             } else {
                 0.0
