@@ -550,11 +550,6 @@ fn stage(
         .zip(paint_w)
         .filter_map(|(t, paint_w)| {
             let len_px = rejection(input, &t, &near_hair, f, upp, params).ok()?;
-            // Wider than the widest shaft looked for: hairs side by side
-            // read as one (a band the split left whole), not a hair.
-            if t.width as f64 * upp > params.max_width_um {
-                return None;
-            }
             let r = 0.5 * t.width + 2.0 + f as f32;
             let ends = [t.pts[0], t.pts[t.pts.len() - 1]];
             let free = ends.map(|q| !near_invalid(q, r));
