@@ -887,7 +887,7 @@ pub(crate) fn pieces(det: &Detection, params: &HairParams, upp: f64) -> (Vec<Pie
             // into short pieces by crossings is not short of profiled
             // length by its end margins.
             let end_margins = if attempts > 0 && good >= 3 {
-                2.0 * skip * (good as f32 / attempts as f32).min(1.0)
+                skip * (good as f32 / attempts as f32).min(1.0)
             } else {
                 0.0
             };
