@@ -103,7 +103,11 @@ fn pair_diag() {
             .map(|(&s, _)| s)
             .collect();
         let m = v.len() / 2;
-        let noise = if v.is_empty() { 0.0 } else { *v.select_nth_unstable_by(m, f32::total_cmp).1 };
+        let noise = if v.is_empty() {
+            0.0
+        } else {
+            *v.select_nth_unstable_by(m, f32::total_cmp).1
+        };
         (
             (params.noise_k_low * noise).max(params.min_strength_low),
             (params.noise_k_high * noise).max(params.min_strength_high),
@@ -288,7 +292,10 @@ fn pair_diag() {
                 (-r..=r).any(|dy| {
                     (-r..=r).any(|dx| {
                         let (u, v) = (x + dx, y + dy);
-                        u >= 0 && v >= 0 && (u as usize) < w && (v as usize) < h
+                        u >= 0
+                            && v >= 0
+                            && (u as usize) < w
+                            && (v as usize) < h
                             && m.data[v as usize * w + u as usize]
                     })
                 })
@@ -296,7 +303,10 @@ fn pair_diag() {
             let n = pts.len().max(1) as f32;
             let fr = |m: &Mask, r: i64| pts.iter().filter(|&&q| near(m, q, r)).count() as f32 / n;
             let at = |pl: &crate::image::Plane, q: [f32; 2]| {
-                let (x, y) = (q[0].round().clamp(0.0, (w - 1) as f32) as usize, q[1].round().clamp(0.0, (h - 1) as f32) as usize);
+                let (x, y) = (
+                    q[0].round().clamp(0.0, (w - 1) as f32) as usize,
+                    q[1].round().clamp(0.0, (h - 1) as f32) as usize,
+                );
                 pl.data[y * w + x]
             };
             let mut sv: Vec<f32> = pts.iter().map(|&q| at(&det.strength, q)).collect();
