@@ -32,10 +32,7 @@ pub(crate) struct Piece {
     /// Profile positions read (see [`profile::measure`]).
     pub attempts: usize,
     /// Length (px) backed by two-edge profiles: samples × their spacing
-    /// (frame halves included), plus one end margin (the stretch within
-    /// about half the width of an end where no profile is read) at the
-    /// piece's own support rate when at least three of its profiles are
-    /// good.
+    /// (frame halves included).
     pub profiled_px: f32,
     /// Half profiles where the piece runs along the frame with its axis
     /// within its radius of the edge ([`profile::frame_halves`]; none
@@ -883,24 +880,21 @@ pub(crate) fn pieces(det: &Detection, params: &HairParams, upp: f64) -> (Vec<Pie
             };
             let depth = profile::median(&mut dv);
             let _ = upp;
-            // No profile is read within `skip` (about half the width) of
-            // either end. One such margin is backed at the piece's own
-            // support rate when it stands on its own profiles (at least
-            // three good ones, as a shaft needs), so that a wide shaft cut
-            // into short pieces by crossings is not short of profiled
-            // length by its end margins (`HairParams::min_profiled_length`).
-            // Branch `hrecall17`, unseen crowded 44–50: sum |count error|
-            // 54 → 42, mean MAE 3.20 → 3.57 (the thick crossed shafts it
-            // recovers read wide); sparse 81–88 the same. Both margins:
-            // crowded 39, MAE 3.64, sparse 48, MAE 1.41; both margins for
-            // any piece: crowded 37, MAE 3.63, sparse 47, MAE 1.48; both
-            // margins with shafts wider than `max_width_um` dropped:
-            // crowded 50, MAE 3.38, sparse 49, MAE 1.11.
-            let end_margins = if attempts > 0 && good >= 3 {
-                skip * (good as f32 / attempts as f32).min(1.0)
-            } else {
-                0.0
-            };
+            // Not done (branch `hrecall17`): backing the end margins where
+            // no profile is read (`skip`, about half the width, at either
+            // end) at the piece's own support rate, so that a wide shaft cut
+            // into short pieces by crossings is not short of profiled length
+            // (`HairParams::min_profiled_length`). Unseen crowded 44–50 /
+            // sparse 81–88 sum |count error| 54 / 46, mean MAE 3.20 / 1.00
+            // before: both margins of any piece 37 / 47, MAE 3.63 / 1.48;
+            // of pieces with ≥ 3 good profiles 39 / 48, MAE 3.64 / 1.41
+            // (and shafts wider than `max_width_um` dropped: 50 / 49, MAE
+            // 3.38 / 1.11); one margin, ≥ 3 good 42 / 46, MAE 3.57 / 1.00,
+            // but the rotation test fails (an extra 89 µm shaft of 4
+            // samples, IQR 25 µm: mean diameter +6.4 %); one margin, ≥ 6
+            // good 55 / 46, MAE 3.19 / 1.00 (nothing gained). The shafts
+            // recovered are thick crossed ones read wide.
+
             // The profiles' sub-pixel centres are a better centreline than
             // the detection grid; the ends move with their nearest sample.
             let pts = if samples.len() >= 3 {
@@ -929,7 +923,7 @@ pub(crate) fn pieces(det: &Detection, params: &HairParams, upp: f64) -> (Vec<Pie
                 width,
                 depth,
                 attempts: attempts + frame.attempts,
-                profiled_px: (good + frame.good) as f32 * step + end_margins,
+                profiled_px: (good + frame.good) as f32 * step,
                 frame,
             })
         })
