@@ -70,8 +70,9 @@ fn raster(w: usize, h: usize, polys: &[&[[f32; 2]]]) -> Mask {
 /// unit, and have NMS maxima on 0–29 % of it; the others have maxima on
 /// 13–49 %, mostly cut away by junction discs. All lie inside the mask
 /// (thresholds at their floors, 0.025 / 0.05): not a threshold problem.
-/// Thirteen lost hairs lie under traced shafts with the saturated 24 px
-/// width guess and no width samples (bands of unit-mates and crossings).
+/// Thirteen missed hairs (short ones included) lie under traced shafts
+/// with the saturated 24 px width guess and no width samples (bands of
+/// unit-mates and crossings).
 #[test]
 #[ignore]
 #[allow(clippy::needless_range_loop)]
