@@ -420,7 +420,10 @@ fn skin_level(od: &Plane, valid: &Mask, b: usize) -> Plane {
 /// all bounds 8 → 10. From 2.5 (three scales, 62 → 35 ms) worse: crowded
 /// 62, MAE 3.25, sparse 55, all bounds 6; from 4: crowded 65, MAE 3.26;
 /// from 8 (5.5 µm/px σ 6.1 on the full plane): crowded 56 but MAE 3.33,
-/// sparse 51.
+/// sparse 51. Those figures are against session 15's main; against session
+/// 16's (frame-half profiles), with `without_unseen_ends` landed beside it
+/// (session 17): crowded 54 → 54, MAE 3.20 → 3.22, all bounds 3 → 4 of 21;
+/// sparse 46 → 48, MAE 1.00 → 0.97, all bounds 8 → 10 of 24.
 const COARSE_FROM_PX: f32 = 6.0;
 
 /// Scales (detection px) covering widths `min_um..max_um` at σ = w/2,
