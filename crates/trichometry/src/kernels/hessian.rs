@@ -1374,20 +1374,26 @@ mod tests {
         assert!(peak_raw(2.0) > 3.0 * peak_raw(4.0));
     }
 
+    /// An 81 × 81 bright Gaussian ridge (σ 3 px) through the centre along
+    /// (cos θ, sin θ).
+    fn oblique_ridge(theta: f64) -> Plane {
+        let (n, c) = (81, 40.0);
+        let (sn, cs) = theta.sin_cos();
+        let mut p = Plane::filled(n, n, 0.0);
+        for y in 0..n {
+            for x in 0..n {
+                // Distance to the line through the centre along (cos θ, sin θ).
+                let d = -(x as f64 - c) * sn + (y as f64 - c) * cs;
+                p.data[y * n + x] = (-d * d / (2.0 * 9.0)).exp() as f32;
+            }
+        }
+        p
+    }
+
     #[test]
     fn direction_of_an_oblique_ridge() {
         for &theta in &[0.0f64, 0.52, -0.9, 1.2, std::f64::consts::FRAC_PI_2] {
-            let n = 81;
-            let c = 40.0;
-            let (sn, cs) = theta.sin_cos();
-            let mut p = Plane::filled(n, n, 0.0);
-            for y in 0..n {
-                for x in 0..n {
-                    // Distance to the line through the centre along (cos θ, sin θ).
-                    let d = -(x as f64 - c) * sn + (y as f64 - c) * cs;
-                    p.data[y * n + x] = (-d * d / (2.0 * 9.0)).exp() as f32;
-                }
-            }
+            let p = oblique_ridge(theta);
             let r = ridge_response(&p, &[3.0, 4.2, 6.0], Polarity::Bright);
             let got = r.direction.get(40, 40) as f64;
             let mut diff = (got - theta).rem_euclid(std::f64::consts::PI);
@@ -1573,15 +1579,7 @@ mod tests {
             );
         }
         for &theta in &[0.0f64, 0.52, -0.9, 1.2] {
-            let (n, c) = (81, 40.0);
-            let (sn, cs) = theta.sin_cos();
-            let mut p = Plane::filled(n, n, 0.0);
-            for y in 0..n {
-                for x in 0..n {
-                    let d = -(x as f64 - c) * sn + (y as f64 - c) * cs;
-                    p.data[y * n + x] = (-d * d / (2.0 * 9.0)).exp() as f32;
-                }
-            }
+            let p = oblique_ridge(theta);
             let r = coarse_ridge(&p, &[3.0, 4.2, 6.0], Polarity::Bright);
             let got = r.direction.get(40, 40) as f64;
             let mut diff = (got - theta).rem_euclid(std::f64::consts::PI);
