@@ -557,16 +557,8 @@ mod tests {
             height: 150,
             data: (0..30000).map(|i| i % 3 != 0).collect(),
         };
-        let one = rayon::ThreadPoolBuilder::new()
-            .num_threads(1)
-            .build()
-            .unwrap()
-            .install(|| (erythema_maps(&rgb), summarize(&maps, &mask)));
-        let many = rayon::ThreadPoolBuilder::new()
-            .num_threads(4)
-            .build()
-            .unwrap()
-            .install(|| (erythema_maps(&rgb), summarize(&maps, &mask)));
+        let one = crate::testing::on_threads(1, || (erythema_maps(&rgb), summarize(&maps, &mask)));
+        let many = crate::testing::on_threads(4, || (erythema_maps(&rgb), summarize(&maps, &mask)));
         assert_eq!(one.0, many.0);
         assert_eq!(one.1, many.1);
         assert_eq!(one.1, summarize(&maps, &mask));

@@ -19,3 +19,13 @@ pub(crate) fn xorshift64(mut state: u64) -> impl FnMut() -> u64 {
         state
     }
 }
+
+/// `f` run in a fresh rayon pool of `threads` threads (tests that results
+/// do not depend on the thread count).
+pub(crate) fn on_threads<R: Send>(threads: usize, f: impl FnOnce() -> R + Send) -> R {
+    rayon::ThreadPoolBuilder::new()
+        .num_threads(threads)
+        .build()
+        .expect("a test thread pool")
+        .install(f)
+}

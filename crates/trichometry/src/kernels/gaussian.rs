@@ -704,16 +704,8 @@ mod tests {
         let data: Vec<f32> = (0..w * h).map(|i| ((i * 7919) % 101) as f32).collect();
         let p = Plane::from_vec(w, h, data);
         for &sigma in &[1.3f32, 2.9, 6.0, 12.0] {
-            let one = rayon::ThreadPoolBuilder::new()
-                .num_threads(1)
-                .build()
-                .unwrap()
-                .install(|| gaussian_blur(&p, sigma));
-            let many = rayon::ThreadPoolBuilder::new()
-                .num_threads(4)
-                .build()
-                .unwrap()
-                .install(|| gaussian_blur(&p, sigma));
+            let one = crate::testing::on_threads(1, || gaussian_blur(&p, sigma));
+            let many = crate::testing::on_threads(4, || gaussian_blur(&p, sigma));
             assert_eq!(one, many);
         }
     }

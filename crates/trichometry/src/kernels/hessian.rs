@@ -1549,11 +1549,7 @@ mod tests {
         let data: Vec<f32> = (0..w * h).map(|i| ((i * 7919) % 113) as f32).collect();
         let p = Plane::from_vec(w, h, data);
         let run = |n| {
-            rayon::ThreadPoolBuilder::new()
-                .num_threads(n)
-                .build()
-                .unwrap()
-                .install(|| ridge_response(&p, &[1.0, 2.0, 4.0], Polarity::Dark))
+            crate::testing::on_threads(n, || ridge_response(&p, &[1.0, 2.0, 4.0], Polarity::Dark))
         };
         assert_eq!(run(1), run(3));
     }
@@ -1596,19 +1592,15 @@ mod tests {
             let data: Vec<f32> = (0..w * h).map(|i| ((i * 7919) % 113) as f32).collect();
             let p = Plane::from_vec(w, h, data);
             let run = |n| {
-                rayon::ThreadPoolBuilder::new()
-                    .num_threads(n)
-                    .build()
-                    .unwrap()
-                    .install(|| {
-                        ridge_response_reusing(
-                            &p,
-                            &[1.0, 2.0, 4.0, 9.0],
-                            Polarity::Dark,
-                            4.0,
-                            &mut RidgeBuffers::default(),
-                        )
-                    })
+                crate::testing::on_threads(n, || {
+                    ridge_response_reusing(
+                        &p,
+                        &[1.0, 2.0, 4.0, 9.0],
+                        Polarity::Dark,
+                        4.0,
+                        &mut RidgeBuffers::default(),
+                    )
+                })
             };
             let r = run(1);
             assert_eq!(r, run(3));

@@ -455,11 +455,7 @@ mod tests {
         let want = reference(w, h, &tubes);
         assert!(want.iter().filter(|&&l| l != 0).count() > 5000);
         for threads in [1, 3] {
-            let got = rayon::ThreadPoolBuilder::new()
-                .num_threads(threads)
-                .build()
-                .unwrap()
-                .install(|| paint_tubes(w, h, &tubes));
+            let got = crate::testing::on_threads(threads, || paint_tubes(w, h, &tubes));
             assert_eq!(got.data, want, "{threads} threads");
             assert_eq!(got.count, 12);
         }

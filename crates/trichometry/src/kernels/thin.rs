@@ -813,13 +813,7 @@ mod tests {
     #[test]
     fn thread_count_does_not_change_bits() {
         let m = thick(60, 50, |x, y| ((x * 0.37).sin() + (y * 0.23).cos()) > 0.3);
-        let run = |n| {
-            rayon::ThreadPoolBuilder::new()
-                .num_threads(n)
-                .build()
-                .unwrap()
-                .install(|| skeletonize(&m))
-        };
+        let run = |n| crate::testing::on_threads(n, || skeletonize(&m));
         assert_eq!(run(1), run(4));
     }
 }
