@@ -1399,6 +1399,9 @@ fn measure_at(
     let mut absorb = vec![0.0f32; prof.len()];
     let mut bg_l = Vec::with_capacity(n as usize);
     let mut bg_r = Vec::with_capacity(n as usize);
+    // The background samples: `|k·du| ≥ inner`, i.e. `|k| ≥ kb`, the
+    // ends `prof[..=n − kb]` (left) and `prof[n + kb..]` (right).
+    let kb = (0..=n).find(|&k| k as f32 * du >= inner).unwrap_or(n + 1);
     let win = (0.5 * wg).max(3.0);
     let mut s = skip_px;
     let (w, h) = lum.size();
@@ -1441,17 +1444,8 @@ fn measure_at(
         lum.profile(c, nrm, t, du, n, &mut prof);
         bg_l.clear();
         bg_r.clear();
-        for k in -n..=n {
-            let u = (k as f32 * du).abs();
-            if u >= inner {
-                let v = prof[(k + n) as usize];
-                if k < 0 {
-                    bg_l.push(v);
-                } else {
-                    bg_r.push(v);
-                }
-            }
-        }
+        bg_l.extend_from_slice(&prof[..(n - kb + 1).max(0) as usize]);
+        bg_r.extend_from_slice(&prof[(n + kb).min(2 * n + 1) as usize..]);
         let (ml, mr) = (median(&mut bg_l), median(&mut bg_r));
         if ml.is_nan() || mr.is_nan() || ml <= 0.0 || mr <= 0.0 {
             continue;
