@@ -1908,10 +1908,6 @@ mod tests {
         }
     }
 
-    /// [`cylinder_factor`] (table, then the ends' ratios reused once the
-    /// bracket is at f32 resolution) gives the plain bisection's bits: on
-    /// a dense sweep of ρ over the whole bracket, runs of consecutive f32
-    /// values at several points, the bracket's ends and odd inputs.
     /// [`median_short`] gives [`median`]'s bits: random lengths up to
     /// past its limit, with ties, signed zeros, infinities and NaNs.
     #[test]
@@ -1945,6 +1941,10 @@ mod tests {
         }
     }
 
+    /// [`cylinder_factor`] (table, then the ends' ratios reused once the
+    /// bracket is at f32 resolution) gives the plain bisection's bits: on
+    /// a dense sweep of ρ over the whole bracket, runs of consecutive f32
+    /// values at several points, the bracket's ends and odd inputs.
     #[test]
     fn cylinder_factor_matches_plain_bisection() {
         let tree = cyl_tree();
