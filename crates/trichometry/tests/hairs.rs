@@ -1648,3 +1648,617 @@ fn hair_tip_beside_a_red_dot() {
         }
     }
 }
+
+/// How an out-of-distribution case is imaged: the tests' simple optics, or
+/// the phantom's dermatoscope optics (vignetting, glare, Poisson noise…).
+#[derive(Clone)]
+enum Look {
+    Simple(Optics),
+    Spec(trichometry::synth::optics::OpticsSpec),
+}
+
+/// One case of [`ood_sweep`].
+struct OodCase {
+    name: String,
+    upp: f64,
+    w: usize,
+    h: usize,
+    hs: HairSceneSpec,
+    skin: trichometry::synth::skin::SkinSpec,
+    /// Arborizing and capillary vessels painted under the hairs.
+    vessels: bool,
+    look: Look,
+}
+
+/// Renders an [`OodCase`]; the valid mask excludes the phantom's glare and
+/// anything outside the field-of-view disc.
+fn render_ood(k: &OodCase, seed: u64) -> (Case, Image) {
+    use trichometry::synth::vessels::{paint_vessels, VesselSceneSpec};
+    let spec = SceneSpec {
+        width: k.w,
+        height: k.h,
+        um_per_px: k.upp,
+        seed,
+        skin: k.skin.clone(),
+        ..SceneSpec::default()
+    };
+    let rng = Rng::new(seed);
+    let mut canvas = skin::paint_skin(&spec, &mut rng.fork(1));
+    if k.vessels {
+        let vs = VesselSceneSpec {
+            arborizing_density_per_mm2: 1.5,
+            ..VesselSceneSpec::default()
+        };
+        paint_vessels(&mut canvas, &vs, &mut rng.fork(2)).unwrap();
+    }
+    let truth = paint_hairs(&mut canvas, &k.hs, &mut rng.fork(3)).unwrap();
+    let (img, glare) = match &k.look {
+        Look::Simple(o) => (degrade(&canvas, *o, seed), Mask::filled(k.w, k.h, false)),
+        Look::Spec(o) => {
+            trichometry::synth::optics::apply(&canvas, o, &mut rng.fork(4), &[]).unwrap()
+        }
+    };
+    let fov = k.hs.fov_radius_um.is_some();
+    let valid = Mask {
+        width: k.w,
+        height: k.h,
+        data: (0..k.w * k.h)
+            .map(|i| !glare.data[i] && (!fov || truth.fov_mask.data[i]))
+            .collect(),
+    };
+    let c = Case {
+        rgb: to_linear(&img.view()).unwrap(),
+        truth,
+        upp: k.upp,
+        valid,
+    };
+    (c, img)
+}
+
+/// The cases of [`ood_sweep`]: scene and imaging settings beyond the tests'
+/// (2.4 × 1.8 mm unless the name says otherwise).
+fn ood_cases() -> Vec<OodCase> {
+    use trichometry::synth::optics::{OpticsSpec, SensorNoise};
+    use trichometry::synth::skin::SkinSpec;
+    let base = |name: &str, hs: HairSceneSpec| {
+        let (w, h) = size(3.5);
+        OodCase {
+            name: name.into(),
+            upp: 3.5,
+            w,
+            h,
+            hs,
+            skin: SkinSpec::default(),
+            vessels: false,
+            look: Look::Simple(NUISANCE),
+        }
+    };
+    let no_hair = HairSceneSpec {
+        density_per_cm2: 0.0,
+        ..HairSceneSpec::default()
+    };
+    let realistic = OpticsSpec::realistic();
+    let mut v = vec![
+        base("sparse", sparse()),
+        base("crowded", HairSceneSpec::default()),
+        base(
+            "few-hairs",
+            HairSceneSpec {
+                density_per_cm2: 30.0,
+                ..sparse()
+            },
+        ),
+        base(
+            "dense-600",
+            HairSceneSpec {
+                density_per_cm2: 600.0,
+                unit_spacing_um: 200.0,
+                ..HairSceneSpec::default()
+            },
+        ),
+        base(
+            "dense-1000",
+            HairSceneSpec {
+                density_per_cm2: 1000.0,
+                unit_spacing_um: 150.0,
+                ..HairSceneSpec::default()
+            },
+        ),
+        base(
+            "all-blond",
+            HairSceneSpec {
+                light_fraction: 1.0,
+                ..sparse()
+            },
+        ),
+        base(
+            "all-grey-faint",
+            HairSceneSpec {
+                light_fraction: 1.0,
+                alpha_light_per_um: 0.01,
+                ..sparse()
+            },
+        ),
+        base(
+            "all-vellus",
+            HairSceneSpec {
+                vellus_fraction: 1.0,
+                terminal_fraction: 0.0,
+                density_per_cm2: 300.0,
+                ..sparse()
+            },
+        ),
+        base(
+            "terminal-80-120",
+            HairSceneSpec {
+                vellus_fraction: 0.0,
+                terminal_fraction: 1.0,
+                terminal_um: [80.0, 120.0],
+                ..sparse()
+            },
+        ),
+        base(
+            "curved-4/mm",
+            HairSceneSpec {
+                max_curvature_per_mm: 4.0,
+                ..sparse()
+            },
+        ),
+        base(
+            "straight-parallel",
+            HairSceneSpec {
+                max_curvature_per_mm: 0.0,
+                direction_spread_deg: 5.0,
+                ..sparse()
+            },
+        ),
+        OodCase {
+            skin: SkinSpec {
+                lab: [38.0, 14.0, 22.0],
+                ..SkinSpec::default()
+            },
+            ..base("dark-skin", sparse())
+        },
+        OodCase {
+            skin: SkinSpec {
+                lab: [55.0, 30.0, 14.0],
+                erythema_patches: 4,
+                erythema_patch_a: 10.0,
+                ..SkinSpec::default()
+            },
+            ..base("red-skin", sparse())
+        },
+        OodCase {
+            skin: SkinSpec {
+                lab: [50.0, 16.0, 20.0],
+                melanin: 6.0,
+                mottling_l: 4.0,
+                texture_l: 3.0,
+                ..SkinSpec::default()
+            },
+            ..base("mottled-skin", sparse())
+        },
+        OodCase {
+            look: Look::Simple(Optics {
+                jpeg_quality: 30,
+                ..NUISANCE
+            }),
+            ..base("jpeg-30", sparse())
+        },
+        OodCase {
+            look: Look::Simple(Optics {
+                jpeg_quality: 12,
+                ..NUISANCE
+            }),
+            ..base("jpeg-12", sparse())
+        },
+        OodCase {
+            look: Look::Simple(Optics {
+                blur_px: 2.5,
+                ..NUISANCE
+            }),
+            ..base("blur-2.5px", sparse())
+        },
+        OodCase {
+            look: Look::Simple(Optics {
+                noise: 8.0,
+                ..NUISANCE
+            }),
+            ..base("noise-8", sparse())
+        },
+        OodCase {
+            look: Look::Spec(realistic.clone()),
+            ..base("realistic-optics", sparse())
+        },
+        OodCase {
+            look: Look::Spec(OpticsSpec {
+                vignetting: 0.6,
+                ..realistic.clone()
+            }),
+            ..base("vignetting-0.6", sparse())
+        },
+        OodCase {
+            look: Look::Spec(OpticsSpec {
+                glare_spots: 20,
+                glare_radius_um: 90.0,
+                ..realistic.clone()
+            }),
+            ..base("glare-20", sparse())
+        },
+        OodCase {
+            look: Look::Spec(OpticsSpec {
+                noise: Some(SensorNoise {
+                    full_well: 600.0,
+                    read_noise: 10.0,
+                }),
+                ..realistic.clone()
+            }),
+            ..base("low-light-noise", sparse())
+        },
+        OodCase {
+            look: Look::Spec(OpticsSpec {
+                blur_sigma_um: 8.0,
+                ..realistic.clone()
+            }),
+            ..base("psf-8um", sparse())
+        },
+        OodCase {
+            w: 200,
+            h: 150,
+            ..base("small-200x150", sparse())
+        },
+        OodCase {
+            w: 1000,
+            h: 220,
+            ..base("strip-1000x220", sparse())
+        },
+        OodCase {
+            w: 160,
+            h: 900,
+            ..base("tall-160x900", sparse())
+        },
+        OodCase {
+            look: Look::Spec(realistic.clone()),
+            vessels: true,
+            ..base("hairs+vessels", sparse())
+        },
+        // Hair-free scenes: every record is false.
+        OodCase {
+            look: Look::Spec(realistic.clone()),
+            skin: SkinSpec {
+                texture_l: 5.0,
+                texture_scale_um: 40.0,
+                ..SkinSpec::default()
+            },
+            ..base("none:furrow-texture", no_hair.clone())
+        },
+        OodCase {
+            look: Look::Spec(realistic.clone()),
+            vessels: true,
+            ..base("none:vessels", no_hair.clone())
+        },
+        OodCase {
+            look: Look::Spec(realistic.clone()),
+            ..base(
+                "none:yellow-dots-400",
+                HairSceneSpec {
+                    yellow_dots_per_cm2: 400.0,
+                    ..no_hair.clone()
+                },
+            )
+        },
+        OodCase {
+            look: Look::Spec(realistic.clone()),
+            ..base(
+                "none:scales-300",
+                HairSceneSpec {
+                    scales_per_cm2: 300.0,
+                    ..no_hair.clone()
+                },
+            )
+        },
+        OodCase {
+            look: Look::Spec(OpticsSpec {
+                glare_spots: 30,
+                glare_radius_um: 120.0,
+                ..realistic.clone()
+            }),
+            ..base("none:glare-30", no_hair.clone())
+        },
+        OodCase {
+            look: Look::Spec(OpticsSpec {
+                vignetting: 0.6,
+                ..realistic.clone()
+            }),
+            skin: SkinSpec {
+                lab: [40.0, 14.0, 22.0],
+                melanin: 6.0,
+                mottling_l: 4.0,
+                ..SkinSpec::default()
+            },
+            ..base("none:dark-mottled-vignetted", no_hair.clone())
+        },
+    ];
+    // Scales: the same scene (a disc of 0.8 mm radius) at 1.5, 2, 3.5 and
+    // 6 µm/px should give the same answer.
+    for upp in [1.5, 2.0, 3.5, 6.0] {
+        let (w, h) = ((1800.0 / upp) as usize, (1800.0 / upp) as usize);
+        v.push(OodCase {
+            upp,
+            w,
+            h,
+            ..base(
+                &format!("fov-disc upp {upp}"),
+                HairSceneSpec {
+                    fov_radius_um: Some(850.0),
+                    ..sparse()
+                },
+            )
+        });
+    }
+    // Larger fields of view (4.1 × 3.1 and 11 × 8.3 mm at 5.5 µm/px): whole
+    // hairs in the frame, not ends cut by it.
+    for (w, h) in [(750, 560), (2000, 1500)] {
+        for (kind, hs) in [("sparse", sparse()), ("crowded", HairSceneSpec::default())] {
+            v.push(OodCase {
+                upp: 5.5,
+                w,
+                h,
+                ..base(&format!("field {kind} {w}x{h}"), hs)
+            });
+        }
+    }
+    for upp in [1.5, 6.0] {
+        let (w, h) = size(upp);
+        v.push(OodCase {
+            upp,
+            w,
+            h,
+            ..base(&format!("sparse upp {upp}"), sparse())
+        });
+        v.push(OodCase {
+            upp,
+            w,
+            h,
+            ..base(&format!("crowded upp {upp}"), HairSceneSpec::default())
+        });
+    }
+    v
+}
+
+/// Out-of-distribution sweep of the hair stage and of `analyze`'s hair
+/// figures (not a test of bounds): one line per case and seed with count
+/// vs truth, diameter MAE / bias, vellus fraction, the stage's run time,
+/// and `analyze`'s hair count, mean diameter and vellus fraction; a `BAD`
+/// tag on NaN or non-finite figures.
+/// `OOD_SEEDS=201,202 OOD_ONLY=substring cargo test -p trichometry --test hairs ood_sweep -- --ignored --nocapture`.
+#[test]
+#[ignore]
+fn ood_sweep() {
+    use trichometry::analysis::analyze;
+    use trichometry::{Calibration, Params};
+    let seeds: Vec<u64> = std::env::var("OOD_SEEDS")
+        .unwrap_or("201,202".into())
+        .split(',')
+        .map(|s| s.parse().unwrap())
+        .collect();
+    let only = std::env::var("OOD_ONLY").ok();
+    let with_analyze = std::env::var("OOD_NO_ANALYZE").is_err();
+    for k in ood_cases() {
+        if only.as_deref().is_some_and(|o| !k.name.contains(o)) {
+            continue;
+        }
+        for &seed in &seeds {
+            let (c, img) = render_ood(&k, seed);
+            let t0 = std::time::Instant::now();
+            let st = run(&c);
+            let ms = t0.elapsed().as_secs_f64() * 1e3;
+            let r = evaluate(&c, &st, std::env::var("HAIRS_VERBOSE").is_ok());
+            if std::env::var("OOD_TRUTH").is_ok() {
+                for t in &c.truth.shafts {
+                    println!(
+                        "truth {} d {:.0} vis {:.0} µm counted {} exit {:?} in frame {} pts {}",
+                        t.id,
+                        t.diameter_um,
+                        t.visible_length_um,
+                        t.counted,
+                        t.exit_px.map(f64::round),
+                        t.exit_in_frame,
+                        t.centreline_px.len()
+                    );
+                }
+            }
+            if std::env::var("HAIRS_DUMP").is_ok() {
+                let file: String = k
+                    .name
+                    .chars()
+                    .map(|ch| if ch.is_ascii_alphanumeric() { ch } else { '_' })
+                    .collect();
+                dump(&c, &st, &format!("/tmp/ood_{file}_{seed}.png"));
+            }
+            let truth_mean = c.truth.diameter_mean_um;
+            let det_mean = st.summary.shaft_diameter_mean_um.unwrap_or(f64::NAN);
+            let bad = st.shafts.iter().any(|s| {
+                !s.diameter_um.is_finite() || !s.length_um.is_finite() || s.diameter_um <= 0.0
+            });
+            let an = if with_analyze {
+                let t1 = std::time::Instant::now();
+                let a = analyze(
+                    &img,
+                    &Calibration::with_um_per_px(k.upp).unwrap(),
+                    &Params::default(),
+                )
+                .unwrap();
+                format!(
+                    "analyze count {:?} mean {:.1} vellus {:.3} ({:.0} ms)",
+                    a.summary.hairs.hair_count,
+                    a.summary.hairs.shaft_diameter_mean_um.unwrap_or(f64::NAN),
+                    a.summary.hairs.vellus_fraction.unwrap_or(f64::NAN),
+                    t1.elapsed().as_secs_f64() * 1e3
+                )
+            } else {
+                String::new()
+            };
+            println!(
+                "ood {:<28} seed {seed} {}x{}: count {} / truth {}; diam MAE {:.2} bias {:+.2} (n {}); mean {:.1} / {:.1}; vellus {:.3} / {:.3}; mixed {} split {}; hair cover {:.2}; {:.0} ms; {an}{}",
+                k.name,
+                k.w,
+                k.h,
+                r.count_det,
+                r.count_truth,
+                r.mae,
+                r.bias,
+                r.n_diam,
+                det_mean,
+                truth_mean,
+                r.vellus_det,
+                r.vellus_truth,
+                r.mixed,
+                r.split,
+                c.truth.hair_mask.count() as f64 / (k.w * k.h) as f64,
+                ms,
+                if bad { " BAD" } else { "" }
+            );
+        }
+    }
+}
+
+/// Out-of-distribution sizes and scales through `analyze` (not a test of
+/// bounds): tiny and thin images, scales far outside 1.5–6 µm/px, and a
+/// dense 12 MP scene against a sparse one for run time. Prints one line per
+/// case; a panic is the failure it looks for.
+/// `cargo test -p trichometry --test hairs ood_sizes -- --ignored --nocapture`.
+#[test]
+#[ignore]
+fn ood_sizes() {
+    use trichometry::analysis::analyze;
+    use trichometry::{Calibration, Params};
+    let sizes: [(usize, usize, f64); 10] = [
+        (1, 1, 3.5),
+        (2, 3, 3.5),
+        (5, 300, 3.5),
+        (300, 5, 3.5),
+        (17, 13, 3.5),
+        (40, 40, 3.5),
+        (300, 200, 0.5),
+        (300, 200, 20.0),
+        (120, 90, 6.0),
+        (64, 48, 1.5),
+    ];
+    for (w, h, upp) in sizes {
+        let c = render(w, h, upp, 301, &HairSceneSpec::default(), NUISANCE);
+        let st = run(&c);
+        let img = {
+            let mut px = vec![0u8; 3 * w * h];
+            for i in 0..w * h {
+                px[3 * i] = (linear_to_srgb(c.rgb.r[i]) * 255.0).round() as u8;
+                px[3 * i + 1] = (linear_to_srgb(c.rgb.g[i]) * 255.0).round() as u8;
+                px[3 * i + 2] = (linear_to_srgb(c.rgb.b[i]) * 255.0).round() as u8;
+            }
+            Image::new(w, h, 3, Samples::U8(px)).unwrap()
+        };
+        let a = analyze(
+            &img,
+            &Calibration::with_um_per_px(upp).unwrap(),
+            &Params::default(),
+        );
+        println!(
+            "size {w}x{h} at {upp} µm/px: stage {} / truth {}; analyze {:?}",
+            st.shafts.len(),
+            c.truth.hair_count,
+            a.map(|a| (
+                a.summary.hairs.hair_count,
+                a.summary.hairs.shaft_diameter_mean_um
+            ))
+        );
+    }
+    let dense = HairSceneSpec {
+        density_per_cm2: 600.0,
+        unit_spacing_um: 200.0,
+        ..HairSceneSpec::default()
+    };
+    for (name, hs) in [
+        ("sparse", sparse()),
+        ("crowded", HairSceneSpec::default()),
+        ("dense-600", dense),
+    ] {
+        let c = render(4000, 3000, 3.5, 302, &hs, NUISANCE);
+        let t0 = std::time::Instant::now();
+        let st = run(&c);
+        println!(
+            "12 MP {name} at 3.5 µm/px: {:.0} ms, {} shafts / truth {}",
+            t0.elapsed().as_secs_f64() * 1e3,
+            st.shafts.len(),
+            c.truth.hair_count
+        );
+    }
+}
+
+/// The count bound (within 10 % of truth) and vellus bound (within
+/// 0.05) on a whole dermatoscope field: 2000 × 1500 px at 5.5 µm/px
+/// (11 × 8.3 mm) of the sparse scene, where hairs lie whole in the frame
+/// instead of as ends cut by a 2.4 × 1.8 mm frame (the other tests).
+/// Not reached (`ood_sweep`, main of session 19, 2026-11-27): seeds
+/// 201 / 202 / 203 count 237 / 178, 290 / 185, 238 / 168 (+33 %, +57 %,
+/// +42 %); vellus 0.160 / 0.219, 0.114 / 0.195, 0.193 / 0.274; mean
+/// diameter +5.7, +5.8, +7.8 µm. Truth shafts split into two or more
+/// records (each ≥ 20 % of it): 39, 56, 39; records mixing two shafts 4,
+/// 13, 5. The crowded scene at the same size: 387 / 252, 371 / 245,
+/// 316 / 202. At 750 × 560 px (4.1 × 3.1 mm) sparse 45 / 35, 54 / 46,
+/// 29 / 32: the error grows with the field, as whole hairs cross more
+/// others than frame-cut ends do.
+#[test]
+#[ignore = "not reached: whole-field counts +33 to +57 % (see doc comment)"]
+fn whole_field_count_and_vellus_fraction() {
+    let mut fails = Vec::new();
+    for seed in [201, 202, 203] {
+        let c = render(2000, 1500, 5.5, seed, &sparse(), NUISANCE);
+        let st = run(&c);
+        let r = evaluate(&c, &st, false);
+        print(&r, &format!("whole field seed {seed}"));
+        let rel = (r.count_det as f64 - r.count_truth as f64).abs() / r.count_truth as f64;
+        if rel > 0.10 || (r.vellus_det - r.vellus_truth).abs() > 0.05 {
+            fails.push(seed);
+        }
+    }
+    assert!(fails.is_empty(), "not reached for seeds {fails:?}");
+}
+
+/// The count bound (within 10 % of truth) on a dense scene: 600
+/// hairs per cm² (units 200 µm apart), where hair covers about two thirds
+/// of the image (`ood_sweep`'s `dense-600`; 2.4 × 1.8 mm at 3.5 µm/px).
+/// Not reached (main of session 19, 2026-11-27): seeds 202 / 203 / 204
+/// count 24 / 58, 25 / 65, 32 / 72; at 1000 per cm² (86 % cover) 9 / 114,
+/// 14 / 107, 18 / 118. Where hair covers more than half the image, the
+/// detection's robust noise level (the median ridge strength, which assumes
+/// hair covers well under half) is a hair's strength: 0.097 at 600 per cm²
+/// against 0.006 on the sparse scene, so the hysteresis high threshold is
+/// 0.58 instead of the 0.05 floor; and the local skin level (block median
+/// OD) is the hair's own level in blocks more than half covered. Measuring
+/// the noise over pixels less than 0.2 OD above the skin level gave 39 /
+/// 58, 36 / 65, 48 / 72 but false hairs on strongly textured hair-free
+/// skin (`none:furrow-texture` 4 → 8–10 per image); adding a lower-quartile
+/// skin level 48 / 58, 44 / 65, 52 / 72 with 26–32 false hairs there: not
+/// kept.
+#[test]
+#[ignore = "not reached: dense-scene counts −48 to −63 % (see doc comment)"]
+fn dense_scene_count() {
+    let hs = HairSceneSpec {
+        density_per_cm2: 600.0,
+        unit_spacing_um: 200.0,
+        ..HairSceneSpec::default()
+    };
+    let mut fails = Vec::new();
+    for seed in [202, 203, 204] {
+        let (w, h) = size(3.5);
+        let c = render(w, h, 3.5, seed, &hs, NUISANCE);
+        let st = run(&c);
+        let r = evaluate(&c, &st, false);
+        print(&r, &format!("dense seed {seed}"));
+        let rel = (r.count_det as f64 - r.count_truth as f64).abs() / r.count_truth as f64;
+        if rel > 0.10 {
+            fails.push(seed);
+        }
+    }
+    assert!(fails.is_empty(), "not reached for seeds {fails:?}");
+}
