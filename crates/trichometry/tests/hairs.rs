@@ -2076,6 +2076,32 @@ fn ood_sweep() {
                     .collect();
                 dump(&c, &st, &format!("/tmp/ood_{file}_{seed}.png"));
             }
+            // Records beyond one per truth shaft: second records on a matched
+            // shaft (`dup`) and records on no shaft (`off`), with their
+            // median length.
+            let (dup, off, extra_len_um) = {
+                let tol = 4.0f64.max(20.0 / c.upp);
+                let m = match_shafts(&st, &tubes(&c.truth, k.w, k.h, tol));
+                let best = best_per_truth(&st, &m);
+                let kept: std::collections::BTreeSet<usize> = best.values().map(|v| v.0).collect();
+                let (mut dup, mut off, mut lens) = (0, 0, Vec::new());
+                for (i, sh) in st.shafts.iter().enumerate() {
+                    if kept.contains(&i) {
+                        continue;
+                    }
+                    match m.pairs.iter().find(|p| p.0 == i) {
+                        Some(p) if p.2 >= 0.6 => dup += 1,
+                        _ => off += 1,
+                    }
+                    lens.push(sh.length_um);
+                }
+                lens.sort_by(f64::total_cmp);
+                (
+                    dup,
+                    off,
+                    lens.get(lens.len() / 2).copied().unwrap_or(f64::NAN),
+                )
+            };
             let truth_mean = c.truth.diameter_mean_um;
             let det_mean = st.summary.shaft_diameter_mean_um.unwrap_or(f64::NAN);
             let bad = st.shafts.iter().any(|s| {
@@ -2100,7 +2126,7 @@ fn ood_sweep() {
                 String::new()
             };
             println!(
-                "ood {:<28} seed {seed} {}x{}: count {} / truth {}; diam MAE {:.2} bias {:+.2} (n {}); mean {:.1} / {:.1}; vellus {:.3} / {:.3}; mixed {} split {}; hair cover {:.2}; {:.0} ms; {an}{}",
+                "ood {:<28} seed {seed} {}x{}: count {} / truth {}; diam MAE {:.2} bias {:+.2} (n {}); mean {:.1} / {:.1}; vellus {:.3} / {:.3}; mixed {} split {}; extra: dup {} off {} median len {:.0} µm; hair cover {:.2}; {:.0} ms; {an}{}",
                 k.name,
                 k.w,
                 k.h,
@@ -2115,6 +2141,9 @@ fn ood_sweep() {
                 r.vellus_truth,
                 r.mixed,
                 r.split,
+                dup,
+                off,
+                extra_len_um,
                 c.truth.hair_mask.count() as f64 / (k.w * k.h) as f64,
                 ms,
                 if bad { " BAD" } else { "" }

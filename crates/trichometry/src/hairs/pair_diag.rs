@@ -754,7 +754,8 @@ fn pair_matching() {
 
 /// The scene `SCENE_DIAG=kind,upp,seed[,…]` names (kind crowded or sparse;
 /// default crowded, 5.5 µm/px, seed 43), rendered as tests/hairs.rs
-/// `render` with NUISANCE optics, 2.4 × 1.8 mm, every pixel valid.
+/// `render` with NUISANCE optics, 2.4 × 1.8 mm (or `SCENE_SIZE=W,H` px),
+/// every pixel valid.
 struct DiagScene {
     /// The comma-separated arguments (the kind first).
     args: Vec<String>,
@@ -776,7 +777,14 @@ fn diag_scene() -> DiagScene {
     } else {
         HairSceneSpec::default()
     };
-    let (w, h) = ((2400.0 / upp) as usize, (1800.0 / upp) as usize);
+    // `SCENE_SIZE=W,H` (px): another field than 2.4 × 1.8 mm.
+    let (w, h) = match std::env::var("SCENE_SIZE") {
+        Ok(v) => {
+            let wh: Vec<usize> = v.split(',').map(|x| x.parse().unwrap()).collect();
+            (wh[0], wh[1])
+        }
+        Err(_) => ((2400.0 / upp) as usize, (1800.0 / upp) as usize),
+    };
     let (rgb, truth) = trace::diag::render(w, h, upp, seed, &hs);
     let valid = Mask::filled(w, h, true);
     DiagScene {
