@@ -124,8 +124,9 @@ def analyze(
     colour_constancy : {"shades-of-gray"}, optional
         Estimate the illuminant from the image itself (no reference).
     params : dict or str, optional
-        Analysis parameters (``trichometry::Params`` as a dict or JSON);
-        missing keys take defaults.
+        Analysis parameters (``trichometry::Params`` as a dict or JSON, as
+        in ``result.provenance["params"]``); missing keys take defaults, an
+        unknown (misspelt) key raises ``ValueError``.
 
     Returns
     -------
@@ -364,7 +365,8 @@ def compare(
         an image is analysed with the result's parameters by default; params
         that differ from a result's are an error (it is not analysed again).
     compare_params : dict or str, optional
-        Comparison parameters (``trichometry::compare::CompareParams``).
+        Comparison parameters (``trichometry::compare::CompareParams``);
+        missing keys take defaults, an unknown key raises ``ValueError``.
     overlay : bool
         Also draw the change overlay.
     **colour

@@ -37,7 +37,8 @@ pub struct Args {
     /// the flags' values; relative paths are relative to the manifest.
     #[arg(long, value_name = "FILE")]
     pub manifest: Option<PathBuf>,
-    /// Analysis parameters as JSON (trichometry::Params; missing keys take defaults).
+    /// Analysis parameters as JSON (trichometry::Params, as in a record's
+    /// provenance.params; missing keys take defaults, unknown keys are refused).
     #[arg(long, value_name = "FILE")]
     pub params: Option<PathBuf>,
     /// Worker threads (default: all cores). Results do not depend on it.
