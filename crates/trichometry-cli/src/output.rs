@@ -528,7 +528,7 @@ mod tests {
     fn streamed_json_is_the_pretty_array_and_a_dropped_writer_leaves_nothing() {
         let dir = std::env::temp_dir().join(format!("trichometry-stream-{}", std::process::id()));
         std::fs::create_dir_all(&dir).unwrap();
-        let records = vec![
+        let records = [
             json!({"file": "a.jpg", "x": [1, 2], "p": {"q": "line\nbreak", "r": []}}),
             json!({"file": "b.jpg", "error": "bad", "error_kind": "decoding"}),
         ];
