@@ -124,8 +124,9 @@ def analyze(
     colour_constancy : {"shades-of-gray"}, optional
         Estimate the illuminant from the image itself (no reference).
     params : dict or str, optional
-        Analysis parameters (``trichometry::Params`` as a dict or JSON);
-        missing keys take defaults.
+        Analysis parameters (``trichometry::Params`` as a dict or JSON, as
+        in ``result.provenance["params"]``); missing keys take defaults, an
+        unknown (misspelt) key raises ``ValueError``.
 
     Returns
     -------
@@ -364,7 +365,8 @@ def compare(
         an image is analysed with the result's parameters by default; params
         that differ from a result's are an error (it is not analysed again).
     compare_params : dict or str, optional
-        Comparison parameters (``trichometry::compare::CompareParams``).
+        Comparison parameters (``trichometry::compare::CompareParams``);
+        missing keys take defaults, an unknown key raises ``ValueError``.
     overlay : bool
         Also draw the change overlay.
     **colour
@@ -501,12 +503,33 @@ def _image_arg(image: Any, name: str) -> Union[str, np.ndarray]:
     if isinstance(image, np.ndarray):
         if image.dtype not in (np.uint8, np.uint16):
             raise ValueError(
-                f"{name}: expected a uint8 or uint16 array, got {image.dtype}"
-                " (convert floats in [0, 1] with (a * 255).round().astype(np.uint8))"
+                f"{name}: expected a uint8 or uint16 array, got {image.dtype}{_dtype_hint(image)}"
             )
         if not (image.ndim == 2 or (image.ndim == 3 and image.shape[2] == 3)):
-            raise ValueError(f"{name}: expected shape (H, W) or (H, W, 3), got {image.shape}")
+            raise ValueError(
+                f"{name}: expected shape (H, W) or (H, W, 3), got {image.shape}{_shape_hint(image)}"
+            )
         if image.dtype.byteorder not in ("=", "|"):
             image = image.astype(image.dtype.newbyteorder("="))
         return image
     raise TypeError(f"{name}: expected a path or a numpy array, got {type(image).__name__}")
+
+
+def _dtype_hint(image: np.ndarray) -> str:
+    """How to convert an array of another dtype (the conversion is the caller's choice)."""
+    if image.dtype.kind == "f":
+        return " (convert floats in [0, 1] with (a * 255).round().astype(np.uint8))"
+    if image.dtype.kind in "iu":
+        return " (convert integers in 0-255 with a.astype(np.uint8), in 0-65535 with a.astype(np.uint16))"
+    return ""
+
+
+def _shape_hint(image: np.ndarray) -> str:
+    """How to get an (H, W) or (H, W, 3) array from a common other layout."""
+    if image.ndim == 3 and image.shape[2] == 4:
+        return " (RGBA: drop the alpha channel with a[..., :3])"
+    if image.ndim == 3 and image.shape[2] == 1:
+        return " (one channel: use a[..., 0])"
+    if image.ndim == 3 and image.shape[0] in (3, 4) and image.shape[2] not in (3, 4):
+        return " (channels first: use np.moveaxis(a, 0, -1)[..., :3])"
+    return ""

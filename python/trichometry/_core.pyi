@@ -6,6 +6,8 @@ from typing import Dict, Optional, Sequence, Tuple, Union
 import numpy as np
 
 __version__: str
+# The columns of the per-object tables ("hairs", "capillaries", "yellow_dots").
+TABLE_COLUMNS: Dict[str, Sequence[str]]
 
 _Image = Union[str, os.PathLike[str], np.ndarray]
 

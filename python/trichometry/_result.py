@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import copy
-from typing import Any, Dict, List, Optional
+from typing import Any, Dict, List, Optional, Sequence
 
 import numpy as np
+
+from . import _core
 
 _MAPS = (
     "a_star_map",
@@ -110,17 +112,30 @@ class Analysis:
 
     def _table(self, key: str) -> Dict[str, np.ndarray]:
         if key not in self._tables:
-            self._tables[key] = records_to_table(self._record.get(key, []))
+            self._tables[key] = records_to_table(
+                self._record.get(key, []), _core.TABLE_COLUMNS.get(key, ())
+            )
         return self._tables[key]
 
     @property
     def hairs(self) -> Dict[str, np.ndarray]:
-        """One row per hair shaft, regionprops-table style."""
+        """One row per hair shaft, regionprops-table style: ``id`` (the label in
+        ``hair_labels``), ``centreline_px`` (``(N, 2)`` x, y), ``length_um``,
+        ``diameter_um``, ``diameter_iqr_um``, ``width_samples``, ``contrast``
+        (peak absorbance, 0–1), ``truncated``, ``exit_px`` (the follicle exit (x, y),
+        None or NaN where none was found), ``class`` (vellus / intermediate /
+        terminal), ``pieces``.
+        Every column is present even when there are no rows."""
         return self._table("hairs")
 
     @property
     def capillaries(self) -> Dict[str, np.ndarray]:
-        """One row per capillary, regionprops-table style."""
+        """One row per capillary, regionprops-table style: ``id`` (the label in
+        ``vessel_labels``), ``class``, ``centroid_x_px``, ``centroid_y_px``,
+        ``centroid_x_um``, ``centroid_y_um``, ``area_um2``, ``length_um``,
+        ``width_um``, ``extent_um``, ``elongation``, ``tortuosity``, ``turns``,
+        ``branch_count``, ``contrast_a_star``, ``contrast_peak``. Every column
+        is present even when there are no rows."""
         return self._table("capillaries")
 
     @property
@@ -237,15 +252,19 @@ def _column(values: List[Any]) -> np.ndarray:
     return out
 
 
-def records_to_table(records: List[Dict[str, Any]]) -> Dict[str, np.ndarray]:
+def records_to_table(
+    records: List[Dict[str, Any]], columns: Sequence[str] = ()
+) -> Dict[str, np.ndarray]:
     """Serde records → ``dict[str, ndarray]`` (one column per key, first-seen order).
 
     Integers → int64 (float64 with NaN when some are missing), floats →
     float64, booleans → bool, everything else (strings, polylines, nested
     objects) → an object column; polylines become ``(N, 2)`` float arrays.
+    ``columns`` come first and are present even without records (then as
+    empty float64 columns).
     """
-    columns: Dict[str, None] = {}
+    names: Dict[str, None] = dict.fromkeys(columns)
     for r in records:
         for k in r:
-            columns.setdefault(k, None)
-    return {k: _column([r.get(k) for r in records]) for k in columns}
+            names.setdefault(k, None)
+    return {k: _column([r.get(k) for r in records]) for k in names}

@@ -37,7 +37,8 @@ pub struct Args {
     /// the flags' values; relative paths are relative to the manifest.
     #[arg(long, value_name = "FILE")]
     pub manifest: Option<PathBuf>,
-    /// Analysis parameters as JSON (trichometry::Params; missing keys take defaults).
+    /// Analysis parameters as JSON (trichometry::Params, as in a record's
+    /// provenance.params; missing keys take defaults, unknown keys are refused).
     #[arg(long, value_name = "FILE")]
     pub params: Option<PathBuf>,
     /// Worker threads (default: all cores). Results do not depend on it.
@@ -149,9 +150,17 @@ pub fn run(args: Args) -> Result<ExitCode, Fatal> {
         ProgressBar::hidden()
     };
 
+    // The output is written record by record (not held in memory until the
+    // end), into temporary files that appear only once the batch is done.
+    let mut writer = match (&args.out, format) {
+        (Some(out), Some(format)) => Some(
+            output::RecordWriter::create(out, format).map_err(|e| Fatal::Usage(e.to_string()))?,
+        ),
+        _ => None,
+    };
+    let mut write_error = None;
     let mut stdout = std::io::stdout().lock();
     let mut stdout_ok = true;
-    let mut records: Vec<Value> = Vec::with_capacity(jobs.len());
     let mut failed = 0usize;
     let (tx, rx) = std::sync::mpsc::channel::<(usize, Value)>();
     std::thread::scope(|scope| {
@@ -177,14 +186,17 @@ pub fn run(args: Args) -> Result<ExitCode, Fatal> {
                     let file = rec.get("file").and_then(Value::as_str).unwrap_or("?");
                     progress.suspend(|| eprintln!("trichometry: {file}: {err}"));
                 }
-                if format.is_none() && stdout_ok {
-                    let line = output::jsonl_line(&rec);
-                    stdout_ok = stdout
-                        .write_all(line.as_bytes())
-                        .and_then(|_| stdout.flush())
-                        .is_ok();
-                } else {
-                    records.push(rec);
+                match writer.as_mut() {
+                    Some(w) if write_error.is_none() => write_error = w.push(&rec).err(),
+                    Some(_) => {}
+                    None if stdout_ok => {
+                        let line = output::jsonl_line(&rec);
+                        stdout_ok = stdout
+                            .write_all(line.as_bytes())
+                            .and_then(|_| stdout.flush())
+                            .is_ok();
+                    }
+                    None => {}
                 }
                 next += 1;
             }
@@ -192,8 +204,11 @@ pub fn run(args: Args) -> Result<ExitCode, Fatal> {
     });
     progress.finish_and_clear();
 
-    if let (Some(out), Some(format)) = (&args.out, format) {
-        output::write_all(out, format, &records).map_err(|e| Fatal::Runtime(e.to_string()))?;
+    if let Some(e) = write_error {
+        return Err(Fatal::Runtime(e.to_string()));
+    }
+    if let Some(w) = writer {
+        w.finish().map_err(|e| Fatal::Runtime(e.to_string()))?;
     }
     if failed > 0 {
         eprintln!("trichometry: {failed} of {} files failed", jobs.len());

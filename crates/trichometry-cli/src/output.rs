@@ -5,7 +5,9 @@
 
 use crate::csvio;
 use serde_json::{Map, Value};
-use std::io::Write;
+use std::collections::HashMap;
+use std::fs::File;
+use std::io::{BufRead, BufReader, BufWriter, Write};
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, Ordering};
 use trichometry::{Analysis, Error};
@@ -73,40 +75,101 @@ pub fn record_err(file: &str, kind: &str, message: &str) -> Value {
 
 static TMP_COUNTER: AtomicU64 = AtomicU64::new(0);
 
-/// Write `path` atomically: a temporary file in the same folder, synced, renamed.
-pub fn write_atomic(
-    path: &Path,
-    write: impl FnOnce(&mut dyn Write) -> std::io::Result<()>,
-) -> Result<(), Error> {
-    let out_err = |e: std::io::Error| Error::Output {
+fn output_err(path: &Path, e: std::io::Error) -> Error {
+    Error::Output {
         path: path.to_path_buf(),
         reason: e.to_string(),
-    };
+    }
+}
+
+/// A hidden temporary file name beside `path`: `.<name>.<what>-<pid>-<n>`.
+fn temp_beside(path: &Path, what: &str) -> Result<PathBuf, Error> {
     let dir = match path.parent() {
         Some(d) if !d.as_os_str().is_empty() => d.to_path_buf(),
         _ => PathBuf::from("."),
     };
     let name = path
         .file_name()
-        .ok_or_else(|| out_err(std::io::Error::other("not a file name")))?
+        .ok_or_else(|| output_err(path, std::io::Error::other("not a file name")))?
         .to_string_lossy();
-    let tmp = dir.join(format!(
-        ".{name}.tmp-{}-{}",
+    Ok(dir.join(format!(
+        ".{name}.{what}-{}-{}",
         std::process::id(),
         TMP_COUNTER.fetch_add(1, Ordering::Relaxed)
-    ));
-    let result = (|| {
-        let file = std::fs::File::create(&tmp)?;
-        let mut w = std::io::BufWriter::new(file);
-        write(&mut w)?;
-        let file = w.into_inner().map_err(|e| e.into_error())?;
-        file.sync_all()?;
-        std::fs::rename(&tmp, path)
-    })();
-    if result.is_err() {
-        let _ = std::fs::remove_file(&tmp);
+    )))
+}
+
+/// A file written into a temporary file in the same folder and renamed into
+/// place by [`AtomicFile::commit`]; dropped before that (an error on the
+/// way), the temporary file is removed and nothing appears.
+pub struct AtomicFile {
+    path: PathBuf,
+    tmp: PathBuf,
+    w: Option<BufWriter<File>>,
+    committed: bool,
+}
+
+impl AtomicFile {
+    /// Start writing `path`.
+    pub fn create(path: &Path) -> Result<Self, Error> {
+        let tmp = temp_beside(path, "tmp")?;
+        let file = File::create(&tmp).map_err(|e| output_err(path, e))?;
+        Ok(AtomicFile {
+            path: path.to_path_buf(),
+            tmp,
+            w: Some(BufWriter::new(file)),
+            committed: false,
+        })
     }
-    result.map_err(out_err)
+
+    fn writer(&mut self) -> std::io::Result<&mut BufWriter<File>> {
+        self.w
+            .as_mut()
+            .ok_or_else(|| std::io::Error::other("already committed"))
+    }
+
+    /// Sync the data and rename the file into place.
+    pub fn commit(mut self) -> Result<(), Error> {
+        let result = (|| {
+            let w = self
+                .w
+                .take()
+                .ok_or_else(|| std::io::Error::other("no writer"))?;
+            let file = w.into_inner().map_err(|e| e.into_error())?;
+            file.sync_all()?;
+            std::fs::rename(&self.tmp, &self.path)
+        })();
+        self.committed = result.is_ok();
+        result.map_err(|e| output_err(&self.path, e))
+    }
+}
+
+impl Write for AtomicFile {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        self.writer()?.write(buf)
+    }
+    fn flush(&mut self) -> std::io::Result<()> {
+        self.writer()?.flush()
+    }
+}
+
+impl Drop for AtomicFile {
+    fn drop(&mut self) {
+        if !self.committed {
+            drop(self.w.take());
+            let _ = std::fs::remove_file(&self.tmp);
+        }
+    }
+}
+
+/// Write `path` atomically: a temporary file in the same folder, synced, renamed.
+pub fn write_atomic(
+    path: &Path,
+    write: impl FnOnce(&mut dyn Write) -> std::io::Result<()>,
+) -> Result<(), Error> {
+    let mut file = AtomicFile::create(path)?;
+    write(&mut file).map_err(|e| output_err(path, e))?;
+    file.commit()
 }
 
 /// One JSON Lines line (with `\n`).
@@ -118,27 +181,89 @@ pub fn jsonl_line(record: &Value) -> String {
     s
 }
 
-/// Write all records to `out` in `format`; returns the files written.
-pub fn write_all(out: &Path, format: Format, records: &[Value]) -> Result<Vec<PathBuf>, Error> {
-    match format {
-        Format::Jsonl => {
-            write_atomic(out, |w| {
-                for r in records {
-                    w.write_all(jsonl_line(r).as_bytes())?;
-                }
-                Ok(())
-            })?;
-            Ok(vec![out.to_path_buf()])
-        }
-        Format::Json => {
-            write_atomic(out, |w| {
-                serde_json::to_writer_pretty(&mut *w, records)?;
-                w.write_all(b"\n")
-            })?;
-            Ok(vec![out.to_path_buf()])
-        }
-        Format::Csv => write_csv(out, records),
+/// The output of a batch, written record by record as the records come, so
+/// that memory does not grow with the number of images (a 12 MP record with
+/// its hair centrelines is megabytes). Everything goes to temporary files
+/// beside `--out`, renamed into place by [`RecordWriter::finish`]; dropped
+/// before that, it leaves no file behind.
+pub struct RecordWriter {
+    out: PathBuf,
+    sink: Sink,
+}
+
+enum Sink {
+    Jsonl(AtomicFile),
+    /// The JSON array, and how many records it has so far.
+    Json(AtomicFile, usize),
+    /// The flat table and the side tables (hairs, capillaries, …) by key.
+    Csv(Table, Vec<(String, Table)>),
+}
+
+impl RecordWriter {
+    /// Start writing `out` in `format` (the temporary files are made now, so
+    /// an output that cannot be written is found before any analysis).
+    pub fn create(out: &Path, format: Format) -> Result<Self, Error> {
+        let sink = match format {
+            Format::Jsonl => Sink::Jsonl(AtomicFile::create(out)?),
+            Format::Json => Sink::Json(AtomicFile::create(out)?, 0),
+            Format::Csv => Sink::Csv(Table::new(out)?, Vec::new()),
+        };
+        Ok(RecordWriter {
+            out: out.to_path_buf(),
+            sink,
+        })
     }
+
+    /// Add one record.
+    pub fn push(&mut self, record: &Value) -> Result<(), Error> {
+        let out = &self.out;
+        match &mut self.sink {
+            Sink::Jsonl(f) => f
+                .write_all(jsonl_line(record).as_bytes())
+                .map_err(|e| output_err(out, e)),
+            Sink::Json(f, count) => {
+                // The layout of `serde_json::to_writer_pretty` on the whole
+                // array: each element indented by two spaces (a JSON string
+                // holds no raw newline, so indenting lines is exact).
+                let pretty = serde_json::to_string_pretty(record)
+                    .map_err(|e| output_err(out, std::io::Error::other(e)))?;
+                let sep = if *count == 0 { "[\n  " } else { ",\n  " };
+                *count += 1;
+                f.write_all(sep.as_bytes())
+                    .and_then(|_| f.write_all(pretty.replace('\n', "\n  ").as_bytes()))
+                    .map_err(|e| output_err(out, e))
+            }
+            Sink::Csv(main, sides) => push_csv(out, main, sides, record),
+        }
+    }
+
+    /// Put the output files in place; returns the files written.
+    pub fn finish(self) -> Result<Vec<PathBuf>, Error> {
+        let out = self.out;
+        match self.sink {
+            Sink::Jsonl(f) => {
+                f.commit()?;
+                Ok(vec![out])
+            }
+            Sink::Json(mut f, count) => {
+                let end: &[u8] = if count == 0 { b"[]\n" } else { b"\n]\n" };
+                f.write_all(end).map_err(|e| output_err(&out, e))?;
+                f.commit()?;
+                Ok(vec![out])
+            }
+            Sink::Csv(main, sides) => finish_csv(&out, main, sides),
+        }
+    }
+}
+
+/// Write all records to `out` in `format`; returns the files written.
+#[cfg(test)]
+pub fn write_all(out: &Path, format: Format, records: &[Value]) -> Result<Vec<PathBuf>, Error> {
+    let mut w = RecordWriter::create(out, format)?;
+    for r in records {
+        w.push(r)?;
+    }
+    w.finish()
 }
 
 /// A top-level array of objects (hairs, capillaries, …) becomes a side table.
@@ -178,54 +303,82 @@ fn scalar(v: &Value) -> String {
     }
 }
 
-/// Rows of flattened cells with the union of their columns, in first-seen order.
+/// Rows of flattened cells with the union of their columns, in first-seen
+/// order. The rows wait in a temporary file beside the table's destination
+/// (one JSON line of `(column index, cell)` pairs each), not in memory; the
+/// file is removed when the table is dropped.
 struct Table {
     columns: Vec<String>,
-    rows: Vec<Vec<(String, String)>>,
+    index: HashMap<String, usize>,
+    rows_path: PathBuf,
+    rows: BufWriter<File>,
 }
 
 impl Table {
-    fn new() -> Self {
-        Table {
+    /// A table to be written to `dest`.
+    fn new(dest: &Path) -> Result<Self, Error> {
+        let rows_path = temp_beside(dest, "rows")?;
+        let file = File::options()
+            .read(true)
+            .write(true)
+            .create_new(true)
+            .open(&rows_path)
+            .map_err(|e| output_err(dest, e))?;
+        Ok(Table {
             columns: Vec::new(),
-            rows: Vec::new(),
-        }
+            index: HashMap::new(),
+            rows_path,
+            rows: BufWriter::new(file),
+        })
     }
-    fn push(&mut self, cells: Vec<(String, String)>) {
-        for (k, _) in &cells {
-            if !self.columns.contains(k) {
-                self.columns.push(k.clone());
-            }
-        }
-        self.rows.push(cells);
+
+    fn push(&mut self, cells: Vec<(String, String)>) -> std::io::Result<()> {
+        let (columns, index) = (&mut self.columns, &mut self.index);
+        let row: Vec<(usize, String)> = cells
+            .into_iter()
+            .map(|(k, v)| {
+                let next = index.len();
+                let i = *index.entry(k).or_insert_with_key(|k| {
+                    columns.push(k.clone());
+                    next
+                });
+                (i, v)
+            })
+            .collect();
+        serde_json::to_writer(&mut self.rows, &row)?;
+        self.rows.write_all(b"\n")
     }
-    /// Move the named columns to the end (error columns after the results).
-    fn move_last(&mut self, names: &[&str]) {
-        for n in names {
-            if let Some(i) = self.columns.iter().position(|c| c == n) {
-                let c = self.columns.remove(i);
-                self.columns.push(c);
-            }
-        }
-    }
-    fn write(&self, path: &Path) -> Result<(), Error> {
+
+    /// Write the table to `path` (atomically), the `last` columns at the end.
+    fn write(mut self, path: &Path, last: &[&str]) -> Result<(), Error> {
+        let err = |e: std::io::Error| output_err(path, e);
+        let mut order: Vec<usize> = (0..self.columns.len())
+            .filter(|&i| !last.contains(&self.columns[i].as_str()))
+            .collect();
+        order.extend(last.iter().filter_map(|n| self.index.get(*n).copied()));
+        self.rows.flush().map_err(err)?;
+        let rows = BufReader::new(File::open(&self.rows_path).map_err(err)?);
         write_atomic(path, |w| {
-            w.write_all(csvio::line(&self.columns).as_bytes())?;
-            for row in &self.rows {
-                let cells: Vec<&str> = self
-                    .columns
-                    .iter()
-                    .map(|c| {
-                        row.iter()
-                            .find(|(k, _)| k == c)
-                            .map(|(_, v)| v.as_str())
-                            .unwrap_or("")
-                    })
-                    .collect();
-                w.write_all(csvio::line(&cells).as_bytes())?;
+            let header: Vec<&str> = order.iter().map(|&i| self.columns[i].as_str()).collect();
+            w.write_all(csvio::line(&header).as_bytes())?;
+            let mut cells = vec![String::new(); self.columns.len()];
+            for line in rows.lines() {
+                let row: Vec<(usize, String)> = serde_json::from_str(&line?)?;
+                cells.iter_mut().for_each(String::clear);
+                for (i, v) in row {
+                    cells[i] = v;
+                }
+                let ordered: Vec<&str> = order.iter().map(|&i| cells[i].as_str()).collect();
+                w.write_all(csvio::line(&ordered).as_bytes())?;
             }
             Ok(())
         })
+    }
+}
+
+impl Drop for Table {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_file(&self.rows_path);
     }
 }
 
@@ -238,48 +391,58 @@ pub fn side_table_path(out: &Path, table: &str) -> PathBuf {
     out.with_file_name(format!("{stem}_{table}.csv"))
 }
 
-fn write_csv(out: &Path, records: &[Value]) -> Result<Vec<PathBuf>, Error> {
-    let mut main = Table::new();
-    let mut sides: Vec<(String, Table)> = Vec::new();
-    for r in records {
-        let Value::Object(m) = r else { continue };
-        let mut cells = Vec::new();
-        let file = m.get("file").map(scalar).unwrap_or_default();
-        for (k, v) in m {
-            if is_table(k, v) {
-                let Value::Array(items) = v else { continue };
-                if items.is_empty() {
-                    continue;
-                }
-                let idx = match sides.iter().position(|(n, _)| n == k) {
-                    Some(i) => i,
-                    None => {
-                        sides.push((k.clone(), Table::new()));
-                        sides.len() - 1
-                    }
-                };
-                for item in items {
-                    let mut row = vec![("file".to_string(), file.clone())];
-                    flatten_into("", item, &mut row);
-                    sides[idx].1.push(row);
-                }
-            } else {
-                flatten_into(k, v, &mut cells);
+/// One record into the flat table and its side tables.
+fn push_csv(
+    out: &Path,
+    main: &mut Table,
+    sides: &mut Vec<(String, Table)>,
+    record: &Value,
+) -> Result<(), Error> {
+    let Value::Object(m) = record else {
+        return Ok(());
+    };
+    let err = |e: std::io::Error| output_err(out, e);
+    let mut cells = Vec::new();
+    let file = m.get("file").map(scalar).unwrap_or_default();
+    for (k, v) in m {
+        if is_table(k, v) {
+            let Value::Array(items) = v else { continue };
+            if items.is_empty() {
+                continue;
             }
+            let idx = match sides.iter().position(|(n, _)| n == k) {
+                Some(i) => i,
+                None => {
+                    sides.push((k.clone(), Table::new(&side_table_path(out, k))?));
+                    sides.len() - 1
+                }
+            };
+            for item in items {
+                let mut row = vec![("file".to_string(), file.clone())];
+                flatten_into("", item, &mut row);
+                sides[idx].1.push(row).map_err(err)?;
+            }
+        } else {
+            flatten_into(k, v, &mut cells);
         }
-        main.push(cells);
     }
-    main.move_last(&["error", "error_kind"]);
-    main.write(out)?;
+    main.push(cells).map_err(err)
+}
+
+/// Write the flat table and its side tables; remove side tables of an
+/// earlier run that this one has none of.
+fn finish_csv(out: &Path, main: Table, sides: Vec<(String, Table)>) -> Result<Vec<PathBuf>, Error> {
+    main.write(out, &["error", "error_kind"])?;
     let mut written = vec![out.to_path_buf()];
-    for (name, table) in &sides {
-        let p = side_table_path(out, name);
-        table.write(&p)?;
+    let names: Vec<String> = sides.iter().map(|(n, _)| n.clone()).collect();
+    for (name, table) in sides {
+        let p = side_table_path(out, &name);
+        table.write(&p, &[])?;
         written.push(p);
     }
     // A side table left by an earlier run would now describe other results.
     for name in ["hairs", "capillaries", "yellow_dots"] {
-        if !sides.iter().any(|(n, _)| n == name) {
+        if !names.iter().any(|n| n == name) {
             let stale = side_table_path(out, name);
             if stale.exists() && std::fs::remove_file(&stale).is_ok() {
                 eprintln!("trichometry: removed stale {}", stale.display());
@@ -359,6 +522,42 @@ mod tests {
         assert_eq!(Format::from_path(Path::new("d/a.csv")), Ok(Format::Csv));
         assert!(Format::from_path(Path::new("a.txt")).is_err());
         assert!(Format::from_path(Path::new("a")).is_err());
+    }
+
+    #[test]
+    fn streamed_json_is_the_pretty_array_and_a_dropped_writer_leaves_nothing() {
+        let dir = std::env::temp_dir().join(format!("trichometry-stream-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let records = [
+            json!({"file": "a.jpg", "x": [1, 2], "p": {"q": "line\nbreak", "r": []}}),
+            json!({"file": "b.jpg", "error": "bad", "error_kind": "decoding"}),
+        ];
+        for n in 0..=records.len() {
+            let out = dir.join(format!("r{n}.json"));
+            write_all(&out, Format::Json, &records[..n]).unwrap();
+            let mut expected = serde_json::to_string_pretty(&records[..n]).unwrap();
+            expected.push('\n');
+            assert_eq!(std::fs::read_to_string(&out).unwrap(), expected);
+        }
+        // A batch that ends before finish() (an error) leaves no file at all.
+        for (name, format) in [
+            ("d.jsonl", Format::Jsonl),
+            ("d.json", Format::Json),
+            ("d.csv", Format::Csv),
+        ] {
+            let mut w = RecordWriter::create(&dir.join(name), format).unwrap();
+            w.push(&records[0]).unwrap();
+            w.push(&json!({"file": "c.jpg", "hairs": [{"id": 1}]}))
+                .unwrap();
+            drop(w);
+        }
+        let left: Vec<_> = std::fs::read_dir(&dir)
+            .unwrap()
+            .filter_map(|e| e.ok())
+            .map(|e| e.file_name().to_string_lossy().into_owned())
+            .filter(|n| n.starts_with('d') || n.starts_with(".d"))
+            .collect();
+        assert!(left.is_empty(), "{left:?}");
     }
 
     #[test]

@@ -299,6 +299,11 @@ fn masks_manifest_and_parameter_errors() {
 #[test]
 fn usage_errors_exit_2() {
     let dir = tmpdir("usage");
+    std::fs::write(
+        dir.join("typo.json"),
+        r#"{"hairs": {"min_lenght_um": 100}}"#,
+    )
+    .unwrap();
     for args in [
         vec!["analyze"],
         vec!["analyze", "a.jpg", "--out", "x.txt"],
@@ -306,6 +311,8 @@ fn usage_errors_exit_2() {
         vec!["analyze", "a.jpg", "--chart-corners", "1,2,3"],
         vec!["analyze", "a.jpg", "--manifest", "missing.csv"],
         vec!["analyze", "a.jpg", "--um-per-px", "abc"],
+        // A misspelt parameter is refused, not silently left at its default.
+        vec!["analyze", "a.jpg", "--params", "typo.json"],
         vec!["bogus"],
     ] {
         let o = run(&args, &dir);
@@ -317,6 +324,30 @@ fn usage_errors_exit_2() {
         );
         assert!(!o.stderr.is_empty());
     }
+}
+
+/// An output that cannot be written (/proc takes no new files, even for
+/// root) is found before the batch, not after hours of analysis.
+#[cfg(target_os = "linux")]
+#[test]
+fn unwritable_output_is_refused_before_the_batch() {
+    let dir = tmpdir("unwritable");
+    fixtures(&dir);
+    let o = run(
+        &[
+            "analyze",
+            "good.png",
+            "--um-per-px",
+            "3.5",
+            "--out",
+            "/proc/trichometry-out.jsonl",
+        ],
+        &dir,
+    );
+    assert_eq!(o.status.code(), Some(2));
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert!(err.contains("/proc/trichometry-out.jsonl"), "{err}");
+    assert!(o.stdout.is_empty());
 }
 
 #[test]

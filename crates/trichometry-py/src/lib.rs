@@ -742,6 +742,39 @@ fn synth<'py>(
     Ok((image_to_numpy(py, phantom.image)?, truth, masks))
 }
 
+/// Reads the field names of a record type from its `Deserialize`
+/// implementation (serde hands them to `deserialize_struct`), so that the
+/// tables' columns follow the core's structs without a copy of their names.
+struct FieldNames<'a>(&'a mut &'static [&'static str]);
+
+impl<'de> serde::Deserializer<'de> for FieldNames<'_> {
+    type Error = serde::de::value::Error;
+    fn deserialize_any<V: serde::de::Visitor<'de>>(self, _: V) -> Result<V::Value, Self::Error> {
+        Err(serde::de::Error::custom("not a struct"))
+    }
+    fn deserialize_struct<V: serde::de::Visitor<'de>>(
+        self,
+        _name: &'static str,
+        fields: &'static [&'static str],
+        _: V,
+    ) -> Result<V::Value, Self::Error> {
+        *self.0 = fields;
+        Err(serde::de::Error::custom("only the field names are read"))
+    }
+    serde::forward_to_deserialize_any! {
+        bool i8 i16 i32 i64 i128 u8 u16 u32 u64 u128 f32 f64 char str string bytes byte_buf
+        option unit unit_struct newtype_struct seq tuple tuple_struct map enum identifier
+        ignored_any
+    }
+}
+
+/// The record fields of `T`, in declaration (= serialisation) order.
+fn field_names<T: for<'de> serde::Deserialize<'de>>() -> Vec<&'static str> {
+    let mut fields: &'static [&'static str] = &[];
+    let _ = T::deserialize(FieldNames(&mut fields));
+    fields.to_vec()
+}
+
 /// The compiled core of the `trichometry` package.
 #[pymodule]
 fn _core(m: &Bound<'_, PyModule>) -> PyResult<()> {
@@ -751,6 +784,16 @@ fn _core(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_function(wrap_pyfunction!(analyze, m)?)?;
     m.add_function(wrap_pyfunction!(compare, m)?)?;
     m.add_function(wrap_pyfunction!(synth, m)?)?;
+    // The columns of the per-object tables, present even when a table has
+    // no rows (an image without hairs still has a `diameter_um` column).
+    let columns = PyDict::new(py);
+    columns.set_item("hairs", field_names::<trichometry::hairs::HairShaft>())?;
+    columns.set_item(
+        "capillaries",
+        field_names::<trichometry::vessels::Capillary>(),
+    )?;
+    columns.set_item("yellow_dots", field_names::<trichometry::YellowDot>())?;
+    m.add("TABLE_COLUMNS", columns)?;
     m.add_class::<AnalysisHandle>()?;
     m.add_class::<Analyzer>()?;
     m.add("TrichometryError", py.get_type::<TrichometryError>())?;

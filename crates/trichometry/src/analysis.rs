@@ -20,7 +20,7 @@ use std::sync::{Mutex, PoisonError};
 
 /// All tunable parameters, by stage. Serialised into every result's provenance.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, Default)]
-#[serde(default)]
+#[serde(default, deny_unknown_fields)]
 pub struct Params {
     /// Image quality.
     pub quality: QualityParams,

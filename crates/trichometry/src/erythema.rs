@@ -1,8 +1,7 @@
 //! Erythema: per-pixel a* and erythema-index maps, summaries over skin only.
 //!
 //! Maps use the fast per-pixel kernels of [`crate::color`]
-//! ([`a_star_fast`](crate::color::a_star_fast),
-//! [`erythema_index_fast`](crate::color::erythema_index_fast)), parallel over
+//! ([`a_star_fast`], [`erythema_index_fast`]), parallel over
 //! row bands, with a run-time AVX2 path on x86-64 that is bit-identical to the
 //! portable one (no FMA contraction: the same operations in the same order).
 //!

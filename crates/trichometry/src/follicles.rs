@@ -14,7 +14,7 @@ use serde::{Deserialize, Serialize};
 
 /// Follicle-stage parameters.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-#[serde(default)]
+#[serde(default, deny_unknown_fields)]
 pub struct FollicleParams {
     /// Exits closer than this belong to one follicular unit (µm).
     pub unit_radius_um: f64,

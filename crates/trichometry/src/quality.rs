@@ -37,7 +37,7 @@ use serde::{Deserialize, Serialize};
 
 /// Quality thresholds.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-#[serde(default)]
+#[serde(default, deny_unknown_fields)]
 pub struct QualityParams {
     /// Glare fraction above which [`Warning::Glare`] is raised.
     pub glare_warn_fraction: f64,

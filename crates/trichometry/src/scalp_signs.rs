@@ -58,7 +58,7 @@ use serde::{Deserialize, Serialize};
 /// Parameters of the yellow-dot and scale detector. Contrasts are CIELAB
 /// differences to the local skin; lengths in µm.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-#[serde(default)]
+#[serde(default, deny_unknown_fields)]
 pub struct ScalpSignParams {
     /// Working resolution (µm per working pixel; the image is box-averaged
     /// by the nearest whole factor).

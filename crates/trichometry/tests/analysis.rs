@@ -165,3 +165,48 @@ fn pool_shared_by_threads_gives_analyze_bit_for_bit() {
     pool.clear();
     assert_eq!((pool.idle(), pool.resident_bytes()), (0, 0));
 }
+
+/// Parameters given as JSON (the CLI's `--params`, Python's `params=`): a
+/// missing key takes its default, a misspelt one is refused by name instead
+/// of being silently ignored (the run would otherwise use the default).
+#[test]
+fn params_json_refuses_unknown_keys_at_every_level() {
+    let defaults = Params::default();
+    let json = serde_json::to_string(&defaults).expect("params serialise");
+    assert_eq!(
+        serde_json::from_str::<Params>(&json).expect("round trip"),
+        defaults
+    );
+    assert_eq!(
+        serde_json::from_str::<Params>(r#"{"hairs": {}}"#).expect("partial"),
+        defaults
+    );
+    for (bad, key) in [
+        (r#"{"hair": {}}"#, "hair"),
+        (r#"{"hairs": {"no_such_knob": 1.0}}"#, "no_such_knob"),
+        (r#"{"vessels": {"no_such_knob": 1.0}}"#, "no_such_knob"),
+        (r#"{"quality": {"no_such_knob": 1.0}}"#, "no_such_knob"),
+        (r#"{"follicles": {"no_such_knob": 1.0}}"#, "no_such_knob"),
+        (r#"{"scalp_signs": {"no_such_knob": 1.0}}"#, "no_such_knob"),
+    ] {
+        let e = serde_json::from_str::<Params>(bad).expect_err(bad);
+        assert!(
+            e.to_string().contains(&format!("unknown field `{key}`")),
+            "{e}"
+        );
+    }
+    let cp = trichometry::CompareParams::default();
+    let json = serde_json::to_string(&cp).expect("compare params serialise");
+    assert_eq!(
+        serde_json::from_str::<trichometry::CompareParams>(&json).expect("round trip"),
+        cp
+    );
+    for bad in [
+        r#"{"recheck_unmatched_hair": false}"#,
+        r#"{"registration": {"no_such_knob": 1}}"#,
+        r#"{"min_effect": {"no_such_knob": 1}}"#,
+    ] {
+        let e = serde_json::from_str::<trichometry::CompareParams>(bad).expect_err(bad);
+        assert!(e.to_string().contains("unknown field"), "{e}");
+    }
+}

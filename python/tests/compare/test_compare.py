@@ -62,3 +62,12 @@ def test_compare_rejects_unknown_keywords(pair):
     b, f = pair
     with pytest.raises(TypeError):
         trichometry.compare(b, f, um_per_px=5.0, baseline_colour_temperature=1)
+
+
+def test_compare_refuses_misspelt_parameters(pair):
+    # Checked before any analysis: a misspelt key is named, not ignored.
+    b, f = pair
+    with pytest.raises(ValueError, match="unknown field `recheck_unmatched_hair`"):
+        trichometry.compare(b, f, um_per_px=5.0, compare_params={"recheck_unmatched_hair": False})
+    with pytest.raises(ValueError, match="unknown field `min_lenght_um`"):
+        trichometry.compare(b, f, um_per_px=5.0, params={"hairs": {"min_lenght_um": 1.0}})

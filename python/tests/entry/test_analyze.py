@@ -88,7 +88,11 @@ def test_without_scale_no_physical_units(phantom):
     assert r.um_per_px is None and r.analysed_area_mm2 is None
     assert "no_scale" in r.warnings
     assert r.hair_mask is None and r.vessel_mask is None
-    assert r.hairs == {} and r.capillaries == {}
+    # No rows, but the columns are there (code written for an image with
+    # hairs runs on one without).
+    for table in (r.hairs, r.capillaries, r.yellow_dots):
+        assert table and all(len(col) == 0 for col in table.values())
+    assert "diameter_um" in r.hairs and "class" in r.capillaries
 
 
 def test_array_path_and_views_agree(tmp_path, testdata):
@@ -153,6 +157,44 @@ def test_bad_arrays(image, exc):
         trichometry.analyze(image, um_per_px=3.5)
 
 
+@pytest.mark.parametrize(
+    ("image", "hint"),
+    [
+        (np.zeros((10, 10, 3), dtype=np.float32), "(a * 255).round().astype(np.uint8)"),
+        (np.zeros((10, 10, 3), dtype=np.int64), "a.astype(np.uint8)"),
+        (np.zeros((10, 10, 4), dtype=np.uint8), "a[..., :3]"),
+        (np.zeros((10, 10, 1), dtype=np.uint8), "a[..., 0]"),
+        (np.zeros((3, 10, 12), dtype=np.uint8), "np.moveaxis(a, 0, -1)"),
+    ],
+)
+def test_bad_arrays_say_how_to_convert(image, hint):
+    with pytest.raises(ValueError) as info:
+        trichometry.analyze(image, um_per_px=3.5)
+    assert hint in str(info.value)
+    # The suggested conversion gives an array that is analysed.
+    fixed = {
+        "(a * 255).round().astype(np.uint8)": lambda a: (a * 255).round().astype(np.uint8),
+        "a.astype(np.uint8)": lambda a: a.astype(np.uint8),
+        "a[..., :3]": lambda a: a[..., :3],
+        "a[..., 0]": lambda a: a[..., 0],
+        "np.moveaxis(a, 0, -1)": lambda a: np.moveaxis(a, 0, -1)[..., :3],
+    }[hint](image)
+    assert trichometry.analyze(fixed, um_per_px=3.5).width_px == fixed.shape[1]
+
+
+def test_empty_tables_keep_their_columns():
+    # The default phantom has no hairs: the hair table has no rows but every
+    # column, in the order of a table with rows.
+    image, _ = trichometry.synth(width=200, height=150, um_per_px=3.5, seed=3)
+    r = trichometry.analyze(image, um_per_px=3.5)
+    assert r.hair_count == 0
+    frame = r.hairs_frame()
+    assert len(frame) == 0
+    assert list(frame.columns) == list(trichometry._core.TABLE_COLUMNS["hairs"])
+    assert {"diameter_um", "length_um", "class"} <= set(frame.columns)
+    assert frame["diameter_um"].mean() != frame["diameter_um"].mean()  # NaN, no KeyError
+
+
 def test_bad_colour_options(phantom):
     image, _ = phantom
     with pytest.raises(ValueError, match="only one colour reference"):
@@ -169,6 +211,11 @@ def test_bad_colour_options(phantom):
         trichometry.analyze(image, reference_rect=(0, 0, 10))
     with pytest.raises(ValueError, match="params"):
         trichometry.analyze(image, params="{not json")
+    # A misspelt parameter is refused by name, not silently left at its default.
+    with pytest.raises(ValueError, match="unknown field `min_lenght_um`"):
+        trichometry.analyze(image, params={"hairs": {"min_lenght_um": 100.0}})
+    with pytest.raises(ValueError, match="unknown field `hair`"):
+        trichometry.analyze(image, params={"hair": {}})
 
 
 def test_params_round_trip_into_provenance(phantom):

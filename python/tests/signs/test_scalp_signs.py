@@ -87,6 +87,8 @@ def test_frame_and_no_scale(scene):
     none = trichometry.analyze(image)
     assert none.yellow_dot_count is None and none.scale_area_fraction is None
     assert none.scale_mask is None and none.yellow_dot_mask is None
-    assert len(none.yellow_dots) == 0
+    # No rows (the columns are kept, as for a table with rows).
+    assert len(none.yellow_dots_frame()) == 0
+    assert all(len(col) == 0 for col in none.yellow_dots.values())
     grey = trichometry.analyze(image[:, :, 0], um_per_px=3.5)
     assert grey.scale_area_fraction is None and grey.scale_mask is None

@@ -152,7 +152,7 @@ impl<'a> Visit<'a> {
 /// Smallest changes reported as significant (below the measurement's
 /// repeatability a change is not a finding, however tight its interval).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-#[serde(default)]
+#[serde(default, deny_unknown_fields)]
 pub struct MinEffect {
     /// CIELAB a* (skin median and vessel contrast).
     pub a_star: f64,
@@ -174,7 +174,7 @@ impl Default for MinEffect {
 
 /// Comparison parameters.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-#[serde(default)]
+#[serde(default, deny_unknown_fields)]
 pub struct CompareParams {
     /// Registration.
     pub registration: RegistrationParams,

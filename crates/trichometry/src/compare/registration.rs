@@ -162,7 +162,7 @@ fn level_map(f: usize) -> Similarity {
 
 /// Registration parameters.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-#[serde(default)]
+#[serde(default, deny_unknown_fields)]
 pub struct RegistrationParams {
     /// Longest side of the coarse level used for the global search (px).
     pub global_size_px: usize,

@@ -59,7 +59,7 @@ mod trace;
 
 /// Hair-stage parameters.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-#[serde(default)]
+#[serde(default, deny_unknown_fields)]
 pub struct HairParams {
     /// Thinnest hair looked for (µm).
     pub min_width_um: f64,

@@ -79,7 +79,7 @@ pub enum VesselClass {
 /// Vessel-stage parameters. Lengths in µm; contrasts in ln-units of R/G
 /// against the local skin background.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-#[serde(default)]
+#[serde(default, deny_unknown_fields)]
 pub struct VesselParams {
     /// Target cell size of the fine level (µm): masks are decided, and
     /// shapes measured, on cells of about this size (the input pixels when
