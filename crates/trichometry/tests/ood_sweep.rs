@@ -149,6 +149,37 @@ fn vessel_cases() -> Vec<VCase> {
     });
     v.push(VCase {
         skin: SkinSpec {
+            lab: [28.0, 10.0, 16.0],
+            ..SkinSpec::default()
+        },
+        optics: OpticsSpec {
+            noise: None,
+            ..OpticsSpec::realistic()
+        },
+        ..base_case("very-dark-skin-noiseless")
+    });
+    v.push(VCase {
+        skin: SkinSpec {
+            lab: [28.0, 10.0, 16.0],
+            ..SkinSpec::default()
+        },
+        optics: OpticsSpec::default(),
+        hairs: None,
+        ..base_case("very-dark-skin-clean-nohair")
+    });
+    v.push(VCase {
+        optics: OpticsSpec {
+            noise: Some(SensorNoise {
+                full_well: 600.0,
+                read_noise: 12.0,
+            }),
+            ..OpticsSpec::default()
+        },
+        hairs: None,
+        ..base_case("heavy-noise-only-nohair")
+    });
+    v.push(VCase {
+        skin: SkinSpec {
             lab: [55.0, 28.0, 14.0],
             erythema_patch_a: 8.0,
             ..SkinSpec::default()
@@ -383,15 +414,13 @@ fn run_vessel_case(c: &VCase, seed: u64) {
     let secs = t0.elapsed().as_secs_f64();
     let t = &p.truth;
     // Hidden: true hair and glare (plus the grey card).
+    // (Empty masks when the scene has no hair or the optics no glare.)
+    let on = |m: &Mask, i: usize| m.data.get(i).copied().unwrap_or(false);
     let mut hidden = Mask {
         width: w,
         height: h,
-        data: t
-            .glare_mask
-            .data
-            .iter()
-            .zip(&t.hairs.hair_mask.data)
-            .map(|(&g, &hh)| g || hh)
+        data: (0..w * h)
+            .map(|i| on(&t.glare_mask, i) || on(&t.hairs.hair_mask, i))
             .collect(),
     };
     if c.grey_card {
@@ -490,11 +519,11 @@ fn run_vessel_case(c: &VCase, seed: u64) {
     let count_err = found as f64 - truth_caps as f64;
     // Hair: true share of the frame, detected share, and the share of true
     // hair pixels the erythema's skin mask keeps (counted as skin).
-    let th = &t.hairs.hair_mask.data;
-    let true_hair = th.iter().filter(|&&x| x).count();
+    let th = &t.hairs.hair_mask;
+    let true_hair = (0..w * h).filter(|&i| on(th, i)).count();
     let det_hair = a.maps.hair_mask.as_ref().map_or(0, |m| m.count());
     let hair_in_skin = (0..w * h)
-        .filter(|&i| th[i] && a.maps.skin_mask.data[i])
+        .filter(|&i| on(th, i) && a.maps.skin_mask.data[i])
         .count();
     let hair_line = format!(
         "hair true {:.1}% det {:.1}%, true hair kept as skin {:.1}% of skin",
@@ -812,5 +841,94 @@ fn ood_compare_sweep() {
         for seed in seeds() {
             run_compare_case(c, seed);
         }
+    }
+}
+
+/// The capillary count of `spec` (3.5 µm/px, default vessels) through
+/// `analyze` against the truth's countable capillaries (glare and true hair
+/// hidden): (found, true).
+fn count_vs_truth(spec: &SceneSpec) -> (usize, usize) {
+    let p = render(spec).unwrap();
+    let cal = Calibration::with_um_per_px(spec.um_per_px).unwrap();
+    let a = analyze(&p.image, &cal, &Params::default()).unwrap();
+    let n = spec.width * spec.height;
+    let on = |m: &Mask, i: usize| m.data.get(i).copied().unwrap_or(false);
+    let t = &p.truth;
+    let hidden = Mask {
+        width: spec.width,
+        height: spec.height,
+        data: (0..n)
+            .map(|i| on(&t.glare_mask, i) || on(&t.hairs.hair_mask, i))
+            .collect(),
+    };
+    (
+        a.summary.vessels.capillary_count.unwrap(),
+        t.vessels.countable_capillary_count(Some(&hidden)).unwrap(),
+    )
+}
+
+fn assert_count_within_10_percent(what: &str, spec: &SceneSpec) {
+    let (found, truth) = count_vs_truth(spec);
+    let err = (found as f64 - truth as f64).abs() / truth as f64;
+    eprintln!("{what} seed {}: {found} found / {truth} true", spec.seed);
+    assert!(err <= 0.10, "{what} seed {}: {found} vs {truth}", spec.seed);
+}
+
+/// Strong sensor noise alone (full well 600 e⁻, read noise 12 e⁻; no
+/// hair, no other optics) inflates the capillary count: noise blobs pass
+/// the absolute ln(R/G) contrast thresholds, and dots merge with noise
+/// into loops (class right 3–7 of 26–27). Measured 2026-11-27 (session
+/// 19): 55 / 37, 56 / 37, 75 / 37 on seeds 201–203 (+49 %, +51 %, +103 %;
+/// bound 10 %). The same skin noiseless passes (sweep `baseline`).
+#[test]
+#[ignore = "not reached: heavy sensor noise inflates the capillary count +49 % to +103 % (seeds 201-203, bound 10 %)"]
+fn heavy_sensor_noise_keeps_the_capillary_count() {
+    for seed in [201, 202, 203] {
+        let spec = SceneSpec {
+            width: 514,
+            height: 386,
+            um_per_px: 3.5,
+            seed,
+            vessels: Some(VesselSceneSpec::default()),
+            optics: OpticsSpec {
+                noise: Some(SensorNoise {
+                    full_well: 600.0,
+                    read_noise: 12.0,
+                }),
+                ..OpticsSpec::default()
+            },
+            ..SceneSpec::default()
+        };
+        assert_count_within_10_percent("heavy noise", &spec);
+    }
+}
+
+/// Very dark skin (L* 28) with the realistic optics and the hair phantom:
+/// the count is inflated. Measured 2026-11-27 (session 19): 76 / 31,
+/// 60 / 32, 40 / 21 on seeds 201–203 (+145 %, +88 %, +90 %; bound 10 %).
+/// The same skin without hair and with clean optics counts within 3 %
+/// (sweep `very-dark-skin-clean-nohair`); without sensor noise but with
+/// hair: +13 %, +6 %, +62 % (`very-dark-skin-noiseless`). The relative
+/// noise of ln(R/G) grows as the skin darkens, and the thresholds do not
+/// follow it.
+#[test]
+#[ignore = "not reached: very dark skin (L* 28) with realistic optics and hair inflates the capillary count +88 % to +145 % (seeds 201-203, bound 10 %)"]
+fn very_dark_skin_keeps_the_capillary_count() {
+    for seed in [201, 202, 203] {
+        let spec = SceneSpec {
+            width: 514,
+            height: 386,
+            um_per_px: 3.5,
+            seed,
+            skin: SkinSpec {
+                lab: [28.0, 10.0, 16.0],
+                ..SkinSpec::default()
+            },
+            vessels: Some(VesselSceneSpec::default()),
+            hairs: Some(HairSceneSpec::default()),
+            optics: OpticsSpec::realistic(),
+            ..SceneSpec::default()
+        };
+        assert_count_within_10_percent("very dark skin", &spec);
     }
 }
