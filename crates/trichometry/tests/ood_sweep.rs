@@ -83,8 +83,7 @@ fn dense_vessels() -> VesselSceneSpec {
 }
 
 fn vessel_cases() -> Vec<VCase> {
-    let mut v = Vec::new();
-    v.push(base_case("baseline"));
+    let mut v = vec![base_case("baseline")];
     v.push(VCase {
         vessels: None,
         ..base_case("no-vessels")
