@@ -223,7 +223,13 @@ pub(crate) fn phase_correlate_peaks(
     k: usize,
 ) -> Vec<Peak> {
     let (fa, fb) = fft2_real_pair(a, b, w, h);
-    let mut surf = cross_power_surface(&fa, &fb, w, h);
+    peaks_of(cross_power_surface(&fa, &fb, w, h), w, h, k)
+}
+
+/// The `k` strongest peaks of a correlation surface (wrapped coordinates),
+/// strongest first, each refined as by [`peak_of`]; the 7×7 pixels around
+/// each are cleared before the next is sought.
+pub(crate) fn peaks_of(mut surf: Vec<f32>, w: usize, h: usize, k: usize) -> Vec<Peak> {
     let floor = surf.iter().copied().fold(f32::INFINITY, f32::min);
     let mut out = Vec::new();
     for _ in 0..k {

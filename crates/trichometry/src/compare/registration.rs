@@ -255,10 +255,20 @@ pub fn register(
     }
     // Pyramid factors are powers of two, so that the coarse level is made
     // from the fine one without reading the samples again.
-    let g = maxdim
+    // The coarse level keeps two blocks across the shorter side (a strip
+    // of skin would otherwise leave the coarse refinement no landmarks).
+    let mindim = baseline
+        .width()
+        .min(baseline.height())
+        .min(followup.width())
+        .min(followup.height());
+    let mut g = maxdim
         .div_ceil(params.global_size_px)
         .max(1)
         .next_power_of_two();
+    while g > 1 && mindim / g < 2 * params.block_px.min(64) {
+        g /= 2;
+    }
     let r = maxdim
         .div_ceil(params.refine_size_px)
         .max(1)
@@ -282,11 +292,9 @@ pub fn register(
     // global estimate may be off by a pixel or two); stop at the first that
     // most blocks agree with, else keep the best.
     let mut best: Option<(Similarity, FitQuality)> = None;
-    for k in 0..global.peaks.len() {
-        let (sim0, p) = global.candidate(k);
-        if k == 0 {
-            psr = p;
-        }
+    let mut tried = 0u64;
+    // Refine one hypothesis; true when most blocks agree with it.
+    let mut convinces = |sim0: Similarity| {
         let fit = refine(
             &bg,
             &fg,
@@ -294,15 +302,47 @@ pub fn register(
             params.block_px.min(64),
             2.0,
             params,
-            &mut Rng::new(11 + k as u64),
+            &mut Rng::new(11 + tried),
         );
-        if let Some((s, q)) = fit {
+        tried += 1;
+        fit.is_some_and(|(s, q)| {
             let better = best.as_ref().is_none_or(|(_, bq)| q.inliers > bq.inliers);
             if better {
                 best = Some((s, q));
             }
-            if q.inliers * 2 >= q.tested {
-                break;
+            q.inliers * 2 >= q.tested
+        })
+    };
+    let mut hypotheses = Vec::with_capacity(global.peaks.len() + 1);
+    let mut found = false;
+    for k in 0..global.peaks.len() {
+        let (sim0, p) = global.candidate(k);
+        if k == 0 {
+            psr = p;
+        }
+        hypotheses.push(sim0);
+        if convinces(sim0) {
+            found = true;
+            break;
+        }
+    }
+    // When the overlap is small the magnitude spectra share little, so the
+    // log-polar peaks may all be wrong, and a shift beyond half the padded
+    // transform wraps around in the circular correlation. Then try every
+    // wrapped alternative of each translation that leaves some shared
+    // field, and the hand-held follow-up: unit scale, rotations of up to
+    // ±10° in steps the translation correlation tolerates, the strongest
+    // translation peaks of each.
+    if !found {
+        let mut steady = STEADY_HAND_ROTATIONS_DEG
+            .iter()
+            .flat_map(|&deg| global.steady_hand(deg, STEADY_HAND_PEAKS));
+        let mut next = hypotheses.into_iter();
+        'search: while let Some(h) = next.next().or_else(|| steady.next()) {
+            for sim0 in global.translation_aliases(&h, 0.5 * params.min_overlap) {
+                if convinces(sim0) {
+                    break 'search;
+                }
             }
         }
     }
@@ -640,6 +680,22 @@ pub(crate) fn bilinear(p: &Plane, x: f64, y: f64) -> Option<f32> {
     Some(top + fy * (bot - top))
 }
 
+/// A Tukey window: flat, with a raised-cosine taper over the outer tenth
+/// at each end.
+fn tukey(n: usize) -> Vec<f32> {
+    let taper = 0.1 * n as f64;
+    (0..n)
+        .map(|i| {
+            let d = (i as f64 + 0.5).min(n as f64 - i as f64 - 0.5);
+            if d >= taper {
+                1.0
+            } else {
+                (0.5 - 0.5 * (std::f64::consts::PI * d / taper).cos()) as f32
+            }
+        })
+        .collect()
+}
+
 fn hann(n: usize) -> Vec<f32> {
     (0..n)
         .map(|i| {
@@ -755,7 +811,92 @@ impl<'p> Global<'p> {
         }
         best.expect("two hypotheses")
     }
+
+    /// Translations of the follow-up rotated by `rotation_deg` at unit
+    /// scale: the `k` strongest peaks of the phase correlation, strongest
+    /// first (at small overlap the true one need not be the strongest).
+    fn steady_hand(&self, rotation_deg: f64, k: usize) -> Vec<Similarity> {
+        let (b, f, n) = (self.b, self.f, self.n);
+        // About the centres.
+        let rs = Similarity {
+            rotation_deg,
+            ..Similarity::IDENTITY
+        };
+        let (rx, ry) = rs.apply((b.width as f64 - 1.0) / 2.0, (b.height as f64 - 1.0) / 2.0);
+        let t0 = Similarity {
+            tx_px: (f.width as f64 - 1.0) / 2.0 - rx,
+            ty_px: (f.height as f64 - 1.0) / 2.0 - ry,
+            ..rs
+        };
+        // A flat-topped window: the Hann window of the other hypotheses
+        // weighs the shared part, near the frame edges, down too much.
+        let (wx, wy) = (tukey(b.width), tukey(b.height));
+        let ta = t0.affine();
+        let mut pw = vec![0f32; n * n];
+        let mut pb = vec![0f32; n * n];
+        for y in 0..b.height {
+            for x in 0..b.width {
+                let (u, v) = ta.apply(x as f64, y as f64);
+                pw[y * n + x] = bilinear(f, u, v).unwrap_or(0.0) * wx[x] * wy[y];
+                pb[y * n + x] = b.get(x, y) * wx[x] * wy[y];
+            }
+        }
+        let (sw, sb) = super::fft::fft2_real_pair(&pw, &pb, n, n);
+        let surf = super::fft::cross_power_surface(&sw, &sb, n, n);
+        // W(x) ≈ B(x − d); p_f = A(p_b + d) + t0.
+        let (a, bb, tx, ty) = t0.matrix();
+        super::fft::peaks_of(surf, n, n, k)
+            .into_iter()
+            .map(|p| {
+                Similarity::from_matrix(a, bb, tx + a * p.dx - bb * p.dy, ty + bb * p.dx + a * p.dy)
+            })
+            .collect()
+    }
+
+    /// `sim` (baseline → follow-up on this level, translation from the
+    /// circular correlation of `n`-point transforms) and the maps whose
+    /// shift differs by whole periods `n` along x and/or y, those that
+    /// share at least `min_overlap` of the baseline field.
+    fn translation_aliases(&self, sim: &Similarity, min_overlap: f64) -> Vec<Similarity> {
+        let n = self.n as f64;
+        let (a, bb, tx, ty) = sim.matrix();
+        let mut out = Vec::with_capacity(9);
+        for (mx, my) in [
+            (0.0, 0.0),
+            (-1.0, 0.0),
+            (1.0, 0.0),
+            (0.0, -1.0),
+            (0.0, 1.0),
+            (-1.0, -1.0),
+            (1.0, -1.0),
+            (-1.0, 1.0),
+            (1.0, 1.0),
+        ] {
+            let (dx, dy) = (mx * n, my * n);
+            let alias =
+                Similarity::from_matrix(a, bb, tx + a * dx - bb * dy, ty + bb * dx + a * dy);
+            let shared = overlap_fraction(
+                &alias,
+                self.b.width,
+                self.b.height,
+                self.f.width,
+                self.f.height,
+            );
+            if shared >= min_overlap {
+                out.push(alias);
+            }
+        }
+        out
+    }
 }
+
+/// Translation peaks tried per rotation of a hand-held follow-up when no
+/// Fourier–Mellin hypothesis convinces.
+const STEADY_HAND_PEAKS: usize = 2;
+
+/// Rotations tried for a hand-held follow-up (degrees), nearest first.
+const STEADY_HAND_ROTATIONS_DEG: [f64; 11] =
+    [0.0, 2.0, -2.0, 4.0, -4.0, 6.0, -6.0, 8.0, -8.0, 10.0, -10.0];
 
 /// (angles over π, log-radius bins, ln(r_max / r_min)).
 const LOG_POLAR: (usize, usize, f64) = (256, 256, 4.0);

@@ -1,0 +1,933 @@
+//! Out-of-distribution sweeps of the vessel, erythema and compare stages:
+//! phantoms rendered beyond the settings the other tests use (vessel
+//! density, calibre and contrast, skin tone, colour drift, JPEG,
+//! vignetting, glare, blur, noise, scale, image size and shape, dense hair;
+//! large nuisance transforms, low overlap, colour drift and unrelated
+//! pairs). Each case prints one line against phantom truth; nothing is
+//! asserted but sanity (no panic, no NaN in the reported figures), so these
+//! are ignored surveys:
+//!
+//! `cargo test --release -p trichometry --test ood_sweep -- --ignored --nocapture`
+//!
+//! `OOD_SEEDS` (comma list, default `201,202`) picks the seeds; `OOD_ONLY`
+//! (a substring) keeps only the cases whose name contains it.
+
+use std::time::Instant;
+use trichometry::calibration::{NeutralReference, RectPx};
+use trichometry::compare::{
+    compare, register, CompareParams, RegistrationParams, Similarity, Visit,
+};
+use trichometry::synth::{
+    chart::GreyCardSpec,
+    hairs::HairSceneSpec,
+    optics::{OpticsSpec, SensorNoise},
+    pair::{render_pair, PairSpec, PairVisit, SceneChanges, VisitSpec},
+    render,
+    skin::SkinSpec,
+    vessels::{VesselClass, VesselSceneSpec},
+    Phantom, SceneSpec,
+};
+use trichometry::{analyze, Analysis, Calibration, ColourReference, Mask, Params, Warning};
+
+fn seeds() -> Vec<u64> {
+    std::env::var("OOD_SEEDS")
+        .unwrap_or_else(|_| "201,202".into())
+        .split(',')
+        .map(|v| v.trim().parse().unwrap())
+        .collect()
+}
+
+fn wanted(name: &str) -> bool {
+    std::env::var("OOD_ONLY").map_or(true, |o| name.contains(&o))
+}
+
+/// One vessel / erythema case.
+struct VCase {
+    name: &'static str,
+    um: f64,
+    /// Field in µm (width, height); the pixel size follows `um`.
+    field_um: [f64; 2],
+    skin: SkinSpec,
+    vessels: Option<VesselSceneSpec>,
+    hairs: Option<HairSceneSpec>,
+    optics: OpticsSpec,
+    /// A grey card in the corner used as the colour reference.
+    grey_card: bool,
+}
+
+fn base_case(name: &'static str) -> VCase {
+    VCase {
+        name,
+        um: 3.5,
+        field_um: [1800.0, 1350.0],
+        skin: SkinSpec::default(),
+        vessels: Some(VesselSceneSpec::default()),
+        hairs: Some(HairSceneSpec::default()),
+        optics: OpticsSpec::realistic(),
+        grey_card: false,
+    }
+}
+
+fn diag(d: [f32; 3]) -> [[f32; 3]; 3] {
+    [[d[0], 0.0, 0.0], [0.0, d[1], 0.0], [0.0, 0.0, d[2]]]
+}
+
+fn dense_vessels() -> VesselSceneSpec {
+    VesselSceneSpec {
+        dot_density_per_mm2: 30.0,
+        loop_density_per_mm2: 25.0,
+        twisted_density_per_mm2: 10.0,
+        spacing_um: 20.0,
+        ..VesselSceneSpec::default()
+    }
+}
+
+fn vessel_cases() -> Vec<VCase> {
+    let mut v = vec![base_case("baseline")];
+    v.push(VCase {
+        vessels: None,
+        ..base_case("no-vessels")
+    });
+    v.push(VCase {
+        vessels: Some(dense_vessels()),
+        ..base_case("very-dense")
+    });
+    v.push(VCase {
+        vessels: Some(VesselSceneSpec {
+            strength: [0.2, 0.35],
+            ..VesselSceneSpec::default()
+        }),
+        ..base_case("faint")
+    });
+    v.push(VCase {
+        vessels: Some(VesselSceneSpec {
+            strength: [0.35, 0.5],
+            ..VesselSceneSpec::default()
+        }),
+        ..base_case("half-contrast")
+    });
+    v.push(VCase {
+        vessels: Some(VesselSceneSpec {
+            dot_diameter_um: [8.0, 14.0],
+            loop_width_um: [6.0, 10.0],
+            twisted_width_um: [6.0, 9.0],
+            ..VesselSceneSpec::default()
+        }),
+        ..base_case("thin-calibre")
+    });
+    v.push(VCase {
+        vessels: Some(VesselSceneSpec {
+            dot_diameter_um: [35.0, 70.0],
+            loop_width_um: [25.0, 40.0],
+            twisted_width_um: [20.0, 30.0],
+            loop_length_um: [150.0, 300.0],
+            ..VesselSceneSpec::default()
+        }),
+        ..base_case("thick-calibre")
+    });
+    v.push(VCase {
+        skin: SkinSpec {
+            lab: [78.0, 7.0, 12.0],
+            ..SkinSpec::default()
+        },
+        ..base_case("pale-skin")
+    });
+    v.push(VCase {
+        skin: SkinSpec {
+            lab: [38.0, 12.0, 20.0],
+            ..SkinSpec::default()
+        },
+        ..base_case("dark-skin")
+    });
+    v.push(VCase {
+        skin: SkinSpec {
+            lab: [28.0, 10.0, 16.0],
+            ..SkinSpec::default()
+        },
+        ..base_case("very-dark-skin")
+    });
+    v.push(VCase {
+        skin: SkinSpec {
+            lab: [28.0, 10.0, 16.0],
+            ..SkinSpec::default()
+        },
+        optics: OpticsSpec {
+            noise: None,
+            ..OpticsSpec::realistic()
+        },
+        ..base_case("very-dark-skin-noiseless")
+    });
+    v.push(VCase {
+        skin: SkinSpec {
+            lab: [28.0, 10.0, 16.0],
+            ..SkinSpec::default()
+        },
+        optics: OpticsSpec::default(),
+        hairs: None,
+        ..base_case("very-dark-skin-clean-nohair")
+    });
+    v.push(VCase {
+        optics: OpticsSpec {
+            noise: Some(SensorNoise {
+                full_well: 600.0,
+                read_noise: 12.0,
+            }),
+            ..OpticsSpec::default()
+        },
+        hairs: None,
+        ..base_case("heavy-noise-only-nohair")
+    });
+    v.push(VCase {
+        skin: SkinSpec {
+            lab: [55.0, 28.0, 14.0],
+            erythema_patch_a: 8.0,
+            ..SkinSpec::default()
+        },
+        ..base_case("very-red-skin")
+    });
+    v.push(VCase {
+        optics: OpticsSpec::realistic().with_cast(diag([1.15, 1.0, 0.82]), 1.0),
+        ..base_case("warm-wb")
+    });
+    v.push(VCase {
+        optics: OpticsSpec::realistic().with_cast(diag([0.85, 1.0, 1.2]), 1.0),
+        ..base_case("cool-wb")
+    });
+    v.push(VCase {
+        optics: OpticsSpec::realistic().with_cast(diag([1.15, 1.0, 0.82]), 0.8),
+        grey_card: true,
+        ..base_case("warm-wb+card")
+    });
+    v.push(VCase {
+        optics: OpticsSpec::realistic().with_cast(diag([1.0, 1.0, 1.0]), 0.55),
+        ..base_case("underexposed")
+    });
+    v.push(VCase {
+        optics: OpticsSpec::realistic().with_cast(diag([1.0, 1.0, 1.0]), 1.35),
+        ..base_case("overexposed")
+    });
+    v.push(VCase {
+        optics: OpticsSpec {
+            jpeg_quality: Some(35),
+            ..OpticsSpec::realistic()
+        },
+        ..base_case("jpeg-q35")
+    });
+    v.push(VCase {
+        optics: OpticsSpec {
+            jpeg_quality: Some(15),
+            ..OpticsSpec::realistic()
+        },
+        ..base_case("jpeg-q15")
+    });
+    v.push(VCase {
+        optics: OpticsSpec {
+            vignetting: 0.45,
+            ..OpticsSpec::realistic()
+        },
+        ..base_case("vignetting-0.45")
+    });
+    v.push(VCase {
+        optics: OpticsSpec {
+            glare_spots: 14,
+            glare_radius_um: 90.0,
+            ..OpticsSpec::realistic()
+        },
+        ..base_case("heavy-glare")
+    });
+    v.push(VCase {
+        optics: OpticsSpec {
+            blur_sigma_um: 6.0,
+            ..OpticsSpec::realistic()
+        },
+        ..base_case("blur-6um")
+    });
+    v.push(VCase {
+        optics: OpticsSpec {
+            noise: Some(SensorNoise {
+                full_well: 600.0,
+                read_noise: 12.0,
+            }),
+            ..OpticsSpec::realistic()
+        },
+        ..base_case("heavy-noise")
+    });
+    for (name, um) in [
+        ("scale-1.5", 1.5),
+        ("scale-2.5", 2.5),
+        ("scale-5", 5.0),
+        ("scale-6", 6.0),
+    ] {
+        v.push(VCase {
+            um,
+            ..base_case(name)
+        });
+    }
+    v.push(VCase {
+        field_um: [700.0, 525.0],
+        ..base_case("small-700um")
+    });
+    v.push(VCase {
+        um: 6.0,
+        field_um: [900.0, 700.0],
+        ..base_case("tiny-150px-6um")
+    });
+    v.push(VCase {
+        field_um: [3200.0, 600.0],
+        ..base_case("strip-4:1")
+    });
+    v.push(VCase {
+        field_um: [500.0, 2000.0],
+        ..base_case("tall-1:4")
+    });
+    v.push(VCase {
+        hairs: Some(HairSceneSpec {
+            density_per_cm2: 3.0 * HairSceneSpec::default().density_per_cm2,
+            ..HairSceneSpec::default()
+        }),
+        ..base_case("dense-hair-x3")
+    });
+    v.push(VCase {
+        hairs: Some(HairSceneSpec {
+            density_per_cm2: 3.0 * HairSceneSpec::default().density_per_cm2,
+            ..HairSceneSpec::default()
+        }),
+        vessels: Some(dense_vessels()),
+        ..base_case("dense-hair+dense-vessels")
+    });
+    v.push(VCase {
+        field_um: [4000.0, 3000.0],
+        um: 2.0,
+        ..base_case("large-2000px")
+    });
+    v
+}
+
+fn class_idx(c: VesselClass) -> usize {
+    match c {
+        VesselClass::Dot => 0,
+        VesselClass::Loop => 1,
+        VesselClass::Twisted => 2,
+        VesselClass::Arborizing => 3,
+    }
+}
+
+/// Every reported figure is finite (or absent).
+fn finite_problems(a: &Analysis) -> Vec<String> {
+    let mut bad = Vec::new();
+    let s = &a.summary.vessels;
+    for (k, v) in [
+        ("density", s.capillary_density_per_mm2),
+        ("area", s.vessel_analysed_area_mm2),
+        ("cap_frac", s.capillary_area_fraction),
+        ("ves_frac", s.vessel_area_fraction),
+        ("width", s.capillary_width_mean_um),
+        ("contrast", s.vessel_contrast_a_star),
+    ] {
+        if v.is_some_and(|v| !v.is_finite()) {
+            bad.push(k.to_string());
+        }
+    }
+    let e = &a.summary.erythema;
+    for (k, v) in [
+        ("a_mean", e.erythema_a_star_mean),
+        ("a_median", e.erythema_a_star_median),
+        ("ei_mean", e.erythema_index_mean),
+    ] {
+        if v.is_some_and(|v| !v.is_finite()) {
+            bad.push(k.to_string());
+        }
+    }
+    for c in &a.capillaries {
+        for (k, v) in [
+            ("area", c.area_um2),
+            ("length", c.length_um),
+            ("width", c.width_um),
+            ("extent", c.extent_um),
+            ("elong", c.elongation),
+            ("tort", c.tortuosity),
+            ("turns", c.turns),
+            ("contrast", c.contrast_a_star),
+            ("peak", c.contrast_peak),
+        ] {
+            if !v.is_finite() || v < 0.0 && k != "contrast" && k != "peak" {
+                bad.push(format!("cap{}.{k}={v}", c.id));
+            }
+        }
+    }
+    bad
+}
+
+fn run_vessel_case(c: &VCase, seed: u64) {
+    let (w, h) = (
+        (c.field_um[0] / c.um).round() as usize,
+        (c.field_um[1] / c.um).round() as usize,
+    );
+    let card = RectPx {
+        x: 4,
+        y: 4,
+        w: (w / 8).max(12),
+        h: (h / 8).max(12),
+    };
+    let spec = SceneSpec {
+        width: w,
+        height: h,
+        um_per_px: c.um,
+        seed,
+        skin: c.skin.clone(),
+        vessels: c.vessels.clone(),
+        hairs: c.hairs.clone(),
+        optics: c.optics.clone(),
+        grey_card: c.grey_card.then_some(GreyCardSpec {
+            rect: card,
+            lightness: 50.0,
+        }),
+        ..SceneSpec::default()
+    };
+    let p: Phantom = render(&spec).unwrap();
+    let colour = if c.grey_card {
+        ColourReference::Neutral(NeutralReference {
+            rect: Some(card),
+            lightness: 50.0,
+            image: None,
+        })
+    } else {
+        ColourReference::None
+    };
+    let cal = Calibration {
+        um_per_px: Some(c.um),
+        colour,
+    };
+    let t0 = Instant::now();
+    let a = match std::panic::catch_unwind(|| analyze(&p.image, &cal, &Params::default())) {
+        Ok(Ok(a)) => a,
+        Ok(Err(e)) => {
+            println!("OOD vessel {} seed {seed} {w}x{h}: ERROR {e}", c.name);
+            return;
+        }
+        Err(_) => {
+            println!("OOD vessel {} seed {seed} {w}x{h}: PANIC", c.name);
+            return;
+        }
+    };
+    let secs = t0.elapsed().as_secs_f64();
+    let t = &p.truth;
+    // Hidden: true hair and glare (plus the grey card).
+    // (Empty masks when the scene has no hair or the optics no glare.)
+    let on = |m: &Mask, i: usize| m.data.get(i).copied().unwrap_or(false);
+    let mut hidden = Mask {
+        width: w,
+        height: h,
+        data: (0..w * h)
+            .map(|i| on(&t.glare_mask, i) || on(&t.hairs.hair_mask, i))
+            .collect(),
+    };
+    if c.grey_card {
+        for y in card.y..card.y + card.h {
+            for x in card.x..card.x + card.w {
+                hidden.data[y * w + x] = true;
+            }
+        }
+    }
+    let (truth_caps, visible_mm2) = if t.vessels.labels.data.is_empty() {
+        (0, 0.0)
+    } else {
+        (
+            t.vessels.countable_capillary_count(Some(&hidden)).unwrap(),
+            0.0,
+        )
+    };
+    let visible_px = hidden.data.iter().filter(|&&x| !x).count();
+    let visible_mm2 = visible_mm2 + visible_px as f64 * c.um * c.um * 1e-6;
+    let truth_density = truth_caps as f64 / visible_mm2.max(1e-9);
+    let s = &a.summary.vessels;
+    let found = s.capillary_count.unwrap_or(0);
+    let density = s.capillary_density_per_mm2.unwrap_or(f64::NAN);
+    // Matching by largest overlap, one to one.
+    let mut conf = [[0usize; 4]; 4];
+    let (mut matched, mut dice_i, mut dice_a, mut dice_b) = (0, 0usize, 0usize, 0usize);
+    let mut width_err = Vec::new();
+    if let (Some(labels), Some(mask)) = (&a.maps.vessel_labels, &a.maps.vessel_mask) {
+        let nt = t.vessels.vessels.len();
+        let nd = a.capillaries.len();
+        if nt > 0 {
+            let mut ov = vec![0usize; (nt + 1) * (nd + 1)];
+            for i in 0..w * h {
+                ov[t.vessels.labels.data[i] as usize * (nd + 1) + labels.data[i] as usize] += 1;
+                if !hidden.data[i] {
+                    let (x, y) = (t.vessels.mask.data[i], mask.data[i]);
+                    dice_i += (x && y) as usize;
+                    dice_a += x as usize;
+                    dice_b += y as usize;
+                }
+            }
+            for tv in 1..=nt {
+                let best_d =
+                    (1..=nd).max_by_key(|&d| (ov[tv * (nd + 1) + d], std::cmp::Reverse(d)));
+                let Some(d) = best_d.filter(|&d| ov[tv * (nd + 1) + d] > 0) else {
+                    continue;
+                };
+                let best_t = (1..=nt).max_by_key(|&u| (ov[u * (nd + 1) + d], std::cmp::Reverse(u)));
+                if best_t == Some(tv) {
+                    matched += 1;
+                    let tvv = &t.vessels.vessels[tv - 1];
+                    let dv = &a.capillaries[d - 1];
+                    conf[class_idx(tvv.class)][class_idx(dv.class)] += 1;
+                    if tvv.class != VesselClass::Arborizing {
+                        width_err.push(dv.width_um - tvv.width_um);
+                    }
+                }
+            }
+        } else {
+            dice_b = mask.count();
+        }
+    }
+    let right: usize = (0..4).map(|k| conf[k][k]).sum();
+    let mut confusion = String::new();
+    let names = ["D", "L", "T", "A"];
+    for (ti, row) in conf.iter().enumerate() {
+        for (di, &n) in row.iter().enumerate() {
+            if ti != di && n > 0 {
+                confusion += &format!("{}>{}:{n} ", names[ti], names[di]);
+            }
+        }
+    }
+    let width_bias = if width_err.is_empty() {
+        f64::NAN
+    } else {
+        width_err.iter().sum::<f64>() / width_err.len() as f64
+    };
+    let e = &a.summary.erythema;
+    let a_mean = e.erythema_a_star_mean.unwrap_or(f64::NAN);
+    let a_med = e.erythema_a_star_median.unwrap_or(f64::NAN);
+    let ei = e.erythema_index_mean.unwrap_or(f64::NAN);
+    let bad = finite_problems(&a);
+    let warn: Vec<&str> = a
+        .warnings
+        .iter()
+        .filter_map(|w| match w {
+            Warning::UncalibratedColour => Some("uncal"),
+            Warning::Blurred => Some("blur"),
+            Warning::Glare => Some("glare"),
+            Warning::Overexposed => Some("over"),
+            Warning::Underexposed => Some("under"),
+            Warning::LittleSkin => Some("littleskin"),
+            _ => None,
+        })
+        .collect();
+    let count_err = found as f64 - truth_caps as f64;
+    // Hair: true share of the frame, detected share, and the share of true
+    // hair pixels the erythema's skin mask keeps (counted as skin).
+    let th = &t.hairs.hair_mask;
+    let true_hair = (0..w * h).filter(|&i| on(th, i)).count();
+    let det_hair = a.maps.hair_mask.as_ref().map_or(0, |m| m.count());
+    let hair_in_skin = (0..w * h)
+        .filter(|&i| on(th, i) && a.maps.skin_mask.data[i])
+        .count();
+    let hair_line = format!(
+        "hair true {:.1}% det {:.1}%, true hair kept as skin {:.1}% of skin",
+        100.0 * true_hair as f64 / (w * h) as f64,
+        100.0 * det_hair as f64 / (w * h) as f64,
+        100.0 * hair_in_skin as f64 / a.maps.skin_mask.count().max(1) as f64
+    );
+    println!(
+        "OOD vessel {:24} seed {seed} {w}x{h} {:.1}um: caps {found}/{truth_caps} (err {count_err:+} = {:+.0}%), dens {density:.2}/{truth_density:.2} ({:+.0}%), dice {:.3}, arb {}/{}, class {right}/{matched} [{}], width bias {width_bias:+.1}um, vcontrast {:.2}, a* mean {a_mean:.2} (truth {:.2}, err {:+.2}) med {a_med:.2} (truth {:.2}, err {:+.2}), EI {ei:.2} (truth {:.2}, err {:+.2}), colour {:?}, warn {:?}, {hair_line}, {secs:.2}s{}",
+        c.name,
+        c.um,
+        100.0 * count_err / (truth_caps.max(1)) as f64,
+        100.0 * (density - truth_density) / truth_density.max(1e-9),
+        2.0 * dice_i as f64 / (dice_a + dice_b).max(1) as f64,
+        s.arborizing_vessel_count.unwrap_or(0),
+        t.vessels.count(VesselClass::Arborizing),
+        confusion.trim(),
+        s.vessel_contrast_a_star.unwrap_or(f64::NAN),
+        t.skin_a_star_mean,
+        a_mean - t.skin_a_star_mean,
+        t.skin_a_star_median,
+        a_med - t.skin_a_star_median,
+        t.skin_erythema_index_mean,
+        ei - t.skin_erythema_index_mean,
+        a.summary.colour_calibration,
+        warn,
+        if bad.is_empty() {
+            String::new()
+        } else {
+            format!(" NONFINITE {bad:?}")
+        }
+    );
+}
+
+/// Vessel and erythema stages on phantoms beyond the tested settings.
+#[test]
+#[ignore = "survey: prints one line per out-of-distribution vessel / erythema case"]
+fn ood_vessel_erythema_sweep() {
+    for c in vessel_cases().iter().filter(|c| wanted(c.name)) {
+        for seed in seeds() {
+            run_vessel_case(c, seed);
+        }
+    }
+}
+
+// ---------------------------------------------------------------- compare
+
+/// The real analysis of a visit at its nominal scale.
+fn analyse(v: &PairVisit) -> Analysis {
+    analyze(
+        &v.image,
+        &Calibration::with_um_per_px(v.um_per_px_nominal).unwrap(),
+        &Params::default(),
+    )
+    .unwrap()
+}
+
+fn corner_error(est: &Similarity, truth: &Similarity, w: usize, h: usize) -> f64 {
+    let mut worst = 0.0f64;
+    for (x, y) in [
+        (0.0, 0.0),
+        (w as f64 - 1.0, 0.0),
+        (0.0, h as f64 - 1.0),
+        (w as f64 - 1.0, h as f64 - 1.0),
+    ] {
+        let (a, b) = est.apply(x, y);
+        let (c, d) = truth.apply(x, y);
+        worst = worst.max((a - c).hypot(b - d));
+    }
+    worst
+}
+
+struct CCase {
+    name: &'static str,
+    followup: VisitSpec,
+    /// Scene of the follow-up: another seed (unrelated spot) when set.
+    other_seed: Option<u64>,
+    /// Skin of the other spot.
+    other_skin: Option<SkinSpec>,
+    /// Scene changes.
+    changes: SceneChanges,
+    /// Run the real hair / vessel stages and `compare` (slow) as well.
+    full: bool,
+    /// Field (px) and scale of the baseline.
+    size: [usize; 2],
+    um: f64,
+}
+
+fn ccase(name: &'static str, rot: f64, scale: f64, shift: [f64; 2]) -> CCase {
+    CCase {
+        name,
+        followup: VisitSpec {
+            rotation_deg: rot,
+            scale,
+            shift_frac: shift,
+            ..VisitSpec::default()
+        },
+        other_seed: None,
+        other_skin: None,
+        changes: SceneChanges::default(),
+        full: false,
+        size: [1024, 768],
+        um: 5.0,
+    }
+}
+
+fn compare_cases() -> Vec<CCase> {
+    let mut v = vec![
+        ccase("identity", 0.0, 1.0, [0.0, 0.0]),
+        ccase("rot+10", 10.0, 1.0, [0.0, 0.0]),
+        ccase("rot-10", -10.0, 1.0, [0.0, 0.0]),
+        ccase("rot+12", 12.0, 1.0, [0.0, 0.0]),
+        ccase("shift20", 0.0, 1.0, [0.2, 0.2]),
+        ccase("shift20-rot8-s1.05", 8.0, 1.05, [-0.2, 0.15]),
+        ccase("scale0.95", 0.0, 0.95, [0.05, 0.0]),
+        ccase("scale1.05-rot-10", -10.0, 1.05, [0.1, -0.1]),
+        ccase("low-overlap-35", 3.0, 1.0, [0.35, 0.3]),
+        ccase("low-overlap-45", 2.0, 1.0, [0.45, 0.35]),
+        ccase("low-overlap-60x", 0.0, 1.0, [0.6, 0.0]),
+        ccase("low-overlap-55y-rot5", 5.0, 1.0, [0.05, 0.55]),
+        ccase("low-overlap-40-rot-7-s1.04", -7.0, 1.04, [-0.4, 0.3]),
+        ccase("overlap-below-min", 0.0, 1.0, [0.6, 0.5]),
+    ];
+    let mut c = ccase("colour-drift", 4.0, 1.02, [0.05, 0.05]);
+    c.followup.white_balance = [1.25, 1.0, 0.78];
+    c.followup.exposure = 0.7;
+    v.push(c);
+    let mut c = ccase("colour-drift-cool-bright", -4.0, 0.98, [0.05, 0.05]);
+    c.followup.white_balance = [0.82, 1.0, 1.2];
+    c.followup.exposure = 1.3;
+    v.push(c);
+    let mut c = ccase("noise+jpeg30", 5.0, 1.0, [0.1, 0.0]);
+    c.followup.noise_sigma = 0.02;
+    c.followup.jpeg_quality = Some(30);
+    v.push(c);
+    let mut c = ccase("small-400x300", 6.0, 1.03, [0.1, 0.1]);
+    c.size = [400, 300];
+    v.push(c);
+    let mut c = ccase("strip-1200x300", 3.0, 1.0, [0.1, 0.05]);
+    c.size = [1200, 300];
+    v.push(c);
+    let mut c = ccase("scale-2um", 7.0, 1.04, [0.1, 0.1]);
+    c.um = 2.0;
+    v.push(c);
+    for (name, seed) in [("unrelated-a", 901), ("unrelated-b", 902)] {
+        let mut c = ccase(name, 3.0, 1.0, [0.05, 0.0]);
+        c.other_seed = Some(seed);
+        v.push(c);
+    }
+    let mut c = ccase("unrelated-other-skin", 0.0, 1.0, [0.0, 0.0]);
+    c.other_seed = Some(903);
+    c.other_skin = Some(SkinSpec {
+        lab: [45.0, 20.0, 18.0],
+        ..SkinSpec::default()
+    });
+    v.push(c);
+    let mut c = ccase("unrelated-no-texture", 0.0, 1.0, [0.0, 0.0]);
+    c.other_seed = Some(904);
+    v.push(c);
+    // Null pairs through the real stages.
+    let mut c = ccase("full-null-rot10-shift20", 10.0, 1.04, [0.2, -0.1]);
+    c.followup.white_balance = [1.1, 1.0, 0.9];
+    c.followup.exposure = 0.85;
+    c.full = true;
+    v.push(c);
+    let mut c = ccase("full-null-colour-drift", -5.0, 0.97, [0.1, 0.1]);
+    c.followup.white_balance = [1.25, 1.0, 0.78];
+    c.followup.exposure = 0.7;
+    c.full = true;
+    v.push(c);
+    let mut c = ccase("full-unrelated", 2.0, 1.0, [0.0, 0.0]);
+    c.other_seed = Some(905);
+    c.full = true;
+    v.push(c);
+    v
+}
+
+fn pair_spec(seed: u64, c: &CCase) -> PairSpec {
+    let mut spec = PairSpec {
+        followup: c.followup.clone(),
+        changes: c.changes.clone(),
+        ..PairSpec::default()
+    };
+    spec.scene.seed = seed;
+    spec.scene.width = c.size[0];
+    spec.scene.height = c.size[1];
+    spec.scene.um_per_px = c.um;
+    spec
+}
+
+fn run_compare_case(c: &CCase, seed: u64) {
+    let spec = pair_spec(seed, c);
+    let p = render_pair(&spec).unwrap();
+    let (fimg, unrelated) = match c.other_seed {
+        Some(s) => {
+            let mut o = pair_spec(s + seed, c);
+            if let Some(sk) = &c.other_skin {
+                o.scene.skin = sk.clone();
+            }
+            if c.name == "unrelated-no-texture" {
+                o.texture = 0.0;
+                o.hairs = None;
+            }
+            (render_pair(&o).unwrap().followup, true)
+        }
+        None => (p.followup.clone(), false),
+    };
+    let t0 = Instant::now();
+    let reg = std::panic::catch_unwind(|| {
+        register(
+            &p.baseline.image.view(),
+            &fimg.image.view(),
+            Some(c.um),
+            &RegistrationParams::default(),
+        )
+    });
+    let secs = t0.elapsed().as_secs_f64();
+    let (fw, fh) = (fimg.image.width(), fimg.image.height());
+    let reg_line = match &reg {
+        Err(_) => "PANIC".to_string(),
+        Ok(Err(e)) => format!("refused ({e})"),
+        Ok(Ok(r)) => {
+            let err = if unrelated {
+                f64::NAN
+            } else {
+                corner_error(
+                    &r.followup_to_baseline,
+                    &p.truth.followup_to_baseline,
+                    fw,
+                    fh,
+                )
+            };
+            format!(
+                "ACCEPTED rot {:.2} scale {:.4} overlap {:.2} inliers {}/{} psr {:.1} conf {:.2} corner err {err:.2}px",
+                r.rotation_deg, r.scale, r.overlap_fraction, r.inliers, r.landmarks_tested, r.peak_to_sidelobe, r.confidence
+            )
+        }
+    };
+    let verdict = match (&reg, unrelated) {
+        (Ok(Err(_)), true) => "ok",
+        (Ok(Ok(_)), true) => "FALSE-ACCEPT",
+        (Ok(Err(_)), false) => "refused-true-pair",
+        (Ok(Ok(_)), false) => "ok",
+        (Err(_), _) => "PANIC",
+    };
+    println!(
+        "OOD compare {:26} seed {seed} {fw}x{fh} {:.1}um rot {} scale {} shift {:?} wb {:?} exp {}: {verdict}: {reg_line}, {secs:.2}s",
+        c.name,
+        c.um,
+        c.followup.rotation_deg,
+        c.followup.scale,
+        c.followup.shift_frac,
+        c.followup.white_balance,
+        c.followup.exposure
+    );
+    if !c.full {
+        return;
+    }
+    let t0 = Instant::now();
+    let (ab, af) = (analyse(&p.baseline), analyse(&fimg));
+    let cmp = compare(
+        &Visit::new(&p.baseline.image, &ab),
+        &Visit::new(&fimg.image, &af),
+        &CompareParams::default(),
+    );
+    let secs = t0.elapsed().as_secs_f64();
+    match cmp {
+        Err(e) => println!(
+            "OOD compare-full {:20} seed {seed}: refused ({e}), {secs:.1}s",
+            c.name
+        ),
+        Ok(cmp) => {
+            let m = &cmp.matches;
+            let sig: Vec<String> = cmp
+                .deltas
+                .iter()
+                .filter(|(_, d)| d.significant)
+                .map(|(k, d)| format!("{k} {:+.3}", d.delta))
+                .collect();
+            let nonfinite: Vec<&String> = cmp
+                .deltas
+                .iter()
+                .filter(|(_, d)| d.computed && !(d.delta.is_finite() && d.p_value.is_finite()))
+                .map(|(k, _)| k)
+                .collect();
+            println!(
+                "OOD compare-full {:20} seed {seed}: hairs +{} -{} thin {} thick {} (matched {}), caps +{} -{} (matched {}), colour comparable {}, significant [{}], nonfinite {:?}, a* Δ {:+.2}, {secs:.1}s",
+                c.name,
+                m.hairs_gained,
+                m.hairs_lost,
+                m.hairs_thinned,
+                m.hairs_thickened,
+                m.hairs_matched,
+                m.capillaries_gained,
+                m.capillaries_lost,
+                m.capillaries_matched,
+                cmp.colour_comparable,
+                sig.join(", "),
+                nonfinite,
+                cmp.deltas
+                    .get("erythema_a_star_median")
+                    .map_or(f64::NAN, |d| d.delta)
+            );
+        }
+    }
+}
+
+/// Registration (and, for the `full-*` cases, the whole comparison through
+/// the real stages) on null pairs beyond the tested nuisances and on
+/// unrelated pairs.
+#[test]
+#[ignore = "survey: prints one line per out-of-distribution compare case"]
+fn ood_compare_sweep() {
+    for c in compare_cases().iter().filter(|c| wanted(c.name)) {
+        for seed in seeds() {
+            run_compare_case(c, seed);
+        }
+    }
+}
+
+/// The capillary count of `spec` (3.5 µm/px, default vessels) through
+/// `analyze` against the truth's countable capillaries (glare and true hair
+/// hidden): (found, true).
+fn count_vs_truth(spec: &SceneSpec) -> (usize, usize) {
+    let p = render(spec).unwrap();
+    let cal = Calibration::with_um_per_px(spec.um_per_px).unwrap();
+    let a = analyze(&p.image, &cal, &Params::default()).unwrap();
+    let n = spec.width * spec.height;
+    let on = |m: &Mask, i: usize| m.data.get(i).copied().unwrap_or(false);
+    let t = &p.truth;
+    let hidden = Mask {
+        width: spec.width,
+        height: spec.height,
+        data: (0..n)
+            .map(|i| on(&t.glare_mask, i) || on(&t.hairs.hair_mask, i))
+            .collect(),
+    };
+    (
+        a.summary.vessels.capillary_count.unwrap(),
+        t.vessels.countable_capillary_count(Some(&hidden)).unwrap(),
+    )
+}
+
+fn assert_count_within_10_percent(what: &str, spec: &SceneSpec) {
+    let (found, truth) = count_vs_truth(spec);
+    let err = (found as f64 - truth as f64).abs() / truth as f64;
+    eprintln!("{what} seed {}: {found} found / {truth} true", spec.seed);
+    assert!(err <= 0.10, "{what} seed {}: {found} vs {truth}", spec.seed);
+}
+
+/// Strong sensor noise alone (full well 600 e⁻, read noise 12 e⁻; no
+/// hair, no other optics) inflates the capillary count: noise blobs pass
+/// the absolute ln(R/G) contrast thresholds, and dots merge with noise
+/// into loops (class right 3–7 of 26–27). Measured 2026-11-27 (session
+/// 19): 55 / 37, 56 / 37, 75 / 37 on seeds 201–203 (+49 %, +51 %, +103 %;
+/// bound 10 %). The same skin noiseless passes (sweep `baseline`).
+#[test]
+#[ignore = "not reached: heavy sensor noise inflates the capillary count +49 % to +103 % (seeds 201-203, bound 10 %)"]
+fn heavy_sensor_noise_keeps_the_capillary_count() {
+    for seed in [201, 202, 203] {
+        let spec = SceneSpec {
+            width: 514,
+            height: 386,
+            um_per_px: 3.5,
+            seed,
+            vessels: Some(VesselSceneSpec::default()),
+            optics: OpticsSpec {
+                noise: Some(SensorNoise {
+                    full_well: 600.0,
+                    read_noise: 12.0,
+                }),
+                ..OpticsSpec::default()
+            },
+            ..SceneSpec::default()
+        };
+        assert_count_within_10_percent("heavy noise", &spec);
+    }
+}
+
+/// Very dark skin (L* 28) with the realistic optics and the hair phantom:
+/// the count is inflated. Measured 2026-11-27 (session 19): 76 / 31,
+/// 60 / 32, 40 / 21 on seeds 201–203 (+145 %, +88 %, +90 %; bound 10 %).
+/// The same skin without hair and with clean optics counts within 3 %
+/// (sweep `very-dark-skin-clean-nohair`); without sensor noise but with
+/// hair: +13 %, +6 %, +62 % (`very-dark-skin-noiseless`). The relative
+/// noise of ln(R/G) grows as the skin darkens, and the thresholds do not
+/// follow it.
+#[test]
+#[ignore = "not reached: very dark skin (L* 28) with realistic optics and hair inflates the capillary count +88 % to +145 % (seeds 201-203, bound 10 %)"]
+fn very_dark_skin_keeps_the_capillary_count() {
+    for seed in [201, 202, 203] {
+        let spec = SceneSpec {
+            width: 514,
+            height: 386,
+            um_per_px: 3.5,
+            seed,
+            skin: SkinSpec {
+                lab: [28.0, 10.0, 16.0],
+                ..SkinSpec::default()
+            },
+            vessels: Some(VesselSceneSpec::default()),
+            hairs: Some(HairSceneSpec::default()),
+            optics: OpticsSpec::realistic(),
+            ..SceneSpec::default()
+        };
+        assert_count_within_10_percent("very dark skin", &spec);
+    }
+}
