@@ -14,9 +14,7 @@
 
 use std::time::Instant;
 use trichometry::calibration::{NeutralReference, RectPx};
-use trichometry::compare::{
-    compare, register, CompareParams, RegistrationParams, Similarity, Visit,
-};
+use trichometry::compare::{compare, register, CompareParams, RegistrationParams, Visit};
 use trichometry::synth::{
     chart::GreyCardSpec,
     hairs::HairSceneSpec,
