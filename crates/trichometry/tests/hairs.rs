@@ -2252,6 +2252,23 @@ fn ood_sizes() {
 /// 81–88 48 → 52 (MAE 0.973 → 1.112, mixed 7 → 12); with 0.3 × the width
 /// crowded 77 (MAE 3.63), sparse 53. On the 2.4 × 1.8 mm surveys the split
 /// records make up for lost hairs: fewer splits show the losses.
+/// The `gap` test never refuses a short gap: its limit is at least
+/// `max_join_gap_um` (250 µm, 45 px at 5.5 µm/px); of the links listed on
+/// seed 201 the refusals at 2–45 px are `towards` (28, 24 of them at
+/// 2–12 px: ends side by side, the line between them across the shaft)
+/// and `angle` (4). The 43 `gap` refusals are at 46–388 px; 6 of them (5
+/// shafts) are collinear (all three angles ≤ 7°, offsets within the width)
+/// across 46–79 px: a shaft fading or crossed for 250–440 µm. Joining
+/// those (branch `hsplit19`, not merged: collinear pairs up to twice the
+/// gap limit, `trace::link_score`): this test's seeds 224 / 178,
+/// 271 / 185, 227 / 168 (second records 66 → 54, 106 → 88, 70 → 61),
+/// crowded 367 / 252, 345 / 245, 301 / 202 (147 → 126, 150 → 125,
+/// 109 → 96); unseen crowded 44–50 sum |count error| 54 → 66 (MAE 3.22 →
+/// 3.50, one-record 0.179 → 0.193), sparse 81–88 48 → 47. Of the 28
+/// `towards` refusals, 13 have the other end behind (towards > 90°: the
+/// pieces overlap side by side) and the rest abut with a sideways step
+/// within the width (24 of 28 pass the `lateral` test): not two shafts to
+/// choose between, but a join would have to trim the overlap.
 #[test]
 #[ignore = "not reached: whole-field counts +33 to +57 % (see doc comment)"]
 fn whole_field_count_and_vellus_fraction() {
