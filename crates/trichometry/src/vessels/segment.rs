@@ -946,6 +946,43 @@ mod tests {
     }
 
     #[test]
+    fn contrast_noise_sigma_reads_white_noise_under_sparse_vessels() {
+        let (w, h) = (200, 150);
+        let mut rnd = xorshift(4242);
+        // Gaussian noise of σ 0.03 (Box–Muller) plus bright bars on 2 % of
+        // the rows (6 % of the residuals), and an excluded block of large
+        // values.
+        let sigma = 0.03f32;
+        let mut d: Vec<f32> = (0..w * h)
+            .map(|_| {
+                let (u, v) = (rnd().max(1e-7), rnd());
+                sigma * (-2.0 * u.ln()).sqrt() * (std::f32::consts::TAU * v).cos()
+            })
+            .collect();
+        for y in (10..h).step_by(50) {
+            for x in 0..w {
+                d[y * w + x] += 0.2;
+            }
+        }
+        let mut ok = vec![true; w * h];
+        for y in 50..80 {
+            for x in 50..90 {
+                d[y * w + x] = 5.0;
+                ok[y * w + x] = false;
+            }
+        }
+        let est = contrast_noise_sigma(&d, &ok, w, h);
+        assert!((est - sigma).abs() < 0.1 * sigma, "{est} vs {sigma}");
+        // Too few analysable pixels: no estimate (no floor).
+        assert_eq!(contrast_noise_sigma(&d, &vec![false; w * h], w, h), 0.0);
+        // Below the floor the thresholds are unchanged; above it both
+        // rise, their ratio kept.
+        assert_eq!(noise_floored((0.04, 0.08), 0.01), (0.04, 0.08));
+        let (lo, hi) = noise_floored((0.04, 0.08), 0.03);
+        assert!((hi - 0.12).abs() < 1e-6 && (lo - 0.06).abs() < 1e-6);
+    }
+
+    #[test]
     fn ln_fast_matches_ln() {
         let mut x = 1e-4f32;
         while x < 1e4 {
