@@ -765,6 +765,9 @@ pub(crate) fn white_noise_blur_gain(s: f32) -> f32 {
 /// floor).
 const MIN_NOISE_SAMPLES: usize = 64;
 
+/// Most residuals [`contrast_noise_sigma`] takes (a grid subsample).
+const MAX_NOISE_SAMPLES: usize = 65_536;
+
 /// Robust σ of the white noise of the contrast plane `d` (`w × h`): the
 /// median absolute residual of `d` against the mean of its 4 neighbours,
 /// over pixels whose 5 values are analysable (`ok`), × 1.4826 (MAD to σ of
@@ -775,10 +778,23 @@ pub(crate) fn contrast_noise_sigma(d: &[f32], ok: &[bool], w: usize, h: usize) -
     if w < 3 || h < 3 {
         return 0.0;
     }
+    // On a grid of every `step`-th row and column: at most about
+    // `MAX_NOISE_SAMPLES` residuals (the median's relative standard error
+    // ≈ 1.2 / √n stays under 0.5 %), cheap on any image.
+    let step = ((w - 2) * (h - 2))
+        .div_ceil(MAX_NOISE_SAMPLES)
+        .isqrt()
+        .max(1);
+    let step = if (w - 2).div_ceil(step) * (h - 2).div_ceil(step) > MAX_NOISE_SAMPLES {
+        step + 1
+    } else {
+        step
+    };
     let mut res: Vec<f32> = (1..h - 1)
         .into_par_iter()
+        .step_by(step)
         .flat_map_iter(|y| {
-            (1..w - 1).filter_map(move |x| {
+            (1..w - 1).step_by(step).filter_map(move |x| {
                 let i = y * w + x;
                 let all = ok[i] & ok[i - 1] & ok[i + 1] & ok[i - w] & ok[i + w];
                 all.then(|| (d[i] - 0.25 * (d[i - 1] + d[i + 1] + d[i - w] + d[i + w])).abs())
