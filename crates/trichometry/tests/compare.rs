@@ -1,7 +1,7 @@
 //! Baseline vs follow-up on phantom pairs with exact truth.
 
 use trichometry::compare::{
-    compare, register, CompareParams, Comparison, RegistrationParams, Similarity, Visit,
+    compare, register, CompareParams, Comparison, Registration, RegistrationParams, Visit,
 };
 use trichometry::image::Mask;
 use trichometry::synth::pair::{render_pair, Pair, PairSpec, PairVisit, SceneChanges, VisitSpec};
@@ -136,23 +136,6 @@ fn pair(seed: u64, followup: VisitSpec, changes: SceneChanges) -> Pair {
     render_pair(&spec).unwrap()
 }
 
-/// Largest distance between where the estimated and the true transform put
-/// the follow-up's corners (baseline pixels).
-fn corner_error(est: &Similarity, truth: &Similarity, w: usize, h: usize) -> f64 {
-    let mut worst = 0.0f64;
-    for (x, y) in [
-        (0.0, 0.0),
-        (w as f64 - 1.0, 0.0),
-        (0.0, h as f64 - 1.0),
-        (w as f64 - 1.0, h as f64 - 1.0),
-    ] {
-        let (a, b) = est.apply(x, y);
-        let (c, d) = truth.apply(x, y);
-        worst = worst.max((a - c).hypot(b - d));
-    }
-    worst
-}
-
 #[test]
 fn registration_recovers_nuisance_transforms() {
     let cases = [
@@ -179,8 +162,7 @@ fn registration_recovers_nuisance_transforms() {
             &RegistrationParams::default(),
         )
         .unwrap();
-        let err = corner_error(
-            &reg.followup_to_baseline,
+        let err = reg.followup_to_baseline.corner_distance_px(
             &p.truth.followup_to_baseline,
             p.followup.image.width(),
             p.followup.image.height(),
@@ -408,28 +390,32 @@ fn low_overlap_pairs_are_registered() {
             },
             SceneChanges::default(),
         );
-        let reg = register(
-            &p.baseline.image.view(),
-            &p.followup.image.view(),
-            Some(5.0),
-            &RegistrationParams::default(),
-        );
-        let reg = match reg {
-            Ok(r) => r,
-            Err(e) => panic!("seed {seed} shift {shift:?}: {e}"),
-        };
-        let err = corner_error(
-            &reg.followup_to_baseline,
-            &p.truth.followup_to_baseline,
-            p.followup.image.width(),
-            p.followup.image.height(),
-        );
+        let (reg, err) = registered(&p, &format!("seed {seed} shift {shift:?}"));
         eprintln!(
             "seed {seed}: shift {shift:?} rot {rot}: overlap {:.2}, inliers {}/{}, corner error {err:.2} px",
             reg.overlap_fraction, reg.inliers, reg.landmarks_tested
         );
         assert!(err <= 2.0, "seed {seed}: corner error {err} px");
     }
+}
+
+/// The pair registered at 5 µm/px with default parameters (a refusal fails
+/// the test, named by `tag`), and its error at the follow-up's corners in
+/// baseline pixels.
+fn registered(p: &Pair, tag: &str) -> (Registration, f64) {
+    let reg = register(
+        &p.baseline.image.view(),
+        &p.followup.image.view(),
+        Some(5.0),
+        &RegistrationParams::default(),
+    )
+    .unwrap_or_else(|e| panic!("{tag}: {e}"));
+    let err = reg.followup_to_baseline.corner_distance_px(
+        &p.truth.followup_to_baseline,
+        p.followup.image.width(),
+        p.followup.image.height(),
+    );
+    (reg, err)
 }
 
 /// A strip of skin (1200×300 px): the coarse level keeps two blocks across
@@ -453,22 +439,7 @@ fn strip_images_are_registered() {
         spec.scene.width = 1200;
         spec.scene.height = 300;
         let p = render_pair(&spec).unwrap();
-        let reg = register(
-            &p.baseline.image.view(),
-            &p.followup.image.view(),
-            Some(5.0),
-            &RegistrationParams::default(),
-        );
-        let reg = match reg {
-            Ok(r) => r,
-            Err(e) => panic!("seed {seed}: {e}"),
-        };
-        let err = corner_error(
-            &reg.followup_to_baseline,
-            &p.truth.followup_to_baseline,
-            p.followup.image.width(),
-            p.followup.image.height(),
-        );
+        let (_, err) = registered(&p, &format!("seed {seed}"));
         eprintln!("strip seed {seed}: corner error {err:.2} px");
         assert!(err <= 2.0, "seed {seed}: corner error {err} px");
     }

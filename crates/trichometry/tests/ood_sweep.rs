@@ -14,9 +14,7 @@
 
 use std::time::Instant;
 use trichometry::calibration::{NeutralReference, RectPx};
-use trichometry::compare::{
-    compare, register, CompareParams, RegistrationParams, Similarity, Visit,
-};
+use trichometry::compare::{compare, register, CompareParams, RegistrationParams, Visit};
 use trichometry::synth::{
     chart::GreyCardSpec,
     hairs::HairSceneSpec,
@@ -580,21 +578,6 @@ fn analyse(v: &PairVisit) -> Analysis {
     .unwrap()
 }
 
-fn corner_error(est: &Similarity, truth: &Similarity, w: usize, h: usize) -> f64 {
-    let mut worst = 0.0f64;
-    for (x, y) in [
-        (0.0, 0.0),
-        (w as f64 - 1.0, 0.0),
-        (0.0, h as f64 - 1.0),
-        (w as f64 - 1.0, h as f64 - 1.0),
-    ] {
-        let (a, b) = est.apply(x, y);
-        let (c, d) = truth.apply(x, y);
-        worst = worst.max((a - c).hypot(b - d));
-    }
-    worst
-}
-
 struct CCase {
     name: &'static str,
     followup: VisitSpec,
@@ -748,12 +731,8 @@ fn run_compare_case(c: &CCase, seed: u64) {
             let err = if unrelated {
                 f64::NAN
             } else {
-                corner_error(
-                    &r.followup_to_baseline,
-                    &p.truth.followup_to_baseline,
-                    fw,
-                    fh,
-                )
+                r.followup_to_baseline
+                    .corner_distance_px(&p.truth.followup_to_baseline, fw, fh)
             };
             format!(
                 "ACCEPTED rot {:.2} scale {:.4} overlap {:.2} inliers {}/{} psr {:.1} conf {:.2} corner err {err:.2}px",

@@ -97,6 +97,22 @@ impl Similarity {
         Affine { a, b, tx, ty }
     }
 
+    /// Largest distance, in the target's pixels, between where `self` and
+    /// `other` put the four corner pixels of a `width_px` × `height_px`
+    /// source frame: the registration error "at the image corners" when
+    /// `other` is the true transform.
+    pub fn corner_distance_px(&self, other: &Similarity, width_px: usize, height_px: usize) -> f64 {
+        let (w, h) = (width_px as f64 - 1.0, height_px as f64 - 1.0);
+        [(0.0, 0.0), (w, 0.0), (0.0, h), (w, h)]
+            .into_iter()
+            .map(|(x, y)| {
+                let (a, b) = self.apply(x, y);
+                let (c, d) = other.apply(x, y);
+                (a - c).hypot(b - d)
+            })
+            .fold(0.0, f64::max)
+    }
+
     /// The inverse transform.
     pub fn inverse(&self) -> Similarity {
         let (a, b, tx, ty) = self.matrix();
@@ -1173,6 +1189,24 @@ mod tests {
         let l = s.to_level(4).level_to_full(4);
         let (a, b) = (s.apply(3.0, 9.0), l.apply(3.0, 9.0));
         assert!((a.0 - b.0).abs() < 1e-9 && (a.1 - b.1).abs() < 1e-9);
+    }
+
+    #[test]
+    fn corner_distance_is_the_worst_corner() {
+        let shift = Similarity {
+            tx_px: 3.0,
+            ty_px: 4.0,
+            ..Similarity::IDENTITY
+        };
+        assert_eq!(shift.corner_distance_px(&Similarity::IDENTITY, 10, 20), 5.0);
+        // 90° about the origin: corner (9, 19) moves to (−19, 9), the
+        // farthest of the four (√(28² + 10²)); the origin stays.
+        let quarter = Similarity {
+            rotation_deg: 90.0,
+            ..Similarity::IDENTITY
+        };
+        let d = quarter.corner_distance_px(&Similarity::IDENTITY, 10, 20);
+        assert!((d - 28f64.hypot(10.0)).abs() < 1e-9, "{d}");
     }
 
     #[test]
