@@ -22,6 +22,12 @@
 //!    (`kernels::ridge_and_blob_response`, `Polarity::Bright`) at
 //!    `scales_um`, in contrast units; candidates: hysteresis at
 //!    `proposal_fraction` × (`low_contrast`, `high_contrast`).
+//!    Noise floor: the tests on the lightly smoothed contrast (here and at
+//!    the fine level) are raised, both by one factor, until the high one
+//!    is at least 4 σ of that statistic's noise (`segment::noise_floored`);
+//!    σ from the image (`segment::contrast_noise_sigma`: a robust σ of
+//!    `d`'s white noise, scaled to each statistic's cells and blur). Clean
+//!    images lie well below the floor and keep the fixed thresholds.
 //!
 //! **Fine level** (`refine`), in each candidate's window (the candidate
 //! grown by two coarse pixels; a cell belongs to one candidate only), on

@@ -9,7 +9,7 @@
 //! and each window is computed independently (in parallel, collected in
 //! candidate order: the result does not depend on the threads).
 
-use super::segment::{ln_fast, Coarse};
+use super::segment::{ln_fast, noise_floored, white_noise_blur_gain, Coarse};
 use super::VesselParams;
 use crate::color::LinearRgb;
 use crate::image::{Labels, Mask, Plane};
@@ -776,17 +776,17 @@ fn window_body(
     let sig = ((p.scales_um.first().copied().unwrap_or(4.0) / um_f) as f32).clamp(0.7, 1.0);
     blur(d, ww, wh, sig, (tmp, buf), ds);
     let ds = &ds[..];
+    // The noise σ of `ds`: the coarse contrast's white noise on cells
+    // `fc / ff` times smaller (each side), blurred at `sig`.
+    let fine_noise = c.noise_sigma * (fc as f32 / ff as f32) * white_noise_blur_gain(sig);
     let rad = (p.peak_radius_um / um_f).ceil().max(1.0) as usize;
     let masked = sized(masked, nw);
     for ((o, &k), &v) in masked.iter_mut().zip(ok).zip(ds) {
         *o = if k { v } else { -1.0 };
     }
     max_square(masked, ww, wh, rad, (pad_buf, tmp), peak);
-    let (lo, hi, ef) = (
-        p.low_contrast as f32,
-        p.high_contrast as f32,
-        p.edge_fraction as f32,
-    );
+    let (lo, hi) = noise_floored((p.low_contrast as f32, p.high_contrast as f32), fine_noise);
+    let ef = p.edge_fraction as f32;
     let edge = sized(edge, nw);
     for (o, &m) in edge.iter_mut().zip(&peak[..]) {
         *o = (ef * m).max(lo);
