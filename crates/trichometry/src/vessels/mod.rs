@@ -341,7 +341,9 @@ pub struct Capillary {
     pub turns: f64,
     /// Skeleton branches (1 for an unbranched vessel).
     pub branch_count: usize,
-    /// Mean a* of the vessel minus mean a* of the skin ring around it.
+    /// Mean a* of the vessel minus mean a* of the skin ring around it; NaN
+    /// when the ring holds no skin (hair, glare or the frame cover all of
+    /// it) or the vessel no analysable pixel. NaN serialises as JSON `null`.
     pub contrast_a_star: f64,
     /// Peak redness contrast (ln R/G above background).
     pub contrast_peak: f64,
@@ -371,7 +373,7 @@ pub struct VesselSummary {
     /// Mean capillary width (µm).
     pub capillary_width_mean_um: Option<f64>,
     /// Vessel tone: area-weighted mean Δa* of vessels against the skin ring
-    /// around each.
+    /// around each (vessels whose `contrast_a_star` is NaN left out).
     pub vessel_contrast_a_star: Option<f64>,
 }
 
