@@ -189,11 +189,7 @@ def _analyze(
             corners = [float(v) for v in np.asarray(chart_corners, dtype=float).ravel()]
         except (TypeError, ValueError) as e:
             raise ValueError(f"chart_corners: expected 8 numbers, {e}") from None
-    rect = None
-    if reference_rect is not None:
-        rect = tuple(int(v) for v in reference_rect)
-        if len(rect) != 4 or min(rect) < 0:
-            raise ValueError(f"reference_rect: expected (x, y, w, h) >= 0, got {reference_rect!r}")
+    rect = None if reference_rect is None else _rect_arg(reference_rect, "")
     if params is not None and not isinstance(params, str):
         params = json.dumps(dict(params))
     record, maps, handle = _core.analyze(
@@ -314,11 +310,7 @@ def _colour_tuple(opts: Mapping[str, Any], who: str) -> Optional[tuple]:
             corners = [float(v) for v in np.asarray(opts["chart_corners"], dtype=float).ravel()]
         except (TypeError, ValueError) as e:
             raise ValueError(f"{who}chart_corners: expected 8 numbers, {e}") from None
-    rect = None
-    if opts.get("reference_rect") is not None:
-        rect = tuple(int(v) for v in opts["reference_rect"])
-        if len(rect) != 4 or min(rect) < 0:
-            raise ValueError(f"{who}reference_rect: expected (x, y, w, h) >= 0, got {rect!r}")
+    rect = None if opts.get("reference_rect") is None else _rect_arg(opts["reference_rect"], who)
     lightness = opts.get("reference_lightness")
     return (
         None if opts.get("chart") is None else _image_arg(opts["chart"], who + "chart"),
@@ -334,7 +326,7 @@ def compare(
     baseline: Union[ImageLike, Analysis],
     followup: Union[ImageLike, Analysis],
     *,
-    um_per_px: float,
+    um_per_px: Optional[float] = None,
     params: Optional[Union[Mapping[str, Any], str]] = None,
     compare_params: Optional[Union[Mapping[str, Any], str]] = None,
     overlay: bool = True,
@@ -357,9 +349,12 @@ def compare(
         The two visits: images (files or ``uint8``/``uint16`` sRGB arrays),
         results of :func:`analyze`, or one of each. A result must have been
         analysed with this ``um_per_px``.
-    um_per_px : float
+    um_per_px : float, optional
         The device's nominal micrometres per pixel; registration finds the
-        follow-up's true scale (the baseline's is the reference).
+        follow-up's true scale (the baseline's is the reference). Optional
+        when a visit is given as a result: then the result's own scale (the
+        baseline's when both are results; a follow-up result analysed at
+        another scale is refused as usual).
     params : dict or str, optional
         Analysis parameters for the visits given as images. Beside a result,
         an image is analysed with the result's parameters by default; params
@@ -392,8 +387,22 @@ def compare(
         other ``params``; colour options for a visit given as a result.
     TypeError
         A visit that is neither an image nor a comparable :class:`Analysis`
-        (e.g. one rebuilt by hand, which has no image to register).
+        (e.g. one rebuilt by hand, which has no image to register); no
+        ``um_per_px`` and no visit given as a result that has one.
     """
+    if um_per_px is None:
+        um_per_px = next(
+            (
+                v._record.get("um_per_px")
+                for v in (baseline, followup)
+                if isinstance(v, Analysis) and v._record.get("um_per_px") is not None
+            ),
+            None,
+        )
+        if um_per_px is None:
+            raise TypeError(
+                "compare() needs um_per_px: no visit is a result of analyze() with a scale"
+            )
     shared: Dict[str, Any] = {}
     own: Dict[str, Dict[str, Any]] = {"baseline_": {}, "followup_": {}}
     for key, value in colour.items():
@@ -513,6 +522,22 @@ def _image_arg(image: Any, name: str) -> Union[str, np.ndarray]:
             image = image.astype(image.dtype.newbyteorder("="))
         return image
     raise TypeError(f"{name}: expected a path or a numpy array, got {type(image).__name__}")
+
+
+def _rect_arg(value: Any, who: str) -> Tuple[int, int, int, int]:
+    """A reference rectangle (x, y, w, h) in whole pixels, ``who`` naming
+    the visit; a fractional or negative value is an error (it was rounded
+    down silently before)."""
+    try:
+        vals = [float(v) for v in value]
+    except (TypeError, ValueError):
+        vals = []
+    if len(vals) != 4 or any(not v.is_integer() or v < 0 for v in vals):
+        raise ValueError(
+            f"{who}reference_rect: expected (x, y, w, h) in whole pixels >= 0, got {value!r}"
+        )
+    x, y, w, h = (int(v) for v in vals)
+    return x, y, w, h
 
 
 def _dtype_hint(image: np.ndarray) -> str:

@@ -57,6 +57,22 @@ def test_mixed_result_and_image(scene):
     _assert_same(trichometry.compare(b, rf, um_per_px=UM), ref)
 
 
+def test_scale_taken_from_the_results(scene):
+    b, f, rb, rf, ref = scene
+    _assert_same(trichometry.compare(rb, rf), ref)
+    _assert_same(trichometry.compare(b, rf), ref)
+    # A result without a scale gives none; images alone give none.
+    with pytest.raises(TypeError, match="needs um_per_px"):
+        trichometry.compare(b, f)
+    with pytest.raises(TypeError, match="needs um_per_px"):
+        trichometry.compare(trichometry.analyze(b), f)
+    # The baseline's scale is the one passed on, so a follow-up analysed at
+    # another scale is refused as if it had been given explicitly.
+    other = trichometry.analyze(f, um_per_px=4.5)
+    with pytest.raises(ValueError, match=r"followup: .*um_per_px=4\.5"):
+        trichometry.compare(rb, other)
+
+
 def test_copies_stay_comparable(scene):
     _, _, rb, rf, ref = scene
     _assert_same(trichometry.compare(copy.deepcopy(rb), copy.copy(rf), um_per_px=UM), ref)

@@ -209,6 +209,11 @@ def test_bad_colour_options(phantom):
         trichometry.analyze(image, reference_rect=(0, 0, 10, 10), reference_lightness=float("nan"))
     with pytest.raises(ValueError, match="reference_rect"):
         trichometry.analyze(image, reference_rect=(0, 0, 10))
+    # Fractional, negative or non-numeric rectangles are refused (1.5 was
+    # rounded down to 1 without a word).
+    for bad in [(1.5, 0, 10, 10), (0, -1, 10, 10), ("a", 0, 10, 10), 7]:
+        with pytest.raises(ValueError, match="whole pixels"):
+            trichometry.analyze(image, reference_rect=bad)
     with pytest.raises(ValueError, match="params"):
         trichometry.analyze(image, params="{not json")
     # A misspelt parameter is refused by name, not silently left at its default.

@@ -61,3 +61,15 @@ def test_synth_is_deterministic_and_carries_truth():
         trichometry.synth(um_per_px=-1.0)
     with pytest.raises(ValueError):
         trichometry.synth(spec={"optics": {"no_such_key": 1}, "skin": "not a dict"})
+
+
+def test_synth_refuses_misspelt_keys_and_reads_its_own_spec_back():
+    # A misspelt key was silently left at its default (a scene without hairs).
+    with pytest.raises(ValueError, match="unknown field `hair`"):
+        trichometry.synth(width=64, height=48, spec={"hair": {}})
+    with pytest.raises(ValueError, match="unknown field `no_such_key`"):
+        trichometry.synth(width=64, height=48, spec={"optics": {"no_such_key": 1}})
+    # The spec a phantom's truth carries renders the same phantom again.
+    a, ta = trichometry.synth(width=96, height=64, seed=5, spec={"hairs": {}, "vessels": {}})
+    b, _ = trichometry.synth(width=96, height=64, seed=5, spec=ta["spec"])
+    np.testing.assert_array_equal(a, b)

@@ -11,7 +11,7 @@ use serde::{Deserialize, Serialize};
 
 /// A ColorChecker Classic in the scene.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-#[serde(default)]
+#[serde(default, deny_unknown_fields)]
 pub struct ChartSpec {
     /// Centre of the patch grid as fractions of the image width and height.
     pub centre: [f64; 2],
@@ -40,6 +40,7 @@ impl Default for ChartSpec {
 
 /// A neutral grey card in the scene.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
 pub struct GreyCardSpec {
     /// Where it is, in pixels.
     pub rect: RectPx,

@@ -35,7 +35,7 @@ use serde::{Deserialize, Serialize};
 
 /// What hairs, dots and scales to render. Lengths in µm, densities per cm².
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-#[serde(default)]
+#[serde(default, deny_unknown_fields)]
 pub struct HairSceneSpec {
     /// Hair density (hairs per cm², counted at their exits).
     pub density_per_cm2: f64,

@@ -59,7 +59,7 @@ impl Canvas {
 
 /// Everything that defines a phantom.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-#[serde(default)]
+#[serde(default, deny_unknown_fields)]
 pub struct SceneSpec {
     /// Width in pixels.
     pub width: usize,
@@ -180,4 +180,40 @@ pub fn render(spec: &SceneSpec) -> Result<Phantom> {
         truth,
         spec: spec.clone(),
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn scene_specs_refuse_unknown_keys_and_read_themselves_back() {
+        // A misspelt key was silently left at its default (no hairs drawn).
+        let e = serde_json::from_str::<SceneSpec>(r#"{"hair": {}}"#).unwrap_err();
+        assert!(e.to_string().contains("unknown field `hair`"), "{e}");
+        let e =
+            serde_json::from_str::<SceneSpec>(r#"{"hairs": {"densty_per_cm2": 1.0}}"#).unwrap_err();
+        assert!(
+            e.to_string().contains("unknown field `densty_per_cm2`"),
+            "{e}"
+        );
+        let full = SceneSpec {
+            hairs: Some(hairs::HairSceneSpec::default()),
+            vessels: Some(vessels::VesselSceneSpec::default()),
+            chart: Some(chart::ChartSpec::default()),
+            ..SceneSpec::default()
+        };
+        let back: SceneSpec = serde_json::from_str(&serde_json::to_string(&full).unwrap()).unwrap();
+        assert_eq!(
+            serde_json::to_value(&back).unwrap(),
+            serde_json::to_value(&full).unwrap()
+        );
+        let pair = pair::PairSpec::default();
+        let back: pair::PairSpec =
+            serde_json::from_str(&serde_json::to_string(&pair).unwrap()).unwrap();
+        assert_eq!(
+            serde_json::to_value(&back).unwrap(),
+            serde_json::to_value(&pair).unwrap()
+        );
+    }
 }

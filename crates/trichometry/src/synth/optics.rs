@@ -15,6 +15,7 @@ use serde::{Deserialize, Serialize};
 
 /// Poisson–Gaussian sensor noise, in electrons.
 #[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
 pub struct SensorNoise {
     /// Electrons collected at linear value 1 (full well); shot noise is
     /// √electrons (normal approximation of the Poisson law).
@@ -25,7 +26,7 @@ pub struct SensorNoise {
 
 /// Camera and dermatoscope optics.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-#[serde(default)]
+#[serde(default, deny_unknown_fields)]
 pub struct OpticsSpec {
     /// Gaussian PSF σ in µm (0 = sharp).
     pub blur_sigma_um: f64,

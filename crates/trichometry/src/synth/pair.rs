@@ -25,7 +25,7 @@ use serde::{Deserialize, Serialize};
 
 /// How one visit sees the scene, and what the camera does.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-#[serde(default)]
+#[serde(default, deny_unknown_fields)]
 pub struct VisitSpec {
     /// Rotation of the view (degrees).
     pub rotation_deg: f64,
@@ -63,7 +63,7 @@ impl Default for VisitSpec {
 
 /// Hair shafts grouped in follicular units.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-#[serde(default)]
+#[serde(default, deny_unknown_fields)]
 pub struct PairHairSpec {
     /// Follicular units per cm².
     pub units_per_cm2: f64,
@@ -97,7 +97,7 @@ impl Default for PairHairSpec {
 
 /// Capillary dots.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-#[serde(default)]
+#[serde(default, deny_unknown_fields)]
 pub struct PairCapillarySpec {
     /// Capillaries per mm².
     pub density_per_mm2: f64,
@@ -120,7 +120,7 @@ impl Default for PairCapillarySpec {
 /// Known scene changes between the visits (fractions are of the baseline
 /// items of that kind).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, Default)]
-#[serde(default)]
+#[serde(default, deny_unknown_fields)]
 pub struct SceneChanges {
     /// New capillaries, as a fraction of the baseline count.
     pub capillaries_added: f64,
@@ -148,7 +148,7 @@ pub struct SceneChanges {
 
 /// Everything that defines a pair.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-#[serde(default)]
+#[serde(default, deny_unknown_fields)]
 pub struct PairSpec {
     /// Field of view (width, height, µm per pixel of the baseline), seed, and
     /// the layers painted by the scene renderers.

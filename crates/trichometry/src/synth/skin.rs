@@ -15,7 +15,7 @@ use serde::{Deserialize, Serialize};
 
 /// Skin colour and texture.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-#[serde(default)]
+#[serde(default, deny_unknown_fields)]
 pub struct SkinSpec {
     /// Base CIELAB colour of the skin.
     pub lab: [f32; 3],

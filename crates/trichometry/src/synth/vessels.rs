@@ -32,7 +32,7 @@ use serde::{Deserialize, Serialize};
 /// What vessels to render. Densities are per mm² of the whole frame; sizes
 /// are `[min, max]` ranges in µm, drawn uniformly per vessel.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-#[serde(default)]
+#[serde(default, deny_unknown_fields)]
 pub struct VesselSceneSpec {
     /// Dots per mm².
     pub dot_density_per_mm2: f64,
