@@ -87,6 +87,7 @@ def main() -> None:
                 "a_star_median": float(np.median(a_star)),
                 "ei_median": float(np.median(ei)),
                 "hair_components": len(widths),
+                "hair_width_mean_um": float(np.mean(widths)) if widths else float("nan"),
                 "vessel_components": len(vprops),
             }
         )

@@ -120,12 +120,35 @@ pub struct Truth {
     pub chart_corners_px: Option<[[f64; 2]; 4]>,
     /// Where the grey card is, when the scene has one.
     pub grey_card_rect: Option<crate::calibration::RectPx>,
+    /// The capillaries a method can count in the rendered image: those with
+    /// at least a quarter of their pixels outside hair and glare
+    /// ([`vessels::VesselTruth::countable`] with [`Truth::hidden_mask`]).
+    /// `vessels.vessels` lists every rendered vessel, hidden ones and
+    /// arborizing vessels too; this is the count to judge a capillary count
+    /// against.
+    pub countable_capillary_count: usize,
     /// Pixels covered by glare in the rendered image.
     #[serde(skip)]
     pub glare_mask: Mask,
     /// Uncovered skin in the scene.
     #[serde(skip)]
     pub skin_mask: Mask,
+}
+
+impl Truth {
+    /// Where the skin cannot be seen in a `width` × `height` rendering: hair
+    /// (its true mask) or glare. A mask the scene did not paint (no hairs)
+    /// covers nothing.
+    pub fn hidden_mask(&self, width: usize, height: usize) -> Mask {
+        let on = |m: &Mask, i: usize| m.data.get(i).copied().unwrap_or(false);
+        Mask {
+            width,
+            height,
+            data: (0..width * height)
+                .map(|i| on(&self.glare_mask, i) || on(&self.hairs.hair_mask, i))
+                .collect(),
+        }
+    }
 }
 
 /// A rendered phantom.
@@ -175,6 +198,12 @@ pub fn render(spec: &SceneSpec) -> Result<Phantom> {
     skin::skin_truth(&canvas, &mut truth);
     let (image, glare) = optics::apply(&canvas, &spec.optics, &mut rng.fork(4), &avoid)?;
     truth.glare_mask = glare;
+    truth.countable_capillary_count = if truth.vessels.vessels.is_empty() {
+        0
+    } else {
+        let hidden = truth.hidden_mask(spec.width, spec.height);
+        truth.vessels.countable_capillary_count(Some(&hidden))?
+    };
     Ok(Phantom {
         image,
         truth,
@@ -185,6 +214,51 @@ pub fn render(spec: &SceneSpec) -> Result<Phantom> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn countable_capillaries_leave_out_those_under_hair_and_glare() {
+        let base = SceneSpec {
+            width: 400,
+            height: 300,
+            um_per_px: 3.5,
+            seed: 11,
+            vessels: Some(vessels::VesselSceneSpec::default()),
+            ..SceneSpec::default()
+        };
+        // Bare skin, clean optics: every capillary can be seen.
+        let bare = render(&base).unwrap();
+        let all = bare.truth.vessels.capillary_count();
+        assert!(all >= 10, "{all}");
+        assert_eq!(bare.truth.countable_capillary_count, all);
+        // The same vessels under dense hair and glare: some are hidden.
+        let covered = render(&SceneSpec {
+            hairs: Some(hairs::HairSceneSpec {
+                density_per_cm2: 1500.0,
+                ..hairs::HairSceneSpec::default()
+            }),
+            optics: optics::OpticsSpec {
+                glare_spots: 6,
+                ..optics::OpticsSpec::default()
+            },
+            ..base.clone()
+        })
+        .unwrap();
+        assert_eq!(covered.truth.vessels.capillary_count(), all);
+        let hidden = covered.truth.hidden_mask(400, 300);
+        let cover = hidden.data.iter().filter(|&&h| h).count() as f64 / 120_000.0;
+        assert!(cover > 0.3, "{cover}");
+        let n = covered.truth.countable_capillary_count;
+        assert!(n < all && n > 0, "{n} of {all}");
+        // No vessels painted: none to count, and no error.
+        let none = render(&SceneSpec {
+            vessels: None,
+            ..base
+        })
+        .unwrap();
+        assert_eq!(none.truth.countable_capillary_count, 0);
+        let json = serde_json::to_value(&covered.truth).unwrap();
+        assert_eq!(json["countable_capillary_count"], n);
+    }
 
     #[test]
     fn scene_specs_refuse_unknown_keys_and_read_themselves_back() {
