@@ -772,6 +772,18 @@ pub fn compare(
         };
         let db = unc(ab, &ib, 1.0);
         let df = unc(af, &jf, k_um);
+        // Profiles behind each record's diameter.
+        let samples = |a: &Analysis, ids: &[u32]| -> Vec<f64> {
+            let by_id: std::collections::HashMap<u32, usize> = a
+                .hairs
+                .iter()
+                .map(|s| (s.id, s.width_samples.max(1)))
+                .collect();
+            ids.iter()
+                .map(|id| by_id.get(id).copied().unwrap_or(1) as f64)
+                .collect()
+        };
+        let (nb, nf) = (samples(ab, &ib), samples(af, &jf));
         let gate = params.hair_match_distance_um / um_b;
         let gate_ang = params.hair_match_angle_deg.to_radians();
         let growth = params.hair_growth_um / um_b;
@@ -890,8 +902,13 @@ pub fn compare(
                     } else {
                         df[k].0
                     };
-                    let se = um_other * 0.929 * f.iqr_px / (f.samples.max(1) as f64).sqrt();
-                    let se = if se.is_finite() { se } else { 0.0 };
+                    // Unknown (under four profiles: NaN) unless the
+                    // record's own diameter is used at both visits.
+                    let se = if f.seen() {
+                        um_other * 0.929 * f.iqr_px / (f.samples.max(1) as f64).sqrt()
+                    } else {
+                        0.0
+                    };
                     let ev = RecheckEvidence {
                         remeasured: if v == 0 {
                             VisitSide::Followup
@@ -966,27 +983,108 @@ pub fn compare(
             }
         }
         let z = params.diameter_uncertainty_z;
-        for (i, j, rb, rf, ev) in pairs {
+        let tol_of = |d0: f64, se: f64| {
+            params
+                .diameter_tolerance_um
+                .max(params.diameter_tolerance_fraction * d0)
+                .max(z * se)
+        };
+        // A change of the records' diameters beyond their own uncertainty
+        // (a record with under four profiles has none known: no change
+        // is told from it), confirmed by a paired measurement: both images
+        // profiled at the same scene positions (see `paired_diameter_change`).
+        let record_change = |p: &Pairing| -> Option<ChangeKind> {
+            let (i, j, rb, rf, _) = p;
+            let (d0, u0) = rb.unwrap_or_else(|| db[i.expect("baseline record")]);
+            let (d1, u1) = rf.unwrap_or_else(|| df[j.expect("follow-up record")]);
+            let se = u0.hypot(u1);
+            if !(se.is_finite() && d0.is_finite() && d1.is_finite()) {
+                return None;
+            }
+            let tol = tol_of(d0, se);
+            if d1 < d0 - tol {
+                Some(ChangeKind::Thinned)
+            } else if d1 > d0 + tol {
+                Some(ChangeKind::Thickened)
+            } else {
+                None
+            }
+        };
+        let paired = PairedCtx {
+            base: baseline,
+            fol: followup,
+            um: [um_b, um_f * k_um],
+            f2b: &f2b,
+            b2f: &b2f,
+            in_shared: &in_shared,
+        };
+        let calls: Vec<ChangeKind> = pairs
+            .par_iter()
+            .map(|p| {
+                let Some(kind) = record_change(p) else {
+                    return ChangeKind::Unchanged;
+                };
+                if std::env::var_os("PAIRED_OFF").is_some() {
+                    return kind;
+                }
+                let (i, j, rb, rf, _) = p;
+                let d0 = rb.map_or_else(|| db[i.expect("baseline record")].0, |r| r.0);
+                let d1 = rf.map_or_else(|| df[j.expect("follow-up record")].0, |r| r.0);
+                let ids = (i.map(|i| ib[i]), j.map(|j| jf[j]));
+                let pcx = paired.change(ids, (d0, d1));
+                if std::env::var_os("RECHECK_DEBUG").is_some() {
+                    eprintln!("PAIRED {ids:?} {kind:?} d0 {d0:.1} d1 {d1:.1} -> {pcx:?}");
+                }
+                match pcx {
+                    Some(pc) => {
+                        let tol = tol_of(d0, pc.se_um);
+                        let agrees = match kind {
+                            ChangeKind::Thinned => pc.median_um < -tol,
+                            _ => pc.median_um > tol,
+                        };
+                        if agrees {
+                            kind
+                        } else {
+                            ChangeKind::Unchanged
+                        }
+                    }
+                    // Too few positions both visits show: the records
+                    // measured different parts of the hair, whose medians
+                    // agree only within the spread of single profiles
+                    // (σ = √n · SE), not within the SE of a repeated
+                    // measurement of one part.
+                    None => {
+                        let (_, u0) = rb.unwrap_or_else(|| db[i.expect("baseline record")]);
+                        let (_, u1) = rf.unwrap_or_else(|| df[j.expect("follow-up record")]);
+                        let n = |r: Option<usize>, v: usize| match (v, r) {
+                            (0, Some(i)) => nb[i],
+                            (_, Some(j)) => nf[j],
+                            _ => 1.0,
+                        };
+                        let spread = (u0 * n(*i, 0).sqrt()).hypot(u1 * n(*j, 1).sqrt());
+                        let tol = tol_of(d0, spread);
+                        if (d1 - d0).abs() > tol {
+                            kind
+                        } else {
+                            ChangeKind::Unchanged
+                        }
+                    }
+                }
+            })
+            .collect();
+        for ((i, j, rb, rf, ev), change) in pairs.into_iter().zip(calls) {
             let (g0, g1) = (i.map(|i| &sb[i]), j.map(|j| &sf[j]));
             let Some(anchor) = g0.and_then(anchor_of).or_else(|| g1.and_then(anchor_of)) else {
                 continue;
             };
             let g = g0.or(g1).expect("a pairing has a shaft");
-            let (d0, u0) = rb.unwrap_or_else(|| db[i.expect("baseline record")]);
-            let (d1, u1) = rf.unwrap_or_else(|| df[j.expect("follow-up record")]);
-            let tol = params
-                .diameter_tolerance_um
-                .max(params.diameter_tolerance_fraction * d0)
-                .max(z * u0.hypot(u1));
-            let change = if d1 < d0 - tol {
-                counts.hairs_thinned += 1;
-                ChangeKind::Thinned
-            } else if d1 > d0 + tol {
-                counts.hairs_thickened += 1;
-                ChangeKind::Thickened
-            } else {
-                ChangeKind::Unchanged
-            };
+            let (d0, _) = rb.unwrap_or_else(|| db[i.expect("baseline record")]);
+            let (d1, _) = rf.unwrap_or_else(|| df[j.expect("follow-up record")]);
+            match change {
+                ChangeKind::Thinned => counts.hairs_thinned += 1,
+                ChangeKind::Thickened => counts.hairs_thickened += 1,
+                _ => {}
+            }
             counts.hairs_matched += 1;
             if ev.is_some() {
                 counts.hairs_rechecked += 1;
@@ -1435,6 +1533,15 @@ impl RecheckCtx<'_> {
         open.par_iter()
             .filter_map(|&k| {
                 let rec = by_id.get(&ids[k])?;
+                if std::env::var_os("RECHECK_DEBUG").is_some() {
+                    eprintln!(
+                        "RCOPEN v {v} id {} pts {} d {:.1} contrast {:.3}",
+                        ids[k],
+                        rec.centreline_px.len(),
+                        rec.diameter_um,
+                        rec.contrast
+                    );
+                }
                 if rec.centreline_px.len() < 2 || rec.diameter_um.is_nan() || rec.diameter_um <= 0.0
                 {
                     return None;
@@ -1466,9 +1573,160 @@ impl RecheckCtx<'_> {
                         [x as f32, y as f32]
                     }),
                 };
-                recheck::recheck(&lum, &ask, &rules, &usable, &holder).map(|f| (k, f))
+                if std::env::var_os("RECHECK_DEBUG").is_some() {
+                    eprintln!(
+                        "RCID v {v} id {} line0 ({:.1},{:.1})",
+                        ids[k], ask.line[0][0], ask.line[0][1]
+                    );
+                }
+                let r = recheck::recheck(&lum, &ask, &rules, &usable, &holder);
+                if std::env::var_os("RECHECK_DEBUG").is_some() {
+                    eprintln!("RCRES v {v} id {} -> {:?}", ids[k], r);
+                }
+                r.map(|f| (k, f))
             })
             .collect()
+    }
+}
+
+/// What measuring a matched hair's diameter change in pairs needs: both
+/// images are profiled along one line (the baseline record's centreline,
+/// or the follow-up's mapped to the baseline when only it exists) at the
+/// same scene positions, each with its own colour-corrected luminance and
+/// PSF; positions outside the shared field or on another shaft of either
+/// visit (a crossing, a unit-mate) are left out. The median of the paired
+/// differences and its standard error (from their spread) tell a change
+/// of the hair from a difference of the parts of it, or of the hairs, that
+/// the two records measured.
+struct PairedCtx<'a> {
+    base: &'a Visit<'a>,
+    fol: &'a Visit<'a>,
+    /// µm per pixel of the baseline, and of the follow-up at the
+    /// baseline's scale.
+    um: [f64; 2],
+    f2b: &'a Similarity,
+    b2f: &'a Similarity,
+    in_shared: &'a (dyn Fn((f64, f64)) -> bool + Sync),
+}
+
+impl PairedCtx<'_> {
+    /// The paired change (follow-up − baseline, µm) of the hair of records
+    /// `ids` (baseline, follow-up; one may be missing for a re-checked
+    /// hair) of diameter `d0_um`; `None` when fewer than
+    /// [`recheck::MIN_PAIRED`] positions give a profile at both visits.
+    fn change(
+        &self,
+        ids: (Option<u32>, Option<u32>),
+        d_um: (f64, f64),
+    ) -> Option<recheck::PairedChange> {
+        let (ab, af) = (self.base.analysis, self.fol.analysis);
+        fn rec(a: &Analysis, id: Option<u32>) -> Option<&crate::hairs::HairShaft> {
+            id.and_then(|id| a.hairs.iter().find(|s| s.id == id))
+        }
+        let (rb, rf) = (rec(ab, ids.0), rec(af, ids.1));
+        // The line in baseline pixels.
+        let line_b: Vec<[f32; 2]> = match (rb, rf) {
+            (Some(r), _) if r.centreline_px.len() >= 2 => r.centreline_px.clone(),
+            (_, Some(r)) if r.centreline_px.len() >= 2 => {
+                let t = self.f2b.affine();
+                r.centreline_px
+                    .iter()
+                    .map(|q| {
+                        let (x, y) = t.apply(q[0] as f64, q[1] as f64);
+                        [x as f32, y as f32]
+                    })
+                    .collect()
+            }
+            _ => return None,
+        };
+        let to_f = self.b2f.affine();
+        let line_f: Vec<[f32; 2]> = line_b
+            .iter()
+            .map(|q| {
+                let (x, y) = to_f.apply(q[0] as f64, q[1] as f64);
+                [x as f32, y as f32]
+            })
+            .collect();
+        if !(d_um.0 > 0.0 && d_um.1 > 0.0) {
+            return None;
+        }
+        let ratio = (1.0 / self.f2b.scale) as f32;
+        let hp = &ab.provenance.params.hairs;
+        // Each side's profile window from its own diameter; the positions
+        // (step, end skip) from the wider one, the same scene distances at
+        // both visits.
+        let (wa, wb) = (
+            ((d_um.0 / self.um[0]) as f32).max(1.0),
+            ((d_um.1 / self.um[1]) as f32).max(1.0),
+        );
+        let wg = wa.max(wb / ratio);
+        let total = crate::hairs::profile::arc_lengths(&line_b)
+            .last()
+            .copied()
+            .unwrap_or(0.0);
+        let step = (wg / 4.0).clamp(hp.sample_step_px as f32, 8.0);
+        let skip = (0.5 * wg + 1.0).min(0.3 * total);
+        let sigma = |a: &Analysis, um: f64| {
+            let hp = &a.provenance.params.hairs;
+            hp.cylinder_model.then(|| {
+                a.summary
+                    .hairs
+                    .hair_psf_sigma_um
+                    .map_or(hp.psf_sigma_px, |s| (s / um) as f32)
+            })
+        };
+        // Nominal µm per pixel of each visit (the PSF is in its own µm).
+        let um_nominal = |a: &Analysis| a.summary.um_per_px.unwrap_or(f64::NAN);
+        let other_shaft =
+            |labels: Option<&crate::image::Labels>, own: Option<u32>, x: f32, y: f32| {
+                let Some(l) = labels else { return false };
+                let (xr, yr) = (x.round(), y.round());
+                if xr < 0.0 || yr < 0.0 || xr as usize >= l.width || yr as usize >= l.height {
+                    return false;
+                }
+                let id = l.data[yr as usize * l.width + xr as usize];
+                id != 0 && Some(id) != own
+            };
+        let in_shared = self.in_shared;
+        let (lb, lf) = (ab.maps.hair_labels.as_ref(), af.maps.hair_labels.as_ref());
+        let f2b = self.f2b.affine();
+        let excl_b = |x: f32, y: f32| {
+            let (u, v) = to_f.apply(x as f64, y as f64);
+            !in_shared((x as f64, y as f64))
+                || other_shaft(lb, ids.0, x, y)
+                || other_shaft(lf, ids.1, u as f32, v as f32)
+        };
+        let excl_f = |x: f32, y: f32| {
+            let (u, v) = f2b.apply(x as f64, y as f64);
+            !in_shared((u, v))
+                || other_shaft(lf, ids.1, x, y)
+                || other_shaft(lb, ids.0, u as f32, v as f32)
+        };
+        let lum_b = recheck::ImageLuminance::new(&self.base.image, &ab.provenance.colour_matrix);
+        let lum_f = recheck::ImageLuminance::new(&self.fol.image, &af.provenance.colour_matrix);
+        let a = recheck::Side {
+            lum: &lum_b,
+            line: line_b,
+            width_px: wa,
+            step_px: step,
+            skip_px: skip,
+            psf_sigma_px: sigma(ab, um_nominal(ab)),
+            excluded: &excl_b,
+            um_per_px: self.um[0],
+            min_contrast: hp.min_contrast,
+        };
+        let b = recheck::Side {
+            lum: &lum_f,
+            line: line_f,
+            width_px: wb,
+            step_px: step * ratio,
+            skip_px: skip * ratio,
+            psf_sigma_px: sigma(af, um_nominal(af)),
+            excluded: &excl_f,
+            um_per_px: self.um[1],
+            min_contrast: af.provenance.params.hairs.min_contrast,
+        };
+        recheck::paired_change(&a, &b)
     }
 }
 
