@@ -263,22 +263,6 @@ pub(crate) fn recheck(
         }
     }
     let positions = attempts.saturating_sub(taken);
-    if std::env::var_os("RECHECK_DEBUG").is_some() {
-        let nw = good
-            .iter()
-            .filter(|g| {
-                g.0.width_px >= wg / rules.width_factor && g.0.width_px <= wg * rules.width_factor
-            })
-            .count();
-        let offs: Vec<String> = good
-            .iter()
-            .map(|g| format!("{:.1}/{:.1}", g.1, g.0.width_px))
-            .collect();
-        eprintln!(
-            "RC line0 ({:.1},{:.1}) len {:.0} wg {:.1} contrast {:.2} attempts {attempts} taken {taken} outside {} under {} good {} width-ok {nw} positions {positions} maxoff {:.1} [{}]",
-            pts[0][0], pts[0][1], total, wg, ask.contrast, outside.get(), under.get(), good.len(), max_offset_px, offs.join(" ")
-        );
-    }
     if positions < rules.min_positions.max(1) {
         // Unseen when the other visit's frame or field does not show the
         // line; a line under that visit's matched shafts is no evidence of
@@ -551,18 +535,6 @@ pub(crate) fn paired_change<A: Intensity, B: Intensity>(
         };
     let ka = keyed(a.step_px, a.skip_px, wa, a.psf_sigma_px, a.min_contrast);
     let kb = keyed(b.step_px, b.skip_px, wb, b.psf_sigma_px, b.min_contrast);
-    if std::env::var_os("RECHECK_DEBUG").is_some() {
-        eprintln!(
-            "PAIRDBG len {} ka {:?} kb {:?}",
-            a.line.len(),
-            ka.iter()
-                .map(|(k, v)| (*k, (*v * 10.0).round() / 10.0))
-                .collect::<Vec<_>>(),
-            kb.iter()
-                .map(|(k, v)| (*k, (*v * 10.0).round() / 10.0))
-                .collect::<Vec<_>>()
-        );
-    }
     let mut d: Vec<f32> = ka
         .iter()
         .filter_map(|(k, &x)| {
@@ -946,5 +918,94 @@ mod tests {
         };
         let f = recheck(&p, &unseen, &rules(), &in_frame, &none);
         assert!(f.is_some_and(|f| !f.seen() && f.probed == 0));
+    }
+
+    #[test]
+    fn paired_widths_tell_a_thickened_shaft_from_a_repeat() {
+        let (a, b) = (scene(6.0, 30.0, 0.6), scene(10.0, 30.0, 0.6));
+        let never = |_: f32, _: f32| false;
+        fn side<'a>(
+            p: &'a Plane,
+            w: f32,
+            excluded: &'a (dyn Fn(f32, f32) -> bool + Sync),
+        ) -> Side<'a, Plane> {
+            Side {
+                lum: p,
+                line: vec![[15.0, 30.0], [105.0, 30.0]],
+                width_px: w,
+                step_px: 2.0,
+                skip_px: 5.0,
+                psf_sigma_px: None,
+                excluded,
+                um_per_px: 5.0,
+                min_contrast: 0.04,
+            }
+        }
+        let same = paired_change(&side(&a, 6.0, &never), &side(&a, 6.0, &never)).expect("pairs");
+        assert!(same.median_um.abs() < 1e-6 && same.pairs >= 20, "{same:?}");
+        let thick = paired_change(&side(&a, 6.0, &never), &side(&b, 10.0, &never)).expect("pairs");
+        assert!((thick.median_um - 20.0).abs() < 2.5, "{thick:?}");
+        // Nothing both sides show: no paired change.
+        let all = |_: f32, _: f32| true;
+        let gone = side(&b, 10.0, &all);
+        assert_eq!(paired_change(&side(&a, 6.0, &never), &gone), None);
+    }
+
+    #[test]
+    fn a_red_dot_is_present_skin_absent_and_hair_unseen() {
+        use crate::image::{Image, Samples};
+        // Skin (sRGB 200, 150, 130) with a redder dot of radius 4 at (40, 30).
+        let (w, h) = (80usize, 60usize);
+        let mut px = vec![0u8; 3 * w * h];
+        for y in 0..h {
+            for x in 0..w {
+                let dot = (x as f32 - 40.0).hypot(y as f32 - 30.0) <= 4.0;
+                let c = if dot {
+                    [190, 110, 110]
+                } else {
+                    [200, 150, 130]
+                };
+                px[3 * (y * w + x)..3 * (y * w + x) + 3].copy_from_slice(&c);
+            }
+        }
+        let img = Image::new(w, h, 3, Samples::U8(px)).unwrap();
+        let id = [[1.0, 0.0, 0.0], [0.0, 1.0, 0.0], [0.0, 0.0, 1.0]];
+        let red = ImageRedness::new(&img.view(), &id).unwrap();
+        let rules = CapRules {
+            residual_px: 1.5,
+            ring_px: 4.0,
+            thresholds: (0.04, 0.08),
+        };
+        let all = |_: usize, _: usize| true;
+        let none = |_: usize, _: usize| Holder::Nobody;
+        let at = |x: f32, y: f32| CapAsk {
+            centre: [x, y],
+            radius_px: 4.0,
+        };
+        // Mapped 2 px off its centre (a residual): present.
+        let f = recheck_capillary(&red, &at(42.0, 30.0), &rules, &all, &none);
+        assert!(
+            matches!(f, CapFound::Present { contrast, .. } if contrast > 0.2),
+            "{f:?}"
+        );
+        // Bare skin 20 px away: absent.
+        let f = recheck_capillary(&red, &at(15.0, 15.0), &rules, &all, &none);
+        assert!(matches!(f, CapFound::Absent { .. }), "{f:?}");
+        // Under hair (not analysable): unseen.
+        let f = recheck_capillary(&red, &at(40.0, 30.0), &rules, &|_, _| false, &none);
+        assert_eq!(f, CapFound::Unseen);
+        // The peak on an unmatched capillary of that visit: named.
+        let free = |x: usize, y: usize| {
+            if (x as f32 - 40.0).hypot(y as f32 - 30.0) <= 4.0 {
+                Holder::Free(3)
+            } else {
+                Holder::Nobody
+            }
+        };
+        let f = recheck_capillary(&red, &at(40.0, 30.0), &rules, &all, &free);
+        assert!(
+            matches!(f, CapFound::Present { onto: Some(3), .. }),
+            "{f:?}"
+        );
     }
 }
