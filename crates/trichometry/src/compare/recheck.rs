@@ -454,6 +454,298 @@ fn probe_stub(
     })
 }
 
+/// One visit's side of a paired diameter measurement.
+pub(crate) struct Side<'a, L: Intensity> {
+    /// The visit's luminance.
+    pub lum: &'a L,
+    /// The line in the visit's pixels (one line, mapped between the visits:
+    /// vertex `k` is the same scene point at both).
+    pub line: Vec<[f32; 2]>,
+    /// The shaft's expected diameter (px of this visit).
+    pub width_px: f32,
+    /// Profile spacing and end skip (px of this visit; the same scene
+    /// distances at both visits).
+    pub step_px: f32,
+    pub skip_px: f32,
+    /// PSF σ of the visit (px) for the cylinder diameters; `None`: FWHM.
+    pub psf_sigma_px: Option<f32>,
+    /// Positions not profiled (outside the shared field, on another shaft).
+    pub excluded: &'a (dyn Fn(f32, f32) -> bool + Sync),
+    /// µm per pixel of this visit (at the baseline's scale).
+    pub um_per_px: f64,
+    /// Least peak absorbance of a usable profile.
+    pub min_contrast: f32,
+}
+
+/// A hair's diameter change measured in pairs: both images profiled at the
+/// same scene positions along one line.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub(crate) struct PairedChange {
+    /// Median of the paired differences, second side less the first (µm).
+    pub median_um: f64,
+    /// Its standard error (µm): 1.2533 σ / √n, σ ≈ IQR / 1.349 of the
+    /// differences.
+    pub se_um: f64,
+    /// Positions where both sides gave a two-edge profile.
+    pub pairs: usize,
+}
+
+/// Least paired positions for a [`PairedChange`].
+pub(crate) const MIN_PAIRED: usize = 4;
+
+/// Profile both sides along their lines (the same scene positions) and
+/// pair the diameters position by position. `None` under
+/// [`MIN_PAIRED`] pairs: the change cannot be told from the
+/// measurement's own spread.
+pub(crate) fn paired_change<A: Intensity, B: Intensity>(
+    a: &Side<'_, A>,
+    b: &Side<'_, B>,
+) -> Option<PairedChange> {
+    let (mut wa, mut wb) = (Vec::new(), Vec::new());
+    profile::measure(
+        a.lum,
+        &a.line,
+        a.width_px.max(1.0),
+        a.step_px,
+        a.skip_px,
+        a.excluded,
+        a.psf_sigma_px,
+        &mut wa,
+    );
+    profile::measure(
+        b.lum,
+        &b.line,
+        b.width_px.max(1.0),
+        b.step_px,
+        b.skip_px,
+        b.excluded,
+        b.psf_sigma_px,
+        &mut wb,
+    );
+    let keyed =
+        |side_step: f32, skip: f32, mut v: Vec<WidthSample>, sigma: Option<f32>, min_c: f32| {
+            v.retain(|s| s.depth >= min_c && s.fwhm_px > 0.0);
+            if let Some(sg) = sigma {
+                profile::set_diameters(&mut v, sg);
+            }
+            v.into_iter()
+                .filter(|s| s.width_px.is_finite() && s.width_px > 0.0)
+                .map(|s| (((s.arc_px - skip) / side_step).round() as i64, s.width_px))
+                .collect::<std::collections::BTreeMap<i64, f32>>()
+        };
+    let ka = keyed(a.step_px, a.skip_px, wa, a.psf_sigma_px, a.min_contrast);
+    let kb = keyed(b.step_px, b.skip_px, wb, b.psf_sigma_px, b.min_contrast);
+    let mut d: Vec<f32> = ka
+        .iter()
+        .filter_map(|(k, &x)| {
+            kb.get(k)
+                .map(|&y| (y as f64 * b.um_per_px - x as f64 * a.um_per_px) as f32)
+        })
+        .collect();
+    if d.len() < MIN_PAIRED {
+        return None;
+    }
+    d.sort_by(f32::total_cmp);
+    let iqr = (profile::quantile_sorted(&d, 0.75) - profile::quantile_sorted(&d, 0.25)) as f64;
+    let n = d.len();
+    Some(PairedChange {
+        median_um: profile::median(&mut d) as f64,
+        se_um: 0.929 * iqr / (n as f64).sqrt(),
+        pairs: n,
+    })
+}
+
+/// Redness of an image where it is read: `ln R/G` of the linear RGB after
+/// the visit's colour matrix (the vessel stage's contrast is this less its
+/// local skin background).
+pub(crate) struct ImageRedness<'a> {
+    w: usize,
+    h: usize,
+    s: SamplesRef<'a>,
+    lut: [f32; 256],
+    /// Rows R and G of the colour matrix.
+    m: [[f32; 3]; 2],
+}
+
+impl<'a> ImageRedness<'a> {
+    /// `None` for a greyscale image (no redness).
+    pub fn new(img: &ImageRef<'a>, matrix: &[[f32; 3]; 3]) -> Option<Self> {
+        (img.channels() == 3).then(|| ImageRedness {
+            w: img.width(),
+            h: img.height(),
+            s: img.samples(),
+            lut: std::array::from_fn(|v| srgb_to_linear(v as f32 / 255.0)),
+            m: [matrix[0], matrix[1]],
+        })
+    }
+
+    fn ln_rg(&self, x: usize, y: usize) -> f32 {
+        let i = 3 * (y * self.w + x);
+        let rgb: [f32; 3] = match self.s {
+            SamplesRef::U8(s) => std::array::from_fn(|k| self.lut[s[i + k] as usize]),
+            SamplesRef::U16(s) => {
+                std::array::from_fn(|k| srgb_to_linear(s[i + k] as f32 / 65535.0))
+            }
+        };
+        let dot = |r: &[f32; 3]| (r[0] * rgb[0] + r[1] * rgb[1] + r[2] * rgb[2]).max(1e-4);
+        (dot(&self.m[0]) / dot(&self.m[1])).ln()
+    }
+}
+
+/// What re-checking an unmatched capillary in the other image looks for.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct CapAsk {
+    /// Its centroid in the re-checked image's pixels.
+    pub centre: [f32; 2],
+    /// Its equivalent radius there (px).
+    pub radius_px: f32,
+}
+
+/// Thresholds of a capillary re-check (the re-checked visit's vessel stage).
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct CapRules {
+    /// Registration residual and centroid error allowed (px).
+    pub residual_px: f32,
+    /// Width of the skin ring the background is read on (px).
+    pub ring_px: f32,
+    /// The vessel stage's hysteresis thresholds (ln R/G above the skin):
+    /// `(low_contrast, high_contrast)`.
+    pub thresholds: (f32, f32),
+}
+
+/// What the other image shows at an unmatched capillary's position.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub(crate) enum CapFound {
+    /// Too little analysable skin there to tell (hair, glare, the frame).
+    Unseen,
+    /// No redness at the stage's (noise-floored) seed threshold.
+    Absent {
+        /// Peak contrast found (ln R/G above the skin ring).
+        contrast: f32,
+        /// The threshold it was held to.
+        threshold: f32,
+    },
+    /// Redness at the stage's seed threshold.
+    Present {
+        contrast: f32,
+        threshold: f32,
+        /// The unmatched capillary of that visit whose pixels hold the
+        /// peak, if any (the same capillary detected at both visits, its
+        /// centroid moved beyond the match gate).
+        onto: Option<usize>,
+    },
+}
+
+/// Look for the capillary `ask` in `red`: the peak of the contrast (the
+/// mean `ln R/G` over a core half the capillary's radius across, less the
+/// median of a skin ring around the search disc) within the capillary's
+/// radius plus the residual of its centroid; present when the peak reaches
+/// the vessel stage's seed threshold raised to its noise floor
+/// ([`crate::vessels::noise_floored`]: 4 σ of the core mean's noise, σ the
+/// ring's robust spread). `usable(x, y)`: analysable skin of the shared
+/// field (not glare, not hair) at that visit; `holder(x, y)`: whose vessel
+/// pixel it is (Nobody outside vessels); ring pixels on any vessel are
+/// left out.
+pub(crate) fn recheck_capillary(
+    red: &ImageRedness<'_>,
+    ask: &CapAsk,
+    rules: &CapRules,
+    usable: &dyn Fn(usize, usize) -> bool,
+    holder: &dyn Fn(usize, usize) -> Holder,
+) -> CapFound {
+    let r = ask.radius_px.max(1.0);
+    let rs = r + rules.residual_px;
+    let rc = (0.5 * r).max(1.0);
+    let r1 = rs + rc + 2.0;
+    let r2 = r1 + rules.ring_px.max(3.0);
+    let [cx, cy] = ask.centre;
+    if !(cx.is_finite() && cy.is_finite()) {
+        return CapFound::Unseen;
+    }
+    let x0 = (cx - r2).floor().max(0.0) as usize;
+    let y0 = (cy - r2).floor().max(0.0) as usize;
+    let x1 = ((cx + r2).ceil().max(-1.0) as i64).min(red.w as i64 - 1);
+    let y1 = ((cy + r2).ceil().max(-1.0) as i64).min(red.h as i64 - 1);
+    if x1 < x0 as i64 || y1 < y0 as i64 {
+        return CapFound::Unseen;
+    }
+    let (x1, y1) = (x1 as usize, y1 as usize);
+    let pw = x1 - x0 + 1;
+    // The patch: contrast source values (NaN where not usable).
+    let mut v = vec![f32::NAN; pw * (y1 - y0 + 1)];
+    let mut ring = Vec::new();
+    for y in y0..=y1 {
+        for x in x0..=x1 {
+            let d = (x as f32 - cx).hypot(y as f32 - cy);
+            if d > r2 || !usable(x, y) {
+                continue;
+            }
+            let h = red.ln_rg(x, y);
+            v[(y - y0) * pw + x - x0] = h;
+            if d >= r1 && holder(x, y) == Holder::Nobody {
+                ring.push(h);
+            }
+        }
+    }
+    if ring.len() < 8 {
+        return CapFound::Unseen;
+    }
+    let bg = profile::median(&mut ring);
+    let mut dev: Vec<f32> = ring.iter().map(|h| (h - bg).abs()).collect();
+    let sigma = 1.4826 * profile::median(&mut dev);
+    let ri = rc.ceil() as i64;
+    let (mut best, mut best_at, mut n_best) = (f32::NEG_INFINITY, (0usize, 0usize), 0usize);
+    for y in y0..=y1 {
+        for x in x0..=x1 {
+            if (x as f32 - cx).hypot(y as f32 - cy) > rs || v[(y - y0) * pw + x - x0].is_nan() {
+                continue;
+            }
+            let (mut sum, mut n) = (0.0f32, 0usize);
+            for dy in -ri..=ri {
+                for dx in -ri..=ri {
+                    if ((dx * dx + dy * dy) as f32).sqrt() > rc {
+                        continue;
+                    }
+                    let (u, w) = (x as i64 + dx, y as i64 + dy);
+                    if u < x0 as i64 || w < y0 as i64 || u > x1 as i64 || w > y1 as i64 {
+                        continue;
+                    }
+                    let h = v[(w as usize - y0) * pw + u as usize - x0];
+                    if !h.is_nan() {
+                        sum += h;
+                        n += 1;
+                    }
+                }
+            }
+            if n >= 2 && sum / n as f32 - bg > best {
+                best = sum / n as f32 - bg;
+                best_at = (x, y);
+                n_best = n;
+            }
+        }
+    }
+    if n_best == 0 {
+        return CapFound::Unseen;
+    }
+    let (_, hi) = crate::vessels::noise_floored(rules.thresholds, sigma / (n_best as f32).sqrt());
+    if best >= hi {
+        let onto = match holder(best_at.0, best_at.1) {
+            Holder::Free(j) => Some(j),
+            _ => None,
+        };
+        CapFound::Present {
+            contrast: best,
+            threshold: hi,
+            onto,
+        }
+    } else {
+        CapFound::Absent {
+            contrast: best,
+            threshold: hi,
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -626,5 +918,94 @@ mod tests {
         };
         let f = recheck(&p, &unseen, &rules(), &in_frame, &none);
         assert!(f.is_some_and(|f| !f.seen() && f.probed == 0));
+    }
+
+    #[test]
+    fn paired_widths_tell_a_thickened_shaft_from_a_repeat() {
+        let (a, b) = (scene(6.0, 30.0, 0.6), scene(10.0, 30.0, 0.6));
+        let never = |_: f32, _: f32| false;
+        fn side<'a>(
+            p: &'a Plane,
+            w: f32,
+            excluded: &'a (dyn Fn(f32, f32) -> bool + Sync),
+        ) -> Side<'a, Plane> {
+            Side {
+                lum: p,
+                line: vec![[15.0, 30.0], [105.0, 30.0]],
+                width_px: w,
+                step_px: 2.0,
+                skip_px: 5.0,
+                psf_sigma_px: None,
+                excluded,
+                um_per_px: 5.0,
+                min_contrast: 0.04,
+            }
+        }
+        let same = paired_change(&side(&a, 6.0, &never), &side(&a, 6.0, &never)).expect("pairs");
+        assert!(same.median_um.abs() < 1e-6 && same.pairs >= 20, "{same:?}");
+        let thick = paired_change(&side(&a, 6.0, &never), &side(&b, 10.0, &never)).expect("pairs");
+        assert!((thick.median_um - 20.0).abs() < 2.5, "{thick:?}");
+        // Nothing both sides show: no paired change.
+        let all = |_: f32, _: f32| true;
+        let gone = side(&b, 10.0, &all);
+        assert_eq!(paired_change(&side(&a, 6.0, &never), &gone), None);
+    }
+
+    #[test]
+    fn a_red_dot_is_present_skin_absent_and_hair_unseen() {
+        use crate::image::{Image, Samples};
+        // Skin (sRGB 200, 150, 130) with a redder dot of radius 4 at (40, 30).
+        let (w, h) = (80usize, 60usize);
+        let mut px = vec![0u8; 3 * w * h];
+        for y in 0..h {
+            for x in 0..w {
+                let dot = (x as f32 - 40.0).hypot(y as f32 - 30.0) <= 4.0;
+                let c = if dot {
+                    [190, 110, 110]
+                } else {
+                    [200, 150, 130]
+                };
+                px[3 * (y * w + x)..3 * (y * w + x) + 3].copy_from_slice(&c);
+            }
+        }
+        let img = Image::new(w, h, 3, Samples::U8(px)).unwrap();
+        let id = [[1.0, 0.0, 0.0], [0.0, 1.0, 0.0], [0.0, 0.0, 1.0]];
+        let red = ImageRedness::new(&img.view(), &id).unwrap();
+        let rules = CapRules {
+            residual_px: 1.5,
+            ring_px: 4.0,
+            thresholds: (0.04, 0.08),
+        };
+        let all = |_: usize, _: usize| true;
+        let none = |_: usize, _: usize| Holder::Nobody;
+        let at = |x: f32, y: f32| CapAsk {
+            centre: [x, y],
+            radius_px: 4.0,
+        };
+        // Mapped 2 px off its centre (a residual): present.
+        let f = recheck_capillary(&red, &at(42.0, 30.0), &rules, &all, &none);
+        assert!(
+            matches!(f, CapFound::Present { contrast, .. } if contrast > 0.2),
+            "{f:?}"
+        );
+        // Bare skin 20 px away: absent.
+        let f = recheck_capillary(&red, &at(15.0, 15.0), &rules, &all, &none);
+        assert!(matches!(f, CapFound::Absent { .. }), "{f:?}");
+        // Under hair (not analysable): unseen.
+        let f = recheck_capillary(&red, &at(40.0, 30.0), &rules, &|_, _| false, &none);
+        assert_eq!(f, CapFound::Unseen);
+        // The peak on an unmatched capillary of that visit: named.
+        let free = |x: usize, y: usize| {
+            if (x as f32 - 40.0).hypot(y as f32 - 30.0) <= 4.0 {
+                Holder::Free(3)
+            } else {
+                Holder::Nobody
+            }
+        };
+        let f = recheck_capillary(&red, &at(40.0, 30.0), &rules, &all, &free);
+        assert!(
+            matches!(f, CapFound::Present { onto: Some(3), .. }),
+            "{f:?}"
+        );
     }
 }

@@ -62,6 +62,8 @@ mod measure;
 mod refine;
 mod segment;
 
+pub(crate) use segment::noise_floored;
+
 use crate::analysis::StageInput;
 use crate::color::linear_rgb_to_lab;
 use crate::error::{Error, Result};
