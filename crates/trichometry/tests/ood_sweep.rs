@@ -974,6 +974,7 @@ fn very_dark_skin_false_capillary_diag() {
         };
         let d_th = distance_transform(&not(th));
         let d_hm = distance_transform(&not(&hm));
+        let d_tv = distance_transform(&not(&t.vessels.mask));
         let px: &[u8] = match p.image.samples() {
             Samples::U8(v) => v,
             Samples::U16(_) => unreachable!(),
@@ -999,7 +1000,9 @@ fn very_dark_skin_false_capillary_diag() {
             let busy = Mask {
                 width: w,
                 height: h,
-                data: (0..n).map(|i| hidden.data[i] || t.vessels.mask.data[i]).collect(),
+                data: (0..n)
+                    .map(|i| hidden.data[i] || t.vessels.mask.data[i])
+                    .collect(),
             };
             let busy = dilate_square(&busy, 5);
             let mad = |v: &mut Vec<f32>| {
@@ -1020,7 +1023,11 @@ fn very_dark_skin_false_capillary_diag() {
                     v4.push(ds4.data[i]);
                     res.push(
                         dd.data[i]
-                            - 0.25 * (dd.data[i - 1] + dd.data[i + 1] + dd.data[i - w] + dd.data[i + w]),
+                            - 0.25
+                                * (dd.data[i - 1]
+                                    + dd.data[i + 1]
+                                    + dd.data[i - w]
+                                    + dd.data[i + w]),
                     );
                 }
             }
@@ -1110,6 +1117,21 @@ fn very_dark_skin_false_capillary_diag() {
                 }
             }
             let rgb = rgb.map(|v| v / np.max(1) as f64);
+            let (cx, cy) = (c.centroid_x_px, c.centroid_y_px);
+            let dot = (t.hairs.white_dots.iter().map(|o| ("white", o)))
+                .chain(t.hairs.yellow_dots.iter().map(|o| ("yellow", o)))
+                .map(|(k, o)| {
+                    let dd = ((o.centre_px[0] - cx).powi(2) + (o.centre_px[1] - cy).powi(2)).sqrt();
+                    (dd * 3.5 - 0.5 * o.diameter_um, k)
+                })
+                .min_by(|a, b| a.0.total_cmp(&b.0));
+            let ci = (cy as usize).min(h - 1) * w + (cx as usize).min(w - 1);
+            eprintln!(
+                "      nearest dot {dot:?} µm (edge); scale at centroid {}; glare {}; true vessel {:.0} µm",
+                t.hairs.scale_mask.data[ci],
+                t.glare_mask.data[ci],
+                d_tv.data[ci] * 3.5
+            );
             eprintln!(
                 "  {cat:10} d{d} ({:.0},{:.0}) blk ({},{}) {:?} {:.0}µm² peak {:.3} Δa* {:.1}; true hair {:.0}µm ({:.2} ≤10µm, {} on), hair mask {:.0}µm; RGB {:.0},{:.0},{:.0} (skin-dRGB {:+.1},{:+.1},{:+.1})",
                 c.centroid_x_px,
@@ -1229,5 +1251,87 @@ fn bare_skin_redness_noise_diag() {
             );
         }
         eprintln!("{line}");
+    }
+}
+
+/// Crops of the very dark skin test's image around `DIAG_AT` ("x,y") of
+/// seed `DIAG_SEED` under the realistic optics, without noise and without
+/// JPEG: ln R/G stretched ×400 around the crop's median, to
+/// `/tmp/vdark_<optics>.png` (×4).
+#[test]
+#[ignore = "diagnostic: writes crops of the very dark skin test's image"]
+fn very_dark_skin_crop_diag() {
+    let at: Vec<usize> = std::env::var("DIAG_AT")
+        .unwrap_or_else(|_| "134,33".into())
+        .split(',')
+        .map(|v| v.trim().parse().unwrap())
+        .collect();
+    let seed: u64 = std::env::var("DIAG_SEED").map_or(201, |v| v.parse().unwrap());
+    for (name, optics) in [
+        ("realistic", OpticsSpec::realistic()),
+        (
+            "noiseless",
+            OpticsSpec {
+                noise: None,
+                ..OpticsSpec::realistic()
+            },
+        ),
+        (
+            "nojpeg",
+            OpticsSpec {
+                jpeg_quality: None,
+                ..OpticsSpec::realistic()
+            },
+        ),
+    ] {
+        let spec = SceneSpec {
+            width: 514,
+            height: 386,
+            um_per_px: 3.5,
+            seed,
+            skin: SkinSpec {
+                lab: [28.0, 10.0, 16.0],
+                ..SkinSpec::default()
+            },
+            vessels: Some(VesselSceneSpec::default()),
+            hairs: Some(HairSceneSpec::default()),
+            optics,
+            ..SceneSpec::default()
+        };
+        let p = render(&spec).unwrap();
+        let lin = trichometry::color::to_linear(&p.image.view()).unwrap();
+        let (w, h) = (spec.width, spec.height);
+        let r = 40usize;
+        let (x0, y0) = (at[0].saturating_sub(r), at[1].saturating_sub(r));
+        let (x1, y1) = ((at[0] + r).min(w), (at[1] + r).min(h));
+        let v: Vec<f32> = (y0..y1)
+            .flat_map(|y| (x0..x1).map(move |x| y * w + x))
+            .map(|i| lin.r[i].max(1e-4).ln() - lin.g[i].max(1e-4).ln())
+            .collect();
+        let mut s = v.clone();
+        let m = s.len() / 2;
+        let med = *s.select_nth_unstable_by(m, f32::total_cmp).1;
+        let (cw, ch) = (x1 - x0, y1 - y0);
+        let k = 4;
+        let mut img = image::RgbImage::new((2 * cw * k) as u32, (ch * k) as u32);
+        for yy in 0..ch * k {
+            for xx in 0..cw * k {
+                let (x, y) = (xx / k, yy / k);
+                let val = (128.0 + 400.0 * (v[y * cw + x] - med)).clamp(0.0, 255.0) as u8;
+                let tv = p.truth.vessels.mask.data[(y0 + y) * w + x0 + x];
+                let th = p.truth.hairs.hair_mask.data[(y0 + y) * w + x0 + x];
+                img.put_pixel(xx as u32, yy as u32, image::Rgb([val, val, val]));
+                img.put_pixel(
+                    (cw * k + xx) as u32,
+                    yy as u32,
+                    image::Rgb([
+                        val,
+                        if tv { 255 } else { val / 2 },
+                        if th { 255 } else { val / 2 },
+                    ]),
+                );
+            }
+        }
+        img.save(format!("/tmp/vdark_{name}.png")).unwrap();
     }
 }

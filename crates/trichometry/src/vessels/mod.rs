@@ -558,9 +558,6 @@ fn stage(
         [&mut *br, &mut *bg, &mut *bb],
         [ok, excl, dark, vseed],
     );
-    if std::env::var("VDEBUG").is_ok() {
-        eprintln!("VDEBUG um {um0}: coarse white σ {:.4}, fine empirical σ {:.4}", c.noise_sigma, c.fine_noise_sigma);
-    }
     // Skin ring of each candidate on the coarse grid (Δa*): it depends on
     // the coarse level only, so it is taken first, before the claims take
     // the box means' place.

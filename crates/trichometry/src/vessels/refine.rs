@@ -10,7 +10,8 @@
 //! candidate order: the result does not depend on the threads).
 
 use super::segment::{
-    fine_blur_sigma, fine_blur_taps, ln_fast, noise_floored, white_noise_blur_gain, Coarse, FINE_BLUR_R,
+    fine_blur_sigma, fine_blur_taps, ln_fast, noise_floored, white_noise_blur_gain, Coarse,
+    FINE_BLUR_R,
 };
 use super::VesselParams;
 use crate::color::LinearRgb;

@@ -852,9 +852,10 @@ const MAX_FINE_NOISE_SAMPLES: usize = 16_384;
 /// cells of `ff × ff` input pixels, blurred at `sig` cells — on skin,
 /// whatever the noise's spectrum: at points on a grid of coarse pixels
 /// (`f` input pixels each) whose 5 × 5 coarse neighbourhood is analysable
-/// (`ok`), the blurred value at the centre cell less the mean ln R/G
+/// (`ok`), the blurred value at the centre cell less the median ln R/G
 /// (`hch`) of the 16 coarse pixels of the ring around it (skin redness
-/// varying over more than ≈ 5 coarse pixels is the background's), by its
+/// varying over more than ≈ 5 coarse pixels is the background's; the
+/// median, as vessels crossing the ring would pull a mean up), by its
 /// median absolute deviation × 1.4826. JPEG quantises the chroma's
 /// high frequencies away and subsamples it: sensor noise then comes out
 /// correlated over blocks of 8 to 16 pixels, which the neighbour
@@ -901,7 +902,11 @@ pub(crate) fn fine_contrast_noise_sigma(
                 let (fxc, fyc) = ((cx * f + f / 2) / ff, (cy * f + f / 2) / ff);
                 let (xa, ya) = (fxc.checked_sub(R)? * ff, fyc.checked_sub(R)? * ff);
                 let (xb, yb) = ((fxc + R + 1) * ff, (fyc + R + 1) * ff);
-                if xa < (cx - 2) * f || ya < (cy - 2) * f || xb > ((cx + 3) * f).min(w0) || yb > ((cy + 3) * f).min(h0) {
+                if xa < (cx - 2) * f
+                    || ya < (cy - 2) * f
+                    || xb > ((cx + 3) * f).min(w0)
+                    || yb > ((cy + 3) * f).min(h0)
+                {
                     return None;
                 }
                 let inv = 1.0 / (ff * ff) as f32;
@@ -920,15 +925,18 @@ pub(crate) fn fine_contrast_noise_sigma(
                         s += kj * ki * v;
                     }
                 }
-                let mut ring = 0.0f32;
+                let mut ring = [0.0f32; 16];
+                let mut n = 0;
                 for y in cy - 2..=cy + 2 {
                     for x in cx - 2..=cx + 2 {
                         if y.abs_diff(cy) == 2 || x.abs_diff(cx) == 2 {
-                            ring += hch[y * w + x];
+                            ring[n] = hch[y * w + x];
+                            n += 1;
                         }
                     }
                 }
-                Some(s - ring / 16.0)
+                ring.sort_unstable_by(f32::total_cmp);
+                Some(s - 0.5 * (ring[7] + ring[8]))
             })
         })
         .collect();
