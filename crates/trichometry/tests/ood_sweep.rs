@@ -894,10 +894,28 @@ fn heavy_sensor_noise_keeps_the_capillary_count() {
 /// `very-dark-skin`; 60 / 32 before on 202). The estimated noise σ of the
 /// fine smoothed contrast here is ≈ 0.02, its 4 σ floor ≈ the fixed
 /// `high_contrast` 0.08: the excess is not white sensor noise crossing the
-/// thresholds (hair remnants, JPEG chroma, noise-degraded hair checks are
-/// left to examine).
+/// thresholds.
+///
+/// Session 20 (`very_dark_skin_false_capillary_diag`,
+/// `bare_skin_redness_noise_diag`): of the false capillaries on seed 201
+/// nearly all lay 60–300 µm from any hair, 300–7000 µm², peak contrast
+/// 0.12–0.26, Δa* 1–3 (the true ones here: 0.5–0.8, Δa* 6–14): JPEG
+/// noise. The JPEG (quality 90, chroma subsampled) quantises the chroma's
+/// high frequencies away, so the sensor noise of ln R/G comes out in
+/// blotches of 8–16 px: the neighbour residual read σ 0.014 per pixel
+/// (white-noise model for the fine statistic: 0.004), while the fine
+/// statistic's spread on bare skin was 0.033 (0.035 without JPEG, where
+/// the model holds: 0.029). With the fine floor at least 4 × the spread
+/// measured on the fine statistic itself (vessels
+/// `segment::fine_contrast_noise_sigma`): 40 / 31, 35 / 32, 21 / 21 on
+/// seeds 201–203 (+29 %, +9 %, 0 %), 27 / 26, 33 / 31, 31 / 30 on
+/// 204–206. Left on 201: five blotches of JPEG noise at ≈ 5–6 σ (peak
+/// 0.25–0.28, Δa* 3–4, heavier tails than a Gaussian's), a capillary
+/// mostly under hair (not countable), and two capillaries split by
+/// hairs the hair stage did not find (dark hair on L* 28 skin is nearly
+/// as bright as the skin: no hair mask to join across).
 #[test]
-#[ignore = "not reached: very dark skin (L* 28) with realistic optics and hair inflates the capillary count +88 % to +145 % (seeds 201-203, bound 10 %)"]
+#[ignore = "not reached: very dark skin (L* 28) with realistic optics and hair: +29 %, +9 %, 0 % (seeds 201-203, bound 10 %; JPEG noise blotches and splits at unfound hair)"]
 fn very_dark_skin_keeps_the_capillary_count() {
     for seed in [201, 202, 203] {
         let spec = SceneSpec {
@@ -1064,7 +1082,7 @@ fn very_dark_skin_false_capillary_diag() {
         let mut skin = [0.0f64; 3];
         let mut ns = 0.0;
         for i in 0..n {
-            if !hidden.data[i] && t.vessels.mask.data[i] == false {
+            if !hidden.data[i] && !t.vessels.mask.data[i] {
                 for c in 0..3 {
                     skin[c] += px[3 * i + c] as f64;
                 }
@@ -1098,7 +1116,7 @@ fn very_dark_skin_false_capillary_diag() {
                 Some(tv) => format!("split t{tv}"),
                 None => "FALSE".to_string(),
             };
-            let (mut np, mut near, mut on_th, mut on_hm) = (0usize, 0usize, 0usize, 0usize);
+            let (mut np, mut near, mut on_th) = (0usize, 0usize, 0usize);
             let (mut dmin_th, mut dmin_hm) = (f32::INFINITY, f32::INFINITY);
             let mut rgb = [0.0f64; 3];
             for i in 0..n {
@@ -1109,7 +1127,6 @@ fn very_dark_skin_false_capillary_diag() {
                 let dt = d_th.data[i] * 3.5;
                 near += (dt <= 10.0) as usize;
                 on_th += th.data[i] as usize;
-                on_hm += hm.data[i] as usize;
                 dmin_th = dmin_th.min(dt);
                 dmin_hm = dmin_hm.min(d_hm.data[i] * 3.5);
                 for k in 0..3 {
@@ -1153,7 +1170,6 @@ fn very_dark_skin_false_capillary_diag() {
                 rgb[1] - skin[1],
                 rgb[2] - skin[2],
             );
-            let _ = on_hm;
         }
     }
 }

@@ -780,7 +780,9 @@ fn window_body(
     blur(d, ww, wh, sig, (tmp, buf), ds);
     let ds = &ds[..];
     // The noise σ of `ds`: the coarse contrast's white noise on cells
-    // `fc / ff` times smaller (each side), blurred at `sig`.
+    // `fc / ff` times smaller (each side), blurred at `sig`; at least the
+    // spread of `ds` measured on the skin (noise correlated by JPEG, which
+    // the white-noise model underrates).
     let fine_noise = (c.noise_sigma * (fc as f32 / ff as f32) * white_noise_blur_gain(sig))
         .max(c.fine_noise_sigma);
     let rad = (p.peak_radius_um / um_f).ceil().max(1.0) as usize;

@@ -846,7 +846,7 @@ pub(crate) fn fine_blur_taps(sigma: f32) -> [f32; 2 * FINE_BLUR_R + 1] {
 }
 
 /// Most points [`fine_contrast_noise_sigma`] samples (a grid subsample).
-const MAX_FINE_NOISE_SAMPLES: usize = 16_384;
+const MAX_FINE_NOISE_SAMPLES: usize = 4_096;
 
 /// Robust σ of the statistic the fine level's thresholds test — ln R/G of
 /// cells of `ff × ff` input pixels, blurred at `sig` cells — on skin,
