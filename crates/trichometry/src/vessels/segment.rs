@@ -1142,6 +1142,80 @@ mod tests {
     }
 
     #[test]
+    fn fine_noise_sigma_reads_block_correlated_noise() {
+        // ln R/G noise of σ 0.03, constant over 8 × 8 pixel blocks (as JPEG
+        // leaves chroma noise) or white; coarse pixels of 3, cells of 1.
+        let (w0, h0, f) = (240usize, 180usize, 3usize);
+        let sigma = 0.03f32;
+        for blocky in [true, false] {
+            let mut rnd = xorshift(if blocky { 77 } else { 78 });
+            let mut gauss = || {
+                let (u, v) = (rnd().max(1e-7), rnd());
+                sigma * (-2.0 * u.ln()).sqrt() * (std::f32::consts::TAU * v).cos()
+            };
+            let nb = w0.div_ceil(8) * h0.div_ceil(8);
+            let blocks: Vec<f32> = (0..nb).map(|_| gauss()).collect();
+            let noise: Vec<f32> = (0..w0 * h0)
+                .map(|i| {
+                    let (x, y) = (i % w0, i / w0);
+                    if blocky {
+                        blocks[(y / 8) * w0.div_ceil(8) + x / 8]
+                    } else {
+                        gauss()
+                    }
+                })
+                .collect();
+            let g = vec![0.1f32; w0 * h0];
+            let rgb = LinearRgb {
+                width: w0,
+                height: h0,
+                r: noise.iter().map(|&n| 0.2 * n.exp()).collect(),
+                g: g.clone(),
+                b: g,
+                is_colour: true,
+            };
+            let (w, h) = (w0 / f, h0 / f);
+            let hch: Vec<f32> = (0..w * h)
+                .map(|k| {
+                    let [r, g, _] = box_mean_rgb(&rgb, f, k % w, k / w);
+                    r.ln() - g.ln()
+                })
+                .collect();
+            let ok = vec![true; w * h];
+            let fine = fine_contrast_noise_sigma(&rgb, &hch, &ok, (w, h), (f, 1), 1.0);
+            // The white-noise model of the fine statistic from the
+            // coarse residual, as `refine` scales it.
+            let white =
+                contrast_noise_sigma(&hch, &ok, w, h) * f as f32 * white_noise_blur_gain(1.0);
+            if blocky {
+                // Blocks of 8 px: the blur at σ 1 px hardly reduces the
+                // noise (the ring's median shares part of it: 0.72 σ
+                // measured); the white-noise model reads a fraction of it.
+                assert!(fine > 0.6 * sigma && fine < 1.3 * sigma, "{fine}");
+                assert!(white < 0.6 * fine, "{white} vs {fine}");
+            } else {
+                // White noise: both read σ × the blur's gain (0.28).
+                let want = sigma * white_noise_blur_gain(1.0);
+                assert!((fine - want).abs() < 0.2 * want, "{fine} vs {want}");
+                assert!((white - want).abs() < 0.25 * want, "{white} vs {want}");
+            }
+        }
+        // Too little skin: no estimate.
+        let rgb = LinearRgb {
+            width: 12,
+            height: 12,
+            r: vec![0.2; 144],
+            g: vec![0.1; 144],
+            b: vec![0.1; 144],
+            is_colour: true,
+        };
+        assert_eq!(
+            fine_contrast_noise_sigma(&rgb, &[0.7; 16], &[true; 16], (4, 4), (3, 1), 1.0),
+            0.0
+        );
+    }
+
+    #[test]
     fn ln_fast_matches_ln() {
         let mut x = 1e-4f32;
         while x < 1e4 {
