@@ -894,10 +894,28 @@ fn heavy_sensor_noise_keeps_the_capillary_count() {
 /// `very-dark-skin`; 60 / 32 before on 202). The estimated noise σ of the
 /// fine smoothed contrast here is ≈ 0.02, its 4 σ floor ≈ the fixed
 /// `high_contrast` 0.08: the excess is not white sensor noise crossing the
-/// thresholds (hair remnants, JPEG chroma, noise-degraded hair checks are
-/// left to examine).
+/// thresholds.
+///
+/// Session 20 (`very_dark_skin_false_capillary_diag`,
+/// `bare_skin_redness_noise_diag`): of the false capillaries on seed 201
+/// nearly all lay 60–300 µm from any hair, 300–7000 µm², peak contrast
+/// 0.12–0.26, Δa* 1–3 (the true ones here: 0.5–0.8, Δa* 6–14): JPEG
+/// noise. The JPEG (quality 90, chroma subsampled) quantises the chroma's
+/// high frequencies away, so the sensor noise of ln R/G comes out in
+/// blotches of 8–16 px: the neighbour residual read σ 0.014 per pixel
+/// (white-noise model for the fine statistic: 0.004), while the fine
+/// statistic's spread on bare skin was 0.033 (0.035 without JPEG, where
+/// the model holds: 0.029). With the fine floor at least 4 × the spread
+/// measured on the fine statistic itself (vessels
+/// `segment::fine_contrast_noise_sigma`): 40 / 31, 35 / 32, 21 / 21 on
+/// seeds 201–203 (+29 %, +9 %, 0 %), 27 / 26, 33 / 31, 31 / 30 on
+/// 204–206. Left on 201: five blotches of JPEG noise at ≈ 5–6 σ (peak
+/// 0.25–0.28, Δa* 3–4, heavier tails than a Gaussian's), a capillary
+/// mostly under hair (not countable), and two capillaries split by
+/// hairs the hair stage did not find (dark hair on L* 28 skin is nearly
+/// as bright as the skin: no hair mask to join across).
 #[test]
-#[ignore = "not reached: very dark skin (L* 28) with realistic optics and hair inflates the capillary count +88 % to +145 % (seeds 201-203, bound 10 %)"]
+#[ignore = "not reached: very dark skin (L* 28) with realistic optics and hair: +29 %, +9 %, 0 % (seeds 201-203, bound 10 %; JPEG noise blotches and splits at unfound hair)"]
 fn very_dark_skin_keeps_the_capillary_count() {
     for seed in [201, 202, 203] {
         let spec = SceneSpec {
@@ -915,5 +933,421 @@ fn very_dark_skin_keeps_the_capillary_count() {
             ..SceneSpec::default()
         };
         assert_count_within_10_percent("very dark skin", &spec);
+    }
+}
+
+/// Where the capillaries of [`very_dark_skin_keeps_the_capillary_count`]
+/// that match no countable true capillary lie: per detection its class,
+/// area, peak contrast, the truth it overlaps (split piece of a found
+/// capillary, hidden capillary, none), its distance to the true hair and to
+/// the hair stage's mask (µm), the fraction of its pixels within 10 µm of
+/// true hair, its mean 8-bit R, G, B against the skin's, and its centroid
+/// within the 8 × 8 JPEG block. `OOD_SEEDS` picks the seeds (201–203),
+/// `DIAG_LAB` the skin ("28,10,16").
+#[test]
+#[ignore = "diagnostic: prints the false capillaries of the very dark skin test"]
+#[allow(clippy::needless_range_loop)]
+fn very_dark_skin_false_capillary_diag() {
+    use trichometry::image::Samples;
+    use trichometry::kernels::distance_transform;
+    let lab: Vec<f32> = std::env::var("DIAG_LAB")
+        .unwrap_or_else(|_| "28,10,16".into())
+        .split(',')
+        .map(|v| v.trim().parse().unwrap())
+        .collect();
+    for seed in seeds() {
+        let spec = SceneSpec {
+            width: 514,
+            height: 386,
+            um_per_px: 3.5,
+            seed,
+            skin: SkinSpec {
+                lab: [lab[0], lab[1], lab[2]],
+                ..SkinSpec::default()
+            },
+            vessels: Some(VesselSceneSpec::default()),
+            hairs: Some(HairSceneSpec::default()),
+            optics: OpticsSpec::realistic(),
+            ..SceneSpec::default()
+        };
+        let p = render(&spec).unwrap();
+        let cal = Calibration::with_um_per_px(spec.um_per_px).unwrap();
+        let a = analyze(&p.image, &cal, &Params::default()).unwrap();
+        let (w, h) = (spec.width, spec.height);
+        let n = w * h;
+        let t = &p.truth;
+        let th = &t.hairs.hair_mask;
+        let hidden = Mask {
+            width: w,
+            height: h,
+            data: (0..n).map(|i| t.glare_mask.data[i] || th.data[i]).collect(),
+        };
+        let countable = t.vessels.countable(Some(&hidden)).unwrap();
+        let hm = a.maps.hair_mask.clone().unwrap();
+        let lbl = a.maps.vessel_labels.clone().unwrap();
+        let not = |m: &Mask| Mask {
+            width: w,
+            height: h,
+            data: m.data.iter().map(|&v| !v).collect(),
+        };
+        let d_th = distance_transform(&not(th));
+        let d_hm = distance_transform(&not(&hm));
+        let d_tv = distance_transform(&not(&t.vessels.mask));
+        let px: &[u8] = match p.image.samples() {
+            Samples::U8(v) => v,
+            Samples::U16(_) => unreachable!(),
+        };
+        {
+            // Null statistics of the fine contrast (3.5 µm cells): ln R/G
+            // less a wide background, raw and blurred at σ 1 px, over skin
+            // 15 µm clear of true vessels, hair and glare.
+            use trichometry::kernels::{dilate_square, gaussian_blur};
+            let lin = trichometry::color::to_linear(&p.image.view()).unwrap();
+            let hh: Vec<f32> = (0..n)
+                .map(|i| lin.r[i].max(1e-4).ln() - lin.g[i].max(1e-4).ln())
+                .collect();
+            let hp = trichometry::Plane::from_vec(w, h, hh);
+            let bg = gaussian_blur(&hp, 30.0);
+            let dd = trichometry::Plane::from_vec(
+                w,
+                h,
+                hp.data.iter().zip(&bg.data).map(|(a, b)| a - b).collect(),
+            );
+            let ds = gaussian_blur(&dd, 1.0);
+            let ds4 = gaussian_blur(&dd, 3.0);
+            let busy = Mask {
+                width: w,
+                height: h,
+                data: (0..n)
+                    .map(|i| hidden.data[i] || t.vessels.mask.data[i])
+                    .collect(),
+            };
+            let busy = dilate_square(&busy, 5);
+            let mad = |v: &mut Vec<f32>| {
+                let m = v.len() / 2;
+                let med = *v.select_nth_unstable_by(m, f32::total_cmp).1;
+                let mut a: Vec<f32> = v.iter().map(|x| (x - med).abs()).collect();
+                1.4826 * *a.select_nth_unstable_by(m, f32::total_cmp).1
+            };
+            let (mut v0, mut v1, mut v4, mut res) = (vec![], vec![], vec![], vec![]);
+            for y in 1..h - 1 {
+                for x in 1..w - 1 {
+                    let i = y * w + x;
+                    if busy.data[i] {
+                        continue;
+                    }
+                    v0.push(dd.data[i]);
+                    v1.push(ds.data[i]);
+                    v4.push(ds4.data[i]);
+                    res.push(
+                        dd.data[i]
+                            - 0.25
+                                * (dd.data[i - 1]
+                                    + dd.data[i + 1]
+                                    + dd.data[i - w]
+                                    + dd.data[i + w]),
+                    );
+                }
+            }
+            let over = v1.iter().filter(|&&v| v >= 0.08).count() as f64 / v1.len() as f64;
+            let over12 = v1.iter().filter(|&&v| v >= 0.12).count() as f64 / v1.len() as f64;
+            eprintln!(
+                "  null: d σ(MAD) {:.4}, ds(σ1) σ {:.4}, ds(σ3) σ {:.4}, white σ from residual {:.4} → ds(σ1) white-model {:.4}; P(ds ≥ 0.08) {:.5}, ≥ 0.12 {:.5}",
+                mad(&mut v0),
+                mad(&mut v1),
+                mad(&mut v4),
+                mad(&mut res) / 1.25f32.sqrt(),
+                mad(&mut res) / 1.25f32.sqrt() * 0.2821,
+                over,
+                over12
+            );
+        }
+        let nd = a.capillaries.len();
+        let nt = t.vessels.vessels.len();
+        let mut ov = vec![0usize; (nt + 1) * (nd + 1)];
+        for i in 0..n {
+            ov[t.vessels.labels.data[i] as usize * (nd + 1) + lbl.data[i] as usize] += 1;
+        }
+        let best_t = |d: usize| {
+            (1..=nt)
+                .filter(|&u| ov[u * (nd + 1) + d] > 0)
+                .max_by_key(|&u| ov[u * (nd + 1) + d])
+        };
+        let best_d = |tv: usize| {
+            (1..=nd)
+                .filter(|&d| ov[tv * (nd + 1) + d] > 0)
+                .max_by_key(|&d| ov[tv * (nd + 1) + d])
+        };
+        // Skin colour: pixels off true hair, vessels and glare.
+        let mut skin = [0.0f64; 3];
+        let mut ns = 0.0;
+        for i in 0..n {
+            if !hidden.data[i] && !t.vessels.mask.data[i] {
+                for c in 0..3 {
+                    skin[c] += px[3 * i + c] as f64;
+                }
+                ns += 1.0;
+            }
+        }
+        let skin = skin.map(|v| v / ns);
+        let truth = countable
+            .iter()
+            .enumerate()
+            .filter(|&(k, &c)| c && t.vessels.vessels[k].class != VesselClass::Arborizing)
+            .count();
+        eprintln!(
+            "seed {seed}: {} found / {truth} true; skin RGB {:.0},{:.0},{:.0}",
+            a.summary.vessels.capillary_count.unwrap(),
+            skin[0],
+            skin[1],
+            skin[2]
+        );
+        for d in 1..=nd {
+            let c = &a.capillaries[d - 1];
+            if c.class == trichometry::vessels::VesselClass::Arborizing {
+                continue;
+            }
+            let cat = match best_t(d) {
+                Some(tv) if t.vessels.vessels[tv - 1].class == VesselClass::Arborizing => {
+                    "arb-piece".to_string()
+                }
+                Some(tv) if !countable[tv - 1] => format!("hidden t{tv}"),
+                Some(tv) if best_d(tv) == Some(d) => continue,
+                Some(tv) => format!("split t{tv}"),
+                None => "FALSE".to_string(),
+            };
+            let (mut np, mut near, mut on_th) = (0usize, 0usize, 0usize);
+            let (mut dmin_th, mut dmin_hm) = (f32::INFINITY, f32::INFINITY);
+            let mut rgb = [0.0f64; 3];
+            for i in 0..n {
+                if lbl.data[i] as usize != d {
+                    continue;
+                }
+                np += 1;
+                let dt = d_th.data[i] * 3.5;
+                near += (dt <= 10.0) as usize;
+                on_th += th.data[i] as usize;
+                dmin_th = dmin_th.min(dt);
+                dmin_hm = dmin_hm.min(d_hm.data[i] * 3.5);
+                for k in 0..3 {
+                    rgb[k] += px[3 * i + k] as f64;
+                }
+            }
+            let rgb = rgb.map(|v| v / np.max(1) as f64);
+            let (cx, cy) = (c.centroid_x_px, c.centroid_y_px);
+            let dot = (t.hairs.white_dots.iter().map(|o| ("white", o)))
+                .chain(t.hairs.yellow_dots.iter().map(|o| ("yellow", o)))
+                .map(|(k, o)| {
+                    let dd = ((o.centre_px[0] - cx).powi(2) + (o.centre_px[1] - cy).powi(2)).sqrt();
+                    (dd * 3.5 - 0.5 * o.diameter_um, k)
+                })
+                .min_by(|a, b| a.0.total_cmp(&b.0));
+            let ci = (cy as usize).min(h - 1) * w + (cx as usize).min(w - 1);
+            eprintln!(
+                "      nearest dot {dot:?} µm (edge); scale at centroid {}; glare {}; true vessel {:.0} µm",
+                t.hairs.scale_mask.data[ci],
+                t.glare_mask.data[ci],
+                d_tv.data[ci] * 3.5
+            );
+            eprintln!(
+                "  {cat:10} d{d} ({:.0},{:.0}) blk ({},{}) {:?} {:.0}µm² peak {:.3} Δa* {:.1}; true hair {:.0}µm ({:.2} ≤10µm, {} on), hair mask {:.0}µm; RGB {:.0},{:.0},{:.0} (skin-dRGB {:+.1},{:+.1},{:+.1})",
+                c.centroid_x_px,
+                c.centroid_y_px,
+                c.centroid_x_px as usize % 8,
+                c.centroid_y_px as usize % 8,
+                c.class,
+                c.area_um2,
+                c.contrast_peak,
+                c.contrast_a_star,
+                dmin_th,
+                near as f64 / np.max(1) as f64,
+                on_th,
+                dmin_hm,
+                rgb[0],
+                rgb[1],
+                rgb[2],
+                rgb[0] - skin[0],
+                rgb[1] - skin[1],
+                rgb[2] - skin[2],
+            );
+        }
+    }
+}
+
+/// Spatial noise of the redness contrast on skin with no vessel and no
+/// hair: ln R/G less a wide Gaussian background, raw and blurred, against
+/// the white-noise σ the vessel stage's residual estimator reads, under
+/// the realistic optics, without sensor noise, and without JPEG.
+/// `DIAG_LAB` the skin ("28,10,16").
+#[test]
+#[ignore = "diagnostic: prints the redness noise of bare skin"]
+fn bare_skin_redness_noise_diag() {
+    use trichometry::kernels::gaussian_blur;
+    let lab: Vec<f32> = std::env::var("DIAG_LAB")
+        .unwrap_or_else(|_| "28,10,16".into())
+        .split(',')
+        .map(|v| v.trim().parse().unwrap())
+        .collect();
+    let opt = |name: &str| match name {
+        "realistic" => OpticsSpec::realistic(),
+        "noiseless" => OpticsSpec {
+            noise: None,
+            ..OpticsSpec::realistic()
+        },
+        "no-jpeg" => OpticsSpec {
+            jpeg_quality: None,
+            ..OpticsSpec::realistic()
+        },
+        _ => OpticsSpec {
+            jpeg_quality: Some(95),
+            ..OpticsSpec::realistic()
+        },
+    };
+    for name in ["realistic", "noiseless", "no-jpeg", "jpeg95"] {
+        let spec = SceneSpec {
+            width: 514,
+            height: 386,
+            um_per_px: 3.5,
+            seed: 201,
+            skin: SkinSpec {
+                lab: [lab[0], lab[1], lab[2]],
+                ..SkinSpec::default()
+            },
+            vessels: None,
+            hairs: None,
+            optics: OpticsSpec {
+                glare_spots: 0,
+                ..opt(name)
+            },
+            ..SceneSpec::default()
+        };
+        let p = render(&spec).unwrap();
+        let (w, h) = (spec.width, spec.height);
+        let n = w * h;
+        let lin = trichometry::color::to_linear(&p.image.view()).unwrap();
+        let hh: Vec<f32> = (0..n)
+            .map(|i| lin.r[i].max(1e-4).ln() - lin.g[i].max(1e-4).ln())
+            .collect();
+        let hp = trichometry::Plane::from_vec(w, h, hh);
+        let bg = gaussian_blur(&hp, 20.0);
+        let dd = trichometry::Plane::from_vec(
+            w,
+            h,
+            hp.data.iter().zip(&bg.data).map(|(a, b)| a - b).collect(),
+        );
+        let sd = |p: &trichometry::Plane| {
+            let mut s = (0.0f64, 0.0f64, 0.0f64);
+            for y in 40..h - 40 {
+                for x in 40..w - 40 {
+                    let v = p.data[y * w + x] as f64;
+                    s.0 += 1.0;
+                    s.1 += v;
+                    s.2 += v * v;
+                }
+            }
+            ((s.2 / s.0) - (s.1 / s.0).powi(2)).sqrt()
+        };
+        let mut res = Vec::new();
+        for y in 40..h - 40 {
+            for x in 40..w - 40 {
+                let i = y * w + x;
+                let d = &dd.data;
+                res.push((d[i] - 0.25 * (d[i - 1] + d[i + 1] + d[i - w] + d[i + w])).abs());
+            }
+        }
+        let m = res.len() / 2;
+        let white = 1.4826 * *res.select_nth_unstable_by(m, f32::total_cmp).1 / 1.25f32.sqrt();
+        let mut line = format!("{name:10} white σ {white:.4}; σ of d {:.4}", sd(&dd));
+        for s in [1.0f32, 2.0, 3.0, 6.0] {
+            let b = gaussian_blur(&dd, s);
+            line += &format!(
+                ", blur {s}: {:.4} (white model {:.4})",
+                sd(&b),
+                white / (2.0 * std::f32::consts::PI.sqrt() * s)
+            );
+        }
+        eprintln!("{line}");
+    }
+}
+
+/// Crops of the very dark skin test's image around `DIAG_AT` ("x,y") of
+/// seed `DIAG_SEED` under the realistic optics, without noise and without
+/// JPEG: ln R/G stretched ×400 around the crop's median, to
+/// `/tmp/vdark_<optics>.png` (×4).
+#[test]
+#[ignore = "diagnostic: writes crops of the very dark skin test's image"]
+fn very_dark_skin_crop_diag() {
+    let at: Vec<usize> = std::env::var("DIAG_AT")
+        .unwrap_or_else(|_| "134,33".into())
+        .split(',')
+        .map(|v| v.trim().parse().unwrap())
+        .collect();
+    let seed: u64 = std::env::var("DIAG_SEED").map_or(201, |v| v.parse().unwrap());
+    for (name, optics) in [
+        ("realistic", OpticsSpec::realistic()),
+        (
+            "noiseless",
+            OpticsSpec {
+                noise: None,
+                ..OpticsSpec::realistic()
+            },
+        ),
+        (
+            "nojpeg",
+            OpticsSpec {
+                jpeg_quality: None,
+                ..OpticsSpec::realistic()
+            },
+        ),
+    ] {
+        let spec = SceneSpec {
+            width: 514,
+            height: 386,
+            um_per_px: 3.5,
+            seed,
+            skin: SkinSpec {
+                lab: [28.0, 10.0, 16.0],
+                ..SkinSpec::default()
+            },
+            vessels: Some(VesselSceneSpec::default()),
+            hairs: Some(HairSceneSpec::default()),
+            optics,
+            ..SceneSpec::default()
+        };
+        let p = render(&spec).unwrap();
+        let lin = trichometry::color::to_linear(&p.image.view()).unwrap();
+        let (w, h) = (spec.width, spec.height);
+        let r = 40usize;
+        let (x0, y0) = (at[0].saturating_sub(r), at[1].saturating_sub(r));
+        let (x1, y1) = ((at[0] + r).min(w), (at[1] + r).min(h));
+        let v: Vec<f32> = (y0..y1)
+            .flat_map(|y| (x0..x1).map(move |x| y * w + x))
+            .map(|i| lin.r[i].max(1e-4).ln() - lin.g[i].max(1e-4).ln())
+            .collect();
+        let mut s = v.clone();
+        let m = s.len() / 2;
+        let med = *s.select_nth_unstable_by(m, f32::total_cmp).1;
+        let (cw, ch) = (x1 - x0, y1 - y0);
+        let k = 4;
+        let mut img = image::RgbImage::new((2 * cw * k) as u32, (ch * k) as u32);
+        for yy in 0..ch * k {
+            for xx in 0..cw * k {
+                let (x, y) = (xx / k, yy / k);
+                let val = (128.0 + 400.0 * (v[y * cw + x] - med)).clamp(0.0, 255.0) as u8;
+                let tv = p.truth.vessels.mask.data[(y0 + y) * w + x0 + x];
+                let th = p.truth.hairs.hair_mask.data[(y0 + y) * w + x0 + x];
+                img.put_pixel(xx as u32, yy as u32, image::Rgb([val, val, val]));
+                img.put_pixel(
+                    (cw * k + xx) as u32,
+                    yy as u32,
+                    image::Rgb([
+                        val,
+                        if tv { 255 } else { val / 2 },
+                        if th { 255 } else { val / 2 },
+                    ]),
+                );
+            }
+        }
+        img.save(format!("/tmp/vdark_{name}.png")).unwrap();
     }
 }

@@ -26,8 +26,14 @@
 //!    the fine level) are raised, both by one factor, until the high one
 //!    is at least 4 σ of that statistic's noise (`segment::noise_floored`);
 //!    σ from the image (`segment::contrast_noise_sigma`: a robust σ of
-//!    `d`'s white noise, scaled to each statistic's cells and blur). Clean
-//!    images lie well below the floor and keep the fixed thresholds.
+//!    `d`'s white noise, scaled to each statistic's cells and blur; at the
+//!    fine level at least the σ measured on the fine statistic itself,
+//!    `segment::fine_contrast_noise_sigma`: JPEG quantises and subsamples
+//!    the chroma, so sensor noise comes out correlated over 8–16 pixel
+//!    blocks, which the white-noise model misses and cell averaging does
+//!    not reduce; on very dark skin (L* 28) that noise, not hair, made
+//!    most of the false capillaries). Clean images lie well below the
+//!    floor and keep the fixed thresholds.
 //!
 //! **Fine level** (`refine`), in each candidate's window (the candidate
 //! grown by two coarse pixels; a cell belongs to one candidate only), on
@@ -552,7 +558,7 @@ fn stage(
         rgb,
         input.valid,
         hair_mask,
-        fc,
+        (fc, ff),
         um_c,
         params,
         &mut scratch.coarse,

@@ -9,7 +9,10 @@
 //! and each window is computed independently (in parallel, collected in
 //! candidate order: the result does not depend on the threads).
 
-use super::segment::{ln_fast, noise_floored, white_noise_blur_gain, Coarse};
+use super::segment::{
+    fine_blur_sigma, fine_blur_taps, ln_fast, noise_floored, white_noise_blur_gain, Coarse,
+    FINE_BLUR_R,
+};
 use super::VesselParams;
 use crate::color::LinearRgb;
 use crate::image::{Labels, Mask, Plane};
@@ -773,12 +776,15 @@ fn window_body(
         *o = if k { r - g - b } else { 0.0 };
     }
     let d = &d[..];
-    let sig = ((p.scales_um.first().copied().unwrap_or(4.0) / um_f) as f32).clamp(0.7, 1.0);
+    let sig = fine_blur_sigma(p, um_f);
     blur(d, ww, wh, sig, (tmp, buf), ds);
     let ds = &ds[..];
     // The noise σ of `ds`: the coarse contrast's white noise on cells
-    // `fc / ff` times smaller (each side), blurred at `sig`.
-    let fine_noise = c.noise_sigma * (fc as f32 / ff as f32) * white_noise_blur_gain(sig);
+    // `fc / ff` times smaller (each side), blurred at `sig`; at least the
+    // spread of `ds` measured on the skin (noise correlated by JPEG, which
+    // the white-noise model underrates).
+    let fine_noise = (c.noise_sigma * (fc as f32 / ff as f32) * white_noise_blur_gain(sig))
+        .max(c.fine_noise_sigma);
     let rad = (p.peak_radius_um / um_f).ceil().max(1.0) as usize;
     let masked = sized(masked, nw);
     for ((o, &k), &v) in masked.iter_mut().zip(ok).zip(ds) {
@@ -1236,21 +1242,8 @@ fn forward_max(a: &mut Vec<f32>, nxt: &mut Vec<f32>, n: usize, s: usize) {
     }
 }
 
-/// Taps of [`blur`]: the normalised Gaussian of `sigma` over ±[`BLUR_R`].
-#[inline(always)]
-fn blur_taps(sigma: f32) -> [f32; 2 * BLUR_R + 1] {
-    let mut k = [0.0f32; 2 * BLUR_R + 1];
-    for (i, kv) in k.iter_mut().enumerate() {
-        let t = i as f32 - BLUR_R as f32;
-        *kv = (-0.5 * t * t / (sigma * sigma)).exp();
-    }
-    let s: f32 = k.iter().sum();
-    k.iter_mut().for_each(|v| *v /= s);
-    k
-}
-
 /// Radius of [`blur`].
-const BLUR_R: usize = 3;
+const BLUR_R: usize = FINE_BLUR_R;
 
 /// Separable Gaussian of σ ≤ 1 px (radius 3, normalised, replicate border)
 /// into `out`; `scratch`: the row pass (the second buffer is unused).
@@ -1272,7 +1265,7 @@ fn blur(
     out: &mut Vec<f32>,
 ) {
     const R: usize = BLUR_R;
-    let k = blur_taps(sigma);
+    let k = fine_blur_taps(sigma);
     let n = w * h;
     let (tmp, _) = scratch;
     let tmp = reset(tmp, n, 0.0f32);

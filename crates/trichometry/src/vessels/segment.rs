@@ -74,6 +74,9 @@ pub(crate) struct Coarse<'a> {
     /// Robust σ of the sensor noise of the contrast `d` per coarse pixel
     /// ([`contrast_noise_sigma`]; ln units).
     pub noise_sigma: f32,
+    /// Robust σ of the fine level's smoothed contrast on skin
+    /// ([`fine_contrast_noise_sigma`]; ln units; 0 when too little skin).
+    pub fine_noise_sigma: f32,
 }
 
 /// The coarse planes of one pass over the input ([`read_planes`]: ln R,
@@ -542,7 +545,7 @@ pub(crate) fn coarse<'a>(
     rgb: &LinearRgb,
     valid: &Mask,
     hair: Option<&Mask>,
-    f: usize,
+    (f, ff): (usize, usize),
     um: f64,
     params: &VesselParams,
     bufs: &mut CoarseBufs,
@@ -606,6 +609,16 @@ pub(crate) fn coarse<'a>(
     // hair the hair stage left, hair edges, shadows: melanin absorbs red,
     // haemoglobin hardly does), too faint for `dark_red_exclude` but
     // enough of a block's samples to shift its median.
+    // The fine level's noise, read before the contrast takes the place of
+    // ln R − ln G (`hch` holds ln R − ln G here).
+    let fine_noise_sigma = fine_contrast_noise_sigma(
+        rgb,
+        &hch.data,
+        ok,
+        (w, h),
+        (f, ff),
+        fine_blur_sigma(params, um / f as f64 * ff as f64),
+    );
     if keep {
         bufs.lny = lny.data;
     } else {
@@ -732,6 +745,7 @@ pub(crate) fn coarse<'a>(
         ok,
         analysable_px,
         noise_sigma,
+        fine_noise_sigma,
     }
 }
 
@@ -807,6 +821,135 @@ pub(crate) fn contrast_noise_sigma(d: &[f32], ok: &[bool], w: usize, h: usize) -
     let mid = res.len() / 2;
     let (_, &mut mad, _) = res.select_nth_unstable_by(mid, f32::total_cmp);
     mad * 1.4826 / 1.25f32.sqrt()
+}
+
+/// σ (cells) of the fine level's light smoothing of the contrast, on
+/// cells of `um_f` µm: the first Hessian scale, within 0.7 to 1 cell.
+pub(crate) fn fine_blur_sigma(params: &VesselParams, um_f: f64) -> f32 {
+    ((params.scales_um.first().copied().unwrap_or(4.0) / um_f) as f32).clamp(0.7, 1.0)
+}
+
+/// Radius (cells) of the fine level's smoothing (`refine`'s blur).
+pub(crate) const FINE_BLUR_R: usize = 3;
+
+/// Normalised Gaussian taps of σ `sigma` over `2 FINE_BLUR_R + 1` cells.
+#[inline(always)]
+pub(crate) fn fine_blur_taps(sigma: f32) -> [f32; 2 * FINE_BLUR_R + 1] {
+    let mut k = [0.0f32; 2 * FINE_BLUR_R + 1];
+    for (i, kv) in k.iter_mut().enumerate() {
+        let t = i as f32 - FINE_BLUR_R as f32;
+        *kv = (-0.5 * t * t / (sigma * sigma)).exp();
+    }
+    let s: f32 = k.iter().sum();
+    k.iter_mut().for_each(|v| *v /= s);
+    k
+}
+
+/// Most points [`fine_contrast_noise_sigma`] samples (a grid subsample).
+const MAX_FINE_NOISE_SAMPLES: usize = 4_096;
+
+/// Robust σ of the statistic the fine level's thresholds test — ln R/G of
+/// cells of `ff × ff` input pixels, blurred at `sig` cells — on skin,
+/// whatever the noise's spectrum: at points on a grid of coarse pixels
+/// (`f` input pixels each) whose 5 × 5 coarse neighbourhood is analysable
+/// (`ok`), the blurred value at the centre cell less the median ln R/G
+/// (`hch`) of the 16 coarse pixels of the ring around it (skin redness
+/// varying over more than ≈ 5 coarse pixels is the background's; the
+/// median, as vessels crossing the ring would pull a mean up), by its
+/// median absolute deviation × 1.4826. JPEG quantises the chroma's
+/// high frequencies away and subsamples it: sensor noise then comes out
+/// correlated over blocks of 8 to 16 pixels, which the neighbour
+/// residual of [`contrast_noise_sigma`] does not see and cell averaging
+/// does not reduce (very dark skin at L* 28: that residual's white-noise
+/// model gives σ ≈ 0.02 for this statistic, its spread is ≈ 0.035).
+/// Vessels cover a few percent of the skin: the median reads the skin.
+pub(crate) fn fine_contrast_noise_sigma(
+    rgb: &LinearRgb,
+    hch: &[f32],
+    ok: &[bool],
+    (w, h): (usize, usize),
+    (f, ff): (usize, usize),
+    sig: f32,
+) -> f32 {
+    const R: usize = FINE_BLUR_R;
+    if w < 5 || h < 5 {
+        return 0.0;
+    }
+    let (w0, h0) = (rgb.width, rgb.height);
+    let k = fine_blur_taps(sig);
+    let step = ((w - 4) * (h - 4))
+        .div_ceil(MAX_FINE_NOISE_SAMPLES)
+        .isqrt()
+        .max(1);
+    let step = if (w - 4).div_ceil(step) * (h - 4).div_ceil(step) > MAX_FINE_NOISE_SAMPLES {
+        step + 1
+    } else {
+        step
+    };
+    let mut res: Vec<f32> = (2..h - 2)
+        .into_par_iter()
+        .step_by(step)
+        .flat_map_iter(|cy| {
+            (2..w - 2).step_by(step).filter_map(move |cx| {
+                // The 5 × 5 coarse neighbourhood analysable.
+                for y in cy - 2..=cy + 2 {
+                    if !ok[y * w + cx - 2..=y * w + cx + 2].iter().all(|&o| o) {
+                        return None;
+                    }
+                }
+                // The cell at the coarse pixel's centre and the window of
+                // the blur around it, inside the neighbourhood.
+                let (fxc, fyc) = ((cx * f + f / 2) / ff, (cy * f + f / 2) / ff);
+                let (xa, ya) = (fxc.checked_sub(R)? * ff, fyc.checked_sub(R)? * ff);
+                let (xb, yb) = ((fxc + R + 1) * ff, (fyc + R + 1) * ff);
+                if xa < (cx - 2) * f
+                    || ya < (cy - 2) * f
+                    || xb > ((cx + 3) * f).min(w0)
+                    || yb > ((cy + 3) * f).min(h0)
+                {
+                    return None;
+                }
+                let inv = 1.0 / (ff * ff) as f32;
+                let mut s = 0.0f32;
+                for (j, &kj) in k.iter().enumerate() {
+                    let y0 = (fyc + j - R) * ff;
+                    for (i, &ki) in k.iter().enumerate() {
+                        let x0 = (fxc + i - R) * ff;
+                        let (mut sr, mut sg) = (0.0f32, 0.0f32);
+                        for y in y0..y0 + ff {
+                            let row = y * w0 + x0..y * w0 + x0 + ff;
+                            sr += rgb.r[row.clone()].iter().sum::<f32>();
+                            sg += rgb.g[row].iter().sum::<f32>();
+                        }
+                        let v = ln_fast((sr * inv).max(1e-4)) - ln_fast((sg * inv).max(1e-4));
+                        s += kj * ki * v;
+                    }
+                }
+                let mut ring = [0.0f32; 16];
+                let mut n = 0;
+                for y in cy - 2..=cy + 2 {
+                    for x in cx - 2..=cx + 2 {
+                        if y.abs_diff(cy) == 2 || x.abs_diff(cx) == 2 {
+                            ring[n] = hch[y * w + x];
+                            n += 1;
+                        }
+                    }
+                }
+                ring.sort_unstable_by(f32::total_cmp);
+                Some(s - 0.5 * (ring[7] + ring[8]))
+            })
+        })
+        .collect();
+    if res.len() < MIN_NOISE_SAMPLES {
+        return 0.0;
+    }
+    let mid = res.len() / 2;
+    let (_, &mut med, _) = res.select_nth_unstable_by(mid, f32::total_cmp);
+    for v in res.iter_mut() {
+        *v = (*v - med).abs();
+    }
+    let (_, &mut mad, _) = res.select_nth_unstable_by(mid, f32::total_cmp);
+    mad * 1.4826
 }
 
 /// A `Mask` over `data` (w × h).
@@ -996,6 +1139,80 @@ mod tests {
         assert_eq!(noise_floored((0.04, 0.08), 0.01), (0.04, 0.08));
         let (lo, hi) = noise_floored((0.04, 0.08), 0.03);
         assert!((hi - 0.12).abs() < 1e-6 && (lo - 0.06).abs() < 1e-6);
+    }
+
+    #[test]
+    fn fine_noise_sigma_reads_block_correlated_noise() {
+        // ln R/G noise of σ 0.03, constant over 8 × 8 pixel blocks (as JPEG
+        // leaves chroma noise) or white; coarse pixels of 3, cells of 1.
+        let (w0, h0, f) = (240usize, 180usize, 3usize);
+        let sigma = 0.03f32;
+        for blocky in [true, false] {
+            let mut rnd = xorshift(if blocky { 77 } else { 78 });
+            let mut gauss = || {
+                let (u, v) = (rnd().max(1e-7), rnd());
+                sigma * (-2.0 * u.ln()).sqrt() * (std::f32::consts::TAU * v).cos()
+            };
+            let nb = w0.div_ceil(8) * h0.div_ceil(8);
+            let blocks: Vec<f32> = (0..nb).map(|_| gauss()).collect();
+            let noise: Vec<f32> = (0..w0 * h0)
+                .map(|i| {
+                    let (x, y) = (i % w0, i / w0);
+                    if blocky {
+                        blocks[(y / 8) * w0.div_ceil(8) + x / 8]
+                    } else {
+                        gauss()
+                    }
+                })
+                .collect();
+            let g = vec![0.1f32; w0 * h0];
+            let rgb = LinearRgb {
+                width: w0,
+                height: h0,
+                r: noise.iter().map(|&n| 0.2 * n.exp()).collect(),
+                g: g.clone(),
+                b: g,
+                is_colour: true,
+            };
+            let (w, h) = (w0 / f, h0 / f);
+            let hch: Vec<f32> = (0..w * h)
+                .map(|k| {
+                    let [r, g, _] = box_mean_rgb(&rgb, f, k % w, k / w);
+                    r.ln() - g.ln()
+                })
+                .collect();
+            let ok = vec![true; w * h];
+            let fine = fine_contrast_noise_sigma(&rgb, &hch, &ok, (w, h), (f, 1), 1.0);
+            // The white-noise model of the fine statistic from the
+            // coarse residual, as `refine` scales it.
+            let white =
+                contrast_noise_sigma(&hch, &ok, w, h) * f as f32 * white_noise_blur_gain(1.0);
+            if blocky {
+                // Blocks of 8 px: the blur at σ 1 px hardly reduces the
+                // noise (the ring's median shares part of it: 0.72 σ
+                // measured); the white-noise model reads a fraction of it.
+                assert!(fine > 0.6 * sigma && fine < 1.3 * sigma, "{fine}");
+                assert!(white < 0.6 * fine, "{white} vs {fine}");
+            } else {
+                // White noise: both read σ × the blur's gain (0.28).
+                let want = sigma * white_noise_blur_gain(1.0);
+                assert!((fine - want).abs() < 0.2 * want, "{fine} vs {want}");
+                assert!((white - want).abs() < 0.25 * want, "{white} vs {want}");
+            }
+        }
+        // Too little skin: no estimate.
+        let rgb = LinearRgb {
+            width: 12,
+            height: 12,
+            r: vec![0.2; 144],
+            g: vec![0.1; 144],
+            b: vec![0.1; 144],
+            is_colour: true,
+        };
+        assert_eq!(
+            fine_contrast_noise_sigma(&rgb, &[0.7; 16], &[true; 16], (4, 4), (3, 1), 1.0),
+            0.0
+        );
     }
 
     #[test]
