@@ -20,7 +20,7 @@ use crate::analysis::StageInput;
 use crate::color::LinearRgb;
 use crate::image::{Mask, Plane};
 use crate::kernels::{
-    block_medians, hysteresis, reuse_len, ridge_response_reusing, sample_bilinear,
+    block_lowest_levels, hysteresis, reuse_len, ridge_response_reusing, sample_bilinear,
     sample_bilinear_with, upsample_from_blocks_apply, EmptyBlocks, Polarity, RidgeResponse,
 };
 use rayon::prelude::*;
@@ -402,12 +402,30 @@ fn box_row_body(row: &[f32], f: usize, full: usize, first: bool, acc: &mut [f32]
     }
 }
 
-/// Local skin level: median OD of blocks of `b` px (bilinear between block
-/// centres: `kernels::upsample_from_blocks`). Blocks with too few valid
-/// pixels borrow the global median. Returns the block grid.
-fn skin_level(od: &Plane, valid: &Mask, b: usize) -> Plane {
-    block_medians(od, &valid.data, b, 8, EmptyBlocks::GlobalMedian)
+/// Optical density relative to the local skin level (the block grid
+/// `skin`, bilinear between block centres:
+/// `kernels::upsample_from_blocks`), in place; brighter things and the
+/// pixels outside `valid` are flat (0).
+fn relative_to_skin(od: &mut Plane, skin: &Plane, valid: &Mask, block: usize) {
+    let dw = od.width;
+    upsample_from_blocks_apply(skin, block, dw, &mut od.data, |y, sk, orow| {
+        let vrow = &valid.data[y * dw..(y + 1) * dw];
+        for ((o, &s), &v) in orow.iter_mut().zip(sk).zip(vrow) {
+            *o = if v { (*o - s).max(0.0) } else { 0.0 };
+        }
+    });
 }
+
+/// How far (in the skin's σ) a block's median may lie above the skin's
+/// own level before the block is taken for a hair mat (`skin_level`), and
+/// how far above the skin level a pixel still counts as skin for the noise
+/// level.
+const SKIN_K_SIGMA: f32 = 5.0;
+
+/// Share of a candidate block's pixels above the skin's reach that must lie
+/// on ridges (the hysteresis mask at the absolute floors) for the block to
+/// be taken for a hair mat.
+const MAT_RIDGE_SHARE: f32 = 0.5;
 
 /// The ridge filter's scales from this σ (detection px) up are taken on the
 /// detection plane decimated 2× (`kernels::ridge_response_reusing`): the
@@ -451,36 +469,82 @@ pub(crate) fn detect<'a>(
     let (mut od, valid, lum) = planes(input, f, scratch);
     let lum = Luminance::from_data(input.rgb, lum);
     let block = ((400.0 / det_um).round() as usize).clamp(16, 256);
-    let skin = skin_level(&od, &valid, block);
-    // Relative darkness above the local skin level; brighter things are flat.
     let dw = od.width;
-    upsample_from_blocks_apply(&skin, block, dw, &mut od.data, |y, sk, orow| {
-        let vrow = &valid.data[y * dw..(y + 1) * dw];
-        for ((o, &s), &v) in orow.iter_mut().zip(sk).zip(vrow) {
-            *o = if v { (*o - s).max(0.0) } else { 0.0 };
-        }
-    });
+    let levels = block_lowest_levels(&od, &valid.data, block, 8, SKIN_K_SIGMA);
+    // Blocks whose median may be a hair mat's level rather than the skin's.
+    let candidates: Vec<usize> = (0..levels.median.data.len())
+        .filter(|&i| levels.lowest.data[i] != levels.median.data[i])
+        .collect();
+    let raw = (!candidates.is_empty()).then(|| od.data.clone());
+    let mut skin = levels.median.clone();
+    relative_to_skin(&mut od, &skin, &valid, block);
     let sig = sigmas(params, det_um);
-    let r = ridge_response_reusing(
+    let mut r = ridge_response_reusing(
         &od,
         &sig,
         Polarity::Bright,
         COARSE_FROM_PX,
         &mut scratch.ridge,
     );
-    scratch.od = od.data;
-    // Robust noise level: median strength over a sparse sample of valid
-    // pixels (hair covers well under half of any usable image).
+    if let Some(raw) = raw {
+        // A candidate is a hair mat when most of its pixels above the
+        // lowest population lie on ridges (hair); above a brighter minority
+        // (scales, white dots) lies flat skin.
+        let ridges = hysteresis(&r.strength, params.min_strength_low, params.min_strength_high);
+        let bw = levels.median.width;
+        let mut counts = vec![[0u32; 2]; levels.median.data.len()];
+        for (i, ((&o, &v), &m)) in raw.iter().zip(&valid.data).zip(&ridges.data).enumerate() {
+            let b = (i / dw) / block * bw + (i % dw) / block;
+            if v && o > levels.reach.data[b] {
+                counts[b][0] += 1;
+                counts[b][1] += m as u32;
+            }
+        }
+        let mut changed = false;
+        for &b in &candidates {
+            let [above, on_ridges] = counts[b];
+            if std::env::var("HD_DIAG").is_ok() {
+                eprintln!("CAND {b} above {above} share {:.2} median {:.3} lowest {:.3}", on_ridges as f32 / above.max(1) as f32, levels.median.data[b], levels.lowest.data[b]);
+            }
+            if on_ridges as f32 >= MAT_RIDGE_SHARE * above as f32 {
+                skin.data[b] = levels.lowest.data[b];
+                changed = true;
+            }
+        }
+        if changed {
+            od.data.copy_from_slice(&raw);
+            relative_to_skin(&mut od, &skin, &valid, block);
+            scratch.ridge.give_back(r);
+            r = ridge_response_reusing(
+                &od,
+                &sig,
+                Polarity::Bright,
+                COARSE_FROM_PX,
+                &mut scratch.ridge,
+            );
+        }
+    }
+    let skin_sigma = &levels.sigma;
+    // Robust noise level: median strength over a sparse sample of the
+    // valid pixels within the skin's spread of the skin level (hair can
+    // cover more than half of an image; the skin's own texture stays in).
     // (One thread: a parallel filtered collect costs more than the pass.)
+    let bw = skin_sigma.width;
     let mut sample: Vec<f32> = r
         .strength
         .data
         .iter()
         .zip(&valid.data)
+        .zip(&od.data)
+        .enumerate()
         .step_by(5)
-        .filter(|(_, &v)| v)
-        .map(|(&s, _)| s)
+        .filter(|&(i, ((_, &v), &above))| {
+            let sd = skin_sigma.data[(i / dw) / block * bw + (i % dw) / block];
+            v && !(above > SKIN_K_SIGMA * sd)
+        })
+        .map(|(_, ((&s, _), _))| s)
         .collect();
+    scratch.od = od.data;
     let noise = if sample.is_empty() {
         0.0
     } else {
@@ -502,6 +566,17 @@ pub(crate) fn detect<'a>(
             }
         });
     let mask = hysteresis(&strength, low, high);
+    if std::env::var("HD_DIAG").is_ok() {
+        let nv = valid.data.iter().filter(|&&v| v).count().max(1) as f32;
+        let fm = hysteresis(&strength, params.min_strength_low, params.min_strength_high);
+        let fmd = crate::kernels::dilate(&fm, 2.0);
+        let cover = |m: &Mask| m.data.iter().zip(&valid.data).filter(|(&a, &v)| a && v).count() as f32 / nv;
+        let mut rest: Vec<f32> = strength.data.iter().zip(&valid.data).zip(&fmd.data).filter(|((_, &v), &m)| v && !m).map(|((&s, _), _)| s).collect();
+        let rn = if rest.is_empty() { f32::NAN } else { let m = rest.len() / 2; rank_value(&mut rest, m) };
+        let mut sk = skin.data.clone();
+        sk.sort_by(f32::total_cmp);
+        eprintln!("HD noise {noise:.4} high {high:.3} low {low:.3} mask {:.3} floormask {:.3} dil {:.3} restnoise {rn:.4} skin {:.3}..{:.3}", cover(&mask), cover(&fm), cover(&fmd), sk[0], sk[sk.len()-1]);
+    }
     Detection {
         factor: f,
         strength,
