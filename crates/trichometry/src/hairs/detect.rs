@@ -486,15 +486,26 @@ pub(crate) fn detect<'a>(
         COARSE_FROM_PX,
         &mut scratch.ridge,
     );
-    if let Some(raw) = raw {
-        // A candidate is a hair mat when most of its pixels above the
-        // lowest population lie on ridges (hair); above a brighter minority
-        // (scales, white dots) lies flat skin.
+    // Robust noise level: median strength over a sparse sample of valid
+    // pixels, which holds while hair (or skin texture) covers under half
+    // of the image.
+    let mut noise = noise_level(&r.strength, &valid, |_| true);
+    let at_floors = |noise: f32| {
+        params.noise_k_high * noise <= params.min_strength_high
+            && params.noise_k_low * noise <= params.min_strength_low
+    };
+    if let (false, Some(raw)) = (at_floors(noise), raw) {
+        // More than half of the image is ridge-like: strongly textured skin
+        // or a hair mat. A candidate block is a hair mat when most of its
+        // pixels above the lowest population's reach lie on ridges at the
+        // absolute floors (hair); above a brighter minority (scales, white
+        // dots) lies flat skin, and textured skin is not a candidate.
         let ridges = hysteresis(&r.strength, params.min_strength_low, params.min_strength_high);
         let bw = levels.median.width;
+        let block_of = |i: usize| (i / dw) / block * bw + (i % dw) / block;
         let mut counts = vec![[0u32; 2]; levels.median.data.len()];
         for (i, ((&o, &v), &m)) in raw.iter().zip(&valid.data).zip(&ridges.data).enumerate() {
-            let b = (i / dw) / block * bw + (i % dw) / block;
+            let b = block_of(i);
             if v && o > levels.reach.data[b] {
                 counts[b][0] += 1;
                 counts[b][1] += m as u32;
@@ -523,34 +534,12 @@ pub(crate) fn detect<'a>(
                 &mut scratch.ridge,
             );
         }
+        // The noise of the skin: the pixels within the skin's reach above
+        // its level (its own texture stays in, hair does not).
+        let (sd, od) = (&levels.sigma.data, &od.data);
+        noise = noise_level(&r.strength, &valid, |i| !(od[i] > SKIN_K_SIGMA * sd[block_of(i)]));
     }
-    let skin_sigma = &levels.sigma;
-    // Robust noise level: median strength over a sparse sample of the
-    // valid pixels within the skin's spread of the skin level (hair can
-    // cover more than half of an image; the skin's own texture stays in).
-    // (One thread: a parallel filtered collect costs more than the pass.)
-    let bw = skin_sigma.width;
-    let mut sample: Vec<f32> = r
-        .strength
-        .data
-        .iter()
-        .zip(&valid.data)
-        .zip(&od.data)
-        .enumerate()
-        .step_by(5)
-        .filter(|&(i, ((_, &v), &above))| {
-            let sd = skin_sigma.data[(i / dw) / block * bw + (i % dw) / block];
-            v && !(above > SKIN_K_SIGMA * sd)
-        })
-        .map(|(_, ((&s, _), _))| s)
-        .collect();
     scratch.od = od.data;
-    let noise = if sample.is_empty() {
-        0.0
-    } else {
-        let m = sample.len() / 2;
-        rank_value(&mut sample, m)
-    };
     let high = (params.noise_k_high * noise).max(params.min_strength_high);
     let low = (params.noise_k_low * noise).max(params.min_strength_low);
     let mut strength = r.strength;
@@ -585,6 +574,27 @@ pub(crate) fn detect<'a>(
         mask,
         valid,
         lum,
+    }
+}
+
+/// Median strength over every fifth valid pixel with `keep(index)` (0 when
+/// there is none). (One thread: a parallel filtered collect costs more than
+/// the pass.)
+fn noise_level(strength: &Plane, valid: &Mask, keep: impl Fn(usize) -> bool) -> f32 {
+    let mut sample: Vec<f32> = strength
+        .data
+        .iter()
+        .zip(&valid.data)
+        .enumerate()
+        .step_by(5)
+        .filter(|&(i, (_, &v))| v && keep(i))
+        .map(|(_, (&s, _))| s)
+        .collect();
+    if sample.is_empty() {
+        0.0
+    } else {
+        let m = sample.len() / 2;
+        rank_value(&mut sample, m)
     }
 }
 
