@@ -21,7 +21,7 @@ use crate::color::LinearRgb;
 use crate::image::{Mask, Plane};
 use crate::kernels::{
     block_lowest_levels, hysteresis, reuse_len, ridge_response_reusing, sample_bilinear,
-    sample_bilinear_with, upsample_from_blocks_apply, EmptyBlocks, Polarity, RidgeResponse,
+    sample_bilinear_with, upsample_from_blocks_apply, Polarity, RidgeResponse,
 };
 use rayon::prelude::*;
 use std::marker::PhantomData;
@@ -424,7 +424,8 @@ const SKIN_K_SIGMA: f32 = 5.0;
 
 /// Share of a candidate block's pixels above the skin's reach that must lie
 /// on ridges (the hysteresis mask at the absolute floors) for the block to
-/// be taken for a hair mat.
+/// be taken for a hair mat (hair-free scales and yellow dots: 0–0.08 in
+/// `ood_sweep`'s scenes; hair mats 0.6–1).
 const MAT_RIDGE_SHARE: f32 = 0.5;
 
 /// The ridge filter's scales from this σ (detection px) up are taken on the
@@ -496,11 +497,15 @@ pub(crate) fn detect<'a>(
     };
     if let (false, Some(raw)) = (at_floors(noise), raw) {
         // More than half of the image is ridge-like: strongly textured skin
-        // or a hair mat. A candidate block is a hair mat when most of its
-        // pixels above the lowest population's reach lie on ridges at the
-        // absolute floors (hair); above a brighter minority (scales, white
-        // dots) lies flat skin, and textured skin is not a candidate.
-        let ridges = hysteresis(&r.strength, params.min_strength_low, params.min_strength_high);
+        // or hair. A candidate block is a hair mat when most of its pixels
+        // above the lowest population's reach lie on ridges at the absolute
+        // floors (hair); above a brighter minority (scales, white dots)
+        // lies flat skin, and textured skin is not a candidate.
+        let ridges = hysteresis(
+            &r.strength,
+            params.min_strength_low,
+            params.min_strength_high,
+        );
         let bw = levels.median.width;
         let block_of = |i: usize| (i / dw) / block * bw + (i % dw) / block;
         let mut counts = vec![[0u32; 2]; levels.median.data.len()];
@@ -511,18 +516,20 @@ pub(crate) fn detect<'a>(
                 counts[b][1] += m as u32;
             }
         }
-        let mut changed = false;
-        for &b in &candidates {
-            let [above, on_ridges] = counts[b];
-            if std::env::var("HD_DIAG").is_ok() {
-                eprintln!("CAND {b} above {above} share {:.2} median {:.3} lowest {:.3}", on_ridges as f32 / above.max(1) as f32, levels.median.data[b], levels.lowest.data[b]);
-            }
-            if on_ridges as f32 >= MAT_RIDGE_SHARE * above as f32 {
+        let mats: Vec<usize> = candidates
+            .into_iter()
+            .filter(|&b| counts[b][1] as f32 >= MAT_RIDGE_SHARE * counts[b][0] as f32)
+            .collect();
+        // Where mats cover half of the image or more, the noise level is a
+        // hair's strength and the block medians are the hair's level: the
+        // skin level of the mats is their lowest population's, and the
+        // noise is the skin's (the pixels within the skin's reach above
+        // its level: its own texture stays in, hair does not). Below that,
+        // the medians serve (crowded scenes are detected as before).
+        if 2 * mats.len() >= levels.median.data.len() {
+            for &b in &mats {
                 skin.data[b] = levels.lowest.data[b];
-                changed = true;
             }
-        }
-        if changed {
             od.data.copy_from_slice(&raw);
             relative_to_skin(&mut od, &skin, &valid, block);
             scratch.ridge.give_back(r);
@@ -533,11 +540,11 @@ pub(crate) fn detect<'a>(
                 COARSE_FROM_PX,
                 &mut scratch.ridge,
             );
+            let (sd, od) = (&levels.sigma.data, &od.data);
+            noise = noise_level(&r.strength, &valid, |i| {
+                !(od[i] > SKIN_K_SIGMA * sd[block_of(i)])
+            });
         }
-        // The noise of the skin: the pixels within the skin's reach above
-        // its level (its own texture stays in, hair does not).
-        let (sd, od) = (&levels.sigma.data, &od.data);
-        noise = noise_level(&r.strength, &valid, |i| !(od[i] > SKIN_K_SIGMA * sd[block_of(i)]));
     }
     scratch.od = od.data;
     let high = (params.noise_k_high * noise).max(params.min_strength_high);
@@ -555,17 +562,6 @@ pub(crate) fn detect<'a>(
             }
         });
     let mask = hysteresis(&strength, low, high);
-    if std::env::var("HD_DIAG").is_ok() {
-        let nv = valid.data.iter().filter(|&&v| v).count().max(1) as f32;
-        let fm = hysteresis(&strength, params.min_strength_low, params.min_strength_high);
-        let fmd = crate::kernels::dilate(&fm, 2.0);
-        let cover = |m: &Mask| m.data.iter().zip(&valid.data).filter(|(&a, &v)| a && v).count() as f32 / nv;
-        let mut rest: Vec<f32> = strength.data.iter().zip(&valid.data).zip(&fmd.data).filter(|((_, &v), &m)| v && !m).map(|((&s, _), _)| s).collect();
-        let rn = if rest.is_empty() { f32::NAN } else { let m = rest.len() / 2; rank_value(&mut rest, m) };
-        let mut sk = skin.data.clone();
-        sk.sort_by(f32::total_cmp);
-        eprintln!("HD noise {noise:.4} high {high:.3} low {low:.3} mask {:.3} floormask {:.3} dil {:.3} restnoise {rn:.4} skin {:.3}..{:.3}", cover(&mask), cover(&fm), cover(&fmd), sk[0], sk[sk.len()-1]);
-    }
     Detection {
         factor: f,
         strength,
