@@ -8,7 +8,11 @@
 //! and exposure cancel). Everything brighter than the local skin level is
 //! clipped to it: white dots, scales, yellow dots and glare become flat
 //! instead of leaving a ridge-like rim around them. The local skin level is
-//! the median OD of coarse blocks, interpolated bilinearly. The multi-scale
+//! the median OD of coarse blocks, interpolated bilinearly, except where
+//! hair mats (blocks more than half covered by hair) cover half the image
+//! or more: there it is the level of the blocks' brightest population
+//! (`kernels::block_lowest_levels`), and the noise level is the skin's
+//! (see `detect`). The multi-scale
 //! σ²-normalised ridge filter (kernels) then gives a strength in OD units
 //! (≈ 0.48 × depth for a flat bar at σ = w/2); thresholds are the larger of
 //! a multiple of the robust noise level and an absolute contrast floor
@@ -424,8 +428,9 @@ const SKIN_K_SIGMA: f32 = 5.0;
 
 /// Share of a candidate block's pixels above the skin's reach that must lie
 /// on ridges (the hysteresis mask at the absolute floors) for the block to
-/// be taken for a hair mat (hair-free scales and yellow dots: 0–0.08 in
-/// `ood_sweep`'s scenes; hair mats 0.6–1).
+/// be taken for a hair mat (in `tests/hairs.rs` `ood_sweep`'s hair-free
+/// scales and yellow dots mostly 0–0.08, at most 0.53 in a partial border
+/// block; full blocks of the dense scenes 0.36–1, mostly above 0.6).
 const MAT_RIDGE_SHARE: f32 = 0.5;
 
 /// The ridge filter's scales from this σ (detection px) up are taken on the
@@ -542,7 +547,8 @@ pub(crate) fn detect<'a>(
             );
             let (sd, od) = (&levels.sigma.data, &od.data);
             noise = noise_level(&r.strength, &valid, |i| {
-                !(od[i] > SKIN_K_SIGMA * sd[block_of(i)])
+                let reach = SKIN_K_SIGMA * sd[block_of(i)];
+                reach.is_nan() || od[i] <= reach
             });
         }
     }

@@ -579,6 +579,46 @@ mod tests {
     }
 
     #[test]
+    fn lowest_levels_find_the_skin_under_a_mat_and_keep_the_median_else() {
+        // Two 32 × 32 blocks: the left one 70 % "hair" (2.0 ± a little) over
+        // "skin" (0.7 ± a little), the right one skin with 20 % brighter
+        // dots (0.3): the mat's lowest level is the skin's, the dots' block
+        // keeps its median (and the lowest population there is the dots').
+        let (w, h, b) = (64, 32, 32);
+        let mut rnd = crate::testing::xorshift32(5);
+        let mut data = vec![0.0f32; w * h];
+        for (i, v) in data.iter_mut().enumerate() {
+            let jitter = (rnd() % 100) as f32 * 0.001;
+            let (x, y) = (i % w, i / w);
+            *v = if x < b {
+                if (x + y) % 10 < 7 {
+                    2.0 + jitter
+                } else {
+                    0.7 + jitter
+                }
+            } else if (x + 2 * y) % 5 == 0 {
+                0.3 + jitter
+            } else {
+                0.7 + jitter
+            };
+        }
+        let p = Plane::from_vec(w, h, data);
+        let valid = vec![true; w * h];
+        let l = block_lowest_levels(&p, &valid, b, 8, 5.0);
+        let m = block_medians(&p, &valid, b, 8, EmptyBlocks::GlobalMedian);
+        assert_eq!(l.median.data, m.data);
+        assert!(l.median.data[0] > 1.9, "{:?}", l.median.data);
+        assert!(
+            (l.lowest.data[0] - 0.75).abs() < 0.06,
+            "{:?}",
+            l.lowest.data
+        );
+        assert!(l.reach.data[0] < 1.0);
+        assert_eq!(l.lowest.data[1], l.median.data[1]);
+        assert!((l.median.data[1] - 0.75).abs() < 0.06);
+    }
+
+    #[test]
     fn empty_blocks_are_filled_from_neighbours_or_the_global_median() {
         let (w, h, b) = (12, 4, 4);
         let data: Vec<f32> = (0..w * h).map(|i| ((i % w) / b) as f32).collect();
