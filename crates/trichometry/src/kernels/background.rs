@@ -613,7 +613,7 @@ mod tests {
             "{:?}",
             l.lowest.data
         );
-        assert!(l.reach.data[0] > 0.8 && l.reach.data[0] < 1.5);
+        assert!((0.8..1.5).contains(&l.reach.data[0]));
         assert_eq!(l.lowest.data[1], l.median.data[1]);
         assert!((l.median.data[1] - 0.75).abs() < 0.06);
     }
