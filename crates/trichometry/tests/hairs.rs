@@ -2302,8 +2302,22 @@ fn whole_field_count_and_vellus_fraction() {
 /// skin (`none:furrow-texture` 4 → 8–10 per image); adding a lower-quartile
 /// skin level 48 / 58, 44 / 65, 52 / 72 with 26–32 false hairs there: not
 /// kept.
+/// Session 20: where the image's noise level lifts the thresholds above
+/// their floors and blocks whose median lies far above their lowest
+/// population (`kernels::block_lowest_levels`) with most of the pixels above
+/// it on ridges (hair mats, not scales) cover half the image or more, those
+/// blocks take the lowest population's level as the skin's and the noise
+/// level is measured over the skin's pixels: 53 / 58, 49 / 65, 45 / 72
+/// (matched 29, 30, 26; extra records counted in: seed 202 has 15
+/// duplicates and 9 off-truth records), `ood_sweep` dense-600 seeds 201 /
+/// 202 26 → 41 / 63, 24 → 53 / 58, dense-1000 18 → 37 / 78 and 9 → 9 / 114
+/// (mats 49 % of the blocks: below the gate); hair-free scenes, the crowded
+/// and sparse surveys unchanged. Still under: in a mat most lost hairs
+/// have their mask and maxima but lose their pieces in tracing
+/// (`SCENE_DIAG=dense,3.5,203`: "maxima, pieces dropped"), the profile
+/// support tests seeing other hairs instead of skin beside them.
 #[test]
-#[ignore = "not reached: dense-scene counts −48 to −63 % (see doc comment)"]
+#[ignore = "not reached: dense-scene counts −9 to −38 % (see doc comment)"]
 fn dense_scene_count() {
     let hs = HairSceneSpec {
         density_per_cm2: 600.0,

@@ -8,7 +8,11 @@
 //! and exposure cancel). Everything brighter than the local skin level is
 //! clipped to it: white dots, scales, yellow dots and glare become flat
 //! instead of leaving a ridge-like rim around them. The local skin level is
-//! the median OD of coarse blocks, interpolated bilinearly. The multi-scale
+//! the median OD of coarse blocks, interpolated bilinearly, except where
+//! hair mats (blocks more than half covered by hair) cover half the image
+//! or more: there it is the level of the blocks' brightest population
+//! (`kernels::block_lowest_levels`), and the noise level is the skin's
+//! (see `detect`). The multi-scale
 //! σ²-normalised ridge filter (kernels) then gives a strength in OD units
 //! (≈ 0.48 × depth for a flat bar at σ = w/2); thresholds are the larger of
 //! a multiple of the robust noise level and an absolute contrast floor
@@ -20,8 +24,8 @@ use crate::analysis::StageInput;
 use crate::color::LinearRgb;
 use crate::image::{Mask, Plane};
 use crate::kernels::{
-    block_medians, hysteresis, reuse_len, ridge_response_reusing, sample_bilinear,
-    sample_bilinear_with, upsample_from_blocks_apply, EmptyBlocks, Polarity, RidgeResponse,
+    block_lowest_levels, hysteresis, reuse_len, ridge_response_reusing, sample_bilinear,
+    sample_bilinear_with, upsample_from_blocks_apply, Polarity, RidgeResponse,
 };
 use rayon::prelude::*;
 use std::marker::PhantomData;
@@ -402,12 +406,32 @@ fn box_row_body(row: &[f32], f: usize, full: usize, first: bool, acc: &mut [f32]
     }
 }
 
-/// Local skin level: median OD of blocks of `b` px (bilinear between block
-/// centres: `kernels::upsample_from_blocks`). Blocks with too few valid
-/// pixels borrow the global median. Returns the block grid.
-fn skin_level(od: &Plane, valid: &Mask, b: usize) -> Plane {
-    block_medians(od, &valid.data, b, 8, EmptyBlocks::GlobalMedian)
+/// Optical density relative to the local skin level (the block grid
+/// `skin`, bilinear between block centres:
+/// `kernels::upsample_from_blocks`), in place; brighter things and the
+/// pixels outside `valid` are flat (0).
+fn relative_to_skin(od: &mut Plane, skin: &Plane, valid: &Mask, block: usize) {
+    let dw = od.width;
+    upsample_from_blocks_apply(skin, block, dw, &mut od.data, |y, sk, orow| {
+        let vrow = &valid.data[y * dw..(y + 1) * dw];
+        for ((o, &s), &v) in orow.iter_mut().zip(sk).zip(vrow) {
+            *o = if v { (*o - s).max(0.0) } else { 0.0 };
+        }
+    });
 }
+
+/// How far (in the skin's σ) a block's median may lie above the skin's
+/// own level before the block is taken for a hair mat (`skin_level`), and
+/// how far above the skin level a pixel still counts as skin for the noise
+/// level.
+const SKIN_K_SIGMA: f32 = 5.0;
+
+/// Share of a candidate block's pixels above the skin's reach that must lie
+/// on ridges (the hysteresis mask at the absolute floors) for the block to
+/// be taken for a hair mat (in `tests/hairs.rs` `ood_sweep`'s hair-free
+/// scales and yellow dots mostly 0–0.08, at most 0.53 in a partial border
+/// block; full blocks of the dense scenes 0.36–1, mostly above 0.6).
+const MAT_RIDGE_SHARE: f32 = 0.5;
 
 /// The ridge filter's scales from this σ (detection px) up are taken on the
 /// detection plane decimated 2× (`kernels::ridge_response_reusing`): the
@@ -451,42 +475,84 @@ pub(crate) fn detect<'a>(
     let (mut od, valid, lum) = planes(input, f, scratch);
     let lum = Luminance::from_data(input.rgb, lum);
     let block = ((400.0 / det_um).round() as usize).clamp(16, 256);
-    let skin = skin_level(&od, &valid, block);
-    // Relative darkness above the local skin level; brighter things are flat.
     let dw = od.width;
-    upsample_from_blocks_apply(&skin, block, dw, &mut od.data, |y, sk, orow| {
-        let vrow = &valid.data[y * dw..(y + 1) * dw];
-        for ((o, &s), &v) in orow.iter_mut().zip(sk).zip(vrow) {
-            *o = if v { (*o - s).max(0.0) } else { 0.0 };
-        }
-    });
+    let levels = block_lowest_levels(&od, &valid.data, block, 8, SKIN_K_SIGMA);
+    // Blocks whose median may be a hair mat's level rather than the skin's.
+    let candidates: Vec<usize> = (0..levels.median.data.len())
+        .filter(|&i| levels.lowest.data[i] != levels.median.data[i])
+        .collect();
+    let raw = (!candidates.is_empty()).then(|| od.data.clone());
+    let mut skin = levels.median.clone();
+    relative_to_skin(&mut od, &skin, &valid, block);
     let sig = sigmas(params, det_um);
-    let r = ridge_response_reusing(
+    let mut r = ridge_response_reusing(
         &od,
         &sig,
         Polarity::Bright,
         COARSE_FROM_PX,
         &mut scratch.ridge,
     );
-    scratch.od = od.data;
     // Robust noise level: median strength over a sparse sample of valid
-    // pixels (hair covers well under half of any usable image).
-    // (One thread: a parallel filtered collect costs more than the pass.)
-    let mut sample: Vec<f32> = r
-        .strength
-        .data
-        .iter()
-        .zip(&valid.data)
-        .step_by(5)
-        .filter(|(_, &v)| v)
-        .map(|(&s, _)| s)
-        .collect();
-    let noise = if sample.is_empty() {
-        0.0
-    } else {
-        let m = sample.len() / 2;
-        rank_value(&mut sample, m)
+    // pixels, which holds while hair (or skin texture) covers under half
+    // of the image.
+    let mut noise = noise_level(&r.strength, &valid, |_| true);
+    let at_floors = |noise: f32| {
+        params.noise_k_high * noise <= params.min_strength_high
+            && params.noise_k_low * noise <= params.min_strength_low
     };
+    if let (false, Some(raw)) = (at_floors(noise), raw) {
+        // More than half of the image is ridge-like: strongly textured skin
+        // or hair. A candidate block is a hair mat when most of its pixels
+        // above the lowest population's reach lie on ridges at the absolute
+        // floors (hair); above a brighter minority (scales, white dots)
+        // lies flat skin, and textured skin is not a candidate.
+        let ridges = hysteresis(
+            &r.strength,
+            params.min_strength_low,
+            params.min_strength_high,
+        );
+        let bw = levels.median.width;
+        let block_of = |i: usize| (i / dw) / block * bw + (i % dw) / block;
+        let mut counts = vec![[0u32; 2]; levels.median.data.len()];
+        for (i, ((&o, &v), &m)) in raw.iter().zip(&valid.data).zip(&ridges.data).enumerate() {
+            let b = block_of(i);
+            if v && o > levels.reach.data[b] {
+                counts[b][0] += 1;
+                counts[b][1] += m as u32;
+            }
+        }
+        let mats: Vec<usize> = candidates
+            .into_iter()
+            .filter(|&b| counts[b][1] as f32 >= MAT_RIDGE_SHARE * counts[b][0] as f32)
+            .collect();
+        // Where mats cover half of the image or more, the noise level is a
+        // hair's strength and the block medians are the hair's level: the
+        // skin level of the mats is their lowest population's, and the
+        // noise is the skin's (the pixels within the skin's reach above
+        // its level: its own texture stays in, hair does not). Below that,
+        // the medians serve (crowded scenes are detected as before).
+        if 2 * mats.len() >= levels.median.data.len() {
+            for &b in &mats {
+                skin.data[b] = levels.lowest.data[b];
+            }
+            od.data.copy_from_slice(&raw);
+            relative_to_skin(&mut od, &skin, &valid, block);
+            scratch.ridge.give_back(r);
+            r = ridge_response_reusing(
+                &od,
+                &sig,
+                Polarity::Bright,
+                COARSE_FROM_PX,
+                &mut scratch.ridge,
+            );
+            let (sd, od) = (&levels.sigma.data, &od.data);
+            noise = noise_level(&r.strength, &valid, |i| {
+                let reach = SKIN_K_SIGMA * sd[block_of(i)];
+                reach.is_nan() || od[i] <= reach
+            });
+        }
+    }
+    scratch.od = od.data;
     let high = (params.noise_k_high * noise).max(params.min_strength_high);
     let low = (params.noise_k_low * noise).max(params.min_strength_low);
     let mut strength = r.strength;
@@ -510,6 +576,27 @@ pub(crate) fn detect<'a>(
         mask,
         valid,
         lum,
+    }
+}
+
+/// Median strength over every fifth valid pixel with `keep(index)` (0 when
+/// there is none). (One thread: a parallel filtered collect costs more than
+/// the pass.)
+fn noise_level(strength: &Plane, valid: &Mask, keep: impl Fn(usize) -> bool) -> f32 {
+    let mut sample: Vec<f32> = strength
+        .data
+        .iter()
+        .zip(&valid.data)
+        .enumerate()
+        .step_by(5)
+        .filter(|&(i, (_, &v))| v && keep(i))
+        .map(|(_, (&s, _))| s)
+        .collect();
+    if sample.is_empty() {
+        0.0
+    } else {
+        let m = sample.len() / 2;
+        rank_value(&mut sample, m)
     }
 }
 

@@ -752,7 +752,8 @@ fn pair_matching() {
     }
 }
 
-/// The scene `SCENE_DIAG=kind,upp,seed[,…]` names (kind crowded or sparse;
+/// The scene `SCENE_DIAG=kind,upp,seed[,…]` names (kind crowded, sparse or
+/// dense;
 /// default crowded, 5.5 µm/px, seed 43), rendered as tests/hairs.rs
 /// `render` with NUISANCE optics, 2.4 × 1.8 mm (or `SCENE_SIZE=W,H` px),
 /// every pixel valid.
@@ -774,6 +775,13 @@ fn diag_scene() -> DiagScene {
     let seed: u64 = args[2].parse().unwrap();
     let hs = if args[0] == "sparse" {
         HairSceneSpec::sparse()
+    } else if args[0] == "dense" {
+        // tests/hairs.rs `dense_scene_count`'s scene.
+        HairSceneSpec {
+            density_per_cm2: 600.0,
+            unit_spacing_um: 200.0,
+            ..HairSceneSpec::default()
+        }
     } else {
         HairSceneSpec::default()
     };

@@ -35,15 +35,35 @@ fn grid(
     step: usize,
     accept: impl Fn(usize, usize) -> bool + Sync,
 ) -> (Vec<f32>, usize, usize) {
+    grid_with(plane, valid, block, step, accept, f32::NAN, median_of_keys)
+}
+
+/// The median (the upper middle one of an even count) of the samples whose
+/// [`total_order_key`]s are `keys` (reordered). `keys` is not empty.
+fn median_of_keys(keys: &mut [i32]) -> f32 {
+    let k = keys.len() / 2;
+    from_total_order_key(*keys.select_nth_unstable(k).1)
+}
+
+/// [`grid`] with the block's value `reduce(keys)` over the
+/// [`total_order_key`]s of its valid, finite samples (integers compare
+/// faster than `total_cmp`'s closure; the same order), `none` where
+/// `accept` is false.
+fn grid_with<T: Copy + Send + Sync>(
+    plane: &Plane,
+    valid: impl Fn(usize) -> bool + Sync,
+    block: usize,
+    step: usize,
+    accept: impl Fn(usize, usize) -> bool + Sync,
+    none: T,
+    reduce: impl Fn(&mut [i32]) -> T + Sync,
+) -> (Vec<T>, usize, usize) {
     let (w, h) = (plane.width, plane.height);
     let (bw, bh) = (w.div_ceil(block), h.div_ceil(block));
-    let mut med = vec![f32::NAN; bw * bh];
-    med.par_chunks_mut(bw.max(1))
+    let mut out = vec![none; bw * bh];
+    out.par_chunks_mut(bw.max(1))
         .enumerate()
         .for_each(|(by, row)| {
-            // The samples as keys of `f32::total_cmp`'s order (integers
-            // compare faster than the closure; the median's bits are the
-            // same).
             let mut keys = Vec::with_capacity((block / step + 1) * (block / step + 1));
             for (bx, m) in row.iter_mut().enumerate() {
                 keys.clear();
@@ -58,12 +78,11 @@ fn grid(
                     }
                 }
                 if !keys.is_empty() && accept(keys.len(), sampled) {
-                    let k = keys.len() / 2;
-                    *m = from_total_order_key(*keys.select_nth_unstable(k).1);
+                    *m = reduce(&mut keys);
                 }
             }
         });
-    (med, bw, bh)
+    (out, bw, bh)
 }
 
 /// An integer whose order is that of [`f32::total_cmp`] (the same
@@ -200,6 +219,105 @@ fn block_medians_where(
         EmptyBlocks::Neighbours => fill_from_neighbours(&mut med, bw, bh),
     }
     Plane::from_vec(bw, bh, med)
+}
+
+/// Per-block figures of [`block_lowest_levels`], each a grid of
+/// ⌈w/block⌉ × ⌈h/block⌉ values.
+pub(crate) struct LowestLevels {
+    /// The block medians (as [`block_medians`] with
+    /// [`EmptyBlocks::GlobalMedian`]: the same bits).
+    pub median: Plane,
+    /// The level of the lowest population: the median where that lies
+    /// within `k_sigma` σ of the population, else the median of the samples
+    /// within that reach.
+    pub lowest: Plane,
+    /// The lowest population's σ (NaN where unknown).
+    pub sigma: Plane,
+    /// Its reach, centre + `k_sigma` σ (+∞ where unknown).
+    pub reach: Plane,
+}
+
+/// Level and spread of the lowest population of each block, for planes in
+/// which what a background level should ignore mostly lies above it
+/// (optical density: hair is darker than the skin).
+///
+/// The lowest population's centre and σ are read from the block's 2nd and
+/// 10th percentiles as of a normal distribution, which holds while it
+/// covers more than a fifth of the block. A block's median lies more than
+/// `k_sigma` σ above that centre only when structures cover more than about
+/// half of the block (a unimodal background does not put it there: a
+/// uniform spread, the widest of the usual ones, puts it 2.6 σ above), or
+/// when a brighter minority (scales, white dots) forms the lowest
+/// population: which of the two, the caller decides. Blocks with fewer
+/// than `min_samples` valid samples (every other pixel in both directions
+/// is sampled) take the median of the plane.
+///
+/// # Panics
+/// When `valid` and `plane` differ in size (an internal invariant).
+pub(crate) fn block_lowest_levels(
+    plane: &Plane,
+    valid: &[bool],
+    block: usize,
+    min_samples: usize,
+    k_sigma: f32,
+) -> LowestLevels {
+    assert_eq!(valid.len(), plane.width * plane.height, "mask size");
+    let block = block.max(1);
+    let min_samples = min_samples.max(1);
+    let (cells, bw, bh) = grid_with(
+        plane,
+        |i| valid[i],
+        block,
+        2,
+        |n, _| n >= min_samples,
+        [f32::NAN, f32::NAN, f32::NAN, f32::INFINITY],
+        |keys| lowest_level_of_keys(keys, k_sigma),
+    );
+    let mut median: Vec<f32> = cells.iter().map(|c| c[0]).collect();
+    let mut lowest: Vec<f32> = cells.iter().map(|c| c[1]).collect();
+    if median.iter().any(|v| v.is_nan()) {
+        let global = global_median(plane, valid, 3);
+        for (m, l) in median.iter_mut().zip(lowest.iter_mut()) {
+            if m.is_nan() {
+                (*m, *l) = (global, global);
+            }
+        }
+    }
+    let grid = |k: usize| Plane::from_vec(bw, bh, cells.iter().map(|c| c[k]).collect());
+    LowestLevels {
+        median: Plane::from_vec(bw, bh, median),
+        lowest: Plane::from_vec(bw, bh, lowest),
+        sigma: grid(2),
+        reach: grid(3),
+    }
+}
+
+/// `[median, lowest, σ, reach]` of [`block_lowest_levels`] for one block's
+/// keys (reordered; not empty). σ is NaN and the reach +∞ for fewer than
+/// 10 samples (the lowest level then the median).
+fn lowest_level_of_keys(keys: &mut [i32], k_sigma: f32) -> [f32; 4] {
+    // Standard normal quantiles of 10 % and 2 %.
+    const Z10: f32 = 1.281_552;
+    const Z02: f32 = 2.053_749;
+    let n = keys.len();
+    let median = median_of_keys(keys);
+    if n < 10 {
+        return [median, median, f32::NAN, f32::INFINITY];
+    }
+    // (Of fewer than 50 samples the lowest stands for the 2nd percentile.)
+    let (i02, i10) = (n / 50, n / 10);
+    // After the median's select the lower half holds the lowest n/2 keys.
+    let lower = &mut keys[..n / 2];
+    let q10 = from_total_order_key(*lower.select_nth_unstable(i10).1);
+    let q02 = from_total_order_key(*lower[..i10].select_nth_unstable(i02).1);
+    let sigma = (q10 - q02) / (Z02 - Z10);
+    let reach = q10 + Z10 * sigma + k_sigma * sigma;
+    if median <= reach {
+        return [median, median, sigma, reach];
+    }
+    let ck = total_order_key(reach);
+    let mut within: Vec<i32> = keys.iter().copied().filter(|&k| k <= ck).collect();
+    [median, median_of_keys(&mut within), sigma, reach]
 }
 
 /// NaN blocks take the mean of their filled 4-neighbours, sweep after sweep
@@ -458,6 +576,56 @@ mod tests {
         );
         assert_eq!((g.width, g.height), (2, 2));
         assert_eq!(g.data, vec![0.0, 1.0, 10.0, 11.0]);
+    }
+
+    #[test]
+    fn lowest_levels_find_the_skin_under_a_mat_and_brighter_dots_under_skin() {
+        // Two 32 × 32 blocks: the left one 70 % "hair" (2.0 ± a little) over
+        // "skin" (0.7 ± a little), the right one skin with 20 % brighter
+        // dots (0.3): the mat's lowest level is the skin's, the dots' block
+        // has the skin's median and the dots' lowest level.
+        let (w, h, b) = (64, 32, 32);
+        let mut rnd = crate::testing::xorshift32(5);
+        let mut data = vec![0.0f32; w * h];
+        for (i, v) in data.iter_mut().enumerate() {
+            let jitter = (rnd() % 100) as f32 * 0.001;
+            let (x, y) = (i % w, i / w);
+            *v = if x < b {
+                if (x + y) % 10 < 7 {
+                    2.0 + jitter
+                } else {
+                    0.7 + jitter
+                }
+            } else if (x + 2 * y) % 5 == 0 {
+                0.3 + jitter
+            } else {
+                0.7 + jitter
+            };
+        }
+        let p = Plane::from_vec(w, h, data);
+        let valid = vec![true; w * h];
+        let l = block_lowest_levels(&p, &valid, b, 8, 5.0);
+        let m = block_medians(&p, &valid, b, 8, EmptyBlocks::GlobalMedian);
+        assert_eq!(l.median.data, m.data);
+        assert!(l.median.data[0] > 1.9, "{:?}", l.median.data);
+        assert!(
+            (l.lowest.data[0] - 0.75).abs() < 0.06,
+            "{:?}",
+            l.lowest.data
+        );
+        assert!((0.8..1.5).contains(&l.reach.data[0]));
+        // The dots are the lowest population of their block: which of the
+        // two is the background, the caller decides.
+        assert!(
+            (l.median.data[1] - 0.75).abs() < 0.06,
+            "{:?}",
+            l.median.data
+        );
+        assert!(
+            (l.lowest.data[1] - 0.35).abs() < 0.06,
+            "{:?}",
+            l.lowest.data
+        );
     }
 
     #[test]

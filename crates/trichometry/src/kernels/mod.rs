@@ -21,8 +21,10 @@ pub(crate) mod simd;
 pub(crate) const SERIAL_BELOW_PX: usize = 1 << 14;
 mod thin;
 
+pub(crate) use self::background::{
+    block_lowest_levels, block_median_background_interp_where, global_median,
+};
 pub use self::background::{block_median, block_median_background, block_medians, EmptyBlocks};
-pub(crate) use self::background::{block_median_background_interp_where, global_median};
 pub use self::bilinear::{
     downsample2, interpolate_from_centres, sample_bilinear, sample_bilinear_with,
     upsample_from_blocks, upsample_from_blocks_apply, upsample_to,
