@@ -797,7 +797,35 @@ fn diag_scene() -> DiagScene {
             let truth: crate::synth::hairs::HairTruth =
                 serde_json::from_value(j["truth"]["hairs"].clone()).unwrap();
             let upp = j["spec"]["um_per_px"].as_f64().unwrap();
-            (rgb, truth, upp)
+            // `SCENE_CROP=X0,Y0,W,H`: that part of it only.
+            match std::env::var("SCENE_CROP") {
+                Ok(c) => {
+                    let c: Vec<usize> = c.split(',').map(|x| x.parse().unwrap()).collect();
+                    let (x0, y0, cw, ch) = (c[0], c[1], c[2], c[3]);
+                    let cut = |p: &[f32]| -> Vec<f32> {
+                        (y0..y0 + ch)
+                            .flat_map(|y| p[y * rgb.width + x0..y * rgb.width + x0 + cw].iter().copied())
+                            .collect()
+                    };
+                    let rgb2 = crate::color::LinearRgb {
+                        width: cw,
+                        height: ch,
+                        r: cut(&rgb.r),
+                        g: cut(&rgb.g),
+                        b: cut(&rgb.b),
+                        ..rgb.clone()
+                    };
+                    let mut truth = truth;
+                    for t in &mut truth.shafts {
+                        for q in t.centreline_px.iter_mut().chain(std::iter::once(&mut t.exit_px)) {
+                            q[0] -= x0 as f64;
+                            q[1] -= y0 as f64;
+                        }
+                    }
+                    (rgb2, truth, upp)
+                }
+                Err(_) => (rgb, truth, upp),
+            }
         }
         Err(_) => {
             let (rgb, truth) = trace::diag::render(w, h, upp, seed, &hs);
@@ -874,6 +902,27 @@ fn scene_diag() {
         stage.shafts.len(),
         truth.hair_count
     );
+    // `SCENE_PROBE=X,Y,DX,DY,N` (detection px): strength, scale, direction
+    // and mask at X + k·DX, Y + k·DY for k in 0..N.
+    if let Ok(a) = std::env::var("SCENE_PROBE") {
+        let a: Vec<f32> = a.split(',').map(|s| s.parse().unwrap()).collect();
+        let dw = det.mask.width;
+        for k in 0..a[4] as usize {
+            let (x, y) = (
+                (a[0] + k as f32 * a[2]).round() as usize,
+                (a[1] + k as f32 * a[3]).round() as usize,
+            );
+            let i = y * dw + x;
+            println!(
+                "PROBE {x:4} {y:4} strength {:.4} scale {:.2} dir {:5.1} mask {} nms {}",
+                det.strength.data[i],
+                det.scale.data[i],
+                det.direction.data[i].to_degrees(),
+                det.mask.data[i] as u8,
+                thin.data[i] as u8
+            );
+        }
+    }
     if let Ok(a) = std::env::var("SCENE_ASCII") {
         // Detection pixels: '.' off the mask, ':' mask, 'x' NMS maximum cut
         // at a junction, '#' kept maximum; scale digit when SCENE_SCALE.
@@ -1902,14 +1951,19 @@ fn vellus_stages(
             .filter(|tt| pts.iter().filter(|&&q| near_poly(q, &tt.pts, tol)).count() * 10 >= 3 * pts.len())
             .map(|tt| {
                 let r = rejection(input, tt, &near_hair, f, upp, params);
+                let sk = skin_relative_absorbance(input, &near_hair, f, &tt.samples, upp);
+                let rg = red_green_absorbance(input, &tt.samples, tt.width);
                 format!(
-                    "{}:w{:.0}um/n{}",
+                    "{}:w{:.0}um/n{}/depth{:.3}/sk{:.3?}/rg{:.2?}",
                     match r {
                         Ok(_) => "ok",
                         Err(e) => e,
                     },
                     tt.width as f64 * upp,
-                    tt.n_pieces
+                    tt.n_pieces,
+                    tt.depth,
+                    sk,
+                    rg
                 )
             })
             .collect();
