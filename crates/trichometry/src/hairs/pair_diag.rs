@@ -804,7 +804,11 @@ fn diag_scene() -> DiagScene {
                     let (x0, y0, cw, ch) = (c[0], c[1], c[2], c[3]);
                     let cut = |p: &[f32]| -> Vec<f32> {
                         (y0..y0 + ch)
-                            .flat_map(|y| p[y * rgb.width + x0..y * rgb.width + x0 + cw].iter().copied())
+                            .flat_map(|y| {
+                                p[y * rgb.width + x0..y * rgb.width + x0 + cw]
+                                    .iter()
+                                    .copied()
+                            })
                             .collect()
                     };
                     let rgb2 = crate::color::LinearRgb {
@@ -817,7 +821,11 @@ fn diag_scene() -> DiagScene {
                     };
                     let mut truth = truth;
                     for t in &mut truth.shafts {
-                        for q in t.centreline_px.iter_mut().chain(std::iter::once(&mut t.exit_px)) {
+                        for q in t
+                            .centreline_px
+                            .iter_mut()
+                            .chain(std::iter::once(&mut t.exit_px))
+                        {
                             q[0] -= x0 as f64;
                             q[1] -= y0 as f64;
                         }
@@ -1787,8 +1795,20 @@ impl<'a> BoxedPolys<'a> {
             .iter()
             .map(|p| {
                 p.iter().fold(
-                    [f32::INFINITY, f32::INFINITY, f32::NEG_INFINITY, f32::NEG_INFINITY],
-                    |b, q| [b[0].min(q[0]), b[1].min(q[1]), b[2].max(q[0]), b[3].max(q[1])],
+                    [
+                        f32::INFINITY,
+                        f32::INFINITY,
+                        f32::NEG_INFINITY,
+                        f32::NEG_INFINITY,
+                    ],
+                    |b, q| {
+                        [
+                            b[0].min(q[0]),
+                            b[1].min(q[1]),
+                            b[2].max(q[0]),
+                            b[3].max(q[1]),
+                        ]
+                    },
                 )
             })
             .collect();
@@ -1797,7 +1817,10 @@ impl<'a> BoxedPolys<'a> {
     /// Indices of the polylines within `tol` of `q`.
     fn near(&self, q: [f32; 2], tol: f32) -> impl Iterator<Item = usize> + '_ {
         self.boxes.iter().enumerate().filter_map(move |(k, b)| {
-            let inb = q[0] >= b[0] - tol && q[0] <= b[2] + tol && q[1] >= b[1] - tol && q[1] <= b[3] + tol;
+            let inb = q[0] >= b[0] - tol
+                && q[0] <= b[2] + tol
+                && q[1] >= b[1] - tol
+                && q[1] <= b[3] + tol;
             (inb && near_poly(q, self.polys[k], tol)).then_some(k)
         })
     }
@@ -1854,7 +1877,10 @@ fn vellus_stages(
             let n = d.ceil().max(1.0) as usize;
             for k in 1..=n {
                 let t = k as f32 / n as f32;
-                out.push([s[0][0] + t * (s[1][0] - s[0][0]), s[0][1] + t * (s[1][1] - s[0][1])]);
+                out.push([
+                    s[0][0] + t * (s[1][0] - s[0][0]),
+                    s[0][1] + t * (s[1][1] - s[0][1]),
+                ]);
             }
         }
         out
@@ -1877,7 +1903,11 @@ fn vellus_stages(
         }
         (2 * ok >= pts.len()).then(|| (0..cnt.len()).max_by_key(|&k| cnt[k]).unwrap())
     };
-    let rec_match: Vec<Option<usize>> = stage.shafts.iter().map(|s| match_of(&s.centreline_px)).collect();
+    let rec_match: Vec<Option<usize>> = stage
+        .shafts
+        .iter()
+        .map(|s| match_of(&s.centreline_px))
+        .collect();
     let near_hair = dilate(&det.mask, 2.0);
     let acc: Vec<&trace::Traced> = traced
         .iter()
@@ -1903,16 +1933,21 @@ fn vellus_stages(
         }
         let pts: Vec<[f32; 2]> = resample(&axes[k])
             .into_iter()
-            .filter(|p| p[0] >= 0.0 && p[1] >= 0.0 && p[0] <= (w - 1) as f32 && p[1] <= (h - 1) as f32)
+            .filter(|p| {
+                p[0] >= 0.0 && p[1] >= 0.0 && p[0] <= (w - 1) as f32 && p[1] <= (h - 1) as f32
+            })
             .collect();
         if pts.is_empty() {
             continue;
         }
-        let share = |g: &dyn Fn([f32; 2]) -> bool| pts.iter().filter(|&&q| g(q)).count() as f32 / pts.len() as f32;
+        let share = |g: &dyn Fn([f32; 2]) -> bool| {
+            pts.iter().filter(|&&q| g(q)).count() as f32 / pts.len() as f32
+        };
         // Own-visible share: axis points not inside another counted hair's
         // radius (truth).
         let free = share(&|q| {
-            !tb.near(q, rmax).any(|j| j != k && poly_dist(q, &axes[j]) <= rad[j] + rad[k] - 3.0)
+            !tb.near(q, rmax)
+                .any(|j| j != k && poly_dist(q, &axes[j]) <= rad[j] + rad[k] - 3.0)
         });
         let cov = [
             share(&|q| on(&md, q)),
@@ -1927,7 +1962,11 @@ fn vellus_stages(
         // Best single record / accepted traced / kept piece coverage.
         let best_of = |b: &BoxedPolys| -> f32 {
             (0..b.polys.len())
-                .map(|j| pts.iter().filter(|&&q| near_poly(q, b.polys[j], tol)).count())
+                .map(|j| {
+                    pts.iter()
+                        .filter(|&&q| near_poly(q, b.polys[j], tol))
+                        .count()
+                })
                 .max()
                 .unwrap_or(0) as f32
                 / pts.len() as f32
@@ -1936,7 +1975,10 @@ fn vellus_stages(
         // Records that cover it ≥ 30 %: where they are matched.
         let owners: Vec<String> = (0..stage.shafts.len())
             .filter(|&j| {
-                pts.iter().filter(|&&q| near_poly(q, &stage.shafts[j].centreline_px, tol)).count() * 10
+                pts.iter()
+                    .filter(|&&q| near_poly(q, &stage.shafts[j].centreline_px, tol))
+                    .count()
+                    * 10
                     >= 3 * pts.len()
             })
             .map(|j| match rec_match[j] {
@@ -1948,7 +1990,9 @@ fn vellus_stages(
         // The traced shafts covering ≥ 30 %: fate.
         let fates: Vec<String> = traced
             .iter()
-            .filter(|tt| pts.iter().filter(|&&q| near_poly(q, &tt.pts, tol)).count() * 10 >= 3 * pts.len())
+            .filter(|tt| {
+                pts.iter().filter(|&&q| near_poly(q, &tt.pts, tol)).count() * 10 >= 3 * pts.len()
+            })
             .map(|tt| {
                 let r = rejection(input, tt, &near_hair, f, upp, params);
                 let sk = skin_relative_absorbance(input, &near_hair, f, &tt.samples, upp);
@@ -1969,7 +2013,9 @@ fn vellus_stages(
             .collect();
         let bp = [best_of(&b_pk), best_of(&b_acc), best_of(&b_rec)];
         // First stage below half coverage.
-        let names = ["mask", "nms", "cut", "pieces", "kept", "traced", "accepted", "records"];
+        let names = [
+            "mask", "nms", "cut", "pieces", "kept", "traced", "accepted", "records",
+        ];
         let cause = if found {
             "found".to_string()
         } else if let Some(i) = cov.iter().position(|&c| c < 0.5) {
