@@ -13,7 +13,7 @@
 //! could replace `pieces` without changing the joining.)
 
 use super::detect::Detection;
-use super::profile::{self, Intensity, WidthSample};
+use super::profile::{self, WidthSample};
 use super::HairParams;
 use crate::image::Mask;
 use crate::kernels::{component_pixels, sample_bilinear, Connectivity};
@@ -100,45 +100,6 @@ pub(super) fn nms(det: &Detection) -> Mask {
     // Position tolerance of the quick test: its sine and cosine against
     // libm's, and the rounding of `x ± nx` to f32.
     let tol_pos = 2.0 * ulp_f32(w.max(h) as f32) + 1e-5;
-    // Is the maximum at (x, y) (σ `sp`) a hair of its own beside the wider
-    // ridge whose axis passes through pixel `j`, rather than its edge
-    // shoulder? The wider ridge's reach (1.1 σ) assumes σ = w/2, but its
-    // σ is one of a few scales a factor ~1.7 apart and may exceed the
-    // half-width by a third, so a thin hair lying just outside its edge is
-    // within reach. A shoulder lies inside the wide shaft: the image stays
-    // as dark from it to the axis. A hair beside it is parted from it by
-    // skin: a brighter gap, at least halfway back from the thin ridge's core
-    // to the skin on its far side (3 σ out), in the full-resolution
-    // luminance. (Session 20, 12 MP phantoms of the default scene: vellus
-    // shafts found 126 → 130 of 194; see `whole_field_count_and_vellus_
-    // fraction` in tests/hairs.rs.)
-    let lum = &det.lum;
-    let f = det.factor as f32;
-    let off = (f - 1.0) / 2.0;
-    let beside = |x: f32, y: f32, sp: f32, j: usize| -> bool {
-        let (jx, jy) = ((j % w) as f32, (j / w) as f32);
-        let (dx, dy) = (jx - x, jy - y);
-        let d = (dx * dx + dy * dy).sqrt();
-        if d < 1.0 {
-            return false;
-        }
-        let at = |px: f32, py: f32| lum.bilinear(px * f + off, py * f + off);
-        let core = at(x, y);
-        let far = 3.0 * sp.max(0.5) / d;
-        let skin = at(x - far * dx, y - far * dy);
-        if skin <= core {
-            return false;
-        }
-        // Brightest point between them, at full-resolution steps.
-        let n = (d * f).ceil() as usize;
-        let gap = (1..n)
-            .map(|t| {
-                let u = t as f32 / n as f32;
-                at(x + u * dx, y + u * dy)
-            })
-            .fold(core, f32::max);
-        gap - core >= 0.5 * (skin - core)
-    };
     // One pixel of the mask: is it a maximum across the ridge?
     // `quick`: the quick test's answer for the pixel ([`quick_across`]).
     let keep = |i: usize, quick: Option<bool>| -> bool {
@@ -205,7 +166,7 @@ pub(super) fn nms(det: &Detection) -> Mask {
                 let sign = if bit % 2 == 0 { -1.0 } else { 1.0 };
                 if let Some(j) = probe(k0 + bit / 2, sign) {
                     let (u, ua, ub) = across(j);
-                    if u >= 0.9 * ua.max(ub) && !beside(x, y, sp, j) {
+                    if u >= 0.9 * ua.max(ub) {
                         return false;
                     }
                 }
