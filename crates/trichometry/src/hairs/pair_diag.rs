@@ -793,7 +793,62 @@ fn diag_scene() -> DiagScene {
         }
         Err(_) => ((2400.0 / upp) as usize, (1800.0 / upp) as usize),
     };
-    let (rgb, truth) = trace::diag::render(w, h, upp, seed, &hs);
+    // `SCENE_FILE=IMAGE,TRUTH.json`: a rendered phantom (`trichometry
+    // synth`) instead (upp from its spec; every pixel valid).
+    let (rgb, truth, upp) = match std::env::var("SCENE_FILE") {
+        Ok(v) => {
+            let f: Vec<&str> = v.split(',').collect();
+            let img = crate::image_io::load(f[0]).unwrap();
+            let rgb = crate::color::to_linear(&img.view()).unwrap();
+            let j: serde_json::Value =
+                serde_json::from_str(&std::fs::read_to_string(f[1]).unwrap()).unwrap();
+            let truth: crate::synth::hairs::HairTruth =
+                serde_json::from_value(j["truth"]["hairs"].clone()).unwrap();
+            let upp = j["spec"]["um_per_px"].as_f64().unwrap();
+            // `SCENE_CROP=X0,Y0,W,H`: that part of it only.
+            match std::env::var("SCENE_CROP") {
+                Ok(c) => {
+                    let c: Vec<usize> = c.split(',').map(|x| x.parse().unwrap()).collect();
+                    let (x0, y0, cw, ch) = (c[0], c[1], c[2], c[3]);
+                    let cut = |p: &[f32]| -> Vec<f32> {
+                        (y0..y0 + ch)
+                            .flat_map(|y| {
+                                p[y * rgb.width + x0..y * rgb.width + x0 + cw]
+                                    .iter()
+                                    .copied()
+                            })
+                            .collect()
+                    };
+                    let rgb2 = crate::color::LinearRgb {
+                        width: cw,
+                        height: ch,
+                        r: cut(&rgb.r),
+                        g: cut(&rgb.g),
+                        b: cut(&rgb.b),
+                        ..rgb.clone()
+                    };
+                    let mut truth = truth;
+                    for t in &mut truth.shafts {
+                        for q in t
+                            .centreline_px
+                            .iter_mut()
+                            .chain(std::iter::once(&mut t.exit_px))
+                        {
+                            q[0] -= x0 as f64;
+                            q[1] -= y0 as f64;
+                        }
+                    }
+                    (rgb2, truth, upp)
+                }
+                Err(_) => (rgb, truth, upp),
+            }
+        }
+        Err(_) => {
+            let (rgb, truth) = trace::diag::render(w, h, upp, seed, &hs);
+            (rgb, truth, upp)
+        }
+    };
+    let (w, h) = (rgb.width, rgb.height);
     let valid = Mask::filled(w, h, true);
     DiagScene {
         args,
@@ -863,6 +918,27 @@ fn scene_diag() {
         stage.shafts.len(),
         truth.hair_count
     );
+    // `SCENE_PROBE=X,Y,DX,DY,N` (detection px): strength, scale, direction
+    // and mask at X + k·DX, Y + k·DY for k in 0..N.
+    if let Ok(a) = std::env::var("SCENE_PROBE") {
+        let a: Vec<f32> = a.split(',').map(|s| s.parse().unwrap()).collect();
+        let dw = det.mask.width;
+        for k in 0..a[4] as usize {
+            let (x, y) = (
+                (a[0] + k as f32 * a[2]).round() as usize,
+                (a[1] + k as f32 * a[3]).round() as usize,
+            );
+            let i = y * dw + x;
+            println!(
+                "PROBE {x:4} {y:4} strength {:.4} scale {:.2} dir {:5.1} mask {} nms {}",
+                det.strength.data[i],
+                det.scale.data[i],
+                det.direction.data[i].to_degrees(),
+                det.mask.data[i] as u8,
+                thin.data[i] as u8
+            );
+        }
+    }
     if let Ok(a) = std::env::var("SCENE_ASCII") {
         // Detection pixels: '.' off the mask, ':' mask, 'x' NMS maximum cut
         // at a junction, '#' kept maximum; scale digit when SCENE_SCALE.
@@ -892,6 +968,10 @@ fn scene_diag() {
         }
     }
     let tol = 4.0f32.max(20.0 / upp as f32);
+    if std::env::var("SCENE_VELLUS").is_ok() {
+        vellus_stages(&input, &det, &params, &truth, &stage, (&pall, &pk, &traced));
+        return;
+    }
     // Share of in-frame truth points near a detection-resolution mask.
     let near_det = |m: &Mask, pts: &[[f32; 2]]| -> f32 {
         let md = dilate(m, (tol / f as f32).max(1.5));
@@ -1708,4 +1788,262 @@ fn band_diag() {
         "seed {seed} upp {upp}: {n_multi} pieces listed, {} parts",
         pk.len() - first_part
     );
+}
+
+/// Polylines with their bounding boxes (to test many points against many
+/// polylines).
+struct BoxedPolys<'a> {
+    polys: Vec<&'a [[f32; 2]]>,
+    boxes: Vec<[f32; 4]>,
+}
+
+impl<'a> BoxedPolys<'a> {
+    fn new(polys: Vec<&'a [[f32; 2]]>) -> Self {
+        let boxes = polys
+            .iter()
+            .map(|p| {
+                p.iter().fold(
+                    [
+                        f32::INFINITY,
+                        f32::INFINITY,
+                        f32::NEG_INFINITY,
+                        f32::NEG_INFINITY,
+                    ],
+                    |b, q| {
+                        [
+                            b[0].min(q[0]),
+                            b[1].min(q[1]),
+                            b[2].max(q[0]),
+                            b[3].max(q[1]),
+                        ]
+                    },
+                )
+            })
+            .collect();
+        BoxedPolys { polys, boxes }
+    }
+    /// Indices of the polylines within `tol` of `q`.
+    fn near(&self, q: [f32; 2], tol: f32) -> impl Iterator<Item = usize> + '_ {
+        self.boxes.iter().enumerate().filter_map(move |(k, b)| {
+            let inb = q[0] >= b[0] - tol
+                && q[0] <= b[2] + tol
+                && q[1] >= b[1] - tol
+                && q[1] <= b[3] + tol;
+            (inb && near_poly(q, self.polys[k], tol)).then_some(k)
+        })
+    }
+    fn any(&self, q: [f32; 2], tol: f32) -> bool {
+        self.near(q, tol).next().is_some()
+    }
+}
+
+/// Distance from `q` to a polyline.
+fn poly_dist(q: [f32; 2], poly: &[[f32; 2]]) -> f32 {
+    let f = |q: [f32; 2]| [q[0] as f64, q[1] as f64];
+    if poly.len() == 1 {
+        return (q[0] - poly[0][0]).hypot(q[1] - poly[0][1]);
+    }
+    poly.windows(2)
+        .map(|s| seg_dist2(f(q), f(s[0]), f(s[1])).0)
+        .fold(f64::INFINITY, f64::min)
+        .sqrt() as f32
+}
+
+/// Per vellus truth shaft (`SCENE_VELLUS=1` in [`scene_diag`]): whether a
+/// record is matched to it as `/work/lead20/match.py` matches (a record
+/// belongs to the truth shaft nearest to most of its points, when at least
+/// half its points lie within that shaft's radius + 1.5 px), and the share
+/// of its axis covered at each stage (within `tol`): mask, NMS maxima, cut
+/// set, all pieces, kept pieces, traced, accepted traced, records.
+fn vellus_stages(
+    input: &StageInput,
+    det: &detect::Detection,
+    params: &HairParams,
+    truth: &crate::synth::hairs::HairTruth,
+    stage: &HairStage,
+    (pall, pk, traced): (&[trace::Piece], &[trace::Piece], &[trace::Traced]),
+) {
+    use crate::synth::hairs::TruthClass;
+    let upp = input.um_per_px;
+    let (w, h) = (input.rgb.width, input.rgb.height);
+    let f = det.factor;
+    let tol = 4.0f32.max(20.0 / upp as f32);
+    let counted: Vec<&crate::synth::hairs::HairTruthShaft> =
+        truth.shafts.iter().filter(|t| t.counted).collect();
+    let axes: Vec<Vec<[f32; 2]>> = counted.iter().map(|t| truth_axis(t)).collect();
+    let tb = BoxedPolys::new(axes.iter().map(|a| &a[..]).collect());
+    let rad: Vec<f32> = counted
+        .iter()
+        .map(|t| 2.0f32.max((t.diameter_um / upp / 2.0 + 1.5) as f32))
+        .collect();
+    let rmax = rad.iter().fold(0.0f32, |a, &b| a.max(b));
+    // Record → matched truth index (match.py), by points every ~1 px.
+    let resample = |p: &[[f32; 2]]| -> Vec<[f32; 2]> {
+        let mut out = vec![p[0]];
+        for s in p.windows(2) {
+            let d = (s[1][0] - s[0][0]).hypot(s[1][1] - s[0][1]);
+            let n = d.ceil().max(1.0) as usize;
+            for k in 1..=n {
+                let t = k as f32 / n as f32;
+                out.push([
+                    s[0][0] + t * (s[1][0] - s[0][0]),
+                    s[0][1] + t * (s[1][1] - s[0][1]),
+                ]);
+            }
+        }
+        out
+    };
+    let match_of = |poly: &[[f32; 2]]| -> Option<usize> {
+        let pts = resample(poly);
+        let mut cnt = vec![0usize; counted.len()];
+        let mut ok = 0;
+        for &q in &pts {
+            let best = tb
+                .near(q, rmax)
+                .map(|k| (poly_dist(q, &axes[k]), k))
+                .min_by(|a, b| a.0.total_cmp(&b.0));
+            if let Some((d, k)) = best {
+                if d <= rad[k] {
+                    ok += 1;
+                    cnt[k] += 1;
+                }
+            }
+        }
+        (2 * ok >= pts.len()).then(|| (0..cnt.len()).max_by_key(|&k| cnt[k]).unwrap())
+    };
+    let rec_match: Vec<Option<usize>> = stage
+        .shafts
+        .iter()
+        .map(|s| match_of(&s.centreline_px))
+        .collect();
+    let near_hair = dilate(&det.mask, 2.0);
+    let acc: Vec<&trace::Traced> = traced
+        .iter()
+        .filter(|tt| rejection(input, tt, &near_hair, f, upp, params).is_ok())
+        .collect();
+    let thin = trace::nms(det);
+    let (cut, _) = trace::cut_junctions(&thin, det);
+    let dil = |m: &Mask| dilate(m, (tol / f as f32).max(1.5));
+    let (md, nd, cd) = (dil(&det.mask), dil(&thin), dil(&cut));
+    let on = |m: &Mask, q: [f32; 2]| {
+        let (x, y) = ((q[0] / f as f32) as usize, (q[1] / f as f32) as usize);
+        x < m.width && y < m.height && m.data[y * m.width + x]
+    };
+    let b_pall = BoxedPolys::new(pall.iter().map(|p| &p.pts[..]).collect());
+    let b_pk = BoxedPolys::new(pk.iter().map(|p| &p.pts[..]).collect());
+    let b_tr = BoxedPolys::new(traced.iter().map(|p| &p.pts[..]).collect());
+    let b_acc = BoxedPolys::new(acc.iter().map(|p| &p.pts[..]).collect());
+    let b_rec = BoxedPolys::new(stage.shafts.iter().map(|p| &p.centreline_px[..]).collect());
+    let mut tally = std::collections::BTreeMap::<String, usize>::new();
+    for (k, t) in counted.iter().enumerate() {
+        if t.class != TruthClass::Vellus {
+            continue;
+        }
+        let pts: Vec<[f32; 2]> = resample(&axes[k])
+            .into_iter()
+            .filter(|p| {
+                p[0] >= 0.0 && p[1] >= 0.0 && p[0] <= (w - 1) as f32 && p[1] <= (h - 1) as f32
+            })
+            .collect();
+        if pts.is_empty() {
+            continue;
+        }
+        let share = |g: &dyn Fn([f32; 2]) -> bool| {
+            pts.iter().filter(|&&q| g(q)).count() as f32 / pts.len() as f32
+        };
+        // Own-visible share: axis points not inside another counted hair's
+        // radius (truth).
+        let free = share(&|q| {
+            !tb.near(q, rmax)
+                .any(|j| j != k && poly_dist(q, &axes[j]) <= rad[j] + rad[k] - 3.0)
+        });
+        let cov = [
+            share(&|q| on(&md, q)),
+            share(&|q| on(&nd, q)),
+            share(&|q| on(&cd, q)),
+            share(&|q| b_pall.any(q, tol)),
+            share(&|q| b_pk.any(q, tol)),
+            share(&|q| b_tr.any(q, tol)),
+            share(&|q| b_acc.any(q, tol)),
+            share(&|q| b_rec.any(q, tol)),
+        ];
+        // Best single record / accepted traced / kept piece coverage.
+        let best_of = |b: &BoxedPolys| -> f32 {
+            (0..b.polys.len())
+                .map(|j| {
+                    pts.iter()
+                        .filter(|&&q| near_poly(q, b.polys[j], tol))
+                        .count()
+                })
+                .max()
+                .unwrap_or(0) as f32
+                / pts.len() as f32
+        };
+        let found = rec_match.contains(&Some(k));
+        // Records that cover it ≥ 30 %: where they are matched.
+        let owners: Vec<String> = (0..stage.shafts.len())
+            .filter(|&j| {
+                pts.iter()
+                    .filter(|&&q| near_poly(q, &stage.shafts[j].centreline_px, tol))
+                    .count()
+                    * 10
+                    >= 3 * pts.len()
+            })
+            .map(|j| match rec_match[j] {
+                Some(m) if m == k => "self".to_string(),
+                Some(m) => format!("{}(d{:.0})", counted[m].id, counted[m].diameter_um),
+                None => "none".to_string(),
+            })
+            .collect();
+        // The traced shafts covering ≥ 30 %: fate.
+        let fates: Vec<String> = traced
+            .iter()
+            .filter(|tt| {
+                pts.iter().filter(|&&q| near_poly(q, &tt.pts, tol)).count() * 10 >= 3 * pts.len()
+            })
+            .map(|tt| {
+                let r = rejection(input, tt, &near_hair, f, upp, params);
+                let sk = skin_relative_absorbance(input, &near_hair, f, &tt.samples, upp);
+                let rg = red_green_absorbance(input, &tt.samples, tt.width);
+                format!(
+                    "{}:w{:.0}um/n{}/depth{:.3}/sk{:.3?}/rg{:.2?}",
+                    match r {
+                        Ok(_) => "ok",
+                        Err(e) => e,
+                    },
+                    tt.width as f64 * upp,
+                    tt.n_pieces,
+                    tt.depth,
+                    sk,
+                    rg
+                )
+            })
+            .collect();
+        let bp = [best_of(&b_pk), best_of(&b_acc), best_of(&b_rec)];
+        // First stage below half coverage.
+        let names = [
+            "mask", "nms", "cut", "pieces", "kept", "traced", "accepted", "records",
+        ];
+        let cause = if found {
+            "found".to_string()
+        } else if let Some(i) = cov.iter().position(|&c| c < 0.5) {
+            format!("lost@{}", names[i])
+        } else if bp[2] >= 0.5 {
+            format!("record elsewhere {owners:?}")
+        } else {
+            "fragmented".to_string()
+        };
+        *tally
+            .entry(cause.split(' ').next().unwrap().to_string())
+            .or_default() += 1;
+        println!(
+            "VEL {:3} d {:4.1} light {} vis {:4.0}µm free {:.2} | mask {:.2} nms {:.2} cut {:.2} pall {:.2} pk {:.2} tr {:.2} acc {:.2} rec {:.2} | best pk {:.2} acc {:.2} rec {:.2} | {cause} | owners {owners:?} fates {fates:?} at ({:.0},{:.0})",
+            t.id, t.diameter_um, t.light as u8, t.visible_length_um, free,
+            cov[0], cov[1], cov[2], cov[3], cov[4], cov[5], cov[6], cov[7], bp[0], bp[1], bp[2],
+            pts[pts.len() / 2][0], pts[pts.len() / 2][1]
+        );
+    }
+    for (k, n) in &tally {
+        println!("VELTALLY {n:4} {k}");
+    }
 }
