@@ -168,6 +168,41 @@ fn best_per_truth(st: &HairStage, m: &Matched) -> std::collections::BTreeMap<u32
     best
 }
 
+/// Records beyond one per truth shaft: second records on a matched shaft
+/// (`dup`) and records on no shaft (`off`), with their median length; and
+/// the truth shafts with a record (`matched`).
+struct Extra {
+    matched: usize,
+    dup: usize,
+    off: usize,
+    median_len_um: f64,
+}
+
+fn extra_records(c: &Case, st: &HairStage) -> Extra {
+    let tol = 4.0f64.max(20.0 / c.upp);
+    let m = match_shafts(st, &tubes(&c.truth, c.rgb.width, c.rgb.height, tol));
+    let best = best_per_truth(st, &m);
+    let kept: std::collections::BTreeSet<usize> = best.values().map(|v| v.0).collect();
+    let (mut dup, mut off, mut lens) = (0, 0, Vec::new());
+    for (i, sh) in st.shafts.iter().enumerate() {
+        if kept.contains(&i) {
+            continue;
+        }
+        match m.pairs.iter().find(|p| p.0 == i) {
+            Some(p) if p.2 >= 0.6 => dup += 1,
+            _ => off += 1,
+        }
+        lens.push(sh.length_um);
+    }
+    lens.sort_by(f64::total_cmp);
+    Extra {
+        matched: best.len(),
+        dup,
+        off,
+        median_len_um: lens.get(lens.len() / 2).copied().unwrap_or(f64::NAN),
+    }
+}
+
 fn match_shafts(st: &HairStage, tb: &Tubes) -> Matched {
     let mut pairs = Vec::new();
     for (k, s) in st.shafts.iter().enumerate() {
@@ -1205,6 +1240,11 @@ fn survey() {
                         ex.median_um, ex.within_100um, ex.with_exit, ex.n, ex.false_exits, ex.n_out
                     ),
                 );
+                let x = extra_records(&c, &st);
+                println!(
+                    "extra {kind} upp {upp} seed {seed}: truth with a record {} / {}, second records on a shaft {}, records on none {}",
+                    x.matched, r.count_truth, x.dup, x.off
+                );
                 if std::env::var("HAIRS_DUMP").is_ok() {
                     dump(&c, &st, &format!("/tmp/hairs_{kind}_{upp}_{seed}.png"));
                 }
@@ -2079,29 +2119,12 @@ fn ood_sweep() {
             // Records beyond one per truth shaft: second records on a matched
             // shaft (`dup`) and records on no shaft (`off`), with their
             // median length.
-            let (dup, off, extra_len_um) = {
-                let tol = 4.0f64.max(20.0 / c.upp);
-                let m = match_shafts(&st, &tubes(&c.truth, k.w, k.h, tol));
-                let best = best_per_truth(&st, &m);
-                let kept: std::collections::BTreeSet<usize> = best.values().map(|v| v.0).collect();
-                let (mut dup, mut off, mut lens) = (0, 0, Vec::new());
-                for (i, sh) in st.shafts.iter().enumerate() {
-                    if kept.contains(&i) {
-                        continue;
-                    }
-                    match m.pairs.iter().find(|p| p.0 == i) {
-                        Some(p) if p.2 >= 0.6 => dup += 1,
-                        _ => off += 1,
-                    }
-                    lens.push(sh.length_um);
-                }
-                lens.sort_by(f64::total_cmp);
-                (
-                    dup,
-                    off,
-                    lens.get(lens.len() / 2).copied().unwrap_or(f64::NAN),
-                )
-            };
+            let Extra {
+                dup,
+                off,
+                median_len_um: extra_len_um,
+                ..
+            } = extra_records(&c, &st);
             let truth_mean = c.truth.diameter_mean_um;
             let det_mean = st.summary.shaft_diameter_mean_um.unwrap_or(f64::NAN);
             let bad = st.shafts.iter().any(|s| {
