@@ -977,6 +977,12 @@ fn angle(a: [f32; 2], b: [f32; 2]) -> f32 {
     (a[0] * b[0] + a[1] * b[1]).clamp(-1.0, 1.0).acos()
 }
 
+/// How much farther than the gap limit a collinear pair of ends of
+/// measured pieces of like widths may link: up to this factor times the
+/// limit, when the end directions and the line between the ends all agree
+/// within the angle limit divided by the factor squared (`link_score`).
+const COLLINEAR_GAP_FACTOR: f32 = 2.0;
+
 /// Score of linking end `ea` (of piece `pa`) to end `eb` (of `pb`): lower
 /// is better; `Err` names the test that failed.
 pub(super) fn link_score(
@@ -993,7 +999,7 @@ pub(super) fn link_score(
     let gap_lim = max_gap.max(2.0 * wmax + 6.0);
     let v = [eb.p[0] - ea.p[0], eb.p[1] - ea.p[1]];
     let g = (v[0] * v[0] + v[1] * v[1]).sqrt();
-    if g > gap_lim {
+    if g > COLLINEAR_GAP_FACTOR * gap_lim {
         return Err("gap");
     }
     let anti = angle(ea.d, [-eb.d[0], -eb.d[1]]);
@@ -1024,6 +1030,17 @@ pub(super) fn link_score(
     if (ta > max_ang || tb > max_ang) && !side_by_side {
         return Err("towards");
     }
+    // Beyond the gap limit only a collinear pair of measured pieces of like
+    // widths (within 1.2) links: a chance alignment of unrelated ends grows
+    // with the gap and with the angles allowed.
+    if g > gap_lim
+        && (anti.max(ta).max(tb) > max_ang / COLLINEAR_GAP_FACTOR.powi(2)
+            || pa.samples.len() < 3
+            || pb.samples.len() < 3
+            || wmax > 1.2 * wmin)
+    {
+        return Err("gap");
+    }
     if lat_a.max(lat_b) > (0.6 * wmax).max(3.0) + 0.15 * g {
         return Err("lateral");
     }
@@ -1046,7 +1063,7 @@ pub(crate) fn join(pieces: &[Piece], params: &HairParams, upp: f64) -> Vec<Trace
     // limit can link: a sweep over the ends sorted by x gives those pairs
     // (ends off the finite plane pair with all, as before).
     let g_all = max_gap.max(2.0 * pieces.iter().map(|p| p.width).fold(0.0f32, f32::max) + 6.0);
-    let reach = g_all * 1.001 + 1.0;
+    let reach = COLLINEAR_GAP_FACTOR * g_all * 1.001 + 1.0;
     let finite = |k: usize| ends[k].p[0].is_finite() && ends[k].p[1].is_finite();
     let mut by_x: Vec<usize> = (0..ends.len()).filter(|&k| finite(k)).collect();
     by_x.sort_by(|&i, &j| ends[i].p[0].total_cmp(&ends[j].p[0]).then(i.cmp(&j)));
