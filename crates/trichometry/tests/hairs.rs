@@ -168,6 +168,41 @@ fn best_per_truth(st: &HairStage, m: &Matched) -> std::collections::BTreeMap<u32
     best
 }
 
+/// Records beyond one per truth shaft: second records on a matched shaft
+/// (`dup`) and records on no shaft (`off`), with their median length; and
+/// the truth shafts with a record (`matched`).
+struct Extra {
+    matched: usize,
+    dup: usize,
+    off: usize,
+    median_len_um: f64,
+}
+
+fn extra_records(c: &Case, st: &HairStage) -> Extra {
+    let tol = 4.0f64.max(20.0 / c.upp);
+    let m = match_shafts(st, &tubes(&c.truth, c.rgb.width, c.rgb.height, tol));
+    let best = best_per_truth(st, &m);
+    let kept: std::collections::BTreeSet<usize> = best.values().map(|v| v.0).collect();
+    let (mut dup, mut off, mut lens) = (0, 0, Vec::new());
+    for (i, sh) in st.shafts.iter().enumerate() {
+        if kept.contains(&i) {
+            continue;
+        }
+        match m.pairs.iter().find(|p| p.0 == i) {
+            Some(p) if p.2 >= 0.6 => dup += 1,
+            _ => off += 1,
+        }
+        lens.push(sh.length_um);
+    }
+    lens.sort_by(f64::total_cmp);
+    Extra {
+        matched: best.len(),
+        dup,
+        off,
+        median_len_um: lens.get(lens.len() / 2).copied().unwrap_or(f64::NAN),
+    }
+}
+
 fn match_shafts(st: &HairStage, tb: &Tubes) -> Matched {
     let mut pairs = Vec::new();
     for (k, s) in st.shafts.iter().enumerate() {
@@ -646,7 +681,10 @@ fn diameters_on_a_sparse_scene_at_three_scales() {
 /// 3.19), 17 / 14, 16 / 17; unseen sparse 81–88 sum |count error| 46 → 48,
 /// MAE 1.001 → 0.973, all bounds 8 → 10 of 24. Branch `hjoin2` (joins
 /// across short side-by-side gaps and long covered gaps, not merged)
-/// reached 10 / 9, 18 / 14, 16 / 17 and unseen sparse 35.
+/// reached 10 / 9, 18 / 14, 16 / 17 and unseen sparse 35. Session 20
+/// (side-by-side and collinear joins of measured pieces of like widths,
+/// see `whole_field_count_and_vellus_fraction`): unchanged, 10 / 9,
+/// 17 / 14, 16 / 17; unseen sparse all bounds 10 → 10 of 24.
 #[test]
 #[ignore]
 fn sparse_scene_count_and_vellus_fraction() {
@@ -838,7 +876,11 @@ fn bad_scale_is_an_error() {
 /// (2026-11-27, decimated widest ridge scales, `without_unseen_ends`):
 /// 14 / 13, 19 / 21, 18 / 19, one-record 0.57 / 0.29 / 0.42; unseen
 /// crowded sum 54 → 54, MAE 3.20 → 3.22, one-record 0.181 → 0.179, all
-/// bounds 3 → 4 of 21.
+/// bounds 3 → 4 of 21. Session 20 (side-by-side and collinear joins of
+/// measured pieces of like widths, the overlap trimmed; see
+/// `whole_field_count_and_vellus_fraction`): unchanged, 14 / 13, 19 / 21,
+/// 18 / 19, one-record 0.57 / 0.29 / 0.42; unseen crowded all bounds
+/// 4 → 3 of 21 (count bound 12 → 7 cases, MAE bound 8 → 12).
 #[test]
 #[ignore]
 fn crowded_scene_counts_and_crossings() {
@@ -1204,6 +1246,11 @@ fn survey() {
                         st.summary.hair_psf_sigma_um.unwrap_or(f64::NAN) / upp,
                         ex.median_um, ex.within_100um, ex.with_exit, ex.n, ex.false_exits, ex.n_out
                     ),
+                );
+                let x = extra_records(&c, &st);
+                println!(
+                    "extra {kind} upp {upp} seed {seed}: truth with a record {} / {}, second records on a shaft {}, records on none {}",
+                    x.matched, r.count_truth, x.dup, x.off
                 );
                 if std::env::var("HAIRS_DUMP").is_ok() {
                     dump(&c, &st, &format!("/tmp/hairs_{kind}_{upp}_{seed}.png"));
@@ -2079,29 +2126,12 @@ fn ood_sweep() {
             // Records beyond one per truth shaft: second records on a matched
             // shaft (`dup`) and records on no shaft (`off`), with their
             // median length.
-            let (dup, off, extra_len_um) = {
-                let tol = 4.0f64.max(20.0 / c.upp);
-                let m = match_shafts(&st, &tubes(&c.truth, k.w, k.h, tol));
-                let best = best_per_truth(&st, &m);
-                let kept: std::collections::BTreeSet<usize> = best.values().map(|v| v.0).collect();
-                let (mut dup, mut off, mut lens) = (0, 0, Vec::new());
-                for (i, sh) in st.shafts.iter().enumerate() {
-                    if kept.contains(&i) {
-                        continue;
-                    }
-                    match m.pairs.iter().find(|p| p.0 == i) {
-                        Some(p) if p.2 >= 0.6 => dup += 1,
-                        _ => off += 1,
-                    }
-                    lens.push(sh.length_um);
-                }
-                lens.sort_by(f64::total_cmp);
-                (
-                    dup,
-                    off,
-                    lens.get(lens.len() / 2).copied().unwrap_or(f64::NAN),
-                )
-            };
+            let Extra {
+                dup,
+                off,
+                median_len_um: extra_len_um,
+                ..
+            } = extra_records(&c, &st);
             let truth_mean = c.truth.diameter_mean_um;
             let det_mean = st.summary.shaft_diameter_mean_um.unwrap_or(f64::NAN);
             let bad = st.shafts.iter().any(|s| {
@@ -2315,8 +2345,31 @@ fn ood_sizes() {
 /// against 24 rotated by 30° and 23 rescaled by 0.8): the gap is read along
 /// pixel-grid probes and its 3 σ reference point, which move with the
 /// grid.
+///
+/// Joins at crossings (session 20, branches `hjoin20`, `hjoin20b`; on
+/// main since then): ends side by side within 3/8 of the narrower width,
+/// parallel within 20°, link after every link along the ends, and
+/// `trace::assemble` trims the overlap; collinear ends link across up to
+/// twice the gap limit; both only between measured pieces (≥ 3 width
+/// samples each) of like widths (within 1.2). This test's seeds 237 / 290
+/// / 238 → 218 / 269 / 225 of 178 / 185 / 168 (+22 %, +45 %, +34 %),
+/// vellus 0.160 / 0.114 / 0.193 → 0.174 / 0.123 / 0.196 (truth 0.219 /
+/// 0.195 / 0.274). Unseen crowded 44–50 sum |count error| 54 → 67 (second
+/// records 89 → 72, truth shafts with a record ~329 → 324 of 525), mean
+/// MAE 3.22 → 2.89, one-record 0.179 → 0.195, cases within the count
+/// bound 12 → 7 and the MAE bound 8 → 12 of 21, all bounds 4 → 3; unseen
+/// sparse 81–88 48 → 48, MAE 0.973 → 0.959, one-record 0.517 → 0.550.
+/// The side-by-side rule alone on all pieces (commit 7b15f53): 224 / 274 /
+/// 222 but it failed the invariance tests (mean diameter 60.8 → 57.5 µm
+/// upright against 62.2 rotated) and joined two skin pieces into a false
+/// hair at 2 µm/px; the links it took (`pair_diag::join_diag`, these
+/// seeds and crowded 44–50): both pieces on one truth shaft 111, on two
+/// 21. At half the width and 30°: 218 / 263 / 218, but crowded 44–50 83
+/// (10 fewer truth shafts with a record); at 3/8 and 10°: 227 / 281 /
+/// 227, crowded 57 but MAE 3.22 → 3.38. Collinear rule alone (commit
+/// e4aa35e): 227 / 276 / 232, crowded 58 (MAE 3.24), sparse 46.
 #[test]
-#[ignore = "not reached: whole-field counts +33 to +57 % (see doc comment)"]
+#[ignore = "not reached: whole-field counts +22 to +45 % (see doc comment)"]
 fn whole_field_count_and_vellus_fraction() {
     let mut fails = Vec::new();
     for seed in [201, 202, 203] {

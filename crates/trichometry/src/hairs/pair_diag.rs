@@ -2047,3 +2047,93 @@ fn vellus_stages(
         println!("VELTALLY {n:4} {k}");
     }
 }
+
+/// The links `trace::join` takes between ends side by side (failing the
+/// `towards` test's angles): whether both pieces lie on one truth shaft
+/// (`same`), on two (`diff`) or on none known (`none`), with the link's
+/// figures. `SCENE_DIAG=crowded,2,46 cargo test -p trichometry --lib
+/// join_diag -- --ignored --nocapture` (`SCENE_SIZE` as `scene_diag`).
+#[test]
+#[ignore]
+fn join_diag() {
+    let DiagScene {
+        upp,
+        seed,
+        rgb,
+        truth,
+        valid,
+        ..
+    } = diag_scene();
+    let input = StageInput {
+        rgb: &rgb,
+        um_per_px: upp,
+        valid: &valid,
+    };
+    let params = HairParams::default();
+    let det = detect::detect(&input, &params, &mut Default::default());
+    let (pk, _) = band::split_bands(
+        trace::pieces(&det, &params, upp).0,
+        (params.max_width_um / upp) as f32,
+    );
+    let traced = trace::join(&pk, &params, upp);
+    let tol = 4.0f32.max(20.0 / upp as f32);
+    let polys: Vec<Vec<[f32; 2]>> = truth.shafts.iter().map(truth_axis).collect();
+    // The truth shaft most of a piece's points lie on, and that share.
+    let owner = |p: &trace::Piece| -> (Option<u32>, f32) {
+        let mut best = (None, 0.0f32);
+        for (t, poly) in truth.shafts.iter().zip(&polys) {
+            let n = p.pts.iter().filter(|&&q| near_poly(q, poly, tol)).count();
+            let fr = n as f32 / p.pts.len().max(1) as f32;
+            if fr > best.1 {
+                best = (Some(t.id), fr);
+            }
+        }
+        best
+    };
+    let max_ang = (params.max_join_angle_deg as f32).to_radians();
+    let ang = |a: [f32; 2], b: [f32; 2]| (a[0] * b[0] + a[1] * b[1]).clamp(-1.0, 1.0).acos();
+    for t in &traced {
+        for wdw in t.chain.windows(2) {
+            let ((a, ra), (b, rb)) = (wdw[0], wdw[1]);
+            let ea = trace::end_of(&pk[a], a, if ra { 0 } else { 1 });
+            let eb = trace::end_of(&pk[b], b, if rb { 1 } else { 0 });
+            let v = [eb.p[0] - ea.p[0], eb.p[1] - ea.p[1]];
+            let g = v[0].hypot(v[1]);
+            if g <= 2.0 {
+                continue;
+            }
+            let u = [v[0] / g, v[1] / g];
+            let (ta, tb) = (ang(ea.d, u), ang(eb.d, [-u[0], -u[1]]));
+            if ta <= max_ang && tb <= max_ang {
+                continue;
+            }
+            let anti = ang(ea.d, [-eb.d[0], -eb.d[1]]);
+            let along = v[0] * ea.d[0] + v[1] * ea.d[1];
+            let lat = (v[0] * ea.d[1] - v[1] * ea.d[0]).abs();
+            let (oa, ob) = (owner(&pk[a]), owner(&pk[b]));
+            let same = match (oa.0, ob.0) {
+                (Some(x), Some(y)) if x == y => "same",
+                (Some(_), Some(_)) => "diff",
+                _ => "none",
+            };
+            let len = |p: &trace::Piece| *profile::arc_lengths(&p.pts).last().unwrap_or(&0.0);
+            println!(
+                "SIDE {upp} {seed} {same} g {g:.1} along {along:.1} lat {lat:.1} anti {:.0} ta {:.0} tb {:.0} w {:.1}/{:.1} g/wmin {:.2} len {:.0}/{:.0} n {}/{} owner {:?} {:.2} / {:?} {:.2}",
+                anti.to_degrees(),
+                ta.to_degrees(),
+                tb.to_degrees(),
+                pk[a].width,
+                pk[b].width,
+                g / pk[a].width.min(pk[b].width),
+                len(&pk[a]),
+                len(&pk[b]),
+                pk[a].samples.len(),
+                pk[b].samples.len(),
+                oa.0,
+                oa.1,
+                ob.0,
+                ob.1
+            );
+        }
+    }
+}
