@@ -6,8 +6,6 @@
 
 use std::time::Instant;
 use trichometry::compare::{compare, CompareParams, Visit};
-use trichometry::synth::pair::{render_pair, PairSpec, VisitSpec};
-use trichometry::{analyze, Calibration, Params};
 
 /// User + system CPU seconds of this process so far.
 fn cpu_s() -> f64 {
@@ -28,30 +26,11 @@ fn main() {
         .nth(1)
         .and_then(|a| a.parse().ok())
         .unwrap_or(5);
-    let (w, h) = trichometry_benches::BENCH_SIZE;
-    let mut spec = PairSpec {
-        followup: VisitSpec {
-            rotation_deg: 6.0,
-            scale: 1.03,
-            shift_frac: [0.08, -0.05],
-            white_balance: [1.05, 1.0, 0.93],
-            exposure: 0.9,
-            jpeg_quality: Some(85),
-            ..VisitSpec::default()
-        },
-        ..PairSpec::default()
-    };
-    spec.scene.width = w;
-    spec.scene.height = h;
-    spec.scene.um_per_px = 3.5;
-    spec.scene.seed = 17;
-    let pair = render_pair(&spec).expect("pair renders");
-    let params = Params::default();
-    let run = |v: &trichometry::synth::pair::PairVisit| {
-        let cal = Calibration::with_um_per_px(v.um_per_px_nominal).unwrap();
-        analyze(&v.image, &cal, &params).expect("visit analyses")
-    };
-    let (ab, af) = (run(&pair.baseline), run(&pair.followup));
+    let trichometry_benches::AnalysedPair {
+        pair,
+        baseline: ab,
+        followup: af,
+    } = trichometry_benches::analysed_pair_12mp();
     let (vb, vf) = (
         Visit::new(&pair.baseline.image, &ab),
         Visit::new(&pair.followup.image, &af),

@@ -103,3 +103,50 @@ pub fn process_cpu_ns() -> u64 {
         .filter_map(|s| s.split_whitespace().next()?.parse::<u64>().ok())
         .sum()
 }
+
+/// The bench's baseline / follow-up pair of one 12 MP site (3.5 µm/px,
+/// seed 17; the follow-up rotated 6°, scaled 1.03, shifted, with a white
+/// balance and exposure drift and JPEG 85), both visits analysed with the
+/// default parameters: what `compare` takes.
+pub struct AnalysedPair {
+    /// The rendered pair (images and truth).
+    pub pair: trichometry::synth::pair::Pair,
+    /// `analyze` of the baseline image.
+    pub baseline: trichometry::Analysis,
+    /// `analyze` of the follow-up image.
+    pub followup: trichometry::Analysis,
+}
+
+/// Render and analyse the bench's 12 MP pair ([`AnalysedPair`]).
+pub fn analysed_pair_12mp() -> AnalysedPair {
+    use trichometry::synth::pair::{render_pair, PairSpec, PairVisit, VisitSpec};
+    let (w, h) = BENCH_SIZE;
+    let mut spec = PairSpec {
+        followup: VisitSpec {
+            rotation_deg: 6.0,
+            scale: 1.03,
+            shift_frac: [0.08, -0.05],
+            white_balance: [1.05, 1.0, 0.93],
+            exposure: 0.9,
+            jpeg_quality: Some(85),
+            ..VisitSpec::default()
+        },
+        ..PairSpec::default()
+    };
+    spec.scene.width = w;
+    spec.scene.height = h;
+    spec.scene.um_per_px = 3.5;
+    spec.scene.seed = 17;
+    let pair = render_pair(&spec).expect("pair renders");
+    let params = trichometry::Params::default();
+    let run = |v: &PairVisit| {
+        let cal = trichometry::Calibration::with_um_per_px(v.um_per_px_nominal).unwrap();
+        trichometry::analyze(&v.image, &cal, &params).expect("visit analyses")
+    };
+    let (baseline, followup) = (run(&pair.baseline), run(&pair.followup));
+    AnalysedPair {
+        pair,
+        baseline,
+        followup,
+    }
+}
