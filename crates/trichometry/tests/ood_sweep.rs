@@ -411,15 +411,9 @@ fn run_vessel_case(c: &VCase, seed: u64) {
     let secs = t0.elapsed().as_secs_f64();
     let t = &p.truth;
     // Hidden: true hair and glare (plus the grey card).
-    // (Empty masks when the scene has no hair or the optics no glare.)
+    let mut hidden = t.hidden_mask(w, h);
+    // (Empty masks when the scene has no hair.)
     let on = |m: &Mask, i: usize| m.data.get(i).copied().unwrap_or(false);
-    let mut hidden = Mask {
-        width: w,
-        height: h,
-        data: (0..w * h)
-            .map(|i| on(&t.glare_mask, i) || on(&t.hairs.hair_mask, i))
-            .collect(),
-    };
     if c.grey_card {
         for y in card.y..card.y + card.h {
             for x in card.x..card.x + card.w {
@@ -829,19 +823,9 @@ fn count_vs_truth(spec: &SceneSpec) -> (usize, usize) {
     let p = render(spec).unwrap();
     let cal = Calibration::with_um_per_px(spec.um_per_px).unwrap();
     let a = analyze(&p.image, &cal, &Params::default()).unwrap();
-    let n = spec.width * spec.height;
-    let on = |m: &Mask, i: usize| m.data.get(i).copied().unwrap_or(false);
-    let t = &p.truth;
-    let hidden = Mask {
-        width: spec.width,
-        height: spec.height,
-        data: (0..n)
-            .map(|i| on(&t.glare_mask, i) || on(&t.hairs.hair_mask, i))
-            .collect(),
-    };
     (
         a.summary.vessels.capillary_count.unwrap(),
-        t.vessels.countable_capillary_count(Some(&hidden)).unwrap(),
+        p.truth.countable_capillary_count,
     )
 }
 
