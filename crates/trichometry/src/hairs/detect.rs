@@ -225,51 +225,12 @@ fn bil_i32(p: *const f32, w: usize, h: usize, x: f32, y: f32) -> f32 {
 /// pixels.
 /// All three are written in full, into the allocations of `scratch`.
 fn planes(input: &StageInput<'_>, f: usize, scratch: &mut HairScratch) -> (Plane, Mask, Vec<f32>) {
-    let rgb = input.rgb;
-    let (w, h) = (rgb.width, rgb.height);
+    let (w, h) = (input.rgb.width, input.rgb.height);
     let (dw, dh) = (w.div_ceil(f), h.div_ceil(f));
     let mut od = reuse_len(std::mem::take(&mut scratch.od), dw * dh);
     let mut valid = reuse_len(std::mem::take(&mut scratch.valid), dw * dh);
     let mut lum = reuse_len(std::mem::take(&mut scratch.lum), w * h);
-    let full = w / f;
-    od.par_chunks_mut(dw)
-        .zip(valid.par_chunks_mut(dw))
-        .zip(lum.par_chunks_mut((f * w).max(1)))
-        .enumerate()
-        .for_each_init(
-            || vec![0.0f32; dw],
-            |acc, (j, ((orow, vrow), lrows))| {
-                let y0 = j * f;
-                let y1 = (y0 + f).min(h);
-                vrow.fill(true);
-                for y in y0..y1 {
-                    let row = &rgb.r[y * w..(y + 1) * w];
-                    let (g, b) = (&rgb.g[y * w..(y + 1) * w], &rgb.b[y * w..(y + 1) * w]);
-                    lum_rows([row, g, b], &mut lrows[(y - y0) * w..(y - y0 + 1) * w]);
-                    let first = y == y0;
-                    // Sum of each block's part of this row, left to right,
-                    // added to the block's running sum.
-                    box_row(row, f, full, first, &mut acc[..full]);
-                    if full < dw {
-                        let s: f32 = row[full * f..].iter().sum();
-                        acc[full] = if first { s } else { acc[full] + s };
-                    }
-                    let vr = &input.valid.data[y * w..(y + 1) * w];
-                    // Usually the whole row is valid: one quick test.
-                    if !vr.iter().fold(true, |a, &b| a & b) {
-                        for (v, c) in vrow.iter_mut().zip(vr.chunks(f)) {
-                            *v &= c.iter().all(|&b| b);
-                        }
-                    }
-                }
-                for (i, (o, &s)) in orow.iter_mut().zip(acc.iter()).enumerate() {
-                    let x1 = ((i + 1) * f).min(w);
-                    let n = ((y1 - y0) * (x1 - i * f)) as f32;
-                    *o = (s / n).max(1e-4);
-                }
-                neg_ln_row(orow);
-            },
-        );
+    planes_into(input, f, &mut od, &mut valid, Some(&mut lum));
     (
         Plane::from_vec(dw, dh, od),
         Mask {
@@ -279,6 +240,89 @@ fn planes(input: &StageInput<'_>, f: usize, scratch: &mut HairScratch) -> (Plane
         },
         lum,
     )
+}
+
+/// The detection OD plane of [`planes`] alone (its analysable pixels
+/// computed on the way, then dropped): the same bits, again, for the rare
+/// hair-mat path instead of a copy kept on every call.
+fn od_plane(input: &StageInput<'_>, f: usize) -> Vec<f32> {
+    let (w, h) = (input.rgb.width, input.rgb.height);
+    let n = w.div_ceil(f) * h.div_ceil(f);
+    let mut od = crate::kernels::zeroed_vec::<f32>(n);
+    planes_into(input, f, &mut od, &mut vec![false; n], None);
+    od
+}
+
+/// [`planes`] into `od` and `valid` (`⌈w/f⌉ × ⌈h/f⌉`) and, if given, `lum`
+/// (`w × h`); any previous contents.
+fn planes_into(
+    input: &StageInput<'_>,
+    f: usize,
+    od: &mut [f32],
+    valid: &mut [bool],
+    lum: Option<&mut [f32]>,
+) {
+    let rgb = input.rgb;
+    let (w, h) = (rgb.width, rgb.height);
+    let dw = w.div_ceil(f);
+    let full = w / f;
+    let row = |acc: &mut Vec<f32>,
+               j: usize,
+               orow: &mut [f32],
+               vrow: &mut [bool],
+               mut lrows: Option<&mut [f32]>| {
+        let y0 = j * f;
+        let y1 = (y0 + f).min(h);
+        vrow.fill(true);
+        for y in y0..y1 {
+            let row = &rgb.r[y * w..(y + 1) * w];
+            if let Some(lrows) = lrows.as_deref_mut() {
+                let (g, b) = (&rgb.g[y * w..(y + 1) * w], &rgb.b[y * w..(y + 1) * w]);
+                lum_rows([row, g, b], &mut lrows[(y - y0) * w..(y - y0 + 1) * w]);
+            }
+            let first = y == y0;
+            // Sum of each block's part of this row, left to right,
+            // added to the block's running sum.
+            box_row(row, f, full, first, &mut acc[..full]);
+            if full < dw {
+                let s: f32 = row[full * f..].iter().sum();
+                acc[full] = if first { s } else { acc[full] + s };
+            }
+            let vr = &input.valid.data[y * w..(y + 1) * w];
+            // Usually the whole row is valid: one quick test.
+            if !vr.iter().fold(true, |a, &b| a & b) {
+                for (v, c) in vrow.iter_mut().zip(vr.chunks(f)) {
+                    *v &= c.iter().all(|&b| b);
+                }
+            }
+        }
+        // The mean of each block: its pixel count is the same for all
+        // complete blocks (one loop that vectorises), the last may be
+        // narrower.
+        let n_full = ((y1 - y0) * f) as f32;
+        for (o, &s) in orow[..full].iter_mut().zip(&acc[..full]) {
+            *o = (s / n_full).max(1e-4);
+        }
+        if full < dw {
+            let n = ((y1 - y0) * (w - full * f)) as f32;
+            orow[full] = (acc[full] / n).max(1e-4);
+        }
+        neg_ln_row(orow);
+    };
+    let rows = od.par_chunks_mut(dw).zip(valid.par_chunks_mut(dw));
+    match lum {
+        Some(lum) => rows
+            .zip(lum.par_chunks_mut((f * w).max(1)))
+            .enumerate()
+            .for_each_init(
+                || vec![0.0f32; dw],
+                |acc, (j, ((orow, vrow), lrows))| row(acc, j, orow, vrow, Some(lrows)),
+            ),
+        None => rows.enumerate().for_each_init(
+            || vec![0.0f32; dw],
+            |acc, (j, (orow, vrow))| row(acc, j, orow, vrow, None),
+        ),
+    }
 }
 
 crate::kernels::simd::dispatch! {
@@ -481,7 +525,6 @@ pub(crate) fn detect<'a>(
     let candidates: Vec<usize> = (0..levels.median.data.len())
         .filter(|&i| levels.lowest.data[i] != levels.median.data[i])
         .collect();
-    let raw = (!candidates.is_empty()).then(|| od.data.clone());
     let mut skin = levels.median.clone();
     relative_to_skin(&mut od, &skin, &valid, block);
     let sig = sigmas(params, det_um);
@@ -500,7 +543,11 @@ pub(crate) fn detect<'a>(
         params.noise_k_high * noise <= params.min_strength_high
             && params.noise_k_low * noise <= params.min_strength_low
     };
-    if let (false, Some(raw)) = (at_floors(noise), raw) {
+    if !at_floors(noise) && !candidates.is_empty() {
+        // The OD before it was made relative to the skin (computed again:
+        // this path is rare, and a copy kept for it cost every call a
+        // full plane).
+        let raw = od_plane(input, f);
         // More than half of the image is ridge-like: strongly textured skin
         // or hair. A candidate block is a hair mat when most of its pixels
         // above the lowest population's reach lie on ridges at the absolute
@@ -581,17 +628,16 @@ pub(crate) fn detect<'a>(
 
 /// Median strength over every fifth valid pixel with `keep(index)` (0 when
 /// there is none). (One thread: a parallel filtered collect costs more than
-/// the pass.)
+/// the pass; an index loop, as a stepped zip of iterators costs several
+/// times more per sample.)
 fn noise_level(strength: &Plane, valid: &Mask, keep: impl Fn(usize) -> bool) -> f32 {
-    let mut sample: Vec<f32> = strength
-        .data
-        .iter()
-        .zip(&valid.data)
-        .enumerate()
-        .step_by(5)
-        .filter(|&(i, (_, &v))| v && keep(i))
-        .map(|(_, (&s, _))| s)
-        .collect();
+    let (s, v) = (&strength.data, &valid.data[..strength.data.len()]);
+    let mut sample: Vec<f32> = Vec::with_capacity(s.len().div_ceil(5));
+    for i in (0..s.len()).step_by(5) {
+        if v[i] && keep(i) {
+            sample.push(s[i]);
+        }
+    }
     if sample.is_empty() {
         0.0
     } else {

@@ -130,14 +130,21 @@ pub fn upsample_from_blocks_apply<T: Send>(
     let (bw, bh, b) = (coarse.width, coarse.height, block.max(1) as f32);
     let med = &coarse.data;
     // Block coordinate of every column (the same for all rows); clamped to
-    // ≥ 0, so truncation is the floor.
-    let cols: Vec<(usize, usize, f32)> = (0..width)
-        .map(|x| {
-            let fx = ((x as f32 + 0.5) / b - 0.5).clamp(0.0, (bw - 1) as f32);
-            let x0 = fx as usize;
-            (x0, (x0 + 1).min(bw - 1), fx - x0 as f32)
-        })
-        .collect();
+    // ≥ 0, so truncation is the floor. Its weight `tx` per column, and the
+    // runs of columns between the same two block centres
+    // `(first, end, x0, x1)` (increasing, so a run per block: the corner
+    // values are read once per run, not gathered per pixel).
+    let mut tx = Vec::with_capacity(width);
+    let mut runs: Vec<(usize, usize, usize, usize)> = Vec::new();
+    for x in 0..width {
+        let fx = ((x as f32 + 0.5) / b - 0.5).clamp(0.0, (bw - 1) as f32);
+        let x0 = fx as usize;
+        tx.push(fx - x0 as f32);
+        match runs.last_mut() {
+            Some(r) if r.2 == x0 => r.1 = x + 1,
+            _ => runs.push((x, x + 1, x0, (x0 + 1).min(bw - 1))),
+        }
+    }
     target.par_chunks_mut(width).enumerate().for_each_init(
         || vec![0.0f32; width],
         |up, (y, trow)| {
@@ -146,10 +153,14 @@ pub fn upsample_from_blocks_apply<T: Send>(
             let y1 = (y0 + 1).min(bh - 1);
             let ty = fy - y0 as f32;
             let (m0, m1) = (&med[y0 * bw..(y0 + 1) * bw], &med[y1 * bw..(y1 + 1) * bw]);
-            for (o, &(x0, x1, tx)) in up.iter_mut().zip(&cols) {
-                let top = m0[x0] + tx * (m0[x1] - m0[x0]);
-                let bot = m1[x0] + tx * (m1[x1] - m1[x0]);
-                *o = top + ty * (bot - top);
+            for &(xa, xb, x0, x1) in &runs {
+                let (a0, d0) = (m0[x0], m0[x1] - m0[x0]);
+                let (a1, d1) = (m1[x0], m1[x1] - m1[x0]);
+                for (o, &tx) in up[xa..xb].iter_mut().zip(&tx[xa..xb]) {
+                    let top = a0 + tx * d0;
+                    let bot = a1 + tx * d1;
+                    *o = top + ty * (bot - top);
+                }
             }
             f(y, up, trow);
         },

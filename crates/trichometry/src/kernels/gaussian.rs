@@ -95,6 +95,9 @@ const FIR_BAND: usize = 32;
 const FIR_STRIP: usize = 512;
 /// Values per register-blocked chunk of the inner loops.
 const CH: usize = 64;
+/// Values per chunk of the rest of a row after the `CH` chunks (one AVX2
+/// vector), before the last few values one at a time.
+const CH_TAIL: usize = 8;
 
 /// A separable sampled-Gaussian FIR filter (see [`fir_half_kernel`]).
 #[derive(Debug, Clone)]
@@ -145,7 +148,10 @@ super::simd::dispatch! {
 
 /// Register-blocked FIR: `dst[j] = k0·c[j] + Σ_i k_i·(a_i[j] + b_i[j])` where
 /// `(a_i, b_i)` are the inputs at −i and +i; the same operation order in the
-/// vector chunks and the scalar tail, so every path gives the same bits.
+/// vector chunks (of `CH`, then `CH_TAIL` values: on the hair stage's
+/// 2000-px-wide detection plane the scalar tail of up to 63 values per row
+/// and strip took 43 M instructions beside the chunks' 168 M) and the
+/// scalar tail, so every path gives the same bits.
 #[inline(always)]
 #[allow(clippy::too_many_arguments)]
 fn fir_band_body(
@@ -195,20 +201,12 @@ fn fir_band_body(
             let dst = &mut trow[r + xs..r + xe];
             let mut x = 0;
             while x + CH <= n {
-                let cc: &[f32; CH] = c[x..x + CH].try_into().expect("chunk");
-                let mut acc = [0.0f32; CH];
-                for l in 0..CH {
-                    acc[l] = k0 * cc[l];
-                }
-                for (&ki, &(oa, ob)) in k[1..].iter().zip(&offs[1..]) {
-                    let a: &[f32; CH] = src[oa + x..oa + x + CH].try_into().expect("chunk");
-                    let b: &[f32; CH] = src[ob + x..ob + x + CH].try_into().expect("chunk");
-                    for l in 0..CH {
-                        acc[l] += ki * (a[l] + b[l]);
-                    }
-                }
-                dst[x..x + CH].copy_from_slice(&acc);
+                fir_vertical_chunk::<CH>(k, src, offs, c, x, dst);
                 x += CH;
+            }
+            while x + CH_TAIL <= n {
+                fir_vertical_chunk::<CH_TAIL>(k, src, offs, c, x, dst);
+                x += CH_TAIL;
             }
             for x in x..n {
                 let mut acc = k0 * c[x];
@@ -228,20 +226,12 @@ fn fir_band_body(
         let t: &[f32] = trow;
         let mut x = 0;
         while x + CH <= w {
-            let mut acc = [0.0f32; CH];
-            let cc: &[f32; CH] = t[r + x..r + x + CH].try_into().expect("chunk");
-            for l in 0..CH {
-                acc[l] = k0 * cc[l];
-            }
-            for (i, &ki) in k.iter().enumerate().skip(1) {
-                let a: &[f32; CH] = t[r + x - i..r + x - i + CH].try_into().expect("chunk");
-                let b: &[f32; CH] = t[r + x + i..r + x + i + CH].try_into().expect("chunk");
-                for l in 0..CH {
-                    acc[l] += ki * (a[l] + b[l]);
-                }
-            }
-            orow[x..x + CH].copy_from_slice(&acc);
+            fir_horizontal_chunk::<CH>(k, t, r, x, orow);
             x += CH;
+        }
+        while x + CH_TAIL <= w {
+            fir_horizontal_chunk::<CH_TAIL>(k, t, r, x, orow);
+            x += CH_TAIL;
         }
         for x in x..w {
             let mut acc = k0 * t[r + x];
@@ -251,6 +241,57 @@ fn fir_band_body(
             orow[x] = acc;
         }
     }
+}
+
+/// `C` values from `x` of [`fir_band_body`]'s vertical pass: `dst[x + l] =
+/// k0·c[x + l] + Σ_i k_i·(a_i + b_i)` with the rows at `offs[i]`.
+#[inline(always)]
+fn fir_vertical_chunk<const C: usize>(
+    k: &[f32],
+    src: &[f32],
+    offs: &[(usize, usize)],
+    c: &[f32],
+    x: usize,
+    dst: &mut [f32],
+) {
+    let cc: &[f32; C] = c[x..x + C].try_into().expect("chunk");
+    let mut acc = [0.0f32; C];
+    for l in 0..C {
+        acc[l] = k[0] * cc[l];
+    }
+    for (&ki, &(oa, ob)) in k[1..].iter().zip(&offs[1..]) {
+        let a: &[f32; C] = src[oa + x..oa + x + C].try_into().expect("chunk");
+        let b: &[f32; C] = src[ob + x..ob + x + C].try_into().expect("chunk");
+        for l in 0..C {
+            acc[l] += ki * (a[l] + b[l]);
+        }
+    }
+    dst[x..x + C].copy_from_slice(&acc);
+}
+
+/// `C` values from `x` of [`fir_band_body`]'s horizontal pass over the
+/// padded row `t` (`r` values of border on each side) into `orow`.
+#[inline(always)]
+fn fir_horizontal_chunk<const C: usize>(
+    k: &[f32],
+    t: &[f32],
+    r: usize,
+    x: usize,
+    orow: &mut [f32],
+) {
+    let mut acc = [0.0f32; C];
+    let cc: &[f32; C] = t[r + x..r + x + C].try_into().expect("chunk");
+    for l in 0..C {
+        acc[l] = k[0] * cc[l];
+    }
+    for (i, &ki) in k.iter().enumerate().skip(1) {
+        let a: &[f32; C] = t[r + x - i..r + x - i + C].try_into().expect("chunk");
+        let b: &[f32; C] = t[r + x + i..r + x + i + C].try_into().expect("chunk");
+        for l in 0..C {
+            acc[l] += ki * (a[l] + b[l]);
+        }
+    }
+    orow[x..x + C].copy_from_slice(&acc);
 }
 
 fn fir_blur(image: &Plane, sigma: f32) -> Plane {
