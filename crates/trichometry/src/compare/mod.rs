@@ -939,17 +939,21 @@ pub fn compare(
                 Partners {
                     own: &sb,
                     own_width_px: &wb,
+                    other_used: &used_f,
+                    other_ids: &jf,
                     of_other: &partner_f,
                 },
                 Partners {
                     own: &sf,
                     own_width_px: &wf,
+                    other_used: &used_b,
+                    other_ids: &ib,
                     of_other: &partner_b,
                 },
             );
             let (fb, ff) = rayon::join(
-                || rc.run(0, &ob, &ib, baseline, (&used_f, &jf), &cb, followup),
-                || rc.run(1, &of, &jf, followup, (&used_b, &ib), &cf, baseline),
+                || rc.run(0, &ob, &ib, baseline, &cb, followup),
+                || rc.run(1, &of, &jf, followup, &cf, baseline),
             );
             // A shaft found on an unmatched record of the other visit is
             // that record's hair only when that record's own re-check
@@ -1633,6 +1637,9 @@ struct Partners<'a> {
     own: &'a [Shaft],
     /// Their diameters (baseline pixels; NaN when unknown).
     own_width_px: &'a [f64],
+    /// Whether each shaft of the other visit is matched, and its record id.
+    other_used: &'a [bool],
+    other_ids: &'a [u32],
     /// For each shaft of the other visit, its partner among `own`.
     of_other: &'a [Option<usize>],
 }
@@ -1649,15 +1656,14 @@ struct RecheckCtx<'a> {
 
 impl RecheckCtx<'_> {
     /// Re-check the shafts `open` of visit `v` (records `ids`, analysis
-    /// `own`) in the image of the other visit, whose shafts' use and ids
-    /// are `other_shafts`. Returns the shafts found there.
+    /// `own`) in the image of the other visit, whose shafts' use, ids and
+    /// partners are in `partners`. Returns the shafts found there.
     fn run(
         &self,
         v: usize,
         open: &[usize],
         ids: &[u32],
         own_visit: &Visit<'_>,
-        other_shafts: (&[bool], &[u32]),
         partners: &Partners<'_>,
         other: &Visit<'_>,
     ) -> Vec<(usize, recheck::Found)> {
@@ -1705,7 +1711,7 @@ impl RecheckCtx<'_> {
         let in_shared = self.in_shared;
         let usable = |x: f32, y: f32| in_shared(other_to_base.apply(x as f64, y as f64));
         // Who holds a pixel of the other visit: its label is its record id.
-        let (other_used, other_ids) = other_shafts;
+        let (other_used, other_ids) = (partners.other_used, partners.other_ids);
         let index: std::collections::HashMap<u32, usize> = other_ids
             .iter()
             .enumerate()
