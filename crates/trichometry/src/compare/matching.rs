@@ -310,6 +310,26 @@ impl Shaft {
     pub fn ends(&self) -> [(f64, f64); 2] {
         [self.line[0], *self.line.last().expect("non-empty")]
     }
+
+    /// Whether the point `p` (baseline pixels) lies within `lateral_px` of
+    /// the shaft: of its centreline extended along its end segments, or of
+    /// the gap from its follicle exit to the nearer end of the centreline
+    /// (the hair stage may start a centreline past the exit, under
+    /// unit-mates; the hair lies there all the same).
+    pub fn covers(&self, p: (f64, f64), lateral_px: f64) -> bool {
+        if let Some(e) = self.exit {
+            let [a, b] = self.ends();
+            let d = |q: (f64, f64)| (q.0 - e.0).hypot(q.1 - e.1);
+            let near = if d(a) <= d(b) { a } else { b };
+            if d(near) > lateral_px {
+                let (dl, over) = to_polyline(p, &[e, near]);
+                if dl <= lateral_px && over <= lateral_px {
+                    return true;
+                }
+            }
+        }
+        self.reach.lower_bound(p) <= lateral_px && to_polyline(p, &self.line).0 <= lateral_px
+    }
 }
 
 /// Distance from `p` to a polyline extended beyond both ends along its end

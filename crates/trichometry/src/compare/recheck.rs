@@ -11,8 +11,9 @@
 //! present at both visits when a dark two-edge profile of compatible
 //! contrast and width, centred within a small residual offset of the mapped
 //! line, is found along most of the mapped length that the other visit
-//! shows (positions on a shaft of the other visit that is already matched
-//! do not count either way: a crossing or a unit-mate is not evidence).
+//! shows (positions on a shaft of the other visit that is already matched,
+//! where its partner lies too, do not count either way: a crossing or a
+//! unit-mate is not evidence).
 
 use crate::color::srgb_to_linear;
 use crate::hairs::profile::{self, Intensity, WidthSample};
@@ -335,8 +336,9 @@ pub(crate) fn recheck(
 /// median of the background windows that lie inside the frame (the
 /// brighter side when the two differ, as in the profiles). Present (a
 /// [`Found`] without profiles, `probed` > 0, `coverage` the share of dark
-/// positions) when at least half of the positions are as dark as a
-/// compatible profile must be, absent (`None`) otherwise, and
+/// positions) when at least a third of the positions are as dark as a
+/// compatible profile must be (half missed six of the null pairs' stubs,
+/// present at 0.35–0.46), absent (`None`) otherwise, and
 /// [`Found::UNSEEN`] under two positions.
 fn probe_stub(
     lum: &impl Intensity,
@@ -446,7 +448,7 @@ fn probe_stub(
         return (n_taken <= n_pos).then_some(Found::UNSEEN);
     }
     let coverage = n_dark as f64 / n_pos as f64;
-    (coverage >= 0.5).then(|| Found {
+    (coverage >= 1.0 / 3.0).then(|| Found {
         coverage,
         contrast: profile::median(&mut depths) as f64,
         probed: n_pos,
