@@ -15,6 +15,17 @@ fn oracle_analysis(v: &PairVisit) -> Analysis {
     oracle_analysis_with(v, Calibration::with_um_per_px(v.um_per_px_nominal).unwrap())
 }
 
+/// The analysis of a visit by the real stages (no oracle), at its nominal
+/// scale.
+fn real_analysis(v: &PairVisit) -> Analysis {
+    analyze(
+        &v.image,
+        &Calibration::with_um_per_px(v.um_per_px_nominal).unwrap(),
+        &Params::default(),
+    )
+    .unwrap()
+}
+
 fn oracle_analysis_with(v: &PairVisit, cal: Calibration) -> Analysis {
     // Without a scale `analyze` skips the hair and vessel stages (fast, and
     // their output would be replaced anyway); the scale is set afterwards.
@@ -811,15 +822,7 @@ fn end_to_end() -> (Pair, Comparison, trichometry::synth::pair::ExpectedChanges)
     let spec = PairSpec::crowded_followup_example(61);
     let p = render_pair(&spec).unwrap();
     let t0 = std::time::Instant::now();
-    let an = |v: &PairVisit| {
-        analyze(
-            &v.image,
-            &Calibration::with_um_per_px(v.um_per_px_nominal).unwrap(),
-            &Params::default(),
-        )
-        .unwrap()
-    };
-    let (ab, af) = (an(&p.baseline), an(&p.followup));
+    let (ab, af) = (real_analysis(&p.baseline), real_analysis(&p.followup));
     eprintln!(
         "analysed both visits in {:?}: {} / {} shafts, {} / {} capillaries",
         t0.elapsed(),
@@ -1462,15 +1465,7 @@ fn null_pairs_through_the_real_stages() {
             };
             spec.scene.seed = seed;
             let p = render_pair(&spec).unwrap();
-            let an = |v: &PairVisit| {
-                analyze(
-                    &v.image,
-                    &Calibration::with_um_per_px(v.um_per_px_nominal).unwrap(),
-                    &Params::default(),
-                )
-                .unwrap()
-            };
-            let (ab, af) = (an(&p.baseline), an(&p.followup));
+            let (ab, af) = (real_analysis(&p.baseline), real_analysis(&p.followup));
             let t0 = std::time::Instant::now();
             let params = CompareParams {
                 recheck_unmatched_capillaries: std::env::var_os("NULL_RECHECK_CAPILLARIES")
