@@ -574,12 +574,19 @@ pub(super) fn cut_junctions(thin: &Mask, det: &Detection) -> (Mask, Mask) {
     let mut cut = thin.clone();
     // The junction pixels, found in parallel rows (raster order); their
     // discs are then painted (the same in any order: flags only set).
+    // Each row in a plain loop: through a filtered iterator the closure
+    // was called per pixel, not inlined (the hair stage at 3.5 µm/px ran
+    // 94 M more instructions, AVX2 copy).
     let junctions: Vec<(usize, usize)> = (0..h)
         .into_par_iter()
         .flat_map_iter(|y| {
-            (0..w)
-                .filter(move |&x| thin.data[y * w + x] && branches(thin, x, y) >= 3)
-                .map(move |x| (x, y))
+            let mut row_junctions = Vec::new();
+            for (x, &on) in thin.data[y * w..(y + 1) * w].iter().enumerate() {
+                if on && branches(thin, x, y) >= 3 {
+                    row_junctions.push((x, y));
+                }
+            }
+            row_junctions
         })
         .collect();
     for (x, y) in junctions {
