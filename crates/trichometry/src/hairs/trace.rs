@@ -102,8 +102,9 @@ pub(super) fn nms(det: &Detection) -> Mask {
     let tol_pos = 2.0 * ulp_f32(w.max(h) as f32) + 1e-5;
     // One pixel of the mask: is it a maximum across the ridge?
     // `quick`: the quick test's answer for the pixel ([`quick_across`]).
-    let keep = |i: usize, quick: Option<bool>| -> bool {
-        let (xi, yi) = (i % w, i / w);
+    // (The caller's column and row: not divided out of the index again.)
+    let keep = |xi: usize, yi: usize, quick: Option<bool>| -> bool {
+        let i = yi * w + xi;
         let (x, y) = (xi as f32, yi as f32);
         let th = det.direction.data[i];
         let sp = det.scale.data[i];
@@ -180,7 +181,7 @@ pub(super) fn nms(det: &Detection) -> Mask {
                 quick_across_codes(s, &det.direction, y, tol_pos, codes);
                 for (x, ((o, &m), &c)) in row.iter_mut().zip(mrow).zip(codes.iter()).enumerate() {
                     if m {
-                        *o = keep(y * w + x, decode_quick(c));
+                        *o = keep(x, y, decode_quick(c));
                     }
                 }
             });
