@@ -189,10 +189,11 @@ pub(crate) fn median_short(v: &[f32]) -> f32 {
         keys[j] = k;
     }
     let value = |r: usize| f32::from_bits(flip(keys[r]) as u32);
+    let (lo, hi) = (value((n - 1) / 2), value(n / 2));
     if n % 2 == 1 {
-        value(n / 2)
+        hi
     } else {
-        0.5 * (value(n / 2 - 1) + value(n / 2))
+        0.5 * (lo + hi)
     }
 }
 

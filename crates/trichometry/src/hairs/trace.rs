@@ -1350,6 +1350,61 @@ mod tests {
 
     /// Uniform numbers in [0, 1) from a 64-bit linear congruential
     /// generator (test data).
+    /// [`shoulder_hits`] against the probes one by one (as `nms` read
+    /// them before): random pixels, normals (NaN and huge among them),
+    /// blocks and reaches far past the plane.
+    #[test]
+    fn shoulder_hits_equal_the_probes_one_by_one() {
+        let (w, h) = (37usize, 23usize);
+        let mut rnd = lcg(4242);
+        let s: Vec<f32> = (0..w * h).map(|_| rnd()).collect();
+        let scale: Vec<f32> = (0..w * h).map(|_| 1.0 + 9.0 * rnd()).collect();
+        let mut set = 0;
+        for case in 0..20_000 {
+            let (x, y) = ((rnd() * w as f32).floor(), (rnd() * h as f32).floor());
+            let th = rnd() * 7.0 - 3.5;
+            let (nx, ny) = match case % 50 {
+                0 => (f32::NAN, 0.5),
+                1 => (3e9, -2e9),
+                _ => (-th.sin(), th.cos()),
+            };
+            let k0 = 1 + 16 * (case % 3) as i32;
+            let reach = (rnd() * 60.0) as i32;
+            let smax = 1.0 + 40.0 * rnd();
+            let (v, sp) = (rnd(), 0.5 + 3.0 * rnd());
+            let mut want = 0u32;
+            for d in 0..SHOULDER_K {
+                let k = k0 + d as i32;
+                if k > reach || k as f32 >= 1.1 * smax {
+                    break;
+                }
+                for (e, sign) in [-1.0f32, 1.0].into_iter().enumerate() {
+                    let (qx, qy) = (x + sign * k as f32 * nx, y + sign * k as f32 * ny);
+                    let (xi, yi) = (round_i64(qx), round_i64(qy));
+                    let inside = (xi >= 0) & (yi >= 0) & (xi < w as i64) & (yi < h as i64);
+                    let j = if inside {
+                        yi as usize * w + xi as usize
+                    } else {
+                        0
+                    };
+                    let (sj, sq) = (s[j], scale[j]);
+                    let hit = inside & (sj > v) & (sq > 1.4 * sp) & ((k as f32) < 1.1 * sq);
+                    want |= (hit as u32) << (2 * d + e);
+                }
+            }
+            let got = shoulder_hits(
+                [&s, &scale],
+                [w, h],
+                [[x, y], [nx, ny]],
+                [k0, reach],
+                [smax, v, sp],
+            );
+            assert_eq!(got, want, "case {case}");
+            set += want.count_ones();
+        }
+        assert!(set > 1000, "{set}");
+    }
+
     fn lcg(mut seed: u64) -> impl FnMut() -> f32 {
         move || {
             seed = seed
