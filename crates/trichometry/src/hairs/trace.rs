@@ -1368,7 +1368,7 @@ mod tests {
                 1 => (3e9, -2e9),
                 _ => (-th.sin(), th.cos()),
             };
-            let k0 = 1 + 16 * (case % 3) as i32;
+            let k0 = 1 + 16 * (case % 3);
             let reach = (rnd() * 60.0) as i32;
             let smax = 1.0 + 40.0 * rnd();
             let (v, sp) = (rnd(), 0.5 + 3.0 * rnd());
