@@ -601,6 +601,11 @@ pub(crate) struct CapAsk {
     pub centre: [f32; 2],
     /// Its equivalent radius there (px).
     pub radius_px: f32,
+    /// Leave that visit's vessel pixels out of the core too: the question
+    /// is whether redness there is more than what its records carry (a
+    /// part of a record of the asking visit, beside a capillary the other
+    /// visit recorded).
+    pub beside_records: bool,
 }
 
 /// Thresholds of a capillary re-check (the re-checked visit's vessel stage).
@@ -644,14 +649,20 @@ pub(crate) enum CapFound {
 /// radius plus the residual of its centroid; present when the peak reaches
 /// the vessel stage's seed threshold raised to its noise floor
 /// ([`crate::vessels::noise_floored`]: 4 σ of the core mean's noise, σ the
-/// ring's robust spread). `usable(x, y)`: analysable skin of the shared
-/// field (not glare, not hair) at that visit; `holder(x, y)`: whose vessel
-/// pixel it is (Nobody outside vessels); ring pixels on any vessel are
-/// left out.
+/// ring's robust spread). `seen(x, y)`: the pixel shows the scene of the
+/// shared field (not glare); `usable(x, y)`: it is analysable skin there
+/// (seen, and not hair) at that visit. The ring reads skin only; the core
+/// reads every seen pixel, those under the hair stage's mask too: a hair
+/// darkens red nearly as much as green, so it lowers `ln R/G` and cannot
+/// fake a capillary, while a red dot the hair stage took for (part of) a
+/// shaft at that visit stays red and is found. `holder(x, y)`: whose
+/// vessel pixel it is (Nobody outside vessels); ring pixels on any vessel
+/// are left out.
 pub(crate) fn recheck_capillary(
     red: &ImageRedness<'_>,
     ask: &CapAsk,
     rules: &CapRules,
+    seen: &dyn Fn(usize, usize) -> bool,
     usable: &dyn Fn(usize, usize) -> bool,
     holder: &dyn Fn(usize, usize) -> Holder,
 ) -> CapFound {
@@ -679,12 +690,15 @@ pub(crate) fn recheck_capillary(
     for y in y0..=y1 {
         for x in x0..=x1 {
             let d = (x as f32 - cx).hypot(y as f32 - cy);
-            if d > r2 || !usable(x, y) {
+            if d > r2 || !seen(x, y) {
                 continue;
             }
             let h = red.ln_rg(x, y);
-            v[(y - y0) * pw + x - x0] = h;
-            if d >= r1 && holder(x, y) == Holder::Nobody {
+            let free = holder(x, y) == Holder::Nobody;
+            if free || !ask.beside_records {
+                v[(y - y0) * pw + x - x0] = h;
+            }
+            if d >= r1 && free && usable(x, y) {
                 ring.push(h);
             }
         }
@@ -983,18 +997,27 @@ mod tests {
         let at = |x: f32, y: f32| CapAsk {
             centre: [x, y],
             radius_px: 4.0,
+            beside_records: false,
         };
         // Mapped 2 px off its centre (a residual): present.
-        let f = recheck_capillary(&red, &at(42.0, 30.0), &rules, &all, &none);
+        let f = recheck_capillary(&red, &at(42.0, 30.0), &rules, &all, &all, &none);
         assert!(
             matches!(f, CapFound::Present { contrast, .. } if contrast > 0.2),
             "{f:?}"
         );
         // Bare skin 20 px away: absent.
-        let f = recheck_capillary(&red, &at(15.0, 15.0), &rules, &all, &none);
+        let f = recheck_capillary(&red, &at(15.0, 15.0), &rules, &all, &all, &none);
         assert!(matches!(f, CapFound::Absent { .. }), "{f:?}");
-        // Under hair (not analysable): unseen.
-        let f = recheck_capillary(&red, &at(40.0, 30.0), &rules, &|_, _| false, &none);
+        // Under glare or outside the field: unseen.
+        let f = recheck_capillary(&red, &at(40.0, 30.0), &rules, &|_, _| false, &all, &none);
+        assert_eq!(f, CapFound::Unseen);
+        // Under the hair stage's mask (a red dot taken for a shaft): still
+        // read, and present; with no skin around it to read the background
+        // on, unseen.
+        let dot_masked = |x: usize, y: usize| (x as f32 - 40.0).hypot(y as f32 - 30.0) > 5.0;
+        let f = recheck_capillary(&red, &at(40.0, 30.0), &rules, &all, &dot_masked, &none);
+        assert!(matches!(f, CapFound::Present { .. }), "{f:?}");
+        let f = recheck_capillary(&red, &at(40.0, 30.0), &rules, &all, &|_, _| false, &none);
         assert_eq!(f, CapFound::Unseen);
         // The peak on an unmatched capillary of that visit: named.
         let free = |x: usize, y: usize| {
@@ -1004,10 +1027,18 @@ mod tests {
                 Holder::Nobody
             }
         };
-        let f = recheck_capillary(&red, &at(40.0, 30.0), &rules, &all, &free);
+        let f = recheck_capillary(&red, &at(40.0, 30.0), &rules, &all, &all, &free);
         assert!(
             matches!(f, CapFound::Present { onto: Some(3), .. }),
             "{f:?}"
         );
+        // Beside that visit's records, a record's own redness does not
+        // count: a part next to the dot finds only its halo.
+        let beside = CapAsk {
+            beside_records: true,
+            ..at(46.0, 30.0)
+        };
+        let f = recheck_capillary(&red, &beside, &rules, &all, &all, &free);
+        assert!(matches!(f, CapFound::Absent { .. }), "{f:?}");
     }
 }
