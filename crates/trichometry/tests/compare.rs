@@ -818,7 +818,15 @@ fn score_calls(p: &Pair, ab: &Analysis, af: &Analysis, c: &Comparison) -> CallSc
 /// End to end: both visits analysed by the real hair and vessel stages (no
 /// oracle), then compared. Hairs lost and gained, capillaries added and
 /// removed, geometric and camera nuisances.
-fn end_to_end() -> (Pair, Comparison, trichometry::synth::pair::ExpectedChanges) {
+struct EndToEnd {
+    pair: Pair,
+    baseline: Analysis,
+    followup: Analysis,
+    comparison: Comparison,
+    expected: trichometry::synth::pair::ExpectedChanges,
+}
+
+fn end_to_end() -> EndToEnd {
     let spec = PairSpec::crowded_followup_example(61);
     let p = render_pair(&spec).unwrap();
     let t0 = std::time::Instant::now();
@@ -854,7 +862,13 @@ fn end_to_end() -> (Pair, Comparison, trichometry::synth::pair::ExpectedChanges)
         caps[0], caps[1], caps[2], caps[3]
     );
     diagnose_capillary_misses(&p, &ab, &af, &c);
-    (p, c, e)
+    EndToEnd {
+        pair: p,
+        baseline: ab,
+        followup: af,
+        comparison: c,
+        expected: e,
+    }
 }
 
 /// Capillaries gained and lost on the end-to-end pair (seed 61), by
@@ -871,7 +885,8 @@ fn end_to_end() -> (Pair, Comparison, trichometry::synth::pair::ExpectedChanges)
 /// stage, 2 gains inside a neighbour's record.
 #[test]
 fn end_to_end_capillaries_gained_and_lost() {
-    let (_, c, e) = end_to_end();
+    let run = end_to_end();
+    let (c, e) = (&run.comparison, &run.expected);
     let m = &c.matches;
     eprintln!(
         "capillaries gained {} (truth {}), lost {} (truth {})",
@@ -889,10 +904,50 @@ fn end_to_end_capillaries_gained_and_lost() {
     }
 }
 
+/// The capillary re-check (`recheck_unmatched_capillaries`, off by
+/// default) on the end-to-end pair, scored by the phantom's identities
+/// against the default run on the same analyses: it may only remove false
+/// calls and must keep the true ones — a change it drops must have been a
+/// false call. Session 22: default gains 83 (74 right, 9 false) / losses
+/// 70 (53 right, 15 false) — the default passes its ±10 % bound only
+/// because false calls make up for misses —, with the re-check 78 (77
+/// right, 1 false) / 60 (58 right, 2 false): the part-by-part re-check of
+/// matched records adds true calls.
+#[test]
+fn capillary_recheck_drops_false_calls_and_keeps_true_ones() {
+    let run = end_to_end();
+    let default = score_capillary_calls(&run.pair, &run.baseline, &run.followup, &run.comparison);
+    let params = CompareParams {
+        recheck_unmatched_capillaries: true,
+        ..CompareParams::default()
+    };
+    let c = compare(
+        &Visit::new(&run.pair.baseline.image, &run.baseline),
+        &Visit::new(&run.pair.followup.image, &run.followup),
+        &params,
+    )
+    .unwrap();
+    let rechecked = score_capillary_calls(&run.pair, &run.baseline, &run.followup, &c);
+    eprintln!(
+        "default [gains right, false, losses right, false] {default:?}, re-checked {rechecked:?}"
+    );
+    // Right calls kept (gains, losses), false calls fewer.
+    assert!(
+        rechecked[0] >= default[0] && rechecked[2] >= default[2],
+        "{default:?} {rechecked:?}"
+    );
+    assert!(
+        rechecked[1] + rechecked[3] < default[1] + default[3],
+        "{default:?} {rechecked:?}"
+    );
+    assert!(rechecked[1] + rechecked[3] <= 3, "{rechecked:?}");
+}
+
 #[test]
 #[ignore = "reached: hair-count change -12 vs truth -29 (11.6 % of 147, bound 2 %): gained 9 vs 8 (2 right, 7 false), lost 21 vs 37 (16 right, 5 false), 85 matched (17 re-checked, 1 wrong), 4 records joined, all right (since session 21: the re-check counts a ridge under a matched shaft of the other visit where that shaft's partner does not lie, and probes frame-edge stubs at a third). Before: -11 vs truth -29 (12.2 % of 147, bound 2 %): gained 9 vs 8 (2 right, 7 false), lost 20 vs 37 (15 right, 5 false), 86 matched, 5 records joined, all right; thinned 3, thickened 0 (truth 0 / 0; 9 / 10 before the paired diameter measurement of session 20); 104 / 101 shafts in the two images (since session 17, 2026-11-27: the widest ridge scales on a 2x-decimated plane and end pieces no profile or centreline shows dropped). Before them: -10 vs truth -29 (12.9 % of 147): gained 11 vs 8 (3 right), lost 21 vs 37 (14 right, 7 false), 87 matched, 5 records joined, all right; the hair stage finds 104 / 108 shafts (since the frame-half profiles of session 16, 2026-11-27: one more follow-up shaft, one more false gain). Before them: -11 vs truth -29 (12.2 % of 147): gained 10 vs 8 (3 right), lost 21 vs 37 (14 right, 7 false), 87 matched, 5 records joined, all right; the hair stage finds 104 / 107 shafts (since the fork-less band split of session 15, 2026-11-27: its two new losses are false). Before it: -9 vs truth -29 (13.6 % of 147, bound 2 %): gained 10 vs 8, lost 19 vs 37, 87 matched (16 re-checked, 2 of them wrong), 5 records joined as split or merged (3 baseline, 2 follow-up), all right; the hair stage finds 102 / 106 shafts (since the band split of session 14, 2026-11-27: 3 gains right, 7 false; 14 losses right, 5 false). Before the split: -11 vs truth -29 (12.2 % of 147, bound 2 %): gained 8 vs 8, lost 19 vs 37, 85 matched (16 re-checked, 2 of them wrong), 6 records joined as split or merged (3 baseline, 3 follow-up), all 6 right; the hair stage finds 100 / 103 shafts (since the follicle-exit changes of 2026-11-27, session 13; before them -9: gained 9, lost 18, 84 matched, 15 re-checked, 7 joins, hair-count interval [-21, 3]). Session-12 breakdown at -9 follows. Calls scored by the phantom's identities (score_calls; a hair is seen at a visit when it has label pixels there, the rule of Pair::expected): before the joins 9 false gains and 7 false losses, after them 5 false gains (4 hairs the baseline's hair stage missed whose re-check failed, 1 under a matched baseline shaft) and 4 false losses (all under a matched follow-up shaft: 1 a parallel record beside its partner, 2 not on its line, 1 overlapping its partner by a third of its length; joining with half instead of a quarter overlap gets that one right (-8) but joins 3 true losses on the dense oracle pair); all 7 joins right, 1 of the 15 re-checks wrong (each joined record's hair seen at both visits). Matched pairs: 57 right, 6 unit-mates (records carrying several hairs of one unit merged; 2 where another record has the other's hair as its main one), 7 unrelated (merged crossings). The count is now bounded by the hair stage: 24 of the 37 true losses were never detected at the baseline, so cannot be counted lost; every call right would give -10. Without the re-check -4 (gained 23, lost 27, 69 matched). The hair stage finds 99 / 102 shafts where the phantom has 147 / 118 in the shared field. Baseline losses (hairs::pair_diag::pair_diag, 135 truth hairs with >= 150 um visible): 22 lost at NMS / junction cut (vellus unit-mates inside a terminal's halo, thick opaque shafts whose NMS band is 2 px wide), 21 merged into a neighbour's record (11 unit-mates), 5 rejected, 2 partial; 27 more have < 150 um visible (hidden under unit-mates or cut by the frame) yet count in the truth; capillaries pass (83 vs 89, 70 vs 68 now; 83 vs 89, 71 vs 68 after the redness-background change of 2026-11-27; 87 vs 89 before)"]
 fn end_to_end_hair_count_change() {
-    let (_, c, e) = end_to_end();
+    let run = end_to_end();
+    let (c, e) = (&run.comparison, &run.expected);
     let m = &c.matches;
     let true_change = e.hair_count[1] as i64 - e.hair_count[0] as i64;
     let err = (m.hair_count_change - true_change).abs() as f64 / e.hair_count[0] as f64;
