@@ -629,6 +629,20 @@ struct CallScore {
     groups_wrong: usize,
 }
 
+/// The phantom items with label pixels in a visit's image (seen there; the
+/// rule of `Pair::expected`).
+fn seen_items(
+    labels: &trichometry::image::Labels,
+    items: &[usize],
+) -> std::collections::BTreeSet<usize> {
+    labels
+        .data
+        .iter()
+        .filter(|&&l| l > 0)
+        .map(|&l| items[l as usize - 1])
+        .collect()
+}
+
 /// Score every hair call of `c` by the phantom's identities, printing the
 /// wrong ones (`COMPARE_DEBUG`).
 fn score_calls(p: &Pair, ab: &Analysis, af: &Analysis, c: &Comparison) -> CallScore {
@@ -653,14 +667,7 @@ fn score_calls(p: &Pair, ab: &Analysis, af: &Analysis, c: &Comparison) -> CallSc
     let hairs = &p.truth.hairs;
     // Seen at a visit: label pixels there (the rule of `Pair::expected`; a
     // hair hidden all along under others at one visit is a change).
-    let seen: [std::collections::BTreeSet<usize>; 2] = [&p.baseline, &p.followup].map(|v| {
-        v.hair_labels
-            .data
-            .iter()
-            .filter(|&&l| l > 0)
-            .map(|&l| v.hair_items[l as usize - 1])
-            .collect()
-    });
+    let seen = [&p.baseline, &p.followup].map(|v| seen_items(&v.hair_labels, &v.hair_items));
     let present = |it: usize, v: usize| seen[v].contains(&it);
     // Where a phantom hair's pixels lie at a visit: (its label pixels, the
     // share of them under that visit's detected hair labels, the records
@@ -1675,14 +1682,7 @@ fn diagnose_capillary_misses(p: &Pair, ab: &Analysis, af: &Analysis, c: &Compari
         f2b.affine(),
     ];
     let to_other = [f2b.inverse().affine(), f2b.affine()];
-    let seen: [std::collections::BTreeSet<usize>; 2] = pv.map(|v| {
-        v.capillary_labels
-            .data
-            .iter()
-            .filter(|&&l| l > 0)
-            .map(|&l| v.capillary_items[l as usize - 1])
-            .collect()
-    });
+    let seen = pv.map(|v| seen_items(&v.capillary_labels, &v.capillary_items));
     // Items with a call (gained or lost) and items with a record per visit.
     let mut called = std::collections::BTreeMap::new();
     for r in &c.capillary_matches {

@@ -1551,25 +1551,14 @@ pub fn compare(
                     }
                     let c = if v == 0 { at } else { f2b.apply(at.0, at.1) };
                     add(v, c, &mut pass.tiles);
-                    let (change, bid, fid) = if v == 0 {
-                        counts.capillaries_lost += 1;
-                        (ChangeKind::Lost, Some(id), None)
-                    } else {
-                        counts.capillaries_gained += 1;
-                        (ChangeKind::Gained, None, Some(id))
-                    };
-                    cap_rows.push(CapillaryMatch {
-                        baseline_id: bid,
-                        followup_id: fid,
-                        change,
-                        x_px: c.0,
-                        y_px: c.1,
-                        distance_um: None,
-                        rechecked: false,
-                        recheck_contrast: Some(contrast as f64),
-                        recheck_threshold: Some(threshold as f64),
-                        part: true,
-                    });
+                    cap_rows.push(capillary_change(
+                        &mut counts,
+                        v,
+                        id,
+                        c,
+                        (Some(contrast as f64), Some(threshold as f64)),
+                        true,
+                    ));
                 }
             }
         }
@@ -1586,25 +1575,7 @@ pub fn compare(
                     _ => (None, None),
                 };
                 add(v, c, &mut pass.tiles);
-                let (change, bid, fid) = if v == 0 {
-                    counts.capillaries_lost += 1;
-                    (ChangeKind::Lost, Some(id), None)
-                } else {
-                    counts.capillaries_gained += 1;
-                    (ChangeKind::Gained, None, Some(id))
-                };
-                cap_rows.push(CapillaryMatch {
-                    baseline_id: bid,
-                    followup_id: fid,
-                    change,
-                    x_px: c.0,
-                    y_px: c.1,
-                    distance_um: None,
-                    rechecked: false,
-                    recheck_contrast: rc_c,
-                    recheck_threshold: rc_t,
-                    part: false,
-                });
+                cap_rows.push(capillary_change(&mut counts, v, id, c, (rc_c, rc_t), false));
             }
         }
     }
@@ -2480,4 +2451,37 @@ pub fn compare_series(visits: &[Visit<'_>], params: &CompareParams) -> Result<Se
         });
     }
     Ok(Series { rows, comparisons })
+}
+
+/// A capillary seen at one visit only (`v` 0: the baseline, lost; 1: the
+/// follow-up, gained), counted, as its table row at `at_px` (baseline
+/// pixels) with the re-check's (contrast, threshold) when one was read;
+/// `part`: a part of a matched record (see [`CapillaryMatch::part`]).
+fn capillary_change(
+    counts: &mut MatchCounts,
+    v: usize,
+    id: u32,
+    at_px: (f64, f64),
+    (recheck_contrast, recheck_threshold): (Option<f64>, Option<f64>),
+    part: bool,
+) -> CapillaryMatch {
+    let (change, baseline_id, followup_id) = if v == 0 {
+        counts.capillaries_lost += 1;
+        (ChangeKind::Lost, Some(id), None)
+    } else {
+        counts.capillaries_gained += 1;
+        (ChangeKind::Gained, None, Some(id))
+    };
+    CapillaryMatch {
+        baseline_id,
+        followup_id,
+        change,
+        x_px: at_px.0,
+        y_px: at_px.1,
+        distance_um: None,
+        rechecked: false,
+        recheck_contrast,
+        recheck_threshold,
+        part,
+    }
 }
