@@ -2046,6 +2046,153 @@ fn vellus_stages(
     for (k, n) in &tally {
         println!("VELTALLY {n:4} {k}");
     }
+    vellus_decomposition(params, &counted, stage, &rec_match);
+}
+
+/// Where the vellus fraction's error comes from, record by record (the
+/// end of `SCENE_VELLUS=1`): each record is matched as in
+/// [`vellus_stages`]; a truth shaft's own record is its longest matched
+/// record, the others are its fragments. The parts: (a) vellus truth with
+/// no record, (b) vellus truth whose own record reads ≥ the vellus limit,
+/// (c) extra records not on vellus truth (fragments of wider shafts, records
+/// on no shaft), (d) fragments of vellus shafts, (e) wider truth whose own
+/// record reads vellus, (f) wider truth with no record. Each part's effect is the fraction with that part
+/// corrected alone, less the measured fraction. `DECOMP` lines list every
+/// vellus-side record (truth and measured diameter, contrast, samples).
+fn vellus_decomposition(
+    params: &HairParams,
+    counted: &[&crate::synth::hairs::HairTruthShaft],
+    stage: &HairStage,
+    rec_match: &[Option<usize>],
+) {
+    use crate::synth::hairs::TruthClass;
+    let lim = params.vellus_max_um;
+    let is_v = |d: f64| d < lim;
+    let n_t = counted.len();
+    let v_t = counted
+        .iter()
+        .filter(|t| t.class == TruthClass::Vellus)
+        .count();
+    // Own record per truth shaft: the longest matched.
+    let mut own: Vec<Option<usize>> = vec![None; n_t];
+    for (j, m) in rec_match.iter().enumerate() {
+        if let Some(k) = *m {
+            let better =
+                own[k].is_none_or(|o| stage.shafts[j].length_um > stage.shafts[o].length_um);
+            if better {
+                own[k] = Some(j);
+            }
+        }
+    }
+    // Record counts by kind: [records, vellus-read records].
+    let (mut own_v, mut own_w, mut frag_v, mut frag_w, mut none) =
+        ([0; 2], [0; 2], [0; 2], [0; 2], [0; 2]);
+    for (j, s) in stage.shafts.iter().enumerate() {
+        let rv = is_v(s.diameter_um) as usize;
+        let slot = match rec_match[j] {
+            None => &mut none,
+            Some(k) => {
+                let tv = counted[k].class == TruthClass::Vellus;
+                match (own[k] == Some(j), tv) {
+                    (true, true) => &mut own_v,
+                    (true, false) => &mut own_w,
+                    (false, true) => &mut frag_v,
+                    (false, false) => &mut frag_w,
+                }
+            }
+        };
+        slot[0] += 1;
+        slot[1] += rv;
+    }
+    let lost_v = (0..n_t)
+        .filter(|&k| counted[k].class == TruthClass::Vellus && own[k].is_none())
+        .count();
+    let lost_w = (0..n_t)
+        .filter(|&k| counted[k].class != TruthClass::Vellus && own[k].is_none())
+        .count();
+    let n_m = stage.shafts.len() as f64;
+    let v_m = (own_v[1] + own_w[1] + frag_v[1] + frag_w[1] + none[1]) as f64;
+    let frac = v_m / n_m.max(1.0);
+    let tf = v_t as f64 / n_t.max(1) as f64;
+    // Corrections, each alone.
+    let fa = (v_m + lost_v as f64) / (n_m + lost_v as f64);
+    let fb = (v_m + (own_v[0] - own_v[1]) as f64) / n_m;
+    let fc = (v_m - (frag_w[1] + none[1]) as f64) / (n_m - (frag_w[0] + none[0]) as f64);
+    let fd = (v_m - frag_v[1] as f64) / (n_m - frag_v[0] as f64);
+    let fe = (v_m - own_w[1] as f64) / n_m;
+    let ff = v_m / (n_m + lost_w as f64);
+    println!(
+        "DECOMP truth {v_t}/{n_t} = {tf:.3}; measured {v_m}/{n_m} = {frac:.3} (err {:+.3})",
+        frac - tf
+    );
+    println!(
+        "DECOMP records: own-vellus {own_v:?} own-wider {own_w:?} frag-vellus {frag_v:?} frag-wider {frag_w:?} none {none:?} ([records, read vellus])"
+    );
+    println!(
+        "DECOMP (a) vellus lost {lost_v}: {:+.3}; (b) own vellus read ≥ {lim}: {}: {:+.3}; (c) extra wider/none records {}+{} ({} read vellus): {:+.3}; (d) vellus fragments {}: {:+.3}; (e) wider read vellus {}: {:+.3}; (f) wider lost {lost_w}: {:+.3}",
+        fa - frac,
+        own_v[0] - own_v[1],
+        fb - frac,
+        frag_w[0],
+        none[0],
+        frag_w[1] + none[1],
+        fc - frac,
+        frag_v[0],
+        fd - frac,
+        own_w[1],
+        fe - frac,
+        ff - frac
+    );
+    // Diameter of own records by truth diameter band.
+    for (lo, hi) in [
+        (0.0, 20.0),
+        (20.0, 30.0),
+        (30.0, 40.0),
+        (40.0, 60.0),
+        (60.0, 1e9),
+    ] {
+        let e: Vec<f64> = (0..n_t)
+            .filter(|&k| counted[k].diameter_um >= lo && counted[k].diameter_um < hi)
+            .filter_map(|k| own[k].map(|j| stage.shafts[j].diameter_um - counted[k].diameter_um))
+            .collect();
+        if !e.is_empty() {
+            let mean = e.iter().sum::<f64>() / e.len() as f64;
+            let mae = e.iter().map(|x| x.abs()).sum::<f64>() / e.len() as f64;
+            println!(
+                "DECOMP truth d {lo:.0}-{hi:.0} µm: {} own records, bias {mean:+.2} MAE {mae:.2}",
+                e.len()
+            );
+        }
+    }
+    for k in 0..n_t {
+        let t = counted[k];
+        let near = t.diameter_um < lim + 10.0;
+        let js: Vec<usize> = (0..rec_match.len())
+            .filter(|&j| rec_match[j] == Some(k))
+            .collect();
+        if !near && !js.iter().any(|&j| is_v(stage.shafts[j].diameter_um)) {
+            continue;
+        }
+        let recs: Vec<String> = js
+            .iter()
+            .map(|&j| {
+                let s = &stage.shafts[j];
+                format!(
+                    "{}{:.1}µm/c{:.2}/n{}/iqr{:.1}/L{:.0}",
+                    if own[k] == Some(j) { "*" } else { "" },
+                    s.diameter_um,
+                    s.contrast,
+                    s.width_samples,
+                    s.diameter_iqr_um,
+                    s.length_um
+                )
+            })
+            .collect();
+        println!(
+            "DECOMPREC {:3} truth d {:4.1} light {} vis {:4.0} | {recs:?}",
+            t.id, t.diameter_um, t.light as u8, t.visible_length_um
+        );
+    }
 }
 
 /// The links `trace::join` takes between ends side by side (failing the
