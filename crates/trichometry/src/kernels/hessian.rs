@@ -212,12 +212,26 @@ pub(crate) fn fast_atan2(y: f32, x: f32) -> f32 {
 /// Ridge strength (see [`ridge_response`]) and ridge-axis angle for one pixel.
 #[inline(always)]
 fn ridge_pixel(a: f32, b: f32, c: f32, polarity: Polarity) -> (f32, f32) {
+    let (s, vy, vx) = ridge_pixel_axis(a, b, c, polarity);
+    (s, axis_angle(vy, vx))
+}
+
+/// Ridge strength for one pixel and the vector `(vy, vx)` whose
+/// [`axis_angle`] is the ridge axis' angle.
+#[inline(always)]
+fn ridge_pixel_axis(a: f32, b: f32, c: f32, polarity: Polarity) -> (f32, f32, f32) {
     let (l1, l2) = eig(a, b, c);
     let (vy, vx) = match polarity {
         Polarity::Bright => (2.0 * b, a - c),
         Polarity::Dark => (-2.0 * b, c - a),
     };
-    (ridge_strength(l1, l2, polarity), 0.5 * fast_atan2(vy, vx))
+    (ridge_strength(l1, l2, polarity), vy, vx)
+}
+
+/// The ridge axis' angle from [`ridge_pixel_axis`]'s vector.
+#[inline(always)]
+fn axis_angle(vy: f32, vx: f32) -> f32 {
+    0.5 * fast_atan2(vy, vx)
 }
 
 /// Ridge strength from the eigenvalues `l1 ≤ l2` (see [`ridge_pixel`]).
@@ -578,7 +592,7 @@ fn band_row(chunk: &mut [f32], j: usize, w: usize) -> &mut [f32] {
 
 super::simd::dispatch! {
     #[allow(clippy::too_many_arguments)]
-    fn ridge_update_row(a: &[f32], b: &[f32], c: &[f32], sigma: f32, polarity: Polarity, init: bool, st: &mut [f32], sc: &mut [f32], di: &mut [f32]) => ridge_update_row_body
+    fn ridge_update_row(a: &[f32], b: &[f32], c: &[f32], sigma: f32, polarity: Polarity, init: bool, st: &mut [f32], sc: &mut [f32], vy: &mut [f32], vx: &mut [f32]) => ridge_update_row_body
 }
 
 /// [`ridge_row`], `init` as a value.
@@ -593,18 +607,26 @@ fn ridge_update_row_body(
     init: bool,
     st: &mut [f32],
     sc: &mut [f32],
-    di: &mut [f32],
+    vy: &mut [f32],
+    vx: &mut [f32],
 ) {
     if init {
-        ridge_row::<true>(a, b, c, sigma, polarity, st, sc, di);
+        ridge_row::<true>(a, b, c, sigma, polarity, st, sc, [vy, vx]);
     } else {
-        ridge_row::<false>(a, b, c, sigma, polarity, st, sc, di);
+        ridge_row::<false>(a, b, c, sigma, polarity, st, sc, [vy, vx]);
     }
 }
 
 /// The ridge update of one row: the outputs take this scale's strength,
-/// σ and direction where its strength is greater than theirs; `INIT`:
-/// as if the outputs were zeros (they are not read).
+/// σ and axis vector `(vy, vx)` ([`ridge_pixel_axis`]) where its strength
+/// is greater than theirs; `INIT`: as if the strength, σ and `vy` were
+/// zeros and `vx` NaN (they are not read). The angle is taken once per
+/// pixel, of the best scale's vector ([`ridge_angles_row`]), not at every
+/// scale that is better so far.
+///
+/// A pixel a scale updates gets a `vx` that is not NaN (a NaN `a` or `c`
+/// gives a NaN eigenvalue, so a zero strength, never better), so `vx`
+/// NaN marks the pixels no scale has updated.
 #[inline(always)]
 #[allow(clippy::too_many_arguments)]
 fn ridge_row<const INIT: bool>(
@@ -615,29 +637,89 @@ fn ridge_row<const INIT: bool>(
     polarity: Polarity,
     st: &mut [f32],
     sc: &mut [f32],
-    di: &mut [f32],
+    [vy, vx]: [&mut [f32]; 2],
 ) {
     let n = a.len();
-    let (b, c, st, sc, di) = (&b[..n], &c[..n], &mut st[..n], &mut sc[..n], &mut di[..n]);
+    let (b, c, st, sc) = (&b[..n], &c[..n], &mut st[..n], &mut sc[..n]);
+    let (vy, vx) = (&mut vy[..n], &mut vx[..n]);
     macro_rules! body {
         ($pol:expr) => {
             for i in 0..n {
-                let (s, d) = ridge_pixel(a[i], b[i], c[i], $pol);
-                let (st0, sc0, di0) = if INIT {
-                    (0.0, 0.0, 0.0)
+                let (s, y, x) = ridge_pixel_axis(a[i], b[i], c[i], $pol);
+                let (st0, sc0, vy0, vx0) = if INIT {
+                    (0.0, 0.0, 0.0, f32::NAN)
                 } else {
-                    (st[i], sc[i], di[i])
+                    (st[i], sc[i], vy[i], vx[i])
                 };
                 let better = s > st0;
                 st[i] = if better { s } else { st0 };
                 sc[i] = if better { sigma } else { sc0 };
-                di[i] = if better { d } else { di0 };
+                vy[i] = if better { y } else { vy0 };
+                vx[i] = if better { x } else { vx0 };
             }
         };
     }
     match polarity {
         Polarity::Bright => body!(Polarity::Bright),
         Polarity::Dark => body!(Polarity::Dark),
+    }
+}
+
+super::simd::dispatch! {
+    fn ridge_angles_row(di: &mut [f32], vx: &mut [f32]) => ridge_angles_row_body
+}
+
+/// The direction of a row after [`ridge_row`]'s updates: where a scale
+/// updated the pixel (`vx` not NaN), `di` (holding `vy`) becomes the
+/// [`axis_angle`] of `(vy, vx)`, the angle the best scale's update gave
+/// before; elsewhere it stays (0, or an earlier group's angle). `vx` is
+/// left all NaN for the next band.
+#[inline(always)]
+fn ridge_angles_row_body(di: &mut [f32], vx: &mut [f32]) {
+    let n = di.len();
+    let vx = &mut vx[..n];
+    for i in 0..n {
+        let x = vx[i];
+        let d = axis_angle(di[i], x);
+        di[i] = if x.is_nan() { di[i] } else { d };
+        vx[i] = f32::NAN;
+    }
+}
+
+/// Per-task state of the ridge updates of [`ridge_band_row`]: the `vx` of
+/// a band of [`HBAND`] rows (NaN where no scale has updated the pixel).
+#[derive(Default)]
+struct RidgeBand {
+    vx: Vec<f32>,
+}
+
+impl RidgeBand {
+    /// [`ridge_update_row`] of row `j` of a band, its `vy` in `di`.
+    #[allow(clippy::too_many_arguments)]
+    fn update(
+        &mut self,
+        [a, b, c]: [&[f32]; 3],
+        sigma: f32,
+        polarity: Polarity,
+        init: bool,
+        j: usize,
+        w: usize,
+        [st, sc, di]: [&mut [f32]; 3],
+    ) {
+        if self.vx.len() < HBAND * w {
+            self.vx = vec![f32::NAN; HBAND * w];
+        }
+        let (st, sc, di) = (band_row(st, j, w), band_row(sc, j, w), band_row(di, j, w));
+        let vx = band_row(&mut self.vx, j, w);
+        ridge_update_row(a, b, c, sigma, polarity, init, st, sc, di, vx);
+    }
+
+    /// The angles of the band's `rows` rows once every scale of a group
+    /// has updated them ([`ridge_angles_row`]).
+    fn end(&mut self, rows: usize, w: usize, di: &mut [f32]) {
+        if !self.vx.is_empty() {
+            ridge_angles_row(&mut di[..rows * w], &mut self.vx[..rows * w]);
+        }
     }
 }
 
@@ -886,13 +968,19 @@ pub(crate) fn ridge_response_reusing(
             .par_chunks_mut(HBAND * w)
             .zip(scale.par_chunks_mut(HBAND * w))
             .zip(direction.par_chunks_mut(HBAND * w));
-        for_each_hessian_band_scales(image, &preps, outs, |sigma, j, a, b, c, ((st, sc), di)| {
-            let (st, sc, di) = (band_row(st, j, w), band_row(sc, j, w), band_row(di, j, w));
-            // The same σ again gives the same values: writing them
-            // outright equals the update either way.
-            let init = first == Some(sigma);
-            ridge_update_row(a, b, c, sigma, polarity, init, st, sc, di);
-        });
+        for_each_hessian_band_scales_then(
+            image,
+            &preps,
+            outs,
+            RidgeBand::default,
+            |band, sigma, j, _, a, b, c, ((st, sc), di)| {
+                // The same σ again gives the same values: writing them
+                // outright equals the update either way.
+                let init = first == Some(sigma);
+                band.update([a, b, c], sigma, polarity, init, j, w, [st, sc, di]);
+            },
+            |band, y0, y1, ((_, _), di)| band.end(y1 - y0, w, di),
+        );
         // The smoothed plane (at most one per group) is kept for the next.
         for p in preps {
             if let Some(full) = p.full {
@@ -967,20 +1055,17 @@ pub fn ridge_and_blob_response(
                 .zip(r_di.par_chunks_mut(HBAND * w))
                 .zip(b_st.par_chunks_mut(HBAND * w))
                 .zip(b_sc.par_chunks_mut(HBAND * w));
-            for_each_hessian_band_scales(
+            for_each_hessian_band_scales_then(
                 image,
                 &preps,
                 outs,
-                |sigma, j, a, b, c, ((((rst, rsc), rdi), bst), bsc)| {
-                    let (rst, rsc, rdi) = (
-                        band_row(rst, j, w),
-                        band_row(rsc, j, w),
-                        band_row(rdi, j, w),
-                    );
-                    ridge_update_row(a, b, c, sigma, polarity, false, rst, rsc, rdi);
+                RidgeBand::default,
+                |band, sigma, j, _, a, b, c, ((((rst, rsc), rdi), bst), bsc)| {
+                    band.update([a, b, c], sigma, polarity, false, j, w, [rst, rsc, rdi]);
                     let (bst, bsc) = (band_row(bst, j, w), band_row(bsc, j, w));
                     blob_update_row(a, b, c, sigma, polarity, bst, bsc);
                 },
+                |band, y0, y1, ((((_, _), rdi), _), _)| band.end(y1 - y0, w, rdi),
             );
         }
     }
@@ -1497,9 +1582,18 @@ mod tests {
         );
         for pol in [Polarity::Bright, Polarity::Dark] {
             let mut o1 = (vec![0.1f32; n], vec![0.5f32; n], vec![0.0f32; n]);
+            let (mut x1, mut x2) = (vec![1.0f32; n], vec![1.0f32; n]);
             let mut o2 = o1.clone();
-            ridge_update_row(&a, &b, &c, 1.5, pol, false, &mut o1.0, &mut o1.1, &mut o1.2);
-            ridge_update_row_body(&a, &b, &c, 1.5, pol, false, &mut o2.0, &mut o2.1, &mut o2.2);
+            ridge_update_row(
+                &a, &b, &c, 1.5, pol, false, &mut o1.0, &mut o1.1, &mut o1.2, &mut x1,
+            );
+            ridge_update_row_body(
+                &a, &b, &c, 1.5, pol, false, &mut o2.0, &mut o2.1, &mut o2.2, &mut x2,
+            );
+            assert_eq!(o1, o2);
+            assert_eq!(x1, x2);
+            ridge_angles_row(&mut o1.2, &mut x1);
+            ridge_angles_row_body(&mut o2.2, &mut x2);
             assert_eq!(o1, o2);
             let mut q1 = (vec![0.1f32; n], vec![0.5f32; n]);
             let mut q2 = q1.clone();
