@@ -369,8 +369,7 @@ fn pair_diag() {
                         let sj = det.scale.data[y * w + x];
                         let r = (1.5 * sj).max(1.5);
                         let hits = pts.iter().any(|q| {
-                            (q[0] - x as f32).hypot(q[1] - y as f32) <= r
-                                && near(&thin_m, *q, 1)
+                            (q[0] - x as f32).hypot(q[1] - y as f32) <= r && near(&thin_m, *q, 1)
                         });
                         if hits {
                             discs.push((x, y, sj));
@@ -378,14 +377,20 @@ fn pair_diag() {
                             for dy in -3i64..=3 {
                                 for dx in -3i64..=3 {
                                     let (u, v) = (x as i64 + dx, y as i64 + dy);
-                                    if u >= 0 && v >= 0 && (u as usize) < w && (v as usize) < h
+                                    if u >= 0
+                                        && v >= 0
+                                        && (u as usize) < w
+                                        && (v as usize) < h
                                         && thin_m.data[v as usize * w + u as usize]
                                     {
                                         ring.push(det.scale.data[v as usize * w + u as usize]);
                                     }
                                 }
                             }
-                            println!("  disc ({x},{y}) σ {sj:.2} thin σ within 3 px {:?}", ring.iter().map(|s| format!("{s:.1}")).collect::<Vec<_>>());
+                            println!(
+                                "  disc ({x},{y}) σ {sj:.2} thin σ within 3 px {:?}",
+                                ring.iter().map(|s| format!("{s:.1}")).collect::<Vec<_>>()
+                            );
                         }
                     }
                 }
