@@ -333,6 +333,73 @@ fn pair_diag() {
             let mut sc: Vec<f32> = pts.iter().map(|&q| at(&det.scale, q)).collect();
             let thin_m = trace::nms(&det);
             let (cut_m, _) = trace::cut_junctions(&thin_m, &det);
+            // Edge gap (px) to the nearest other hair along the visible
+            // axis: the nearest other's axis distance less both radii.
+            let seg_dist = |q: [f32; 2], a: [f64; 2], b: [f64; 2]| -> f32 {
+                let (ax, ay, bx, by) = (a[0] as f32, a[1] as f32, b[0] as f32, b[1] as f32);
+                let (dx, dy) = (bx - ax, by - ay);
+                let l2 = (dx * dx + dy * dy).max(1e-6);
+                let t = (((q[0] - ax) * dx + (q[1] - ay) * dy) / l2).clamp(0.0, 1.0);
+                (q[0] - ax - t * dx).hypot(q[1] - ay - t * dy)
+            };
+            let rk = (0.5 * oracle[k].diameter_um / upp) as f32;
+            let mut gaps: Vec<(f32, f64)> = pts
+                .iter()
+                .map(|&q| {
+                    (0..nt)
+                        .filter(|&j| j != k)
+                        .map(|j| {
+                            let [a, b] = pv.hair_axis_px[j];
+                            let rj = (0.5 * oracle[j].diameter_um / upp) as f32;
+                            (seg_dist(q, a, b) - rj - rk, oracle[j].diameter_um)
+                        })
+                        .min_by(|a, b| a.0.total_cmp(&b.0))
+                        .unwrap_or((f32::MAX, 0.0))
+                })
+                .collect();
+            let clear = gaps.iter().filter(|g| g.0 >= 1.0).count() as f32 / n;
+            gaps.sort_by(|a, b| a.0.total_cmp(&b.0));
+            let gm = gaps.get(gaps.len() / 2).copied().unwrap_or((0.0, 0.0));
+            // Junction discs (trace::cut_junctions) that remove axis points
+            // kept by the NMS: their pixel, σ and radius.
+            let mut discs: Vec<(usize, usize, f32)> = Vec::new();
+            for y in 0..h {
+                for x in 0..w {
+                    if thin_m.data[y * w + x] && trace::branches(&thin_m, x, y) >= 3 {
+                        let sj = det.scale.data[y * w + x];
+                        let r = (1.5 * sj).max(1.5);
+                        let hits = pts.iter().any(|q| {
+                            (q[0] - x as f32).hypot(q[1] - y as f32) <= r && near(&thin_m, *q, 1)
+                        });
+                        if hits {
+                            discs.push((x, y, sj));
+                            let mut ring = Vec::new();
+                            for dy in -3i64..=3 {
+                                for dx in -3i64..=3 {
+                                    let (u, v) = (x as i64 + dx, y as i64 + dy);
+                                    if u >= 0
+                                        && v >= 0
+                                        && (u as usize) < w
+                                        && (v as usize) < h
+                                        && thin_m.data[v as usize * w + u as usize]
+                                    {
+                                        ring.push(det.scale.data[v as usize * w + u as usize]);
+                                    }
+                                }
+                            }
+                            println!(
+                                "  disc ({x},{y}) σ {sj:.2} thin σ within 3 px {:?}",
+                                ring.iter().map(|s| format!("{s:.1}")).collect::<Vec<_>>()
+                            );
+                        }
+                    }
+                }
+            }
+            println!("DISCS t{k:3} {:?}", &discs[..discs.len().min(12)]);
+            println!(
+                "GAP t{k:3} d {d:4.0} clear {clear:.2} median gap {:.1} px (to d {:.0})",
+                gm.0, gm.1
+            );
             println!(
                 "AXIS t{k:3} d {d:4.0} mask0 {:.2} nms {:.2} cut {:.2} strength {:.3} scale {:.2} (thresholds {:.3}/{:.3})",
                 fr(&det.mask, 0),

@@ -554,7 +554,7 @@ const RING: [(i32, i32); 8] = [
 ];
 
 /// Number of separate runs of set pixels around the 8-ring (branches).
-fn branches(m: &Mask, x: usize, y: usize) -> usize {
+pub(super) fn branches(m: &Mask, x: usize, y: usize) -> usize {
     let (w, h) = (m.width as i32, m.height as i32);
     let get = |k: usize| {
         let (dx, dy) = RING[k % 8];
