@@ -1921,7 +1921,9 @@ fn poly_dist(q: [f32; 2], poly: &[[f32; 2]]) -> f32 {
 /// belongs to the truth shaft nearest to most of its points, when at least
 /// half its points lie within that shaft's radius + 1.5 px), and the share
 /// of its axis covered at each stage (within `tol`): mask, NMS maxima, cut
-/// set, all pieces, kept pieces, traced, accepted traced, records.
+/// set, all pieces, kept pieces, traced, accepted traced, records; and a
+/// `VELS` line with the ridge strength along its axis against the
+/// hysteresis thresholds and the noise level.
 fn vellus_stages(
     input: &StageInput,
     det: &detect::Detection,
