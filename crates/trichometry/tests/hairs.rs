@@ -2448,7 +2448,12 @@ fn ood_sizes() {
 /// the mask (27 %, 2.6 × the noise); and `ood_sweep`'s hair-free scenes
 /// (seeds 201 / 202, `OOD_ONLY=none`) gain false hairs 10 → 21 (vessels 0
 /// → 2, yellow dots 0 → 2, scales 0 → 3, glare 0 → 1, dark mottled skin 4
-/// → 7, furrows 6 → 6). Not kept. A lower seed threshold alone would bring
+/// → 7, furrows 6 → 6). Not kept. The low floor alone lowered (0.025 →
+/// 0.0175, seeds still at 0.05) is worse: 220 / 269 / 226 records, vellus
+/// 0.168 / 0.119 / 0.190, none of the 11 recovered (their runs at the high
+/// floor are too short to seed them; 203 #75 now traced but failing the
+/// skin-depth test, −0.001), hair-free false hairs 10 → 15 (vessels 0 →
+/// 1, scales 0 → 1, dark mottled skin 4 → 7). A lower seed threshold alone would bring
 /// back at most 4 of the 11 (about +0.01 on a seed's vellus fraction) and
 /// its gate (length, straightness, width constancy, profile contrast
 /// against local noise) would have to reject every one of those 11 new
