@@ -1921,7 +1921,9 @@ fn poly_dist(q: [f32; 2], poly: &[[f32; 2]]) -> f32 {
 /// belongs to the truth shaft nearest to most of its points, when at least
 /// half its points lie within that shaft's radius + 1.5 px), and the share
 /// of its axis covered at each stage (within `tol`): mask, NMS maxima, cut
-/// set, all pieces, kept pieces, traced, accepted traced, records.
+/// set, all pieces, kept pieces, traced, accepted traced, records; and a
+/// `VELS` line with the ridge strength along its axis against the
+/// hysteresis thresholds and the noise level.
 fn vellus_stages(
     input: &StageInput,
     det: &detect::Detection,
@@ -1990,6 +1992,31 @@ fn vellus_stages(
         .collect();
     let thin = trace::nms(det);
     let (cut, _) = trace::cut_junctions(&thin, det);
+    // The hysteresis thresholds and the noise level as `detect` sets them
+    // (the median strength over every fifth valid pixel; the hair-mat path
+    // does not arise on these scenes).
+    let thr = {
+        let mut v: Vec<f32> = det
+            .strength
+            .data
+            .iter()
+            .zip(&det.valid.data)
+            .step_by(5)
+            .filter(|(_, &v)| v)
+            .map(|(&s, _)| s)
+            .collect();
+        let m = v.len() / 2;
+        let noise = if v.is_empty() {
+            0.0
+        } else {
+            *v.select_nth_unstable_by(m, f32::total_cmp).1
+        };
+        (
+            (params.noise_k_low * noise).max(params.min_strength_low),
+            (params.noise_k_high * noise).max(params.min_strength_high),
+            noise,
+        )
+    };
     let dil = |m: &Mask| dilate(m, (tol / f as f32).max(1.5));
     let (md, nd, cd) = (dil(&det.mask), dil(&thin), dil(&cut));
     let on = |m: &Mask, q: [f32; 2]| {
@@ -2087,6 +2114,35 @@ fn vellus_stages(
             })
             .collect();
         let bp = [best_of(&b_pk), best_of(&b_acc), best_of(&b_rec)];
+        // Ridge strength along the axis (best of the detection pixels
+        // within 1 px of each point: the axis is rendered sub-pixel), its
+        // median and the shares at or above the low / high thresholds.
+        let sv: Vec<f32> = {
+            let dw = det.strength.width;
+            let dh = det.strength.height;
+            let mut v: Vec<f32> = pts
+                .iter()
+                .map(|q| {
+                    let (x, y) = ((q[0] / f as f32) as i64, (q[1] / f as f32) as i64);
+                    let mut b = 0.0f32;
+                    for dy in -1..=1 {
+                        for dx in -1..=1 {
+                            let (u, v) = (x + dx, y + dy);
+                            if u >= 0 && v >= 0 && (u as usize) < dw && (v as usize) < dh {
+                                b = b.max(det.strength.data[v as usize * dw + u as usize]);
+                            }
+                        }
+                    }
+                    b
+                })
+                .collect();
+            v.sort_by(f32::total_cmp);
+            v
+        };
+        let (lo, hi, noise) = thr;
+        let s_med = sv[sv.len() / 2];
+        let s_lo = sv.iter().filter(|&&s| s >= lo).count() as f32 / sv.len() as f32;
+        let s_hi = sv.iter().filter(|&&s| s >= hi).count() as f32 / sv.len() as f32;
         // First stage below half coverage.
         let names = [
             "mask", "nms", "cut", "pieces", "kept", "traced", "accepted", "records",
@@ -2103,6 +2159,10 @@ fn vellus_stages(
         *tally
             .entry(cause.split(' ').next().unwrap().to_string())
             .or_default() += 1;
+        println!(
+            "VELS {:3} d {:4.1} light {} free {:.2} strength med {s_med:.4} p90 {:.4} ≥lo {s_lo:.2} ≥hi {s_hi:.2} (lo {lo:.4} hi {hi:.4} noise {noise:.4}, med/noise {:.1}) {cause}",
+            t.id, t.diameter_um, t.light as u8, free, sv[sv.len() * 9 / 10], s_med / noise.max(1e-9)
+        );
         println!(
             "VEL {:3} d {:4.1} light {} vis {:4.0}µm free {:.2} | mask {:.2} nms {:.2} cut {:.2} pall {:.2} pk {:.2} tr {:.2} acc {:.2} rec {:.2} | best pk {:.2} acc {:.2} rec {:.2} | {cause} | owners {owners:?} fates {fates:?} at ({:.0},{:.0})",
             t.id, t.diameter_um, t.light as u8, t.visible_length_um, free,
