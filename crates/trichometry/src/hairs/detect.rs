@@ -600,8 +600,7 @@ pub(crate) fn detect<'a>(
         }
     }
     scratch.od = od.data;
-    let high = (params.noise_k_high * noise).max(params.min_strength_high);
-    let low = (params.noise_k_low * noise).max(params.min_strength_low);
+    let (low, high) = hysteresis_thresholds(params, noise);
     let mut strength = r.strength;
     strength
         .data
@@ -626,11 +625,20 @@ pub(crate) fn detect<'a>(
     }
 }
 
+/// The hysteresis thresholds (low, high) for a noise level: multiples of
+/// the noise, never under the absolute floors.
+pub(super) fn hysteresis_thresholds(params: &HairParams, noise: f32) -> (f32, f32) {
+    (
+        (params.noise_k_low * noise).max(params.min_strength_low),
+        (params.noise_k_high * noise).max(params.min_strength_high),
+    )
+}
+
 /// Median strength over every fifth valid pixel with `keep(index)` (0 when
 /// there is none). (One thread: a parallel filtered collect costs more than
 /// the pass; an index loop, as a stepped zip of iterators costs several
 /// times more per sample.)
-fn noise_level(strength: &Plane, valid: &Mask, keep: impl Fn(usize) -> bool) -> f32 {
+pub(super) fn noise_level(strength: &Plane, valid: &Mask, keep: impl Fn(usize) -> bool) -> f32 {
     let (s, v) = (&strength.data, &valid.data[..strength.data.len()]);
     let mut sample: Vec<f32> = Vec::with_capacity(s.len().div_ceil(5));
     for i in (0..s.len()).step_by(5) {

@@ -112,27 +112,10 @@ fn pair_diag() {
     let traced = trace::join(&pk, &params, upp);
     let near_hair = dilate(&det.mask, 2.0);
     // The hysteresis thresholds as `detect` sets them.
-    let thr = {
-        let mut v: Vec<f32> = det
-            .strength
-            .data
-            .iter()
-            .zip(&det.valid.data)
-            .step_by(5)
-            .filter(|(_, &v)| v)
-            .map(|(&s, _)| s)
-            .collect();
-        let m = v.len() / 2;
-        let noise = if v.is_empty() {
-            0.0
-        } else {
-            *v.select_nth_unstable_by(m, f32::total_cmp).1
-        };
-        (
-            (params.noise_k_low * noise).max(params.min_strength_low),
-            (params.noise_k_high * noise).max(params.min_strength_high),
-        )
-    };
+    let thr = detect::hysteresis_thresholds(
+        &params,
+        detect::noise_level(&det.strength, &det.valid, |_| true),
+    );
     let reasons: Vec<std::result::Result<f32, &'static str>> = traced
         .iter()
         .map(|t| rejection(&input, t, &near_hair, 1, upp, &params))
@@ -1996,26 +1979,9 @@ fn vellus_stages(
     // (the median strength over every fifth valid pixel; the hair-mat path
     // does not arise on these scenes).
     let thr = {
-        let mut v: Vec<f32> = det
-            .strength
-            .data
-            .iter()
-            .zip(&det.valid.data)
-            .step_by(5)
-            .filter(|(_, &v)| v)
-            .map(|(&s, _)| s)
-            .collect();
-        let m = v.len() / 2;
-        let noise = if v.is_empty() {
-            0.0
-        } else {
-            *v.select_nth_unstable_by(m, f32::total_cmp).1
-        };
-        (
-            (params.noise_k_low * noise).max(params.min_strength_low),
-            (params.noise_k_high * noise).max(params.min_strength_high),
-            noise,
-        )
+        let noise = detect::noise_level(&det.strength, &det.valid, |_| true);
+        let (low, high) = detect::hysteresis_thresholds(params, noise);
+        (low, high, noise)
     };
     let dil = |m: &Mask| dilate(m, (tol / f as f32).max(1.5));
     let (md, nd, cd) = (dil(&det.mask), dil(&thin), dil(&cut));
