@@ -1265,11 +1265,14 @@ pub(crate) fn measure(
 /// Unseen crowded 44–50: sum |count error| 67 → 65, mean MAE 2.89 → 2.84,
 /// one-record 0.194 → 0.194, mixed records 32 → 35, split shafts 83 → 84,
 /// all bounds 3 → 3 of 21; sparse 81–88: 48 → 47, MAE 0.959 → 0.985,
-/// one-record 0.550 → 0.555; whole field 201–203 unchanged (218 / 269 /
-/// 225 records, vellus 0.174 / 0.123 / 0.196); dense 202–204 52 → 53,
+/// one-record 0.550 → 0.555, all bounds 10 → 10 of 24; whole field
+/// 201–203 records and vellus unchanged (218 / 269 / 225, 0.174 / 0.123 /
+/// 0.196; MAE 201 / 202 1.37 → 1.35, 1.66 → 1.70); dense 202–204 52 → 53,
 /// 48 → 49, 45 → 45 (truth 58 / 65 / 72); invariance scene 24 upright /
 /// 24 rotated (was 23) / 23 rescaled; `ood_sweep` hair-free false hairs
-/// 10 → 11. A floor of 3 px at every scale (16.5 µm at 5.5 µm/px) cost
+/// 10 → 11 (furrow texture 4 → 5), sum |count error| over its 90 cases
+/// 667 → 670. At 2 µm/px the stage's instructions fall only 17 M (its
+/// shafts are mostly wider than 12 px, spaced at a quarter width). A floor of 3 px at every scale (16.5 µm at 5.5 µm/px) cost
 /// the 5.5 µm/px crowded cases MAE 3.33 → 3.70 (all 21: 2.89 → 2.99);
 /// a spacing of half the width instead of a quarter (3.5 µm/px −334 M,
 /// −11 %) crowded 67 → 80, MAE 2.89 → 4.09: not kept.
