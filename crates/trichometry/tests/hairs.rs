@@ -881,6 +881,14 @@ fn bad_scale_is_an_error() {
 /// `whole_field_count_and_vellus_fraction`): unchanged, 14 / 13, 19 / 21,
 /// 18 / 19, one-record 0.57 / 0.29 / 0.42; unseen crowded all bounds
 /// 4 → 3 of 21 (count bound 12 → 7 cases, MAE bound 8 → 12).
+/// Session 24 (`hspeed24`, profiles about 10 µm apart, up to 3 px, instead
+/// of 1.5 px on thin shafts: hair stage −4 % instructions at 3.5 µm/px):
+/// unseen crowded 44–50 sum |count error| 67 → 65, mean MAE 2.89 → 2.84,
+/// one-record 0.194 → 0.194, all bounds 3 → 3 of 21 (see
+/// `profile::sample_step_px`, with the variants not kept). Detection at
+/// 10.5 µm/px instead of 7 (factor 3 at 3.5 µm/px, 5 at 2: −26 %
+/// instructions at 3.5 µm/px): crowded 67 → 93, MAE 2.89 → 3.31, all
+/// bounds 3 → 1 (2 µm/px cases 17 → 32, 3.5 µm/px 26 → 37): not kept.
 #[test]
 #[ignore]
 fn crowded_scene_counts_and_crossings() {

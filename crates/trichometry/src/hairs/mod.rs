@@ -136,7 +136,9 @@ pub struct HairParams {
     pub max_turn_deg: f64,
     /// Largest width ratio of two pieces that are joined.
     pub max_join_width_ratio: f64,
-    /// Spacing of width samples along a shaft (full-resolution px, minimum).
+    /// Spacing of width samples along a shaft (full-resolution px, minimum;
+    /// the hair stage also keeps them about 10 µm apart, up to 3 px:
+    /// `profile::sample_step_px`).
     pub sample_step_px: f64,
     /// Vellus: diameter below this (µm); Rakowska's thin-hair criterion.
     pub vellus_max_um: f64,

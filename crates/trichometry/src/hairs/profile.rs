@@ -30,6 +30,7 @@
 //! Synthetic cylinders 4–30 px wide under σ 0.5–1.5 px with noise: within
 //! 0.45 px (unit test below); scene figures in `tests/hairs.rs`.
 
+use super::HairParams;
 use crate::image::Plane;
 use crate::kernels::sample_bilinear;
 
@@ -1247,6 +1248,47 @@ pub(crate) fn measure(
     };
     measure_at(lum, pts, width_guess_px, geo, excluded, cylinder, out)
 }
+
+/// The spacing (full-resolution px) of the width profiles along a piece
+/// of estimated width `width_guess_px`: a quarter of the width, at most
+/// 8 px, and at least `HairParams::sample_step_px` and [`MIN_STEP_UM`]
+/// (up to [`MIN_STEP_SPAN_PX`]).
+///
+/// Session 24 (branch `hspeed24`, output-changing speed work): the floor
+/// was `sample_step_px` (1.5 px) alone, so the three lines of neighbouring
+/// profiles of a thin shaft overlapped (each read twice). Now 3 px at 2 and
+/// 3.5 µm/px, 1.91 px at 5.5. Hair stage at 3.5 µm/px (12 MP bench,
+/// callgrind, AVX2 copy, one call incl. the example's fingerprint and
+/// one-off tables) 4 239 → 4 118 M instructions, about −4 % of the stage's
+/// ≈ 3 040 M per call (`lum_profile` −37 M, `measure_at` −12 M, painting
+/// −10 M, the rest spread over the per-sample work); 528 → 533 shafts.
+/// Unseen crowded 44–50: sum |count error| 67 → 65, mean MAE 2.89 → 2.84,
+/// one-record 0.194 → 0.194, mixed records 32 → 35, split shafts 83 → 84,
+/// all bounds 3 → 3 of 21; sparse 81–88: 48 → 47, MAE 0.959 → 0.985,
+/// one-record 0.550 → 0.555, all bounds 10 → 10 of 24; whole field
+/// 201–203 records and vellus unchanged (218 / 269 / 225, 0.174 / 0.123 /
+/// 0.196; MAE 201 / 202 1.37 → 1.35, 1.66 → 1.70); dense 202–204 52 → 53,
+/// 48 → 49, 45 → 45 (truth 58 / 65 / 72); invariance scene 24 upright /
+/// 24 rotated (was 23) / 23 rescaled; `ood_sweep` hair-free false hairs
+/// 10 → 11 (furrow texture 4 → 5), sum |count error| over its 90 cases
+/// 667 → 670. At 2 µm/px the stage's instructions fall only 17 M (its
+/// shafts are mostly wider than 12 px, spaced at a quarter width). A floor of 3 px at every scale (16.5 µm at 5.5 µm/px) cost
+/// the 5.5 µm/px crowded cases MAE 3.33 → 3.70 (all 21: 2.89 → 2.99);
+/// a spacing of half the width instead of a quarter (3.5 µm/px −334 M,
+/// −11 %) crowded 67 → 80, MAE 2.89 → 4.09: not kept.
+pub(crate) fn sample_step_px(width_guess_px: f32, params: &HairParams, upp: f64) -> f32 {
+    let floor = ((MIN_STEP_UM / upp) as f32)
+        .min(MIN_STEP_SPAN_PX)
+        .max(params.sample_step_px as f32);
+    (width_guess_px / 4.0).clamp(floor, 8.0)
+}
+
+/// The smallest profile spacing in µm ([`sample_step_px`]) …
+const MIN_STEP_UM: f64 = 10.5;
+/// … while it is at most the span of a profile's three lines (the
+/// centre line and one on each side, a pixel apart along the shaft:
+/// [`Intensity::profile`]).
+const MIN_STEP_SPAN_PX: f32 = 3.0;
 
 /// The profiles of one traced piece: [`measure`] with a window sized by
 /// `width_guess_px` (the detection scale's width); again with twice that

@@ -939,7 +939,7 @@ pub(crate) fn pieces(det: &Detection, params: &HairParams, upp: f64) -> (Vec<Pie
             let mut samples = Vec::new();
             let total = *profile::arc_lengths(&pts).last().unwrap_or(&0.0);
             let skip = (0.5 * width_guess + 1.0).min(0.3 * total);
-            let step = (width_guess / 4.0).clamp(params.sample_step_px as f32, 8.0);
+            let step = profile::sample_step_px(width_guess, params, upp);
             let zw = zone_f.width;
             let zh = zone_f.height;
             let excluded = |x: f32, y: f32| {
