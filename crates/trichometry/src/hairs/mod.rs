@@ -59,6 +59,8 @@ mod detect;
 mod pair_diag;
 pub(crate) mod profile;
 mod trace;
+#[cfg(test)]
+mod twin;
 
 /// Hair-stage parameters.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]

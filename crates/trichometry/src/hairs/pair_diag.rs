@@ -2377,3 +2377,351 @@ fn join_diag() {
         }
     }
 }
+
+/// The one- and two-cylinder profile fits along every record of the
+/// scenes `TWIN_DIAG=kind,upp,seed[;kind,upp,seed…]` ([`twin::twin_fits`]):
+/// one `TWIN` line per stretch with the two models' residuals over the
+/// noise of the averaged profile, the fitted cylinders (offset across, px;
+/// diameter, µm; peak absorbance) and the truth shafts the stretch's normal
+/// meets (offset, diameter; `L` lost (no record covers ≥ 50 % of it), `R`
+/// this record covers it, `O` another record does).
+/// `TWIN_DIAG=crowded,3.5,45 cargo test --release -p trichometry --lib
+/// twin_diag -- --ignored --nocapture`.
+#[test]
+#[ignore]
+fn twin_diag() {
+    let v = std::env::var("TWIN_DIAG").unwrap_or("crowded,3.5,45".into());
+    let stretch_um: f32 = std::env::var("TWIN_STRETCH")
+        .ok()
+        .and_then(|s| s.parse().ok())
+        .unwrap_or(75.0);
+    // Sum |count error| before / after, cases within 10 % before / after,
+    // cases, second shafts.
+    let mut totals = [0usize; 6];
+    for scene in v.split(';') {
+        std::env::set_var("SCENE_DIAG", scene);
+        let DiagScene {
+            args,
+            upp,
+            seed,
+            rgb,
+            truth,
+            valid,
+        } = diag_scene();
+        let (w, h) = (rgb.width, rgb.height);
+        let input = StageInput {
+            rgb: &rgb,
+            um_per_px: upp,
+            valid: &valid,
+        };
+        let params = HairParams::default();
+        let det = detect::detect(&input, &params, &mut Default::default());
+        let stage = detect_hairs(&input, &params).unwrap();
+        let sigma = stage
+            .summary
+            .hair_psf_sigma_um
+            .map(|s| (s / upp) as f32)
+            .unwrap_or(params.psf_sigma_px);
+        let tol = 4.0f32.max(20.0 / upp as f32);
+        let cov = |pts: &[[f32; 2]], poly: &[[f32; 2]]| -> f32 {
+            let n = pts.iter().filter(|&&p| near_poly(p, poly, tol)).count();
+            n as f32 / pts.len().max(1) as f32
+        };
+        let axes: Vec<Vec<[f32; 2]>> = truth
+            .shafts
+            .iter()
+            .map(|t| {
+                t.centreline_px
+                    .iter()
+                    .filter(|p| {
+                        p[0] >= 0.0
+                            && p[1] >= 0.0
+                            && p[0] <= (w - 1) as f64
+                            && p[1] <= (h - 1) as f64
+                    })
+                    .map(|p| [p[0] as f32, p[1] as f32])
+                    .collect()
+            })
+            .collect();
+        // Per truth shaft, each record's coverage.
+        let covs: Vec<Vec<f32>> = axes
+            .iter()
+            .map(|a| {
+                stage
+                    .shafts
+                    .iter()
+                    .map(|s| cov(a, &s.centreline_px))
+                    .collect()
+            })
+            .collect();
+        // Lost: no record, nor all of them together, covers half of it.
+        let all_recs: Vec<&[[f32; 2]]> =
+            stage.shafts.iter().map(|s| &s.centreline_px[..]).collect();
+        let lost: Vec<bool> = axes
+            .iter()
+            .map(|a| {
+                let n = a
+                    .iter()
+                    .filter(|&&p| all_recs.iter().any(|r| near_poly(p, r, tol)))
+                    .count();
+                (n as f32) < 0.5 * a.len().max(1) as f32
+            })
+            .collect();
+        println!(
+            "SCENE {} {upp} {seed}: records {} truth {} sigma {sigma:.2}",
+            args[0],
+            stage.shafts.len(),
+            truth.hair_count
+        );
+        let per_record: Vec<(Vec<String>, usize, usize)> = stage
+            .shafts
+            .par_iter()
+            .enumerate()
+            .map(|(ri, s)| {
+                let wpx = (s.diameter_um / upp) as f32;
+                let fits = twin::twin_fits(
+                    &det.lum,
+                    &s.centreline_px,
+                    wpx,
+                    sigma,
+                    1.0,
+                    stretch_um / upp as f32,
+                );
+                let mut out = Vec::new();
+                let mut flags = Vec::new();
+                // Per stretch, the truth mark of the pair's far shaft (the
+                // hit nearest its offset, not the near shaft's hit).
+                let mut far_marks: Vec<char> = Vec::new();
+                for (k, f) in fits.iter().enumerate() {
+                    let reach = 1.6 * wpx + 3.0 * sigma + 3.0;
+                    let a = [
+                        f.centre[0] - f.normal[0] * reach,
+                        f.centre[1] - f.normal[1] * reach,
+                    ];
+                    let b = [
+                        f.centre[0] + f.normal[0] * reach,
+                        f.centre[1] + f.normal[1] * reach,
+                    ];
+                    let mut hits = Vec::new();
+                    let mut hit_data: Vec<(u32, f64, char)> = Vec::new();
+                    for (ti, t) in truth.shafts.iter().enumerate() {
+                        for q in t.centreline_px.windows(2) {
+                            let (p0, p1) = (
+                                [q[0][0] as f32, q[0][1] as f32],
+                                [q[1][0] as f32, q[1][1] as f32],
+                            );
+                            let r = [b[0] - a[0], b[1] - a[1]];
+                            let sg = [p1[0] - p0[0], p1[1] - p0[1]];
+                            let den = r[0] * sg[1] - r[1] * sg[0];
+                            if den.abs() < 1e-9 {
+                                continue;
+                            }
+                            let d0 = [p0[0] - a[0], p0[1] - a[1]];
+                            let tt = (d0[0] * sg[1] - d0[1] * sg[0]) / den;
+                            let uu = (d0[0] * r[1] - d0[1] * r[0]) / den;
+                            if (0.0..=1.0).contains(&tt) && (0.0..=1.0).contains(&uu) {
+                                let off = (tt - 0.5) * 2.0 * reach;
+                                let c = &covs[ti];
+                                let mark = if lost[ti] {
+                                    'L'
+                                } else if c[ri] >= 0.5 {
+                                    'R'
+                                } else {
+                                    'O'
+                                };
+                                hit_data.push((t.id, off as f64, mark));
+                                hits.push(format!(
+                                    "{}:{off:.1}/{:.0}{mark}{}",
+                                    t.id,
+                                    t.diameter_um,
+                                    if t.counted { "" } else { "u" }
+                                ));
+                                break;
+                            }
+                        }
+                    }
+                    let nv = f.noise_var.max(1e-12);
+                    // Whether each fitted shaft of the two lies on another
+                    // record's centreline.
+                    let on_other = f.two.map(|cy| {
+                        let p = [
+                            f.centre[0] + f.normal[0] * cy.c as f32,
+                            f.centre[1] + f.normal[1] * cy.c as f32,
+                        ];
+                        let r = (0.5 * cy.d as f32).max(2.0);
+                        stage
+                            .shafts
+                            .iter()
+                            .enumerate()
+                            .any(|(j, o)| j != ri && near_poly(p, &o.centreline_px, r))
+                            as u8
+                    });
+                    {
+                        let [a, b] = f.two;
+                        let (near, far) = if a.c.abs() > b.c.abs() { (b, a) } else { (a, b) };
+                        let nearest = |cy: twin::Cyl| {
+                            let tol = (0.35 * cy.d).max(2.0);
+                            hit_data
+                                .iter()
+                                .filter(|x| (x.1 - cy.c).abs() <= tol)
+                                .min_by(|x, y| (x.1 - cy.c).abs().total_cmp(&(y.1 - cy.c).abs()))
+                                .copied()
+                        };
+                        let hn = nearest(near).map(|x| x.0);
+                        far_marks.push(match nearest(far) {
+                            Some(x) if Some(x.0) != hn => x.2,
+                            _ => '-',
+                        });
+                    }
+                    flags.push(twin::reads_two(
+                        f,
+                        upp,
+                        params.min_width_um,
+                        params.max_width_um,
+                        |k| on_other[k] == 1,
+                    ));
+                    out.push(format!(
+                        "TWIN {} {upp} {seed} rec {ri} w {:.1} st {k} prof {} n {}: r1 {:.1} r2 {:.1} one {:.1}/{:.1}/{:.2} two {:.1}/{:.1}/{:.2} {:.1}/{:.1}/{:.2} other {}{} truth {}",
+                        args[0],
+                        s.diameter_um,
+                        f.profiles,
+                        f.samples,
+                        f.rss_one / nv,
+                        f.rss_two / nv,
+                        f.one.c,
+                        f.one.d * upp,
+                        f.one.depth(),
+                        f.two[0].c,
+                        f.two[0].d * upp,
+                        f.two[0].depth(),
+                        f.two[1].c,
+                        f.two[1].d * upp,
+                        f.two[1].depth(),
+                        on_other[0],
+                        on_other[1],
+                        hits.join(" ")
+                    ));
+                }
+                // The second shafts: per run, the median diameter of the
+                // pair's shaft farther from the record's centreline.
+                let runs = twin::second_shafts(&fits, &flags, stretch_um / upp as f32);
+                let mut vellus = 0;
+                for r in &runs {
+                    let mut d: Vec<f32> = r
+                        .iter()
+                        .map(|&i| {
+                            let [a, b] = fits[i].two;
+                            let far = if a.c.abs() > b.c.abs() { a } else { b };
+                            (far.d * upp) as f32
+                        })
+                        .collect();
+                    let d_um = profile::median(&mut d);
+                    vellus += (d_um < params.vellus_max_um as f32) as usize;
+                    // The far shaft's track, and the nearest end of another
+                    // record to it (µm).
+                    let track: Vec<[f64; 2]> = r
+                        .iter()
+                        .map(|&i| {
+                            let f = &fits[i];
+                            let [a, b] = f.two;
+                            let far = if a.c.abs() > b.c.abs() { a } else { b };
+                            [
+                                (f.centre[0] + f.normal[0] * far.c as f32) as f64,
+                                (f.centre[1] + f.normal[1] * far.c as f32) as f64,
+                            ]
+                        })
+                        .collect();
+                    let end_um = stage
+                        .shafts
+                        .iter()
+                        .enumerate()
+                        .filter(|&(j, _)| j != ri)
+                        .flat_map(|(_, o)| {
+                            let c = &o.centreline_px;
+                            [c[0], c[c.len() - 1]]
+                        })
+                        .map(|e| {
+                            let e = [e[0] as f64, e[1] as f64];
+                            track
+                                .windows(2)
+                                .map(|q| seg_dist2(e, q[0], q[1]).0.sqrt())
+                                .fold(f64::INFINITY, f64::min)
+                        })
+                        .fold(f64::INFINITY, f64::min)
+                        * upp;
+                    // The far track continued straight beyond both ends of
+                    // the run by 300 µm: the share of it along another
+                    // record (the mate recorded where it leaves the ridge).
+                    let ext_um = 300.0;
+                    let (p0, p1) = (track[0], track[track.len() - 1]);
+                    let len = (p1[0] - p0[0]).hypot(p1[1] - p0[1]).max(1e-6);
+                    let dir = [(p1[0] - p0[0]) / len, (p1[1] - p0[1]) / len];
+                    let steps = ((ext_um / upp) / tol as f64).ceil() as usize;
+                    let mut along = 0usize;
+                    let mut probes = 0usize;
+                    for (p, sgn) in [(p0, -1.0), (p1, 1.0)] {
+                        for k in 1..=steps {
+                            let q = [
+                                p[0] + sgn * dir[0] * k as f64 * tol as f64,
+                                p[1] + sgn * dir[1] * k as f64 * tol as f64,
+                            ];
+                            if q[0] < 0.0 || q[1] < 0.0 || q[0] > w as f64 || q[1] > h as f64 {
+                                continue;
+                            }
+                            probes += 1;
+                            let qf = [q[0] as f32, q[1] as f32];
+                            along += stage
+                                .shafts
+                                .iter()
+                                .enumerate()
+                                .any(|(j, o)| j != ri && near_poly(qf, &o.centreline_px, tol))
+                                as usize;
+                        }
+                    }
+                    let ext = along as f32 / probes.max(1) as f32;
+                    let marks: String = r.iter().map(|&i| far_marks[i]).collect();
+                    out.push(format!(
+                        "ADD {} {upp} {seed} rec {ri} stretches {r:?} diameter {d_um:.1} far {marks} end {end_um:.0} ext {ext:.2}",
+                        args[0]
+                    ));
+                }
+                (out, runs.len(), vellus)
+            })
+            .collect();
+        let (mut added, mut added_vellus) = (0, 0);
+        for (lines, a, v) in per_record {
+            for l in lines {
+                println!("{l}");
+            }
+            added += a;
+            added_vellus += v;
+        }
+        let (n, t) = (stage.shafts.len(), truth.hair_count);
+        let vf = stage.summary.vellus_fraction.unwrap_or(0.0);
+        let vf_after = (vf * n as f64 + added_vellus as f64) / (n + added).max(1) as f64;
+        println!(
+            "COUNT {} {upp} {seed}: records {n} + {added} of truth {t}; vellus {vf:.3} -> {vf_after:.3} of {:.3}",
+            args[0], truth.vellus_fraction
+        );
+        let within = |c: usize| (c as f64 - t as f64).abs() <= 0.1 * t as f64;
+        totals[0] += n.abs_diff(t);
+        totals[1] += (n + added).abs_diff(t);
+        totals[2] += within(n) as usize;
+        totals[3] += within(n + added) as usize;
+        totals[4] += 1;
+        totals[5] += added;
+        // The lost counted hairs.
+        for (ti, t) in truth.shafts.iter().enumerate() {
+            if t.counted && lost[ti] {
+                println!(
+                    "LOST {} {upp} {seed} truth {} unit {} d {:.0} len {:.0}",
+                    args[0], t.id, t.unit, t.diameter_um, t.visible_length_um
+                );
+            }
+        }
+    }
+    println!(
+        "TOTAL sum |count error| {} -> {}, within 10 % {} -> {} of {} cases, {} second shafts",
+        totals[0], totals[1], totals[2], totals[3], totals[4], totals[5]
+    );
+}
