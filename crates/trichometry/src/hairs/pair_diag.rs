@@ -1659,7 +1659,7 @@ fn piece_diag() {
             let wg = p.width / 1.4f32.powi(k);
             let mut s = Vec::new();
             let skip = (0.5 * wg + 1.0).min(0.3 * len);
-            let step = (wg / 4.0).clamp(params.sample_step_px as f32, 8.0);
+            let step = profile::sample_step_px(wg, &params, upp);
             let a = profile::measure(
                 &det.lum,
                 &p.pts,
