@@ -1193,7 +1193,7 @@ fn bridge_gate(ea: &End, eb: &End, pa: &Piece, pb: &Piece, max_gap: f32) -> Opti
     }
     let (wmax, wmin) = (pa.width.max(pb.width), pa.width.min(pb.width));
     let (dmax, dmin) = (pa.depth.max(pb.depth), pa.depth.min(pb.depth));
-    if wmax > 1.2 * wmin || !(dmin > 0.0) || dmax > BRIDGE_DEPTH_RATIO * dmin {
+    if wmax > 1.2 * wmin || dmin.is_nan() || dmin <= 0.0 || dmax > BRIDGE_DEPTH_RATIO * dmin {
         return None;
     }
     let gap_lim = max_gap.max(2.0 * wmax + 6.0);
@@ -1270,7 +1270,7 @@ fn bridge_evidence(
     let mut skins: Vec<f32> = read.iter().map(|r| r.2).collect();
     skins.sort_by(f32::total_cmp);
     let skin = profile::quantile_sorted(&skins, 0.75);
-    if !(skin > 0.0) {
+    if skin.is_nan() || skin <= 0.0 {
         return None;
     }
     let miss = read
