@@ -2525,6 +2525,27 @@ fn ood_sizes() {
 /// between the two, no better. Not a clear win: fewer second records everywhere, but about one bridge link in
 /// eight (one in two in mats) joins two shafts, and each such join takes a
 /// hair's own record.
+/// Rejecting the wrong bridge links by what lies beside the bridge
+/// (session 24, branch `hlink24b`, diagnostic only, `join_diag` `BRIDGE`
+/// lines; code not kept): (a) another traced piece along the bridge (its
+/// centreline within one pair width of a bridge point and within 22° of
+/// the bridge at more than 25 % of the points, a crossing hair not
+/// counted): crowded 44–50 links on one shaft 29 → 9, on two 4 → 3; dense
+/// 202–204 6 → 1, 5 → 0. Right links have such a neighbour as often as
+/// wrong ones: hairs of a follicular unit run side by side, and the gap
+/// of a right link is often where the hair merged with its neighbour into
+/// one wider piece. Over 84 classified bridge candidates (crowded 44–50,
+/// dense, and the crowded phantom at 2000 × 1500 px, 5.5 µm/px, seed 201:
+/// 74 on one shaft, 10 on two) restricting the neighbour to measured
+/// pieces (≥ 3 width samples) of like width (1.25–1.5) whose first-pass
+/// chain is longer than the gap (1–1.5 ×), at shares 25–75 %, refuses 2–13
+/// right links for 1–2 wrong ones (best: 2 for 1), never better than the
+/// 7.4 : 1 base rate by enough to pay. (b) The contest rules: an end with
+/// a geometric candidate elsewhere refuses 12 right, 2 wrong; a third free
+/// end of like width (1.3) within a width of the bridge 41 right, 6
+/// wrong. Neither separates; no survey run. Wrong links differ mostly in
+/// their pieces being mixed already (owner shares 0.64–0.80 in mats),
+/// which the join cannot see.
 #[test]
 #[ignore = "not reached: whole-field counts +22 to +45 % (see doc comment)"]
 fn whole_field_count_and_vellus_fraction() {
