@@ -495,7 +495,7 @@ fn stage(
     // The pieces are joined on their provisional widths (`profile`); the
     // shafts' diameters come from the model, the optical thickness fitted
     // over each shaft's samples.
-    let mut traced: Vec<trace::Traced> = trace::join(&pieces, params, upp)
+    let mut traced: Vec<trace::Traced> = trace::join(&pieces, params, upp, &det.lum)
         .into_par_iter()
         .filter_map(|t| without_unseen_ends(input, &pieces, t, params))
         .map(|t| without_unprofiled(&pieces, t, upp, params))

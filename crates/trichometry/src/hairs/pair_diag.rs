@@ -109,7 +109,7 @@ fn pair_diag() {
         ..params.clone()
     };
     let (pall, _) = trace::pieces(&det, &loose, upp);
-    let traced = trace::join(&pk, &params, upp);
+    let traced = trace::join(&pk, &params, upp, &det.lum);
     let near_hair = dilate(&det.mask, 2.0);
     // The hysteresis thresholds as `detect` sets them.
     let thr = detect::hysteresis_thresholds(
@@ -469,7 +469,7 @@ fn pair_overlay() {
         trace::pieces(&det, &params, upp).0,
         (params.max_width_um / upp) as f32,
     );
-    let traced = trace::join(&pk, &params, upp);
+    let traced = trace::join(&pk, &params, upp, &det.lum);
     let near_hair = dilate(&det.mask, 2.0);
     let stage = detect_hairs(&input, &params).unwrap();
     let m_all = raster(w, h, &pall.iter().map(|p| &p.pts[..]).collect::<Vec<_>>());
@@ -954,7 +954,7 @@ fn scene_diag() {
         ..params.clone()
     };
     let (pall, _) = trace::pieces(&det, &loose, upp);
-    let traced = trace::join(&pk, &params, upp);
+    let traced = trace::join(&pk, &params, upp, &det.lum);
     let near_hair = dilate(&det.mask, 2.0);
     let thin = trace::nms(&det);
     let (cut, _) = trace::cut_junctions(&thin, &det);
@@ -2291,7 +2291,10 @@ fn vellus_decomposition(
 /// The links `trace::join` takes between ends side by side (failing the
 /// `towards` test's angles): whether both pieces lie on one truth shaft
 /// (`same`), on two (`diff`) or on none known (`none`), with the link's
-/// figures. `SCENE_DIAG=crowded,2,46 cargo test -p trichometry --lib
+/// figures (`SIDE` lines); and (`BRIDGE` lines) the links the geometry
+/// refuses (`trace::link_score`'s failing test named) that the image
+/// confirmed (`trace::bridge_evidence`), classed the same way.
+/// `SCENE_DIAG=crowded,2,46 cargo test -p trichometry --lib
 /// join_diag -- --ignored --nocapture` (`SCENE_SIZE` as `scene_diag`).
 #[test]
 #[ignore]
@@ -2315,7 +2318,7 @@ fn join_diag() {
         trace::pieces(&det, &params, upp).0,
         (params.max_width_um / upp) as f32,
     );
-    let traced = trace::join(&pk, &params, upp);
+    let traced = trace::join(&pk, &params, upp, &det.lum);
     let tol = 4.0f32.max(20.0 / upp as f32);
     let polys: Vec<Vec<[f32; 2]>> = truth.shafts.iter().map(truth_axis).collect();
     // The truth shaft most of a piece's points lie on, and that share.
@@ -2331,6 +2334,7 @@ fn join_diag() {
         best
     };
     let max_ang = (params.max_join_angle_deg as f32).to_radians();
+    let max_gap = (params.max_join_gap_um / upp) as f32;
     let ang = |a: [f32; 2], b: [f32; 2]| (a[0] * b[0] + a[1] * b[1]).clamp(-1.0, 1.0).acos();
     for t in &traced {
         for wdw in t.chain.windows(2) {
@@ -2339,6 +2343,21 @@ fn join_diag() {
             let eb = trace::end_of(&pk[b], b, if rb { 1 } else { 0 });
             let v = [eb.p[0] - ea.p[0], eb.p[1] - ea.p[1]];
             let g = v[0].hypot(v[1]);
+            let (oa, ob) = (owner(&pk[a]), owner(&pk[b]));
+            let same = match (oa.0, ob.0) {
+                (Some(x), Some(y)) if x == y => "same",
+                (Some(_), Some(_)) => "diff",
+                _ => "none",
+            };
+            // Links only the image confirmed (`trace::bridge_evidence`).
+            if let Err(why) = trace::link_score(&ea, &eb, &pk[a], &pk[b], &params, max_gap, max_ang)
+            {
+                println!(
+                    "BRIDGE {upp} {seed} {same} {why} g {g:.1} w {:.1}/{:.1} d {:.2}/{:.2} owner {:?} {:.2} / {:?} {:.2}",
+                    pk[a].width, pk[b].width, pk[a].depth, pk[b].depth, oa.0, oa.1, ob.0, ob.1
+                );
+                continue;
+            }
             if g <= 2.0 {
                 continue;
             }
@@ -2350,12 +2369,6 @@ fn join_diag() {
             let anti = ang(ea.d, [-eb.d[0], -eb.d[1]]);
             let along = v[0] * ea.d[0] + v[1] * ea.d[1];
             let lat = (v[0] * ea.d[1] - v[1] * ea.d[0]).abs();
-            let (oa, ob) = (owner(&pk[a]), owner(&pk[b]));
-            let same = match (oa.0, ob.0) {
-                (Some(x), Some(y)) if x == y => "same",
-                (Some(_), Some(_)) => "diff",
-                _ => "none",
-            };
             let len = |p: &trace::Piece| *profile::arc_lengths(&p.pts).last().unwrap_or(&0.0);
             println!(
                 "SIDE {upp} {seed} {same} g {g:.1} along {along:.1} lat {lat:.1} anti {:.0} ta {:.0} tb {:.0} w {:.1}/{:.1} g/wmin {:.2} len {:.0}/{:.0} n {}/{} owner {:?} {:.2} / {:?} {:.2}",

@@ -1160,8 +1160,139 @@ pub(super) fn link_score(
     Ok(anti + ta + tb + 0.5 * (wmax - wmin) / wmax + 0.3 * g / gap_lim)
 }
 
-/// Join pieces into shafts by direction continuity.
-pub(crate) fn join(pieces: &[Piece], params: &HairParams, upp: f64) -> Vec<Traced> {
+/// Links the geometry refuses but the image may confirm
+/// ([`bridge_evidence`]): between free ends of measured pieces (≥ 3 width
+/// samples each) of like widths (within 1.2) and depths (within
+/// [`BRIDGE_DEPTH_RATIO`]), either across up to this factor times the gap
+/// limit with the end directions and the line between the ends all within
+/// [`BRIDGE_MAX_DEG`], or side by side (within [`BRIDGE_SIDE_WIDTHS`] of the
+/// narrower width, the pieces parallel within [`BRIDGE_MAX_DEG`]).
+const BRIDGE_GAP_FACTOR: f32 = 3.0;
+/// The angle limit of an image-verified link (degrees).
+const BRIDGE_MAX_DEG: f32 = 25.0;
+/// Ends side by side: their distance in the narrower piece's widths.
+const BRIDGE_SIDE_WIDTHS: f32 = 0.75;
+/// The depths of the two pieces of an image-verified link agree within
+/// this factor.
+const BRIDGE_DEPTH_RATIO: f32 = 1.3;
+/// A bridge sample is dark when its centre's absorbance (against the skin
+/// beside the bridge) is at least this share of the pair's depth.
+const BRIDGE_DARK: f32 = 0.6;
+/// A bridge sample is centred when its darkest value within half a width
+/// of the bridge is at most this share of the pair's contrast brighter
+/// than its darkest within 1.5 widths (a neighbour's edge is not).
+const BRIDGE_CENTRE_TOL: f32 = 0.25;
+/// The share of bridge samples that may fail (rounded down).
+const BRIDGE_MISS: f32 = 0.1;
+
+/// The angle sum of a pair of free ends that may link if the image
+/// confirms it ([`BRIDGE_GAP_FACTOR`]); `None` if it may not.
+fn bridge_gate(ea: &End, eb: &End, pa: &Piece, pb: &Piece, max_gap: f32) -> Option<f32> {
+    if ea.piece == eb.piece || pa.samples.len() < 3 || pb.samples.len() < 3 {
+        return None;
+    }
+    let (wmax, wmin) = (pa.width.max(pb.width), pa.width.min(pb.width));
+    let (dmax, dmin) = (pa.depth.max(pb.depth), pa.depth.min(pb.depth));
+    if wmax > 1.2 * wmin || dmin.is_nan() || dmin <= 0.0 || dmax > BRIDGE_DEPTH_RATIO * dmin {
+        return None;
+    }
+    let gap_lim = max_gap.max(2.0 * wmax + 6.0);
+    let v = [eb.p[0] - ea.p[0], eb.p[1] - ea.p[1]];
+    let g = (v[0] * v[0] + v[1] * v[1]).sqrt();
+    let lim = BRIDGE_MAX_DEG.to_radians();
+    let anti = angle(ea.d, [-eb.d[0], -eb.d[1]]);
+    if g > BRIDGE_GAP_FACTOR * gap_lim || anti > lim {
+        return None;
+    }
+    if g <= BRIDGE_SIDE_WIDTHS * wmin {
+        return Some(anti);
+    }
+    let u = [v[0] / g, v[1] / g];
+    let (ta, tb) = (angle(ea.d, u), angle(eb.d, [-u[0], -u[1]]));
+    (ta <= lim && tb <= lim).then_some(anti + ta + tb)
+}
+
+/// Whether the image shows a shaft along the bridge [`assemble`] would
+/// draw between two ends (the pieces' mean width `w` and depth): at
+/// samples half a width apart the profile across the bridge is read
+/// ([`profile::Intensity::profile`], out to 2.5 widths); the skin level is
+/// the upper quartile over the samples of the brighter of the two
+/// shoulders (1.5–2.5 widths out). A sample passes when it is dark
+/// ([`BRIDGE_DARK`]) and centred ([`BRIDGE_CENTRE_TOL`]): the pair's own
+/// shaft or a hair crossing over it (at least as dark) all along, where a
+/// wrong pair crosses skin or runs along a neighbour's edge. Returns the
+/// share of samples that fail when at most [`BRIDGE_MISS`] do. Every
+/// length is in the pieces' widths, so the test does not depend on the
+/// pixel grid.
+fn bridge_evidence(
+    lum: &impl profile::Intensity,
+    ea: &End,
+    eb: &End,
+    pa: &Piece,
+    pb: &Piece,
+) -> Option<f32> {
+    let w = 0.5 * (pa.width + pb.width);
+    let depth = 0.5 * (pa.depth + pb.depth);
+    let v = [eb.p[0] - ea.p[0], eb.p[1] - ea.p[1]];
+    let g = (v[0] * v[0] + v[1] * v[1]).sqrt();
+    let t1 = [-eb.d[0], -eb.d[1]];
+    let n = ((g / (0.5 * w).max(1.0)).ceil() as usize).max(2);
+    let du = (w / 8.0).max(0.25);
+    let nu = (2.5 * w / du).ceil() as i32;
+    let k_centre = (0.5 * w / du).round() as i32;
+    let k_near = (1.5 * w / du).round() as i32;
+    let mut prof = vec![0.0f32; (2 * nu + 1) as usize];
+    let mut shoulder = Vec::with_capacity(2 * (nu - k_near) as usize);
+    let mut read: Vec<(f32, f32, f32)> = Vec::with_capacity(n);
+    for k in 1..n {
+        let t = k as f32 / n as f32;
+        let at = |t: f32| hermite(ea.p, ea.d, eb.p, t1, g, t);
+        let c = at(t);
+        let (a, b) = (at(t - 0.5 / n as f32), at(t + 0.5 / n as f32));
+        let (dx, dy) = (b[0] - a[0], b[1] - a[1]);
+        let l = (dx * dx + dy * dy).sqrt().max(1e-6);
+        let tan = [dx / l, dy / l];
+        lum.profile(c, [-tan[1], tan[0]], tan, du, nu, &mut prof);
+        let min_within = |r: i32| {
+            prof[(nu - r) as usize..=(nu + r) as usize]
+                .iter()
+                .fold(f32::INFINITY, |m, &x| m.min(x))
+        };
+        let side = |s: &mut Vec<f32>, lo: usize, hi: usize| {
+            s.clear();
+            s.extend_from_slice(&prof[lo..hi]);
+            profile::median(s)
+        };
+        let left = side(&mut shoulder, 0, (nu - k_near) as usize);
+        let right = side(&mut shoulder, (nu + k_near + 1) as usize, prof.len());
+        read.push((min_within(k_centre), min_within(k_near), left.max(right)));
+    }
+    let mut skins: Vec<f32> = read.iter().map(|r| r.2).collect();
+    skins.sort_by(f32::total_cmp);
+    let skin = profile::quantile_sorted(&skins, 0.75);
+    if skin.is_nan() || skin <= 0.0 {
+        return None;
+    }
+    let miss = read
+        .iter()
+        .filter(|&&(centre, near, _)| {
+            let dark = 1.0 - centre / skin >= BRIDGE_DARK * depth;
+            let centred = centre <= near + BRIDGE_CENTRE_TOL * depth * skin;
+            !(dark && centred)
+        })
+        .count();
+    (miss as f32 <= (BRIDGE_MISS * read.len() as f32).floor())
+        .then(|| miss as f32 / read.len() as f32)
+}
+
+/// Join pieces into shafts by direction continuity; then free ends that
+/// the image joins ([`bridge_evidence`]).
+pub(crate) fn join(
+    pieces: &[Piece],
+    params: &HairParams,
+    upp: f64,
+    lum: &impl profile::Intensity,
+) -> Vec<Traced> {
     let ends: Vec<End> = pieces
         .iter()
         .enumerate()
@@ -1217,6 +1348,7 @@ pub(crate) fn join(pieces: &[Piece], params: &HairParams, upp: f64) -> Vec<Trace
             link[b] = Some(a);
         }
     }
+    bridge_links(pieces, &ends, &mut link, g_all, max_gap, lum);
     // Walk chains: start at pieces with a free end; then leftover cycles.
     let mut used = vec![false; pieces.len()];
     let mut chains: Vec<Vec<(usize, bool)>> = Vec::new();
@@ -1251,6 +1383,95 @@ pub(crate) fn join(pieces: &[Piece], params: &HairParams, upp: f64) -> Vec<Trace
     }
     // The shafts assembled in parallel (in chain order).
     chains.par_iter().map(|c| assemble(pieces, c)).collect()
+}
+
+/// The second pass of [`join`]: pairs of free ends that pass
+/// [`bridge_gate`] and [`bridge_evidence`], best evidence first (then the
+/// smaller angle sum), linked unless either end is taken or the link would
+/// close a chain on itself.
+fn bridge_links(
+    pieces: &[Piece],
+    ends: &[End],
+    link: &mut [Option<usize>],
+    g_all: f32,
+    max_gap: f32,
+    lum: &impl profile::Intensity,
+) {
+    let reach = BRIDGE_GAP_FACTOR * g_all * 1.001 + 1.0;
+    let free = |k: usize| link[k].is_none() && ends[k].p[0].is_finite() && ends[k].p[1].is_finite();
+    let mut by_x: Vec<usize> = (0..ends.len()).filter(|&k| free(k)).collect();
+    by_x.sort_by(|&i, &j| ends[i].p[0].total_cmp(&ends[j].p[0]).then(i.cmp(&j)));
+    let by_x_r = &by_x;
+    let mut cand: Vec<(f32, f32, usize, usize)> = by_x
+        .par_iter()
+        .enumerate()
+        .flat_map_iter(|(s, &i)| {
+            let (xi, yi) = (ends[i].p[0], ends[i].p[1]);
+            by_x_r[s + 1..]
+                .iter()
+                .take_while(move |&&j| ends[j].p[0] - xi <= reach)
+                .filter(move |&&j| (ends[j].p[1] - yi).abs() <= reach)
+                .filter_map(move |&j| {
+                    let (a, b) = (i.min(j), i.max(j));
+                    let (ea, eb) = (&ends[a], &ends[b]);
+                    let (pa, pb) = (&pieces[ea.piece], &pieces[eb.piece]);
+                    let ang = bridge_gate(ea, eb, pa, pb, max_gap)?;
+                    let miss = bridge_evidence(lum, ea, eb, pa, pb)?;
+                    Some((miss, ang, a, b))
+                })
+        })
+        .collect();
+    cand.sort_by(|x, y| {
+        x.0.total_cmp(&y.0)
+            .then(x.1.total_cmp(&y.1))
+            .then(x.2.cmp(&y.2))
+            .then(x.3.cmp(&y.3))
+    });
+    // The chains the first pass made, as sets of pieces.
+    let mut root: Vec<usize> = (0..pieces.len()).collect();
+    fn find(root: &mut [usize], mut x: usize) -> usize {
+        while root[x] != x {
+            root[x] = root[root[x]];
+            x = root[x];
+        }
+        x
+    }
+    for k in 0..ends.len() {
+        if let Some(m) = link[k] {
+            let (a, b) = (
+                find(&mut root, ends[k].piece),
+                find(&mut root, ends[m].piece),
+            );
+            root[a] = b;
+        }
+    }
+    for &(_, _, a, b) in &cand {
+        let (ra, rb) = (
+            find(&mut root, ends[a].piece),
+            find(&mut root, ends[b].piece),
+        );
+        if link[a].is_none() && link[b].is_none() && ra != rb {
+            link[a] = Some(b);
+            link[b] = Some(a);
+            root[ra] = rb;
+        }
+    }
+}
+
+/// The point at `t` (0..1) of the cubic Hermite curve from `p0` leaving
+/// along `t0` to `p1` arriving along `t1` (unit directions), its tangents
+/// scaled by `g` (the chord): the bridge [`assemble`] draws across a gap,
+/// and the one [`bridge_evidence`] reads.
+fn hermite(p0: [f32; 2], t0: [f32; 2], p1: [f32; 2], t1: [f32; 2], g: f32, t: f32) -> [f32; 2] {
+    let (t2, t3) = (t * t, t * t * t);
+    let h00 = 2.0 * t3 - 3.0 * t2 + 1.0;
+    let h10 = t3 - 2.0 * t2 + t;
+    let h01 = -2.0 * t3 + 3.0 * t2;
+    let h11 = t3 - t2;
+    [
+        h00 * p0[0] + h10 * g * t0[0] + h01 * p1[0] + h11 * g * t1[0],
+        h00 * p0[1] + h10 * g * t0[1] + h01 * p1[1] + h11 * g * t1[1],
+    ]
 }
 
 /// One shaft from a chain of pieces `(piece, reversed)`, in order: their
@@ -1307,16 +1528,7 @@ pub(crate) fn assemble(pieces: &[Piece], chain: &[(usize, bool)]) -> Traced {
                 let (t0, t1) = (tangent(&pts, true), tangent(&q, false));
                 let m = g.ceil() as usize;
                 for i in 1..m {
-                    let t = i as f32 / m as f32;
-                    let (t2, t3) = (t * t, t * t * t);
-                    let h00 = 2.0 * t3 - 3.0 * t2 + 1.0;
-                    let h10 = t3 - 2.0 * t2 + t;
-                    let h01 = -2.0 * t3 + 3.0 * t2;
-                    let h11 = t3 - t2;
-                    pts.push([
-                        h00 * last[0] + h10 * g * t0[0] + h01 * first[0] + h11 * g * t1[0],
-                        h00 * last[1] + h10 * g * t0[1] + h01 * first[1] + h11 * g * t1[1],
-                    ]);
+                    pts.push(hermite(last, t0, first, t1, g, i as f32 / m as f32));
                 }
             }
             arc0 += g;
@@ -1727,7 +1939,7 @@ pub(crate) mod diag {
                 }
             }
         }
-        let traced = join(&pk, &params, upp);
+        let traced = join(&pk, &params, upp, &det.lum);
         let near_hair = dilate(&det.mask, 2.0);
         for (k, t) in traced.iter().enumerate() {
             let r = super::super::rejection(&input, t, &near_hair, det.factor, upp, &params);
@@ -2066,7 +2278,7 @@ mod link_diag {
             };
             let det = super::super::detect::detect(&input, &params, &mut Default::default());
             let (pk, _) = pieces(&det, &params, upp);
-            let traced = join(&pk, &params, upp);
+            let traced = join(&pk, &params, upp, &det.lum);
             let mut shaft_of = vec![usize::MAX; pk.len()];
             for (k, t) in traced.iter().enumerate() {
                 for &pi in &t.piece_ids {
