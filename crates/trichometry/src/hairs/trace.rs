@@ -1322,19 +1322,7 @@ pub(crate) fn join(
     // The sweep in parallel over its first ends. A pair farther apart in y
     // than `reach` fails the gap test anyway (its distance is at least
     // that, far beyond rounding), so it is not scored.
-    let (ends_r, score_r, by_x_r) = (&ends, &score, &by_x);
-    let mut cand: Vec<(f32, usize, usize)> = by_x
-        .par_iter()
-        .enumerate()
-        .flat_map_iter(|(s, &i)| {
-            let (xi, yi) = (ends_r[i].p[0], ends_r[i].p[1]);
-            by_x_r[s + 1..]
-                .iter()
-                .take_while(move |&&j| ends_r[j].p[0] - xi <= reach)
-                .filter(move |&&j| (ends_r[j].p[1] - yi).abs() <= reach)
-                .filter_map(move |&j| score_r(i.min(j), i.max(j)))
-        })
-        .collect();
+    let mut cand: Vec<(f32, usize, usize)> = sweep_pairs(&ends, &by_x, reach, &score);
     for i in (0..ends.len()).filter(|&k| !finite(k)) {
         for j in (0..ends.len()).filter(|&j| j != i && (finite(j) || j > i)) {
             cand.extend(score(i.min(j), i.max(j)));
@@ -1385,6 +1373,28 @@ pub(crate) fn join(
     chains.par_iter().map(|c| assemble(pieces, c)).collect()
 }
 
+/// The pairs of ends `by_x` lists (sorted by x) that lie within `reach`
+/// of each other in x and in y, each scored in parallel by `score(a, b)`
+/// with `a < b` (`None`: the ends cannot link).
+fn sweep_pairs<T: Send>(
+    ends: &[End],
+    by_x: &[usize],
+    reach: f32,
+    score: &(impl Fn(usize, usize) -> Option<T> + Sync),
+) -> Vec<T> {
+    by_x.par_iter()
+        .enumerate()
+        .flat_map_iter(|(s, &i)| {
+            let (xi, yi) = (ends[i].p[0], ends[i].p[1]);
+            by_x[s + 1..]
+                .iter()
+                .take_while(move |&&j| ends[j].p[0] - xi <= reach)
+                .filter(move |&&j| (ends[j].p[1] - yi).abs() <= reach)
+                .filter_map(move |&j| score(i.min(j), i.max(j)))
+        })
+        .collect()
+}
+
 /// The second pass of [`join`]: pairs of free ends that pass
 /// [`bridge_gate`] and [`bridge_evidence`], best evidence first (then the
 /// smaller angle sum), linked unless either end is taken or the link would
@@ -1401,26 +1411,13 @@ fn bridge_links(
     let free = |k: usize| link[k].is_none() && ends[k].p[0].is_finite() && ends[k].p[1].is_finite();
     let mut by_x: Vec<usize> = (0..ends.len()).filter(|&k| free(k)).collect();
     by_x.sort_by(|&i, &j| ends[i].p[0].total_cmp(&ends[j].p[0]).then(i.cmp(&j)));
-    let by_x_r = &by_x;
-    let mut cand: Vec<(f32, f32, usize, usize)> = by_x
-        .par_iter()
-        .enumerate()
-        .flat_map_iter(|(s, &i)| {
-            let (xi, yi) = (ends[i].p[0], ends[i].p[1]);
-            by_x_r[s + 1..]
-                .iter()
-                .take_while(move |&&j| ends[j].p[0] - xi <= reach)
-                .filter(move |&&j| (ends[j].p[1] - yi).abs() <= reach)
-                .filter_map(move |&j| {
-                    let (a, b) = (i.min(j), i.max(j));
-                    let (ea, eb) = (&ends[a], &ends[b]);
-                    let (pa, pb) = (&pieces[ea.piece], &pieces[eb.piece]);
-                    let ang = bridge_gate(ea, eb, pa, pb, max_gap)?;
-                    let miss = bridge_evidence(lum, ea, eb, pa, pb)?;
-                    Some((miss, ang, a, b))
-                })
-        })
-        .collect();
+    let mut cand: Vec<(f32, f32, usize, usize)> = sweep_pairs(ends, &by_x, reach, &|a, b| {
+        let (ea, eb) = (&ends[a], &ends[b]);
+        let (pa, pb) = (&pieces[ea.piece], &pieces[eb.piece]);
+        let ang = bridge_gate(ea, eb, pa, pb, max_gap)?;
+        let miss = bridge_evidence(lum, ea, eb, pa, pb)?;
+        Some((miss, ang, a, b))
+    });
     cand.sort_by(|x, y| {
         x.0.total_cmp(&y.0)
             .then(x.1.total_cmp(&y.1))
