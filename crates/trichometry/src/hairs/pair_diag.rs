@@ -1034,20 +1034,9 @@ fn scene_diag() {
             .count();
         n as f32 / pts.len().max(1) as f32
     };
-    let cov = |pts: &[[f32; 2]], poly: &[[f32; 2]]| -> f32 {
-        let n = pts.iter().filter(|&&p| near_poly(p, poly, tol)).count();
-        n as f32 / pts.len().max(1) as f32
-    };
+    let cov = |pts: &[[f32; 2]], poly: &[[f32; 2]]| coverage(pts, poly, tol);
     // A truth shaft's in-frame axis points; the best record's coverage.
-    let axis = |t: &crate::synth::hairs::HairTruthShaft| -> Vec<[f32; 2]> {
-        t.centreline_px
-            .iter()
-            .filter(|p| {
-                p[0] >= 0.0 && p[1] >= 0.0 && p[0] <= (w - 1) as f64 && p[1] <= (h - 1) as f64
-            })
-            .map(|p| [p[0] as f32, p[1] as f32])
-            .collect()
-    };
+    let axis = |t: &crate::synth::hairs::HairTruthShaft| in_frame_axis(t, w, h);
     let best_of = |pts: &[[f32; 2]]| -> f32 {
         stage
             .shafts
@@ -1698,6 +1687,21 @@ fn piece_diag() {
 }
 
 /// A truth shaft's centreline as an f32 polyline (px).
+/// The share of the points `pts` within `tol` px of the polyline `poly`.
+fn coverage(pts: &[[f32; 2]], poly: &[[f32; 2]], tol: f32) -> f32 {
+    let n = pts.iter().filter(|&&p| near_poly(p, poly, tol)).count();
+    n as f32 / pts.len().max(1) as f32
+}
+
+/// A truth shaft's axis points inside a `w` × `h` frame.
+fn in_frame_axis(t: &crate::synth::hairs::HairTruthShaft, w: usize, h: usize) -> Vec<[f32; 2]> {
+    t.centreline_px
+        .iter()
+        .filter(|p| p[0] >= 0.0 && p[1] >= 0.0 && p[0] <= (w - 1) as f64 && p[1] <= (h - 1) as f64)
+        .map(|p| [p[0] as f32, p[1] as f32])
+        .collect()
+}
+
 fn truth_axis(t: &crate::synth::hairs::HairTruthShaft) -> Vec<[f32; 2]> {
     t.centreline_px
         .iter()
@@ -2436,25 +2440,11 @@ fn twin_diag() {
             .map(|s| (s / upp) as f32)
             .unwrap_or(params.psf_sigma_px);
         let tol = 4.0f32.max(20.0 / upp as f32);
-        let cov = |pts: &[[f32; 2]], poly: &[[f32; 2]]| -> f32 {
-            let n = pts.iter().filter(|&&p| near_poly(p, poly, tol)).count();
-            n as f32 / pts.len().max(1) as f32
-        };
+        let cov = |pts: &[[f32; 2]], poly: &[[f32; 2]]| coverage(pts, poly, tol);
         let axes: Vec<Vec<[f32; 2]>> = truth
             .shafts
             .iter()
-            .map(|t| {
-                t.centreline_px
-                    .iter()
-                    .filter(|p| {
-                        p[0] >= 0.0
-                            && p[1] >= 0.0
-                            && p[0] <= (w - 1) as f64
-                            && p[1] <= (h - 1) as f64
-                    })
-                    .map(|p| [p[0] as f32, p[1] as f32])
-                    .collect()
-            })
+            .map(|t| in_frame_axis(t, w, h))
             .collect();
         // Per truth shaft, each record's coverage.
         let covs: Vec<Vec<f32>> = axes
