@@ -164,7 +164,14 @@ pub(crate) fn median(v: &mut [f32]) -> f32 {
     } else {
         // The rank n / 2 − 1: the largest of the values below rank n / 2.
         let lo = lower.iter().copied().max_by(f32::total_cmp).unwrap_or(hi);
-        0.5 * (lo + hi)
+        // A NaN there is the result, as it was the first operand of the
+        // sorted slice's sum (which of two NaNs a sum gives back is up to
+        // the compiled code: `median_short_matches_median`).
+        if lo.is_nan() {
+            0.5 * lo
+        } else {
+            0.5 * (lo + hi)
+        }
     }
 }
 
