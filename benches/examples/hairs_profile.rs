@@ -1,6 +1,17 @@
 //! Profiling harness: the hair stage on the 12 MP hair phantom, repeated
 //! (phantom cached in /tmp). `cargo run --release -p trichometry-benches
 //! --example hairs_profile -- 3.5 10`
+//!
+//! Instruction counts: `RAYON_NUM_THREADS=1 valgrind --tool=callgrind` on
+//! `… 3.5 2` minus `… 3.5 1` is one steady call, free of the one-off
+//! tables (≈ 750 M instructions in the first call: the blurred-cylinder
+//! model) and of the idle workers' spinning, which moves multi-threaded
+//! counts by ±10 M from run to run. Valgrind runs the AVX2 copy of the
+//! kernels and counts a `rep stosb` (glibc's memset of large blocks) per
+//! byte: "memset" instructions are bytes cleared. Session 25 (branch
+//! `hspeed25`, bit-identical work): a steady call at 3.5 µm/px 3 378 →
+//! 3 257 M instructions, of which this harness's fingerprint 423 M: the
+//! stage ≈ 2 954 → 2 833 M (−4.1 %).
 use std::time::Instant;
 use trichometry::hairs::{detect_hairs, HairParams};
 use trichometry::{color, Image, Mask, Samples, StageInput};
