@@ -2357,8 +2357,17 @@ fn join_diag() {
             if let Err(why) = trace::link_score(&ea, &eb, &pk[a], &pk[b], &params, max_gap, max_ang)
             {
                 println!(
-                    "BRIDGE {upp} {seed} {same} {why} g {g:.1} w {:.1}/{:.1} d {:.2}/{:.2} owner {:?} {:.2} / {:?} {:.2}",
-                    pk[a].width, pk[b].width, pk[a].depth, pk[b].depth, oa.0, oa.1, ob.0, ob.1
+                    "BRIDGE {upp} {seed} {same} {why} g {g:.1} w {:.1}/{:.1} d {:.2}/{:.2} n {}/{} owner {:?} {:.2} / {:?} {:.2}",
+                    pk[a].width,
+                    pk[b].width,
+                    pk[a].depth,
+                    pk[b].depth,
+                    pk[a].samples.len(),
+                    pk[b].samples.len(),
+                    oa.0,
+                    oa.1,
+                    ob.0,
+                    ob.1
                 );
                 continue;
             }

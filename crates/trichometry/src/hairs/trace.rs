@@ -1184,15 +1184,43 @@ const BRIDGE_DARK: f32 = 0.6;
 const BRIDGE_CENTRE_TOL: f32 = 0.25;
 /// The share of bridge samples that may fail (rounded down).
 const BRIDGE_MISS: f32 = 0.1;
+/// The longest bridge from a stub's end ([`EndShape`]), in the shafts'
+/// mean widths: in a hair mat a long bridge runs over hair all along
+/// (dense scene, 3.5 µm/px: the stub links on two shafts bridged 16–22
+/// widths, those on one 4–17).
+const BRIDGE_STUB_GAP_WIDTHS: f32 = 15.0;
+
+/// What the second join pass knows of a free end's shaft: its piece's
+/// median width and depth when the piece is measured (≥ 3 width samples;
+/// the first pass's chain may carry another shaft too), else those of the
+/// width samples of the whole chain the first pass made of the piece,
+/// pooled: the end piece of a shaft split at a crossing is often a stub of
+/// a few px, unmeasured or widened by the other hair, while its chain is
+/// measured.
+#[derive(Clone, Copy)]
+struct EndShape {
+    /// Median sampled width (full px).
+    width: f32,
+    /// Median sampled depth (absorbance).
+    depth: f32,
+    /// Width samples behind the figures.
+    samples: usize,
+    /// The figures are the chain's (the piece has under 3 samples).
+    stub: bool,
+}
 
 /// The angle sum of a pair of free ends that may link if the image
-/// confirms it ([`BRIDGE_GAP_FACTOR`]); `None` if it may not.
-fn bridge_gate(ea: &End, eb: &End, pa: &Piece, pb: &Piece, max_gap: f32) -> Option<f32> {
-    if ea.piece == eb.piece || pa.samples.len() < 3 || pb.samples.len() < 3 {
+/// confirms it ([`BRIDGE_GAP_FACTOR`]); `None` if it may not. `sa`, `sb`
+/// are the ends' shafts ([`EndShape`]); a stub's end links only across a
+/// gap along the end directions of at most [`BRIDGE_STUB_GAP_WIDTHS`], not
+/// side by side (there the stub's direction is its only evidence, and it
+/// joined two shafts as often as one).
+fn bridge_gate(ea: &End, eb: &End, sa: &EndShape, sb: &EndShape, max_gap: f32) -> Option<f32> {
+    if ea.piece == eb.piece || sa.samples < 3 || sb.samples < 3 {
         return None;
     }
-    let (wmax, wmin) = (pa.width.max(pb.width), pa.width.min(pb.width));
-    let (dmax, dmin) = (pa.depth.max(pb.depth), pa.depth.min(pb.depth));
+    let (wmax, wmin) = (sa.width.max(sb.width), sa.width.min(sb.width));
+    let (dmax, dmin) = (sa.depth.max(sb.depth), sa.depth.min(sb.depth));
     if wmax > 1.2 * wmin || dmin.is_nan() || dmin <= 0.0 || dmax > BRIDGE_DEPTH_RATIO * dmin {
         return None;
     }
@@ -1204,8 +1232,12 @@ fn bridge_gate(ea: &End, eb: &End, pa: &Piece, pb: &Piece, max_gap: f32) -> Opti
     if g > BRIDGE_GAP_FACTOR * gap_lim || anti > lim {
         return None;
     }
+    let stub = sa.stub || sb.stub;
     if g <= BRIDGE_SIDE_WIDTHS * wmin {
-        return Some(anti);
+        return (!stub).then_some(anti);
+    }
+    if stub && g > BRIDGE_STUB_GAP_WIDTHS * 0.5 * (wmin + wmax) {
+        return None;
     }
     let u = [v[0] / g, v[1] / g];
     let (ta, tb) = (angle(ea.d, u), angle(eb.d, [-u[0], -u[1]]));
@@ -1213,7 +1245,8 @@ fn bridge_gate(ea: &End, eb: &End, pa: &Piece, pb: &Piece, max_gap: f32) -> Opti
 }
 
 /// Whether the image shows a shaft along the bridge [`assemble`] would
-/// draw between two ends (the pieces' mean width `w` and depth): at
+/// draw between two ends (their shafts' mean width `w` and depth,
+/// [`EndShape`]): at
 /// samples half a width apart the profile across the bridge is read
 /// ([`profile::Intensity::profile`], out to 2.5 widths); the skin level is
 /// the upper quartile over the samples of the brighter of the two
@@ -1228,11 +1261,11 @@ fn bridge_evidence(
     lum: &impl profile::Intensity,
     ea: &End,
     eb: &End,
-    pa: &Piece,
-    pb: &Piece,
+    sa: &EndShape,
+    sb: &EndShape,
 ) -> Option<f32> {
-    let w = 0.5 * (pa.width + pb.width);
-    let depth = 0.5 * (pa.depth + pb.depth);
+    let w = 0.5 * (sa.width + sb.width);
+    let depth = 0.5 * (sa.depth + sb.depth);
     let v = [eb.p[0] - ea.p[0], eb.p[1] - ea.p[1]];
     let g = (v[0] * v[0] + v[1] * v[1]).sqrt();
     let t1 = [-eb.d[0], -eb.d[1]];
@@ -1432,9 +1465,10 @@ fn sweep_pairs<T: Send>(
 }
 
 /// The second pass of [`join`]: pairs of free ends that pass
-/// [`bridge_gate`] and [`bridge_evidence`], best evidence first (then the
-/// smaller angle sum), linked unless either end is taken or the link would
-/// close a chain on itself.
+/// [`bridge_gate`] and [`bridge_evidence`] (each end's shaft as
+/// [`EndShape`] has it), best evidence first (then the smaller angle sum),
+/// linked unless either end is taken or the link would close a chain on
+/// itself.
 fn bridge_links(
     pieces: &[Piece],
     ends: &[End],
@@ -1443,23 +1477,6 @@ fn bridge_links(
     max_gap: f32,
     lum: &impl profile::Intensity,
 ) {
-    let reach = BRIDGE_GAP_FACTOR * g_all * 1.001 + 1.0;
-    let free = |k: usize| link[k].is_none() && ends[k].p[0].is_finite() && ends[k].p[1].is_finite();
-    let mut by_x: Vec<usize> = (0..ends.len()).filter(|&k| free(k)).collect();
-    by_x.sort_by(|&i, &j| ends[i].p[0].total_cmp(&ends[j].p[0]).then(i.cmp(&j)));
-    let mut cand: Vec<(f32, f32, usize, usize)> = sweep_pairs(ends, &by_x, reach, &|a, b| {
-        let (ea, eb) = (&ends[a], &ends[b]);
-        let (pa, pb) = (&pieces[ea.piece], &pieces[eb.piece]);
-        let ang = bridge_gate(ea, eb, pa, pb, max_gap)?;
-        let miss = bridge_evidence(lum, ea, eb, pa, pb)?;
-        Some((miss, ang, a, b))
-    });
-    cand.sort_by(|x, y| {
-        x.0.total_cmp(&y.0)
-            .then(x.1.total_cmp(&y.1))
-            .then(x.2.cmp(&y.2))
-            .then(x.3.cmp(&y.3))
-    });
     // The chains the first pass made, as sets of pieces.
     let mut root: Vec<usize> = (0..pieces.len()).collect();
     fn find(root: &mut [usize], mut x: usize) -> usize {
@@ -1478,6 +1495,66 @@ fn bridge_links(
             root[a] = b;
         }
     }
+    // Each free end's shaft ([`EndShape`]): its piece's figures, or its
+    // chain's pooled samples for a stub (pooled once per chain).
+    let measured = |p: usize| pieces[p].samples.len() >= 3;
+    let mut members: Vec<Vec<usize>> = vec![Vec::new(); pieces.len()];
+    for p in 0..pieces.len() {
+        let r = find(&mut root, p);
+        members[r].push(p);
+    }
+    let pooled: Vec<Option<EndShape>> = members
+        .iter()
+        .map(|m| {
+            if m.iter().all(|&p| measured(p)) {
+                return None;
+            }
+            let samples = || m.iter().flat_map(|&p| &pieces[p].samples);
+            let mut wv: Vec<f32> = samples().map(|s| s.width_px).collect();
+            let mut dv: Vec<f32> = samples()
+                .map(|s| s.depth)
+                .filter(|d| d.is_finite())
+                .collect();
+            Some(EndShape {
+                samples: wv.len(),
+                width: profile::median(&mut wv),
+                depth: profile::median(&mut dv),
+                stub: true,
+            })
+        })
+        .collect();
+    let shape_of: Vec<Option<EndShape>> = (0..pieces.len())
+        .map(|p| {
+            let pc = &pieces[p];
+            if measured(p) {
+                Some(EndShape {
+                    width: pc.width,
+                    depth: pc.depth,
+                    samples: pc.samples.len(),
+                    stub: false,
+                })
+            } else {
+                pooled[find(&mut root, p)]
+            }
+        })
+        .collect();
+    let reach = BRIDGE_GAP_FACTOR * g_all * 1.001 + 1.0;
+    let free = |k: usize| link[k].is_none() && ends[k].p[0].is_finite() && ends[k].p[1].is_finite();
+    let mut by_x: Vec<usize> = (0..ends.len()).filter(|&k| free(k)).collect();
+    by_x.sort_by(|&i, &j| ends[i].p[0].total_cmp(&ends[j].p[0]).then(i.cmp(&j)));
+    let mut cand: Vec<(f32, f32, usize, usize)> = sweep_pairs(ends, &by_x, reach, &|a, b| {
+        let (ea, eb) = (&ends[a], &ends[b]);
+        let (sa, sb) = (shape_of[ea.piece].as_ref()?, shape_of[eb.piece].as_ref()?);
+        let ang = bridge_gate(ea, eb, sa, sb, max_gap)?;
+        let miss = bridge_evidence(lum, ea, eb, sa, sb)?;
+        Some((miss, ang, a, b))
+    });
+    cand.sort_by(|x, y| {
+        x.0.total_cmp(&y.0)
+            .then(x.1.total_cmp(&y.1))
+            .then(x.2.cmp(&y.2))
+            .then(x.3.cmp(&y.3))
+    });
     for &(_, _, a, b) in &cand {
         let (ra, rb) = (
             find(&mut root, ends[a].piece),
