@@ -24,8 +24,8 @@ use crate::analysis::StageInput;
 use crate::color::LinearRgb;
 use crate::image::{Mask, Plane};
 use crate::kernels::{
-    block_lowest_levels, hysteresis, reuse_len, ridge_response, ridge_response_reusing,
-    sample_bilinear, sample_bilinear_with, upsample_from_blocks_apply, Polarity, RidgeResponse,
+    block_lowest_levels, hysteresis, reuse_len, ridge_response_reusing, sample_bilinear,
+    sample_bilinear_with, upsample_from_blocks_apply, Polarity, RidgeResponse,
 };
 use rayon::prelude::*;
 use std::marker::PhantomData;
@@ -42,9 +42,6 @@ pub(crate) struct Detection<'a> {
     pub direction: Plane,
     /// Hysteresis mask of the strength.
     pub mask: Mask,
-    /// Centreline pixels: the maxima across the ridge
-    /// (`trace::centreline_pixels`).
-    pub centreline: Mask,
     /// Analysable detection pixels.
     pub valid: Mask,
     /// Full-resolution luminance (linear).
@@ -602,6 +599,7 @@ pub(crate) fn detect<'a>(
             });
         }
     }
+    scratch.od = od.data;
     let (low, high) = hysteresis_thresholds(params, noise);
     let mut strength = r.strength;
     strength
@@ -616,32 +614,15 @@ pub(crate) fn detect<'a>(
             }
         });
     let mask = hysteresis(&strength, low, high);
-    let mut det = Detection {
+    Detection {
         factor: f,
         strength,
         scale: r.scale,
         direction: r.direction,
         mask,
-        centreline: Mask::filled(0, 0, false),
         valid,
         lum,
-    };
-    // The vellus scales alone: a thin hair on a wider one's flank has its
-    // own maximum there, though the wider scale dominates its pixels.
-    let narrow: Vec<f32> = sig
-        .iter()
-        .copied()
-        .filter(|&s| 2.0 * s as f64 * det_um <= params.vellus_max_um)
-        .collect();
-    let narrow = (!narrow.is_empty()).then(|| ridge_response(&od, &narrow, Polarity::Bright));
-    det.centreline = super::trace::centreline_pixels(
-        &mut det,
-        narrow.as_ref(),
-        low,
-        (params.min_length_um / det_um) as f32,
-    );
-    scratch.od = od.data;
-    det
+    }
 }
 
 /// The hysteresis thresholds (low, high) for a noise level: multiples of

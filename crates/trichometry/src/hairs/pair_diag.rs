@@ -314,7 +314,7 @@ fn pair_diag() {
             };
             let mut sv: Vec<f32> = pts.iter().map(|&q| at(&det.strength, q)).collect();
             let mut sc: Vec<f32> = pts.iter().map(|&q| at(&det.scale, q)).collect();
-            let thin_m = det.centreline.clone();
+            let thin_m = trace::nms(&det);
             let (cut_m, _) = trace::cut_junctions(&thin_m, &det);
             // Edge gap (px) to the nearest other hair along the visible
             // axis: the nearest other's axis distance less both radii.
@@ -473,7 +473,7 @@ fn pair_overlay() {
     let near_hair = dilate(&det.mask, 2.0);
     let stage = detect_hairs(&input, &params).unwrap();
     let m_all = raster(w, h, &pall.iter().map(|p| &p.pts[..]).collect::<Vec<_>>());
-    let thin = det.centreline.clone();
+    let thin = trace::nms(&det);
     let (cut, zones) = trace::cut_junctions(&thin, &det);
     let rej: Vec<&[[f32; 2]]> = traced
         .iter()
@@ -607,7 +607,7 @@ fn pair_profile() {
             }
         }
     }
-    let thin = det.centreline.clone();
+    let thin = trace::nms(&det);
     let (cut, _) = trace::cut_junctions(&thin, &det);
     let lab = crate::kernels::label_with(&cut, crate::kernels::Connectivity::Eight);
     let mut seen = std::collections::BTreeSet::new();
@@ -956,7 +956,7 @@ fn scene_diag() {
     let (pall, _) = trace::pieces(&det, &loose, upp);
     let traced = trace::join(&pk, &params, upp, &det.lum);
     let near_hair = dilate(&det.mask, 2.0);
-    let thin = det.centreline.clone();
+    let thin = trace::nms(&det);
     let (cut, _) = trace::cut_junctions(&thin, &det);
     let stage = detect_hairs(&input, &params).unwrap();
     println!(
@@ -1977,7 +1977,7 @@ fn vellus_stages(
         .iter()
         .filter(|tt| rejection(input, tt, &near_hair, f, upp, params).is_ok())
         .collect();
-    let thin = det.centreline.clone();
+    let thin = trace::nms(det);
     let (cut, _) = trace::cut_junctions(&thin, det);
     // The hysteresis thresholds and the noise level as `detect` sets them
     // (the median strength over every fifth valid pixel; the hair-mat path

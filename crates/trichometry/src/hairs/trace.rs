@@ -16,7 +16,7 @@ use super::detect::Detection;
 use super::profile::{self, WidthSample};
 use super::HairParams;
 use crate::image::Mask;
-use crate::kernels::{component_pixels, sample_bilinear, Connectivity, RidgeResponse};
+use crate::kernels::{component_pixels, sample_bilinear, Connectivity};
 use rayon::prelude::*;
 
 /// An ordered centreline piece between cuts, in full-resolution px.
@@ -64,117 +64,9 @@ pub(crate) struct Traced {
     pub frame_halves: usize,
 }
 
-/// The centreline pixels: the maxima of [`nms`] and, with the vellus
-/// scales' response `narrow`, the maxima of [`narrow_maxima`] in runs of at
-/// least [`NARROW_MIN_LENGTH_SHARE`] of `min_len_px` (their σ and direction
-/// written into `det`'s planes: the pieces they make are measured and cut
-/// at their own scale).
-///
-/// Branch `hmate25` (session 25, not merged): what these extra maxima do.
-/// Unseen crowded 44–50 sum |count error| 87 → 82, mean MAE 2.832 → 3.221,
-/// all bounds 2 → 2 of 21; but truth shafts with a record only 318 → 320
-/// of 525, second records on a shaft 56 → 58, records on none 64 → 65:
-/// the count moves with extra records in under-counting scenes, not with
-/// recall. See `crowded_scene_counts_and_crossings` in tests/hairs.rs.
-pub(super) fn centreline_pixels(
-    det: &mut Detection,
-    narrow: Option<&RidgeResponse>,
-    low: f32,
-    min_len_px: f32,
-) -> Mask {
-    let mut thin = nms(det);
-    if let Some(n) = narrow {
-        let mut extra = Mask::filled(thin.width, thin.height, false);
-        for i in narrow_maxima(det, &thin, n, low) {
-            extra.data[i] = true;
-        }
-        let min_px = (NARROW_MIN_LENGTH_SHARE * min_len_px).ceil() as usize;
-        for c in component_pixels(&extra, Connectivity::Eight) {
-            if c.len() >= min_px {
-                for i in c {
-                    thin.data[i] = true;
-                    det.scale.data[i] = n.scale.data[i];
-                    det.direction.data[i] = n.direction.data[i];
-                }
-            }
-        }
-    }
-    thin
-}
-
-/// Share of the shortest shaft (in detection px) a run of narrow maxima
-/// ([`narrow_maxima`]) must reach to be kept: shorter runs are specks on
-/// the flanks that join into their neighbour's record (on crowded 44–50
-/// keeping all of them: sum |count error| 78, MAE 3.36; a quarter: 80,
-/// 3.25; all of it: 84, 3.10).
-const NARROW_MIN_LENGTH_SHARE: f32 = 0.5;
-
-/// A narrow maximum whose mirror image across the wider ridge's axis has
-/// at least this share of its strength is that ridge's edge shoulder (a
-/// flat-topped or cylindrical shaft gives one inside each edge), not a
-/// thin hair along one edge.
-const SHOULDER_MIRROR_RATIO: f32 = 0.7;
-
-/// Ridge pixels where a wider scale dominates but the vellus scales'
-/// response `n` has its own maximum across its own axis, at least its σ
-/// (and 1.5 px) off the wider ridge's axis and 3 px from the best-scale
-/// maxima `thin`, and not mirrored by a like maximum on the other side of
-/// the wider axis (an edge shoulder): a thin hair lying along, or on, the
-/// edge of a wider one, which the best-scale NMS takes for the wider
-/// ridge's flank (one ridge, one centreline).
-fn narrow_maxima(det: &Detection, thin: &Mask, n: &RidgeResponse, low: f32) -> Vec<usize> {
-    let s = &det.strength;
-    let (w, h) = (s.width, s.height);
-    let keep = |i: usize| -> bool {
-        let (sn, sw) = (n.scale.data[i], det.scale.data[i]);
-        let v = n.strength.data[i];
-        if !(sw > 1.4 * sn && v >= low) {
-            return false;
-        }
-        let (x, y) = ((i % w) as f32, (i / w) as f32);
-        let th = n.direction.data[i];
-        let (nx, ny) = (-th.sin(), th.cos());
-        let a = sample_bilinear(&n.strength, x + nx, y + ny);
-        let b = sample_bilinear(&n.strength, x - nx, y - ny);
-        if !(v >= a && v > b) {
-            return false;
-        }
-        // The wider ridge's axis: the strongest point within 1.5 σ across.
-        let tw = det.direction.data[i];
-        let (wx, wy) = (-tw.sin(), tw.cos());
-        let reach = (1.5 * sw).ceil() as i32;
-        let (mut best, mut d) = (f32::NEG_INFINITY, 0i32);
-        for k in -reach..=reach {
-            let u = sample_bilinear(s, x + k as f32 * wx, y + k as f32 * wy);
-            if u > best {
-                (best, d) = (u, k);
-            }
-        }
-        if (d.abs() as f32) < sn.max(1.5) {
-            return false;
-        }
-        let (mx, my) = (x + 2.0 * d as f32 * wx, y + 2.0 * d as f32 * wy);
-        sample_bilinear(&n.strength, mx, my) < SHOULDER_MIRROR_RATIO * v
-    };
-    (0..h)
-        .into_par_iter()
-        .flat_map_iter(|y| {
-            let row = y * w..(y + 1) * w;
-            let (mrow, trow) = (&det.mask.data[row.clone()], &thin.data[row]);
-            let near_thin = |x: usize| {
-                (y.saturating_sub(2)..(y + 3).min(h)).any(|yy| {
-                    thin.data[yy * w + x.saturating_sub(2)..yy * w + (x + 3).min(w)].contains(&true)
-                })
-            };
-            let mut out = Vec::new();
-            for (x, (&m, &t)) in mrow.iter().zip(trow).enumerate() {
-                if m && !t && !near_thin(x) && keep(y * w + x) {
-                    out.push(y * w + x);
-                }
-            }
-            out
-        })
-        .collect()
+/// The centreline pixels: the maxima of [`nms`].
+pub(super) fn centrelines(det: &Detection) -> Mask {
+    nms(det)
 }
 
 /// Non-maximum suppression across the ridge within the hysteresis mask.
@@ -192,6 +84,12 @@ fn narrow_maxima(det: &Detection, thin: &Mask, n: &RidgeResponse, low: f32) -> V
 /// hair, and 92 have their nearest mate lost as well (whole units, often
 /// short stubs at the frame). Narrowing the shoulder reach below (1.1 σ
 /// → 0.8 σ or 0.5 σ) left unseen seeds 44–50 at sum |count error| 80.
+/// Branch `hmate25` (session 25, commit 40d7c13, reverted): the vellus
+/// scales' own maxima where a wider scale dominates (off the wider axis,
+/// not mirrored across it as an edge shoulder) as extra centreline pixels:
+/// unseen crowded 87 → 82 but MAE 2.83 → 3.22 and truth shafts with a
+/// record 318 → 320 of 525 (extra records, not recall; the pieces on lost
+/// hairs fail the profile tests), see `crowded_scene_counts_and_crossings`.
 pub(super) fn nms(det: &Detection) -> Mask {
     let s = &det.strength;
     let (w, h) = (s.width, s.height);
@@ -975,7 +873,8 @@ fn smooth(pts: &[[f32; 2]], k: usize) -> Vec<[f32; 2]> {
 
 /// Pieces: ordered, smoothed centreline polylines in full-res px.
 pub(crate) fn pieces(det: &Detection, params: &HairParams, upp: f64) -> (Vec<Piece>, Mask) {
-    let (cut, zones) = cut_junctions(&det.centreline, det);
+    let thin = centrelines(det);
+    let (cut, zones) = cut_junctions(&thin, det);
     // The pixels of each 8-connected piece of the cut centrelines, in
     // label order (increasing indices in each).
     let comps = component_pixels(&cut, Connectivity::Eight);
@@ -1987,7 +1886,7 @@ pub(crate) mod diag {
         };
         let params = HairParams::default();
         let det = super::super::detect::detect(&input, &params, &mut Default::default());
-        let thin = det.centreline.clone();
+        let thin = centrelines(&det);
         let (cut, _) = cut_junctions(&thin, &det);
         let (pk, _) = pieces(&det, &params, upp);
         let loose = HairParams {
