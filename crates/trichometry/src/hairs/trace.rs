@@ -84,6 +84,12 @@ pub(super) fn centrelines(det: &Detection) -> Mask {
 /// hair, and 92 have their nearest mate lost as well (whole units, often
 /// short stubs at the frame). Narrowing the shoulder reach below (1.1 σ
 /// → 0.8 σ or 0.5 σ) left unseen seeds 44–50 at sum |count error| 80.
+/// Branch `hmate25` (session 25, commit 40d7c13, reverted): the vellus
+/// scales' own maxima where a wider scale dominates (off the wider axis,
+/// not mirrored across it as an edge shoulder) as extra centreline pixels:
+/// unseen crowded 87 → 82 but MAE 2.83 → 3.22 and truth shafts with a
+/// record 318 → 320 of 525 (extra records, not recall; the pieces on lost
+/// hairs fail the profile tests), see `crowded_scene_counts_and_crossings`.
 pub(super) fn nms(det: &Detection) -> Mask {
     let s = &det.strength;
     let (w, h) = (s.width, s.height);
