@@ -34,7 +34,8 @@
 //!   is mostly a neighbour at the window's edge or another dark structure:
 //!   [`MAX_GAP`].
 
-use super::profile::{arc_lengths, point_and_tangent, Intensity};
+use super::profile::{arc_lengths, median, point_and_tangent, Intensity};
+use crate::synth::hairs::seg_dist2;
 
 /// One cylinder of the profile model.
 #[derive(Debug, Clone, Copy, PartialEq)]
@@ -88,6 +89,8 @@ pub(crate) struct TwinFit {
     pub noise_var: f64,
     pub one: Cyl,
     pub two: [Cyl; 2],
+    /// The averaged profile's imbalance ([`imbalance`]).
+    pub imbalance: f64,
 }
 
 /// The model's sample positions and blur.
@@ -361,7 +364,9 @@ fn fit(y: &[f64], u: &[f64], du: f64, sigma: f64, width_px: f64) -> (f64, f64, C
 
 /// The fits along a record's centreline `pts`: stretches of `stretch_px`
 /// (profiles every `step_px` px, read across over `±(1.6·width + 3σ + 3)`
-/// px at about a twelfth of the width), the ends (one width) left out.
+/// px at about a twelfth of the width), the ends (one width) left out;
+/// only stretches whose averaged profile has an imbalance
+/// ([`TwinFit::imbalance`]) of at least `min_imbalance` are fitted.
 pub(crate) fn twin_fits(
     lum: &impl Intensity,
     pts: &[[f32; 2]],
@@ -369,6 +374,7 @@ pub(crate) fn twin_fits(
     sigma_px: f32,
     step_px: f32,
     stretch_px: f32,
+    min_imbalance: f64,
 ) -> Vec<TwinFit> {
     let mut out = Vec::new();
     if pts.len() < 2 {
@@ -433,6 +439,10 @@ pub(crate) fn twin_fits(
             })
             .sum::<f64>()
             / len as f64;
+        let imbalance = imbalance(&mean, wg as f64 / du as f64);
+        if imbalance < min_imbalance {
+            continue;
+        }
         let (rss_one, rss_two, one, two) = fit(&mean, &u, du as f64, sigma_px as f64, wg as f64);
         out.push(TwinFit {
             arc_px: mid,
@@ -445,9 +455,36 @@ pub(crate) fn twin_fits(
             noise_var: var / m,
             one,
             two,
+            imbalance,
         });
     }
     out
+}
+
+/// The dark-mass imbalance of a profile `y` (skin bright) about its
+/// darkest sample within half a width (`width_samples`, in samples) of
+/// the middle: |left − right| / (left + right) of the absorbance against
+/// the brighter end. A lone cylinder is near 0; a mate along one edge
+/// adds mass on its side.
+fn imbalance(y: &[f64], width_samples: f64) -> f64 {
+    let n = y.len();
+    let mid = n / 2;
+    let half = ((0.5 * width_samples).round() as usize).min(mid);
+    let Some(k) = (mid - half..=mid + half).min_by(|&a, &b| y[a].total_cmp(&y[b])) else {
+        return 0.0;
+    };
+    let bg = y[0].max(y[n - 1]);
+    if bg <= 0.0 {
+        return 0.0;
+    }
+    let mass =
+        |r: std::ops::Range<usize>| -> f64 { y[r].iter().map(|&v| (1.0 - v / bg).max(0.0)).sum() };
+    let (l, r) = (mass(0..k), mass(k + 1..n));
+    if l + r <= 0.0 {
+        0.0
+    } else {
+        (l - r).abs() / (l + r)
+    }
 }
 
 /// The stretch rule of [`second_shafts`]: the two-cylinder fit explains
@@ -515,4 +552,364 @@ pub(crate) fn second_shafts(fits: &[TwinFit], flags: &[bool], stretch_px: f32) -
         runs.push(run);
     }
     runs
+}
+
+/// Whether `p` lies within `tol` px of the polyline `poly`.
+pub(crate) fn near_poly(p: [f32; 2], poly: &[[f32; 2]], tol: f32) -> bool {
+    if poly.len() == 1 {
+        return (p[0] - poly[0][0]).hypot(p[1] - poly[0][1]) <= tol;
+    }
+    let f = |q: [f32; 2]| [q[0] as f64, q[1] as f64];
+    poly.windows(2)
+        .any(|s| seg_dist2(f(p), f(s[0]), f(s[1])).0 <= (tol * tol) as f64)
+}
+
+/// Temporary development knobs (session 25; removed before merging).
+pub(crate) struct Knobs {
+    pub on: bool,
+    pub min_imbalance: f64,
+    pub step: f32,
+    pub follow: bool,
+    pub host_fix: bool,
+    pub log: f32,
+}
+
+pub(crate) fn knobs() -> &'static Knobs {
+    static K: std::sync::OnceLock<Knobs> = std::sync::OnceLock::new();
+    K.get_or_init(|| {
+        let g = |k: &str, d: f32| {
+            std::env::var(k)
+                .ok()
+                .and_then(|s| s.parse().ok())
+                .unwrap_or(d)
+        };
+        Knobs {
+            on: g("TWIN_ON", 1.0) > 0.0,
+            min_imbalance: g("TWIN_IMB", 0.0) as f64,
+            step: g("TWIN_STEP", 1.0),
+            follow: g("TWIN_FOLLOW", 1.0) > 0.0,
+            host_fix: g("TWIN_HOSTFIX", 1.0) > 0.0,
+            log: g("TWIN_LOG", 0.0),
+        }
+    })
+}
+
+/// Length of the stretches the stage fits (µm; as `twin_diag`).
+const STRETCH_UM: f64 = 75.0;
+/// A far shaft is followed beyond its run for at most this (µm) …
+const FOLLOW_UM: f64 = 300.0;
+/// … and is recorded elsewhere when a record's centreline passes within
+/// this many of the larger of the two widths of the followed track …
+const FOLLOW_WIDTHS: f32 = 1.5;
+/// … running within this angle of it (cosine, 35°) …
+const FOLLOW_MIN_COS: f32 = 0.82;
+/// … with a width within this factor of the far shaft's.
+const FOLLOW_WIDTH_RATIO: f32 = 2.5;
+/// Off the host's band the track is followed as a ridge while its
+/// darkest point is at least this much darker than the brighter side.
+const FOLLOW_MIN_CONTRAST: f32 = 0.04;
+/// A host whose stretches read as two over at least this share of its
+/// length was two shafts: its diameter is the near shaft's.
+const HOST_FIX_SHARE: f32 = 0.5;
+
+/// One record as the search for hidden mates reads it.
+pub(crate) struct Host<'a> {
+    pub pts: &'a [[f32; 2]],
+    pub width_px: f32,
+}
+
+/// A second shaft found under a record, not recorded elsewhere.
+#[derive(Debug, Clone)]
+pub(crate) struct Mate {
+    pub centreline_px: Vec<[f32; 2]>,
+    pub diameter_px: f32,
+    /// Median peak absorbance of the fitted far shaft.
+    pub depth: f32,
+    /// Stretches read as two.
+    pub stretches: usize,
+}
+
+/// What the two-shaft reading changes about one record.
+#[derive(Debug, Clone, Default)]
+pub(crate) struct HostReading {
+    pub mates: Vec<Mate>,
+    /// The record's own diameter (px) when most of it read as two shafts.
+    pub diameter_px: Option<f32>,
+    /// Runs whose far shaft is recorded elsewhere.
+    pub recorded: usize,
+    /// Stretches fitted.
+    pub fitted: usize,
+}
+
+/// The far (farther from the centreline) and near shafts of a fit.
+fn far_near(f: &TwinFit) -> (Cyl, Cyl) {
+    let [a, b] = f.two;
+    if a.c.abs() > b.c.abs() {
+        (a, b)
+    } else {
+        (b, a)
+    }
+}
+
+fn unit(v: [f32; 2]) -> [f32; 2] {
+    let n = v[0].hypot(v[1]).max(1e-6);
+    [v[0] / n, v[1] / n]
+}
+
+/// Whether another record than `host` runs through `p` along `dir` with a
+/// width like `d_px` ([`FOLLOW_WIDTHS`] and the following constants).
+fn on_record(hosts: &[Host<'_>], host: usize, p: [f32; 2], dir: [f32; 2], d_px: f32) -> bool {
+    let pf = [p[0] as f64, p[1] as f64];
+    hosts.iter().enumerate().any(|(j, o)| {
+        if j == host || o.pts.len() < 2 {
+            return false;
+        }
+        let ratio = o.width_px.max(1.0) / d_px.max(1.0);
+        if !(1.0 / FOLLOW_WIDTH_RATIO..=FOLLOW_WIDTH_RATIO).contains(&ratio) {
+            return false;
+        }
+        let tol = (FOLLOW_WIDTHS * o.width_px.max(d_px)).max(2.0) as f64;
+        o.pts.windows(2).any(|s| {
+            let f = |q: [f32; 2]| [q[0] as f64, q[1] as f64];
+            let sd = unit([s[1][0] - s[0][0], s[1][1] - s[0][1]]);
+            (sd[0] * dir[0] + sd[1] * dir[1]).abs() >= FOLLOW_MIN_COS
+                && seg_dist2(pf, f(s[0]), f(s[1])).0 <= tol * tol
+        })
+    })
+}
+
+/// One step of a dark ridge followed from `p` along `dir`: the darkest
+/// point across within half the width and a pixel and a half, or `None`
+/// when it fades into the skin or leaves the image.
+fn ridge_step(
+    lum: &impl Intensity,
+    p: [f32; 2],
+    dir: [f32; 2],
+    step_px: f32,
+    d_px: f32,
+) -> Option<([f32; 2], [f32; 2])> {
+    let q = [p[0] + dir[0] * step_px, p[1] + dir[1] * step_px];
+    let nrm = [-dir[1], dir[0]];
+    let du = 0.5f32;
+    let half = 0.5 * d_px + 1.5;
+    let reach = half + d_px + 2.0;
+    let n = (reach / du).ceil() as i32;
+    let (w, h) = lum.size();
+    for v in [-(n as f32) * du, n as f32 * du] {
+        let e = [q[0] + nrm[0] * v, q[1] + nrm[1] * v];
+        if e[0] < 2.0 || e[1] < 2.0 || e[0] > w as f32 - 3.0 || e[1] > h as f32 - 3.0 {
+            return None;
+        }
+    }
+    let mut prof = vec![0.0f32; (2 * n + 1) as usize];
+    lum.profile(q, nrm, dir, du, n, &mut prof);
+    let m = (half / du).ceil() as i32;
+    let (k, y) = (-m..=m)
+        .map(|k| (k, prof[(k + n) as usize]))
+        .min_by(|a, b| a.1.total_cmp(&b.1))?;
+    let bg = prof[0].max(prof[prof.len() - 1]);
+    if bg <= 0.0 || 1.0 - y / bg < FOLLOW_MIN_CONTRAST {
+        return None;
+    }
+    let q = [q[0] + nrm[0] * k as f32 * du, q[1] + nrm[1] * k as f32 * du];
+    let d = unit([q[0] - p[0], q[1] - p[1]]);
+    Some((q, unit([dir[0] + d[0], dir[1] + d[1]])))
+}
+
+/// Whether the far shaft of the run `run` (indices into `fits`) of record
+/// `host` is recorded elsewhere: its track is continued beyond both ends
+/// of the run, first along the host at the offset the run's fits trend
+/// to, then, once it is clear of the host's band (a gap of half its own
+/// width), as a dark ridge; up to [`FOLLOW_UM`], looking for another
+/// record on it ([`on_record`]).
+pub(crate) fn recorded_elsewhere(
+    lum: &impl Intensity,
+    hosts: &[Host<'_>],
+    host: usize,
+    fits: &[TwinFit],
+    run: &[usize],
+    d_px: f32,
+    upp: f64,
+) -> bool {
+    let h = &hosts[host];
+    let arc = arc_lengths(h.pts);
+    let total = *arc.last().unwrap_or(&0.0);
+    let win = 0.5 * h.width_px.max(3.0);
+    let (i0, i1) = (run[0], run[run.len() - 1]);
+    let (a0, a1) = (fits[i0].arc_px, fits[i1].arc_px);
+    let (c0, c1) = (
+        far_near(&fits[i0]).0.c as f32,
+        far_near(&fits[i1]).0.c as f32,
+    );
+    let slope = (c1 - c0) / (a1 - a0).max(1e-3);
+    let step = d_px.max(2.0);
+    let steps = ((FOLLOW_UM / upp) as f32 / step).ceil() as usize;
+    // The run's own far track.
+    for &i in run {
+        let f = &fits[i];
+        let c = far_near(f).0.c as f32;
+        let p = [f.centre[0] + f.normal[0] * c, f.centre[1] + f.normal[1] * c];
+        let t = [f.normal[1], -f.normal[0]];
+        if on_record(hosts, host, p, t, d_px) {
+            return true;
+        }
+    }
+    for (a_end, c_end, sgn) in [(a0, c0, -1.0f32), (a1, c1, 1.0)] {
+        let mut a = a_end;
+        let mut free: Option<([f32; 2], [f32; 2])> = None;
+        let mut last: Option<([f32; 2], [f32; 2])> = None;
+        for _ in 0..steps {
+            let (p, dir) = match free {
+                None => {
+                    a += sgn * step;
+                    if a < 0.0 || a > total {
+                        // The host ends: the track goes on as a ridge.
+                        match last {
+                            Some(l) => {
+                                free = Some(l);
+                                continue;
+                            }
+                            None => break,
+                        }
+                    }
+                    let c = c_end + slope * (a - a_end);
+                    let (q, t) = point_and_tangent(h.pts, &arc, a, win);
+                    let n = [-t[1], t[0]];
+                    let p = [q[0] + n[0] * c, q[1] + n[1] * c];
+                    let dir = unit([sgn * (t[0] + n[0] * slope), sgn * (t[1] + n[1] * slope)]);
+                    if c.abs() >= 0.5 * h.width_px + d_px {
+                        free = Some((p, dir));
+                    }
+                    last = Some((p, dir));
+                    (p, dir)
+                }
+                Some((p0, d0)) => match ridge_step(lum, p0, d0, step, d_px) {
+                    Some(s) => {
+                        free = Some(s);
+                        s
+                    }
+                    None => break,
+                },
+            };
+            if on_record(hosts, host, p, dir, d_px) {
+                return true;
+            }
+        }
+    }
+    false
+}
+
+/// The second shafts hidden under the records `hosts` (unit-mates along
+/// a shaft's edge: one ridge, one record), read as runs of stretches whose
+/// profile is two cylinders ([`reads_two`], [`second_shafts`]); only
+/// stretches whose averaged profile is imbalanced are fitted
+/// ([`imbalance`]); a far shaft recorded elsewhere
+/// ([`recorded_elsewhere`]) is not a new record.
+pub(crate) fn hidden_mates(
+    lum: &impl Intensity,
+    hosts: &[Host<'_>],
+    sigma_px: f32,
+    upp: f64,
+    min_um: f64,
+    max_um: f64,
+) -> Vec<HostReading> {
+    use rayon::prelude::*;
+    let k = knobs();
+    let stretch_px = (STRETCH_UM / upp) as f32;
+    hosts
+        .par_iter()
+        .enumerate()
+        .map(|(hi, h)| {
+            let mut out = HostReading::default();
+            let fits = twin_fits(
+                lum,
+                h.pts,
+                h.width_px,
+                sigma_px,
+                k.step,
+                stretch_px,
+                k.min_imbalance,
+            );
+            out.fitted = fits.len();
+            if fits.len() < MIN_STRETCHES {
+                return out;
+            }
+            let flags: Vec<bool> = fits
+                .iter()
+                .map(|f| {
+                    reads_two(f, upp, min_um, max_um, |which| {
+                        let cy = f.two[which];
+                        let p = [
+                            f.centre[0] + f.normal[0] * cy.c as f32,
+                            f.centre[1] + f.normal[1] * cy.c as f32,
+                        ];
+                        let r = (0.5 * cy.d as f32).max(2.0);
+                        hosts
+                            .iter()
+                            .enumerate()
+                            .any(|(j, o)| j != hi && near_poly(p, o.pts, r))
+                    })
+                })
+                .collect();
+            if k.log >= 2.0 {
+                for (f, &on) in fits.iter().zip(&flags) {
+                    eprintln!(
+                        "TWINST {} w {:.1} imb {:.3} gain {:.2}",
+                        on as u8,
+                        h.width_px,
+                        f.imbalance,
+                        f.rss_one / f.rss_two.max(1e-12)
+                    );
+                }
+            }
+            let runs = second_shafts(&fits, &flags, stretch_px);
+            let arc = arc_lengths(h.pts);
+            let win = 0.5 * h.width_px.max(3.0);
+            let mut near_d = Vec::new();
+            let mut in_runs = 0usize;
+            for run in &runs {
+                in_runs += run.len();
+                near_d.extend(run.iter().map(|&i| far_near(&fits[i]).1.d as f32));
+                let mut d: Vec<f32> = run.iter().map(|&i| far_near(&fits[i]).0.d as f32).collect();
+                let d_px = median(&mut d);
+                if k.follow && recorded_elsewhere(lum, hosts, hi, &fits, run, d_px, upp) {
+                    out.recorded += 1;
+                    continue;
+                }
+                let mut depth: Vec<f32> = run
+                    .iter()
+                    .map(|&i| far_near(&fits[i]).0.depth() as f32)
+                    .collect();
+                // The far track from the run's first stretch's start to
+                // its last one's end.
+                let at = |s: f32, c: f32| {
+                    let (q, t) = point_and_tangent(h.pts, &arc, s, win);
+                    [q[0] - t[1] * c, q[1] + t[0] * c]
+                };
+                let (f0, f1) = (&fits[run[0]], &fits[run[run.len() - 1]]);
+                let mut pts = vec![at(f0.arc_px - 0.5 * stretch_px, far_near(f0).0.c as f32)];
+                pts.extend(run.iter().map(|&i| {
+                    let f = &fits[i];
+                    let c = far_near(f).0.c as f32;
+                    [f.centre[0] + f.normal[0] * c, f.centre[1] + f.normal[1] * c]
+                }));
+                pts.push(at(f1.arc_px + 0.5 * stretch_px, far_near(f1).0.c as f32));
+                out.mates.push(Mate {
+                    centreline_px: pts,
+                    diameter_px: d_px,
+                    depth: median(&mut depth),
+                    stretches: run.len(),
+                });
+            }
+            // The record's usable stretches (as `twin_fits` lays them).
+            let total = *arc.last().unwrap_or(&0.0);
+            let usable = ((total - 2.0 * h.width_px.max(1.0)) / stretch_px)
+                .floor()
+                .max(1.0);
+            if k.host_fix && in_runs as f32 >= HOST_FIX_SHARE * usable {
+                out.diameter_px = Some(median(&mut near_d));
+            }
+            out
+        })
+        .collect()
 }
