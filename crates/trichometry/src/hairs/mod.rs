@@ -59,6 +59,7 @@ mod detect;
 mod pair_diag;
 pub(crate) mod profile;
 mod trace;
+#[cfg(test)]
 mod twin;
 
 /// Hair-stage parameters.
@@ -717,39 +718,9 @@ fn stage(
             (score, exit_at)
         })
         .collect();
-    // Unit-mates hidden under a record (one ridge, two shafts).
-    let readings: Vec<twin::HostReading> = if params.cylinder_model && twin::knobs().on {
-        let hosts: Vec<twin::Host<'_>> = pre
-            .iter()
-            .map(|p| twin::Host {
-                pts: &p.t.pts,
-                width_px: p.t.width,
-            })
-            .collect();
-        twin::hidden_mates(
-            &det.lum,
-            &hosts,
-            psf_sigma.unwrap_or(params.psf_sigma_px),
-            upp,
-            params.min_width_um,
-            params.max_width_um,
-        )
-    } else {
-        Vec::new()
-    };
-    if twin::knobs().log > 0.0 {
-        let fitted: usize = readings.iter().map(|r| r.fitted).sum();
-        let recorded: usize = readings.iter().map(|r| r.recorded).sum();
-        let mates: usize = readings.iter().map(|r| r.mates.len()).sum();
-        let fixed = readings.iter().filter(|r| r.diameter_px.is_some()).count();
-        eprintln!(
-            "TWINLOG records {} fitted {fitted} recorded {recorded} mates {mates} host-fixed {fixed}",
-            pre.len()
-        );
-    }
     let mut shafts = Vec::new();
     let mut traced_pts: Vec<(Vec<[f32; 2]>, f32)> = Vec::new();
-    for (i, (p, &(score, exit_at))) in pre.iter().zip(&exits).enumerate() {
+    for (p, &(score, exit_at)) in pre.iter().zip(&exits) {
         let exit_end = if score[0] == f32::NEG_INFINITY && score[1] == f32::NEG_INFINITY {
             None
         } else if score[1] > score[0] {
@@ -768,11 +739,7 @@ fn stage(
         } else {
             f64::NAN
         };
-        let width_px = readings
-            .get(i)
-            .and_then(|r| r.diameter_px)
-            .unwrap_or(p.t.width);
-        let d_um = width_px as f64 * upp;
+        let d_um = p.t.width as f64 * upp;
         let id = shafts.len() as u32 + 1;
         traced_pts.push((pts.clone(), p.paint_w));
         shafts.push(HairShaft {
@@ -791,27 +758,6 @@ fn stage(
             truncated: !(p.free[0] && p.free[1]),
             class: classify(d_um, params),
             pieces: p.t.n_pieces,
-        });
-    }
-    for m in readings.into_iter().flat_map(|r| r.mates) {
-        let len_px = profile::arc_lengths(&m.centreline_px)
-            .last()
-            .copied()
-            .unwrap_or(0.0);
-        let d_um = m.diameter_px as f64 * upp;
-        traced_pts.push((m.centreline_px.clone(), m.diameter_px));
-        shafts.push(HairShaft {
-            id: shafts.len() as u32 + 1,
-            exit_px: None,
-            centreline_px: m.centreline_px,
-            length_um: len_px as f64 * upp,
-            diameter_um: d_um,
-            diameter_iqr_um: f64::NAN,
-            width_samples: m.stretches,
-            contrast: m.depth as f64,
-            truncated: false,
-            class: classify(d_um, params),
-            pieces: 1,
         });
     }
     // Each shaft as the swept disc of its measured width along its

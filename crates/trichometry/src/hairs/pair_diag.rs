@@ -2393,7 +2393,10 @@ fn join_diag() {
 /// noise of the averaged profile, the fitted cylinders (offset across, px;
 /// diameter, µm; peak absorbance) and the truth shafts the stretch's normal
 /// meets (offset, diameter; `L` lost (no record covers ≥ 50 % of it), `R`
-/// this record covers it, `O` another record does).
+/// this record covers it, `O` another record does; `imb` the averaged
+/// profile's imbalance, [`twin::TwinFit::imbalance`]), and one `ADD` line
+/// per run of second shafts (`followed 1` when [`twin::recorded_elsewhere`]
+/// finds the far shaft's own record on its continuation).
 /// `TWIN_DIAG=crowded,3.5,45 cargo test --release -p trichometry --lib
 /// twin_diag -- --ignored --nocapture`.
 #[test]
@@ -2481,7 +2484,6 @@ fn twin_diag() {
                     sigma,
                     1.0,
                     stretch_um / upp as f32,
-                    0.0,
                 );
                 let mut out = Vec::new();
                 let mut flags = Vec::new();
