@@ -3,20 +3,12 @@
 //! test). `PAIR_DIAG=seed[,visit] cargo test -p trichometry --lib pair_diag
 //! -- --ignored --nocapture`.
 
+use super::twin::near_poly;
 use super::*;
 use crate::analysis::StageInput;
 use crate::kernels::dilate;
 use crate::synth::hairs::seg_dist2;
 use crate::synth::pair::{render_pair, PairSpec};
-
-fn near_poly(p: [f32; 2], poly: &[[f32; 2]], tol: f32) -> bool {
-    if poly.len() == 1 {
-        return (p[0] - poly[0][0]).hypot(p[1] - poly[0][1]) <= tol;
-    }
-    let f = |q: [f32; 2]| [q[0] as f64, q[1] as f64];
-    poly.windows(2)
-        .any(|s| seg_dist2(f(p), f(s[0]), f(s[1])).0 <= (tol * tol) as f64)
-}
 
 /// A traced piece's ends, point count, width, profile samples and attempts,
 /// as the diagnostics print it.
@@ -2410,7 +2402,10 @@ fn join_diag() {
 /// noise of the averaged profile, the fitted cylinders (offset across, px;
 /// diameter, µm; peak absorbance) and the truth shafts the stretch's normal
 /// meets (offset, diameter; `L` lost (no record covers ≥ 50 % of it), `R`
-/// this record covers it, `O` another record does).
+/// this record covers it, `O` another record does; `imb` the averaged
+/// profile's imbalance, [`twin::TwinFit::imbalance`]), and one `ADD` line
+/// per run of second shafts (`followed 1` when [`twin::recorded_elsewhere`]
+/// finds the far shaft's own record on its continuation).
 /// `TWIN_DIAG=crowded,3.5,45 cargo test --release -p trichometry --lib
 /// twin_diag -- --ignored --nocapture`.
 #[test]
@@ -2593,7 +2588,7 @@ fn twin_diag() {
                         |k| on_other[k] == 1,
                     ));
                     out.push(format!(
-                        "TWIN {} {upp} {seed} rec {ri} w {:.1} st {k} prof {} n {}: r1 {:.1} r2 {:.1} one {:.1}/{:.1}/{:.2} two {:.1}/{:.1}/{:.2} {:.1}/{:.1}/{:.2} other {}{} truth {}",
+                        "TWIN {} {upp} {seed} rec {ri} w {:.1} st {k} prof {} n {}: r1 {:.1} r2 {:.1} one {:.1}/{:.1}/{:.2} two {:.1}/{:.1}/{:.2} {:.1}/{:.1}/{:.2} other {}{} imb {:.3} truth {}",
                         args[0],
                         s.diameter_um,
                         f.profiles,
@@ -2611,6 +2606,7 @@ fn twin_diag() {
                         f.two[1].depth(),
                         on_other[0],
                         on_other[1],
+                        f.imbalance,
                         hits.join(" ")
                     ));
                 }
@@ -2692,9 +2688,30 @@ fn twin_diag() {
                     }
                     let ext = along as f32 / probes.max(1) as f32;
                     let marks: String = r.iter().map(|&i| far_marks[i]).collect();
+                    let hosts: Vec<twin::Host<'_>> = stage
+                        .shafts
+                        .iter()
+                        .map(|o| twin::Host {
+                            pts: &o.centreline_px,
+                            width_px: (o.diameter_um / upp) as f32,
+                        })
+                        .collect();
+                    let recorded = twin::recorded_elsewhere(
+                        &det.lum,
+                        &hosts,
+                        ri,
+                        &fits,
+                        r,
+                        (d_um / upp as f32).max(1.0),
+                        upp,
+                    );
+                    let imb: Vec<String> =
+                        r.iter().map(|&i| format!("{:.3}", fits[i].imbalance)).collect();
                     out.push(format!(
-                        "ADD {} {upp} {seed} rec {ri} stretches {r:?} diameter {d_um:.1} far {marks} end {end_um:.0} ext {ext:.2}",
-                        args[0]
+                        "ADD {} {upp} {seed} rec {ri} stretches {r:?} diameter {d_um:.1} far {marks} end {end_um:.0} ext {ext:.2} followed {} imb {}",
+                        args[0],
+                        recorded as u8,
+                        imb.join(",")
                     ));
                 }
                 (out, runs.len(), vellus)
