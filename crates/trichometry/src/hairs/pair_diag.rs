@@ -2345,21 +2345,22 @@ fn join_diag() {
                 (Some(_), Some(_)) => "diff",
                 _ => "none",
             };
+            // Both lines end with the pieces' sample counts and owners.
+            let tail = format!(
+                "n {}/{} owner {:?} {:.2} / {:?} {:.2}",
+                pk[a].samples.len(),
+                pk[b].samples.len(),
+                oa.0,
+                oa.1,
+                ob.0,
+                ob.1
+            );
             // Links only the image confirmed (`trace::bridge_evidence`).
             if let Err(why) = trace::link_score(&ea, &eb, &pk[a], &pk[b], &params, max_gap, max_ang)
             {
                 println!(
-                    "BRIDGE {upp} {seed} {same} {why} g {g:.1} w {:.1}/{:.1} d {:.2}/{:.2} n {}/{} owner {:?} {:.2} / {:?} {:.2}",
-                    pk[a].width,
-                    pk[b].width,
-                    pk[a].depth,
-                    pk[b].depth,
-                    pk[a].samples.len(),
-                    pk[b].samples.len(),
-                    oa.0,
-                    oa.1,
-                    ob.0,
-                    ob.1
+                    "BRIDGE {upp} {seed} {same} {why} g {g:.1} w {:.1}/{:.1} d {:.2}/{:.2} {tail}",
+                    pk[a].width, pk[b].width, pk[a].depth, pk[b].depth,
                 );
                 continue;
             }
@@ -2376,7 +2377,7 @@ fn join_diag() {
             let lat = (v[0] * ea.d[1] - v[1] * ea.d[0]).abs();
             let len = |p: &trace::Piece| *profile::arc_lengths(&p.pts).last().unwrap_or(&0.0);
             println!(
-                "SIDE {upp} {seed} {same} g {g:.1} along {along:.1} lat {lat:.1} anti {:.0} ta {:.0} tb {:.0} w {:.1}/{:.1} g/wmin {:.2} len {:.0}/{:.0} n {}/{} owner {:?} {:.2} / {:?} {:.2}",
+                "SIDE {upp} {seed} {same} g {g:.1} along {along:.1} lat {lat:.1} anti {:.0} ta {:.0} tb {:.0} w {:.1}/{:.1} g/wmin {:.2} len {:.0}/{:.0} {tail}",
                 anti.to_degrees(),
                 ta.to_degrees(),
                 tb.to_degrees(),
@@ -2385,12 +2386,6 @@ fn join_diag() {
                 g / pk[a].width.min(pk[b].width),
                 len(&pk[a]),
                 len(&pk[b]),
-                pk[a].samples.len(),
-                pk[b].samples.len(),
-                oa.0,
-                oa.1,
-                ob.0,
-                ob.1
             );
         }
     }
