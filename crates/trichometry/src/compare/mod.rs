@@ -2217,7 +2217,11 @@ impl PairedCtx<'_> {
             .last()
             .copied()
             .unwrap_or(0.0);
-        let step = (wg / 4.0).clamp(hp.sample_step_px as f32, 8.0);
+        // The hair stage's own spacing (profiles about 10 µm apart; session
+        // 25, was a 1.5 px floor here): the 10 null pairs' false thinned /
+        // thickened calls 9 / 3 → 6 / 3, every other compare test's calls
+        // unchanged (end-to-end pair thinned 3, thickened 1).
+        let step = crate::hairs::profile::sample_step_px(wg, hp, self.um[0]);
         let skip = (0.5 * wg + 1.0).min(0.3 * total);
         let sigma = |a: &Analysis, um: f64| {
             let hp = &a.provenance.params.hairs;
