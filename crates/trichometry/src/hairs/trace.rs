@@ -1227,7 +1227,14 @@ fn bridge_gate(ea: &End, eb: &End, sa: &EndShape, sb: &EndShape, max_gap: f32) -
     }
     let (wmax, wmin) = (sa.width.max(sb.width), sa.width.min(sb.width));
     let (dmax, dmin) = (sa.depth.max(sb.depth), sa.depth.min(sb.depth));
-    if wmax > 1.2 * wmin || dmin.is_nan() || dmin <= 0.0 || dmax > BRIDGE_DEPTH_RATIO * dmin {
+    // `max` / `min` pass over a NaN: an end whose width is not finite (a
+    // stub's chain pooled from no valid sample) never links.
+    if !(sa.width.is_finite() && sb.width.is_finite())
+        || wmax > 1.2 * wmin
+        || dmin.is_nan()
+        || dmin <= 0.0
+        || dmax > BRIDGE_DEPTH_RATIO * dmin
+    {
         return None;
     }
     let gap_lim = max_gap.max(2.0 * wmax + 6.0);
@@ -1457,7 +1464,7 @@ fn sweep_pairs<T: Send>(
         .flat_map_iter(move |(s, &i)| {
             let (xi, yi) = (ends[i].p[0], ends[i].p[1]);
             let lo = strip_of(yi - reach).saturating_sub(1);
-            let hi = (strip_of(yi + reach) + 1).min(n_strips - 1);
+            let hi = strip_of(yi + reach).saturating_add(1).min(n_strips - 1);
             strips[lo..=hi].iter().flat_map(move |strip| {
                 let from = strip.partition_point(|&(rank, _)| rank <= s);
                 strip[from..]
