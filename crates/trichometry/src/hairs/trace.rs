@@ -541,7 +541,7 @@ fn quick_across_run(rows: [&[f32]; 3], th: &[f32], tol_pos: f32, out: &mut [u8])
 /// `v.round() as i64` (half away from zero) without a libm call; exact
 /// for |v| < 2²³ (the fractional part `v − trunc(v)` is exact).
 #[inline]
-fn round_i64(v: f32) -> i64 {
+pub(super) fn round_i64(v: f32) -> i64 {
     let t = v as i64;
     let fr = v - t as f32;
     // Without branches (at most one of the two holds).
