@@ -93,7 +93,7 @@ pub(super) fn centrelines(det: &Detection) -> Mask {
 pub(super) fn nms(det: &Detection) -> Mask {
     let s = &det.strength;
     let (w, h) = (s.width, s.height);
-    let smax = det.scale.data.iter().fold(0.0f32, |a, &b| a.max(b));
+    let smax = max_or_zero(&det.scale.data);
     // Strength at pixel i and its two neighbours across its ridge.
     let across = |i: usize| -> (f32, f32, f32) {
         let (x, y) = ((i % w) as f32, (i / w) as f32);
@@ -197,6 +197,23 @@ pub(super) fn nms(det: &Detection) -> Mask {
         height: h,
         data,
     }
+}
+
+/// The largest value of `v` and 0 (NaN ignored), as
+/// `v.iter().fold(0.0, f32::max)` gives it (but for the sign of a zero
+/// result, which the NMS's comparisons do not see), in eight lanes so
+/// that it vectorises: the fold took 5 instructions per pixel of the
+/// detection plane (15 M per 12 MP call at 3.5 µm/px, session 26).
+fn max_or_zero(v: &[f32]) -> f32 {
+    let mut acc = [0.0f32; 8];
+    let chunks = v.chunks_exact(8);
+    let tail = chunks.remainder();
+    for c in chunks {
+        for l in 0..8 {
+            acc[l] = acc[l].max(c[l]);
+        }
+    }
+    acc.iter().chain(tail).fold(0.0f32, |a, &b| a.max(b))
 }
 
 /// Probe steps per block of the NMS shoulder test (two probes each, one
