@@ -693,6 +693,41 @@ impl<'a> RowIndex<'a> {
         RowIndex { pix, w, y0, starts }
     }
 
+    /// The position in the set of its first pixel of row `y`, and the
+    /// row's pixels (none for a row outside the set's rows).
+    #[inline]
+    fn row(&self, y: usize) -> (usize, &'a [usize]) {
+        match y.checked_sub(self.y0) {
+            Some(r) if r + 1 < self.starts.len() => {
+                let (a, b) = (self.starts[r], self.starts[r + 1]);
+                (a, &self.pix[a..b])
+            }
+            _ => (0, &[]),
+        }
+    }
+
+    /// The rows `y − 1`, `y` and `y + 1` ([`RowIndex::row`]; none above
+    /// the image), for the 8-neighbours of a pixel in row `y`: one row
+    /// lookup each instead of one per neighbour ([`RowIndex::slot`]
+    /// divided the index and looked its row up again for each; session 26:
+    /// −12.8 M instructions per 12 MP call at 3.5 µm/px).
+    #[inline]
+    fn rows3(&self, y: usize) -> [(usize, &'a [usize]); 3] {
+        [
+            y.checked_sub(1).map_or((0, &[][..]), |y| self.row(y)),
+            self.row(y),
+            self.row(y + 1),
+        ]
+    }
+
+    /// The position of pixel `j` (column `x`, row `dy` of `rows`, a
+    /// [`RowIndex::rows3`]) in the set, if it is in it: [`RowIndex::slot`].
+    #[inline]
+    fn slot_in(rows: &[(usize, &[usize]); 3], dy: i32, j: usize) -> Option<usize> {
+        let (a, row) = rows[(dy + 1) as usize];
+        row.binary_search(&j).ok().map(|k| a + k)
+    }
+
     /// The position of pixel `j` in the set, if it is in it.
     #[inline]
     fn slot(&self, j: usize) -> Option<usize> {
@@ -710,13 +745,14 @@ fn order(pix: &[usize], w: usize) -> Vec<usize> {
     // allocation per step of the walk).
     let nb = |i: usize| {
         let (x, y) = ((i % w) as i64, (i / w) as i64);
+        let rows = index.rows3(y as usize);
         RING.iter().filter_map(move |&(dx, dy)| {
             let (xx, yy) = (x + dx as i64, y + dy as i64);
             if xx < 0 || yy < 0 || xx >= w as i64 {
                 return None;
             }
             let j = (yy as usize) * w + xx as usize;
-            index.slot(j).map(|k| (j, k))
+            RowIndex::slot_in(&rows, dy, j).map(|k| (j, k))
         })
     };
     // Start: the pixel farthest from an arbitrary pixel (a path end), then
@@ -923,10 +959,12 @@ pub(crate) fn pieces(det: &Detection, params: &HairParams, upp: f64) -> (Vec<Pie
                 let mut used = vec![false; rest.len()];
                 for &i in &path {
                     let (x, y) = ((i % w) as i64, (i / w) as i64);
-                    for (dx, dy) in RING.iter().chain(&[(0, 0)]) {
-                        let (xx, yy) = (x + *dx as i64, y + *dy as i64);
+                    let rows = index.rows3(y as usize);
+                    for &(dx, dy) in RING.iter().chain(&[(0, 0)]) {
+                        let (xx, yy) = (x + dx as i64, y + dy as i64);
                         if xx >= 0 && yy >= 0 && xx < w as i64 {
-                            if let Some(k) = index.slot(yy as usize * w + xx as usize) {
+                            let j = yy as usize * w + xx as usize;
+                            if let Some(k) = RowIndex::slot_in(&rows, dy, j) {
                                 used[k] = true;
                             }
                         }
