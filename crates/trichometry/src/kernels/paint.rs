@@ -383,9 +383,16 @@ fn paint_row(
                 let rel = d / r;
                 // Where no label was taken yet, `best` is unset (infinite in
                 // effect): any pixel within the radius is taken (rel ≤ 1).
-                let take = d <= r && (*l == 0 || rel < *b);
-                *b = if take { rel } else { *b };
-                *l = if take { label } else { *l };
+                // Both read without a short circuit (`best` always holds a
+                // value: the test's outcome is the same), so that the loop
+                // loads and stores whole vectors: `*b` read only where a
+                // label was set compiled to masked loads and stores
+                // (session 26: the loop 48 → 32 instructions per 8 pixels,
+                // AVX2 copy).
+                let (bv, lv) = (*b, *l);
+                let take = (d <= r) & ((lv == 0) | (rel < bv));
+                *b = if take { rel } else { bv };
+                *l = if take { label } else { lv };
             }
         };
     }
