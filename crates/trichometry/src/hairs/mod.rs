@@ -1076,8 +1076,15 @@ fn end_ramp(
         })
         .collect();
     let mut inn: Vec<f32> = sm.iter().filter(|x| x.0 < 0.0).map(|x| x.1).collect();
-    inn.sort_by(f32::total_cmp);
-    let big = *inn.get(inn.len() * 9 / 10)?;
+    // The value of rank 9/10 in `total_cmp` order, by selection (the same
+    // bits as the sorted slice's; session 26: instead of a stable sort
+    // here and in `hidden_end`, −6.9 M instructions per 12 MP call at
+    // 3.5 µm/px).
+    if inn.is_empty() {
+        return None;
+    }
+    let k = inn.len() * 9 / 10;
+    let big = *inn.select_nth_unstable_by(k, f32::total_cmp).1;
     if big.is_nan() || big <= 0.02 {
         return None;
     }
@@ -1215,8 +1222,9 @@ fn hidden_end(
         .iter()
         .map(|&v| -(v / skin).clamp(1e-3, 1.0).ln())
         .collect();
-    od.sort_by(f32::total_cmp);
-    let big = od[od.len() * 9 / 10];
+    // Rank 9/10 by selection, as in `end_ramp`.
+    let k = od.len() * 9 / 10;
+    let big = *od.select_nth_unstable_by(k, f32::total_cmp).1;
     if big.is_nan() || big <= 0.02 {
         return None;
     }
