@@ -133,7 +133,13 @@ fn dx_row_body(r: &[f32], out: &mut [f32]) {
         return;
     }
     let n = w - 4;
-    let (a, b, d, e, o) = (&r[..n], &r[1..n + 1], &r[3..n + 3], &r[4..n + 4], &mut out[..n]);
+    let (a, b, d, e, o) = (
+        &r[..n],
+        &r[1..n + 1],
+        &r[3..n + 3],
+        &r[4..n + 4],
+        &mut out[..n],
+    );
     for i in 0..n {
         o[i] = 8.0 * (d[i] - b[i]) - (e[i] - a[i]);
     }

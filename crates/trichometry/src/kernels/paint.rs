@@ -339,7 +339,7 @@ impl RowSpans {
             None if py < self.e_lo || py > self.e_hi => return None,
             None => {}
         }
-        if !(lo <= hi) {
+        if lo.is_nan() || hi.is_nan() || lo > hi {
             return None;
         }
         let (xl, xr) = ((self.ax + lo).floor() - 1.0, (self.ax + hi).ceil() + 1.0);
