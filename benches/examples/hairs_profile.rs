@@ -14,7 +14,7 @@
 //! stage ≈ 2 954 → 2 833 M (−4.1 %). Session 26 (branch `hspeed26`,
 //! bit-identical, counted on `hairs_12mp time UPP 2` with callgrind's
 //! `--dump-before/--dump-after=trichometry::hairs::stage`, the second
-//! call's part): 2 835 → 2 570 M at 3.5 µm/px, 1 363 → 1 225 M at 2 µm/px.
+//! call's part): 2 835 → 2 572 M at 3.5 µm/px, 1 363 → 1 226 M at 2 µm/px.
 use std::time::Instant;
 use trichometry::hairs::{detect_hairs, HairParams};
 use trichometry::{color, Image, Mask, Samples, StageInput};

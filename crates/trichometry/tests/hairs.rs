@@ -891,8 +891,8 @@ fn bad_scale_is_an_error() {
 /// bounds 3 → 1 (2 µm/px cases 17 → 32, 3.5 µm/px 26 → 37): not kept.
 /// Session 26 (`hspeed26`, bit-identical speed work: every figure here
 /// unchanged, `hairs_12mp fingerprint` identical): hair stage per 12 MP
-/// call 2 835 → 2 570 M instructions at 3.5 µm/px (−9.3 %), 1 363 → 1 225 M
-/// at 2 µm/px (−10.2 %) (callgrind, second call, one thread, AVX2 copy): the
+/// call 2 835 → 2 572 M instructions at 3.5 µm/px (−9.3 %), 1 363 → 1 226 M
+/// at 2 µm/px (−10.1 %) (callgrind, second call, one thread, AVX2 copy): the
 /// FIR taps without a bounds check per tap (−98 M), painting's loop without
 /// masked loads (−30 M) and row spans from a rectangle per segment (−11 M),
 /// the skin-depth histograms over their filled bins and `round` inline
