@@ -11,7 +11,10 @@
 //! byte: "memset" instructions are bytes cleared. Session 25 (branch
 //! `hspeed25`, bit-identical work): a steady call at 3.5 µm/px 3 378 →
 //! 3 257 M instructions, of which this harness's fingerprint 423 M: the
-//! stage ≈ 2 954 → 2 833 M (−4.1 %).
+//! stage ≈ 2 954 → 2 833 M (−4.1 %). Session 26 (branch `hspeed26`,
+//! bit-identical, counted on `hairs_12mp time UPP 2` with callgrind's
+//! `--dump-before/--dump-after=trichometry::hairs::stage`, the second
+//! call's part): 2 835 → 2 572 M at 3.5 µm/px, 1 363 → 1 226 M at 2 µm/px.
 use std::time::Instant;
 use trichometry::hairs::{detect_hairs, HairParams};
 use trichometry::{color, Image, Mask, Samples, StageInput};

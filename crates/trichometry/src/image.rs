@@ -267,7 +267,13 @@ impl Mask {
     }
     /// Number of `true` pixels.
     pub fn count(&self) -> usize {
-        self.data.iter().filter(|&&b| b).count()
+        // Summed in blocks as `u32` (a `bool` is 0 or 1), which vectorises:
+        // the filtered count ran one byte at a time (the hair stage's count
+        // of a 12 MP mask took 28.5 M instructions per call, session 26).
+        self.data
+            .chunks(1 << 16)
+            .map(|c| c.iter().map(|&b| b as u32).sum::<u32>() as usize)
+            .sum()
     }
     /// Fraction of `true` pixels (0 for an empty mask).
     pub fn fraction(&self) -> f64 {

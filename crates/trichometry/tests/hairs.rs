@@ -889,6 +889,21 @@ fn bad_scale_is_an_error() {
 /// 10.5 µm/px instead of 7 (factor 3 at 3.5 µm/px, 5 at 2: −26 %
 /// instructions at 3.5 µm/px): crowded 67 → 93, MAE 2.89 → 3.31, all
 /// bounds 3 → 1 (2 µm/px cases 17 → 32, 3.5 µm/px 26 → 37): not kept.
+/// Session 26 (`hspeed26`, bit-identical speed work: every figure here
+/// unchanged, `hairs_12mp fingerprint` identical): hair stage per 12 MP
+/// call 2 835 → 2 572 M instructions at 3.5 µm/px (−9.3 %), 1 363 → 1 226 M
+/// at 2 µm/px (−10.1 %) (callgrind, second call, one thread, AVX2 copy): the
+/// FIR taps without a bounds check per tap (−98 M), painting's loop without
+/// masked loads (−30 M) and row spans from a rectangle per segment (−11 M),
+/// the skin-depth histograms over their filled bins and `round` inline
+/// (−43 M), the Hessian's x differences once per smoothed row (≈ −21 M),
+/// vectorising loops (skin-relative OD select, NMS σ maximum, `Mask::count`:
+/// −41 M), the piece walk's row lookups (−13 M), the exit tests' 90th
+/// percentiles by selection (−7 M). Tried, no gain: skipping
+/// the cylinder fit of shafts the contrast test rejects (none reach it).
+/// Not done: `lum_profile` counts 282 M because the AVX2 copy loads each
+/// corner by itself; the AVX-512 copy this machine runs gathers (explicit
+/// AVX2 gathers would cut the count, not this machine's time).
 /// Branch `hunit24` (session 24, diagnostic only, `hairs::twin`,
 /// `pair_diag::twin_diag`): the hidden unit-mates as a two-shaft profile.
 /// Across each record, profiles averaged over 75 µm stretches are fitted
