@@ -2755,8 +2755,44 @@ fn ood_sizes() {
 /// stubs also side by side 203 / 241 / 199, crowded 95, MAE 2.978 (201: 1
 /// of 6 new links on two shafts, crowded 5.5 seed 45 one of 3); without
 /// the 15-width cap 206 / 242 / 203, dense 47 / 40 / 42.
+/// Lost and mis-read vellus (session 26, branch `hvellus26`, main 3ca85db;
+/// `SCENE_VELLUS=1`, now with `VELP` / `VELT` lines, the pieces and traced
+/// shafts on a lost vellus axis and their fate, and `VELK` / `VELR`, the
+/// skin-depth test's histogram). Of 39 / 36 / 46 vellus truth shafts, 36 /
+/// 29 / 38 have a vellus record, 0 / 2 / 0 one read ≥ 30 µm (202 #31, light
+/// 21.1 µm read 32.0 at contrast 0.10, width IQR 12.2 µm; #64, 29.9 µm
+/// mixed with a wider neighbour, 64.3 µm) and 3 / 5 / 8 none. Of the 16
+/// lost, 12 are light: 8 stay short runs off the mask or lose their NMS
+/// maxima (strength median 0.016–0.035 against the floors 0.025 / 0.05:
+/// 201 #62, #110, 202 #29, #51, 203 #20, #51, #132, #165), 203 #44 is a
+/// strong ridge (0.216) whose maxima the NMS drops beside a wider hair, and
+/// 203 #75, #95, #110 are traced over 199–351 µm and fail the skin-depth
+/// test (0.013–0.019 against 0.25 × depths 0.075–0.110); the 4 dark ones
+/// are 201 #52 inside its unit-mate's record, 202 #63 beside others
+/// (pieces of 18–120 µm), 202 #68 at the frame corner (143 of 187 µm
+/// traced: `length`) and 202 #139 along the bottom edge (frame halves only:
+/// `profiled_length`). By `DECOMP` (errors −0.036 / −0.062 / −0.062) the
+/// lost and mis-read vellus are +0.012 / +0.026 / +0.030, the extra
+/// records of wider shafts (41 / 67 / 44) +0.039 / +0.039 / +0.046; with
+/// only each truth shaft's longest record counted the fractions would be
+/// 0.223 / 0.171 / 0.258 (truth 0.219 / 0.195 / 0.274). The skin-depth
+/// test's skin level was the darkest OD holding an eighth of the window's
+/// non-hair pixels (±0.05 OD): in mottled windows a bump of the dark tail
+/// (14–21 % of the window, 0.07–0.10 OD above the main level) that the
+/// light vellus's core hardly exceeds. Now (`skin_mode_share`) a quarter
+/// for shafts narrower than the vellus limit: seed 203 43 / 203 → 46 / 206
+/// vellus records, fraction 0.212 → 0.223 (error −0.051); 201, 202, unseen
+/// crowded 44–50 and sparse 81–88 (every case line), dense and the
+/// hair-free `ood_sweep` scenes (11 false hairs) as main; invariance
+/// passes (rescaled 23 → 24 records, vellus 0.130 → 0.167 against 0.174
+/// upright; rotated unchanged, 0.125). A quarter for every shaft (not
+/// committed): the same on these fields but hair-free false hairs
+/// 11 → 16 (furrows and dark mottles 52–160 µm wide: skin darker than its
+/// main level passes as light vellus do) and crowded 92 → 90 (two cases
+/// under truth one record more). Not tried: the NMS / mask losses (8 of
+/// the 16), the largest part, for want of time; see `hvlight23`/`24`.
 #[test]
-#[ignore = "not reached: whole-field counts +16 to +31 % (207 / 242 / 203 of 178 / 185 / 168) (see doc comment)"]
+#[ignore = "not reached: whole-field counts +16 to +31 % (207 / 242 / 206 of 178 / 185 / 168), vellus 0.184 / 0.132 / 0.223 of 0.219 / 0.195 / 0.274 (see doc comment)"]
 fn whole_field_count_and_vellus_fraction() {
     let mut fails = Vec::new();
     for seed in [201, 202, 203] {

@@ -944,7 +944,8 @@ fn rejection(
     } else {
         &t.samples
     };
-    let sk = skin_relative_absorbance(input, near_hair, f, at, upp);
+    let share = skin_mode_share(t.width, upp, params);
+    let sk = skin_relative_absorbance(input, near_hair, f, at, upp, share);
     if sk.is_some_and(|a| a < params.min_skin_depth_ratio * t.depth) {
         return Err("skin_depth");
     }
@@ -1252,6 +1253,26 @@ fn hidden_end(
     None
 }
 
+/// The share of a window's non-hair pixels the skin level of
+/// [`skin_relative_absorbance`] must hold (within ±0.05 OD) for a shaft of
+/// `width_px`: an eighth, a quarter for a shaft narrower than the vellus
+/// limit. Session 26 (branch `hvellus26`): at an eighth the level of a
+/// mottled window is often a bump in its dark tail (14–21 % of the window,
+/// 0.07–0.10 OD darker than its main level), and light vellus (contrast
+/// 0.08–0.11 against their sides) read 0.013–0.019 against it and failed
+/// the skin-depth test (whole field 2000 × 1500 px at 5.5 µm/px, seed 203:
+/// three of its eight lost vellus, traced over 199–351 µm). A quarter for
+/// every shaft also passed furrows and dark mottles 52–160 µm wide on the
+/// hair-free scenes (`ood_sweep` `none`, false hairs 11 → 16): those are
+/// skin darker than its main level, as wide as terminal hairs.
+fn skin_mode_share(width_px: f32, upp: f64, params: &HairParams) -> f32 {
+    if (width_px as f64 * upp) < params.vellus_max_um {
+        0.25
+    } else {
+        0.125
+    }
+}
+
 /// Median absorbance in red of a shaft's core against the local skin level
 /// (1 − R_core / R_skin) over points about every 150 µm along it. The skin
 /// level is the mode of ln R in a window around the point (pixels on or
@@ -1265,6 +1286,7 @@ fn skin_relative_absorbance(
     f: usize,
     samples: &[profile::WidthSample],
     upp: f64,
+    share: f32,
 ) -> Option<f32> {
     use crate::kernels::simd::prefetch;
     /// How many window rows ahead to prefetch.
@@ -1384,10 +1406,11 @@ fn skin_relative_absorbance(
             hist[b_lo..=b_hi].fill(0);
             continue;
         }
-        // Skin: the darkest level that holds a good share (a quarter) of
-        // the non-hair pixels at a tolerance of ±0.05 OD. Dots, scales and
-        // glare are brighter than skin and can hold more of the window than
-        // the skin does (a scale beside the point).
+        // Skin: the darkest level that holds a good share (`share`,
+        // [`skin_mode_share`]) of the non-hair pixels at a tolerance of
+        // ±0.05 OD. Dots, scales and glare are brighter than skin and can
+        // hold more of the window than the skin does (a scale beside the
+        // point).
         // Counts within ±5 bins (0 within 5 bins of either end, and where
         // no filled bin lies within 5), as a running sum over the windows
         // `w_lo..=w_hi` that can hold a filled bin; `win[w_lo − 1]` and
@@ -1400,7 +1423,7 @@ fn skin_relative_absorbance(
             win[b] = run;
         }
         (win[w_lo - 1], win[w_hi + 1]) = (0, 0);
-        let share = n / 8;
+        let share = (n as f32 * share) as u32;
         let mut best = (0u32, 0usize);
         for (b, &v) in win.iter().enumerate().take(w_hi + 1).skip(w_lo) {
             if v > best.0 {

@@ -1902,7 +1902,11 @@ fn poly_dist(q: [f32; 2], poly: &[[f32; 2]]) -> f32 {
 /// of its axis covered at each stage (within `tol`): mask, NMS maxima, cut
 /// set, all pieces, kept pieces, traced, accepted traced, records; and a
 /// `VELS` line with the ridge strength along its axis against the
-/// hysteresis thresholds and the noise level.
+/// hysteresis thresholds and the noise level. For a lost one, `VELP` /
+/// `VELT` lines: every piece and traced shaft with half its points on the
+/// axis and its fate, and for those the skin-depth test rejects, `VELK`
+/// lines ([`skin_points`]). `VELR` lines: every traced shaft the skin-depth
+/// test rejects, by the truth shaft it lies on (session 26).
 fn vellus_stages(
     input: &StageInput,
     det: &detect::Detection,
@@ -2059,7 +2063,14 @@ fn vellus_stages(
             })
             .map(|tt| {
                 let r = rejection(input, tt, &near_hair, f, upp, params);
-                let sk = skin_relative_absorbance(input, &near_hair, f, &tt.samples, upp);
+                let sk = skin_relative_absorbance(
+                    input,
+                    &near_hair,
+                    f,
+                    &tt.samples,
+                    upp,
+                    skin_mode_share(tt.width, upp, params),
+                );
                 let rg = red_green_absorbance(input, &tt.samples, tt.width);
                 format!(
                     "{}:w{:.0}um/n{}/depth{:.3}/sk{:.3?}/rg{:.2?}",
@@ -2131,9 +2142,95 @@ fn vellus_stages(
             cov[0], cov[1], cov[2], cov[3], cov[4], cov[5], cov[6], cov[7], bp[0], bp[1], bp[2],
             pts[pts.len() / 2][0], pts[pts.len() / 2][1]
         );
+        // Lost: every piece and traced shaft with most of its points on
+        // this axis (`VELP` / `VELT` lines), with its fate.
+        if !found {
+            let on_me = |poly: &[[f32; 2]]| -> f32 {
+                let n = poly
+                    .iter()
+                    .filter(|&&q| poly_dist(q, &axes[k]) <= tol)
+                    .count();
+                n as f32 / poly.len().max(1) as f32
+            };
+            for p in pall {
+                let s = on_me(&p.pts);
+                if s >= 0.5 {
+                    let len = *profile::arc_lengths(&p.pts).last().unwrap_or(&0.0);
+                    let kept = pk.iter().any(|q| q.pts == p.pts);
+                    println!(
+                        "VELP {:3} on {s:.2} len {:.0}um kept {} depth {:.3} {}",
+                        t.id,
+                        len as f64 * upp,
+                        kept as u8,
+                        p.depth,
+                        piece_line(p)
+                    );
+                }
+            }
+            for tt in traced {
+                let s = on_me(&tt.pts);
+                if s >= 0.5 {
+                    let len = *profile::arc_lengths(&tt.pts).last().unwrap_or(&0.0);
+                    let r = rejection(input, tt, &near_hair, f, upp, params);
+                    let sk = skin_relative_absorbance(
+                        input,
+                        &near_hair,
+                        f,
+                        &tt.samples,
+                        upp,
+                        skin_mode_share(tt.width, upp, params),
+                    );
+                    println!(
+                        "VELT {:3} on {s:.2} len {:.0}um chain {:?} w {:.1}px depth {:.3} samples {} attempts {} profiled {:.0}px sk {sk:.3?} -> {:?}",
+                        t.id,
+                        len as f64 * upp,
+                        tt.chain,
+                        tt.width,
+                        tt.depth,
+                        tt.samples.len(),
+                        tt.attempts,
+                        tt.profiled_px,
+                        r
+                    );
+                    if r == Err("skin_depth") {
+                        skin_points(input, &near_hair, f, &tt.samples, upp, &format!("{}", t.id));
+                    }
+                }
+            }
+        }
     }
     for (k, n) in &tally {
         println!("VELTALLY {n:4} {k}");
+    }
+    // Traced shafts the skin-depth test rejects, by their truth shaft.
+    for tt in traced {
+        if rejection(input, tt, &near_hair, f, upp, params) == Err("skin_depth") {
+            let m = match_of(&tt.pts);
+            let tag = match m {
+                Some(k) => format!(
+                    "rej-on-{}(d{:.0},light{})",
+                    counted[k].id, counted[k].diameter_um, counted[k].light as u8
+                ),
+                None => "rej-on-none".to_string(),
+            };
+            let sk = skin_relative_absorbance(
+                input,
+                &near_hair,
+                f,
+                &tt.samples,
+                upp,
+                skin_mode_share(tt.width, upp, params),
+            );
+            println!(
+                "VELR {tag} len {:.0}um w {:.1}px depth {:.3} sk {sk:.3?} samples {} at {:?}",
+                *profile::arc_lengths(&tt.pts).last().unwrap_or(&0.0) as f64 * upp,
+                tt.width,
+                tt.depth,
+                tt.samples.len(),
+                tt.pts[0].map(f32::round)
+            );
+            skin_points(input, &near_hair, f, &tt.samples, upp, &tag);
+        }
     }
     vellus_decomposition(params, &counted, stage, &rec_match);
 }
@@ -2748,4 +2845,88 @@ fn twin_diag() {
         "TOTAL sum |count error| {} -> {}, within 10 % {} -> {} of {} cases, {} second shafts",
         totals[0], totals[1], totals[2], totals[3], totals[4], totals[5]
     );
+}
+
+/// `VELK` lines: the skin histogram of [`skin_relative_absorbance`] at each
+/// of a shaft's points (every 150 µm): its modes holding ≥ 1/8 of the
+/// window (OD, share), the chosen (darkest) one, the core's OD, the sample's
+/// depth, and the median OD of the non-hair pixels within 20 px.
+fn skin_points(
+    input: &StageInput<'_>,
+    near_hair: &Mask,
+    f: usize,
+    samples: &[profile::WidthSample],
+    upp: f64,
+    tag: &str,
+) {
+    let rgb = input.rgb;
+    let (w, h) = (rgb.width as i64, rgb.height as i64);
+    let every = ((150.0 / upp) as f32).max(1.0);
+    let radius = ((300.0 / upp) as i64).max(8);
+    let step = ((2 * radius + 1) as usize).div_ceil(40).max(1) as i64;
+    const BIN: f32 = 0.01;
+    const NB: usize = 600;
+    let mut next = f32::NEG_INFINITY;
+    let nh = |x: i64, y: i64| {
+        let (dx, dy) = ((x / f as i64) as usize, (y / f as i64) as usize);
+        dx < near_hair.width && dy < near_hair.height && near_hair.data[dy * near_hair.width + dx]
+    };
+    for s in samples {
+        if s.arc_px < next {
+            continue;
+        }
+        next = s.arc_px + every;
+        let (cx, cy) = (s.centre[0].round() as i64, s.centre[1].round() as i64);
+        if cx < 0 || cy < 0 || cx >= w || cy >= h {
+            continue;
+        }
+        let mut hist = vec![0u32; NB];
+        let mut n = 0u32;
+        let mut near = Vec::new();
+        for y in ((cy - radius).max(0)..=(cy + radius).min(h - 1)).step_by(step as usize) {
+            for x in ((cx - radius).max(0)..=(cx + radius).min(w - 1)).step_by(step as usize) {
+                let i = (y * w + x) as usize;
+                if input.valid.data[i] && !nh(x, y) {
+                    let od = -rgb.r[i].max(1e-4).ln();
+                    hist[((od / BIN) as usize).min(NB - 1)] += 1;
+                    n += 1;
+                }
+            }
+        }
+        for y in (cy - 20).max(0)..=(cy + 20).min(h - 1) {
+            for x in (cx - 20).max(0)..=(cx + 20).min(w - 1) {
+                let i = (y * w + x) as usize;
+                if input.valid.data[i] && !nh(x, y) {
+                    near.push(-rgb.r[i].max(1e-4).ln());
+                }
+            }
+        }
+        let mut win = vec![0u32; NB];
+        for b in 5..NB - 5 {
+            win[b] = hist[b - 5..=b + 5].iter().sum();
+        }
+        let share = n / 8;
+        let modes: Vec<String> = (5..NB - 5)
+            .filter(|&b| win[b] >= share && win[b] >= win[b - 1] && win[b] >= win[b + 1])
+            .map(|b| {
+                format!(
+                    "{:.2}:{:.2}",
+                    b as f32 * BIN,
+                    win[b] as f32 / n.max(1) as f32
+                )
+            })
+            .collect();
+        let main = (0..NB).max_by_key(|&b| win[b]).unwrap() as f32 * BIN;
+        let core = -rgb.r[(cy * w + cx) as usize].max(1e-4).ln();
+        let near_med = if near.is_empty() {
+            f32::NAN
+        } else {
+            profile::median(&mut near)
+        };
+        println!(
+            "VELK {tag} at ({cx},{cy}) n {n} modes {modes:?} main {main:.2} core {core:.3} depth {:.3} near-skin med {near_med:.3} (n {})",
+            s.depth,
+            near.len()
+        );
+    }
 }
