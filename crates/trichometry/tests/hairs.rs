@@ -2770,7 +2770,7 @@ fn ood_sizes() {
 /// 0.64 / 0.56 / 0.68; matched 145 / 155 / 133 unchanged; mixed 5 / 11 /
 /// 10 → 5 / 11 / 11; split 28 / 44 / 20 → 26 / 43 / 18; vellus 0.184 /
 /// 0.135 / 0.213); of the side-class bridge links (gap ≤ 2.5 widths) taken
-/// on 201–203 (`join_diag` `BRIDGE`), 22 lie on one truth shaft, 4 on two.
+/// on 201–203 (`join_diag` `BRIDGE`), 24 lie on one truth shaft, 4 on two.
 /// Unseen crowded 44–50 sum |count error| 92 → 94 (MAE 2.810 → 2.843,
 /// one-record 0.245 → 0.244, all bounds 2 of 21; the four changed cases
 /// all under truth, two with the diameter MAE up 0.4 µm; 7 of 8 side-class
