@@ -2777,7 +2777,11 @@ fn ood_sizes() {
 /// links there on one shaft); sparse 81–88 39 → 39 (MAE 0.986 → 0.987,
 /// one-record 0.597 → 0.602); dense 48 / 41 / 43 unchanged; invariance 23 /
 /// 24 / 23 (vellus 0.174 / 0.125 / 0.130) unchanged; hair-free false hairs
-/// 11 → 11. The rest of the side class (stubs, crossing-widened widths)
+/// 11 → 11. The evidence fix alone (no overlap class): 206 / 240 / 202,
+/// crowded 95 (MAE 2.828, one-record 0.247), sparse 38 (MAE 0.987, one-record
+/// 0.602); the overlap class adds 202's −3 (truth 154, 177, 74) and crowded
+/// 3.5 µm/px seed 48's diameter MAE 1.62 → 2.02 (a light shaft's 44 px
+/// overlap link). The rest of the side class (stubs, crossing-widened widths)
 /// was loosened before (session 25, `hsplit25`) and joined two shafts too
 /// often; the largest classes left are the mixed records and the light
 /// shafts' gaps the image refuses.
