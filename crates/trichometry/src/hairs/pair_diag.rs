@@ -1092,6 +1092,20 @@ fn scene_diag() {
         };
         let max_gap = (params.max_join_gap_um / upp) as f32;
         let max_ang = (params.max_join_angle_deg as f32).to_radians();
+        let probe = trace::JoinProbe::new(&pk, &params, upp);
+        let polys: Vec<Vec<[f32; 2]>> = truth.shafts.iter().map(truth_axis).collect();
+        // The truth shaft most of a piece's points lie on, and that share.
+        let owner = |p: &trace::Piece| -> (Option<u32>, f32) {
+            let mut best = (None, 0.0f32);
+            for (t, poly) in truth.shafts.iter().zip(&polys) {
+                let n = p.pts.iter().filter(|&&q| near_poly(q, poly, tol)).count();
+                let fr = n as f32 / p.pts.len().max(1) as f32;
+                if fr > best.1 {
+                    best = (Some(t.id), fr);
+                }
+            }
+            best
+        };
         for t in truth
             .shafts
             .iter()
@@ -1179,6 +1193,15 @@ fn scene_diag() {
                                 profile::arc_lengths(&pk[eb_i.0].pts).last().unwrap_or(&0.0),
                             );
                             if bestp.as_ref().is_none_or(|x| g < x.0) {
+                                let (oa, ob) = (owner(&pk[ea_i.0]), owner(&pk[eb_i.0]));
+                                let why = format!(
+                                    "{why} | {} | own {:?} {:.2}/{:?} {:.2}",
+                                    probe.why(&det.lum, (ea_i.0, wa), (eb_i.0, wb)),
+                                    oa.0,
+                                    oa.1,
+                                    ob.0,
+                                    ob.1
+                                );
                                 bestp = Some((g, why));
                             }
                         }
@@ -1260,6 +1283,140 @@ fn scene_diag() {
                     }
                 }
             }
+            // `SPLIT` lines: the records along a split shaft in axis order,
+            // and for each consecutive pair the pieces at their facing
+            // ends: their first-pass / final chain partner beyond the end
+            // (`beyond`, with its truth owner) or, both ends free, the link
+            // tests between them.
+            if best < 0.8 && u_fin >= 0.8 {
+                let mut recs: Vec<(usize, usize, usize, usize)> = Vec::new();
+                for (k, tt) in kept_tr.iter().enumerate() {
+                    let idx: Vec<usize> = (0..pts.len())
+                        .filter(|&i| near_poly(pts[i], &tt.pts, tol))
+                        .collect();
+                    if idx.len() as f32 >= 0.1 * pts.len() as f32 {
+                        recs.push((idx[0], idx[idx.len() - 1], idx.len(), k));
+                    }
+                }
+                recs.sort();
+                let last = pts.len() - 1;
+                // The piece of record `k` nearest axis point `at`, its end
+                // nearer `toward`, and the chain's piece beyond that end.
+                let facing = |k: usize, at: [f32; 2], toward: [f32; 2]| {
+                    let tt = kept_tr[k];
+                    let dist = |q: [f32; 2], r: [f32; 2]| (q[0] - r[0]).hypot(q[1] - r[1]);
+                    let (ci, dmin) = tt
+                        .chain
+                        .iter()
+                        .enumerate()
+                        .map(|(ci, &(p, _))| {
+                            let d = pk[p]
+                                .pts
+                                .iter()
+                                .map(|&q| dist(q, at))
+                                .fold(f32::MAX, f32::min);
+                            (ci, d)
+                        })
+                        .min_by(|x, y| x.1.total_cmp(&y.1))
+                        .unwrap();
+                    let (p, rev) = tt.chain[ci];
+                    let e = |wh: usize| {
+                        if wh == 0 {
+                            pk[p].pts[0]
+                        } else {
+                            pk[p].pts[pk[p].pts.len() - 1]
+                        }
+                    };
+                    let wh = if dist(e(0), toward) <= dist(e(1), toward) {
+                        0
+                    } else {
+                        1
+                    };
+                    let beyond = if wh == rev as usize {
+                        ci.checked_sub(1).map(|j| tt.chain[j].0)
+                    } else {
+                        tt.chain.get(ci + 1).map(|x| x.0)
+                    };
+                    (p, wh, beyond, dmin)
+                };
+                let desc = |p: usize| {
+                    let o = owner(&pk[p]);
+                    format!(
+                        "p{p} w{:.1} n{} len {:.0} own {:?} {:.2}",
+                        pk[p].width,
+                        pk[p].samples.len(),
+                        profile::arc_lengths(&pk[p].pts).last().unwrap_or(&0.0),
+                        o.0,
+                        o.1
+                    )
+                };
+                for wdw in recs.windows(2) {
+                    let (a, b) = (wdw[0], wdw[1]);
+                    let fa = facing(a.3, pts[a.1], pts[(a.1 + 10).min(last)]);
+                    let fb = facing(b.3, pts[b.0], pts[b.0.saturating_sub(10)]);
+                    // Other truth shafts over the axis between the records.
+                    let (lo, hi) = (a.1.min(b.0), a.1.max(b.0));
+                    let mut across: Vec<u32> = Vec::new();
+                    for u in truth.shafts.iter().filter(|u| u.id != t.id) {
+                        let poly = truth_axis(u);
+                        let hs = ((t.diameter_um + u.diameter_um) / 2.0 / upp) as f32;
+                        if (lo..=hi).any(|i| near_poly(pts[i], &poly, hs + tol)) {
+                            across.push(u.id);
+                        }
+                    }
+                    let tests = if fa.2.is_none() && fb.2.is_none() {
+                        let ea = trace::end_of(&pk[fa.0], fa.0, fa.1);
+                        let eb = trace::end_of(&pk[fb.0], fb.0, fb.1);
+                        let r = trace::link_score(
+                            &ea, &eb, &pk[fa.0], &pk[fb.0], &params, max_gap, max_ang,
+                        );
+                        let ang = |a: [f32; 2], b: [f32; 2]| {
+                            (a[0] * b[0] + a[1] * b[1])
+                                .clamp(-1.0, 1.0)
+                                .acos()
+                                .to_degrees()
+                        };
+                        let v = [eb.p[0] - ea.p[0], eb.p[1] - ea.p[1]];
+                        let g = v[0].hypot(v[1]);
+                        let u = [v[0] / g.max(1e-6), v[1] / g.max(1e-6)];
+                        format!(
+                            "FREE g {g:.0} anti {:.0} ta {:.0} tb {:.0} lat {:.1}/{:.1} link {} | {}",
+                            ang(ea.d, [-eb.d[0], -eb.d[1]]),
+                            ang(ea.d, u),
+                            ang(eb.d, [-u[0], -u[1]]),
+                            (v[0] * ea.d[1] - v[1] * ea.d[0]).abs(),
+                            (v[0] * eb.d[1] - v[1] * eb.d[0]).abs(),
+                            match r {
+                                Ok(_) => "ok",
+                                Err(e) => e,
+                            },
+                            probe.why(&det.lum, (fa.0, fa.1), (fb.0, fb.1))
+                        )
+                    } else {
+                        format!(
+                            "TAKEN a->{} b->{}",
+                            fa.2.map_or("-".into(), desc),
+                            fb.2.map_or("-".into(), desc)
+                        )
+                    };
+                    println!(
+                        "SPLIT {upp} {seed} truth {} d {:.0} ax {} recs {}: [{}..{}] [{}..{}] axgap {} across {across:?} | A {} off {:.0} | B {} off {:.0} | {tests}",
+                        t.id,
+                        t.diameter_um,
+                        pts.len(),
+                        recs.len(),
+                        a.0,
+                        a.1,
+                        b.0,
+                        b.1,
+                        b.0 as i64 - a.1 as i64,
+                        desc(fa.0),
+                        fa.3,
+                        desc(fb.0),
+                        fb.3,
+                    );
+                }
+            }
             let np = pts.len().max(1) as f32;
             println!(
                 "CROSS {upp} {seed} truth {:2} d {:3.0} light {} vis {:3} px: best {best:.2} union {u_fin:.2} traced {u_tr:.2} pieces {u_pk:.2}/{u_pa:.2} cut {m_cut:.2} nms {m_nms:.2} mask {m_mask:.2} -> {cause}",
@@ -1280,6 +1437,10 @@ fn scene_diag() {
                 miss_all_free as f32 / np,
             );
         }
+    }
+    // `SCENE_CROSS=only`: the crossing shafts alone.
+    if std::env::var("SCENE_CROSS").is_ok_and(|v| v == "only") {
+        return;
     }
     // Every truth shaft's axis as f32 points, once (used per axis point).
     let polys: Vec<Vec<[f32; 2]>> = truth.shafts.iter().map(truth_axis).collect();

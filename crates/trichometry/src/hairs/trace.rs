@@ -1227,7 +1227,8 @@ pub(super) fn link_score(
 /// [`BRIDGE_DEPTH_RATIO`]), either across up to this factor times the gap
 /// limit with the end directions and the line between the ends all within
 /// [`BRIDGE_MAX_DEG`], or side by side (within [`BRIDGE_SIDE_WIDTHS`] of the
-/// narrower width, the pieces parallel within [`BRIDGE_MAX_DEG`]).
+/// narrower width, or overlapping on one line up to
+/// [`BRIDGE_OVERLAP_WIDTHS`], the pieces parallel within [`BRIDGE_MAX_DEG`]).
 const BRIDGE_GAP_FACTOR: f32 = 3.0;
 /// The angle limit of an image-verified link (degrees).
 const BRIDGE_MAX_DEG: f32 = 25.0;
@@ -1250,6 +1251,10 @@ const BRIDGE_MISS: f32 = 0.1;
 /// (dense scene, 3.5 µm/px: the stub links on two shafts bridged 16–22
 /// widths, those on one 4–17).
 const BRIDGE_STUB_GAP_WIDTHS: f32 = 15.0;
+/// Ends overlapping on one line (each behind the other, within half the
+/// narrower width of the other's line) link as side by side up to this
+/// many of the narrower width apart.
+const BRIDGE_OVERLAP_WIDTHS: f32 = 2.5;
 
 /// What the second join pass knows of a free end's shaft: its piece's
 /// median width and depth when the piece is measured (≥ 3 width samples;
@@ -1271,45 +1276,74 @@ struct EndShape {
 }
 
 /// The angle sum of a pair of free ends that may link if the image
-/// confirms it ([`BRIDGE_GAP_FACTOR`]); `None` if it may not. `sa`, `sb`
+/// confirms it ([`BRIDGE_GAP_FACTOR`]), and whether the ends lie side by
+/// side (or overlap on one line); `Err` names the test that refuses it. `sa`, `sb`
 /// are the ends' shafts ([`EndShape`]); a stub's end links only across a
 /// gap along the end directions of at most [`BRIDGE_STUB_GAP_WIDTHS`], not
 /// side by side (there the stub's direction is its only evidence, and it
 /// joined two shafts as often as one).
-fn bridge_gate(ea: &End, eb: &End, sa: &EndShape, sb: &EndShape, max_gap: f32) -> Option<f32> {
-    if ea.piece == eb.piece || sa.samples < 3 || sb.samples < 3 {
-        return None;
+fn bridge_gate(
+    ea: &End,
+    eb: &End,
+    sa: &EndShape,
+    sb: &EndShape,
+    max_gap: f32,
+) -> Result<(f32, bool), &'static str> {
+    if ea.piece == eb.piece {
+        return Err("same piece");
+    }
+    if sa.samples < 3 || sb.samples < 3 {
+        return Err("samples");
     }
     let (wmax, wmin) = (sa.width.max(sb.width), sa.width.min(sb.width));
     let (dmax, dmin) = (sa.depth.max(sb.depth), sa.depth.min(sb.depth));
     // `max` / `min` pass over a NaN: an end whose width is not finite (a
     // stub's chain pooled from no valid sample) never links.
-    if !(sa.width.is_finite() && sb.width.is_finite())
-        || wmax > 1.2 * wmin
-        || dmin.is_nan()
-        || dmin <= 0.0
-        || dmax > BRIDGE_DEPTH_RATIO * dmin
-    {
-        return None;
+    if !(sa.width.is_finite() && sb.width.is_finite()) || wmax > 1.2 * wmin {
+        return Err("width");
+    }
+    if dmin.is_nan() || dmin <= 0.0 || dmax > BRIDGE_DEPTH_RATIO * dmin {
+        return Err("depth");
     }
     let gap_lim = max_gap.max(2.0 * wmax + 6.0);
     let v = [eb.p[0] - ea.p[0], eb.p[1] - ea.p[1]];
     let g = (v[0] * v[0] + v[1] * v[1]).sqrt();
     let lim = BRIDGE_MAX_DEG.to_radians();
     let anti = angle(ea.d, [-eb.d[0], -eb.d[1]]);
-    if g > BRIDGE_GAP_FACTOR * gap_lim || anti > lim {
-        return None;
+    if g > BRIDGE_GAP_FACTOR * gap_lim {
+        return Err("gap");
+    }
+    if anti > lim {
+        return Err("angle");
     }
     let stub = sa.stub || sb.stub;
-    if g <= BRIDGE_SIDE_WIDTHS * wmin {
-        return (!stub).then_some(anti);
+    let side = if g <= BRIDGE_SIDE_WIDTHS * wmin {
+        true
+    } else {
+        // Ends overlapping on one line: each behind the other, within half
+        // the narrower width of the other's line.
+        let lat_a = (v[0] * ea.d[1] - v[1] * ea.d[0]).abs();
+        let lat_b = (v[0] * eb.d[1] - v[1] * eb.d[0]).abs();
+        let behind = v[0] * ea.d[0] + v[1] * ea.d[1] < 0.0 && v[0] * eb.d[0] + v[1] * eb.d[1] > 0.0;
+        behind && lat_a.max(lat_b) <= 0.5 * wmin && g <= BRIDGE_OVERLAP_WIDTHS * wmin
+    };
+    if side {
+        return if stub {
+            Err("stub side")
+        } else {
+            Ok((anti, true))
+        };
     }
     if stub && g > BRIDGE_STUB_GAP_WIDTHS * 0.5 * (wmin + wmax) {
-        return None;
+        return Err("stub gap");
     }
     let u = [v[0] / g, v[1] / g];
     let (ta, tb) = (angle(ea.d, u), angle(eb.d, [-u[0], -u[1]]));
-    (ta <= lim && tb <= lim).then_some(anti + ta + tb)
+    if ta <= lim && tb <= lim {
+        Ok((anti + ta + tb, false))
+    } else {
+        Err("towards")
+    }
 }
 
 /// Whether the image shows a shaft along the bridge [`assemble`] would
@@ -1321,7 +1355,12 @@ fn bridge_gate(ea: &End, eb: &End, sa: &EndShape, sb: &EndShape, max_gap: f32) -
 /// shoulders (1.5–2.5 widths out). A sample passes when it is dark
 /// ([`BRIDGE_DARK`]) and centred ([`BRIDGE_CENTRE_TOL`]): the pair's own
 /// shaft or a hair crossing over it (at least as dark) all along, where a
-/// wrong pair crosses skin or runs along a neighbour's edge. Returns the
+/// wrong pair crosses skin or runs along a neighbour's edge. Ends side by
+/// side (`side`, [`bridge_gate`]) are read on the straight line between
+/// them, across the pieces' mean direction: there the bridge's own tangent
+/// runs across the shaft, so its profile lay along the shaft, its shoulders
+/// on the shaft itself, and the one sample (of a bridge under a width long)
+/// failed the dark test (`scene_diag` `SPLIT` lines, session 26). Returns the
 /// share of samples that fail when at most [`BRIDGE_MISS`] do. Every
 /// length is in the pieces' widths, so the test does not depend on the
 /// pixel grid.
@@ -1331,7 +1370,22 @@ fn bridge_evidence(
     eb: &End,
     sa: &EndShape,
     sb: &EndShape,
+    side: bool,
 ) -> Option<f32> {
+    let (miss, n) = bridge_misses(lum, ea, eb, sa, sb, side)?;
+    (miss as f32 <= (BRIDGE_MISS * n as f32).floor()).then(|| miss as f32 / n as f32)
+}
+
+/// The failing and all samples of [`bridge_evidence`]'s bridge (`None`
+/// without a skin level).
+fn bridge_misses(
+    lum: &impl profile::Intensity,
+    ea: &End,
+    eb: &End,
+    sa: &EndShape,
+    sb: &EndShape,
+    side: bool,
+) -> Option<(usize, usize)> {
     let w = 0.5 * (sa.width + sb.width);
     let depth = 0.5 * (sa.depth + sb.depth);
     let v = [eb.p[0] - ea.p[0], eb.p[1] - ea.p[1]];
@@ -1345,14 +1399,25 @@ fn bridge_evidence(
     let mut prof = vec![0.0f32; (2 * nu + 1) as usize];
     let mut shoulder = Vec::with_capacity(2 * (nu - k_near) as usize);
     let mut read: Vec<(f32, f32, f32)> = Vec::with_capacity(n);
+    // Ends side by side: across the pieces' mean direction, on the line
+    // between the ends (the bridge's own tangent there runs across the
+    // shaft, and its profile along it).
+    let mean_d = {
+        let (dx, dy) = (ea.d[0] - eb.d[0], ea.d[1] - eb.d[1]);
+        let l = (dx * dx + dy * dy).sqrt().max(1e-6);
+        [dx / l, dy / l]
+    };
     for k in 1..n {
         let t = k as f32 / n as f32;
         let at = |t: f32| hermite(ea.p, ea.d, eb.p, t1, g, t);
-        let c = at(t);
-        let (a, b) = (at(t - 0.5 / n as f32), at(t + 0.5 / n as f32));
-        let (dx, dy) = (b[0] - a[0], b[1] - a[1]);
-        let l = (dx * dx + dy * dy).sqrt().max(1e-6);
-        let tan = [dx / l, dy / l];
+        let (c, tan) = if side {
+            ([ea.p[0] + t * v[0], ea.p[1] + t * v[1]], mean_d)
+        } else {
+            let (a, b) = (at(t - 0.5 / n as f32), at(t + 0.5 / n as f32));
+            let (dx, dy) = (b[0] - a[0], b[1] - a[1]);
+            let l = (dx * dx + dy * dy).sqrt().max(1e-6);
+            (at(t), [dx / l, dy / l])
+        };
         lum.profile(c, [-tan[1], tan[0]], tan, du, nu, &mut prof);
         let min_within = |r: i32| {
             prof[(nu - r) as usize..=(nu + r) as usize]
@@ -1382,8 +1447,7 @@ fn bridge_evidence(
             !(dark && centred)
         })
         .count();
-    (miss as f32 <= (BRIDGE_MISS * read.len() as f32).floor())
-        .then(|| miss as f32 / read.len() as f32)
+    Some((miss, read.len()))
 }
 
 /// Join pieces into shafts by direction continuity; then free ends that
@@ -1394,6 +1458,20 @@ pub(crate) fn join(
     upp: f64,
     lum: &impl profile::Intensity,
 ) -> Vec<Traced> {
+    let (ends, mut link, g_all, max_gap) = first_links(pieces, params, upp);
+    bridge_links(pieces, &ends, &mut link, g_all, max_gap, lum);
+    chains_of(pieces, &ends, &link)
+}
+
+/// The first pass of [`join`]: every piece's two ends (piece `i`'s at
+/// `2i`, `2i + 1`) and their links by direction continuity
+/// ([`link_score`], best first); with the largest gap limit of any pair
+/// and `max_join_gap_um` in px.
+fn first_links(
+    pieces: &[Piece],
+    params: &HairParams,
+    upp: f64,
+) -> (Vec<End>, Vec<Option<usize>>, f32, f32) {
     let ends: Vec<End> = pieces
         .iter()
         .enumerate()
@@ -1437,7 +1515,12 @@ pub(crate) fn join(
             link[b] = Some(a);
         }
     }
-    bridge_links(pieces, &ends, &mut link, g_all, max_gap, lum);
+    (ends, link, g_all, max_gap)
+}
+
+/// The chains the links make (from free ends, then leftover cycles),
+/// assembled.
+fn chains_of(pieces: &[Piece], ends: &[End], link: &[Option<usize>]) -> Vec<Traced> {
     // Walk chains: start at pieces with a free end; then leftover cycles.
     let mut used = vec![false; pieces.len()];
     let mut chains: Vec<Vec<(usize, bool)>> = Vec::new();
@@ -1532,28 +1615,25 @@ fn sweep_pairs<T: Send>(
         .collect()
 }
 
-/// The second pass of [`join`]: pairs of free ends that pass
-/// [`bridge_gate`] and [`bridge_evidence`] (each end's shaft as
-/// [`EndShape`] has it), best evidence first (then the smaller angle sum),
-/// linked unless either end is taken or the link would close a chain on
-/// itself.
-fn bridge_links(
+/// Union-find root of piece `x` (path halving).
+fn find(root: &mut [usize], mut x: usize) -> usize {
+    while root[x] != x {
+        root[x] = root[root[x]];
+        x = root[x];
+    }
+    x
+}
+
+/// The chains `link` makes (the first pass's), as union-find roots of the
+/// pieces, and each piece's ends' shaft ([`EndShape`]; a stub's chain may
+/// pool no sample: its width is then NaN).
+fn end_shapes(
     pieces: &[Piece],
     ends: &[End],
-    link: &mut [Option<usize>],
-    g_all: f32,
-    max_gap: f32,
-    lum: &impl profile::Intensity,
-) {
+    link: &[Option<usize>],
+) -> (Vec<usize>, Vec<Option<EndShape>>) {
     // The chains the first pass made, as sets of pieces.
     let mut root: Vec<usize> = (0..pieces.len()).collect();
-    fn find(root: &mut [usize], mut x: usize) -> usize {
-        while root[x] != x {
-            root[x] = root[root[x]];
-            x = root[x];
-        }
-        x
-    }
     for k in 0..ends.len() {
         if let Some(m) = link[k] {
             let (a, b) = (
@@ -1606,6 +1686,23 @@ fn bridge_links(
             }
         })
         .collect();
+    (root, shape_of)
+}
+
+/// The second pass of [`join`]: pairs of free ends that pass
+/// [`bridge_gate`] and [`bridge_evidence`] (each end's shaft as
+/// [`EndShape`] has it), best evidence first (then the smaller angle sum),
+/// linked unless either end is taken or the link would close a chain on
+/// itself.
+fn bridge_links(
+    pieces: &[Piece],
+    ends: &[End],
+    link: &mut [Option<usize>],
+    g_all: f32,
+    max_gap: f32,
+    lum: &impl profile::Intensity,
+) {
+    let (mut root, shape_of) = end_shapes(pieces, ends, link);
     let reach = BRIDGE_GAP_FACTOR * g_all * 1.001 + 1.0;
     let free = |k: usize| link[k].is_none() && ends[k].p[0].is_finite() && ends[k].p[1].is_finite();
     let mut by_x: Vec<usize> = (0..ends.len()).filter(|&k| free(k)).collect();
@@ -1613,8 +1710,8 @@ fn bridge_links(
     let mut cand: Vec<(f32, f32, usize, usize)> = sweep_pairs(ends, &by_x, reach, &|a, b| {
         let (ea, eb) = (&ends[a], &ends[b]);
         let (sa, sb) = (shape_of[ea.piece].as_ref()?, shape_of[eb.piece].as_ref()?);
-        let ang = bridge_gate(ea, eb, sa, sb, max_gap)?;
-        let miss = bridge_evidence(lum, ea, eb, sa, sb)?;
+        let (ang, side) = bridge_gate(ea, eb, sa, sb, max_gap).ok()?;
+        let miss = bridge_evidence(lum, ea, eb, sa, sb, side)?;
         Some((miss, ang, a, b))
     });
     cand.sort_by(|x, y| {
@@ -1633,6 +1730,91 @@ fn bridge_links(
             link[b] = Some(a);
             root[ra] = rb;
         }
+    }
+}
+
+/// Diagnostics (`pair_diag::scene_diag`'s `SCENE_CROSS`): the state of
+/// [`join`] after its first pass, to ask why two ends were not bridged.
+#[cfg(test)]
+pub(super) struct JoinProbe {
+    ends: Vec<End>,
+    first: Vec<Option<usize>>,
+    shapes: Vec<Option<EndShape>>,
+    max_gap: f32,
+}
+
+#[cfg(test)]
+impl JoinProbe {
+    pub(super) fn new(pieces: &[Piece], params: &HairParams, upp: f64) -> JoinProbe {
+        let (ends, first, _, max_gap) = first_links(pieces, params, upp);
+        let (_, shapes) = end_shapes(pieces, &ends, &first);
+        JoinProbe {
+            ends,
+            first,
+            shapes,
+            max_gap,
+        }
+    }
+
+    /// End `which` of piece `a` against end `which` of piece `b`: each
+    /// end's first-pass partner piece, its shaft ([`EndShape`]: width,
+    /// depth, samples, `s` for a stub), the gap in mean widths, the
+    /// [`bridge_gate`] verdict and the bridge's failing samples of all
+    /// ([`bridge_misses`], whatever the gate says).
+    pub(super) fn why(
+        &self,
+        lum: &impl profile::Intensity,
+        a: (usize, usize),
+        b: (usize, usize),
+    ) -> String {
+        let (ka, kb) = (2 * a.0 + a.1, 2 * b.0 + b.1);
+        let (ea, eb) = (&self.ends[ka], &self.ends[kb]);
+        let partner = |k: usize| self.first[k].map(|m| self.ends[m].piece);
+        let shape = |s: &Option<EndShape>| match s {
+            Some(s) => format!(
+                "w{:.1} d{:.2} n{}{}",
+                s.width,
+                s.depth,
+                s.samples,
+                if s.stub { "s" } else { "" }
+            ),
+            None => "-".into(),
+        };
+        let (sa, sb) = (&self.shapes[a.0], &self.shapes[b.0]);
+        let g = (eb.p[0] - ea.p[0]).hypot(eb.p[1] - ea.p[1]);
+        let (gate, miss) = match (sa, sb) {
+            (Some(sa), Some(sb)) => {
+                let r = bridge_gate(ea, eb, sa, sb, self.max_gap);
+                let side = r.is_ok_and(|x| x.1);
+                (
+                    match r {
+                        Ok((x, side)) => format!(
+                            "ok {:.0}{}",
+                            x.to_degrees(),
+                            if side { " side" } else { "" }
+                        ),
+                        Err(e) => e.to_string(),
+                    },
+                    match bridge_misses(lum, ea, eb, sa, sb, side) {
+                        Some((m, n)) => format!("{m}/{n}"),
+                        None => "-".into(),
+                    },
+                )
+            }
+            _ => ("no shape".into(), "-".into()),
+        };
+        let wm = match (sa, sb) {
+            (Some(sa), Some(sb)) => 0.5 * (sa.width + sb.width),
+            _ => f32::NAN,
+        };
+        format!(
+            "first {:?}/{:?} shape [{}]/[{}] g/w {:.1} gate {gate} miss {miss}",
+            partner(ka),
+            partner(kb),
+            shape(sa),
+            shape(sb),
+            g / wm
+        )
     }
 }
 
