@@ -1016,7 +1016,12 @@ fn invariance_figures(base: &HairSceneSpec, upp: f64, rot: f64) -> (f64, f64, f6
         ..base.clone()
     };
     let side = (3100.0 / upp) as usize;
-    let c = render(side, side, upp, 51, &hs, NUISANCE);
+    let mut c = render(side, side, upp, 51, &hs, NUISANCE);
+    // `HAIRS_FULL_VALID`: every pixel valid (the round field's mask off),
+    // to tell losses at the field's border from others.
+    if std::env::var("HAIRS_FULL_VALID").is_ok() {
+        c.valid = Mask::filled(side, side, true);
+    }
     let st = run(&c);
     if std::env::var("HAIRS_VERBOSE").is_ok() {
         println!(
@@ -1068,6 +1073,42 @@ fn fov_scene() -> HairSceneSpec {
 
 /// Rotation by 30° (the same scene in a round field of view): hair count,
 /// mean diameter and vellus fraction within 5 %.
+///
+/// Hairs cut by the field's edge (session 26, branch `hedge26`: main
+/// 23849ba with `hoff26`'s `inside_longer`; `scene_diag` now renders this
+/// scene, `SCENE_DIAG=fov,3,51 SCENE_SIZE=1033,1033 SCENE_ROT=30`, valid =
+/// the disc, `SCENE_FULL_VALID` all pixels, `SCENE_LINK=a,b` the link tests
+/// of two kept pieces; `HAIRS_FULL_VALID` here). Upright 21 records (4
+/// vellus, 0.190), rotated 22 (3, 0.136: fails the vellus bound), rescaled
+/// 23 (4, 0.174: fails the count bound, 23 vs 21; its extra records are
+/// splits of truths 4 and 23 and an unmatched 151 µm record at the disc's
+/// edge, not examined). The vellus the rotated scene misses is truth 14
+/// (20.5 µm, dark, 190 µm inside the disc): it enters the disc at a grazing
+/// angle (its axis stays within 27 px of the edge) and crosses truth 15
+/// (45 µm) 12 px inside it, so it is two pieces: one of 19 px in the wedge
+/// where the disc's edge cuts the hair lengthwise (profiles 2.5–4.7 px
+/// wide, median 3.2 px against 6.4 px past the crossing; its sample centres
+/// follow the clipped body, so its end points 35° against the hair's 53°),
+/// one of 20 px beyond. Their link fails `lateral` (8.45 px against
+/// 0.6 · 6.4 + 0.15 · 24.5 = 7.52 px) and each alone fails `length`
+/// (< 150 µm). Upright the wedge piece is 22 px, 4.8 px wide, 9° off: joined
+/// (225 µm). With every pixel valid the rotated scene joins it too (an 8 px
+/// wedge piece, cut shorter at a junction with ridges beyond the disc).
+/// The fourth vellus record of both scenes is no vellus: a 182 / 399 µm
+/// sliver of truth 25 (44 µm) where the disc's edge cuts it lengthwise, read
+/// 18.2 / 16.4 µm. Tried (`profile::measure` with an analysable-area test,
+/// not kept): width profiles read only where the shaft lies in the
+/// analysable area, as the frame rule asks it to lie in the image — every
+/// profile centre within 1.1 widths + 2 px of a non-analysable pixel
+/// excluded: upright / rotated / rescaled 18 / 19 / 20 records; the shaft
+/// window (±1.1 w + 2 px) in the analysable area, a background side beyond
+/// it taken as cut by the frame: 17 / 18 / 20; the shaft ±(w/2 + 2 px):
+/// 18 / 20 / 21; ±w/2: 18 / 21 / 22 (vellus 0.111 / 0.143 / 0.182). Each
+/// drops the slivers but also truth 14 upright (its wedge piece is
+/// unprofiled and it stays unjoined) and truth 25 entirely (a long hair
+/// grazing the edge, every profile clipped), so the scenes diverge further.
+/// Clipped hairs need their own reading (as `frame_halves` does for the
+/// image's frame); the surveys use whole-image masks and cannot show it.
 #[test]
 fn rotation_by_30_degrees_changes_little() {
     let a = invariance_figures(&fov_scene(), 3.0, 0.0);
@@ -2836,8 +2877,53 @@ fn ood_sizes() {
 /// was loosened before (session 25, `hsplit25`) and joined two shafts too
 /// often; the largest classes left are the mixed records and the light
 /// shafts' gaps the image refuses.
+/// Records that are no separate piece of a hair (session 26, branch
+/// `hoff26`; `extra_diag` lists every record that is not a truth shaft's
+/// best record, matched as `extra_records` does). This test's seeds, 207 /
+/// 242 / 203 records: best records 165 / 169 / 154; second records on a
+/// shaft mostly away from its best record (`split`, pieces of a split
+/// hair) 36 / 49 / 28; on a shaft and at least half within the best
+/// record's reach (`double`) 2 / 8 / 8; on the 20 µm tubes but under 60 %
+/// on any one shaft (`mixed`, mostly long records joined across two
+/// hairs, 250–7900 µm) 3 / 12 / 9; off the tubes inside a counted shaft's
+/// body (`edge`) 0 / 4 / 2 (4 of the 6, and 13 of crowded 44–50's 22, are
+/// the only record of that hair, read off its axis: frame halves, or a
+/// 20–50 µm trace along a thick hair's edge); on no shaft (`skin`) 1 / 0 /
+/// 2. So splits are
+/// 113 of the 164 extras, mixed joins 24, and what the image could tell
+/// apart without joining is the doubles: 13 of the 18 are 150–440 µm stubs
+/// with 3–8 width samples, read as wide as or wider than the record they
+/// lie in (a junction's blob read across the crossing), all their
+/// centreline within that record's half width. Tried (`inside_longer` in
+/// `hairs/mod.rs` on branch `hoff26`, not merged): an accepted shaft with ≥ 80 % of its centreline within
+/// half the width plus 1 px of a longer shaft's centreline, and at least
+/// 0.6 of its width, is dropped (a thinner hair over a thick one, or a
+/// unit-mate merged into a wide band, stays: on dense 202–204 the two best
+/// records inside a longer one were 0.35 and 0.39 of its width). What it
+/// drops (`extra_diag` before the change): whole fields 13 doubles, 5
+/// split pieces lying in another hair's record, 2 mixed, no best record;
+/// crowded 44–50 6 doubles, sparse 81–88 3, dense 1, no best record
+/// anywhere. This test's seeds 207 / 242 / 203 → 203 / 235 / 194 (sum
+/// |count error| 121 → 101; vellus 0.184 / 0.132 / 0.212 → 0.187 / 0.136 /
+/// 0.222; diameter figures and matched shafts unchanged). But the other
+/// scenes under-count, so correct removals show as count error: unseen
+/// crowded 44–50 sum |count error| 92 → 98 (MAE 2.810, one-record 0.245
+/// unchanged, all bounds 2 of 21), sparse 81–88 39 → 40 (MAE 0.986), dense
+/// 48 / 41 / 43 → 48 / 40 / 43; and the invariance tests fail on the
+/// vellus bound: upright and rotated both drop the same two doubles (a
+/// 131 µm stub on truth 1, a 68 µm one on truth 11), rescaled one, so 4 /
+/// 21 vellus upright against 3 / 22 rotated and rescaled (0.054 > 0.05;
+/// was 4 / 23 against 3 / 24, 0.049): the rotated scene misses a 20 µm
+/// vellus at the field's edge and the rescaled one a light 15 µm vellus
+/// (contrast 0.09), which the fewer records no longer dilute. The
+/// end-to-end pair (`tests/compare.rs`) −11 → −8 against the true −29
+/// (gained 10 → 11, truth 8; lost 21 → 19, truth 37), the null pairs'
+/// false hair gains / losses 34 / 25 → 30 / 24; `hairs_12mp
+/// fingerprint` shafts 150 / 472 / 44 / 314 / 327 / 83 → 143 / 453 / 43 /
+/// 292 / 318 / 80 (1 and 2 threads agree). Not merged: the invariance
+/// tests fail (why: `rotation_by_30_degrees_changes_little`'s doc comment).
 #[test]
-#[ignore = "not reached: whole-field counts +16 to +31 % (207 / 242 / 206 of 178 / 185 / 168), vellus 0.184 / 0.132 / 0.223 of 0.219 / 0.195 / 0.274 (see doc comment)"]
+#[ignore = "not reached: whole-field counts +16 to +28 % (206 / 237 / 205 of 178 / 185 / 168), vellus 0.184 / 0.135 / 0.224 of 0.219 / 0.195 / 0.274 (see doc comment)"]
 fn whole_field_count_and_vellus_fraction() {
     let mut fails = Vec::new();
     for seed in [201, 202, 203] {
@@ -2908,4 +2994,297 @@ fn dense_scene_count() {
         }
     }
     assert!(fails.is_empty(), "not reached for seeds {fails:?}");
+}
+
+/// Development diagnostic (session 26, branch `hoff26`): every record that
+/// is not the best record of a truth shaft, by category: `split` (on one
+/// truth shaft, most of it away from that shaft's best record: a separate
+/// piece), `double` (on one truth shaft, mostly within reach of the best
+/// record: side by side or overlapping it), `mixed` (on truth shafts but
+/// under 60 % on any one), `edge` (off the 20 µm tubes but inside a
+/// counted truth shaft's body), `uncounted` (on a shaft too short to
+/// count), `skin` (on none). Per record its length, width, contrast, width
+/// samples per 10 px, and the share of its centreline inside a longer
+/// record's painted width (half the other's width plus 1 px), with that
+/// record. Then, for a few candidate removal rules, the records each would
+/// remove by category (best records too: those are the losses).
+/// `EXTRA_KIND=sparse EXTRA_UPPS=5.5 EXTRA_SIZE=2000,1500 (or frame)
+/// EXTRA_SEEDS=201,202,203 cargo test --release -p trichometry --test hairs
+/// extra_diag -- --ignored --nocapture`.
+#[test]
+#[ignore]
+fn extra_diag() {
+    let env = |k: &str, d: &str| std::env::var(k).unwrap_or(d.into());
+    let seeds: Vec<u64> = env("EXTRA_SEEDS", "201,202,203")
+        .split(',')
+        .map(|s| s.parse().unwrap())
+        .collect();
+    let upps: Vec<f64> = env("EXTRA_UPPS", "5.5")
+        .split(',')
+        .map(|s| s.parse().unwrap())
+        .collect();
+    let kind = env("EXTRA_KIND", "sparse");
+    let size_s = env("EXTRA_SIZE", "2000,1500");
+    let cats = [
+        "best",
+        "split",
+        "double",
+        "mixed",
+        "edge",
+        "uncounted",
+        "skin",
+    ];
+    let rules = [
+        "inside>=0.8 longer",
+        "inside>=0.5 longer",
+        "inside>=0.8 narrower",
+        "inside>=0.6 narrower",
+        "len<250um",
+        "len<3w",
+        "samples<3",
+        "in>=0.5&len<300",
+    ];
+    let mut tally = vec![[0usize; 7]; rules.len()];
+    let mut tally_lost = vec![0usize; rules.len()];
+    let mut totals = [0usize; 7];
+    for &upp in &upps {
+        for &seed in &seeds {
+            let (w, h) = if size_s == "frame" {
+                size(upp)
+            } else {
+                let v: Vec<usize> = size_s.split(',').map(|s| s.parse().unwrap()).collect();
+                (v[0], v[1])
+            };
+            let hs = match kind.as_str() {
+                "crowded" => HairSceneSpec::default(),
+                "dense" => HairSceneSpec {
+                    density_per_cm2: 600.0,
+                    unit_spacing_um: 200.0,
+                    ..HairSceneSpec::default()
+                },
+                _ => sparse(),
+            };
+            let c = render(w, h, upp, seed, &hs, NUISANCE);
+            let st = run(&c);
+            let tol = 4.0f64.max(20.0 / c.upp);
+            let tb = tubes(&c.truth, w, h, tol);
+            let m = match_shafts(&st, &tb);
+            let best = best_per_truth(&st, &m);
+            let best_of: std::collections::BTreeMap<usize, u32> =
+                best.iter().map(|(&id, &(k, _))| (k, id)).collect();
+            let n = st.shafts.len();
+            let wpx: Vec<f64> = st.shafts.iter().map(|s| s.diameter_um / upp).collect();
+            let bbox: Vec<[f32; 4]> = st
+                .shafts
+                .iter()
+                .map(|s| {
+                    s.centreline_px
+                        .iter()
+                        .fold([f32::MAX, f32::MAX, f32::MIN, f32::MIN], |b, p| {
+                            [
+                                b[0].min(p[0]),
+                                b[1].min(p[1]),
+                                b[2].max(p[0]),
+                                b[3].max(p[1]),
+                            ]
+                        })
+                })
+                .collect();
+            // Share of record a's points within r of record b's centreline.
+            let share_near = |a: usize, b: usize, r: f64| -> f64 {
+                let (ba, bb) = (bbox[a], bbox[b]);
+                let rf = r as f32;
+                if ba[0] > bb[2] + rf
+                    || bb[0] > ba[2] + rf
+                    || ba[1] > bb[3] + rf
+                    || bb[1] > ba[3] + rf
+                {
+                    return 0.0;
+                }
+                let pa = &st.shafts[a].centreline_px;
+                let pb = &st.shafts[b].centreline_px;
+                let r2 = (r * r) as f32;
+                let k = pa
+                    .iter()
+                    .filter(|p| {
+                        pb.iter()
+                            .any(|q| (p[0] - q[0]).powi(2) + (p[1] - q[1]).powi(2) <= r2)
+                    })
+                    .count();
+                k as f64 / pa.len() as f64
+            };
+            // Inside a longer record: best share and which.
+            let inside: Vec<(f64, Option<usize>)> = (0..n)
+                .map(|a| {
+                    let mut bst = (0.0, None);
+                    for (b, wb) in wpx.iter().enumerate() {
+                        if b == a || st.shafts[b].length_um <= st.shafts[a].length_um {
+                            continue;
+                        }
+                        let s = share_near(a, b, 0.5 * wb + 1.0);
+                        if s > bst.0 {
+                            bst = (s, Some(b));
+                        }
+                    }
+                    bst
+                })
+                .collect();
+            // Truth body: share of points within a shaft's radius + 1.5 px.
+            let body = |a: usize| -> (f64, Option<&trichometry::synth::hairs::HairTruthShaft>) {
+                let pa = &st.shafts[a].centreline_px;
+                let mut bst = (0.0, None);
+                for t in &c.truth.shafts {
+                    let r = 0.5 * t.diameter_um / upp + 1.5;
+                    let k = pa
+                        .iter()
+                        .filter(|p| {
+                            t.centreline_px.iter().any(|q| {
+                                (p[0] as f64 - q[0]).powi(2) + (p[1] as f64 - q[1]).powi(2) <= r * r
+                            })
+                        })
+                        .count();
+                    let s = k as f64 / pa.len() as f64;
+                    if s > bst.0 {
+                        bst = (s, Some(t));
+                    }
+                }
+                bst
+            };
+            let mut counts = [0usize; 7];
+            for k in 0..n {
+                let s = &st.shafts[k];
+                let pair = m.pairs.iter().find(|p| p.0 == k);
+                let on_any = {
+                    let hit = s
+                        .centreline_px
+                        .iter()
+                        .filter(|p| {
+                            let (x, y) = (p[0].round() as usize, p[1].round() as usize);
+                            x < w && y < h && !tb.ids[y * w + x].is_empty()
+                        })
+                        .count();
+                    hit as f64 / s.centreline_px.len() as f64
+                };
+                let mut note = String::new();
+                let cat = if best_of.contains_key(&k) {
+                    0
+                } else if let Some(&(_, id, _)) = pair.filter(|p| p.2 >= 0.6) {
+                    let bk = best[&id].0;
+                    let ov = share_near(k, bk, tol.max(0.5 * wpx[bk] + 1.0));
+                    note = format!("truth {id} best det {} overlap {ov:.2}", st.shafts[bk].id);
+                    if ov >= 0.5 {
+                        2
+                    } else {
+                        1
+                    }
+                } else if on_any >= 0.6 {
+                    note = format!("on tubes {on_any:.2} own {:.2}", pair.map_or(0.0, |p| p.2));
+                    3
+                } else {
+                    let (bs, bt) = body(k);
+                    match bt {
+                        Some(t) if bs >= 0.6 => {
+                            // That shaft's best record, and the share of
+                            // this one within its reach.
+                            let host = best.get(&t.id).map(|&(bk, _)| {
+                                (st.shafts[bk].id, share_near(k, bk, 0.5 * wpx[bk] + 1.0))
+                            });
+                            note = format!(
+                                "in body of truth {} d {:.0} share {bs:.2} best {host:.2?}",
+                                t.id, t.diameter_um
+                            );
+                            if t.counted {
+                                4
+                            } else {
+                                5
+                            }
+                        }
+                        _ => {
+                            note = format!("body {bs:.2} tubes {on_any:.2}");
+                            6
+                        }
+                    }
+                };
+                counts[cat] += 1;
+                let (ins, other) = inside[k];
+                let len_px = s.length_um / upp;
+                let flags = [
+                    ins >= 0.8,
+                    ins >= 0.5,
+                    ins >= 0.8 && other.is_some_and(|o| wpx[o] > wpx[k]),
+                    ins >= 0.6 && other.is_some_and(|o| wpx[o] > wpx[k]),
+                    s.length_um < 250.0,
+                    len_px < 3.0 * wpx[k],
+                    s.width_samples < 3,
+                    ins >= 0.5 && s.length_um < 300.0,
+                ];
+                for (r, &f) in flags.iter().enumerate() {
+                    if f {
+                        tally[r][cat] += 1;
+                        // A best record flagged inside a record that is not on
+                        // its own truth shaft: a lost hair.
+                        if cat == 0 {
+                            let id = best_of[&k];
+                            let covered = other.is_some_and(|o| {
+                                m.pairs.iter().any(|p| p.0 == o && p.1 == id && p.2 >= 0.6)
+                            });
+                            if !covered || matches!(r, 4..=6) {
+                                tally_lost[r] += 1;
+                            }
+                        }
+                    }
+                }
+                if cat != 0 || std::env::var("EXTRA_ALL").is_ok() {
+                    let p0 = s.centreline_px[0];
+                    let pn = s.centreline_px[s.centreline_px.len() - 1];
+                    println!(
+                        "EXTRA {kind} {upp} {seed} {} det {} len {:.0} d {:.1} iqr {:.1} c {:.2} n {} n/10px {:.2} pieces {} inside {ins:.2} of {} (d {:.1}) at [{:.0},{:.0}]..[{:.0},{:.0}] {note}",
+                        cats[cat],
+                        s.id,
+                        s.length_um,
+                        s.diameter_um,
+                        s.diameter_iqr_um,
+                        s.contrast,
+                        s.width_samples,
+                        10.0 * s.width_samples as f64 / len_px.max(1.0),
+                        s.pieces,
+                        other.map_or(0, |o| st.shafts[o].id),
+                        other.map_or(f64::NAN, |o| st.shafts[o].diameter_um),
+                        p0[0], p0[1], pn[0], pn[1],
+                    );
+                }
+            }
+            println!(
+                "EXTRA-COUNTS {kind} {upp} {seed}: records {n} truth {} {}",
+                c.truth.hair_count,
+                cats.iter()
+                    .zip(counts)
+                    .map(|(c, k)| format!("{c} {k}"))
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            );
+            for (t, k) in totals.iter_mut().zip(counts) {
+                *t += k;
+            }
+        }
+    }
+    println!(
+        "EXTRA-TOTAL {}",
+        cats.iter()
+            .zip(totals)
+            .map(|(c, k)| format!("{c} {k}"))
+            .collect::<Vec<_>>()
+            .join(", ")
+    );
+    for (r, name) in rules.iter().enumerate() {
+        println!(
+            "RULE {name:>22}: {} (best records flagged whose hair no other record holds: {})",
+            cats.iter()
+                .zip(tally[r])
+                .map(|(c, k)| format!("{c} {k}"))
+                .collect::<Vec<_>>()
+                .join(", "),
+            tally_lost[r]
+        );
+    }
 }

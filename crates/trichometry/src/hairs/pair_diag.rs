@@ -824,8 +824,23 @@ fn diag_scene() -> DiagScene {
             unit_spacing_um: 200.0,
             ..HairSceneSpec::default()
         }
+    } else if args[0] == "fov" {
+        // tests/hairs.rs `fov_scene` (the invariance tests' round field of
+        // view, 1.5 mm radius; valid = the disc).
+        HairSceneSpec {
+            fov_radius_um: Some(1500.0),
+            ..HairSceneSpec::sparse()
+        }
     } else {
         HairSceneSpec::default()
+    };
+    // `SCENE_ROT=DEG`: the scene rotated (as `invariance_figures`).
+    let hs = match std::env::var("SCENE_ROT") {
+        Ok(r) => HairSceneSpec {
+            rotation_deg: r.parse().unwrap(),
+            ..hs
+        },
+        Err(_) => hs,
     };
     // `SCENE_SIZE=W,H` (px): another field than 2.4 × 1.8 mm.
     let (w, h) = match std::env::var("SCENE_SIZE") {
@@ -891,7 +906,15 @@ fn diag_scene() -> DiagScene {
         }
     };
     let (w, h) = (rgb.width, rgb.height);
-    let valid = Mask::filled(w, h, true);
+    // `SCENE_FULL_VALID`: every pixel valid even in a round field.
+    let valid = if hs.fov_radius_um.is_some()
+        && truth.fov_mask.data.len() == w * h
+        && std::env::var("SCENE_FULL_VALID").is_err()
+    {
+        truth.fov_mask.clone()
+    } else {
+        Mask::filled(w, h, true)
+    };
     DiagScene {
         args,
         upp,
@@ -1059,6 +1082,34 @@ fn scene_diag() {
                 }
             }
         }
+        // SCENE_LINK=a,b: `trace::link_score` of the four end pairs of
+        // kept pieces a and b (indices into the kept pieces).
+        if let Ok(l) = std::env::var("SCENE_LINK") {
+            let l: Vec<usize> = l.split(',').map(|s| s.parse().unwrap()).collect();
+            let max_gap = (params.max_join_gap_um / upp) as f32;
+            let max_ang = (params.max_join_angle_deg as f32).to_radians();
+            for wa in 0..2 {
+                for wb in 0..2 {
+                    let ea = trace::end_of(&pk[l[0]], l[0], wa);
+                    let eb = trace::end_of(&pk[l[1]], l[1], wb);
+                    let r = trace::link_score(
+                        &ea, &eb, &pk[l[0]], &pk[l[1]], &params, max_gap, max_ang,
+                    );
+                    println!(
+                        "LINK {}:{wa} at {:?} d {:?} / {}:{wb} at {:?} d {:?} widths {:.1}/{:.1} -> {r:?}",
+                        l[0], ea.p, ea.d, l[1], eb.p, eb.d, pk[l[0]].width, pk[l[1]].width
+                    );
+                }
+            }
+        }
+        for (k, p) in pk.iter().enumerate() {
+            if p.pts
+                .iter()
+                .any(|q| q[0] >= b[0] && q[1] >= b[1] && q[0] <= b[2] && q[1] <= b[3])
+            {
+                println!("KEPT {k} {}", piece_line(p));
+            }
+        }
         for tt in &traced {
             if tt
                 .pts
@@ -1094,18 +1145,7 @@ fn scene_diag() {
         let max_ang = (params.max_join_angle_deg as f32).to_radians();
         let probe = trace::JoinProbe::new(&pk, &params, upp);
         let polys: Vec<Vec<[f32; 2]>> = truth.shafts.iter().map(truth_axis).collect();
-        // The truth shaft most of a piece's points lie on, and that share.
-        let owner = |p: &trace::Piece| -> (Option<u32>, f32) {
-            let mut best = (None, 0.0f32);
-            for (t, poly) in truth.shafts.iter().zip(&polys) {
-                let n = p.pts.iter().filter(|&&q| near_poly(q, poly, tol)).count();
-                let fr = n as f32 / p.pts.len().max(1) as f32;
-                if fr > best.1 {
-                    best = (Some(t.id), fr);
-                }
-            }
-            best
-        };
+        let owner = |p: &trace::Piece| piece_owner(&truth, &polys, tol, p);
         for t in truth
             .shafts
             .iter()
@@ -1855,6 +1895,25 @@ fn in_frame_axis(t: &crate::synth::hairs::HairTruthShaft, w: usize, h: usize) ->
         .collect()
 }
 
+/// The truth shaft most of a piece's points lie on (within `tol` px of its
+/// axis, `polys` = [`truth_axis`] of each shaft), and that share.
+fn piece_owner(
+    truth: &crate::synth::hairs::HairTruth,
+    polys: &[Vec<[f32; 2]>],
+    tol: f32,
+    p: &trace::Piece,
+) -> (Option<u32>, f32) {
+    let mut best = (None, 0.0f32);
+    for (t, poly) in truth.shafts.iter().zip(polys) {
+        let n = p.pts.iter().filter(|&&q| near_poly(q, poly, tol)).count();
+        let fr = n as f32 / p.pts.len().max(1) as f32;
+        if fr > best.1 {
+            best = (Some(t.id), fr);
+        }
+    }
+    best
+}
+
 fn truth_axis(t: &crate::synth::hairs::HairTruthShaft) -> Vec<[f32; 2]> {
     t.centreline_px
         .iter()
@@ -2575,18 +2634,7 @@ fn join_diag() {
     let traced = trace::join(&pk, &params, upp, &det.lum);
     let tol = 4.0f32.max(20.0 / upp as f32);
     let polys: Vec<Vec<[f32; 2]>> = truth.shafts.iter().map(truth_axis).collect();
-    // The truth shaft most of a piece's points lie on, and that share.
-    let owner = |p: &trace::Piece| -> (Option<u32>, f32) {
-        let mut best = (None, 0.0f32);
-        for (t, poly) in truth.shafts.iter().zip(&polys) {
-            let n = p.pts.iter().filter(|&&q| near_poly(q, poly, tol)).count();
-            let fr = n as f32 / p.pts.len().max(1) as f32;
-            if fr > best.1 {
-                best = (Some(t.id), fr);
-            }
-        }
-        best
-    };
+    let owner = |p: &trace::Piece| piece_owner(&truth, &polys, tol, p);
     let max_ang = (params.max_join_angle_deg as f32).to_radians();
     let max_gap = (params.max_join_gap_um / upp) as f32;
     let ang = |a: [f32; 2], b: [f32; 2]| (a[0] * b[0] + a[1] * b[1]).clamp(-1.0, 1.0).acos();
