@@ -61,6 +61,9 @@ def test_synth_is_deterministic_and_carries_truth():
         trichometry.synth(um_per_px=-1.0)
     with pytest.raises(ValueError):
         trichometry.synth(spec={"optics": {"no_such_key": 1}, "skin": "not a dict"})
+    # A mistyped size is an error, not an allocation that aborts the kernel.
+    with pytest.raises(trichometry.ImageLimitsError, match="exceeds the limit"):
+        trichometry.synth(width=10**7, height=10**7)
 
 
 def test_synth_refuses_misspelt_keys_and_reads_its_own_spec_back():

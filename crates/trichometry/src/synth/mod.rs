@@ -168,6 +168,17 @@ pub fn render(spec: &SceneSpec) -> Result<Phantom> {
     if spec.width == 0 || spec.height == 0 {
         return Err(crate::Error::param("width/height", "must be > 0"));
     }
+    // The decoder's pixel limit bounds a phantom too: a mistyped size must
+    // give an error, not an allocation that aborts the process (and a
+    // Python kernel with it).
+    let max = crate::image_io::DecodeLimits::default().max_pixels;
+    let pixels = (spec.width as u64).saturating_mul(spec.height as u64);
+    if pixels > max {
+        return Err(crate::Error::Limits(format!(
+            "a {}×{} phantom = {pixels} pixels exceeds the limit of {max} pixels",
+            spec.width, spec.height
+        )));
+    }
     let rng = Rng::new(spec.seed);
     let mut canvas = skin::paint_skin(spec, &mut rng.fork(1));
     let mut truth = Truth::default();
@@ -214,6 +225,31 @@ pub fn render(spec: &SceneSpec) -> Result<Phantom> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_phantom_over_the_pixel_limit_is_an_error_not_an_abort() {
+        let spec = SceneSpec {
+            width: 10_000_000,
+            height: 10_000_000,
+            ..SceneSpec::default()
+        };
+        match render(&spec) {
+            Err(crate::Error::Limits(m)) => assert!(m.contains("10000000×10000000"), "{m}"),
+            other => panic!("expected a limits error, got {:?}", other.map(|p| p.spec)),
+        }
+        // Just over 120 MP is refused too; zero is a parameter error.
+        let over = SceneSpec {
+            width: 12_001,
+            height: 10_000,
+            ..SceneSpec::default()
+        };
+        assert!(matches!(render(&over), Err(crate::Error::Limits(_))));
+        let zero = SceneSpec {
+            width: 0,
+            ..SceneSpec::default()
+        };
+        assert!(matches!(render(&zero), Err(crate::Error::Parameter { .. })));
+    }
 
     #[test]
     fn countable_capillaries_leave_out_those_under_hair_and_glare() {
