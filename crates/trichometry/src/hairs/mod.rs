@@ -931,21 +931,7 @@ fn rejection(
     }
     // Darker than the skin, not only than its sides: the skin between
     // bright structures (dots, scales, glare) is a valley, not a shaft.
-    // A shaft seen only in frame halves is tested along its centreline
-    // (its core, by the frame).
-    let on_axis: Vec<profile::WidthSample>;
-    let at = if t.samples.is_empty() && t.frame_halves > 0 {
-        on_axis = profile::arc_lengths(&t.pts)
-            .into_iter()
-            .zip(&t.pts)
-            .map(|(arc_px, &centre)| profile::WidthSample::at(arc_px, centre))
-            .collect();
-        &on_axis
-    } else {
-        &t.samples
-    };
-    let share = skin_mode_share(t.width, upp, params);
-    let sk = skin_relative_absorbance(input, near_hair, f, at, upp, share);
+    let sk = shaft_skin_absorbance(input, t, near_hair, f, upp, params);
     if sk.is_some_and(|a| a < params.min_skin_depth_ratio * t.depth) {
         return Err("skin_depth");
     }
@@ -1251,6 +1237,33 @@ fn hidden_end(
         s += step;
     }
     None
+}
+
+/// A traced shaft's density against the skin's level
+/// ([`skin_relative_absorbance`] with [`skin_mode_share`] for its width),
+/// what the skin-depth test of [`rejection`] reads. A shaft seen only in
+/// frame halves is read along its centreline (its core, by the frame).
+fn shaft_skin_absorbance(
+    input: &StageInput<'_>,
+    t: &trace::Traced,
+    near_hair: &Mask,
+    f: usize,
+    upp: f64,
+    params: &HairParams,
+) -> Option<f32> {
+    let on_axis: Vec<profile::WidthSample>;
+    let at = if t.samples.is_empty() && t.frame_halves > 0 {
+        on_axis = profile::arc_lengths(&t.pts)
+            .into_iter()
+            .zip(&t.pts)
+            .map(|(arc_px, &centre)| profile::WidthSample::at(arc_px, centre))
+            .collect();
+        &on_axis
+    } else {
+        &t.samples
+    };
+    let share = skin_mode_share(t.width, upp, params);
+    skin_relative_absorbance(input, near_hair, f, at, upp, share)
 }
 
 /// The share of a window's non-hair pixels the skin level of

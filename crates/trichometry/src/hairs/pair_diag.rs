@@ -2283,14 +2283,7 @@ fn vellus_stages(
             })
             .map(|tt| {
                 let r = rejection(input, tt, &near_hair, f, upp, params);
-                let sk = skin_relative_absorbance(
-                    input,
-                    &near_hair,
-                    f,
-                    &tt.samples,
-                    upp,
-                    skin_mode_share(tt.width, upp, params),
-                );
+                let sk = shaft_skin_absorbance(input, tt, &near_hair, f, upp, params);
                 let rg = red_green_absorbance(input, &tt.samples, tt.width);
                 format!(
                     "{}:w{:.0}um/n{}/depth{:.3}/sk{:.3?}/rg{:.2?}",
@@ -2392,14 +2385,7 @@ fn vellus_stages(
                 if s >= 0.5 {
                     let len = *profile::arc_lengths(&tt.pts).last().unwrap_or(&0.0);
                     let r = rejection(input, tt, &near_hair, f, upp, params);
-                    let sk = skin_relative_absorbance(
-                        input,
-                        &near_hair,
-                        f,
-                        &tt.samples,
-                        upp,
-                        skin_mode_share(tt.width, upp, params),
-                    );
+                    let sk = shaft_skin_absorbance(input, tt, &near_hair, f, upp, params);
                     println!(
                         "VELT {:3} on {s:.2} len {:.0}um chain {:?} w {:.1}px depth {:.3} samples {} attempts {} profiled {:.0}px sk {sk:.3?} -> {:?}",
                         t.id,
@@ -2433,14 +2419,7 @@ fn vellus_stages(
                 ),
                 None => "rej-on-none".to_string(),
             };
-            let sk = skin_relative_absorbance(
-                input,
-                &near_hair,
-                f,
-                &tt.samples,
-                upp,
-                skin_mode_share(tt.width, upp, params),
-            );
+            let sk = shaft_skin_absorbance(input, tt, &near_hair, f, upp, params);
             println!(
                 "VELR {tag} len {:.0}um w {:.1}px depth {:.3} sk {sk:.3?} samples {} at {:?}",
                 *profile::arc_lengths(&tt.pts).last().unwrap_or(&0.0) as f64 * upp,
