@@ -261,7 +261,15 @@ const CYL_LO: f32 = 0.01;
 const CYL_HI: f32 = 30.0;
 const CYL_STEPS: usize = 30;
 /// Levels of the bisection tree whose midpoint ratios are tabulated.
-const CYL_TREE_LEVELS: usize = 15;
+///
+/// Session 27 (branch `hspeed27`): 15 → 17 levels (a table of 128 Ki
+/// ratios, 512 KiB, built once: about 98 K more ratios, some 17 M
+/// instructions on the first call). Levels 16 and 17 are never past f32's
+/// resolution of the bracket, so each call computed both: about 35 K
+/// calls per 12 MP call at 3.5 µm/px, each of the two an `expf`, two
+/// `logf`, two square roots and three divisions; the same bits (the
+/// tabulated ratios are the computed ones).
+const CYL_TREE_LEVELS: usize = 17;
 
 /// [`rho_of`] at the bracket ends and at every midpoint of the first
 /// [`CYL_TREE_LEVELS`] levels of the bisection (heap order, root at 1): the
@@ -308,7 +316,7 @@ fn cyl_tree() -> &'static CylTree {
 /// as narrow as f32 resolves, a midpoint rounds to one of its ends, whose
 /// ratio is known (every end is an earlier midpoint or a bracket end): it
 /// is reused, not computed again (the same bits; on opaque shafts, κ ≳ 5,
-/// that is the last 3–6 of the 15 computed steps).
+/// that is the last 3–6 of the 13 computed steps).
 pub(crate) fn cylinder_factor(rho: f32) -> f32 {
     let tree = cyl_tree();
     let (mut lo, mut hi) = (CYL_LO, CYL_HI);
