@@ -15,6 +15,10 @@
 //! bit-identical, counted on `hairs_12mp time UPP 2` with callgrind's
 //! `--dump-before/--dump-after=trichometry::hairs::stage`, the second
 //! call's part): 2 835 → 2 572 M at 3.5 µm/px, 1 363 → 1 226 M at 2 µm/px.
+//! Session 27 (branch `hspeed27`, bit-identical, counted the same way;
+//! this build of main gave 2 557 M and 1 219 M): 2 557 → 2 536 M at
+//! 3.5 µm/px, 1 219 → 1 213 M at 2 µm/px. A `rep movsb` (memcpy of large
+//! blocks) counts per byte too.
 use std::time::Instant;
 use trichometry::hairs::{detect_hairs, HairParams};
 use trichometry::{color, Image, Mask, Samples, StageInput};

@@ -904,6 +904,26 @@ fn bad_scale_is_an_error() {
 /// Not done: `lum_profile` counts 282 M because the AVX2 copy loads each
 /// corner by itself; the AVX-512 copy this machine runs gathers (explicit
 /// AVX2 gathers would cut the count, not this machine's time).
+/// Session 27 (`hspeed27`, bit-identical: `hairs_12mp fingerprint`
+/// identical at 1 and 2 threads and with kept scratch, `hairs_profile`
+/// 06fbc41163603c1e): 2 557 → 2 536 M instructions per call at 3.5 µm/px
+/// (−0.8 %; 1 219 → 1 213 M at 2 µm/px; same counting). The smoothed
+/// rows a Hessian band shares with the next (4 of 68) carried within a
+/// rayon task instead of filtered again (FIR 231.9 → 221.1 M; the copies +6.6 M of callgrind's per-byte
+/// `rep movsb`), the arc lengths once per piece (−4 M), the PSF fit's grid
+/// scan as a branch-free minimum (−14 M), `cylinder_factor`'s table 15 →
+/// 17 levels (−10 M; 512 KiB, +6 M once). Measured and left (the counts
+/// of one 3.5 µm/px call): the hysteresis mask holds 1.19 M of the 3 M
+/// detection pixels and the NMS quick test rejects 91 % of them, so its
+/// 16-pixel runs are 70 % mask (no gain in testing mask pixels alone);
+/// of 38.4 K profiles read, 5.8 K are discarded (a pre-pass 1.5 K, a
+/// first pass read again at the measured width 3.5 K, a wider pass 0.9 K)
+/// and only an output change saves them; the FIR's taps are at their
+/// floor for exact bits (sharing each tap's row sum across the five fine
+/// scales would save about 20 M in the AVX2 copy for five bands of
+/// buffers per task), fusing the Hessian rows into the ridge update about
+/// 11 M; `cylinder_factor` still takes about 2 K instructions per call
+/// (35 K calls): its later bisection steps need `rho_of` bit for bit.
 /// Branch `hunit24` (session 24, diagnostic only, `hairs::twin`,
 /// `pair_diag::twin_diag`): the hidden unit-mates as a two-shaft profile.
 /// Across each record, profiles averaged over 75 µm stretches are fitted

@@ -261,7 +261,15 @@ const CYL_LO: f32 = 0.01;
 const CYL_HI: f32 = 30.0;
 const CYL_STEPS: usize = 30;
 /// Levels of the bisection tree whose midpoint ratios are tabulated.
-const CYL_TREE_LEVELS: usize = 15;
+///
+/// Session 27 (branch `hspeed27`): 15 → 17 levels (a table of 128 Ki
+/// ratios, 512 KiB, built once: about 98 K more ratios, some 17 M
+/// instructions on the first call). Levels 16 and 17 are never past f32's
+/// resolution of the bracket, so each call computed both: about 35 K
+/// calls per 12 MP call at 3.5 µm/px, each of the two an `expf`, two
+/// `logf`, two square roots and three divisions; the same bits (the
+/// tabulated ratios are the computed ones).
+const CYL_TREE_LEVELS: usize = 17;
 
 /// [`rho_of`] at the bracket ends and at every midpoint of the first
 /// [`CYL_TREE_LEVELS`] levels of the bisection (heap order, root at 1): the
@@ -308,7 +316,7 @@ fn cyl_tree() -> &'static CylTree {
 /// as narrow as f32 resolves, a midpoint rounds to one of its ends, whose
 /// ratio is known (every end is an earlier midpoint or a bracket end): it
 /// is reused, not computed again (the same bits; on opaque shafts, κ ≳ 5,
-/// that is the last 3–6 of the 15 computed steps).
+/// that is the last 3–6 of the 13 computed steps).
 pub(crate) fn cylinder_factor(rho: f32) -> f32 {
     let tree = cyl_tree();
     let (mut lo, mut hi) = (CYL_LO, CYL_HI);
@@ -738,14 +746,33 @@ impl CylModel {
         let cost = |t: f64, j: f64| cost_w(self.fwd_at(t, j));
         // At the nodes the interpolated table is the table (the same bits:
         // `model_tables_match_closed_forms`), so its ratios are read.
+        //
+        // The first node (row-major) of the smallest cost, as a scan that
+        // takes a node when its cost is below the best so far finds it
+        // (NaN never is; none below ∞: the origin at ∞): the smallest cost
+        // in four lanes without branches, then the first node of that
+        // cost (the same expression: the same bits). The scan with a
+        // branch per node took about 11 K instructions per shaft (AVX2
+        // copy; session 27).
+        let nodes = &self.node_ratios[..MK * MS];
+        let cost_n = |&[r80, r20]: &[f64; 2]| (r80 - rho80).powi(2) + (r20 - rho20).powi(2);
+        let mut acc = [f64::INFINITY; 4];
+        let quads = nodes.chunks_exact(4);
+        let rest = quads.remainder();
+        for q in quads {
+            for l in 0..4 {
+                acc[l] = acc[l].min(cost_n(&q[l]));
+            }
+        }
+        let least = rest
+            .iter()
+            .map(cost_n)
+            .chain(acc)
+            .fold(f64::INFINITY, f64::min);
         let mut best = (0.0, 0.0, f64::INFINITY);
-        for i in 0..MK {
-            for j in 0..MS {
-                let [r80, r20] = self.node_ratios[i * MS + j];
-                let c = (r80 - rho80).powi(2) + (r20 - rho20).powi(2);
-                if c < best.2 {
-                    best = (i as f64, j as f64, c);
-                }
+        if least < f64::INFINITY {
+            if let Some(k) = nodes.iter().position(|n| cost_n(n) == least) {
+                best = ((k / MS) as f64, (k % MS) as f64, least);
             }
         }
         for step in [0.25, 0.05] {
@@ -1214,13 +1241,13 @@ pub(crate) fn shaft_psf_sigma(samples: &[WidthSample]) -> Option<f32> {
     if ok.len() < 5 {
         return None;
     }
-    let mut r80: Vec<f32> = ok.iter().map(|s| s.w80_px / s.fwhm_px).collect();
-    let mut r20: Vec<f32> = ok.iter().map(|s| s.w20_px / s.fwhm_px).collect();
     let mut w: Vec<f32> = ok.iter().map(|s| s.fwhm_px).collect();
     let fwhm = median(&mut w);
     if fwhm < PSF_MIN_FWHM_PX {
         return None;
     }
+    let mut r80: Vec<f32> = ok.iter().map(|s| s.w80_px / s.fwhm_px).collect();
+    let mut r20: Vec<f32> = ok.iter().map(|s| s.w20_px / s.fwhm_px).collect();
     let (rho80, rho20) = (median(&mut r80) as f64, median(&mut r20) as f64);
     let m = cyl_model();
     let (t, j, res) = m.fit_shape(rho80, rho20);
@@ -1261,7 +1288,8 @@ pub(crate) fn measure(
         skip_px,
         every: None,
     };
-    measure_at(lum, pts, width_guess_px, geo, excluded, cylinder, out)
+    let arc = arc_lengths(pts);
+    measure_at(lum, pts, &arc, width_guess_px, geo, excluded, cylinder, out)
 }
 
 /// The spacing (full-resolution px) of the width profiles along a piece
@@ -1346,13 +1374,19 @@ pub(crate) fn measure_piece(
         skip_px,
         every,
     };
-    let total = arc_lengths(pts).last().copied().unwrap_or(0.0);
+    // The arc lengths once for every pass (each took them anew).
+    let arc = arc_lengths(pts);
+    let full = |wg: f32, out: &mut Vec<WidthSample>| -> usize {
+        measure_at(lum, pts, &arc, wg, at(None), excluded, cylinder, out)
+    };
+    let total = arc.last().copied().unwrap_or(0.0);
     let positions = ((total - 2.0 * skip_px) / step_px).max(0.0) as usize + 1;
     let mut attempts = if positions >= PRE_MIN_POSITIONS {
         let mut sub = Vec::new();
         let a_sub = measure_at(
             lum,
             pts,
+            &arc,
             width_guess_px,
             at(Some((PRE_EVERY, true))),
             excluded,
@@ -1369,12 +1403,13 @@ pub(crate) fn measure_piece(
             && spread <= PRE_SPREAD * m
             && (m / width_guess_px - 1.0).abs() > PRE_OFF
         {
-            return measure(lum, pts, m, step_px, skip_px, excluded, cylinder, samples);
+            return full(m, samples);
         }
         let mut rest = Vec::new();
         let a_rest = measure_at(
             lum,
             pts,
+            &arc,
             width_guess_px,
             at(Some((PRE_EVERY, false))),
             excluded,
@@ -1395,29 +1430,11 @@ pub(crate) fn measure_piece(
         }
         a_sub + a_rest
     } else {
-        measure(
-            lum,
-            pts,
-            width_guess_px,
-            step_px,
-            skip_px,
-            excluded,
-            cylinder,
-            samples,
-        )
+        full(width_guess_px, samples)
     };
     if samples.len() * 4 < attempts {
         let mut wider = Vec::new();
-        let a2 = measure(
-            lum,
-            pts,
-            2.0 * width_guess_px,
-            step_px,
-            skip_px,
-            excluded,
-            cylinder,
-            &mut wider,
-        );
+        let a2 = full(2.0 * width_guess_px, &mut wider);
         if wider.len() > samples.len() {
             *samples = wider;
             attempts = a2;
@@ -1426,7 +1443,7 @@ pub(crate) fn measure_piece(
     let mut wv: Vec<f32> = samples.iter().map(|s| s.width_px).collect();
     let m = median(&mut wv);
     if m.is_finite() && (m / width_guess_px - 1.0).abs() > 0.3 {
-        attempts = measure(lum, pts, m, step_px, skip_px, excluded, cylinder, samples);
+        attempts = full(m, samples);
     }
     attempts
 }
@@ -1471,6 +1488,7 @@ struct Spacing {
 fn measure_at(
     lum: &impl Intensity,
     pts: &[[f32; 2]],
+    arc: &[f32],
     width_guess_px: f32,
     geo: Spacing,
     excluded: &dyn Fn(f32, f32) -> bool,
@@ -1489,7 +1507,6 @@ fn measure_at(
         return 0;
     }
     let mut attempts = 0usize;
-    let arc = arc_lengths(pts);
     let total = *arc.last().unwrap_or(&0.0);
     let wg = width_guess_px.max(1.0);
     // Profile: |u| ≤ inner is the shaft, [inner, outer] the background.
@@ -1515,7 +1532,7 @@ fn measure_at(
         if every.is_some_and(|(k, on)| here.is_multiple_of(k) != on) {
             continue;
         }
-        let (c, t) = point_and_tangent(pts, &arc, s_here, win);
+        let (c, t) = point_and_tangent(pts, arc, s_here, win);
         if excluded(c[0], c[1]) {
             continue;
         }
@@ -2392,6 +2409,7 @@ mod tests {
             })
             .collect();
         let excluded = |_x: f32, y: f32| (17.0..19.0).contains(&y);
+        let arc = arc_lengths(&pts);
         for (wg, step) in [(6.0, 1.0), (4.0, 1.3), (9.0, 2.0)] {
             let mut plain = Vec::new();
             let a = measure(&img, &pts, wg, step, 3.0, &excluded, Some(0.7), &mut plain);
@@ -2406,7 +2424,7 @@ mod tests {
                         every: Some((k, on)),
                     };
                     let mut part = Vec::new();
-                    n += measure_at(&img, &pts, wg, geo, &excluded, Some(0.7), &mut part);
+                    n += measure_at(&img, &pts, &arc, wg, geo, &excluded, Some(0.7), &mut part);
                     both.extend(part);
                 }
                 both.sort_by(|p, q| p.arc_px.total_cmp(&q.arc_px));

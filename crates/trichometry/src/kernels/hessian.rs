@@ -365,6 +365,10 @@ struct BandScratch {
     coarse: Vec<f32>,
     /// The x differences of the smoothed rows ([`dx_row`]).
     dx: Vec<f32>,
+    /// Per scale (index in the band's `preps`): the first row and the
+    /// values of the smoothed rows this task's previous band shares with
+    /// the next band (its last two rows and the two halo rows below it).
+    carry: Vec<(usize, Vec<f32>)>,
 }
 
 /// What one scale needs before the bands run: the FIR filter fused per
@@ -534,17 +538,52 @@ fn for_each_hessian_band_scales_then<O, S, I, F, E>(
             let y1 = (y0 + HBAND).min(h);
             // Smoothed rows ly0..ly1 covering y0 − 2 ..= y1 + 1 (clamped).
             let (ly0, ly1) = (y0.saturating_sub(2), (y1 + 2).min(h));
-            for p in preps {
+            if sc.carry.len() < preps.len() {
+                sc.carry
+                    .resize_with(preps.len(), || (usize::MAX, Vec::new()));
+            }
+            for (pi, p) in preps.iter().enumerate() {
                 if let Some((small, fir)) = &p.coarse {
-                    coarse_band(small, fir, p.s2, w, y0, y1, sc, |y, xx, xy, yy| {
-                        f(st, p.sigma, y - y0, &[], xx, xy, yy, &mut out)
-                    });
+                    let mut carry = std::mem::take(&mut sc.carry[pi]);
+                    coarse_band(
+                        small,
+                        fir,
+                        p.s2,
+                        [w, y0, y1],
+                        sc,
+                        &mut carry,
+                        |y, xx, xy, yy| f(st, p.sigma, y - y0, &[], xx, xy, yy, &mut out),
+                    );
+                    sc.carry[pi] = carry;
                     continue;
                 }
                 let lrows: &[f32] = match (&p.fir, &p.full) {
                     (Some(fir), _) => {
-                        sc.smooth.resize((ly1 - ly0) * w, 0.0);
-                        fir.band(image, ly0, ly1, &mut sc.smooth, &mut sc.fir_tmp);
+                        let n = (ly1 - ly0) * w;
+                        sc.smooth.resize(n, 0.0);
+                        // The rows the previous band of this task smoothed
+                        // already (the same values: each smoothed row
+                        // depends on the image alone), then the rest.
+                        let (from, rows) = &sc.carry[pi];
+                        let k = if *from == ly0 && rows.len() <= n {
+                            sc.smooth[..rows.len()].copy_from_slice(rows);
+                            rows.len()
+                        } else {
+                            0
+                        };
+                        fir.band(
+                            image,
+                            ly0 + k / w,
+                            ly1,
+                            &mut sc.smooth[k..n],
+                            &mut sc.fir_tmp,
+                        );
+                        // The next band (y1..) reads the rows from y1 − 2.
+                        let next = y1.saturating_sub(2).max(ly0);
+                        let (from, rows) = &mut sc.carry[pi];
+                        *from = next;
+                        rows.clear();
+                        rows.extend_from_slice(&sc.smooth[(next - ly0) * w..n]);
                         &sc.smooth
                     }
                     (None, Some(l)) => &l.data[ly0 * w..ly1 * w],
@@ -590,16 +629,17 @@ fn for_each_hessian_band_scales_then<O, S, I, F, E>(
 /// ([`ScalePrep::coarse`]): the decimated plane `small` smoothed by `fir`
 /// over the coarse rows they read (and two halo rows each side), its
 /// Hessian times `s2` there, then interpolated row by row: `g(y, xx, xy,
-/// yy)` for every full-plane row `y` (`w` wide).
-#[allow(clippy::too_many_arguments)]
+/// yy)` for every full-plane row `y` (`w` wide). `carry`: the first row
+/// and the values of smoothed coarse rows a previous band of the task
+/// left (used when they are this band's first), replaced by this band's
+/// rows that the next band reads.
 fn coarse_band(
     small: &Plane,
     fir: &Fir,
     s2: f32,
-    w: usize,
-    y0: usize,
-    y1: usize,
+    [w, y0, y1]: [usize; 3],
     sc: &mut BandScratch,
+    carry: &mut (usize, Vec<f32>),
     mut g: impl FnMut(usize, &[f32], &[f32], &[f32]),
 ) {
     let (cw, ch) = (small.width, small.height);
@@ -609,8 +649,28 @@ fn coarse_band(
     let c0 = cy(y0) as usize;
     let c1 = (cy(y1 - 1) as usize + 1).min(ch - 1);
     let (ly0, ly1) = (c0.saturating_sub(2), (c1 + 3).min(ch));
-    sc.smooth.resize((ly1 - ly0) * cw, 0.0);
-    fir.band(small, ly0, ly1, &mut sc.smooth, &mut sc.fir_tmp);
+    let nv = (ly1 - ly0) * cw;
+    sc.smooth.resize(nv, 0.0);
+    // Rows the previous band smoothed already (each smoothed row depends
+    // on the plane alone: the same values), then the rest.
+    let k = if carry.0 == ly0 && carry.1.len() <= nv {
+        sc.smooth[..carry.1.len()].copy_from_slice(&carry.1);
+        carry.1.len()
+    } else {
+        0
+    };
+    fir.band(
+        small,
+        ly0 + k / cw,
+        ly1,
+        &mut sc.smooth[k..nv],
+        &mut sc.fir_tmp,
+    );
+    // The next band (from y1) starts its rows at this row.
+    let next = (cy(y1) as usize).saturating_sub(2).clamp(ly0, ly1);
+    carry.0 = next;
+    carry.1.clear();
+    carry.1.extend_from_slice(&sc.smooth[(next - ly0) * cw..nv]);
     let n = c1 + 1 - c0;
     sc.coarse.resize(3 * n * cw, 0.0);
     let (cxx, rest) = sc.coarse.split_at_mut(n * cw);
