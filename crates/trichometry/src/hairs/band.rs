@@ -249,6 +249,54 @@ pub(crate) fn split_bands(pieces: Vec<Piece>, max_width_px: f32) -> (Vec<Piece>,
         used[j] = true;
         split[b] = Some((si, f.share));
     }
+    // Bands that narrow into one of their shafts: a piece whose end
+    // stretch is a band and whose other part is one of its shafts, with the
+    // other shaft's piece starting beside the step (see `step_at`). The
+    // band stretch is cut off and split as a forked band.
+    let steps: Vec<Option<Step>> = (0..pieces.len())
+        .into_par_iter()
+        .map(|b| {
+            if used[b] || split[b].is_some() {
+                return None;
+            }
+            let s0 = step_at(&pieces, &index, b, 0);
+            let s1 = step_at(&pieces, &index, b, 1);
+            match (s0, s1) {
+                (Some(a), Some(c)) => Some(if c.misfit < a.misfit { c } else { a }),
+                (a, c) => a.or(c),
+            }
+        })
+        .collect();
+    let mut stepped: Vec<Option<Step>> = vec![None; pieces.len()];
+    let mut sorder: Vec<usize> = (0..pieces.len()).filter(|&b| steps[b].is_some()).collect();
+    sorder.sort_by(|&a, &b| {
+        let (x, y) = (steps[a].unwrap(), steps[b].unwrap());
+        x.misfit.total_cmp(&y.misfit).then(a.cmp(&b))
+    });
+    for b in sorder {
+        let st = steps[b].expect("step");
+        if used[b] || used[st.other] {
+            continue;
+        }
+        used[b] = true;
+        used[st.other] = true;
+        stepped[b] = Some(st);
+        if std::env::var("BAND_STEP_DIAG").is_ok() {
+            eprintln!(
+                "BANDSTEP piece {b} at {:?} which {} wide {} of {} samples wb {:.1} rest {:.1} other {} w {:.1} lat {:.1} misfit {:.2}",
+                pieces[b].pts[0].map(|v| v.round()),
+                st.which,
+                st.k,
+                pieces[b].samples.len(),
+                st.wb,
+                st.w_rest,
+                st.other,
+                pieces[st.other].width,
+                st.lat,
+                st.misfit
+            );
+        }
+    }
     // Bands without a fork: wider than any shaft and longer than wide
     // (not the blob where shafts meet), in halves.
     for (b, p) in pieces.iter().enumerate() {
@@ -268,15 +316,213 @@ pub(crate) fn split_bands(pieces: Vec<Piece>, max_width_px: f32) -> (Vec<Piece>,
             parts.push(part(&pieces[b], -side, 1.0 - share));
         }
     }
+    // The stepped pieces: the shaft part stays in place, the band stretch's
+    // two parts go with the other parts.
+    let mut rests: Vec<Option<Piece>> = vec![None; pieces.len()];
+    for (b, st) in stepped.iter().enumerate() {
+        if let Some(st) = *st {
+            let p = &pieces[b];
+            let ns = p.samples.len();
+            let (band, rest) = if st.which == 0 {
+                (slice(p, 0, st.k), slice(p, st.k, ns))
+            } else {
+                (slice(p, ns - st.k, ns), slice(p, 0, ns - st.k))
+            };
+            let share = st.w_other / (st.w_other + st.w_rest);
+            parts.push(part(&band, st.side, share));
+            parts.push(part(&band, -st.side, 1.0 - share));
+            rests[b] = Some(rest);
+        }
+    }
     let mut out: Vec<Piece> = pieces
         .into_iter()
         .zip(&split)
-        .filter(|(_, s)| s.is_none())
-        .map(|(p, _)| p)
+        .zip(rests)
+        .filter(|((_, s), _)| s.is_none())
+        .map(|((p, _), r)| r.unwrap_or(p))
         .collect();
     let first_part = out.len();
     out.extend(parts);
     (out, first_part)
+}
+
+/// Smallest ratio of a band stretch's median width to the rest of its
+/// piece's (`step_at`).
+const MIN_STEP_RATIO: f32 = 1.3;
+/// Fewest width samples of a band stretch and of the rest of its piece.
+const MIN_STEP_SAMPLES: usize = 3;
+
+/// A band that narrows into one of its shafts (`step_at`).
+#[derive(Debug, Clone, Copy)]
+struct Step {
+    /// The band stretch's end of the piece (0: start).
+    which: usize,
+    /// Samples in the band stretch.
+    k: usize,
+    /// Median widths of the band stretch and of the rest.
+    wb: f32,
+    w_rest: f32,
+    /// The other shaft's piece and its width.
+    other: usize,
+    w_other: f32,
+    /// Lateral offset of the other piece's end from the step.
+    lat: f32,
+    /// Its side in the polyline's frame (+1: along the normal).
+    side: f32,
+    /// How well the widths add up (|1 − band / sum|).
+    misfit: f32,
+}
+
+/// Hairs of one follicular unit leave their follicle side by side and
+/// part further out. Where the ridge of the two follows one of them
+/// without a junction, the piece reads as a band (both widths) from the
+/// exit and narrows to one shaft's width where they part, and the other
+/// shaft's own piece starts beside that step, pointing back along the
+/// band. Such a piece is a band stretch and a shaft: at its end `which`,
+/// the split of its samples with the largest width ratio, into an end stretch at least
+/// `MIN_STEP_RATIO` as wide as the rest (both with `MIN_STEP_SAMPLES`,
+/// the stretch longer than 1.5 of its widths: not a crossing's blob), and
+/// a piece with an end within the fork reach of the step, pointing towards
+/// the band's end within `MAX_BRANCH_ANGLE_DEG`, beside the axis by at
+/// least 0.3 of the band's width, whose width and the rest's add up to the
+/// band's (`SUM_RATIO`, each at most `MAX_BRANCH_SHARE` of it).
+fn step_at(pieces: &[Piece], index: &BranchEnds, b: usize, which: usize) -> Option<Step> {
+    let p = &pieces[b];
+    let ns = p.samples.len();
+    if ns < 2 * MIN_STEP_SAMPLES || p.pts.len() != ns + 2 {
+        return None;
+    }
+    // Widths from the `which` end inwards.
+    let wv: Vec<f32> = if which == 0 {
+        p.samples.iter().map(|s| s.width_px).collect()
+    } else {
+        p.samples.iter().rev().map(|s| s.width_px).collect()
+    };
+    let mut best: Option<(f32, usize, f32, f32)> = None;
+    for k in MIN_STEP_SAMPLES..=ns - MIN_STEP_SAMPLES {
+        let wb = profile::median(&mut wv[..k].to_vec());
+        let wr = profile::median(&mut wv[k..].to_vec());
+        let r = wb / wr.max(1e-3);
+        if r >= MIN_STEP_RATIO && best.is_none_or(|x| r > x.0) {
+            best = Some((r, k, wb, wr));
+        }
+    }
+    let (_, k, wb, w_rest) = best?;
+    // The step: between the last band sample and the first shaft sample.
+    let (a, c) = if which == 0 {
+        (p.samples[k - 1].centre, p.samples[k].centre)
+    } else {
+        (p.samples[ns - k].centre, p.samples[ns - k - 1].centre)
+    };
+    let at = [0.5 * (a[0] + c[0]), 0.5 * (a[1] + c[1])];
+    let tip = if which == 0 { p.pts[0] } else { p.pts[ns + 1] };
+    if (tip[0] - at[0]).hypot(tip[1] - at[1]) < MIN_FORKLESS_LENGTH_WIDTHS * wb {
+        return None;
+    }
+    // Towards the band's end.
+    let dn = (a[0] - c[0]).hypot(a[1] - c[1]).max(1e-6);
+    let d = [(a[0] - c[0]) / dn, (a[1] - c[1]) / dn];
+    let reach = 1.5 * wb + 6.0;
+    let cos_max = MAX_BRANCH_ANGLE_DEG.to_radians().cos();
+    // A band that ends where a follicle's hairs leave the skin: no piece
+    // continues beyond its end along it (a shallow crossing widens a
+    // piece the same way, and the crossing hair goes on past it).
+    let beyond = index.near_x(tip[0], reach).into_iter().any(|(i, e_k)| {
+        let Some(ends) = index.ends[i] else {
+            return false;
+        };
+        let e = ends[e_k];
+        let v = [e.p[0] - tip[0], e.p[1] - tip[1]];
+        i != b
+            && v[0] * v[0] + v[1] * v[1] <= reach * reach
+            && v[0] * d[0] + v[1] * d[1] > 0.0
+            && -(e.d[0] * d[0] + e.d[1] * d[1]) >= cos_max
+    });
+    if beyond {
+        return None;
+    }
+    let mut out: Option<Step> = None;
+    for (i, e_k) in index.near_x(at[0], reach) {
+        if i == b {
+            continue;
+        }
+        let Some(ends) = index.ends[i] else { continue };
+        let e = ends[e_k];
+        let v = [e.p[0] - at[0], e.p[1] - at[1]];
+        if v[0] * v[0] + v[1] * v[1] > reach * reach {
+            continue;
+        }
+        // The other shaft leaves the band towards the band's end.
+        if e.d[0] * d[0] + e.d[1] * d[1] < cos_max {
+            continue;
+        }
+        // Not deep inside the band stretch.
+        if v[0] * d[0] + v[1] * d[1] > 0.5 * wb {
+            continue;
+        }
+        let lat = d[0] * v[1] - d[1] * v[0];
+        if lat.abs() < 0.3 * wb {
+            continue;
+        }
+        let wo = pieces[i].width;
+        let sum = wo + w_rest;
+        if wb < SUM_RATIO[0] * sum || wb > SUM_RATIO[1] * sum {
+            continue;
+        }
+        if wo.max(w_rest) > MAX_BRANCH_SHARE * wb {
+            continue;
+        }
+        let misfit = (1.0 - wb / sum).abs();
+        if out.is_some_and(|o| o.misfit <= misfit) {
+            continue;
+        }
+        let flip = if which == 1 { 1.0 } else { -1.0 };
+        out = Some(Step {
+            which,
+            k,
+            wb,
+            w_rest,
+            other: i,
+            w_other: wo,
+            lat,
+            side: if lat > 0.0 { flip } else { -flip },
+            misfit,
+        });
+    }
+    out
+}
+
+/// Samples `a..b` of a measured piece (its points are its end points and
+/// its samples' centres) as a piece of their own.
+fn slice(p: &Piece, a: usize, b: usize) -> Piece {
+    let ns = p.samples.len();
+    let mut pts = Vec::with_capacity(b - a + 2);
+    if a == 0 {
+        pts.push(p.pts[0]);
+    }
+    pts.extend(p.samples[a..b].iter().map(|s| s.centre));
+    if b == ns {
+        pts.push(p.pts[ns + 1]);
+    }
+    let ra = profile::arc_lengths(&pts);
+    // Sample `j` lies at point `j + 1` when the start point is kept.
+    let off = (a == 0) as usize;
+    let mut samples: Vec<WidthSample> = p.samples[a..b].to_vec();
+    for (j, s) in samples.iter_mut().enumerate() {
+        s.arc_px = ra[j + off];
+    }
+    let mut wv: Vec<f32> = samples.iter().map(|s| s.width_px).collect();
+    let mut dv: Vec<f32> = samples.iter().map(|s| s.depth).collect();
+    let frac = (b - a) as f32 / ns as f32;
+    Piece {
+        pts,
+        width: profile::median(&mut wv),
+        depth: profile::median(&mut dv),
+        samples,
+        attempts: ((p.attempts as f32 * frac).ceil() as usize).max(b - a),
+        profiled_px: p.profiled_px * frac,
+        frame: profile::FrameHalves::NONE,
+    }
 }
 
 /// The diameters (`width_px`) of a shaft's samples that were measured on
