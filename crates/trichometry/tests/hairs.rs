@@ -2928,19 +2928,19 @@ fn ood_sizes() {
 /// chain the nearby ends on each end's own shaft with their first-pass
 /// score or failing test, bridge gate and fate; `MIX_CAND=1` dumps every
 /// first-pass candidate for offline matching studies). In accepted chains
-/// on this test's seeds the first pass (`link_score`) makes 58 links
-/// whose pieces lie on two truth shafts against 967 on one, the bridge
+/// on this test's seeds the first pass (`link_score`) makes 60 links
+/// whose pieces lie on two truth shafts against 991 on one, the bridge
 /// pass 9 against 62 (crowded 44–50: 87 / 449 and 5 / 36); 77 of the 143
-/// wrong first-pass links (all scenes) have a stub (< 3 width samples) at
+/// wrong first-pass links (these and crowded) have a stub (< 3 width samples) at
 /// one end. Counted as transitions between reliable pieces (≥ 3 samples,
 /// ≥ 0.9 on one shaft) along the first pass's chains: 710 right, 24 wrong
-/// here, crowded 281 / 28, sparse 81–84 251 / 6, dense 49 / 9. Most wrong
+/// here, crowded 281 / 28, sparse 81–88 251 / 6, dense 49 / 9. Most wrong
 /// links are the only candidate of both their ends (the own shaft's trace
 /// ends there: a tip, or its continuation never traced); 24 of 58 here
 /// had an own-shaft alternative the first pass also passed, lost on score.
 /// No figure of the link tells them apart (direct links between reliable
-/// pieces, right / wrong over all scenes): depth ratio > 2 refuses 19 / 8,
-/// > 1.3 79 / 12; width ratio > 1.3 26 / 15; end angle > 15° 27 / 11; the
+/// pieces, right / wrong over all scenes): depth ratio > 2 refuses 15 / 8,
+/// over 1.3 57 / 12; width ratio > 1.3 26 / 15; end angle > 15° 27 / 11; the
 /// best pair of such thresholds (angle > 15° and width ratio > 1.15) 2 /
 /// 8; adding width and depth log-ratios to the score (weights 0.5–4)
 /// moves the wrong transitions by at most 3 either way (offline greedy on
