@@ -3118,3 +3118,245 @@ fn skin_points(
         );
     }
 }
+
+/// How the joins that mix two hairs arise (session 27, branch `hmix27`):
+/// every link `trace::join` takes (`trace::JoinLog`), classed by pass
+/// (`first`: `trace::link_score`; `bridge`: `trace::bridge_evidence`) and
+/// by the truth owners of its two pieces (`same`, `diff`, `none`), for the
+/// links inside accepted chains (`MIXSUM`). Per `diff` link of an accepted
+/// chain one `MIXL` line (the link's figures) and per end up to three
+/// `ALT` lines: the ends of pieces on the end's own truth shaft nearby (its
+/// right continuation), their first-pass score or failing test, their
+/// bridge gate, and what they were linked to instead.
+/// `SCENE_DIAG=sparse,5.5,201 SCENE_SIZE=2000,1500 cargo test --release
+/// -p trichometry --lib mix_diag -- --ignored --nocapture`.
+#[test]
+#[ignore]
+fn mix_diag() {
+    let DiagScene {
+        upp,
+        seed,
+        rgb,
+        truth,
+        valid,
+        ..
+    } = diag_scene();
+    let input = StageInput {
+        rgb: &rgb,
+        um_per_px: upp,
+        valid: &valid,
+    };
+    let params = HairParams::default();
+    let det = detect::detect(&input, &params, &mut Default::default());
+    let f = det.factor;
+    let (pk, _) = band::split_bands(
+        trace::pieces(&det, &params, upp).0,
+        (params.max_width_um / upp) as f32,
+    );
+    let traced = trace::join(&pk, &params, upp, &det.lum);
+    let near_hair = dilate(&det.mask, 2.0);
+    let log = trace::JoinLog::new(&pk, &params, upp, &det.lum);
+    let probe = trace::JoinProbe::new(&pk, &params, upp);
+    let tol = 4.0f32.max(20.0 / upp as f32);
+    let polys: Vec<Vec<[f32; 2]>> = truth.shafts.iter().map(truth_axis).collect();
+    let owners: Vec<(Option<u32>, f32)> = pk
+        .iter()
+        .map(|p| piece_owner(&truth, &polys, tol, p))
+        .collect();
+    let max_ang = (params.max_join_angle_deg as f32).to_radians();
+    let ang = |a: [f32; 2], b: [f32; 2]| {
+        (a[0] * b[0] + a[1] * b[1])
+            .clamp(-1.0, 1.0)
+            .acos()
+            .to_degrees()
+    };
+    // Each piece's chain and whether it is accepted.
+    let mut chain_of = vec![usize::MAX; pk.len()];
+    let mut accepted = vec![false; traced.len()];
+    for (k, t) in traced.iter().enumerate() {
+        for &(p, _) in &t.chain {
+            chain_of[p] = k;
+        }
+        accepted[k] = rejection(&input, t, &near_hair, f, upp, &params).is_ok();
+    }
+    let len = |p: usize| *profile::arc_lengths(&pk[p].pts).last().unwrap_or(&0.0);
+    let ends = &log.ends;
+    let first_score = |a: usize, b: usize| {
+        log.first_cand
+            .iter()
+            .position(|c| (c.1, c.2) == (a.min(b), a.max(b)))
+            .map(|i| (i, log.first_cand[i].0))
+    };
+    let bridge_score = |a: usize, b: usize| {
+        log.bridge_cand
+            .iter()
+            .position(|c| (c.2, c.3) == (a.min(b), a.max(b)))
+            .map(|i| (i, log.bridge_cand[i].0, log.bridge_cand[i].1))
+    };
+    let geo = |a: usize, b: usize| {
+        let (ea, eb) = (&ends[a], &ends[b]);
+        let v = [eb.p[0] - ea.p[0], eb.p[1] - ea.p[1]];
+        let g = v[0].hypot(v[1]);
+        let u = [v[0] / g.max(1e-6), v[1] / g.max(1e-6)];
+        format!(
+            "g {g:.0} anti {:.0} ta {:.0} tb {:.0} lat {:.1}/{:.1}",
+            ang(ea.d, [-eb.d[0], -eb.d[1]]),
+            ang(ea.d, u),
+            ang(eb.d, [-u[0], -u[1]]),
+            (v[0] * ea.d[1] - v[1] * ea.d[0]).abs(),
+            (v[0] * eb.d[1] - v[1] * eb.d[0]).abs(),
+        )
+    };
+    let pdesc = |p: usize| {
+        format!(
+            "p{p} w{:.1} d{:.2} n{} len {:.0} own {:?} {:.2}",
+            pk[p].width,
+            pk[p].depth,
+            pk[p].samples.len(),
+            len(p),
+            owners[p].0,
+            owners[p].1
+        )
+    };
+    let linked_to = |k: usize| match log.link[k] {
+        Some(m) => format!(
+            "linked {} p{} own {:?}",
+            if log.first[k] == Some(m) {
+                "first"
+            } else {
+                "bridge"
+            },
+            ends[m].piece,
+            owners[ends[m].piece].0
+        ),
+        None => "free".into(),
+    };
+    // `MIX_CAND=1`: every first-pass candidate (`CAND` lines: score, ends,
+    // whether taken, pieces with owners), for offline matching studies.
+    if std::env::var("MIX_CAND").is_ok() {
+        for &(sc, a, b) in &log.first_cand {
+            let (pa, pb) = (ends[a].piece, ends[b].piece);
+            println!(
+                "CAND {upp} {seed} {a} {b} sc {sc:.4} taken {} {} | A {} | B {}",
+                (log.first[a] == Some(b)) as u8,
+                geo(a, b),
+                pdesc(pa),
+                pdesc(pb)
+            );
+        }
+    }
+    // (pass, class) tallies over accepted chains and all.
+    let mut tally: std::collections::BTreeMap<(String, &str, bool), usize> = Default::default();
+    for a in 0..ends.len() {
+        let Some(b) = log.link[a] else { continue };
+        if b < a {
+            continue;
+        }
+        let (pa, pb) = (ends[a].piece, ends[b].piece);
+        let pass = if log.first[a] == Some(b) {
+            let side = {
+                let (ea, eb) = (&ends[a], &ends[b]);
+                let v = [eb.p[0] - ea.p[0], eb.p[1] - ea.p[1]];
+                let g = v[0].hypot(v[1]);
+                g > 2.0 && {
+                    let u = [v[0] / g, v[1] / g];
+                    ang(ea.d, u).to_radians() > max_ang
+                        || ang(eb.d, [-u[0], -u[1]]).to_radians() > max_ang
+                }
+            };
+            if side {
+                "first-side"
+            } else {
+                "first"
+            }
+        } else {
+            "bridge"
+        };
+        let class = match (owners[pa].0, owners[pb].0) {
+            (Some(x), Some(y)) if x == y => "same",
+            (Some(_), Some(_)) => "diff",
+            _ => "none",
+        };
+        let acc = chain_of[pa] != usize::MAX && accepted[chain_of[pa]];
+        *tally.entry((pass.to_string(), class, acc)).or_insert(0) += 1;
+        println!(
+            "LINK {upp} {seed} {pass} {class} acc {} {} | A {} | B {}",
+            acc as u8,
+            geo(a, b),
+            pdesc(pa),
+            pdesc(pb)
+        );
+        if class != "diff" || !acc {
+            continue;
+        }
+        let sc = if pass == "bridge" {
+            format!("{:?}", bridge_score(a, b).map(|x| (x.1, x.2.to_degrees())))
+        } else {
+            format!("{:?}", first_score(a, b).map(|x| x.1))
+        };
+        let t = &traced[chain_of[pa]];
+        println!(
+            "MIXL {upp} {seed} {pass} score {sc} {} | A {} | B {} | chain pieces {} len {:.0}",
+            geo(a, b),
+            pdesc(pa),
+            pdesc(pb),
+            t.chain.len(),
+            profile::arc_lengths(&t.pts).last().unwrap_or(&0.0),
+        );
+        for (k, other) in [(a, b), (b, a)] {
+            let own = owners[ends[k].piece].0;
+            let mut alts: Vec<(f32, usize)> = (0..ends.len())
+                .filter(|&j| {
+                    let pj = ends[j].piece;
+                    pj != ends[k].piece && owners[pj].0 == own && j != other
+                })
+                .map(|j| {
+                    let g = (ends[j].p[0] - ends[k].p[0]).hypot(ends[j].p[1] - ends[k].p[1]);
+                    (g, j)
+                })
+                .filter(|x| x.0 <= 3.0 * log.max_gap.max(40.0))
+                .collect();
+            alts.sort_by(|x, y| x.0.total_cmp(&y.0));
+            if alts.is_empty() {
+                println!(
+                    "  ALT {} end of {}: none",
+                    if k == a { "A" } else { "B" },
+                    pdesc(ends[k].piece)
+                );
+            }
+            for &(_, j) in alts.iter().take(3) {
+                let pj = ends[j].piece;
+                let ls = trace::link_score(
+                    &ends[k],
+                    &ends[j],
+                    &pk[ends[k].piece],
+                    &pk[pj],
+                    &params,
+                    log.max_gap,
+                    max_ang,
+                );
+                println!(
+                    "  ALT {} -> {} {} | first {} rank {:?} vs taken {:?} | {} | it: {}",
+                    if k == a { "A" } else { "B" },
+                    pdesc(pj),
+                    geo(k, j),
+                    match ls {
+                        Ok(s) => format!("ok {s:.2}"),
+                        Err(e) => e.to_string(),
+                    },
+                    first_score(k, j).map(|x| x.0),
+                    first_score(a, b).map(|x| x.0),
+                    probe.why(
+                        &det.lum,
+                        (ends[k].piece, ends[k].which),
+                        (pj, ends[j].which)
+                    ),
+                    linked_to(j),
+                );
+            }
+        }
+    }
+    for ((pass, class, acc), n) in &tally {
+        println!("MIXSUM {upp} {seed} {pass} {class} accepted {acc}: {n}");
+    }
+}

@@ -1102,9 +1102,9 @@ pub(crate) fn pieces(det: &Detection, params: &HairParams, upp: f64) -> (Vec<Pie
 
 #[derive(Clone, Copy)]
 pub(super) struct End {
-    piece: usize,
+    pub(super) piece: usize,
     /// 0 = start, 1 = end of the polyline.
-    which: usize,
+    pub(super) which: usize,
     pub(super) p: [f32; 2],
     /// Outward unit direction.
     pub(super) d: [f32; 2],
@@ -1189,8 +1189,7 @@ pub(super) fn link_score(
     // shaft either side of a crossing, its centreline stepped sideways
     // there (the line between the ends runs across the shaft, so the
     // `towards` angles do not apply); `assemble` trims the overlap. Their
-    // `ta + tb` stays in the score, so any link along the ends' directions
-    // is taken first. Of the links so taken (`pair_diag::join_diag`, unseen
+    // `ta + tb` is left out of the score (below). Of the links so taken (`pair_diag::join_diag`, unseen
     // crowded 44–50 and whole fields 201–203, counted with this rule at
     // half the width and 30°), both pieces lay mostly on one truth shaft
     // 111 times, on two 21, a piece on none 40 (at half the width and 30°:
@@ -1218,7 +1217,18 @@ pub(super) fn link_score(
     if wmax - wmin > (params.max_join_width_ratio as f32 - 1.0) * wmax + 1.5 {
         return Err("width");
     }
-    Ok(anti + ta + tb + 0.5 * (wmax - wmin) / wmax + 0.3 * g / gap_lim)
+    // Ends side by side that only that rule lets link: the line between
+    // them runs across the shaft and tells nothing of its direction, so
+    // their `towards` angles (near 90° each) count as one angle at the
+    // limit (session 27, branch `hmix27`: with them in, such a link lost to
+    // any link along the ends, also one onto another hair,
+    // `pair_diag::mix_diag`).
+    let towards = if ta > max_ang || tb > max_ang {
+        max_ang
+    } else {
+        ta + tb
+    };
+    Ok(anti + towards + 0.5 * (wmax - wmin) / wmax + 0.3 * g / gap_lim)
 }
 
 /// Links the geometry refuses but the image may confirm
@@ -1472,6 +1482,25 @@ fn first_links(
     params: &HairParams,
     upp: f64,
 ) -> (Vec<End>, Vec<Option<usize>>, f32, f32) {
+    let (ends, cand, g_all, max_gap) = first_candidates(pieces, params, upp);
+    let mut link: Vec<Option<usize>> = vec![None; ends.len()];
+    for &(_, a, b) in &cand {
+        if link[a].is_none() && link[b].is_none() {
+            link[a] = Some(b);
+            link[b] = Some(a);
+        }
+    }
+    (ends, link, g_all, max_gap)
+}
+
+/// The ends and the scored candidate links of [`first_links`], best
+/// first; with the largest gap limit and `max_join_gap_um` in px.
+#[allow(clippy::type_complexity)]
+fn first_candidates(
+    pieces: &[Piece],
+    params: &HairParams,
+    upp: f64,
+) -> (Vec<End>, Vec<(f32, usize, usize)>, f32, f32) {
     let ends: Vec<End> = pieces
         .iter()
         .enumerate()
@@ -1508,14 +1537,7 @@ fn first_links(
         }
     }
     cand.sort_by(|x, y| x.0.total_cmp(&y.0).then(x.1.cmp(&y.1)).then(x.2.cmp(&y.2)));
-    let mut link: Vec<Option<usize>> = vec![None; ends.len()];
-    for &(_, a, b) in &cand {
-        if link[a].is_none() && link[b].is_none() {
-            link[a] = Some(b);
-            link[b] = Some(a);
-        }
-    }
-    (ends, link, g_all, max_gap)
+    (ends, cand, g_all, max_gap)
 }
 
 /// The chains the links make (from free ends, then leftover cycles),
@@ -1702,7 +1724,33 @@ fn bridge_links(
     max_gap: f32,
     lum: &impl profile::Intensity,
 ) {
-    let (mut root, shape_of) = end_shapes(pieces, ends, link);
+    let (mut root, cand) = bridge_candidates(pieces, ends, link, g_all, max_gap, lum);
+    for &(_, _, a, b) in &cand {
+        let (ra, rb) = (
+            find(&mut root, ends[a].piece),
+            find(&mut root, ends[b].piece),
+        );
+        if link[a].is_none() && link[b].is_none() && ra != rb {
+            link[a] = Some(b);
+            link[b] = Some(a);
+            root[ra] = rb;
+        }
+    }
+}
+
+/// The candidate links of [`bridge_links`] (failing share of the bridge
+/// samples, angle sum, ends), best first, and the first pass's chains as
+/// union-find roots.
+#[allow(clippy::type_complexity)]
+fn bridge_candidates(
+    pieces: &[Piece],
+    ends: &[End],
+    link: &[Option<usize>],
+    g_all: f32,
+    max_gap: f32,
+    lum: &impl profile::Intensity,
+) -> (Vec<usize>, Vec<(f32, f32, usize, usize)>) {
+    let (root, shape_of) = end_shapes(pieces, ends, link);
     let reach = BRIDGE_GAP_FACTOR * g_all * 1.001 + 1.0;
     let free = |k: usize| link[k].is_none() && ends[k].p[0].is_finite() && ends[k].p[1].is_finite();
     let mut by_x: Vec<usize> = (0..ends.len()).filter(|&k| free(k)).collect();
@@ -1720,17 +1768,7 @@ fn bridge_links(
             .then(x.2.cmp(&y.2))
             .then(x.3.cmp(&y.3))
     });
-    for &(_, _, a, b) in &cand {
-        let (ra, rb) = (
-            find(&mut root, ends[a].piece),
-            find(&mut root, ends[b].piece),
-        );
-        if link[a].is_none() && link[b].is_none() && ra != rb {
-            link[a] = Some(b);
-            link[b] = Some(a);
-            root[ra] = rb;
-        }
-    }
+    (root, cand)
 }
 
 /// Diagnostics (`pair_diag::scene_diag`'s `SCENE_CROSS`): the state of
@@ -1815,6 +1853,46 @@ impl JoinProbe {
             shape(sb),
             g / wm
         )
+    }
+}
+
+/// Diagnostics (`pair_diag::mix_diag`): every candidate link of both
+/// passes of [`join`] and the links taken, as [`join`] makes them.
+#[cfg(test)]
+pub(super) struct JoinLog {
+    pub(super) ends: Vec<End>,
+    /// First-pass candidates (score, end, end), best first.
+    pub(super) first_cand: Vec<(f32, usize, usize)>,
+    /// The first pass's links.
+    pub(super) first: Vec<Option<usize>>,
+    /// Bridge candidates (failing share, angle sum, end, end), best first.
+    pub(super) bridge_cand: Vec<(f32, f32, usize, usize)>,
+    /// The final links.
+    pub(super) link: Vec<Option<usize>>,
+    pub(super) max_gap: f32,
+}
+
+#[cfg(test)]
+impl JoinLog {
+    pub(super) fn new(
+        pieces: &[Piece],
+        params: &HairParams,
+        upp: f64,
+        lum: &impl profile::Intensity,
+    ) -> JoinLog {
+        let (ends, first_cand, g_all, max_gap) = first_candidates(pieces, params, upp);
+        let (_, first, _, _) = first_links(pieces, params, upp);
+        let (_, bridge_cand) = bridge_candidates(pieces, &ends, &first, g_all, max_gap, lum);
+        let mut link = first.clone();
+        bridge_links(pieces, &ends, &mut link, g_all, max_gap, lum);
+        JoinLog {
+            ends,
+            first_cand,
+            first,
+            bridge_cand,
+            link,
+            max_gap,
+        }
     }
 }
 
