@@ -1189,7 +1189,8 @@ pub(super) fn link_score(
     // shaft either side of a crossing, its centreline stepped sideways
     // there (the line between the ends runs across the shaft, so the
     // `towards` angles do not apply); `assemble` trims the overlap. Their
-    // `ta + tb` is left out of the score (below). Of the links so taken (`pair_diag::join_diag`, unseen
+    // `ta + tb` stays in the score, so any link along the ends' directions
+    // is taken first. Of the links so taken (`pair_diag::join_diag`, unseen
     // crowded 44–50 and whole fields 201–203, counted with this rule at
     // half the width and 30°), both pieces lay mostly on one truth shaft
     // 111 times, on two 21, a piece on none 40 (at half the width and 30°:
@@ -1217,18 +1218,7 @@ pub(super) fn link_score(
     if wmax - wmin > (params.max_join_width_ratio as f32 - 1.0) * wmax + 1.5 {
         return Err("width");
     }
-    // Ends side by side that only that rule lets link: the line between
-    // them runs across the shaft and tells nothing of its direction, so
-    // their `towards` angles (near 90° each) count as one angle at the
-    // limit (session 27, branch `hmix27`: with them in, such a link lost to
-    // any link along the ends, also one onto another hair,
-    // `pair_diag::mix_diag`).
-    let towards = if ta > max_ang || tb > max_ang {
-        max_ang
-    } else {
-        ta + tb
-    };
-    Ok(anti + towards + 0.5 * (wmax - wmin) / wmax + 0.3 * g / gap_lim)
+    Ok(anti + ta + tb + 0.5 * (wmax - wmin) / wmax + 0.3 * g / gap_lim)
 }
 
 /// Links the geometry refuses but the image may confirm
