@@ -2897,6 +2897,67 @@ fn ood_sizes() {
 /// was loosened before (session 25, `hsplit25`) and joined two shafts too
 /// often; the largest classes left are the mixed records and the light
 /// shafts' gaps the image refuses.
+/// Light shafts' gaps (session 27, branch `hgap27`; `scene_diag`
+/// `SPLIT` lines now give each bridge sample's reading, centre / near
+/// darkness in the pair's depths, `trace::bridge_detail`). The gaps the
+/// image refused though the gate passed (201 #37, #165, #171; 202 #86,
+/// #101, #135, #144; 203 #47; 46–121 px, depths 0.14–0.43) are not dark
+/// failures nor a bridge drifting off the shaft: where clear, the centre
+/// reads the light shaft at 1.0–1.4 × its depth, centred; they fail the
+/// centred test where the crossing hair (or one alongside) lies within
+/// 1.5 widths, 2–6 × the light pair's depth, so that its flank is darker
+/// than the centre by more than a quarter of the *light* pair's contrast
+/// (5–22 of 17–26 samples). Now a sample with a hair ≥ 2 × the pair's
+/// depth within 1.5 widths (`BRIDGE_OCCLUDED`) counts as centred when its
+/// centre is lighter than that and the centre window holds the pair's
+/// own dip (≥ 0.1 of its contrast below both window ends, `BRIDGE_DIP`),
+/// else it is not counted; at least half the samples must count, and at
+/// most 10 % of those may fail. This test's seeds 206 / 237 / 205 → 205 /
+/// 235 / 204 (crossing one-record 0.64 / 0.56 / 0.68 → 0.64 / 0.57 /
+/// 0.69; diameter MAE 1.08 / 1.70 / 1.38 → 1.03 / 1.69 / 1.38; mixed 5 /
+/// 11 / 11 → 6 / 11 / 11; split 26 / 43 / 18 → 27 / 41 / 18; vellus 0.185
+/// / 0.136 / 0.225, was 0.184 / 0.135 / 0.224); new bridge links (`join_diag` `BRIDGE`): 202 #135
+/// (56 px), #144 (73 px), 203 #53 (108 px) on one shaft, and one on two
+/// (201, #155 to #142 across 101 px, widths 8.9 / 10.7 and depths 0.28 /
+/// 0.22, both near their ratio limits: the mixed record). Still refused:
+/// 201 #165 runs beside a dark hair all along its gap (22 of 24 samples
+/// near 3.7 × its depth, too few counted), and 202 #86, #101, 201 #37,
+/// #171: samples on the crossing hair itself (centre as dark as it) are
+/// not counted either, so too few count on the long crossed gaps. With
+/// no share required (any counted sample): 15 new links on 201–203, 14 on
+/// one shaft (those above and 201 #23, #37, #150, #165, #171, 202 #50
+/// twice, #101, 203 #47, #92, #113), the wrong one as above; this test's seeds 200 / 232 / 201 (one-record 0.65 / 0.58
+/// / 0.71, MAE 1.04 / 1.72 / 1.37, mixed 6 / 12 / 11), crowded 94 (one-
+/// record 0.249), sparse 39, dense as main, but the rotation test fails
+/// (upright 23 → 22 records against 24 rotated: the thinly read links
+/// depend on the grid). A quarter counted: 205 / 234 / 202 (mixed 6 / 12
+/// / 11, MAE 1.03 / 1.72 / 1.37), crowded 94 (one-record 0.249), sparse
+/// 39, invariance as main: about as good as a half (kept: fewer mixed). Left: count the samples on the crossing hair (centre as dark as
+/// its near darkest) as passes again, so that only the flank samples are
+/// left out (not built for want of time).
+/// Unseen crowded 44–50 sum |count error| 94 → 94 (MAE 2.843 → 2.844,
+/// one-record 0.244 → 0.246, all bounds 2 of 21; one case changed, 3.5
+/// µm/px seed 50 one-record 0.18 → 0.23, count and mixed unchanged);
+/// sparse 81–88 39 → 39 (MAE 0.987 → 0.985, one-record 0.602; 2 µm/px seed
+/// 88 diameter MAE 0.61 → 0.57); dense 48 / 41 / 43 unchanged; the
+/// ordinary tests pass. Tried and not kept: the darker-hair samples only
+/// left out, no dip (205 / 236 / 205, mixed 6 / 11 / 11, the same wrong
+/// link; crowded 94, sparse 39); only the dip, all samples counted (205
+/// / 236 / 204, 202 mixed 11 → 12; crowded, sparse, dense as main); a
+/// darker hair at 1.5 × the depth (2 right links, the same wrong one), at
+/// 2.5 × (1 right, the wrong one), at 3 × (no change); half → two thirds
+/// or 0.8 of the samples counted (1 right / 0 right, the wrong one stays:
+/// its bridge reads a light shaft nearly all along); dip 0.05 (as 0.1);
+/// requiring ≥ 2 counted samples (drops every one-sample side-by-side
+/// link: 210 / 245 / 208, crowded 83 with one-record 0.235, so the side
+/// class carries many right joins). The angle limit of image-verified
+/// links 25° → 35° on top (the `angle` refusals are 28–73°, only two
+/// within 35°): 203 / 235 / 202, but 2 of the 4 links it adds on 201 /
+/// 203 join two shafts and crowded 94 → 97 with MAE 2.844 → 3.004 (5.5
+/// µm/px seed 46 diameter MAE 1.39 → 5.87), dense 47 / 40 / 42: not kept.
+/// The `towards` refusals are ends overlapping on one line by 3.4–7
+/// widths (beyond `BRIDGE_OVERLAP_WIDTHS`) or 20+ px apart sideways: not
+/// tried.
 /// Records that are no separate piece of a hair (session 26, branch
 /// `hoff26`; `extra_diag` lists every record that is not a truth shaft's
 /// best record, matched as `extra_records` does). This test's seeds, 207 /
@@ -2989,7 +3050,7 @@ fn ood_sizes() {
 /// joins that show lost hairs), and mixed records
 /// hardly move: the wrong links need evidence the join does not have.
 #[test]
-#[ignore = "not reached: whole-field counts +16 to +28 % (206 / 237 / 205 of 178 / 185 / 168), vellus 0.184 / 0.135 / 0.224 of 0.219 / 0.195 / 0.274 (see doc comment)"]
+#[ignore = "not reached: whole-field counts +15 to +27 % (205 / 235 / 204 of 178 / 185 / 168), vellus 0.185 / 0.136 / 0.225 of 0.219 / 0.195 / 0.274 (see doc comment)"]
 fn whole_field_count_and_vellus_fraction() {
     let mut fails = Vec::new();
     for seed in [201, 202, 203] {

@@ -1244,8 +1244,16 @@ const BRIDGE_DARK: f32 = 0.6;
 /// of the bridge is at most this share of the pair's contrast brighter
 /// than its darkest within 1.5 widths (a neighbour's edge is not).
 const BRIDGE_CENTRE_TOL: f32 = 0.25;
-/// The share of bridge samples that may fail (rounded down).
+/// The share of bridge samples that may fail (rounded down), of those
+/// counted ([`bridge_detail`]).
 const BRIDGE_MISS: f32 = 0.1;
+/// A bridge sample with a hair this many times the pair's depth dark
+/// within 1.5 widths lies beside or under a darker hair
+/// ([`bridge_detail`]).
+const BRIDGE_OCCLUDED: f32 = 2.0;
+/// The pair's own dip in the centre window of a sample beside a darker
+/// hair, in the pair's contrast ([`bridge_detail`]).
+const BRIDGE_DIP: f32 = 0.1;
 /// The longest bridge from a stub's end ([`EndShape`]), in the shafts'
 /// mean widths: in a hair mat a long bridge runs over hair all along
 /// (dense scene, 3.5 µm/px: the stub links on two shafts bridged 16–22
@@ -1360,8 +1368,11 @@ fn bridge_gate(
 /// them, across the pieces' mean direction: there the bridge's own tangent
 /// runs across the shaft, so its profile lay along the shaft, its shoulders
 /// on the shaft itself, and the one sample (of a bridge under a width long)
-/// failed the dark test (`scene_diag` `SPLIT` lines, session 26). Returns the
-/// share of samples that fail when at most [`BRIDGE_MISS`] do. Every
+/// failed the dark test (`scene_diag` `SPLIT` lines, session 26). A sample
+/// beside a much darker hair is centred by its own dip or not counted
+/// ([`bridge_detail`]): a light shaft's split is the darker hair crossing
+/// it, whose flank failed the centred test there. Returns the
+/// share of counted samples that fail when at most [`BRIDGE_MISS`] do. Every
 /// length is in the pieces' widths, so the test does not depend on the
 /// pixel grid.
 fn bridge_evidence(
@@ -1376,8 +1387,8 @@ fn bridge_evidence(
     (miss as f32 <= (BRIDGE_MISS * n as f32).floor()).then(|| miss as f32 / n as f32)
 }
 
-/// The failing and all samples of [`bridge_evidence`]'s bridge (`None`
-/// without a skin level).
+/// The failing and the counted samples of [`bridge_evidence`]'s bridge
+/// (`None` without a skin level).
 fn bridge_misses(
     lum: &impl profile::Intensity,
     ea: &End,
@@ -1385,6 +1396,35 @@ fn bridge_misses(
     sa: &EndShape,
     sb: &EndShape,
     side: bool,
+) -> Option<(usize, usize)> {
+    bridge_detail(lum, ea, eb, sa, sb, side, None)
+}
+
+/// [`bridge_misses`], with each sample's reading written to `detail`
+/// when given (diagnostics, `trace::JoinProbe`): centre / near darkness
+/// in the pair's depths, `@` the darkest's offset within 1.5 widths (in
+/// widths), `^` the centre window's dip in the pair's depths, and a mark:
+/// `b` read beside a darker hair, `o` not counted, `D` not dark, `C` not
+/// centred.
+///
+/// A sample with a hair at least [`BRIDGE_OCCLUDED`] times the pair's
+/// depth dark within 1.5 widths (the crossing hair that split the shaft,
+/// or one alongside) is read as beside it when its centre is lighter than
+/// that hair and the centre window holds the pair's own dip (its darkest
+/// inside the window, [`BRIDGE_DIP`] of the pair's contrast below both of
+/// the window's ends): then it is centred. Otherwise such a sample is not
+/// counted (a light shaft's centred test compares its own contrast with
+/// the other hair's flank there); at least half the samples must be
+/// counted.
+#[allow(clippy::too_many_arguments)]
+fn bridge_detail(
+    lum: &impl profile::Intensity,
+    ea: &End,
+    eb: &End,
+    sa: &EndShape,
+    sb: &EndShape,
+    side: bool,
+    mut detail: Option<&mut String>,
 ) -> Option<(usize, usize)> {
     let w = 0.5 * (sa.width + sb.width);
     let depth = 0.5 * (sa.depth + sb.depth);
@@ -1398,7 +1438,11 @@ fn bridge_misses(
     let k_near = (1.5 * w / du).round() as i32;
     let mut prof = vec![0.0f32; (2 * nu + 1) as usize];
     let mut shoulder = Vec::with_capacity(2 * (nu - k_near) as usize);
-    let mut read: Vec<(f32, f32, f32)> = Vec::with_capacity(n);
+    // Per sample: the darkest within half a width and within 1.5 widths,
+    // the brighter shoulder, the offset of the darkest within 1.5 widths
+    // (in widths), and the centre window's dip (how much darker its
+    // darkest is than both of its ends when it lies inside, else 0).
+    let mut read: Vec<(f32, f32, f32, f32, f32)> = Vec::with_capacity(n);
     // Ends side by side: across the pieces' mean direction, on the line
     // between the ends (the bridge's own tangent there runs across the
     // shaft, and its profile along it).
@@ -1424,6 +1468,23 @@ fn bridge_misses(
                 .iter()
                 .fold(f32::INFINITY, |m, &x| m.min(x))
         };
+        let argmin = |lo: i32, hi: i32| {
+            (lo..=hi).fold(lo, |j, k| {
+                if prof[(nu + k) as usize] < prof[(nu + j) as usize] {
+                    k
+                } else {
+                    j
+                }
+            })
+        };
+        let off = argmin(-k_near, k_near) as f32 * du / w;
+        let jc = argmin(-k_centre, k_centre);
+        let dip = if jc.abs() < k_centre {
+            prof[(nu - k_centre) as usize].min(prof[(nu + k_centre) as usize])
+                - prof[(nu + jc) as usize]
+        } else {
+            0.0
+        };
         let side = |s: &mut Vec<f32>, lo: usize, hi: usize| {
             s.clear();
             s.extend_from_slice(&prof[lo..hi]);
@@ -1431,7 +1492,13 @@ fn bridge_misses(
         };
         let left = side(&mut shoulder, 0, (nu - k_near) as usize);
         let right = side(&mut shoulder, (nu + k_near + 1) as usize, prof.len());
-        read.push((min_within(k_centre), min_within(k_near), left.max(right)));
+        read.push((
+            min_within(k_centre),
+            min_within(k_near),
+            left.max(right),
+            off,
+            dip,
+        ));
     }
     let mut skins: Vec<f32> = read.iter().map(|r| r.2).collect();
     skins.sort_by(f32::total_cmp);
@@ -1439,15 +1506,43 @@ fn bridge_misses(
     if skin.is_nan() || skin <= 0.0 {
         return None;
     }
-    let miss = read
-        .iter()
-        .filter(|&&(centre, near, _)| {
-            let dark = 1.0 - centre / skin >= BRIDGE_DARK * depth;
-            let centred = centre <= near + BRIDGE_CENTRE_TOL * depth * skin;
-            !(dark && centred)
-        })
-        .count();
-    Some((miss, read.len()))
+    let (mut miss, mut counted) = (0, 0);
+    for &(centre, near, _, off, dip) in &read {
+        let darker_near = 1.0 - near / skin >= BRIDGE_OCCLUDED * depth;
+        let beside = darker_near
+            && 1.0 - centre / skin < BRIDGE_OCCLUDED * depth
+            && dip >= BRIDGE_DIP * depth * skin;
+        let dark = 1.0 - centre / skin >= BRIDGE_DARK * depth;
+        let centred = centre <= near + BRIDGE_CENTRE_TOL * depth * skin || beside;
+        let counts = !darker_near || beside;
+        if let Some(d) = detail.as_deref_mut() {
+            use std::fmt::Write;
+            let mark = match (beside && dark, counts, dark, centred) {
+                (true, ..) => "b",
+                (_, false, ..) => "o",
+                (_, _, false, _) => "D",
+                (_, _, _, false) => "C",
+                _ => "",
+            };
+            let _ = write!(
+                d,
+                " {:.2}/{:.2}@{off:+.1}^{:.2}{mark}",
+                (1.0 - centre / skin) / depth,
+                (1.0 - near / skin) / depth,
+                dip / skin / depth,
+            );
+        }
+        if counts {
+            counted += 1;
+            if !(dark && centred) {
+                miss += 1;
+            }
+        }
+    }
+    if 2 * counted < read.len() || counted == 0 {
+        return Some((read.len(), read.len()));
+    }
+    Some((miss, counted))
 }
 
 /// Join pieces into shafts by direction continuity; then free ends that
@@ -1787,8 +1882,9 @@ impl JoinProbe {
     /// End `which` of piece `a` against end `which` of piece `b`: each
     /// end's first-pass partner piece, its shaft ([`EndShape`]: width,
     /// depth, samples, `s` for a stub), the gap in mean widths, the
-    /// [`bridge_gate`] verdict and the bridge's failing samples of all
-    /// ([`bridge_misses`], whatever the gate says).
+    /// [`bridge_gate`] verdict and the bridge's failing samples of those
+    /// counted, with each sample's reading ([`bridge_detail`], whatever
+    /// the gate says).
     pub(super) fn why(
         &self,
         lum: &impl profile::Intensity,
@@ -1823,9 +1919,12 @@ impl JoinProbe {
                         ),
                         Err(e) => e.to_string(),
                     },
-                    match bridge_misses(lum, ea, eb, sa, sb, side) {
-                        Some((m, n)) => format!("{m}/{n}"),
-                        None => "-".into(),
+                    {
+                        let mut d = String::new();
+                        match bridge_detail(lum, ea, eb, sa, sb, side, Some(&mut d)) {
+                            Some((m, n)) => format!("{m}/{n} [{d} ]"),
+                            None => "-".into(),
+                        }
                     },
                 )
             }
