@@ -599,6 +599,17 @@ fn stage(
         .zip(continues)
         .filter_map(|(p, c)| (!c).then_some(p))
         .collect();
+    // A shaft lying inside a longer one of like width is that hair again.
+    let lines: Vec<(&[[f32; 2]], f32, f32)> = pre
+        .iter()
+        .map(|p| (&p.t.pts[..], p.t.width, p.len_px))
+        .collect();
+    let doubled = inside_longer(&lines);
+    let pre: Vec<Pre> = pre
+        .into_iter()
+        .zip(doubled)
+        .filter_map(|(p, d)| (!d).then_some(p))
+        .collect();
     // Follicle exits. A shaft leaves the skin through its follicular
     // opening: its absorbance ramps up over tens of µm from the exit (the
     // shaft rises out of the skin), while a cut or broken tip ends within
@@ -801,6 +812,87 @@ fn stage(
         labels,
         summary,
     })
+}
+
+/// Share of a shaft's centreline within a longer shaft's painted half width
+/// (plus 1 px) from which it counts as lying inside that shaft.
+const INSIDE_SHARE: f32 = 0.8;
+/// Smallest width of a shaft inside a longer one, as a fraction of the
+/// longer one's, for it to be the same hair: two hairs side by side have
+/// their axes at least the half-sum of their widths apart, more than half
+/// the wider one's width once the narrower is over 0.6 of it (a thin hair
+/// over a thick one, a unit-mate merged into a wide band, is another hair).
+const INSIDE_WIDTH_RATIO: f32 = 0.6;
+
+/// For shafts given as (centreline, width, length) in px: whether each
+/// lies inside a longer one (the longer by length, then by index) of like
+/// width, at least [`INSIDE_SHARE`] of its centreline points within half
+/// that one's width plus 1 px of its centreline, its width at least
+/// [`INSIDE_WIDTH_RATIO`] of that one's: a stub or a parallel trace along
+/// the same hair (a junction's spur read across the crossing, one edge of
+/// a thick shaft), not another hair. Points are looked up in a grid of
+/// cells as large as the widest reach.
+fn inside_longer(shafts: &[(&[[f32; 2]], f32, f32)]) -> Vec<bool> {
+    let reach = |w: f32| 0.5 * w.max(0.0) + 1.0;
+    let cell = shafts
+        .iter()
+        .map(|s| reach(s.1))
+        .filter(|r| r.is_finite())
+        .fold(4.0f32, f32::max);
+    let key = |p: [f32; 2]| ((p[0] / cell).floor() as i64, (p[1] / cell).floor() as i64);
+    let mut grid: std::collections::HashMap<(i64, i64), Vec<(usize, [f32; 2])>> =
+        Default::default();
+    for (i, s) in shafts.iter().enumerate() {
+        for &p in s.0 {
+            if p[0].is_finite() && p[1].is_finite() {
+                grid.entry(key(p)).or_default().push((i, p));
+            }
+        }
+    }
+    let longer = |b: usize, a: usize| {
+        let (lb, la) = (shafts[b].2, shafts[a].2);
+        lb > la || (lb == la && b < a)
+    };
+    (0..shafts.len())
+        .into_par_iter()
+        .map(|a| {
+            let (pts, wa, _) = shafts[a];
+            if pts.is_empty() || !wa.is_finite() {
+                return false;
+            }
+            // Per longer shaft of like width: points of `a` within its
+            // reach, and the last point counted (each point once).
+            let mut hits: std::collections::HashMap<usize, (usize, usize)> = Default::default();
+            for (k, &p) in pts.iter().enumerate() {
+                if !(p[0].is_finite() && p[1].is_finite()) {
+                    continue;
+                }
+                let (cx, cy) = key(p);
+                for dy in -1..=1 {
+                    for dx in -1..=1 {
+                        let Some(v) = grid.get(&(cx + dx, cy + dy)) else {
+                            continue;
+                        };
+                        for &(b, q) in v {
+                            let wb = shafts[b].1;
+                            if b == a || !longer(b, a) || wa < INSIDE_WIDTH_RATIO * wb {
+                                continue;
+                            }
+                            let r = reach(wb);
+                            if (p[0] - q[0]).powi(2) + (p[1] - q[1]).powi(2) <= r * r {
+                                let e = hits.entry(b).or_insert((usize::MAX, 0));
+                                if e.0 != k {
+                                    *e = (k, e.1 + 1);
+                                }
+                            }
+                        }
+                    }
+                }
+            }
+            hits.values()
+                .any(|&(_, n)| n as f32 >= INSIDE_SHARE * pts.len() as f32)
+        })
+        .collect()
 }
 
 /// The length and profile-support tests of a traced shaft: its length (px)
