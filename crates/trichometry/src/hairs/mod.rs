@@ -840,8 +840,9 @@ fn inside_longer(shafts: &[(&[[f32; 2]], f32, f32)]) -> Vec<bool> {
         .filter(|r| r.is_finite())
         .fold(4.0f32, f32::max);
     let key = |p: [f32; 2]| ((p[0] / cell).floor() as i64, (p[1] / cell).floor() as i64);
-    let mut grid: std::collections::HashMap<(i64, i64), Vec<(usize, [f32; 2])>> =
-        Default::default();
+    // Cell → (shaft, point) of the points in it.
+    type Cells = std::collections::HashMap<(i64, i64), Vec<(usize, [f32; 2])>>;
+    let mut grid: Cells = Default::default();
     for (i, s) in shafts.iter().enumerate() {
         for &p in s.0 {
             if p[0].is_finite() && p[1].is_finite() {
