@@ -281,6 +281,13 @@ pub struct HairShaft {
     pub contrast: f64,
     /// The shaft reaches the image border or the non-analysable area.
     pub truncated: bool,
+    /// Its width profiles all reach the non-analysable area (a hair whose
+    /// side the area's edge cuts off lengthwise, or whose axis lies beyond
+    /// it): `diameter_um` is read from the visible part
+    /// ([`profile::shaft_width`]) and may be far too small, so the summary's
+    /// diameter figures and fractions leave the shaft out (it is counted).
+    #[serde(default)]
+    pub diameter_clipped: bool,
     /// Follicle exit (proximal end), when an end was judged to be one: a
     /// free end (not near the border or the analysable area's edge), or one
     /// near the image's border with skin seen before it, whose core optical
@@ -499,6 +506,7 @@ fn stage(
         .into_par_iter()
         .filter_map(|t| without_unseen_ends(input, &pieces, t, params))
         .map(|t| without_unprofiled(&pieces, t, upp, params))
+        .map(without_edge_ends)
         .collect();
     // Shafts that fail the length or profile-support tests (the first of
     // the acceptance tests, `rejection`, which needs no diameters) are
@@ -511,9 +519,9 @@ fn stage(
         let sigma = psf_sigma.unwrap_or(params.psf_sigma_px);
         traced.par_iter_mut().for_each(|t| {
             profile::set_diameters(&mut t.samples, sigma);
-            let mut wv = band::measured_widths(&pieces, first_part, t);
-            if wv.len() >= 2 {
-                t.width = profile::median(&mut wv);
+            let own = band::measured_samples(&pieces, first_part, t);
+            if let Some(w) = profile::shaft_width(&own) {
+                t.width = w;
             }
         });
     }
@@ -778,6 +786,7 @@ fn stage(
                 0.0
             },
             truncated: !(p.free[0] && p.free[1]),
+            diameter_clipped: !p.t.samples.is_empty() && p.t.samples.iter().all(|s| s.clipped),
             class: classify(d_um, params),
             pieces: p.t.n_pieces,
         });
@@ -962,6 +971,69 @@ fn without_unprofiled(
     } else {
         t
     }
+}
+
+/// Shaft `t` less its end stretches where the analysable area's edge cuts
+/// it so that under half its width shows: clipped profiles
+/// ([`profile::WidthSample::clipped`]) narrower than half the width read on
+/// its unclipped ones. There its axis lies beyond the edge, outside the
+/// field (as a shaft along the image's frame counts only with its axis in
+/// the image, [`profile::frame_halves`]); the cut falls halfway between the
+/// last such profile and the next. A shaft without two unclipped profiles
+/// is kept whole ([`HairShaft::diameter_clipped`]).
+fn without_edge_ends(t: trace::Traced) -> trace::Traced {
+    if t.samples.iter().filter(|s| !s.clipped).count() < 2 || t.pts.len() < 2 {
+        return t;
+    }
+    let half = 0.5 * t.width;
+    let beyond = |s: &profile::WidthSample| s.clipped && s.width_px < half;
+    let mut order: Vec<usize> = (0..t.samples.len()).collect();
+    order.sort_by(|&i, &j| t.samples[i].arc_px.total_cmp(&t.samples[j].arc_px));
+    let n = order.len();
+    let a = order.iter().take_while(|&&i| beyond(&t.samples[i])).count();
+    let b = order
+        .iter()
+        .rev()
+        .take_while(|&&i| beyond(&t.samples[i]))
+        .count();
+    if (a == 0 && b == 0) || a + b >= n {
+        return t;
+    }
+    let arc = profile::arc_lengths(&t.pts);
+    let total = arc[arc.len() - 1];
+    let at = |k: usize| t.samples[order[k]].arc_px;
+    let s0 = if a > 0 {
+        0.5 * (at(a - 1) + at(a))
+    } else {
+        0.0
+    };
+    let s1 = if b > 0 {
+        0.5 * (at(n - b - 1) + at(n - b))
+    } else {
+        total
+    };
+    if !(s1 > s0) {
+        return t;
+    }
+    let mut pts = vec![profile::point_and_tangent(&t.pts, &arc, s0, 0.0).0];
+    pts.extend(
+        t.pts
+            .iter()
+            .zip(&arc)
+            .filter(|&(_, &s)| s > s0 && s < s1)
+            .map(|(&p, _)| p),
+    );
+    pts.push(profile::point_and_tangent(&t.pts, &arc, s1, 0.0).0);
+    let samples = t
+        .samples
+        .iter()
+        .filter(|s| s.arc_px > s0 && s.arc_px < s1)
+        .map(|s| profile::WidthSample {
+            arc_px: s.arc_px - s0,
+            ..*s
+        })
+        .collect();
+    trace::Traced { pts, samples, ..t }
 }
 
 /// Whether a piece is seen to be a shaft: by a width sample with at least
@@ -1672,9 +1744,16 @@ fn red_green_absorbances(
 }
 
 fn summarize(shafts: &[HairShaft], area_mm2: f64, p: &HairParams) -> HairSummary {
-    let n = shafts.len();
+    let count = shafts.len();
     let area_cm2 = area_mm2 / 100.0;
-    let d: Vec<f64> = shafts.iter().map(|s| s.diameter_um).collect();
+    // Diameter figures over the shafts whose diameter was read on whole
+    // profiles.
+    let d: Vec<f64> = shafts
+        .iter()
+        .filter(|s| !s.diameter_clipped)
+        .map(|s| s.diameter_um)
+        .collect();
+    let n = d.len();
     let mean = (n > 0).then(|| d.iter().sum::<f64>() / n as f64);
     let median = (n > 0).then(|| {
         let mut v = d.clone();
@@ -1694,8 +1773,8 @@ fn summarize(shafts: &[HairShaft], area_mm2: f64, p: &HairParams) -> HairSummary
     };
     let per_cm2 = |v: f64| (area_cm2 > 0.0).then(|| v / area_cm2);
     HairSummary {
-        hair_count: Some(n),
-        hair_density_per_cm2: per_cm2(n as f64),
+        hair_count: Some(count),
+        hair_density_per_cm2: per_cm2(count as f64),
         shaft_diameter_mean_um: mean,
         shaft_diameter_median_um: median,
         shaft_diameter_cv: cv,
