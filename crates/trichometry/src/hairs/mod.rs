@@ -1012,7 +1012,7 @@ fn without_edge_ends(t: trace::Traced) -> trace::Traced {
     } else {
         total
     };
-    if !(s1 > s0) {
+    if s1.partial_cmp(&s0) != Some(std::cmp::Ordering::Greater) {
         return t;
     }
     let mut pts = vec![profile::point_and_tangent(&t.pts, &arc, s0, 0.0).0];
