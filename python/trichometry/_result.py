@@ -122,7 +122,9 @@ class Analysis:
         """One row per hair shaft, regionprops-table style: ``id`` (the label in
         ``hair_labels``), ``centreline_px`` (``(N, 2)`` x, y), ``length_um``,
         ``diameter_um``, ``diameter_iqr_um``, ``width_samples``, ``contrast``
-        (peak absorbance, 0–1), ``truncated``, ``exit_px`` (the follicle exit (x, y),
+        (peak absorbance, 0–1), ``truncated``, ``diameter_clipped`` (every width
+        profile reached the non-analysable area: the diameter is the visible part's
+        and the summary's diameter figures leave the shaft out), ``exit_px`` (the follicle exit (x, y),
         None or NaN where none was found), ``class`` (vellus / intermediate /
         terminal), ``pieces``.
         Every column is present even when there are no rows."""

@@ -279,11 +279,14 @@ pub(crate) fn split_bands(pieces: Vec<Piece>, max_width_px: f32) -> (Vec<Piece>,
     (out, first_part)
 }
 
-/// The diameters (`width_px`) of a shaft's samples that were measured on
-/// its own profiles, not inferred from a band's share: those when there
-/// are at least three, else all (`pieces` and `first_part` as
-/// [`split_bands`] returned them).
-pub(crate) fn measured_widths(pieces: &[Piece], first_part: usize, t: &Traced) -> Vec<f32> {
+/// The samples of a shaft that were measured on its own profiles, not
+/// inferred from a band's share: those when there are at least three, else
+/// all (`pieces` and `first_part` as [`split_bands`] returned them).
+pub(crate) fn measured_samples(
+    pieces: &[Piece],
+    first_part: usize,
+    t: &Traced,
+) -> Vec<WidthSample> {
     let mut own = Vec::with_capacity(t.samples.len());
     let mut k = 0;
     for &(pi, _) in &t.chain {
@@ -292,18 +295,14 @@ pub(crate) fn measured_widths(pieces: &[Piece], first_part: usize, t: &Traced) -
         // a short slice (and, below, all its samples), never a panic.
         let len = t.samples.len();
         if pi < first_part {
-            own.extend(
-                t.samples[k.min(len)..(k + n).min(len)]
-                    .iter()
-                    .map(|s| s.width_px),
-            );
+            own.extend_from_slice(&t.samples[k.min(len)..(k + n).min(len)]);
         }
         k += n;
     }
     if own.len() >= 3 && k == t.samples.len() {
         own
     } else {
-        t.samples.iter().map(|s| s.width_px).collect()
+        t.samples.clone()
     }
 }
 
@@ -371,6 +370,7 @@ mod tests {
                     fwhm_px: width,
                     w80_px: 0.8 * width,
                     w20_px: 1.2 * width,
+                    clipped: false,
                 }
             })
             .collect();

@@ -44,6 +44,8 @@ pub(crate) struct Detection<'a> {
     pub mask: Mask,
     /// Analysable detection pixels.
     pub valid: Mask,
+    /// The caller's analysable pixels (full resolution).
+    pub full_valid: &'a Mask,
     /// Full-resolution luminance (linear).
     pub lum: Luminance<'a>,
 }
@@ -627,6 +629,7 @@ pub(crate) fn detect<'a>(
         direction: r.direction,
         mask,
         valid,
+        full_valid: input.valid,
         lum,
     }
 }

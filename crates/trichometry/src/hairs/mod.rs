@@ -281,6 +281,13 @@ pub struct HairShaft {
     pub contrast: f64,
     /// The shaft reaches the image border or the non-analysable area.
     pub truncated: bool,
+    /// Its width profiles all reach the non-analysable area (a hair whose
+    /// side the area's edge cuts off lengthwise, or whose axis lies beyond
+    /// it): `diameter_um` is read from the visible part
+    /// ([`profile::shaft_width`]) and may be far too small, so the summary's
+    /// diameter figures and fractions leave the shaft out (it is counted).
+    #[serde(default)]
+    pub diameter_clipped: bool,
     /// Follicle exit (proximal end), when an end was judged to be one: a
     /// free end (not near the border or the analysable area's edge), or one
     /// near the image's border with skin seen before it, whose core optical
@@ -499,6 +506,7 @@ fn stage(
         .into_par_iter()
         .filter_map(|t| without_unseen_ends(input, &pieces, t, params))
         .map(|t| without_unprofiled(&pieces, t, upp, params))
+        .map(without_edge_ends)
         .collect();
     // Shafts that fail the length or profile-support tests (the first of
     // the acceptance tests, `rejection`, which needs no diameters) are
@@ -511,9 +519,9 @@ fn stage(
         let sigma = psf_sigma.unwrap_or(params.psf_sigma_px);
         traced.par_iter_mut().for_each(|t| {
             profile::set_diameters(&mut t.samples, sigma);
-            let mut wv = band::measured_widths(&pieces, first_part, t);
-            if wv.len() >= 2 {
-                t.width = profile::median(&mut wv);
+            let own = band::measured_samples(&pieces, first_part, t);
+            if let Some(w) = profile::shaft_width(&own) {
+                t.width = w;
             }
         });
     }
@@ -598,6 +606,17 @@ fn stage(
         .into_iter()
         .zip(continues)
         .filter_map(|(p, c)| (!c).then_some(p))
+        .collect();
+    // A shaft lying inside a longer one of like width is that hair again.
+    let lines: Vec<(&[[f32; 2]], f32, f32)> = pre
+        .iter()
+        .map(|p| (&p.t.pts[..], p.t.width, p.len_px))
+        .collect();
+    let doubled = inside_longer(&lines);
+    let pre: Vec<Pre> = pre
+        .into_iter()
+        .zip(doubled)
+        .filter_map(|(p, d)| (!d).then_some(p))
         .collect();
     // Follicle exits. A shaft leaves the skin through its follicular
     // opening: its absorbance ramps up over tens of µm from the exit (the
@@ -767,6 +786,7 @@ fn stage(
                 0.0
             },
             truncated: !(p.free[0] && p.free[1]),
+            diameter_clipped: !p.t.samples.is_empty() && p.t.samples.iter().all(|s| s.clipped),
             class: classify(d_um, params),
             pieces: p.t.n_pieces,
         });
@@ -801,6 +821,88 @@ fn stage(
         labels,
         summary,
     })
+}
+
+/// Share of a shaft's centreline within a longer shaft's painted half width
+/// (plus 1 px) from which it counts as lying inside that shaft.
+const INSIDE_SHARE: f32 = 0.8;
+/// Smallest width of a shaft inside a longer one, as a fraction of the
+/// longer one's, for it to be the same hair: two hairs side by side have
+/// their axes at least the half-sum of their widths apart, more than half
+/// the wider one's width once the narrower is over 0.6 of it (a thin hair
+/// over a thick one, a unit-mate merged into a wide band, is another hair).
+const INSIDE_WIDTH_RATIO: f32 = 0.6;
+
+/// For shafts given as (centreline, width, length) in px: whether each
+/// lies inside a longer one (the longer by length, then by index) of like
+/// width, at least [`INSIDE_SHARE`] of its centreline points within half
+/// that one's width plus 1 px of its centreline, its width at least
+/// [`INSIDE_WIDTH_RATIO`] of that one's: a stub or a parallel trace along
+/// the same hair (a junction's spur read across the crossing, one edge of
+/// a thick shaft), not another hair. Points are looked up in a grid of
+/// cells as large as the widest reach.
+fn inside_longer(shafts: &[(&[[f32; 2]], f32, f32)]) -> Vec<bool> {
+    let reach = |w: f32| 0.5 * w.max(0.0) + 1.0;
+    let cell = shafts
+        .iter()
+        .map(|s| reach(s.1))
+        .filter(|r| r.is_finite())
+        .fold(4.0f32, f32::max);
+    let key = |p: [f32; 2]| ((p[0] / cell).floor() as i64, (p[1] / cell).floor() as i64);
+    // Cell → (shaft, point) of the points in it.
+    type Cells = std::collections::HashMap<(i64, i64), Vec<(usize, [f32; 2])>>;
+    let mut grid: Cells = Default::default();
+    for (i, s) in shafts.iter().enumerate() {
+        for &p in s.0 {
+            if p[0].is_finite() && p[1].is_finite() {
+                grid.entry(key(p)).or_default().push((i, p));
+            }
+        }
+    }
+    let longer = |b: usize, a: usize| {
+        let (lb, la) = (shafts[b].2, shafts[a].2);
+        lb > la || (lb == la && b < a)
+    };
+    (0..shafts.len())
+        .into_par_iter()
+        .map(|a| {
+            let (pts, wa, _) = shafts[a];
+            if pts.is_empty() || !wa.is_finite() {
+                return false;
+            }
+            // Per longer shaft of like width: points of `a` within its
+            // reach, and the last point counted (each point once).
+            let mut hits: std::collections::HashMap<usize, (usize, usize)> = Default::default();
+            for (k, &p) in pts.iter().enumerate() {
+                if !(p[0].is_finite() && p[1].is_finite()) {
+                    continue;
+                }
+                let (cx, cy) = key(p);
+                for dy in -1..=1 {
+                    for dx in -1..=1 {
+                        let Some(v) = grid.get(&(cx + dx, cy + dy)) else {
+                            continue;
+                        };
+                        for &(b, q) in v {
+                            let wb = shafts[b].1;
+                            if b == a || !longer(b, a) || wa < INSIDE_WIDTH_RATIO * wb {
+                                continue;
+                            }
+                            let r = reach(wb);
+                            if (p[0] - q[0]).powi(2) + (p[1] - q[1]).powi(2) <= r * r {
+                                let e = hits.entry(b).or_insert((usize::MAX, 0));
+                                if e.0 != k {
+                                    *e = (k, e.1 + 1);
+                                }
+                            }
+                        }
+                    }
+                }
+            }
+            hits.values()
+                .any(|&(_, n)| n as f32 >= INSIDE_SHARE * pts.len() as f32)
+        })
+        .collect()
 }
 
 /// The length and profile-support tests of a traced shaft: its length (px)
@@ -869,6 +971,69 @@ fn without_unprofiled(
     } else {
         t
     }
+}
+
+/// Shaft `t` less its end stretches where the analysable area's edge cuts
+/// it so that under half its width shows: clipped profiles
+/// ([`profile::WidthSample::clipped`]) narrower than half the width read on
+/// its unclipped ones. There its axis lies beyond the edge, outside the
+/// field (as a shaft along the image's frame counts only with its axis in
+/// the image, [`profile::frame_halves`]); the cut falls halfway between the
+/// last such profile and the next. A shaft without two unclipped profiles
+/// is kept whole ([`HairShaft::diameter_clipped`]).
+fn without_edge_ends(t: trace::Traced) -> trace::Traced {
+    if t.samples.iter().filter(|s| !s.clipped).count() < 2 || t.pts.len() < 2 {
+        return t;
+    }
+    let half = 0.5 * t.width;
+    let beyond = |s: &profile::WidthSample| s.clipped && s.width_px < half;
+    let mut order: Vec<usize> = (0..t.samples.len()).collect();
+    order.sort_by(|&i, &j| t.samples[i].arc_px.total_cmp(&t.samples[j].arc_px));
+    let n = order.len();
+    let a = order.iter().take_while(|&&i| beyond(&t.samples[i])).count();
+    let b = order
+        .iter()
+        .rev()
+        .take_while(|&&i| beyond(&t.samples[i]))
+        .count();
+    if (a == 0 && b == 0) || a + b >= n {
+        return t;
+    }
+    let arc = profile::arc_lengths(&t.pts);
+    let total = arc[arc.len() - 1];
+    let at = |k: usize| t.samples[order[k]].arc_px;
+    let s0 = if a > 0 {
+        0.5 * (at(a - 1) + at(a))
+    } else {
+        0.0
+    };
+    let s1 = if b > 0 {
+        0.5 * (at(n - b - 1) + at(n - b))
+    } else {
+        total
+    };
+    if s1.partial_cmp(&s0) != Some(std::cmp::Ordering::Greater) {
+        return t;
+    }
+    let mut pts = vec![profile::point_and_tangent(&t.pts, &arc, s0, 0.0).0];
+    pts.extend(
+        t.pts
+            .iter()
+            .zip(&arc)
+            .filter(|&(_, &s)| s > s0 && s < s1)
+            .map(|(&p, _)| p),
+    );
+    pts.push(profile::point_and_tangent(&t.pts, &arc, s1, 0.0).0);
+    let samples = t
+        .samples
+        .iter()
+        .filter(|s| s.arc_px > s0 && s.arc_px < s1)
+        .map(|s| profile::WidthSample {
+            arc_px: s.arc_px - s0,
+            ..*s
+        })
+        .collect();
+    trace::Traced { pts, samples, ..t }
 }
 
 /// Whether a piece is seen to be a shaft: by a width sample with at least
@@ -1579,9 +1744,16 @@ fn red_green_absorbances(
 }
 
 fn summarize(shafts: &[HairShaft], area_mm2: f64, p: &HairParams) -> HairSummary {
-    let n = shafts.len();
+    let count = shafts.len();
     let area_cm2 = area_mm2 / 100.0;
-    let d: Vec<f64> = shafts.iter().map(|s| s.diameter_um).collect();
+    // Diameter figures over the shafts whose diameter was read on whole
+    // profiles.
+    let d: Vec<f64> = shafts
+        .iter()
+        .filter(|s| !s.diameter_clipped)
+        .map(|s| s.diameter_um)
+        .collect();
+    let n = d.len();
     let mean = (n > 0).then(|| d.iter().sum::<f64>() / n as f64);
     let median = (n > 0).then(|| {
         let mut v = d.clone();
@@ -1601,8 +1773,8 @@ fn summarize(shafts: &[HairShaft], area_mm2: f64, p: &HairParams) -> HairSummary
     };
     let per_cm2 = |v: f64| (area_cm2 > 0.0).then(|| v / area_cm2);
     HairSummary {
-        hair_count: Some(n),
-        hair_density_per_cm2: per_cm2(n as f64),
+        hair_count: Some(count),
+        hair_density_per_cm2: per_cm2(count as f64),
         shaft_diameter_mean_um: mean,
         shaft_diameter_median_um: median,
         shaft_diameter_cv: cv,

@@ -88,6 +88,10 @@ pub(crate) struct WidthSample {
     /// Full width at 20 % of the peak (px; NaN when the profile does not
     /// fall to 20 % inside its shaft window).
     pub w20_px: f32,
+    /// The profile's shaft reaches the non-analysable area (its edge cuts
+    /// the shaft lengthwise): its width and centre are the visible part's
+    /// ([`clipped_at`]).
+    pub clipped: bool,
 }
 
 impl WidthSample {
@@ -102,6 +106,7 @@ impl WidthSample {
             fwhm_px: f32::NAN,
             w80_px: f32::NAN,
             w20_px: f32::NAN,
+            clipped: false,
         }
     }
     /// Set the diameter for a PSF of `sigma` px ([`diameter_px`]).
@@ -144,6 +149,69 @@ pub(crate) fn point_and_tangent(
     let (dx, dy) = (b[0] - a[0], b[1] - a[1]);
     let n = (dx * dx + dy * dy).sqrt().max(1e-6);
     (c, [dx / n, dy / n])
+}
+
+/// Reach (px) beyond half a profile's visible width within which a
+/// non-analysable pixel clips it ([`clipped_at`]): the blurred edge and
+/// the pixel grid.
+const CLIP_MARGIN_PX: f32 = 1.5;
+
+/// Whether a profile centred at `c` whose visible width (half depth) is
+/// `fwhm` px reaches the non-analysable area: a pixel outside `valid`
+/// (full resolution) within half that width plus [`CLIP_MARGIN_PX`] of the
+/// centre. Such a profile may show only the part of a shaft the area's
+/// edge leaves visible (a hair grazing a round field of view's edge): its
+/// width and centre are that part's. The image's frame does not clip
+/// (profiles are read with their shaft window inside the image, and a
+/// shaft along the frame by its half profiles, [`frame_halves`]).
+pub(crate) fn clipped_at(valid: &crate::image::Mask, c: [f32; 2], fwhm: f32) -> bool {
+    let r = 0.5 * fwhm.max(0.0) + CLIP_MARGIN_PX;
+    if !(r.is_finite() && c[0].is_finite() && c[1].is_finite()) {
+        return false;
+    }
+    let (w, h) = (valid.width as i64, valid.height as i64);
+    let x0 = ((c[0] - r).floor() as i64).max(0);
+    let x1 = ((c[0] + r).ceil() as i64).min(w - 1);
+    let y0 = ((c[1] - r).floor() as i64).max(0);
+    let y1 = ((c[1] + r).ceil() as i64).min(h - 1);
+    (y0..=y1).any(|y| {
+        (x0..=x1).any(|x| {
+            let (dx, dy) = (x as f32 - c[0], y as f32 - c[1]);
+            dx * dx + dy * dy <= r * r && !valid.data[(y * w + x) as usize]
+        })
+    })
+}
+
+/// The width (px) of a shaft or piece from its samples' `width_px`: the
+/// median of those not [`WidthSample::clipped`] when there are at least
+/// two, else (at least two samples, the shaft's visible part only: a hair
+/// the analysable area's edge cuts lengthwise) the median of the unclipped
+/// and of the clipped ones' [`FRAME_HALF_DIAMETER`] times their visible
+/// width: with its axis inside the area, a clipped shaft's visible part is
+/// between its radius and its diameter, as a frame-cut shaft's is. `None`
+/// with fewer than two samples. Without clipped samples: the median of all.
+pub(crate) fn shaft_width(samples: &[WidthSample]) -> Option<f32> {
+    if samples.len() < 2 {
+        return None;
+    }
+    let mut own: Vec<f32> = samples
+        .iter()
+        .filter(|s| !s.clipped)
+        .map(|s| s.width_px)
+        .collect();
+    if own.len() < 2 {
+        own = samples
+            .iter()
+            .map(|s| {
+                if s.clipped {
+                    FRAME_HALF_DIAMETER * s.width_px
+                } else {
+                    s.width_px
+                }
+            })
+            .collect();
+    }
+    Some(median(&mut own))
 }
 
 /// Median of a slice (reorders it): the values of ranks `n / 2` (and
@@ -1681,6 +1749,7 @@ fn measure_at(
             fwhm_px: width,
             w80_px: w80,
             w20_px: w20,
+            clipped: false,
         });
     }
     attempts
@@ -1955,6 +2024,7 @@ mod tests {
                 fwhm_px: 10.0 * w[1] as f32,
                 w80_px: 10.0 * w[2] as f32,
                 w20_px: 10.0 * w[0] as f32,
+                clipped: false,
             };
             let mut v = vec![sample; 5];
             set_diameters(&mut v, 10.0 * s as f32);
@@ -2176,6 +2246,7 @@ mod tests {
                         },
                         w80_px: f32::NAN,
                         w20_px: f32::NAN,
+                        clipped: false,
                     })
                     .collect();
                 shape.columns().set_diameters(&mut v, sigma);

@@ -42,6 +42,16 @@ pub(crate) struct Piece {
     pub frame: profile::FrameHalves,
 }
 
+impl Piece {
+    /// Most of its width samples are [`WidthSample::clipped`]: it follows
+    /// the visible part of a shaft the analysable area's edge cuts
+    /// lengthwise, its centreline and direction that part's, not the
+    /// shaft's axis.
+    pub(crate) fn clipped(&self) -> bool {
+        2 * self.samples.iter().filter(|s| s.clipped).count() > self.samples.len()
+    }
+}
+
 /// One traced shaft: its pieces in order (each oriented along the shaft).
 #[derive(Debug, Clone)]
 pub(crate) struct Traced {
@@ -937,6 +947,8 @@ pub(crate) fn pieces(det: &Detection, params: &HairParams, upp: f64) -> (Vec<Pie
     let min_px = 3usize;
     let lum = &det.lum;
     let zone_f = &zones;
+    // Profiles may be clipped only where some pixel is not analysable.
+    let any_invalid = det.valid.data.iter().any(|&v| !v);
     // Ordered paths, split at sharp turns: where the thin set runs from one
     // hair into another across a crossing without a three-way junction.
     let paths: Vec<Vec<usize>> = comps
@@ -1024,6 +1036,11 @@ pub(crate) fn pieces(det: &Detection, params: &HairParams, upp: f64) -> (Vec<Pie
             // or this is a ridge-like patch of skin (mottling, erythema,
             // texture), not a shaft. Short pieces between crossings that
             // could not be profiled are kept for joining.
+            if any_invalid {
+                for s in samples.iter_mut() {
+                    s.clipped = profile::clipped_at(det.full_valid, s.centre, s.fwhm_px);
+                }
+            }
             let min_depth = params.min_contrast;
             let good = samples.iter().filter(|s| s.depth >= min_depth).count();
             if attempts >= 3 && (good as f32) < params.min_profile_support * attempts as f32 {
@@ -1040,13 +1057,8 @@ pub(crate) fn pieces(det: &Detection, params: &HairParams, upp: f64) -> (Vec<Pie
             } else {
                 profile::FrameHalves::NONE
             };
-            let mut wv: Vec<f32> = samples.iter().map(|s| s.width_px).collect();
             let mut dv: Vec<f32> = samples.iter().map(|s| s.depth).collect();
-            let width = if wv.len() >= 2 {
-                profile::median(&mut wv)
-            } else {
-                width_guess
-            };
+            let width = profile::shaft_width(&samples).unwrap_or(width_guess);
             let depth = profile::median(&mut dv);
             let _ = upp;
             // Not done (branch `hrecall17`): backing the end margins where
@@ -1212,7 +1224,14 @@ pub(super) fn link_score(
     {
         return Err("gap");
     }
-    if lat_a.max(lat_b) > (0.6 * wmax).max(3.0) + 0.15 * g {
+    // A clipped piece's end direction is not its shaft's: only the other
+    // piece's line tells the offset (`lat_b` is `ea`'s from `eb`'s line).
+    let lat = match (pa.clipped(), pb.clipped()) {
+        (true, false) => lat_b,
+        (false, true) => lat_a,
+        _ => lat_a.max(lat_b),
+    };
+    if lat > (0.6 * wmax).max(3.0) + 0.15 * g {
         return Err("lateral");
     }
     if wmax - wmin > (params.max_join_width_ratio as f32 - 1.0) * wmax + 1.5 {
@@ -1796,6 +1815,28 @@ fn end_shapes(
     (root, shape_of)
 }
 
+/// The ends as the second pass of [`join`] reads them: the end of a stub
+/// too short to show a direction (a piece with under 3 width samples,
+/// shorter than its width: a fragment left between cuts at a crossing)
+/// points as the end its other end is linked to (the direction its chain
+/// arrives with); every other end as [`end_of`] has it.
+fn chain_directed(pieces: &[Piece], ends: &[End], link: &[Option<usize>]) -> Vec<End> {
+    ends.iter()
+        .enumerate()
+        .map(|(k, e)| {
+            let pc = &pieces[e.piece];
+            let short = || {
+                let len = profile::arc_lengths(&pc.pts).last().copied().unwrap_or(0.0);
+                len < pc.width
+            };
+            match link[k ^ 1] {
+                Some(m) if pc.samples.len() < 3 && short() => End { d: ends[m].d, ..*e },
+                _ => *e,
+            }
+        })
+        .collect()
+}
+
 /// The second pass of [`join`]: pairs of free ends that pass
 /// [`bridge_gate`] and [`bridge_evidence`] (each end's shaft as
 /// [`EndShape`] has it), best evidence first (then the smaller angle sum),
@@ -1836,6 +1877,7 @@ fn bridge_candidates(
     lum: &impl profile::Intensity,
 ) -> (Vec<usize>, Vec<(f32, f32, usize, usize)>) {
     let (root, shape_of) = end_shapes(pieces, ends, link);
+    let ends = &chain_directed(pieces, ends, link);
     let reach = BRIDGE_GAP_FACTOR * g_all * 1.001 + 1.0;
     let free = |k: usize| link[k].is_none() && ends[k].p[0].is_finite() && ends[k].p[1].is_finite();
     let mut by_x: Vec<usize> = (0..ends.len()).filter(|&k| free(k)).collect();
@@ -1871,6 +1913,7 @@ impl JoinProbe {
     pub(super) fn new(pieces: &[Piece], params: &HairParams, upp: f64) -> JoinProbe {
         let (ends, first, _, max_gap) = first_links(pieces, params, upp);
         let (_, shapes) = end_shapes(pieces, &ends, &first);
+        let ends = chain_directed(pieces, &ends, &first);
         JoinProbe {
             ends,
             first,
@@ -2072,14 +2115,13 @@ pub(crate) fn assemble(pieces: &[Piece], chain: &[(usize, bool)]) -> Traced {
         arc0 += len - trim;
         pts.extend(q);
     }
-    let mut wv: Vec<f32> = samples.iter().map(|s| s.width_px).collect();
     let mut dv: Vec<f32> = samples.iter().map(|s| s.depth).collect();
     // Without samples: the length-weighted guess of the pieces (their
     // frame halves' estimates where they have them).
     let frame_halves: usize = chain.iter().map(|&(pi, _)| pieces[pi].frame.good).sum();
     let or_frame = |p: &Piece, v: f32, f: f32| if p.frame.good > 0 { f } else { v };
-    let width = if wv.len() >= 2 {
-        profile::median(&mut wv)
+    let width = if let Some(w) = profile::shaft_width(&samples) {
+        w
     } else {
         let mut ws: Vec<f32> = chain
             .iter()

@@ -336,6 +336,7 @@ impl PairVisit {
                     id: i as u32 + 1,
                     length_um: centreline_px.len() as f64 * self.um_per_px_nominal,
                     truncated: exit_px.is_none() || !inside(t),
+                    diameter_clipped: false,
                     width_samples: centreline_px.len(),
                     centreline_px,
                     diameter_um: d,
