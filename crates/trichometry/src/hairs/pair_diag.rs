@@ -92,10 +92,7 @@ fn pair_diag() {
         det.factor, 1,
         "diagnostic assumes detection at full resolution"
     );
-    let (pk, _) = band::split_bands(
-        trace::pieces(&det, &params, upp).0,
-        (params.max_width_um / upp) as f32,
-    );
+    let pk = split_pieces(&det, &params, upp);
     let loose = HairParams {
         min_profile_support: 0.0,
         ..params.clone()
@@ -457,10 +454,7 @@ fn pair_overlay() {
         ..params.clone()
     };
     let (pall, _) = trace::pieces(&det, &loose, upp);
-    let (pk, _) = band::split_bands(
-        trace::pieces(&det, &params, upp).0,
-        (params.max_width_um / upp) as f32,
-    );
+    let pk = split_pieces(&det, &params, upp);
     let traced = trace::join(&pk, &params, upp, &det.lum);
     let near_hair = dilate(&det.mask, 2.0);
     let stage = detect_hairs(&input, &params).unwrap();
@@ -548,13 +542,8 @@ fn pair_profile() {
     let (w, h) = (rgb.width, rgb.height);
     let valid = Mask::filled(w, h, true);
     let upp = pv.um_per_px_nominal;
-    let input = StageInput {
-        rgb: &rgb,
-        um_per_px: upp,
-        valid: &valid,
-    };
     let params = HairParams::default();
-    let det = detect::detect(&input, &params, &mut Default::default());
+    let det = detect_scene(&rgb, &valid, upp, &params);
     println!("sigmas {:?}", detect::sigmas(&params, upp));
     let [e, t] = pv.hair_axis_px[v[2]];
     let m = [0.5 * (e[0] + t[0]), 0.5 * (e[1] + t[1])];
@@ -809,6 +798,30 @@ struct DiagScene {
     valid: Mask,
 }
 
+/// The stage's ridge detection on a diagnostic scene.
+fn detect_scene<'a>(
+    rgb: &'a crate::color::LinearRgb,
+    valid: &'a Mask,
+    upp: f64,
+    params: &HairParams,
+) -> detect::Detection<'a> {
+    let input = StageInput {
+        rgb,
+        um_per_px: upp,
+        valid,
+    };
+    detect::detect(&input, params, &mut Default::default())
+}
+
+/// The stage's pieces after the band split (as `stage` makes them).
+fn split_pieces(det: &detect::Detection, params: &HairParams, upp: f64) -> Vec<trace::Piece> {
+    band::split_bands(
+        trace::pieces(det, params, upp).0,
+        (params.max_width_um / upp) as f32,
+    )
+    .0
+}
+
 fn diag_scene() -> DiagScene {
     use crate::synth::hairs::HairSceneSpec;
     let v = std::env::var("SCENE_DIAG").unwrap_or("crowded,5.5,43".into());
@@ -960,10 +973,7 @@ fn scene_diag() {
     let params = HairParams::default();
     let det = detect::detect(&input, &params, &mut Default::default());
     let f = det.factor;
-    let (pk, _) = band::split_bands(
-        trace::pieces(&det, &params, upp).0,
-        (params.max_width_um / upp) as f32,
-    );
+    let pk = split_pieces(&det, &params, upp);
     let loose = HairParams {
         min_profile_support: 0.0,
         ..params.clone()
@@ -1952,13 +1962,8 @@ fn band_diag() {
         valid,
         ..
     } = diag_scene();
-    let input = StageInput {
-        rgb: &rgb,
-        um_per_px: upp,
-        valid: &valid,
-    };
     let params = HairParams::default();
-    let det = detect::detect(&input, &params, &mut Default::default());
+    let det = detect_scene(&rgb, &valid, upp, &params);
     let raw = trace::pieces(&det, &params, upp).0;
     let u = upp as f32;
     for p in raw
@@ -2599,17 +2604,9 @@ fn join_diag() {
         valid,
         ..
     } = diag_scene();
-    let input = StageInput {
-        rgb: &rgb,
-        um_per_px: upp,
-        valid: &valid,
-    };
     let params = HairParams::default();
-    let det = detect::detect(&input, &params, &mut Default::default());
-    let (pk, _) = band::split_bands(
-        trace::pieces(&det, &params, upp).0,
-        (params.max_width_um / upp) as f32,
-    );
+    let det = detect_scene(&rgb, &valid, upp, &params);
+    let pk = split_pieces(&det, &params, upp);
     let traced = trace::join(&pk, &params, upp, &det.lum);
     let tol = 4.0f32.max(20.0 / upp as f32);
     let polys: Vec<Vec<[f32; 2]>> = truth.shafts.iter().map(truth_axis).collect();
@@ -3149,10 +3146,7 @@ fn mix_diag() {
     let params = HairParams::default();
     let det = detect::detect(&input, &params, &mut Default::default());
     let f = det.factor;
-    let (pk, _) = band::split_bands(
-        trace::pieces(&det, &params, upp).0,
-        (params.max_width_um / upp) as f32,
-    );
+    let pk = split_pieces(&det, &params, upp);
     let traced = trace::join(&pk, &params, upp, &det.lum);
     let near_hair = dilate(&det.mask, 2.0);
     let log = trace::JoinLog::new(&pk, &params, upp, &det.lum);

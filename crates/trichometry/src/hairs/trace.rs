@@ -1402,24 +1402,12 @@ fn bridge_evidence(
     sb: &EndShape,
     side: bool,
 ) -> Option<f32> {
-    let (miss, n) = bridge_misses(lum, ea, eb, sa, sb, side)?;
+    let (miss, n) = bridge_detail(lum, ea, eb, sa, sb, side, None)?;
     (miss as f32 <= (BRIDGE_MISS * n as f32).floor()).then(|| miss as f32 / n as f32)
 }
 
 /// The failing and the counted samples of [`bridge_evidence`]'s bridge
-/// (`None` without a skin level).
-fn bridge_misses(
-    lum: &impl profile::Intensity,
-    ea: &End,
-    eb: &End,
-    sa: &EndShape,
-    sb: &EndShape,
-    side: bool,
-) -> Option<(usize, usize)> {
-    bridge_detail(lum, ea, eb, sa, sb, side, None)
-}
-
-/// [`bridge_misses`], with each sample's reading written to `detail`
+/// (`None` without a skin level), with each sample's reading written to `detail`
 /// when given (diagnostics, `trace::JoinProbe`): centre / near darkness
 /// in the pair's depths, `@` the darkest's offset within 1.5 widths (in
 /// widths), `^` the centre window's dip in the pair's depths, and a mark:
