@@ -848,14 +848,31 @@ fn inside_longer(shafts: &[(&[[f32; 2]], f32, f32)]) -> Vec<bool> {
         .map(|s| reach(s.1))
         .filter(|r| r.is_finite())
         .fold(4.0f32, f32::max);
+    let finite = |p: &&[f32; 2]| p[0].is_finite() && p[1].is_finite();
     let key = |p: [f32; 2]| ((p[0] / cell).floor() as i64, (p[1] / cell).floor() as i64);
-    // Cell → (shaft, point) of the points in it.
-    type Cells = std::collections::HashMap<(i64, i64), Vec<(usize, [f32; 2])>>;
-    let mut grid: Cells = Default::default();
+    // The cells the points span, one cell of margin around them.
+    let (mut lo, mut hi) = ((i64::MAX, i64::MAX), (i64::MIN, i64::MIN));
+    for &p in shafts.iter().flat_map(|s| s.0.iter()).filter(finite) {
+        let k = key(p);
+        lo = (lo.0.min(k.0 - 1), lo.1.min(k.1 - 1));
+        hi = (hi.0.max(k.0 + 1), hi.1.max(k.1 + 1));
+    }
+    if lo.0 > hi.0 {
+        return vec![false; shafts.len()];
+    }
+    let nx = (hi.0 - lo.0 + 1) as usize;
+    let index = |k: (i64, i64)| (k.1 - lo.1) as usize * nx + (k.0 - lo.0) as usize;
+    // Per cell, per shaft with points in it, the shaft and those points (one
+    // run per shaft and cell, so a shaft that cannot hold another, mostly
+    // the other's own centreline, is passed over as a whole).
+    let mut grid: Vec<Vec<(usize, Vec<[f32; 2]>)>> =
+        vec![Vec::new(); nx * (hi.1 - lo.1 + 1) as usize];
     for (i, s) in shafts.iter().enumerate() {
-        for &p in s.0 {
-            if p[0].is_finite() && p[1].is_finite() {
-                grid.entry(key(p)).or_default().push((i, p));
+        for &p in s.0.iter().filter(finite) {
+            let runs = &mut grid[index(key(p))];
+            match runs.last_mut() {
+                Some((j, run)) if *j == i => run.push(p),
+                _ => runs.push((i, vec![p])),
             }
         }
     }
@@ -870,37 +887,35 @@ fn inside_longer(shafts: &[(&[[f32; 2]], f32, f32)]) -> Vec<bool> {
             if pts.is_empty() || !wa.is_finite() {
                 return false;
             }
-            // Per longer shaft of like width: points of `a` within its
-            // reach, and the last point counted (each point once).
-            let mut hits: std::collections::HashMap<usize, (usize, usize)> = Default::default();
-            for (k, &p) in pts.iter().enumerate() {
-                if !(p[0].is_finite() && p[1].is_finite()) {
-                    continue;
-                }
+            // Per longer shaft of like width: (shaft, the last point of `a`
+            // counted, points of `a` within its reach), each point once.
+            let mut hits: Vec<(usize, usize, usize)> = Vec::new();
+            for (k, &p) in pts.iter().enumerate().filter(|(_, p)| finite(p)) {
                 let (cx, cy) = key(p);
                 for dy in -1..=1 {
                     for dx in -1..=1 {
-                        let Some(v) = grid.get(&(cx + dx, cy + dy)) else {
-                            continue;
-                        };
-                        for &(b, q) in v {
-                            let wb = shafts[b].1;
+                        for (b, run) in &grid[index((cx + dx, cy + dy))] {
+                            let (b, wb) = (*b, shafts[*b].1);
                             if b == a || !longer(b, a) || wa < INSIDE_WIDTH_RATIO * wb {
                                 continue;
                             }
                             let r = reach(wb);
-                            if (p[0] - q[0]).powi(2) + (p[1] - q[1]).powi(2) <= r * r {
-                                let e = hits.entry(b).or_insert((usize::MAX, 0));
-                                if e.0 != k {
-                                    *e = (k, e.1 + 1);
+                            if run
+                                .iter()
+                                .any(|q| (p[0] - q[0]).powi(2) + (p[1] - q[1]).powi(2) <= r * r)
+                            {
+                                match hits.iter_mut().find(|h| h.0 == b) {
+                                    Some(h) if h.1 != k => *h = (b, k, h.2 + 1),
+                                    Some(_) => {}
+                                    None => hits.push((b, k, 1)),
                                 }
                             }
                         }
                     }
                 }
             }
-            hits.values()
-                .any(|&(_, n)| n as f32 >= INSIDE_SHARE * pts.len() as f32)
+            hits.iter()
+                .any(|&(_, _, n)| n as f32 >= INSIDE_SHARE * pts.len() as f32)
         })
         .collect()
 }
