@@ -1585,14 +1585,13 @@ fn first_links(
     (ends, link, g_all, max_gap)
 }
 
+/// The ends, the scored candidate links (score, end, end; best first),
+/// the largest gap limit and `max_join_gap_um` in px of [`first_links`].
+type FirstCandidates = (Vec<End>, Vec<(f32, usize, usize)>, f32, f32);
+
 /// The ends and the scored candidate links of [`first_links`], best
 /// first; with the largest gap limit and `max_join_gap_um` in px.
-#[allow(clippy::type_complexity)]
-fn first_candidates(
-    pieces: &[Piece],
-    params: &HairParams,
-    upp: f64,
-) -> (Vec<End>, Vec<(f32, usize, usize)>, f32, f32) {
+fn first_candidates(pieces: &[Piece], params: &HairParams, upp: f64) -> FirstCandidates {
     let ends: Vec<End> = pieces
         .iter()
         .enumerate()
@@ -1852,10 +1851,13 @@ fn bridge_links(
     }
 }
 
+/// Union-find roots of the first pass's chains and the bridge candidates
+/// (failing share, angle sum, end, end; best first) of [`bridge_links`].
+type BridgeCandidates = (Vec<usize>, Vec<(f32, f32, usize, usize)>);
+
 /// The candidate links of [`bridge_links`] (failing share of the bridge
 /// samples, angle sum, ends), best first, and the first pass's chains as
 /// union-find roots.
-#[allow(clippy::type_complexity)]
 fn bridge_candidates(
     pieces: &[Piece],
     ends: &[End],
@@ -1863,7 +1865,7 @@ fn bridge_candidates(
     g_all: f32,
     max_gap: f32,
     lum: &impl profile::Intensity,
-) -> (Vec<usize>, Vec<(f32, f32, usize, usize)>) {
+) -> BridgeCandidates {
     let (root, shape_of) = end_shapes(pieces, ends, link);
     let ends = &chain_directed(pieces, ends, link);
     let reach = BRIDGE_GAP_FACTOR * g_all * 1.001 + 1.0;
