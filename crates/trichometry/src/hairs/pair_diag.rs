@@ -798,6 +798,29 @@ struct DiagScene {
     valid: Mask,
 }
 
+/// Two ends' link geometry for diagnostic lines: gap (px), the angle
+/// between the ends' directions and anti-parallel, each end's angle to the
+/// line between them (deg), and the lateral offsets (px).
+fn link_geometry(ea: &trace::End, eb: &trace::End) -> String {
+    let ang = |a: [f32; 2], b: [f32; 2]| {
+        (a[0] * b[0] + a[1] * b[1])
+            .clamp(-1.0, 1.0)
+            .acos()
+            .to_degrees()
+    };
+    let v = [eb.p[0] - ea.p[0], eb.p[1] - ea.p[1]];
+    let g = v[0].hypot(v[1]);
+    let u = [v[0] / g.max(1e-6), v[1] / g.max(1e-6)];
+    format!(
+        "g {g:.0} anti {:.0} ta {:.0} tb {:.0} lat {:.1}/{:.1}",
+        ang(ea.d, [-eb.d[0], -eb.d[1]]),
+        ang(ea.d, u),
+        ang(eb.d, [-u[0], -u[1]]),
+        (v[0] * ea.d[1] - v[1] * ea.d[0]).abs(),
+        (v[0] * eb.d[1] - v[1] * eb.d[0]).abs(),
+    )
+}
+
 /// The stage's ridge detection on a diagnostic scene.
 fn detect_scene<'a>(
     rgb: &'a crate::color::LinearRgb,
@@ -1420,22 +1443,9 @@ fn scene_diag() {
                         let r = trace::link_score(
                             &ea, &eb, &pk[fa.0], &pk[fb.0], &params, max_gap, max_ang,
                         );
-                        let ang = |a: [f32; 2], b: [f32; 2]| {
-                            (a[0] * b[0] + a[1] * b[1])
-                                .clamp(-1.0, 1.0)
-                                .acos()
-                                .to_degrees()
-                        };
-                        let v = [eb.p[0] - ea.p[0], eb.p[1] - ea.p[1]];
-                        let g = v[0].hypot(v[1]);
-                        let u = [v[0] / g.max(1e-6), v[1] / g.max(1e-6)];
                         format!(
-                            "FREE g {g:.0} anti {:.0} ta {:.0} tb {:.0} lat {:.1}/{:.1} link {} | {}",
-                            ang(ea.d, [-eb.d[0], -eb.d[1]]),
-                            ang(ea.d, u),
-                            ang(eb.d, [-u[0], -u[1]]),
-                            (v[0] * ea.d[1] - v[1] * ea.d[0]).abs(),
-                            (v[0] * eb.d[1] - v[1] * eb.d[0]).abs(),
+                            "FREE {} link {} | {}",
+                            link_geometry(&ea, &eb),
                             match r {
                                 Ok(_) => "ok",
                                 Err(e) => e,
@@ -3187,20 +3197,7 @@ fn mix_diag() {
             .position(|c| (c.2, c.3) == (a.min(b), a.max(b)))
             .map(|i| (i, log.bridge_cand[i].0, log.bridge_cand[i].1))
     };
-    let geo = |a: usize, b: usize| {
-        let (ea, eb) = (&ends[a], &ends[b]);
-        let v = [eb.p[0] - ea.p[0], eb.p[1] - ea.p[1]];
-        let g = v[0].hypot(v[1]);
-        let u = [v[0] / g.max(1e-6), v[1] / g.max(1e-6)];
-        format!(
-            "g {g:.0} anti {:.0} ta {:.0} tb {:.0} lat {:.1}/{:.1}",
-            ang(ea.d, [-eb.d[0], -eb.d[1]]),
-            ang(ea.d, u),
-            ang(eb.d, [-u[0], -u[1]]),
-            (v[0] * ea.d[1] - v[1] * ea.d[0]).abs(),
-            (v[0] * eb.d[1] - v[1] * eb.d[0]).abs(),
-        )
-    };
+    let geo = |a: usize, b: usize| link_geometry(&ends[a], &ends[b]);
     let pdesc = |p: usize| {
         format!(
             "p{p} w{:.1} d{:.2} n{} len {:.0} own {:?} {:.2}",
