@@ -2130,6 +2130,63 @@ fn poly_dist(q: [f32; 2], poly: &[[f32; 2]]) -> f32 {
         .sqrt() as f32
 }
 
+/// Why [`trace::nms`] keeps or drops the detection pixel `i` (session 28,
+/// `VELN` lines): `off` (not in the mask), `notmax` (not a maximum across
+/// its own ridge), `shoulder` (a maximum dropped by a stronger, wider
+/// ridge's axis within 1.1 of its σ; with that probe's step, σ and
+/// strength), `kept`. The same tests as `nms`, one pixel at a time.
+fn nms_reason(det: &detect::Detection, i: usize) -> (&'static str, [f32; 4]) {
+    use crate::kernels::sample_bilinear;
+    let s = &det.strength;
+    let (w, h) = (s.width, s.height);
+    if !det.mask.data[i] {
+        return ("off", [0.0; 4]);
+    }
+    let smax = det.scale.data.iter().fold(0.0f32, |a, &b| a.max(b));
+    let across = |i: usize| -> (f32, f32, f32) {
+        let (x, y) = ((i % w) as f32, (i / w) as f32);
+        let th = det.direction.data[i];
+        let (nx, ny) = (-th.sin(), th.cos());
+        (
+            s.data[i],
+            sample_bilinear(s, x + nx, y + ny),
+            sample_bilinear(s, x - nx, y - ny),
+        )
+    };
+    let (v, a, b) = across(i);
+    if !(v >= a && v > b) {
+        return ("notmax", [v, a, b, det.scale.data[i]]);
+    }
+    let sp = det.scale.data[i];
+    if 1.4 * sp >= smax {
+        return ("kept", [v, sp, 0.0, 0.0]);
+    }
+    let (x, y) = ((i % w) as f32, (i / w) as f32);
+    let th = det.direction.data[i];
+    let (nx, ny) = (-th.sin(), th.cos());
+    let reach = (2.0 * smax).ceil() as i32;
+    let mut k = 1;
+    while k <= reach && (k as f32) < 1.1 * smax {
+        for sign in [-1.0f32, 1.0] {
+            let (qx, qy) = (x + sign * k as f32 * nx, y + sign * k as f32 * ny);
+            let (xi, yi) = (qx.round() as i64, qy.round() as i64);
+            if xi < 0 || yi < 0 || xi >= w as i64 || yi >= h as i64 {
+                continue;
+            }
+            let j = yi as usize * w + xi as usize;
+            let (sj, sq) = (s.data[j], det.scale.data[j]);
+            if sj > v && sq > 1.4 * sp && (k as f32) < 1.1 * sq {
+                let (u, ua, ub) = across(j);
+                if u >= 0.9 * ua.max(ub) {
+                    return ("shoulder", [v, k as f32, sq, sj]);
+                }
+            }
+        }
+        k += 1;
+    }
+    ("kept", [v, sp, 0.0, 0.0])
+}
+
 /// Per vellus truth shaft (`SCENE_VELLUS=1` in [`scene_diag`]): whether a
 /// record is matched to it as `/work/lead20/match.py` matches (a record
 /// belongs to the truth shaft nearest to most of its points, when at least
@@ -2142,6 +2199,10 @@ fn poly_dist(q: [f32; 2], poly: &[[f32; 2]]) -> f32 {
 /// axis and its fate, and for those the skin-depth test rejects, `VELK`
 /// lines ([`skin_points`]). `VELR` lines: every traced shaft the skin-depth
 /// test rejects, by the truth shaft it lies on (session 26).
+/// `VELN` lines (session 28): per lost vellus shaft, its axis points (every
+/// 2 px) by [`nms_reason`] of the strongest detection pixel within 1 px
+/// (`max-near`: an NMS maximum within 2 px), with the median figures of the
+/// `shoulder` and `notmax` ones.
 fn vellus_stages(
     input: &StageInput,
     det: &detect::Detection,
@@ -2370,6 +2431,65 @@ fn vellus_stages(
             cov[0], cov[1], cov[2], cov[3], cov[4], cov[5], cov[6], cov[7], bp[0], bp[1], bp[2],
             pts[pts.len() / 2][0], pts[pts.len() / 2][1]
         );
+        // Per axis point, the strongest detection pixel within 1 px and
+        // the NMS's verdict on it (`VELN`), and whether any pixel within
+        // 2 px is an NMS maximum.
+        if !found {
+            let (dw, dh) = (det.strength.width, det.strength.height);
+            let mut tally = std::collections::BTreeMap::<&str, usize>::new();
+            let mut sh: Vec<[f32; 4]> = Vec::new();
+            let mut nm: Vec<[f32; 4]> = Vec::new();
+            for q in pts.iter().step_by(2) {
+                let (x, y) = ((q[0] / f as f32) as i64, (q[1] / f as f32) as i64);
+                let mut best = None;
+                let mut near_max = false;
+                for dy in -2..=2i64 {
+                    for dx in -2..=2i64 {
+                        let (u, v) = (x + dx, y + dy);
+                        if u < 0 || v < 0 || u as usize >= dw || v as usize >= dh {
+                            continue;
+                        }
+                        let j = v as usize * dw + u as usize;
+                        near_max |= thin.data[j];
+                        if dx.abs() <= 1 && dy.abs() <= 1 {
+                            let sj = det.strength.data[j];
+                            if best.is_none_or(|(b, _)| sj > b) {
+                                best = Some((sj, j));
+                            }
+                        }
+                    }
+                }
+                let Some((_, j)) = best else { continue };
+                let (why, fig) = nms_reason(det, j);
+                let key = if near_max { "max-near" } else { why };
+                *tally.entry(key).or_default() += 1;
+                if !near_max && why == "shoulder" {
+                    sh.push(fig);
+                }
+                if !near_max && why == "notmax" {
+                    nm.push(fig);
+                }
+            }
+            let med = |v: &mut Vec<[f32; 4]>, c: usize| -> f32 {
+                if v.is_empty() {
+                    return f32::NAN;
+                }
+                v.sort_by(|a, b| a[c].total_cmp(&b[c]));
+                v[v.len() / 2][c]
+            };
+            println!(
+                "VELN {:3} {tally:?} shoulder med v {:.3} k {:.1} σq {:.1} sq {:.3} | notmax med v {:.3} a {:.3} b {:.3} σ {:.1}",
+                t.id,
+                med(&mut sh, 0),
+                med(&mut sh, 1),
+                med(&mut sh, 2),
+                med(&mut sh, 3),
+                med(&mut nm, 0),
+                med(&mut nm, 1),
+                med(&mut nm, 2),
+                med(&mut nm, 3)
+            );
+        }
         // Lost: every piece and traced shaft with most of its points on
         // this axis (`VELP` / `VELT` lines), with its fate.
         if !found {
