@@ -924,6 +924,46 @@ fn bad_scale_is_an_error() {
 /// buffers per task), fusing the Hessian rows into the ridge update about
 /// 11 M; `cylinder_factor` still takes about 2 K instructions per call
 /// (35 K calls): its later bisection steps need `rho_of` bit for bit.
+/// Session 28 (`hspeed28`). Exact: the Hessian band loop's and the FIR's
+/// per-task buffers only grow (the fine scales and the decimated one took
+/// turns resizing them down and up, zeroing the regrown part every band):
+/// 2 660.2 → 2 649.4 M instructions per call at 3.5 µm/px, 1 260.6 →
+/// 1 257.3 M at 2 µm/px (`memset` 163.3 → 151.6 M), `hairs_12mp
+/// fingerprint` identical. The rest of the `memset` is the fresh planes'
+/// `calloc` (85.6 M; natively page faults, gone with a kept `HairScratch`)
+/// and the label image cleared band by band (48.0 M). Output-changing
+/// candidates (instructions per call at 3.5 / 2 µm/px; main: crowded 44–50
+/// sum |count error| 103, MAE 2.849, one-record 0.251, all bounds 2 of 21;
+/// sparse 81–88 40, 0.982, 0.604, 10 of 24), none kept: the FIR cut at 3σ
+/// instead of 4σ (FIR 221.5 → 175.9 M, stage −29 M): crowded 101, MAE
+/// 3.531 (worse in 13 of 21 cases; a 5σ radius, the same filter to 10⁻⁴,
+/// leaves 19 cases unchanged, MAE 2.730), sparse 39, 0.979, all bounds 12;
+/// with decimated scales from σ 4 as well, crowded 108, MAE 3.249. Decimated
+/// scales from σ 4 px instead of 6 (`COARSE_FROM_PX`; the fifth scale, 5.0
+/// and 5.7 px at 3.5 and 2 µm/px, none at 5.5, so the whole field is
+/// unchanged: −73.5 / −34.3 M): crowded 105, 2.820, 0.256, 2; sparse 41,
+/// 1.001, 0.605, 10; dense 202–204 46 / 40 / 42 → 48 / 41 / 44 (vellus
+/// 202 0.130 → 0.167 of 0.086), but both invariance tests fail (upright
+/// 21 with vellus 0.20, rescaled 23). From σ 2.5 (−103 M): sparse 45,
+/// 1.005, all bounds 8. `measure_piece` without its last pass at the
+/// measured width (−55.5 / −19.7 M): crowded 97, 2.916, 0.266, 2; sparse
+/// 39, 0.977, 0.609, 10; whole field 201 / 228 / 195 → 202 / 228 / 197
+/// (MAE 1.03 / 1.71 / 1.38 → 1.04 / 1.68 / 1.07, vellus 0.189 / 0.140 /
+/// 0.236 → 0.188 / 0.140 / 0.218 of 0.219 / 0.195 / 0.274); dense 45 / 40
+/// / 45; invariance (21 / 22 / 22) and hair-free false hairs (11)
+/// unchanged. Without it only where the width measured is the wider
+/// (−45.1 / −21.5 M): crowded 97, 2.905, 0.261, 2; sparse 41, 0.972,
+/// 0.609, 10; whole field 202 / 225 / 193 (MAE 1.04 / 1.66 / 1.08, vellus
+/// 0.188 / 0.142 / 0.223); dense 42 / 39 / 45 (MAE 6.77 / 9.88 / 6.17 →
+/// 4.04 / 10.81 / 5.96); invariance passes (21 / 22 / 21). Only where it
+/// is the narrower (−12 / +2 M): whole field 201 / 231 / 198, dense 202
+/// vellus 0.200, the rescaling test fails. The pre-pass on pieces from 8
+/// positions instead of 12: +1 M. Both passes-skipping variants are within
+/// the surveys' noise but for the whole field's seed 203 vellus (−0.013 to
+/// −0.018 against truth) and save under 2.1 %: the 100 ms goal (a third
+/// of the stage) is out of reach of such cuts; the ridge filter (FIR,
+/// Hessian, update: ≈ 450 M) and the profiles (≈ 500 M) would both have to
+/// go at once.
 /// Branch `hunit24` (session 24, diagnostic only, `hairs::twin`,
 /// `pair_diag::twin_diag`): the hidden unit-mates as a two-shaft profile.
 /// Across each record, profiles averaged over 75 µm stretches are fitted
