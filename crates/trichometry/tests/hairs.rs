@@ -1935,6 +1935,21 @@ fn ood_cases() -> Vec<OodCase> {
 /// and `analyze`'s hair count, mean diameter and vellus fraction; a `BAD`
 /// tag on NaN or non-finite figures.
 /// `OOD_SEEDS=201,202 OOD_ONLY=substring cargo test -p trichometry --test hairs ood_sweep -- --ignored --nocapture`.
+/// Session 28 (`hood28`): `tests/ood_sweep.rs`'s `ood_hair_sweep` runs the
+/// hair figures through `analyze` with the phantom's optics, each nuisance
+/// against the plain case at the same seed and scale (its doc comment has
+/// the numbers). Only sensor noise ×3 broke the diameter bounds where the
+/// plain case did not (MAE 2.85, bias −1.27 over seeds 201–206: a noise
+/// dip inside a faint translucent profile ended the half-depth walk);
+/// `profile::stays_below` lets the walk go past a dip shallower than twice
+/// the profile's background noise that comes back within a pixel: MAE
+/// 1.44, bias −0.04 (`diameters_under_three_times_the_sensor_noise`). The
+/// same rule on the 80 %-depth walk too biased w80 on clean thin shafts
+/// (`cylinder_diameters_under_unknown_blur` 0.452 px > 0.45): half-depth
+/// only. Without the noise tolerance (a dip of any depth skipped when the
+/// profile returns above half within a pixel) whole field 202 MAE 1.71 →
+/// 2.33 and crowded MAE 2.849 → 2.891 (the gap between touching shafts
+/// skipped). Dark skin (L* 28, 38) stays out of bounds (see there).
 #[test]
 #[ignore]
 fn ood_sweep() {
@@ -3158,4 +3173,51 @@ fn extra_diag() {
             tally_lost[r]
         );
     }
+}
+
+/// Diameters under three times the realistic sensor noise (issue #3: the
+/// hair stage is judged on images of other styles too): the sparse scene
+/// at 3.5 µm/px (1000 × 743 px) through the phantom's realistic optics with
+/// the noise's σ tripled (full well ÷ 9, read noise × 3), seeds 202–204.
+/// The issue's diameter bounds: MAE ≤ 3 µm, |bias| ≤ 2 µm over shafts ≥ 4
+/// px wide. On main before `profile::stays_below` (the half-depth walk
+/// ended at the first sample below half, so a noise dip inside a faint
+/// shaft ended it) `ood_sweep`'s `ood_hair_sweep` case `noise-3x`
+/// read MAE 3.71 / 5.27 / 3.46 µm, bias −0.88 / −3.62 / −1.96 on these
+/// seeds (translucent shafts of 80–96 µm read 20–68 µm).
+#[test]
+fn diameters_under_three_times_the_sensor_noise() {
+    use trichometry::synth::optics::{OpticsSpec, SensorNoise};
+    let r = OpticsSpec::realistic();
+    let n = r.noise.unwrap();
+    let k = OodCase {
+        name: "noise-3x".into(),
+        upp: 3.5,
+        w: 1000,
+        h: 743,
+        hs: sparse(),
+        skin: trichometry::synth::skin::SkinSpec::default(),
+        vessels: false,
+        look: Look::Spec(OpticsSpec {
+            noise: Some(SensorNoise {
+                full_well: n.full_well / 9.0,
+                read_noise: n.read_noise * 3.0,
+            }),
+            ..r
+        }),
+    };
+    let mut fails = Vec::new();
+    for seed in [202, 203, 204] {
+        let (c, _) = render_ood(&k, seed);
+        let st = run(&c);
+        let rep = evaluate(&c, &st, false);
+        print(&rep, &format!("noise ×3 seed {seed}"));
+        if rep.mae > 3.0 || rep.bias.abs() > 2.0 {
+            fails.push((seed, rep.mae, rep.bias));
+        }
+    }
+    assert!(
+        fails.is_empty(),
+        "(seed, MAE, bias) out of bounds: {fails:?}"
+    );
 }
