@@ -3,7 +3,9 @@
 //! density, calibre and contrast, skin tone, colour drift, JPEG,
 //! vignetting, glare, blur, noise, scale, image size and shape, dense hair;
 //! large nuisance transforms, low overlap, colour drift and unrelated
-//! pairs). Each case prints one line against phantom truth; nothing is
+//! pairs), and of the hair stage (JPEG, vignetting, blur, noise, dark skin,
+//! light hair, glare, uneven light, colour cast, scale; hair-free
+//! variants). Each case prints one line against phantom truth; nothing is
 //! asserted but sanity (no panic, no NaN in the reported figures), so these
 //! are ignored surveys:
 //!
@@ -14,7 +16,9 @@
 
 use std::time::Instant;
 use trichometry::calibration::{NeutralReference, RectPx};
+use trichometry::color::to_linear;
 use trichometry::compare::{compare, register, CompareParams, RegistrationParams, Visit};
+use trichometry::hairs::HairStage;
 use trichometry::synth::{
     chart::GreyCardSpec,
     hairs::HairSceneSpec,
@@ -25,7 +29,10 @@ use trichometry::synth::{
     vessels::{VesselClass, VesselSceneSpec},
     Phantom, SceneSpec,
 };
-use trichometry::{analyze, Analysis, Calibration, ColourReference, Mask, Params, Warning};
+use trichometry::synth::{hairs::paint_hairs, optics, skin::paint_skin, Rng};
+use trichometry::{analyze, Analysis, Calibration, ColourReference, Labels, Mask, Params, Warning};
+
+mod hair_score;
 
 fn seeds() -> Vec<u64> {
     std::env::var("OOD_SEEDS")
@@ -1334,4 +1341,494 @@ fn very_dark_skin_crop_diag() {
         }
         img.save(format!("/tmp/vdark_{name}.png")).unwrap();
     }
+}
+
+// ---------------------------------------------------------------- hairs
+
+/// One hair case: a hair scene on skin under dermatoscope optics at one
+/// scale; `uneven` dims the light linearly across the frame's diagonal to
+/// `1 − uneven` at the far corner (oblique lighting, on top of the
+/// optics' radial vignetting).
+struct HCase {
+    name: String,
+    um: f64,
+    hairs: HairSceneSpec,
+    skin: SkinSpec,
+    optics: OpticsSpec,
+    uneven: f32,
+}
+
+/// The hair scene of the survey: `OOD_HAIR_SCENE=crowded` for the crowded
+/// (default) phantom, else the sparse one.
+fn hair_scene() -> HairSceneSpec {
+    match std::env::var("OOD_HAIR_SCENE").as_deref() {
+        Ok("crowded") => HairSceneSpec::default(),
+        _ => HairSceneSpec::sparse(),
+    }
+}
+
+/// The plain case at `um`: the survey's scene, default skin, the realistic
+/// optics (blur σ 2 µm, vignetting 0.15, 4 glare spots, sensor noise, JPEG
+/// 90).
+fn plain_hair_case(name: &str, um: f64) -> HCase {
+    HCase {
+        name: name.into(),
+        um,
+        hairs: hair_scene(),
+        skin: SkinSpec::default(),
+        optics: OpticsSpec::realistic(),
+        uneven: 0.0,
+    }
+}
+
+/// Sensor noise `k` times the realistic one (σ ∝ √(1 / full well) for the
+/// shot noise, and the read noise × k).
+fn noise_times(k: f32) -> Option<SensorNoise> {
+    let r = OpticsSpec::realistic().noise.unwrap();
+    Some(SensorNoise {
+        full_well: r.full_well / (k * k),
+        read_noise: r.read_noise * k,
+    })
+}
+
+/// The harsh nuisances (each alone, at 3.5 µm/px); the survey runs each
+/// with hair and hair-free.
+fn harsh_hair_cases() -> Vec<HCase> {
+    let b = |name: &str| plain_hair_case(name, 3.5);
+    let r = OpticsSpec::realistic;
+    vec![
+        HCase {
+            optics: OpticsSpec {
+                jpeg_quality: Some(60),
+                ..r()
+            },
+            ..b("jpeg-q60")
+        },
+        HCase {
+            optics: OpticsSpec {
+                jpeg_quality: Some(50),
+                ..r()
+            },
+            ..b("jpeg-q50")
+        },
+        HCase {
+            optics: OpticsSpec {
+                vignetting: 0.5,
+                ..r()
+            },
+            ..b("vignetting-0.5")
+        },
+        HCase {
+            optics: OpticsSpec {
+                blur_sigma_um: 3.0,
+                ..r()
+            },
+            ..b("blur-1.5x")
+        },
+        HCase {
+            optics: OpticsSpec {
+                blur_sigma_um: 4.0,
+                ..r()
+            },
+            ..b("blur-2x")
+        },
+        HCase {
+            optics: OpticsSpec {
+                noise: noise_times(2.0),
+                ..r()
+            },
+            ..b("noise-2x")
+        },
+        HCase {
+            optics: OpticsSpec {
+                noise: noise_times(3.0),
+                ..r()
+            },
+            ..b("noise-3x")
+        },
+        HCase {
+            skin: SkinSpec {
+                lab: [38.0, 12.0, 20.0],
+                ..SkinSpec::default()
+            },
+            ..b("dark-skin-L38")
+        },
+        HCase {
+            skin: SkinSpec {
+                lab: [28.0, 10.0, 16.0],
+                ..SkinSpec::default()
+            },
+            ..b("dark-skin-L28")
+        },
+        // Which part of the darkest skin matters: its sensor noise or its
+        // texture (the same L* texture is a larger relative contrast).
+        HCase {
+            skin: SkinSpec {
+                lab: [28.0, 10.0, 16.0],
+                ..SkinSpec::default()
+            },
+            optics: OpticsSpec { noise: None, ..r() },
+            ..b("dark-skin-L28-noiseless")
+        },
+        HCase {
+            skin: SkinSpec {
+                lab: [28.0, 10.0, 16.0],
+                texture_l: 0.0,
+                ..SkinSpec::default()
+            },
+            ..b("dark-skin-L28-untextured")
+        },
+        HCase {
+            optics: OpticsSpec {
+                glare_spots: 14,
+                glare_radius_um: 90.0,
+                ..r()
+            },
+            ..b("glare-14x90um")
+        },
+        HCase {
+            uneven: 0.5,
+            ..b("uneven-light-0.5")
+        },
+        HCase {
+            optics: r().with_cast(diag([1.15, 1.0, 0.82]), 1.0),
+            ..b("cast-warm")
+        },
+        HCase {
+            optics: r().with_cast(diag([0.85, 1.0, 1.2]), 1.0),
+            ..b("cast-cool")
+        },
+    ]
+}
+
+fn hair_cases() -> Vec<HCase> {
+    let mut v = vec![plain_hair_case("plain", 3.5)];
+    for (name, um) in [("scale-2", 2.0), ("scale-5.5", 5.5), ("scale-7", 7.0)] {
+        v.push(plain_hair_case(name, um));
+    }
+    let light = |alpha: Option<f64>| HairSceneSpec {
+        light_fraction: 1.0,
+        alpha_light_per_um: alpha.unwrap_or(hair_scene().alpha_light_per_um),
+        ..hair_scene()
+    };
+    v.push(HCase {
+        hairs: light(None),
+        ..plain_hair_case("blond-only", 3.5)
+    });
+    v.push(HCase {
+        hairs: light(Some(0.01)),
+        ..plain_hair_case("grey-faint-only", 3.5)
+    });
+    v.push(HCase {
+        hairs: light(None),
+        ..plain_hair_case("blond-only-5.5", 5.5)
+    });
+    v.extend(harsh_hair_cases());
+    // Hair-free variants: every record is a false hair.
+    let no_hair = |c: HCase| HCase {
+        hairs: HairSceneSpec {
+            density_per_cm2: 0.0,
+            ..c.hairs
+        },
+        ..c
+    };
+    v.push(no_hair(plain_hair_case("none:plain", 3.5)));
+    for c in harsh_hair_cases() {
+        let name = format!("none:{}", c.name);
+        v.push(no_hair(HCase { name, ..c }));
+    }
+    v
+}
+
+/// One case's figures against truth.
+#[derive(Clone, Copy)]
+struct HRow {
+    truth: usize,
+    found: usize,
+    mae: f64,
+    bias: f64,
+    n_diam: usize,
+    vellus_err: f64,
+    one_record: f64,
+    n_crossing: usize,
+    /// Records on no truth shaft (all records on a hair-free image).
+    false_hairs: usize,
+}
+
+impl HRow {
+    fn count_err_pct(&self) -> f64 {
+        100.0 * (self.found as f64 - self.truth as f64) / self.truth.max(1) as f64
+    }
+
+    /// The bounds this row breaks: count within 10 %, MAE ≤ 3 µm,
+    /// |bias| ≤ 2 µm, vellus fraction within 0.05, no hair on a hair-free
+    /// image.
+    fn breaks(&self) -> Vec<&'static str> {
+        let mut b = Vec::new();
+        if self.truth == 0 {
+            if self.found > 0 {
+                b.push("false-hairs");
+            }
+            return b;
+        }
+        if self.count_err_pct().abs() > 10.0 {
+            b.push("count");
+        }
+        if self.mae > 3.0 {
+            b.push("MAE");
+        }
+        if self.bias.abs() > 2.0 {
+            b.push("bias");
+        }
+        if self.vellus_err.abs() > 0.05 {
+            b.push("vellus");
+        }
+        b
+    }
+}
+
+/// Renders and analyses one hair case; `Err` on an error, a panic or a
+/// non-finite figure.
+fn run_hair_case(c: &HCase, seed: u64) -> Result<(HRow, String), String> {
+    let (w, h) = (
+        (3500.0 / c.um).round() as usize,
+        (2600.0 / c.um).round() as usize,
+    );
+    let spec = SceneSpec {
+        width: w,
+        height: h,
+        um_per_px: c.um,
+        seed,
+        skin: c.skin.clone(),
+        ..SceneSpec::default()
+    };
+    let rng = Rng::new(seed);
+    let mut canvas = paint_skin(&spec, &mut rng.fork(1));
+    let truth = paint_hairs(&mut canvas, &c.hairs, &mut rng.fork(3)).map_err(|e| e.to_string())?;
+    if c.uneven > 0.0 {
+        for y in 0..h {
+            for x in 0..w {
+                let t = 0.5 * (x as f32 / w as f32 + y as f32 / h as f32);
+                let g = 1.0 - c.uneven * t;
+                let i = y * w + x;
+                canvas.r[i] *= g;
+                canvas.g[i] *= g;
+                canvas.b[i] *= g;
+            }
+        }
+    }
+    let (img, _glare) =
+        optics::apply(&canvas, &c.optics, &mut rng.fork(4), &[]).map_err(|e| e.to_string())?;
+    let t0 = Instant::now();
+    let a = match std::panic::catch_unwind(|| {
+        analyze(
+            &img,
+            &Calibration::with_um_per_px(c.um).unwrap(),
+            &Params::default(),
+        )
+    }) {
+        Ok(Ok(a)) => a,
+        Ok(Err(e)) => return Err(format!("ERROR {e}")),
+        Err(_) => return Err("PANIC".into()),
+    };
+    let secs = t0.elapsed().as_secs_f64();
+    let s = &a.summary.hairs;
+    let mut bad: Vec<String> = a
+        .hairs
+        .iter()
+        .filter(|s| !(s.diameter_um.is_finite() && s.length_um.is_finite() && s.diameter_um > 0.0))
+        .map(|s| format!("shaft {}", s.id))
+        .collect();
+    for (k, v) in [
+        ("mean", s.shaft_diameter_mean_um),
+        ("vellus", s.vellus_fraction),
+        ("density", s.hair_density_per_cm2),
+        ("psf", s.hair_psf_sigma_um),
+    ] {
+        if v.is_some_and(|v| !v.is_finite()) {
+            bad.push(k.into());
+        }
+    }
+    if !bad.is_empty() {
+        return Err(format!("NONFINITE {bad:?}"));
+    }
+    let st = HairStage {
+        shafts: a.hairs.clone(),
+        mask: a
+            .maps
+            .hair_mask
+            .clone()
+            .unwrap_or_else(|| Mask::filled(w, h, false)),
+        labels: a.maps.hair_labels.clone().unwrap_or(Labels {
+            width: w,
+            height: h,
+            data: vec![0; w * h],
+            count: 0,
+        }),
+        summary: a.summary.hairs.clone(),
+    };
+    let case = hair_score::Case {
+        rgb: to_linear(&img.view()).unwrap(),
+        truth,
+        upp: c.um,
+        valid: Mask::filled(w, h, true),
+    };
+    let verbose = std::env::var("OOD_HAIR_VERBOSE").is_ok();
+    let r = hair_score::evaluate(&case, &st, verbose);
+    if verbose && r.count_truth == 0 {
+        for d in &st.shafts {
+            let n = d.centreline_px.len();
+            println!(
+                "  false {} len {:.0} µm d {:.1} µm (n {}) contrast {:.3} pieces {} from {:?} to {:?}",
+                d.id,
+                d.length_um,
+                d.diameter_um,
+                d.width_samples,
+                d.contrast,
+                d.pieces,
+                d.centreline_px[0].map(f32::round),
+                d.centreline_px[n - 1].map(f32::round)
+            );
+        }
+    }
+    let x = hair_score::extra_records(&case, &st);
+    let vellus_err = if r.count_truth == 0 {
+        0.0
+    } else {
+        r.vellus_det - r.vellus_truth
+    };
+    let row = HRow {
+        truth: r.count_truth,
+        found: r.count_det,
+        mae: r.mae,
+        bias: r.bias,
+        n_diam: r.n_diam,
+        vellus_err,
+        one_record: r.crossing_one_record,
+        n_crossing: r.n_crossing,
+        false_hairs: if r.count_truth == 0 {
+            r.count_det
+        } else {
+            x.off
+        },
+    };
+    let extra = format!(
+        "vellus {:.3}/{:.3}, dup {}, psf σ {:.2} µm, {secs:.1}s",
+        r.vellus_det,
+        r.vellus_truth,
+        x.dup,
+        s.hair_psf_sigma_um.unwrap_or(f64::NAN)
+    );
+    Ok((row, extra))
+}
+
+/// Hair stage (through `analyze`) on phantoms beyond the tested settings:
+/// one line per case and seed against truth (count error %, diameter MAE
+/// and bias over shafts ≥ 4 px wide, vellus fraction error, crossing
+/// one-record fraction, false hairs = records on no truth shaft), the
+/// issue's bounds the case breaks, and the same figures less those of the
+/// plain case (realistic optics, default skin) at the same seed and scale.
+/// Field 3.5 × 2.6 mm; `OOD_HAIR_SCENE=crowded` for the crowded scene.
+/// Asserts only sanity: no error, no panic, no non-finite figure.
+///
+/// `OOD_ONLY=hair: cargo test --release -p trichometry --test ood_sweep hair -- --ignored --nocapture`
+/// (`OOD_ONLY` matches `hair:<case name>`; `OOD_HAIR_VERBOSE=1` prints
+/// every truth shaft's record and every false record). (`tests/hairs.rs`'s
+/// `ood_sweep` runs the hair stage alone on other settings, with the tests'
+/// simple optics; this one goes through `analyze`, its own glare mask and
+/// colour handling, with the phantom's optics.)
+///
+/// Session 28 (`hood28`, main 59a336e), seeds 201–206, means per case
+/// (count error %, |count error| %, MAE, bias, |vellus error|, one-record;
+/// seeds breaking count / MAE / bias / vellus): plain −6.0, 10.3, 0.95,
+/// +0.31, 0.026, 0.52 (3/0/0/2); scales 2 / 5.5 / 7 MAE 0.78 / 1.77 / 1.61;
+/// JPEG 60 / 50, vignetting 0.5, blur ×1.5 / ×2, noise ×2, glare, casts:
+/// MAE 0.85–1.59, counts within 4 points of plain, no MAE break; blond-only
+/// MAE 1.27; grey-faint-only count −13.8 % (5/1/1/3); uneven light MAE
+/// 1.69 (one seed 5.07: a 3-sample record reading 169 µm for 59);
+/// noise ×3 MAE 2.85, bias −1.27 (2/3/1/3; max 5.27: translucent shafts
+/// of 80–96 µm read 20–68 µm, a noise dip inside a faint profile ending
+/// the half-depth walk; with `profile::stays_below` (its first form, on
+/// the 80 %-depth walk too) MAE 1.44, bias −0.04, no seed over a diameter
+/// bound, every other case within 0.06 µm of MAE but dark L* 28 4.32 →
+/// 3.76 and untextured 4.30 → 3.12; hair-free L* 28 31 → 34); dark skin L* 38
+/// count −18.8 %, one-record 0.39 (5/1/0/1); L* 28 MAE 4.32, bias +1.45,
+/// one-record 0.27 (5/3/3/1; without sensor noise MAE 2.43, without
+/// texture 4.30: the noise on a hair contrast of 0.2–0.6 instead of
+/// 0.85–0.9, with crossings over-read). Hair-free: 0–1 false hairs per
+/// 6 images for every nuisance except dark skin: L* 38 10, L* 28 31 (1–8
+/// per image; 26 without sensor noise, 0 without texture): the phantom's
+/// skin texture is in L* (σ 1), a relative contrast about 3/(L* + 16),
+/// 1.8 × the default skin's at L* 28, and its 20–40 µm ridges reach
+/// profile contrasts of 0.10–0.20, as high as the faintest real shafts on
+/// that skin (0.09–0.17): no contrast gate separates them (not changed).
+#[test]
+#[ignore = "survey: prints one line per out-of-distribution hair case"]
+fn ood_hair_sweep() {
+    let mut plain: std::collections::HashMap<(u64, u64), HRow> = Default::default();
+    let mut failures = Vec::new();
+    for c in hair_cases()
+        .iter()
+        .filter(|c| wanted(&format!("hair:{}", c.name)))
+    {
+        for seed in seeds() {
+            let key = (seed, c.um.to_bits());
+            if c.hairs.density_per_cm2 > 0.0 && !plain.contains_key(&key) {
+                let p = plain_hair_case("plain", c.um);
+                match run_hair_case(&p, seed) {
+                    Ok((row, _)) => {
+                        plain.insert(key, row);
+                    }
+                    Err(e) => failures.push(format!("plain {} seed {seed}: {e}", c.um)),
+                }
+            }
+            let (row, extra) = match run_hair_case(c, seed) {
+                Ok(x) => x,
+                Err(e) => {
+                    println!("OOD hair {:22} seed {seed}: {e}", c.name);
+                    failures.push(format!("{} seed {seed}: {e}", c.name));
+                    continue;
+                }
+            };
+            let breaks = row.breaks();
+            if row.truth == 0 {
+                println!(
+                    "OOD hair {:22} seed {seed} {:.1}um: false hairs {} [{}] {extra}",
+                    c.name,
+                    c.um,
+                    row.found,
+                    breaks.join(",")
+                );
+                continue;
+            }
+            let vs = plain.get(&key).map_or(String::new(), |p| {
+                format!(
+                    "; vs plain: count {:+.0} pp, MAE {:+.2}, bias {:+.2}, vellus {:+.3}, one-rec {:+.2}, false {:+}",
+                    row.count_err_pct() - p.count_err_pct(),
+                    row.mae - p.mae,
+                    row.bias - p.bias,
+                    row.vellus_err - p.vellus_err,
+                    row.one_record - p.one_record,
+                    row.false_hairs as i64 - p.false_hairs as i64
+                )
+            });
+            println!(
+                "OOD hair {:22} seed {seed} {:.1}um: count {}/{} ({:+.0}%), MAE {:.2} bias {:+.2} (n {}), vellus err {:+.3}, one-rec {:.2} (n {}), false {} [{}] {extra}{vs}",
+                c.name,
+                c.um,
+                row.found,
+                row.truth,
+                row.count_err_pct(),
+                row.mae,
+                row.bias,
+                row.n_diam,
+                row.vellus_err,
+                row.one_record,
+                row.n_crossing,
+                row.false_hairs,
+                breaks.join(",")
+            );
+        }
+    }
+    assert!(failures.is_empty(), "{failures:?}");
 }
