@@ -1687,14 +1687,16 @@ fn measure_at(
         if a(kl) >= half || a(kr) >= half {
             continue;
         }
-        // Linear interpolation between the samples straddling half depth.
+        // Linear interpolation between the samples straddling half depth
+        // (clamped: past a skipped dip the inner sample may itself lie just
+        // below half).
         let xl = {
             let (a0, a1) = (a(kl), a(kl + 1));
-            kl as f32 + (half - a0) / (a1 - a0)
+            kl as f32 + ((half - a0) / (a1 - a0)).clamp(0.0, 1.0)
         } * du;
         let xr = {
             let (a0, a1) = (a(kr - 1), a(kr));
-            (kr - 1) as f32 + (a0 - half) / (a0 - a1)
+            (kr - 1) as f32 + ((a0 - half) / (a0 - a1)).clamp(0.0, 1.0)
         } * du;
         let width = xr - xl;
         // Crossings outside the shaft window mean the profile is not a
