@@ -247,6 +247,90 @@ fn null_pair_shows_no_significant_change() {
     assert!(!c.deltas["erythema_a_star_median"].comparable);
 }
 
+/// A record whose every width profile the field of view's edge clipped
+/// (`HairShaft::diameter_clipped`) has no measured diameter: it is never
+/// called thinned or thickened, its row carries no diameter, and the
+/// diameter figures leave its hair out at both visits. On the oracle null
+/// pair every third matched follow-up record is marked clipped with a
+/// diameter read at 0.3 of the hair's (what a clipped profile reads).
+/// Before session 28 the comparison took those diameters as measured.
+#[test]
+fn clipped_records_give_no_diameter_change() {
+    use trichometry::compare::ChangeKind;
+    let p = pair(
+        21,
+        nuisance_followup(-8.0, 1.04, [0.15, 0.1]),
+        SceneChanges::default(),
+    );
+    let (ab, af) = (oracle_analysis(&p.baseline), oracle_analysis(&p.followup));
+    let run = |af: &Analysis| {
+        compare(
+            &Visit::new(&p.baseline.image, &ab),
+            &Visit::new(&p.followup.image, af),
+            &CompareParams::default(),
+        )
+        .unwrap()
+    };
+    let c0 = run(&af);
+    let ids: Vec<u32> = c0
+        .hair_matches
+        .iter()
+        .filter(|r| {
+            r.change == ChangeKind::Unchanged
+                && !r.rechecked
+                && r.baseline_diameter_um.is_some()
+                && r.followup_diameter_um.is_some()
+        })
+        .filter_map(|r| r.followup_id)
+        .step_by(3)
+        .collect();
+    assert!(ids.len() >= 5, "{ids:?}");
+    let mut clipped = af.clone();
+    for s in clipped.hairs.iter_mut().filter(|s| ids.contains(&s.id)) {
+        s.diameter_um *= 0.3;
+        s.diameter_clipped = true;
+    }
+    let c = run(&clipped);
+    let d = |c: &Comparison, k: &str| c.deltas[k].delta;
+    eprintln!(
+        "{} records clipped: {:?} -> {:?}; diameter delta {:.3} -> {:.3}, vellus delta {:.4} -> {:.4}",
+        ids.len(),
+        c0.matches,
+        c.matches,
+        d(&c0, "shaft_diameter_mean_um"),
+        d(&c, "shaft_diameter_mean_um"),
+        d(&c0, "vellus_fraction"),
+        d(&c, "vellus_fraction"),
+    );
+    let rows: Vec<_> = c
+        .hair_matches
+        .iter()
+        .filter(|r| r.followup_id.is_some_and(|id| ids.contains(&id)))
+        .collect();
+    assert!(rows.len() >= ids.len());
+    for r in rows {
+        assert!(
+            !matches!(r.change, ChangeKind::Thinned | ChangeKind::Thickened),
+            "{r:?}"
+        );
+        assert_eq!(r.followup_diameter_um, None, "{r:?}");
+    }
+    assert!(c.matches.hairs_thinned <= c0.matches.hairs_thinned);
+    assert!(
+        (d(&c, "shaft_diameter_mean_um") - d(&c0, "shaft_diameter_mean_um")).abs() < 1.0,
+        "{:?}",
+        c.deltas["shaft_diameter_mean_um"]
+    );
+    assert!(
+        (d(&c, "vellus_fraction") - d(&c0, "vellus_fraction")).abs() < 0.02,
+        "{:?}",
+        c.deltas["vellus_fraction"]
+    );
+    for k in ["shaft_diameter_mean_um", "vellus_fraction"] {
+        assert!(!c.deltas[k].significant, "{k}: {:?}", c.deltas[k]);
+    }
+}
+
 #[test]
 fn true_changes_are_found() {
     let changes = SceneChanges {
@@ -822,6 +906,381 @@ fn score_calls(p: &Pair, ab: &Analysis, af: &Analysis, c: &Comparison) -> CallSc
     s
 }
 
+/// Causes of false hair gains / losses (session 28), one count per call:
+/// `[no hair, split, wrong partner, pair missed, merged at the other
+/// visit, not found at the other visit]`, and of all of them how many lie
+/// near the shared field's edge (anchor within two match gates of it).
+/// - no hair: the record lies on no phantom hair (≥ a quarter of it);
+/// - split: another record of the same visit carries the record's hair
+///   and is counted with the other visit (matched, re-checked, joined):
+///   the hair is in two records at this visit, one already matched;
+/// - wrong partner: the other visit's record of this hair (its main hair)
+///   is matched to a record of another hair (a unit-mate or neighbour);
+/// - pair missed: that record is itself called gained / lost;
+/// - merged: the other visit carries the hair only inside a record of
+///   another hair (merged into a neighbour's record);
+/// - not found: no record of the other visit carries it (a detection
+///   miss the re-check did not repair).
+///
+/// With `COMPARE_DEBUG` one line per call: the record's share lying along
+/// the matched sibling (split) and along the sibling's partner at the
+/// other visit (within 1.5 gates), its length and the sibling's.
+fn classify_false_calls(
+    p: &Pair,
+    ab: &Analysis,
+    af: &Analysis,
+    c: &Comparison,
+) -> ([usize; 6], usize) {
+    use trichometry::compare::ChangeKind;
+    let an = [ab, af];
+    let pv = [&p.baseline, &p.followup];
+    let items: [std::collections::HashMap<u32, Vec<(usize, f64)>>; 2] = [0, 1].map(|v| {
+        an[v]
+            .hairs
+            .iter()
+            .map(|s| (s.id, record_items(pv[v], s)))
+            .collect()
+    });
+    let seen = pv.map(|v| seen_items(&v.hair_labels, &v.hair_items));
+    // Row per record: (change, partner id at the other visit).
+    let mut row: [std::collections::HashMap<u32, (ChangeKind, Option<u32>)>; 2] =
+        Default::default();
+    for r in &c.hair_matches {
+        if let Some(b) = r.baseline_id {
+            row[0].entry(b).or_insert((r.change, r.followup_id));
+        }
+        if let Some(f) = r.followup_id {
+            row[1].entry(f).or_insert((r.change, r.baseline_id));
+        }
+    }
+    let counted_with_other = |v: usize, id: u32| {
+        row[v]
+            .get(&id)
+            .is_some_and(|x| !matches!(x.0, ChangeKind::Gained | ChangeKind::Lost))
+    };
+    let um = ab.summary.um_per_px.unwrap_or(5.0);
+    let gate = CompareParams::default().hair_match_distance_um / um;
+    let f2b = c.registration.followup_to_baseline.affine();
+    let to_base = |v: usize, q: [f32; 2]| {
+        if v == 0 {
+            (q[0] as f64, q[1] as f64)
+        } else {
+            f2b.apply(q[0] as f64, q[1] as f64)
+        }
+    };
+    let rec = |v: usize, id: u32| an[v].hairs.iter().find(|s| s.id == id);
+    // Share of `a`'s points within `d` px of `b`'s points (baseline px).
+    let along = |va: usize, a: u32, vb: usize, b: u32, d: f64| -> f64 {
+        let (Some(ra), Some(rb)) = (rec(va, a), rec(vb, b)) else {
+            return f64::NAN;
+        };
+        let pb: Vec<(f64, f64)> = rb.centreline_px.iter().map(|&q| to_base(vb, q)).collect();
+        let n = ra.centreline_px.len().max(1);
+        ra.centreline_px
+            .iter()
+            .filter(|&&q| {
+                let x = to_base(va, q);
+                pb.iter().any(|y| (x.0 - y.0).hypot(x.1 - y.1) <= d)
+            })
+            .count() as f64
+            / n as f64
+    };
+    let sh = &c.maps.shared;
+    let near_edge = |x: f64, y: f64| {
+        let r = (2.0 * gate) as i64;
+        let (cx, cy) = (x.round() as i64, y.round() as i64);
+        (-r..=r).any(|dy| {
+            (-r..=r).any(|dx| {
+                let (u, w) = (cx + dx, cy + dy);
+                u < 0
+                    || w < 0
+                    || u as usize >= sh.width
+                    || w as usize >= sh.height
+                    || !sh.data[w as usize * sh.width + u as usize]
+            })
+        })
+    };
+    let dbg = std::env::var_os("COMPARE_DEBUG").is_some();
+    let names = [
+        "no hair",
+        "split",
+        "wrong partner",
+        "pair missed",
+        "merged",
+        "not found",
+    ];
+    let (mut out, mut edge) = ([0usize; 6], 0usize);
+    for r in &c.hair_matches {
+        let (v, id) = match r.change {
+            ChangeKind::Gained => (1, r.followup_id.unwrap()),
+            ChangeKind::Lost => (0, r.baseline_id.unwrap()),
+            _ => continue,
+        };
+        let own = items[v][&id].first().copied();
+        if own.is_some_and(|(it, _)| !seen[1 - v].contains(&it)) {
+            continue; // a right call
+        }
+        let mut detail = String::new();
+        let k = match own {
+            None => 0,
+            Some((it, _)) => {
+                let sib: Vec<u32> = items[v]
+                    .iter()
+                    .filter(|(&o, x)| {
+                        o != id
+                            && counted_with_other(v, o)
+                            && x.iter().any(|q| q.0 == it && q.1 >= 0.25)
+                    })
+                    .map(|(&o, _)| o)
+                    .collect();
+                let main_other: Vec<u32> = items[1 - v]
+                    .iter()
+                    .filter(|(_, x)| x.first().is_some_and(|q| q.0 == it))
+                    .map(|(&o, _)| o)
+                    .collect();
+                let carry_other = items[1 - v]
+                    .values()
+                    .any(|x| x.iter().any(|q| q.0 == it && q.1 >= 0.25));
+                if let Some(&s) = sib.iter().min() {
+                    let partner = row[v][&s].1;
+                    // Spans of the record and its sibling along the
+                    // partner's principal axis (what `beside` tests), and
+                    // the record's median distance to the partner's points.
+                    let geo = partner.and_then(|q| {
+                        let pq: Vec<(f64, f64)> = rec(1 - v, q)?
+                            .centreline_px
+                            .iter()
+                            .map(|&x| to_base(1 - v, x))
+                            .collect();
+                        let n = pq.len() as f64;
+                        let (mx, my) = (
+                            pq.iter().map(|x| x.0).sum::<f64>() / n,
+                            pq.iter().map(|x| x.1).sum::<f64>() / n,
+                        );
+                        let (mut a, mut b, mut d) = (0.0, 0.0, 0.0);
+                        for x in &pq {
+                            a += (x.0 - mx) * (x.0 - mx);
+                            b += (x.0 - mx) * (x.1 - my);
+                            d += (x.1 - my) * (x.1 - my);
+                        }
+                        let th = 0.5 * (2.0 * b).atan2(a - d);
+                        let dir = (th.cos(), th.sin());
+                        let span = |vv: usize, id: u32| {
+                            rec(vv, id).map_or((f64::NAN, f64::NAN), |r| {
+                                r.centreline_px.iter().fold(
+                                    (f64::INFINITY, f64::NEG_INFINITY),
+                                    |acc, &x| {
+                                        let x = to_base(vv, x);
+                                        let t = (x.0 - mx) * dir.0 + (x.1 - my) * dir.1;
+                                        (acc.0.min(t), acc.1.max(t))
+                                    },
+                                )
+                            })
+                        };
+                        let (r0, r1) = span(v, id);
+                        let (m0, m1) = span(v, s);
+                        let (p0, p1) = span(1 - v, q);
+                        let mut lat: Vec<f64> = rec(v, id)?
+                            .centreline_px
+                            .iter()
+                            .map(|&x| {
+                                let x = to_base(v, x);
+                                pq.iter()
+                                    .map(|y| (x.0 - y.0).hypot(x.1 - y.1))
+                                    .fold(f64::INFINITY, f64::min)
+                            })
+                            .collect();
+                        lat.sort_by(f64::total_cmp);
+                        let exits = match (rec(v, id)?.exit_px, rec(v, s)?.exit_px) {
+                            (Some(a), Some(b)) => {
+                                let (a, b) = (to_base(v, a), to_base(v, b));
+                                (a.0 - b.0).hypot(a.1 - b.1)
+                            }
+                            _ => f64::NAN,
+                        };
+                        Some(format!(
+                            "spans r [{r0:.0}, {r1:.0}] m [{m0:.0}, {m1:.0}] p [{p0:.0}, {p1:.0}] overlap {:.0} px; r lateral median {:.1} px; exits apart {exits:.1} px",
+                            (r1.min(m1) - r0.max(m0)).max(0.0),
+                            lat[lat.len() / 2],
+                        ))
+                    });
+                    detail = format!(
+                        "sibling {s} along it {:.2} (it along sibling {:.2}); along the sibling's partner {:?} {:.2}; len {:.0} vs {:.0} um; {}",
+                        along(v, id, v, s, 3.0),
+                        along(v, s, v, id, 3.0),
+                        partner,
+                        partner.map_or(f64::NAN, |q| along(v, id, 1 - v, q, 1.5 * gate)),
+                        rec(v, id).map_or(0.0, |x| x.length_um),
+                        rec(v, s).map_or(0.0, |x| x.length_um),
+                        geo.unwrap_or_default(),
+                    );
+                    1
+                } else if !main_other.is_empty() {
+                    let o = main_other[0];
+                    match row[1 - v].get(&o) {
+                        Some((ChangeKind::Gained | ChangeKind::Lost, _)) | None => {
+                            detail = format!("other's record {o} unmatched too");
+                            3
+                        }
+                        Some((ch, partner)) => {
+                            detail = format!(
+                                "other's record {o} {ch:?} with {partner:?} (items {:?})",
+                                partner.and_then(|q| items[v].get(&q))
+                            );
+                            2
+                        }
+                    }
+                } else if carry_other {
+                    4
+                } else {
+                    5
+                }
+            }
+        };
+        out[k] += 1;
+        let e = near_edge(r.x_px, r.y_px);
+        edge += usize::from(e);
+        if dbg {
+            let s = rec(v, id).unwrap();
+            eprintln!(
+                "  CAUSE {:?} id {id} {}{} item {:?} d {:.0} um len {:.0} um trunc {} clipped {}: {detail}",
+                r.change,
+                names[k],
+                if e { " (edge)" } else { "" },
+                own,
+                s.diameter_um,
+                s.length_um,
+                s.truncated,
+                s.diameter_clipped,
+            );
+        }
+    }
+    (out, edge)
+}
+
+/// Session 28, test-only: for every gained / lost call, right or false by
+/// the phantom's identities, the matched record of its own visit it lies
+/// closest inside (median distance of its vertices to that record's
+/// centreline, px of its visit), both records' widths (px) and its median
+/// distance to that record's partner at the other visit (baseline px):
+/// what a rule "a record inside a matched record's shaft is a piece of
+/// that hair" would take (`COMPARE_DEBUG`).
+fn inside_matched(p: &Pair, ab: &Analysis, af: &Analysis, c: &Comparison) {
+    use trichometry::compare::ChangeKind;
+    if std::env::var_os("COMPARE_DEBUG").is_none() {
+        return;
+    }
+    let an = [ab, af];
+    let pv = [&p.baseline, &p.followup];
+    let seen = pv.map(|v| seen_items(&v.hair_labels, &v.hair_items));
+    let f2b = c.registration.followup_to_baseline.affine();
+    let to_base = |v: usize, q: [f32; 2]| {
+        if v == 0 {
+            (q[0] as f64, q[1] as f64)
+        } else {
+            f2b.apply(q[0] as f64, q[1] as f64)
+        }
+    };
+    let rec = |v: usize, id: u32| an[v].hairs.iter().find(|s| s.id == id);
+    let mut partner: [std::collections::HashMap<u32, Option<u32>>; 2] = Default::default();
+    for r in &c.hair_matches {
+        if r.change == ChangeKind::Unchanged
+            || r.change == ChangeKind::Thinned
+            || r.change == ChangeKind::Thickened
+        {
+            if let Some(b) = r.baseline_id {
+                partner[0].insert(b, r.followup_id);
+            }
+            if let Some(f) = r.followup_id {
+                partner[1].insert(f, r.baseline_id);
+            }
+        }
+    }
+    // Median distance of a's points to b's polyline (segments), in the
+    // coordinates given by `map`.
+    let med = |a: &[(f64, f64)], b: &[(f64, f64)]| -> f64 {
+        let mut d: Vec<f64> = a
+            .iter()
+            .map(|&q| {
+                b.windows(2)
+                    .map(|s| {
+                        let (dx, dy) = (s[1].0 - s[0].0, s[1].1 - s[0].1);
+                        let l2 = dx * dx + dy * dy;
+                        let t = if l2 > 0.0 {
+                            (((q.0 - s[0].0) * dx + (q.1 - s[0].1) * dy) / l2).clamp(0.0, 1.0)
+                        } else {
+                            0.0
+                        };
+                        (q.0 - s[0].0 - t * dx).hypot(q.1 - s[0].1 - t * dy)
+                    })
+                    .fold(f64::INFINITY, f64::min)
+            })
+            .collect();
+        d.sort_by(f64::total_cmp);
+        d.get(d.len() / 2).copied().unwrap_or(f64::INFINITY)
+    };
+    let um = [0, 1].map(|v| an[v].summary.um_per_px.unwrap_or(5.0));
+    for r in &c.hair_matches {
+        let (v, id) = match r.change {
+            ChangeKind::Gained => (1, r.followup_id.unwrap()),
+            ChangeKind::Lost => (0, r.baseline_id.unwrap()),
+            _ => continue,
+        };
+        let Some(s) = rec(v, id) else { continue };
+        let own: Vec<(f64, f64)> = s
+            .centreline_px
+            .iter()
+            .map(|q| (q[0] as f64, q[1] as f64))
+            .collect();
+        let it = record_items(pv[v], s).first().map(|x| x.0);
+        let right = it.is_some_and(|it| !seen[1 - v].contains(&it));
+        let mut best: Option<(f64, u32)> = None;
+        for (&m, _) in partner[v].iter() {
+            let Some(rm) = rec(v, m) else { continue };
+            if rm.centreline_px.len() < 2 {
+                continue;
+            }
+            let ml: Vec<(f64, f64)> = rm
+                .centreline_px
+                .iter()
+                .map(|q| (q[0] as f64, q[1] as f64))
+                .collect();
+            let d = med(&own, &ml);
+            if best.is_none_or(|b| d < b.0) {
+                best = Some((d, m));
+            }
+        }
+        let Some((d, m)) = best else { continue };
+        let rm = rec(v, m).unwrap();
+        let lat_p = partner[v][&m]
+            .and_then(|q| rec(1 - v, q))
+            .map_or(f64::NAN, |pq| {
+                let a: Vec<(f64, f64)> = s.centreline_px.iter().map(|&x| to_base(v, x)).collect();
+                let b: Vec<(f64, f64)> = pq
+                    .centreline_px
+                    .iter()
+                    .map(|&x| to_base(1 - v, x))
+                    .collect();
+                med(&a, &b)
+            });
+        let exits = match (s.exit_px, rm.exit_px) {
+            (Some(a), Some(b)) => ((a[0] - b[0]) as f64).hypot((a[1] - b[1]) as f64),
+            _ => f64::NAN,
+        };
+        eprintln!(
+            "  INSIDE {} {:?} id {id} item {it:?}: nearest matched {m} (item {:?}) median distance {d:.1} px, widths r {:.1} m {:.1} px ({}), to its partner {lat_p:.1} px; len r {:.0} m {:.0} um; exits apart {exits:.1} px",
+            if right { "RIGHT" } else { "FALSE" },
+            r.change,
+            record_items(pv[v], rm).first().map(|x| x.0),
+            s.diameter_um / um[v],
+            rm.diameter_um / um[v],
+            if d <= 0.5 * rm.diameter_um / um[v] { "inside m" } else if d <= 0.5 * (rm.diameter_um + s.diameter_um) / um[v] { "touching" } else { "apart" },
+            s.length_um,
+            rm.length_um,
+        );
+    }
+}
+
 /// End to end: both visits analysed by the real hair and vessel stages (no
 /// oracle), then compared. Hairs lost and gained, capillaries added and
 /// removed, geometric and camera nuisances.
@@ -863,6 +1322,11 @@ fn end_to_end() -> EndToEnd {
     let e = p.expected(params.vellus_max_um, params.diameter_tolerance_um);
     eprintln!("expected {e:?}");
     score_calls(&p, &ab, &af, &c);
+    inside_matched(&p, &ab, &af, &c);
+    eprintln!(
+        "false calls by cause [no hair, split, wrong partner, pair missed, merged, not found], near edge: {:?}",
+        classify_false_calls(&p, &ab, &af, &c)
+    );
     let caps = score_capillary_calls(&p, &ab, &af, &c);
     eprintln!(
         "capillary calls: gains {} right, {} false; losses {} right, {} false",
@@ -1566,6 +2030,53 @@ fn score_capillary_calls(p: &Pair, ab: &Analysis, af: &Analysis, c: &Comparison)
 /// `COMPARE_DEBUG` prints each false capillary call with the share of its
 /// pixels under phantom hair and the hair mask at both visits
 /// (`diagnose_capillary_misses`).
+/// Session 28 (branch `hcmp28`; main 59a336e measured first: hairs gained
+/// / lost 32 / 25, thinned / thickened 6 / 2, capillaries 55 / 41, no
+/// figure significant): the false hair calls by cause
+/// (`classify_false_calls`, the `causes` of each line; `COMPARE_DEBUG`
+/// prints a `CAUSE` line per call and an `INSIDE` line with the matched
+/// record of its own visit it lies nearest to): of the 54 false by the
+/// phantom's identities (3 of the 57 calls are right by them: a hair with
+/// no label pixels at the other visit), 29 split (the hair is in a
+/// second record of the same visit that is matched or joined), 18 not
+/// found (no record of the other visit carries it), 5 wrong partner (3 of
+/// them: the other visit's record of the hair was matched by the re-check
+/// to the image, not to this record), 2 merged (the other visit carries it
+/// only in a record of another hair), none on no hair or a pair both
+/// left unmatched; 11 of the 54 within two gates of the shared field's
+/// edge. Of the 29 split records, most lie beside their sibling along
+/// its whole extent, not end to end: the spans along the partner's axis
+/// overlap by 27–111 px (the join's quarter refuses them), the record
+/// 0.6–13 px from the sibling's centreline, inside its shaft or touching
+/// it (a thick hair traced twice side by side, or a neighbour the other
+/// visit's record covers with it; the re-check does not profile there
+/// since the sibling lies there too). Tried, not kept (the matching is
+/// main's): `matching::beside` also joining a record lying on the
+/// partner's shaft where the two overlap (median distance from its
+/// centreline at most half the two widths; common exits still refused):
+/// null gains / losses 32 / 25 -> 19 / 16 (causes: split 29 -> 14, not
+/// found 18 -> 12 — touching records whose hair the other visit's record
+/// of the neighbour covers —, wrong partner 5 -> 4, merged 2 -> 2),
+/// thinned / thickened 6 / 2 and capillaries 55 / 41 unchanged, no figure
+/// significant; the end-to-end pair -8 -> -11 (truth -29): gained 11 -> 8
+/// (truth 8), lost 19, right gains 2 and losses 16 kept, false gains 9 ->
+/// 6, joins 3 -> 6 all right; but the dense oracle pair of
+/// `true_changes_are_found` -28 -> -25 (truth -30, bound 2 %): 3 true
+/// losses joined (baseline joins 1 -> 4). At most half the matched
+/// record's own width (inside its shaft): the same -25 (not run on the
+/// null pairs; from the `INSIDE` lines it would take about 13 of the null
+/// calls and no end-to-end call). Not tried for want of time: the oracle
+/// pair's 3 joined losses (oracle records carry only the visible part of
+/// a hair, so a lost unit-mate's record lies at its mate's edge), and a
+/// rule keyed on the other visit's record being wider than the partner
+/// (two hairs in it). The diff is in the session 28 report.
+/// Left with that rule: 14 split (2 with a common exit with the sibling,
+/// 3 more than a gate off the partner's line, 2 whose sibling was
+/// re-checked without a partner record, the rest nearer another matched
+/// record), 12 not found (detection misses the re-check does not repair).
+/// `HairShaft::diameter_clipped` (session 27) is read too: no thinned /
+/// thickened call and no diameter figure from a clipped record (none of
+/// the false calls here was clipped; `clipped_records_give_no_diameter_change`).
 #[test]
 #[ignore = "survey: prints one line per null pair through the real stages"]
 fn null_pairs_through_the_real_stages() {
@@ -1627,6 +2138,8 @@ fn null_pairs_through_the_real_stages() {
             let m = &c.matches;
             eprintln!("== {name} seed {seed}");
             let s = score_calls(&p, &ab, &af, &c);
+            let (causes, near_edge) = classify_false_calls(&p, &ab, &af, &c);
+            inside_matched(&p, &ab, &af, &c);
             let caps = score_capillary_calls(&p, &ab, &af, &c);
             diagnose_capillary_misses(&p, &ab, &af, &c);
             if std::env::var_os("COMPARE_DEBUG").is_some() {
@@ -1668,7 +2181,7 @@ fn null_pairs_through_the_real_stages() {
                 }
             }
             println!(
-                "NULL {name:24} seed {seed}: hairs +{} -{} thin {} thick {} (matched {}, rechecked {}, joined {}+{}), caps +{} -{} (matched {}); false gains {:?} losses {:?}, rechecks wrong {}, caps false +{} -{}; significant [{}]; compare {secs:.2}s",
+                "NULL {name:24} seed {seed}: hairs +{} -{} thin {} thick {} (matched {}, rechecked {}, joined {}+{}), caps +{} -{} (matched {}); false gains {:?} losses {:?}, rechecks wrong {}, caps false +{} -{}; causes {causes:?} edge {near_edge}; significant [{}]; compare {secs:.2}s",
                 m.hairs_gained,
                 m.hairs_lost,
                 m.hairs_thinned,

@@ -83,6 +83,13 @@
 //!    `MatchCounts::hairs_split_or_merged_baseline` / `_followup`), neither
 //!    gained nor lost. A second hair of one follicle beside one that stays
 //!    overlaps its partner along the line and is not joined.
+//!    A record whose every width profile a frame's edge clipped
+//!    (`HairShaft::diameter_clipped`) has no diameter: it is never thinned
+//!    or thickened, its row carries none, and its hair feeds the diameter
+//!    figures (`shaft_diameter_mean_um`, `vellus_fraction`, the latter over
+//!    the hairs of known diameter as in the hair stage's summary) at
+//!    neither visit; nor does a matched hair whose diameter one visit does
+//!    not know.
 //!    Thinned/thickened: the records' diameters changed by more than
 //!    `max(diameter_tolerance_um, diameter_tolerance_fraction · d,
 //!    diameter_uncertainty_z · SE)`, SE from both records' width spread
@@ -682,7 +689,7 @@ fn figures(s: &[f64; NS], a_med: Option<f64>, ei_med: Option<f64>, um: f64) -> [
         s[HAIRS],
         ratio(s[HAIRS], s[SHARED] * px_mm2 * 1e-2),
         ratio(s[DIAM], s[DIAMN]),
-        ratio(s[VELLUS], s[HAIRS]),
+        ratio(s[VELLUS], s[DIAMN]),
         ratio(s[SINGLE], s[UNITS]),
         ratio(s[SCALE], s[SHARED]),
     ]
@@ -885,11 +892,17 @@ pub fn compare(
             || visit_shafts(ab, &Similarity::IDENTITY, keep_b),
             || visit_shafts(af, &f2b, keep_f),
         );
+        // Each record's diameter and its standard error; NaN for a record
+        // whose every width profile the field of view's edge clipped
+        // (`HairShaft::diameter_clipped`: its diameter is no measurement,
+        // so it is not called thinned or thickened, tells unit-mates
+        // apart by nothing, and feeds no diameter figure).
         let unc = |a: &Analysis, ids: &[u32], k: f64| -> Vec<(f64, f64)> {
             let by_id: std::collections::HashMap<u32, &crate::hairs::HairShaft> =
                 a.hairs.iter().map(|s| (s.id, s)).collect();
             ids.iter()
                 .map(|id| match by_id.get(id) {
+                    Some(s) if s.diameter_clipped => (f64::NAN, 0.0),
                     // Standard error of a median: 1.2533 σ / √n, σ ≈ IQR / 1.349.
                     Some(s) => (
                         s.diameter_um * k,
@@ -901,6 +914,15 @@ pub fn compare(
         };
         let db = unc(ab, &ib, 1.0);
         let df = unc(af, &jf, k_um);
+        // The widths the records were drawn with (baseline pixels), clipped
+        // or not: where a record lies (the re-check's holders).
+        let drawn_px = |a: &Analysis, ids: &[u32], k: f64| -> Vec<f64> {
+            let by_id: std::collections::HashMap<u32, f64> =
+                a.hairs.iter().map(|s| (s.id, s.diameter_um)).collect();
+            ids.iter()
+                .map(|id| by_id.get(id).map_or(f64::NAN, |d| d * k / um_b))
+                .collect()
+        };
         // Profiles behind each record's diameter.
         let samples = |a: &Analysis, ids: &[u32]| -> Vec<f64> {
             let by_id: std::collections::HashMap<u32, usize> = a
@@ -992,9 +1014,7 @@ pub fn compare(
                 partner_b[i] = Some(j);
                 partner_f[j] = Some(i);
             }
-            let width_px =
-                |d: &[(f64, f64)]| -> Vec<f64> { d.iter().map(|x| x.0 / um_b).collect() };
-            let (wb, wf) = (width_px(&db), width_px(&df));
+            let (wb, wf) = (drawn_px(ab, &ib, 1.0), drawn_px(af, &jf, k_um));
             let (cb, cf) = (
                 Partners {
                     own: &sb,
@@ -1237,8 +1257,17 @@ pub fn compare(
             if ev.is_some() {
                 counts.hairs_rechecked += 1;
             }
-            counted[0].push((anchor, d0, g0.unwrap_or(g).ends()));
-            counted[1].push((anchor, d1, g1.unwrap_or(g).ends()));
+            // A hair's diameter feeds the diameter figures at both visits
+            // or at neither (unknown at one: clipped by a frame's edge, or
+            // re-measured on too few profiles), so that the figures'
+            // change is the matched hairs' change.
+            let (c0, c1) = if d0.is_finite() && d1.is_finite() {
+                (d0, d1)
+            } else {
+                (f64::NAN, f64::NAN)
+            };
+            counted[0].push((anchor, c0, g0.unwrap_or(g).ends()));
+            counted[1].push((anchor, c1, g1.unwrap_or(g).ends()));
             hair_rows.push(HairMatch {
                 baseline_id: i.map(|i| ib[i]),
                 followup_id: j.map(|j| jf[j]),
