@@ -251,9 +251,11 @@ fn null_pair_shows_no_significant_change() {
 /// (`HairShaft::diameter_clipped`) has no measured diameter: it is never
 /// called thinned or thickened, its row carries no diameter, and the
 /// diameter figures leave its hair out at both visits. On the oracle null
-/// pair every third matched follow-up record is marked clipped with a
-/// diameter read at 0.3 of the hair's (what a clipped profile reads).
-/// Before session 28 the comparison took those diameters as measured.
+/// pair every third matched follow-up record is marked clipped (or, every
+/// second of those, as read without width profiles: `width_samples` 0,
+/// `HairShaft::diameter_measured`) with a diameter read at 0.3 of the
+/// hair's (what a clipped profile reads). Before session 28 the comparison
+/// took those diameters as measured.
 #[test]
 fn clipped_records_give_no_diameter_change() {
     use trichometry::compare::ChangeKind;
@@ -285,10 +287,21 @@ fn clipped_records_give_no_diameter_change() {
         .step_by(3)
         .collect();
     assert!(ids.len() >= 5, "{ids:?}");
+    // Alternately clipped, and without width profiles (`width_samples` 0:
+    // the detection scale's estimate): neither is a measurement.
     let mut clipped = af.clone();
-    for s in clipped.hairs.iter_mut().filter(|s| ids.contains(&s.id)) {
+    for (k, s) in clipped
+        .hairs
+        .iter_mut()
+        .filter(|s| ids.contains(&s.id))
+        .enumerate()
+    {
         s.diameter_um *= 0.3;
-        s.diameter_clipped = true;
+        if k % 2 == 0 {
+            s.diameter_clipped = true;
+        } else {
+            s.width_samples = 0;
+        }
     }
     let c = run(&clipped);
     let d = |c: &Comparison, k: &str| c.deltas[k].delta;

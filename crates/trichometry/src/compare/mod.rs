@@ -84,7 +84,8 @@
 //!    gained nor lost. A second hair of one follicle beside one that stays
 //!    overlaps its partner along the line and is not joined.
 //!    A record whose every width profile a frame's edge clipped
-//!    (`HairShaft::diameter_clipped`) has no diameter: it is never thinned
+//!    (`HairShaft::diameter_clipped`), or that has no width profile
+//!    (`HairShaft::diameter_measured`), has no diameter: it is never thinned
 //!    or thickened, its row carries none, and its hair feeds the diameter
 //!    figures (`shaft_diameter_mean_um`, `vellus_fraction`, the latter over
 //!    the hairs of known diameter as in the hair stage's summary) at
@@ -893,16 +894,16 @@ pub fn compare(
             || visit_shafts(af, &f2b, keep_f),
         );
         // Each record's diameter and its standard error; NaN for a record
-        // whose every width profile the field of view's edge clipped
-        // (`HairShaft::diameter_clipped`: its diameter is no measurement,
-        // so it is not called thinned or thickened, tells unit-mates
-        // apart by nothing, and feeds no diameter figure).
+        // whose diameter is no measurement (`HairShaft::diameter_measured`:
+        // every width profile clipped by the field of view's edge, or no
+        // profile at all), so it is not called thinned or thickened, tells
+        // unit-mates apart by nothing, and feeds no diameter figure.
         let unc = |a: &Analysis, ids: &[u32], k: f64| -> Vec<(f64, f64)> {
             let by_id: std::collections::HashMap<u32, &crate::hairs::HairShaft> =
                 a.hairs.iter().map(|s| (s.id, s)).collect();
             ids.iter()
                 .map(|id| match by_id.get(id) {
-                    Some(s) if s.diameter_clipped => (f64::NAN, 0.0),
+                    Some(s) if !s.diameter_measured() => (f64::NAN, 0.0),
                     // Standard error of a median: 1.2533 σ / √n, σ ≈ IQR / 1.349.
                     Some(s) => (
                         s.diameter_um * k,
