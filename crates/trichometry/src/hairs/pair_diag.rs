@@ -1476,6 +1476,52 @@ fn scene_diag() {
                         fb.3,
                     );
                 }
+                // `OWNSPLIT` lines: consecutive records whose facing pieces
+                // lie on this shaft, past any record of another shaft that
+                // covers the axis between them (the shaft crossing or
+                // running under another hair): the link tests between the
+                // facing ends and whether each is free (`-`) or linked on.
+                let own_at = |k: usize, at: usize, toward: usize| {
+                    let f = facing(k, pts[at], pts[toward]);
+                    (owner(&pk[f.0]).0 == Some(t.id)).then_some(f)
+                };
+                let own: Vec<_> = recs
+                    .iter()
+                    .filter_map(|&r| {
+                        let s = own_at(r.3, r.0, r.0.saturating_sub(10))?;
+                        let e = own_at(r.3, r.1, (r.1 + 10).min(last))?;
+                        Some((r, s, e))
+                    })
+                    .collect();
+                for wdw in own.windows(2) {
+                    let ((a, _, fa), (b, fb, _)) = (wdw[0], wdw[1]);
+                    let between = recs.iter().filter(|r| r.0 > a.0 && r.0 < b.0).count();
+                    let ea = trace::end_of(&pk[fa.0], fa.0, fa.1);
+                    let eb = trace::end_of(&pk[fb.0], fb.0, fb.1);
+                    let r = trace::link_score(
+                        &ea, &eb, &pk[fa.0], &pk[fb.0], &params, max_gap, max_ang,
+                    );
+                    println!(
+                        "OWNSPLIT {upp} {seed} truth {} d {:.0} [{}..{}] [{}..{}] axgap {} between {between} | A {} -> {} | B {} -> {} | {} link {} | {}",
+                        t.id,
+                        t.diameter_um,
+                        a.0,
+                        a.1,
+                        b.0,
+                        b.1,
+                        b.0 as i64 - a.1 as i64,
+                        desc(fa.0),
+                        fa.2.map_or("-".into(), desc),
+                        desc(fb.0),
+                        fb.2.map_or("-".into(), desc),
+                        link_geometry(&ea, &eb),
+                        match r {
+                            Ok(_) => "ok",
+                            Err(e) => e,
+                        },
+                        probe.why(&det.lum, (fa.0, fa.1), (fb.0, fb.1))
+                    );
+                }
             }
             let np = pts.len().max(1) as f32;
             println!(
