@@ -919,6 +919,19 @@ fn score_calls(p: &Pair, ab: &Analysis, af: &Analysis, c: &Comparison) -> CallSc
     s
 }
 
+/// A visit's point (visit 0 the baseline, 1 the follow-up) in baseline
+/// pixels, through the comparison's registration.
+fn to_baseline_px(c: &Comparison) -> impl Fn(usize, [f32; 2]) -> (f64, f64) {
+    let f2b = c.registration.followup_to_baseline.affine();
+    move |v, q| {
+        if v == 0 {
+            (q[0] as f64, q[1] as f64)
+        } else {
+            f2b.apply(q[0] as f64, q[1] as f64)
+        }
+    }
+}
+
 /// Causes of false hair gains / losses (session 28), one count per call:
 /// `[no hair, split, wrong partner, pair missed, merged at the other
 /// visit, not found at the other visit]`, and of all of them how many lie
@@ -973,14 +986,7 @@ fn classify_false_calls(
     };
     let um = ab.summary.um_per_px.unwrap_or(5.0);
     let gate = CompareParams::default().hair_match_distance_um / um;
-    let f2b = c.registration.followup_to_baseline.affine();
-    let to_base = |v: usize, q: [f32; 2]| {
-        if v == 0 {
-            (q[0] as f64, q[1] as f64)
-        } else {
-            f2b.apply(q[0] as f64, q[1] as f64)
-        }
-    };
+    let to_base = to_baseline_px(c);
     let rec = |v: usize, id: u32| an[v].hairs.iter().find(|s| s.id == id);
     // Share of `a`'s points within `d` px of `b`'s points (baseline px).
     let along = |va: usize, a: u32, vb: usize, b: u32, d: f64| -> f64 {
@@ -1186,14 +1192,7 @@ fn inside_matched(p: &Pair, ab: &Analysis, af: &Analysis, c: &Comparison) {
     let an = [ab, af];
     let pv = [&p.baseline, &p.followup];
     let seen = pv.map(|v| seen_items(&v.hair_labels, &v.hair_items));
-    let f2b = c.registration.followup_to_baseline.affine();
-    let to_base = |v: usize, q: [f32; 2]| {
-        if v == 0 {
-            (q[0] as f64, q[1] as f64)
-        } else {
-            f2b.apply(q[0] as f64, q[1] as f64)
-        }
-    };
+    let to_base = to_baseline_px(c);
     let rec = |v: usize, id: u32| an[v].hairs.iter().find(|s| s.id == id);
     let mut partner: [std::collections::HashMap<u32, Option<u32>>; 2] = Default::default();
     for r in &c.hair_matches {
