@@ -54,6 +54,7 @@
 
 use super::bilinear::downsample2;
 use super::gaussian::{fir_for, gaussian_blur, gaussian_blur_reusing, Fir};
+use super::grow;
 use super::pages::reuse_len;
 use crate::image::Plane;
 use rayon::prelude::*;
@@ -709,19 +710,6 @@ fn coarse_band(
             upsample_row(&p[o0..o0 + cw], &p[o1..o1 + cw], fy, tmp, o);
         }
         g(y, xx, xy, yy);
-    }
-}
-
-/// `v` at least `n` long: grown (with zeros) when shorter, never shrunk.
-/// The fine scales' smoothed band and the coarse scale's decimated one
-/// take turns in the same buffers, and `Vec::resize` down and up again
-/// zeroes the regrown part every band (`memset` from the band loop 18.2 →
-/// 12.2 M instructions per 12 MP hair call at 3.5 µm/px, callgrind, one
-/// thread; the rest is each task's first growth). The callers slice what
-/// they use.
-fn grow(v: &mut Vec<f32>, n: usize) {
-    if v.len() < n {
-        v.resize(n, 0.0);
     }
 }
 
