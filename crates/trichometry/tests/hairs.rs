@@ -1992,6 +1992,25 @@ fn ood_cases() -> Vec<OodCase> {
 /// skipped). Dark skin (L* 28, 38) stays out of bounds (see there). The
 /// walk was reverted before landing (it moved `compare`'s re-measured
 /// diameters: see `diameters_under_three_times_the_sensor_noise`).
+/// Skin tail (session 29, `hdark29`): on textured skin the median ridge
+/// strength stays low (hair-free dark skin of `ood_hair_sweep`: 0.0058 at
+/// L* 38, 0.0073 at L* 28, 0.0040 on the default skin) while the texture's
+/// ridges reach the 0.05 floor, so the thresholds are now at least 2 × the
+/// 0.99 quantile of the strength over valid pixels 2 px clear of the mask
+/// (`detect::skin_tail`; 0.024–0.025 hair-free on the default skin, so at
+/// the floor, 0.021–0.024 with hair, 0.031–0.035 on the dark skins):
+/// `ood_hair_sweep` hair-free L* 38 / 28 false hairs 10 / 31 → 0 / 1, this
+/// sweep's hair-free cases (seeds 201, 202) 11 → 4 (furrow-texture 2 + 5 →
+/// 0 + 1, dark-mottled-vignetted 2 + 2 → 2 + 0, scales-300 0 + 0 → 0 + 1;
+/// with hair: mottled-skin 201 9 → 8 of 9, jpeg-12 202 18 → 17 of 17,
+/// dark-skin 202 MAE 2.49 → 2.53, the rest the same); crowded, sparse,
+/// whole field, dense and `compare` unchanged; `hairs_12mp fingerprint`
+/// changes only at 5.5 and 7.5 µm/px (crowded, no truth: 294 → 293 and
+/// 319 → 316 shafts), where detection runs at full resolution. 2.4 × the
+/// quantile binds on the default skin too: `ood_hair_sweep` grey-faint-only
+/// mean |count error| 13.6 → 17.1 %, MAE 2.29 → 2.36, dark L* 38 count
+/// −20.3 → −21.5 % (hair-free dark 0 / 0 / 1): 2 × is about the largest
+/// multiple that leaves the default skin at the floors.
 #[test]
 #[ignore]
 fn ood_sweep() {

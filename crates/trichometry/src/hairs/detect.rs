@@ -621,7 +621,13 @@ pub(crate) fn detect<'a>(
                 }
             }
         });
-    let mask = hysteresis(&strength, low, high);
+    let mut mask = hysteresis(&strength, low, high);
+    // Where the skin's own ridges (texture, noise) reach the thresholds,
+    // they follow its tail instead.
+    let tail = SKIN_TAIL_K * skin_tail(&strength, &valid, &mask);
+    if tail > high {
+        mask = hysteresis(&strength, low.max(0.5 * tail), tail);
+    }
     Detection {
         factor: f,
         strength,
@@ -632,6 +638,53 @@ pub(crate) fn detect<'a>(
         full_valid: input.valid,
         lum,
     }
+}
+
+/// Quantile of the ridge strength over the skin (valid detection pixels
+/// clear of the hysteresis mask) taken as the tail of the skin's own
+/// texture and noise: the median strength (`noise_level`) grows with them
+/// too, but the textured dark skin of `tests/ood_sweep.rs` `ood_hair_sweep`
+/// keeps its median under the floors' reach (0.0058 at L* 38, 0.0073 at
+/// L* 28 against 0.0040 on the default skin, hair-free) while its 20–40 µm
+/// texture ridges reach the high floor: 10 and 31 false hairs on 6 fields.
+const SKIN_TAIL_QUANTILE: f32 = 0.99;
+
+/// Thresholds never lower than this multiple of the skin's tail (high; half
+/// of it for low). Hair-free fields, seeds 201–206: the tail is 0.024–0.025
+/// on the default skin (so 0.048–0.050, at the 0.05 floor), 0.031–0.034 at
+/// L* 38 and 0.034–0.035 at L* 28; on fields with hair 0.021–0.024 (its
+/// flanks are cleared with the mask).
+const SKIN_TAIL_K: f32 = 2.0;
+
+/// How far (detection px, Chebyshev) from the mask a pixel must lie to
+/// count as skin for the tail: a ridge's flanks still respond.
+const SKIN_TAIL_CLEARANCE: usize = 2;
+
+/// The skin's tail ridge strength ([`SKIN_TAIL_QUANTILE`] over every fifth
+/// valid pixel at least [`SKIN_TAIL_CLEARANCE`] from `mask`; 0 when there
+/// is none).
+fn skin_tail(strength: &Plane, valid: &Mask, mask: &Mask) -> f32 {
+    let (w, h) = (strength.width, strength.height);
+    let r = SKIN_TAIL_CLEARANCE;
+    let near_mask = |i: usize| {
+        let (x, y) = (i % w, i / w);
+        (y.saturating_sub(r)..(y + r + 1).min(h)).any(|yy| {
+            mask.data[yy * w + x.saturating_sub(r)..yy * w + (x + r + 1).min(w)]
+                .iter()
+                .any(|&m| m)
+        })
+    };
+    let mut sample: Vec<f32> = Vec::with_capacity((w * h).div_ceil(5));
+    for i in (0..w * h).step_by(5) {
+        if valid.data[i] && !near_mask(i) {
+            sample.push(strength.data[i]);
+        }
+    }
+    if sample.is_empty() {
+        return 0.0;
+    }
+    let m = ((sample.len() - 1) as f32 * SKIN_TAIL_QUANTILE).round() as usize;
+    rank_value(&mut sample, m)
 }
 
 /// The hysteresis thresholds (low, high) for a noise level: multiples of
