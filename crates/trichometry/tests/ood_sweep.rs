@@ -1762,9 +1762,9 @@ fn run_hair_case(c: &HCase, seed: u64) -> Result<(HRow, String), String> {
 /// 1.8 × the default skin's at L* 28, and its 20–40 µm ridges reach
 /// profile contrasts of 0.10–0.20, as high as the faintest real shafts on
 /// that skin (0.09–0.17): no contrast gate separates them (not changed).
-/// The walk (`profile::stays_below`) was reverted before landing: it also
-/// measures `compare`'s re-checked hairs and moved their thickened calls
-/// (see `tests/hairs.rs` `diameters_under_three_times_the_sensor_noise`).
+/// The walk (`profile::stays_below`) was reverted in session 28 (it also
+/// measures `compare`'s hairs) and re-landed in session 29 (see
+/// `tests/hairs.rs` `diameters_under_three_times_the_sensor_noise`).
 #[test]
 #[ignore = "survey: prints one line per out-of-distribution hair case"]
 fn ood_hair_sweep() {
