@@ -1783,9 +1783,9 @@ fn run_hair_case(c: &HCase, seed: u64) -> Result<(HRow, String), String> {
 /// 1.8 × the default skin's at L* 28, and its 20–40 µm ridges reach
 /// profile contrasts of 0.10–0.20, as high as the faintest real shafts on
 /// that skin (0.09–0.17): no contrast gate separates them (not changed).
-/// The walk (`profile::stays_below`) was reverted before landing: it also
-/// measures `compare`'s re-checked hairs and moved their thickened calls
-/// (see `tests/hairs.rs` `diameters_under_three_times_the_sensor_noise`).
+/// The walk (`profile::stays_below`) was reverted in session 28 (it also
+/// measures `compare`'s hairs) and re-landed in session 29 (see
+/// `tests/hairs.rs` `diameters_under_three_times_the_sensor_noise`).
 ///
 /// Session 29 (`hdark29`, main cdde9e8), seeds 201–206. The phantom's
 /// dark skin: its texture is σ 1 L* at every L*, in red optical density

@@ -98,7 +98,8 @@
 //!    a **paired measurement** agrees: both images profiled at the same
 //!    scene positions along one line (the baseline record's centreline;
 //!    positions outside the shared field or on another shaft of either
-//!    visit left out), the median of the paired differences beyond the
+//!    visit left out) through one profile window (the wider of the two
+//!    diameters', at both visits), the median of the paired differences beyond the
 //!    same tolerance with its own SE. Under four paired positions (the
 //!    records measured different parts of the hair) the records' change
 //!    must exceed the spread of single profiles instead of the SE of their
@@ -2235,14 +2236,27 @@ impl PairedCtx<'_> {
         }
         let ratio = (1.0 / self.f2b.scale) as f32;
         let hp = &ab.provenance.params.hairs;
-        // Each side's profile window from its own diameter; the positions
-        // (step, end skip) from the wider one, the same scene distances at
-        // both visits.
+        // One profile window at both visits, from the wider of the two
+        // diameters, as the positions (step, end skip): the same scene
+        // distances, so that both images are read by the same instrument.
+        //
+        // Session 29 (branch `hwalk29`): each side's window came from its
+        // own record's diameter, so a record error at one visit (the same
+        // hair recorded 40.4 µm at baseline, 28.7 µm at follow-up, null
+        // pair rot10-shift20 seed 203) gave that visit a narrower window,
+        // a finer sampling and a longer crossing run for the noise-aware
+        // half-depth walk (`profile::stays_below`), whose walks past a
+        // dip then left the narrow window (profile dropped): the
+        // follow-up's median read 29.8 → 28.7 µm, the paired change
+        // −4.3 → −6.5 µm, a false thinned call. The ten null pairs'
+        // false thinned / thickened calls with that walk 9 / 2 → 5 / 2
+        // (main 6 / 2; without the walk 4 / 1).
         let (wa, wb) = (
             ((d_um.0 / self.um[0]) as f32).max(1.0),
             ((d_um.1 / self.um[1]) as f32).max(1.0),
         );
         let wg = wa.max(wb / ratio);
+        let (wa, wb) = (wg, wg * ratio);
         let total = crate::hairs::profile::arc_lengths(&line_b)
             .last()
             .copied()
