@@ -603,6 +603,40 @@ fn bad_scale_is_an_error() {
 /// of the stage) is out of reach of such cuts; the ridge filter (FIR,
 /// Hessian, update: ≈ 450 M) and the profiles (≈ 500 M) would both have to
 /// go at once.
+/// Session 29 (`hspeed29`). Exact: `hysteresis`'s weak mask in chunks of
+/// one vectorising loop instead of a collected parallel map (9
+/// instructions per pixel): 2 648.9 → 2 630.0 M instructions per call at
+/// 3.5 µm/px (callgrind, one thread), `hairs_12mp fingerprint` identical.
+/// Where the rest of rayon's `helper` self cost (247 M) lies: the
+/// skin-depth histograms of `skin_relative_absorbance` (≈ 92 M, 3.7 M
+/// window pixels, already memoised and interleaved), the weak mask (27 M,
+/// done), `cylinder_factor`'s bisection inlined (≈ 16 M). Output-changing
+/// candidates, none kept (main: crowded 44–50 sum |count error| 103, MAE
+/// 2.849, one-record 0.251, all bounds 2 of 21; sparse 81–88 40, 0.982,
+/// 0.604, 12 of 24): one line per width profile instead of three
+/// (−187 M, −7.1 %): crowded 107, MAE 3.010, all bounds 2; sparse 39, MAE
+/// 1.054 (9 cases worse by > 0.05 µm, 2 better, mostly at 5.5 µm/px). Two
+/// lines half a pixel either side of the centre (−96 M, −3.6 %): crowded
+/// 100, 2.964, 0.253, 2 (two cases carry the MAE: 2 µm/px seed 46 2.66 →
+/// 5.44, 3.5 µm/px seed 47 5.50 → 3.74); sparse 38, 1.000, 0.607, 12
+/// (5.5 µm/px seeds 81 / 83 / 85 1.48 / 1.18 / 0.97 → 1.71 / 1.42 / 1.13);
+/// whole field 203 / 226 / 196 (MAE 1.07 / 1.71 / 1.16, vellus 0.187 /
+/// 0.146 / 0.222, crossing one-record 0.64 / 0.56 / 0.69); dense 47 / 40 /
+/// 43; invariance 22 / 22 rotated / 23 rescaled (pass), compare's suite
+/// passes: within the noise
+/// but for the sparse 5.5 µm/px diameters, which the three lines' averaging
+/// steadies. Profiles twice as far apart (−359 M, −13.7 %): crowded 126,
+/// MAE 4.011, all bounds 1; sparse 47, 1.260, 9 (as session 24's half-width
+/// spacing). Finer profile sampling cut (`du` floor 0.5 px instead of 0.25:
+/// −1 M; a twelfth → an eighth of the width: −18 M): most profiles read are
+/// of shafts ≥ 12 px at 1 px already, not surveyed. Not tried, by count:
+/// the Hessian already takes finite differences of one FIR-smoothed band
+/// per scale (no derivative-of-Gaussian convolutions to merge); an
+/// incremental blur (σ_k from σ_(k−1), scales 1.8× apart) saves only 17 %
+/// of a scale's taps and needs the previous scale smoothed over a wider
+/// halo per 64-row band (more rows than it saves) or a whole plane per
+/// scale; skipping pixels under the threshold saves none of the FIR (per
+/// band) and the threshold is a multiple of the strength's own median.
 /// Branch `hunit24` (session 24, diagnostic only, `hairs::twin`,
 /// `pair_diag::twin_diag`): the hidden unit-mates as a two-shaft profile.
 /// Across each record, profiles averaged over 75 µm stretches are fitted
