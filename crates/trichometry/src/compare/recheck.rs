@@ -509,7 +509,7 @@ pub(crate) fn darker_side_kept<A: Intensity, B: Intensity>(
             return None;
         }
         let (ma, mb) = (profile::median(&mut da), profile::median(&mut db));
-        if !(ma > 0.0) {
+        if ma.is_nan() || ma <= 0.0 {
             return None;
         }
         least = least.min((mb / ma) as f64);
@@ -559,7 +559,7 @@ fn darkness_along<L: Intensity>(s: &DarkSide<'_, L>, n: usize, offset_px: f32) -
                 }
             }
             let bg = profile::median(&mut side[0]).max(profile::median(&mut side[1]));
-            if !(bg > 0.0) {
+            if bg.is_nan() || bg <= 0.0 {
                 return f32::NAN;
             }
             let mut core = f32::INFINITY;
