@@ -456,6 +456,131 @@ fn probe_stub(
     })
 }
 
+/// One image's side of a paired darkness reading ([`darker_side_kept`]).
+pub(crate) struct DarkSide<'a, L: Intensity> {
+    /// The image's luminance.
+    pub lum: &'a L,
+    /// The line in the image's pixels (mapped between the images: vertex
+    /// `k` is the same scene point at both).
+    pub line: Vec<[f32; 2]>,
+    /// The hair's diameter (px of this image).
+    pub width_px: f32,
+    /// Distance of the background windows from the line (px of this
+    /// image): clear of the hair and of the neighbour it lies on.
+    pub clear_px: f32,
+    /// Registration residual allowed (px of this image).
+    pub slack_px: f32,
+    /// Whether a position (this image's pixels) may be read.
+    pub shown: &'a (dyn Fn(f32, f32) -> bool + Sync),
+}
+
+/// Whether a hair recorded at one image (`own`) lying on a neighbour's
+/// shaft is at the other (`other`) too, read at `n` positions along it in
+/// pairs: the darkness ([`darkness_along`]) of its two halves, each a
+/// core a fifth of its width either side of a point 0.3 of its width off
+/// its line. Of the two, the half clear of the neighbour tells: a hair
+/// gone leaves the neighbour's darkness under the half on the
+/// neighbour's side and skin under the other. Returns the lesser of the
+/// two halves' ratios (median darkness at `other` over the median at
+/// `own`, over the positions both read), `None` under four such
+/// positions, for a line of one point, or when `own` shows no darkness.
+pub(crate) fn darker_side_kept<A: Intensity, B: Intensity>(
+    own: &DarkSide<'_, A>,
+    other: &DarkSide<'_, B>,
+    n: usize,
+) -> Option<f64> {
+    if own.line.len() < 2 || other.line.len() < 2 {
+        return None;
+    }
+    let mut least = f64::INFINITY;
+    for sign in [-1.0f32, 1.0] {
+        let off = |s_: f32| sign * 0.3 * s_;
+        let (a, b) = (
+            darkness_along(own, n, off(own.width_px)),
+            darkness_along(other, n, off(other.width_px)),
+        );
+        let (mut da, mut db): (Vec<f32>, Vec<f32>) = a
+            .iter()
+            .zip(&b)
+            .filter(|(x, y)| x.is_finite() && y.is_finite())
+            .map(|(x, y)| (*x, *y))
+            .unzip();
+        if da.len() < 4 {
+            return None;
+        }
+        let (ma, mb) = (profile::median(&mut da), profile::median(&mut db));
+        if ma.is_nan() || ma <= 0.0 {
+            return None;
+        }
+        least = least.min((mb / ma) as f64);
+    }
+    Some(least)
+}
+
+/// Darkness of a side's line at `n` positions spread evenly along it (at
+/// the fractions `(k + ½) / n` of its arc length, so that the same line
+/// mapped into another image is read at the same scene points):
+/// `1 − core / background`, the core the darkest mean across a fifth of
+/// the width either side of a point within `slack_px` of `offset_px`
+/// along the line's left normal (`(−t_y, t_x)`), the background the
+/// brighter of the medians of two windows `clear_px` to `clear_px + 3` px
+/// either side of the line (one of them may lie on a neighbour). NaN
+/// where `shown` refuses the position or a window leaves the image.
+fn darkness_along<L: Intensity>(s: &DarkSide<'_, L>, n: usize, offset_px: f32) -> Vec<f32> {
+    let (lum, line, slack_px, clear_px) = (s.lum, &s.line[..], s.slack_px, s.clear_px);
+    let core_half_px = (0.2 * s.width_px).max(0.5);
+    let arc = profile::arc_lengths(line);
+    let total = *arc.last().unwrap_or(&0.0);
+    let (w, h) = lum.size();
+    let (w, h) = (w as f32, h as f32);
+    let inside = |p: [f32; 2]| p[0] >= 0.5 && p[1] >= 0.5 && p[0] <= w - 1.5 && p[1] <= h - 1.5;
+    let at = |c: [f32; 2], nr: [f32; 2], u: f32| [c[0] + nr[0] * u, c[1] + nr[1] * u];
+    let win = (2.0 * core_half_px).max(3.0);
+    let mut side: [Vec<f32>; 2] = [Vec::new(), Vec::new()];
+    (0..n)
+        .map(|k| {
+            let at_arc = total * (k as f32 + 0.5) / n as f32;
+            let (c, t) = profile::point_and_tangent(line, &arc, at_arc, win);
+            if !inside(c) || !(s.shown)(c[0], c[1]) {
+                return f32::NAN;
+            }
+            let nr = [-t[1], t[0]];
+            for (j, v) in side.iter_mut().enumerate() {
+                v.clear();
+                let sign = if j == 0 { -1.0 } else { 1.0 };
+                let mut u = clear_px;
+                while u <= clear_px + 3.0 {
+                    let q = at(c, nr, sign * u);
+                    if !inside(q) {
+                        return f32::NAN;
+                    }
+                    v.push(lum.bilinear(q[0], q[1]));
+                    u += 1.0;
+                }
+            }
+            let bg = profile::median(&mut side[0]).max(profile::median(&mut side[1]));
+            if bg.is_nan() || bg <= 0.0 {
+                return f32::NAN;
+            }
+            let mut core = f32::INFINITY;
+            let mut d = offset_px - slack_px;
+            while d <= offset_px + slack_px + 1e-3 {
+                let (mut sum, mut cnt) = (0.0f32, 0u32);
+                let mut u = d - core_half_px;
+                while u <= d + core_half_px + 1e-3 {
+                    let q = at(c, nr, u);
+                    sum += lum.bilinear(q[0], q[1]);
+                    cnt += 1;
+                    u += 0.5;
+                }
+                core = core.min(sum / cnt as f32);
+                d += 0.5;
+            }
+            1.0 - core / bg
+        })
+        .collect()
+}
+
 /// One visit's side of a paired diameter measurement.
 pub(crate) struct Side<'a, L: Intensity> {
     /// The visit's luminance.
@@ -801,6 +926,54 @@ mod tests {
             contrast: 0.6,
             exit: None,
         }
+    }
+
+    /// Skin 0.5 with dark horizontal bars `(width, centre y, depth)`.
+    fn bars(b: &[(f32, f32, f32)]) -> Plane {
+        let (w, h) = (120, 60);
+        let mut p = Plane::filled(w, h, 0.5);
+        for &(wd, cy, depth) in b {
+            for y in 0..h {
+                let (l, r) = (y as f32 - 0.5, y as f32 + 0.5);
+                let cov = (r.min(cy + wd / 2.0) - l.max(cy - wd / 2.0)).clamp(0.0, 1.0);
+                for x in 10..110 {
+                    p.data[y * w + x] *= 1.0 - depth * cov;
+                }
+            }
+        }
+        p
+    }
+
+    #[test]
+    fn a_hair_on_a_neighbours_shaft_is_told_kept_or_gone() {
+        let all = |_: f32, _: f32| true;
+        let side = |lum, y: f32, wd: f32| DarkSide {
+            lum,
+            line: vec![[15.0, y], [105.0, y]],
+            width_px: wd,
+            clear_px: 1.1 * 10.0 + 2.0,
+            slack_px: 0.5,
+            shown: &all,
+        };
+        // A hair 8 px wide touching a neighbour 10 px wide (8 px apart).
+        let both = bars(&[(10.0, 30.0, 0.6), (8.0, 38.0, 0.6)]);
+        let only_m = bars(&[(10.0, 30.0, 0.6)]);
+        let kept = darker_side_kept(&side(&both, 38.0, 8.0), &side(&both, 38.0, 8.0), 30);
+        assert!(kept.is_some_and(|x| x > 0.95), "{kept:?}");
+        // Gone at the other visit: the neighbour's darkness stays under
+        // the half on its side, skin under the other.
+        let gone = darker_side_kept(&side(&both, 38.0, 8.0), &side(&only_m, 38.0, 8.0), 30);
+        assert!(gone.is_some_and(|x| x < 0.2), "{gone:?}");
+        // A second record of the neighbour's own hair, inside its shaft.
+        let twice = darker_side_kept(&side(&only_m, 32.0, 6.0), &side(&only_m, 32.0, 6.0), 30);
+        assert!(twice.is_some_and(|x| x > 0.95), "{twice:?}");
+        // Shown nowhere: no reading.
+        let none = |_: f32, _: f32| false;
+        let hidden = DarkSide {
+            shown: &none,
+            ..side(&only_m, 38.0, 8.0)
+        };
+        assert_eq!(darker_side_kept(&side(&both, 38.0, 8.0), &hidden, 30), None);
     }
 
     #[test]
