@@ -1066,6 +1066,9 @@ fn scene_diag() {
         }
     }
     let tol = 4.0f32.max(20.0 / upp as f32);
+    if let Ok(id) = std::env::var("SCENE_AXIS") {
+        axis_nms(&det, &thin, &truth, &valid, upp, tol, id.parse().unwrap());
+    }
     if std::env::var("SCENE_VELLUS").is_ok() {
         vellus_stages(&input, &det, &params, &truth, &stage, (&pall, &pk, &traced));
         return;
@@ -2174,6 +2177,129 @@ fn poly_dist(q: [f32; 2], poly: &[[f32; 2]]) -> f32 {
         .map(|s| seg_dist2(f(q), f(s[0]), f(s[1])).0)
         .fold(f64::INFINITY, f64::min)
         .sqrt() as f32
+}
+
+/// The NMS along one truth shaft's axis (session 29, `SCENE_AXIS=ID` in
+/// [`scene_diag`]; `SCENE_AXIS_V=1` one `AXP` line per point): per in-frame
+/// axis point (every 2 px), whether it is analysable, whether an NMS
+/// maximum lies within `tol` (as `scene_diag`'s `CROSS` coverage counts)
+/// and within 1 detection px, and [`nms_reason`] of the strongest
+/// detection pixel within 1 px, with the angle between the detected ridge
+/// axis there and the shaft's; split by whether the point overlaps another
+/// truth shaft (closer than the half-sum of the widths).
+fn axis_nms(
+    det: &detect::Detection,
+    thin: &Mask,
+    truth: &crate::synth::hairs::HairTruth,
+    valid: &Mask,
+    upp: f64,
+    tol: f32,
+    id: u32,
+) {
+    let f = det.factor as f32;
+    let (dw, dh) = (det.strength.width, det.strength.height);
+    let Some(t) = truth.shafts.iter().find(|t| t.id == id) else {
+        println!("AXIS {id}: no such truth shaft");
+        return;
+    };
+    let pts = in_frame_axis(t, valid.width, valid.height);
+    let others: Vec<(Vec<[f32; 2]>, f32, u32)> = truth
+        .shafts
+        .iter()
+        .filter(|u| u.id != id)
+        .map(|u| {
+            (
+                truth_axis(u),
+                ((t.diameter_um + u.diameter_um) / 2.0 / upp) as f32,
+                u.id,
+            )
+        })
+        .collect();
+    let verbose = std::env::var("SCENE_AXIS_V").is_ok();
+    let r = (tol / f).max(1.5);
+    let ri = r.ceil() as i64;
+    let mut tally = std::collections::BTreeMap::<String, usize>::new();
+    let mut n = [0usize; 4];
+    for (k, q) in pts.iter().enumerate().step_by(2) {
+        let inval = valid.data[(q[1] as usize) * valid.width + q[0] as usize];
+        let (x, y) = (q[0] / f, q[1] / f);
+        let (xi, yi) = (x.round() as i64, y.round() as i64);
+        let (mut near_tol, mut near1) = (false, false);
+        let mut best: Option<(f32, usize)> = None;
+        for dy in -ri..=ri {
+            for dx in -ri..=ri {
+                let (u, v) = (xi + dx, yi + dy);
+                if u < 0 || v < 0 || u as usize >= dw || v as usize >= dh {
+                    continue;
+                }
+                let j = v as usize * dw + u as usize;
+                let d = (u as f32 - x).hypot(v as f32 - y);
+                if thin.data[j] && d <= r {
+                    near_tol = true;
+                    near1 |= d <= 1.5;
+                }
+                if dx.abs() <= 1 && dy.abs() <= 1 && best.is_none_or(|b| det.strength.data[j] > b.0)
+                {
+                    best = Some((det.strength.data[j], j));
+                }
+            }
+        }
+        let over: Vec<u32> = others
+            .iter()
+            .filter(|o| poly_dist(*q, &o.0) < o.1)
+            .map(|o| o.2)
+            .collect();
+        // The shaft's tangent here against the detected ridge axis.
+        let (a, b) = (pts[k.saturating_sub(2)], pts[(k + 2).min(pts.len() - 1)]);
+        let tt = (b[1] - a[1]).atan2(b[0] - a[0]);
+        let (reason, fig, dth) = match best {
+            Some((_, j)) => {
+                let (why, fig) = nms_reason(det, j);
+                let mut d = (det.direction.data[j] - tt).to_degrees().rem_euclid(180.0);
+                if d > 90.0 {
+                    d = 180.0 - d;
+                }
+                (why, fig, d)
+            }
+            None => ("none", [0.0; 4], 0.0),
+        };
+        let class = format!(
+            "{} {} {}",
+            if over.is_empty() { "clear" } else { "over" },
+            if near_tol { "max" } else { "nomax" },
+            reason
+        );
+        if inval {
+            *tally.entry(class).or_default() += 1;
+            n[0] += 1;
+            n[1] += near_tol as usize;
+            n[2] += near1 as usize;
+            n[3] += over.is_empty() as usize;
+        }
+        if verbose {
+            println!(
+                "AXP {id} {k:4} ({:.1},{:.1}) valid {} maxtol {} max1 {} {reason} {:.3}/{:.3}/{:.3}/{:.2} dth {dth:.0} over {over:?}",
+                x, y, inval as u8, near_tol as u8, near1 as u8, fig[0], fig[1], fig[2], fig[3]
+            );
+        }
+    }
+    let all = pts.len().div_ceil(2);
+    println!(
+        "AXIS {id} d {:.0} light {} points {all} analysable {} ({:.2}) maxima within tol {} ({:.2} of analysable, {:.2} of all) within 1.5 px {} ({:.2}); clear {}",
+        t.diameter_um,
+        t.light as u8,
+        n[0],
+        n[0] as f32 / all.max(1) as f32,
+        n[1],
+        n[1] as f32 / n[0].max(1) as f32,
+        n[1] as f32 / all.max(1) as f32,
+        n[2],
+        n[2] as f32 / n[0].max(1) as f32,
+        n[3]
+    );
+    for (c, k) in &tally {
+        println!("AXIS {id}   {c}: {k}");
+    }
 }
 
 /// Why [`trace::nms`] keeps or drops the detection pixel `i` (session 28,
