@@ -2085,6 +2085,14 @@ fn ood_cases() -> Vec<OodCase> {
 /// mean |count error| 13.6 → 17.1 %, MAE 2.29 → 2.36, dark L* 38 count
 /// −20.3 → −21.5 % (hair-free dark 0 / 0 / 1): 2 × is about the largest
 /// multiple that leaves the default skin at the floors.
+/// The tail first sampled every fifth pixel (+100 M instructions per call
+/// at 3.5 µm/px, 2,650 → 2,750 M); one in 19 (`SKIN_TAIL_STRIDE`) costs
+/// +27 M (merged main 2,737 → 2,664 M) with the ordinary surveys (whole
+/// field, crowded, sparse, dense, `--test hairs`) identical and
+/// `ood_hair_sweep` within a record and 0.03 µm per case (hair-free
+/// identical); `hairs_12mp fingerprint` at 7.5 µm/px 313 → 307 shafts
+/// (crowded, no truth: the tail binds there, where few pixels are clear
+/// of hair).
 #[test]
 #[ignore]
 fn ood_sweep() {
