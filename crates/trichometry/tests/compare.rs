@@ -2303,7 +2303,11 @@ fn score_capillary_calls(p: &Pair, ab: &Analysis, af: &Analysis, c: &Comparison)
 /// thickened 5 / 2 and capillaries 61 / 38 unchanged, no figure
 /// significant; end-to-end −12 → −13 (truth −29; gained 7 → 5, lost 19 →
 /// 18; false calls 8 → 5, the 15 true losses called lost kept); the dense
-/// oracle pair −28 (truth −30). Both together: null 13 / 12, end-to-end
+/// oracle pair −28 (truth −30). Unseen null seeds 206–210
+/// (`NULL_SEEDS`): 13 / 27 → 10 / 20, thinned / thickened 7 / 6 and
+/// capillaries 56 / 38 unchanged, main's one significant figure
+/// (`vellus_fraction` +0.039, rot10-shift20 seed 207) gone, none new.
+/// Both together: null 13 / 12, end-to-end
 /// −12. The re-check's own holder rule instead (a matched record of the
 /// other visit is no evidence only where its partner here shares the
 /// record's exit or covers the position): no record read present on the
