@@ -2289,6 +2289,32 @@ fn score_capillary_calls(p: &Pair, ab: &Analysis, af: &Analysis, c: &Comparison)
 /// `hwalk29`, and this join): hairs gained / lost 16 / 17, thinned /
 /// thickened 5 / 2, capillaries 61 / 38, no figure significant; the
 /// end-to-end pair −12 (gained 7, lost 19; thinned 2, thickened 1).
+/// Session 29 (branch `hcmp29b`): that guard tried (records at least two
+/// gates long, every vertex a gate inside the shared field). It drops the
+/// two true losses of `true_changes_are_found` (−28 again) but not the
+/// one of `recheck_finds_missed_hairs_and_keeps_true_changes` (lost 12 vs
+/// 13): baseline record 43, 49 px (4.9 gates), clear of the edge, a true
+/// loss (a 67 µm terminal hair) whose unit-mate at the follow-up, grown
+/// 100 µm, runs along its line: ratio 0.94. Null pairs 16 / 17 → 8 / 7
+/// but one figure significant (`single_hair_unit_fraction` +0.077,
+/// rot10-shift20 seed 201); end-to-end −12 → −13. Kept instead, no length
+/// or edge guard: the other visit's image is read only off the label
+/// pixels of its matched or joined records (a unit-mate's or a
+/// neighbour's shaft is no evidence of this hair): record 43 and both
+/// true losses of the dense oracle pair are then unread. Null pairs hairs
+/// gained / lost 16 / 17 → 10 / 12 (11 records read present), thinned /
+/// thickened 5 / 2 and capillaries 61 / 38 unchanged, no figure
+/// significant; end-to-end −12 → −13 (truth −29; gained 7 → 5, lost 19 →
+/// 18; false calls 8 → 5, the 15 true losses called lost kept); the dense
+/// oracle pair −28 (truth −30). Unseen null seeds 206–210
+/// (`NULL_SEEDS`): 13 / 27 → 10 / 20, thinned / thickened 7 / 6 and
+/// capillaries 56 / 38 unchanged, main's one significant figure
+/// (`vellus_fraction` +0.039, rot10-shift20 seed 207) gone, none new.
+/// Both together: null 13 / 12, end-to-end
+/// −12. The re-check's own holder rule instead (a matched record of the
+/// other visit is no evidence only where its partner here shares the
+/// record's exit or covers the position): no record read present on the
+/// null pairs, the same numbers as main.
 #[test]
 #[ignore = "survey: prints one line per null pair through the real stages"]
 fn null_pairs_through_the_real_stages() {

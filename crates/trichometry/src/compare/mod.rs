@@ -1170,7 +1170,13 @@ pub fn compare(
                     // image shows it there too.
                     let best = cands.into_iter().find(|&(_, n, on)| {
                         let (i, j) = both[n];
-                        !on || darkness.kept(v, g, own_w[r], if v == 0 { wb[i] } else { wf[j] })
+                        !on || darkness.kept(
+                            v,
+                            g,
+                            own_w[r],
+                            if v == 0 { wb[i] } else { wf[j] },
+                            None,
+                        )
                     });
                     if let Some((_, n, _)) = best {
                         joined.push((v, r, both[n].0, both[n].1));
@@ -1182,6 +1188,63 @@ pub fn compare(
                     used_b[r] = true;
                 } else {
                     used_f[r] = true;
+                }
+            }
+        }
+        // Records still unmatched whose line the other visit's image shows
+        // as dark as their own, both halves (`Darkness::kept`), where no
+        // matched or joined record of the other visit lies (its label
+        // pixels are no evidence: a lost unit-mate's line runs along its
+        // mate's shaft there): the hair is there at both visits (its
+        // profiles failed beside touching neighbours), matched with its
+        // own diameter at both (`RecheckEvidence::samples` 0).
+        if params.recheck_unmatched_hairs {
+            let taken: [std::collections::HashSet<u32>; 2] = [
+                (0..sb.len())
+                    .filter(|&i| used_b[i])
+                    .map(|i| ib[i])
+                    .collect(),
+                (0..sf.len())
+                    .filter(|&j| used_f[j])
+                    .map(|j| jf[j])
+                    .collect(),
+            ];
+            let mut kept: Vec<(usize, usize)> = Vec::new();
+            for (v, (own, used, w)) in [(&sb, &used_b, &wb), (&sf, &used_f, &wf)]
+                .into_iter()
+                .enumerate()
+            {
+                kept.extend(
+                    own.iter()
+                        .enumerate()
+                        .filter(|&(r, g)| {
+                            !used[r]
+                                && anchor_of(g).is_some()
+                                && darkness.kept(v, g, w[r], w[r], Some(&taken[1 - v]))
+                        })
+                        .map(|(r, _)| (v, r)),
+                );
+            }
+            for (v, r) in kept {
+                let ev = RecheckEvidence {
+                    remeasured: if v == 0 {
+                        VisitSide::Followup
+                    } else {
+                        VisitSide::Baseline
+                    },
+                    coverage: f64::NAN,
+                    samples: 0,
+                    contrast: f64::NAN,
+                    offset_um: f64::NAN,
+                    diameter_um: f64::NAN,
+                    record_id: None,
+                };
+                if v == 0 {
+                    used_b[r] = true;
+                    pairs.push((Some(r), None, None, Some((db[r].0, 0.0)), Some(ev)));
+                } else {
+                    used_f[r] = true;
+                    pairs.push((None, Some(r), Some((df[r].0, 0.0)), None, Some(ev)));
                 }
             }
         }
@@ -1844,8 +1907,17 @@ impl Darkness<'_> {
     /// the other visit too: its half clear of the neighbour at least
     /// [`ON_SHAFT_MIN_DARKNESS`] as dark there as in its own image, read
     /// at the same scene positions (a registration residual of half a
-    /// pixel) inside the shared field. No when it cannot be read.
-    fn kept(&self, v: usize, g: &Shaft, w: f64, wm: f64) -> bool {
+    /// pixel) inside the shared field and, at the other visit, off the
+    /// label pixels of the records `taken` (ids of the other visit). No
+    /// when it cannot be read.
+    fn kept(
+        &self,
+        v: usize,
+        g: &Shaft,
+        w: f64,
+        wm: f64,
+        taken: Option<&std::collections::HashSet<u32>>,
+    ) -> bool {
         if !(w.is_finite() && w > 0.0) {
             return false;
         }
@@ -1866,8 +1938,22 @@ impl Darkness<'_> {
         };
         let (lums, maps) = ([lum(0), lum(1)], [maps(0), maps(1)]);
         let in_shared = self.in_shared;
-        let shown = maps.map(|(_, to_base, _)| {
-            move |x: f32, y: f32| in_shared(to_base.apply(x as f64, y as f64))
+        let visits = self.visits;
+        let shown = [0usize, 1].map(|vv| {
+            let to_base = maps[vv].1;
+            let labels = visits[vv].analysis.maps.hair_labels.as_ref();
+            let taken = if vv == v { None } else { taken };
+            move |x: f32, y: f32| {
+                in_shared(to_base.apply(x as f64, y as f64))
+                    && !taken.zip(labels).is_some_and(|(t, l)| {
+                        let (xr, yr) = (x.round(), y.round());
+                        xr >= 0.0
+                            && yr >= 0.0
+                            && (xr as usize) < l.width
+                            && (yr as usize) < l.height
+                            && t.contains(&l.data[yr as usize * l.width + xr as usize])
+                    })
+            }
         });
         let read = |vv: usize| {
             let (from_base, _, k) = maps[vv];
