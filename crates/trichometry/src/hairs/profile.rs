@@ -1791,11 +1791,10 @@ fn measure_at(
 /// and either also at the next `run − 1` samples stepping by `dir` (±1),
 /// those up to `end` (inclusive), or by more than `tol()` (the profile's
 /// noise, asked for only then: a real edge, or the gap between touching
-/// shafts). A shallow dip
-/// that comes back within `run` samples is noise inside a faint shaft (on
-/// main before this, the first sample below the level ended the walk: with
-/// three times the realistic sensor noise, translucent shafts of 80–96 µm
-/// read 20–68 µm; `ood_sweep`'s `ood_hair_sweep`).
+/// shafts). A shallow dip that comes back within `run` samples is noise
+/// inside a faint shaft (when the first sample below the level ended the
+/// walk, translucent shafts of 80–96 µm read 20–68 µm under three times
+/// the realistic sensor noise; `ood_sweep`'s `ood_hair_sweep`).
 #[inline(always)]
 fn stays_below(
     a: impl Fn(i32) -> f32,
