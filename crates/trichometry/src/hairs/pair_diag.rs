@@ -801,6 +801,22 @@ struct DiagScene {
 /// Two ends' link geometry for diagnostic lines: gap (px), the angle
 /// between the ends' directions and anti-parallel, each end's angle to the
 /// line between them (deg), and the lateral offsets (px).
+/// The ends `(piece, which end)` `a` and `b` of `pk` and
+/// `trace::link_score` between them.
+fn end_link(
+    pk: &[trace::Piece],
+    a: (usize, usize),
+    b: (usize, usize),
+    params: &HairParams,
+    max_gap: f32,
+    max_ang: f32,
+) -> (trace::End, trace::End, Result<f32, &'static str>) {
+    let ea = trace::end_of(&pk[a.0], a.0, a.1);
+    let eb = trace::end_of(&pk[b.0], b.0, b.1);
+    let r = trace::link_score(&ea, &eb, &pk[a.0], &pk[b.0], params, max_gap, max_ang);
+    (ea, eb, r)
+}
+
 fn link_geometry(ea: &trace::End, eb: &trace::End) -> String {
     let ang = |a: [f32; 2], b: [f32; 2]| {
         (a[0] * b[0] + a[1] * b[1])
@@ -1126,11 +1142,8 @@ fn scene_diag() {
             let max_ang = (params.max_join_angle_deg as f32).to_radians();
             for wa in 0..2 {
                 for wb in 0..2 {
-                    let ea = trace::end_of(&pk[l[0]], l[0], wa);
-                    let eb = trace::end_of(&pk[l[1]], l[1], wb);
-                    let r = trace::link_score(
-                        &ea, &eb, &pk[l[0]], &pk[l[1]], &params, max_gap, max_ang,
-                    );
+                    let (ea, eb, r) =
+                        end_link(&pk, (l[0], wa), (l[1], wb), &params, max_gap, max_ang);
                     println!(
                         "LINK {}:{wa} at {:?} d {:?} / {}:{wb} at {:?} d {:?} widths {:.1}/{:.1} -> {r:?}",
                         l[0], ea.p, ea.d, l[1], eb.p, eb.d, pk[l[0]].width, pk[l[1]].width
@@ -1230,18 +1243,15 @@ fn scene_diag() {
                             // The chain's outer end of its first/last piece.
                             let wa = (ea_i.1 ^ !ea_rev) as usize;
                             let wb = (eb_i.1 ^ !eb_rev) as usize;
-                            let ea = trace::end_of(&pk[ea_i.0], ea_i.0, wa);
-                            let eb = trace::end_of(&pk[eb_i.0], eb_i.0, wb);
-                            let g = (ea.p[0] - eb.p[0]).hypot(ea.p[1] - eb.p[1]);
-                            let r = trace::link_score(
-                                &ea,
-                                &eb,
-                                &pk[ea_i.0],
-                                &pk[eb_i.0],
+                            let (ea, eb, r) = end_link(
+                                &pk,
+                                (ea_i.0, wa),
+                                (eb_i.0, wb),
                                 &params,
                                 max_gap,
                                 max_ang,
                             );
+                            let g = (ea.p[0] - eb.p[0]).hypot(ea.p[1] - eb.p[1]);
                             let why = match r {
                                 Ok(_) => "ok(taken)",
                                 Err(e) => e,
@@ -1441,11 +1451,8 @@ fn scene_diag() {
                         }
                     }
                     let tests = if fa.2.is_none() && fb.2.is_none() {
-                        let ea = trace::end_of(&pk[fa.0], fa.0, fa.1);
-                        let eb = trace::end_of(&pk[fb.0], fb.0, fb.1);
-                        let r = trace::link_score(
-                            &ea, &eb, &pk[fa.0], &pk[fb.0], &params, max_gap, max_ang,
-                        );
+                        let (ea, eb, r) =
+                            end_link(&pk, (fa.0, fa.1), (fb.0, fb.1), &params, max_gap, max_ang);
                         format!(
                             "FREE {} link {} | {}",
                             link_geometry(&ea, &eb),
@@ -1499,11 +1506,8 @@ fn scene_diag() {
                 for wdw in own.windows(2) {
                     let ((a, _, fa), (b, fb, _)) = (wdw[0], wdw[1]);
                     let between = recs.iter().filter(|r| r.0 > a.0 && r.0 < b.0).count();
-                    let ea = trace::end_of(&pk[fa.0], fa.0, fa.1);
-                    let eb = trace::end_of(&pk[fb.0], fb.0, fb.1);
-                    let r = trace::link_score(
-                        &ea, &eb, &pk[fa.0], &pk[fb.0], &params, max_gap, max_ang,
-                    );
+                    let (ea, eb, r) =
+                        end_link(&pk, (fa.0, fa.1), (fb.0, fb.1), &params, max_gap, max_ang);
                     println!(
                         "OWNSPLIT {upp} {seed} truth {} d {:.0} [{}..{}] [{}..{}] axgap {} between {between} | A {} -> {} | B {} -> {} | {} link {} | {}",
                         t.id,
